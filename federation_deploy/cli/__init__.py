@@ -1,0 +1,7 @@
+"""The Click layer: parse options, call one command function, print its result, map errors."""
+
+from __future__ import annotations
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,52 @@
+"""The object Click passes to every command: global options and the lazily loaded config."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from ..config import Federation, load_federation
+
+
+@dataclass
+class Context:
+    config_dir: Path
+    verbosity: int = 0
+    _federation: Federation | None = field(default=None, repr=False)
+
+    def federation(self) -> Federation:
+        """Load and validate config once per invocation; warnings go to stderr."""
+        if self._federation is None:
+            self._federation = load_federation(self.config_dir)
+            if self.verbosity >= 0:
+                for warning in self._federation.warnings:
+                    click.echo(f"warning: {warning}", err=True)
+        return self._federation
+
+    def reload(self) -> Federation:
+        self._federation = None
+        return self.federation()
+
+    def progress(self, message: str) -> None:
+        if self.verbosity >= 0:
+            click.echo(message, err=True)
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI"))
+
+
+def confirm_or_abort(question: str, yes: bool) -> None:
+    """Deploy-style confirmation: skipped with --yes or in CI; refuses without a terminal."""
+    from ..errors import UsageError
+
+    if yes or in_ci():
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} needs confirmation: pass --yes (no terminal to ask on)")
+    if not click.confirm(question, default=False, err=True):
+        raise UsageError("aborted: not confirmed")

@@ -1,0 +1,81 @@
+"""Root Click group, global options and the one place errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import EXIT_FAILED, FederationDeployError
+from .context import Context
+
+
+class FederationGroup(click.Group):
+    """A Click group that turns our errors into one clean message and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FederationDeployError as exc:
+            click.echo(f"error: {exc.render()}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except OSError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(EXIT_FAILED)
+
+
+@click.group(cls=FederationGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                                    "auto_envvar_prefix": "FEDERATION_DEPLOY"})
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("config"),
+    show_default=True,
+    envvar="FEDERATION_DEPLOY_CONFIG_DIR",
+    help="Directory holding federation.yaml, values/ and secrets/.",
+)
+@click.option("-v", "--verbose", count=True, help="More progress on stderr (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(package_name="federation-deploy")
+@click.pass_context
+def cli(ctx: click.Context, config_dir: Path, verbose: int, quiet: bool) -> None:
+    """Deploy and steer a BinderHub federation (mybinder.org) from one config.
+
+    The federation lives in CONFIG_DIR/federation.yaml (members, clouds, releases, weights)
+    and layered Helm values. Stdout carries data, stderr carries progress.
+
+    Exit codes: 0 success; 1 an operation failed; 2 bad usage or invalid config;
+    3 check/diff found drift or changes.
+    """
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    ctx.obj = Context(config_dir=config_dir, verbosity=-1 if quiet else verbose)
+
+
+def _register() -> None:
+    from . import core
+
+    for command in core.COMMANDS:
+        cli.add_command(command)
+    for name in ("redirector", "terraform", "deploy", "traffic", "workflows", "sandbox"):
+        try:
+            module = __import__(f"federation_deploy.cli.{name}", fromlist=["COMMANDS"])
+        except ModuleNotFoundError as exc:
+            if exc.name != f"federation_deploy.cli.{name}":
+                raise
+            continue
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="federation-deploy")

@@ -1,0 +1,115 @@
+"""The one error hierarchy; only the CLI layer turns these into messages and exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CHANGES = 3
+
+
+class FederationDeployError(Exception):
+    """Base of every error the tool reports to a user."""
+
+    exit_code = EXIT_FAILED
+
+    def render(self) -> str:
+        return str(self)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the configuration, located as precisely as we can."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class ConfigError(FederationDeployError):
+    """Invalid configuration: carries every problem found, each with file, line and key."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    @classmethod
+    def single(cls, file: str, line: int | None, key: str, message: str) -> ConfigError:
+        return cls([Problem(file, line, key, message)])
+
+    def render(self) -> str:
+        if len(self.problems) == 1:
+            return f"invalid config: {self.problems[0]}"
+        lines = [f"invalid config: {len(self.problems)} problems"]
+        lines += [f"  {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class UsageError(FederationDeployError):
+    """The user asked for something that cannot be done as asked (unknown member, bad flag)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _indent(text: str, prefix: str = "    ") -> str:
+    return "\n".join(prefix + line for line in text.rstrip().splitlines())
+
+
+class ToolError(FederationDeployError):
+    """An external tool failed; carries its argv, exit code and (censored) output."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        returncode: int | None,
+        stdout: str = "",
+        stderr: str = "",
+        *,
+        summary: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        self.summary = summary
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        import shlex
+
+        cmd = shlex.join(self.argv)
+        head = self.summary or f"command failed (exit {self.returncode}): {cmd}"
+        parts = [head]
+        if self.summary:
+            parts.append(f"  command (exit {self.returncode}): {cmd}")
+        output = self.stderr.strip() or self.stdout.strip()
+        if output:
+            parts.append(_indent(output))
+        if self.hint:
+            parts.append(f"hint: {self.hint}")
+        return "\n".join(parts)
+
+
+class MissingToolError(FederationDeployError):
+    """A required external binary is absent or of the wrong version."""
+
+
+class VerificationError(FederationDeployError):
+    """A member (or a stage of a deploy) did not pass its checks."""
+
+    def __init__(self, message: str, *, stage: str | None = None) -> None:
+        self.stage = stage
+        super().__init__(message if stage is None else f"stage {stage!r} failed: {message}")

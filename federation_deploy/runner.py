@@ -1,0 +1,104 @@
+"""The one seam for subprocesses: echo (censored), dry-run, and ToolError on failure."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from .errors import ToolError
+
+CENSORED = "***"
+
+
+def censor(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret value (longest first, so overlaps cannot leak a tail) in text."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, CENSORED)
+    return text
+
+
+@dataclass
+class Runner:
+    """Runs external commands the same way everywhere.
+
+    Every command is echoed shell-quoted to ``echo_to`` (stderr) before it runs, with the
+    registered secrets censored; in dry-run mode it is echoed and not run.
+    """
+
+    dry_run: bool = False
+    echo: bool = True
+    echo_to: TextIO | None = None
+    secrets: set[str] = field(default_factory=set)
+
+    def add_secrets(self, values: Iterable[str]) -> None:
+        self.secrets.update(v for v in values if isinstance(v, str) and v)
+
+    def censor(self, text: str) -> str:
+        return censor(text, self.secrets)
+
+    def format_argv(self, argv: Sequence[str]) -> str:
+        return self.censor(shlex.join(argv))
+
+    def _echo(self, argv: Sequence[str], cwd: str | None) -> None:
+        if not self.echo:
+            return
+        stream = self.echo_to or sys.stderr
+        where = f"(in {cwd}) " if cwd else ""
+        prefix = "[dry-run] " if self.dry_run else ""
+        print(f"{prefix}$ {where}{self.format_argv(argv)}", file=stream, flush=True)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        cwd: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        input: str | None = None,
+        check: bool = True,
+        ok_codes: Sequence[int] = (0,),
+        capture: bool = True,
+        mutating: bool = True,
+        timeout: float | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run argv; raise ToolError (censored output) when its exit code is not in ok_codes.
+
+        ``mutating=False`` marks read-only commands that still run under dry-run.
+        """
+        argv = [str(a) for a in argv]
+        cwd_s = os.fspath(cwd) if cwd is not None else None
+        self._echo(argv, cwd_s)
+        if self.dry_run and mutating:
+            return subprocess.CompletedProcess(argv, 0, "", "")
+        full_env = None if env is None else {**os.environ, **env}
+        try:
+            proc = subprocess.run(
+                argv,
+                cwd=cwd_s,
+                env=full_env,
+                input=input,
+                text=True,
+                stdout=subprocess.PIPE if capture else None,
+                stderr=subprocess.PIPE if capture else None,
+                stdin=None if input is not None else subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise ToolError(
+                [self.censor(a) for a in argv],
+                None,
+                summary=f"{argv[0]}: not found",
+                hint=f"install {os.path.basename(argv[0])} or put it on PATH",
+            ) from exc
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError([self.censor(a) for a in argv], None, summary=f"timed out after {timeout}s") from exc
+        out = self.censor(proc.stdout or "")
+        err = self.censor(proc.stderr or "")
+        if check and proc.returncode not in ok_codes:
+            raise ToolError([self.censor(a) for a in argv], proc.returncode, out, err)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
