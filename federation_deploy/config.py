@@ -293,8 +293,13 @@ def load_federation(config_dir: Path | str) -> Federation:
 
     tf_version, tf_root = _load_terraform_settings(check, root, path.parent)
     members = _load_members(check, root, path.parent, tf_root)
-    redirector = _load_redirector(check, root, members)
-    _check_federation(check, root, members)
+    declared = root.get("members") if isinstance(root.get("members"), CommentedMap) else {}
+    complete = len(members) == len(declared or {})
+    redirector = _load_redirector(check, root, members, set(declared or {}))
+    if complete:
+        # cross-member rules only make sense once every member loaded; otherwise they would
+        # report the consequences of a problem already listed
+        _check_federation(check, root, members)
     warnings: list[str] = []
     for member in members.values():
         if member.terraform and not (member.terraform.directory / ".terraform.lock.hcl").exists():
@@ -344,7 +349,7 @@ def _load_terraform_settings(check: Checker, root: CommentedMap, base: Path) -> 
 
 
 def _load_redirector(
-    check: Checker, root: CommentedMap, members: Mapping[str, Member]
+    check: Checker, root: CommentedMap, members: Mapping[str, Member], declared: set[str]
 ) -> RedirectorSettings:
     node = check.mapping(root.get("redirector"), root, "redirector", "redirector")
     if node is None:
@@ -359,8 +364,10 @@ def _load_redirector(
     host = check.value(node, "host", kp, "a host name like mybinder.org", is_str, "")
     member = check.value(node, "member", kp, "a member name", is_str, "")
     release = check.value(node, "release", kp, "a release name", is_str, "")
-    if member and member not in members:
+    if member and member not in declared:
         check.add(node, "member", f"{kp}.member", f"unknown member {member!r}")
+    elif member not in members:
+        pass  # the member itself is invalid and already reported
     elif member and release and release not in {r.name for r in members[member].releases}:
         check.add(node, "release", f"{kp}.release",
                   f"member {member!r} has no release {release!r}")

@@ -19,12 +19,9 @@ class Context:
     _federation: Federation | None = field(default=None, repr=False)
 
     def federation(self) -> Federation:
-        """Load and validate config once per invocation; warnings go to stderr."""
+        """Load and validate config once per invocation (warnings are validate's to print)."""
         if self._federation is None:
             self._federation = load_federation(self.config_dir)
-            if self.verbosity >= 0:
-                for warning in self._federation.warnings:
-                    click.echo(f"warning: {warning}", err=True)
         return self._federation
 
     def reload(self) -> Federation:

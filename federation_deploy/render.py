@@ -1,0 +1,322 @@
+"""Layered Helm values per release, with provenance for --explain and secret redaction."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap
+
+from .config import Federation, Location, Member, Release, iter_values_files
+from .errors import ConfigError, UsageError
+from .yamlio import line_of, load_located, to_plain
+
+REDACTED = "<redacted>"
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """One layer setting (or deleting) one key."""
+
+    layer: str
+    location: Location
+    value: Any
+    secret: bool
+    deleted: bool = False
+
+    def describe(self) -> str:
+        what = "deleted (null)" if self.deleted else "set"
+        return f"{self.location} ({self.layer}): {what}"
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    file: str
+    data: Any  # a CommentedMap (with line numbers) or a plain dict for generated values
+    secret: bool
+
+
+@dataclass
+class RenderedRelease:
+    member: str
+    release: Release
+    values: dict[str, Any]
+    origins: dict[KeyPath, list[Origin]] = field(default_factory=dict)
+
+    @property
+    def secret_paths(self) -> set[KeyPath]:
+        return {path for path, origins in self.origins.items()
+                if origins and origins[-1].secret and not origins[-1].deleted
+                and _get(self.values, path) is not _MISSING}
+
+    def secret_strings(self) -> set[str]:
+        """Every secret scalar as a string, for censoring tool output and echoed commands."""
+        found: set[str] = set()
+        for path in self.secret_paths:
+            for leaf in _leaves(_get(self.values, path)):
+                if leaf is not None and not isinstance(leaf, bool):
+                    text = str(leaf)
+                    if len(text) >= 4:
+                        found.add(text)
+        return found
+
+    def redacted(self) -> dict[str, Any]:
+        """The values with every key whose final value came from a secrets file redacted."""
+        out = copy.deepcopy(self.values)
+        for path in sorted(self.secret_paths, key=len):
+            parent = _get(out, path[:-1]) if len(path) > 1 else out
+            if isinstance(parent, dict) and path[-1] in parent:
+                if not isinstance(parent[path[-1]], dict):
+                    parent[path[-1]] = REDACTED
+        return out
+
+    def explain(self, keypath: str, show_secrets: bool = False) -> list[str]:
+        """The final value of keypath and every layer that set it (file:line)."""
+        path = split_keypath(keypath)
+        final = _get(self.values, path)
+        secret = path in self.secret_paths or any(
+            p[: len(path)] == path for p in self.secret_paths
+        )
+        lines: list[str] = []
+        keypath = f"{self.release.name}.{keypath}"
+        if final is _MISSING:
+            lines.append(f"{keypath}: not set in the values of {self.member}/{self.release.name}")
+        else:
+            shown = final if show_secrets or not secret else REDACTED
+            lines.append(f"{keypath} = {json.dumps(shown, default=str)}")
+        origins = [o for p, os in self.origins.items() if p == path or p[: len(path)] == path
+                   for o in os]
+        exact = self.origins.get(path, [])
+        for prefix_len in range(len(path) - 1, 0, -1):
+            # a layer that set a parent to a scalar/list or deleted it also decides this key
+            for o in self.origins.get(path[:prefix_len], []):
+                if o.deleted or not isinstance(o.value, dict):
+                    exact = [o, *exact]
+        seen = {id(o) for o in exact}
+        others = [o for o in origins if id(o) not in seen]
+        if not exact and not others:
+            lines.append("  no layer sets it (the chart's default applies)")
+        for o in exact:
+            lines.append(f"  {o.describe()}")
+        for o in others:
+            lines.append(f"  {o.describe()} (below it)")
+        return lines
+
+
+class _Missing:
+    pass
+
+
+_MISSING: Any = _Missing()
+
+
+def _get(data: Any, path: KeyPath) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return _MISSING
+        data = data[key]
+    return data
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def split_keypath(keypath: str) -> KeyPath:
+    """Split a.b.c into keys; `\\.` keeps a literal dot (eks\\.amazonaws\\.com/role-arn)."""
+    parts: list[str] = []
+    current: list[str] = []
+    chars = iter(keypath)
+    for ch in chars:
+        if ch == "\\":
+            current.append(next(chars, "\\"))
+        elif ch == ".":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    if any(p == "" for p in parts):
+        raise UsageError(f"invalid key path {keypath!r}: empty key")
+    return tuple(parts)
+
+
+def merge_layer(
+    target: dict[str, Any],
+    layer_data: Any,
+    layer: Layer,
+    origins: dict[KeyPath, list[Origin]],
+    prefix: KeyPath = (),
+) -> None:
+    """Merge like Helm: dicts merge deeply, lists and scalars replace, null deletes the key."""
+    for key, value in layer_data.items():
+        key = str(key)
+        path = (*prefix, key)
+        line = line_of(layer_data, key) if isinstance(layer_data, CommentedMap) else None
+        loc = Location(layer.file, line)
+        if value is None:
+            target.pop(key, None)
+            origins.setdefault(path, []).append(Origin(layer.name, loc, None, layer.secret, True))
+            continue
+        if isinstance(value, dict):
+            existing = target.get(key)
+            if not isinstance(existing, dict):
+                existing = {}
+                target[key] = existing
+            origins.setdefault(path, []).append(Origin(layer.name, loc, {}, layer.secret))
+            merge_layer(existing, value, layer, origins, path)
+            continue
+        plain = to_plain(value)
+        target[key] = plain
+        origins.setdefault(path, []).append(Origin(layer.name, loc, plain, layer.secret))
+
+
+def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
+    """A nested dict holding value at path (for generated layers)."""
+    node = data
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+    return data
+
+
+def _file_layer(name: str, path: Path, release: str, secret: bool, fed: Federation) -> Layer | None:
+    if not path.exists():
+        return None
+    display = _relative(path, fed)
+    data = load_located(path, display)
+    if not isinstance(data, CommentedMap):
+        return None
+    section = data.get(release)
+    if section is None:
+        return None
+    return Layer(name=name, file=display, data=section, secret=secret)
+
+
+def _relative(path: Path, fed: Federation) -> str:
+    try:
+        return str(path.relative_to(fed.config_dir))
+    except ValueError:
+        return str(path)
+
+
+def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | None:
+    """Saved `terraform output -json` of the member (config/generated/), or None if absent."""
+    path = fed.generated_outputs_file(member.name)
+    if not path.exists():
+        return None
+    display = _relative(path, fed)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError.single(display, exc.lineno, "", f"invalid JSON: {exc.msg}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError.single(display, 1, "", "expected terraform's `output -json` object")
+    out: dict[str, Any] = {}
+    for name, entry in raw.items():
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise ConfigError.single(display, None, name, "expected {value, type, sensitive}")
+        out[name] = entry["value"]
+    return out
+
+
+def generated_layers(fed: Federation, member: Member, release: Release) -> list[Layer]:
+    """Values the tool generates: terraform outputs, and the redirector config."""
+    layers: list[Layer] = []
+    if member.terraform and member.terraform.outputs:
+        outputs = load_terraform_outputs(fed, member)
+        data: dict[str, Any] = {}
+        if outputs is not None:
+            for out_name, target in member.terraform.outputs.items():
+                path = split_keypath(target)
+                if path[0] == release.name and out_name in outputs:
+                    set_path(data, path[1:], outputs[out_name])
+        if data:
+            file = _relative(fed.generated_outputs_file(member.name), fed)
+            layers.append(Layer("terraform outputs", file, data, False))
+    if member.name == fed.redirector.member and release.name == fed.redirector.release:
+        data = {"federationRedirect": redirector_config(fed),
+                "ingress": {"hosts": [fed.redirector.host]}}
+        layers.append(Layer("generated redirector config", f"{fed.path.name} (generated)",
+                            data, False))
+    return layers
+
+
+def render_release(fed: Federation, member: Member, release: Release) -> RenderedRelease:
+    """Merge the layers of one release: common < member < secrets common < secrets member <
+    generated (terraform outputs, redirector config)."""
+    values: dict[str, Any] = {}
+    origins: dict[KeyPath, list[Origin]] = {}
+    layers: list[Layer] = []
+    for name, path, secret in iter_values_files(fed, member.name):
+        layer = _file_layer(name, path, release.name, secret, fed)
+        if layer is not None:
+            layers.append(layer)
+    layers += generated_layers(fed, member, release)
+    for layer in layers:
+        merge_layer(values, layer.data, layer, origins)
+    return RenderedRelease(member=member.name, release=release, values=values, origins=origins)
+
+
+def render_member(
+    fed: Federation, member_name: str, releases: list[str] | None = None
+) -> list[RenderedRelease]:
+    """Every release of a member (or the named ones), in deploy order."""
+    member = fed.member(member_name)
+    if not member.deployable:
+        raise UsageError(
+            f"member {member.name!r} is external (run by a partner): it has no releases to render"
+        )
+    chosen = [member.release(r) for r in releases] if releases else list(member.releases)
+    return [render_release(fed, member, r) for r in chosen]
+
+
+def redirector_config(fed: Federation) -> dict[str, Any]:
+    """The redirector's config.json: mybinder.org's `federationRedirect` values, from
+    federation.yaml, so weights live in one place only."""
+    r = fed.redirector
+    hosts: dict[str, Any] = {}
+    for m in fed.members.values():
+        if not m.routed:
+            continue
+        host: dict[str, Any] = {
+            "url": m.url,
+            "weight": _number(m.weight),
+            "health": m.health_url,
+            "versions": m.versions_url,
+        }
+        if m.prime:
+            host["prime"] = True
+        if m.ramp is not None:
+            host["ramp"] = True
+        hosts[m.name] = host
+    return {
+        "hosts": hosts,
+        "check": {
+            "period": _number(r.check.period),
+            "jitter": r.check.jitter,
+            "retries": r.check.retries,
+            "timeout": _number(r.check.timeout),
+            "failed_period": _number(r.check.failed_period),
+        },
+        "load_balancer": r.load_balancer,
+        "pod_headroom": r.pod_headroom,
+        "host_cookie_age_hours": _number(r.host_cookie_age_hours),
+    }
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
