@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ruamel.yaml.comments import CommentedMap
-
 from .errors import ConfigError, Problem, UsageError
-from .yamlio import line_of, load_located, to_plain
+from .yamlio import LocatedMap, line_of, load_located, to_plain
 
 CLOUDS = ("gcp", "aws", "kubeconfig", "external")
 LOAD_BALANCERS = ("rendezvous", "random")
@@ -151,6 +149,8 @@ class Federation:
     redirector: RedirectorSettings
     members: Mapping[str, Member]
     warnings: tuple[str, ...] = ()
+    # values files parsed once at load (validation reads them all anyway); render reuses them
+    values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def member(self, name: str) -> Member:
         try:
@@ -186,14 +186,18 @@ class Checker:
     def add(self, node: Any, key: Any, keypath: str, message: str) -> None:
         self.problems.append(Problem(self.file, line_of(node, key), keypath, message))
 
-    def mapping(self, node: Any, parent: Any, key: Any, keypath: str) -> CommentedMap | None:
-        if isinstance(node, CommentedMap):
+    def mapping(self, node: Any, parent: Any, key: Any, keypath: str) -> LocatedMap | None:
+        if isinstance(node, LocatedMap):
             return node
         self.add(parent, key, keypath, f"expected a mapping, got {_kind(node)}")
         return None
 
     def keys(
-        self, node: CommentedMap, keypath: str, allowed: set[str], required: set[str] = frozenset()
+        self,
+        node: LocatedMap,
+        keypath: str,
+        allowed: set[str],
+        required: frozenset[str] | set[str] = frozenset(),
     ) -> None:
         for key in node:
             if key not in allowed:
@@ -204,7 +208,7 @@ class Checker:
 
     def value(
         self,
-        node: CommentedMap,
+        node: LocatedMap,
         key: str,
         keypath: str,
         expected: str,
@@ -287,13 +291,13 @@ def load_federation(config_dir: Path | str) -> Federation:
         )
     root = load_located(path, display)
     check = Checker(display)
-    if not isinstance(root, CommentedMap):
+    if not isinstance(root, LocatedMap):
         raise ConfigError.single(display, 1, "", f"expected a mapping, got {_kind(root)}")
     check.keys(root, "", {"terraform", "redirector", "members"}, {"members", "redirector"})
 
     tf_version, tf_root = _load_terraform_settings(check, root, path.parent)
     members = _load_members(check, root, path.parent, tf_root)
-    declared = root.get("members") if isinstance(root.get("members"), CommentedMap) else {}
+    declared = root.get("members") if isinstance(root.get("members"), LocatedMap) else {}
     complete = len(members) == len(declared or {})
     redirector = _load_redirector(check, root, members, set(declared or {}))
     if complete:
@@ -309,8 +313,9 @@ def load_federation(config_dir: Path | str) -> Federation:
                 f"{member.name}` where the registry is reachable); plan and apply will refuse it"
             )
     problems = list(check.problems)
+    documents: dict[Path, Any] = {}
     if not problems:
-        problems += _check_values_files(config_dir, members)
+        problems += _check_values_files(config_dir, members, documents)
     if problems:
         raise ConfigError(problems)
     return Federation(
@@ -321,6 +326,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         redirector=redirector,
         members=members,
         warnings=tuple(warnings),
+        values_documents=documents,
     )
 
 
@@ -331,7 +337,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _load_terraform_settings(check: Checker, root: CommentedMap, base: Path) -> tuple[str, Path]:
+def _load_terraform_settings(check: Checker, root: LocatedMap, base: Path) -> tuple[str, Path]:
     version, tf_root = "", (base / ".." / "terraform").resolve()
     node = root.get("terraform")
     if "terraform" in root:
@@ -349,7 +355,7 @@ def _load_terraform_settings(check: Checker, root: CommentedMap, base: Path) -> 
 
 
 def _load_redirector(
-    check: Checker, root: CommentedMap, members: Mapping[str, Member], declared: set[str]
+    check: Checker, root: LocatedMap, members: Mapping[str, Member], declared: set[str]
 ) -> RedirectorSettings:
     node = check.mapping(root.get("redirector"), root, "redirector", "redirector")
     if node is None:
@@ -415,7 +421,7 @@ CLUSTER_KEYS = {
 
 
 def _load_members(
-    check: Checker, root: CommentedMap, base: Path, tf_root: Path
+    check: Checker, root: LocatedMap, base: Path, tf_root: Path
 ) -> dict[str, Member]:
     members: dict[str, Member] = {}
     node = check.mapping(root.get("members"), root, "members", "members")
@@ -436,7 +442,7 @@ def _load_members(
 
 
 def _load_member(
-    check: Checker, name: str, m: CommentedMap, kp: str, tf_root: Path
+    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path
 ) -> Member | None:
     n_before = len(check.problems)
     check.keys(m, kp, MEMBER_KEYS, {"url", "cloud"})
@@ -467,8 +473,9 @@ def _load_member(
                 check.add(m, "cluster", f"{kp}.cluster",
                           "an external member is run by a partner: it has no cluster here")
         elif "cluster" not in m:
+            needs = ", ".join(sorted(required))
             check.add(m, None, f"{kp}.cluster",
-                      f"required key is missing ({cloud} members need {', '.join(sorted(required))})")
+                      f"required key is missing ({cloud} members need {needs})")
         else:
             cnode = check.mapping(m["cluster"], m, "cluster", f"{kp}.cluster")
             if cnode is not None:
@@ -522,7 +529,7 @@ def _load_member(
 
 
 def _load_terraform_stack(
-    check: Checker, m: CommentedMap, kp: str, tf_root: Path, member: str
+    check: Checker, m: LocatedMap, kp: str, tf_root: Path, member: str
 ) -> TerraformStack | None:
     tnode = check.mapping(m["terraform"], m, "terraform", f"{kp}.terraform")
     if tnode is None:
@@ -606,7 +613,7 @@ def _chart_version(chart_yaml: Path) -> str:
     return ""
 
 
-def _load_ramp(check: Checker, m: CommentedMap, kp: str) -> RampState | None:
+def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
     rkp = f"{kp}.ramp"
     node = check.mapping(m["ramp"], m, "ramp", rkp)
     if node is None:
@@ -627,16 +634,17 @@ def _load_ramp(check: Checker, m: CommentedMap, kp: str) -> RampState | None:
     if steps is None or step is None or to_weight is None:
         return None
     if step >= len(steps):
-        check.add(node, "step", f"{rkp}.step", f"step {step} is past the last of {len(steps)} steps")
+        check.add(node, "step", f"{rkp}.step",
+                  f"step {step} is past the last of {len(steps)} steps")
         return None
     return RampState(steps=tuple(float(s) for s in steps), step=step, to_weight=float(to_weight),
                      hold=hold, started=started, last_healthy=healthy)
 
 
-def _check_federation(check: Checker, root: CommentedMap, members: Mapping[str, Member]) -> None:
+def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Member]) -> None:
     mnode = root.get("members")
-    if not isinstance(mnode, CommentedMap) or not members:
-        if isinstance(mnode, CommentedMap) and not mnode:
+    if not isinstance(mnode, LocatedMap) or not members:
+        if isinstance(mnode, LocatedMap) and not mnode:
             check.add(root, "members", "members", "the federation needs at least one member")
         return
     routed_primes = [m.name for m in members.values() if m.routed and m.prime]
@@ -653,7 +661,9 @@ def _check_federation(check: Checker, root: CommentedMap, members: Mapping[str, 
                       "external members cannot be ramped")
 
 
-def _check_values_files(config_dir: Path, members: Mapping[str, Member]) -> list[Problem]:
+def _check_values_files(
+    config_dir: Path, members: Mapping[str, Member], documents: dict[Path, Any]
+) -> list[Problem]:
     """Values files are keyed by release name; an unknown member file or release key is an
     error (a typo there would otherwise silently deploy nothing)."""
     problems: list[Problem] = []
@@ -677,9 +687,10 @@ def _check_values_files(config_dir: Path, members: Mapping[str, Member]) -> list
             except ConfigError as exc:
                 problems += exc.problems
                 continue
+            documents[path] = data
             if data is None:
                 continue
-            if not isinstance(data, CommentedMap):
+            if not isinstance(data, LocatedMap):
                 problems.append(Problem(display, 1, "", f"expected a mapping of release names "
                                         f"to values, got {_kind(data)}"))
                 continue
@@ -689,9 +700,10 @@ def _check_values_files(config_dir: Path, members: Mapping[str, Member]) -> list
                     problems.append(Problem(
                         display, line_of(data, key), str(key),
                         f"not a release of {owner} (releases: {', '.join(sorted(allowed))})"))
-                elif value is not None and not isinstance(value, CommentedMap):
-                    problems.append(Problem(display, line_of(data, key), str(key),
-                                            f"expected a mapping of Helm values, got {_kind(value)}"))
+                elif value is not None and not isinstance(value, LocatedMap):
+                    problems.append(Problem(
+                        display, line_of(data, key), str(key),
+                        f"expected a mapping of Helm values, got {_kind(value)}"))
     return problems
 
 

@@ -9,11 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
-
 from .config import Federation, Location, Member, Release, iter_values_files
 from .errors import ConfigError, UsageError
-from .yamlio import line_of, load_located, to_plain
+from .yamlio import LocatedMap, line_of, load_located, to_plain
 
 REDACTED = "<redacted>"
 KeyPath = tuple[str, ...]
@@ -38,7 +36,7 @@ class Origin:
 class Layer:
     name: str
     file: str
-    data: Any  # a CommentedMap (with line numbers) or a plain dict for generated values
+    data: Any  # a LocatedMap (with line numbers) or a plain dict for generated values
     secret: bool
 
 
@@ -71,9 +69,9 @@ class RenderedRelease:
         out = copy.deepcopy(self.values)
         for path in sorted(self.secret_paths, key=len):
             parent = _get(out, path[:-1]) if len(path) > 1 else out
-            if isinstance(parent, dict) and path[-1] in parent:
-                if not isinstance(parent[path[-1]], dict):
-                    parent[path[-1]] = REDACTED
+            if (isinstance(parent, dict) and path[-1] in parent
+                    and not isinstance(parent[path[-1]], dict)):
+                parent[path[-1]] = REDACTED
         return out
 
     def explain(self, keypath: str, show_secrets: bool = False) -> list[str]:
@@ -165,7 +163,7 @@ def merge_layer(
     for key, value in layer_data.items():
         key = str(key)
         path = (*prefix, key)
-        line = line_of(layer_data, key) if isinstance(layer_data, CommentedMap) else None
+        line = line_of(layer_data, key) if isinstance(layer_data, LocatedMap) else None
         loc = Location(layer.file, line)
         if value is None:
             target.pop(key, None)
@@ -194,11 +192,14 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
 
 
 def _file_layer(name: str, path: Path, release: str, secret: bool, fed: Federation) -> Layer | None:
-    if not path.exists():
-        return None
     display = _relative(path, fed)
-    data = load_located(path, display)
-    if not isinstance(data, CommentedMap):
+    if path in fed.values_documents:
+        data = fed.values_documents[path]
+    elif not path.exists():
+        return None
+    else:
+        data = load_located(path, display)
+    if not isinstance(data, LocatedMap):
         return None
     section = data.get(release)
     if section is None:

@@ -96,7 +96,8 @@ class Runner:
                 hint=f"install {os.path.basename(argv[0])} or put it on PATH",
             ) from exc
         except subprocess.TimeoutExpired as exc:
-            raise ToolError([self.censor(a) for a in argv], None, summary=f"timed out after {timeout}s") from exc
+            raise ToolError([self.censor(a) for a in argv], None,
+                            summary=f"timed out after {timeout}s") from exc
         out = self.censor(proc.stdout or "")
         err = self.censor(proc.stderr or "")
         if check and proc.returncode not in ok_codes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..commands import foundation
@@ -47,7 +49,7 @@ def members(obj: Context, output: str) -> None:
 @click.argument("member")
 @click.option("--release", "-r", "releases", multiple=True, metavar="NAME",
               help="Only this release (repeatable). Default: every release of MEMBER.")
-@click.option("--output-dir", type=click.Path(file_okay=False, path_type=__import__("pathlib").Path),
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write <release>.yaml files (mode 0600) here instead of stdout.")
 @click.option("--show-secrets", is_flag=True,
               help="Print values from config/secrets/ instead of <redacted>.")
@@ -56,7 +58,7 @@ def members(obj: Context, output: str) -> None:
                    "binderhub.config.BinderHub.image_prefix) instead of rendering. Escape dots "
                    "inside a key with a backslash.")
 @click.pass_obj
-def render(obj: Context, member: str, releases: tuple[str, ...], output_dir: object,
+def render(obj: Context, member: str, releases: tuple[str, ...], output_dir: Path | None,
            show_secrets: bool, explain: str | None) -> None:
     """Print the merged Helm values of MEMBER's releases.
 
@@ -65,8 +67,6 @@ def render(obj: Context, member: str, releases: tuple[str, ...], output_dir: obj
     saved in generated/, the redirector config). Dicts merge deeply, lists replace, null
     deletes a key. Stdout: one YAML document per release.
     """
-    from pathlib import Path
-
     fed = obj.federation()
     docs = foundation.render_documents(fed, member, list(releases) or None, show_secrets)
     if explain:
@@ -87,8 +87,8 @@ def render(obj: Context, member: str, releases: tuple[str, ...], output_dir: obj
         raise UsageError(f"--explain {explain}: start the path with a release name ({names}), "
                          "or pick one release with --release")
     if output_dir is not None:
-        for path in foundation.write_rendered(Path(str(output_dir)), docs):
-            obj.progress(f"wrote {path}")
+        for written in foundation.write_rendered(output_dir, docs):
+            obj.progress(f"wrote {written}")
         return
     click.echo("---\n".join(text for _, text in docs), nl=False)
 

@@ -79,3 +79,7 @@ _register()
 
 def main() -> None:
     cli(prog_name="federation-deploy")
+
+
+if __name__ == "__main__":
+    main()

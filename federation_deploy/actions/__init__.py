@@ -1,0 +1,1 @@
+"""Actions on the outside world: terraform, helm, publishing traffic weights."""

@@ -1,0 +1,189 @@
+"""Cluster access for one run: find kubectl/gcloud/aws, write a private KUBECONFIG, probe it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Federation, Member
+from ..errors import FederationDeployError, MissingToolError, ToolError, UsageError
+from ..runner import Runner
+
+Which = Callable[[str], str | None]
+
+# What to do when a binary is missing: one line each, shown after the cause.
+INSTALL_HINTS: Mapping[str, str] = {
+    "kubectl": "install kubectl (https://kubernetes.io/docs/tasks/tools/) and put it on PATH",
+    "gcloud": "install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install) "
+              "and put gcloud on PATH",
+    "gke-gcloud-auth-plugin": "run `gcloud components install gke-gcloud-auth-plugin` "
+                              "(or apt-get install google-cloud-cli-gke-gcloud-auth-plugin)",
+    "aws": "install the AWS CLI (https://aws.amazon.com/cli/) and put aws on PATH",
+}
+PROBE_TIMEOUT = "30s"
+
+
+@dataclass(frozen=True)
+class ClusterTools:
+    """The cluster-side binaries a deploy of one member runs (helm is found by the adapter)."""
+
+    kubectl: str = "kubectl"
+    gcloud: str | None = None
+    aws: str | None = None
+
+
+def require_binary(name: str, which: Which = shutil.which) -> str:
+    """The path of name on PATH, or MissingToolError saying how to install it."""
+    found = which(name)
+    if not found:
+        hint = INSTALL_HINTS.get(name, f"install {name} and put it on PATH")
+        raise MissingToolError(f"{name} not found on PATH: {hint}")
+    return found
+
+
+def find_cluster_tools(member: Member, which: Which = shutil.which) -> ClusterTools:
+    """kubectl always; gcloud and its GKE auth plugin for gcp; aws for aws members."""
+    refuse_external(member)
+    kubectl = require_binary("kubectl", which)
+    if member.cloud == "gcp":
+        gcloud = require_binary("gcloud", which)
+        # helm and kubectl exec this plugin for every request to a GKE cluster
+        require_binary("gke-gcloud-auth-plugin", which)
+        return ClusterTools(kubectl=kubectl, gcloud=gcloud)
+    if member.cloud == "aws":
+        # `aws eks get-token` is exec'd by helm and kubectl for every request
+        return ClusterTools(kubectl=kubectl, aws=require_binary("aws", which))
+    return ClusterTools(kubectl=kubectl)
+
+
+def refuse_external(member: Member) -> None:
+    if not member.deployable:
+        raise UsageError(
+            f"member {member.name!r} is external (cloud: external, run by a partner): "
+            "federation-deploy only routes traffic to it and never deploys it"
+        )
+
+
+@dataclass(frozen=True)
+class ClusterAccess:
+    """Credentials of one member for one run: a private kubeconfig (and context to use)."""
+
+    member: str
+    kubeconfig: Path
+    context: str | None
+    kubectl: str = "kubectl"
+
+    def kubectl_argv(self, *args: str) -> list[str]:
+        """A kubectl command bound to this run's kubeconfig, never the user's default."""
+        argv = [self.kubectl, *args, "--kubeconfig", str(self.kubeconfig)]
+        if self.context:
+            argv += ["--context", self.context]
+        return argv
+
+
+@contextmanager
+def cluster_access(
+    fed: Federation,
+    member: Member,
+    runner: Runner,
+    tools: ClusterTools | None = None,
+) -> Iterator[ClusterAccess]:
+    """Credentials for member in a 0600 KUBECONFIG inside a private (0700) temp directory.
+
+    gcp: `gcloud container clusters get-credentials`; aws: `aws eks update-kubeconfig`;
+    kubeconfig: a copy of the member's file from the secrets directory. The directory and
+    everything the tools wrote into it are removed on exit, also when the body raises.
+    """
+    refuse_external(member)
+    tools = tools or ClusterTools()
+    directory = Path(tempfile.mkdtemp(prefix=f"federation-deploy-{member.name}-"))
+    try:
+        fd, name = tempfile.mkstemp(prefix="kubeconfig-", suffix=".yaml", dir=directory)
+        os.close(fd)  # mkstemp creates the file 0600; the tools below fill it
+        kubeconfig = Path(name)
+        context = _write_credentials(fed, member, runner, tools, kubeconfig)
+        yield ClusterAccess(member.name, kubeconfig, context, tools.kubectl)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _write_credentials(
+    fed: Federation, member: Member, runner: Runner, tools: ClusterTools, kubeconfig: Path
+) -> str | None:
+    cluster = member.cluster
+    env = {"KUBECONFIG": str(kubeconfig)}
+    if member.cloud == "gcp":
+        assert cluster.name and cluster.project and cluster.location  # config guarantees it
+        runner.run(
+            [tools.gcloud or "gcloud", "container", "clusters", "get-credentials", cluster.name,
+             "--project", cluster.project, "--location", cluster.location, "--quiet"],
+            env=env, mutating=False,
+        )
+        return None
+    if member.cloud == "aws":
+        assert cluster.name and cluster.region
+        argv = [tools.aws or "aws", "eks", "update-kubeconfig", "--name", cluster.name,
+                "--region", cluster.region, "--kubeconfig", str(kubeconfig)]
+        if cluster.role_arn:
+            argv += ["--role-arn", cluster.role_arn]
+        runner.run(argv, env=env, mutating=False)
+        return None
+    if member.cloud == "kubeconfig":
+        assert cluster.kubeconfig
+        source = fed.secrets_path(cluster.kubeconfig)
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FederationDeployError(
+                f"member {member.name!r}: cannot read its kubeconfig {source} "
+                f"({exc.strerror or exc}): unlock or restore the secrets directory "
+                f"({fed.secrets_path('')})"
+            ) from None
+        kubeconfig.write_text(text, encoding="utf-8")  # the file stays 0600
+        return cluster.context
+    raise UsageError(f"member {member.name!r}: cannot get credentials for cloud {member.cloud!r}")
+
+
+UNREACHABLE_HINT = (
+    "check that the cluster is running and reachable from here (network, VPN, authorized "
+    "networks) and that the credentials are valid; `federation-deploy deploy {member} --stage "
+    "auth` retries just this check"
+)
+
+
+def probe_cluster(runner: Runner, access: ClusterAccess) -> str | None:
+    """Ask the API server its version (read-only): fails fast on an unreachable cluster.
+
+    Returns the server's version (like v1.27.16) when it says one.
+    """
+    argv = access.kubectl_argv("get", "--raw", "/version", f"--request-timeout={PROBE_TIMEOUT}")
+    try:
+        proc = runner.run(argv, mutating=False)
+    except ToolError as exc:
+        raise ToolError(
+            exc.argv, exc.returncode, exc.stdout, exc.stderr,
+            summary=f"stage 'auth' failed: cannot reach the Kubernetes API of member "
+                    f"{access.member!r}",
+            hint=UNREACHABLE_HINT.format(member=access.member),
+        ) from None
+    try:
+        version = json.loads(proc.stdout or "{}").get("gitVersion")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return str(version) if version else None
+
+
+def is_unreachable(stderr: str) -> bool:
+    """Does a tool's stderr say the API server could not be reached?"""
+    text = stderr.lower()
+    return any(marker in text for marker in (
+        "kubernetes cluster unreachable", "connection refused", "no such host",
+        "i/o timeout", "tls handshake timeout", "unable to connect to the server",
+        "network is unreachable",
+    ))

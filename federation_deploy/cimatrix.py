@@ -1,0 +1,357 @@
+"""The GitHub Actions matrix of members: deploy order, and which members changed since a ref."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .config import FEDERATION_FILE, Federation, Member
+from .errors import ConfigError, UsageError
+from .runner import Runner
+from .yamlio import loads_located, to_plain
+
+# Member keys that only steer traffic: a change to them is published by deploying the
+# redirector's member, not the member itself (a ramp step must not redeploy the member).
+ROUTING_ONLY_KEYS = frozenset({"weight", "target_weight", "ramp"})
+# Member keys that end up in the redirector's config.json (see render.redirector_config).
+REDIRECTOR_KEYS = frozenset(
+    {"url", "weight", "prime", "routed", "health", "versions", "ramp", "target_weight"}
+)
+# Paths (relative to the repository root) whose change affects how every member is deployed.
+PACKAGE_PATHS = ("federation_deploy/", "pyproject.toml")
+
+MatrixEntry = dict[str, Any]
+Matrix = dict[str, list[MatrixEntry]]
+
+
+def matrix_entry(member: Member) -> MatrixEntry:
+    """One `include` entry: what a CD job needs to know about a member, as flat strings."""
+    entry: MatrixEntry = {
+        "member": member.name,
+        "cloud": member.cloud,
+        "terraform": member.terraform.path if member.terraform else "",
+        "kubernetes_version": member.kubernetes_version or "",
+        "staging": not member.routed,
+    }
+    cluster = member.cluster
+    if member.cloud == "gcp":
+        entry.update(project=cluster.project or "", location=cluster.location or "",
+                     cluster=cluster.name or "")
+    elif member.cloud == "aws":
+        entry.update(region=cluster.region or "", cluster=cluster.name or "")
+    elif member.cloud == "kubeconfig":
+        entry.update(kubeconfig=cluster.kubeconfig or "")
+    return entry
+
+
+def deploy_order(fed: Federation) -> list[Member]:
+    """Deployable members, staging (members that are not routed) first, then config order."""
+    deployable = [m for m in fed.members.values() if m.deployable]
+    return [m for m in deployable if not m.routed] + [m for m in deployable if m.routed]
+
+
+def build_matrix(
+    fed: Federation, only: Collection[str] | None = None, terraform_only: bool = False
+) -> Matrix:
+    """The deploy matrix of every deployable member (with a terraform stack, if asked), or of
+    those named in `only`."""
+    return {
+        "include": [
+            matrix_entry(m) for m in deploy_order(fed)
+            if (only is None or m.name in only) and (m.terraform or not terraform_only)
+        ]
+    }
+
+
+def ramping_matrix(fed: Federation) -> Matrix:
+    """Members with a ramp in progress, each with its step and the redirector's member (whose
+    cluster a ramp publishes to)."""
+    redirector = matrix_entry(fed.member(fed.redirector.member))
+    include: list[MatrixEntry] = []
+    for m in fed.members.values():
+        if m.ramp is None:
+            continue
+        include.append({
+            "member": m.name,
+            "step": m.ramp.step + 1,  # 1-based for people; 0 = not started
+            "steps": len(m.ramp.steps),
+            "share": _number(m.ramp.current_share),
+            "redirector": redirector,
+        })
+    return {"include": include}
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+# --------------------------------------------------------------------------------------------
+# Change detection: which members a set of changed files (and federation.yaml edits) affects.
+
+
+@dataclass(frozen=True)
+class RepoLayout:
+    """Where config and terraform live inside the git repository (posix, relative to its root)."""
+
+    root: Path
+    config: str
+    terraform: str | None  # None when the terraform root is outside the repository
+
+    @property
+    def federation_file(self) -> str:
+        return _join(self.config, FEDERATION_FILE)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+def _relative_posix(path: Path, root: Path) -> str | None:
+    try:
+        rel = path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    text = rel.as_posix()
+    return "" if text == "." else text
+
+
+def _under(path: str, prefix: str) -> str | None:
+    """path relative to directory prefix ("" = root), or None when it is not inside it."""
+    if not prefix:
+        return path
+    if path.startswith(prefix + "/"):
+        return path[len(prefix) + 1 :]
+    return None
+
+
+class Affected:
+    """Members affected by a change, with the reasons (for people reading the CD log)."""
+
+    def __init__(self, fed: Federation, terraform_only: bool = False) -> None:
+        self.fed = fed
+        self.terraform_only = terraform_only
+        self.reasons: dict[str, list[str]] = {}
+
+    def add(self, member: str, reason: str) -> None:
+        m = self.fed.members.get(member)
+        if m is None or not m.deployable:
+            return  # removed or external members are never deployed
+        if self.terraform_only and m.terraform is None:
+            return
+        reasons = self.reasons.setdefault(member, [])
+        if reason not in reasons:
+            reasons.append(reason)
+
+    def add_all(self, reason: str) -> None:
+        for m in self.fed.members.values():
+            self.add(m.name, reason)
+
+    def ordered(self) -> dict[str, list[str]]:
+        return {m.name: self.reasons[m.name] for m in deploy_order(self.fed)
+                if m.name in self.reasons}
+
+
+def affected_members(
+    fed: Federation,
+    changed: Iterable[str],
+    layout: RepoLayout,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    terraform_only: bool = False,
+) -> dict[str, list[str]]:
+    """Map changed repository paths to the deployable members they affect, with reasons.
+
+    `before`/`after` are federation.yaml (plain data) at the two revisions; they are compared
+    only when that file is among the changed paths, and `before=None` then means it could not
+    be read at the old revision (so everything counts as changed). `terraform_only` counts
+    only what changes a terraform plan: stacks, modules, the pinned version, the package.
+    """
+    affected = Affected(fed, terraform_only)
+    changed = sorted(set(changed))
+    for path in changed:
+        if path == layout.federation_file:
+            _federation_changes(fed, affected, before, after, path)
+        elif any(path == p or (p.endswith("/") and path.startswith(p)) for p in PACKAGE_PATHS):
+            affected.add_all(f"{path} changed (the package: every member)")
+        elif (rel := _under(path, layout.config)) is not None and not terraform_only:
+            _config_file_change(fed, affected, rel, path)
+        if layout.terraform is not None and (rel := _under(path, layout.terraform)) is not None:
+            _terraform_change(fed, affected, rel, path)
+    return affected.ordered()
+
+
+def _config_file_change(fed: Federation, affected: Affected, rel: str, path: str) -> None:
+    parts = PurePosixPath(rel).parts
+    if parts in (("values", "common.yaml"), ("secrets", "values", "common.yaml")):
+        affected.add_all(f"{path} changed (common values: every member)")
+        return
+    if len(parts) == 2 and parts[0] == "values" and parts[1].endswith(".yaml"):
+        affected.add(parts[1][: -len(".yaml")], f"{path} changed")
+    elif len(parts) == 3 and parts[:2] == ("secrets", "values") and parts[2].endswith(".yaml"):
+        affected.add(parts[2][: -len(".yaml")], f"{path} changed")
+    elif len(parts) == 2 and parts[0] == "generated":
+        for m in fed.members.values():
+            if parts[1].startswith(f"{m.name}."):
+                affected.add(m.name, f"{path} changed")
+    elif len(parts) == 2 and parts[0] == "secrets":
+        for m in fed.members.values():
+            if m.cluster.kubeconfig == parts[1]:
+                affected.add(m.name, f"{path} changed (its kubeconfig)")
+
+
+def _terraform_change(fed: Federation, affected: Affected, rel: str, path: str) -> None:
+    stacks = {m.name: m.terraform.path.strip("/") for m in fed.members.values() if m.terraform}
+    hit = False
+    for name, stack in stacks.items():
+        if rel.startswith(stack + "/"):
+            affected.add(name, f"{path} changed (its terraform stack)")
+            hit = True
+    if hit:
+        return
+    parts = PurePosixPath(rel).parts
+    if "modules" in parts[:-1]:
+        # a shared module: every stack of the same tree (terraform/aws/modules -> aws/*)
+        prefix = "/".join(parts[: parts.index("modules")])
+        for name, stack in stacks.items():
+            if not prefix or stack.startswith(prefix + "/"):
+                affected.add(name, f"{path} changed (a terraform module its stack may use)")
+
+
+def _federation_changes(
+    fed: Federation,
+    affected: Affected,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    path: str,
+) -> None:
+    if before is None or after is None:
+        affected.add_all(f"{path} could not be compared with the old revision: every member")
+        return
+    for key in sorted(set(before) | set(after)):
+        if key == "members" or (affected.terraform_only and key == "redirector"):
+            continue
+        if before.get(key) != after.get(key):
+            affected.add_all(f"{path}: {key} changed (every member)")
+    old = before.get("members") if isinstance(before.get("members"), Mapping) else {}
+    new = after.get("members") if isinstance(after.get("members"), Mapping) else {}
+    assert isinstance(old, Mapping) and isinstance(new, Mapping)
+    redirector = fed.redirector.member
+    for name in sorted(set(old) | set(new)):
+        was, now = old.get(name), new.get(name)
+        if was == now:
+            continue
+        was_map = was if isinstance(was, Mapping) else {}
+        now_map = now if isinstance(now, Mapping) else {}
+        keys = {k for k in set(was_map) | set(now_map) if was_map.get(k) != now_map.get(k)}
+        if affected.terraform_only:
+            if name in new and (name not in old or "terraform" in keys):
+                affected.add(name, f"{path}: member {name}'s terraform changed")
+            continue
+        if name not in old:
+            affected.add(name, f"{path}: member {name} added")
+        elif name not in new:
+            pass  # a removed member is not deployed; its routing change is handled below
+        elif not isinstance(was, Mapping) or not isinstance(now, Mapping):
+            affected.add(name, f"{path}: member {name} changed")
+        elif keys - ROUTING_ONLY_KEYS:
+            affected.add(name, f"{path}: member {name} changed ({', '.join(sorted(keys))})")
+        routed = _routed(was_map) or _routed(now_map)
+        if routed and (name not in old or name not in new or keys & REDIRECTOR_KEYS):
+            what = ("added" if name not in old else "removed" if name not in new
+                    else "routing changed (" + ", ".join(sorted(keys & REDIRECTOR_KEYS)) + ")")
+            affected.add(redirector, f"{path}: member {name} {what} (the redirector's hosts)")
+
+
+def _routed(block: Mapping[str, Any]) -> bool:
+    return bool(block) and block.get("routed", True) is not False
+
+
+# --------------------------------------------------------------------------------------------
+# git, through the runner (read-only commands: they run under dry-run too).
+
+
+def repo_layout(fed: Federation, runner: Runner) -> RepoLayout:
+    """Locate the config and terraform directories in the git repository holding the config."""
+    proc = runner.run(["git", "rev-parse", "--show-toplevel"], cwd=fed.config_dir,
+                      check=False, mutating=False)
+    if proc.returncode != 0:
+        raise UsageError(
+            f"--changed-since needs a git repository, and {fed.config_dir} is not in one"
+        )
+    root = Path(proc.stdout.strip())
+    config = _relative_posix(fed.config_dir, root)
+    if config is None:  # pragma: no cover - git said the config is inside root
+        raise UsageError(f"{fed.config_dir} is outside the git repository {root}")
+    return RepoLayout(root=root, config=config,
+                      terraform=_relative_posix(fed.terraform_root, root))
+
+
+def resolve_ref(runner: Runner, layout: RepoLayout, ref: str) -> str:
+    """The commit a ref names; UsageError (exit 2) when git does not know it."""
+    if not ref or ref.startswith("-"):
+        raise UsageError(f"--changed-since: {ref!r} is not a git revision")
+    proc = runner.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+                      cwd=layout.root, check=False, mutating=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise UsageError(
+            f"--changed-since: unknown git revision {ref!r} (is it fetched? in GitHub Actions "
+            "check out with fetch-depth: 0)"
+        )
+    return proc.stdout.strip()
+
+
+def changed_files(runner: Runner, layout: RepoLayout, commit: str) -> list[str]:
+    """Paths (relative to the repository root) that differ between commit and HEAD."""
+    proc = runner.run(["git", "diff", "--name-only", "--no-renames", "-z", commit, "HEAD"],
+                      cwd=layout.root, mutating=False)
+    return sorted(p for p in proc.stdout.split("\0") if p)
+
+
+def federation_at(runner: Runner, layout: RepoLayout, rev: str) -> dict[str, Any] | None:
+    """federation.yaml at a revision as plain data; None when absent or unreadable there."""
+    proc = runner.run(["git", "show", f"{rev}:{layout.federation_file}"],
+                      cwd=layout.root, check=False, mutating=False)
+    if proc.returncode != 0:
+        return None
+    try:
+        data = to_plain(loads_located(proc.stdout, f"{layout.federation_file}@{rev}"))
+    except ConfigError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@dataclass(frozen=True)
+class ChangedMatrix:
+    matrix: Matrix
+    reasons: dict[str, list[str]]
+    commit: str
+    files: tuple[str, ...]
+
+
+def changed_since(
+    fed: Federation, ref: str, runner: Runner, terraform_only: bool = False
+) -> ChangedMatrix:
+    """The deploy matrix restricted to the members affected by commits between ref and HEAD."""
+    layout = repo_layout(fed, runner)
+    commit = resolve_ref(runner, layout, ref)
+    files = changed_files(runner, layout, commit)
+    before = after = None
+    if layout.federation_file in files:
+        before = federation_at(runner, layout, commit)
+        after = federation_at(runner, layout, "HEAD")
+    reasons = affected_members(fed, files, layout, before, after, terraform_only)
+    return ChangedMatrix(matrix=build_matrix(fed, reasons, terraform_only), reasons=reasons,
+                         commit=commit, files=tuple(files))
+
+
+def describe_reasons(reasons: Mapping[str, Sequence[str]]) -> list[str]:
+    """Human lines explaining the choice, for stderr."""
+    if not reasons:
+        return ["no member is affected by the changes"]
+    lines = []
+    for member, why in reasons.items():
+        lines.append(f"{member}: {why[0]}" + (f" (+{len(why) - 1} more)" if len(why) > 1 else ""))
+    return lines
+

@@ -1,0 +1,36 @@
+"""Click commands for GitHub Actions workflows: ci-matrix."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..commands.ci_matrix import ci_matrix as ci_matrix_command
+from ..runner import Runner
+from .context import Context
+
+
+@click.command("ci-matrix")
+@click.option("--changed-since", "changed_since", metavar="REF", default=None,
+              help="Only members whose config, values, secrets, chart pins or terraform stack "
+                   "changed between REF and HEAD (common values or the package: all).")
+@click.option("--ramping", is_flag=True,
+              help="Only members with a ramp in progress (for the ramp workflow).")
+@click.pass_obj
+def ci_matrix(obj: Context, changed_since: str | None, ramping: bool) -> None:
+    """Print the JSON matrix of deployable members for GitHub Actions `fromJSON`.
+
+    {"include": [{"member", "cloud", "terraform", "kubernetes_version", "staging", ...}]},
+    staging (members that are not routed) first. One line on stdout; reasons on stderr.
+    """
+    fed = obj.federation()
+    runner = Runner(echo=obj.verbosity > 0)
+    result = ci_matrix_command(fed, changed_since_ref=changed_since, ramping=ramping,
+                               runner=runner)
+    for note in result.notes:
+        obj.progress(note)
+    click.echo(json.dumps(result.matrix, separators=(",", ":")))
+
+
+COMMANDS: list[click.Command] = [ci_matrix]

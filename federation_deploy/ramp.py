@@ -1,0 +1,269 @@
+"""Ramp planning (pure): the weights and shares of every step, steps and durations parsed."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .config import Federation, Member
+from .errors import UsageError
+from .shares import share_to_weight, shares
+
+DEFAULT_STEPS: tuple[float, ...] = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0)
+DEFAULT_HOLD = "30m"
+FULL = 100.0
+# Published weights are rounded to this many significant digits (more if needed so that the
+# share computed back from the rounded weight stays within SHARE_TOLERANCE percent points).
+SIGNIFICANT_DIGITS = 6
+SHARE_TOLERANCE = 0.01
+
+_DURATION = re.compile(
+    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$"
+)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration like 30m, 90s, 1h30m, 0.5s (units h, m, s in that order)."""
+    value = text.strip()
+    match = _DURATION.match(value)
+    if not value or match is None or not any(match.groupdict().values()):
+        raise UsageError(
+            f"invalid duration {text!r}: expected a number with a unit, like 30m, 90s, 1h30m "
+            "or 0.5s"
+        )
+    parts = match.groupdict()
+    return (
+        float(parts["h"] or 0) * 3600 + float(parts["m"] or 0) * 60 + float(parts["s"] or 0)
+    )
+
+
+def format_duration(seconds: float) -> str:
+    """The inverse of parse_duration, for messages: 5400 -> 1h30m, 0.5 -> 0.5s, 0 -> 0s."""
+    if seconds < 0:
+        raise ValueError(f"negative duration {seconds}")
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = ""
+    if hours:
+        out += f"{int(hours)}h"
+    if minutes:
+        out += f"{int(minutes)}m"
+    if secs or not out:
+        out += f"{round(secs, 3):g}s"
+    return out
+
+
+def parse_steps(text: str) -> tuple[float, ...]:
+    """Percentages from `1,5,10,25,50,100`; see check_steps for what is accepted."""
+    items = [item.strip().rstrip("%") for item in text.split(",")]
+    values: list[float] = []
+    for item in items:
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise UsageError(
+                f"invalid --steps {text!r}: {item!r} is not a number "
+                "(expected increasing percentages like 1,5,10,25,50,100)"
+            ) from None
+    return check_steps(values)
+
+
+def check_steps(values: Iterable[float]) -> tuple[float, ...]:
+    """Validate step percentages: each in (0, 100], strictly increasing. The full weight
+    (100) is always the last step: it is appended when missing, because a ramp takes the
+    member to its full weight."""
+    steps = tuple(float(v) for v in values)
+    if not steps:
+        raise UsageError("a ramp needs at least one step")
+    for value in steps:
+        if not math.isfinite(value) or not 0 < value <= FULL:
+            raise UsageError(f"invalid ramp step {value:g}: steps are percentages in (0, 100]")
+    for before, after in zip(steps, steps[1:], strict=False):
+        if after <= before:
+            shown = ",".join(f"{s:g}" for s in steps)
+            raise UsageError(f"ramp steps must increase: {shown} ({after:g} after {before:g})")
+    if steps[-1] != FULL:
+        steps = (*steps, FULL)
+    return steps
+
+
+def round_weight(weight: float, others_total: float, share_percent: float) -> float:
+    """Round weight to SIGNIFICANT_DIGITS significant digits, or more when the rounded weight
+    would give a share further than SHARE_TOLERANCE points from share_percent."""
+    if weight == 0:
+        return 0.0
+    for digits in range(SIGNIFICANT_DIGITS, 18):
+        rounded = float(f"{weight:.{digits}g}")
+        back = 100.0 * rounded / (rounded + others_total)
+        if abs(back - share_percent) <= SHARE_TOLERANCE:
+            return rounded
+    return weight
+
+
+@dataclass(frozen=True)
+class RampStep:
+    """One step of a ramp: the member gets `share` percent of launches with weight `weight`.
+
+    `percent` is the step as given (100 = the full target weight); for steps below 100,
+    share == percent up to rounding. `weights`/`shares` cover every member in rotation.
+    """
+
+    index: int
+    percent: float
+    weight: float
+    share: float
+    weights: Mapping[str, float]
+    shares: Mapping[str, float]
+
+    @property
+    def final(self) -> bool:
+        return self.percent == FULL
+
+
+@dataclass(frozen=True)
+class RampPlan:
+    """A whole ramp, computed from the current config: rollback targets included."""
+
+    member: str
+    steps: tuple[RampStep, ...]
+    to_weight: float
+    hold: str
+    hold_seconds: float
+    others_total: float
+    base_weights: Mapping[str, float]  # everyone in rotation, the member at 0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def percents(self) -> tuple[float, ...]:
+        return tuple(s.percent for s in self.steps)
+
+    def weights_at(self, index: int) -> Mapping[str, float]:
+        """Weights published at step index; -1 is before the first step (the member at 0)."""
+        return self.base_weights if index < 0 else self.steps[index].weights
+
+    def member_weight_at(self, index: int) -> float:
+        return 0.0 if index < 0 else self.steps[index].weight
+
+    def member_share_at(self, index: int) -> float:
+        return 0.0 if index < 0 else self.steps[index].share
+
+
+def others_in_rotation(fed: Federation, member: str) -> dict[str, float]:
+    """Weights of the members that share launches with a ramping member: routed, weight > 0,
+    the member itself excluded (its weight is what the ramp sets)."""
+    return {m.name: m.weight for m in fed.members.values()
+            if m.routed and m.weight > 0 and m.name != member}
+
+
+def check_rampable(fed: Federation, name: str) -> Member:
+    """The member, if a ramp may touch it; UsageError (exit 2) otherwise."""
+    member = fed.member(name)
+    if member.cloud == "external":
+        raise UsageError(
+            f"member {name!r} is external (run by a partner): its traffic is set by hand, "
+            "it cannot be ramped"
+        )
+    if not member.routed:
+        raise UsageError(f"member {name!r} is not routed (routed: false): it gets no launches")
+    return member
+
+
+def plan_ramp(
+    fed: Federation,
+    member_name: str,
+    steps: Iterable[float] | None = None,
+    to_weight: float | None = None,
+    hold: str | None = None,
+) -> RampPlan:
+    """The plan of a ramp of member_name over steps (percent of launches; 100 = to_weight).
+
+    The other members keep their weights. At a step of s% the member's weight is
+    share_to_weight(s, O), O the sum of the weights of the others in rotation, rounded (see
+    round_weight); at 100 it is to_weight. Steps at or above the share that to_weight itself
+    gives are dropped (with a note): they would send the member more launches during the
+    ramp than after it. Defaults come from a ramp in progress, then from the member's
+    config (target_weight) and DEFAULT_STEPS / DEFAULT_HOLD.
+    """
+    member = check_rampable(fed, member_name)
+    state = member.ramp
+    if to_weight is None:
+        to_weight = state.to_weight if state is not None else member.target_weight
+    if to_weight is None:
+        raise UsageError(
+            f"member {member_name!r} has no target_weight in config: pass --to-weight W "
+            "(the weight it has at 100%)"
+        )
+    if not math.isfinite(to_weight) or to_weight <= 0:
+        raise UsageError(f"--to-weight must be a number > 0, got {to_weight:g}")
+    hold = hold if hold is not None else (state.hold if state is not None else DEFAULT_HOLD)
+    hold_seconds = parse_duration(hold)
+    if steps is None:
+        steps = state.steps if state is not None else DEFAULT_STEPS
+    percents = check_steps(steps)
+
+    others = others_in_rotation(fed, member_name)
+    others_total = sum(others.values())
+    if others_total <= 0:
+        raise UsageError(
+            f"no other member is in rotation (routed with weight > 0): a share of launches "
+            f"for {member_name!r} cannot be set"
+        )
+    final_share = 100.0 * to_weight / (to_weight + others_total)
+    notes: list[str] = []
+    kept = tuple(p for p in percents if p == FULL or p < final_share)
+    dropped = [p for p in percents if p not in kept]
+    if dropped:
+        notes.append(
+            f"steps {', '.join(f'{p:g}%' for p in dropped)} dropped: at its full weight "
+            f"{to_weight:g} {member_name} gets {final_share:.2f}% of launches, and a ramp never "
+            "gives it more than that"
+        )
+    if member.weight > 0 and state is None:
+        current = shares({**others, member_name: member.weight})[member_name]
+        notes.append(
+            f"{member_name} has weight {member.weight:g} ({current:.2f}% of launches) now: the "
+            f"first step sets it to {kept[0]:g}% and a rollback before it sets it to 0"
+        )
+
+    base = _in_config_order(fed, {**others, member_name: 0.0})
+    plan_steps: list[RampStep] = []
+    for index, percent in enumerate(kept):
+        if percent == FULL:
+            weight = float(to_weight)
+        else:
+            weight = round_weight(share_to_weight(percent, others_total), others_total, percent)
+        weights = _in_config_order(fed, {**others, member_name: weight})
+        step_shares = shares(weights)
+        plan_steps.append(RampStep(
+            index=index, percent=percent, weight=weight, share=step_shares[member_name],
+            weights=weights, shares=step_shares,
+        ))
+    return RampPlan(
+        member=member_name, steps=tuple(plan_steps), to_weight=float(to_weight), hold=hold,
+        hold_seconds=hold_seconds, others_total=others_total, base_weights=base,
+        notes=tuple(notes),
+    )
+
+
+def _in_config_order(fed: Federation, weights: Mapping[str, float]) -> dict[str, float]:
+    return {name: weights[name] for name in fed.members if name in weights}
+
+
+def plan_rows(plan: RampPlan) -> list[dict[str, object]]:
+    """The plan as rows for a table or JSON: one per step, with everyone's share."""
+    rows: list[dict[str, object]] = []
+    for step in plan.steps:
+        row: dict[str, object] = {
+            "step": step.index,
+            "percent": step.percent,
+            "weight": step.weight,
+            "share": round(step.share, 4),
+        }
+        for name, value in step.shares.items():
+            if name != plan.member:
+                row[f"{name} share"] = round(value, 4)
+        row["then"] = "ramp complete (plain rendezvous)" if step.final else f"hold {plan.hold}"
+        rows.append(row)
+    return rows

@@ -1,0 +1,127 @@
+"""A ramp's state in federation.yaml: the member's weight and `ramp:` block, written round-trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from .config import Federation, RampState, load_federation
+from .errors import ConfigError, UsageError
+from .yamlio import atomic_write_text, dumps_round_trip, loads_located
+
+# Keys of the ramp block in the order they are written (config._load_ramp's schema).
+RAMP_KEYS = ("steps", "step", "to_weight", "hold", "started", "last_healthy")
+
+
+def utc_timestamp(moment: datetime) -> str:
+    """ISO 8601 UTC to the second, `2024-05-01T12:00:00Z` (written quoted by the YAML module)."""
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read a timestamp written by utc_timestamp (or any ISO 8601 with a zone; naive = UTC)."""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"invalid timestamp {text!r} in the ramp block (expected ISO 8601)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def write_member_state(
+    fed: Federation, member: str, weight: float, ramp: RampState | None
+) -> Federation:
+    """Set members.<member>.weight and its `ramp:` block (removed when ramp is None) in
+    federation.yaml, keeping comments, order and quoting; return the reloaded federation.
+
+    The file is re-read from disk (someone may have edited it since fed was loaded), written
+    atomically, then loaded and validated again: if the result is invalid, the previous text
+    is put back and ConfigError raised, so nothing is ever half-applied.
+    """
+    path = fed.path
+    before = path.read_text(encoding="utf-8")
+    data = loads_located(before, str(path))
+    node = _member_node(data, member, str(path))
+    _set_weight(node, weight)
+    _set_ramp(node, ramp)
+    after = dumps_round_trip(data)
+    if after == before:
+        return load_federation(fed.config_dir)
+    atomic_write_text(path, after)
+    try:
+        return load_federation(fed.config_dir)
+    except ConfigError:
+        atomic_write_text(path, before)
+        raise
+
+
+def _member_node(data: Any, member: str, display: str) -> CommentedMap:
+    members = data.get("members") if isinstance(data, CommentedMap) else None
+    node = members.get(member) if isinstance(members, CommentedMap) else None
+    if not isinstance(node, CommentedMap):
+        raise ConfigError.single(display, None, f"members.{member}",
+                                 "member not found while writing the ramp state")
+    return node
+
+
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _set_weight(node: CommentedMap, weight: float) -> None:
+    value = _number(weight)
+    if "weight" in node:
+        current = node["weight"]
+        if isinstance(current, int | float) and not isinstance(current, bool) \
+                and float(current) == float(weight):
+            return  # keep the existing spelling (0 vs 0.0)
+        node["weight"] = value
+        return
+    # a routed member always has a weight; keep it next to its neighbours anyway
+    position = list(node).index("cloud") + 1 if "cloud" in node else len(node)
+    node.insert(position, "weight", value)
+
+
+def _set_ramp(node: CommentedMap, ramp: RampState | None) -> None:
+    if ramp is None:
+        if "ramp" in node:
+            del node["ramp"]
+        return
+    steps = CommentedSeq([_number(s) for s in ramp.steps])
+    steps.fa.set_flow_style()
+    values: dict[str, Any] = {
+        "steps": steps,
+        "step": ramp.step,
+        "to_weight": _number(ramp.to_weight),
+        "hold": ramp.hold,
+        "started": ramp.started,
+        "last_healthy": ramp.last_healthy,
+    }
+    block = node.get("ramp")
+    if isinstance(block, CommentedMap):
+        # update in place so comments inside the block survive
+        for key in list(block):
+            if key not in RAMP_KEYS:
+                del block[key]
+        for key in RAMP_KEYS:
+            old = block.get(key)
+            if key == "steps" and isinstance(old, list) \
+                    and [float(v) for v in old] == list(ramp.steps):
+                continue
+            if key in block and old == values[key] and type(old) is type(values[key]):
+                continue
+            block[key] = values[key]
+        return
+    block = CommentedMap()
+    for key in RAMP_KEYS:
+        block[key] = values[key]
+    keys = list(node)
+    if "ramp" in node:  # `ramp:` with no value
+        node["ramp"] = block
+        return
+    after = next((k for k in ("target_weight", "weight") if k in node), None)
+    position = keys.index(after) + 1 if after is not None else len(keys)
+    node.insert(position, "ramp", block)

@@ -1,0 +1,318 @@
+"""Parse and validate the redirector's config.json (mybinder's `federationRedirect` values)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+LOAD_BALANCERS = ("rendezvous", "random")
+
+# Defaults of mybinder's redirector (its built-in CONFIG), so that a config.json written for it
+# behaves the same here when it leaves a setting out.
+DEFAULT_PERIOD = 10.0
+DEFAULT_JITTER = 0.1
+DEFAULT_RETRIES = 5
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_FAILED_PERIOD = 300.0
+DEFAULT_POD_HEADROOM = 10
+DEFAULT_HOST_COOKIE_AGE_HOURS = 4.0
+
+# A member URL ends up verbatim in a Location header and in the `host` cookie's value, so it is
+# restricted to characters that cannot break out of either.
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,=:@-]*")
+_SAFE_NETLOC = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+class RedirectorConfigError(Exception):
+    """config.json is unreadable or invalid; names the offending key (dotted path)."""
+
+    def __init__(self, key: str, message: str, source: str | None = None) -> None:
+        self.key = key
+        self.message = message
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        key = f"{self.key}: " if self.key else ""
+        return f"{where}{key}{self.message}"
+
+    def with_source(self, source: str) -> RedirectorConfigError:
+        return RedirectorConfigError(self.key, self.message, source)
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """One federation member as the redirector routes to it."""
+
+    name: str
+    url: str
+    weight: float
+    prime: bool = False
+    ramp: bool = False
+    health: str = ""
+    versions: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The shape mybinder's /active_hosts serves (its config entry), plus `ramp`."""
+        return {
+            "url": self.url,
+            "weight": self.weight,
+            "prime": self.prime,
+            "ramp": self.ramp,
+            "health": self.health,
+            "versions": self.versions,
+        }
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    """Health check timing: seconds, except retries (attempts per endpoint)."""
+
+    period: float = DEFAULT_PERIOD
+    jitter: float = DEFAULT_JITTER
+    retries: int = DEFAULT_RETRIES
+    timeout: float = DEFAULT_TIMEOUT
+    failed_period: float = DEFAULT_FAILED_PERIOD
+
+
+@dataclass(frozen=True)
+class RedirectorConfig:
+    """The validated config: only routable hosts (null and weight-0 non-primes are dropped)."""
+
+    hosts: tuple[HostConfig, ...]
+    check: CheckConfig = field(default_factory=CheckConfig)
+    load_balancer: str = "rendezvous"
+    pod_headroom: int = DEFAULT_POD_HEADROOM
+    host_cookie_age_hours: float = DEFAULT_HOST_COOKIE_AGE_HOURS
+    dropped: tuple[str, ...] = ()
+    ignored_keys: tuple[str, ...] = ()
+
+    def host(self, name: str) -> HostConfig | None:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        return None
+
+    @property
+    def primes(self) -> tuple[HostConfig, ...]:
+        return tuple(h for h in self.hosts if h.prime)
+
+
+_TOP_KEYS = {"hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours"}
+_HOST_KEYS = {"url", "weight", "prime", "ramp", "health", "versions"}
+_CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _number(value: Any, key: str, *, minimum: float, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RedirectorConfigError(key, f"expected a number, got {_kind(value)}")
+    if not math.isfinite(value):
+        raise RedirectorConfigError(key, f"expected a finite number, got {value!r}")
+    if value < minimum or (strict and value == minimum):
+        relation = ">" if strict else ">="
+        raise RedirectorConfigError(key, f"expected a number {relation} {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _integer(value: Any, key: str, *, minimum: int) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RedirectorConfigError(key, f"expected an integer, got {_kind(value)}")
+    if value < minimum:
+        raise RedirectorConfigError(key, f"expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _boolean(value: Any, key: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise RedirectorConfigError(key, f"expected true or false, got {_kind(value)}")
+    return value
+
+
+def _url(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise RedirectorConfigError(key, f"expected a URL string, got {_kind(value)}")
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise RedirectorConfigError(key, f"expected an http(s) URL, got {value!r}")
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        raise RedirectorConfigError(key, f"a member URL takes no query or fragment: {value!r}")
+    if not _SAFE_NETLOC.fullmatch(parts.netloc) or not _SAFE_PATH.fullmatch(parts.path):
+        raise RedirectorConfigError(key, f"unexpected characters in URL {value!r}")
+    return url
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise RedirectorConfigError(key, f"expected an object, got {_kind(value)}")
+    return value
+
+
+def _parse_host(name: str, raw: Mapping[str, Any], ignored: list[str]) -> HostConfig:
+    key = f"hosts.{name}"
+    if "url" not in raw:
+        raise RedirectorConfigError(f"{key}.url", "missing (every host needs a url)")
+    if "weight" not in raw:
+        raise RedirectorConfigError(f"{key}.weight", "missing (a number >= 0)")
+    url = _url(raw["url"], f"{key}.url")
+    health = raw.get("health")
+    versions = raw.get("versions")
+    ignored.extend(f"{key}.{k}" for k in raw if k not in _HOST_KEYS)
+    return HostConfig(
+        name=name,
+        url=url,
+        weight=_number(raw["weight"], f"{key}.weight", minimum=0),
+        prime=_boolean(raw.get("prime"), f"{key}.prime"),
+        ramp=_boolean(raw.get("ramp"), f"{key}.ramp"),
+        health=url + "/health" if health is None else _url(health, f"{key}.health"),
+        versions=url + "/versions" if versions is None else _url(versions, f"{key}.versions"),
+    )
+
+
+def _parse_check(raw: Any, ignored: list[str]) -> CheckConfig:
+    if raw is None:
+        return CheckConfig()
+    raw = _mapping(raw, "check")
+    ignored.extend(f"check.{k}" for k in raw if k not in _CHECK_KEYS)
+
+    def get(name: str, default: Any) -> Any:
+        value = raw.get(name)
+        return default if value is None else value
+
+    jitter = _number(get("jitter", DEFAULT_JITTER), "check.jitter", minimum=0)
+    if jitter > 1:
+        # the delay is period * (1 + jitter * (0.5 - u)); beyond 1 the spread is no longer jitter
+        raise RedirectorConfigError("check.jitter", f"expected a number <= 1, got {jitter:g}")
+    return CheckConfig(
+        period=_number(get("period", DEFAULT_PERIOD), "check.period", minimum=0, strict=True),
+        jitter=jitter,
+        retries=_integer(get("retries", DEFAULT_RETRIES), "check.retries", minimum=1),
+        timeout=_number(get("timeout", DEFAULT_TIMEOUT), "check.timeout", minimum=0, strict=True),
+        failed_period=_number(
+            get("failed_period", DEFAULT_FAILED_PERIOD), "check.failed_period", minimum=0,
+            strict=True,
+        ),
+    )
+
+
+def parse_config(data: Any) -> RedirectorConfig:
+    """Validate config.json's data; raise RedirectorConfigError naming the first bad key.
+
+    Keys this redirector does not use (mybinder's chart dumps all of `federationRedirect`,
+    image and resources included) are ignored and listed in `ignored_keys`.
+    """
+    root = _mapping(data, "(top level)")
+    ignored = [k for k in root if k not in _TOP_KEYS]
+    if root.get("hosts") is None:
+        raise RedirectorConfigError("hosts", "missing (an object of name: host config)")
+    raw_hosts = _mapping(root["hosts"], "hosts")
+
+    hosts: list[HostConfig] = []
+    dropped: list[str] = []
+    for name, raw in raw_hosts.items():
+        if not isinstance(name, str) or not name:
+            raise RedirectorConfigError("hosts", f"host names must be non-empty strings: {name!r}")
+        if raw is None:
+            # Helm cannot delete a key from values, so mybinder disables a member with null
+            dropped.append(name)
+            continue
+        host = _parse_host(name, _mapping(raw, f"hosts.{name}"), ignored)
+        if host.weight == 0 and not host.prime:
+            dropped.append(name)
+            continue
+        # A weight-0 prime stays: it is still the proxy target, the versions reference and the
+        # last resort, it just receives no launches while anything else is healthy.
+        hosts.append(host)
+
+    seen: dict[str, str] = {}
+    for host in hosts:
+        if host.url in seen:
+            raise RedirectorConfigError(
+                f"hosts.{host.name}.url",
+                f"{host.url} is also the url of {seen[host.url]!r} (the cookie could not tell "
+                "them apart)",
+            )
+        seen[host.url] = host.name
+    if not hosts:
+        raise RedirectorConfigError("hosts", "no host left after dropping null and weight-0 hosts")
+    if not any(h.prime for h in hosts):
+        raise RedirectorConfigError("hosts", "no prime host (set `prime: true` on one host)")
+
+    load_balancer = root.get("load_balancer")
+    if load_balancer is None:
+        load_balancer = "rendezvous"
+    if load_balancer not in LOAD_BALANCERS:
+        raise RedirectorConfigError(
+            "load_balancer", f"expected one of {', '.join(LOAD_BALANCERS)}, got {load_balancer!r}"
+        )
+    headroom = root.get("pod_headroom")
+    cookie_age = root.get("host_cookie_age_hours")
+    return RedirectorConfig(
+        hosts=tuple(hosts),
+        check=_parse_check(root.get("check"), ignored),
+        load_balancer=load_balancer,
+        pod_headroom=(
+            DEFAULT_POD_HEADROOM
+            if headroom is None
+            else _integer(headroom, "pod_headroom", minimum=0)
+        ),
+        host_cookie_age_hours=(
+            DEFAULT_HOST_COOKIE_AGE_HOURS
+            if cookie_age is None
+            else _number(cookie_age, "host_cookie_age_hours", minimum=0, strict=True)
+        ),
+        dropped=tuple(dropped),
+        ignored_keys=tuple(ignored),
+    )
+
+
+def loads_config(text: str, source: str | None = None) -> RedirectorConfig:
+    """Parse config.json text; errors carry `source` (usually the file name)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RedirectorConfigError(
+            "", f"not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}", source
+        ) from None
+    try:
+        return parse_config(data)
+    except RedirectorConfigError as exc:
+        raise exc.with_source(source) if source else exc from None
+
+
+def load_config(path: str | Path) -> RedirectorConfig:
+    """Read and validate a config.json file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RedirectorConfigError("", "file not found", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RedirectorConfigError("", f"cannot read: {exc}", str(path)) from None
+    return loads_config(text, str(path))

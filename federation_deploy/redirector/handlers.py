@@ -1,0 +1,175 @@
+"""The redirector's HTTP handlers and its URL table; state comes in through initialize()."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.httputil import HTTPHeaders
+from tornado.web import HTTPError, RedirectHandler, RequestHandler
+
+from .metrics import CONTENT_TYPE, render_metrics
+from .routing import cookie_path, member_target
+
+if TYPE_CHECKING:
+    from .app import Redirector
+
+log = logging.getLogger("federation_deploy.redirector")
+
+HOST_COOKIE = "host"
+LAUNCH_HOST = "https://mybinder.org/"  # X-Binder-Launch-Host, as mybinder's proxy sends it
+BADGE_BASE = "https://static.mybinder.org"
+
+# Hop-by-hop and framing headers: never copied across the proxy (tornado sets its own).
+_HOP_REQUEST = {
+    "Connection", "Keep-Alive", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer",
+    "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
+}
+_HOP_RESPONSE = {"Content-Length", "Transfer-Encoding", "Content-Encoding", "Connection"}
+
+
+class BaseHandler(RequestHandler):
+    def initialize(self, redirector: Redirector) -> None:
+        self.redirector = redirector
+
+    def prepare(self) -> None:
+        self.redirector.in_flight += 1
+
+    def on_finish(self) -> None:
+        self.redirector.in_flight -= 1
+
+    def write_json(self, data: Any) -> None:
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data))
+
+
+class BuildRedirectHandler(BaseHandler):
+    """/build/...: 307 to a member, remembered in the `host` cookie."""
+
+    def set_default_headers(self) -> None:
+        # mybinder's headers: the launch page calls /build/ from the browser with fetch()
+        self.set_header("Access-Control-Allow-Origin", "*")
+        self.set_header("Access-Control-Allow-Headers", "cache-control")
+
+    def get(self) -> None:
+        redirector = self.redirector
+        path = self.request.path
+        choice = redirector.route(path, self.get_cookie(HOST_COOKIE))
+        target = member_target(choice.url, self.request.uri)
+        if target is None:
+            raise HTTPError(400, "malformed request target")
+        redirector.metrics.count_redirect(choice.name, choice.reason)
+        age = redirector.config.host_cookie_age_hours * 3600
+        self.set_cookie(
+            HOST_COOKIE,
+            choice.url,
+            path=cookie_path(path),
+            expires=datetime.datetime.fromtimestamp(
+                redirector.clock.time() + age, datetime.timezone.utc
+            ),
+            max_age=int(age),
+            secure=self.request.protocol == "https",
+            httponly=True,
+            samesite="Lax",
+        )
+        log.debug("redirecting %s to %s (%s)", path, choice.name, choice.reason)
+        self.redirect(target, status=307)
+
+
+class ProxyHandler(BaseHandler):
+    """Every other path: fetched from the prime (or the best healthy member) and passed back."""
+
+    async def get(self) -> None:
+        host = self.redirector.proxy_host()
+        target = member_target(host.url, self.request.uri)
+        if target is None:
+            raise HTTPError(400, "malformed request target")
+        request = HTTPRequest(
+            target, method="GET", headers=proxy_request_headers(self.request.headers)
+        )
+        try:
+            response = await self.redirector.proxy_client.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as exc:
+            log.warning("proxy to %s failed: %s", target, exc)
+            raise HTTPError(502, f"{host.name} did not answer") from None
+        if response.code == 599:
+            log.warning("proxy to %s failed: %s", target, response.error)
+            raise HTTPError(502, f"{host.name} did not answer")
+        self.set_status(response.code, response.reason)
+        self._headers = HTTPHeaders()  # only the member's headers, not tornado's defaults
+        for name, value in response.headers.get_all():
+            if name not in _HOP_RESPONSE:
+                self.add_header(name, value)
+        if response.body and response.code not in (204, 304):
+            self.write(response.body)
+        self.finish()
+
+
+def proxy_request_headers(incoming: HTTPHeaders) -> HTTPHeaders:
+    """The user's headers minus hop-by-hop ones, plus what mybinder's proxy adds.
+
+    Host is left for the HTTP client to set from the target: forwarding ours would make the
+    ingress route the request back to the redirector.
+    """
+    headers = HTTPHeaders()
+    for name, value in incoming.get_all():
+        if name not in _HOP_REQUEST:
+            headers.add(name, value)
+    host = incoming.get("Host")
+    if host:
+        headers.setdefault("X-Forwarded-Host", host)
+        headers["Origin"] = f"https://{host}"
+    headers["X-Binder-Launch-Host"] = LAUNCH_HOST
+    return headers
+
+
+class ActiveHostsHandler(BaseHandler):
+    """{"active_hosts": {name: host config}} of the healthy members, as mybinder serves it."""
+
+    def get(self) -> None:
+        self.write_json({"active_hosts": self.redirector.active_hosts()})
+
+
+class HealthHandler(BaseHandler):
+    """The redirector's own health: it is up and can route (to the primes at worst)."""
+
+    def get(self) -> None:
+        self.write_json(self.redirector.health_report())
+
+
+class MetricsHandler(BaseHandler):
+    def get(self) -> None:
+        redirector = self.redirector
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(
+            render_metrics(
+                redirector.metrics,
+                redirector.config,
+                redirector.monitor.statuses(),
+                redirector.table,
+                redirector.monitor.check_counts,
+            )
+        )
+
+
+def routes(redirector: Redirector) -> list[tuple[str, type[RequestHandler], dict[str, Any]]]:
+    """The handler table; order matters (the proxy catches everything else)."""
+    deps = {"redirector": redirector}
+    return [
+        (r"/build/.*", BuildRedirectHandler, deps),
+        # mybinder's badge URLs, kept so that README badges pointing at mybinder.org still work
+        (r"/badge_logo\.svg", RedirectHandler, _permanent(f"{BADGE_BASE}/badge_logo.svg")),
+        (r"/badge\.svg", RedirectHandler, _permanent(f"{BADGE_BASE}/badge.svg")),
+        (r"/assets/images/badge\.svg", RedirectHandler, _permanent(f"{BADGE_BASE}/badge.svg")),
+        (r"/active_hosts", ActiveHostsHandler, deps),
+        (r"/health", HealthHandler, deps),
+        (r"/metrics", MetricsHandler, deps),
+        (r".*", ProxyHandler, deps),
+    ]
+
+
+def _permanent(url: str) -> dict[str, Any]:
+    return {"url": url, "permanent": True}

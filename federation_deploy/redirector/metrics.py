@@ -1,0 +1,157 @@
+"""Prometheus metrics of the redirector, written in the text exposition format by hand."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .checker import MemberStatus
+from .config import RedirectorConfig
+from .routing import RoutingTable
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+Sample = tuple[Mapping[str, str], float]
+
+
+@dataclass
+class Metrics:
+    """The redirector's counters; gauges are computed from the live state when scraped."""
+
+    redirects: Counter[tuple[str, str]] = field(default_factory=Counter)
+    reloads: Counter[str] = field(default_factory=Counter)
+    last_reload_ok: bool = True
+
+    def count_redirect(self, member: str, reason: str) -> None:
+        self.redirects[(member, reason)] += 1
+
+    def count_reload(self, ok: bool) -> None:
+        self.reloads["success" if ok else "failure"] += 1
+        self.last_reload_ok = ok
+
+
+def escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def format_value(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(float(value))
+
+
+def family(name: str, kind: str, help_text: str, samples: Iterable[Sample]) -> list[str]:
+    """One metric family: HELP and TYPE lines, then one line per sample."""
+    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+    for labels, value in samples:
+        if labels:
+            rendered = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items())
+            lines.append(f"{name}{{{rendered}}} {format_value(value)}")
+        else:
+            lines.append(f"{name} {format_value(value)}")
+    return lines
+
+
+def render_metrics(
+    metrics: Metrics,
+    config: RedirectorConfig,
+    statuses: Mapping[str, MemberStatus],
+    table: RoutingTable,
+    check_counts: Mapping[tuple[str, bool], int],
+) -> str:
+    """The whole /metrics page.
+
+    federation_health, federation_health_check and federation_redirect_count keep the names and
+    labels of mybinder's redirector so that existing dashboards keep working.
+    """
+    names = [h.name for h in config.hosts]
+    status = {n: statuses.get(n, MemberStatus()) for n in names}
+    shares = table.shares()
+    per_member: Counter[str] = Counter()
+    for (member, _reason), count in metrics.redirects.items():
+        per_member[member] += count
+
+    lines: list[str] = []
+    lines += family(
+        "federation_health",
+        "gauge",
+        "Health of each member: 1 healthy, 0 not; 'reason' is the failed check, if any.",
+        (({"member": n, "reason": status[n].reason}, float(status[n].healthy)) for n in names),
+    )
+    lines += family(
+        "federation_health_check",
+        "gauge",
+        "Each health check of each member: 1 ok, 0 failed.",
+        (
+            ({"member": n, "check": check}, float(ok))
+            for n in names
+            for check, ok in sorted(status[n].checks.items())
+        ),
+    )
+    lines += family(
+        "federation_health_checks_total",
+        "counter",
+        "Health checks completed per member and result.",
+        (
+            ({"member": n, "result": "healthy" if healthy else "unhealthy"}, float(count))
+            for (n, healthy), count in sorted(check_counts.items())
+        ),
+    )
+    lines += family(
+        "federation_redirects_total",
+        "counter",
+        "Launches redirected per member and reason (cookie, rendezvous, random, ramp, fallback).",
+        (
+            ({"member": member, "reason": reason}, float(count))
+            for (member, reason), count in sorted(metrics.redirects.items())
+        ),
+    )
+    lines += family(
+        "federation_redirect_count",
+        "gauge",
+        "Launches redirected per member (mybinder's name; see federation_redirects_total).",
+        (({"member": m}, float(c)) for m, c in sorted(per_member.items())),
+    )
+    lines += family(
+        "federation_member_weight",
+        "gauge",
+        "Configured weight of each member.",
+        (({"member": h.name}, h.weight) for h in config.hosts),
+    )
+    lines += family(
+        "federation_member_ramp",
+        "gauge",
+        "1 when the member is ramping (receives its share per launch), else 0.",
+        (({"member": h.name}, float(h.ramp)) for h in config.hosts),
+    )
+    lines += family(
+        "federation_member_share",
+        "gauge",
+        "Expected share of cookie-less launches now (weights renormalised over healthy members).",
+        (({"member": n}, shares.get(n, 0.0)) for n in names),
+    )
+    lines += family(
+        "federation_routing_fallback",
+        "gauge",
+        "1 when no member is healthy and the primes take every launch.",
+        [({}, float(table.fallback))],
+    )
+    lines += family(
+        "federation_config_reloads_total",
+        "counter",
+        "Config file reloads by result (failure: the file did not parse or validate).",
+        (({"result": r}, float(metrics.reloads[r])) for r in ("success", "failure")),
+    )
+    lines += family(
+        "federation_config_last_reload_ok",
+        "gauge",
+        "0 when the latest change of the config file was rejected (the previous one is in force).",
+        [({}, float(metrics.last_reload_ok))],
+    )
+    return "\n".join(lines) + "\n"

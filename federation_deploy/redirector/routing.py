@@ -1,0 +1,247 @@
+"""Pure routing: which member a launch goes to (rendezvous, random, ramp split, cookie, target URL)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from types import MappingProxyType
+from urllib.parse import quote, urlsplit
+
+from .config import HostConfig
+
+MAX_HASH = 0xFFFFFFFFFFFFFFFF  # 2**64 - 1: the largest 8-byte digest
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# Why a launch went where it went; the label values of the redirects counter.
+REASON_COOKIE = "cookie"
+REASON_RENDEZVOUS = "rendezvous"
+REASON_RANDOM = "random"
+REASON_RAMP = "ramp"
+REASON_FALLBACK = "fallback"
+REASONS = (REASON_COOKIE, REASON_RENDEZVOUS, REASON_RANDOM, REASON_RAMP, REASON_FALLBACK)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A member that may receive launches right now."""
+
+    name: str
+    url: str
+    weight: float
+    ramp: bool = False
+
+
+@dataclass(frozen=True)
+class Choice:
+    name: str
+    url: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """Who can receive launches, given the config and the current health; rebuilt on changes.
+
+    `fallback` is true when no member is healthy and the primes take everything.
+    """
+
+    candidates: tuple[Candidate, ...]
+    load_balancer: str = "rendezvous"
+    fallback: bool = False
+    by_url: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(
+        cls, candidates: Iterable[Candidate], load_balancer: str, fallback: bool = False
+    ) -> RoutingTable:
+        cands = tuple(candidates)
+        return cls(cands, load_balancer, fallback, MappingProxyType({c.url: c for c in cands}))
+
+    @property
+    def total_weight(self) -> float:
+        return sum(c.weight for c in self.candidates)
+
+    def shares(self) -> dict[str, float]:
+        """Each candidate's expected share of cookie-less launches (weights renormalised)."""
+        total = self.total_weight
+        if total <= 0:
+            return {c.name: 1 / len(self.candidates) for c in self.candidates}
+        return {c.name: c.weight / total for c in self.candidates}
+
+
+def build_table(
+    hosts: Sequence[HostConfig], healthy: Collection[str], load_balancer: str
+) -> RoutingTable:
+    """Candidates = healthy hosts with weight > 0; with none, the primes (mybinder's fallback).
+
+    Should every prime have weight 0 as well, the primes share launches equally: sending users
+    to an unhealthy configured member is still better than sending them nowhere.
+    """
+    routable = [h for h in hosts if h.name in healthy and h.weight > 0]
+    if routable:
+        return RoutingTable.of((_candidate(h) for h in routable), load_balancer)
+    primes = [h for h in hosts if h.prime]
+    weighted = [h for h in primes if h.weight > 0]
+    if weighted:
+        fallback = [_candidate(h) for h in weighted]
+    else:
+        fallback = [Candidate(h.name, h.url, 1.0, False) for h in primes]
+    return RoutingTable.of(fallback, load_balancer, fallback=True)
+
+
+def _candidate(host: HostConfig) -> Candidate:
+    return Candidate(host.name, host.url, host.weight, host.ramp)
+
+
+def cache_key(path: str) -> str:
+    """The rendezvous key of a request path, as mybinder computes it.
+
+    Lowercased; for /build/gh... the last segment (the git ref) is dropped so that every ref
+    of a repository lands on the same member. The prefix test is mybinder's, without a slash.
+    """
+    key = path.lower()
+    if key.startswith("/build/gh"):
+        key = key.rsplit("/", maxsplit=1)[0]
+    return key
+
+
+def member_hash(key: str, member: str) -> int:
+    """The 8-byte big-endian blake2b digest of "<key>-<member>" as an unsigned integer."""
+    digest = blake2b(f"{key}-{member}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def rendezvous_score(key: str, member: str, weight: float) -> float:
+    """weight / -ln(h / (2**64 - 1)), with mybinder's exact float operations.
+
+    The two impossible-in-practice digests keep the function total: h = 0 scores 0 and
+    h = 2**64 - 1 scores infinity (mybinder's redirector would raise on both).
+    """
+    h = member_hash(key, member)
+    if h == 0:
+        return 0.0
+    if h == MAX_HASH:
+        return math.inf
+    # same expression as mybinder (multiply by the reciprocal): float rounding must agree
+    return weight * (1.0 / -math.log(h / MAX_HASH))
+
+
+def rendezvous_choose(key: str, candidates: Sequence[Candidate]) -> Candidate:
+    """Highest score wins; a tie goes to the greater name (mybinder sorts (score, name) desc)."""
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    return max(candidates, key=lambda c: (rendezvous_score(key, c.name, c.weight), c.name))
+
+
+def weighted_pick(candidates: Sequence[Candidate], draw: float) -> Candidate:
+    """The candidate whose slice of [0, total weight) contains draw * total (draw in [0, 1))."""
+    if not candidates:
+        raise ValueError("no candidates to choose from")
+    total = sum(c.weight for c in candidates)
+    if total <= 0:
+        return candidates[min(int(draw * len(candidates)), len(candidates) - 1)]
+    threshold = draw * total
+    acc = 0.0
+    for candidate in candidates:
+        acc += candidate.weight
+        if threshold < acc:
+            return candidate
+    return candidates[-1]  # draw * total rounded up to total
+
+
+def ramp_pick(candidates: Sequence[Candidate], draw: float) -> Candidate | None:
+    """The ramp member this launch goes to, or None for "use rendezvous among the others".
+
+    Each ramp member r gets probability w_r / W (W = total weight of all candidates), so its
+    share of launches is exactly its weight share whatever the popularity of repositories.
+    """
+    ramps = [c for c in candidates if c.ramp]
+    if not ramps:
+        return None
+    if len(ramps) == len(candidates):
+        return weighted_pick(ramps, draw)
+    threshold = draw * sum(c.weight for c in candidates)
+    acc = 0.0
+    for candidate in ramps:
+        acc += candidate.weight
+        if threshold < acc:
+            return candidate
+    return None
+
+
+def choose_member(table: RoutingTable, path: str, draw: float) -> Choice:
+    """Pick a member for a cookie-less launch of `path`; `draw` is uniform in [0, 1) per launch.
+
+    The draw must not come from the path: ramp members are chosen per launch precisely so that
+    a popular repository cannot skew their share.
+    """
+    candidates = table.candidates
+    if table.load_balancer == "random":
+        picked = weighted_pick(candidates, draw)
+        reason = REASON_RANDOM
+    else:
+        ramp = ramp_pick(candidates, draw)
+        if ramp is not None:
+            picked, reason = ramp, REASON_RAMP
+        else:
+            sticky = [c for c in candidates if not c.ramp]
+            picked, reason = rendezvous_choose(cache_key(path), sticky), REASON_RENDEZVOUS
+    if table.fallback:
+        reason = REASON_FALLBACK
+    return Choice(picked.name, picked.url, reason)
+
+
+def cookie_member(table: RoutingTable, cookie: str | None) -> Candidate | None:
+    """The member a `host` cookie names, if it may receive launches now; any other value: None.
+
+    Only exact member URLs count, so a tampered cookie can never become a redirect target.
+    """
+    if not cookie:
+        return None
+    candidate = table.by_url.get(cookie)
+    if candidate is None or (candidate.weight <= 0 and not table.fallback):
+        return None
+    return candidate
+
+
+def route(
+    table: RoutingTable, path: str, cookie: str | None, draw: Callable[[], float]
+) -> Choice:
+    """Cookie first (keeps a browser on its member), otherwise choose_member.
+
+    `draw` is called only for launches without a valid cookie, so that a sequence of draws
+    (one per launch) is consumed by exactly the launches it splits.
+    """
+    kept = cookie_member(table, cookie)
+    if kept is not None:
+        return Choice(kept.name, kept.url, REASON_FALLBACK if table.fallback else REASON_COOKIE)
+    return choose_member(table, path, draw())
+
+
+def member_target(member_url: str, uri: str) -> str | None:
+    """member_url + uri when that URL stays on the member's host; None otherwise.
+
+    A request target that is not origin-form ("http://evil/...", "@evil/...", "//evil/...")
+    could otherwise move the authority part of the concatenated URL to another host.
+    """
+    if not uri.startswith("/") or uri.startswith("//"):
+        return None
+    if _CONTROL.search(uri):
+        return None
+    target = member_url + uri
+    if urlsplit(target).netloc != urlsplit(member_url).netloc:
+        return None
+    return target
+
+
+# Characters that may stand in a Set-Cookie Path attribute as they are; anything else (";" in
+# particular, which would start a new cookie attribute) is percent-encoded.
+_COOKIE_PATH_SAFE = "/%!$&'()*+=:@-._~"
+
+
+def cookie_path(path: str) -> str:
+    """The request path made safe for the `host` cookie's Path attribute."""
+    return quote(path, safe=_COOKIE_PATH_SAFE) or "/"

@@ -1,0 +1,333 @@
+"""Traffic as configured and as live: target shares, the redirector's state, member checks."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from .config import Federation
+from .shares import routed_weights, shares
+
+DEFAULT_TIMEOUT = 5.0
+# Every request opens a new connection: behind a Service each answer may come from another
+# replica, and the ramp wants several replicas to agree (they reload config on their own).
+_NO_KEEPALIVE = {"Connection": "close", "Accept": "application/json"}
+
+
+class LiveError(Exception):
+    """An endpoint (redirector, member, Prometheus) could not be read; says which and why."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    reason: str  # why it failed, or a short summary of the pass
+
+
+# ------------------------------------------------------------------------------------------
+# The redirector's endpoints
+
+
+def fetch_active_hosts(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """{name: host config (url, weight, ramp, ...)} of the members the redirector routes to."""
+    url = redirector_url.rstrip("/") + "/active_hosts"
+    data = _get_json(url, timeout)
+    hosts = data.get("active_hosts") if isinstance(data, dict) else None
+    if not isinstance(hosts, dict):
+        raise LiveError(f"{url}: expected {{\"active_hosts\": {{...}}}}, got {str(data)[:200]}")
+    return {str(name): host for name, host in hosts.items() if isinstance(host, dict)}
+
+
+def fetch_metrics(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> list[Sample]:
+    url = redirector_url.rstrip("/") + "/metrics"
+    try:
+        response = requests.get(url, timeout=timeout, headers={"Connection": "close"})
+    except requests.RequestException as exc:
+        raise LiveError(f"{url}: {_reason(exc)}") from None
+    if response.status_code != 200:
+        raise LiveError(f"{url}: HTTP {response.status_code}")
+    return parse_prometheus_text(response.text)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One line of the Prometheus text exposition format."""
+
+    name: str
+    labels: Mapping[str, str]
+    value: float
+
+
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+"
+                     r"(?P<value>\S+)(?:\s+\S+)?$")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def parse_prometheus_text(text: str) -> list[Sample]:
+    """Samples of a /metrics page (comments and unparsable lines skipped)."""
+    samples: list[Sample] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        labels = {k: _unescape(v) for k, v in _LABEL.findall(match.group("labels") or "")}
+        try:
+            value = float(match.group("value"))
+        except ValueError:
+            continue
+        samples.append(Sample(match.group("name"), labels, value))
+    return samples
+
+
+def _unescape(value: str) -> str:
+    return value.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+# ------------------------------------------------------------------------------------------
+# Member and Prometheus checks
+
+
+def check_member_health(health_url: str, timeout: float = DEFAULT_TIMEOUT) -> CheckResult:
+    """BinderHub's /health: HTTP 200 and, when it answers JSON with `ok`, ok true."""
+    try:
+        response = requests.get(health_url, timeout=timeout, headers=_NO_KEEPALIVE)
+    except requests.RequestException as exc:
+        return CheckResult(False, f"{health_url}: {_reason(exc)}")
+    body: Any = None
+    try:
+        body = response.json()
+    except ValueError:
+        pass
+    if response.status_code != 200:
+        return CheckResult(False, f"{health_url}: HTTP {response.status_code}"
+                                  f"{_failing_checks(body)}")
+    if isinstance(body, dict) and body.get("ok") is False:
+        return CheckResult(False, f"{health_url}: ok is false{_failing_checks(body)}")
+    return CheckResult(True, f"{health_url}: ok")
+
+
+def _failing_checks(body: Any) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("checks"), list):
+        return ""
+    failing = [str(c.get("service", "?")) for c in body["checks"]
+               if isinstance(c, dict) and c.get("ok") is False]
+    return f" (failing: {', '.join(failing)})" if failing else ""
+
+
+ERROR_RATE_QUERY = (
+    'sum(rate(binderhub_launch_time_seconds_count{{status="failure",{label}="{member}"}}[5m]))'
+    ' / sum(rate(binderhub_launch_time_seconds_count{{{label}="{member}"}}[5m]))'
+)
+
+
+def error_rate_query(member: str, label: str = "member") -> str:
+    """The PromQL of a member's launch error rate over 5 minutes.
+
+    BinderHub's launch histogram has no member label of its own: the federation's Prometheus
+    must attach one (an external label or a relabelling of each member's scrape), by default
+    named `member` with the member's name as value.
+    """
+    return ERROR_RATE_QUERY.format(label=label, member=member)
+
+
+def query_error_rate(
+    prometheus_url: str, member: str, label: str = "member", timeout: float = DEFAULT_TIMEOUT
+) -> float | None:
+    """The member's launch error rate (0..1) from Prometheus' HTTP API, or None without data
+    (no launches in the window: an empty result or NaN)."""
+    url = prometheus_url.rstrip("/") + "/api/v1/query"
+    try:
+        response = requests.get(url, params={"query": error_rate_query(member, label)},
+                                timeout=timeout, headers=_NO_KEEPALIVE)
+    except requests.RequestException as exc:
+        raise LiveError(f"{url}: {_reason(exc)}") from None
+    try:
+        data = response.json()
+    except ValueError:
+        raise LiveError(f"{url}: HTTP {response.status_code}, not JSON") from None
+    if response.status_code != 200 or not isinstance(data, dict) \
+            or data.get("status") != "success":
+        error = data.get("error") if isinstance(data, dict) else None
+        raise LiveError(f"{url}: HTTP {response.status_code}: {error or 'query failed'}")
+    result = (data.get("data") or {}).get("result")
+    if not isinstance(result, list) or not result:
+        return None
+    try:
+        value = float(result[0]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise LiveError(f"{url}: unexpected result {str(result)[:200]}") from None
+    return None if math.isnan(value) else value
+
+
+def check_error_rate(
+    prometheus_url: str, member: str, max_rate: float, label: str = "member",
+    timeout: float = DEFAULT_TIMEOUT,
+) -> CheckResult:
+    try:
+        rate = query_error_rate(prometheus_url, member, label, timeout)
+    except LiveError as exc:
+        return CheckResult(False, f"launch error rate unknown: {exc}")
+    if rate is None:
+        return CheckResult(True, "launch error rate: no launches in the last 5 minutes")
+    if rate > max_rate:
+        return CheckResult(False, f"launch error rate {rate:.1%} is above {max_rate:.1%}")
+    return CheckResult(True, f"launch error rate {rate:.1%}")
+
+
+# ------------------------------------------------------------------------------------------
+# The traffic table
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the redirector says right now."""
+
+    active_hosts: Mapping[str, Mapping[str, Any]]
+    samples: tuple[Sample, ...] = ()
+    errors: tuple[str, ...] = ()
+
+
+@dataclass
+class TrafficRow:
+    name: str
+    weight: float
+    share: float
+    ramp: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "weight": self.weight,
+                               "share": round(self.share, 4), "ramp": self.ramp}
+        if self.live is not None:
+            out["live"] = self.live
+        return out
+
+
+def read_live_state(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
+    """/active_hosts and /metrics; an endpoint that fails is reported in `errors`."""
+    errors: list[str] = []
+    hosts: dict[str, Any] = {}
+    samples: list[Sample] = []
+    try:
+        hosts = fetch_active_hosts(redirector_url, timeout)
+    except LiveError as exc:
+        errors.append(str(exc))
+    try:
+        samples = fetch_metrics(redirector_url, timeout)
+    except LiveError as exc:
+        errors.append(str(exc))
+    return LiveState(hosts, tuple(samples), tuple(errors))
+
+
+def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[TrafficRow]:
+    """One row per routed member: weight, target share, ramp in progress, live state."""
+    weights = routed_weights(fed)
+    target = shares(weights)
+    live_shares = _live_shares(live) if live is not None else {}
+    rows: list[TrafficRow] = []
+    for name, weight in weights.items():
+        member = fed.members[name]
+        ramp = None
+        if member.ramp is not None:
+            r = member.ramp
+            ramp = {
+                "step": r.step,
+                "steps": list(r.steps),
+                "percent": r.current_share,
+                "to_weight": r.to_weight,
+                "hold": r.hold,
+                "started": r.started,
+                "last_healthy": r.last_healthy,
+            }
+        row = TrafficRow(name=name, weight=weight, share=target[name], ramp=ramp)
+        if live is not None:
+            row.live = _live_of(name, live, live_shares)
+        rows.append(row)
+    return rows
+
+
+def _live_shares(live: LiveState) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for name, host in live.active_hosts.items():
+        weight = host.get("weight")
+        if isinstance(weight, int | float) and not isinstance(weight, bool):
+            weights[name] = float(weight)
+    return shares(weights)
+
+
+def _live_of(name: str, live: LiveState, live_shares: Mapping[str, float]) -> dict[str, Any]:
+    host = live.active_hosts.get(name)
+    health = metric_for(live.samples, HEALTH_METRICS, name)
+    reason = health_reason(live.samples, name)
+    redirects = sum(s.value for s in live.samples
+                    if s.name in REDIRECT_METRICS and _member_label(s) == name)
+    return {
+        "in_rotation": host is not None,
+        "weight": None if host is None else host.get("weight"),
+        "share": None if host is None else round(live_shares.get(name, 0.0), 4),
+        "healthy": None if health is None else health > 0,
+        "reason": reason,
+        "redirects": redirects if live.samples else None,
+    }
+
+
+# Metric names of the redirector's /metrics (federation_deploy/redirector/metrics.py; the
+# first two are also mybinder's names): health with the failed check as `reason`, and the
+# launches redirected to each member since the redirector started.
+HEALTH_METRICS = ("federation_health",)
+REDIRECT_METRICS = ("federation_redirect_count",)
+MEMBER_LABELS = ("member",)
+
+
+def _member_label(sample: Sample) -> str | None:
+    for label in MEMBER_LABELS:
+        if label in sample.labels:
+            return sample.labels[label]
+    return None
+
+
+def metric_for(samples: tuple[Sample, ...], names: tuple[str, ...], member: str) -> float | None:
+    for sample in samples:
+        if sample.name in names and _member_label(sample) == member:
+            return sample.value
+    return None
+
+
+def health_reason(samples: tuple[Sample, ...], member: str) -> str | None:
+    for sample in samples:
+        if sample.name in HEALTH_METRICS and _member_label(sample) == member:
+            return sample.labels.get("reason") or None
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    try:
+        response = requests.get(url, timeout=timeout, headers=_NO_KEEPALIVE)
+    except requests.RequestException as exc:
+        raise LiveError(f"{url}: {_reason(exc)}") from None
+    if response.status_code != 200:
+        raise LiveError(f"{url}: HTTP {response.status_code}")
+    try:
+        return response.json()
+    except ValueError:
+        raise LiveError(f"{url}: not JSON") from None
+
+
+def _reason(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__

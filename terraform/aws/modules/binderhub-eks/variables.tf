@@ -1,0 +1,85 @@
+variable "cluster_name" {
+  description = "Name of the EKS cluster; also the prefix of every named resource."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version of the cluster, like \"1.28\" (from federation.yaml)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^1\\.[0-9]+$", var.kubernetes_version))
+    error_message = "The kubernetes_version must look like \"1.28\"."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "Address range of the VPC; each subnet takes a /20 of it."
+  type        = string
+  default     = "10.0.0.0/16"
+}
+
+variable "zone_count" {
+  description = "Number of availability zones to spread subnets (and so nodes) over."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.zone_count >= 2 && var.zone_count <= 6
+    error_message = "EKS needs subnets in at least 2 zones; at most 6 are supported here."
+  }
+}
+
+variable "node_instance_type" {
+  description = "EC2 instance type of the managed node group."
+  type        = string
+  default     = "r5.xlarge"
+}
+
+variable "node_disk_size" {
+  description = "Root volume size of each node, in GiB (images are built and pulled there)."
+  type        = number
+  default     = 100
+}
+
+variable "node_min_size" {
+  description = "Fewest nodes in the node group."
+  type        = number
+  default     = 1
+}
+
+variable "node_desired_size" {
+  description = "Initial number of nodes; the cluster autoscaler owns it afterwards."
+  type        = number
+  default     = 2
+}
+
+variable "node_max_size" {
+  description = "Most nodes in the node group."
+  type        = number
+  default     = 6
+}
+
+variable "registry_prefix" {
+  description = "ECR repository prefix BinderHub pushes under: images are <registry>/<prefix>/<name>."
+  type        = string
+  default     = "binderhub"
+}
+
+variable "registry_repositories" {
+  description = "Repositories created up front under the prefix; the registry helper creates the others on demand."
+  type        = list(string)
+  default     = ["binderhub-builder"]
+}
+
+variable "registry_helper_service_account" {
+  description = "namespace:name of the Kubernetes service account of the container registry helper."
+  type        = string
+  default     = "binderhub:binderhub-container-registry-helper"
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+}

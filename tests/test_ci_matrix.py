@@ -1,0 +1,286 @@
+"""ci-matrix: the member matrix for GitHub Actions, and change detection in a real git repo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from federation_deploy.cimatrix import RepoLayout, affected_members, build_matrix
+from federation_deploy.cli.main import cli
+from federation_deploy.config import load_federation
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",
+    "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.org",
+    "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def run(config_dir: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "ci-matrix", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def members_of(stdout: str) -> list[str]:
+    assert stdout.count("\n") == 1, "one line, for $GITHUB_OUTPUT"
+    return [entry["member"] for entry in json.loads(stdout)["include"]]
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, text=True,
+                          capture_output=True, check=True)
+    return proc.stdout.strip()
+
+
+@pytest.fixture
+def repo(config_dir: Path) -> Path:
+    """A git repository around the copied config and terraform, with a stand-in package."""
+    root = config_dir.parent
+    (root / "federation_deploy").mkdir()
+    (root / "federation_deploy" / "__init__.py").write_text('"""stand-in"""\n')
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "-m", "base")
+    git(root, "tag", "base")
+    return root
+
+
+Change = Callable[[str, str, str], None]
+
+
+@pytest.fixture
+def change(repo: Path) -> Change:
+    """Edit (or create, with old="") a file in the repository and commit it."""
+
+    def _change(relative: str, old: str, new: str) -> None:
+        path = repo / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text() if path.exists() else ""
+        assert old in text, f"{old!r} not in {relative}"
+        path.write_text(text.replace(old, new, 1) if old else text + new)
+        git(repo, "add", "--all")
+        git(repo, "commit", "--quiet", "-m", f"change {relative}")
+
+    return _change
+
+
+def changed(config_dir: Path) -> list[str]:
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert code == 0, err
+    return members_of(out)
+
+
+# --- the full matrix ------------------------------------------------------------------------
+
+
+def test_matrix_of_the_repository_config(config_dir: Path) -> None:
+    code, out, err = run(config_dir)
+    assert code == 0, err
+    assert json.loads(out) == {"include": [
+        {"member": "staging", "cloud": "gcp", "terraform": "gcp/staging",
+         "kubernetes_version": "1.27", "staging": True,
+         "project": "binderhub-288415", "location": "us-central1", "cluster": "staging"},
+        {"member": "gke", "cloud": "gcp", "terraform": "gcp/prod",
+         "kubernetes_version": "1.27", "staging": False,
+         "project": "binderhub-288415", "location": "us-central1", "cluster": "prod"},
+        {"member": "ovh2", "cloud": "kubeconfig", "terraform": "",
+         "kubernetes_version": "1.26", "staging": False, "kubeconfig": "ovh2-kubeconfig.yml"},
+        {"member": "curvenote", "cloud": "aws", "terraform": "aws/curvenote",
+         "kubernetes_version": "1.28", "staging": False,
+         "region": "us-east-2", "cluster": "binderhub"},
+    ]}
+
+
+def test_unrouted_members_come_first_external_never(config_dir: Path, edit: Change) -> None:
+    # a second unrouted member declared last still comes before every routed one
+    edit("federation.yaml", "    cloud: aws\n    weight: 0\n",
+         "    cloud: aws\n    routed: false\n    weight: 0\n")
+    code, out, err = run(config_dir)
+    assert code == 0, err
+    entries = json.loads(out)["include"]
+    assert [e["member"] for e in entries] == ["staging", "curvenote", "gke", "ovh2"]
+    assert [e["staging"] for e in entries] == [True, True, False, False]
+    assert "gesis" not in out
+
+
+def test_ramping_lists_members_with_a_ramp(config_dir: Path, edit: Change) -> None:
+    code, out, err = run(config_dir, "--ramping")
+    assert (code, out) == (0, '{"include":[]}\n'), err
+    edit("federation.yaml", "    target_weight: 20 ",
+         "    target_weight: 20\n    ramp:\n      steps: [1, 5, 10.5]\n      step: 2\n"
+         "      to_weight: 20\n    #")
+    code, out, err = run(config_dir, "--ramping")
+    assert code == 0, err
+    (entry,) = json.loads(out)["include"]
+    assert entry["member"] == "curvenote"
+    assert (entry["step"], entry["steps"], entry["share"]) == (3, 3, 10.5)
+    assert entry["redirector"]["member"] == "gke"  # a ramp publishes to the redirector's cluster
+    assert entry["redirector"]["cloud"] == "gcp"
+
+
+def test_ramping_and_changed_since_exclusive(config_dir: Path) -> None:
+    code, out, err = run(config_dir, "--ramping", "--changed-since", "HEAD")
+    assert code == 2 and out == ""
+    assert "cannot be combined" in err
+
+
+# --- --changed-since, in a real git repository ----------------------------------------------
+
+
+def test_nothing_changed_gives_an_empty_matrix(repo: Path, config_dir: Path) -> None:
+    assert changed(config_dir) == []
+
+
+def test_member_values_and_secrets(config_dir: Path, change: Change) -> None:
+    change("config/values/curvenote.yaml", "", "\n# a comment is a change too\n")
+    assert changed(config_dir) == ["curvenote"]
+    change("config/secrets/values/ovh2.yaml", "", "binderhub: {}\n")
+    assert changed(config_dir) == ["ovh2", "curvenote"]
+
+
+def test_example_secrets_and_docs_change_nothing(config_dir: Path, change: Change) -> None:
+    change("config/secrets/values/ovh2.example.yaml", "", "\n# documented\n")
+    change("config/secrets/README.md", "", "more\n")
+    assert changed(config_dir) == []
+
+
+def test_generated_outputs_and_kubeconfig(config_dir: Path, change: Change) -> None:
+    change("config/generated/curvenote.terraform.json", "", "{}\n")
+    change("config/secrets/ovh2-kubeconfig.yml", "", "apiVersion: v1\n")
+    assert changed(config_dir) == ["ovh2", "curvenote"]
+
+
+@pytest.mark.parametrize("path", [
+    "config/values/common.yaml",
+    "config/secrets/values/common.yaml",
+    "federation_deploy/__init__.py",
+    "federation_deploy/charts/new.txt",
+    "pyproject.toml",
+])
+def test_common_values_or_package_mean_every_member(
+    config_dir: Path, change: Change, path: str
+) -> None:
+    change(path, "", "\n# changed\n")
+    assert changed(config_dir) == ["staging", "gke", "ovh2", "curvenote"]
+
+
+def test_chart_pin_in_federation_yaml_changes_that_member(
+    config_dir: Path, change: Change
+) -> None:
+    change("config/federation.yaml", "        version: 0.2.6", "        version: 0.2.7")
+    assert changed(config_dir) == ["curvenote"]
+
+
+def test_comments_in_federation_yaml_change_nothing(config_dir: Path, change: Change) -> None:
+    change("config/federation.yaml", "# mybinder.org", "# the mybinder.org")
+    assert changed(config_dir) == []
+
+
+def test_weight_change_redeploys_the_redirector_member_only(
+    config_dir: Path, change: Change
+) -> None:
+    # a ramp step must not redeploy the member; the redirector's hosts live on gke
+    change("config/federation.yaml", "    weight: 0\n", "    weight: 3\n")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert code == 0, err
+    assert members_of(out) == ["gke"]
+    assert "member curvenote routing changed (weight)" in err
+
+
+def test_external_member_weight_redeploys_the_redirector(config_dir: Path, change: Change) -> None:
+    change("config/federation.yaml", "    weight: 25\n", "    weight: 20\n")
+    assert changed(config_dir) == ["gke"]
+
+
+def test_unrouted_member_url_is_not_a_routing_change(config_dir: Path, change: Change) -> None:
+    change("config/federation.yaml", "https://gke.staging.mybinder.org",
+           "https://staging.mybinder.org")
+    assert changed(config_dir) == ["staging"]
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("  load_balancer: rendezvous", "  load_balancer: random"),
+    ("  version: 1.11.4", "  version: 1.11.5"),
+])
+def test_redirector_or_terraform_version_mean_every_member(
+    config_dir: Path, change: Change, old: str, new: str
+) -> None:
+    change("config/federation.yaml", old, new)
+    assert changed(config_dir) == ["staging", "gke", "ovh2", "curvenote"]
+
+
+def test_new_member_and_the_redirector(config_dir: Path, change: Change) -> None:
+    change("config/federation.yaml", "", (
+        "  hetzner:\n    url: https://hetzner.mybinder.org\n    cloud: kubeconfig\n"
+        "    weight: 0\n    cluster:\n      kubeconfig: hetzner.yml\n"
+    ))
+    assert changed(config_dir) == ["gke", "hetzner"]
+
+
+def test_terraform_stack_and_modules(config_dir: Path, change: Change) -> None:
+    change("terraform/aws/curvenote/main.tf", "", "\n# changed\n")
+    assert changed(config_dir) == ["curvenote"]
+    git(config_dir.parent, "tag", "--force", "base")
+    change("terraform/gcp/modules/gke/main.tf", "", "# a module\n")
+    assert changed(config_dir) == ["staging", "gke"]
+    git(config_dir.parent, "tag", "--force", "base")
+    change("terraform/aws/bootstrap/main.tf", "", "\n# the state bucket, no member\n")
+    assert changed(config_dir) == []
+
+
+def test_aws_module_means_aws_stacks(config_dir: Path, change: Change) -> None:
+    change("terraform/aws/modules/binderhub-eks/extra.tf", "", "# changed\n")
+    assert changed(config_dir) == ["curvenote"]
+
+
+def test_ref_without_federation_yaml_means_every_member(repo: Path, config_dir: Path) -> None:
+    git(repo, "checkout", "--quiet", "--orphan", "empty")
+    git(repo, "rm", "-r", "--quiet", "--cached", ".")
+    git(repo, "commit", "--quiet", "--allow-empty", "-m", "empty")
+    git(repo, "tag", "empty")
+    git(repo, "checkout", "--quiet", "--force", "main")
+    code, out, err = run(config_dir, "--changed-since", "empty")
+    assert code == 0, err
+    assert members_of(out) == ["staging", "gke", "ovh2", "curvenote"]
+
+
+def test_uncommitted_changes_are_not_counted(repo: Path, config_dir: Path) -> None:
+    (config_dir / "values" / "curvenote.yaml").write_text("binderhub: {}\n")
+    assert changed(config_dir) == []
+
+
+@pytest.mark.parametrize("ref", ["no-such-ref", "-p", "base~5"])
+def test_unknown_ref_is_a_usage_error(repo: Path, config_dir: Path, ref: str) -> None:
+    code, out, err = run(config_dir, "--changed-since", ref)
+    assert code == 2 and out == ""
+    assert "git revision" in err and ref in err
+
+
+def test_outside_a_git_repository_is_a_usage_error(config_dir: Path) -> None:
+    env = {"GIT_CEILING_DIRECTORIES": str(config_dir.parent.parent)}
+    result = CliRunner(env=env).invoke(
+        cli, ["--config-dir", str(config_dir), "ci-matrix", "--changed-since", "HEAD"])
+    assert result.exit_code == 2
+    assert "needs a git repository" in result.stderr
+
+
+# --- the pure mapping -----------------------------------------------------------------------
+
+
+def test_affected_members_pure(config_dir: Path) -> None:
+    fed = load_federation(config_dir)
+    layout = RepoLayout(root=config_dir.parent, config="config", terraform="terraform")
+    reasons = affected_members(fed, ["config/values/gke.yaml", "README.md"], layout)
+    assert reasons == {"gke": ["config/values/gke.yaml changed"]}
+    # federation.yaml unreadable at the old revision: every deployable member
+    everyone = affected_members(fed, ["config/federation.yaml"], layout, None, {"members": {}})
+    assert list(everyone) == ["staging", "gke", "ovh2", "curvenote"]
+    assert list(build_matrix(fed, only=["curvenote", "gesis"])["include"][0].values())[0] == (
+        "curvenote")
