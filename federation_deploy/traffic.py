@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Mapping
@@ -102,10 +103,8 @@ def check_member_health(health_url: str, timeout: float = DEFAULT_TIMEOUT) -> Ch
     except requests.RequestException as exc:
         return CheckResult(False, f"{health_url}: {_reason(exc)}")
     body: Any = None
-    try:
+    with contextlib.suppress(ValueError):
         body = response.json()
-    except ValueError:
-        pass
     if response.status_code != 200:
         return CheckResult(False, f"{health_url}: HTTP {response.status_code}"
                                   f"{_failing_checks(body)}")

@@ -138,10 +138,21 @@ def to_plain(node: Any) -> Any:
     return node
 
 
+class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Output dumper: multi-line strings as literal blocks, as people write them in values."""
+
+
+def _represent_str(dumper: Any, value: str) -> Any:
+    style = "|" if "\n" in value and not value.strip("\n") == "" else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_PlainDumper.add_representer(str, _represent_str)
+
+
 def dump_plain(data: Any) -> str:
     """Block-style YAML for output (render); plain data in, stable text out, keys in order."""
-    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-    text: str = yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False,
+    text: str = yaml.dump(data, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False,
                           allow_unicode=True, width=4096)
     return text
 

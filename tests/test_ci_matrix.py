@@ -125,10 +125,17 @@ def test_ramping_lists_members_with_a_ramp(config_dir: Path, edit: Change) -> No
     assert entry["redirector"]["cloud"] == "gcp"
 
 
-def test_ramping_and_changed_since_exclusive(config_dir: Path) -> None:
-    code, out, err = run(config_dir, "--ramping", "--changed-since", "HEAD")
+@pytest.mark.parametrize("other", [["--changed-since", "HEAD"], ["--terraform"]])
+def test_ramping_is_exclusive(config_dir: Path, other: list[str]) -> None:
+    code, out, err = run(config_dir, "--ramping", *other)
     assert code == 2 and out == ""
     assert "cannot be combined" in err
+
+
+def test_terraform_matrix_is_members_with_a_stack(config_dir: Path) -> None:
+    code, out, err = run(config_dir, "--terraform")
+    assert code == 0, err
+    assert members_of(out) == ["staging", "gke", "curvenote"]
 
 
 # --- --changed-since, in a real git repository ----------------------------------------------
@@ -238,6 +245,28 @@ def test_terraform_stack_and_modules(config_dir: Path, change: Change) -> None:
 def test_aws_module_means_aws_stacks(config_dir: Path, change: Change) -> None:
     change("terraform/aws/modules/binderhub-eks/extra.tf", "", "# changed\n")
     assert changed(config_dir) == ["curvenote"]
+
+
+def test_terraform_changes_only(config_dir: Path, change: Change) -> None:
+    change("config/values/curvenote.yaml", "", "\n# values are not planned\n")
+    change("config/federation.yaml", "    weight: 0\n", "    weight: 3\n")
+    change("config/federation.yaml", "  load_balancer: rendezvous", "  load_balancer: random")
+    change("config/federation.yaml", "        version: 0.2.6", "        version: 0.2.7")
+    code, out, err = run(config_dir, "--changed-since", "base", "--terraform")
+    assert (code, out) == (0, '{"include":[]}\n'), err
+    change("terraform/gcp/staging/versions.tf", "", "\n# changed\n")
+    change("config/federation.yaml", "        registry_url: binderhub.registry.url",
+           "        registry: binderhub.registry.url")
+    code, out, err = run(config_dir, "--changed-since", "base", "--terraform")
+    assert code == 0, err
+    assert members_of(out) == ["staging", "curvenote"]
+
+
+def test_terraform_pin_means_every_stack(config_dir: Path, change: Change) -> None:
+    change("config/federation.yaml", "  version: 1.11.4", "  version: 1.11.5")
+    code, out, err = run(config_dir, "--changed-since", "base", "--terraform")
+    assert code == 0, err
+    assert members_of(out) == ["staging", "gke", "curvenote"]
 
 
 def test_ref_without_federation_yaml_means_every_member(repo: Path, config_dir: Path) -> None:

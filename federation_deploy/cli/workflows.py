@@ -1,4 +1,4 @@
-"""Click commands for GitHub Actions workflows: ci-matrix."""
+"""Click commands for the GitHub Actions workflows: ci-matrix."""
 
 from __future__ import annotations
 
@@ -15,19 +15,25 @@ from .context import Context
 @click.option("--changed-since", "changed_since", metavar="REF", default=None,
               help="Only members whose config, values, secrets, chart pins or terraform stack "
                    "changed between REF and HEAD (common values or the package: all).")
+@click.option("--terraform", "terraform_only", is_flag=True,
+              help="Only members with a terraform stack; with --changed-since, only changes "
+                   "to a plan count (stacks, modules, the terraform pin, the package).")
 @click.option("--ramping", is_flag=True,
-              help="Only members with a ramp in progress (for the ramp workflow).")
+              help="Only members with a ramp in progress, with their step and the "
+                   "redirector's member (for the ramp workflow).")
 @click.pass_obj
-def ci_matrix(obj: Context, changed_since: str | None, ramping: bool) -> None:
+def ci_matrix(obj: Context, changed_since: str | None, terraform_only: bool,
+              ramping: bool) -> None:
     """Print the JSON matrix of deployable members for GitHub Actions `fromJSON`.
 
     {"include": [{"member", "cloud", "terraform", "kubernetes_version", "staging", ...}]},
-    staging (members that are not routed) first. One line on stdout; reasons on stderr.
+    staging (members that are not routed) first, external members never. One line on
+    stdout; why each member was chosen goes to stderr. A REF git does not know: exit 2.
     """
     fed = obj.federation()
     runner = Runner(echo=obj.verbosity > 0)
-    result = ci_matrix_command(fed, changed_since_ref=changed_since, ramping=ramping,
-                               runner=runner)
+    result = ci_matrix_command(fed, runner=runner, changed_since_ref=changed_since,
+                               ramping=ramping, terraform_only=terraform_only)
     for note in result.notes:
         obj.progress(note)
     click.echo(json.dumps(result.matrix, separators=(",", ":")))

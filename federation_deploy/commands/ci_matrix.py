@@ -17,19 +17,25 @@ class CiMatrixResult:
 
 
 def ci_matrix(
-    fed: Federation, *, changed_since_ref: str | None, ramping: bool, runner: Runner
+    fed: Federation,
+    *,
+    runner: Runner,
+    changed_since_ref: str | None = None,
+    ramping: bool = False,
+    terraform_only: bool = False,
 ) -> CiMatrixResult:
-    """Every deployable member (staging first); only the changed ones with a ref; or the
-    members with a ramp in progress."""
-    if ramping and changed_since_ref is not None:
-        raise UsageError("--ramping and --changed-since cannot be combined")
+    """Every deployable member (staging first); only the changed ones with a ref; only those
+    with a terraform stack (and terraform changes) when asked; or the members with a ramp in
+    progress."""
+    if ramping and (changed_since_ref is not None or terraform_only):
+        raise UsageError("--ramping cannot be combined with --changed-since or --terraform")
     if ramping:
         matrix = ramping_matrix(fed)
         names = ", ".join(e["member"] for e in matrix["include"]) or "none"
         return CiMatrixResult(matrix, [f"members with a ramp in progress: {names}"])
     if changed_since_ref is None:
-        return CiMatrixResult(build_matrix(fed))
-    changed = changed_since(fed, changed_since_ref, runner)
+        return CiMatrixResult(build_matrix(fed, terraform_only=terraform_only))
+    changed = changed_since(fed, changed_since_ref, runner, terraform_only)
     notes = [f"{len(changed.files)} files changed since {changed_since_ref} "
              f"({changed.commit[:12]})"]
     return CiMatrixResult(changed.matrix, notes + describe_reasons(changed.reasons))

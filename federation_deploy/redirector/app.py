@@ -1,0 +1,409 @@
+"""Builds the redirector application (make_app), reloads its config, and serves it (serve)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+from tornado.httpclient import AsyncHTTPClient
+from tornado.httpserver import HTTPServer
+from tornado.log import access_log
+from tornado.netutil import bind_sockets
+
+from .checker import Clock, Fetch, FetchResponse, HealthMonitor, SystemClock, tornado_fetch
+from .config import HostConfig, RedirectorConfig, RedirectorConfigError, load_config, loads_config
+from .handlers import routes
+from .metrics import Metrics
+from .routing import Choice, RoutingTable, build_table, route
+
+log = logging.getLogger("federation_deploy.redirector")
+
+GOLDEN = 0.6180339887498949  # 1/phi: the Weyl step with the most even spread of [0, 1)
+
+
+class LaunchDraws:
+    """Per-launch uniform draws in [0, 1): the golden-ratio sequence of a launch counter.
+
+    Any uniform draw gives ramp members their share in expectation; this low-discrepancy one
+    also keeps every window of n launches within about 1/n of it, so that a 1% ramp gets 1%
+    and not 0.8% or 1.3% by the luck of the draw.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._x = start % 1.0
+
+    def __call__(self) -> float:
+        self._x = (self._x + GOLDEN) % 1.0
+        return self._x
+
+
+class ConfigWatcher:
+    """Polls the config file; a changed, valid file is applied, an invalid one reported once.
+
+    The file is read and compared whole on every poll (it is a few kilobytes): that sees
+    Kubernetes' symlink swaps and same-second rewrites alike. A new invalid text is reported
+    only once it is stable across two polls, so that a writer caught half-way through is not
+    counted as a bad config.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        current: RedirectorConfig,
+        on_config: Callable[[RedirectorConfig], None],
+        on_invalid: Callable[[RedirectorConfigError], None],
+    ) -> None:
+        self.path = path
+        self._current = current
+        self._on_config = on_config
+        self._on_invalid = on_invalid
+        self._text: str | None = None  # the text in force (None: not read yet)
+        self._suspect: str | None = None  # invalid text seen once
+        self._reported: str | None = None  # invalid text already reported
+
+    def poll(self) -> str:
+        """Look once: "unchanged", "reloaded", "pending" (invalid once) or "invalid"."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            text = f"\0unreadable: {exc}"
+        if text == self._text or text == self._reported:
+            self._suspect = None
+            return "unchanged"
+        try:
+            if text.startswith("\0"):
+                raise RedirectorConfigError("", text[1:], str(self.path))
+            config = loads_config(text, str(self.path))
+        except RedirectorConfigError as exc:
+            if text != self._suspect:
+                self._suspect = text
+                return "pending"
+            self._suspect, self._reported = None, text
+            self._on_invalid(exc)
+            return "invalid"
+        first = self._text is None
+        self._text, self._suspect, self._reported = text, None, None
+        if first and config == self._current:
+            return "unchanged"  # the file make_app's config was loaded from
+        self._current = config
+        self._on_config(config)
+        return "reloaded"
+
+
+class Redirector:
+    """The live state behind the handlers: config, member health, routing table, counters.
+
+    Nothing here is module-level: each make_app() builds its own, so tests run several
+    redirectors in one process.
+    """
+
+    def __init__(
+        self,
+        config: RedirectorConfig,
+        *,
+        config_path: Path | None,
+        clock: Clock,
+        fetch: Fetch | None,
+        rng: random.Random,
+        draw: Callable[[], float],
+        retry_delay: float,
+        reload_interval: float,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.clock = clock
+        self.rng = rng
+        self.draw = draw
+        self.reload_interval = reload_interval
+        self.metrics = Metrics()
+        self.in_flight = 0
+        self._fetch = fetch
+        self._check_client: AsyncHTTPClient | None = None
+        self._proxy_client: AsyncHTTPClient | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started = False
+        self.monitor = HealthMonitor(
+            config,
+            fetch=self._check_fetch,
+            clock=clock,
+            rng=rng,
+            retry_delay=retry_delay,
+            on_change=self.rebuild_table,
+        )
+        self.table: RoutingTable = build_table(config.hosts, frozenset(), config.load_balancer)
+        self.watcher = (
+            ConfigWatcher(
+                config_path,
+                current=config,
+                on_config=self.apply_config,
+                on_invalid=self._config_rejected,
+            )
+            if config_path is not None
+            else None
+        )
+
+    # lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start health checks and the config watcher (needs a running event loop)."""
+        if self.started:
+            return
+        self.started = True
+        if self._fetch is None:
+            self._check_client = AsyncHTTPClient(force_instance=True, max_clients=32)
+            self._fetch = tornado_fetch(self._check_client)
+        self.monitor.start()
+        if self.watcher is not None:
+            self.watcher.poll()
+            loop = asyncio.get_running_loop()
+            self._tasks.append(loop.create_task(self._watch_config(), name="config-watcher"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.monitor.stop()
+        for client in (self._check_client, self._proxy_client):
+            if client is not None:
+                client.close()
+        self._check_client = self._proxy_client = None
+        self.started = False
+
+    async def _check_fetch(self, url: str, timeout: float) -> FetchResponse:
+        if self._fetch is None:
+            raise RuntimeError("redirector not started")
+        return await self._fetch(url, timeout)
+
+    @property
+    def proxy_client(self) -> AsyncHTTPClient:
+        # separate from the checks' client: a burst of proxied pages must not queue checks
+        if self._proxy_client is None:
+            self._proxy_client = AsyncHTTPClient(force_instance=True, max_clients=64)
+        return self._proxy_client
+
+    # config --------------------------------------------------------------------------------
+
+    async def _watch_config(self) -> None:
+        assert self.watcher is not None
+        while True:
+            await self.clock.sleep(self.reload_interval)
+            try:
+                self.watcher.poll()
+            except Exception:
+                log.exception("config reload crashed; keeping the config in force")
+                self.metrics.count_reload(False)
+
+    def apply_config(self, config: RedirectorConfig) -> None:
+        """Switch to a new config between two requests; health of unchanged members is kept."""
+        old, self.config = self.config, config
+        self.monitor.update_config(config)
+        self.rebuild_table()
+        self.metrics.count_reload(True)
+        log.warning("config reloaded: %s", describe_change(old, config))
+
+    def _config_rejected(self, error: RedirectorConfigError) -> None:
+        self.metrics.count_reload(False)
+        log.error("config not reloaded, the previous one stays in force: %s", error)
+
+    # routing -------------------------------------------------------------------------------
+
+    def rebuild_table(self) -> None:
+        table = build_table(self.config.hosts, self.monitor.healthy(), self.config.load_balancer)
+        if table.fallback and not self.table.fallback and any(
+            s.checked for s in self.monitor.statuses().values()
+        ):
+            log.warning("no member is healthy: sending every launch to the prime(s)")
+        self.table = table
+
+    def route(self, path: str, cookie: str | None) -> Choice:
+        return route(self.table, path, cookie, self.draw)
+
+    def proxy_host(self) -> HostConfig:
+        """The prime while it is healthy; else the healthy member with the highest weight."""
+        healthy = self.monitor.healthy()
+        primes = self.config.primes
+        for prime in primes:
+            if prime.name in healthy:
+                return prime
+        others = [h for h in self.config.hosts if h.name in healthy]
+        if others:
+            return max(others, key=lambda h: h.weight)
+        return primes[0]
+
+    def active_hosts(self) -> dict[str, dict[str, Any]]:
+        healthy = self.monitor.healthy()
+        return {h.name: h.as_json() for h in self.config.hosts if h.name in healthy}
+
+    def health_report(self) -> dict[str, Any]:
+        statuses = self.monitor.statuses()
+        return {
+            "ok": True,
+            "fallback": self.table.fallback,
+            "config_reload_ok": self.metrics.last_reload_ok,
+            "members": {
+                name: {"healthy": s.healthy, "reason": s.reason, "message": s.message}
+                for name, s in statuses.items()
+            },
+        }
+
+
+def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
+    """One line for the log: which members came, went or changed weight."""
+    parts = []
+    for host in new.hosts:
+        before = old.host(host.name)
+        if before is None:
+            parts.append(f"+{host.name} (weight {host.weight:g})")
+        elif before != host:
+            parts.append(f"{host.name} weight {before.weight:g} -> {host.weight:g}"
+                         + (" (ramp)" if host.ramp else ""))
+    parts += [f"-{h.name}" for h in old.hosts if new.host(h.name) is None]
+    if old.check != new.check:
+        parts.append("check settings")
+    if old.load_balancer != new.load_balancer:
+        parts.append(f"load balancer {new.load_balancer}")
+    return ", ".join(parts) or "no effective change"
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log: errors loudly, the thousands of redirects per second only at debug level."""
+    status = handler.get_status()
+    if status >= 500:
+        level = logging.ERROR
+    elif status >= 400:
+        level = logging.WARNING
+    else:
+        level = logging.DEBUG
+    if access_log.isEnabledFor(level):
+        request = handler.request
+        access_log.log(
+            level, "%d %s %s (%s) %.1fms", status, request.method, request.uri,
+            request.remote_ip, 1000 * request.request_time(),
+        )
+
+
+class RedirectorApplication(tornado.web.Application):
+    """The tornado application; `redirector` holds its state.
+
+    listen() also starts the health checks and the config watcher; with an HTTPServer of
+    your own, call start(). stop() ends them.
+    """
+
+    def __init__(self, redirector: Redirector) -> None:
+        self.redirector = redirector
+        super().__init__(routes(redirector), log_function=log_request, compress_response=False)
+
+    def start(self) -> None:
+        self.redirector.start()
+
+    async def stop(self) -> None:
+        await self.redirector.stop()
+
+    def listen(self, port: int, address: str | None = None, **kwargs: Any) -> HTTPServer:
+        kwargs.setdefault("xheaders", True)  # https behind an ingress: X-Forwarded-Proto
+        server = super().listen(port, address, **kwargs)
+        self.start()
+        return server
+
+
+def make_app(
+    config: RedirectorConfig,
+    *,
+    config_path: str | Path | None = None,
+    clock: Clock | None = None,
+    fetch: Fetch | None = None,
+    rng: random.Random | None = None,
+    draw: Callable[[], float] | None = None,
+    retry_delay: float = 1.0,
+    reload_interval: float = 0.5,
+) -> RedirectorApplication:
+    """Build a redirector for `config`.
+
+    config_path: watched for changes (hot reload) when given.
+    clock: time and sleep for checks, reloads and cookie expiry (default: the real ones).
+    fetch: (url, timeout) -> FetchResponse for the health checks (default: tornado's client).
+    rng: jitter and the start of the launch draws; draw: one uniform [0, 1) per cookie-less
+    launch (default: LaunchDraws, see there). retry_delay: pause between attempts of a check
+    that got no answer. reload_interval: seconds between looks at config_path.
+    """
+    rng = rng if rng is not None else random.Random()
+    redirector = Redirector(
+        config,
+        config_path=Path(config_path) if config_path is not None else None,
+        clock=clock if clock is not None else SystemClock(),
+        fetch=fetch,
+        rng=rng,
+        draw=draw if draw is not None else LaunchDraws(rng.random()),
+        retry_delay=retry_delay,
+        reload_interval=reload_interval,
+    )
+    return RedirectorApplication(redirector)
+
+
+def serve(
+    config_path: str | Path,
+    port: int = 8080,
+    address: str = "0.0.0.0",
+    *,
+    shutdown_timeout: float = 10.0,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Run the redirector until SIGTERM or SIGINT, then finish in-flight requests and stop.
+
+    Raises RedirectorConfigError when config_path is invalid at start (a later bad edit is
+    only logged and counted). on_listening gets the bound port (useful with port 0).
+    """
+    config = load_config(config_path)
+    asyncio.run(_serve(config, Path(config_path), port, address, shutdown_timeout, on_listening))
+
+
+async def _serve(
+    config: RedirectorConfig,
+    config_path: Path,
+    port: int,
+    address: str,
+    shutdown_timeout: float,
+    on_listening: Callable[[int], None] | None,
+) -> None:
+    app = make_app(config, config_path=config_path)
+    server = HTTPServer(app, xheaders=True)
+    sockets = bind_sockets(port, address)
+    server.add_sockets(sockets)
+    bound = sockets[0].getsockname()[1]
+    app.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    log.info(
+        "federation redirector listening on http://%s:%d (members: %s; primes: %s)",
+        address, bound, ", ".join(h.name for h in config.hosts),
+        ", ".join(h.name for h in config.primes),
+    )
+    if on_listening is not None:
+        on_listening(bound)
+    try:
+        await stopping.wait()
+        log.info("shutting down: no new connections, finishing %d request(s)",
+                 app.redirector.in_flight)
+        server.stop()
+        deadline = loop.time() + shutdown_timeout
+        while app.redirector.in_flight > 0 and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        await server.close_all_connections()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await app.stop()
+    log.info("federation redirector stopped")
