@@ -66,8 +66,8 @@ def build_matrix(
 
 
 def ramping_matrix(fed: Federation) -> Matrix:
-    """Members with a ramp in progress, each with its step and the redirector's member (whose
-    cluster a ramp publishes to)."""
+    """Members with a ramp in progress, each with its step, the redirector's member (whose
+    cluster a ramp publishes to) and the redirector's public URL (where it reports weights)."""
     redirector = matrix_entry(fed.member(fed.redirector.member))
     include: list[MatrixEntry] = []
     for m in fed.members.values():
@@ -79,6 +79,7 @@ def ramping_matrix(fed: Federation) -> Matrix:
             "steps": len(m.ramp.steps),
             "share": _number(m.ramp.current_share),
             "redirector": redirector,
+            "redirector_url": f"https://{fed.redirector.host}",
         })
     return {"include": include}
 
@@ -234,9 +235,7 @@ def _federation_changes(
             continue
         if before.get(key) != after.get(key):
             affected.add_all(f"{path}: {key} changed (every member)")
-    old = before.get("members") if isinstance(before.get("members"), Mapping) else {}
-    new = after.get("members") if isinstance(after.get("members"), Mapping) else {}
-    assert isinstance(old, Mapping) and isinstance(new, Mapping)
+    old, new = _members_block(before), _members_block(after)
     redirector = fed.redirector.member
     for name in sorted(set(old) | set(new)):
         was, now = old.get(name), new.get(name)
@@ -262,6 +261,11 @@ def _federation_changes(
             what = ("added" if name not in old else "removed" if name not in new
                     else "routing changed (" + ", ".join(sorted(keys & REDIRECTOR_KEYS)) + ")")
             affected.add(redirector, f"{path}: member {name} {what} (the redirector's hosts)")
+
+
+def _members_block(doc: Mapping[str, Any]) -> Mapping[str, Any]:
+    members = doc.get("members")
+    return members if isinstance(members, Mapping) else {}
 
 
 def _routed(block: Mapping[str, Any]) -> bool:

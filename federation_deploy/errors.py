@@ -113,3 +113,11 @@ class VerificationError(FederationDeployError):
     def __init__(self, message: str, *, stage: str | None = None) -> None:
         self.stage = stage
         super().__init__(message if stage is None else f"stage {stage!r} failed: {message}")
+
+
+class TerraformVersionError(UsageError):
+    """The terraform binary found is not the version federation.yaml pins (exit 2)."""
+
+
+class LockFileError(FederationDeployError):
+    """A stack's .terraform.lock.hcl is missing; only `terraform lock` may write one."""

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
 
 from .config import Federation, RampState, load_federation
 from .errors import ConfigError, UsageError
-from .yamlio import atomic_write_text, dumps_round_trip, loads_located
+from .yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
 # Keys of the ramp block in the order they are written (config._load_ramp's schema).
 RAMP_KEYS = ("steps", "step", "to_weight", "hold", "started", "last_healthy")
@@ -43,7 +44,10 @@ def write_member_state(
     """
     path = fed.path
     before = path.read_text(encoding="utf-8")
-    data = loads_located(before, str(path))
+    try:
+        data = load_round_trip(path)
+    except YAMLError as exc:
+        raise ConfigError.single(str(path), None, "", f"YAML error: {exc}") from None
     node = _member_node(data, member, str(path))
     _set_weight(node, weight)
     _set_ramp(node, ramp)

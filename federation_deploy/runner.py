@@ -103,3 +103,31 @@ class Runner:
         if check and proc.returncode not in ok_codes:
             raise ToolError([self.censor(a) for a in argv], proc.returncode, out, err)
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        log_path: str | os.PathLike[str],
+        env: Mapping[str, str] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start a long-running process (a server) in its own session, output to log_path.
+
+        Its own session means one signal to its process group stops it and its children.
+        """
+        argv = [str(a) for a in argv]
+        self._echo(argv, os.fspath(cwd) if cwd is not None else None)
+        full_env = None if env is None else {**os.environ, **env}
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            return subprocess.Popen(
+                argv, cwd=cwd, env=full_env, stdout=fd, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        except FileNotFoundError as exc:
+            raise ToolError([self.censor(a) for a in argv], None,
+                            summary=f"{argv[0]}: not found",
+                            hint=f"install {os.path.basename(argv[0])} or put it on PATH") from exc
+        finally:
+            os.close(fd)

@@ -197,7 +197,8 @@ def rollout_status(
         try:
             workloads = list_workloads(runner, access, namespace)
         except ToolError as exc:
-            raise _rollout_error(exc, f"cannot list the workloads of namespace {namespace!r}")
+            raise _rollout_error(
+                exc, f"cannot list the workloads of namespace {namespace!r}") from None
         for workload in workloads:
             say(f"rollout: {namespace}/{workload}")
             try:

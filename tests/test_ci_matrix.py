@@ -123,6 +123,7 @@ def test_ramping_lists_members_with_a_ramp(config_dir: Path, edit: Change) -> No
     assert (entry["step"], entry["steps"], entry["share"]) == (3, 3, 10.5)
     assert entry["redirector"]["member"] == "gke"  # a ramp publishes to the redirector's cluster
     assert entry["redirector"]["cloud"] == "gcp"
+    assert entry["redirector_url"] == "https://mybinder.org"
 
 
 @pytest.mark.parametrize("other", [["--changed-since", "HEAD"], ["--terraform"]])

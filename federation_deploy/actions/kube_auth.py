@@ -141,7 +141,7 @@ def _write_credentials(
             text = source.read_text(encoding="utf-8")
         except OSError as exc:
             raise FederationDeployError(
-                f"member {member.name!r}: cannot read its kubeconfig {source} "
+                f"stage 'auth' failed: member {member.name!r}: cannot read its kubeconfig {source} "
                 f"({exc.strerror or exc}): unlock or restore the secrets directory "
                 f"({fed.secrets_path('')})"
             ) from None
@@ -185,5 +185,5 @@ def is_unreachable(stderr: str) -> bool:
     return any(marker in text for marker in (
         "kubernetes cluster unreachable", "connection refused", "no such host",
         "i/o timeout", "tls handshake timeout", "unable to connect to the server",
-        "network is unreachable",
+        "network is unreachable", "the connection to the server",
     ))

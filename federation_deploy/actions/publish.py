@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,20 +49,27 @@ def publish_file(fed: Federation, path: Path) -> None:
     atomic_write_text(path, redirector_config_text(fed), mode=0o644)
 
 
-def publish_helm(fed: Federation, runner: Runner) -> None:
+def publish_helm(
+    fed: Federation, runner: Runner, progress: Callable[[str], None] | None = None
+) -> None:
     """Upgrade the redirector's release on its member with the weights in fed (the deploy
     code's helm adapter does it, so credentials and chart pins are handled in one place)."""
     # imported lazily: the helm adapter pulls in pyhelm3, which traffic and file publishing
     # never need
-    helm = importlib.import_module("federation_deploy.actions.helm")
-    helm.upgrade_redirector_release(fed, runner)
+    from .helm import upgrade_redirector_release
+
+    upgrade_redirector_release(fed, runner, progress=progress)
 
 
-def make_publisher(target: PublishTarget, runner: Runner | None = None) -> Publisher:
+def make_publisher(
+    target: PublishTarget,
+    runner: Runner | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Publisher:
     """A function publishing a federation's weights to target."""
     if target.kind == "file":
         assert target.path is not None
         path = target.path
         return lambda fed: publish_file(fed, path)
     helm_runner = runner if runner is not None else Runner()
-    return lambda fed: publish_helm(fed, helm_runner)
+    return lambda fed: publish_helm(fed, helm_runner, progress)

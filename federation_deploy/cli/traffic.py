@@ -112,10 +112,12 @@ def ramp(
         prometheus_url=prometheus_url,
         max_error_rate=max_error_rate,
         check_interval=parse_duration(check_interval),
+        # /active_hosts is polled as often as the member is checked, at least once a second
+        poll_interval=min(1.0, parse_duration(check_interval)),
         settle_timeout=(parse_duration(settle_timeout) if settle_timeout is not None
                         else SETTLE_TIMEOUT[target.kind]),
     )
-    publisher = make_publisher(target, Runner())
+    publisher = make_publisher(target, Runner(), obj.progress)
     if abort:
         confirm_or_abort(f"Abort the ramp of {member}: weight 0 now, published to {target}?", yes)
         outcome = commands.abort_ramp(fed, member, publisher, settings=settings,

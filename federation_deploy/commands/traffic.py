@@ -439,7 +439,7 @@ class _Ramp:
         self._replan()
         self._write(target, utc_timestamp(self.clock.now()))
         self._publish()
-        wait_failure = self._wait_for_redirector(target)
+        wait_failure = self._wait_for_redirector(target, may_be_absent=True)
         message = (f"ramp of {self.member} rolled back to {self._describe(target)} "
                    f"(weight {self.plan.member_weight_at(target):g}): {failure}")
         if wait_failure:
@@ -493,15 +493,16 @@ class _Ramp:
 
     def _ensure_published(self, index: int, force: bool) -> None:
         """Make the redirector serve what config says: publish when it does not (or always
-        with force and no redirector to ask), then wait for it."""
+        with force and no redirector to ask), then wait for it. The member being out of
+        rotation is not a publishing matter: the checks that follow report it."""
         self._replan()
         if self.settings.redirector_url:
-            answer = self._agreement(index, self._ramp_flag(index))
+            answer, _ = self._agreement(index, self._ramp_flag(index), may_be_absent=True)
             if answer is not None:
                 self.say(f"the redirector does not serve the config's weights ({answer}): "
                          "publishing them")
                 self._publish()
-                failure = self._wait_for_redirector(index)
+                failure = self._wait_for_redirector(index, may_be_absent=True)
                 if failure and index >= 0:
                     self._rollback(index, failure)
                 if failure:
@@ -527,9 +528,12 @@ class _Ramp:
     def _ramp_flag(self, index: int) -> bool:
         return index >= 0 and not self.plan.steps[index].final
 
-    def _wait_for_redirector(self, index: int, ramp_flag: bool | None = None) -> str | None:
+    def _wait_for_redirector(
+        self, index: int, ramp_flag: bool | None = None, may_be_absent: bool = False
+    ) -> str | None:
         """None once agreeing_answers consecutive /active_hosts answers show the weights of
-        step index; otherwise (after settle_timeout) what the redirector last said."""
+        step index; otherwise (after settle_timeout) what the redirector last said.
+        may_be_absent: the member may be out of rotation (after a rollback it usually is)."""
         if not self.settings.redirector_url:
             self._note_no_redirector()
             return None
@@ -537,10 +541,17 @@ class _Ramp:
         deadline = self.clock.now() + timedelta(seconds=self.settings.settle_timeout)
         agreeing = 0
         while True:
-            answer = self._agreement(index, flag)
+            answer, absent = self._agreement(index, flag, may_be_absent)
             agreeing = agreeing + 1 if answer is None else 0
             if agreeing >= self.settings.agreeing_answers:
                 return None
+            if absent:
+                # not listed: either not checked yet since the reload, or failing; a failing
+                # /health of its own says which at once instead of after settle_timeout
+                member = self.fed.members[self.member]
+                health = check_member_health(member.health_url, self.settings.request_timeout)
+                if not health.ok:
+                    return f"{self.member} is unhealthy: {health.reason}"
             if self.clock.now() >= deadline:
                 weight = self.plan.member_weight_at(index)
                 return (f"the redirector did not report {self.member} at weight {weight:g} "
@@ -548,15 +559,22 @@ class _Ramp:
                         f"(last answer: {answer or 'agreeing'})")
             self.clock.sleep(self.settings.poll_interval)
 
-    def _agreement(self, index: int, ramp_flag: bool) -> str | None:
-        """None when one /active_hosts answer shows step index's weights, else why not."""
+    def _agreement(
+        self, index: int, ramp_flag: bool, may_be_absent: bool = False
+    ) -> tuple[str | None, bool]:
+        """(None when one /active_hosts answer shows step index's weights, else why not;
+        whether the member should be listed there and is not)."""
         assert self.settings.redirector_url
         try:
             hosts = fetch_active_hosts(self.settings.redirector_url,
                                        self.settings.request_timeout)
         except LiveError as exc:
-            return str(exc)
-        return weights_disagreement(hosts, self.plan.weights_at(index), self.member, ramp_flag)
+            return str(exc), False
+        expected = self.plan.weights_at(index)
+        answer = weights_disagreement(hosts, expected, self.member, ramp_flag, may_be_absent)
+        absent = (answer is not None and not may_be_absent
+                  and expected.get(self.member, 0.0) > 0 and self.member not in hosts)
+        return answer, absent
 
     def _check(self, index: int) -> str | None:
         """What is wrong with the member now, or None: in rotation, /health, error rate."""
@@ -619,17 +637,20 @@ def weights_disagreement(
     expected: Mapping[str, float],
     member: str,
     ramp_flag: bool,
+    may_be_absent: bool = False,
 ) -> str | None:
     """None when /active_hosts agrees with the expected weights, else the first difference.
 
-    The ramping member must be listed with its weight and ramp flag (absent at weight 0);
-    other members may be absent (out of rotation is not the ramp's business), but when listed
-    their weights must be the expected ones.
+    The ramping member must be listed with its weight and ramp flag (absent at weight 0, or
+    when may_be_absent); other members may be absent (out of rotation is not the ramp's
+    business), but when listed their weights must be the expected ones.
     """
     want = expected.get(member, 0.0)
     host = hosts.get(member)
     if want > 0:
         if host is None:
+            if may_be_absent:
+                return _others_disagreement(hosts, expected, member)
             return f"{member} is not in /active_hosts"
         got = host.get("weight")
         if not _same_weight(got, want):
@@ -638,6 +659,12 @@ def weights_disagreement(
             return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
     elif host is not None:
         return f"{member} is still in /active_hosts (weight {host.get('weight')})"
+    return _others_disagreement(hosts, expected, member)
+
+
+def _others_disagreement(
+    hosts: Mapping[str, Mapping[str, Any]], expected: Mapping[str, float], member: str
+) -> str | None:
     for name, other in hosts.items():
         if name == member or name not in expected:
             continue

@@ -140,8 +140,8 @@ def evaluate_health(
         ok = item.get("ok") is True
         problem = "" if ok else f"{service} check failed: {item}"
         if ok and service == POD_QUOTA and item.get("quota") is not None:
-            quota, total = item.get("quota"), item.get("total_pods")
-            if not _is_number(quota) or not _is_number(total):
+            quota, total = _number(item.get("quota")), _number(item.get("total_pods"))
+            if quota is None or total is None:
                 ok, problem = False, f"{service} check has no numeric quota/total_pods: {item}"
             elif quota - total < pod_headroom:
                 ok = False
@@ -154,8 +154,10 @@ def evaluate_health(
     return oks, failed, message
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 async def fetch_with_retries(

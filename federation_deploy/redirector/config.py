@@ -63,7 +63,7 @@ class HostConfig:
         """The shape mybinder's /active_hosts serves (its config entry), plus `ramp`."""
         return {
             "url": self.url,
-            "weight": self.weight,
+            "weight": int(self.weight) if self.weight.is_integer() else self.weight,
             "prime": self.prime,
             "ramp": self.ramp,
             "health": self.health,

@@ -68,7 +68,7 @@ class BuildRedirectHandler(BaseHandler):
             choice.url,
             path=cookie_path(path),
             expires=datetime.datetime.fromtimestamp(
-                redirector.clock.time() + age, datetime.timezone.utc
+                redirector.clock.time() + age, datetime.UTC
             ),
             max_age=int(age),
             secure=self.request.protocol == "https",

@@ -1,4 +1,4 @@
-"""Pure routing: which member a launch goes to (rendezvous, random, ramp split, cookie, target URL)."""
+"""Pure routing: which member a launch goes to (rendezvous, random, ramp, cookie, target URL)."""
 
 from __future__ import annotations
 
@@ -51,14 +51,24 @@ class RoutingTable:
     candidates: tuple[Candidate, ...]
     load_balancer: str = "rendezvous"
     fallback: bool = False
+    # derived from candidates by of(), once per table rather than once per launch
     by_url: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
+    ramps: tuple[Candidate, ...] = field(default=(), compare=False)
+    sticky: tuple[Candidate, ...] = field(default=(), compare=False)
 
     @classmethod
     def of(
         cls, candidates: Iterable[Candidate], load_balancer: str, fallback: bool = False
     ) -> RoutingTable:
         cands = tuple(candidates)
-        return cls(cands, load_balancer, fallback, MappingProxyType({c.url: c for c in cands}))
+        return cls(
+            cands,
+            load_balancer,
+            fallback,
+            by_url=MappingProxyType({c.url: c for c in cands}),
+            ramps=tuple(c for c in cands if c.ramp),
+            sticky=tuple(c for c in cands if not c.ramp),
+        )
 
     @property
     def total_weight(self) -> float:
@@ -158,7 +168,12 @@ def ramp_pick(candidates: Sequence[Candidate], draw: float) -> Candidate | None:
     Each ramp member r gets probability w_r / W (W = total weight of all candidates), so its
     share of launches is exactly its weight share whatever the popularity of repositories.
     """
-    ramps = [c for c in candidates if c.ramp]
+    return _ramp_pick(tuple(c for c in candidates if c.ramp), candidates, draw)
+
+
+def _ramp_pick(
+    ramps: Sequence[Candidate], candidates: Sequence[Candidate], draw: float
+) -> Candidate | None:
     if not ramps:
         return None
     if len(ramps) == len(candidates):
@@ -183,12 +198,11 @@ def choose_member(table: RoutingTable, path: str, draw: float) -> Choice:
         picked = weighted_pick(candidates, draw)
         reason = REASON_RANDOM
     else:
-        ramp = ramp_pick(candidates, draw)
+        ramp = _ramp_pick(table.ramps, candidates, draw)
         if ramp is not None:
             picked, reason = ramp, REASON_RAMP
         else:
-            sticky = [c for c in candidates if not c.ramp]
-            picked, reason = rendezvous_choose(cache_key(path), sticky), REASON_RENDEZVOUS
+            picked, reason = rendezvous_choose(cache_key(path), table.sticky), REASON_RENDEZVOUS
     if table.fallback:
         reason = REASON_FALLBACK
     return Choice(picked.name, picked.url, reason)

@@ -1,0 +1,896 @@
+"""Pinned terraform for one stack: the only module importing python_terraform (DESIGN section 4)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from ipaddress import ip_address
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from python_terraform import IsFlagged
+from python_terraform import Terraform as _CommandBuilder
+
+from ..config import Federation, Member
+from ..errors import (
+    FederationDeployError,
+    LockFileError,
+    Problem,
+    TerraformVersionError,
+    ToolError,
+    UsageError,
+)
+from ..runner import Runner
+from ..yamlio import atomic_write_text
+
+LOCK_FILE = ".terraform.lock.hcl"
+WORK_DIR = ".fd-work"  # git-ignored working area of the tool inside each stack
+PLAN_FILE = "plan.tfplan"
+PLAN_META = "plan.json"
+INIT_META = "init.json"
+BOOTSTRAP_STACK = "aws/bootstrap"
+LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
+MIRROR_ENV = "TF_PLUGIN_MIRROR"
+ENDPOINT_ENVS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+# Variables the tool passes to a stack from the member's entry in federation.yaml, when the
+# stack declares them (so the cluster name, region and Kubernetes version live in one place).
+CONFIG_VARIABLES = ("region", "cluster_name", "kubernetes_version", "project", "location")
+
+_VERSION_TEXT = re.compile(r"Terraform v(\d+\.\d+\.\d+\S*)")
+_PLAN_LINE = re.compile(r"^Plan: .*$", re.MULTILINE)
+_COUNT = re.compile(r"(\d+) to (import|add|change|destroy)")
+_PROGRESS = re.compile(
+    r": (Refreshing state\.\.\.|Reading\.\.\.|Read complete after|Still reading\.\.\.)"
+)
+_REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.MULTILINE)
+_VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
+_LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]+)"', re.MULTILINE)
+_ASSIGNMENT = re.compile(r'^\s*([A-Za-z0-9_]+)\s*=\s*(?:"([^"]*)"|(\S+))\s*$')
+_LOCK_INFO = re.compile(r"^\s+(ID|Path|Operation|Who|Created):\s+(.*)$", re.MULTILINE)
+_LOCK_PROBLEM = re.compile(
+    r"dependency lock file|checksums previously recorded|lock file is read-only|"
+    r"does not match configured version constraint|Inconsistent dependency lock file",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What a plan would do, from terraform's own `Plan: ...` / `No changes.` line."""
+
+    changes: bool
+    line: str
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str, changes: bool) -> PlanSummary:
+        match = _PLAN_LINE.search(text)
+        if match:
+            line = match.group(0).strip()
+            counts = {kind: int(n) for n, kind in _COUNT.findall(line)}
+            return cls(changes=changes, line=line, counts=counts)
+        if changes:  # only outputs change: terraform prints no `Plan:` line then
+            return cls(changes=True, line="Plan: changes to outputs only.")
+        return cls(changes=False, line="No changes. Infrastructure matches the configuration.")
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    stack: str
+    plan_file: Path
+    summary: PlanSummary
+    text: str  # terraform's plan, progress lines dropped
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """The plan `plan` left in the working area, as `apply` finds it."""
+
+    stack: str
+    plan_file: Path
+    summary: PlanSummary
+    created: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    stack: str
+    summary: PlanSummary
+    text: str
+    outputs: Mapping[str, Any]
+    outputs_file: Path | None
+
+
+@dataclass(frozen=True)
+class LockResult:
+    stack: str
+    platforms: tuple[str, ...]
+    skipped: tuple[str, ...]  # asked for, but not in the mirror
+    changed: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class S3Backend:
+    """The `backend "s3"` block of a stack (what bootstrap must create)."""
+
+    bucket: str
+    key: str
+    region: str
+    dynamodb_table: str
+    file: Path
+    line: int
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    backend: S3Backend
+    imported: tuple[str, ...]  # resources that existed already and were adopted
+    changes: bool
+    summary: str
+    state_file: Path
+
+
+# --------------------------------------------------------------------------------------------
+# Command lines: python-terraform renders them, the Runner runs them.
+
+
+def _render_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Our option values -> python-terraform's, absorbing its quirks.
+
+    python-terraform renders a Python bool as `-flag=true/false`, and writes a `var` dict to a
+    temporary var file that outlives the command unless its own `cmd()` runs. We pass True as a
+    bare flag (IsFlagged), drop False/None, and pass variables as a list of `k=v` strings, which
+    it renders as repeated `-var=k=v` (visible in the echoed command, no temporary file).
+    """
+    rendered: dict[str, Any] = {}
+    for name, value in options.items():
+        if value is True:
+            rendered[name] = IsFlagged
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, Mapping):
+            rendered[name] = [f"{k}={v}" for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            rendered[name] = [str(v) for v in value]
+        else:
+            rendered[name] = str(value)
+    return rendered
+
+
+def build_command(binary: str, subcommand: str, *args: str, **options: Any) -> list[str]:
+    """The argv of one terraform command, e.g. build_command("terraform", "plan", out="p").
+
+    We never call python-terraform's plan/apply/destroy/init/output helpers: apply always adds
+    `-auto-approve=<skip_plan>`, destroy adds the obsolete `-force`, plan/init add temporary
+    var files, `raise_on_error=True` treats plan's exit 2 (changes) as a failure, and
+    `output(name)` breaks on current terraform. Only its option rendering is used.
+    """
+    # working_dir points into nothing: the constructor reads a state file from there if present.
+    builder = _CommandBuilder(working_dir=os.devnull + ".d", terraform_bin_path=binary)
+    argv = builder.generate_cmd_string(subcommand, *args, **_render_options(options))
+    return [str(a) for a in argv]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading HCL just enough (no HCL parser is available to us; these are simple, formatted files)
+
+
+def _tf_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.tf") if p.is_file())
+
+
+def _stack_dirs(stack: Path) -> list[Path]:
+    """The stack and every local module it calls, recursively (sources starting ./ or ../)."""
+    seen: list[Path] = []
+    todo = [stack.resolve()]
+    while todo:
+        directory = todo.pop()
+        if directory in seen or not directory.is_dir():
+            continue
+        seen.append(directory)
+        for path in _tf_files(directory):
+            for source in _LOCAL_SOURCE.findall(path.read_text(encoding="utf-8")):
+                todo.append((directory / source).resolve())
+    return seen
+
+
+def declared_variables(stack: Path) -> set[str]:
+    names: set[str] = set()
+    for path in _tf_files(stack):
+        names.update(_VARIABLE.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+def _block_lines(text: str, opening: re.Pattern[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number of the opening, inner lines) of each block whose first line matches."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not opening.match(line):
+            continue
+        depth = line.count("{") - line.count("}")
+        inner: list[str] = []
+        for body in lines[i + 1 :]:
+            depth += body.count("{") - body.count("}")
+            if depth <= 0:
+                break
+            inner.append(body)
+        yield i + 1, inner
+
+
+def parse_s3_backend(stack: Path) -> S3Backend | None:
+    """The `backend "s3"` settings of a stack, or None when it has no S3 backend."""
+    opening = re.compile(r'^\s*backend\s+"s3"\s*\{')
+    for path in _tf_files(stack):
+        for line, inner in _block_lines(path.read_text(encoding="utf-8"), opening):
+            values: dict[str, str] = {}
+            for body in inner:
+                match = _ASSIGNMENT.match(body.split("#", 1)[0])
+                if match:
+                    values[match.group(1)] = match.group(2) or match.group(3) or ""
+            missing = [k for k in ("bucket", "key", "region", "dynamodb_table") if k not in values]
+            if missing:
+                raise UsageError(
+                    f"{path}:{line}: backend \"s3\" needs {', '.join(missing)} as literal strings "
+                    "(bootstrap creates what it names)"
+                )
+            return S3Backend(
+                bucket=values["bucket"], key=values["key"], region=values["region"],
+                dynamodb_table=values["dynamodb_table"], file=path, line=line,
+            )
+    return None
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _exact_pin(constraint: str) -> str | None:
+    """The version an exact constraint (`1.2.3` or `= 1.2.3`) pins, None for ranges."""
+    value = constraint.strip()
+    if value.startswith("=") and not value.startswith("=="):
+        value = value[1:].strip()
+    return value if re.fullmatch(r"\d+\.\d+\.\d+", value) else None
+
+
+def check_terraform_pins(fed: Federation) -> list[Problem]:
+    """Every stack and module under the terraform root pins exactly fed.terraform_version.
+
+    Each `required_version` found must equal the pin; every stack a member uses (and the AWS
+    bootstrap stack) must have one and must declare required_providers. Problems name the file
+    and line. Pure reading: no terraform is run.
+    """
+    problems: list[Problem] = []
+    pin = fed.terraform_version
+    root = fed.terraform_root
+    if not root.is_dir():
+        return problems
+    for path in sorted(root.rglob("*.tf")):
+        if {".terraform", WORK_DIR} & set(path.relative_to(root).parts):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for match in _REQUIRED_VERSION.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            constraint = match.group(1)
+            exact = _exact_pin(constraint)
+            if exact is None:
+                problems.append(Problem(
+                    _display(path), line, "required_version",
+                    f"must pin exactly {pin!r} (the version in {fed.path.name}), "
+                    f"got the range {constraint!r}"))
+            elif exact != pin:
+                problems.append(Problem(
+                    _display(path), line, "required_version",
+                    f"says {exact!r}, but {fed.path.name} pins terraform {pin!r}: "
+                    "change one so that they agree"))
+    stacks = {m.terraform.directory for m in fed.members.values() if m.terraform}
+    if any(m.cloud == "aws" and m.terraform for m in fed.members.values()):
+        bootstrap = root / BOOTSTRAP_STACK
+        if bootstrap.is_dir():
+            stacks.add(bootstrap.resolve())
+    for stack in sorted(stacks):
+        texts = "\n".join(p.read_text(encoding="utf-8") for p in _tf_files(stack))
+        if not _REQUIRED_VERSION.search(texts):
+            problems.append(Problem(_display(stack), None, "required_version",
+                                    f"the stack does not pin terraform: add required_version = "
+                                    f"\"{pin}\" to its terraform block"))
+        if not re.search(r"^\s*required_providers\s*\{", texts, re.MULTILINE):
+            problems.append(Problem(_display(stack), None, "required_providers",
+                                    "the stack does not pin its providers: add a "
+                                    "required_providers block with exact versions"))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Environment
+
+
+def _endpoint_problem(environ: Mapping[str, str]) -> str | None:
+    """An emulator endpoint must be an IP address: S3 clients (backend and provider) switch to
+    path-style addressing only for IP endpoints, and `bucket.localhost` does not resolve."""
+    for name in ENDPOINT_ENVS:
+        url = environ.get(name)
+        if not url:
+            continue
+        host = urlsplit(url).hostname or ""
+        if host == "localhost" or host.endswith(".localhost"):
+            return (f"{name}={url}: use 127.0.0.1 instead of localhost (S3 requests to a "
+                    "hostname use bucket.HOST addresses, which do not resolve)")
+        try:
+            ip_address(host)
+        except ValueError:
+            continue
+    return None
+
+
+@contextmanager
+def _cli_config(mirror: str | None) -> Iterator[dict[str, str]]:
+    """Environment for one run; with a plugin mirror, a generated CLI config pointing at it.
+
+    The file exists only while the command runs (mode 0600, removed also on failure).
+    """
+    if not mirror:
+        yield {}
+        return
+    fd, path = tempfile.mkstemp(prefix="federation-deploy-", suffix=".tfrc")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(mirror_cli_config(mirror))
+        yield {"TF_CLI_CONFIG_FILE": path}
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def mirror_cli_config(mirror: str) -> str:
+    """A terraform CLI config that installs every provider from a filesystem mirror only."""
+    return (
+        "# generated by federation-deploy for one run (TF_PLUGIN_MIRROR)\n"
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f"    path    = {json.dumps(str(Path(mirror).resolve()))}\n"
+        '    include = ["*/*/*"]\n'
+        "  }\n"
+        "  direct {\n"
+        '    exclude = ["*/*/*"]\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def mirror_platforms(mirror: Path) -> set[str]:
+    """Platforms (os_arch) present in a filesystem mirror, packed or unpacked layout."""
+    platforms: set[str] = set()
+    for path in mirror.glob("*/*/*/*/*"):  # host/namespace/type/version/os_arch (unpacked)
+        if path.is_dir() and re.fullmatch(r"[a-z0-9]+_[a-z0-9]+", path.name):
+            platforms.add(path.name)
+    for path in mirror.glob("*/*/*/terraform-provider-*_*.zip"):  # packed
+        match = re.search(r"_([a-z0-9]+_[a-z0-9]+)\.zip$", path.name)
+        if match:
+            platforms.add(match.group(1))
+    return platforms
+
+
+# --------------------------------------------------------------------------------------------
+# The adapter
+
+
+class PinnedTerraform:
+    """Terraform at the pinned version, run in one stack directory through the Runner.
+
+    ``env`` is added to the process environment of every terraform run (and is where
+    TF_PLUGIN_MIRROR and the AWS endpoint variables are looked up), so the same stack runs
+    against AWS or a local emulator by environment only.
+    """
+
+    def __init__(
+        self,
+        stack: Path,
+        version: str,
+        runner: Runner,
+        *,
+        name: str | None = None,
+        member: str | None = None,
+        variables: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+        binary: str = "terraform",
+    ) -> None:
+        self.stack = Path(stack)
+        self.name = name or self.stack.name
+        self.member = member
+        self.version = version
+        self.runner = runner
+        self.variables = dict(variables or {})
+        self.env = dict(env or {})
+        self.environ = {**os.environ, **self.env}
+        self.binary = binary
+        self._resolved: str | None = None
+        self._checked = False
+
+    # -- paths -------------------------------------------------------------------------------
+
+    @property
+    def work_dir(self) -> Path:
+        return self.stack / WORK_DIR
+
+    @property
+    def lock_file(self) -> Path:
+        return self.stack / LOCK_FILE
+
+    @property
+    def plan_file(self) -> Path:
+        return self.work_dir / PLAN_FILE
+
+    @property
+    def mirror(self) -> str | None:
+        return self.environ.get(MIRROR_ENV) or None
+
+    def _command_hint(self, command: str) -> str:
+        return f"`federation-deploy terraform {command}{f' {self.member}' if self.member else ''}`"
+
+    # -- running -----------------------------------------------------------------------------
+
+    def executable(self) -> str:
+        if self._resolved is None:
+            found = shutil.which(self.binary, path=self.environ.get("PATH"))
+            if found is None:
+                raise TerraformVersionError(
+                    f"terraform not found on PATH; install terraform {self.version} (the version "
+                    "config/federation.yaml pins) from https://releases.hashicorp.com/terraform/"
+                    f"{self.version}/ and put it on PATH"
+                )
+            self._resolved = found
+        return self._resolved
+
+    def _run(
+        self,
+        subcommand: str,
+        *args: str,
+        ok_codes: Sequence[int] = (0,),
+        mutating: bool = True,
+        **options: Any,
+    ) -> Any:
+        argv = build_command(self.executable(), subcommand, *args, **options)
+        problem = _endpoint_problem(self.environ)
+        if problem:
+            raise UsageError(problem)
+        base = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
+        with _cli_config(self.mirror) as extra:
+            env = {**base, **self.env, **extra}
+            return self.runner.run(argv, cwd=self.stack, env=env, ok_codes=ok_codes,
+                                   mutating=mutating)
+
+    def installed_version(self) -> str:
+        proc = self._run("version", json=True, mutating=False)
+        try:
+            data = json.loads(proc.stdout)
+            return str(data["terraform_version"])
+        except (ValueError, KeyError, TypeError):
+            match = _VERSION_TEXT.search(proc.stdout)
+            if match:
+                return match.group(1)
+        raise TerraformVersionError(
+            f"cannot tell the version of {self.executable()} (`terraform version` printed "
+            f"{proc.stdout.strip()[:80]!r}); install terraform {self.version}"
+        )
+
+    def check_version(self) -> str:
+        """Refuse (exit 2) any terraform but the pinned one, saying which and how to fix it."""
+        if self._checked:
+            return self.version
+        found = self.installed_version()
+        if found != self.version:
+            raise TerraformVersionError(
+                f"terraform {found} found at {self.executable()}, but config/federation.yaml "
+                f"pins terraform {self.version} (terraform.version).\n"
+                f"  fix: install terraform {self.version} "
+                f"(https://releases.hashicorp.com/terraform/{self.version}/, or "
+                f"`tfenv install {self.version}`) and put it first on PATH; or, to move the "
+                "federation to another version, change terraform.version and every stack's "
+                "required_version together (`federation-deploy validate` checks they agree)"
+            )
+        self._checked = True
+        return found
+
+    # -- fingerprints and the working area ---------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """Hash of what a plan depends on besides state: the stack's and its local modules'
+        *.tf files, the lock file, and the variables the tool passes."""
+        digest = hashlib.sha256()
+        for directory in _stack_dirs(self.stack):
+            for path in [*_tf_files(directory), directory / LOCK_FILE]:
+                if path.is_file():
+                    digest.update(str(path.relative_to(path.anchor)).encode())
+                    digest.update(b"\0")
+                    digest.update(path.read_bytes())
+                    digest.update(b"\0")
+        digest.update(json.dumps(self.variables, sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def _make_work_dir(self) -> None:
+        # Plan files hold variable values and state: readable by the owner only.
+        self.work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.work_dir.chmod(0o700)
+
+    def _write_meta(self, name: str, data: Mapping[str, Any]) -> None:
+        self._make_work_dir()
+        atomic_write_text(self.work_dir / name, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    def _read_meta(self, name: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.work_dir / name).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _discard_plan(self) -> None:
+        for name in (PLAN_FILE, PLAN_META):
+            (self.work_dir / name).unlink(missing_ok=True)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def require_lock_file(self) -> None:
+        if not self.lock_file.is_file():
+            raise LockFileError(
+                f"terraform stack {self.name} has no {LOCK_FILE}: plan and apply need the "
+                "provider versions and checksums pinned.\n"
+                f"  fix: run {self._command_hint('lock')} on a machine that reaches "
+                f"the provider registry (or with {MIRROR_ENV}=DIR set), review and commit "
+                f"{_display(self.lock_file)}"
+            )
+
+    def init(self) -> str:
+        """`terraform init -lockfile=readonly`: a missing or mismatching lock file is an error
+        and is never rewritten (only `lock` writes it)."""
+        self.check_version()
+        self.require_lock_file()
+        before = self.lock_file.read_bytes()
+        try:
+            proc = self._run("init", input="false", no_color=True, lockfile="readonly")
+        except ToolError as exc:
+            output = exc.stderr + exc.stdout
+            if _LOCK_PROBLEM.search(output):
+                raise ToolError(
+                    exc.argv, exc.returncode, exc.stdout, exc.stderr,
+                    summary=f"terraform init refused the lock file of {self.name} "
+                            f"({_display(self.lock_file)}); it was left unchanged",
+                    hint="the providers or versions the stack requires differ from the ones "
+                         "the lock file pins (or its checksums do not match the packages). If "
+                         f"the change is intended, run {self._command_hint('lock')} and commit "
+                         "the new lock file; init never rewrites it",
+                ) from None
+            raise ToolError(
+                exc.argv, exc.returncode, exc.stdout, exc.stderr,
+                summary=f"terraform init failed in {self.name}",
+                hint=self._init_hint(),
+            ) from None
+        finally:
+            if self.lock_file.is_file() and self.lock_file.read_bytes() != before:
+                # terraform promises this with -lockfile=readonly; we enforce it regardless.
+                self.lock_file.write_bytes(before)
+        self._write_meta(INIT_META, {"fingerprint": self.fingerprint(), "mirror": self.mirror})
+        return str(proc.stdout)
+
+    def _init_hint(self) -> str:
+        if self.mirror:
+            return (f"providers come from {MIRROR_ENV}={self.mirror}: check that the mirror "
+                    "holds the versions the lock file pins")
+        return (f"where the provider registry cannot be reached, set {MIRROR_ENV}=DIR to a "
+                "filesystem mirror of the providers; for the backend check your cloud "
+                "credentials (and AWS_ENDPOINT_URL for an emulator)")
+
+    def ensure_initialised(self) -> None:
+        """Run init unless it already ran for exactly these files (saves ~0.5 s per command)."""
+        meta = self._read_meta(INIT_META)
+        current = meta is not None and meta.get("fingerprint") == self.fingerprint() \
+            and meta.get("mirror") == self.mirror and (self.stack / ".terraform").is_dir()
+        if not current:
+            self.init()
+
+    def plan(self) -> PlanResult:
+        """Plan and save it in the working area; `apply` applies exactly this plan."""
+        self.check_version()
+        self.require_lock_file()
+        self.ensure_initialised()
+        self._make_work_dir()
+        self._discard_plan()
+        fingerprint = self.fingerprint()
+        proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
+                         out=str(self.plan_file), var=self.variables, ok_codes=(0, 2))
+        text = _drop_progress(proc.stdout)
+        summary = PlanSummary.parse(text, changes=proc.returncode == 2)
+        if not self.runner.dry_run:
+            self._write_meta(PLAN_META, {
+                "stack": self.name,
+                "fingerprint": fingerprint,
+                "changes": summary.changes,
+                "summary": summary.line,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "terraform_version": self.version,
+            })
+        return PlanResult(stack=self.name, plan_file=self.plan_file, summary=summary, text=text)
+
+    def saved_plan(self) -> SavedPlan:
+        """The plan `plan` saved; refuses when there is none or the stack changed since."""
+        meta = self._read_meta(PLAN_META)
+        if meta is None or not self.plan_file.is_file():
+            raise UsageError(
+                f"no saved plan for {self.name}: run {self._command_hint('plan')} first "
+                "(apply applies only a plan you have seen)"
+            )
+        if meta.get("fingerprint") != self.fingerprint():
+            self._discard_plan()
+            raise UsageError(
+                f"the saved plan of {self.name} is stale: the stack's files, its lock file or "
+                f"its variables changed after the plan was made; run "
+                f"{self._command_hint('plan')} again"
+            )
+        summary = PlanSummary(changes=bool(meta.get("changes")), line=str(meta.get("summary")))
+        return SavedPlan(stack=self.name, plan_file=self.plan_file, summary=summary,
+                         created=str(meta.get("created")), fingerprint=str(meta["fingerprint"]))
+
+    def apply(self, confirm: Callable[[SavedPlan], None] | None = None) -> tuple[PlanSummary, str]:
+        """Apply the saved plan (only it), then forget it; returns its summary and the log.
+
+        ``confirm`` sees the saved plan before anything changes and raises to abort.
+        """
+        self.check_version()
+        saved = self.saved_plan()
+        if confirm is not None:
+            confirm(saved)
+        self.ensure_initialised()
+        try:
+            proc = self._run("apply", str(saved.plan_file), input="false", no_color=True,
+                             lock_timeout="0s")
+        except ToolError as exc:
+            raise self._explain_apply_failure(exc) from None
+        self._discard_plan()
+        return saved.summary, _drop_progress(proc.stdout)
+
+    def _explain_apply_failure(self, exc: ToolError) -> FederationDeployError:
+        output = exc.stderr + "\n" + exc.stdout
+        if "Saved plan is stale" in output:
+            self._discard_plan()
+            return ToolError(
+                exc.argv, exc.returncode, exc.stdout, exc.stderr,
+                summary=f"the saved plan of {self.name} is stale: the state changed after it "
+                        "was made (another apply ran); nothing was applied",
+                hint=f"run {self._command_hint('plan')} again, review it, then apply",
+            )
+        if "Error acquiring the state lock" in output:
+            info = dict(_LOCK_INFO.findall(output))
+            holder = ", ".join(f"{k.lower()} {v.strip()}" for k, v in info.items()
+                               if k in ("Who", "Operation", "Created") and v.strip())
+            unlock = (f"terraform -chdir={_display(self.stack)} force-unlock {info['ID']}"
+                      if "ID" in info else "terraform force-unlock LOCK_ID")
+            return ToolError(
+                exc.argv, exc.returncode, exc.stdout, exc.stderr,
+                summary=f"the state of {self.name} is locked by another terraform run"
+                        f"{f' ({holder})' if holder else ''}; nothing was applied and the "
+                        "state is unchanged",
+                hint=f"wait for that run to finish, then plan and apply again. Only if it "
+                     f"died holding the lock, release it with `{unlock}`",
+            )
+        return exc
+
+    def check(self) -> tuple[PlanSummary, str]:
+        """Plan with -detailed-exitcode and save nothing: drift detection."""
+        self.check_version()
+        self.require_lock_file()
+        self.ensure_initialised()
+        proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
+                         var=self.variables, ok_codes=(0, 2), mutating=False)
+        text = _drop_progress(proc.stdout)
+        return PlanSummary.parse(text, changes=proc.returncode == 2), text
+
+    def outputs(self) -> dict[str, Any]:
+        """`terraform output -json`: {name: {value, type, sensitive}}."""
+        self.check_version()
+        self.ensure_initialised()
+        proc = self._run("output", json=True, no_color=True, mutating=False)
+        text = proc.stdout.strip()
+        if not text:
+            return {}
+        data = json.loads(text)
+        return data if isinstance(data, dict) else {}
+
+    def lock(self, platforms: Sequence[str] = LOCK_PLATFORMS) -> LockResult:
+        """`terraform providers lock`: the one command that writes the lock file."""
+        self.check_version()
+        wanted = tuple(platforms)
+        skipped: tuple[str, ...] = ()
+        options: dict[str, Any] = {}
+        if self.mirror:
+            mirror = Path(self.mirror)
+            if not mirror.is_dir():
+                raise UsageError(f"{MIRROR_ENV}={self.mirror}: no such directory")
+            available = mirror_platforms(mirror)
+            skipped = tuple(p for p in wanted if p not in available)
+            wanted = tuple(p for p in wanted if p in available)
+            if not wanted:
+                raise UsageError(
+                    f"the mirror {self.mirror} has none of the platforms "
+                    f"{', '.join(platforms)} (it has: {', '.join(sorted(available)) or 'none'})"
+                )
+            options["fs_mirror"] = str(mirror.resolve())
+        before = self.lock_file.read_bytes() if self.lock_file.is_file() else None
+        # providers lock reads the whole configuration, local modules included; `get` installs
+        # those (and nothing else: no backend, no providers).
+        self._run("get", no_color=True)
+        proc = self._run("providers lock", no_color=True, platform=list(wanted), **options)
+        after = self.lock_file.read_bytes() if self.lock_file.is_file() else None
+        return LockResult(stack=self.name, platforms=wanted, skipped=skipped,
+                          changed=before != after, text=str(proc.stdout))
+
+    def import_resource(self, address: str, resource_id: str, *, state: Path) -> bool:
+        """`terraform import` into a local state file; False when no such object exists."""
+        try:
+            self._run("import", address, resource_id, input="false", no_color=True,
+                      state=str(state), var=self.variables)
+        except ToolError as exc:
+            if "Cannot import non-existent remote object" in exc.stderr + exc.stdout:
+                return False
+            raise
+        return True
+
+    def apply_local(self, *, state: Path) -> tuple[bool, str]:
+        """Plan-and-apply in one step into a local state file (the bootstrap stack only)."""
+        proc = self._run("apply", input="false", no_color=True, auto_approve=True,
+                         state=str(state), var=self.variables)
+        text = _drop_progress(proc.stdout)
+        changed = not re.search(r"Resources: 0 added, 0 changed, 0 destroyed", text)
+        return changed, text
+
+
+def _drop_progress(text: str) -> str:
+    """Terraform's output without the per-resource refresh lines (progress, not the plan)."""
+    lines = [line for line in text.splitlines() if not _PROGRESS.search(line)]
+    return "\n".join(lines).strip("\n") + "\n" if lines else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Members
+
+
+def stack_variables(member: Member, stack: Path) -> dict[str, str]:
+    """Values from federation.yaml for the variables the stack declares (region, names, ...)."""
+    candidates = {
+        "region": member.cluster.region,
+        "cluster_name": member.cluster.name,
+        "kubernetes_version": member.kubernetes_version,
+        "project": member.cluster.project,
+        "location": member.cluster.location,
+    }
+    declared = declared_variables(stack)
+    return {k: v for k, v in candidates.items() if v is not None and k in declared}
+
+
+def for_member(
+    fed: Federation,
+    member_name: str,
+    runner: Runner,
+    *,
+    env: Mapping[str, str] | None = None,
+    binary: str = "terraform",
+) -> PinnedTerraform:
+    """The pinned terraform of a member's stack, with its variables from federation.yaml."""
+    member = fed.member(member_name)
+    if member.terraform is None:
+        with_stack = ", ".join(m.name for m in fed.members.values() if m.terraform) or "none"
+        raise UsageError(f"member {member.name!r} has no terraform stack in federation.yaml "
+                         f"(members with one: {with_stack})")
+    stack = member.terraform.directory
+    return PinnedTerraform(
+        stack, fed.terraform_version, runner, name=f"{member.name} ({member.terraform.path})",
+        member=member.name, variables=stack_variables(member, stack), env=env, binary=binary,
+    )
+
+
+def save_outputs(fed: Federation, member_name: str, outputs: Mapping[str, Any]) -> Path:
+    """Write outputs to config/generated/<member>.terraform.json (terraform's `output -json`
+    format) atomically. Sensitive outputs are left out: the file is committed."""
+    path = fed.generated_outputs_file(member_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = {k: v for k, v in sorted(outputs.items())
+            if not (isinstance(v, Mapping) and v.get("sensitive"))}
+    atomic_write_text(path, json.dumps(kept, indent=2, sort_keys=True) + "\n", mode=0o644)
+    return path
+
+
+def plan_member(fed: Federation, member: str, runner: Runner, *,
+                env: Mapping[str, str] | None = None) -> PlanResult:
+    return for_member(fed, member, runner, env=env).plan()
+
+
+def apply_member(fed: Federation, member: str, runner: Runner, *,
+                 env: Mapping[str, str] | None = None,
+                 confirm: Callable[[SavedPlan], None] | None = None) -> ApplyResult:
+    """Apply the member's saved plan (after ``confirm``), then save its outputs for `render`."""
+    tf = for_member(fed, member, runner, env=env)
+    summary, text = tf.apply(confirm)
+    outputs = tf.outputs()
+    path = None if runner.dry_run else save_outputs(fed, member, outputs)
+    return ApplyResult(stack=tf.name, summary=summary, text=text, outputs=outputs,
+                       outputs_file=path)
+
+
+def bootstrap_member(
+    fed: Federation,
+    member_name: str,
+    runner: Runner,
+    *,
+    env: Mapping[str, str] | None = None,
+    binary: str = "terraform",
+) -> BootstrapResult:
+    """Create (idempotently) the S3 bucket and DynamoDB table the member's backend names.
+
+    Applies terraform/aws/bootstrap with the bucket, table and region read from the member's
+    `backend "s3"` block. Its state is local, in the bootstrap stack's working area (per member);
+    where that state is missing (another machine) but the bucket or table exist, they are
+    imported rather than created again.
+    """
+    member = fed.member(member_name)
+    if member.terraform is None:
+        raise UsageError(f"member {member.name!r} has no terraform stack to bootstrap")
+    backend = parse_s3_backend(member.terraform.directory)
+    if backend is None:
+        raise UsageError(
+            f"member {member.name!r}: stack {member.terraform.path} has no backend \"s3\"; "
+            "bootstrap creates the S3 state bucket and DynamoDB lock table of AWS members"
+        )
+    stack = fed.terraform_root / BOOTSTRAP_STACK
+    if not stack.is_dir():
+        raise UsageError(f"bootstrap stack not found: {stack}")
+    variables = {"region": backend.region, "state_bucket": backend.bucket,
+                 "lock_table": backend.dynamodb_table}
+    tf = PinnedTerraform(stack, fed.terraform_version, runner, name=f"bootstrap of {member.name}",
+                         member=member.name, variables=variables, env=env, binary=binary)
+    tf.check_version()
+    tf.require_lock_file()
+    tf.ensure_initialised()
+    state = tf.work_dir / member.name / "terraform.tfstate"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    imported: list[str] = []
+    try:
+        changes, text = tf.apply_local(state=state)
+    except ToolError:
+        # Usually "already exists": the bucket or table were made elsewhere. Adopt whichever
+        # exist and are not in our state yet, then apply again; anything else fails again.
+        known = _state_addresses(state)
+        for address, resource_id in (("aws_s3_bucket.state", backend.bucket),
+                                     ("aws_dynamodb_table.lock", backend.dynamodb_table)):
+            if address not in known and tf.import_resource(address, resource_id, state=state):
+                imported.append(address)
+        if not imported:
+            raise
+        changes, text = tf.apply_local(state=state)
+    match = re.search(r"^Apply complete!.*$", text, re.MULTILINE)
+    return BootstrapResult(backend=backend, imported=tuple(imported), changes=changes,
+                           summary=match.group(0) if match else text.strip()[-200:],
+                           state_file=state)
+
+
+def _state_addresses(state: Path) -> set[str]:
+    try:
+        data = json.loads(state.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return set()
+    return {f"{r.get('type')}.{r.get('name')}" for r in data.get("resources", [])
+            if r.get("mode") == "managed"}

@@ -1,0 +1,139 @@
+"""Click commands deploy, diff and verify: parse options, confirm, call commands.deploy."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from ..commands import deploy as commands
+from ..errors import UsageError
+from ..runner import Runner
+from ..verify import Retry
+from .context import Context, confirm_or_abort
+
+DURATION = re.compile(r"^(?=\d)(\d+h)?(\d+m)?(\d+s)?$")
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    if not DURATION.match(value):
+        raise click.BadParameter(f"{value!r} is not a duration like 90s, 10m or 1h30m")
+    return value
+
+
+def _runner(obj: Context) -> Runner:
+    return Runner(echo=obj.verbosity >= 0)
+
+
+def _stdout(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+def _exit(code: int) -> None:
+    if code:
+        click.get_current_context().exit(code)
+
+
+release_option = click.option(
+    "--release", "-r", "releases", multiple=True, metavar="NAME",
+    help="Only this release (repeatable). Default: every release of MEMBER, in config order.",
+)
+
+
+@click.command()
+@click.argument("member")
+@click.option("--dry-run", is_flag=True,
+              help="Touch no cluster: render every release with `helm template`, validate each "
+                   "object against the Kubernetes schemas of the member's kubernetes_version; "
+                   "manifests (Secrets redacted) to stdout, a summary to stderr. Exit 1 when a "
+                   "chart cannot be fetched or rendered or an object is invalid.")
+@release_option
+@click.option("--stage", "stages", multiple=True, type=click.Choice(commands.STAGES),
+              help="Run only this stage (repeatable): auth (credentials and a reachability "
+                   "check), releases (helm upgrade; brings auth and rollout), rollout (brings "
+                   "auth), verify (/health and /versions). Default: all, in that order.")
+@click.option("--yes", "-y", is_flag=True,
+              help="Do not ask for confirmation (never asked in CI, where $CI is set).")
+@click.option("--timeout", default=commands.DEFAULT_TIMEOUT, show_default=True,
+              callback=_duration,
+              help="Per release: helm --timeout, and kubectl rollout status --timeout.")
+@click.pass_obj
+def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
+           stages: tuple[str, ...], yes: bool, timeout: str) -> None:
+    """Deploy MEMBER's Helm releases to its cluster, then check it.
+
+    \b
+    1. auth      credentials for the member's cloud (gcloud container clusters
+                 get-credentials, aws eks update-kubeconfig, or its kubeconfig from
+                 the secrets directory) in a private KUBECONFIG for this run only
+    2. releases  every release in config order: helm upgrade --install --atomic
+                 --wait --create-namespace, values on stdin (never written to disk)
+    3. rollout   kubectl rollout status of the deployments and daemonsets of the
+                 release namespaces
+    4. verify    the member's /health (every check ok) and /versions, with retries
+
+    A failing stage stops the later ones; the error names the stage and the release and
+    shows the tool's own output (exit 1). Outside CI it asks before changing anything
+    unless --yes. External members are never deployed.
+    """
+    fed = obj.federation()
+    if dry_run:
+        if stages:
+            raise UsageError("--dry-run renders and validates only: it takes no --stage")
+        code = commands.dry_run(fed, member, runner=_runner(obj), out=_stdout,
+                                progress=obj.progress, releases=releases)
+        _exit(code)
+        return
+    target = fed.member(member)
+    if not target.deployable:
+        raise UsageError(
+            f"member {member!r} is external (run by a partner): it is routed to, never deployed"
+        )
+    if "releases" in (stages or commands.STAGES):
+        names = list(releases) or [r.name for r in target.releases]
+        confirm_or_abort(
+            f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
+            f"({target.cloud})?", yes)
+    commands.deploy(fed, member, runner=_runner(obj), progress=obj.progress,
+                    releases=releases, stages=stages, timeout=timeout)
+
+
+@click.command()
+@click.argument("member")
+@release_option
+@click.pass_obj
+def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
+    """Show what `deploy MEMBER` would change, changing nothing.
+
+    Uses the helm-diff plugin when it is installed (`helm plugin list`); otherwise compares
+    `helm template` of each release with `helm get manifest` of what is deployed, object by
+    object (Secret values shown as digests). Needs the cluster's credentials, like deploy.
+    Exit 0 no change, 3 changes, 1 error.
+    """
+    code = commands.diff(obj.federation(), member, runner=_runner(obj), out=_stdout,
+                         progress=obj.progress, releases=releases)
+    _exit(code)
+
+
+@click.command()
+@click.argument("member")
+@click.option("--attempts", type=click.IntRange(min=1), default=6, show_default=True,
+              help="Tries per check before giving up.")
+@click.option("--delay", type=click.FloatRange(min=0), default=10.0, show_default=True,
+              help="Seconds between tries.")
+@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, help="Seconds per HTTP request.")
+@click.pass_obj
+def verify(obj: Context, member: str, attempts: int, delay: float,
+           request_timeout: float) -> None:
+    """Check MEMBER is up: its /health and /versions (the deploy's verify stage alone).
+
+    /health must answer JSON with `ok: true` and every `checks[].ok` true; /versions must
+    answer a JSON object. Each is retried. Prints both as JSON on stdout; exit 1 naming the
+    failing check when the member stays unhealthy. Works for external members too.
+    """
+    retry = Retry(attempts=attempts, delay=delay, timeout=request_timeout)
+    commands.verify(obj.federation(), member, out=_stdout, progress=obj.progress, retry=retry)
+
+
+COMMANDS: list[click.Command] = [deploy, diff, verify]

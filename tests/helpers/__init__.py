@@ -1,0 +1,1 @@
+"""Helpers shared by test packages (servers started for real, on free local ports)."""

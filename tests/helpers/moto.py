@@ -1,0 +1,125 @@
+"""Start a real moto_server on a free 127.0.0.1 port, for terraform tests and the sandbox."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def moto_server_binary() -> str | None:
+    """moto_server of this interpreter's environment, else the one on PATH."""
+    beside = Path(sys.executable).parent / "moto_server"
+    return str(beside) if beside.exists() else shutil.which("moto_server")
+
+
+def moto_environment(url: str) -> dict[str, str]:
+    """What points AWS SDKs (terraform's S3 backend and AWS provider) at the emulator.
+
+    An IP address, not localhost: S3 clients use path-style URLs only for IP endpoints. Test
+    credentials, and no shared config or instance metadata, so a developer's ~/.aws is never
+    read (or used).
+    """
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+
+
+@dataclass
+class MotoServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return moto_environment(self.url)
+
+    def reset(self) -> None:
+        """Forget every resource (much faster than destroying them with terraform)."""
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_moto_server(log_dir: Path | None = None, timeout: float = 30.0) -> MotoServer:
+    """Start moto_server on a free 127.0.0.1 port and wait until it answers.
+
+    AWS managed IAM policies (AmazonEKSClusterPolicy, ...) are loaded, as stacks attach them.
+    The server runs in its own session, so stop() ends it and any child it started.
+    """
+    binary = moto_server_binary()
+    if binary is None:
+        raise RuntimeError("moto_server not found (pip install 'moto[server]')")
+    log_dir = Path(log_dir or tempfile.mkdtemp(prefix="moto-"))
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    last_error = ""
+    for _attempt in range(3):  # another process may take the free port before moto binds it
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        log_path = log_dir / f"moto-{port}.log"
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                start_new_session=True,
+            )
+        server = MotoServer(url=url, port=port, process=process, log_path=log_path)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            if _ready(url):
+                return server
+            time.sleep(0.1)
+        last_error = server.log()[-2000:]
+        server.stop()
+    raise RuntimeError(f"moto_server did not start:\n{last_error}")

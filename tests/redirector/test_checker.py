@@ -1,0 +1,310 @@
+"""Health checks with a fake fetch and a fake clock: judgement, retries, scheduling."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from federation_deploy.redirector.checker import (
+    FetchConnectionError,
+    FetchResponse,
+    HealthMonitor,
+    check_member,
+    evaluate_health,
+    evaluate_versions,
+    next_check_delay,
+)
+from federation_deploy.redirector.config import CheckConfig, HostConfig, parse_config
+
+V1 = {"binderhub": "1.0.0-0.dev.git.3170.h4e5ff4a", "builder": "2025.01.0"}
+V2 = {"binderhub": "1.0.0-0.dev.git.3200.h0000000", "builder": "2025.01.0"}
+
+
+def health(*, hub: bool = True, total: int = 5, quota: int | None = 100,
+           extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    checks = [{"service": "Hub", "ok": hub},
+              {"service": "Pod quota", "ok": True, "total_pods": total, "quota": quota},
+              *(extra or [])]
+    return {"ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+class FakeClock:
+    """Time stands still until the test advances it; sleepers wake in deadline order."""
+
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self.sleeps: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), future))
+        await future
+
+    async def advance(self, seconds: float) -> None:
+        target = self.now + seconds
+        await settle()
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, future = heapq.heappop(self._sleepers)
+            self.now = deadline
+            if not future.done():
+                future.set_result(None)
+            await settle()
+        self.now = target
+
+
+async def settle() -> None:
+    for _ in range(50):
+        await asyncio.sleep(0)
+
+
+class FakeMembers:
+    """Fetch for several fake members at http://<name>/health and /versions."""
+
+    def __init__(self, **members: dict[str, Any]) -> None:
+        self.state = {name: {"health": health(), "versions": V1, "down": 0, **spec}
+                      for name, spec in members.items()}
+        self.calls: Counter[str] = Counter()
+
+    async def fetch(self, url: str, timeout: float) -> FetchResponse:
+        name, endpoint = url.removeprefix("http://").split("/", 1)
+        self.calls[f"{name}/{endpoint}"] += 1
+        state = self.state[name]
+        if state["down"]:
+            state["down"] -= 1
+            raise FetchConnectionError(f"{url}: connection refused")
+        if "status" in state:
+            return FetchResponse(state["status"], b"oops")
+        body = state[endpoint]
+        code = 200 if endpoint == "versions" or body.get("ok", True) else 503
+        return FetchResponse(code, json.dumps(body).encode())
+
+
+def host(name: str, prime: bool = False) -> HostConfig:
+    return HostConfig(name, f"http://{name}", 1, prime=prime,
+                      health=f"http://{name}/health", versions=f"http://{name}/versions")
+
+
+def run(coro_fn: Callable[[], Awaitable[Any]]) -> Any:
+    return asyncio.run(coro_fn())  # type: ignore[arg-type]
+
+
+# --- judgement ---------------------------------------------------------------------------------
+
+
+def test_evaluate_health_ok() -> None:
+    oks, failed, _ = evaluate_health(200, health(), pod_headroom=10)
+    assert failed is None and oks == {"Hub": True, "Pod quota": True}
+
+
+def test_evaluate_health_failed_check_on_503() -> None:
+    oks, failed, message = evaluate_health(503, health(hub=False), pod_headroom=10)
+    assert failed == "Hub" and oks["Hub"] is False and "Hub" in message
+
+
+@pytest.mark.parametrize(("total", "quota", "ok"), [
+    (90, 100, True),   # headroom 10 >= 10
+    (91, 100, False),
+    (1000, None, True),  # no quota: no headroom to keep
+])
+def test_evaluate_health_pod_headroom(total: int, quota: int | None, ok: bool) -> None:
+    _, failed, _ = evaluate_health(200, health(total=total, quota=quota), pod_headroom=10)
+    assert (failed is None) is ok
+    if not ok:
+        assert failed == "Pod quota"
+
+
+def test_every_check_counts_not_only_those_before_pod_quota() -> None:
+    body = health(extra=[{"service": "Docker registry", "ok": False}])
+    _, failed, _ = evaluate_health(200, body, pod_headroom=10)
+    assert failed == "Docker registry"
+
+
+@pytest.mark.parametrize("body", [None, [], {"ok": True}, {"checks": [{"ok": True}]}])
+def test_evaluate_health_malformed(body: Any) -> None:
+    _, failed, _ = evaluate_health(200, body, pod_headroom=10)
+    assert failed == "health"
+
+
+def test_evaluate_versions() -> None:
+    assert evaluate_versions(V1, V1) is None
+    assert evaluate_versions(V1, None) is None
+    assert evaluate_versions(V2, V1) is not None
+
+
+def test_next_check_delay() -> None:
+    check = CheckConfig(period=10, jitter=0.2, failed_period=300)
+    assert next_check_delay(True, check, 0.5) == 10
+    assert next_check_delay(True, check, 0.0) == pytest.approx(11)
+    assert next_check_delay(True, check, 1.0) == pytest.approx(9)
+    assert next_check_delay(False, check, 0.5) == 300
+
+
+# --- one check ---------------------------------------------------------------------------------
+
+
+async def _check(members: FakeMembers, name: str, reference: Any = V1,
+                 retries: int = 3) -> Any:
+    return await check_member(
+        host(name), check=CheckConfig(retries=retries), pod_headroom=10,
+        reference_versions=reference, fetch=members.fetch, clock=FakeClock(), retry_delay=0,
+    )
+
+
+def test_healthy_check_is_one_request_per_endpoint() -> None:
+    members = FakeMembers(a={})
+    result = run(lambda: _check(members, "a"))
+    assert result.healthy and result.versions == V1
+    assert members.calls == Counter({"a/versions": 1, "a/health": 1})
+
+
+def test_connection_errors_are_retried() -> None:
+    members = FakeMembers(a={"down": 2})  # two refusals, then answers
+    result = run(lambda: _check(members, "a", retries=3))
+    assert result.healthy
+    assert members.calls["a/versions"] + members.calls["a/health"] == 4
+
+
+def test_unreachable_after_all_attempts() -> None:
+    members = FakeMembers(a={"down": 100})
+    result = run(lambda: _check(members, "a", retries=3))
+    assert not result.healthy and result.reason == "unreachable"
+    assert members.calls == Counter({"a/versions": 3, "a/health": 3})
+
+
+def test_http_errors_are_not_retried() -> None:
+    members = FakeMembers(a={"status": 500})
+    result = run(lambda: _check(members, "a", retries=5))
+    assert not result.healthy
+    assert members.calls == Counter({"a/versions": 1, "a/health": 1})
+
+
+def test_failing_health_check_is_not_retried() -> None:
+    members = FakeMembers(a={"health": health(hub=False)})
+    result = run(lambda: _check(members, "a", retries=5))
+    assert (result.healthy, result.reason) == (False, "Hub")
+    assert members.calls == Counter({"a/versions": 1, "a/health": 1})
+
+
+def test_version_mismatch() -> None:
+    members = FakeMembers(a={"versions": V2})
+    result = run(lambda: _check(members, "a"))
+    assert (result.healthy, result.reason) == (False, "versions")
+    assert result.checks["versions"] is False and result.checks["Hub"] is True
+
+
+# --- the monitor -------------------------------------------------------------------------------
+
+
+def config(**extra: Any) -> Any:
+    return parse_config({
+        "hosts": {"p": {"url": "http://p", "weight": 2, "prime": True},
+                  "a": {"url": "http://a", "weight": 1},
+                  "b": {"url": "http://b", "weight": 1}},
+        "check": {"period": 10, "jitter": 0, "retries": 1, "timeout": 2, "failed_period": 300},
+        **extra,
+    })
+
+
+def test_monitor_schedule_ejection_and_recovery() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        members = FakeMembers(p={}, a={}, b={"versions": V2})
+        changes: list[frozenset[str]] = []
+        monitor = HealthMonitor(config(), fetch=members.fetch, clock=clock,
+                                rng=random.Random(0), retry_delay=0,
+                                on_change=lambda: changes.append(monitor.healthy()))
+        assert monitor.healthy() == frozenset()  # nothing before a first check
+        monitor.start()
+        await clock.advance(0)
+        assert monitor.healthy() == {"p", "a"}
+        assert monitor.status("b").reason == "versions" and monitor.status("b").checked
+        assert monitor.prime_versions == V1
+
+        members.state["a"]["health"] = health(hub=False)
+        members.state["b"]["versions"] = V1
+        await clock.advance(10)  # a is rechecked after period; b waits failed_period
+        assert monitor.healthy() == {"p"}
+        assert members.calls["b/versions"] == 1
+        members.state["a"]["health"] = health()
+        await clock.advance(289)
+        assert monitor.healthy() == {"p"}  # neither is rechecked yet
+        await clock.advance(1)
+        assert monitor.healthy() == {"p", "b"}  # b: 300 s after its failure
+        await clock.advance(10)
+        assert monitor.healthy() == {"p", "a", "b"}  # a: 300 s after its failure at t=10
+        # a healthy member: exactly one request per endpoint per period
+        before = members.calls["p/health"], members.calls["p/versions"]
+        await clock.advance(100)
+        assert members.calls["p/health"] - before[0] == 10
+        assert members.calls["p/versions"] - before[1] == 10
+        assert changes[0] <= {"p", "a"}
+        await monitor.stop()
+
+    asyncio.run(scenario())
+
+
+def test_members_wait_for_the_prime_versions() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        members = FakeMembers(p={"versions": V2}, a={}, b={"versions": V2})
+        gate = asyncio.Event()
+
+        async def slow_prime(url: str, timeout: float) -> FetchResponse:
+            if url.startswith("http://p/"):
+                await gate.wait()
+            return await members.fetch(url, timeout)
+
+        monitor = HealthMonitor(config(), fetch=slow_prime, clock=clock,
+                                rng=random.Random(0), retry_delay=0)
+        monitor.start()
+        await settle()
+        assert members.calls["a/versions"] == 0  # held back until the prime answers
+        gate.set()
+        await clock.advance(0)
+        # compared with the prime's V2: a (V1) is out, b (V2) is in
+        assert monitor.healthy() == {"p", "b"}
+        await monitor.stop()
+
+    asyncio.run(scenario())
+
+
+def test_reload_keeps_health_of_unchanged_members() -> None:
+    async def scenario() -> None:
+        clock = FakeClock()
+        members = FakeMembers(p={}, a={}, b={}, c={})
+        monitor = HealthMonitor(config(), fetch=members.fetch, clock=clock,
+                                rng=random.Random(0), retry_delay=0)
+        monitor.start()
+        await clock.advance(0)
+        assert monitor.healthy() == {"p", "a", "b"}
+        new = parse_config({
+            "hosts": {"p": {"url": "http://p", "weight": 5, "prime": True},  # weight only
+                      "a": {"url": "http://a", "weight": 1,
+                            "health": "http://c/health"},  # re-pointed
+                      "c": {"url": "http://c", "weight": 1}},  # new; b removed
+            "check": {"period": 10, "jitter": 0, "retries": 1, "timeout": 2,
+                      "failed_period": 300},
+        })
+        checks_of_p = members.calls["p/health"]
+        monitor.update_config(new)
+        assert monitor.healthy() == {"p"}  # a must pass again, c has not passed yet
+        await clock.advance(0)
+        assert monitor.healthy() == {"p", "a", "c"}
+        assert members.calls["p/health"] == checks_of_p  # p kept its schedule
+        await monitor.stop()
+
+    asyncio.run(scenario())

@@ -1,0 +1,166 @@
+"""config.json parsing: mybinder's federationRedirect JSON loads; bad input names its key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from federation_deploy.redirector.config import (
+    CheckConfig,
+    RedirectorConfigError,
+    load_config,
+    loads_config,
+    parse_config,
+)
+
+# mybinder's chart writes all of .Values.federationRedirect (image, resources, ...) as JSON
+MYBINDER_VALUES: dict[str, Any] = {
+    "enabled": True,
+    "image": {"name": "quay.io/mybinder/federation-redirect", "tag": "set-by-chartpress"},
+    "host": "mybinder.org",
+    "resources": {"requests": {"cpu": "0.1", "memory": "100Mi"}},
+    "check": {"period": 10, "jitter": 0.1, "retries": 5, "timeout": 2, "failed_period": 300},
+    "load_balancer": "rendezvous",
+    "hosts": {
+        "gke": {
+            "prime": True,
+            "url": "https://gke.mybinder.org/",
+            "weight": 60,
+            "health": "https://gke.mybinder.org/health",
+            "versions": "https://gke.mybinder.org/versions",
+        },
+        "ovh2": {
+            "url": "https://ovh2.mybinder.org",
+            "weight": 40,
+            "health": "https://ovh2.mybinder.org/health",
+            "versions": "https://ovh2.mybinder.org/versions",
+        },
+        "gesis": {"url": "https://notebooks.gesis.org/binder", "weight": 0},
+        "old": None,
+    },
+}
+
+
+def test_mybinder_values_load() -> None:
+    config = parse_config(MYBINDER_VALUES)
+    assert [h.name for h in config.hosts] == ["gke", "ovh2"]
+    gke = config.host("gke")
+    assert gke is not None and gke.prime and gke.url == "https://gke.mybinder.org"
+    assert config.dropped == ("gesis", "old")
+    assert set(config.ignored_keys) == {"enabled", "image", "host", "resources"}
+    assert config.pod_headroom == 10 and config.host_cookie_age_hours == 4
+
+
+def test_defaults_fill_missing_settings() -> None:
+    config = parse_config(
+        {"hosts": {"a": {"url": "https://a.example.org//", "weight": 1, "prime": True}},
+         "check": {"period": 3}}
+    )
+    (a,) = config.hosts
+    assert a.url == "https://a.example.org"
+    assert a.health == "https://a.example.org/health"
+    assert a.versions == "https://a.example.org/versions"
+    assert not a.ramp
+    assert config.check == CheckConfig(period=3)
+    assert config.load_balancer == "rendezvous"
+
+
+def test_brief_example_with_ramp() -> None:
+    config = parse_config(
+        {
+            "hosts": {
+                "gke": {"url": "https://gke.mybinder.org", "weight": 60, "prime": True},
+                "curvenote": {"url": "https://binder.curvenote.dev", "weight": 0.7,
+                              "ramp": True},
+                "old": None,
+            },
+            "check": {"period": 10, "jitter": 0.1, "retries": 5, "timeout": 2,
+                      "failed_period": 300},
+            "load_balancer": "rendezvous", "pod_headroom": 10, "host_cookie_age_hours": 4,
+        }
+    )
+    curvenote = config.host("curvenote")
+    assert curvenote is not None and curvenote.ramp and curvenote.weight == 0.7
+
+
+def test_weight_zero_prime_is_kept() -> None:
+    # the prime is the proxy target and versions reference even when it takes no launches
+    config = parse_config(
+        {"hosts": {"a": {"url": "https://a.org", "weight": 0, "prime": True},
+                   "b": {"url": "https://b.org", "weight": 1}}}
+    )
+    assert [h.name for h in config.hosts] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "fragment"),
+    [
+        ([], "(top level)", "expected an object"),
+        ({}, "hosts", "missing"),
+        ({"hosts": []}, "hosts", "expected an object"),
+        ({"hosts": {"a": 3}}, "hosts.a", "expected an object"),
+        ({"hosts": {"a": {"weight": 1, "prime": True}}}, "hosts.a.url", "missing"),
+        ({"hosts": {"a": {"url": "https://a.org", "prime": True}}}, "hosts.a.weight", "missing"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": -1, "prime": True}}},
+         "hosts.a.weight", ">= 0"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": "1", "prime": True}}},
+         "hosts.a.weight", "expected a number"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": True, "prime": True}}},
+         "hosts.a.weight", "expected a number"),
+        ({"hosts": {"a": {"url": "ftp://a.org", "weight": 1, "prime": True}}},
+         "hosts.a.url", "http(s) URL"),
+        ({"hosts": {"a": {"url": "https://a.org?x=1", "weight": 1, "prime": True}}},
+         "hosts.a.url", "no query"),
+        ({"hosts": {"a": {"url": "https://a.org/x;y", "weight": 1, "prime": True}}},
+         "hosts.a.url", "unexpected characters"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": "yes"}}},
+         "hosts.a.prime", "true or false"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True, "ramp": 1}}},
+         "hosts.a.ramp", "true or false"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "health": 5, "prime": True}}},
+         "hosts.a.health", "URL"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1}}}, "hosts", "no prime"),
+        ({"hosts": {"a": None}}, "hosts", "no host left"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True},
+                    "b": {"url": "https://a.org/", "weight": 1}}}, "hosts.b.url", "also"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}},
+          "load_balancer": "round-robin"}, "load_balancer", "rendezvous, random"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}},
+          "check": {"period": 0}}, "check.period", "> 0"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}},
+          "check": {"retries": 0}}, "check.retries", ">= 1"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}},
+          "check": {"jitter": 3}}, "check.jitter", "<= 1"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}},
+          "check": "often"}, "check", "expected an object"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}},
+          "pod_headroom": 2.5}, "pod_headroom", "integer"),
+        ({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}},
+          "host_cookie_age_hours": 0}, "host_cookie_age_hours", "> 0"),
+    ],
+)
+def test_invalid_config_names_the_key(data: Any, key: str, fragment: str) -> None:
+    with pytest.raises(RedirectorConfigError) as info:
+        parse_config(data)
+    assert info.value.key == key
+    assert fragment in info.value.message
+
+
+def test_json_errors_name_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text('{"hosts": {\n  "a": }\n}')
+    with pytest.raises(RedirectorConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value) and "line 2" in str(info.value)
+    with pytest.raises(RedirectorConfigError, match="file not found"):
+        load_config(tmp_path / "missing.json")
+
+
+def test_nan_weight_is_rejected() -> None:
+    text = json.dumps({"hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True},
+                                 "b": {"url": "https://b.org", "weight": float("nan")}}})
+    with pytest.raises(RedirectorConfigError, match="hosts.b.weight: expected a finite"):
+        loads_config(text, "config.json")

@@ -1,0 +1,351 @@
+"""The GitHub Actions workflows: valid against the workflow schema (offline) and shaped right."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from federation_deploy.cli.workflows import ci_matrix
+from federation_deploy.config import load_federation
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOWS = REPO / ".github" / "workflows"
+NAMES = ("ci", "cd", "terraform", "ramp")
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
+
+# Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
+OIDC_ACTIONS = ("google-github-actions/auth", "aws-actions/configure-aws-credentials")
+
+
+def load(name: str) -> dict[str, Any]:
+    data = YAML(typ="safe", pure=True).load((WORKFLOWS / f"{name}.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def jobs(name: str) -> dict[str, dict[str, Any]]:
+    result: dict[str, dict[str, Any]] = load(name)["jobs"]
+    return result
+
+
+def steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = job.get("steps", [])
+    return result
+
+
+def scripts(job: dict[str, Any]) -> str:
+    return "\n".join(str(s.get("run", "")) for s in steps(job))
+
+
+def uses(job: dict[str, Any]) -> list[str]:
+    return [str(s["uses"]) for s in steps(job) if "uses" in s]
+
+
+def all_jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for name in NAMES:
+        for job_id, job in jobs(name).items():
+            yield name, job_id, job
+
+
+def offline_prefix() -> list[str]:
+    """Run without a network where the kernel lets us (a user namespace with no interfaces)."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-rn"]
+    return []
+
+
+# --- the schema, offline -------------------------------------------------------------------
+
+
+def test_every_workflow_is_there() -> None:
+    assert sorted(p.stem for p in WORKFLOWS.glob("*.yml")) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("schema", ["vendor.github-workflows",
+                                    "custom.github-workflows-require-timeout"])
+def test_workflows_match_the_github_schema_offline(schema: str) -> None:
+    # the schema ships inside check-jsonschema; no network (and a dead proxy, in case the
+    # sandbox below is unavailable) proves nothing is fetched
+    dead = "http://127.0.0.1:9"
+    env = {**os.environ, "HTTP_PROXY": dead, "HTTPS_PROXY": dead, "http_proxy": dead,
+           "https_proxy": dead, "NO_PROXY": "", "no_proxy": ""}
+    files = [str(WORKFLOWS / f"{name}.yml") for name in NAMES]
+    argv = [*offline_prefix(), sys.executable, "-m", "check_jsonschema",
+            "--builtin-schema", schema, *files]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok -- validation done" in proc.stdout
+
+
+def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    stepz: []\n")
+    proc = subprocess.run(
+        [*offline_prefix(), sys.executable, "-m", "check_jsonschema",
+         "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+
+
+# --- shell and secrets ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_every_run_script_is_valid_bash() -> None:
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            if "run" not in step:
+                continue
+            script = EXPRESSION.sub("EXPR", str(step["run"]))
+            proc = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+            assert proc.returncode == 0, f"{name}/{job_id}/{step.get('name')}: {proc.stderr}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_step_runs_bash_with_pipefail(name: str) -> None:
+    assert load(name)["defaults"]["run"]["shell"] == "bash"
+
+
+def test_no_expression_inside_a_script() -> None:
+    """Secrets and event data reach scripts through env only: never interpolated into the
+    script text (where they could be echoed, or inject commands)."""
+    for name, job_id, job in all_jobs():
+        for step in steps(job):
+            run = str(step.get("run", ""))
+            assert "${{" not in run, f"{name}/{job_id}/{step.get('name')}"
+            assert not re.search(r"^\s*set -[a-z]*x", run, re.M), "xtrace would echo secrets"
+            assert "printenv" not in run and not re.search(r"^\s*env\s*$", run, re.M)
+
+
+def test_secrets_only_in_env_and_with() -> None:
+    for name in NAMES:
+        text = (WORKFLOWS / f"{name}.yml").read_text()
+        for line in text.splitlines():
+            if "secrets." in line or "secrets[" in line:
+                key = line.strip().split(":", 1)[0]
+                assert re.fullmatch(r"[A-Za-z_-]+", key), f"{name}: {line.strip()}"
+    unlock = scripts(jobs("cd")["members"])
+    assert "umask 077" in unlock and 'rm -f "$key_file"' in unlock
+    assert "::add-mask::" in unlock  # credentials derived from a kubeconfig secret
+
+
+# --- permissions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_top_level_permissions_are_read_only(name: str) -> None:
+    assert load(name)["permissions"] == {"contents": "read"}
+
+
+def test_job_permissions_are_minimal() -> None:
+    for name, job_id, job in all_jobs():
+        perms = job.get("permissions", {})
+        assert isinstance(perms, dict), f"{name}/{job_id}: no read-all/write-all"
+        writes = {k for k, v in perms.items() if v == "write"}
+        if any(u.startswith(OIDC_ACTIONS) for u in uses(job)):
+            assert "id-token" in writes, f"{name}/{job_id} authenticates with OIDC"
+        else:
+            assert "id-token" not in writes, f"{name}/{job_id} needs no OIDC token"
+        allowed = {"id-token"}
+        if (name, job_id) == ("ramp", "advance"):
+            allowed.add("contents")
+        if (name, job_id) == ("terraform", "comment"):
+            allowed.add("pull-requests")
+        assert writes <= allowed, f"{name}/{job_id}: {writes}"
+
+
+def test_actions_pinned_to_versions() -> None:
+    for name, job_id, job in all_jobs():
+        for action in uses(job):
+            ref = action.partition("@")[2]
+            assert re.fullmatch(r"v\d+(\.\d+){0,2}|[0-9a-f]{40}", ref), f"{name}/{job_id}: {action}"
+
+
+# --- pins agree with the repository ---------------------------------------------------------
+
+
+def test_tool_pins_agree_with_the_repository() -> None:
+    fed = load_federation(REPO / "config")
+    helm = re.search(r'^HELM_VERSION = "(.+)"', (REPO / "scripts/fetch_helm.py").read_text(), re.M)
+    assert helm is not None
+    for name in NAMES:
+        env = load(name).get("env", {})
+        if "TERRAFORM_VERSION" in env:
+            assert env["TERRAFORM_VERSION"] == fed.terraform_version, name
+        if "HELM_VERSION" in env:
+            assert env["HELM_VERSION"] == helm.group(1), name
+        if "KUBECTL_VERSIONS" in env:
+            kubectl = json.loads(env["KUBECTL_VERSIONS"])
+            for member in fed.members.values():
+                if member.deployable and member.kubernetes_version:
+                    assert member.kubernetes_version in kubectl, (name, member.name)
+            assert all(v.startswith(f"v{k}.") for k, v in kubectl.items())
+
+
+def test_ci_matrix_flags_used_by_workflows_exist() -> None:
+    known = {opt for param in ci_matrix.params for opt in getattr(param, "opts", [])}
+    for name, job_id, job in all_jobs():
+        for line in scripts(job).splitlines():
+            if "ci-matrix" in line:
+                flags = re.findall(r"(?<=\s)--[a-z-]+", line.split("ci-matrix", 1)[1])
+                assert set(flags) <= known, f"{name}/{job_id}: {line.strip()}"
+
+
+# --- ci.yml ---------------------------------------------------------------------------------
+
+
+def test_ci_runs_on_pull_requests_everything_asked() -> None:
+    assert "pull_request" in load("ci")["on"]
+    ci = jobs("ci")
+    text = "\n".join(scripts(j) for j in ci.values())
+    assert "make test" in scripts(ci["test"])
+    assert "federation-deploy validate" in text
+    assert 'federation-deploy render "$member"' in text
+    assert 'federation-deploy deploy "$MEMBER" --dry-run' in scripts(ci["dry-run"])
+    assert ci["dry-run"]["strategy"]["fail-fast"] is False
+    tf = scripts(ci["terraform"])
+    assert "terraform fmt -check -recursive" in tf and "validate" in tf
+    assert "-lockfile=readonly" in tf
+
+
+def test_ci_kind_job_deploys_the_redirector_for_real() -> None:
+    kind = jobs("ci")["kind"]
+    assert any(u.startswith("helm/kind-action@") for u in uses(kind))
+    text = scripts(kind)
+    for expected in ("docker build", "kind load docker-image",
+                     'federation-deploy render gke --release "$RELEASE"',
+                     "helm upgrade --install", "federation_deploy/charts/federation-redirect",
+                     "rollout status", "port-forward", "/health", "/active_hosts"):
+        assert expected in text, expected
+
+
+# --- cd.yml ---------------------------------------------------------------------------------
+
+
+def test_cd_one_deploy_at_a_time_never_cancelled() -> None:
+    cd = load("cd")
+    assert cd["on"]["push"]["branches"] == ["main"]
+    assert cd["concurrency"]["group"]
+    assert cd["concurrency"]["cancel-in-progress"] is False
+
+
+def test_cd_staging_first_then_the_others() -> None:
+    cd = jobs("cd")
+    matrix_job, staging, members = cd["matrix"], cd["staging"], cd["members"]
+    assert matrix_job["if"] == "github.ref == 'refs/heads/main'"
+    assert "ci-matrix --changed-since" in scripts(matrix_job)
+    assert steps(matrix_job)[0]["with"]["fetch-depth"] == 0
+    assert staging["needs"] == "matrix"
+    assert "staging" in members["needs"]
+    # the others never run after a failed staging deploy, but do when staging was unchanged
+    condition = " ".join(members["if"].split())
+    assert "needs.staging.result == 'success' || needs.staging.result == 'skipped'" in condition
+    assert "outputs.staging)" in staging["strategy"]["matrix"]
+    assert "outputs.others)" in members["strategy"]["matrix"]
+    for job in (staging, members):
+        assert job["strategy"]["fail-fast"] is False
+        text = scripts(job)
+        assert 'federation-deploy deploy "$MEMBER" --yes' in text
+        assert 'federation-deploy verify "$MEMBER"' in text
+        assert text.index("git-crypt unlock") < text.index("federation-deploy deploy")
+        actions = uses(job)
+        assert any(a.startswith("azure/setup-helm@") for a in actions)
+        assert any(a.startswith("azure/setup-kubectl@") for a in actions)
+        assert any(a.startswith("google-github-actions/setup-gcloud@") for a in actions)
+        assert "awscli-exe-linux-x86_64-${AWS_CLI_VERSION}.zip" in text
+        helm = next(s for s in steps(job) if s.get("uses", "").startswith("azure/setup-helm@"))
+        assert helm["with"]["version"] == "${{ env.HELM_VERSION }}"
+    assert steps(staging) == steps(members), "staging deploys exactly as the others do"
+
+
+def test_cd_matrix_splits_staging_from_the_others(tmp_path: Path) -> None:
+    """The jq filters of the matrix job, run on the real ci-matrix output."""
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("needs jq")
+    from click.testing import CliRunner
+
+    from federation_deploy.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--config-dir", str(REPO / "config"), "ci-matrix"])
+    assert result.exit_code == 0, result.stderr
+    script = next(s["run"] for s in steps(jobs("cd")["matrix"]) if s.get("id") == "matrix")
+    filters = dict(re.findall(r'echo "(\w+)=\$\(jq (?:-c )?\'(.+?)\' matrix.json\)"', script))
+    outputs = {key: json.loads(subprocess.run([jq, "-c", expr], input=result.stdout, text=True,
+                                              capture_output=True, check=True).stdout)
+               for key, expr in filters.items()}
+    assert [e["member"] for e in outputs["staging"]["include"]] == ["staging"]
+    assert [e["member"] for e in outputs["others"]["include"]] == ["gke", "ovh2", "curvenote"]
+    assert (outputs["staging_count"], outputs["others_count"]) == (1, 3)
+
+
+# --- terraform.yml --------------------------------------------------------------------------
+
+
+def test_terraform_plans_pull_requests_and_applies_behind_approval() -> None:
+    wf = load("terraform")
+    assert "terraform/**" in wf["on"]["pull_request"]["paths"]
+    assert wf["on"]["push"]["branches"] == ["main"]
+    tf = jobs("terraform")
+    assert "ci-matrix --terraform --changed-since" in scripts(tf["stacks"])
+    plan = scripts(tf["plan"])
+    assert 'federation-deploy terraform check "$MEMBER"' in plan
+    assert 'federation-deploy terraform plan "$MEMBER"' in plan
+    comment = tf["comment"]
+    assert any(u.startswith("actions/github-script@") for u in uses(comment))
+    assert "github.event_name == 'pull_request'" in comment["if"]
+    apply = tf["apply"]
+    assert apply["environment"] == "terraform-apply"
+    assert "plan" in apply["needs"]
+    assert "github.event_name == 'push'" in apply["if"]
+    download = next(s for s in steps(apply) if s.get("uses", "").startswith(
+        "actions/download-artifact@"))
+    assert download["with"]["name"] == "plan-${{ matrix.member }}"
+    # the saved plan travels encrypted: artifacts are readable by whoever reads the repository
+    assert "openssl enc -aes-256-cbc" in scripts(tf["plan"])
+    assert "openssl enc -d -aes-256-cbc" in scripts(apply)
+    assert 'federation-deploy terraform apply "$MEMBER" --yes' in scripts(apply)
+    assert "cancel-in-progress" in wf["concurrency"]
+
+
+# --- ramp.yml -------------------------------------------------------------------------------
+
+
+def test_ramp_scheduled_and_manual() -> None:
+    wf = load("ramp")
+    assert wf["on"]["schedule"] == [{"cron": "*/30 * * * *"}]
+    member = wf["on"]["workflow_dispatch"]["inputs"]["member"]
+    assert member["required"] is False
+    assert wf["concurrency"]["cancel-in-progress"] is False
+
+
+def test_ramp_advances_commits_and_fails_on_rollback() -> None:
+    ramp = jobs("ramp")
+    assert "ci-matrix --ramping" in scripts(ramp["ramping"])
+    assert "--workflow cd.yml" in scripts(ramp["ramping"])  # no ramp step during a deploy
+    advance = ramp["advance"]
+    assert advance["permissions"]["contents"] == "write"
+    assert advance["strategy"]["max-parallel"] == 1
+    by_id = {s.get("id"): s for s in steps(advance)}
+    run = by_id["ramp"]
+    assert 'federation-deploy ramp "$MEMBER" --advance --publish helm --yes' in run["run"]
+    assert '--redirector-url "$REDIRECTOR_URL"' in run["run"]
+    assert run["continue-on-error"] is True
+    names = [s.get("name", "") for s in steps(advance)]
+    commit = steps(advance)[names.index("Commit the config change back")]
+    assert commit["if"].startswith("always()")
+    assert 'git diff --quiet -- "$CONFIG_FILE"' in commit["run"]
+    assert 'message="ramp: $MEMBER to step $step/$steps ($share%)"' in commit["run"]
+    last = steps(advance)[-1]
+    assert last["if"] == "steps.ramp.outcome == 'failure'" and "exit 1" in last["run"]
