@@ -6,6 +6,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/bin:$(CURDIR)/$(BIN):$(PATH)
+# terraform providers come from a filesystem mirror where one is installed (no registry here)
+TF_PLUGIN_MIRROR ?= $(firstword $(wildcard /opt/tf-plugins))
+ifneq ($(TF_PLUGIN_MIRROR),)
+export TF_PLUGIN_MIRROR
+endif
 
 .PHONY: test demo lint typecheck pytest install helm clean
 

@@ -250,20 +250,3 @@ def plan_ramp(
 def _in_config_order(fed: Federation, weights: Mapping[str, float]) -> dict[str, float]:
     return {name: weights[name] for name in fed.members if name in weights}
 
-
-def plan_rows(plan: RampPlan) -> list[dict[str, object]]:
-    """The plan as rows for a table or JSON: one per step, with everyone's share."""
-    rows: list[dict[str, object]] = []
-    for step in plan.steps:
-        row: dict[str, object] = {
-            "step": step.index,
-            "percent": step.percent,
-            "weight": step.weight,
-            "share": round(step.share, 4),
-        }
-        for name, value in step.shares.items():
-            if name != plan.member:
-                row[f"{name} share"] = round(value, 4)
-        row["then"] = "ramp complete (plain rendezvous)" if step.final else f"hold {plan.hold}"
-        rows.append(row)
-    return rows

@@ -18,7 +18,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -89,10 +89,8 @@ def stop_process_group(pid: int, timeout: float = 10.0) -> None:
         if waited == pid or not _alive(pid):
             return
         time.sleep(0.05)
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _alive(pid: int) -> bool:
@@ -279,8 +277,9 @@ class Sandbox:
                              "(pip install -e '.[test]') or `pip install 'moto[server]'`")
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        # AWS-managed IAM policies (AmazonEKSClusterPolicy, ...) exist in moto only when asked
         self.spawn("moto", [binary, "-H", "127.0.0.1", "-p", str(port)], url,
-                   "/moto-api/data.json")
+                   "/moto-api/data.json", env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
         self.state.environment.update(moto_environment(url))
         self.state.save()
 
@@ -294,7 +293,7 @@ class Sandbox:
         result = terraform.bootstrap_member(fed, RAMP_MEMBER, self.runner, env=env)
         self.say(f"    bootstrap: {result.summary}")
         plan = terraform.plan_member(fed, RAMP_MEMBER, self.runner, env=env)
-        self.say(f"    plan: {plan.summary.line if hasattr(plan.summary, 'line') else plan.summary}")
+        self.say(f"    plan: {plan.summary.line}")
         applied = terraform.apply_member(fed, RAMP_MEMBER, self.runner, env=env)
         outputs = {k: (v.get("value") if isinstance(v, dict) else v)
                    for k, v in applied.outputs.items()}
@@ -314,15 +313,20 @@ class Sandbox:
                 lines.append(f"{member.name}: {', '.join(r.release.name for r in rendered)}")
         return lines
 
-    def dry_run(self) -> str:
-        """`deploy --dry-run` of the releases whose charts ship offline (federation-redirect)."""
-        from .commands.deploy import dry_run_member
+    def dry_run(self) -> list[str]:
+        """`deploy --dry-run` of the releases whose charts ship offline (federation-redirect):
+        real helm template, manifests validated against the Kubernetes schemas."""
+        from .actions import helm
+        from .commands.deploy import dry_run_summary
 
         fed = self.federation()
         redirector = fed.redirector
-        report = dry_run_member(fed, redirector.member, self.runner,
-                                releases=[redirector.release])
-        return str(report.summary)
+        report = helm.dry_run_member(fed, redirector.member, self.runner,
+                                     releases=[redirector.release])
+        lines = dry_run_summary(report)
+        if not report.ok:
+            raise FederationDeployError("\n".join(lines))
+        return lines
 
     # -- 3. member stand-ins and the redirector -----------------------------------------------
 
@@ -496,7 +500,8 @@ def run_demo(source_config: Path, options: DemoOptions, runner: Runner, progress
                               DEMO_STEPS):
                 for line in sandbox.render_all():
                     progress(f"    rendered {line}")
-                progress(f"    {sandbox.dry_run()}")
+                for line in sandbox.dry_run():
+                    progress(f"    {line}")
             with sandbox.step("member stand-ins and the redirector on 127.0.0.1", DEMO_STEPS):
                 urls = sandbox.start_members()
                 for name, url in urls.items():

@@ -595,6 +595,50 @@ class DryRunReport:
     def manifests(self) -> str:
         return "".join(t.text for t in self.templated)
 
+    @property
+    def summary(self) -> str:
+        return "\n".join(self.summary_lines())
+
+    def summary_lines(self) -> list[str]:
+        """For people (stderr): one line per release, then the verdict."""
+        lines = [f"dry-run of {self.member}: helm {self.helm_version}, validated against "
+                 f"Kubernetes {self.schema_version} schemas"]
+        if self.schema_note:
+            lines.append(f"  note: {self.schema_note}")
+        for item in self.templated:
+            v = item.validation
+            chart = describe_chart(item.release)
+            if v.invalid:
+                lines.append(f"  INVALID {item.release.name} ({chart}): {len(v.invalid)} of "
+                             f"{item.resources} object(s) invalid")
+                lines += [f"      {problem}" for problem in v.invalid]
+            else:
+                lines.append(f"  ok      {item.release.name} ({chart}): {v.valid} object(s) "
+                             "valid")
+            if v.unchecked:
+                lines.append(f"          not validated (custom kinds, no schema): "
+                             f"{', '.join(v.unchecked)}")
+        for failure in self.failed:
+            lines.append(f"  FAILED  {failure.release.name}: {failure.describe()}")
+        total = len(self.templated) + len(self.failed)
+        if self.ok:
+            lines.append(f"dry-run ok: {total} release(s) rendered and valid")
+            return lines
+        unfetched = [f.release.name for f in self.failed if f.fetch]
+        unrendered = [f.release.name for f in self.failed if not f.fetch]
+        invalid = [t.release.name for t in self.templated if t.validation.invalid]
+        problems = []
+        if unfetched:
+            problems.append(f"{len(unfetched)} of {total} release(s) could not be fetched "
+                            f"({', '.join(unfetched)}; offline? --release NAME restricts the "
+                            "run)")
+        if unrendered:
+            problems.append(f"{len(unrendered)} did not render ({', '.join(unrendered)})")
+        if invalid:
+            problems.append(f"{len(invalid)} have invalid manifests ({', '.join(invalid)})")
+        lines.append("dry-run failed: " + "; ".join(problems))
+        return lines
+
 
 def dry_run_member(
     fed: Federation,

@@ -642,7 +642,7 @@ class PinnedTerraform:
                 f"its variables changed after the plan was made; run "
                 f"{self._command_hint('plan')} again"
             )
-        summary = PlanSummary(changes=bool(meta.get("changes")), line=str(meta.get("summary")))
+        summary = PlanSummary.parse(str(meta.get("summary", "")), bool(meta.get("changes")))
         return SavedPlan(stack=self.name, plan_file=self.plan_file, summary=summary,
                          created=str(meta.get("created")), fingerprint=str(meta["fingerprint"]))
 
@@ -739,21 +739,11 @@ class PinnedTerraform:
         return LockResult(stack=self.name, platforms=wanted, skipped=skipped,
                           changed=before != after, text=str(proc.stdout))
 
-    def import_resource(self, address: str, resource_id: str, *, state: Path) -> bool:
-        """`terraform import` into a local state file; False when no such object exists."""
-        try:
-            self._run("import", address, resource_id, input="false", no_color=True,
-                      state=str(state), var=self.variables)
-        except ToolError as exc:
-            if "Cannot import non-existent remote object" in exc.stderr + exc.stdout:
-                return False
-            raise
-        return True
-
-    def apply_local(self, *, state: Path) -> tuple[bool, str]:
+    def apply_local(self, *, state: Path, extra: Mapping[str, str] | None = None
+                    ) -> tuple[bool, str]:
         """Plan-and-apply in one step into a local state file (the bootstrap stack only)."""
         proc = self._run("apply", input="false", no_color=True, auto_approve=True,
-                         state=str(state), var=self.variables)
+                         state=str(state), var={**self.variables, **(extra or {})})
         text = _drop_progress(proc.stdout)
         changed = not re.search(r"Resources: 0 added, 0 changed, 0 destroyed", text)
         return changed, text
@@ -843,8 +833,8 @@ def bootstrap_member(
 
     Applies terraform/aws/bootstrap with the bucket, table and region read from the member's
     `backend "s3"` block. Its state is local, in the bootstrap stack's working area (per member);
-    where that state is missing (another machine) but the bucket or table exist, they are
-    imported rather than created again.
+    where that state is missing (another machine) but the bucket or table exist, the first apply
+    fails saying so, and a second one imports them (the stack's `adopt_*` import blocks).
     """
     member = fed.member(member_name)
     if member.terraform is None:
@@ -870,27 +860,27 @@ def bootstrap_member(
     imported: list[str] = []
     try:
         changes, text = tf.apply_local(state=state)
-    except ToolError:
-        # Usually "already exists": the bucket or table were made elsewhere. Adopt whichever
-        # exist and are not in our state yet, then apply again; anything else fails again.
-        known = _state_addresses(state)
-        for address, resource_id in (("aws_s3_bucket.state", backend.bucket),
-                                     ("aws_dynamodb_table.lock", backend.dynamodb_table)):
-            if address not in known and tf.import_resource(address, resource_id, state=state):
-                imported.append(address)
-        if not imported:
+    except ToolError as exc:
+        # Trying to create first costs nothing when they are new (the usual case); adopting
+        # blindly would fail when they are not there.
+        output = exc.stderr + exc.stdout
+        if "BucketAlreadyExists" in output:
+            raise ToolError(exc.argv, exc.returncode, exc.stdout, exc.stderr,
+                            summary=f"the bucket {backend.bucket} belongs to another AWS account",
+                            hint=f"bucket names are global: choose another in "
+                                 f"{_display(backend.file)}:{backend.line}") from None
+        adopt = {"adopt_bucket": "BucketAlreadyOwnedByYou" in output,
+                 "adopt_table": "ResourceInUseException" in output
+                 and "Table already exists" in output}
+        if not any(adopt.values()):
             raise
-        changes, text = tf.apply_local(state=state)
+        imported = [address for address, flag in (("aws_s3_bucket.state", "adopt_bucket"),
+                                                  ("aws_dynamodb_table.lock", "adopt_table"))
+                    if adopt[flag]]
+        changes, text = tf.apply_local(
+            state=state, extra={k: str(v).lower() for k, v in adopt.items()})
     match = re.search(r"^Apply complete!.*$", text, re.MULTILINE)
     return BootstrapResult(backend=backend, imported=tuple(imported), changes=changes,
                            summary=match.group(0) if match else text.strip()[-200:],
                            state_file=state)
 
-
-def _state_addresses(state: Path) -> set[str]:
-    try:
-        data = json.loads(state.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return set()
-    return {f"{r.get('type')}.{r.get('name')}" for r in data.get("resources", [])
-            if r.get("mode") == "managed"}

@@ -47,6 +47,9 @@ def demo(obj: Context, hold: float, launches: int, steps: str, keep: bool) -> No
     click.echo(f"shares after the ramp of {sb.RAMP_MEMBER} to {measures[-1].percent:g}% "
                f"({measures[-1].launches} launches):")
     click.echo(sb.final_table(measures[-1]), nl=False)
+    click.echo(f"{sb.RAMP_MEMBER} gets its share per launch; the others keep rendezvous "
+               "stickiness, a share of repositories, which under Zipf popularity is not a share "
+               "of launches.")
 
 
 @sandbox.command()

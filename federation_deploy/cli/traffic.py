@@ -41,8 +41,9 @@ def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
 @click.argument("member")
 @click.option("--steps", metavar="P,P,...",
               help="Percent of launches at each step, increasing; 100 = the full target "
-                   "weight, always last (added if missing). [default: 1,5,10,25,50,100, or "
-                   "those of the ramp in progress]")
+                   "weight, always last (added if missing). Steps at or above the share the "
+                   "full weight gives are dropped. [default: 1,5,10,25,50,100, or those of "
+                   "the ramp in progress]")
 @click.option("--hold", metavar="DURATION",
               help="How long each step is held and checked before the next, like 30m, 1h30m, "
                    "90s. [default: 30m, or that of the ramp in progress]")
@@ -127,8 +128,10 @@ def ramp(
     plan = commands.resolve_plan(fed, member, parsed_steps, to_weight, hold)
     shown = ", ".join(f"{p:g}%" for p in plan.percents)
     verb = "Advance the ramp of" if advance else "Ramp"
-    confirm_or_abort(f"{verb} {member} ({shown}; hold {format_duration(plan.hold_seconds)}), "
-                     f"publishing to {target}?", yes)
+    state = fed.members[member].ramp
+    where = "" if state is None else f", in progress at step {state.step + 1}"
+    confirm_or_abort(f"{verb} {member} ({shown}; hold {format_duration(plan.hold_seconds)}"
+                     f"{where}), publishing to {target}?", yes)
     run = commands.advance_ramp if advance else commands.run_ramp
     outcome = run(fed, member, publisher, steps=parsed_steps, to_weight=to_weight, hold=hold,
                   settings=settings, progress=obj.progress)

@@ -92,45 +92,23 @@ def dry_run(
 
 
 def dry_run_summary(report: helm.DryRunReport) -> list[str]:
+    return report.summary_lines()
+
+
+def dry_run_member(
+    fed: Federation,
+    member: str,
+    runner: Runner,
+    *,
+    releases: Sequence[str] | None = None,
+    helm_executable: str | None = None,
+    progress: Write | None = None,
+) -> helm.DryRunReport:
+    """The dry run as data (actions.helm.dry_run_member): `.manifests`, `.ok`, `.summary`."""
     from ..actions import helm
 
-    lines = [
-        f"dry-run of {report.member}: helm {report.helm_version}, validated against "
-        f"Kubernetes {report.schema_version} schemas"
-    ]
-    if report.schema_note:
-        lines.append(f"  note: {report.schema_note}")
-    for item in report.templated:
-        v = item.validation
-        chart = helm.describe_chart(item.release)
-        if v.invalid:
-            lines.append(f"  INVALID {item.release.name} ({chart}): {len(v.invalid)} of "
-                         f"{item.resources} object(s) invalid")
-            lines += [f"      {problem}" for problem in v.invalid]
-        else:
-            lines.append(f"  ok      {item.release.name} ({chart}): {v.valid} object(s) valid")
-        if v.unchecked:
-            lines.append(f"          not validated (custom kinds, no schema): "
-                         f"{', '.join(v.unchecked)}")
-    for failure in report.failed:
-        lines.append(f"  FAILED  {failure.release.name}: {failure.describe()}")
-    unfetched = [f.release.name for f in report.failed if f.fetch]
-    unrendered = [f.release.name for f in report.failed if not f.fetch]
-    invalid = [t.release.name for t in report.templated if t.validation.invalid]
-    total = len(report.templated) + len(report.failed)
-    if report.ok:
-        lines.append(f"dry-run ok: {total} release(s) rendered and valid")
-        return lines
-    problems = []
-    if unfetched:
-        problems.append(f"{len(unfetched)} of {total} release(s) could not be fetched "
-                        f"({', '.join(unfetched)}; offline? --release NAME restricts the run)")
-    if unrendered:
-        problems.append(f"{len(unrendered)} did not render ({', '.join(unrendered)})")
-    if invalid:
-        problems.append(f"{len(invalid)} have invalid manifests ({', '.join(invalid)})")
-    lines.append("dry-run failed: " + "; ".join(problems))
-    return lines
+    return helm.dry_run_member(fed, member, runner, releases=releases,
+                               helm_executable=helm_executable, progress=progress)
 
 
 def diff(

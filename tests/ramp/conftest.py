@@ -233,3 +233,4 @@ def send_launches(redirector_url: str, paths: Sequence[str],
     finally:
         conn.close()
     return counts
+

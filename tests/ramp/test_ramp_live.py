@@ -69,6 +69,7 @@ def test_ramp_1_5_25_measured_shares(
     federation: StandinFederation, published: Path, redirector: RedirectorThread
 ) -> None:
     measured: dict[float, float] = {}
+    seconds: dict[float, float] = {}
     seen: list[tuple[int, float, int | None]] = []
     full_paths = zipf_launch_paths(FULL_LAUNCHES)
     quick_paths = zipf_launch_paths(QUICK_LAUNCHES, seed=99)
@@ -83,7 +84,9 @@ def test_ramp_1_5_25_measured_shares(
         if step.final:
             return
         paths = full_paths if step.percent == 1 else quick_paths
+        start = time.monotonic()
         counts = send_launches(redirector.url, paths, federation.url_to_member())
+        seconds[step.percent] = time.monotonic() - start
         measured[step.percent] = 100.0 * counts["gamma"] / len(paths)
 
     progress: list[str] = []
@@ -106,7 +109,7 @@ def test_ramp_1_5_25_measured_shares(
     assert fed.members["gamma"].weight == 100 and fed.members["gamma"].ramp is None
     assert published_weights(published)["gamma"] == (100, False)
     assert "step 1/4: gamma weight 1.0101 (1.00% of launches)" in progress
-    print(f"measured shares of gamma: {measured}")
+    print(f"measured shares of gamma: {measured}, seconds of launches: {seconds}")
 
 
 def test_routing_shares_at_20000(federation: StandinFederation) -> None:
@@ -160,7 +163,7 @@ def test_rollback_when_member_turns_unhealthy(
     # time of one /health request and the writes)
     assert published_weights(published)["gamma"] == (plan.steps[0].weight, True)
     restored_after = published.stat().st_mtime - flipped[0]
-    assert 0 < restored_after <= check_interval + 0.25, restored_after
+    assert 0 < restored_after <= check_interval + 0.35, restored_after
     gamma = federation.load().members["gamma"]
     assert gamma.weight == plan.steps[0].weight
     assert gamma.ramp is not None and gamma.ramp.step == 0
@@ -297,15 +300,15 @@ def test_advance_one_step_per_run(
 ) -> None:
     publish = make_publisher(parse_publish_target(f"file:{published}"))
     common: dict[str, object] = {"settings": settings(redirector)}
-    # `started` is kept to the second in config, so a hold may end up to 1 s early: 1.5 s
-    first = advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="1.5s",
+    # `started` is kept to the second in config, so a hold may end up to 1 s early: 3 s
+    first = advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="3s",
                          **common)  # type: ignore[arg-type]
     assert (first.status, first.step) == ("started", 0)
     second = advance_ramp(federation.load(), "gamma", publish, **common)  # type: ignore[arg-type]
     assert second.status == "holding" and "holding until" in second.message
     gamma = federation.load().members["gamma"]
     assert gamma.ramp is not None and gamma.ramp.step == 0 and gamma.ramp.last_healthy
-    time.sleep(1.6)
+    time.sleep(3.1)
     third = advance_ramp(federation.load(), "gamma", publish, **common)  # type: ignore[arg-type]
     assert (third.status, third.step) == ("advanced", 1)
     assert published_weights(published)["gamma"] == (5.26316, True)

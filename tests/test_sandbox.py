@@ -1,0 +1,86 @@
+"""End to end: `federation-deploy sandbox demo` with short holds, as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.conftest import REPO
+
+MIRROR = os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins")
+
+
+def _helm_available() -> bool:
+    from shutil import which
+
+    return bool(os.environ.get("FEDERATION_DEPLOY_HELM") or which("helm")
+                or (REPO / "bin" / "helm").exists())
+
+
+@pytest.mark.terraform
+@pytest.mark.helm
+@pytest.mark.skipif(not Path(MIRROR).is_dir(), reason=f"no terraform provider mirror at {MIRROR}")
+@pytest.mark.skipif(not _helm_available(), reason="no helm: run scripts/fetch_helm.py")
+def test_sandbox_demo_ramps_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    env = {**os.environ, "TF_PLUGIN_MIRROR": MIRROR,
+           "PATH": f"{REPO / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("CI", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "federation_deploy.cli.main", "--config-dir",
+         str(REPO / "config"), "sandbox", "demo", "--hold", "1", "--launches", "4000"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    err = proc.stderr
+
+    # every step reported with its time
+    for n in range(1, 7):
+        assert re.search(rf"^\[{n}/6\] .*: done in \d+\.\ds$", err, re.MULTILINE), err
+    assert "dry-run ok" in err
+
+    # each ramp step measured through the real redirector, within the redirector issue's
+    # tolerances scaled to 4,000 launches (sigma at 25% is 0.68 points)
+    measured = {float(t): float(m) for t, m in re.findall(
+        r"curvenote target ([\d.]+)%, measured ([\d.]+)% of 4000 launches", err)}
+    assert sorted(measured) == [1.0, 5.0, 25.0], err
+    assert abs(measured[1.0] - 1.0) <= 0.45
+    assert abs(measured[5.0] - 5.0) <= 1.0
+    assert abs(measured[25.0] - 25.0) <= 2.5
+
+    # the final table on stdout: target and measured share per member
+    rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()
+            if re.match(r"^(gke|ovh2|gesis|curvenote)\s+[\d.]+%", line)}
+    assert set(rows) == {"gke", "ovh2", "gesis", "curvenote"}
+    assert rows["curvenote"][0] == "25.00%"
+    assert sum(float(r[1].rstrip("%")) for r in rows.values()) == pytest.approx(100, abs=0.05)
+
+    # nothing left: the sandbox directory is gone and no service answers any more
+    root = re.search(r"into (\S+): done", err)
+    assert root is not None and not Path(root.group(1)).exists()
+    urls = re.findall(r"^    (?:gke|ovh2|gesis|curvenote|redirector): (http://\S+)$", err,
+                      re.MULTILINE)
+    assert len(urls) == 5
+    for url in urls:
+        parts = urlsplit(url)
+        with socket.socket() as sock, pytest.raises(OSError):
+            sock.settimeout(1)
+            sock.connect((parts.hostname, parts.port))
+    assert not [cmd for cmd in _command_lines() if root.group(1) in cmd]
+
+
+def _command_lines() -> list[str]:
+    lines = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                lines.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+            except OSError:
+                continue
+    return lines
