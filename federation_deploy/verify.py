@@ -72,8 +72,18 @@ def _get_json(member: str, what: str, url: str, timeout: float, fetch: Fetch) ->
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    """requests' messages nest three exceptions deep: say what happened in a few words."""
+    text = str(exc)
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    for marker, said in (("Failed to resolve", "cannot resolve the host name"),
+                         ("Name or service not known", "cannot resolve the host name"),
+                         ("Connection refused", "connection refused"),
+                         ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted")):
+        if marker in text:
+            return said
+    lines = text.strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def check_health(member: str, url: str, *, timeout: float = 10.0,
@@ -123,18 +133,21 @@ def with_retries(
     clock: Callable[[], float] = time.monotonic,
 ) -> tuple[T, int]:
     """Run check until it passes: at most retry.attempts times, retry.delay apart, and not
-    past retry.deadline. Returns (result, attempts used); re-raises the last failure."""
+    past retry.deadline. Returns (result, attempts used); the last failure says how many."""
     start = clock()
     attempt = 0
     while True:
         attempt += 1
         try:
             return check(), attempt
-        except VerificationError:
-            out_of_time = retry.deadline is not None and clock() - start + retry.delay > \
-                retry.deadline
+        except VerificationError as exc:
+            # another wait would end past the deadline: give up now, not after sleeping
+            elapsed_after_wait = clock() - start + retry.delay
+            out_of_time = retry.deadline is not None and elapsed_after_wait > retry.deadline
             if attempt >= retry.attempts or out_of_time:
-                raise
+                spacing = f", {retry.delay:g}s apart" if attempt > 1 else ""
+                raise VerificationError(
+                    f"{exc} (gave up after {attempt} attempt(s){spacing})") from None
         sleep(retry.delay)
 
 
@@ -165,8 +178,7 @@ def verify_member(
             retry, sleep=sleep, clock=clock,
         )
     except VerificationError as exc:
-        raise VerificationError(f"{exc} (after {retry.attempts} attempt(s) at most, "
-                                f"{retry.delay:g}s apart)", stage="verify") from None
+        raise VerificationError(str(exc), stage="verify") from None
     return VerifyResult(member.name, health, versions, used_health + used_versions)
 
 

@@ -438,7 +438,7 @@ def _kubernetes_validate() -> Any:
         import kubernetes_validate
     except ImportError:
         raise MissingToolError(
-            "kubernetes-validate is not installed: pip install 'federation-deploy[validate]'"
+            "kubernetes-validate is not installed: pip install 'kubernetes-validate==1.37.0'"
         ) from None
     return kubernetes_validate
 

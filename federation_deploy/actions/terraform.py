@@ -7,12 +7,12 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -332,10 +332,6 @@ def _endpoint_problem(environ: Mapping[str, str]) -> str | None:
         if host == "localhost" or host.endswith(".localhost"):
             return (f"{name}={url}: use 127.0.0.1 instead of localhost (S3 requests to a "
                     "hostname use bucket.HOST addresses, which do not resolve)")
-        try:
-            ip_address(host)
-        except ValueError:
-            continue
     return None
 
 
@@ -465,7 +461,7 @@ class PinnedTerraform:
         ok_codes: Sequence[int] = (0,),
         mutating: bool = True,
         **options: Any,
-    ) -> Any:
+    ) -> subprocess.CompletedProcess[str]:
         argv = build_command(self.executable(), subcommand, *args, **options)
         problem = _endpoint_problem(self.environ)
         if problem:
@@ -517,7 +513,7 @@ class PinnedTerraform:
         for directory in _stack_dirs(self.stack):
             for path in [*_tf_files(directory), directory / LOCK_FILE]:
                 if path.is_file():
-                    digest.update(str(path.relative_to(path.anchor)).encode())
+                    digest.update(os.path.relpath(path, self.stack).encode())
                     digest.update(b"\0")
                     digest.update(path.read_bytes())
                     digest.update(b"\0")
@@ -585,7 +581,9 @@ class PinnedTerraform:
             if self.lock_file.is_file() and self.lock_file.read_bytes() != before:
                 # terraform promises this with -lockfile=readonly; we enforce it regardless.
                 self.lock_file.write_bytes(before)
-        self._write_meta(INIT_META, {"fingerprint": self.fingerprint(), "mirror": self.mirror})
+        if not self.runner.dry_run:  # a dry run initialised nothing
+            self._write_meta(INIT_META, {"fingerprint": self.fingerprint(),
+                                         "mirror": self.mirror})
         return str(proc.stdout)
 
     def _init_hint(self) -> str:

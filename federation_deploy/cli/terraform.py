@@ -115,7 +115,11 @@ def check(obj: Context, member: str) -> None:
               help="text: `name = value` lines; json: terraform's `output -json` object.")
 @click.pass_obj
 def output(obj: Context, member: str, fmt: str) -> None:
-    """Print the outputs of MEMBER's stack (sensitive values redacted)."""
+    """Print the outputs of MEMBER's stack, read from its state.
+
+    Sensitive values are redacted. The same outputs are saved after every apply to
+    CONFIG_DIR/generated/MEMBER.terraform.json for `render`.
+    """
     _finish(obj, commands.output(obj.federation(), member, _runner(obj), fmt))
 
 

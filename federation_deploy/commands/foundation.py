@@ -41,14 +41,9 @@ def validate(config_dir: Path) -> ValidationReport:
 
 
 def _terraform_pin_problems(fed: Federation) -> list[Problem]:
-    import importlib
+    from .terraform import check_terraform_pins
 
-    try:
-        module = importlib.import_module("federation_deploy.commands.terraform")
-    except ImportError:
-        return []
-    result: list[Problem] = module.check_terraform_pins(fed)
-    return result
+    return check_terraform_pins(fed)
 
 
 def members_rows(fed: Federation) -> list[dict[str, Any]]:

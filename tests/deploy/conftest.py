@@ -19,7 +19,6 @@ from federation_deploy.runner import Runner
 
 REPO = Path(__file__).resolve().parents[2]
 HELM_VERSION = "v3.17.2"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def locate_helm() -> tuple[str | None, str]:

@@ -1,5 +1,4 @@
-"""The federation-redirect chart with the real helm: lint, template with the rendered values,
-every object validated against the Kubernetes schemas of every member's version."""
+"""The federation-redirect chart with the real helm: lint, template, schema-valid objects."""
 
 from __future__ import annotations
 

