@@ -143,7 +143,7 @@ class _PlainDumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: igno
 
 
 def _represent_str(dumper: Any, value: str) -> Any:
-    style = "|" if "\n" in value and not value.strip("\n") == "" else None
+    style = "|" if "\n" in value and value.strip("\n") != "" else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -12,9 +13,44 @@ import click
 from ..errors import EXIT_FAILED, FederationDeployError
 from .context import Context
 
+# command name -> the cli module defining it; imported only when the command runs (or for
+# --help), so `federation-deploy terraform plan` does not pay for pyhelm3 and tornado
+COMMAND_MODULES: dict[str, str] = {
+    "validate": "core",
+    "members": "core",
+    "render": "core",
+    "terraform": "terraform",
+    "deploy": "deploy",
+    "diff": "deploy",
+    "verify": "deploy",
+    "traffic": "traffic",
+    "ramp": "traffic",
+    "redirector": "redirector",
+    "ci-matrix": "workflows",
+    "sandbox": "sandbox",
+}
+
 
 class FederationGroup(click.Group):
-    """A Click group that turns our errors into one clean message and the documented exit code."""
+    """A Click group that turns our errors into one clean message and the documented exit
+    code, and imports each command's module only when needed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy: dict[str, str] = {}
+
+    def add_lazy(self, name: str, module: str) -> None:
+        self.lazy[name] = module
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.lazy, *(n for n in super().list_commands(ctx) if n not in self.lazy)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module = importlib.import_module(f"federation_deploy.cli.{self.lazy[cmd_name]}")
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -59,19 +95,8 @@ def cli(ctx: click.Context, config_dir: Path, verbose: int, quiet: bool) -> None
 
 
 def _register() -> None:
-    from . import core
-
-    for command in core.COMMANDS:
-        cli.add_command(command)
-    for name in ("redirector", "terraform", "deploy", "traffic", "workflows", "sandbox"):
-        try:
-            module = __import__(f"federation_deploy.cli.{name}", fromlist=["COMMANDS"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"federation_deploy.cli.{name}":
-                raise
-            continue
-        for command in module.COMMANDS:
-            cli.add_command(command)
+    for name, module in COMMAND_MODULES.items():
+        cli.add_lazy(name, module)
 
 
 _register()

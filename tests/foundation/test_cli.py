@@ -21,10 +21,24 @@ def test_help_on_every_command() -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for name, command in cli.commands.items():
+    import click
+
+    ctx = click.Context(cli)
+    names = cli.list_commands(ctx)
+    assert {"validate", "members", "render", "terraform", "deploy", "diff", "verify", "traffic",
+            "ramp", "redirector", "ci-matrix", "sandbox"} <= set(names)
+    for name in names:
+        command = cli.get_command(ctx, name)
+        assert command is not None, name
+        assert name in result.stdout
         sub = runner.invoke(cli, [name, "--help"])
         assert sub.exit_code == 0, name
         assert (command.help or "").strip(), f"{name} has no help text"
+        if isinstance(command, click.Group):
+            for sub_name in command.list_commands(ctx):
+                nested = runner.invoke(cli, [name, sub_name, "--help"])
+                assert nested.exit_code == 0, f"{name} {sub_name}"
+                assert (command.commands[sub_name].help or "").strip(), f"{name} {sub_name}"
 
 
 def test_validate_ok(config_dir: Path) -> None:

@@ -86,8 +86,9 @@ def test_build_command_subcommand_with_repeated_option() -> None:
 
 
 def test_plan_runs_version_init_then_plan_in_the_stack(
-    config_dir: Path, fake_terraform: str
+    config_dir: Path, fake_terraform: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("TF_PLUGIN_MIRROR", raising=False)  # make test exports it where found
     fed = load_federation(config_dir)
     runner = RecordingRunner()
     stack = tf.for_member(fed, "curvenote", runner, env={"PATH": fake_terraform})
