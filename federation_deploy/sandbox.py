@@ -481,6 +481,27 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _bring_up(sandbox: Sandbox, total: int, progress: Progress, dry_run: bool) -> None:
+    """The steps `demo` and `up` share: copy, provision, render (and dry-run), serve."""
+    with sandbox.step("copy config/ and terraform/ into " + str(sandbox.root), total):
+        sandbox.prepare()
+    with sandbox.step(f"moto_server as AWS; terraform bootstrap, plan, apply of {RAMP_MEMBER}",
+                      total):
+        sandbox.start_moto()
+        sandbox.provision()
+    title = "render every member" + ("; deploy --dry-run of the offline charts" if dry_run else "")
+    with sandbox.step(title, total):
+        for line in sandbox.render_all():
+            progress(f"    rendered {line}")
+        if dry_run:
+            for line in sandbox.dry_run():
+                progress(f"    {line}")
+    with sandbox.step("member stand-ins and the redirector on 127.0.0.1", total):
+        for name, url in sandbox.start_members().items():
+            progress(f"    {name}: {url}")
+        progress(f"    redirector: {sandbox.start_redirector()}")
+
+
 def run_demo(source_config: Path, options: DemoOptions, runner: Runner, progress: Progress,
              keep: bool = False) -> list[StepMeasure]:
     """The demo: provision, render, dry-run, serve, ramp and measure; then stop everything and
@@ -490,23 +511,7 @@ def run_demo(source_config: Path, options: DemoOptions, runner: Runner, progress
     started = time.monotonic()
     try:
         with _terminate_as_interrupt():
-            with sandbox.step("copy config/ and terraform/ into " + str(root), DEMO_STEPS):
-                sandbox.prepare()
-            with sandbox.step("moto_server as AWS; terraform bootstrap, plan, apply of "
-                              f"{RAMP_MEMBER}", DEMO_STEPS):
-                sandbox.start_moto()
-                sandbox.provision()
-            with sandbox.step("render every member; deploy --dry-run of the offline charts",
-                              DEMO_STEPS):
-                for line in sandbox.render_all():
-                    progress(f"    rendered {line}")
-                for line in sandbox.dry_run():
-                    progress(f"    {line}")
-            with sandbox.step("member stand-ins and the redirector on 127.0.0.1", DEMO_STEPS):
-                urls = sandbox.start_members()
-                for name, url in urls.items():
-                    progress(f"    {name}: {url}")
-                progress(f"    redirector: {sandbox.start_redirector()}")
+            _bring_up(sandbox, DEMO_STEPS, progress, dry_run=True)
             with sandbox.step(f"ramp {RAMP_MEMBER} through "
                               + " -> ".join(f"{s:g}%" for s in options.steps), DEMO_STEPS):
                 measures = sandbox.ramp(options)
@@ -527,17 +532,7 @@ def sandbox_up(source_config: Path, root: Path, runner: Runner, progress: Progre
     sandbox = Sandbox(source_config, root, runner, progress, redirector_port)
     try:
         with _terminate_as_interrupt():
-            with sandbox.step("copy config/ and terraform/ into " + str(root), UP_STEPS):
-                sandbox.prepare()
-            with sandbox.step("moto_server as AWS; terraform bootstrap, plan, apply of "
-                              f"{RAMP_MEMBER}", UP_STEPS):
-                sandbox.start_moto()
-                sandbox.provision()
-            with sandbox.step("render every member", UP_STEPS):
-                sandbox.render_all()
-            with sandbox.step("member stand-ins and the redirector on 127.0.0.1", UP_STEPS):
-                sandbox.start_members()
-                sandbox.start_redirector()
+            _bring_up(sandbox, UP_STEPS, progress, dry_run=False)
     except BaseException:
         sandbox.close(remove=True)
         raise

@@ -8,6 +8,7 @@ import logging
 import random
 import signal
 from collections.abc import Callable
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,7 @@ class Redirector:
         self.reload_interval = reload_interval
         self.metrics = Metrics()
         self.in_flight = 0
+        self._expires: tuple[int, str] = (0, "")
         self._fetch = fetch
         self._check_client: AsyncHTTPClient | None = None
         self._proxy_client: AsyncHTTPClient | None = None
@@ -228,6 +230,15 @@ class Redirector:
 
     def route(self, path: str, cookie: str | None) -> Choice:
         return route(self.table, path, cookie, self.draw)
+
+    def cookie_lifetime(self) -> tuple[int, str]:
+        """(Max-Age, Expires) of the `host` cookie; the date is formatted once a second."""
+        max_age = int(self.config.host_cookie_age_hours * 3600)
+        expires_at = int(self.clock.time()) + max_age
+        cached = self._expires
+        if cached[0] != expires_at:
+            cached = self._expires = (expires_at, formatdate(expires_at, usegmt=True))
+        return max_age, cached[1]
 
     def proxy_host(self) -> HostConfig:
         """The prime while it is healthy; else the healthy member with the highest weight."""

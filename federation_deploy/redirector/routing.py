@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from types import MappingProxyType
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from .config import HostConfig
 
@@ -120,8 +120,12 @@ def cache_key(path: str) -> str:
 
 def member_hash(key: str, member: str) -> int:
     """The 8-byte big-endian blake2b digest of "<key>-<member>" as an unsigned integer."""
-    digest = blake2b(f"{key}-{member}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    return _hash(key.encode(), member.encode())
+
+
+def _hash(key: bytes, member: bytes) -> int:
+    # UTF-8 of "<key>-<member>" is the concatenation of the parts' UTF-8
+    return int.from_bytes(blake2b(key + b"-" + member, digest_size=8).digest(), "big")
 
 
 def rendezvous_score(key: str, member: str, weight: float) -> float:
@@ -130,7 +134,10 @@ def rendezvous_score(key: str, member: str, weight: float) -> float:
     The two impossible-in-practice digests keep the function total: h = 0 scores 0 and
     h = 2**64 - 1 scores infinity (mybinder's redirector would raise on both).
     """
-    h = member_hash(key, member)
+    return _score(_hash(key.encode(), member.encode()), weight)
+
+
+def _score(h: int, weight: float) -> float:
     if h == 0:
         return 0.0
     if h == MAX_HASH:
@@ -143,7 +150,13 @@ def rendezvous_choose(key: str, candidates: Sequence[Candidate]) -> Candidate:
     """Highest score wins; a tie goes to the greater name (mybinder sorts (score, name) desc)."""
     if not candidates:
         raise ValueError("no candidates to choose from")
-    return max(candidates, key=lambda c: (rendezvous_score(key, c.name, c.weight), c.name))
+    encoded = key.encode()
+    best, best_rank = candidates[0], (-1.0, "")
+    for candidate in candidates:
+        rank = (_score(_hash(encoded, candidate.name.encode()), candidate.weight), candidate.name)
+        if rank > best_rank:
+            best, best_rank = candidate, rank
+    return best
 
 
 def weighted_pick(candidates: Sequence[Candidate], draw: float) -> Candidate:
@@ -238,17 +251,14 @@ def route(
 def member_target(member_url: str, uri: str) -> str | None:
     """member_url + uri when that URL stays on the member's host; None otherwise.
 
-    A request target that is not origin-form ("http://evil/...", "@evil/...", "//evil/...")
-    could otherwise move the authority part of the concatenated URL to another host.
+    member_url is a validated member URL (scheme://host[:port][/path], no query, fragment or
+    user info). A request target that is not origin-form ("http://evil/...", "@evil/...",
+    "//evil/...") could move the authority of the concatenation to another host; one that
+    starts with a single "/" only continues the member's path.
     """
-    if not uri.startswith("/") or uri.startswith("//"):
+    if not uri.startswith("/") or uri.startswith("//") or _CONTROL.search(uri):
         return None
-    if _CONTROL.search(uri):
-        return None
-    target = member_url + uri
-    if urlsplit(target).netloc != urlsplit(member_url).netloc:
-        return None
-    return target
+    return member_url + uri
 
 
 # Characters that may stand in a Set-Cookie Path attribute as they are; anything else (";" in

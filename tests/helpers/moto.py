@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,35 +14,15 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from federation_deploy.sandbox import free_port, moto_environment
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["MotoServer", "free_port", "moto_environment", "start_moto_server"]
 
 
 def moto_server_binary() -> str | None:
     """moto_server of this interpreter's environment, else the one on PATH."""
     beside = Path(sys.executable).parent / "moto_server"
     return str(beside) if beside.exists() else shutil.which("moto_server")
-
-
-def moto_environment(url: str) -> dict[str, str]:
-    """What points AWS SDKs (terraform's S3 backend and AWS provider) at the emulator.
-
-    An IP address, not localhost: S3 clients use path-style URLs only for IP endpoints. Test
-    credentials, and no shared config or instance metadata, so a developer's ~/.aws is never
-    read (or used).
-    """
-    return {
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
 
 
 @dataclass
