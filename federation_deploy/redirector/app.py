@@ -127,6 +127,7 @@ class Redirector:
         self.metrics = Metrics()
         self.in_flight = 0
         self._expires: tuple[int, str] = (0, "")
+        self._given_fetch = fetch
         self._fetch = fetch
         self._check_client: AsyncHTTPClient | None = None
         self._proxy_client: AsyncHTTPClient | None = None
@@ -180,6 +181,7 @@ class Redirector:
             if client is not None:
                 client.close()
         self._check_client = self._proxy_client = None
+        self._fetch = self._given_fetch
         self.started = False
 
     async def _check_fetch(self, url: str, timeout: float) -> FetchResponse:

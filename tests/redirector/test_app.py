@@ -38,7 +38,7 @@ def test_watcher_applies_changes_and_ignores_the_initial_file(tmp_path: Path) ->
     assert w.poll() == "unchanged"
     path.write_text(json.dumps(data(weight=5)))
     assert w.poll() == "reloaded"
-    assert [c.host("b").weight for c in seen.configs if c.host("b")] == [5]
+    assert [h.weight for c in seen.configs if (h := c.host("b"))] == [5]
     assert w.poll() == "unchanged"
 
 

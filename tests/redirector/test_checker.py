@@ -30,7 +30,7 @@ V2 = {"binderhub": "1.0.0-0.dev.git.3200.h0000000", "builder": "2025.01.0"}
 
 def health(*, hub: bool = True, total: int = 5, quota: int | None = 100,
            extra: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    checks = [{"service": "Hub", "ok": hub},
+    checks: list[dict[str, Any]] = [{"service": "Hub", "ok": hub},
               {"service": "Pod quota", "ok": True, "total_pods": total, "quota": quota},
               *(extra or [])]
     return {"ok": all(c["ok"] for c in checks), "checks": checks}

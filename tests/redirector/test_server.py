@@ -338,6 +338,14 @@ def test_proxy_uses_the_heaviest_healthy_member_when_the_prime_is_down(
 # --- hot reload ------------------------------------------------------------------------------
 
 
+def reload_count(server: RedirectorServer, result: str) -> float:
+    return server.metric(f'federation_config_reloads_total{{result="{result}"}}') or 0
+
+
+def wait_for_reloads(server: RedirectorServer, result: str, count: float) -> None:
+    wait_until(lambda: reload_count(server, result) == count)
+
+
 def current_config(server: RedirectorServer) -> dict[str, Any]:
     config = server.redirector.config
     return {h.name: h.weight for h in config.hosts}
@@ -366,10 +374,9 @@ def test_hot_reload_of_a_bad_file_keeps_the_last_good_config(federation: Federat
     server, members, path = federation(WEIGHTS, primes=("gke",), reload_interval=0.1)
     before = launches_by_member(server, 60)
     for bad in ['{"hosts": {"gke": ', '{"hosts": {"gke": {"url": "x", "weight": 1}}}']:
-        failures = server.metric('federation_config_reloads_total{result="failure"}') or 0
+        failures = reload_count(server, "failure")
         write_json_atomic(path, bad)
-        wait_until(lambda f=failures: server.metric(
-            'federation_config_reloads_total{result="failure"}') == f + 1)
+        wait_for_reloads(server, "failure", failures + 1)
         assert server.get("/health").json()["config_reload_ok"] is False
         assert current_config(server) == WEIGHTS
         assert launches_by_member(server, 60) == before
@@ -407,8 +414,7 @@ def test_no_request_is_dropped_during_reloads(federation: Federation) -> None:
             weights = {"gke": 60.0, "ovh": 30.0 + round_, "gesis": 10.0}
             write_json_atomic(path, hosts_config({n: (members[n], w) for n, w in weights.items()},
                                                  primes=("gke",)))
-            wait_until(lambda r=round_: server.metric(
-                'federation_config_reloads_total{result="success"}') == r)
+            wait_for_reloads(server, "success", round_)
     finally:
         stop.set()
         thread.join(10)
