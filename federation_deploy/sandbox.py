@@ -317,13 +317,12 @@ class Sandbox:
         """`deploy --dry-run` of the releases whose charts ship offline (federation-redirect):
         real helm template, manifests validated against the Kubernetes schemas."""
         from .actions import helm
-        from .commands.deploy import dry_run_summary
 
         fed = self.federation()
         redirector = fed.redirector
         report = helm.dry_run_member(fed, redirector.member, self.runner,
                                      releases=[redirector.release])
-        lines = dry_run_summary(report)
+        lines = report.summary_lines()
         if not report.ok:
             raise FederationDeployError("\n".join(lines))
         return lines

@@ -86,29 +86,9 @@ def dry_run(
                                  progress=progress)
     if report.manifests:
         out(report.manifests)
-    for line in dry_run_summary(report):
+    for line in report.summary_lines():
         progress(line)
     return EXIT_OK if report.ok else EXIT_FAILED
-
-
-def dry_run_summary(report: helm.DryRunReport) -> list[str]:
-    return report.summary_lines()
-
-
-def dry_run_member(
-    fed: Federation,
-    member: str,
-    runner: Runner,
-    *,
-    releases: Sequence[str] | None = None,
-    helm_executable: str | None = None,
-    progress: Write | None = None,
-) -> helm.DryRunReport:
-    """The dry run as data (actions.helm.dry_run_member): `.manifests`, `.ok`, `.summary`."""
-    from ..actions import helm
-
-    return helm.dry_run_member(fed, member, runner, releases=releases,
-                               helm_executable=helm_executable, progress=progress)
 
 
 def diff(

@@ -188,11 +188,10 @@ def load_federation_release() -> Any:
 @pytest.mark.helm
 def test_the_sandbox_entry_point(config_dir: Path, helm_binary: str,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from federation_deploy.commands.deploy import dry_run_member
-
     monkeypatch.setenv("FEDERATION_DEPLOY_HELM", helm_binary)
     fed = load_federation(config_dir)
-    report = dry_run_member(fed, "gke", Runner(echo=False), releases=["federation-redirect"])
+    report = helm.dry_run_member(fed, "gke", Runner(echo=False),
+                                 releases=["federation-redirect"])
     assert report.ok
     assert report.summary.endswith("dry-run ok: 1 release(s) rendered and valid")
     assert "kind: ConfigMap" in report.manifests
