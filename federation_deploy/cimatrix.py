@@ -10,6 +10,7 @@ from typing import Any
 from .config import FEDERATION_FILE, Federation, Member
 from .errors import ConfigError, UsageError
 from .runner import Runner
+from .shares import plain_number
 from .yamlio import loads_located, to_plain
 
 # Member keys that only steer traffic: a change to them is published by deploying the
@@ -77,15 +78,12 @@ def ramping_matrix(fed: Federation) -> Matrix:
             "member": m.name,
             "step": m.ramp.step + 1,  # 1-based for people; 0 = not started
             "steps": len(m.ramp.steps),
-            "share": _number(m.ramp.current_share),
+            "share": plain_number(m.ramp.current_share),
             "redirector": redirector,
             "redirector_url": f"https://{fed.redirector.host}",
         })
     return {"include": include}
 
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
 
 
 # --------------------------------------------------------------------------------------------

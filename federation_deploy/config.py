@@ -284,7 +284,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     problems. Nothing is returned from invalid config."""
     config_dir = Path(config_dir)
     path = config_dir / FEDERATION_FILE
-    display = _display(path)
+    display = display_path(path)
     if not config_dir.is_dir():
         raise ConfigError.single(
             str(config_dir), None, "", "config directory not found (use --config-dir)"
@@ -330,7 +330,8 @@ def load_federation(config_dir: Path | str) -> Federation:
     )
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
+    """path relative to the working directory when below it, for messages."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
@@ -676,7 +677,7 @@ def _check_values_files(
             if path.name.endswith(".example.yaml"):
                 continue
             stem = path.stem
-            display = _display(path)
+            display = display_path(path)
             if stem != "common" and stem not in members:
                 problems.append(Problem(display, None, "",
                                         f"no member named {stem!r} in {FEDERATION_FILE}"))

@@ -10,6 +10,7 @@ from ruamel.yaml.error import YAMLError
 
 from .config import Federation, RampState, load_federation
 from .errors import ConfigError, UsageError
+from .shares import plain_number
 from .yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
 # Keys of the ramp block in the order they are written (config._load_ramp's schema).
@@ -71,12 +72,9 @@ def _member_node(data: Any, member: str, display: str) -> CommentedMap:
     return node
 
 
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
-
 
 def _set_weight(node: CommentedMap, weight: float) -> None:
-    value = _number(weight)
+    value = plain_number(weight)
     if "weight" in node:
         current = node["weight"]
         if isinstance(current, int | float) and not isinstance(current, bool) \
@@ -94,12 +92,12 @@ def _set_ramp(node: CommentedMap, ramp: RampState | None) -> None:
         if "ramp" in node:
             del node["ramp"]
         return
-    steps = CommentedSeq([_number(s) for s in ramp.steps])
+    steps = CommentedSeq([plain_number(s) for s in ramp.steps])
     steps.fa.set_flow_style()
     values: dict[str, Any] = {
         "steps": steps,
         "step": ramp.step,
-        "to_weight": _number(ramp.to_weight),
+        "to_weight": plain_number(ramp.to_weight),
         "hold": ramp.hold,
         "started": ramp.started,
         "last_healthy": ramp.last_healthy,

@@ -11,6 +11,7 @@ from typing import Any
 
 from .config import Federation, Location, Member, Release, iter_values_files
 from .errors import ConfigError, UsageError
+from .shares import plain_number
 from .yamlio import LocatedMap, line_of, load_located, to_plain
 
 REDACTED = "<redacted>"
@@ -295,7 +296,7 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
             continue
         host: dict[str, Any] = {
             "url": m.url,
-            "weight": _number(m.weight),
+            "weight": plain_number(m.weight),
             "health": m.health_url,
             "versions": m.versions_url,
         }
@@ -307,17 +308,13 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
     return {
         "hosts": hosts,
         "check": {
-            "period": _number(r.check.period),
+            "period": plain_number(r.check.period),
             "jitter": r.check.jitter,
             "retries": r.check.retries,
-            "timeout": _number(r.check.timeout),
-            "failed_period": _number(r.check.failed_period),
+            "timeout": plain_number(r.check.timeout),
+            "failed_period": plain_number(r.check.failed_period),
         },
         "load_balancer": r.load_balancer,
         "pod_headroom": r.pod_headroom,
-        "host_cookie_age_hours": _number(r.host_cookie_age_hours),
+        "host_cookie_age_hours": plain_number(r.host_cookie_age_hours),
     }
-
-
-def _number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value

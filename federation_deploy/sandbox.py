@@ -30,6 +30,7 @@ from .config import Federation, load_federation
 from .errors import FederationDeployError, ToolError, UsageError
 from .runner import Runner
 from .shares import shares
+from .tables import aligned_lines
 from .yamlio import atomic_write_text, load_round_trip, write_round_trip
 
 Progress = Callable[[str], None]
@@ -457,9 +458,7 @@ def final_table(measure: StepMeasure) -> str:
     rows = [["member", "target share", "measured share"]]
     rows += [[n, f"{measure.target[n]:.2f}%", f"{measure.measured.get(n, 0.0):.2f}%"]
              for n in names]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
-                     for r in rows) + "\n"
+    return "\n".join(aligned_lines(rows)) + "\n"
 
 
 DEMO_STEPS = 6

@@ -25,6 +25,11 @@ def member_share(fed: Federation, member: Member) -> float | None:
     return shares(routed_weights(fed))[member.name]
 
 
+def plain_number(value: float) -> int | float:
+    """Whole numbers as int (60, not 60.0) in the files and output people read."""
+    return int(value) if float(value).is_integer() else value
+
+
 def share_to_weight(share_percent: float, others_total: float) -> float:
     """The weight that gives a member exactly share_percent of launches, the others' weights
     (summing to others_total) unchanged: w / (w + others_total) = s  =>  w = s * others / (1 - s).

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from python_terraform import IsFlagged
 from python_terraform import Terraform as _CommandBuilder
 
-from ..config import Federation, Member
+from ..config import Federation, Member, display_path
 from ..errors import (
     FederationDeployError,
     LockFileError,
@@ -254,13 +254,6 @@ def parse_s3_backend(stack: Path) -> S3Backend | None:
     return None
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _exact_pin(constraint: str) -> str | None:
     """The version an exact constraint (`1.2.3` or `= 1.2.3`) pins, None for ranges."""
     value = constraint.strip()
@@ -291,12 +284,12 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
             exact = _exact_pin(constraint)
             if exact is None:
                 problems.append(Problem(
-                    _display(path), line, "required_version",
+                    display_path(path), line, "required_version",
                     f"must pin exactly {pin!r} (the version in {fed.path.name}), "
                     f"got the range {constraint!r}"))
             elif exact != pin:
                 problems.append(Problem(
-                    _display(path), line, "required_version",
+                    display_path(path), line, "required_version",
                     f"says {exact!r}, but {fed.path.name} pins terraform {pin!r}: "
                     "change one so that they agree"))
     stacks = {m.terraform.directory for m in fed.members.values() if m.terraform}
@@ -307,11 +300,11 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
     for stack in sorted(stacks):
         texts = "\n".join(p.read_text(encoding="utf-8") for p in _tf_files(stack))
         if not _REQUIRED_VERSION.search(texts):
-            problems.append(Problem(_display(stack), None, "required_version",
+            problems.append(Problem(display_path(stack), None, "required_version",
                                     f"the stack does not pin terraform: add required_version = "
                                     f"\"{pin}\" to its terraform block"))
         if not re.search(r"^\s*required_providers\s*\{", texts, re.MULTILINE):
-            problems.append(Problem(_display(stack), None, "required_providers",
+            problems.append(Problem(display_path(stack), None, "required_providers",
                                     "the stack does not pin its providers: add a "
                                     "required_providers block with exact versions"))
     return problems
@@ -549,7 +542,7 @@ class PinnedTerraform:
                 "provider versions and checksums pinned.\n"
                 f"  fix: run {self._command_hint('lock')} on a machine that reaches "
                 f"the provider registry (or with {MIRROR_ENV}=DIR set), review and commit "
-                f"{_display(self.lock_file)}"
+                f"{display_path(self.lock_file)}"
             )
 
     def init(self) -> str:
@@ -566,7 +559,7 @@ class PinnedTerraform:
                 raise ToolError(
                     exc.argv, exc.returncode, exc.stdout, exc.stderr,
                     summary=f"terraform init refused the lock file of {self.name} "
-                            f"({_display(self.lock_file)}); it was left unchanged",
+                            f"({display_path(self.lock_file)}); it was left unchanged",
                     hint="the providers or versions the stack requires differ from the ones "
                          "the lock file pins (or its checksums do not match the packages). If "
                          f"the change is intended, run {self._command_hint('lock')} and commit "
@@ -676,7 +669,7 @@ class PinnedTerraform:
             info = dict(_LOCK_INFO.findall(output))
             holder = ", ".join(f"{k.lower()} {v.strip()}" for k, v in info.items()
                                if k in ("Who", "Operation", "Created") and v.strip())
-            unlock = (f"terraform -chdir={_display(self.stack)} force-unlock {info['ID']}"
+            unlock = (f"terraform -chdir={display_path(self.stack)} force-unlock {info['ID']}"
                       if "ID" in info else "terraform force-unlock LOCK_ID")
             return ToolError(
                 exc.argv, exc.returncode, exc.stdout, exc.stderr,
@@ -866,7 +859,7 @@ def bootstrap_member(
             raise ToolError(exc.argv, exc.returncode, exc.stdout, exc.stderr,
                             summary=f"the bucket {backend.bucket} belongs to another AWS account",
                             hint=f"bucket names are global: choose another in "
-                                 f"{_display(backend.file)}:{backend.line}") from None
+                                 f"{display_path(backend.file)}:{backend.line}") from None
         adopt = {"adopt_bucket": "BucketAlreadyOwnedByYou" in output,
                  "adopt_table": "ResourceInUseException" in output
                  and "Table already exists" in output}

@@ -11,7 +11,8 @@ from typing import Any
 from ..config import Federation, load_federation
 from ..errors import ConfigError, Problem
 from ..render import RenderedRelease, render_member
-from ..shares import member_share
+from ..shares import member_share, plain_number
+from ..tables import aligned_lines
 from ..yamlio import dump_plain
 
 
@@ -55,17 +56,13 @@ def members_rows(fed: Federation) -> list[dict[str, Any]]:
             "name": m.name,
             "cloud": m.cloud,
             "url": m.url,
-            "weight": _num(m.weight) if m.routed else None,
+            "weight": plain_number(round(m.weight, 6)) if m.routed else None,
             "share": None if share is None else round(share, 3),
             "prime": m.prime,
             "routed": m.routed,
             "ramp": None if m.ramp is None else f"{m.ramp.current_share:g}%",
         })
     return rows
-
-
-def _num(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else round(value, 6)
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -79,10 +76,7 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
         return str(v)
 
     table = [columns] + [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-             for row in table]
-    return "\n".join(lines) + "\n"
+    return "\n".join(aligned_lines(table)) + "\n"
 
 
 def render_documents(

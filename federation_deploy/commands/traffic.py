@@ -32,6 +32,7 @@ from ..config import Federation, RampState, load_federation
 from ..errors import UsageError, VerificationError
 from ..ramp import RampPlan, RampStep, check_rampable, check_steps, format_duration, plan_ramp
 from ..ramp_state import parse_timestamp, utc_timestamp, write_member_state
+from ..tables import aligned_lines
 from ..traffic import (
     LiveError,
     TrafficRow,
@@ -88,9 +89,7 @@ def traffic_table(rows: list[TrafficRow]) -> str:
             ]
         line.append(_ramp_cell(r.ramp))
         table.append(line)
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    out = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-           for row in table]
+    out = aligned_lines(table)
     errors = sorted({e for r in rows for e in (r.live or {}).get("errors", [])})
     out += [f"# live state incomplete: {e}" for e in errors]
     return "\n".join(out) + "\n"
@@ -210,10 +209,7 @@ def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
             *(f"{step.shares[n]:.2f}%" for n in others),
             then,
         ])
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
-             for row in table]
-    return "\n".join(lines) + "\n"
+    return "\n".join(aligned_lines(table)) + "\n"
 
 
 def run_ramp(
