@@ -24,10 +24,6 @@ class Context:
             self._federation = load_federation(self.config_dir)
         return self._federation
 
-    def reload(self) -> Federation:
-        self._federation = None
-        return self.federation()
-
     def progress(self, message: str) -> None:
         if self.verbosity >= 0:
             click.echo(message, err=True)
