@@ -78,14 +78,37 @@ class ToolError(FederationDeployError):
         *,
         summary: str | None = None,
         hint: str | None = None,
+        stage: str | None = None,
     ) -> None:
         self.argv = list(argv)
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
+        self.stage = stage
         self.summary = summary
         self.hint = hint
         super().__init__(self.render())
+
+    def with_context(
+        self,
+        summary: str | None = None,
+        *,
+        hint: str | None = None,
+        stage: str | None = None,
+    ) -> ToolError:
+        """The same failure with more said about it: a summary, a hint, the stage it stopped.
+
+        A stage names itself in the summary once (``stage 'auth' failed: ...``); an error that
+        already carries a stage keeps it and its summary, so wrapping twice changes nothing.
+        """
+        if self.stage is not None and stage is not None:
+            return self
+        new_summary = summary if summary is not None else self.summary
+        if stage is not None and new_summary is not None:
+            new_summary = f"stage {stage!r} failed: {new_summary}"
+        return ToolError(self.argv, self.returncode, self.stdout, self.stderr,
+                         summary=new_summary, hint=hint if hint is not None else self.hint,
+                         stage=stage if stage is not None else self.stage)
 
     def render(self) -> str:
         import shlex
