@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,15 +273,38 @@ def render_release(fed: Federation, member: Member, release: Release) -> Rendere
     return RenderedRelease(member=member.name, release=release, values=values, origins=origins)
 
 
+def describe_chart(release: Release) -> str:
+    """A release's chart for messages: `name version`, and `from repo` for a remote one."""
+    if release.package_chart is not None:
+        return f"{release.chart} {release.version}"
+    if release.repo:
+        return f"{release.chart} {release.version} from {release.repo}"
+    return f"{release.chart} {release.version}"
+
+
+def require_deployable(fed: Federation, member_name: str) -> Member:
+    """The member called member_name, if federation-deploy may render and deploy it: the one
+    place that says no to an external member (commands call it once, at their edge)."""
+    member = fed.member(member_name)
+    if not member.deployable:
+        raise UsageError(
+            f"member {member.name!r} is external (cloud: external, run by a partner): "
+            "federation-deploy only routes traffic to it and never deploys it"
+        )
+    return member
+
+
 def render_member(
     fed: Federation, member_name: str, releases: list[str] | None = None
 ) -> list[RenderedRelease]:
     """Every release of a member (or the named ones), in deploy order."""
-    member = fed.member(member_name)
-    if not member.deployable:
-        raise UsageError(
-            f"member {member.name!r} is external (run by a partner): it has no releases to render"
-        )
+    return render_releases(fed, require_deployable(fed, member_name), releases)
+
+
+def render_releases(
+    fed: Federation, member: Member, releases: Sequence[str] | None = None
+) -> list[RenderedRelease]:
+    """Every release of an already resolved, deployable member (or the named ones)."""
     chosen = [member.release(r) for r in releases] if releases else list(member.releases)
     return [render_release(fed, member, r) for r in chosen]
 

@@ -1,4 +1,4 @@
-"""The one seam for subprocesses: echo (censored), dry-run, and ToolError on failure."""
+"""The one seam for subprocesses: echo (censored), run, and ToolError on failure."""
 
 from __future__ import annotations
 
@@ -11,15 +11,9 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from .errors import ToolError
+from .secrets import CENSORED, censor
 
-CENSORED = "***"
-
-
-def censor(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret value (longest first, so overlaps cannot leak a tail) in text."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(secret, CENSORED)
-    return text
+__all__ = ["CENSORED", "Runner", "censor"]
 
 
 @dataclass
@@ -27,10 +21,9 @@ class Runner:
     """Runs external commands the same way everywhere.
 
     Every command is echoed shell-quoted to ``echo_to`` (stderr) before it runs, with the
-    registered secrets censored; in dry-run mode it is echoed and not run.
+    registered secrets censored.
     """
 
-    dry_run: bool = False
     echo: bool = True
     echo_to: TextIO | None = None
     secrets: set[str] = field(default_factory=set)
@@ -49,8 +42,7 @@ class Runner:
             return
         stream = self.echo_to or sys.stderr
         where = f"(in {cwd}) " if cwd else ""
-        prefix = "[dry-run] " if self.dry_run else ""
-        print(f"{prefix}$ {where}{self.format_argv(argv)}", file=stream, flush=True)
+        print(f"$ {where}{self.format_argv(argv)}", file=stream, flush=True)
 
     def run(
         self,
@@ -62,18 +54,12 @@ class Runner:
         check: bool = True,
         ok_codes: Sequence[int] = (0,),
         capture: bool = True,
-        mutating: bool = True,
         timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run argv; raise ToolError (censored output) when its exit code is not in ok_codes.
-
-        ``mutating=False`` marks read-only commands that still run under dry-run.
-        """
+        """Run argv; raise ToolError (censored output) when its exit code is not in ok_codes."""
         argv = [str(a) for a in argv]
         cwd_s = os.fspath(cwd) if cwd is not None else None
         self._echo(argv, cwd_s)
-        if self.dry_run and mutating:
-            return subprocess.CompletedProcess(argv, 0, "", "")
         full_env = None if env is None else {**os.environ, **env}
         try:
             proc = subprocess.run(

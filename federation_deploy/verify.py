@@ -1,19 +1,18 @@
-"""After a deploy: rollout status of workloads, then a member's /health and /versions, retried."""
+"""A member's /health and /versions over HTTP, retried, judged by the one health verdict."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
 
-from .actions.kube_auth import ClusterAccess
 from .config import Member
-from .errors import ToolError, VerificationError
-from .runner import Runner
+from .errors import VerificationError
+from .health import DEFAULT_POD_HEADROOM, judge_health, judge_versions
 
 T = TypeVar("T")
 
@@ -86,43 +85,49 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
-def check_health(member: str, url: str, *, timeout: float = 10.0,
-                 fetch: Fetch = http_get) -> dict[str, Any]:
-    """One GET of a BinderHub /health: `ok` true and every `checks[].ok` true, else
-    VerificationError naming the failing checks (binderhub answers 503 with the JSON)."""
+def check_health(member: str, url: str, *, timeout: float = 10.0, fetch: Fetch = http_get,
+                 pod_headroom: int = DEFAULT_POD_HEADROOM) -> dict[str, Any]:
+    """One GET of a BinderHub /health, judged by health.judge_health (`ok` true, every check
+    ok, pod headroom as the redirector wants it), else VerificationError naming what failed
+    (binderhub answers 503 with the JSON)."""
     status, body = _get_json(member, "health", url, timeout, fetch)
     if not isinstance(body, dict):
         raise VerificationError(f"member {member!r}: health {url} did not answer a JSON object")
-    checks = body.get("checks", [])
-    if not isinstance(checks, list):
+    if not isinstance(body.get("checks", []), list):
         raise VerificationError(f"member {member!r}: health {url}: `checks` is not a list")
-    failing = [_check_name(c, i) for i, c in enumerate(checks)
-               if not (isinstance(c, dict) and c.get("ok") is True)]
-    if body.get("ok") is not True or failing or status != 200:
-        detail = f"failing checks: {', '.join(failing)}" if failing else f"ok={body.get('ok')!r}"
+    verdict = judge_health(status, body, pod_headroom)
+    if not verdict.healthy:
         raise VerificationError(
-            f"member {member!r}: unhealthy (HTTP {status} from {url}; {detail})"
+            f"member {member!r}: unhealthy (HTTP {status} from {url}; {verdict.describe()})"
         )
     return body
 
 
-def _check_name(check: Any, index: int) -> str:
-    if isinstance(check, dict):
-        for key in ("service", "name", "check"):
-            if isinstance(check.get(key), str):
-                return str(check[key])
-    return f"checks[{index}]"
-
-
-def check_versions(member: str, url: str, *, timeout: float = 10.0,
-                   fetch: Fetch = http_get) -> dict[str, Any]:
-    """One GET of /versions: HTTP 200 and a JSON object (what the redirector compares)."""
+def check_versions(member: str, url: str, *, timeout: float = 10.0, fetch: Fetch = http_get,
+                   prime_versions: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One GET of /versions: HTTP 200 and a JSON object, equal to the prime's when given
+    (what the redirector compares)."""
     status, body = _get_json(member, "versions", url, timeout, fetch)
     if status != 200:
         raise VerificationError(f"member {member!r}: versions {url} answered HTTP {status}")
     if not isinstance(body, dict):
         raise VerificationError(f"member {member!r}: versions {url} did not answer a JSON object")
+    verdict = judge_versions(body, prime_versions)
+    if not verdict.healthy:
+        raise VerificationError(f"member {member!r}: versions {url}: {verdict.describe()}")
     return body
+
+
+def fetch_prime_versions(url: str, *, timeout: float = 10.0,
+                         fetch: Fetch = http_get) -> dict[str, Any] | None:
+    """The prime's /versions, or None when it cannot be read: then, as in the redirector, a
+    member is allowed its own versions (an unreachable prime must not fail every member)."""
+    try:
+        answer = fetch(url, timeout)
+        body = json.loads(answer.text)
+    except (requests.RequestException, ValueError):
+        return None
+    return body if answer.status == 200 and isinstance(body, dict) else None
 
 
 def with_retries(
@@ -159,72 +164,29 @@ def verify_member(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     progress: Callable[[str], None] | None = None,
+    pod_headroom: int = DEFAULT_POD_HEADROOM,
+    prime_versions_url: str | None = None,
 ) -> VerifyResult:
-    """The member's /health (all checks ok), then /versions, each retried; VerificationError
-    (stage 'verify') naming the member and what failed after the last attempt."""
+    """The member's /health, then /versions (equal to the prime's, read from
+    prime_versions_url when given), each retried; VerificationError (stage 'verify') naming
+    the member and what failed after the last attempt."""
     retry = retry or Retry()
     say = progress or (lambda _message: None)
     try:
         say(f"verify: {member.health_url}")
         health, used_health = with_retries(
             lambda: check_health(member.name, member.health_url, timeout=retry.timeout,
-                                 fetch=fetch),
+                                 fetch=fetch, pod_headroom=pod_headroom),
             retry, sleep=sleep, clock=clock,
         )
         say(f"verify: {member.versions_url}")
         versions, used_versions = with_retries(
-            lambda: check_versions(member.name, member.versions_url, timeout=retry.timeout,
-                                   fetch=fetch),
+            lambda: check_versions(
+                member.name, member.versions_url, timeout=retry.timeout, fetch=fetch,
+                prime_versions=None if prime_versions_url is None else fetch_prime_versions(
+                    prime_versions_url, timeout=retry.timeout, fetch=fetch)),
             retry, sleep=sleep, clock=clock,
         )
     except VerificationError as exc:
         raise VerificationError(str(exc), stage="verify") from None
     return VerifyResult(member.name, health, versions, used_health + used_versions)
-
-
-# --------------------------------------------------------------------------------------------
-# Rollout: every Deployment and DaemonSet of the release namespaces must finish rolling out.
-
-
-def list_workloads(runner: Runner, access: ClusterAccess, namespace: str) -> list[str]:
-    """`deployment.apps/x` and `daemonset.apps/y` names in namespace (read-only)."""
-    proc = runner.run(access.kubectl_argv("get", "deployments,daemonsets", "--namespace",
-                                          namespace, "--output", "name"), mutating=False)
-    return [line.strip() for line in (proc.stdout or "").splitlines() if line.strip()]
-
-
-def rollout_status(
-    runner: Runner,
-    access: ClusterAccess,
-    namespaces: Sequence[str],
-    *,
-    timeout: str = "10m",
-    progress: Callable[[str], None] | None = None,
-) -> list[str]:
-    """Wait for each workload's rollout (`kubectl rollout status`); returns `ns/kind/name`
-    of each. ToolError (stage 'rollout') naming the workload and carrying kubectl's stderr."""
-    say = progress or (lambda _message: None)
-    done: list[str] = []
-    for namespace in dict.fromkeys(namespaces):  # each namespace once, in order
-        try:
-            workloads = list_workloads(runner, access, namespace)
-        except ToolError as exc:
-            raise _rollout_error(
-                exc, f"cannot list the workloads of namespace {namespace!r}") from None
-        for workload in workloads:
-            say(f"rollout: {namespace}/{workload}")
-            try:
-                runner.run(access.kubectl_argv("rollout", "status", workload, "--namespace",
-                                               namespace, f"--timeout={timeout}"),
-                           mutating=False)
-            except ToolError as exc:
-                raise _rollout_error(
-                    exc, f"{workload} in namespace {namespace!r} did not finish rolling out"
-                ) from None
-            done.append(f"{namespace}/{workload}")
-    return done
-
-
-def _rollout_error(exc: ToolError, what: str) -> ToolError:
-    return ToolError(exc.argv, exc.returncode, exc.stdout, exc.stderr,
-                     summary=f"stage 'rollout' failed: {what}", hint=exc.hint)

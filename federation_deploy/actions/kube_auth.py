@@ -27,6 +27,7 @@ INSTALL_HINTS: Mapping[str, str] = {
     "aws": "install the AWS CLI (https://aws.amazon.com/cli/) and put aws on PATH",
 }
 PROBE_TIMEOUT = "30s"
+CLUSTER_CLOUDS = ("gcp", "aws", "kubeconfig")  # the clouds whose credentials we know to get
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,13 @@ def require_binary(name: str, which: Which = shutil.which) -> str:
 
 
 def find_cluster_tools(member: Member, which: Which = shutil.which) -> ClusterTools:
-    """kubectl always; gcloud and its GKE auth plugin for gcp; aws for aws members."""
-    refuse_external(member)
+    """kubectl always; gcloud and its GKE auth plugin for gcp; aws for aws members.
+
+    The command checked that member is deployable (commands.deploy.require_deployable); a
+    cloud without a cluster (external) has no tools and says so.
+    """
+    if member.cloud not in CLUSTER_CLOUDS:
+        raise _no_cluster(member)
     kubectl = require_binary("kubectl", which)
     if member.cloud == "gcp":
         gcloud = require_binary("gcloud", which)
@@ -62,12 +68,8 @@ def find_cluster_tools(member: Member, which: Which = shutil.which) -> ClusterTo
     return ClusterTools(kubectl=kubectl)
 
 
-def refuse_external(member: Member) -> None:
-    if not member.deployable:
-        raise UsageError(
-            f"member {member.name!r} is external (cloud: external, run by a partner): "
-            "federation-deploy only routes traffic to it and never deploys it"
-        )
+def _no_cluster(member: Member) -> UsageError:
+    return UsageError(f"member {member.name!r}: cannot get credentials for cloud {member.cloud!r}")
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,8 @@ def cluster_access(
     kubeconfig: a copy of the member's file from the secrets directory. The directory and
     everything the tools wrote into it are removed on exit, also when the body raises.
     """
-    refuse_external(member)
+    if member.cloud not in CLUSTER_CLOUDS:
+        raise _no_cluster(member)
     tools = tools or ClusterTools()
     directory = Path(tempfile.mkdtemp(prefix=f"federation-deploy-{member.name}-"))
     try:
@@ -123,7 +126,7 @@ def _write_credentials(
         runner.run(
             [tools.gcloud or "gcloud", "container", "clusters", "get-credentials", cluster.name,
              "--project", cluster.project, "--location", cluster.location, "--quiet"],
-            env=env, mutating=False,
+            env=env,
         )
         return None
     if member.cloud == "aws":
@@ -132,7 +135,7 @@ def _write_credentials(
                 "--region", cluster.region, "--kubeconfig", str(kubeconfig)]
         if cluster.role_arn:
             argv += ["--role-arn", cluster.role_arn]
-        runner.run(argv, env=env, mutating=False)
+        runner.run(argv, env=env)
         return None
     if member.cloud == "kubeconfig":
         assert cluster.kubeconfig
@@ -147,7 +150,7 @@ def _write_credentials(
             ) from None
         kubeconfig.write_text(text, encoding="utf-8")  # the file stays 0600
         return cluster.context
-    raise UsageError(f"member {member.name!r}: cannot get credentials for cloud {member.cloud!r}")
+    raise _no_cluster(member)
 
 
 UNREACHABLE_HINT = (
@@ -164,13 +167,11 @@ def probe_cluster(runner: Runner, access: ClusterAccess) -> str | None:
     """
     argv = access.kubectl_argv("get", "--raw", "/version", f"--request-timeout={PROBE_TIMEOUT}")
     try:
-        proc = runner.run(argv, mutating=False)
+        proc = runner.run(argv)
     except ToolError as exc:
-        raise ToolError(
-            exc.argv, exc.returncode, exc.stdout, exc.stderr,
-            summary=f"stage 'auth' failed: cannot reach the Kubernetes API of member "
-                    f"{access.member!r}",
-            hint=UNREACHABLE_HINT.format(member=access.member),
+        raise exc.with_context(
+            f"cannot reach the Kubernetes API of member {access.member!r}",
+            hint=UNREACHABLE_HINT.format(member=access.member), stage="auth",
         ) from None
     try:
         version = json.loads(proc.stdout or "{}").get("gitVersion")

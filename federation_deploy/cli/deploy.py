@@ -77,24 +77,20 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
     unless --yes. External members are never deployed.
     """
     fed = obj.federation()
+    if dry_run and stages:
+        raise UsageError("--dry-run renders and validates only: it takes no --stage")
+    target = commands.require_deployable(fed, member)
     if dry_run:
-        if stages:
-            raise UsageError("--dry-run renders and validates only: it takes no --stage")
-        code = commands.dry_run(fed, member, runner=_runner(obj), out=_stdout,
+        code = commands.dry_run(fed, target, runner=_runner(obj), out=_stdout,
                                 progress=obj.progress, releases=releases)
         _exit(code)
         return
-    target = fed.member(member)
-    if not target.deployable:
-        raise UsageError(
-            f"member {member!r} is external (run by a partner): it is routed to, never deployed"
-        )
     if "releases" in (stages or commands.STAGES):
         names = list(releases) or [r.name for r in target.releases]
         confirm_or_abort(
             f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
             f"({target.cloud})?", yes)
-    commands.deploy(fed, member, runner=_runner(obj), progress=obj.progress,
+    commands.deploy(fed, target, runner=_runner(obj), progress=obj.progress,
                     releases=releases, stages=stages, timeout=timeout)
 
 
@@ -110,8 +106,9 @@ def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
     object (Secret values shown as digests). Needs the cluster's credentials, like deploy.
     Exit 0 no change, 3 changes, 1 error.
     """
-    code = commands.diff(obj.federation(), member, runner=_runner(obj), out=_stdout,
-                         progress=obj.progress, releases=releases)
+    fed = obj.federation()
+    code = commands.diff(fed, commands.require_deployable(fed, member), runner=_runner(obj),
+                         out=_stdout, progress=obj.progress, releases=releases)
     _exit(code)
 
 
@@ -129,7 +126,7 @@ def verify(obj: Context, member: str, attempts: int, delay: float,
     """Check MEMBER is up: its /health and /versions (the deploy's verify stage alone).
 
     /health must answer JSON with `ok: true` and every `checks[].ok` true; /versions must
-    answer a JSON object. Each is retried. Prints both as JSON on stdout; exit 1 naming the
+    answer a JSON object equal to the prime's. Each is retried. Prints both as JSON on stdout; exit 1 naming the
     failing check when the member stays unhealthy. Works for external members too.
     """
     retry = Retry(attempts=attempts, delay=delay, timeout=request_timeout)

@@ -1,0 +1,51 @@
+"""The kubectl adapter: workloads of a namespace and their rollout status, on one run's cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ..errors import ToolError
+from ..runner import Runner
+from .kube_auth import ClusterAccess
+
+
+def list_workloads(runner: Runner, access: ClusterAccess, namespace: str) -> list[str]:
+    """`deployment.apps/x` and `daemonset.apps/y` names in namespace (read-only)."""
+    proc = runner.run(access.kubectl_argv("get", "deployments,daemonsets", "--namespace",
+                                          namespace, "--output", "name"))
+    return [line.strip() for line in (proc.stdout or "").splitlines() if line.strip()]
+
+
+def rollout_status(
+    runner: Runner,
+    access: ClusterAccess,
+    namespaces: Sequence[str],
+    *,
+    timeout: str = "10m",
+    progress: Callable[[str], None] | None = None,
+) -> list[str]:
+    """Wait for each workload's rollout (`kubectl rollout status`); returns `ns/kind/name`
+    of each. ToolError (stage 'rollout') naming the workload and carrying kubectl's stderr."""
+    say = progress or (lambda _message: None)
+    done: list[str] = []
+    for namespace in dict.fromkeys(namespaces):  # each namespace once, in order
+        try:
+            workloads = list_workloads(runner, access, namespace)
+        except ToolError as exc:
+            raise _rollout_error(
+                exc, f"cannot list the workloads of namespace {namespace!r}") from None
+        for workload in workloads:
+            say(f"rollout: {namespace}/{workload}")
+            try:
+                runner.run(access.kubectl_argv("rollout", "status", workload, "--namespace",
+                                               namespace, f"--timeout={timeout}"))
+            except ToolError as exc:
+                raise _rollout_error(
+                    exc, f"{workload} in namespace {namespace!r} did not finish rolling out"
+                ) from None
+            done.append(f"{namespace}/{workload}")
+    return done
+
+
+def _rollout_error(exc: ToolError, what: str) -> ToolError:
+    return exc.with_context(what, stage="rollout")
