@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from federation_deploy.actions import terraform as tf  # noqa: E402
+from federation_deploy.commands import terraform as tf_commands  # noqa: E402
 from federation_deploy.config import load_federation  # noqa: E402
 from federation_deploy.runner import Runner  # noqa: E402
 from tests.conftest import copy_federation  # noqa: E402
@@ -57,10 +58,10 @@ def main(rounds: int) -> None:
             runner = Runner(echo=False)
             print("setting up: bootstrap, plan, apply of curvenote against moto ...",
                   file=sys.stderr)
-            tf.bootstrap_member(fed, MEMBER, runner, env=env)
-            tf.plan_member(fed, MEMBER, runner, env=env)
-            tf.apply_member(fed, MEMBER, runner, env=env)
-            stack = tf.for_member(fed, MEMBER, runner, env=env)
+            tf_commands.bootstrap_member(fed, MEMBER, runner, env=env)
+            tf_commands.for_member(fed, MEMBER, runner, env=env).plan()
+            tf_commands.apply_member(fed, MEMBER, runner, env=env)
+            stack = tf_commands.for_member(fed, MEMBER, runner, env=env)
 
             rc = Path(tmp) / "mirror.tfrc"
             rc.write_text(tf.mirror_cli_config(mirror))

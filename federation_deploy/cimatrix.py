@@ -277,7 +277,7 @@ def _routed(block: Mapping[str, Any]) -> bool:
 def repo_layout(fed: Federation, runner: Runner) -> RepoLayout:
     """Locate the config and terraform directories in the git repository holding the config."""
     proc = runner.run(["git", "rev-parse", "--show-toplevel"], cwd=fed.config_dir,
-                      check=False, mutating=False)
+                      check=False)
     if proc.returncode != 0:
         raise UsageError(
             f"--changed-since needs a git repository, and {fed.config_dir} is not in one"
@@ -295,7 +295,7 @@ def resolve_ref(runner: Runner, layout: RepoLayout, ref: str) -> str:
     if not ref or ref.startswith("-"):
         raise UsageError(f"--changed-since: {ref!r} is not a git revision")
     proc = runner.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                      cwd=layout.root, check=False, mutating=False)
+                      cwd=layout.root, check=False)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise UsageError(
             f"--changed-since: unknown git revision {ref!r} (is it fetched? in GitHub Actions "
@@ -307,14 +307,14 @@ def resolve_ref(runner: Runner, layout: RepoLayout, ref: str) -> str:
 def changed_files(runner: Runner, layout: RepoLayout, commit: str) -> list[str]:
     """Paths (relative to the repository root) that differ between commit and HEAD."""
     proc = runner.run(["git", "diff", "--name-only", "--no-renames", "-z", commit, "HEAD"],
-                      cwd=layout.root, mutating=False)
+                      cwd=layout.root)
     return sorted(p for p in proc.stdout.split("\0") if p)
 
 
 def federation_at(runner: Runner, layout: RepoLayout, rev: str) -> dict[str, Any] | None:
     """federation.yaml at a revision as plain data; None when absent or unreadable there."""
     proc = runner.run(["git", "show", f"{rev}:{layout.federation_file}"],
-                      cwd=layout.root, check=False, mutating=False)
+                      cwd=layout.root, check=False)
     if proc.returncode != 0:
         return None
     try:

@@ -45,7 +45,8 @@ def parse_manifests(text: str) -> list[dict[str, Any]]:
     try:
         docs = list(yaml.load_all(text, Loader=_ManifestLoader))  # noqa: S506 - safe subclass
     except yaml.YAMLError as exc:
-        raise FederationDeployError(f"helm produced invalid YAML: {_first_line(str(exc))}") from None
+        raise FederationDeployError(
+            f"helm produced invalid YAML: {_first_line(str(exc))}") from None
     return [doc for doc in docs if isinstance(doc, dict) and doc]
 
 

@@ -287,13 +287,13 @@ class Sandbox:
     def provision(self) -> dict[str, Any]:
         """bootstrap, plan, apply of the curvenote stack against moto; outputs saved into the
         sandbox's config/generated/ for render."""
-        from .actions import terraform
+        from .commands import terraform
 
         fed = self.federation()
         env = dict(self.state.environment)
         result = terraform.bootstrap_member(fed, RAMP_MEMBER, self.runner, env=env)
         self.say(f"    bootstrap: {result.summary}")
-        plan = terraform.plan_member(fed, RAMP_MEMBER, self.runner, env=env)
+        plan = terraform.for_member(fed, RAMP_MEMBER, self.runner, env=env).plan()
         self.say(f"    plan: {plan.summary.line}")
         applied = terraform.apply_member(fed, RAMP_MEMBER, self.runner, env=env)
         outputs = {k: (v.get("value") if isinstance(v, dict) else v)
@@ -317,12 +317,12 @@ class Sandbox:
     def dry_run(self) -> list[str]:
         """`deploy --dry-run` of the releases whose charts ship offline (federation-redirect):
         real helm template, manifests validated against the Kubernetes schemas."""
-        from .actions import helm
+        from .commands.deploy import dry_run_member, require_deployable
 
         fed = self.federation()
         redirector = fed.redirector
-        report = helm.dry_run_member(fed, redirector.member, self.runner,
-                                     releases=[redirector.release])
+        report = dry_run_member(fed, require_deployable(fed, redirector.member), self.runner,
+                                releases=[redirector.release])
         lines = report.summary_lines()
         if not report.ok:
             raise FederationDeployError("\n".join(lines))

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 
 from .config import Federation
+from .health import DEFAULT_POD_HEADROOM, HealthVerdict, judge_health, judge_versions
 from .shares import routed_weights, shares
 
 DEFAULT_TIMEOUT = 5.0
@@ -96,8 +97,16 @@ def _unescape(value: str) -> str:
 # Member and Prometheus checks
 
 
-def check_member_health(health_url: str, timeout: float = DEFAULT_TIMEOUT) -> CheckResult:
-    """BinderHub's /health: HTTP 200 and, when it answers JSON with `ok`, ok true."""
+def check_member_health(
+    health_url: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    pod_headroom: int = DEFAULT_POD_HEADROOM,
+    versions_url: str | None = None,
+    prime_versions_url: str | None = None,
+) -> CheckResult:
+    """A member's /health (and /versions, when versions_url is given: equal to the prime's at
+    prime_versions_url), judged by the one health verdict (health.py) the redirector applies."""
     try:
         response = requests.get(health_url, timeout=timeout, headers=_NO_KEEPALIVE)
     except requests.RequestException as exc:
@@ -105,20 +114,26 @@ def check_member_health(health_url: str, timeout: float = DEFAULT_TIMEOUT) -> Ch
     body: Any = None
     with contextlib.suppress(ValueError):
         body = response.json()
-    if response.status_code != 200:
-        return CheckResult(False, f"{health_url}: HTTP {response.status_code}"
-                                  f"{_failing_checks(body)}")
-    if isinstance(body, dict) and body.get("ok") is False:
-        return CheckResult(False, f"{health_url}: ok is false{_failing_checks(body)}")
-    return CheckResult(True, f"{health_url}: ok")
+    verdict = judge_health(response.status_code, body, pod_headroom)
+    if versions_url is not None:
+        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout)
+    if verdict.healthy:
+        return CheckResult(True, f"{health_url}: ok")
+    status = f" HTTP {response.status_code}" if response.status_code != 200 else ""
+    return CheckResult(False, f"{health_url}:{status} ({verdict.describe()})")
 
 
-def _failing_checks(body: Any) -> str:
-    if not isinstance(body, dict) or not isinstance(body.get("checks"), list):
-        return ""
-    failing = [str(c.get("service", "?")) for c in body["checks"]
-               if isinstance(c, dict) and c.get("ok") is False]
-    return f" (failing: {', '.join(failing)})" if failing else ""
+def _versions_verdict(url: str, prime_url: str | None, timeout: float) -> HealthVerdict:
+    try:
+        versions = _get_json(url, timeout)
+    except LiveError as exc:
+        return HealthVerdict(False, ("versions",), (str(exc),))
+    prime: Any = None
+    if prime_url is not None:
+        # an unreadable prime allows every member its own versions, as in the redirector
+        with contextlib.suppress(LiveError):
+            prime = _get_json(prime_url, timeout)
+    return judge_versions(versions, prime if isinstance(prime, dict) else None)
 
 
 ERROR_RATE_QUERY = (

@@ -20,7 +20,14 @@ from ..errors import FederationDeployError, MissingToolError, ToolError
 from ..render import RenderedRelease, describe_chart, render_releases
 from ..runner import Runner
 from ..secrets import censor
-from .kube_auth import ClusterTools, Which, cluster_access, find_cluster_tools, probe_cluster
+from .kube_auth import (
+    ClusterAccess,
+    ClusterTools,
+    Which,
+    cluster_access,
+    find_cluster_tools,
+    probe_cluster,
+)
 
 T = TypeVar("T")
 Progress = Callable[[str], None]
@@ -124,11 +131,8 @@ class RunnerCommand(pyhelm3.Command):
             # plugins (helm-diff) and exec credential plugins read KUBECONFIG, not the flag
             env = {"KUBECONFIG": str(self.access.kubeconfig)}
         proc = self.runner.run(
-            argv, input=None if input is None else input.decode("utf-8"), env=env,
-            mutating=mutating, check=False,
+            argv, input=None if input is None else input.decode("utf-8"), env=env, check=False,
         )
-        if self.runner.dry_run and mutating:
-            raise DryRunSkipped(" ".join(argv))
         if proc.returncode != 0:
             raise ToolError(
                 [censor(a, self.secrets) for a in argv], proc.returncode,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from python_terraform import IsFlagged
 from python_terraform import Terraform as _CommandBuilder
 
-from ..config import Federation, Member, display_path
+from ..config import Federation, display_path
 from ..errors import (
     FederationDeployError,
     LockFileError,
@@ -452,7 +452,6 @@ class PinnedTerraform:
         subcommand: str,
         *args: str,
         ok_codes: Sequence[int] = (0,),
-        mutating: bool = True,
         **options: Any,
     ) -> subprocess.CompletedProcess[str]:
         argv = build_command(self.executable(), subcommand, *args, **options)
@@ -462,11 +461,10 @@ class PinnedTerraform:
         base = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
         with _cli_config(self.mirror) as extra:
             env = {**base, **self.env, **extra}
-            return self.runner.run(argv, cwd=self.stack, env=env, ok_codes=ok_codes,
-                                   mutating=mutating)
+            return self.runner.run(argv, cwd=self.stack, env=env, ok_codes=ok_codes)
 
     def installed_version(self) -> str:
-        proc = self._run("version", json=True, mutating=False)
+        proc = self._run("version", json=True)
         try:
             data = json.loads(proc.stdout)
             return str(data["terraform_version"])
@@ -556,27 +554,21 @@ class PinnedTerraform:
         except ToolError as exc:
             output = exc.stderr + exc.stdout
             if _LOCK_PROBLEM.search(output):
-                raise ToolError(
-                    exc.argv, exc.returncode, exc.stdout, exc.stderr,
-                    summary=f"terraform init refused the lock file of {self.name} "
-                            f"({display_path(self.lock_file)}); it was left unchanged",
+                raise exc.with_context(
+                    f"terraform init refused the lock file of {self.name} "
+                    f"({display_path(self.lock_file)}); it was left unchanged",
                     hint="the providers or versions the stack requires differ from the ones "
                          "the lock file pins (or its checksums do not match the packages). If "
                          f"the change is intended, run {self._command_hint('lock')} and commit "
                          "the new lock file; init never rewrites it",
                 ) from None
-            raise ToolError(
-                exc.argv, exc.returncode, exc.stdout, exc.stderr,
-                summary=f"terraform init failed in {self.name}",
-                hint=self._init_hint(),
-            ) from None
+            raise exc.with_context(f"terraform init failed in {self.name}",
+                                   hint=self._init_hint()) from None
         finally:
             if self.lock_file.is_file() and self.lock_file.read_bytes() != before:
                 # terraform promises this with -lockfile=readonly; we enforce it regardless.
                 self.lock_file.write_bytes(before)
-        if not self.runner.dry_run:  # a dry run initialised nothing
-            self._write_meta(INIT_META, {"fingerprint": self.fingerprint(),
-                                         "mirror": self.mirror})
+        self._write_meta(INIT_META, {"fingerprint": self.fingerprint(), "mirror": self.mirror})
         return str(proc.stdout)
 
     def _init_hint(self) -> str:
@@ -607,15 +599,14 @@ class PinnedTerraform:
                          out=str(self.plan_file), var=self.variables, ok_codes=(0, 2))
         text = _drop_progress(proc.stdout)
         summary = PlanSummary.parse(text, changes=proc.returncode == 2)
-        if not self.runner.dry_run:
-            self._write_meta(PLAN_META, {
-                "stack": self.name,
-                "fingerprint": fingerprint,
-                "changes": summary.changes,
-                "summary": summary.line,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "terraform_version": self.version,
-            })
+        self._write_meta(PLAN_META, {
+            "stack": self.name,
+            "fingerprint": fingerprint,
+            "changes": summary.changes,
+            "summary": summary.line,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "terraform_version": self.version,
+        })
         return PlanResult(stack=self.name, plan_file=self.plan_file, summary=summary, text=text)
 
     def saved_plan(self) -> SavedPlan:
@@ -659,10 +650,9 @@ class PinnedTerraform:
         output = exc.stderr + "\n" + exc.stdout
         if "Saved plan is stale" in output:
             self._discard_plan()
-            return ToolError(
-                exc.argv, exc.returncode, exc.stdout, exc.stderr,
-                summary=f"the saved plan of {self.name} is stale: the state changed after it "
-                        "was made (another apply ran); nothing was applied",
+            return exc.with_context(
+                f"the saved plan of {self.name} is stale: the state changed after it "
+                "was made (another apply ran); nothing was applied",
                 hint=f"run {self._command_hint('plan')} again, review it, then apply",
             )
         if "Error acquiring the state lock" in output:
@@ -671,11 +661,10 @@ class PinnedTerraform:
                                if k in ("Who", "Operation", "Created") and v.strip())
             unlock = (f"terraform -chdir={display_path(self.stack)} force-unlock {info['ID']}"
                       if "ID" in info else "terraform force-unlock LOCK_ID")
-            return ToolError(
-                exc.argv, exc.returncode, exc.stdout, exc.stderr,
-                summary=f"the state of {self.name} is locked by another terraform run"
-                        f"{f' ({holder})' if holder else ''}; nothing was applied and the "
-                        "state is unchanged",
+            return exc.with_context(
+                f"the state of {self.name} is locked by another terraform run"
+                f"{f' ({holder})' if holder else ''}; nothing was applied and the "
+                "state is unchanged",
                 hint=f"wait for that run to finish, then plan and apply again. Only if it "
                      f"died holding the lock, release it with `{unlock}`",
             )
@@ -687,7 +676,7 @@ class PinnedTerraform:
         self.require_lock_file()
         self.ensure_initialised()
         proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
-                         var=self.variables, ok_codes=(0, 2), mutating=False)
+                         var=self.variables, ok_codes=(0, 2))
         text = _drop_progress(proc.stdout)
         return PlanSummary.parse(text, changes=proc.returncode == 2), text
 
@@ -695,7 +684,7 @@ class PinnedTerraform:
         """`terraform output -json`: {name: {value, type, sensitive}}."""
         self.check_version()
         self.ensure_initialised()
-        proc = self._run("output", json=True, no_color=True, mutating=False)
+        proc = self._run("output", json=True, no_color=True)
         text = proc.stdout.strip()
         if not text:
             return {}
@@ -744,134 +733,3 @@ def _drop_progress(text: str) -> str:
     """Terraform's output without the per-resource refresh lines (progress, not the plan)."""
     lines = [line for line in text.splitlines() if not _PROGRESS.search(line)]
     return "\n".join(lines).strip("\n") + "\n" if lines else ""
-
-
-# --------------------------------------------------------------------------------------------
-# Members
-
-
-def stack_variables(member: Member, stack: Path) -> dict[str, str]:
-    """Values from federation.yaml for the variables the stack declares (region, names, ...)."""
-    candidates = {
-        "region": member.cluster.region,
-        "cluster_name": member.cluster.name,
-        "kubernetes_version": member.kubernetes_version,
-        "project": member.cluster.project,
-        "location": member.cluster.location,
-    }
-    declared = declared_variables(stack)
-    return {k: v for k, v in candidates.items() if v is not None and k in declared}
-
-
-def for_member(
-    fed: Federation,
-    member_name: str,
-    runner: Runner,
-    *,
-    env: Mapping[str, str] | None = None,
-    binary: str = "terraform",
-) -> PinnedTerraform:
-    """The pinned terraform of a member's stack, with its variables from federation.yaml."""
-    member = fed.member(member_name)
-    if member.terraform is None:
-        with_stack = ", ".join(m.name for m in fed.members.values() if m.terraform) or "none"
-        raise UsageError(f"member {member.name!r} has no terraform stack in federation.yaml "
-                         f"(members with one: {with_stack})")
-    stack = member.terraform.directory
-    return PinnedTerraform(
-        stack, fed.terraform_version, runner, name=f"{member.name} ({member.terraform.path})",
-        member=member.name, variables=stack_variables(member, stack), env=env, binary=binary,
-    )
-
-
-def save_outputs(fed: Federation, member_name: str, outputs: Mapping[str, Any]) -> Path:
-    """Write outputs to config/generated/<member>.terraform.json (terraform's `output -json`
-    format) atomically. Sensitive outputs are left out: the file is committed."""
-    path = fed.generated_outputs_file(member_name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    kept = {k: v for k, v in sorted(outputs.items())
-            if not (isinstance(v, Mapping) and v.get("sensitive"))}
-    atomic_write_text(path, json.dumps(kept, indent=2, sort_keys=True) + "\n", mode=0o644)
-    return path
-
-
-def plan_member(fed: Federation, member: str, runner: Runner, *,
-                env: Mapping[str, str] | None = None) -> PlanResult:
-    return for_member(fed, member, runner, env=env).plan()
-
-
-def apply_member(fed: Federation, member: str, runner: Runner, *,
-                 env: Mapping[str, str] | None = None,
-                 confirm: Callable[[SavedPlan], None] | None = None) -> ApplyResult:
-    """Apply the member's saved plan (after ``confirm``), then save its outputs for `render`."""
-    tf = for_member(fed, member, runner, env=env)
-    summary, text = tf.apply(confirm)
-    outputs = tf.outputs()
-    path = None if runner.dry_run else save_outputs(fed, member, outputs)
-    return ApplyResult(stack=tf.name, summary=summary, text=text, outputs=outputs,
-                       outputs_file=path)
-
-
-def bootstrap_member(
-    fed: Federation,
-    member_name: str,
-    runner: Runner,
-    *,
-    env: Mapping[str, str] | None = None,
-    binary: str = "terraform",
-) -> BootstrapResult:
-    """Create (idempotently) the S3 bucket and DynamoDB table the member's backend names.
-
-    Applies terraform/aws/bootstrap with the bucket, table and region read from the member's
-    `backend "s3"` block. Its state is local, in the bootstrap stack's working area (per member);
-    where that state is missing (another machine) but the bucket or table exist, the first apply
-    fails saying so, and a second one imports them (the stack's `adopt_*` import blocks).
-    """
-    member = fed.member(member_name)
-    if member.terraform is None:
-        raise UsageError(f"member {member.name!r} has no terraform stack to bootstrap")
-    backend = parse_s3_backend(member.terraform.directory)
-    if backend is None:
-        raise UsageError(
-            f"member {member.name!r}: stack {member.terraform.path} has no backend \"s3\"; "
-            "bootstrap creates the S3 state bucket and DynamoDB lock table of AWS members"
-        )
-    stack = fed.terraform_root / BOOTSTRAP_STACK
-    if not stack.is_dir():
-        raise UsageError(f"bootstrap stack not found: {stack}")
-    variables = {"region": backend.region, "state_bucket": backend.bucket,
-                 "lock_table": backend.dynamodb_table}
-    tf = PinnedTerraform(stack, fed.terraform_version, runner, name=f"bootstrap of {member.name}",
-                         member=member.name, variables=variables, env=env, binary=binary)
-    tf.check_version()
-    tf.require_lock_file()
-    tf.ensure_initialised()
-    state = tf.work_dir / member.name / "terraform.tfstate"
-    state.parent.mkdir(parents=True, exist_ok=True)
-    imported: list[str] = []
-    try:
-        changes, text = tf.apply_local(state=state)
-    except ToolError as exc:
-        # Trying to create first costs nothing when they are new (the usual case); adopting
-        # blindly would fail when they are not there.
-        output = exc.stderr + exc.stdout
-        if "BucketAlreadyExists" in output:
-            raise ToolError(exc.argv, exc.returncode, exc.stdout, exc.stderr,
-                            summary=f"the bucket {backend.bucket} belongs to another AWS account",
-                            hint=f"bucket names are global: choose another in "
-                                 f"{display_path(backend.file)}:{backend.line}") from None
-        adopt = {"adopt_bucket": "BucketAlreadyOwnedByYou" in output,
-                 "adopt_table": "ResourceInUseException" in output
-                 and "Table already exists" in output}
-        if not any(adopt.values()):
-            raise
-        imported = [address for address, flag in (("aws_s3_bucket.state", "adopt_bucket"),
-                                                  ("aws_dynamodb_table.lock", "adopt_table"))
-                    if adopt[flag]]
-        changes, text = tf.apply_local(
-            state=state, extra={k: str(v).lower() for k, v in adopt.items()})
-    match = re.search(r"^Apply complete!.*$", text, re.MULTILINE)
-    return BootstrapResult(backend=backend, imported=tuple(imported), changes=changes,
-                           summary=match.group(0) if match else text.strip()[-200:],
-                           state_file=state)
-

@@ -125,9 +125,10 @@ def verify(obj: Context, member: str, attempts: int, delay: float,
            request_timeout: float) -> None:
     """Check MEMBER is up: its /health and /versions (the deploy's verify stage alone).
 
-    /health must answer JSON with `ok: true` and every `checks[].ok` true; /versions must
-    answer a JSON object equal to the prime's. Each is retried. Prints both as JSON on stdout; exit 1 naming the
-    failing check when the member stays unhealthy. Works for external members too.
+    /health must answer JSON with `ok: true`, every `checks[].ok` true and the pod quota's
+    headroom the redirector wants; /versions must answer a JSON object equal to the prime's.
+    Each is retried. Prints both as JSON on stdout; exit 1 naming the failing check when the
+    member stays unhealthy. Works for external members too.
     """
     retry = Retry(attempts=attempts, delay=delay, timeout=request_timeout)
     commands.verify(obj.federation(), member, out=_stdout, progress=obj.progress, retry=retry)

@@ -1,16 +1,19 @@
-"""The `terraform` commands: bootstrap, init, plan, apply, check, output, lock of a member."""
+"""The `terraform` commands: a member's stack resolved, bootstrapped, planned, applied, checked."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from ..actions import terraform as tf
-from ..config import Federation
-from ..errors import EXIT_CHANGES, EXIT_OK, Problem
+from ..config import Federation, Member, display_path
+from ..errors import EXIT_CHANGES, EXIT_OK, Problem, ToolError, UsageError
 from ..runner import Runner
+from ..yamlio import atomic_write_text
 
 REDACTED = "<redacted>"
 
@@ -31,7 +34,7 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
 
 def bootstrap(fed: Federation, member: str, runner: Runner,
               env: Mapping[str, str] | None = None) -> Report:
-    result = tf.bootstrap_member(fed, member, runner, env=env)
+    result = bootstrap_member(fed, member, runner, env=env)
     b = result.backend
     messages = [f"state bucket s3://{b.bucket} and lock table {b.dynamodb_table} "
                 f"({b.region}) for {member}: "
@@ -45,14 +48,14 @@ def bootstrap(fed: Federation, member: str, runner: Runner,
 
 def init(fed: Federation, member: str, runner: Runner,
          env: Mapping[str, str] | None = None) -> Report:
-    stack = tf.for_member(fed, member, runner, env=env)
+    stack = for_member(fed, member, runner, env=env)
     stack.init()
     return Report(messages=(f"initialised {stack.name} (lock file read-only, unchanged)",))
 
 
 def plan(fed: Federation, member: str, runner: Runner,
          env: Mapping[str, str] | None = None) -> Report:
-    result = tf.for_member(fed, member, runner, env=env).plan()
+    result = for_member(fed, member, runner, env=env).plan()
     messages = [result.summary.line]
     if result.summary.changes:
         messages.append(f"plan saved to {result.plan_file}; apply it with "
@@ -69,7 +72,7 @@ def apply(fed: Federation, member: str, runner: Runner, confirm: Callable[[str],
     def ask(saved: tf.SavedPlan) -> None:
         confirm(f"Apply the plan of {saved.stack} made {saved.created} ({saved.summary.line})?")
 
-    result = tf.apply_member(fed, member, runner, env=env, confirm=ask)
+    result = apply_member(fed, member, runner, env=env, confirm=ask)
     messages = [f"applied {result.stack}: {result.summary.line}"]
     if result.outputs_file is not None:
         messages.append(f"outputs saved to {result.outputs_file} (commit it: render uses it)")
@@ -79,7 +82,7 @@ def apply(fed: Federation, member: str, runner: Runner, confirm: Callable[[str],
 def check(fed: Federation, member: str, runner: Runner,
           env: Mapping[str, str] | None = None) -> Report:
     """Drift detection: exit 0 no drift, 3 drift (errors raise, exit 1)."""
-    stack = tf.for_member(fed, member, runner, env=env)
+    stack = for_member(fed, member, runner, env=env)
     summary, text = stack.check()
     if summary.changes:
         return Report(exit_code=EXIT_CHANGES, data=text,
@@ -89,7 +92,7 @@ def check(fed: Federation, member: str, runner: Runner,
 
 def output(fed: Federation, member: str, runner: Runner, fmt: str = "text",
            env: Mapping[str, str] | None = None) -> Report:
-    outputs = tf.for_member(fed, member, runner, env=env).outputs()
+    outputs = for_member(fed, member, runner, env=env).outputs()
     return Report(data=format_outputs(outputs, fmt))
 
 
@@ -114,7 +117,7 @@ def format_outputs(outputs: Mapping[str, Any], fmt: str) -> str:
 def lock(fed: Federation, member: str, runner: Runner,
          env: Mapping[str, str] | None = None,
          platforms: tuple[str, ...] = tf.LOCK_PLATFORMS) -> Report:
-    stack = tf.for_member(fed, member, runner, env=env)
+    stack = for_member(fed, member, runner, env=env)
     result = stack.lock(platforms)
     messages = [f"{'updated' if result.changed else 'unchanged'}: {stack.lock_file} "
                 f"(platforms {', '.join(result.platforms)})"]
@@ -126,3 +129,129 @@ def lock(fed: Federation, member: str, runner: Runner,
     if result.changed:
         messages.append("review and commit the lock file")
     return Report(messages=tuple(messages))
+
+
+# --------------------------------------------------------------------------------------------
+# A member's stack: resolved from federation.yaml, applied, bootstrapped
+
+
+def stack_variables(member: Member, stack: Path) -> dict[str, str]:
+    """Values from federation.yaml for the variables the stack declares (region, names, ...)."""
+    candidates = {
+        "region": member.cluster.region,
+        "cluster_name": member.cluster.name,
+        "kubernetes_version": member.kubernetes_version,
+        "project": member.cluster.project,
+        "location": member.cluster.location,
+    }
+    declared = tf.declared_variables(stack)
+    return {k: v for k, v in candidates.items() if v is not None and k in declared}
+
+
+def for_member(
+    fed: Federation,
+    member_name: str,
+    runner: Runner,
+    *,
+    env: Mapping[str, str] | None = None,
+    binary: str = "terraform",
+) -> tf.PinnedTerraform:
+    """The pinned terraform of a member's stack, with its variables from federation.yaml."""
+    member = fed.member(member_name)
+    if member.terraform is None:
+        with_stack = ", ".join(m.name for m in fed.members.values() if m.terraform) or "none"
+        raise UsageError(f"member {member.name!r} has no terraform stack in federation.yaml "
+                         f"(members with one: {with_stack})")
+    stack = member.terraform.directory
+    return tf.PinnedTerraform(
+        stack, fed.terraform_version, runner, name=f"{member.name} ({member.terraform.path})",
+        member=member.name, variables=stack_variables(member, stack), env=env, binary=binary,
+    )
+
+
+def save_outputs(fed: Federation, member_name: str, outputs: Mapping[str, Any]) -> Path:
+    """Write outputs to config/generated/<member>.terraform.json (terraform's `output -json`
+    format) atomically. Sensitive outputs are left out: the file is committed."""
+    path = fed.generated_outputs_file(member_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = {k: v for k, v in sorted(outputs.items())
+            if not (isinstance(v, Mapping) and v.get("sensitive"))}
+    atomic_write_text(path, json.dumps(kept, indent=2, sort_keys=True) + "\n", mode=0o644)
+    return path
+
+
+def apply_member(fed: Federation, member: str, runner: Runner, *,
+                 env: Mapping[str, str] | None = None,
+                 confirm: Callable[[tf.SavedPlan], None] | None = None) -> tf.ApplyResult:
+    """Apply the member's saved plan (after ``confirm``), then save its outputs for `render`."""
+    stack = for_member(fed, member, runner, env=env)
+    summary, text = stack.apply(confirm)
+    outputs = stack.outputs()
+    path = save_outputs(fed, member, outputs)
+    return tf.ApplyResult(stack=stack.name, summary=summary, text=text, outputs=outputs,
+                       outputs_file=path)
+
+
+def bootstrap_member(
+    fed: Federation,
+    member_name: str,
+    runner: Runner,
+    *,
+    env: Mapping[str, str] | None = None,
+    binary: str = "terraform",
+) -> tf.BootstrapResult:
+    """Create (idempotently) the S3 bucket and DynamoDB table the member's backend names.
+
+    Applies terraform/aws/bootstrap with the bucket, table and region read from the member's
+    `backend "s3"` block. Its state is local, in the bootstrap stack's working area (per member);
+    where that state is missing (another machine) but the bucket or table exist, the first apply
+    fails saying so, and a second one imports them (the stack's `adopt_*` import blocks).
+    """
+    member = fed.member(member_name)
+    if member.terraform is None:
+        raise UsageError(f"member {member.name!r} has no terraform stack to bootstrap")
+    backend = tf.parse_s3_backend(member.terraform.directory)
+    if backend is None:
+        raise UsageError(
+            f"member {member.name!r}: stack {member.terraform.path} has no backend \"s3\"; "
+            "bootstrap creates the S3 state bucket and DynamoDB lock table of AWS members"
+        )
+    stack = fed.terraform_root / tf.BOOTSTRAP_STACK
+    if not stack.is_dir():
+        raise UsageError(f"bootstrap stack not found: {stack}")
+    variables = {"region": backend.region, "state_bucket": backend.bucket,
+                 "lock_table": backend.dynamodb_table}
+    stack_tf = tf.PinnedTerraform(stack, fed.terraform_version, runner,
+                                  name=f"bootstrap of {member.name}", member=member.name,
+                                  variables=variables, env=env, binary=binary)
+    stack_tf.check_version()
+    stack_tf.require_lock_file()
+    stack_tf.ensure_initialised()
+    state = stack_tf.work_dir / member.name / "terraform.tfstate"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    imported: list[str] = []
+    try:
+        changes, text = stack_tf.apply_local(state=state)
+    except ToolError as exc:
+        # Trying to create first costs nothing when they are new (the usual case); adopting
+        # blindly would fail when they are not there.
+        output = exc.stderr + exc.stdout
+        if "BucketAlreadyExists" in output:
+            raise exc.with_context(
+                f"the bucket {backend.bucket} belongs to another AWS account",
+                hint=f"bucket names are global: choose another in "
+                     f"{display_path(backend.file)}:{backend.line}") from None
+        adopt = {"adopt_bucket": "BucketAlreadyOwnedByYou" in output,
+                 "adopt_table": "ResourceInUseException" in output
+                 and "Table already exists" in output}
+        if not any(adopt.values()):
+            raise
+        imported = [address for address, flag in (("aws_s3_bucket.state", "adopt_bucket"),
+                                                  ("aws_dynamodb_table.lock", "adopt_table"))
+                    if adopt[flag]]
+        changes, text = stack_tf.apply_local(
+            state=state, extra={k: str(v).lower() for k, v in adopt.items()})
+    match = re.search(r"^Apply complete!.*$", text, re.MULTILINE)
+    return tf.BootstrapResult(backend=backend, imported=tuple(imported), changes=changes,
+                           summary=match.group(0) if match else text.strip()[-200:],
+                           state_file=state)
