@@ -1,4 +1,4 @@
-"""Shared fixtures: real temporary copies of the repository's config and terraform trees."""
+"""Shared fixtures: copies of the config and terraform trees, helm, a recording Runner."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.recording import RecordingRunner, locate_helm
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -43,3 +45,46 @@ def edit(config_dir: Path) -> Callable[[str, str, str], None]:
         path.write_text(text.replace(old, new, 1))
 
     return _edit
+
+
+# --------------------------------------------------------------------------------------------
+# helm and the recording Runner (tests/helpers/recording.py), for the deploy side's tests
+
+
+@pytest.fixture(scope="session")
+def helm_binary() -> str:
+    found, reason = locate_helm()
+    if found is None:
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture
+def recorder() -> RecordingRunner:
+    return RecordingRunner()
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every temporary file of the code under test goes here, so tests can see it is gone."""
+    import tempfile
+
+    directory = tmp_path / "tmp"
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return directory
+
+
+@pytest.fixture
+def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PATH holding only stand-ins for helm, kubectl, gcloud, aws and the GKE auth plugin
+    (never run: the recorder answers), so binary discovery works on any machine."""
+    directory = tmp_path / "fakebin"
+    directory.mkdir()
+    for name in ("helm", "kubectl", "gcloud", "aws", "gke-gcloud-auth-plugin"):
+        path = directory / name
+        path.write_text("#!/bin/sh\nexit 97\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(directory))
+    monkeypatch.delenv("FEDERATION_DEPLOY_HELM", raising=False)
+    return directory

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from federation_deploy import manifests
 from federation_deploy.actions import helm
 from federation_deploy.config import CHARTS_DIR, Federation, load_federation
 from federation_deploy.errors import ToolError
@@ -40,7 +41,7 @@ def kubernetes_versions(fed: Federation) -> list[str]:
 
 def objects(adapter: helm.Helm, rendered: RenderedRelease, kube_version: str = "1.27"
             ) -> dict[str, dict[str, Any]]:
-    docs = helm.parse_manifests(adapter.template(rendered, kube_version=kube_version))
+    docs = manifests.parse_manifests(adapter.template(rendered, kube_version=kube_version))
     return {doc["kind"]: doc for doc in docs}
 
 
@@ -66,10 +67,10 @@ def test_every_object_valid_for_every_member_kubernetes_version(fed: Federation,
     assert versions == ["1.26", "1.27", "1.28"]
     for version in versions:
         text = adapter.template(rendered, kube_version=version)
-        docs = helm.parse_manifests(text)
-        schema, note = helm.schema_version_for(version)
+        docs = manifests.parse_manifests(text)
+        schema, note = manifests.schema_version_for(version)
         assert (schema, note) == (version, None)  # shipped with kubernetes-validate: offline
-        report = helm.validate_manifests(docs, schema, rendered.release.namespace)
+        report = manifests.validate_manifests(docs, schema, rendered.release.namespace)
         assert report.invalid == [] and report.unchecked == []
         assert sorted(d["kind"] for d in docs) == [
             "ConfigMap", "Deployment", "Ingress", "PodDisruptionBudget", "Service"]

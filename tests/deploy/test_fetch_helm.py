@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from .conftest import REPO
+from tests.helpers.recording import REPO
 
 
 def load_script() -> ModuleType:
@@ -91,7 +91,7 @@ def test_main_reports_errors_without_traceback(tmp_path: Path,
 
 
 def test_pins_agree_with_the_tests() -> None:
-    from .conftest import HELM_VERSION
+    from tests.helpers.recording import HELM_VERSION
 
     assert fetch_helm.HELM_VERSION == HELM_VERSION
     assert (fetch_helm.PACKAGE, fetch_helm.PACKAGE_VERSION) == (

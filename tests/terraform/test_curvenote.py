@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.actions import terraform as tf
+from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.cli.main import cli
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import (
@@ -51,7 +52,7 @@ class Deployed:
     applies: list[Any]  # an ApplyResult or the error, per concurrent apply
 
     def terraform(self) -> tf.PinnedTerraform:
-        return tf.for_member(self.fed, MEMBER, Runner(echo=False), env=self.env)
+        return tf_commands.for_member(self.fed, MEMBER, Runner(echo=False), env=self.env)
 
     def cli(self, *args: str) -> tuple[int, str, str]:
         result = CliRunner().invoke(cli, ["--config-dir", str(self.config), *args], env=self.env)
@@ -64,15 +65,15 @@ def deployed(tmp_path_factory: pytest.TempPathFactory, tf_env: dict[str, str]) -
     config = copy_federation(tmp_path_factory.mktemp("curvenote"), with_generated=False)
     fed = load_federation(config)
     runner = Runner(echo=False)
-    bootstrap = tf.bootstrap_member(fed, MEMBER, runner, env=tf_env)
-    plan = tf.plan_member(fed, MEMBER, runner, env=tf_env)
+    bootstrap = tf_commands.bootstrap_member(fed, MEMBER, runner, env=tf_env)
+    plan = tf_commands.for_member(fed, MEMBER, runner, env=tf_env).plan()
     applies: list[Any] = [None, None]
     start = threading.Barrier(2)
 
     def apply(i: int) -> None:
         start.wait()
         try:
-            applies[i] = tf.apply_member(fed, MEMBER, Runner(echo=False), env=tf_env)
+            applies[i] = tf_commands.apply_member(fed, MEMBER, Runner(echo=False), env=tf_env)
         except FederationDeployError as exc:
             applies[i] = exc
 
@@ -109,7 +110,7 @@ def test_bootstrap_creates_the_bucket_and_table_the_backend_names(
 
 
 def test_bootstrap_again_changes_nothing(deployed: Deployed) -> None:
-    again = tf.bootstrap_member(deployed.fed, MEMBER, Runner(echo=False), env=deployed.env)
+    again = tf_commands.bootstrap_member(deployed.fed, MEMBER, Runner(echo=False), env=deployed.env)
     assert not again.changes and again.imported == ()
 
 
@@ -117,7 +118,7 @@ def test_bootstrap_without_local_state_adopts_what_exists(deployed: Deployed) ->
     """Another machine (no bootstrap state): the bucket and table are imported, not re-made."""
     state = deployed.fed.terraform_root / tf.BOOTSTRAP_STACK / tf.WORK_DIR / MEMBER
     shutil.rmtree(state)
-    adopted = tf.bootstrap_member(deployed.fed, MEMBER, Runner(echo=False), env=deployed.env)
+    adopted = tf_commands.bootstrap_member(deployed.fed, MEMBER, Runner(echo=False), env=deployed.env)
     assert set(adopted.imported) == {"aws_s3_bucket.state", "aws_dynamodb_table.lock"}
 
 

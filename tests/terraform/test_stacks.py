@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.actions import terraform as tf
+from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.cli.main import cli
 from federation_deploy.config import load_federation
 from federation_deploy.errors import LockFileError
@@ -58,7 +59,7 @@ def test_gcp_stack_without_lock_file_plan_refuses_validate_warns(
 ) -> None:
     fed = load_federation(config_dir)
     with pytest.raises(LockFileError, match="gke \\(gcp/prod\\) has no .terraform.lock.hcl"):
-        tf.for_member(fed, "gke", Runner(echo=False)).plan()
+        tf_commands.for_member(fed, "gke", Runner(echo=False)).plan()
     result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "validate"])
     assert result.exit_code == 0, result.stderr
     assert "warning: member gke: terraform stack gcp/prod has no .terraform.lock.hcl" in (

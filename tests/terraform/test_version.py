@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.actions import terraform as tf
+from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.cli.main import cli
 from federation_deploy.config import load_federation
 from federation_deploy.errors import TerraformVersionError
@@ -44,7 +45,7 @@ def test_wrong_version_is_refused_saying_which_and_how_to_fix(
     config_dir: Path, stub_path: str, text_only: str
 ) -> None:
     fed = load_federation(config_dir)
-    stack = tf.for_member(fed, "curvenote", Runner(echo=False),
+    stack = tf_commands.for_member(fed, "curvenote", Runner(echo=False),
                           env={"PATH": stub_path, "TEXT_ONLY": text_only})
     with pytest.raises(TerraformVersionError) as caught:
         stack.plan()
@@ -70,7 +71,7 @@ def test_every_command_refuses_with_exit_2(config_dir: Path, stub_path: str,
 
 
 def test_missing_terraform_says_what_to_install(config_dir: Path, tmp_path: Path) -> None:
-    stack = tf.for_member(load_federation(config_dir), "curvenote", Runner(echo=False),
+    stack = tf_commands.for_member(load_federation(config_dir), "curvenote", Runner(echo=False),
                           env={"PATH": str(tmp_path)})
     with pytest.raises(TerraformVersionError, match="terraform not found on PATH; install "
                                                     "terraform 1.11.4"):

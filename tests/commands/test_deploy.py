@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from federation_deploy.actions import helm
+from federation_deploy.commands import deploy as pipeline
 from federation_deploy.actions.kube_auth import ClusterTools
 from federation_deploy.config import CHARTS_DIR, Federation, load_federation
 from federation_deploy.errors import (
@@ -22,7 +23,7 @@ from federation_deploy.errors import (
 from federation_deploy.render import render_member
 from federation_deploy.verify import HttpAnswer, Retry
 
-from .conftest import RecordingRunner
+from tests.helpers.recording import RecordingRunner
 
 CHART = str(CHARTS_DIR / "federation-redirect")
 GCP_TOOLS = ClusterTools(kubectl="kubectl", gcloud="gcloud")
@@ -42,9 +43,10 @@ def fed(config_dir: Path) -> Federation:
 
 
 def deploy(fed: Federation, member: str, runner: RecordingRunner, **kwargs: Any
-           ) -> helm.DeployReport:
+           ) -> pipeline.DeployReport:
     kwargs.setdefault("tools", GCP_TOOLS)
-    return helm.deploy_member(fed, member, runner, helm_executable="helm",
+    return pipeline.deploy_member(fed, pipeline.require_deployable(fed, member), runner,
+                              helm_executable="helm",
                               verify_fetch=kwargs.pop("verify_fetch", healthy),
                               sleep=lambda _s: None, **kwargs)
 
@@ -307,12 +309,12 @@ def test_secret_values_are_censored_in_helm_errors(config_dir: Path,
 
 
 def test_stages_are_normalised() -> None:
-    assert helm.normalise_stages(None) == helm.STAGES
-    assert helm.normalise_stages(["verify", "releases"]) == helm.STAGES
-    assert helm.normalise_stages(["releases"]) == ("auth", "releases", "rollout")
-    assert helm.normalise_stages(["rollout"]) == ("auth", "rollout")
+    assert pipeline.normalise_stages(None) == pipeline.STAGES
+    assert pipeline.normalise_stages(["verify", "releases"]) == pipeline.STAGES
+    assert pipeline.normalise_stages(["releases"]) == ("auth", "releases", "rollout")
+    assert pipeline.normalise_stages(["rollout"]) == ("auth", "rollout")
     with pytest.raises(UsageError, match="unknown stage"):
-        helm.normalise_stages(["bogus"])
+        pipeline.normalise_stages(["bogus"])
 
 
 def test_verify_stage_alone_touches_no_tool(fed: Federation, recorder: RecordingRunner) -> None:
@@ -323,7 +325,7 @@ def test_verify_stage_alone_touches_no_tool(fed: Federation, recorder: Recording
 
 def test_upgrade_redirector_release(fed: Federation, recorder: RecordingRunner,
                                     private_tmp: Path) -> None:
-    report = helm.upgrade_redirector_release(fed, recorder, helm_executable="helm",
+    report = pipeline.upgrade_redirector_release(fed, recorder, helm_executable="helm",
                                              tools=GCP_TOOLS, timeout="5m")
     kc = kube_flags(recorder)
     assert [c.words[1:3] for c in recorder.calls if c.tool == "helm"] == [
@@ -343,17 +345,6 @@ def test_upgrade_redirector_release(fed: Federation, recorder: RecordingRunner,
     assert list(private_tmp.iterdir()) == []
 
 
-def test_runner_dry_run_echoes_upgrades_without_running_them(fed: Federation,
-                                                             recorder: RecordingRunner) -> None:
-    recorder.dry_run = True
-    report = helm.upgrade_redirector_release(fed, recorder, helm_executable="helm",
-                                             tools=GCP_TOOLS)
-    assert [r.status for r in report.releases] == ["dry-run"]
-    upgrade = next(c for c in recorder.calls if c.words[1] == "upgrade")
-    assert upgrade.mutating is True
-    assert all(not c.mutating for c in recorder.calls if c is not upgrade)
-
-
 # --------------------------------------------------------------------------------------------
 # diff
 
@@ -365,7 +356,7 @@ def test_diff_with_the_plugin(fed: Federation, recorder: RecordingRunner,
     recorder.answer(["helm", "diff", "upgrade", "federation-redirect"], 0,
                     "federation-redirect, federation-redirect, ConfigMap (v1) has changed:\n"
                     '-    {"hosts": 1}\n+    {"hosts": 2}\n')
-    report = helm.diff_member(fed, "gke", recorder, releases=["cert-manager",
+    report = pipeline.diff_member(fed, fed.member("gke"), recorder, releases=["cert-manager",
                                                               "federation-redirect"],
                               helm_executable="helm", tools=GCP_TOOLS)
     kc = kube_flags(recorder)
@@ -378,7 +369,6 @@ def test_diff_with_the_plugin(fed: Federation, recorder: RecordingRunner,
         "--context", "3", "--namespace", "federation-redirect", *kc]
     assert diffs[0].words[-6:-2] == ["--repo", "https://charts.jetstack.io", "--version",
                                      "v1.13.3"]
-    assert all(not c.mutating for c in recorder.calls)
     assert list(private_tmp.iterdir()) == []
 
 
@@ -408,7 +398,7 @@ def test_diff_without_the_plugin_compares_manifests(fed: Federation, recorder: R
     recorder.answer(["helm", "get", "manifest", "federation-redirect"], 0, DEPLOYED)
     recorder.answer(["helm", "template", "cert-manager"], 0, DEPLOYED)
     recorder.answer(["helm", "get", "manifest", "cert-manager"], 0, DEPLOYED)
-    report = helm.diff_member(fed, "gke", recorder,
+    report = pipeline.diff_member(fed, fed.member("gke"), recorder,
                               releases=["cert-manager", "federation-redirect"],
                               helm_executable="helm", tools=GCP_TOOLS)
     assert report.method == "manifests"
@@ -428,7 +418,7 @@ def test_diff_of_a_release_not_installed_shows_everything_new(fed: Federation,
                                                               recorder: RecordingRunner) -> None:
     recorder.answer(["helm", "template"], 0, DEPLOYED)
     recorder.answer(["helm", "get", "manifest"], 1, "", "Error: release: not found\n")
-    report = helm.diff_member(fed, "gke", recorder, releases=["federation-redirect"],
+    report = pipeline.diff_member(fed, fed.member("gke"), recorder, releases=["federation-redirect"],
                               helm_executable="helm", tools=GCP_TOOLS)
     text = report.releases[0].text
     assert "--- deployed: (none)" in text
@@ -469,10 +459,9 @@ def test_helm_that_does_not_run(recorder: RecordingRunner) -> None:
         helm.Helm(recorder, executable="helm")
 
 
-def test_stage_names_and_default_timeout_agree_with_the_cli() -> None:
+def test_default_timeout_agrees_with_the_cli() -> None:
     from federation_deploy.commands import deploy as commands
 
-    assert commands.STAGES == helm.STAGES
     assert commands.DEFAULT_TIMEOUT == helm.DEFAULT_TIMEOUT
 
 

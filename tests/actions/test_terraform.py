@@ -12,6 +12,7 @@ import click
 import pytest
 
 from federation_deploy.actions import terraform as tf
+from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.commands import terraform as commands
 from federation_deploy.config import load_federation
 from federation_deploy.errors import UsageError
@@ -91,7 +92,7 @@ def test_plan_runs_version_init_then_plan_in_the_stack(
     monkeypatch.delenv("TF_PLUGIN_MIRROR", raising=False)  # make test exports it where found
     fed = load_federation(config_dir)
     runner = RecordingRunner()
-    stack = tf.for_member(fed, "curvenote", runner, env={"PATH": fake_terraform})
+    stack = tf_commands.for_member(fed, "curvenote", runner, env={"PATH": fake_terraform})
     result = stack.plan()
     work = stack.stack / ".fd-work"
     assert runner.argvs == [
@@ -117,7 +118,7 @@ def test_plan_runs_version_init_then_plan_in_the_stack(
 def test_apply_runs_only_the_saved_plan(config_dir: Path, fake_terraform: str) -> None:
     fed = load_federation(config_dir)
     runner = RecordingRunner()
-    stack = tf.for_member(fed, "curvenote", runner, env={"PATH": fake_terraform})
+    stack = tf_commands.for_member(fed, "curvenote", runner, env={"PATH": fake_terraform})
     stack.plan()
     seen: list[str] = []
     summary, _ = stack.apply(confirm=lambda saved: seen.append(saved.summary.line))
@@ -134,7 +135,7 @@ def test_mirror_makes_a_cli_config_for_the_run_only(config_dir: Path, fake_terra
     runner = RecordingRunner()
     mirror = tmp_path / "mirror"
     mirror.mkdir()
-    stack = tf.for_member(fed, "curvenote", runner,
+    stack = tf_commands.for_member(fed, "curvenote", runner,
                           env={"PATH": fake_terraform, "TF_PLUGIN_MIRROR": str(mirror)})
     stack.check_version()
     _, env, text = runner.calls[0]
@@ -149,7 +150,7 @@ def test_lock_with_a_mirror_locks_only_its_platforms(config_dir: Path, fake_terr
     (mirror / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64").mkdir(parents=True)
     fed = load_federation(config_dir)
     runner = RecordingRunner()
-    stack = tf.for_member(fed, "curvenote", runner,
+    stack = tf_commands.for_member(fed, "curvenote", runner,
                           env={"PATH": fake_terraform, "TF_PLUGIN_MIRROR": str(mirror)})
     report = commands.lock(fed, "curvenote", runner, env=stack.env)
     assert runner.argvs[-2:] == [
@@ -163,7 +164,7 @@ def test_localhost_endpoint_is_refused_before_running(config_dir: Path,
                                                       fake_terraform: str) -> None:
     fed = load_federation(config_dir)
     runner = RecordingRunner()
-    stack = tf.for_member(fed, "curvenote", runner, env={
+    stack = tf_commands.for_member(fed, "curvenote", runner, env={
         "PATH": fake_terraform, "AWS_ENDPOINT_URL": "http://localhost:5000"})
     with pytest.raises(UsageError, match="use 127.0.0.1 instead of localhost"):
         stack.plan()
@@ -173,7 +174,7 @@ def test_localhost_endpoint_is_refused_before_running(config_dir: Path,
 def test_member_without_a_stack(config_dir: Path) -> None:
     fed = load_federation(config_dir)
     with pytest.raises(UsageError, match="'ovh2' has no terraform stack"):
-        tf.for_member(fed, "ovh2", RecordingRunner())
+        tf_commands.for_member(fed, "ovh2", RecordingRunner())
 
 
 # -- reading the stacks ----------------------------------------------------------------------
@@ -218,16 +219,16 @@ def test_s3_backend_is_read_from_the_stack(config_dir: Path) -> None:
 
 def test_bootstrap_refuses_a_member_without_s3_backend(config_dir: Path) -> None:
     with pytest.raises(UsageError, match="has no backend \"s3\""):
-        tf.bootstrap_member(load_federation(config_dir), "gke", RecordingRunner())
+        tf_commands.bootstrap_member(load_federation(config_dir), "gke", RecordingRunner())
 
 
 def test_variables_come_from_federation_yaml(config_dir: Path) -> None:
     fed = load_federation(config_dir)
     curvenote = fed.member("curvenote")
-    assert tf.stack_variables(curvenote, fed.terraform_root / "aws" / "curvenote") == {
+    assert tf_commands.stack_variables(curvenote, fed.terraform_root / "aws" / "curvenote") == {
         "region": "us-east-2", "cluster_name": "binderhub", "kubernetes_version": "1.28"}
     gke = fed.member("gke")
-    assert tf.stack_variables(gke, fed.terraform_root / "gcp" / "prod") == {
+    assert tf_commands.stack_variables(gke, fed.terraform_root / "gcp" / "prod") == {
         "project": "binderhub-288415", "location": "us-central1", "cluster_name": "prod",
         "kubernetes_version": "1.27"}
 
@@ -262,7 +263,7 @@ def test_outputs_are_formatted_with_sensitive_values_redacted() -> None:
 
 def test_saved_outputs_leave_sensitive_ones_out(config_dir: Path) -> None:
     fed = load_federation(config_dir)
-    path = tf.save_outputs(fed, "curvenote", {
+    path = tf_commands.save_outputs(fed, "curvenote", {
         "registry_url": {"value": "r", "type": "string", "sensitive": False},
         "token": {"value": "secret", "type": "string", "sensitive": True}})
     assert path == config_dir / "generated" / "curvenote.terraform.json"
@@ -274,7 +275,7 @@ def test_every_terraform_subcommand_has_help() -> None:
 
     from federation_deploy.cli.main import cli
 
-    group = cli.commands["terraform"]
+    group = cli.get_command(click.Context(cli), "terraform")  # loaded lazily
     assert isinstance(group, click.Group)
     assert set(group.commands) == {"bootstrap", "init", "plan", "apply", "check", "output",
                                    "lock"}

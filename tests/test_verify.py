@@ -1,4 +1,4 @@
-"""verify against a real HTTP server on 127.0.0.1 with an injected clock; rollout status."""
+"""verify against a real HTTP server on 127.0.0.1 with an injected clock."""
 
 from __future__ import annotations
 
@@ -13,23 +13,20 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy.actions.kube_auth import ClusterAccess
 from federation_deploy.cli.main import cli
 from federation_deploy.config import Member, load_federation
-from federation_deploy.errors import ToolError, VerificationError
+from federation_deploy.errors import VerificationError
 from federation_deploy.verify import (
     Retry,
     check_health,
     check_versions,
-    rollout_status,
     verify_member,
     with_retries,
 )
 
-from .conftest import RecordingRunner
-
 HEALTHY = {"ok": True, "checks": [{"service": "Hub", "ok": True},
-                                  {"service": "Pod quota", "ok": True, "quota": 300}]}
+                                  {"service": "Pod quota", "ok": True, "quota": 300,
+                                   "total_pods": 12}]}
 VERSIONS = {"binderhub": "1.0.0-0.dev.git.3170.h4e5ff4a", "builder": "r2d-2023.06.0"}
 
 
@@ -211,42 +208,3 @@ def test_cli_verify_unhealthy_exit_1(config_dir: Path, server: MemberServer) -> 
     assert "error: stage 'verify' failed: member 'gke': unhealthy" in result.stderr
     assert "Docker registry" in result.stderr and "Traceback" not in result.stderr
     assert len(server.hits) == 2
-
-
-# --------------------------------------------------------------------------------------------
-# rollout
-
-
-ACCESS = ClusterAccess("gke", Path("/tmp/kc.yaml"), None, "kubectl")
-
-
-def test_rollout_status_of_every_workload(recorder: RecordingRunner) -> None:
-    done = rollout_status(recorder, ACCESS, ["a", "b", "a"], timeout="3m")
-    assert done == ["a/deployment.apps/a-web", "a/daemonset.apps/a-agent",
-                    "b/deployment.apps/b-web", "b/daemonset.apps/b-agent"]
-    assert recorder.words()[:3] == [
-        ["kubectl", "get", "deployments,daemonsets", "--namespace", "a", "--output", "name",
-         "--kubeconfig", "/tmp/kc.yaml"],
-        ["kubectl", "rollout", "status", "deployment.apps/a-web", "--namespace", "a",
-         "--timeout=3m", "--kubeconfig", "/tmp/kc.yaml"],
-        ["kubectl", "rollout", "status", "daemonset.apps/a-agent", "--namespace", "a",
-         "--timeout=3m", "--kubeconfig", "/tmp/kc.yaml"],
-    ]
-    assert all(not c.mutating for c in recorder.calls)
-
-
-def test_rollout_of_an_empty_namespace(recorder: RecordingRunner) -> None:
-    recorder.answer(["kubectl", "get"], 0, "")
-    assert rollout_status(recorder, ACCESS, ["empty"]) == []
-    assert len(recorder.calls) == 1
-
-
-def test_rollout_failure_stops_at_the_workload(recorder: RecordingRunner) -> None:
-    recorder.answer(["kubectl", "rollout", "status", "deployment.apps/a-web"], 1, "",
-                    "error: timed out waiting for the condition\n")
-    with pytest.raises(ToolError) as caught:
-        rollout_status(recorder, ACCESS, ["a", "b"])
-    assert caught.value.render().startswith(
-        "stage 'rollout' failed: deployment.apps/a-web in namespace 'a' did not finish")
-    assert "timed out waiting for the condition" in caught.value.render()
-    assert len(recorder.calls) == 2

@@ -1,4 +1,4 @@
-"""Deploy fixtures: the real helm (or a skip saying how to get it), and a recording Runner."""
+"""The real helm (or why not), and a Runner that records commands and answers like the tools."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from federation_deploy.errors import ToolError
 from federation_deploy.runner import Runner
@@ -44,14 +42,6 @@ def locate_helm() -> tuple[str | None, str]:
                   "(`make test` does)")
 
 
-@pytest.fixture(scope="session")
-def helm_binary() -> str:
-    found, reason = locate_helm()
-    if found is None:
-        pytest.skip(reason)
-    return found
-
-
 # --------------------------------------------------------------------------------------------
 # The recorder: a Runner that runs nothing and answers like the tools would
 
@@ -61,7 +51,6 @@ class Call:
     argv: list[str]
     env: dict[str, str] | None
     input: str | None
-    mutating: bool
     kubeconfig_mode: int | None = None  # mode of the --kubeconfig/KUBECONFIG file, then
 
     @property
@@ -144,17 +133,14 @@ class RecordingRunner(Runner):
         check: bool = True,
         ok_codes: Sequence[int] = (0,),
         capture: bool = True,
-        mutating: bool = True,
         timeout: float | None = None,
     ) -> subprocess.CompletedProcess[str]:
         argv = [str(a) for a in argv]
-        call = Call(argv, dict(env) if env else None, input, mutating)
+        call = Call(argv, dict(env) if env else None, input)
         kubeconfig = _flag(argv, "--kubeconfig") or (env or {}).get("KUBECONFIG")
         if kubeconfig and Path(kubeconfig).exists():
             call.kubeconfig_mode = stat.S_IMODE(Path(kubeconfig).stat().st_mode)
         self.calls.append(call)
-        if self.dry_run and mutating:
-            return subprocess.CompletedProcess(argv, 0, "", "")
         for rule in self.rules:
             found = rule(call)
             if found is not None:
@@ -172,34 +158,3 @@ class RecordingRunner(Runner):
 
     def tools(self) -> list[str]:
         return [" ".join(c.words[:2]) for c in self.calls]
-
-
-@pytest.fixture
-def recorder() -> RecordingRunner:
-    return RecordingRunner()
-
-
-@pytest.fixture
-def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every temporary file of the code under test goes here, so tests can see it is gone."""
-    import tempfile
-
-    directory = tmp_path / "tmp"
-    directory.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(directory))
-    return directory
-
-
-@pytest.fixture
-def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A PATH holding only stand-ins for helm, kubectl, gcloud, aws and the GKE auth plugin
-    (never run: the recorder answers), so binary discovery works on any machine."""
-    directory = tmp_path / "fakebin"
-    directory.mkdir()
-    for name in ("helm", "kubectl", "gcloud", "aws", "gke-gcloud-auth-plugin"):
-        path = directory / name
-        path.write_text("#!/bin/sh\nexit 97\n")
-        path.chmod(0o755)
-    monkeypatch.setenv("PATH", str(directory))
-    monkeypatch.delenv("FEDERATION_DEPLOY_HELM", raising=False)
-    return directory

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from federation_deploy.cli import deploy as cli_deploy
 from federation_deploy.cli.main import cli
 
-from .conftest import RecordingRunner
+from tests.helpers.recording import RecordingRunner
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from federation_deploy import manifests
 from federation_deploy.actions import helm
+from federation_deploy.commands import deploy as pipeline
 from federation_deploy.cli.main import cli
 from federation_deploy.config import load_federation
 from federation_deploy.runner import Runner
@@ -34,7 +36,7 @@ def run(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[in
 def test_dry_run_renders_what_it_can_and_names_what_it_cannot(
         offline_config: Path, helm_binary: str, private_tmp: Path) -> None:
     fed = load_federation(offline_config)
-    report = helm.dry_run_member(fed, "gke", Runner(echo=False), helm_executable=helm_binary)
+    report = pipeline.dry_run_member(fed, fed.member("gke"), Runner(echo=False), helm_executable=helm_binary)
     assert [t.release.name for t in report.templated] == ["federation-redirect"]
     (redirect,) = report.templated
     assert redirect.validation.valid == 5 and not redirect.validation.invalid
@@ -55,7 +57,7 @@ def test_cli_dry_run_stdout_manifests_stderr_summary_exit_1(
                          env={"FEDERATION_DEPLOY_HELM": helm_binary})
     assert code == 1
     assert "Traceback" not in err
-    docs = helm.parse_manifests(out)
+    docs = manifests.parse_manifests(out)
     assert sorted(d["kind"] for d in docs) == [
         "ConfigMap", "Deployment", "Ingress", "PodDisruptionBudget", "Service"]
     assert out.startswith("# federation-deploy dry-run: member gke, release federation-redirect")
@@ -107,12 +109,12 @@ def test_member_version_without_shipped_schemas_falls_back(offline_config: Path,
 
 
 def test_schema_version_choice() -> None:
-    assert helm.schema_version_for("1.28") == ("1.28", None)
-    version, note = helm.schema_version_for("1.20")
+    assert manifests.schema_version_for("1.28") == ("1.28", None)
+    version, note = manifests.schema_version_for("1.20")
     assert version == "1.25" and note and "nearest, 1.25" in note
-    version, note = helm.schema_version_for("1.99")
+    version, note = manifests.schema_version_for("1.99")
     assert version == "1.37" and note and "nearest, 1.37" in note
-    version, note = helm.schema_version_for(None)
+    version, note = manifests.schema_version_for(None)
     assert version == "1.37" and note and "no kubernetes_version" in note
 
 
@@ -163,7 +165,7 @@ data:
 
 
 def test_displayed_manifests_hide_secrets() -> None:
-    shown = helm.displayable_manifests(SECRET_MANIFEST, {"hunter2-token-value"})
+    shown = manifests.displayable_manifests(SECRET_MANIFEST, {"hunter2-token-value"})
     assert "hunter2" not in shown and "aHVudGVyMg==" not in shown
     assert "# Source: x/templates/secret.yaml\n" in shown
     assert "password: <redacted>" in shown and "token: <redacted>" in shown
@@ -190,7 +192,7 @@ def test_the_sandbox_entry_point(config_dir: Path, helm_binary: str,
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEDERATION_DEPLOY_HELM", helm_binary)
     fed = load_federation(config_dir)
-    report = helm.dry_run_member(fed, "gke", Runner(echo=False),
+    report = pipeline.dry_run_member(fed, fed.member("gke"), Runner(echo=False),
                                  releases=["federation-redirect"])
     assert report.ok
     assert report.summary.endswith("dry-run ok: 1 release(s) rendered and valid")
