@@ -208,3 +208,18 @@ def test_cli_verify_unhealthy_exit_1(config_dir: Path, server: MemberServer) -> 
     assert "error: stage 'verify' failed: member 'gke': unhealthy" in result.stderr
     assert "Docker registry" in result.stderr and "Traceback" not in result.stderr
     assert len(server.hits) == 2
+
+
+def test_versions_must_equal_the_prime_versions(member: Member, server: MemberServer) -> None:
+    server.answers["/prime-versions"] = [(200, json.dumps({**VERSIONS, "binderhub": "2.0.0"}))]
+    with pytest.raises(VerificationError, match="differ from the prime's"):
+        verify_member(member, Retry(attempts=1), prime_versions_url=url(server, "/prime-versions"))
+    server.answers["/prime-versions"] = [(200, json.dumps(VERSIONS))]
+    assert verify_member(member, Retry(attempts=1),
+                         prime_versions_url=url(server, "/prime-versions")).versions == VERSIONS
+
+
+def test_an_unreadable_prime_allows_the_member_its_own_versions(member: Member,
+                                                                server: MemberServer) -> None:
+    result = verify_member(member, Retry(attempts=1), prime_versions_url=url(server, "/nope"))
+    assert result.versions == VERSIONS

@@ -16,7 +16,6 @@ from federation_deploy.actions.kube_auth import (
 )
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import MissingToolError, UsageError
-
 from tests.helpers.recording import RecordingRunner
 
 

@@ -1,4 +1,4 @@
-"""The kubectl adapter: workloads and their rollout status, exact argv through a recording Runner."""
+"""The kubectl adapter: workloads and their rollout status, exact argv via a recording Runner."""
 
 from __future__ import annotations
 

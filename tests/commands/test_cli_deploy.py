@@ -9,7 +9,6 @@ from click.testing import CliRunner
 
 from federation_deploy.cli import deploy as cli_deploy
 from federation_deploy.cli.main import cli
-
 from tests.helpers.recording import RecordingRunner
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from federation_deploy.actions import helm
-from federation_deploy.commands import deploy as pipeline
 from federation_deploy.actions.kube_auth import ClusterTools
+from federation_deploy.commands import deploy as pipeline
 from federation_deploy.config import CHARTS_DIR, Federation, load_federation
 from federation_deploy.errors import (
     FederationDeployError,
@@ -22,7 +22,6 @@ from federation_deploy.errors import (
 )
 from federation_deploy.render import render_member
 from federation_deploy.verify import HttpAnswer, Retry
-
 from tests.helpers.recording import RecordingRunner
 
 CHART = str(CHARTS_DIR / "federation-redirect")
@@ -418,8 +417,9 @@ def test_diff_of_a_release_not_installed_shows_everything_new(fed: Federation,
                                                               recorder: RecordingRunner) -> None:
     recorder.answer(["helm", "template"], 0, DEPLOYED)
     recorder.answer(["helm", "get", "manifest"], 1, "", "Error: release: not found\n")
-    report = pipeline.diff_member(fed, fed.member("gke"), recorder, releases=["federation-redirect"],
-                              helm_executable="helm", tools=GCP_TOOLS)
+    report = pipeline.diff_member(fed, fed.member("gke"), recorder,
+                                  releases=["federation-redirect"],
+                                  helm_executable="helm", tools=GCP_TOOLS)
     text = report.releases[0].text
     assert "--- deployed: (none)" in text
     assert "+++ rendered: ConfigMap federation-redirect/web" in text

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from federation_deploy import manifests
 from federation_deploy.actions import helm
-from federation_deploy.commands import deploy as pipeline
 from federation_deploy.cli.main import cli
+from federation_deploy.commands import deploy as pipeline
 from federation_deploy.config import load_federation
 from federation_deploy.runner import Runner
 
@@ -36,7 +36,8 @@ def run(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[in
 def test_dry_run_renders_what_it_can_and_names_what_it_cannot(
         offline_config: Path, helm_binary: str, private_tmp: Path) -> None:
     fed = load_federation(offline_config)
-    report = pipeline.dry_run_member(fed, fed.member("gke"), Runner(echo=False), helm_executable=helm_binary)
+    report = pipeline.dry_run_member(fed, fed.member("gke"), Runner(echo=False),
+                                     helm_executable=helm_binary)
     assert [t.release.name for t in report.templated] == ["federation-redirect"]
     (redirect,) = report.templated
     assert redirect.validation.valid == 5 and not redirect.validation.invalid

@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.actions import terraform as tf
-from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.cli.main import cli
+from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import (
     FederationDeployError,
@@ -118,7 +118,8 @@ def test_bootstrap_without_local_state_adopts_what_exists(deployed: Deployed) ->
     """Another machine (no bootstrap state): the bucket and table are imported, not re-made."""
     state = deployed.fed.terraform_root / tf.BOOTSTRAP_STACK / tf.WORK_DIR / MEMBER
     shutil.rmtree(state)
-    adopted = tf_commands.bootstrap_member(deployed.fed, MEMBER, Runner(echo=False), env=deployed.env)
+    adopted = tf_commands.bootstrap_member(deployed.fed, MEMBER, Runner(echo=False),
+                                           env=deployed.env)
     assert set(adopted.imported) == {"aws_s3_bucket.state", "aws_dynamodb_table.lock"}
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy.actions import terraform as tf
-from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.cli.main import cli
+from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.config import load_federation
 from federation_deploy.errors import TerraformVersionError
 from federation_deploy.runner import Runner
