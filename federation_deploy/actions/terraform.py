@@ -20,24 +20,22 @@ from urllib.parse import urlsplit
 from python_terraform import IsFlagged
 from python_terraform import Terraform as _CommandBuilder
 
-from ..config import Federation, display_path
+from ..config import display_path
 from ..errors import (
     FederationDeployError,
     LockFileError,
-    Problem,
     TerraformVersionError,
     ToolError,
     UsageError,
 )
 from ..runner import Runner
+from ..terraform_files import WORK_DIR, S3Backend, stack_dirs, tf_files
 from ..yamlio import atomic_write_text
 
 LOCK_FILE = ".terraform.lock.hcl"
-WORK_DIR = ".fd-work"  # git-ignored working area of the tool inside each stack
 PLAN_FILE = "plan.tfplan"
 PLAN_META = "plan.json"
 INIT_META = "init.json"
-BOOTSTRAP_STACK = "aws/bootstrap"
 LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
 MIRROR_ENV = "TF_PLUGIN_MIRROR"
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
@@ -51,10 +49,6 @@ _COUNT = re.compile(r"(\d+) to (import|add|change|destroy)")
 _PROGRESS = re.compile(
     r": (Refreshing state\.\.\.|Reading\.\.\.|Read complete after|Still reading\.\.\.)"
 )
-_REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.MULTILINE)
-_VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
-_LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]+)"', re.MULTILINE)
-_ASSIGNMENT = re.compile(r'^\s*([A-Za-z0-9_]+)\s*=\s*(?:"([^"]*)"|(\S+))\s*$')
 _LOCK_INFO = re.compile(r"^\s+(ID|Path|Operation|Who|Created):\s+(.*)$", re.MULTILINE)
 _LOCK_PROBLEM = re.compile(
     r"dependency lock file|checksums previously recorded|lock file is read-only|"
@@ -124,18 +118,6 @@ class LockResult:
 
 
 @dataclass(frozen=True)
-class S3Backend:
-    """The `backend "s3"` block of a stack (what bootstrap must create)."""
-
-    bucket: str
-    key: str
-    region: str
-    dynamodb_table: str
-    file: Path
-    line: int
-
-
-@dataclass(frozen=True)
 class BootstrapResult:
     backend: S3Backend
     imported: tuple[str, ...]  # resources that existed already and were adopted
@@ -183,131 +165,6 @@ def build_command(binary: str, subcommand: str, *args: str, **options: Any) -> l
     builder = _CommandBuilder(working_dir=os.devnull + ".d", terraform_bin_path=binary)
     argv = builder.generate_cmd_string(subcommand, *args, **_render_options(options))
     return [str(a) for a in argv]
-
-
-# --------------------------------------------------------------------------------------------
-# Reading HCL just enough (no HCL parser is available to us; these are simple, formatted files)
-
-
-def _tf_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.tf") if p.is_file())
-
-
-def _stack_dirs(stack: Path) -> list[Path]:
-    """The stack and every local module it calls, recursively (sources starting ./ or ../)."""
-    seen: list[Path] = []
-    todo = [stack.resolve()]
-    while todo:
-        directory = todo.pop()
-        if directory in seen or not directory.is_dir():
-            continue
-        seen.append(directory)
-        for path in _tf_files(directory):
-            for source in _LOCAL_SOURCE.findall(path.read_text(encoding="utf-8")):
-                todo.append((directory / source).resolve())
-    return seen
-
-
-def declared_variables(stack: Path) -> set[str]:
-    names: set[str] = set()
-    for path in _tf_files(stack):
-        names.update(_VARIABLE.findall(path.read_text(encoding="utf-8")))
-    return names
-
-
-def _block_lines(text: str, opening: re.Pattern[str]) -> Iterator[tuple[int, list[str]]]:
-    """(line number of the opening, inner lines) of each block whose first line matches."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if not opening.match(line):
-            continue
-        depth = line.count("{") - line.count("}")
-        inner: list[str] = []
-        for body in lines[i + 1 :]:
-            depth += body.count("{") - body.count("}")
-            if depth <= 0:
-                break
-            inner.append(body)
-        yield i + 1, inner
-
-
-def parse_s3_backend(stack: Path) -> S3Backend | None:
-    """The `backend "s3"` settings of a stack, or None when it has no S3 backend."""
-    opening = re.compile(r'^\s*backend\s+"s3"\s*\{')
-    for path in _tf_files(stack):
-        for line, inner in _block_lines(path.read_text(encoding="utf-8"), opening):
-            values: dict[str, str] = {}
-            for body in inner:
-                match = _ASSIGNMENT.match(body.split("#", 1)[0])
-                if match:
-                    values[match.group(1)] = match.group(2) or match.group(3) or ""
-            missing = [k for k in ("bucket", "key", "region", "dynamodb_table") if k not in values]
-            if missing:
-                raise UsageError(
-                    f"{path}:{line}: backend \"s3\" needs {', '.join(missing)} as literal strings "
-                    "(bootstrap creates what it names)"
-                )
-            return S3Backend(
-                bucket=values["bucket"], key=values["key"], region=values["region"],
-                dynamodb_table=values["dynamodb_table"], file=path, line=line,
-            )
-    return None
-
-
-def _exact_pin(constraint: str) -> str | None:
-    """The version an exact constraint (`1.2.3` or `= 1.2.3`) pins, None for ranges."""
-    value = constraint.strip()
-    if value.startswith("=") and not value.startswith("=="):
-        value = value[1:].strip()
-    return value if re.fullmatch(r"\d+\.\d+\.\d+", value) else None
-
-
-def check_terraform_pins(fed: Federation) -> list[Problem]:
-    """Every stack and module under the terraform root pins exactly fed.terraform_version.
-
-    Each `required_version` found must equal the pin; every stack a member uses (and the AWS
-    bootstrap stack) must have one and must declare required_providers. Problems name the file
-    and line. Pure reading: no terraform is run.
-    """
-    problems: list[Problem] = []
-    pin = fed.terraform_version
-    root = fed.terraform_root
-    if not root.is_dir():
-        return problems
-    for path in sorted(root.rglob("*.tf")):
-        if {".terraform", WORK_DIR} & set(path.relative_to(root).parts):
-            continue
-        text = path.read_text(encoding="utf-8")
-        for match in _REQUIRED_VERSION.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            constraint = match.group(1)
-            exact = _exact_pin(constraint)
-            if exact is None:
-                problems.append(Problem(
-                    display_path(path), line, "required_version",
-                    f"must pin exactly {pin!r} (the version in {fed.path.name}), "
-                    f"got the range {constraint!r}"))
-            elif exact != pin:
-                problems.append(Problem(
-                    display_path(path), line, "required_version",
-                    f"says {exact!r}, but {fed.path.name} pins terraform {pin!r}: "
-                    "change one so that they agree"))
-    stacks = {m.terraform.directory for m in fed.members.values() if m.terraform}
-    if any(m.cloud == "aws" and m.terraform for m in fed.members.values()):
-        bootstrap = root / BOOTSTRAP_STACK
-        if bootstrap.is_dir():
-            stacks.add(bootstrap.resolve())
-    for stack in sorted(stacks):
-        texts = "\n".join(p.read_text(encoding="utf-8") for p in _tf_files(stack))
-        if not _REQUIRED_VERSION.search(texts):
-            problems.append(Problem(display_path(stack), None, "required_version",
-                                    f"the stack does not pin terraform: add required_version = "
-                                    f"\"{pin}\" to its terraform block"))
-        if not re.search(r"^\s*required_providers\s*\{", texts, re.MULTILINE):
-            problems.append(Problem(display_path(stack), None, "required_providers",
-                                    "the stack does not pin its providers: add a "
-                                    "required_providers block with exact versions"))
-    return problems
 
 
 # --------------------------------------------------------------------------------------------
@@ -501,8 +358,8 @@ class PinnedTerraform:
         """Hash of what a plan depends on besides state: the stack's and its local modules'
         *.tf files, the lock file, and the variables the tool passes."""
         digest = hashlib.sha256()
-        for directory in _stack_dirs(self.stack):
-            for path in [*_tf_files(directory), directory / LOCK_FILE]:
+        for directory in stack_dirs(self.stack):
+            for path in [*tf_files(directory), directory / LOCK_FILE]:
                 if path.is_file():
                     digest.update(os.path.relpath(path, self.stack).encode())
                     digest.update(b"\0")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import terraform_files
 from ..actions import terraform as tf
 from ..config import Federation, Member, display_path
 from ..errors import EXIT_CHANGES, EXIT_OK, Problem, ToolError, UsageError
@@ -29,7 +30,7 @@ class Report:
 
 def check_terraform_pins(fed: Federation) -> list[Problem]:
     """For `validate`: every stack's required_version equals the pinned terraform version."""
-    return tf.check_terraform_pins(fed)
+    return terraform_files.check_terraform_pins(fed)
 
 
 def bootstrap(fed: Federation, member: str, runner: Runner,
@@ -144,7 +145,7 @@ def stack_variables(member: Member, stack: Path) -> dict[str, str]:
         "project": member.cluster.project,
         "location": member.cluster.location,
     }
-    declared = tf.declared_variables(stack)
+    declared = terraform_files.declared_variables(stack)
     return {k: v for k, v in candidates.items() if v is not None and k in declared}
 
 
@@ -210,13 +211,13 @@ def bootstrap_member(
     member = fed.member(member_name)
     if member.terraform is None:
         raise UsageError(f"member {member.name!r} has no terraform stack to bootstrap")
-    backend = tf.parse_s3_backend(member.terraform.directory)
+    backend = terraform_files.parse_s3_backend(member.terraform.directory)
     if backend is None:
         raise UsageError(
             f"member {member.name!r}: stack {member.terraform.path} has no backend \"s3\"; "
             "bootstrap creates the S3 state bucket and DynamoDB lock table of AWS members"
         )
-    stack = fed.terraform_root / tf.BOOTSTRAP_STACK
+    stack = fed.terraform_root / terraform_files.BOOTSTRAP_STACK
     if not stack.is_dir():
         raise UsageError(f"bootstrap stack not found: {stack}")
     variables = {"region": backend.region, "state_bucket": backend.bucket,

@@ -19,6 +19,7 @@ import boto3
 import pytest
 from click.testing import CliRunner
 
+from federation_deploy import terraform_files
 from federation_deploy.actions import terraform as tf
 from federation_deploy.cli.main import cli
 from federation_deploy.commands import terraform as tf_commands
@@ -116,7 +117,8 @@ def test_bootstrap_again_changes_nothing(deployed: Deployed) -> None:
 
 def test_bootstrap_without_local_state_adopts_what_exists(deployed: Deployed) -> None:
     """Another machine (no bootstrap state): the bucket and table are imported, not re-made."""
-    state = deployed.fed.terraform_root / tf.BOOTSTRAP_STACK / tf.WORK_DIR / MEMBER
+    state = (deployed.fed.terraform_root / terraform_files.BOOTSTRAP_STACK
+             / terraform_files.WORK_DIR / MEMBER)
     shutil.rmtree(state)
     adopted = tf_commands.bootstrap_member(deployed.fed, MEMBER, Runner(echo=False),
                                            env=deployed.env)

@@ -1,0 +1,157 @@
+"""The stacks' .tf files read just enough: declared variables, the s3 backend, version pins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Federation, display_path
+from .errors import Problem, UsageError
+
+WORK_DIR = ".fd-work"  # git-ignored working area of the tool inside each stack
+BOOTSTRAP_STACK = "aws/bootstrap"
+
+_REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.MULTILINE)
+_VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
+_LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]+)"', re.MULTILINE)
+_ASSIGNMENT = re.compile(r'^\s*([A-Za-z0-9_]+)\s*=\s*(?:"([^"]*)"|(\S+))\s*$')
+
+
+@dataclass(frozen=True)
+class S3Backend:
+    """The `backend "s3"` block of a stack (what bootstrap must create)."""
+
+    bucket: str
+    key: str
+    region: str
+    dynamodb_table: str
+    file: Path
+    line: int
+
+
+
+# --------------------------------------------------------------------------------------------
+# Reading HCL just enough (no HCL parser is available to us; these are simple, formatted files)
+
+
+def tf_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.tf") if p.is_file())
+
+
+def stack_dirs(stack: Path) -> list[Path]:
+    """The stack and every local module it calls, recursively (sources starting ./ or ../)."""
+    seen: list[Path] = []
+    todo = [stack.resolve()]
+    while todo:
+        directory = todo.pop()
+        if directory in seen or not directory.is_dir():
+            continue
+        seen.append(directory)
+        for path in tf_files(directory):
+            for source in _LOCAL_SOURCE.findall(path.read_text(encoding="utf-8")):
+                todo.append((directory / source).resolve())
+    return seen
+
+
+def declared_variables(stack: Path) -> set[str]:
+    names: set[str] = set()
+    for path in tf_files(stack):
+        names.update(_VARIABLE.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+def _block_lines(text: str, opening: re.Pattern[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number of the opening, inner lines) of each block whose first line matches."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not opening.match(line):
+            continue
+        depth = line.count("{") - line.count("}")
+        inner: list[str] = []
+        for body in lines[i + 1 :]:
+            depth += body.count("{") - body.count("}")
+            if depth <= 0:
+                break
+            inner.append(body)
+        yield i + 1, inner
+
+
+def parse_s3_backend(stack: Path) -> S3Backend | None:
+    """The `backend "s3"` settings of a stack, or None when it has no S3 backend."""
+    opening = re.compile(r'^\s*backend\s+"s3"\s*\{')
+    for path in tf_files(stack):
+        for line, inner in _block_lines(path.read_text(encoding="utf-8"), opening):
+            values: dict[str, str] = {}
+            for body in inner:
+                match = _ASSIGNMENT.match(body.split("#", 1)[0])
+                if match:
+                    values[match.group(1)] = match.group(2) or match.group(3) or ""
+            missing = [k for k in ("bucket", "key", "region", "dynamodb_table") if k not in values]
+            if missing:
+                raise UsageError(
+                    f"{path}:{line}: backend \"s3\" needs {', '.join(missing)} as literal strings "
+                    "(bootstrap creates what it names)"
+                )
+            return S3Backend(
+                bucket=values["bucket"], key=values["key"], region=values["region"],
+                dynamodb_table=values["dynamodb_table"], file=path, line=line,
+            )
+    return None
+
+
+def _exact_pin(constraint: str) -> str | None:
+    """The version an exact constraint (`1.2.3` or `= 1.2.3`) pins, None for ranges."""
+    value = constraint.strip()
+    if value.startswith("=") and not value.startswith("=="):
+        value = value[1:].strip()
+    return value if re.fullmatch(r"\d+\.\d+\.\d+", value) else None
+
+
+def check_terraform_pins(fed: Federation) -> list[Problem]:
+    """Every stack and module under the terraform root pins exactly fed.terraform_version.
+
+    Each `required_version` found must equal the pin; every stack a member uses (and the AWS
+    bootstrap stack) must have one and must declare required_providers. Problems name the file
+    and line. Pure reading: no terraform is run.
+    """
+    problems: list[Problem] = []
+    pin = fed.terraform_version
+    root = fed.terraform_root
+    if not root.is_dir():
+        return problems
+    for path in sorted(root.rglob("*.tf")):
+        if {".terraform", WORK_DIR} & set(path.relative_to(root).parts):
+            continue
+        text = path.read_text(encoding="utf-8")
+        for match in _REQUIRED_VERSION.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            constraint = match.group(1)
+            exact = _exact_pin(constraint)
+            if exact is None:
+                problems.append(Problem(
+                    display_path(path), line, "required_version",
+                    f"must pin exactly {pin!r} (the version in {fed.path.name}), "
+                    f"got the range {constraint!r}"))
+            elif exact != pin:
+                problems.append(Problem(
+                    display_path(path), line, "required_version",
+                    f"says {exact!r}, but {fed.path.name} pins terraform {pin!r}: "
+                    "change one so that they agree"))
+    stacks = {m.terraform.directory for m in fed.members.values() if m.terraform}
+    if any(m.cloud == "aws" and m.terraform for m in fed.members.values()):
+        bootstrap = root / BOOTSTRAP_STACK
+        if bootstrap.is_dir():
+            stacks.add(bootstrap.resolve())
+    for stack in sorted(stacks):
+        texts = "\n".join(p.read_text(encoding="utf-8") for p in tf_files(stack))
+        if not _REQUIRED_VERSION.search(texts):
+            problems.append(Problem(display_path(stack), None, "required_version",
+                                    f"the stack does not pin terraform: add required_version = "
+                                    f"\"{pin}\" to its terraform block"))
+        if not re.search(r"^\s*required_providers\s*\{", texts, re.MULTILINE):
+            problems.append(Problem(display_path(stack), None, "required_providers",
+                                    "the stack does not pin its providers: add a "
+                                    "required_providers block with exact versions"))
+    return problems
