@@ -120,7 +120,9 @@ def check_member_health(
     if verdict.healthy:
         return CheckResult(True, f"{health_url}: ok")
     status = f" HTTP {response.status_code}" if response.status_code != 200 else ""
-    return CheckResult(False, f"{health_url}:{status} ({verdict.describe()})")
+    failing = [f"failing: {', '.join(verdict.failing)}"] if verdict.failing else []
+    detail = "; ".join(failing + list(verdict.problems))
+    return CheckResult(False, f"{health_url}:{status} ({detail})")
 
 
 def _versions_verdict(url: str, prime_url: str | None, timeout: float) -> HealthVerdict:
