@@ -9,16 +9,10 @@ from pathlib import Path
 import pytest
 
 from federation_deploy.actions.publish import PublishTarget, make_publisher
-from federation_deploy.commands.traffic import (
-    Clock,
-    RampSettings,
-    advance_ramp,
-    plan_table,
-    ramp_dry_run,
-    run_ramp,
-    weights_disagreement,
-)
+from federation_deploy.commands.ramp import advance_ramp, plan_table, run_ramp
 from federation_deploy.errors import VerificationError
+from federation_deploy.ramp.engine import Clock, RampSettings, weights_disagreement
+from federation_deploy.ramp.plan import resolve_plan
 
 from .conftest import StandinFederation
 
@@ -161,6 +155,6 @@ def test_advance_rolls_back_when_unhealthy_even_while_holding(
 
 
 def test_dry_run_table_marks_the_current_step(federation: StandinFederation) -> None:
-    plan = ramp_dry_run(federation.load(), "gamma", (1, 5, 25))
+    plan = resolve_plan(federation.load(), "gamma", (1, 5, 25))
     table = plan_table(plan, current_step=1)
     assert table.splitlines()[2].startswith("2/4 (now)")
