@@ -406,7 +406,7 @@ class Sandbox:
         """Ramp curvenote through options.steps, publishing to the redirector's file; after
         each step is served, launches measure the real shares."""
         from .actions.publish import PublishTarget, make_publisher
-        from .commands.traffic import RampSettings, advance_ramp
+        from .commands.ramp import RampSettings, advance_ramp
 
         publisher = make_publisher(PublishTarget("file", Path(self.state.redirector_config)),
                                    self.runner)

@@ -1,4 +1,4 @@
-"""Traffic as configured and as live: target shares, the redirector's state, member checks."""
+"""The live side of traffic (HTTP client): the redirector's state, member and Prometheus checks."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import contextlib
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from .config import Federation
 from .health import DEFAULT_POD_HEADROOM, HealthVerdict, judge_health, judge_versions
-from .shares import routed_weights, shares
 
 DEFAULT_TIMEOUT = 5.0
 # Every request opens a new connection: behind a Service each answer may come from another
@@ -199,7 +197,7 @@ def check_error_rate(
 
 
 # ------------------------------------------------------------------------------------------
-# The traffic table
+# The redirector's state
 
 
 @dataclass(frozen=True)
@@ -209,23 +207,6 @@ class LiveState:
     active_hosts: Mapping[str, Mapping[str, Any]]
     samples: tuple[Sample, ...] = ()
     errors: tuple[str, ...] = ()
-
-
-@dataclass
-class TrafficRow:
-    name: str
-    weight: float
-    share: float
-    ramp: dict[str, Any] | None = None
-    live: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "weight": self.weight,
-                               "share": round(self.share, 4), "ramp": self.ramp}
-        if self.live is not None:
-            out["live"] = self.live
-        return out
 
 
 def read_live_state(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
@@ -242,58 +223,6 @@ def read_live_state(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> Li
     except LiveError as exc:
         errors.append(str(exc))
     return LiveState(hosts, tuple(samples), tuple(errors))
-
-
-def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[TrafficRow]:
-    """One row per routed member: weight, target share, ramp in progress, live state."""
-    weights = routed_weights(fed)
-    target = shares(weights)
-    live_shares = _live_shares(live) if live is not None else {}
-    rows: list[TrafficRow] = []
-    for name, weight in weights.items():
-        member = fed.members[name]
-        ramp = None
-        if member.ramp is not None:
-            r = member.ramp
-            ramp = {
-                "step": r.step,
-                "steps": list(r.steps),
-                "percent": r.current_share,
-                "to_weight": r.to_weight,
-                "hold": r.hold,
-                "started": r.started,
-                "last_healthy": r.last_healthy,
-            }
-        row = TrafficRow(name=name, weight=weight, share=target[name], ramp=ramp)
-        if live is not None:
-            row.live = _live_of(name, live, live_shares)
-        rows.append(row)
-    return rows
-
-
-def _live_shares(live: LiveState) -> dict[str, float]:
-    weights: dict[str, float] = {}
-    for name, host in live.active_hosts.items():
-        weight = host.get("weight")
-        if isinstance(weight, int | float) and not isinstance(weight, bool):
-            weights[name] = float(weight)
-    return shares(weights)
-
-
-def _live_of(name: str, live: LiveState, live_shares: Mapping[str, float]) -> dict[str, Any]:
-    host = live.active_hosts.get(name)
-    health = metric_for(live.samples, HEALTH_METRICS, name)
-    reason = health_reason(live.samples, name)
-    redirects = sum(s.value for s in live.samples
-                    if s.name in REDIRECT_METRICS and _member_label(s) == name)
-    return {
-        "in_rotation": host is not None,
-        "weight": None if host is None else host.get("weight"),
-        "share": None if host is None else round(live_shares.get(name, 0.0), 4),
-        "healthy": None if health is None else health > 0,
-        "reason": reason,
-        "redirects": redirects if live.samples else None,
-    }
 
 
 # Metric names of the redirector's /metrics (federation_deploy/redirector/metrics.py; the
@@ -316,6 +245,12 @@ def metric_for(samples: tuple[Sample, ...], names: tuple[str, ...], member: str)
         if sample.name in names and _member_label(sample) == member:
             return sample.value
     return None
+
+
+def redirect_count(samples: tuple[Sample, ...], member: str) -> float:
+    """Launches the redirector sent to member since it started."""
+    return sum(s.value for s in samples
+               if s.name in REDIRECT_METRICS and _member_label(s) == member)
 
 
 def health_reason(samples: tuple[Sample, ...], member: str) -> str | None:

@@ -1,13 +1,17 @@
-"""Click commands `traffic` and `ramp` (thin: parse options, call commands.traffic, print)."""
+"""Click commands `traffic` and `ramp` (thin: parse options, call commands.traffic and
+commands.ramp, print)."""
 
 from __future__ import annotations
 
 import click
 
 from ..actions.publish import make_publisher, parse_publish_target
-from ..commands import traffic as commands
+from ..commands import ramp as ramp_commands
+from ..commands import traffic as traffic_commands
+from ..durations import format_duration, parse_duration
 from ..errors import UsageError
-from ..ramp import format_duration, parse_duration, parse_steps
+from ..ramp.engine import RampSettings
+from ..ramp.plan import RampPlan, parse_steps, resolve_plan
 from ..runner import Runner
 from .context import Context, confirm_or_abort
 
@@ -30,11 +34,11 @@ def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
     of the routed members. A ramp in progress shows its step, since when, and the last
     healthy check.
     """
-    rows = commands.traffic_report(obj.federation(), redirector_url)
+    rows = traffic_commands.traffic_report(obj.federation(), redirector_url)
     if output == "json":
-        click.echo(commands.traffic_json(rows), nl=False)
+        click.echo(traffic_commands.traffic_json(rows), nl=False)
     else:
-        click.echo(commands.traffic_table(rows), nl=False)
+        click.echo(traffic_commands.traffic_table(rows), nl=False)
 
 
 @click.command()
@@ -96,19 +100,19 @@ def ramp(
     if hold is not None:
         parse_duration(hold)
     if dry_run:
-        plan = commands.ramp_dry_run(fed, member, parsed_steps, to_weight, hold)
+        plan = resolve_plan(fed, member, parsed_steps, to_weight, hold)
         state = fed.members[member].ramp
         for note in plan.notes:
             obj.progress(f"note: {note}")
         if state is not None:
             obj.progress(f"a ramp of {member} is in progress at step {state.step + 1} "
                          f"since {state.started}")
-        click.echo(commands.plan_table(plan, state.step if state is not None else None),
+        click.echo(ramp_commands.plan_table(plan, state.step if state is not None else None),
                    nl=False)
         return
 
     target = parse_publish_target(publish)
-    settings = commands.RampSettings(
+    settings = RampSettings(
         redirector_url=redirector_url,
         prometheus_url=prometheus_url,
         max_error_rate=max_error_rate,
@@ -121,20 +125,22 @@ def ramp(
     publisher = make_publisher(target, Runner(), obj.progress)
     if abort:
         confirm_or_abort(f"Abort the ramp of {member}: weight 0 now, published to {target}?", yes)
-        outcome = commands.abort_ramp(fed, member, publisher, settings=settings,
-                                      progress=obj.progress)
+        outcome = ramp_commands.abort_ramp(fed, member, publisher, settings=settings,
+                                           progress=obj.progress)
         click.echo(outcome.message)
         return
-    plan = commands.resolve_plan(fed, member, parsed_steps, to_weight, hold)
-    shown = ", ".join(f"{p:g}%" for p in plan.percents)
-    verb = "Advance the ramp of" if advance else "Ramp"
-    state = fed.members[member].ramp
-    where = "" if state is None else f", in progress at step {state.step + 1}"
-    confirm_or_abort(f"{verb} {member} ({shown}; hold {format_duration(plan.hold_seconds)}"
-                     f"{where}), publishing to {target}?", yes)
-    run = commands.advance_ramp if advance else commands.run_ramp
-    outcome = run(fed, member, publisher, steps=parsed_steps, to_weight=to_weight, hold=hold,
-                  settings=settings, progress=obj.progress)
+
+    def confirm(plan: RampPlan) -> None:
+        state = fed.members[member].ramp
+        shown = ", ".join(f"{p:g}%" for p in plan.percents)
+        verb = "Advance the ramp of" if advance else "Ramp"
+        where = "" if state is None else f", in progress at step {state.step + 1}"
+        confirm_or_abort(f"{verb} {member} ({shown}; hold {format_duration(plan.hold_seconds)}"
+                         f"{where}), publishing to {target}?", yes)
+
+    outcome = ramp_commands.run_ramp(fed, member, publisher, steps=parsed_steps,
+                                     to_weight=to_weight, hold=hold, settings=settings,
+                                     progress=obj.progress, confirm=confirm, advance=advance)
     click.echo(outcome.message)
 
 

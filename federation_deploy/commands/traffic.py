@@ -1,54 +1,39 @@
-"""Commands `traffic` and `ramp`: the traffic table, and a ramp's steps, holds and rollbacks.
-
-A ramp step, in this order:
-  1. write federation.yaml (the member's weight and `ramp:` block, round-trip, atomic);
-  2. publish the redirector config derived from the file just written (helm or file);
-  3. wait until the redirector reports the new weights (N agreeing /active_hosts answers);
-  4. hold: check every few seconds that the member is in rotation, its /health is ok and,
-     with Prometheus, that its launch error rate is under the threshold.
-Config is written before publishing, so the file is always the truth: if the run is
-interrupted (Ctrl-C) between 1 and 2, the interrupt handler publishes what the file says
-before exiting, and a resumed ramp re-publishes the file's step first (a process killed
-outright is healed by that re-publish). A failed check writes and publishes the previous
-step (0 before the first), keeps the `ramp:` block at that step with `started` reset (the
-next attempt waits a full hold), and raises VerificationError (exit 1). The final step (100)
-sets weight = to_weight and removes the `ramp:` block: the member is then routed by
-rendezvous like the others; an interactive ramp still holds after it and can roll back.
-"""
+"""Command `traffic`: weights and target shares per member, ramps in progress, live state."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
-from ..actions.publish import Publisher
-from ..config import Federation, RampState, load_federation
-from ..errors import UsageError, VerificationError
-from ..ramp import RampPlan, RampStep, check_rampable, check_steps, format_duration, plan_ramp
-from ..ramp_state import parse_timestamp, utc_timestamp, write_member_state
+from ..config import Federation
+from ..shares import routed_weights, shares
 from ..tables import aligned_lines
 from ..traffic import (
-    LiveError,
-    TrafficRow,
-    check_error_rate,
-    check_member_health,
-    fetch_active_hosts,
+    HEALTH_METRICS,
+    LiveState,
+    health_reason,
+    metric_for,
     read_live_state,
-    traffic_rows,
+    redirect_count,
 )
 
-Progress = Callable[[str], None]
-StepHook = Callable[[RampStep], None]
 
+@dataclass
+class TrafficRow:
+    name: str
+    weight: float
+    share: float
+    ramp: dict[str, Any] | None = None
+    live: dict[str, Any] | None = None
 
-# ------------------------------------------------------------------------------------------
-# traffic
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "weight": self.weight,
+                               "share": round(self.share, 4), "ramp": self.ramp}
+        if self.live is not None:
+            out["live"] = self.live
+        return out
 
 
 def traffic_report(fed: Federation, redirector_url: str | None = None) -> list[TrafficRow]:
@@ -59,6 +44,33 @@ def traffic_report(fed: Federation, redirector_url: str | None = None) -> list[T
         for row in rows:
             assert row.live is not None
             row.live["errors"] = list(live.errors)
+    return rows
+
+
+def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[TrafficRow]:
+    """One row per routed member: weight, target share, ramp in progress, live state."""
+    weights = routed_weights(fed)
+    target = shares(weights)
+    live_shares = _live_shares(live) if live is not None else {}
+    rows: list[TrafficRow] = []
+    for name, weight in weights.items():
+        member = fed.members[name]
+        ramp = None
+        if member.ramp is not None:
+            r = member.ramp
+            ramp = {
+                "step": r.step,
+                "steps": list(r.steps),
+                "percent": r.current_share,
+                "to_weight": r.to_weight,
+                "hold": r.hold,
+                "started": r.started,
+                "last_healthy": r.last_healthy,
+            }
+        row = TrafficRow(name=name, weight=weight, share=target[name], ramp=ramp)
+        if live is not None:
+            row.live = _live_of(name, live, live_shares)
+        rows.append(row)
     return rows
 
 
@@ -106,570 +118,23 @@ def _ramp_cell(ramp: Mapping[str, Any] | None) -> str:
     return f"{where}{since}, hold {ramp['hold']}{healthy}"
 
 
-# ------------------------------------------------------------------------------------------
-# ramp
-
-
-@dataclass(frozen=True)
-class RampSettings:
-    """How a ramp watches the redirector and the member (all times in seconds)."""
-
-    redirector_url: str | None = None
-    prometheus_url: str | None = None
-    max_error_rate: float = 0.05
-    prometheus_label: str = "member"  # the label naming the member in Prometheus
-    check_interval: float = 5.0  # between health checks while holding
-    poll_interval: float = 1.0  # between /active_hosts polls while waiting for new weights
-    agreeing_answers: int = 3  # consecutive /active_hosts answers with the new weights
-    settle_timeout: float = 120.0  # for the redirector to report the new weights
-    request_timeout: float = 5.0
-    record_interval: float = 300.0  # write last_healthy to config this often while holding
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Clock:
-    """Time for the ramp; tests pass a fake whose sleep only moves `now` forward."""
-
-    now: Callable[[], datetime] = _utc_now
-    sleep: Callable[[float], None] = time.sleep
-
-
-@dataclass(frozen=True)
-class RampOutcome:
-    """How a ramp command ended (rollbacks raise VerificationError instead)."""
-
-    member: str
-    status: str  # complete | started | advanced | holding | aborted
-    step: int  # the step published now; -1 = the member at 0
-    weight: float
-    share: float
-    message: str
-
-
-def resolve_plan(
-    fed: Federation,
-    member: str,
-    steps: tuple[float, ...] | None = None,
-    to_weight: float | None = None,
-    hold: str | None = None,
-) -> RampPlan:
-    """The plan of a new ramp, or of the ramp in progress (which --steps/--to-weight may not
-    contradict; --hold may change). UsageError (exit 2) on anything refused."""
-    state = check_rampable(fed, member).ramp
-    if state is not None:
-        shown = ",".join(f"{s:g}" for s in state.steps)
-        if steps is not None and check_steps(steps) != state.steps:
-            raise UsageError(
-                f"a ramp of {member} is in progress with steps {shown}: run without --steps to "
-                "resume it, or stop it with --abort first"
-            )
-        if to_weight is not None and to_weight != state.to_weight:
-            raise UsageError(
-                f"a ramp of {member} is in progress to weight {state.to_weight:g}: run without "
-                "--to-weight to resume it, or stop it with --abort first"
-            )
-    plan = plan_ramp(fed, member, steps, to_weight, hold)
-    if state is not None and plan.percents != state.steps:
-        raise UsageError(
-            f"the ramp of {member} in progress has steps {shown}, but the weights in config "
-            f"now allow only {','.join(f'{p:g}' for p in plan.percents)}: stop it with --abort "
-            "and start again"
-        )
-    return plan
-
-
-def ramp_dry_run(
-    fed: Federation,
-    member: str,
-    steps: tuple[float, ...] | None = None,
-    to_weight: float | None = None,
-    hold: str | None = None,
-) -> RampPlan:
-    """The plan only; nothing is written or published."""
-    return resolve_plan(fed, member, steps, to_weight, hold)
-
-
-def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
-    """The plan as a table: per step, the member's weight and share and everyone's share."""
-    others = [n for n in plan.base_weights if n != plan.member]
-    head = ["step", "percent", "weight", "share", *(f"{n} share" for n in others), "then"]
-    table = [head]
-    for step in plan.steps:
-        marker = " (now)" if current_step == step.index else ""
-        then = "ramp complete" if step.final else f"hold {plan.hold}"
-        table.append([
-            f"{step.index + 1}/{len(plan.steps)}{marker}",
-            f"{step.percent:g}%",
-            f"{step.weight:g}",
-            f"{step.share:.2f}%",
-            *(f"{step.shares[n]:.2f}%" for n in others),
-            then,
-        ])
-    return "\n".join(aligned_lines(table)) + "\n"
-
-
-def run_ramp(
-    fed: Federation,
-    member: str,
-    publisher: Publisher,
-    *,
-    steps: tuple[float, ...] | None = None,
-    to_weight: float | None = None,
-    hold: str | None = None,
-    settings: RampSettings = RampSettings(),
-    clock: Clock | None = None,
-    progress: Progress | None = None,
-    on_step: StepHook | None = None,
-) -> RampOutcome:
-    """Run (or resume) the ramp of member to the end: every step held and checked.
-
-    on_step is called when the redirector reports a step's weights, before its hold.
-    Raises VerificationError after a rollback, UsageError on refused input.
-    """
-    plan = resolve_plan(fed, member, steps, to_weight, hold)
-    return _Ramp(fed, plan, publisher, settings, clock, progress, on_step).run()
-
-
-def advance_ramp(
-    fed: Federation,
-    member: str,
-    publisher: Publisher,
-    *,
-    steps: tuple[float, ...] | None = None,
-    to_weight: float | None = None,
-    hold: str | None = None,
-    settings: RampSettings = RampSettings(),
-    clock: Clock | None = None,
-    progress: Progress | None = None,
-    on_step: StepHook | None = None,
-) -> RampOutcome:
-    """One step for a scheduled job: check the current step, and move to the next one when
-    its hold is over (or start the ramp). Returns at once; VerificationError after a rollback."""
-    plan = resolve_plan(fed, member, steps, to_weight, hold)
-    return _Ramp(fed, plan, publisher, settings, clock, progress, on_step).advance()
-
-
-def abort_ramp(
-    fed: Federation,
-    member: str,
-    publisher: Publisher,
-    *,
-    settings: RampSettings = RampSettings(),
-    clock: Clock | None = None,
-    progress: Progress | None = None,
-) -> RampOutcome:
-    """Weight 0 at once, the `ramp:` block removed, published. Only for a ramp in progress:
-    an abort by mistake must not take a member in full service out of rotation."""
-    m = check_rampable(fed, member)
-    if m.ramp is None:
-        raise UsageError(
-            f"no ramp of {member} in progress (no `ramp:` block in config); to take it out of "
-            "rotation, set its weight to 0"
-        )
-    say = progress or (lambda _: None)
-    runner = _Ramp.for_abort(fed, member, publisher, settings, clock, say)
-    return runner.abort()
-
-
-class _Ramp:
-    """The ramp loop for one member; all state on the instance (no globals)."""
-
-    def __init__(
-        self,
-        fed: Federation,
-        plan: RampPlan,
-        publisher: Publisher,
-        settings: RampSettings,
-        clock: Clock | None,
-        progress: Progress | None,
-        on_step: StepHook | None,
-    ) -> None:
-        self.fed = fed
-        self.plan = plan
-        self.member = plan.member
-        self.publisher = publisher
-        self.settings = settings
-        self.clock = clock or Clock()
-        self.say: Progress = progress or (lambda _: None)
-        self.on_step = on_step
-        state = fed.members[self.member].ramp
-        self.last_healthy: str | None = state.last_healthy if state is not None else None
-        self.dirty = False  # config written, publish not done yet
-        self._noted_no_redirector = False
-
-    @classmethod
-    def for_abort(
-        cls, fed: Federation, member: str, publisher: Publisher, settings: RampSettings,
-        clock: Clock | None, progress: Progress,
-    ) -> _Ramp:
-        weights = {m.name: m.weight for m in fed.members.values()
-                   if m.routed and (m.weight > 0 or m.name == member)}
-        weights[member] = 0.0
-        plan = RampPlan(member=member, steps=(), to_weight=0.0, hold="0s", hold_seconds=0.0,
-                        others_total=sum(weights.values()), base_weights=weights)
-        return cls(fed, plan, publisher, settings, clock, progress, None)
-
-    # -- the three modes ----------------------------------------------------------------------
-
-    def run(self) -> RampOutcome:
-        with self._consistent_on_interrupt():
-            state = self.fed.members[self.member].ramp
-            first = 0
-            if state is not None:
-                index = state.step
-                self.say(f"resuming the ramp of {self.member} at {self._describe(index)}")
-                self._ensure_published(index, force=True)
-                if index >= 0:
-                    self._hook(index)
-                    started = self._started(state)
-                    self._hold(index, started)
-                first = index + 1
-            else:
-                self._say_plan()
-            for index in range(first, len(self.plan.steps)):
-                started = self._apply(index)
-                self._hook(index)
-                self._hold(index, started)
-            final = self.plan.steps[-1]
-            return self._outcome("complete", len(self.plan.steps) - 1,
-                                 f"ramp of {self.member} complete: weight {final.weight:g} "
-                                 f"({final.share:.2f}% of launches), routed by rendezvous")
-
-    def advance(self) -> RampOutcome:
-        with self._consistent_on_interrupt():
-            state = self.fed.members[self.member].ramp
-            if state is None:
-                self._say_plan()
-                return self._step_forward(0, "started")
-            index = state.step
-            self._ensure_published(index, force=False)
-            if index >= 0:
-                self._check_or_rollback(index)
-            started = self._started(state)
-            until = started + timedelta(seconds=self.plan.hold_seconds)
-            if state.started is not None and self.clock.now() < until:
-                self._record(index, state.started)
-                return self._outcome(
-                    "holding", index,
-                    f"{self.member} at {self._describe(index)}: healthy, holding until "
-                    f"{utc_timestamp(until)}",
-                )
-            return self._step_forward(index + 1, "advanced")
-
-    def abort(self) -> RampOutcome:
-        with self._consistent_on_interrupt():
-            self.dirty = True
-            self.fed = write_member_state(self.fed, self.member, 0.0, None)
-            self._publish()
-            self.say(f"{self.member} set to weight 0 and published; ramp removed from config")
-            failure = self._wait_for_redirector(-1, ramp_flag=False)
-            if failure:
-                raise VerificationError(f"ramp of {self.member} aborted, but {failure}")
-            return self._outcome("aborted", -1, f"ramp of {self.member} aborted: weight 0")
-
-    # -- steps --------------------------------------------------------------------------------
-
-    def _step_forward(self, index: int, status: str) -> RampOutcome:
-        self._apply(index)
-        self._hook(index)
-        self._check_or_rollback(index)
-        step = self.plan.steps[index]
-        if step.final:
-            return self._outcome("complete", index,
-                                 f"ramp of {self.member} complete: weight {step.weight:g} "
-                                 f"({step.share:.2f}% of launches), routed by rendezvous")
-        self._record(index, self._state_started())
-        return self._outcome(status, index,
-                             f"{self.member} at {self._describe(index)}: published and healthy; "
-                             f"next step after a hold of {self.plan.hold}")
-
-    def _apply(self, index: int) -> datetime:
-        """Write step index to config, publish it, wait for the redirector; returns when the
-        step started (its hold counts from there)."""
-        self._replan()
-        started = self.clock.now()
-        step = self.plan.steps[index]
-        self.say(f"step {index + 1}/{len(self.plan.steps)}: {self.member} weight "
-                 f"{step.weight:g} ({step.share:.2f}% of launches)")
-        self._write(index, utc_timestamp(started))
-        self._publish()
-        failure = self._wait_for_redirector(index)
-        if failure:
-            self._rollback(index, failure)
-        return started
-
-    def _hold(self, index: int, started: datetime) -> None:
-        """Check every check_interval until hold has passed since started; roll back on the
-        first failed check. The first check is at once, the last at the end of the hold."""
-        end = started + timedelta(seconds=self.plan.hold_seconds)
-        now = self.clock.now()
-        if end > now:
-            self.say(f"holding {self.member} at {self._describe(index)} until "
-                     f"{utc_timestamp(end)} ({format_duration((end - now).total_seconds())})")
-        last_record = now
-        while True:
-            self._check_or_rollback(index)
-            now = self.clock.now()
-            remaining = (end - now).total_seconds()
-            if remaining <= 0:
-                break
-            if (now - last_record).total_seconds() >= self.settings.record_interval:
-                self._record(index, self._state_started())
-                last_record = now
-            self.clock.sleep(min(self.settings.check_interval, remaining))
-
-    def _check_or_rollback(self, index: int) -> None:
-        failure = self._check(index)
-        if failure:
-            self._rollback(index, failure)
-        self.last_healthy = utc_timestamp(self.clock.now())
-
-    def _rollback(self, index: int, failure: str) -> NoReturn:
-        target = index - 1
-        self.say(f"check failed at {self._describe(index)}: {failure}")
-        self.say(f"rolling back {self.member} to {self._describe(target)}")
-        self._replan()
-        self._write(target, utc_timestamp(self.clock.now()))
-        self._publish()
-        wait_failure = self._wait_for_redirector(target, may_be_absent=True)
-        message = (f"ramp of {self.member} rolled back to {self._describe(target)} "
-                   f"(weight {self.plan.member_weight_at(target):g}): {failure}")
-        if wait_failure:
-            message += f"; after the rollback, {wait_failure}"
-        raise VerificationError(message)
-
-    # -- config and publishing ------------------------------------------------------------------
-
-    def _state(self, index: int, started: str | None) -> RampState | None:
-        if index >= 0 and self.plan.steps[index].final:
-            return None  # ramp complete: the member is plain rendezvous
-        return RampState(steps=self.plan.percents, step=index, to_weight=self.plan.to_weight,
-                         hold=self.plan.hold, started=started, last_healthy=self.last_healthy)
-
-    def _write(self, index: int, started: str | None) -> None:
-        self.dirty = True
-        self.fed = write_member_state(self.fed, self.member, self.plan.member_weight_at(index),
-                                      self._state(index, started))
-
-    def _record(self, index: int, started: str | None) -> None:
-        """Write last_healthy of the current step (weights unchanged: nothing to publish)."""
-        if index < 0 and self.fed.members[self.member].ramp is None:
-            return
-        self.fed = write_member_state(self.fed, self.member, self.plan.member_weight_at(index),
-                                      self._state(index, started))
-
-    def _state_started(self) -> str | None:
-        state = self.fed.members[self.member].ramp
-        return state.started if state is not None else None
-
-    def _started(self, state: RampState) -> datetime:
-        return parse_timestamp(state.started) if state.started else self.clock.now()
-
-    def _publish(self) -> None:
-        self.publisher(self.fed)
-        self.dirty = False
-
-    def _replan(self) -> None:
-        """Recompute the plan from the file as it is now (someone may have changed the other
-        members' weights during a long ramp); the steps themselves must not change."""
-        self.fed = load_federation(self.fed.config_dir)
-        plan = plan_ramp(self.fed, self.member, self.plan.percents, self.plan.to_weight,
-                         self.plan.hold)
-        if plan.percents != self.plan.percents:
-            raise UsageError(
-                f"the weights of the other members changed during the ramp of {self.member}: "
-                f"its steps {','.join(f'{p:g}' for p in self.plan.percents)} no longer fit; "
-                "stop it with --abort and start again"
-            )
-        self.plan = plan
-
-    def _ensure_published(self, index: int, force: bool) -> None:
-        """Make the redirector serve what config says: publish when it does not (or always
-        with force and no redirector to ask), then wait for it. The member being out of
-        rotation is not a publishing matter: the checks that follow report it."""
-        self._replan()
-        if self.settings.redirector_url:
-            answer, _ = self._agreement(index, self._ramp_flag(index), may_be_absent=True)
-            if answer is not None:
-                self.say(f"the redirector does not serve the config's weights ({answer}): "
-                         "publishing them")
-                self._publish()
-                failure = self._wait_for_redirector(index, may_be_absent=True)
-                if failure and index >= 0:
-                    self._rollback(index, failure)
-                if failure:
-                    raise VerificationError(failure)
-        elif force:
-            self._publish()
-
-    @contextlib.contextmanager
-    def _consistent_on_interrupt(self) -> Iterator[None]:
-        """On Ctrl-C between a config write and its publish, publish what the file says, so
-        that config and the published weights agree when the process exits."""
-        try:
-            yield
-        except KeyboardInterrupt:
-            if self.dirty:
-                self.say("interrupted: publishing the weights config/federation.yaml has now")
-                self.publisher(load_federation(self.fed.config_dir))
-                self.dirty = False
-            raise
-
-    # -- the redirector and the member ----------------------------------------------------------
-
-    def _ramp_flag(self, index: int) -> bool:
-        return index >= 0 and not self.plan.steps[index].final
-
-    def _wait_for_redirector(
-        self, index: int, ramp_flag: bool | None = None, may_be_absent: bool = False
-    ) -> str | None:
-        """None once agreeing_answers consecutive /active_hosts answers show the weights of
-        step index; otherwise (after settle_timeout) what the redirector last said.
-        may_be_absent: the member may be out of rotation (after a rollback it usually is)."""
-        if not self.settings.redirector_url:
-            self._note_no_redirector()
-            return None
-        flag = self._ramp_flag(index) if ramp_flag is None else ramp_flag
-        deadline = self.clock.now() + timedelta(seconds=self.settings.settle_timeout)
-        agreeing = 0
-        while True:
-            answer, absent = self._agreement(index, flag, may_be_absent)
-            agreeing = agreeing + 1 if answer is None else 0
-            if agreeing >= self.settings.agreeing_answers:
-                return None
-            if absent:
-                # not listed: either not checked yet since the reload, or failing; a failing
-                # /health of its own says which at once instead of after settle_timeout
-                member = self.fed.members[self.member]
-                health = check_member_health(member.health_url, self.settings.request_timeout)
-                if not health.ok:
-                    return f"{self.member} is unhealthy: {health.reason}"
-            if self.clock.now() >= deadline:
-                weight = self.plan.member_weight_at(index)
-                return (f"the redirector did not report {self.member} at weight {weight:g} "
-                        f"within {format_duration(self.settings.settle_timeout)} "
-                        f"(last answer: {answer or 'agreeing'})")
-            self.clock.sleep(self.settings.poll_interval)
-
-    def _agreement(
-        self, index: int, ramp_flag: bool, may_be_absent: bool = False
-    ) -> tuple[str | None, bool]:
-        """(None when one /active_hosts answer shows step index's weights, else why not;
-        whether the member should be listed there and is not)."""
-        assert self.settings.redirector_url
-        try:
-            hosts = fetch_active_hosts(self.settings.redirector_url,
-                                       self.settings.request_timeout)
-        except LiveError as exc:
-            return str(exc), False
-        expected = self.plan.weights_at(index)
-        answer = weights_disagreement(hosts, expected, self.member, ramp_flag, may_be_absent)
-        absent = (answer is not None and not may_be_absent
-                  and expected.get(self.member, 0.0) > 0 and self.member not in hosts)
-        return answer, absent
-
-    def _check(self, index: int) -> str | None:
-        """What is wrong with the member now, or None: in rotation, /health, error rate."""
-        failures: list[str] = []
-        member = self.fed.members[self.member]
-        s = self.settings
-        if s.redirector_url and self.plan.member_weight_at(index) > 0:
-            try:
-                hosts = fetch_active_hosts(s.redirector_url, s.request_timeout)
-                if self.member not in hosts:
-                    failures.append(f"{self.member} is out of rotation (not in the redirector's "
-                                    "/active_hosts: its health checks there fail)")
-            except LiveError as exc:
-                failures.append(f"the redirector cannot be asked: {exc}")
-        elif not s.redirector_url:
-            self._note_no_redirector()
-        health = check_member_health(member.health_url, s.request_timeout)
-        if not health.ok:
-            failures.append(f"{self.member} is unhealthy: {health.reason}")
-        if s.prometheus_url:
-            rate = check_error_rate(s.prometheus_url, self.member, s.max_error_rate,
-                                    s.prometheus_label, s.request_timeout)
-            if not rate.ok:
-                failures.append(f"{self.member}: {rate.reason}")
-        return "; ".join(failures) or None
-
-    def _note_no_redirector(self) -> None:
-        if not self._noted_no_redirector:
-            self.say("note: no --redirector-url: not waiting for the redirector to report the "
-                     "weights, and not checking that the member is in rotation (its /health "
-                     "is still checked)")
-            self._noted_no_redirector = True
-
-    # -- messages -------------------------------------------------------------------------------
-
-    def _hook(self, index: int) -> None:
-        if self.on_step is not None:
-            self.on_step(self.plan.steps[index])
-
-    def _describe(self, index: int) -> str:
-        if index < 0:
-            return "0 (before the first step)"
-        step = self.plan.steps[index]
-        return f"step {index + 1}/{len(self.plan.steps)} ({step.percent:g}%)"
-
-    def _say_plan(self) -> None:
-        shown = ", ".join(f"{s.percent:g}%" for s in self.plan.steps)
-        self.say(f"ramp of {self.member}: {shown}, hold {self.plan.hold} after each step")
-        for note in self.plan.notes:
-            self.say(f"note: {note}")
-
-    def _outcome(self, status: str, index: int, message: str) -> RampOutcome:
-        return RampOutcome(member=self.member, status=status, step=index,
-                           weight=self.plan.member_weight_at(index),
-                           share=self.plan.member_share_at(index), message=message)
-
-
-def weights_disagreement(
-    hosts: Mapping[str, Mapping[str, Any]],
-    expected: Mapping[str, float],
-    member: str,
-    ramp_flag: bool,
-    may_be_absent: bool = False,
-) -> str | None:
-    """None when /active_hosts agrees with the expected weights, else the first difference.
-
-    The ramping member must be listed with its weight and ramp flag (absent at weight 0, or
-    when may_be_absent); other members may be absent (out of rotation is not the ramp's
-    business), but when listed their weights must be the expected ones.
-    """
-    want = expected.get(member, 0.0)
-    host = hosts.get(member)
-    if want > 0:
-        if host is None:
-            if may_be_absent:
-                return _others_disagreement(hosts, expected, member)
-            return f"{member} is not in /active_hosts"
-        got = host.get("weight")
-        if not _same_weight(got, want):
-            return f"{member} has weight {got} there (expected {want:g})"
-        if bool(host.get("ramp")) != ramp_flag:
-            return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
-    elif host is not None:
-        return f"{member} is still in /active_hosts (weight {host.get('weight')})"
-    return _others_disagreement(hosts, expected, member)
-
-
-def _others_disagreement(
-    hosts: Mapping[str, Mapping[str, Any]], expected: Mapping[str, float], member: str
-) -> str | None:
-    for name, other in hosts.items():
-        if name == member or name not in expected:
-            continue
-        if not _same_weight(other.get("weight"), expected[name]):
-            return f"{name} has weight {other.get('weight')} there (expected {expected[name]:g})"
-    return None
-
-
-def _same_weight(got: Any, want: float) -> bool:
-    if isinstance(got, bool) or not isinstance(got, int | float):
-        return False
-    return math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12)
+def _live_shares(live: LiveState) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for name, host in live.active_hosts.items():
+        weight = host.get("weight")
+        if isinstance(weight, int | float) and not isinstance(weight, bool):
+            weights[name] = float(weight)
+    return shares(weights)
+
+
+def _live_of(name: str, live: LiveState, live_shares: Mapping[str, float]) -> dict[str, Any]:
+    host = live.active_hosts.get(name)
+    health = metric_for(live.samples, HEALTH_METRICS, name)
+    return {
+        "in_rotation": host is not None,
+        "weight": None if host is None else host.get("weight"),
+        "share": None if host is None else round(live_shares.get(name, 0.0), 4),
+        "healthy": None if health is None else health > 0,
+        "reason": health_reason(live.samples, name),
+        "redirects": redirect_count(live.samples, name) if live.samples else None,
+    }

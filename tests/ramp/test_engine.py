@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from federation_deploy.actions.publish import PublishTarget, make_publisher
-from federation_deploy.commands.traffic import (
+from federation_deploy.commands.ramp import advance_ramp, plan_table, run_ramp
+from federation_deploy.config import Federation
+from federation_deploy.errors import VerificationError
+from federation_deploy.ramp import plan as plan_module
+from federation_deploy.ramp import state as state_module
+from federation_deploy.ramp.engine import (
     Clock,
+    RampEngine,
+    RampIO,
     RampSettings,
-    advance_ramp,
-    plan_table,
-    ramp_dry_run,
-    run_ramp,
     weights_disagreement,
 )
-from federation_deploy.errors import VerificationError
+from federation_deploy.ramp.plan import RampStep, resolve_plan
+from federation_deploy.render import redirector_config
+from federation_deploy.shares import share_to_weight
+from federation_deploy.traffic import CheckResult
 
 from .conftest import StandinFederation
 
@@ -161,6 +169,120 @@ def test_advance_rolls_back_when_unhealthy_even_while_holding(
 
 
 def test_dry_run_table_marks_the_current_step(federation: StandinFederation) -> None:
-    plan = ramp_dry_run(federation.load(), "gamma", (1, 5, 25))
+    plan = resolve_plan(federation.load(), "gamma", (1, 5, 25))
     table = plan_table(plan, current_step=1)
     assert table.splitlines()[2].startswith("2/4 (now)")
+
+
+# --------------------------------------------------------------------------------------------
+# The engine with every collaborator injected: a redirector that serves what was published,
+# a member whose health the test sets, a fake clock. No HTTP, no sleeping.
+
+
+class FakeRedirector:
+    """Serves /active_hosts as the real one would from the last published config: hosts with
+    weight > 0, minus the members the test takes out of rotation."""
+
+    def __init__(self) -> None:
+        self.published: list[dict[str, Any]] = []
+        self.out_of_rotation: set[str] = set()
+
+    def publish(self, fed: Federation) -> None:
+        self.published.append(redirector_config(fed)["hosts"])
+
+    def active_hosts(self, url: str, timeout: float) -> dict[str, Any]:
+        hosts = self.published[-1] if self.published else {}
+        return {name: host for name, host in hosts.items()
+                if host["weight"] > 0 and name not in self.out_of_rotation}
+
+    def weight(self, member: str) -> float:
+        return float(self.published[-1][member]["weight"])
+
+
+class CountingCalls:
+    """Wraps a real function and counts its calls."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.function(*args, **kwargs)
+
+
+def _engine(federation: StandinFederation, fake: FakeClock, redirector: FakeRedirector,
+            on_step: Callable[[RampStep], None] | None = None) -> RampEngine:
+    fed = federation.load()
+    plan = resolve_plan(fed, "gamma", (1, 5), hold="30m")
+    io = RampIO(publish=redirector.publish, clock=fake.clock(),
+                active_hosts=redirector.active_hosts,
+                member_health=lambda url, timeout: CheckResult(True, "stand-in"),
+                progress=lambda _: None, on_step=on_step)
+    settings = RampSettings(redirector_url="http://redirector.test", check_interval=300,
+                            poll_interval=1, settle_timeout=60, record_interval=3600)
+    return RampEngine(fed, plan, settings, io)
+
+
+def test_injected_redirector_out_of_rotation_rolls_back_in_fake_time(
+    federation: StandinFederation,
+) -> None:
+    fake = FakeClock()
+    redirector = FakeRedirector()
+    engine = _engine(federation, fake, redirector)
+    original_sleep = fake.sleep
+
+    def sleep(seconds: float) -> None:
+        original_sleep(seconds)
+        # ten minutes into the 5% step, the redirector's own checks take gamma out
+        if redirector.published and redirector.weight("gamma") == 5.26316 \
+                and fake.t >= datetime(2025, 3, 1, 10, 40, tzinfo=UTC):
+            redirector.out_of_rotation.add("gamma")
+
+    engine.clock.sleep = sleep
+    with pytest.raises(VerificationError, match=r"rolled back to step 1/3 \(1%\)") as failure:
+        engine.run()
+    assert "gamma is out of rotation" in str(failure.value)
+    assert redirector.weight("gamma") == 1.0101
+    ramp = federation.load().members["gamma"].ramp
+    assert ramp is not None and ramp.step == 0
+    # the 5% step was served at 10:30:02 (three agreeing answers a second apart) and checked
+    # every 5 minutes; the check of 10:40:02 failed, and the rollback was served 2 s later
+    assert fake.t == datetime(2025, 3, 1, 10, 40, 4, tzinfo=UTC)
+
+
+def test_config_loaded_and_planned_once_per_step(
+    federation: StandinFederation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads = CountingCalls(state_module.load_federation)
+    plans = CountingCalls(plan_module.plan_ramp)
+    monkeypatch.setattr(state_module, "load_federation", loads)
+    monkeypatch.setattr(plan_module, "plan_ramp", plans)
+    fake = FakeClock()
+    redirector = FakeRedirector()
+    outcome = _engine(federation, fake, redirector).run()
+    assert outcome.status == "complete"
+    # three steps (1%, 5%, 100%): each one write, whose validated result the step goes on
+    # with; the plan of the command (made in _engine) is never made again
+    assert (loads.calls, plans.calls) == (3, 1)
+    assert [hosts["gamma"]["weight"] for hosts in redirector.published] == [1.0101, 5.26316, 100]
+
+
+def test_a_changed_file_is_loaded_and_planned_again(
+    federation: StandinFederation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans = CountingCalls(plan_module.plan_ramp)
+    monkeypatch.setattr(plan_module, "plan_ramp", plans)
+    redirector = FakeRedirector()
+
+    def on_step(step: RampStep) -> None:
+        if step.index == 0:  # someone gives alpha more weight during the 1% hold
+            path = federation.path
+            path.write_text(path.read_text().replace("    weight: 60 ", "    weight: 80 "))
+
+    _engine(federation, FakeClock(), redirector, on_step).run()
+    # the 5% step is computed from the new weights: 5% of launches with 80 + 40 elsewhere
+    assert redirector.published[1]["gamma"]["weight"] == pytest.approx(
+        share_to_weight(5, 120), rel=1e-5)
+    assert redirector.published[1]["alpha"]["weight"] == 80
+    assert plans.calls == 2  # the command's plan, and one again after the edit

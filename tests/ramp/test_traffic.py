@@ -1,5 +1,5 @@
 """`traffic`: target shares, live state from the redirector, ramps in progress; the checks
-the ramp uses (member /health, Prometheus error rate) and publishing."""
+the ramp uses (member /health, Prometheus error rate)."""
 
 from __future__ import annotations
 
@@ -14,22 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy.actions import publish as publish_module
-from federation_deploy.actions.publish import (
-    PublishTarget,
-    make_publisher,
-    parse_publish_target,
-    publish_file,
-)
+from federation_deploy.actions.publish import PublishTarget, make_publisher
 from federation_deploy.cli.main import cli
-from federation_deploy.commands.traffic import (
-    RampSettings,
-    advance_ramp,
-    traffic_report,
-    traffic_table,
-)
-from federation_deploy.errors import UsageError, VerificationError
-from federation_deploy.render import redirector_config
+from federation_deploy.commands.ramp import advance_ramp
+from federation_deploy.commands.traffic import traffic_report, traffic_table
+from federation_deploy.errors import VerificationError
+from federation_deploy.ramp.engine import RampSettings
 from federation_deploy.traffic import (
     check_error_rate,
     check_member_health,
@@ -189,42 +179,3 @@ def test_ramp_rolls_back_on_a_high_error_rate(
         advance_ramp(federation.load(), "gamma", publish, settings=settings)
     gamma = federation.load().members["gamma"]
     assert gamma.weight == 0 and gamma.ramp is not None and gamma.ramp.step == -1
-
-
-# --------------------------------------------------------------------------------------------
-# Publishing
-
-
-def test_parse_publish_target() -> None:
-    assert parse_publish_target("helm") == PublishTarget("helm")
-    assert parse_publish_target("file:/tmp/c.json") == PublishTarget("file", Path("/tmp/c.json"))
-    for bad in ("file:", "helm3", "", "s3://x"):
-        with pytest.raises(UsageError):
-            parse_publish_target(bad)
-
-
-def test_publish_file_writes_the_redirector_config(
-    federation: StandinFederation, tmp_path: Path
-) -> None:
-    fed = federation.load()
-    (tmp_path / "out").mkdir()
-    target = tmp_path / "out" / "config.json"
-    publish_file(fed, target)
-    assert json.loads(target.read_text()) == redirector_config(fed)
-    assert sorted(p.name for p in target.parent.iterdir()) == ["config.json"]
-    with pytest.raises(UsageError, match="does not exist"):
-        publish_file(fed, tmp_path / "missing" / "config.json")
-
-
-def test_publish_helm_upgrades_the_redirector_release(
-    federation: StandinFederation, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[tuple[Any, ...]] = []
-    import federation_deploy.actions.helm as helm
-
-    monkeypatch.setattr(helm, "upgrade_redirector_release",
-                        lambda fed, runner, **kw: calls.append((fed, runner, kw)))
-    fed = federation.load()
-    runner = publish_module.Runner(echo=False)
-    make_publisher(PublishTarget("helm"), runner)(fed)
-    assert calls == [(fed, runner, {"progress": None})]

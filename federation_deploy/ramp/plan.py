@@ -1,15 +1,15 @@
-"""Ramp planning (pure): the weights and shares of every step, steps and durations parsed."""
+"""Ramp planning (pure): the weights and shares of every step, and the steps a ramp may take."""
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .config import Federation, Member
-from .errors import UsageError
-from .shares import share_to_weight, shares
+from ..config import Federation, Member
+from ..durations import parse_duration
+from ..errors import UsageError
+from ..shares import share_to_weight, shares
 
 DEFAULT_STEPS: tuple[float, ...] = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0)
 DEFAULT_HOLD = "30m"
@@ -18,42 +18,6 @@ FULL = 100.0
 # share computed back from the rounded weight stays within SHARE_TOLERANCE percent points).
 SIGNIFICANT_DIGITS = 6
 SHARE_TOLERANCE = 0.01
-
-_DURATION = re.compile(
-    r"^(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m)?(?:(?P<s>\d+(?:\.\d+)?)s)?$"
-)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a duration like 30m, 90s, 1h30m, 0.5s (units h, m, s in that order)."""
-    value = text.strip()
-    match = _DURATION.match(value)
-    if not value or match is None or not any(match.groupdict().values()):
-        raise UsageError(
-            f"invalid duration {text!r}: expected a number with a unit, like 30m, 90s, 1h30m "
-            "or 0.5s"
-        )
-    parts = match.groupdict()
-    return (
-        float(parts["h"] or 0) * 3600 + float(parts["m"] or 0) * 60 + float(parts["s"] or 0)
-    )
-
-
-def format_duration(seconds: float) -> str:
-    """The inverse of parse_duration, for messages: 5400 -> 1h30m, 0.5 -> 0.5s, 0 -> 0s."""
-    if seconds < 0:
-        raise ValueError(f"negative duration {seconds}")
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = ""
-    if hours:
-        out += f"{int(hours)}h"
-    if minutes:
-        out += f"{int(minutes)}m"
-    if secs or not out:
-        out += f"{round(secs, 3):g}s"
-    return out
-
 
 def parse_steps(text: str) -> tuple[float, ...]:
     """Percentages from `1,5,10,25,50,100`; see check_steps for what is accepted."""
@@ -245,6 +209,61 @@ def plan_ramp(
         hold_seconds=hold_seconds, others_total=others_total, base_weights=base,
         notes=tuple(notes),
     )
+
+
+def resolve_plan(
+    fed: Federation,
+    member: str,
+    steps: tuple[float, ...] | None = None,
+    to_weight: float | None = None,
+    hold: str | None = None,
+) -> RampPlan:
+    """The plan of a new ramp, or of the ramp in progress (which --steps/--to-weight may not
+    contradict; --hold may change). UsageError (exit 2) on anything refused."""
+    state = check_rampable(fed, member).ramp
+    if state is not None:
+        shown = ",".join(f"{s:g}" for s in state.steps)
+        if steps is not None and check_steps(steps) != state.steps:
+            raise UsageError(
+                f"a ramp of {member} is in progress with steps {shown}: run without --steps to "
+                "resume it, or stop it with --abort first"
+            )
+        if to_weight is not None and to_weight != state.to_weight:
+            raise UsageError(
+                f"a ramp of {member} is in progress to weight {state.to_weight:g}: run without "
+                "--to-weight to resume it, or stop it with --abort first"
+            )
+    plan = plan_ramp(fed, member, steps, to_weight, hold)
+    if state is not None and plan.percents != state.steps:
+        raise UsageError(
+            f"the ramp of {member} in progress has steps {shown}, but the weights in config "
+            f"now allow only {','.join(f'{p:g}' for p in plan.percents)}: stop it with --abort "
+            "and start again"
+        )
+    return plan
+
+
+def replan(fed: Federation, plan: RampPlan) -> RampPlan:
+    """The same ramp planned again from a newer config (someone may have changed the other
+    members' weights during a long ramp); its steps themselves must not change."""
+    again = plan_ramp(fed, plan.member, plan.percents, plan.to_weight, plan.hold)
+    if again.percents != plan.percents:
+        raise UsageError(
+            f"the weights of the other members changed during the ramp of {plan.member}: "
+            f"its steps {','.join(f'{p:g}' for p in plan.percents)} no longer fit; "
+            "stop it with --abort and start again"
+        )
+    return again
+
+
+def plan_abort(fed: Federation, member: str) -> RampPlan:
+    """A plan with no steps whose only state (index -1) is the member at weight 0 and the
+    others as they are: what an abort publishes and waits for."""
+    weights = {m.name: m.weight for m in fed.members.values()
+               if m.routed and (m.weight > 0 or m.name == member)}
+    weights[member] = 0.0
+    return RampPlan(member=member, steps=(), to_weight=0.0, hold="0s", hold_seconds=0.0,
+                    others_total=sum(weights.values()), base_weights=weights)
 
 
 def _in_config_order(fed: Federation, weights: Mapping[str, float]) -> dict[str, float]:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from .config import Federation, RampState, load_federation
-from .errors import ConfigError, UsageError
-from .shares import plain_number
-from .yamlio import atomic_write_text, dumps_round_trip, load_round_trip
+from ..config import Federation, RampState, load_federation
+from ..errors import ConfigError, UsageError
+from ..shares import plain_number
+from ..yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
 # Keys of the ramp block in the order they are written (config._load_ramp's schema).
 RAMP_KEYS = ("steps", "step", "to_weight", "hold", "started", "last_healthy")
@@ -33,18 +35,51 @@ def parse_timestamp(text: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """A validated federation and the text of federation.yaml it stands for: while the file
+    still holds that text, the federation need not be loaded (and validated) again."""
+
+    fed: Federation
+    text: str
+
+
+def snapshot_of(fed: Federation) -> ConfigSnapshot:
+    """fed with the text its file has now: for a federation loaded an instant ago."""
+    return ConfigSnapshot(fed, _read_text(fed.path))
+
+
+def reload_if_changed(snapshot: ConfigSnapshot) -> ConfigSnapshot:
+    """snapshot itself while federation.yaml still holds its text, else the federation loaded
+    (and validated) again. The text is read before the load, so a write racing the load makes
+    the next call load once more rather than miss the write."""
+    text = _read_text(snapshot.fed.path)
+    if text == snapshot.text:
+        return snapshot
+    return ConfigSnapshot(load_federation(snapshot.fed.config_dir), text)
+
+
 def write_member_state(
     fed: Federation, member: str, weight: float, ramp: RampState | None
 ) -> Federation:
+    """Set members.<member>.weight and its `ramp:` block (see write_member); return the
+    reloaded federation."""
+    return write_member(fed, member, weight, ramp).fed
+
+
+def write_member(
+    fed: Federation, member: str, weight: float, ramp: RampState | None
+) -> ConfigSnapshot:
     """Set members.<member>.weight and its `ramp:` block (removed when ramp is None) in
-    federation.yaml, keeping comments, order and quoting; return the reloaded federation.
+    federation.yaml, keeping comments, order and quoting; return the reloaded federation
+    with the text written.
 
     The file is re-read from disk (someone may have edited it since fed was loaded), written
     atomically, then loaded and validated again: if the result is invalid, the previous text
     is put back and ConfigError raised, so nothing is ever half-applied.
     """
     path = fed.path
-    before = path.read_text(encoding="utf-8")
+    before = _read_text(path)
     try:
         data = load_round_trip(path)
     except YAMLError as exc:
@@ -54,13 +89,17 @@ def write_member_state(
     _set_ramp(node, ramp)
     after = dumps_round_trip(data)
     if after == before:
-        return load_federation(fed.config_dir)
+        return ConfigSnapshot(load_federation(fed.config_dir), before)
     atomic_write_text(path, after)
     try:
-        return load_federation(fed.config_dir)
+        return ConfigSnapshot(load_federation(fed.config_dir), after)
     except ConfigError:
         atomic_write_text(path, before)
         raise
+
+
+def _read_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
 
 
 def _member_node(data: Any, member: str, display: str) -> CommentedMap:
@@ -70,7 +109,6 @@ def _member_node(data: Any, member: str, display: str) -> CommentedMap:
         raise ConfigError.single(display, None, f"members.{member}",
                                  "member not found while writing the ramp state")
     return node
-
 
 
 def _set_weight(node: CommentedMap, weight: float) -> None:

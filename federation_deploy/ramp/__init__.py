@@ -1,0 +1,31 @@
+"""A member's traffic ramp: plan (pure), state in federation.yaml, and the engine that runs it.
+
+Importing the package loads the planning API only (no HTTP client, no adapters); the engine
+is `federation_deploy.ramp.engine`.
+"""
+
+from __future__ import annotations
+
+from .plan import (
+    DEFAULT_HOLD,
+    DEFAULT_STEPS,
+    RampPlan,
+    RampStep,
+    check_rampable,
+    check_steps,
+    parse_steps,
+    plan_ramp,
+    resolve_plan,
+)
+
+__all__ = [
+    "DEFAULT_HOLD",
+    "DEFAULT_STEPS",
+    "RampPlan",
+    "RampStep",
+    "check_rampable",
+    "check_steps",
+    "parse_steps",
+    "plan_ramp",
+    "resolve_plan",
+]

@@ -1,0 +1,522 @@
+"""The ramp engine: a ramp's steps, holds and rollbacks, with everything it talks to injected.
+
+A ramp step, in this order (RampEngine._take_step, the one step shared by run and advance):
+  1. write federation.yaml (the member's weight and `ramp:` block, round-trip, atomic);
+  2. publish the redirector config derived from the file just written (helm or file);
+  3. wait until the redirector reports the new weights (N agreeing /active_hosts answers);
+  4. hold: check every few seconds that the member is in rotation, its /health is ok and,
+     with Prometheus, that its launch error rate is under the threshold (run), or check
+     once and return (advance, for a scheduled job).
+Config is written before publishing, so the file is always the truth: if the run is
+interrupted (Ctrl-C) between 1 and 2, the interrupt handler publishes what the file says
+before exiting, and a resumed ramp re-publishes the file's step first (a process killed
+outright is healed by that re-publish). A failed check writes and publishes the previous
+step (0 before the first), keeps the `ramp:` block at that step with `started` reset (the
+next attempt waits a full hold), and raises VerificationError (exit 1). The final step (100)
+sets weight = to_weight and removes the `ramp:` block: the member is then routed by
+rendezvous like the others; an interactive ramp still holds after it and can roll back.
+
+Config is read and validated once per step: the engine keeps the federation it last loaded
+or wrote with the text of that file, and loads (and plans) again only when the file changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+from ..config import Federation, RampState, load_federation
+from ..durations import format_duration
+from ..errors import VerificationError
+from ..traffic import (
+    CheckResult,
+    LiveError,
+    check_error_rate,
+    check_member_health,
+    fetch_active_hosts,
+)
+from .plan import RampPlan, RampStep, plan_abort, replan
+from .state import (
+    ConfigSnapshot,
+    parse_timestamp,
+    reload_if_changed,
+    snapshot_of,
+    utc_timestamp,
+    write_member,
+)
+
+Progress = Callable[[str], None]
+StepHook = Callable[[RampStep], None]
+# Publishes the weights of a federation (actions.publish.make_publisher makes one).
+Publish = Callable[[Federation], None]
+# (redirector URL, timeout) -> its /active_hosts; raises traffic.LiveError when unreadable
+ActiveHostsReader = Callable[[str, float], dict[str, Any]]
+# (health URL, timeout) -> the member's verdict
+HealthCheck = Callable[[str, float], CheckResult]
+# (Prometheus URL, member, max rate, member label, timeout) -> the error-rate verdict
+ErrorRateCheck = Callable[[str, str, float, str, float], CheckResult]
+
+
+@dataclass(frozen=True)
+class RampSettings:
+    """How a ramp watches the redirector and the member (all times in seconds)."""
+
+    redirector_url: str | None = None
+    prometheus_url: str | None = None
+    max_error_rate: float = 0.05
+    prometheus_label: str = "member"  # the label naming the member in Prometheus
+    check_interval: float = 5.0  # between health checks while holding
+    poll_interval: float = 1.0  # between /active_hosts polls while waiting for new weights
+    agreeing_answers: int = 3  # consecutive /active_hosts answers with the new weights
+    settle_timeout: float = 120.0  # for the redirector to report the new weights
+    request_timeout: float = 5.0
+    record_interval: float = 300.0  # write last_healthy to config this often while holding
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Clock:
+    """Time for the ramp; tests pass a fake whose sleep only moves `now` forward."""
+
+    now: Callable[[], datetime] = _utc_now
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class RampIO:
+    """Everything the engine talks to: where weights are published, time, the redirector,
+    the member, Prometheus, and whoever follows the progress. Tests replace any of them."""
+
+    publish: Publish
+    clock: Clock = field(default_factory=Clock)
+    active_hosts: ActiveHostsReader = fetch_active_hosts
+    # None: the one health verdict (health.py) with the federation's prime and pod headroom
+    member_health: HealthCheck | None = None
+    error_rate: ErrorRateCheck = check_error_rate
+    progress: Progress = _quiet
+    on_step: StepHook | None = None  # when the redirector serves a step, before its hold
+
+
+@dataclass(frozen=True)
+class RampOutcome:
+    """How a ramp command ended (rollbacks raise VerificationError instead)."""
+
+    member: str
+    status: str  # complete | started | advanced | holding | aborted
+    step: int  # the step published now; -1 = the member at 0
+    weight: float
+    share: float
+    message: str
+
+
+class RampEngine:
+    """The ramp of one member: all state on the instance (no globals).
+
+    fed is the validated config the plan was made from, loaded an instant before: the engine
+    takes it as the file's current content and reloads only when the file changes.
+    """
+
+    def __init__(self, fed: Federation, plan: RampPlan, settings: RampSettings,
+                 io: RampIO) -> None:
+        self.config: ConfigSnapshot = snapshot_of(fed)
+        self.plan = plan
+        self.member = plan.member
+        self.settings = settings
+        self.io = io
+        self.clock = io.clock
+        self.say = io.progress
+        state = fed.members[self.member].ramp
+        self.last_healthy: str | None = state.last_healthy if state is not None else None
+        self.dirty = False  # config written, publish not done yet
+        self._noted_no_redirector = False
+
+    @classmethod
+    def for_abort(cls, fed: Federation, member: str, settings: RampSettings,
+                  io: RampIO) -> RampEngine:
+        return cls(fed, plan_abort(fed, member), settings, io)
+
+    @property
+    def fed(self) -> Federation:
+        return self.config.fed
+
+    # -- the three modes ----------------------------------------------------------------------
+
+    def run(self) -> RampOutcome:
+        """Run (or resume) the ramp to the end: every step held and checked."""
+        return self._proceed(once=False)
+
+    def advance(self) -> RampOutcome:
+        """Check the current step, and take the next one when its hold is over (or start the
+        ramp); returns at once."""
+        return self._proceed(once=True)
+
+    def abort(self) -> RampOutcome:
+        """Weight 0 at once, the `ramp:` block removed, published and waited for."""
+        with self._consistent_on_interrupt():
+            self.dirty = True
+            self.config = write_member(self.fed, self.member, 0.0, None)
+            self._publish()
+            self.say(f"{self.member} set to weight 0 and published; ramp removed from config")
+            failure = self._wait_for_redirector(-1, ramp_flag=False)
+            if failure:
+                raise VerificationError(f"ramp of {self.member} aborted, but {failure}")
+            return self._outcome("aborted", -1, f"ramp of {self.member} aborted: weight 0")
+
+    def _proceed(self, once: bool) -> RampOutcome:
+        """Resume from the step config records (or start), then take steps: each one held to
+        the end (run), or one step checked once (advance)."""
+        with self._consistent_on_interrupt():
+            state = self.fed.members[self.member].ramp
+            index = -1
+            if state is None:
+                self._say_plan()
+            else:
+                index = state.step
+                if once:
+                    self._ensure_published(index, force=False)
+                    if index >= 0:
+                        self._check_or_rollback(index)
+                    until = self._started(state) + timedelta(seconds=self.plan.hold_seconds)
+                    if state.started is not None and self.clock.now() < until:
+                        self._record(index, state.started)
+                        return self._outcome(
+                            "holding", index,
+                            f"{self.member} at {self._describe(index)}: healthy, holding until "
+                            f"{utc_timestamp(until)}",
+                        )
+                else:
+                    self.say(f"resuming the ramp of {self.member} at {self._describe(index)}")
+                    self._ensure_published(index, force=True)
+                    if index >= 0:
+                        self._hook(index)
+                        self._hold(index, self._started(state))
+            while True:
+                index += 1
+                started = self._take_step(index)
+                if once:
+                    self._check_or_rollback(index)
+                else:
+                    self._hold(index, started)
+                step = self.plan.steps[index]
+                if step.final:
+                    return self._outcome("complete", index,
+                                         f"ramp of {self.member} complete: weight "
+                                         f"{step.weight:g} ({step.share:.2f}% of launches), "
+                                         "routed by rendezvous")
+                if once:
+                    self._record(index, self._state_started())
+                    return self._outcome(
+                        "started" if state is None else "advanced", index,
+                        f"{self.member} at {self._describe(index)}: published and healthy; "
+                        f"next step after a hold of {self.plan.hold}")
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _take_step(self, index: int) -> datetime:
+        """Write step index to config, publish it, wait for the redirector, tell on_step;
+        returns when the step started (its hold counts from there)."""
+        self._refresh()
+        started = self.clock.now()
+        step = self.plan.steps[index]
+        self.say(f"step {index + 1}/{len(self.plan.steps)}: {self.member} weight "
+                 f"{step.weight:g} ({step.share:.2f}% of launches)")
+        self._write(index, utc_timestamp(started))
+        self._publish()
+        failure = self._wait_for_redirector(index)
+        if failure:
+            self._rollback(index, failure)
+        self._hook(index)
+        return started
+
+    def _hold(self, index: int, started: datetime) -> None:
+        """Check every check_interval until hold has passed since started; roll back on the
+        first failed check. The first check is at once, the last at the end of the hold."""
+        end = started + timedelta(seconds=self.plan.hold_seconds)
+        now = self.clock.now()
+        if end > now:
+            self.say(f"holding {self.member} at {self._describe(index)} until "
+                     f"{utc_timestamp(end)} ({format_duration((end - now).total_seconds())})")
+        last_record = now
+        while True:
+            self._check_or_rollback(index)
+            now = self.clock.now()
+            remaining = (end - now).total_seconds()
+            if remaining <= 0:
+                break
+            if (now - last_record).total_seconds() >= self.settings.record_interval:
+                self._record(index, self._state_started())
+                last_record = now
+            self.clock.sleep(min(self.settings.check_interval, remaining))
+
+    def _check_or_rollback(self, index: int) -> None:
+        failure = self._check(index)
+        if failure:
+            self._rollback(index, failure)
+        self.last_healthy = utc_timestamp(self.clock.now())
+
+    def _rollback(self, index: int, failure: str) -> NoReturn:
+        target = index - 1
+        self.say(f"check failed at {self._describe(index)}: {failure}")
+        self.say(f"rolling back {self.member} to {self._describe(target)}")
+        self._refresh()
+        self._write(target, utc_timestamp(self.clock.now()))
+        self._publish()
+        wait_failure = self._wait_for_redirector(target, may_be_absent=True)
+        message = (f"ramp of {self.member} rolled back to {self._describe(target)} "
+                   f"(weight {self.plan.member_weight_at(target):g}): {failure}")
+        if wait_failure:
+            message += f"; after the rollback, {wait_failure}"
+        raise VerificationError(message)
+
+    # -- config and publishing ------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Load config and plan again if federation.yaml changed since this engine last read
+        or wrote it (someone may have changed the other members' weights during a long ramp);
+        otherwise keep both: one load and one plan per step at most."""
+        config = reload_if_changed(self.config)
+        if config is not self.config:
+            self.config = config
+            self.plan = replan(config.fed, self.plan)
+
+    def _state(self, index: int, started: str | None) -> RampState | None:
+        if index >= 0 and self.plan.steps[index].final:
+            return None  # ramp complete: the member is plain rendezvous
+        return RampState(steps=self.plan.percents, step=index, to_weight=self.plan.to_weight,
+                         hold=self.plan.hold, started=started, last_healthy=self.last_healthy)
+
+    def _write(self, index: int, started: str | None) -> None:
+        self.dirty = True
+        self.config = write_member(self.fed, self.member, self.plan.member_weight_at(index),
+                                   self._state(index, started))
+
+    def _record(self, index: int, started: str | None) -> None:
+        """Write last_healthy of the current step (weights unchanged: nothing to publish)."""
+        if index < 0 and self.fed.members[self.member].ramp is None:
+            return
+        self.config = write_member(self.fed, self.member, self.plan.member_weight_at(index),
+                                   self._state(index, started))
+
+    def _state_started(self) -> str | None:
+        state = self.fed.members[self.member].ramp
+        return state.started if state is not None else None
+
+    def _started(self, state: RampState) -> datetime:
+        return parse_timestamp(state.started) if state.started else self.clock.now()
+
+    def _publish(self) -> None:
+        self.io.publish(self.fed)
+        self.dirty = False
+
+    def _ensure_published(self, index: int, force: bool) -> None:
+        """Make the redirector serve what config says: publish when it does not (or always
+        with force and no redirector to ask), then wait for it. The member being out of
+        rotation is not a publishing matter: the checks that follow report it."""
+        self._refresh()
+        if self.settings.redirector_url:
+            answer, _ = self._agreement(index, self._ramp_flag(index), may_be_absent=True)
+            if answer is not None:
+                self.say(f"the redirector does not serve the config's weights ({answer}): "
+                         "publishing them")
+                self._publish()
+                failure = self._wait_for_redirector(index, may_be_absent=True)
+                if failure and index >= 0:
+                    self._rollback(index, failure)
+                if failure:
+                    raise VerificationError(failure)
+        elif force:
+            self._publish()
+
+    @contextlib.contextmanager
+    def _consistent_on_interrupt(self) -> Iterator[None]:
+        """On Ctrl-C between a config write and its publish, publish what the file says, so
+        that config and the published weights agree when the process exits."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.dirty:
+                self.say("interrupted: publishing the weights config/federation.yaml has now")
+                self.io.publish(load_federation(self.fed.config_dir))
+                self.dirty = False
+            raise
+
+    # -- the redirector and the member ----------------------------------------------------------
+
+    def _ramp_flag(self, index: int) -> bool:
+        return index >= 0 and not self.plan.steps[index].final
+
+    def _wait_for_redirector(
+        self, index: int, ramp_flag: bool | None = None, may_be_absent: bool = False
+    ) -> str | None:
+        """None once agreeing_answers consecutive /active_hosts answers show the weights of
+        step index; otherwise (after settle_timeout) what the redirector last said.
+        may_be_absent: the member may be out of rotation (after a rollback it usually is)."""
+        if not self.settings.redirector_url:
+            self._note_no_redirector()
+            return None
+        flag = self._ramp_flag(index) if ramp_flag is None else ramp_flag
+        deadline = self.clock.now() + timedelta(seconds=self.settings.settle_timeout)
+        agreeing = 0
+        while True:
+            answer, absent = self._agreement(index, flag, may_be_absent)
+            agreeing = agreeing + 1 if answer is None else 0
+            if agreeing >= self.settings.agreeing_answers:
+                return None
+            if absent:
+                # not listed: either not checked yet since the reload, or failing; a failing
+                # /health of its own says which at once instead of after settle_timeout
+                health = self._member_health()
+                if not health.ok:
+                    return f"{self.member} is unhealthy: {health.reason}"
+            if self.clock.now() >= deadline:
+                weight = self.plan.member_weight_at(index)
+                return (f"the redirector did not report {self.member} at weight {weight:g} "
+                        f"within {format_duration(self.settings.settle_timeout)} "
+                        f"(last answer: {answer or 'agreeing'})")
+            self.clock.sleep(self.settings.poll_interval)
+
+    def _agreement(
+        self, index: int, ramp_flag: bool, may_be_absent: bool = False
+    ) -> tuple[str | None, bool]:
+        """(None when one /active_hosts answer shows step index's weights, else why not;
+        whether the member should be listed there and is not)."""
+        assert self.settings.redirector_url
+        try:
+            hosts = self.io.active_hosts(self.settings.redirector_url,
+                                         self.settings.request_timeout)
+        except LiveError as exc:
+            return str(exc), False
+        expected = self.plan.weights_at(index)
+        answer = weights_disagreement(hosts, expected, self.member, ramp_flag, may_be_absent)
+        absent = (answer is not None and not may_be_absent
+                  and expected.get(self.member, 0.0) > 0 and self.member not in hosts)
+        return answer, absent
+
+    def _member_health(self) -> CheckResult:
+        """The member judged as the redirector judges it: /health, pod headroom, and its
+        /versions equal to the prime's (health.py)."""
+        member = self.fed.members[self.member]
+        timeout = self.settings.request_timeout
+        if self.io.member_health is not None:
+            return self.io.member_health(member.health_url, timeout)
+        prime = next((m for m in self.fed.routed if m.prime), None)
+        return check_member_health(
+            member.health_url, timeout,
+            pod_headroom=self.fed.redirector.pod_headroom,
+            versions_url=member.versions_url,
+            prime_versions_url=None if prime is None or prime.name == member.name
+            else prime.versions_url,
+        )
+
+    def _check(self, index: int) -> str | None:
+        """What is wrong with the member now, or None: in rotation, /health, error rate."""
+        failures: list[str] = []
+        s = self.settings
+        if s.redirector_url and self.plan.member_weight_at(index) > 0:
+            try:
+                hosts = self.io.active_hosts(s.redirector_url, s.request_timeout)
+                if self.member not in hosts:
+                    failures.append(f"{self.member} is out of rotation (not in the redirector's "
+                                    "/active_hosts: its health checks there fail)")
+            except LiveError as exc:
+                failures.append(f"the redirector cannot be asked: {exc}")
+        elif not s.redirector_url:
+            self._note_no_redirector()
+        health = self._member_health()
+        if not health.ok:
+            failures.append(f"{self.member} is unhealthy: {health.reason}")
+        if s.prometheus_url:
+            rate = self.io.error_rate(s.prometheus_url, self.member, s.max_error_rate,
+                                      s.prometheus_label, s.request_timeout)
+            if not rate.ok:
+                failures.append(f"{self.member}: {rate.reason}")
+        return "; ".join(failures) or None
+
+    def _note_no_redirector(self) -> None:
+        if not self._noted_no_redirector:
+            self.say("note: no --redirector-url: not waiting for the redirector to report the "
+                     "weights, and not checking that the member is in rotation (its /health "
+                     "is still checked)")
+            self._noted_no_redirector = True
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def _hook(self, index: int) -> None:
+        if self.io.on_step is not None:
+            self.io.on_step(self.plan.steps[index])
+
+    def _describe(self, index: int) -> str:
+        if index < 0:
+            return "0 (before the first step)"
+        step = self.plan.steps[index]
+        return f"step {index + 1}/{len(self.plan.steps)} ({step.percent:g}%)"
+
+    def _say_plan(self) -> None:
+        shown = ", ".join(f"{s.percent:g}%" for s in self.plan.steps)
+        self.say(f"ramp of {self.member}: {shown}, hold {self.plan.hold} after each step")
+        for note in self.plan.notes:
+            self.say(f"note: {note}")
+
+    def _outcome(self, status: str, index: int, message: str) -> RampOutcome:
+        return RampOutcome(member=self.member, status=status, step=index,
+                           weight=self.plan.member_weight_at(index),
+                           share=self.plan.member_share_at(index), message=message)
+
+
+def weights_disagreement(
+    hosts: Mapping[str, Mapping[str, Any]],
+    expected: Mapping[str, float],
+    member: str,
+    ramp_flag: bool,
+    may_be_absent: bool = False,
+) -> str | None:
+    """None when /active_hosts agrees with the expected weights, else the first difference.
+
+    The ramping member must be listed with its weight and ramp flag (absent at weight 0, or
+    when may_be_absent); other members may be absent (out of rotation is not the ramp's
+    business), but when listed their weights must be the expected ones.
+    """
+    want = expected.get(member, 0.0)
+    host = hosts.get(member)
+    if want > 0:
+        if host is None:
+            if may_be_absent:
+                return _others_disagreement(hosts, expected, member)
+            return f"{member} is not in /active_hosts"
+        got = host.get("weight")
+        if not _same_weight(got, want):
+            return f"{member} has weight {got} there (expected {want:g})"
+        if bool(host.get("ramp")) != ramp_flag:
+            return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
+    elif host is not None:
+        return f"{member} is still in /active_hosts (weight {host.get('weight')})"
+    return _others_disagreement(hosts, expected, member)
+
+
+def _others_disagreement(
+    hosts: Mapping[str, Mapping[str, Any]], expected: Mapping[str, float], member: str
+) -> str | None:
+    for name, other in hosts.items():
+        if name == member or name not in expected:
+            continue
+        if not _same_weight(other.get("weight"), expected[name]):
+            return f"{name} has weight {other.get('weight')} there (expected {expected[name]:g})"
+    return None
+
+
+def _same_weight(got: Any, want: float) -> bool:
+    if isinstance(got, bool) or not isinstance(got, int | float):
+        return False
+    return math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12)
