@@ -23,7 +23,7 @@ FIRST_PARTY = {"federation_deploy", "tests", "benchmarks", "scripts", "conftest"
 
 
 def normalize(name: str) -> str:
-    """A distribution name as PEP 503 compares them (PyYAML == pyyaml, ruamel.yaml == ruamel-yaml)."""
+    """A distribution name as PEP 503 compares them (PyYAML is pyyaml, ruamel.yaml ruamel-yaml)."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -121,8 +121,8 @@ def test_no_requirement_is_listed_twice() -> None:
 
 def test_the_import_scan_sees_nested_and_aliased_imports(tmp_path: Path) -> None:
     module = tmp_path / "probe.py"
-    module.write_text("import os\ndef f():\n    import yaml as y\n    from ruamel.yaml import YAML\n"
-                      "from . import sibling\n")
+    module.write_text("import os\ndef f():\n    import yaml as y\n"
+                      "    from ruamel.yaml import YAML\nfrom . import sibling\n")
     found = third_party(top_level_imports([module]))
     assert sorted(found) == ["ruamel", "yaml"]
     assert undeclared(found, {"pyyaml"}) == {"ruamel": [str(module)]}
