@@ -12,7 +12,7 @@ ifneq ($(TF_PLUGIN_MIRROR),)
 export TF_PLUGIN_MIRROR
 endif
 
-.PHONY: test demo lint typecheck pytest install helm clean
+.PHONY: test demo lint typecheck workflows-lint pytest install helm clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+## the workflows: zizmor (offline, pedantic) and shellcheck on every run: script
+workflows-lint: install
+	$(BIN)/python scripts/lint_workflows.py
+
 pytest: install helm
 	$(BIN)/pytest -q
 
-## the tests: lint, types, then every test (unit and integration with the real tools)
-test: lint typecheck pytest
+## the tests: lint, types, workflow lint, then every test (unit and integration with the real tools)
+test: lint typecheck workflows-lint pytest
 
 ## the sandbox: a whole federation on this machine (moto, terraform, helm, redirector, ramp)
 demo: install helm
