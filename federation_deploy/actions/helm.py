@@ -21,7 +21,7 @@ import yaml
 
 from ..config import Federation, Member, Release
 from ..errors import FederationDeployError, MissingToolError, ToolError, UsageError
-from ..render import RenderedRelease, render_member
+from ..render import REDACTED, RenderedRelease, render_member
 from ..runner import Runner, censor
 from ..verify import Fetch, Retry, VerifyResult, http_get, rollout_status, verify_member
 from ..yamlio import dump_plain
@@ -54,7 +54,6 @@ READ_ONLY_HELM = frozenset({
     "template", "show", "version", "get", "list", "status", "history", "diff", "plugin",
     "lint", "search", "pull", "env",
 })
-REDACTED = "<redacted>"
 
 
 def _noop(_message: str) -> None:

@@ -8,7 +8,6 @@ import click
 
 from ..commands import deploy as commands
 from ..errors import UsageError
-from ..runner import Runner
 from ..verify import Retry
 from .context import Context, confirm_or_abort
 
@@ -19,10 +18,6 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     if not DURATION.match(value):
         raise click.BadParameter(f"{value!r} is not a duration like 90s, 10m or 1h30m")
     return value
-
-
-def _runner(obj: Context) -> Runner:
-    return Runner(echo=obj.verbosity >= 0)
 
 
 def _stdout(text: str) -> None:
@@ -80,7 +75,7 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
     if dry_run:
         if stages:
             raise UsageError("--dry-run renders and validates only: it takes no --stage")
-        code = commands.dry_run(fed, member, runner=_runner(obj), out=_stdout,
+        code = commands.dry_run(fed, member, runner=obj.runner(), out=_stdout,
                                 progress=obj.progress, releases=releases)
         _exit(code)
         return
@@ -94,7 +89,7 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
         confirm_or_abort(
             f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
             f"({target.cloud})?", yes)
-    commands.deploy(fed, member, runner=_runner(obj), progress=obj.progress,
+    commands.deploy(fed, member, runner=obj.runner(), progress=obj.progress,
                     releases=releases, stages=stages, timeout=timeout)
 
 
@@ -110,7 +105,7 @@ def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
     object (Secret values shown as digests). Needs the cluster's credentials, like deploy.
     Exit 0 no change, 3 changes, 1 error.
     """
-    code = commands.diff(obj.federation(), member, runner=_runner(obj), out=_stdout,
+    code = commands.diff(obj.federation(), member, runner=obj.runner(), out=_stdout,
                          progress=obj.progress, releases=releases)
     _exit(code)
 

@@ -8,7 +8,6 @@ from ..actions.publish import make_publisher, parse_publish_target
 from ..commands import traffic as commands
 from ..errors import UsageError
 from ..ramp import format_duration, parse_duration, parse_steps
-from ..runner import Runner
 from .context import Context, confirm_or_abort
 
 # The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
@@ -118,7 +117,7 @@ def ramp(
         settle_timeout=(parse_duration(settle_timeout) if settle_timeout is not None
                         else SETTLE_TIMEOUT[target.kind]),
     )
-    publisher = make_publisher(target, Runner(), obj.progress)
+    publisher = make_publisher(target, obj.runner(), obj.progress)
     if abort:
         confirm_or_abort(f"Abort the ramp of {member}: weight 0 now, published to {target}?", yes)
         outcome = commands.abort_ramp(fed, member, publisher, settings=settings,
