@@ -9,7 +9,6 @@ from typing import Any
 
 from .config import FEDERATION_FILE, Federation, Member
 from .errors import ConfigError, UsageError
-from .runner import Runner
 from .shares import plain_number
 from .yamlio import loads_located, to_plain
 
@@ -271,18 +270,11 @@ def _routed(block: Mapping[str, Any]) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# git, through the runner (read-only commands: they run under dry-run too).
+# From what git said (commands/ci_matrix.py asks it, through actions/git.py) to a matrix.
 
 
-def repo_layout(fed: Federation, runner: Runner) -> RepoLayout:
-    """Locate the config and terraform directories in the git repository holding the config."""
-    proc = runner.run(["git", "rev-parse", "--show-toplevel"], cwd=fed.config_dir,
-                      check=False)
-    if proc.returncode != 0:
-        raise UsageError(
-            f"--changed-since needs a git repository, and {fed.config_dir} is not in one"
-        )
-    root = Path(proc.stdout.strip())
+def repo_layout(fed: Federation, root: Path) -> RepoLayout:
+    """Where the config and terraform directories are inside the git repository at root."""
     config = _relative_posix(fed.config_dir, root)
     if config is None:  # pragma: no cover - git said the config is inside root
         raise UsageError(f"{fed.config_dir} is outside the git repository {root}")
@@ -290,35 +282,12 @@ def repo_layout(fed: Federation, runner: Runner) -> RepoLayout:
                       terraform=_relative_posix(fed.terraform_root, root))
 
 
-def resolve_ref(runner: Runner, layout: RepoLayout, ref: str) -> str:
-    """The commit a ref names; UsageError (exit 2) when git does not know it."""
-    if not ref or ref.startswith("-"):
-        raise UsageError(f"--changed-since: {ref!r} is not a git revision")
-    proc = runner.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                      cwd=layout.root, check=False)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise UsageError(
-            f"--changed-since: unknown git revision {ref!r} (is it fetched? in GitHub Actions "
-            "check out with fetch-depth: 0)"
-        )
-    return proc.stdout.strip()
-
-
-def changed_files(runner: Runner, layout: RepoLayout, commit: str) -> list[str]:
-    """Paths (relative to the repository root) that differ between commit and HEAD."""
-    proc = runner.run(["git", "diff", "--name-only", "--no-renames", "-z", commit, "HEAD"],
-                      cwd=layout.root)
-    return sorted(p for p in proc.stdout.split("\0") if p)
-
-
-def federation_at(runner: Runner, layout: RepoLayout, rev: str) -> dict[str, Any] | None:
-    """federation.yaml at a revision as plain data; None when absent or unreadable there."""
-    proc = runner.run(["git", "show", f"{rev}:{layout.federation_file}"],
-                      cwd=layout.root, check=False)
-    if proc.returncode != 0:
+def federation_data(text: str | None, display: str) -> dict[str, Any] | None:
+    """federation.yaml text at some revision as plain data; None when absent or unreadable."""
+    if text is None:
         return None
     try:
-        data = to_plain(loads_located(proc.stdout, f"{layout.federation_file}@{rev}"))
+        data = to_plain(loads_located(text, display))
     except ConfigError:
         return None
     return data if isinstance(data, dict) else None
@@ -332,17 +301,17 @@ class ChangedMatrix:
     files: tuple[str, ...]
 
 
-def changed_since(
-    fed: Federation, ref: str, runner: Runner, terraform_only: bool = False
+def changed_matrix(
+    fed: Federation,
+    layout: RepoLayout,
+    commit: str,
+    files: Sequence[str],
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    terraform_only: bool = False,
 ) -> ChangedMatrix:
-    """The deploy matrix restricted to the members affected by commits between ref and HEAD."""
-    layout = repo_layout(fed, runner)
-    commit = resolve_ref(runner, layout, ref)
-    files = changed_files(runner, layout, commit)
-    before = after = None
-    if layout.federation_file in files:
-        before = federation_at(runner, layout, commit)
-        after = federation_at(runner, layout, "HEAD")
+    """The deploy matrix restricted to the members that files changed since commit affect
+    (before/after: federation.yaml at commit and at HEAD, read when it is among files)."""
     reasons = affected_members(fed, files, layout, before, after, terraform_only)
     return ChangedMatrix(matrix=build_matrix(fed, reasons, terraform_only), reasons=reasons,
                          commit=commit, files=tuple(files))

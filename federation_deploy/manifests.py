@@ -12,10 +12,9 @@ from typing import Any
 import yaml
 
 from .errors import FederationDeployError, MissingToolError
+from .render import REDACTED
 from .secrets import censor
 from .yamlio import dump_plain
-
-REDACTED = "<redacted>"
 
 
 def _first_line(text: str) -> str:

@@ -14,6 +14,7 @@ from .errors import ConfigError, UsageError
 from .shares import plain_number
 from .yamlio import LocatedMap, line_of, load_located, to_plain
 
+# What a secret value prints as: in rendered values, manifests and terraform outputs alike.
 REDACTED = "<redacted>"
 KeyPath = tuple[str, ...]
 

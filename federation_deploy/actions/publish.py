@@ -71,5 +71,8 @@ def make_publisher(
         assert target.path is not None
         path = target.path
         return lambda fed: publish_file(fed, path)
-    helm_runner = runner if runner is not None else Runner()
+    if runner is None:
+        # the CLI context makes the one Runner (honouring -q/-v); a file target needs none
+        raise ValueError("publishing with helm runs helm: pass the command's Runner")
+    helm_runner = runner
     return lambda fed: publish_helm(fed, helm_runner, progress)

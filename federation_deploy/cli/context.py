@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..config import Federation, load_federation
+from ..runner import Runner
 
 
 @dataclass
@@ -23,6 +24,13 @@ class Context:
         if self._federation is None:
             self._federation = load_federation(self.config_dir)
         return self._federation
+
+    def runner(self, *, plumbing: bool = False) -> Runner:
+        """The Runner every command runs its tools through: it echoes each command to stderr
+        unless -q. `plumbing` is for tools a command only consults along the way (git in
+        ci-matrix, the sandbox's servers), which would drown its own progress: echoed with -v.
+        """
+        return Runner(echo=self.verbosity >= (1 if plumbing else 0))
 
     def progress(self, message: str) -> None:
         if self.verbosity >= 0:

@@ -1,4 +1,4 @@
-"""Click commands of the foundation: validate, members, render."""
+"""Click commands validate, members and render; and emit, which prints every command's result."""
 
 from __future__ import annotations
 
@@ -7,8 +7,19 @@ from pathlib import Path
 import click
 
 from ..commands import foundation
-from ..errors import UsageError
+from ..commands.result import CommandResult
 from .context import Context
+
+
+def emit(obj: Context, result: CommandResult) -> None:
+    """Print a command's result: its data on stdout, its messages on stderr (unless -q),
+    then exit with its code. Every command's output goes through here."""
+    if result.stdout:
+        click.echo(result.stdout, nl=not result.stdout.endswith("\n"))
+    for message in result.messages:
+        obj.progress(message)
+    if result.exit_code:
+        raise click.exceptions.Exit(result.exit_code)
 
 
 @click.command()
@@ -21,10 +32,7 @@ def validate(obj: Context) -> None:
     versions) and terraform pins (each stack's required_version equals the pinned version).
     Exit 0 when valid, 2 listing every problem with file, line and key.
     """
-    report = foundation.validate(obj.config_dir)
-    for warning in report.warnings:
-        obj.progress(f"warning: {warning}")
-    obj.progress(f"config valid: {report.members} members, {report.releases} releases")
+    emit(obj, foundation.validate(obj.config_dir))
 
 
 @click.command()
@@ -37,12 +45,7 @@ def members(obj: Context, output: str) -> None:
     share is the percent of launches a member gets: its weight over the sum of the weights of
     the routed members (members with `routed: false`, like staging, get none).
     """
-    rows = foundation.members_rows(obj.federation())
-    if output == "json":
-        click.echo(foundation.members_json(rows), nl=False)
-    else:
-        click.echo(foundation.format_table(
-            rows, ["name", "cloud", "url", "weight", "share", "prime", "ramp"]), nl=False)
+    emit(obj, foundation.members(obj.federation(), output))
 
 
 @click.command()
@@ -67,30 +70,9 @@ def render(obj: Context, member: str, releases: tuple[str, ...], output_dir: Pat
     saved in generated/, the redirector config). Dicts merge deeply, lists replace, null
     deletes a key. Stdout: one YAML document per release.
     """
-    fed = obj.federation()
-    docs = foundation.render_documents(fed, member, list(releases) or None, show_secrets)
-    if explain:
-        if output_dir is not None:
-            raise UsageError("--explain prints to stdout; it cannot be used with --output-dir")
-        key_release = explain.split(".", 1)[0]
-        matching = [r for r, _ in docs if r.release.name == key_release]
-        if matching:
-            path = explain.split(".", 1)[1] if "." in explain else ""
-            if not path:
-                raise UsageError(f"--explain needs a key below the release: {explain}.KEY")
-            click.echo("\n".join(matching[0].explain(path, show_secrets)))
-            return
-        if len(docs) == 1:
-            click.echo("\n".join(docs[0][0].explain(explain, show_secrets)))
-            return
-        names = ", ".join(r.release.name for r, _ in docs)
-        raise UsageError(f"--explain {explain}: start the path with a release name ({names}), "
-                         "or pick one release with --release")
-    if output_dir is not None:
-        for written in foundation.write_rendered(output_dir, docs):
-            obj.progress(f"wrote {written}")
-        return
-    click.echo("---\n".join(text for _, text in docs), nl=False)
+    emit(obj, foundation.render(obj.federation(), member, list(releases) or None,
+                                show_secrets=show_secrets, output_dir=output_dir,
+                                explain=explain))
 
 
 COMMANDS: list[click.Command] = [validate, members, render]

@@ -8,7 +8,6 @@ import click
 
 from ..commands import deploy as commands
 from ..errors import UsageError
-from ..runner import Runner
 from ..verify import Retry
 from .context import Context, confirm_or_abort
 
@@ -19,10 +18,6 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
     if not DURATION.match(value):
         raise click.BadParameter(f"{value!r} is not a duration like 90s, 10m or 1h30m")
     return value
-
-
-def _runner(obj: Context) -> Runner:
-    return Runner(echo=obj.verbosity >= 0)
 
 
 def _stdout(text: str) -> None:
@@ -81,7 +76,7 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
         raise UsageError("--dry-run renders and validates only: it takes no --stage")
     target = commands.require_deployable(fed, member)
     if dry_run:
-        code = commands.dry_run(fed, target, runner=_runner(obj), out=_stdout,
+        code = commands.dry_run(fed, target, runner=obj.runner(), out=_stdout,
                                 progress=obj.progress, releases=releases)
         _exit(code)
         return
@@ -90,7 +85,7 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
         confirm_or_abort(
             f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
             f"({target.cloud})?", yes)
-    commands.deploy(fed, target, runner=_runner(obj), progress=obj.progress,
+    commands.deploy(fed, target, runner=obj.runner(), progress=obj.progress,
                     releases=releases, stages=stages, timeout=timeout)
 
 
@@ -107,7 +102,7 @@ def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
     Exit 0 no change, 3 changes, 1 error.
     """
     fed = obj.federation()
-    code = commands.diff(fed, commands.require_deployable(fed, member), runner=_runner(obj),
+    code = commands.diff(fed, commands.require_deployable(fed, member), runner=obj.runner(),
                          out=_stdout, progress=obj.progress, releases=releases)
     _exit(code)
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from .. import sandbox as sb
-from ..runner import Runner
 from .context import Context
 
 
@@ -42,7 +41,7 @@ def demo(obj: Context, hold: float, launches: int, steps: str, keep: bool) -> No
 
     parsed = tuple(s for s in parse_steps(steps) if s < 100)
     options = sb.DemoOptions(steps=parsed, hold=hold, launches=launches)
-    runner = Runner(echo=obj.verbosity > 0)
+    runner = obj.runner(plumbing=True)
     measures = sb.run_demo(obj.config_dir, options, runner, obj.progress, keep=keep)
     click.echo(f"shares after the ramp of {sb.RAMP_MEMBER} to {measures[-1].percent:g}% "
                f"({measures[-1].launches} launches):")
@@ -61,7 +60,7 @@ def demo(obj: Context, hold: float, launches: int, steps: str, keep: bool) -> No
 @click.pass_obj
 def up(obj: Context, root: Path, redirector_port: int | None) -> None:
     """Start the sandbox and leave it running; prints its URLs and environment."""
-    runner = Runner(echo=obj.verbosity > 0)
+    runner = obj.runner(plumbing=True)
     state = sb.sandbox_up(obj.config_dir, root, runner, obj.progress, redirector_port)
     click.echo(f"redirector: {state.redirector_url}")
     for service in state.services:

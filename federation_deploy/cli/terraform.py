@@ -1,25 +1,12 @@
-"""Click group `terraform` (thin: parse options, call commands.terraform, print the report)."""
+"""Click group `terraform` (thin: parse options, call commands.terraform, print the result)."""
 
 from __future__ import annotations
 
 import click
 
 from ..commands import terraform as commands
-from ..runner import Runner
 from .context import Context, confirm_or_abort
-
-
-def _runner(obj: Context) -> Runner:
-    return Runner(echo=obj.verbosity >= 0)
-
-
-def _finish(obj: Context, report: commands.Report) -> None:
-    if report.data:
-        click.echo(report.data, nl=not report.data.endswith("\n"))
-    for message in report.messages:
-        obj.progress(message)
-    if report.exit_code:
-        raise click.exceptions.Exit(report.exit_code)
+from .core import emit
 
 
 @click.group()
@@ -50,7 +37,7 @@ def bootstrap(obj: Context, member: str) -> None:
     terraform/aws/bootstrap with them (versioned bucket, public access blocked). Idempotent:
     a second run changes nothing; a bucket or table that already exists is adopted.
     """
-    _finish(obj, commands.bootstrap(obj.federation(), member, _runner(obj)))
+    emit(obj, commands.bootstrap(obj.federation(), member, obj.runner()))
 
 
 @terraform.command()
@@ -63,7 +50,7 @@ def init(obj: Context, member: str) -> None:
     terraform's reason and a hint; the file is left as it was. plan, check and output run init
     themselves when the stack or lock file changed since the last one.
     """
-    _finish(obj, commands.init(obj.federation(), member, _runner(obj)))
+    emit(obj, commands.init(obj.federation(), member, obj.runner()))
 
 
 @terraform.command()
@@ -75,7 +62,7 @@ def plan(obj: Context, member: str) -> None:
     Stdout: terraform's plan. The plan is saved in the stack's working area (.fd-work/,
     git-ignored); `terraform apply MEMBER` applies exactly that plan.
     """
-    _finish(obj, commands.plan(obj.federation(), member, _runner(obj)))
+    emit(obj, commands.plan(obj.federation(), member, obj.runner()))
 
 
 @terraform.command()
@@ -91,9 +78,9 @@ def apply(obj: Context, member: str, yes: bool) -> None:
     written to CONFIG_DIR/generated/MEMBER.terraform.json, which `render` layers into the
     member's values (commit it). A state locked by another run fails with who holds it.
     """
-    report = commands.apply(obj.federation(), member, _runner(obj),
+    result = commands.apply(obj.federation(), member, obj.runner(),
                             confirm=lambda question: confirm_or_abort(question, yes))
-    _finish(obj, report)
+    emit(obj, result)
 
 
 @terraform.command()
@@ -105,7 +92,7 @@ def check(obj: Context, member: str) -> None:
     Exit 0: no drift; 3: the infrastructure differs from the stack (the plan is printed);
     1: terraform failed.
     """
-    _finish(obj, commands.check(obj.federation(), member, _runner(obj)))
+    emit(obj, commands.check(obj.federation(), member, obj.runner()))
 
 
 @terraform.command()
@@ -120,7 +107,7 @@ def output(obj: Context, member: str, fmt: str) -> None:
     Sensitive values are redacted. The same outputs are saved after every apply to
     CONFIG_DIR/generated/MEMBER.terraform.json for `render`.
     """
-    _finish(obj, commands.output(obj.federation(), member, _runner(obj), fmt))
+    emit(obj, commands.output(obj.federation(), member, obj.runner(), fmt))
 
 
 @terraform.command()
@@ -133,7 +120,7 @@ def lock(obj: Context, member: str) -> None:
     set, checksums come from that mirror, and only for the platforms it holds (the others are
     named in a warning). Review and commit the result.
     """
-    _finish(obj, commands.lock(obj.federation(), member, _runner(obj)))
+    emit(obj, commands.lock(obj.federation(), member, obj.runner()))
 
 
 COMMANDS: list[click.Command] = [terraform]

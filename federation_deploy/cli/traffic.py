@@ -12,7 +12,6 @@ from ..durations import format_duration, parse_duration
 from ..errors import UsageError
 from ..ramp.engine import RampSettings
 from ..ramp.plan import RampPlan, parse_steps, resolve_plan
-from ..runner import Runner
 from .context import Context, confirm_or_abort
 
 # The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
@@ -122,7 +121,7 @@ def ramp(
         settle_timeout=(parse_duration(settle_timeout) if settle_timeout is not None
                         else SETTLE_TIMEOUT[target.kind]),
     )
-    publisher = make_publisher(target, Runner(), obj.progress)
+    publisher = make_publisher(target, obj.runner(), obj.progress)
     if abort:
         confirm_or_abort(f"Abort the ramp of {member}: weight 0 now, published to {target}?", yes)
         outcome = ramp_commands.abort_ramp(fed, member, publisher, settings=settings,

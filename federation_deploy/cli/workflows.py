@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..commands.ci_matrix import ci_matrix as ci_matrix_command
-from ..runner import Runner
 from .context import Context
+from .core import emit
 
 
 @click.command("ci-matrix")
@@ -31,12 +29,9 @@ def ci_matrix(obj: Context, changed_since: str | None, terraform_only: bool,
     stdout; why each member was chosen goes to stderr. A REF git does not know: exit 2.
     """
     fed = obj.federation()
-    runner = Runner(echo=obj.verbosity > 0)
-    result = ci_matrix_command(fed, runner=runner, changed_since_ref=changed_since,
-                               ramping=ramping, terraform_only=terraform_only)
-    for note in result.notes:
-        obj.progress(note)
-    click.echo(json.dumps(result.matrix, separators=(",", ":")))
+    runner = obj.runner(plumbing=True)
+    emit(obj, ci_matrix_command(fed, runner=runner, changed_since_ref=changed_since,
+                                ramping=ramping, terraform_only=terraform_only))
 
 
 COMMANDS: list[click.Command] = [ci_matrix]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
 
-from ..cimatrix import Matrix, build_matrix, changed_since, describe_reasons, ramping_matrix
+from ..actions import git
+from ..cimatrix import (
+    ChangedMatrix,
+    Matrix,
+    build_matrix,
+    changed_matrix,
+    describe_reasons,
+    federation_data,
+    ramping_matrix,
+    repo_layout,
+)
 from ..config import Federation
 from ..errors import UsageError
 from ..runner import Runner
-
-
-@dataclass(frozen=True)
-class CiMatrixResult:
-    matrix: Matrix
-    notes: list[str] = field(default_factory=list)  # why these members, for stderr
+from .result import CommandResult
 
 
 def ci_matrix(
@@ -23,19 +28,53 @@ def ci_matrix(
     changed_since_ref: str | None = None,
     ramping: bool = False,
     terraform_only: bool = False,
-) -> CiMatrixResult:
+) -> CommandResult:
     """Every deployable member (staging first); only the changed ones with a ref; only those
     with a terraform stack (and terraform changes) when asked; or the members with a ramp in
-    progress."""
+    progress. Stdout: the matrix on one line; messages: why these members."""
     if ramping and (changed_since_ref is not None or terraform_only):
         raise UsageError("--ramping cannot be combined with --changed-since or --terraform")
     if ramping:
         matrix = ramping_matrix(fed)
         names = ", ".join(e["member"] for e in matrix["include"]) or "none"
-        return CiMatrixResult(matrix, [f"members with a ramp in progress: {names}"])
+        return _result(matrix, [f"members with a ramp in progress: {names}"])
     if changed_since_ref is None:
-        return CiMatrixResult(build_matrix(fed, terraform_only=terraform_only))
+        return _result(build_matrix(fed, terraform_only=terraform_only))
     changed = changed_since(fed, changed_since_ref, runner, terraform_only)
     notes = [f"{len(changed.files)} files changed since {changed_since_ref} "
              f"({changed.commit[:12]})"]
-    return CiMatrixResult(changed.matrix, notes + describe_reasons(changed.reasons))
+    return _result(changed.matrix, notes + describe_reasons(changed.reasons))
+
+
+def changed_since(
+    fed: Federation, ref: str, runner: Runner, terraform_only: bool = False
+) -> ChangedMatrix:
+    """Ask git what changed between ref and HEAD in the repository holding the config; the
+    pure cimatrix module maps that to members."""
+    root = git.toplevel(runner, fed.config_dir)
+    if root is None:
+        raise UsageError(
+            f"--changed-since needs a git repository, and {fed.config_dir} is not in one"
+        )
+    layout = repo_layout(fed, root)
+    if not ref or ref.startswith("-"):
+        raise UsageError(f"--changed-since: {ref!r} is not a git revision")
+    commit = git.resolve_commit(runner, root, ref)
+    if commit is None:
+        raise UsageError(
+            f"--changed-since: unknown git revision {ref!r} (is it fetched? in GitHub Actions "
+            "check out with fetch-depth: 0)"
+        )
+    files = git.changed_files(runner, root, commit)
+    before = after = None
+    if layout.federation_file in files:
+        name = layout.federation_file
+        before = federation_data(git.file_at(runner, root, commit, name), f"{name}@{commit}")
+        after = federation_data(git.file_at(runner, root, "HEAD", name), f"{name}@HEAD")
+    return changed_matrix(fed, layout, commit, files, before, after, terraform_only)
+
+
+def _result(matrix: Matrix, notes: list[str] | None = None) -> CommandResult:
+    # one line: GitHub Actions reads it into $GITHUB_OUTPUT
+    return CommandResult(stdout=json.dumps(matrix, separators=(",", ":")) + "\n",
+                         messages=tuple(notes or ()))

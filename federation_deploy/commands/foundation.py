@@ -4,27 +4,21 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..config import Federation, load_federation
-from ..errors import ConfigError, Problem
+from ..errors import ConfigError, Problem, UsageError
 from ..render import RenderedRelease, render_member
 from ..shares import member_share, plain_number
 from ..tables import aligned_lines
 from ..yamlio import dump_plain
+from .result import CommandResult
 
 
-@dataclass(frozen=True)
-class ValidationReport:
-    members: int
-    releases: int
-    warnings: tuple[str, ...]
-
-
-def validate(config_dir: Path) -> ValidationReport:
-    """Load everything and check it; raise ConfigError listing every problem. Changes nothing."""
+def validate(config_dir: Path) -> CommandResult:
+    """Load everything and check it; raise ConfigError listing every problem. Changes nothing.
+    Messages: the warnings, then a count of what was checked."""
     fed = load_federation(config_dir)
     problems: list[Problem] = []
     problems += _terraform_pin_problems(fed)
@@ -34,11 +28,11 @@ def validate(config_dir: Path) -> ValidationReport:
             render_member(fed, member.name)
     if problems:
         raise ConfigError(problems)
-    return ValidationReport(
-        members=len(fed.members),
-        releases=sum(len(m.releases) for m in fed.members.values()),
-        warnings=fed.warnings,
-    )
+    releases = sum(len(m.releases) for m in fed.members.values())
+    return CommandResult(messages=(
+        *(f"warning: {warning}" for warning in fed.warnings),
+        f"config valid: {len(fed.members)} members, {releases} releases",
+    ))
 
 
 def _terraform_pin_problems(fed: Federation) -> list[Problem]:
@@ -63,6 +57,17 @@ def members_rows(fed: Federation) -> list[dict[str, Any]]:
             "ramp": None if m.ramp is None else f"{m.ramp.current_share:g}%",
         })
     return rows
+
+
+MEMBER_COLUMNS = ["name", "cloud", "url", "weight", "share", "prime", "ramp"]
+
+
+def members(fed: Federation, output: str = "table") -> CommandResult:
+    """The members as a table for people or JSON for scripts."""
+    rows = members_rows(fed)
+    if output == "json":
+        return CommandResult(stdout=members_json(rows))
+    return CommandResult(stdout=format_table(rows, MEMBER_COLUMNS))
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -91,6 +96,39 @@ def render_documents(
         body = dump_plain(values) if values else "{}\n"
         out.append((rendered, head + body))
     return out
+
+
+def render(
+    fed: Federation,
+    member: str,
+    releases: list[str] | None = None,
+    *,
+    show_secrets: bool = False,
+    output_dir: Path | None = None,
+    explain: str | None = None,
+) -> CommandResult:
+    """The render command: YAML documents on stdout, files in output_dir, or --explain's
+    lines for one key path (which starts with a release name unless one release is chosen)."""
+    docs = render_documents(fed, member, releases, show_secrets)
+    if explain:
+        if output_dir is not None:
+            raise UsageError("--explain prints to stdout; it cannot be used with --output-dir")
+        key_release = explain.split(".", 1)[0]
+        matching = [r for r, _ in docs if r.release.name == key_release]
+        if matching:
+            path = explain.split(".", 1)[1] if "." in explain else ""
+            if not path:
+                raise UsageError(f"--explain needs a key below the release: {explain}.KEY")
+            return CommandResult(stdout="\n".join(matching[0].explain(path, show_secrets)) + "\n")
+        if len(docs) == 1:
+            return CommandResult(stdout="\n".join(docs[0][0].explain(explain, show_secrets)) + "\n")
+        names = ", ".join(r.release.name for r, _ in docs)
+        raise UsageError(f"--explain {explain}: start the path with a release name ({names}), "
+                         "or pick one release with --release")
+    if output_dir is not None:
+        written = write_rendered(output_dir, docs)
+        return CommandResult(messages=tuple(f"wrote {path}" for path in written))
+    return CommandResult(stdout="---\n".join(text for _, text in docs))
 
 
 def write_rendered(output_dir: Path, documents: list[tuple[RenderedRelease, str]]) -> list[Path]:

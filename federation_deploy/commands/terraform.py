@@ -5,27 +5,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .. import terraform_files
 from ..actions import terraform as tf
 from ..config import Federation, Member, display_path
-from ..errors import EXIT_CHANGES, EXIT_OK, Problem, ToolError, UsageError
+from ..errors import EXIT_CHANGES, Problem, ToolError, UsageError
+from ..render import REDACTED
 from ..runner import Runner
 from ..yamlio import atomic_write_text
-
-REDACTED = "<redacted>"
-
-
-@dataclass(frozen=True)
-class Report:
-    """What a command did: data for stdout, messages for stderr, the exit code."""
-
-    exit_code: int = EXIT_OK
-    data: str = ""
-    messages: tuple[str, ...] = ()
+from .result import CommandResult
 
 
 def check_terraform_pins(fed: Federation) -> list[Problem]:
@@ -34,7 +24,7 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
 
 
 def bootstrap(fed: Federation, member: str, runner: Runner,
-              env: Mapping[str, str] | None = None) -> Report:
+              env: Mapping[str, str] | None = None) -> CommandResult:
     result = bootstrap_member(fed, member, runner, env=env)
     b = result.backend
     messages = [f"state bucket s3://{b.bucket} and lock table {b.dynamodb_table} "
@@ -44,18 +34,18 @@ def bootstrap(fed: Federation, member: str, runner: Runner,
         messages.append(f"adopted existing {', '.join(result.imported)} into the bootstrap "
                         f"state ({result.state_file})")
     messages.append(result.summary)
-    return Report(messages=tuple(messages))
+    return CommandResult(messages=tuple(messages))
 
 
 def init(fed: Federation, member: str, runner: Runner,
-         env: Mapping[str, str] | None = None) -> Report:
+         env: Mapping[str, str] | None = None) -> CommandResult:
     stack = for_member(fed, member, runner, env=env)
     stack.init()
-    return Report(messages=(f"initialised {stack.name} (lock file read-only, unchanged)",))
+    return CommandResult(messages=(f"initialised {stack.name} (lock file read-only, unchanged)",))
 
 
 def plan(fed: Federation, member: str, runner: Runner,
-         env: Mapping[str, str] | None = None) -> Report:
+         env: Mapping[str, str] | None = None) -> CommandResult:
     result = for_member(fed, member, runner, env=env).plan()
     messages = [result.summary.line]
     if result.summary.changes:
@@ -63,11 +53,11 @@ def plan(fed: Federation, member: str, runner: Runner,
                         f"`federation-deploy terraform apply {member}`")
     else:
         messages.append(f"plan saved to {result.plan_file} (nothing to apply)")
-    return Report(data=result.text, messages=tuple(messages))
+    return CommandResult(stdout=result.text, messages=tuple(messages))
 
 
 def apply(fed: Federation, member: str, runner: Runner, confirm: Callable[[str], None],
-          env: Mapping[str, str] | None = None) -> Report:
+          env: Mapping[str, str] | None = None) -> CommandResult:
     """Apply the member's saved plan after `confirm` (which raises to abort)."""
 
     def ask(saved: tf.SavedPlan) -> None:
@@ -77,24 +67,24 @@ def apply(fed: Federation, member: str, runner: Runner, confirm: Callable[[str],
     messages = [f"applied {result.stack}: {result.summary.line}"]
     if result.outputs_file is not None:
         messages.append(f"outputs saved to {result.outputs_file} (commit it: render uses it)")
-    return Report(data=result.text, messages=tuple(messages))
+    return CommandResult(stdout=result.text, messages=tuple(messages))
 
 
 def check(fed: Federation, member: str, runner: Runner,
-          env: Mapping[str, str] | None = None) -> Report:
+          env: Mapping[str, str] | None = None) -> CommandResult:
     """Drift detection: exit 0 no drift, 3 drift (errors raise, exit 1)."""
     stack = for_member(fed, member, runner, env=env)
     summary, text = stack.check()
     if summary.changes:
-        return Report(exit_code=EXIT_CHANGES, data=text,
+        return CommandResult(exit_code=EXIT_CHANGES, stdout=text,
                       messages=(f"drift in {stack.name}: {summary.line}",))
-    return Report(messages=(f"no drift in {stack.name}",))
+    return CommandResult(messages=(f"no drift in {stack.name}",))
 
 
 def output(fed: Federation, member: str, runner: Runner, fmt: str = "text",
-           env: Mapping[str, str] | None = None) -> Report:
+           env: Mapping[str, str] | None = None) -> CommandResult:
     outputs = for_member(fed, member, runner, env=env).outputs()
-    return Report(data=format_outputs(outputs, fmt))
+    return CommandResult(stdout=format_outputs(outputs, fmt))
 
 
 def format_outputs(outputs: Mapping[str, Any], fmt: str) -> str:
@@ -117,7 +107,7 @@ def format_outputs(outputs: Mapping[str, Any], fmt: str) -> str:
 
 def lock(fed: Federation, member: str, runner: Runner,
          env: Mapping[str, str] | None = None,
-         platforms: tuple[str, ...] = tf.LOCK_PLATFORMS) -> Report:
+         platforms: tuple[str, ...] = tf.LOCK_PLATFORMS) -> CommandResult:
     stack = for_member(fed, member, runner, env=env)
     result = stack.lock(platforms)
     messages = [f"{'updated' if result.changed else 'unchanged'}: {stack.lock_file} "
@@ -129,7 +119,7 @@ def lock(fed: Federation, member: str, runner: Runner,
                         "the registry is reachable")
     if result.changed:
         messages.append("review and commit the lock file")
-    return Report(messages=tuple(messages))
+    return CommandResult(messages=tuple(messages))
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,13 +10,10 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from ..config import Federation, RampState, load_federation
+from ..config import RAMP_KEYS, Federation, RampState, load_federation
 from ..errors import ConfigError, UsageError
 from ..shares import plain_number
 from ..yamlio import atomic_write_text, dumps_round_trip, load_round_trip
-
-# Keys of the ramp block in the order they are written (config._load_ramp's schema).
-RAMP_KEYS = ("steps", "step", "to_weight", "hold", "started", "last_healthy")
 
 
 def utc_timestamp(moment: datetime) -> str:

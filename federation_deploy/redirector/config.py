@@ -14,12 +14,14 @@ from urllib.parse import urlsplit
 LOAD_BALANCERS = ("rendezvous", "random")
 
 # Defaults of mybinder's redirector (its built-in CONFIG), so that a config.json written for it
-# behaves the same here when it leaves a setting out.
-DEFAULT_PERIOD = 10.0
-DEFAULT_JITTER = 0.1
-DEFAULT_RETRIES = 5
-DEFAULT_TIMEOUT = 2.0
-DEFAULT_FAILED_PERIOD = 300.0
+# behaves the same here when it leaves a setting out. federation.yaml's schema imports them:
+# they are defined here only. Check timings are seconds (retries: attempts per endpoint).
+DEFAULT_LOAD_BALANCER = "rendezvous"
+DEFAULT_CHECK_PERIOD = 10.0
+DEFAULT_CHECK_JITTER = 0.1
+DEFAULT_CHECK_RETRIES = 5
+DEFAULT_CHECK_TIMEOUT = 2.0
+DEFAULT_CHECK_FAILED_PERIOD = 300.0
 DEFAULT_POD_HEADROOM = 10
 DEFAULT_HOST_COOKIE_AGE_HOURS = 4.0
 
@@ -75,11 +77,11 @@ class HostConfig:
 class CheckConfig:
     """Health check timing: seconds, except retries (attempts per endpoint)."""
 
-    period: float = DEFAULT_PERIOD
-    jitter: float = DEFAULT_JITTER
-    retries: int = DEFAULT_RETRIES
-    timeout: float = DEFAULT_TIMEOUT
-    failed_period: float = DEFAULT_FAILED_PERIOD
+    period: float = DEFAULT_CHECK_PERIOD
+    jitter: float = DEFAULT_CHECK_JITTER
+    retries: int = DEFAULT_CHECK_RETRIES
+    timeout: float = DEFAULT_CHECK_TIMEOUT
+    failed_period: float = DEFAULT_CHECK_FAILED_PERIOD
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class RedirectorConfig:
 
     hosts: tuple[HostConfig, ...]
     check: CheckConfig = field(default_factory=CheckConfig)
-    load_balancer: str = "rendezvous"
+    load_balancer: str = DEFAULT_LOAD_BALANCER
     pod_headroom: int = DEFAULT_POD_HEADROOM
     host_cookie_age_hours: float = DEFAULT_HOST_COOKIE_AGE_HOURS
     dropped: tuple[str, ...] = ()
@@ -206,17 +208,21 @@ def _parse_check(raw: Any, ignored: list[str]) -> CheckConfig:
         value = raw.get(name)
         return default if value is None else value
 
-    jitter = _number(get("jitter", DEFAULT_JITTER), "check.jitter", minimum=0)
+    jitter = _number(get("jitter", DEFAULT_CHECK_JITTER), "check.jitter", minimum=0)
     if jitter > 1:
         # the delay is period * (1 + jitter * (0.5 - u)); beyond 1 the spread is no longer jitter
         raise RedirectorConfigError("check.jitter", f"expected a number <= 1, got {jitter:g}")
     return CheckConfig(
-        period=_number(get("period", DEFAULT_PERIOD), "check.period", minimum=0, strict=True),
+        period=_number(
+            get("period", DEFAULT_CHECK_PERIOD), "check.period", minimum=0, strict=True
+        ),
         jitter=jitter,
-        retries=_integer(get("retries", DEFAULT_RETRIES), "check.retries", minimum=1),
-        timeout=_number(get("timeout", DEFAULT_TIMEOUT), "check.timeout", minimum=0, strict=True),
+        retries=_integer(get("retries", DEFAULT_CHECK_RETRIES), "check.retries", minimum=1),
+        timeout=_number(
+            get("timeout", DEFAULT_CHECK_TIMEOUT), "check.timeout", minimum=0, strict=True
+        ),
         failed_period=_number(
-            get("failed_period", DEFAULT_FAILED_PERIOD), "check.failed_period", minimum=0,
+            get("failed_period", DEFAULT_CHECK_FAILED_PERIOD), "check.failed_period", minimum=0,
             strict=True,
         ),
     )
@@ -267,7 +273,7 @@ def parse_config(data: Any) -> RedirectorConfig:
 
     load_balancer = root.get("load_balancer")
     if load_balancer is None:
-        load_balancer = "rendezvous"
+        load_balancer = DEFAULT_LOAD_BALANCER
     if load_balancer not in LOAD_BALANCERS:
         raise RedirectorConfigError(
             "load_balancer", f"expected one of {', '.join(LOAD_BALANCERS)}, got {load_balancer!r}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy.cli import deploy as cli_deploy
+from federation_deploy.cli.context import Context
 from federation_deploy.cli.main import cli
 from tests.helpers.recording import RecordingRunner
 
@@ -16,7 +16,7 @@ from tests.helpers.recording import RecordingRunner
 def wired(recorder: RecordingRunner, fake_tools: Path, private_tmp: Path,
           monkeypatch: pytest.MonkeyPatch) -> RecordingRunner:
     """The CLI's Runner is the recorder; helm, kubectl and gcloud resolve to stand-ins."""
-    monkeypatch.setattr(cli_deploy, "_runner", lambda obj: recorder)
+    monkeypatch.setattr(Context, "runner", lambda self, **_: recorder)
     return recorder
 
 

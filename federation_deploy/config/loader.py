@@ -1,184 +1,37 @@
-"""Load and validate config/ once, into frozen dataclasses; every error names file, line, key."""
+"""Load config/ once, driven by the schema tables; a Checker collects every problem with
+file:line:key, and nothing is returned from invalid config."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from .errors import ConfigError, Problem, UsageError
-from .yamlio import LocatedMap, line_of, load_located, to_plain
+from ..errors import ConfigError, Problem
+from ..yamlio import LocatedMap, line_of, load_located, to_plain
+from . import schema
+from .model import (
+    CHARTS_DIR,
+    PACKAGE_CHART_PREFIX,
+    CheckSettings,
+    Cluster,
+    Federation,
+    Location,
+    Member,
+    RampState,
+    RedirectorSettings,
+    Release,
+    TerraformStack,
+)
+from .schema import EXACT_VERSION, FEDERATION_FILE, NAME, Key, Section, url_problem
 
-CLOUDS = ("gcp", "aws", "kubeconfig", "external")
-LOAD_BALANCERS = ("rendezvous", "random")
-FEDERATION_FILE = "federation.yaml"
-PACKAGE_CHART_PREFIX = "package:"
-CHARTS_DIR = Path(__file__).parent / "charts"
-
-# An exact chart version: semver with optional v, pre-release and build; no ranges.
-EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
-TERRAFORM_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
-KUBERNETES_VERSION = re.compile(r"^1\.\d+$")
-NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class Location:
-    """Where a piece of config came from, for error messages and --explain."""
-
-    file: str
-    line: int | None
-
-    def __str__(self) -> str:
-        return self.file if self.line is None else f"{self.file}:{self.line}"
-
-
-@dataclass(frozen=True)
-class Release:
-    name: str
-    chart: str
-    version: str
-    namespace: str
-    repo: str | None = None
-    location: Location = Location("", None)
-
-    @property
-    def package_chart(self) -> Path | None:
-        """The chart directory shipped with this package, for `package:NAME` charts."""
-        if self.chart.startswith(PACKAGE_CHART_PREFIX):
-            return CHARTS_DIR / self.chart[len(PACKAGE_CHART_PREFIX) :]
-        return None
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """Cluster coordinates; which fields are set depends on the member's cloud."""
-
-    name: str | None = None
-    project: str | None = None  # gcp
-    location: str | None = None  # gcp zone or region
-    region: str | None = None  # aws
-    role_arn: str | None = None  # aws, optional role to assume
-    kubeconfig: str | None = None  # kubeconfig: file under config/secrets/
-    context: str | None = None  # kubeconfig: context to use
-
-
-@dataclass(frozen=True)
-class TerraformStack:
-    path: str  # relative to the terraform root, e.g. aws/curvenote
-    directory: Path
-    # terraform output name -> "<release>.<key.path>" in the member's values
-    outputs: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RampState:
-    """A ramp in progress, kept in federation.yaml so it resumes and every step is a diff."""
-
-    steps: tuple[float, ...]
-    step: int  # index of the step currently published; -1 = not started
-    to_weight: float
-    hold: str
-    started: str | None = None
-    last_healthy: str | None = None
-
-    @property
-    def current_share(self) -> float:
-        return 0.0 if self.step < 0 else self.steps[self.step]
-
-
-@dataclass(frozen=True)
-class Member:
-    name: str
-    url: str
-    cloud: str
-    weight: float
-    prime: bool
-    routed: bool
-    health_url: str
-    versions_url: str
-    cluster: Cluster
-    kubernetes_version: str | None
-    terraform: TerraformStack | None
-    releases: tuple[Release, ...]
-    target_weight: float | None = None
-    ramp: RampState | None = None
-    location: Location = Location("", None)
-
-    @property
-    def deployable(self) -> bool:
-        return self.cloud != "external"
-
-    def release(self, name: str) -> Release:
-        for release in self.releases:
-            if release.name == name:
-                return release
-        known = ", ".join(r.name for r in self.releases) or "none"
-        raise UsageError(f"member {self.name!r} has no release {name!r} (releases: {known})")
-
-
-@dataclass(frozen=True)
-class CheckSettings:
-    period: float = 10.0
-    jitter: float = 0.1
-    retries: int = 5
-    timeout: float = 2.0
-    failed_period: float = 300.0
-
-
-@dataclass(frozen=True)
-class RedirectorSettings:
-    host: str
-    member: str
-    release: str
-    load_balancer: str = "rendezvous"
-    check: CheckSettings = CheckSettings()
-    pod_headroom: int = 10
-    host_cookie_age_hours: float = 4.0
-
-
-@dataclass(frozen=True)
-class Federation:
-    config_dir: Path
-    path: Path
-    terraform_version: str
-    terraform_root: Path
-    redirector: RedirectorSettings
-    members: Mapping[str, Member]
-    warnings: tuple[str, ...] = ()
-    # values files parsed once at load (validation reads them all anyway); render reuses them
-    values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def member(self, name: str) -> Member:
-        try:
-            return self.members[name]
-        except KeyError:
-            known = ", ".join(self.members)
-            raise UsageError(f"unknown member {name!r} (members: {known})") from None
-
-    @property
-    def routed(self) -> list[Member]:
-        return [m for m in self.members.values() if m.routed]
-
-    def values_file(self, member: str | None, secret: bool = False) -> Path:
-        base = self.config_dir / "secrets" / "values" if secret else self.config_dir / "values"
-        return base / f"{member or 'common'}.yaml"
-
-    def generated_outputs_file(self, member: str) -> Path:
-        return self.config_dir / "generated" / f"{member}.terraform.json"
-
-    def secrets_path(self, relative: str) -> Path:
-        return self.config_dir / "secrets" / relative
-
-
-# --------------------------------------------------------------------------------------------
-# Validation helpers: a Checker collects every problem instead of stopping at the first.
+# The value() default when the caller does not override the key's own default.
+_KEY_DEFAULT: Any = object()
 
 
 class Checker:
+    """Collects every problem of one file instead of stopping at the first."""
+
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
@@ -192,34 +45,28 @@ class Checker:
         self.add(parent, key, keypath, f"expected a mapping, got {_kind(node)}")
         return None
 
-    def keys(
-        self,
-        node: LocatedMap,
-        keypath: str,
-        allowed: set[str],
-        required: frozenset[str] | set[str] = frozenset(),
-    ) -> None:
+    def keys(self, node: LocatedMap, keypath: str, section: Section) -> None:
+        """Unknown keys and missing required keys of a section."""
+        allowed = section.allowed
         for key in node:
             if key not in allowed:
                 hint = ", ".join(sorted(allowed))
                 self.add(node, key, _join(keypath, str(key)), f"unknown key (allowed: {hint})")
-        for key in sorted(required - set(node)):
+        for key in sorted(section.required - set(node)):
             self.add(node, None, _join(keypath, key), "required key is missing")
 
-    def value(
-        self,
-        node: LocatedMap,
-        key: str,
-        keypath: str,
-        expected: str,
-        ok: Callable[[Any], bool],
-        default: Any = None,
-    ) -> Any:
-        if key not in node:
+    def value(self, node: LocatedMap, keypath: str, key: Key,
+              default: Any = _KEY_DEFAULT) -> Any:
+        """The key's plain value when present and valid by its rule; otherwise its default
+        (the row's, unless the caller derives one, like health from url)."""
+        if default is _KEY_DEFAULT:
+            default = key.default
+        if key.name not in node:
             return default
-        value = node[key]
-        if not ok(value):
-            self.add(node, key, _join(keypath, key), f"expected {expected}, got {_show(value)}")
+        value = node[key.name]
+        if not key.rule.ok(value):
+            self.add(node, key.name, _join(keypath, key.name),
+                     f"expected {key.expected}, got {_kind(value)}")
             return default
         return to_plain(value)
 
@@ -238,47 +85,6 @@ def _kind(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
-def _show(value: Any) -> str:
-    return _kind(value)
-
-
-def is_str(v: Any) -> bool:
-    return isinstance(v, str) and v != ""
-
-
-def is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def is_nonneg(v: Any) -> bool:
-    return is_number(v) and v >= 0
-
-
-def is_positive(v: Any) -> bool:
-    return is_number(v) and v > 0
-
-
-def is_bool(v: Any) -> bool:
-    return isinstance(v, bool)
-
-
-def url_problem(url: str) -> str | None:
-    """None when url is acceptable: https, or http(s) on 127.0.0.1/localhost (tests, sandbox)."""
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return "expected an absolute URL like https://example.org"
-    if parts.hostname in ("127.0.0.1", "localhost"):
-        return None if parts.scheme in ("http", "https") else "expected an http(s) URL"
-    if parts.scheme != "https":
-        return "expected an https URL (http only on 127.0.0.1 or localhost)"
-    if parts.query or parts.fragment:
-        return "expected a URL without query or fragment"
-    return None
-
-
-# --------------------------------------------------------------------------------------------
-
-
 def load_federation(config_dir: Path | str) -> Federation:
     """Load config_dir/federation.yaml and every values file; raise ConfigError listing all
     problems. Nothing is returned from invalid config."""
@@ -293,7 +99,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     check = Checker(display)
     if not isinstance(root, LocatedMap):
         raise ConfigError.single(display, 1, "", f"expected a mapping, got {_kind(root)}")
-    check.keys(root, "", {"terraform", "redirector", "members"}, {"members", "redirector"})
+    check.keys(root, "", schema.FEDERATION)
 
     tf_version, tf_root = _load_terraform_settings(check, root, path.parent)
     members = _load_members(check, root, path.parent, tf_root)
@@ -339,17 +145,15 @@ def display_path(path: Path) -> str:
 
 
 def _load_terraform_settings(check: Checker, root: LocatedMap, base: Path) -> tuple[str, Path]:
-    version, tf_root = "", (base / ".." / "terraform").resolve()
+    section = schema.TERRAFORM
+    version, tf_root = section["version"].default, (base / ".." / "terraform").resolve()
     node = root.get("terraform")
     if "terraform" in root:
         tf = check.mapping(node, root, "terraform", "terraform")
         if tf is not None:
-            check.keys(tf, "terraform", {"version", "root"}, {"version"})
-            version = check.value(
-                tf, "version", "terraform", "an exact version like 1.11.4",
-                lambda v: isinstance(v, str) and bool(TERRAFORM_VERSION.match(v)), "",
-            )
-            rel = check.value(tf, "root", "terraform", "a directory path", is_str, None)
+            check.keys(tf, "terraform", section)
+            version = check.value(tf, "terraform", section["version"])
+            rel = check.value(tf, "terraform", section["root"])
             if rel:
                 tf_root = (base / rel).resolve()
     return version, tf_root
@@ -358,19 +162,14 @@ def _load_terraform_settings(check: Checker, root: LocatedMap, base: Path) -> tu
 def _load_redirector(
     check: Checker, root: LocatedMap, members: Mapping[str, Member], declared: set[str]
 ) -> RedirectorSettings:
+    section = schema.REDIRECTOR
     node = check.mapping(root.get("redirector"), root, "redirector", "redirector")
     if node is None:
-        return RedirectorSettings(host="", member="", release="")
+        return _redirector_settings(section.defaults(), _check_settings(schema.CHECK.defaults()))
     kp = "redirector"
-    check.keys(
-        node, kp,
-        {"host", "member", "release", "load_balancer", "check", "pod_headroom",
-         "host_cookie_age_hours"},
-        {"host", "member", "release"},
-    )
-    host = check.value(node, "host", kp, "a host name like mybinder.org", is_str, "")
-    member = check.value(node, "member", kp, "a member name", is_str, "")
-    release = check.value(node, "release", kp, "a release name", is_str, "")
+    check.keys(node, kp, section)
+    read = {name: check.value(node, kp, section[name]) for name in ("host", "member", "release")}
+    member, release = read["member"], read["release"]
     if member and member not in declared:
         check.add(node, "member", f"{kp}.member", f"unknown member {member!r}")
     elif member not in members:
@@ -380,45 +179,31 @@ def _load_redirector(
                   f"member {member!r} has no release {release!r}")
     elif member and members[member].cloud == "external":
         check.add(node, "member", f"{kp}.member", "the redirector cannot run on an external member")
-    lb = check.value(
-        node, "load_balancer", kp, "one of " + ", ".join(LOAD_BALANCERS),
-        lambda v: v in LOAD_BALANCERS, "rendezvous",
-    )
-    headroom = check.value(node, "pod_headroom", kp, "an integer >= 0",
-                           lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, 10)
-    cookie = check.value(node, "host_cookie_age_hours", kp, "a number > 0", is_positive, 4.0)
-    settings = CheckSettings()
+    for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours"):
+        read[name] = check.value(node, kp, section[name])
+    settings = schema.CHECK.defaults()
     if "check" in node:
-        cnode = check.mapping(node["check"], node, "check", f"{kp}.check")
+        ckp = f"{kp}.check"
+        cnode = check.mapping(node["check"], node, "check", ckp)
         if cnode is not None:
-            ckp = f"{kp}.check"
-            check.keys(cnode, ckp, {"period", "jitter", "retries", "timeout", "failed_period"})
-            settings = CheckSettings(
-                period=float(check.value(cnode, "period", ckp, "a number > 0", is_positive, 10)),
-                jitter=float(check.value(cnode, "jitter", ckp, "a number between 0 and 1",
-                                         lambda v: is_number(v) and 0 <= v <= 1, 0.1)),
-                retries=int(check.value(cnode, "retries", ckp, "an integer >= 0",
-                                        lambda v: isinstance(v, int) and v >= 0, 5)),
-                timeout=float(check.value(cnode, "timeout", ckp, "a number > 0", is_positive, 2)),
-                failed_period=float(check.value(cnode, "failed_period", ckp, "a number > 0",
-                                                is_positive, 300)),
-            )
-    return RedirectorSettings(
-        host=host, member=member, release=release, load_balancer=lb, check=settings,
-        pod_headroom=headroom, host_cookie_age_hours=float(cookie),
+            check.keys(cnode, ckp, schema.CHECK)
+            settings = {key.name: check.value(cnode, ckp, key) for key in schema.CHECK.keys}
+    return _redirector_settings(read, _check_settings(settings))
+
+
+def _check_settings(read: Mapping[str, Any]) -> CheckSettings:
+    return CheckSettings(
+        period=float(read["period"]), jitter=float(read["jitter"]), retries=int(read["retries"]),
+        timeout=float(read["timeout"]), failed_period=float(read["failed_period"]),
     )
 
 
-MEMBER_KEYS = {
-    "url", "cloud", "weight", "prime", "routed", "health", "versions", "cluster",
-    "kubernetes_version", "terraform", "releases", "target_weight", "ramp",
-}
-CLUSTER_KEYS = {
-    "gcp": ({"name", "project", "location"}, {"name", "project", "location"}),
-    "aws": ({"name", "region", "role_arn"}, {"name", "region"}),
-    "kubeconfig": ({"kubeconfig", "context"}, {"kubeconfig"}),
-    "external": (set(), set()),
-}
+def _redirector_settings(read: Mapping[str, Any], check: CheckSettings) -> RedirectorSettings:
+    return RedirectorSettings(
+        host=read["host"], member=read["member"], release=read["release"],
+        load_balancer=read["load_balancer"], check=check, pod_headroom=read["pod_headroom"],
+        host_cookie_age_hours=float(read["host_cookie_age_hours"]),
+    )
 
 
 def _load_members(
@@ -445,49 +230,49 @@ def _load_members(
 def _load_member(
     check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path
 ) -> Member | None:
+    section = schema.MEMBER
     n_before = len(check.problems)
-    check.keys(m, kp, MEMBER_KEYS, {"url", "cloud"})
-    cloud = check.value(m, "cloud", kp, "one of " + ", ".join(CLOUDS), lambda v: v in CLOUDS, "")
-    url = check.value(m, "url", kp, "a URL", is_str, "")
+    check.keys(m, kp, section)
+    cloud = check.value(m, kp, section["cloud"])
+    url = check.value(m, kp, section["url"])
     if url and (problem := url_problem(url)):
         check.add(m, "url", f"{kp}.url", f"{problem}, got {url!r}")
     url = url.rstrip("/")
-    routed = check.value(m, "routed", kp, "true or false", is_bool, True)
-    weight = check.value(m, "weight", kp, "a number >= 0", is_nonneg, None)
+    routed = check.value(m, kp, section["routed"])
+    weight = check.value(m, kp, section["weight"])
     if routed and weight is None and "weight" not in m:
         check.add(m, None, f"{kp}.weight", "required key is missing (routed members need a weight)")
-    prime = check.value(m, "prime", kp, "true or false", is_bool, False)
-    health = check.value(m, "health", kp, "a URL", is_str, f"{url}/health")
-    versions = check.value(m, "versions", kp, "a URL", is_str, f"{url}/versions")
+    prime = check.value(m, kp, section["prime"])
+    health = check.value(m, kp, section["health"], f"{url}/health")
+    versions = check.value(m, kp, section["versions"], f"{url}/versions")
     for key, value in (("health", health), ("versions", versions)):
         if key in m and value and (problem := url_problem(value)):
             check.add(m, key, f"{kp}.{key}", f"{problem}, got {value!r}")
-    k8s = check.value(m, "kubernetes_version", kp, "a version like \"1.29\" (quoted)",
-                      lambda v: isinstance(v, str) and bool(KUBERNETES_VERSION.match(v)), None)
-    target = check.value(m, "target_weight", kp, "a number > 0", is_positive, None)
+    k8s = check.value(m, kp, section["kubernetes_version"])
+    target = check.value(m, kp, section["target_weight"])
 
     cluster = Cluster()
     if cloud:
-        allowed, required = CLUSTER_KEYS[cloud]
+        cluster_section = schema.CLUSTER[cloud]
         if cloud == "external":
             if "cluster" in m:
                 check.add(m, "cluster", f"{kp}.cluster",
                           "an external member is run by a partner: it has no cluster here")
         elif "cluster" not in m:
-            needs = ", ".join(sorted(required))
+            needs = ", ".join(sorted(cluster_section.required))
             check.add(m, None, f"{kp}.cluster",
                       f"required key is missing ({cloud} members need {needs})")
         else:
             cnode = check.mapping(m["cluster"], m, "cluster", f"{kp}.cluster")
             if cnode is not None:
-                check.keys(cnode, f"{kp}.cluster", allowed, required)
-                fields = {k: check.value(cnode, k, f"{kp}.cluster", "a string", is_str)
-                          for k in allowed}
+                check.keys(cnode, f"{kp}.cluster", cluster_section)
+                fields = {key.name: check.value(cnode, f"{kp}.cluster", key)
+                          for key in cluster_section.keys}
                 cluster = Cluster(**fields)
 
     terraform = None
     if "terraform" in m:
-        terraform = _load_terraform_stack(check, m, kp, tf_root, name)
+        terraform = _load_terraform_stack(check, m, kp, tf_root)
 
     releases: list[Release] = []
     if "releases" in m:
@@ -530,22 +315,23 @@ def _load_member(
 
 
 def _load_terraform_stack(
-    check: Checker, m: LocatedMap, kp: str, tf_root: Path, member: str
+    check: Checker, m: LocatedMap, kp: str, tf_root: Path
 ) -> TerraformStack | None:
+    section = schema.TERRAFORM_STACK
     tnode = check.mapping(m["terraform"], m, "terraform", f"{kp}.terraform")
     if tnode is None:
         return None
     tkp = f"{kp}.terraform"
-    check.keys(tnode, tkp, {"stack", "outputs"}, {"stack"})
-    stack = check.value(tnode, "stack", tkp, "a path under terraform/, like aws/curvenote", is_str)
+    check.keys(tnode, tkp, section)
+    stack = check.value(tnode, tkp, section["stack"])
     outputs: dict[str, str] = {}
     if "outputs" in tnode:
         onode = check.mapping(tnode["outputs"], tnode, "outputs", f"{tkp}.outputs")
         if onode is not None:
             for out, target in onode.items():
-                if not is_str(target) or "." not in str(target):
+                if not schema.TERRAFORM_OUTPUT.ok(target):
                     check.add(onode, out, f"{tkp}.outputs.{out}",
-                              "expected a values path like binderhub.registry.url")
+                              f"expected {schema.TERRAFORM_OUTPUT_EXPECTED}")
                 else:
                     outputs[str(out)] = str(target)
     if not stack:
@@ -561,19 +347,16 @@ def _load_terraform_stack(
 def _load_release(
     check: Checker, parent: Any, index: int, item: Any, kp: str
 ) -> Release | None:
+    section = schema.RELEASE
     node = check.mapping(item, parent, index, kp)
     if node is None:
         return None
     n_before = len(check.problems)
-    check.keys(node, kp, {"name", "chart", "repo", "version", "namespace"},
-               {"name", "chart", "version", "namespace"})
-    name = check.value(node, "name", kp, "a release name (lowercase, digits, '-')",
-                       lambda v: isinstance(v, str) and bool(NAME.match(v)), "")
-    chart = check.value(node, "chart", kp, "a chart reference", is_str, "")
-    repo = check.value(node, "repo", kp, "a chart repository URL", is_str, None)
-    version = check.value(node, "version", kp, "an exact version", lambda v: isinstance(v, str), "")
-    namespace = check.value(node, "namespace", kp, "a namespace",
-                            lambda v: isinstance(v, str) and bool(NAME.match(v)), "")
+    check.keys(node, kp, section)
+    name, chart, repo, version, namespace = (
+        check.value(node, kp, section[key])
+        for key in ("name", "chart", "repo", "version", "namespace")
+    )
     if "version" in node and isinstance(node["version"], int | float):
         check.add(node, "version", f"{kp}.version",
                   f"expected an exact version as a quoted string, got {node['version']!r}")
@@ -615,23 +398,14 @@ def _chart_version(chart_yaml: Path) -> str:
 
 
 def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
+    section = schema.RAMP
     rkp = f"{kp}.ramp"
     node = check.mapping(m["ramp"], m, "ramp", rkp)
     if node is None:
         return None
-    check.keys(node, rkp, {"steps", "step", "to_weight", "hold", "started", "last_healthy"},
-               {"steps", "step", "to_weight"})
-    steps = check.value(node, "steps", rkp, "a list of increasing percentages in (0, 100]",
-                        lambda v: isinstance(v, list) and bool(v)
-                        and all(is_positive(s) and s <= 100 for s in v)
-                        and all(a < b for a, b in zip(v, v[1:], strict=False)), None)
-    step = check.value(node, "step", rkp, "an integer >= -1",
-                       lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= -1, None)
-    to_weight = check.value(node, "to_weight", rkp, "a number > 0", is_positive, None)
-    hold = check.value(node, "hold", rkp, "a duration like 30m", is_str, "30m")
-    started = check.value(node, "started", rkp, "a timestamp", lambda v: v is None or is_str(v))
-    healthy = check.value(node, "last_healthy", rkp, "a timestamp",
-                          lambda v: v is None or is_str(v))
+    check.keys(node, rkp, section)
+    read = {key.name: check.value(node, rkp, key) for key in section.keys}
+    steps, step, to_weight = read["steps"], read["step"], read["to_weight"]
     if steps is None or step is None or to_weight is None:
         return None
     if step >= len(steps):
@@ -639,7 +413,8 @@ def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
                   f"step {step} is past the last of {len(steps)} steps")
         return None
     return RampState(steps=tuple(float(s) for s in steps), step=step, to_weight=float(to_weight),
-                     hold=hold, started=started, last_healthy=healthy)
+                     hold=read["hold"], started=read["started"],
+                     last_healthy=read["last_healthy"])
 
 
 def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Member]) -> None:

@@ -1,0 +1,22 @@
+"""What every command returns: data for stdout, messages for stderr, the exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import EXIT_OK
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The one result type of commands/ (the CLI prints it with cli.core.emit).
+
+    `stdout` is the command's data, printed as it is (a newline added when it lacks one), so
+    `federation-deploy render gke > values.yaml` keeps working; `messages` are progress, notes
+    and warnings, printed to stderr in order after it unless -q; `exit_code` follows the CLI
+    contract (0 ok, 1 failed, 3 changes or drift; bad usage and config raise instead).
+    """
+
+    exit_code: int = EXIT_OK
+    stdout: str = ""
+    messages: tuple[str, ...] = ()

@@ -1,0 +1,68 @@
+"""Load and validate config/ once, into frozen dataclasses; every error names file, line, key.
+
+model.py holds the dataclasses, schema.py the one declaration of federation.yaml's keys, and
+loader.py reads a config directory with them; the public names are re-exported here.
+"""
+
+from .loader import Checker, display_path, iter_values_files, load_federation
+from .model import (
+    CHARTS_DIR,
+    PACKAGE_CHART_PREFIX,
+    CheckSettings,
+    Cluster,
+    Federation,
+    Location,
+    Member,
+    RampState,
+    RedirectorSettings,
+    Release,
+    TerraformStack,
+)
+from .schema import (
+    CLOUDS,
+    EXACT_VERSION,
+    FEDERATION_FILE,
+    KUBERNETES_VERSION,
+    LOAD_BALANCERS,
+    NAME,
+    RAMP_KEYS,
+    TERRAFORM_VERSION,
+    is_bool,
+    is_nonneg,
+    is_number,
+    is_positive,
+    is_str,
+    url_problem,
+)
+
+__all__ = [
+    "CHARTS_DIR",
+    "CLOUDS",
+    "EXACT_VERSION",
+    "FEDERATION_FILE",
+    "KUBERNETES_VERSION",
+    "LOAD_BALANCERS",
+    "NAME",
+    "PACKAGE_CHART_PREFIX",
+    "RAMP_KEYS",
+    "TERRAFORM_VERSION",
+    "CheckSettings",
+    "Checker",
+    "Cluster",
+    "Federation",
+    "Location",
+    "Member",
+    "RampState",
+    "RedirectorSettings",
+    "Release",
+    "TerraformStack",
+    "display_path",
+    "is_bool",
+    "is_nonneg",
+    "is_number",
+    "is_positive",
+    "is_str",
+    "iter_values_files",
+    "load_federation",
+    "url_problem",
+]

@@ -1,0 +1,165 @@
+"""The validated federation as frozen dataclasses; built by the loader, never from raw dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+PACKAGE_CHART_PREFIX = "package:"
+# Charts shipped with the package (federation_deploy/charts), for `package:NAME` releases.
+CHARTS_DIR = Path(__file__).parent.parent / "charts"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a piece of config came from, for error messages and --explain."""
+
+    file: str
+    line: int | None
+
+    def __str__(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    chart: str
+    version: str
+    namespace: str
+    repo: str | None = None
+    location: Location = Location("", None)
+
+    @property
+    def package_chart(self) -> Path | None:
+        """The chart directory shipped with this package, for `package:NAME` charts."""
+        if self.chart.startswith(PACKAGE_CHART_PREFIX):
+            return CHARTS_DIR / self.chart[len(PACKAGE_CHART_PREFIX) :]
+        return None
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Cluster coordinates; which fields are set depends on the member's cloud."""
+
+    name: str | None = None
+    project: str | None = None  # gcp
+    location: str | None = None  # gcp zone or region
+    region: str | None = None  # aws
+    role_arn: str | None = None  # aws, optional role to assume
+    kubeconfig: str | None = None  # kubeconfig: file under config/secrets/
+    context: str | None = None  # kubeconfig: context to use
+
+
+@dataclass(frozen=True)
+class TerraformStack:
+    path: str  # relative to the terraform root, e.g. aws/curvenote
+    directory: Path
+    # terraform output name -> "<release>.<key.path>" in the member's values
+    outputs: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RampState:
+    """A ramp in progress, kept in federation.yaml so it resumes and every step is a diff."""
+
+    steps: tuple[float, ...]
+    step: int  # index of the step currently published; -1 = not started
+    to_weight: float
+    hold: str
+    started: str | None = None
+    last_healthy: str | None = None
+
+    @property
+    def current_share(self) -> float:
+        return 0.0 if self.step < 0 else self.steps[self.step]
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    url: str
+    cloud: str
+    weight: float
+    prime: bool
+    routed: bool
+    health_url: str
+    versions_url: str
+    cluster: Cluster
+    kubernetes_version: str | None
+    terraform: TerraformStack | None
+    releases: tuple[Release, ...]
+    target_weight: float | None = None
+    ramp: RampState | None = None
+    location: Location = Location("", None)
+
+    @property
+    def deployable(self) -> bool:
+        return self.cloud != "external"
+
+    def release(self, name: str) -> Release:
+        for release in self.releases:
+            if release.name == name:
+                return release
+        known = ", ".join(r.name for r in self.releases) or "none"
+        raise UsageError(f"member {self.name!r} has no release {name!r} (releases: {known})")
+
+
+# The two settings classes carry no defaults on purpose: the defaults live in the schema table
+# (config/schema.py, which takes the redirector's own), and only the loader builds these.
+@dataclass(frozen=True)
+class CheckSettings:
+    period: float
+    jitter: float
+    retries: int
+    timeout: float
+    failed_period: float
+
+
+@dataclass(frozen=True)
+class RedirectorSettings:
+    host: str
+    member: str
+    release: str
+    load_balancer: str
+    check: CheckSettings
+    pod_headroom: int
+    host_cookie_age_hours: float
+
+
+@dataclass(frozen=True)
+class Federation:
+    config_dir: Path
+    path: Path
+    terraform_version: str
+    terraform_root: Path
+    redirector: RedirectorSettings
+    members: Mapping[str, Member]
+    warnings: tuple[str, ...] = ()
+    # values files parsed once at load (validation reads them all anyway); render reuses them
+    values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def member(self, name: str) -> Member:
+        try:
+            return self.members[name]
+        except KeyError:
+            known = ", ".join(self.members)
+            raise UsageError(f"unknown member {name!r} (members: {known})") from None
+
+    @property
+    def routed(self) -> list[Member]:
+        return [m for m in self.members.values() if m.routed]
+
+    def values_file(self, member: str | None, secret: bool = False) -> Path:
+        base = self.config_dir / "secrets" / "values" if secret else self.config_dir / "values"
+        return base / f"{member or 'common'}.yaml"
+
+    def generated_outputs_file(self, member: str) -> Path:
+        return self.config_dir / "generated" / f"{member}.terraform.json"
+
+    def secrets_path(self, relative: str) -> Path:
+        return self.config_dir / "secrets" / relative

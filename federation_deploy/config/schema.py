@@ -1,0 +1,270 @@
+"""federation.yaml's schema, declared once: per section a table of key, rule, default, message.
+
+The loader reads allowed and required keys, defaults and the words of its error messages from
+these tables; nothing else spells them. Each Rule carries the same test as a JSON Schema
+fragment, so an editor schema can be generated from the tables (issue 16).
+
+Adding a key is one row in its section (plus, if the model needs it, one dataclass field and
+one line in the loader that reads it); adding a section is one Section with its rows, hung
+under its parent with `nested=` (a mapping) or `each=` (a list, or a mapping of names).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..redirector.config import (
+    DEFAULT_CHECK_FAILED_PERIOD,
+    DEFAULT_CHECK_JITTER,
+    DEFAULT_CHECK_PERIOD,
+    DEFAULT_CHECK_RETRIES,
+    DEFAULT_CHECK_TIMEOUT,
+    DEFAULT_HOST_COOKIE_AGE_HOURS,
+    DEFAULT_LOAD_BALANCER,
+    DEFAULT_POD_HEADROOM,
+    LOAD_BALANCERS,
+)
+
+FEDERATION_FILE = "federation.yaml"
+CLOUDS = ("gcp", "aws", "kubeconfig", "external")
+
+# An exact chart version: semver with optional v, pre-release and build; no ranges.
+EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+TERRAFORM_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+KUBERNETES_VERSION = re.compile(r"^1\.\d+$")
+NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def is_str(v: Any) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def is_nonneg(v: Any) -> bool:
+    return is_number(v) and v >= 0
+
+
+def is_positive(v: Any) -> bool:
+    return is_number(v) and v > 0
+
+
+def is_bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def is_integer(v: Any, minimum: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+
+
+def url_problem(url: str) -> str | None:
+    """None when url is acceptable: https, or http(s) on 127.0.0.1/localhost (tests, sandbox)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "expected an absolute URL like https://example.org"
+    if parts.hostname in ("127.0.0.1", "localhost"):
+        return None if parts.scheme in ("http", "https") else "expected an http(s) URL"
+    if parts.scheme != "https":
+        return "expected an https URL (http only on 127.0.0.1 or localhost)"
+    if parts.query or parts.fragment:
+        return "expected a URL without query or fragment"
+    return None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a valid value is: a test for the loader and the same as JSON Schema for editors.
+    Rules that cannot be said in JSON Schema (URL policy, increasing steps) are approximated
+    there and checked exactly by the loader."""
+
+    ok: Callable[[Any], bool]
+    json: Mapping[str, Any]
+
+
+def _matches(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, str) and bool(pattern.match(v))
+
+
+def _increasing_percentages(v: Any) -> bool:
+    return (isinstance(v, list) and bool(v) and all(is_positive(s) and s <= 100 for s in v)
+            and all(a < b for a, b in zip(v, v[1:], strict=False)))
+
+
+STRING = Rule(is_str, {"type": "string", "minLength": 1})
+ANY_STRING = Rule(lambda v: isinstance(v, str), {"type": "string"})
+OPTIONAL_STRING = Rule(lambda v: v is None or is_str(v), {"type": ["string", "null"]})
+BOOLEAN = Rule(is_bool, {"type": "boolean"})
+NONNEG_NUMBER = Rule(is_nonneg, {"type": "number", "minimum": 0})
+POSITIVE_NUMBER = Rule(is_positive, {"type": "number", "exclusiveMinimum": 0})
+FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
+                {"type": "number", "minimum": 0, "maximum": 1})
+NONNEG_INTEGER = Rule(lambda v: is_integer(v, 0), {"type": "integer", "minimum": 0})
+STEP_INDEX = Rule(lambda v: is_integer(v, -1), {"type": "integer", "minimum": -1})
+DNS_NAME = Rule(_matches(NAME), {"type": "string", "pattern": NAME.pattern})
+TERRAFORM_PIN = Rule(_matches(TERRAFORM_VERSION),
+                     {"type": "string", "pattern": TERRAFORM_VERSION.pattern})
+KUBERNETES_PIN = Rule(_matches(KUBERNETES_VERSION),
+                      {"type": "string", "pattern": KUBERNETES_VERSION.pattern})
+STEPS = Rule(_increasing_percentages,
+             {"type": "array", "minItems": 1,
+              "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 100}})
+MAPPING = Rule(lambda v: isinstance(v, dict), {"type": "object"})
+LIST = Rule(lambda v: isinstance(v, list), {"type": "array"})
+
+
+def one_of(choices: tuple[str, ...]) -> Rule:
+    return Rule(lambda v: v in choices, {"enum": list(choices)})
+
+
+@dataclass(frozen=True)
+class Key:
+    """One row of a section: a key, its rule, the words an error says it expected, its
+    default (what the model gets when the key is absent or invalid), whether it is required.
+
+    A mapping key may name the section below it (`nested`); a list or a mapping of names may
+    name the section of each item (`each`).
+    """
+
+    name: str
+    rule: Rule
+    expected: str
+    default: Any = None
+    required: bool = False
+    nested: Section | None = None
+    each: Section | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """The keys allowed at one place of federation.yaml (`path`, `*` for any name)."""
+
+    path: str
+    keys: tuple[Key, ...]
+
+    def __getitem__(self, name: str) -> Key:
+        for key in self.keys:
+            if key.name == name:
+                return key
+        raise KeyError(f"{self.path or '(top level)'} has no key {name!r}")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The keys in the order they are declared (and written, for tool-written sections)."""
+        return tuple(k.name for k in self.keys)
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return frozenset(self.names)
+
+    @property
+    def required(self) -> frozenset[str]:
+        return frozenset(k.name for k in self.keys if k.required)
+
+    def defaults(self) -> dict[str, Any]:
+        return {k.name: k.default for k in self.keys}
+
+
+# ---------------------------------------------------------------------------------------------
+# The tables, innermost first (a section must exist before a row can hang it below a key).
+
+CHECK = Section("redirector.check", (
+    Key("period", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_PERIOD),
+    Key("jitter", FRACTION, "a number between 0 and 1", DEFAULT_CHECK_JITTER),
+    Key("retries", NONNEG_INTEGER, "an integer >= 0", DEFAULT_CHECK_RETRIES),
+    Key("timeout", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_TIMEOUT),
+    Key("failed_period", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_FAILED_PERIOD),
+))
+
+REDIRECTOR = Section("redirector", (
+    Key("host", STRING, "a host name like mybinder.org", "", required=True),
+    Key("member", STRING, "a member name", "", required=True),
+    Key("release", STRING, "a release name", "", required=True),
+    Key("load_balancer", one_of(LOAD_BALANCERS), "one of " + ", ".join(LOAD_BALANCERS),
+        DEFAULT_LOAD_BALANCER),
+    Key("check", MAPPING, "a mapping", nested=CHECK),
+    Key("pod_headroom", NONNEG_INTEGER, "an integer >= 0", DEFAULT_POD_HEADROOM),
+    Key("host_cookie_age_hours", POSITIVE_NUMBER, "a number > 0", DEFAULT_HOST_COOKIE_AGE_HOURS),
+))
+
+TERRAFORM = Section("terraform", (
+    Key("version", TERRAFORM_PIN, "an exact version like 1.11.4", "", required=True),
+    # default: ../terraform next to the config directory (the loader resolves it)
+    Key("root", STRING, "a directory path"),
+))
+
+# Which cluster keys each cloud takes; an external member has no cluster here.
+CLUSTER = {
+    "gcp": Section("members.*.cluster", (
+        Key("name", STRING, "a string", required=True),
+        Key("project", STRING, "a string", required=True),
+        Key("location", STRING, "a string", required=True),
+    )),
+    "aws": Section("members.*.cluster", (
+        Key("name", STRING, "a string", required=True),
+        Key("region", STRING, "a string", required=True),
+        Key("role_arn", STRING, "a string"),
+    )),
+    "kubeconfig": Section("members.*.cluster", (
+        Key("kubeconfig", STRING, "a string", required=True),
+        Key("context", STRING, "a string"),
+    )),
+    "external": Section("members.*.cluster", ()),
+}
+
+TERRAFORM_OUTPUT = Rule(lambda v: is_str(v) and "." in v, {"type": "string", "pattern": r"\."})
+TERRAFORM_STACK = Section("members.*.terraform", (
+    Key("stack", STRING, "a path under terraform/, like aws/curvenote", required=True),
+    # terraform output name -> <release>.<values path>; each value checked with TERRAFORM_OUTPUT
+    Key("outputs", MAPPING, "a mapping", {}),
+))
+TERRAFORM_OUTPUT_EXPECTED = "a values path like binderhub.registry.url"
+
+RELEASE = Section("members.*.releases[]", (
+    Key("name", DNS_NAME, "a release name (lowercase, digits, '-')", "", required=True),
+    Key("chart", STRING, "a chart reference", "", required=True),
+    Key("repo", STRING, "a chart repository URL"),
+    # the loader also insists on an exact, quoted version (EXACT_VERSION)
+    Key("version", ANY_STRING, "an exact version", "", required=True),
+    Key("namespace", DNS_NAME, "a namespace", "", required=True),
+))
+
+# Written by the ramp in this order (ramp_state writes the block round-trip).
+RAMP = Section("members.*.ramp", (
+    Key("steps", STEPS, "a list of increasing percentages in (0, 100]", required=True),
+    Key("step", STEP_INDEX, "an integer >= -1", required=True),
+    Key("to_weight", POSITIVE_NUMBER, "a number > 0", required=True),
+    Key("hold", STRING, "a duration like 30m", "30m"),
+    Key("started", OPTIONAL_STRING, "a timestamp"),
+    Key("last_healthy", OPTIONAL_STRING, "a timestamp"),
+))
+RAMP_KEYS = RAMP.names
+
+MEMBER = Section("members.*", (
+    Key("url", STRING, "a URL", "", required=True),
+    Key("cloud", one_of(CLOUDS), "one of " + ", ".join(CLOUDS), "", required=True),
+    # required for routed members (the loader says so); absent on staging
+    Key("weight", NONNEG_NUMBER, "a number >= 0"),
+    Key("prime", BOOLEAN, "true or false", False),
+    Key("routed", BOOLEAN, "true or false", True),
+    # default: url + /health and url + /versions (the loader derives them)
+    Key("health", STRING, "a URL"),
+    Key("versions", STRING, "a URL"),
+    Key("cluster", MAPPING, "a mapping"),  # keys by cloud: CLUSTER
+    Key("kubernetes_version", KUBERNETES_PIN, 'a version like "1.29" (quoted)'),
+    Key("terraform", MAPPING, "a mapping", nested=TERRAFORM_STACK),
+    Key("releases", LIST, "a list", (), each=RELEASE),
+    Key("target_weight", POSITIVE_NUMBER, "a number > 0"),
+    Key("ramp", MAPPING, "a mapping", nested=RAMP),
+))
+
+FEDERATION = Section("", (
+    Key("terraform", MAPPING, "a mapping", nested=TERRAFORM),
+    Key("redirector", MAPPING, "a mapping", required=True, nested=REDIRECTOR),
+    Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
+))
