@@ -109,7 +109,7 @@ data "aws_iam_policy_document" "github_deploy" {
   }
 }
 
-# -- terraform: state, shared by plan and apply ----------------------------------------------
+# -- terraform: read the state and take its lock (plan and apply) -----------------------------
 
 data "aws_iam_policy_document" "terraform_state" {
   statement {
@@ -119,8 +119,8 @@ data "aws_iam_policy_document" "terraform_state" {
   }
 
   statement {
-    sid       = "StateObjects"
-    actions   = ["s3:GetObject", "s3:PutObject"]
+    sid       = "ReadState"
+    actions   = ["s3:GetObject"]
     resources = ["${local.state_bucket_arn}/*"]
   }
 
@@ -163,6 +163,12 @@ data "aws_iam_policy_document" "terraform_plan" {
 
 data "aws_iam_policy_document" "terraform_apply" {
   source_policy_documents = [data.aws_iam_policy_document.terraform_plan.json]
+
+  statement {
+    sid       = "WriteState"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.state_bucket_arn}/*"]
+  }
 
   statement {
     sid = "Network"
