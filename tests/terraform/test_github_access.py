@@ -5,11 +5,14 @@ The roles themselves are applied and read back in test_curvenote.py (one apply s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from federation_deploy.sandbox import moto_environment
+from tests.conftest import REPO
 from tests.helpers.iam import (
     allows_web_identity,
     condition_holds,
@@ -81,3 +84,29 @@ def test_moto_lacks_eks_access_entries_so_its_environment_turns_them_off(
     assert "CreateCluster ignores accessConfig (DescribeCluster returns accessConfig=None)" in gap
     assert "CreateAccessEntry is not implemented (HTTP 404" in gap
     assert moto_environment(moto.url)["TF_VAR_enable_access_entries"] == "false"
+
+
+@pytest.mark.parametrize("workflow, job, output", [
+    ("cd", "staging", "deploy_role_arn"),
+    ("cd", "members", "deploy_role_arn"),
+    ("terraform", "plan", "terraform_plan_role_arn"),
+    ("terraform", "apply", "terraform_role_arn"),
+])
+def test_workflows_assume_the_roles_from_the_saved_outputs(
+    workflow: str, job: str, output: str
+) -> None:
+    """No secret holds an ARN: each AWS login reads the role from the committed outputs, and
+    the output it names is one the curvenote stack declares."""
+    path = REPO / ".github" / "workflows" / f"{workflow}.yml"
+    steps = YAML(typ="safe", pure=True).load(path.read_text())["jobs"][job]["steps"]
+    names = [s.get("name", "") for s in steps]
+    login = next(s for s in steps if s.get("uses", "").startswith(
+        "aws-actions/configure-aws-credentials@"))
+    read = next(s for s in steps if s.get("id") == "aws-role")
+    assert names.index(read["name"]) < names.index(login["name"])
+    assert login["with"]["role-to-assume"] == "${{ steps.aws-role.outputs.arn }}"
+    assert read["env"]["OUTPUT"] == output
+    assert 'config/generated/$MEMBER.terraform.json' in read["run"]
+    assert re.search(rf'^output "{output}"', (REPO / "terraform/aws/curvenote/outputs.tf")
+                     .read_text(), re.M)
+    assert "_ROLE_ARN" not in path.read_text()
