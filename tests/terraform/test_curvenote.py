@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner
+from ruamel.yaml import YAML
 
 from federation_deploy import terraform_files
 from federation_deploy.actions import terraform as tf
@@ -32,6 +34,7 @@ from federation_deploy.errors import (
 )
 from federation_deploy.runner import Runner
 from tests.conftest import copy_federation
+from tests.helpers.iam import allows_web_identity, condition_values, eks_access_entries_gap
 from tests.helpers.moto import MotoServer
 
 pytestmark = pytest.mark.terraform
@@ -293,3 +296,179 @@ def test_a_missing_lock_file_is_refused(deployed: Deployed) -> None:
         assert not lock.exists()
     finally:
         lock.write_text(good)
+
+
+# -- GitHub Actions' roles, cluster access, the autoscaler's role (issue 18) ------------------
+
+REPOSITORY = "jupyterhub/mybinder.org-deploy"  # github_repository's default in the stack
+ISSUER = "token.actions.githubusercontent.com"
+ACCOUNT = "123456789012"  # moto's account
+CLUSTER_ARN = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/binderhub"
+
+
+def role_trust(moto: MotoServer, name: str) -> dict[str, Any]:
+    document: dict[str, Any] = aws(moto, "iam").get_role(RoleName=name)["Role"][
+        "AssumeRolePolicyDocument"]
+    return document
+
+
+def role_policy(moto: MotoServer, role: str) -> dict[str, Any]:
+    """The one managed policy attached to a role, decoded."""
+    iam = aws(moto, "iam")
+    (attached,) = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+    document: dict[str, Any] = iam.get_policy_version(
+        PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"]
+    return document
+
+
+def statements(policy: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("role, subjects", [
+    ("binderhub-github-deploy", [f"repo:{REPOSITORY}:environment:production",
+                                 f"repo:{REPOSITORY}:ref:refs/heads/main"]),
+    ("binderhub-github-terraform-plan", [f"repo:{REPOSITORY}:pull_request",
+                                         f"repo:{REPOSITORY}:ref:refs/heads/main"]),
+    ("binderhub-github-terraform", [f"repo:{REPOSITORY}:environment:terraform-apply"]),
+])
+def test_github_roles_trust_exactly_this_repository(
+    deployed: Deployed, moto: MotoServer, role: str, subjects: list[str]
+) -> None:
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{ISSUER}"
+    read = aws(moto, "iam").get_open_id_connect_provider(OpenIDConnectProviderArn=provider)
+    assert (read["Url"], read["ClientIDList"]) == (ISSUER, ["sts.amazonaws.com"])
+    policy = role_trust(moto, role)
+    assert sorted(condition_values(policy, "StringEquals", f"{ISSUER}:sub")) == subjects
+    assert condition_values(policy, "StringEquals", f"{ISSUER}:aud") == ["sts.amazonaws.com"]
+    assert condition_values(policy, "StringLike", f"{ISSUER}:sub") == []
+
+    def admits(sub: str, aud: str = "sts.amazonaws.com") -> bool:
+        return allows_web_identity(policy, provider, {f"{ISSUER}:sub": sub, f"{ISSUER}:aud": aud})
+
+    every = [f"repo:{REPOSITORY}:{s}" for s in (
+        "ref:refs/heads/main", "pull_request", "environment:production",
+        "environment:terraform-apply", "ref:refs/heads/feature", "ref:refs/tags/v1",
+        "environment:staging")]
+    assert [s for s in every if admits(s)] == sorted(subjects, key=every.index)
+    for sub in subjects:
+        assert not admits(sub, aud="https://github.com/jupyterhub")
+        # a fork's token, and another repository's with the same branch or environment
+        assert not admits(sub.replace(REPOSITORY, "someone/mybinder.org-deploy"))
+        assert not admits(sub.replace(REPOSITORY, "jupyterhub/other-repo"))
+        assert not admits(sub.replace(REPOSITORY, REPOSITORY + "-fork"))
+
+
+def test_deploy_role_may_only_describe_this_cluster(deployed: Deployed, moto: MotoServer) -> None:
+    policy = role_policy(moto, "binderhub-github-deploy")
+    assert [(s["Effect"], as_list(s["Action"]), as_list(s["Resource"]))
+            for s in policy["Statement"]] == [("Allow", ["eks:DescribeCluster"], [CLUSTER_ARN])]
+
+
+def test_terraform_roles_state_and_scope(deployed: Deployed, moto: MotoServer) -> None:
+    bucket, table = f"arn:aws:s3:::{BUCKET}", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{TABLE}"
+    plan = statements(role_policy(moto, "binderhub-github-terraform-plan"))
+    apply = statements(role_policy(moto, "binderhub-github-terraform"))
+    for policy in (plan, apply):
+        assert as_list(policy["StateBucket"]["Resource"]) == [bucket]
+        assert as_list(policy["ReadState"]["Resource"]) == [f"{bucket}/*"]
+        assert as_list(policy["StateLock"]["Resource"]) == [table]
+    # plan reads and locks; only apply writes the state or changes anything
+    plan_actions = {a for s in plan.values() for a in as_list(s["Action"])}
+    writes = {a for a in plan_actions if not re.match(
+        r"[a-z0-9]+:(Describe|Get|List)", a)}
+    assert writes == {"dynamodb:PutItem", "dynamodb:DeleteItem"}  # the lock, nothing else
+    assert as_list(apply["WriteState"]["Action"]) == ["s3:PutObject"]
+    assert set(as_list(apply["ThisCluster"]["Resource"])) == {
+        CLUSTER_ARN, f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/binderhub/*",
+        f"arn:aws:eks:{REGION}:{ACCOUNT}:access-entry/binderhub/*"}
+    assert set(as_list(apply["RolesAndPoliciesOfThisCluster"]["Resource"])) == {
+        f"arn:aws:iam::{ACCOUNT}:role/binderhub-*", f"arn:aws:iam::{ACCOUNT}:policy/binderhub-*"}
+    attachable = apply["AttachOnlyThePoliciesTheStacksUse"]["Condition"]["ArnLike"][
+        "iam:PolicyARN"]
+    assert "arn:aws:iam::aws:policy/AdministratorAccess" not in attachable
+    assert "iam:PutRolePolicy" not in {a for s in apply.values() for a in as_list(s["Action"])}
+
+
+def test_autoscaler_role_is_limited_to_this_clusters_node_groups(
+    deployed: Deployed, moto: MotoServer
+) -> None:
+    issuer = aws(moto, "eks").describe_cluster(name="binderhub")["cluster"]["identity"]["oidc"][
+        "issuer"].removeprefix("https://")
+    trust = role_trust(moto, "binderhub-cluster-autoscaler")
+    assert condition_values(trust, "StringEquals", f"{issuer}:sub") == [
+        "system:serviceaccount:kube-system:cluster-autoscaler"]
+    policy = statements(role_policy(moto, "binderhub-cluster-autoscaler"))
+    scale = policy["ScaleOnlyThisClustersNodeGroups"]
+    assert sorted(as_list(scale["Action"])) == [
+        "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+    assert scale["Condition"] == {"StringEquals": {
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/binderhub": "owned",
+        "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled": "true"}}
+    assert as_list(policy["NodeGroupsOfThisCluster"]["Resource"]) == [
+        f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/binderhub/*"]
+    # the node group carries the tags the policy is scoped by
+    tags = aws(moto, "eks").describe_nodegroup(
+        clusterName="binderhub", nodegroupName="binderhub-nodes")["nodegroup"]["tags"]
+    assert tags["k8s.io/cluster-autoscaler/binderhub"] == "owned"
+    assert tags["k8s.io/cluster-autoscaler/enabled"] == "true"
+
+
+def test_role_arns_are_outputs_and_the_autoscalers_reaches_render(deployed: Deployed) -> None:
+    code, out, err = deployed.cli("terraform", "output", MEMBER, "--output", "json")
+    assert code == 0, err
+    outputs = {k: v["value"] for k, v in json.loads(out).items()}
+    role = f"arn:aws:iam::{ACCOUNT}:role/binderhub-"
+    assert outputs["deploy_role_arn"] == role + "github-deploy"
+    assert outputs["terraform_plan_role_arn"] == role + "github-terraform-plan"
+    assert outputs["terraform_role_arn"] == role + "github-terraform"
+    assert outputs["cluster_autoscaler_role_arn"] == role + "cluster-autoscaler"
+    saved = json.loads(deployed.fed.generated_outputs_file(MEMBER).read_text())
+    assert saved["deploy_role_arn"]["value"] == outputs["deploy_role_arn"]  # what cd.yml reads
+    code, out, err = deployed.cli("render", MEMBER, "--release", "cluster-autoscaler")
+    assert code == 0, err
+    values = YAML(typ="safe", pure=True).load(out)
+    assert values["rbac"]["serviceAccount"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": role + "cluster-autoscaler"}
+    assert values["rbac"]["serviceAccount"]["name"] == "cluster-autoscaler"
+
+
+def test_production_plans_the_deploy_roles_access_entry(deployed: Deployed) -> None:
+    """The HCL moto cannot apply, planned as production has it (enable_access_entries at its
+    default, true) against the applied state: the deploy role's access entry, its cluster-admin
+    association and the cluster's authentication mode."""
+    env = {**os.environ, **deployed.env, "TF_IN_AUTOMATION": "1"}
+    env.pop("TF_VAR_enable_access_entries")
+    stack = deployed.terraform()
+    proc = subprocess.run(
+        [stack.executable(), "plan", "-input=false", "-lock=false", "-refresh=false",
+         "-no-color"], cwd=deployed.stack, env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    plan = proc.stdout
+    assert "module.binderhub_eks.aws_eks_access_entry.deploy[0] will be created" in plan
+    assert "module.binderhub_eks.aws_eks_access_policy_association.deploy[0] will be created" \
+        in plan
+    assert 'policy_arn    = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"' \
+        in plan
+    assert 'authentication_mode                         = "API"' in plan
+    assert f'principal_arn     = "arn:aws:iam::{ACCOUNT}:role/binderhub-github-deploy"' in plan
+
+
+def test_access_entries_are_applied(deployed: Deployed, moto: MotoServer) -> None:
+    """Against moto they are not: say exactly why (the same probe as test_github_access)."""
+    gap = eks_access_entries_gap(moto.url)
+    if gap is None:
+        pytest.fail("moto implements EKS access entries now: drop TF_VAR_enable_access_entries "
+                    "from sandbox.moto_environment and assert them here")
+    state = json.loads(aws(moto, "s3").get_object(
+        Bucket=BUCKET, Key="curvenote/terraform.tfstate")["Body"].read())
+    assert "aws_eks_access_entry" not in {r["type"] for r in state["resources"]}
+    pytest.skip("not applied against moto (TF_VAR_enable_access_entries=false): aws_eks_access_"
+                "entry.deploy, aws_eks_access_policy_association.deploy and the cluster's "
+                f"access_config (authentication_mode API), because moto_server: {gap}. "
+                "Planned with the production default instead (test_production_plans_...)")

@@ -27,7 +27,16 @@ module "binderhub_eks" {
   node_desired_size  = 2
   node_max_size      = 6
 
-  registry_prefix                 = "binderhub"
-  registry_repositories           = ["binderhub-builder"]
-  registry_helper_service_account = "curvenote:binderhub-container-registry-helper"
+  registry_prefix                    = "binderhub"
+  registry_repositories              = ["binderhub-builder"]
+  registry_helper_service_account    = "curvenote:binderhub-container-registry-helper"
+  cluster_autoscaler_service_account = "kube-system:cluster-autoscaler"
+
+  # GitHub Actions' roles (deploy, terraform-plan, terraform): no stored keys, no console steps.
+  github_repository           = var.github_repository
+  create_github_oidc_provider = var.create_github_oidc_provider
+  enable_access_entries       = var.enable_access_entries
+  # the backend's bucket and table (versions.tf; a backend block cannot take variables)
+  terraform_state_bucket = "mybinder-curvenote-terraform-state"
+  terraform_lock_table   = "mybinder-curvenote-terraform-locks"
 }

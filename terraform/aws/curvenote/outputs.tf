@@ -30,3 +30,31 @@ output "registry_helper_role_arn" {
   description = "IAM role of the registry helper's service account."
   value       = module.binderhub_eks.registry_helper_role_arn
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IAM role of the cluster autoscaler's service account."
+  value       = module.binderhub_eks.cluster_autoscaler_role_arn
+}
+
+# The roles of GitHub Actions: the workflows read them from
+# config/generated/curvenote.terraform.json, so no secret holds an ARN.
+
+output "deploy_role_arn" {
+  description = "cd.yml's role (main branch, production environment)."
+  value       = module.binderhub_eks.deploy_role_arn
+}
+
+output "terraform_plan_role_arn" {
+  description = "terraform.yml's plan and check role (pull requests, main)."
+  value       = module.binderhub_eks.terraform_plan_role_arn
+}
+
+output "terraform_role_arn" {
+  description = "terraform.yml's apply role (terraform-apply environment only)."
+  value       = module.binderhub_eks.terraform_role_arn
+}
+
+output "github_oidc_provider_arn" {
+  description = "The account's OIDC provider for GitHub Actions."
+  value       = module.binderhub_eks.github_oidc_provider_arn
+}

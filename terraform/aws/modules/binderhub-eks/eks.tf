@@ -1,6 +1,15 @@
 # The EKS control plane, its OIDC provider (for IAM roles of service accounts) and the managed
 # node group the BinderHub pods run on.
 
+locals {
+  # The tags the cluster autoscaler discovers node groups by, and that scope its IAM policy
+  # (autoscaler.tf). EKS puts the same tags on the Auto Scaling group of a managed node group.
+  autoscaler_tags = {
+    "k8s.io/cluster-autoscaler/${var.cluster_name}" = "owned"
+    "k8s.io/cluster-autoscaler/enabled"             = "true"
+  }
+}
+
 resource "aws_eks_cluster" "this" {
   name     = var.cluster_name
   version  = var.kubernetes_version
@@ -10,6 +19,20 @@ resource "aws_eks_cluster" "this" {
     subnet_ids              = concat(aws_subnet.private[*].id, aws_subnet.public[*].id)
     endpoint_private_access = true
     endpoint_public_access  = true
+  }
+
+  # Who may use the Kubernetes API is managed with EKS access entries (access.tf), not the
+  # aws-auth ConfigMap, so CD's role gets in with no hand-edited ConfigMap. Without access
+  # entries (var.enable_access_entries = false) the cluster keeps the EKS default.
+  dynamic "access_config" {
+    for_each = var.enable_access_entries ? [var.authentication_mode] : []
+
+    content {
+      authentication_mode = access_config.value
+      # Whoever runs the first apply (an administrator) keeps cluster admin: the way in
+      # before CD's role exists. Changing it would replace the cluster.
+      bootstrap_cluster_creator_admin_permissions = true
+    }
   }
 
   tags = var.tags
@@ -43,7 +66,7 @@ resource "aws_eks_node_group" "nodes" {
     "mybinder.org/node-purpose" = "binderhub"
   }
 
-  tags = var.tags
+  tags = merge(var.tags, local.autoscaler_tags)
 
   lifecycle {
     ignore_changes = [

@@ -7,7 +7,15 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  managed_policy = "arn:${data.aws_partition.current.partition}:iam::aws:policy"
+  managed_policy           = "arn:${data.aws_partition.current.partition}:iam::aws:policy"
+  cluster_managed_policies = ["AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"]
+  node_managed_policies = [
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+  ]
+  # the only AWS managed policies the terraform role may attach (github.tf)
+  managed_policy_names = concat(local.cluster_managed_policies, local.node_managed_policies)
 }
 
 data "aws_iam_policy_document" "cluster_assume" {
@@ -29,7 +37,7 @@ resource "aws_iam_role" "cluster" {
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
-  for_each = toset(["AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController"])
+  for_each = toset(local.cluster_managed_policies)
 
   role       = aws_iam_role.cluster.name
   policy_arn = "${local.managed_policy}/${each.key}"
@@ -54,11 +62,7 @@ resource "aws_iam_role" "node" {
 }
 
 resource "aws_iam_role_policy_attachment" "node" {
-  for_each = toset([
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
-  ])
+  for_each = toset(local.node_managed_policies)
 
   role       = aws_iam_role.node.name
   policy_arn = "${local.managed_policy}/${each.key}"

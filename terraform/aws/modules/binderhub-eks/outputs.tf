@@ -37,3 +37,28 @@ output "vpc_id" {
   description = "The cluster's VPC."
   value       = aws_vpc.this.id
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IAM role the cluster autoscaler's service account assumes (IRSA annotation)."
+  value       = aws_iam_role.cluster_autoscaler.arn
+}
+
+output "github_oidc_provider_arn" {
+  description = "The account's OIDC provider for GitHub Actions tokens."
+  value       = local.github_provider
+}
+
+output "deploy_role_arn" {
+  description = "Role cd.yml assumes (main, production environment): describe the cluster, cluster admin through an access entry."
+  value       = aws_iam_role.github["deploy"].arn
+}
+
+output "terraform_plan_role_arn" {
+  description = "Role terraform.yml's plan and drift check assume (pull requests, main): read-only, state lock."
+  value       = aws_iam_role.github["terraform-plan"].arn
+}
+
+output "terraform_role_arn" {
+  description = "Role terraform.yml's apply assumes (approval environment only)."
+  value       = aws_iam_role.github["terraform"].arn
+}

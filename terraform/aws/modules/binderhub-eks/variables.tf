@@ -83,3 +83,75 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "cluster_autoscaler_service_account" {
+  description = "namespace:name of the Kubernetes service account of the cluster autoscaler."
+  type        = string
+  default     = "kube-system:cluster-autoscaler"
+
+  validation {
+    condition     = can(regex("^[a-z0-9-]+:[a-z0-9-]+$", var.cluster_autoscaler_service_account))
+    error_message = "The cluster_autoscaler_service_account must look like namespace:name."
+  }
+}
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose workflows may assume the deploy and terraform roles."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$", var.github_repository))
+    error_message = "The github_repository must look like owner/name."
+  }
+}
+
+variable "github_branch" {
+  description = "The branch whose pushes deploy (cd.yml) and plan (terraform.yml)."
+  type        = string
+  default     = "main"
+}
+
+variable "github_deploy_environment" {
+  description = "GitHub environment whose jobs may also assume the deploy role."
+  type        = string
+  default     = "production"
+}
+
+variable "github_apply_environment" {
+  description = "GitHub environment (with required reviewers) of terraform.yml's apply job: the only subject of the terraform role."
+  type        = string
+  default     = "terraform-apply"
+}
+
+variable "create_github_oidc_provider" {
+  description = "Create the account's OIDC provider for token.actions.githubusercontent.com; false when the account has one already (it is looked up)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_access_entries" {
+  description = "Manage Kubernetes access with EKS access entries (authentication mode below, the deploy role's entry). Only an emulator without them (moto) sets false."
+  type        = bool
+  default     = true
+}
+
+variable "authentication_mode" {
+  description = "EKS authentication mode when access entries are enabled: API, or API_AND_CONFIG_MAP for a cluster that still needs its aws-auth ConfigMap."
+  type        = string
+  default     = "API"
+
+  validation {
+    condition     = contains(["API", "API_AND_CONFIG_MAP"], var.authentication_mode)
+    error_message = "The authentication_mode must be API or API_AND_CONFIG_MAP."
+  }
+}
+
+variable "terraform_state_bucket" {
+  description = "S3 bucket of the stack's state (the backend's bucket): the terraform roles read and write it."
+  type        = string
+}
+
+variable "terraform_lock_table" {
+  description = "DynamoDB table of the stack's state lock (the backend's dynamodb_table)."
+  type        = string
+}
