@@ -22,10 +22,13 @@ class LaunchPopularity:
     """Exponentially decayed launch counts of the most launched keys, in bounded memory.
 
     Forward decay: launch n adds growth**n instead of multiplying every count by a decay
-    factor, so a launch costs one dict update; all counts are rescaled now and then. When
-    more than 2 * capacity keys are counted, only the `capacity` largest counts are kept; the
-    launches of the dropped keys stay in the total and make up the tail, which is spread over
-    keys by hash (it is never attributed to any one key).
+    factor, so a launch costs one dict update; all counts are rescaled now and then.
+
+    A key's first launch is not counted as its own but as "novel" (Good-Turing): the launches
+    of keys seen once are the best estimate of the launches of keys not seen yet, and neither
+    can be pinned on a known key. That novel mass, and the launches of keys dropped to keep
+    memory bounded (over 2 * capacity keys, only the `capacity` most launched are kept), make
+    up the tail, which the ramp spreads over keys by hash.
     """
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY, half_life: float = DEFAULT_HALF_LIFE):
@@ -34,22 +37,24 @@ class LaunchPopularity:
         self.capacity = capacity
         self.half_life = half_life
         self._growth = 2.0 ** (1.0 / half_life)
-        self._counts: dict[str, float] = {}
-        self._total = 0.0
+        self._counts: dict[str, float] = {}  # repeat launches per key (decayed)
+        self._total = 0.0  # all launches (decayed)
         self._increment = 1.0
         self.launches = 0  # launches observed since start (not decayed)
-        self.generation = 0  # bumped whenever keys are dropped
 
     def observe(self, key: str) -> None:
         counts = self._counts
-        counts[key] = counts.get(key, 0.0) + self._increment
+        if key in counts:
+            counts[key] += self._increment
+        else:
+            counts[key] = 0.0
+            if len(counts) > 2 * self.capacity:
+                self._prune()
         self._total += self._increment
         self._increment *= self._growth
         self.launches += 1
         if self._increment > _RESCALE_AT:
             self._rescale()
-        if len(counts) > 2 * self.capacity:
-            self._prune()
 
     def _rescale(self) -> None:
         factor = 1.0 / self._increment
@@ -60,7 +65,6 @@ class LaunchPopularity:
     def _prune(self) -> None:
         kept = heapq.nlargest(self.capacity, self._counts.items(), key=lambda item: item[1])
         self._counts = dict(kept)
-        self.generation += 1
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -69,12 +73,15 @@ class LaunchPopularity:
         return key in self._counts
 
     def shares(self) -> tuple[dict[str, float], float]:
-        """({key: estimated share of launches}, tail share); before any launch: ({}, 1.0)."""
+        """({key: estimated share of launches}, tail share); before any launch: ({}, 1.0).
+
+        Only keys launched more than once are listed.
+        """
         if self._total <= 0:
             return {}, 1.0
         scale = 1.0 / self._total
-        shares = {k: c * scale for k, c in self._counts.items()}
-        return shares, max(0.0, 1.0 - sum(shares.values()))
+        shares = {k: c * scale for k, c in self._counts.items() if c > 0}
+        return shares, max(0.0, 1.0 - math.fsum(shares.values()))
 
 
 def share_tolerance(target: float) -> float:
