@@ -25,7 +25,8 @@ from federation_deploy.redirector.sticky import LaunchPopularity, StickyRamp, sh
 
 from .test_routing import zipf_launches
 
-OTHERS = [Candidate("gke", "https://gke.test", 60.0), Candidate("gesis", "https://gesis.test", 25.0),
+OTHERS = [Candidate("gke", "https://gke.test", 60.0),
+          Candidate("gesis", "https://gesis.test", 25.0),
           Candidate("ovh2", "https://ovh2.test", 15.0)]
 
 

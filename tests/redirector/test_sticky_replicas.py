@@ -121,8 +121,8 @@ def test_two_replicas_keep_each_repository_on_one_member_and_the_share_on_target
             publish(share)
             weight = ramp_weight(share)
             for client in clients:
-                wait_until(lambda c=client: c.get("/active_hosts").json()["active_hosts"]
-                           ["curvenote"]["weight"] == weight)
+                wait_until(lambda c=client, w=weight: c.get("/active_hosts").json()
+                           ["active_hosts"]["curvenote"]["weight"] == w)
         counts, where = launch(zipf_launches(PER_STEP, 2000, 1.1, seed=30 + i))
         measured[share] = counts["curvenote"] / PER_STEP
         assert abs(measured[share] - share) <= bound, (share, measured[share])
