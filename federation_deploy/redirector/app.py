@@ -22,11 +22,22 @@ from .checker import Clock, Fetch, FetchResponse, HealthMonitor, SystemClock, to
 from .config import HostConfig, RedirectorConfig, RedirectorConfigError, load_config, loads_config
 from .handlers import routes
 from .metrics import Metrics
-from .routing import Choice, RoutingTable, build_table, route
+from .routing import (
+    REASON_RAMP,
+    REASON_RENDEZVOUS,
+    Choice,
+    RoutingTable,
+    build_table,
+    cache_key,
+    route,
+)
+from .sticky import StickyRamp
 
 log = logging.getLogger("federation_deploy.redirector")
 
 GOLDEN = 0.6180339887498949  # 1/phi: the Weyl step with the most even spread of [0, 1)
+# reasons of launches the routing chose itself (no cookie, not the all-unhealthy fallback)
+_CHOSEN_BY_ROUTING = frozenset((REASON_RENDEZVOUS, REASON_RAMP))
 
 
 class LaunchDraws:
@@ -117,6 +128,7 @@ class Redirector:
         draw: Callable[[], float],
         retry_delay: float,
         reload_interval: float,
+        sticky_ramp: StickyRamp | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -141,7 +153,11 @@ class Redirector:
             retry_delay=retry_delay,
             on_change=self.rebuild_table,
         )
-        self.table: RoutingTable = build_table(config.hosts, frozenset(), config.load_balancer)
+        self.ramp = sticky_ramp if sticky_ramp is not None else StickyRamp()
+        self.table: RoutingTable = build_table(
+            config.hosts, frozenset(), config.load_balancer, config.ramp_policy
+        )
+        self.ramp.set_table(self.table)
         self.watcher = (
             ConfigWatcher(
                 config_path,
@@ -223,15 +239,24 @@ class Redirector:
     # routing -------------------------------------------------------------------------------
 
     def rebuild_table(self) -> None:
-        table = build_table(self.config.hosts, self.monitor.healthy(), self.config.load_balancer)
+        config = self.config
+        table = build_table(
+            config.hosts, self.monitor.healthy(), config.load_balancer, config.ramp_policy
+        )
         if table.fallback and not self.table.fallback and any(
             s.checked for s in self.monitor.statuses().values()
         ):
             log.warning("no member is healthy: sending every launch to the prime(s)")
+        self.ramp.set_table(table)
         self.table = table
 
     def route(self, path: str, cookie: str | None) -> Choice:
-        return route(self.table, path, cookie, self.draw)
+        choice = route(self.table, path, cookie, self.draw, self.ramp.plan)
+        if choice.reason in _CHOSEN_BY_ROUTING:
+            # a launch the routing chose (no cookie, no fallback): it counts for popularity,
+            # under either ramp policy, so that a ramp that starts finds the estimate warm
+            self.ramp.observe(cache_key(path))
+        return choice
 
     def cookie_lifetime(self) -> tuple[int, str]:
         """(Max-Age, Expires) of the `host` cookie; the date is formatted once a second."""
@@ -286,6 +311,8 @@ def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
         parts.append("check settings")
     if old.load_balancer != new.load_balancer:
         parts.append(f"load balancer {new.load_balancer}")
+    if old.ramp_policy != new.ramp_policy:
+        parts.append(f"ramp policy {new.ramp_policy}")
     return ", ".join(parts) or "no effective change"
 
 
@@ -340,6 +367,7 @@ def make_app(
     draw: Callable[[], float] | None = None,
     retry_delay: float = 1.0,
     reload_interval: float = 0.5,
+    sticky_ramp: StickyRamp | None = None,
 ) -> RedirectorApplication:
     """Build a redirector for `config`.
 
@@ -349,6 +377,8 @@ def make_app(
     rng: jitter and the start of the launch draws; draw: one uniform [0, 1) per cookie-less
     launch (default: LaunchDraws, see there). retry_delay: pause between attempts of a check
     that got no answer. reload_interval: seconds between looks at config_path.
+    sticky_ramp: the popularity estimate and plan of the sticky ramp policy (default: a new
+    StickyRamp with the measured defaults).
     """
     rng = rng if rng is not None else random.Random()
     redirector = Redirector(
@@ -360,6 +390,7 @@ def make_app(
         draw=draw if draw is not None else LaunchDraws(rng.random()),
         retry_delay=retry_delay,
         reload_interval=reload_interval,
+        sticky_ramp=sticky_ramp,
     )
     return RedirectorApplication(redirector)
 

@@ -12,6 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LOAD_BALANCERS = ("rendezvous", "random")
+# How a ramping member gets its share: "sticky" (a set of repositories whose estimated launches
+# make up the share; each repository on one member) or "per-launch" (a uniform draw per launch:
+# exact without any estimate, but a repository lands on two members). benchmarks/ramp_policy.py
+# measures both; sticky keeps the share on target with far fewer cold launches.
+RAMP_POLICIES = ("sticky", "per-launch")
+DEFAULT_RAMP_POLICY = "sticky"
 
 # Defaults of mybinder's redirector (its built-in CONFIG), so that a config.json written for it
 # behaves the same here when it leaves a setting out. federation.yaml's schema imports them:
@@ -93,6 +99,7 @@ class RedirectorConfig:
     load_balancer: str = DEFAULT_LOAD_BALANCER
     pod_headroom: int = DEFAULT_POD_HEADROOM
     host_cookie_age_hours: float = DEFAULT_HOST_COOKIE_AGE_HOURS
+    ramp_policy: str = DEFAULT_RAMP_POLICY
     dropped: tuple[str, ...] = ()
     ignored_keys: tuple[str, ...] = ()
 
@@ -107,7 +114,9 @@ class RedirectorConfig:
         return tuple(h for h in self.hosts if h.prime)
 
 
-_TOP_KEYS = {"hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours"}
+_TOP_KEYS = {
+    "hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
+}
 _HOST_KEYS = {"url", "weight", "prime", "ramp", "health", "versions"}
 _CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
 
@@ -278,6 +287,13 @@ def parse_config(data: Any) -> RedirectorConfig:
         raise RedirectorConfigError(
             "load_balancer", f"expected one of {', '.join(LOAD_BALANCERS)}, got {load_balancer!r}"
         )
+    ramp_policy = root.get("ramp_policy")
+    if ramp_policy is None:
+        ramp_policy = DEFAULT_RAMP_POLICY
+    if ramp_policy not in RAMP_POLICIES:
+        raise RedirectorConfigError(
+            "ramp_policy", f"expected one of {', '.join(RAMP_POLICIES)}, got {ramp_policy!r}"
+        )
     headroom = root.get("pod_headroom")
     cookie_age = root.get("host_cookie_age_hours")
     return RedirectorConfig(
@@ -294,6 +310,7 @@ def parse_config(data: Any) -> RedirectorConfig:
             if cookie_age is None
             else _number(cookie_age, "host_cookie_age_hours", minimum=0, strict=True)
         ),
+        ramp_policy=ramp_policy,
         dropped=tuple(dropped),
         ignored_keys=tuple(ignored),
     )

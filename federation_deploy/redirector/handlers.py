@@ -156,6 +156,7 @@ class MetricsHandler(BaseHandler):
                 redirector.monitor.statuses(),
                 redirector.table,
                 redirector.monitor.check_counts,
+                redirector.ramp,
             )
         )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from .checker import MemberStatus
 from .config import RedirectorConfig
 from .routing import RoutingTable
+from .sticky import StickyRamp
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -64,6 +65,7 @@ def render_metrics(
     statuses: Mapping[str, MemberStatus],
     table: RoutingTable,
     check_counts: Mapping[tuple[str, bool], int],
+    ramp: StickyRamp | None = None,
 ) -> str:
     """The whole /metrics page.
 
@@ -127,7 +129,7 @@ def render_metrics(
     lines += family(
         "federation_member_ramp",
         "gauge",
-        "1 when the member is ramping (receives its share per launch), else 0.",
+        "1 when the member is ramping (gets a share of launches, see federation_ramp_*), else 0.",
         (({"member": h.name}, float(h.ramp)) for h in config.hosts),
     )
     lines += family(
@@ -136,6 +138,8 @@ def render_metrics(
         "Expected share of cookie-less launches now (weights renormalised over healthy members).",
         (({"member": n}, shares.get(n, 0.0)) for n in names),
     )
+    if ramp is not None:
+        lines += ramp_families(config, table, ramp)
     lines += family(
         "federation_routing_fallback",
         "gauge",
@@ -155,3 +159,64 @@ def render_metrics(
         [({}, float(metrics.last_reload_ok))],
     )
     return "\n".join(lines) + "\n"
+
+
+def ramp_families(config: RedirectorConfig, table: RoutingTable, ramp: StickyRamp) -> list[str]:
+    """The sticky ramp's own view: target and estimated share, threshold, replans, memory.
+
+    Compare federation_ramp_estimated_share with the share measured from the counters,
+    sum by (member) (rate(federation_redirects_total{reason=~"ramp|rendezvous"}[1h])).
+    """
+    estimates = ramp.estimates if table.sticky_ramp else {}
+    lines = family(
+        "federation_ramp_policy",
+        "gauge",
+        "1 for the ramp policy in force (sticky: repositories; per-launch: draws).",
+        [({"policy": config.ramp_policy}, 1.0)],
+    )
+    lines += family(
+        "federation_ramp_target_share",
+        "gauge",
+        "Share of cookie-less launches each ramping member should get (its weight share).",
+        (({"member": m}, t) for m, t in sorted(table.ramp_targets().items())),
+    )
+    lines += family(
+        "federation_ramp_estimated_share",
+        "gauge",
+        "Sticky policy: share of cookie-less launches the current plan gives the member, "
+        "estimated from the launches seen.",
+        (({"member": m}, e.estimate) for m, e in sorted(estimates.items())),
+    )
+    lines += family(
+        "federation_ramp_rank_threshold",
+        "gauge",
+        "Sticky policy: the member takes repositories whose rendezvous rank is below this "
+        "(its share of repositories).",
+        (({"member": m}, e.threshold) for m, e in sorted(estimates.items())),
+    )
+    lines += family(
+        "federation_ramp_excluded_repositories",
+        "gauge",
+        "Sticky policy: popular repositories under the threshold left on their rendezvous "
+        "member because they alone would overshoot the share.",
+        (({"member": m}, float(e.excluded)) for m, e in sorted(estimates.items())),
+    )
+    lines += family(
+        "federation_ramp_replans_total",
+        "counter",
+        "Sticky policy: times the set of repositories was recomputed (table change or drift).",
+        [({}, float(ramp.replans))],
+    )
+    lines += family(
+        "federation_ramp_observed_launches_total",
+        "counter",
+        "Cookie-less launches counted by the popularity estimate since the redirector started.",
+        [({}, float(ramp.popularity.launches))],
+    )
+    lines += family(
+        "federation_ramp_tracked_repositories",
+        "gauge",
+        "Repositories whose launches the popularity estimate counts one by one.",
+        [({}, float(len(ramp.popularity)))],
+    )
+    return lines

@@ -51,6 +51,9 @@ class RoutingTable:
     candidates: tuple[Candidate, ...]
     load_balancer: str = "rendezvous"
     fallback: bool = False
+    # "per-launch" here (not the config's default, "sticky"): a table without a RampPlan can
+    # only split per launch; the app passes the config's policy and a plan.
+    ramp_policy: str = "per-launch"
     # derived from candidates by of(), once per table rather than once per launch
     by_url: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
     ramps: tuple[Candidate, ...] = field(default=(), compare=False)
@@ -58,13 +61,18 @@ class RoutingTable:
 
     @classmethod
     def of(
-        cls, candidates: Iterable[Candidate], load_balancer: str, fallback: bool = False
+        cls,
+        candidates: Iterable[Candidate],
+        load_balancer: str,
+        fallback: bool = False,
+        ramp_policy: str = "per-launch",
     ) -> RoutingTable:
         cands = tuple(candidates)
         return cls(
             cands,
             load_balancer,
             fallback,
+            ramp_policy,
             by_url=MappingProxyType({c.url: c for c in cands}),
             ramps=tuple(c for c in cands if c.ramp),
             sticky=tuple(c for c in cands if not c.ramp),
@@ -81,9 +89,35 @@ class RoutingTable:
             return {c.name: 1 / len(self.candidates) for c in self.candidates}
         return {c.name: c.weight / total for c in self.candidates}
 
+    @property
+    def sticky_ramp(self) -> bool:
+        """True when ramp members get a set of repositories (RampPlan) rather than draws."""
+        return (
+            self.ramp_policy == "sticky"
+            and self.load_balancer == "rendezvous"
+            and bool(self.ramps)
+            and bool(self.sticky)
+        )
+
+    def ramp_targets(self) -> dict[str, float]:
+        """Each ramp member's target share of cookie-less launches: its weight share."""
+        total = self.total_weight
+        return {c.name: c.weight / total if total > 0 else 0.0 for c in self.ramps}
+
+    def rank_basis(self) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]:
+        """What ramp_rank depends on: the non-ramp members and weights, the ramp members.
+
+        Not the ramp members' weights: a ramp step changes only those, so the ranks (and any
+        cache of them) stay valid from one step to the next.
+        """
+        return tuple((c.name, c.weight) for c in self.sticky), tuple(c.name for c in self.ramps)
+
 
 def build_table(
-    hosts: Sequence[HostConfig], healthy: Collection[str], load_balancer: str
+    hosts: Sequence[HostConfig],
+    healthy: Collection[str],
+    load_balancer: str,
+    ramp_policy: str = "per-launch",
 ) -> RoutingTable:
     """Candidates = healthy hosts with weight > 0; with none, the primes (mybinder's fallback).
 
@@ -92,14 +126,15 @@ def build_table(
     """
     routable = [h for h in hosts if h.name in healthy and h.weight > 0]
     if routable:
-        return RoutingTable.of((_candidate(h) for h in routable), load_balancer)
+        return RoutingTable.of((_candidate(h) for h in routable), load_balancer,
+                               ramp_policy=ramp_policy)
     primes = [h for h in hosts if h.prime]
     weighted = [h for h in primes if h.weight > 0]
     if weighted:
         fallback = [_candidate(h) for h in weighted]
     else:
         fallback = [Candidate(h.name, h.url, 1.0, False) for h in primes]
-    return RoutingTable.of(fallback, load_balancer, fallback=True)
+    return RoutingTable.of(fallback, load_balancer, fallback=True, ramp_policy=ramp_policy)
 
 
 def _candidate(host: HostConfig) -> Candidate:
@@ -148,15 +183,134 @@ def _score(h: int, weight: float) -> float:
 
 def rendezvous_choose(key: str, candidates: Sequence[Candidate]) -> Candidate:
     """Highest score wins; a tie goes to the greater name (mybinder sorts (score, name) desc)."""
+    return _rendezvous_best(key.encode(), candidates)[0]
+
+
+def _rendezvous_best(encoded: bytes, candidates: Sequence[Candidate]) -> tuple[Candidate, float]:
     if not candidates:
         raise ValueError("no candidates to choose from")
-    encoded = key.encode()
     best, best_rank = candidates[0], (-1.0, "")
     for candidate in candidates:
         rank = (_score(_hash(encoded, candidate.name.encode()), candidate.weight), candidate.name)
         if rank > best_rank:
             best, best_rank = candidate, rank
-    return best
+    return best, best_rank[0]
+
+
+# --- sticky ramp: each repository on one member, the ramp member's launch share on target -----
+#
+# Rendezvous gives a ramp member r with weight w the keys whose score w * s_r(k) beats the best
+# score M(k) of the other members, i.e. the keys with w > w*(k) = M(k) / s_r(k). Mapped to
+# q(k) = w* / (w* + W) (W: the others' total weight), r holds exactly the keys with
+# q(k) < w / (w + W), its share of keys; q is uniform in [0, 1) over keys and does not depend
+# on r's own weight. The sticky ramp gives r the keys with q(k) < threshold, the threshold
+# chosen from estimated popularity so that they carry the target share of launches: a bigger
+# share only adds keys (the choice nests), and at the final weight, plain rendezvous, the keys
+# r already has stay with it.
+
+
+def ramp_rank(key: str, ramp: Candidate, others: Sequence[Candidate]) -> float:
+    """q(key) in [0, 1] for ramp member `ramp` against the non-ramp members `others`."""
+    encoded = key.encode()
+    _, best = _rendezvous_best(encoded, others)
+    return _rank(encoded, ramp.name.encode(), best, sum(c.weight for c in others))
+
+
+def _rank(encoded: bytes, ramp: bytes, best: float, others_weight: float) -> float:
+    unit = _score(_hash(encoded, ramp), 1.0)  # 1 / -ln(h): r's score per unit of weight
+    if unit == math.inf or best <= 0.0:
+        return 0.0
+    if unit == 0.0 or best == math.inf or others_weight <= 0.0:
+        return 1.0
+    threshold = best / unit  # w*: the weight from which r would win this key
+    return threshold / (threshold + others_weight)
+
+
+@dataclass(frozen=True)
+class RampClaim:
+    """The keys one ramp member takes: rank below `threshold`, except `excluded` ones.
+
+    `excluded` holds popular keys below the threshold whose launches alone would overshoot
+    the target: they stay on their rendezvous member, and the tail fills the share instead.
+    """
+
+    member: str
+    threshold: float
+    excluded: frozenset[str] = frozenset()
+
+    def takes(self, key: str, rank: float) -> bool:
+        return rank < self.threshold and key not in self.excluded
+
+
+@dataclass(frozen=True)
+class RampPlan:
+    """The claims of the ramp members, in table order: a key goes to the first that takes it."""
+
+    claims: tuple[RampClaim, ...] = ()
+
+    def claim(self, member: str) -> RampClaim | None:
+        for claim in self.claims:
+            if claim.member == member:
+                return claim
+        return None
+
+
+def plan_claim(
+    member: str,
+    target: float,
+    tracked: Iterable[tuple[str, float, float]],
+    tail: float,
+    slack: float = 0.0,
+) -> RampClaim:
+    """The claim that gives `member` an estimated `target` share of launches.
+
+    tracked: (key, rank, share of launches) of the keys whose popularity is known; tail: the
+    share of launches of all other keys, spread evenly over ranks (their ranks are hashes, so
+    a rank interval of length x holds a fraction x of them). Keys are taken in rank order; a
+    key whose launches would take the share more than `slack` past the target is excluded
+    (the keys after it, and the tail, fill the share instead).
+    """
+    admitted = 0.0
+    floor = 0.0  # the threshold must stay above every admitted key's rank
+    excluded: list[tuple[str, float]] = []
+    threshold: float | None = None
+    for key, rank, share in sorted(tracked, key=lambda item: (item[1], item[0])):
+        reached = admitted + tail * rank
+        if reached >= target:
+            threshold = (target - admitted) / tail if tail > 0 else rank
+            break
+        if reached + share <= target + slack:
+            admitted += share
+            floor = math.nextafter(rank, math.inf)
+            if admitted + tail * rank >= target:
+                threshold = floor
+                break
+        else:
+            excluded.append((key, rank))
+    if threshold is None:
+        threshold = (target - admitted) / tail if tail > 0 else 1.0
+    threshold = min(max(threshold, floor), 1.0)
+    return RampClaim(member, threshold, frozenset(k for k, r in excluded if r < threshold))
+
+
+def sticky_choose(table: RoutingTable, key: str, plan: RampPlan) -> tuple[Candidate, bool]:
+    """(member, taken by a ramp claim) for `key` when table.sticky_ramp.
+
+    A ramp member without a claim in `plan` (no estimate yet) takes the keys below its share
+    of weight: plain rendezvous at its current weight.
+    """
+    encoded = key.encode()
+    best_other, best = _rendezvous_best(encoded, table.sticky)
+    others_weight = sum(c.weight for c in table.sticky)
+    targets: dict[str, float] | None = None
+    for ramp in table.ramps:
+        claim = plan.claim(ramp.name)
+        if claim is None:
+            targets = targets or table.ramp_targets()
+            claim = RampClaim(ramp.name, targets[ramp.name])
+        if claim.takes(key, _rank(encoded, ramp.name.encode(), best, others_weight)):
+            return ramp, True
+    return best_other, False
 
 
 def weighted_pick(candidates: Sequence[Candidate], draw: float) -> Candidate:
@@ -200,16 +354,22 @@ def _ramp_pick(
     return None
 
 
-def choose_member(table: RoutingTable, path: str, draw: float) -> Choice:
+def choose_member(
+    table: RoutingTable, path: str, draw: float, plan: RampPlan | None = None
+) -> Choice:
     """Pick a member for a cookie-less launch of `path`; `draw` is uniform in [0, 1) per launch.
 
-    The draw must not come from the path: ramp members are chosen per launch precisely so that
-    a popular repository cannot skew their share.
+    With the per-launch ramp policy the draw must not come from the path: ramp members are
+    chosen per launch precisely so that a popular repository cannot skew their share. With
+    the sticky policy (table.sticky_ramp) `plan` decides, and the draw is not used.
     """
     candidates = table.candidates
     if table.load_balancer == "random":
         picked = weighted_pick(candidates, draw)
         reason = REASON_RANDOM
+    elif table.sticky_ramp:
+        picked, ramped = sticky_choose(table, cache_key(path), plan or RampPlan())
+        reason = REASON_RAMP if ramped else REASON_RENDEZVOUS
     else:
         ramp = _ramp_pick(table.ramps, candidates, draw)
         if ramp is not None:
@@ -235,7 +395,11 @@ def cookie_member(table: RoutingTable, cookie: str | None) -> Candidate | None:
 
 
 def route(
-    table: RoutingTable, path: str, cookie: str | None, draw: Callable[[], float]
+    table: RoutingTable,
+    path: str,
+    cookie: str | None,
+    draw: Callable[[], float],
+    plan: RampPlan | None = None,
 ) -> Choice:
     """Cookie first (keeps a browser on its member), otherwise choose_member.
 
@@ -245,7 +409,7 @@ def route(
     kept = cookie_member(table, cookie)
     if kept is not None:
         return Choice(kept.name, kept.url, REASON_FALLBACK if table.fallback else REASON_COOKIE)
-    return choose_member(table, path, draw())
+    return choose_member(table, path, 0.0 if table.sticky_ramp else draw(), plan)
 
 
 def member_target(member_url: str, uri: str) -> str | None:

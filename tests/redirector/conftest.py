@@ -255,6 +255,8 @@ def federation(
 
     federation({"gke": 60, "ovh": 30, "gesis": 10}, primes=("gke",)) returns (server,
     {name: stand-in}, config path), after every member has passed its first check.
+    settings: more top-level config.json keys (e.g. ramp_policy); other keyword arguments go
+    to make_app.
     """
 
     def build(
@@ -263,12 +265,13 @@ def federation(
         primes: tuple[str, ...] = (),
         ramp: tuple[str, ...] = (),
         wait_healthy: bool = True,
+        settings: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> tuple[RedirectorServer, dict[str, StandinHandle], Path]:
         members = {name: standins(name) for name in weights}
         primes = primes or (next(iter(weights)),)
         data = hosts_config({n: (members[n], w) for n, w in weights.items()}, primes=primes,
-                            ramp=ramp)
+                            ramp=ramp, **(settings or {}))
         path = tmp_path / "config.json"
         write_json_atomic(path, data)
         kwargs.setdefault("config_path", path)
