@@ -341,4 +341,5 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
         "load_balancer": r.load_balancer,
         "pod_headroom": r.pod_headroom,
         "host_cookie_age_hours": plain_number(r.host_cookie_age_hours),
+        "ramp_policy": r.ramp_policy,
     }

@@ -179,7 +179,7 @@ def _load_redirector(
                   f"member {member!r} has no release {release!r}")
     elif member and members[member].cloud == "external":
         check.add(node, "member", f"{kp}.member", "the redirector cannot run on an external member")
-    for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours"):
+    for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy"):
         read[name] = check.value(node, kp, section[name])
     settings = schema.CHECK.defaults()
     if "check" in node:
@@ -203,6 +203,7 @@ def _redirector_settings(read: Mapping[str, Any], check: CheckSettings) -> Redir
         host=read["host"], member=read["member"], release=read["release"],
         load_balancer=read["load_balancer"], check=check, pod_headroom=read["pod_headroom"],
         host_cookie_age_hours=float(read["host_cookie_age_hours"]),
+        ramp_policy=read["ramp_policy"],
     )
 
 

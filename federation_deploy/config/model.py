@@ -129,6 +129,7 @@ class RedirectorSettings:
     check: CheckSettings
     pod_headroom: int
     host_cookie_age_hours: float
+    ramp_policy: str
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,9 @@ from ..redirector.config import (
     DEFAULT_HOST_COOKIE_AGE_HOURS,
     DEFAULT_LOAD_BALANCER,
     DEFAULT_POD_HEADROOM,
+    DEFAULT_RAMP_POLICY,
     LOAD_BALANCERS,
+    RAMP_POLICIES,
 )
 
 FEDERATION_FILE = "federation.yaml"
@@ -190,6 +192,11 @@ REDIRECTOR = Section("redirector", (
     Key("check", MAPPING, "a mapping", nested=CHECK),
     Key("pod_headroom", NONNEG_INTEGER, "an integer >= 0", DEFAULT_POD_HEADROOM),
     Key("host_cookie_age_hours", POSITIVE_NUMBER, "a number > 0", DEFAULT_HOST_COOKIE_AGE_HOURS),
+    # how a member being ramped gets its share: sticky (each repository on one member, the
+    # share on target from the redirector's popularity estimate) or per-launch (exact, but a
+    # repository lands on two members)
+    Key("ramp_policy", one_of(RAMP_POLICIES), "one of " + ", ".join(RAMP_POLICIES),
+        DEFAULT_RAMP_POLICY),
 ))
 
 TERRAFORM = Section("terraform", (

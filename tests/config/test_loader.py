@@ -172,3 +172,20 @@ def test_ramp_block_validated(config_dir: Path, edit: Edit) -> None:
          "    target_weight: 20 ")
     assert any("members.curvenote.ramp.steps: expected a list of increasing" in p
                for p in problems(config_dir))
+
+
+def test_ramp_policy_reaches_the_redirector_config(config_dir: Path, edit: Edit) -> None:
+    """federation.yaml's redirector.ramp_policy is what the redirector's config.json says,
+    and the redirector itself accepts the rendered config (it would refuse a bad policy)."""
+    from federation_deploy.redirector.config import parse_config
+    from federation_deploy.render import redirector_config
+
+    fed = load_federation(config_dir)
+    assert fed.redirector.ramp_policy == "sticky"
+    edit("federation.yaml", "  ramp_policy: sticky", "  ramp_policy: per-launch")
+    rendered = redirector_config(load_federation(config_dir))
+    assert rendered["ramp_policy"] == "per-launch"
+    assert parse_config(rendered).ramp_policy == "per-launch"
+    edit("federation.yaml", "  ramp_policy: per-launch", "  ramp_policy: random")
+    assert any("redirector.ramp_policy: expected one of sticky, per-launch" in p
+               for p in problems(config_dir))
