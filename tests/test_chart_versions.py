@@ -13,7 +13,7 @@ from federation_deploy.chart_versions import (
     report_table,
 )
 
-BINDERHUB_DEV = ["1.0.0-0.dev.git.3170.h4e5ff4a", "1.0.0-0.dev.git.3200.h0000000",
+BINDERHUB_DEV = ["1.0.0-0.dev.git.3170.h1a2b3c4", "1.0.0-0.dev.git.3200.h0000000",
                  "1.0.0-0.dev.git.999.h1111111", "0.2.0"]
 
 
@@ -28,8 +28,8 @@ def test_a_stable_pin_is_offered_stable_versions_only() -> None:
 
 
 def test_a_leading_v_is_kept_and_compared() -> None:
-    assert newest_version(["v1.13.3", "v1.14.1", "v1.9.0"], "v1.13.3") == "v1.14.1"
-    assert is_newer("v1.14.1", "v1.13.3") and not is_newer("v1.13.3", "v1.13.3")
+    assert newest_version(["v1.12.3", "v1.14.1", "v1.9.0"], "v1.12.3") == "v1.14.1"
+    assert is_newer("v1.14.1", "v1.12.3") and not is_newer("v1.12.3", "v1.12.3")
 
 
 def test_a_release_beats_its_own_dev_builds() -> None:

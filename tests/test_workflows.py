@@ -416,8 +416,8 @@ def test_watch_dependencies_jq_reads_charts_outdated(tmp_path: Path) -> None:
     report = report_json([
         ChartStatus("binderhub", "binderhub", "https://example.org/charts", "1.0.0-0.dev.1",
                     newest="1.0.0-0.dev.2", changelog="https://example.org/CHANGES.md"),
-        ChartStatus("cert-manager", "cert-manager", "https://example.org/jetstack", "v1.13.3",
-                    newest="v1.13.3"),
+        ChartStatus("cert-manager", "cert-manager", "https://example.org/jetstack", "v1.12.3",
+                    newest="v1.12.3"),
         ChartStatus("gone", "gone", "https://127.0.0.1:9", "1.0.0", error="cannot reach it"),
     ])
     script = next(s["run"] for s in steps(jobs("watch-dependencies")["outdated"])
