@@ -228,9 +228,11 @@ def _federation_changes(
         affected.add_all(f"{path} could not be compared with the old revision: every member")
         return
     for key in sorted(set(before) | set(after)):
-        if key == "members" or (affected.terraform_only and key == "redirector"):
+        if key == "members" or (affected.terraform_only and key in ("redirector", "charts")):
             continue
-        if before.get(key) != after.get(key):
+        if key == "charts":
+            _chart_pin_changes(fed, affected, before.get(key), after.get(key), path)
+        elif before.get(key) != after.get(key):
             affected.add_all(f"{path}: {key} changed (every member)")
     old, new = _members_block(before), _members_block(after)
     redirector = fed.redirector.member
@@ -258,6 +260,26 @@ def _federation_changes(
             what = ("added" if name not in old else "removed" if name not in new
                     else "routing changed (" + ", ".join(sorted(keys & REDIRECTOR_KEYS)) + ")")
             affected.add(redirector, f"{path}: member {name} {what} (the redirector's hosts)")
+
+
+def _chart_pin_changes(fed: Federation, affected: Affected, old: Any, new: Any,
+                       path: str) -> None:
+    """A changed `charts:` entry redeploys the members whose releases use it; a version bump
+    spares a member that overrides the version on its release (staging ahead of the others)."""
+    old = old if isinstance(old, Mapping) else {}
+    new = new if isinstance(new, Mapping) else {}
+    for name in sorted(set(old) | set(new)):
+        was, now = old.get(name), new.get(name)
+        if was == now:
+            continue
+        was_map = was if isinstance(was, Mapping) else {}
+        now_map = now if isinstance(now, Mapping) else {}
+        only_version = {k for k in set(was_map) | set(now_map)
+                        if was_map.get(k) != now_map.get(k)} == {"version"}
+        for member, release in fed.releases_of_chart(str(name)):
+            if only_version and release.overrides_pin:
+                continue
+            affected.add(member.name, f"{path}: chart {name} changed (release {release.name})")
 
 
 def _members_block(doc: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from federation_deploy.cimatrix import RepoLayout, affected_members, build_matrix
 from federation_deploy.cli.main import cli
 from federation_deploy.config import load_federation
+from tests.helpers.pins import pinned
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",
@@ -75,6 +76,9 @@ def changed(config_dir: Path) -> list[str]:
     code, out, err = run(config_dir, "--changed-since", "base")
     assert code == 0, err
     return members_of(out)
+
+
+HELPER = pinned("binderhub-container-registry-helper")
 
 
 # --- the full matrix ------------------------------------------------------------------------
@@ -182,8 +186,32 @@ def test_common_values_or_package_mean_every_member(
 def test_chart_pin_in_federation_yaml_changes_that_member(
     config_dir: Path, change: Change
 ) -> None:
-    change("config/federation.yaml", "        version: 0.2.6", "        version: 0.2.7")
+    change("config/federation.yaml", f"    version: {HELPER}\n", "    version: 0.0.1\n")
     assert changed(config_dir) == ["curvenote"]
+
+
+def test_a_shared_chart_pin_changes_every_member_using_it(
+    config_dir: Path, change: Change
+) -> None:
+    binderhub = pinned("binderhub")
+    change("config/federation.yaml", f"    version: {binderhub}\n", "    version: 9.9.9\n")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert code == 0, err
+    assert members_of(out) == ["staging", "gke", "ovh2", "curvenote"]
+    assert "chart binderhub changed (release binderhub)" in err
+
+
+def test_a_member_overriding_the_version_is_spared_by_a_bump(
+    repo: Path, config_dir: Path, change: Change
+) -> None:
+    # staging first: staging pins its own binderhub; a bump of the table moves the others
+    change("config/federation.yaml", "        chart: binderhub\n        namespace: staging\n",
+           "        chart: binderhub\n        version: 9.9.10\n        namespace: staging\n")
+    assert changed(config_dir) == ["staging"]
+    git(repo, "tag", "--force", "base")
+    change("config/federation.yaml", f"    version: {pinned('binderhub')}\n",
+           "    version: 9.9.9\n")
+    assert changed(config_dir) == ["gke", "ovh2", "curvenote"]
 
 
 def test_comments_in_federation_yaml_change_nothing(config_dir: Path, change: Change) -> None:
@@ -252,7 +280,7 @@ def test_terraform_changes_only(config_dir: Path, change: Change) -> None:
     change("config/values/curvenote.yaml", "", "\n# values are not planned\n")
     change("config/federation.yaml", "    weight: 0\n", "    weight: 3\n")
     change("config/federation.yaml", "  load_balancer: rendezvous", "  load_balancer: random")
-    change("config/federation.yaml", "        version: 0.2.6", "        version: 0.2.7")
+    change("config/federation.yaml", f"    version: {HELPER}\n", "    version: 0.0.1\n")
     code, out, err = run(config_dir, "--changed-since", "base", "--terraform")
     assert (code, out) == (0, '{"include":[]}\n'), err
     change("terraform/gcp/staging/versions.tf", "", "\n# changed\n")

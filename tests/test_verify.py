@@ -27,7 +27,7 @@ from federation_deploy.verify import (
 HEALTHY = {"ok": True, "checks": [{"service": "Hub", "ok": True},
                                   {"service": "Pod quota", "ok": True, "quota": 300,
                                    "total_pods": 12}]}
-VERSIONS = {"binderhub": "1.0.0-0.dev.git.3170.h4e5ff4a", "builder": "r2d-2023.06.0"}
+VERSIONS = {"binderhub": "1.0.0-0.dev.git.3100.h1a2b3c4", "builder": "r2d-2023.06.0"}
 
 
 class MemberServer(ThreadingHTTPServer):

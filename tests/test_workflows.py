@@ -20,7 +20,7 @@ from federation_deploy.config import load_federation
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("ci", "cd", "terraform", "ramp")
+NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 # Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
@@ -184,6 +184,8 @@ def test_job_permissions_are_minimal() -> None:
             allowed.add("contents")
         if (name, job_id) == ("terraform", "comment"):
             allowed.add("pull-requests")
+        if (name, job_id) == ("watch-dependencies", "bump"):
+            allowed |= {"contents", "pull-requests"}
         assert writes <= allowed, f"{name}/{job_id}: {writes}"
 
 
@@ -373,3 +375,58 @@ def test_ramp_advances_commits_and_fails_on_rollback() -> None:
     assert 'message="ramp: $MEMBER to step $step/$steps ($share%)"' in commit["run"]
     last = steps(advance)[-1]
     assert last["if"] == "steps.ramp.outcome == 'failure'" and "exit 1" in last["run"]
+
+
+# --- watch-dependencies.yml -----------------------------------------------------------------
+
+
+def test_watch_dependencies_opens_one_pull_request_per_chart() -> None:
+    wf = load("watch-dependencies")
+    assert wf["on"]["schedule"] and "workflow_dispatch" in wf["on"]
+    assert wf["concurrency"]["cancel-in-progress"] is False
+    watch = jobs("watch-dependencies")
+    outdated = watch["outdated"]
+    assert "federation-deploy charts outdated -o json" in scripts(outdated)
+    assert outdated["permissions"] == {"contents": "read"}
+    bump = watch["bump"]
+    assert bump["strategy"]["matrix"] == "${{ fromJSON(needs.outdated.outputs.matrix) }}"
+    assert bump["strategy"]["fail-fast"] is False
+    assert bump["env"]["BRANCH"] == "bump/chart-${{ matrix.chart }}"  # one branch per chart
+    text = scripts(bump)
+    assert 'federation-deploy charts bump "$CHART" "$TO"' in text
+    assert "UPDATE_GOLDEN=1" in text and "tests/foundation/test_golden.py" in text
+    assert "gh pr create" in text and "gh pr edit" in text and "Changelog: $CHANGELOG" in text
+    for job in watch.values():
+        for step in steps(job):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False
+    # a repository that could not be asked fails the run, after the others were bumped
+    unreachable = watch["unreachable"]
+    assert unreachable["if"] == "needs.outdated.outputs.failed != '0'"
+    assert "exit 1" in scripts(unreachable)
+
+
+def test_watch_dependencies_jq_reads_charts_outdated(tmp_path: Path) -> None:
+    """The matrix filter of the outdated job, run on a real `charts outdated -o json` report."""
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("needs jq")
+    from federation_deploy.chart_versions import ChartStatus, report_json
+
+    report = report_json([
+        ChartStatus("binderhub", "binderhub", "https://example.org/charts", "1.0.0-0.dev.1",
+                    newest="1.0.0-0.dev.2", changelog="https://example.org/CHANGES.md"),
+        ChartStatus("cert-manager", "cert-manager", "https://example.org/jetstack", "v1.12.3",
+                    newest="v1.12.3"),
+        ChartStatus("gone", "gone", "https://127.0.0.1:9", "1.0.0", error="cannot reach it"),
+    ])
+    script = next(s["run"] for s in steps(jobs("watch-dependencies")["outdated"])
+                  if s.get("id") == "outdated")
+    matrix_filter = re.search(r"jq -c '(\{include:.+?)' \\\n\s+charts.json", script, re.S)
+    assert matrix_filter is not None
+    matrix = json.loads(subprocess.run([jq, "-c", matrix_filter.group(1)], input=report,
+                                       text=True, capture_output=True, check=True).stdout)
+    assert matrix == {"include": [{"chart": "binderhub", "from": "1.0.0-0.dev.1",
+                                   "to": "1.0.0-0.dev.2",
+                                   "changelog": "https://example.org/CHANGES.md",
+                                   "source": "https://example.org/charts"}]}

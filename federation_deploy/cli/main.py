@@ -26,6 +26,7 @@ COMMAND_MODULES: dict[str, str] = {
     "traffic": "traffic",
     "ramp": "traffic",
     "redirector": "redirector",
+    "charts": "charts",
     "ci-matrix": "workflows",
     "sandbox": "sandbox",
 }

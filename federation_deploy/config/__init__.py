@@ -8,6 +8,7 @@ from .loader import Checker, display_path, iter_values_files, load_federation
 from .model import (
     CHARTS_DIR,
     PACKAGE_CHART_PREFIX,
+    ChartPin,
     CheckSettings,
     Cluster,
     Federation,
@@ -46,6 +47,7 @@ __all__ = [
     "PACKAGE_CHART_PREFIX",
     "RAMP_KEYS",
     "TERRAFORM_VERSION",
+    "ChartPin",
     "CheckSettings",
     "Checker",
     "Cluster",

@@ -10,9 +10,8 @@ from typing import Any
 from ..errors import ConfigError, Problem
 from ..yamlio import LocatedMap, line_of, load_located, to_plain
 from . import schema
+from .charts import ChartTable, load_chart_table, resolve_release_chart
 from .model import (
-    CHARTS_DIR,
-    PACKAGE_CHART_PREFIX,
     CheckSettings,
     Cluster,
     Federation,
@@ -23,7 +22,7 @@ from .model import (
     Release,
     TerraformStack,
 )
-from .schema import EXACT_VERSION, FEDERATION_FILE, NAME, Key, Section, url_problem
+from .schema import FEDERATION_FILE, NAME, Key, Section, url_problem
 
 # The value() default when the caller does not override the key's own default.
 _KEY_DEFAULT: Any = object()
@@ -102,7 +101,8 @@ def load_federation(config_dir: Path | str) -> Federation:
     check.keys(root, "", schema.FEDERATION)
 
     tf_version, tf_root = _load_terraform_settings(check, root, path.parent)
-    members = _load_members(check, root, path.parent, tf_root)
+    charts = load_chart_table(check, root)
+    members = _load_members(check, root, path.parent, tf_root, charts)
     declared = root.get("members") if isinstance(root.get("members"), LocatedMap) else {}
     complete = len(members) == len(declared or {})
     redirector = _load_redirector(check, root, members, set(declared or {}))
@@ -133,6 +133,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         members=members,
         warnings=tuple(warnings),
         values_documents=documents,
+        charts=charts.pins,
     )
 
 
@@ -208,7 +209,7 @@ def _redirector_settings(read: Mapping[str, Any], check: CheckSettings) -> Redir
 
 
 def _load_members(
-    check: Checker, root: LocatedMap, base: Path, tf_root: Path
+    check: Checker, root: LocatedMap, base: Path, tf_root: Path, charts: ChartTable
 ) -> dict[str, Member]:
     members: dict[str, Member] = {}
     node = check.mapping(root.get("members"), root, "members", "members")
@@ -222,14 +223,14 @@ def _load_members(
         m = check.mapping(mnode, node, name, kp)
         if m is None:
             continue
-        member = _load_member(check, name, m, kp, tf_root)
+        member = _load_member(check, name, m, kp, tf_root, charts)
         if member is not None:
             members[name] = member
     return members
 
 
 def _load_member(
-    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path
+    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path, charts: ChartTable
 ) -> Member | None:
     section = schema.MEMBER
     n_before = len(check.problems)
@@ -286,7 +287,7 @@ def _load_member(
         else:
             seen: set[str] = set()
             for i, item in enumerate(rnode):
-                release = _load_release(check, rnode, i, item, f"{kp}.releases[{i}]")
+                release = _load_release(check, rnode, i, item, f"{kp}.releases[{i}]", charts)
                 if release is None:
                     continue
                 if release.name in seen:
@@ -346,7 +347,7 @@ def _load_terraform_stack(
 
 
 def _load_release(
-    check: Checker, parent: Any, index: int, item: Any, kp: str
+    check: Checker, parent: Any, index: int, item: Any, kp: str, charts: ChartTable
 ) -> Release | None:
     section = schema.RELEASE
     node = check.mapping(item, parent, index, kp)
@@ -358,44 +359,13 @@ def _load_release(
         check.value(node, kp, section[key])
         for key in ("name", "chart", "repo", "version", "namespace")
     )
-    if "version" in node and isinstance(node["version"], int | float):
-        check.add(node, "version", f"{kp}.version",
-                  f"expected an exact version as a quoted string, got {node['version']!r}")
-    elif version and not EXACT_VERSION.match(version):
-        check.add(node, "version", f"{kp}.version",
-                  f"chart versions must be pinned exactly (like 1.2.3), got {version!r}")
-    if chart.startswith(PACKAGE_CHART_PREFIX):
-        chart_dir = CHARTS_DIR / chart[len(PACKAGE_CHART_PREFIX):]
-        chart_yaml = chart_dir / "Chart.yaml"
-        if not chart_yaml.exists():
-            check.add(node, "chart", f"{kp}.chart", f"no chart {chart!r} ships with this package")
-        elif version:
-            shipped = _chart_version(chart_yaml)
-            if shipped != version:
-                check.add(node, "version", f"{kp}.version",
-                          f"{chart} ships version {shipped}, config pins {version!r}")
-        if repo:
-            check.add(node, "repo", f"{kp}.repo", "a package: chart takes no repo")
-    elif chart.startswith("oci://"):
-        if repo:
-            check.add(node, "repo", f"{kp}.repo", "an oci:// chart takes no repo")
-    elif chart and not repo:
-        check.add(node, None, f"{kp}.repo",
-                  "required key is missing (charts by name need their repository URL; "
-                  "or use oci://... or package:NAME)")
-    elif repo and (problem := url_problem(repo)):
-        check.add(node, "repo", f"{kp}.repo", f"{problem}, got {repo!r}")
-    if len(check.problems) > n_before:
+    resolved = resolve_release_chart(check, node, kp, charts, chart, repo, version)
+    if resolved is None or len(check.problems) > n_before:
         return None
-    return Release(name=name, chart=chart, version=version, namespace=namespace, repo=repo,
-                   location=Location(check.file, line_of(node)))
-
-
-def _chart_version(chart_yaml: Path) -> str:
-    for line in chart_yaml.read_text(encoding="utf-8").splitlines():
-        if line.startswith("version:"):
-            return line.split(":", 1)[1].strip().strip("\"'")
-    return ""
+    return Release(name=name, chart=resolved.chart, version=resolved.version,
+                   namespace=namespace, repo=resolved.repo,
+                   location=Location(check.file, line_of(node)), pin=resolved.pin,
+                   overrides_pin=resolved.overrides_pin)
 
 
 def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:

@@ -26,13 +26,37 @@ class Location:
 
 
 @dataclass(frozen=True)
+class ChartPin:
+    """One row of the top-level `charts:` table: a chart pinned once for every member."""
+
+    name: str  # the table's key, which releases name in `chart:`
+    chart: str  # the chart's name in its repository, oci://..., or package:NAME
+    version: str
+    repo: str | None = None
+    changelog: str | None = None
+    location: Location = Location("", None)
+    version_location: Location = Location("", None)
+
+    @property
+    def package_chart(self) -> Path | None:
+        if self.chart.startswith(PACKAGE_CHART_PREFIX):
+            return CHARTS_DIR / self.chart[len(PACKAGE_CHART_PREFIX) :]
+        return None
+
+
+@dataclass(frozen=True)
 class Release:
+    """A member's release, its chart resolved: chart, repo and version are what helm gets,
+    whether pinned on the release itself or taken from the `charts:` table (`pin`)."""
+
     name: str
     chart: str
     version: str
     namespace: str
     repo: str | None = None
     location: Location = Location("", None)
+    pin: str | None = None  # the `charts:` entry this release refers to
+    overrides_pin: bool = False  # it pins its own `version:` over the table's (staging first)
 
     @property
     def package_chart(self) -> Path | None:
@@ -141,6 +165,7 @@ class Federation:
     redirector: RedirectorSettings
     members: Mapping[str, Member]
     warnings: tuple[str, ...] = ()
+    charts: Mapping[str, ChartPin] = field(default_factory=dict)
     # values files parsed once at load (validation reads them all anyway); render reuses them
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -161,6 +186,17 @@ class Federation:
 
     def generated_outputs_file(self, member: str) -> Path:
         return self.config_dir / "generated" / f"{member}.terraform.json"
+
+    def chart(self, name: str) -> ChartPin:
+        try:
+            return self.charts[name]
+        except KeyError:
+            known = ", ".join(self.charts) or "none"
+            raise UsageError(f"unknown chart {name!r} (charts: {known})") from None
+
+    def releases_of_chart(self, name: str) -> list[tuple[Member, Release]]:
+        """Every member's release that refers to the `charts:` entry name."""
+        return [(m, r) for m in self.members.values() for r in m.releases if r.pin == name]
 
     def secrets_path(self, relative: str) -> Path:
         return self.config_dir / "secrets" / relative

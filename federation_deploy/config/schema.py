@@ -232,12 +232,25 @@ TERRAFORM_STACK = Section("members.*.terraform", (
 ))
 TERRAFORM_OUTPUT_EXPECTED = "a values path like binderhub.registry.url"
 
-RELEASE = Section("members.*.releases[]", (
-    Key("name", DNS_NAME, "a release name (lowercase, digits, '-')", "", required=True),
-    Key("chart", STRING, "a chart reference", "", required=True),
+# One pinned chart of the top-level `charts:` table, keyed by a name releases refer to.
+CHART = Section("charts.*", (
+    # default: the table's key (the chart's name in its repository); or oci://..., package:NAME
+    Key("chart", STRING, "a chart name, oci://... or package:NAME"),
     Key("repo", STRING, "a chart repository URL"),
     # the loader also insists on an exact, quoted version (EXACT_VERSION)
     Key("version", ANY_STRING, "an exact version", "", required=True),
+    # what a bump pull request links to (release notes); default: the chart's source URL
+    Key("changelog", STRING, "a URL"),
+))
+
+RELEASE = Section("members.*.releases[]", (
+    Key("name", DNS_NAME, "a release name (lowercase, digits, '-')", "", required=True),
+    # a name in the `charts:` table, or (pinned here) a chart with repo and version
+    Key("chart", STRING, "a chart reference", "", required=True),
+    Key("repo", STRING, "a chart repository URL"),
+    # required unless the chart comes from the `charts:` table (then it overrides the pin);
+    # the loader also insists on an exact, quoted version (EXACT_VERSION)
+    Key("version", ANY_STRING, "an exact version", ""),
     Key("namespace", DNS_NAME, "a namespace", "", required=True),
 ))
 
@@ -272,6 +285,7 @@ MEMBER = Section("members.*", (
 
 FEDERATION = Section("", (
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM),
+    Key("charts", MAPPING, "a mapping of chart names", {}, each=CHART),
     Key("redirector", MAPPING, "a mapping", required=True, nested=REDIRECTOR),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
 ))

@@ -22,9 +22,12 @@ from federation_deploy.errors import (
 )
 from federation_deploy.render import render_member
 from federation_deploy.verify import HttpAnswer, Retry
+from tests.helpers.pins import pinned
 from tests.helpers.recording import RecordingRunner
 
 CHART = str(CHARTS_DIR / "federation-redirect")
+CERT_MANAGER, INGRESS_NGINX, BINDERHUB = (
+    pinned(c) for c in ("cert-manager", "ingress-nginx", "binderhub"))
 GCP_TOOLS = ClusterTools(kubectl="kubectl", gcloud="gcloud")
 AWS_TOOLS = ClusterTools(kubectl="kubectl", aws="aws")
 KUBE_TOOLS = ClusterTools(kubectl="kubectl")
@@ -33,7 +36,7 @@ KUBE_TOOLS = ClusterTools(kubectl="kubectl")
 def healthy(url: str, timeout: float) -> HttpAnswer:
     if url.endswith("/health"):
         return HttpAnswer(200, json.dumps({"ok": True, "checks": [{"service": "Hub", "ok": True}]}))
-    return HttpAnswer(200, json.dumps({"binderhub": "1.0.0-0.dev.git.3170.h4e5ff4a"}))
+    return HttpAnswer(200, json.dumps({"binderhub": BINDERHUB}))
 
 
 @pytest.fixture
@@ -69,11 +72,11 @@ def test_gke_deploy_exact_sequence(fed: Federation, recorder: RecordingRunner,
          "binderhub-288415", "--location", "us-central1", "--quiet"],
         ["kubectl", "get", "--raw", "/version", "--request-timeout=30s", *kc],
         ["helm", "show", "chart", "cert-manager", "--repo", "https://charts.jetstack.io",
-         "--version", "v1.13.3", *kc],
+         "--version", CERT_MANAGER, *kc],
         ["helm", "show", "chart", "ingress-nginx", "--repo",
-         "https://kubernetes.github.io/ingress-nginx", "--version", "4.8.3", *kc],
+         "https://kubernetes.github.io/ingress-nginx", "--version", INGRESS_NGINX, *kc],
         ["helm", "show", "chart", "binderhub", "--repo", "https://jupyterhub.github.io/helm-chart/",
-         "--version", "1.0.0-0.dev.git.3170.h4e5ff4a", *kc],
+         "--version", BINDERHUB, *kc],
         ["helm", "show", "chart", CHART, *kc],
     ]
     upgrade = ["--history-max", "10", "--install", "--output", "json", "--timeout", "10m",
@@ -82,14 +85,14 @@ def test_gke_deploy_exact_sequence(fed: Federation, recorder: RecordingRunner,
     expected += [
         # pyhelm3 passes the repo through pydantic's HttpUrl, which adds a trailing slash
         ["helm", "upgrade", "cert-manager", "cert-manager", *upgrade, "--namespace",
-         "cert-manager", "--repo", "https://charts.jetstack.io/", "--version", "v1.13.3",
+         "cert-manager", "--repo", "https://charts.jetstack.io/", "--version", CERT_MANAGER,
          *wait, *kc],
         ["helm", "upgrade", "ingress-nginx", "ingress-nginx", *upgrade, "--namespace",
          "ingress-nginx", "--repo", "https://kubernetes.github.io/ingress-nginx", "--version",
-         "4.8.3", *wait, *kc],
+         INGRESS_NGINX, *wait, *kc],
         ["helm", "upgrade", "binderhub", "binderhub", *upgrade, "--namespace", "prod", "--repo",
          "https://jupyterhub.github.io/helm-chart/", "--version",
-         "1.0.0-0.dev.git.3170.h4e5ff4a", *wait, *kc],
+         BINDERHUB, *wait, *kc],
         ["helm", "upgrade", "federation-redirect", CHART, *upgrade, "--namespace",
          "federation-redirect", "--version", "0.1.0", *wait, *kc],
     ]
@@ -140,7 +143,7 @@ def test_failing_release_stops_later_stages(fed: Federation, recorder: Recording
         deploy(fed, "gke", recorder, verify_fetch=fetch)
     message = caught.value.render()
     assert message.splitlines()[0] == (
-        "stage 'releases' failed: release 'ingress-nginx' (ingress-nginx 4.8.3 from "
+        f"stage 'releases' failed: release 'ingress-nginx' (ingress-nginx {INGRESS_NGINX} from "
         "https://kubernetes.github.io/ingress-nginx, namespace ingress-nginx) failed to install "
         "or upgrade; --atomic rolled it back (not attempted: binderhub, federation-redirect)")
     assert "timed out waiting for the condition" in message  # helm's own stderr
@@ -162,7 +165,7 @@ def test_unfetchable_chart_stops_before_any_upgrade(fed: Federation, recorder: R
         deploy(fed, "gke", recorder)
     first = caught.value.render().splitlines()[0]
     assert first.startswith("stage 'releases' failed: cannot fetch chart binderhub "
-                            "1.0.0-0.dev.git.3170.h4e5ff4a from https://jupyterhub.github.io/"
+                            f"{BINDERHUB} from https://jupyterhub.github.io/"
                             "helm-chart/ for release 'binderhub': looks like")
     assert first.endswith("(nothing was deployed)")
     assert not any(c.words[1] == "upgrade" for c in recorder.calls)
@@ -367,7 +370,7 @@ def test_diff_with_the_plugin(fed: Federation, recorder: RecordingRunner,
         "--no-color", "--normalize-manifests", "--disable-openapi-validation", "--values", "-",
         "--context", "3", "--namespace", "federation-redirect", *kc]
     assert diffs[0].words[-6:-2] == ["--repo", "https://charts.jetstack.io", "--version",
-                                     "v1.13.3"]
+                                     CERT_MANAGER]
     assert list(private_tmp.iterdir()) == []
 
 

@@ -78,14 +78,21 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "federation.yaml" in msg and "file not found" in msg
 
 
+def pinned(config_dir: Path, chart: str) -> str:
+    """The version the repository's config pins for chart (tests never spell it)."""
+    return load_federation(config_dir).chart(chart).version
+
+
 def test_chart_version_must_be_exact(config_dir: Path, edit: Edit) -> None:
-    edit("federation.yaml", "version: 4.8.3\n", "version: ^4.8\n")
-    assert any("releases[1].version: chart versions must be pinned exactly" in p
+    version = pinned(config_dir, "ingress-nginx")
+    edit("federation.yaml", f"version: {version}\n", "version: ^4.8\n")
+    assert any("charts.ingress-nginx.version: chart versions must be pinned exactly" in p
                for p in problems(config_dir))
 
 
 def test_unquoted_numeric_version_is_refused(config_dir: Path, edit: Edit) -> None:
-    edit("federation.yaml", "version: 4.8.3\n", "version: 4.8\n")
+    version = pinned(config_dir, "ingress-nginx")
+    edit("federation.yaml", f"version: {version}\n", "version: 4.8\n")
     assert any("expected an exact version as a quoted string" in p for p in problems(config_dir))
 
 

@@ -24,7 +24,7 @@ from federation_deploy.redirector.checker import (
 )
 from federation_deploy.redirector.config import CheckConfig, HostConfig, parse_config
 
-V1 = {"binderhub": "1.0.0-0.dev.git.3170.h4e5ff4a", "builder": "2025.01.0"}
+V1 = {"binderhub": "1.0.0-0.dev.git.3100.h1a2b3c4", "builder": "2025.01.0"}
 V2 = {"binderhub": "1.0.0-0.dev.git.3200.h0000000", "builder": "2025.01.0"}
 
 

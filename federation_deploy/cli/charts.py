@@ -1,0 +1,57 @@
+"""Click group `charts` (thin: parse options, call commands.charts, print the result)."""
+
+from __future__ import annotations
+
+import click
+
+from ..commands import charts as commands
+from .context import Context
+from .core import emit
+
+
+def _find_helm() -> str:
+    from ..actions.helm import find_helm  # pyhelm3 is imported only when an OCI chart asks
+
+    return find_helm()
+
+
+@click.group()
+def charts() -> None:
+    """The chart pins of federation.yaml's `charts:` table.
+
+    Releases name an entry of the table (`chart: binderhub`) and deploy its version, unless
+    the release pins its own `version:` (staging ahead of the others).
+    """
+
+
+@charts.command()
+@click.option("--output", "-o", "output", type=click.Choice(["table", "json"]),
+              default="table", show_default=True, help="Table for people, JSON for scripts.")
+@click.pass_obj
+def outdated(obj: Context, output: str) -> None:
+    """List every pinned chart with the newest version in its repository.
+
+    Helm repositories are asked for their index.yaml; oci:// charts through `helm show
+    chart`. Dev versions (pre-releases) are offered only to pins that are dev versions. A
+    repository that cannot be asked is reported on its chart's row and the others are still
+    listed; the exit code is then 1 (an outdated chart alone is exit 0).
+    """
+    emit(obj, commands.outdated(obj.federation(), obj.runner(), _find_helm, output))
+
+
+@charts.command()
+@click.argument("name")
+@click.argument("version", required=False)
+@click.pass_obj
+def bump(obj: Context, name: str, version: str | None) -> None:
+    """Set the pin of chart NAME to VERSION (default: the newest in its repository).
+
+    Rewrites charts.NAME.version in federation.yaml, keeping comments, order and quoting,
+    after checking that the repository has VERSION. Members that pin their own version on a
+    release keep it (and are named). Then update the golden files of the tests with
+    `UPDATE_GOLDEN=1 pytest tests/foundation/test_golden.py`.
+    """
+    emit(obj, commands.bump(obj.federation(), name, version, obj.runner(), _find_helm))
+
+
+COMMANDS: list[click.Command] = [charts]

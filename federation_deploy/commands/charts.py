@@ -1,0 +1,189 @@
+"""Commands `charts outdated` and `charts bump`: the `charts:` pins against their repositories,
+and a pin rewritten in federation.yaml (comments, order and quoting kept)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ruamel.yaml import YAMLError
+from ruamel.yaml.comments import CommentedMap
+
+from ..actions.chart_repo import (
+    ChartRepositoryError,
+    oci_chart_version,
+    repository_index,
+    repository_versions,
+)
+from ..chart_versions import (
+    ChartStatus,
+    is_dev,
+    is_newer,
+    newest_version,
+    report_json,
+    report_table,
+)
+from ..config import EXACT_VERSION, ChartPin, Federation, load_federation
+from ..errors import EXIT_FAILED, EXIT_OK, ConfigError, UsageError
+from ..runner import Runner
+from ..yamlio import atomic_write_text, dumps_round_trip, load_round_trip
+from .result import CommandResult
+
+SHIPPED = "shipped with federation-deploy"
+# Finds the helm binary, only when an oci:// chart needs it (actions.helm.find_helm).
+HelmFinder = Callable[[], str]
+
+
+class _Lookup:
+    """Asks each repository once per run: charts from one repository share its index."""
+
+    def __init__(self, runner: Runner, find_helm: HelmFinder) -> None:
+        self.runner = runner
+        self.find_helm = find_helm
+        self.indexes: dict[str, Any] = {}
+        self.failures: dict[str, ChartRepositoryError] = {}
+        self.helm: str | None = None
+
+    def _index(self, repo: str) -> Any:
+        if repo in self.failures:
+            raise self.failures[repo]
+        if repo not in self.indexes:
+            try:
+                self.indexes[repo] = repository_index(repo)
+            except ChartRepositoryError as exc:
+                self.failures[repo] = exc
+                raise
+        return self.indexes[repo]
+
+    def _helm(self) -> str:
+        if self.helm is None:
+            self.helm = self.find_helm()
+        return self.helm
+
+    def newest(self, pin: ChartPin) -> tuple[str | None, str | None]:
+        """(the newest version, a changelog link from the repository) of pin's chart."""
+        if pin.chart.startswith("oci://"):
+            return oci_chart_version(self.runner, self._helm(), pin.chart,
+                                     devel=is_dev(pin.version)), None
+        assert pin.repo is not None  # the loader insists on a repo for charts by name
+        entries = repository_versions(pin.repo, pin.chart, self._index(pin.repo))
+        newest = newest_version((e.version for e in entries), pin.version)
+        entry = next((e for e in entries if e.version == newest), None)
+        link = None if entry is None else (entry.sources[0] if entry.sources else entry.home)
+        return newest, link
+
+    def has_version(self, pin: ChartPin, version: str) -> bool:
+        if pin.chart.startswith("oci://"):
+            oci_chart_version(self.runner, self._helm(), pin.chart, version=version)
+            return True
+        assert pin.repo is not None
+        entries = repository_versions(pin.repo, pin.chart, self._index(pin.repo))
+        return any(e.version == version for e in entries)
+
+
+def chart_statuses(fed: Federation, runner: Runner, find_helm: HelmFinder) -> list[ChartStatus]:
+    """Every pin of the `charts:` table with the newest version its repository has; a
+    repository that cannot be asked is that chart's error, and the others are still asked."""
+    lookup = _Lookup(runner, find_helm)
+    statuses = []
+    for pin in fed.charts.values():
+        overrides = {m.name: r.version for m, r in fed.releases_of_chart(pin.name)
+                     if r.overrides_pin}
+        base: dict[str, Any] = {
+            "name": pin.name, "chart": pin.chart, "pinned": pin.version,
+            "source": SHIPPED if pin.package_chart else (pin.repo or pin.chart),
+            "changelog": pin.changelog, "overrides": overrides,
+        }
+        if pin.package_chart is not None:
+            # its version is the package's own: a newer one comes with a newer federation-deploy
+            statuses.append(ChartStatus(**base, newest=pin.version))
+            continue
+        try:
+            newest, link = lookup.newest(pin)
+        except ChartRepositoryError as exc:
+            statuses.append(ChartStatus(**base, error=str(exc)))
+            continue
+        if newest is None:
+            kind = "dev or stable" if is_dev(pin.version) else "stable"
+            statuses.append(ChartStatus(**base, error=f"the repository has no {kind} version"))
+            continue
+        statuses.append(ChartStatus(**{**base, "changelog": pin.changelog or link},
+                                    newest=newest))
+    return statuses
+
+
+def outdated(fed: Federation, runner: Runner, find_helm: HelmFinder, output: str) -> CommandResult:
+    """The report of chart_statuses, as a table or JSON; exit 1 when a repository failed."""
+    statuses = chart_statuses(fed, runner, find_helm)
+    text = report_json(statuses) if output == "json" else report_table(statuses)
+    failed = [s for s in statuses if s.error is not None]
+    messages = []
+    if not fed.charts:
+        messages.append("no charts: table in federation.yaml: nothing is pinned there")
+    newer = [s.name for s in statuses if s.outdated]
+    if newer:
+        messages.append(f"{len(newer)} outdated: " + ", ".join(newer)
+                        + " (federation-deploy charts bump NAME)")
+    if failed:
+        messages.append(f"{len(failed)} chart(s) could not be checked: "
+                        + ", ".join(s.name for s in failed))
+    return CommandResult(exit_code=EXIT_FAILED if failed else EXIT_OK, stdout=text,
+                         messages=tuple(messages))
+
+
+def bump(fed: Federation, name: str, version: str | None, runner: Runner,
+         find_helm: HelmFinder) -> CommandResult:
+    """Set charts.NAME.version to version (default: the newest the repository has), after
+    checking the repository has it; members overriding the version are left alone."""
+    pin = fed.chart(name)
+    if pin.package_chart is not None:
+        raise UsageError(f"chart {name!r} ({pin.chart}) ships with federation-deploy: its "
+                         "version changes with the package, not in federation.yaml")
+    if version is not None and not EXACT_VERSION.match(version):
+        raise UsageError(f"{version!r} is not an exact chart version (like 1.2.3)")
+    lookup = _Lookup(runner, find_helm)
+    if version is None:
+        version, _ = lookup.newest(pin)
+        if version is None:
+            raise ChartRepositoryError(f"the repository of chart {name!r} has no version to "
+                                       "bump to")
+    elif not lookup.has_version(pin, version):
+        raise UsageError(f"{pin.repo} has no version {version!r} of chart {pin.chart!r}")
+    notes = [f"{m.name} pins its own version {r.version} on release {r.name!r} "
+             f"({r.location}): not changed" for m, r in fed.releases_of_chart(name)
+             if r.overrides_pin]
+    if version == pin.version:
+        return CommandResult(messages=(f"charts.{name}.version is already {version}", *notes))
+    write_chart_version(fed, name, version)
+    older = is_newer(pin.version, version)
+    return CommandResult(messages=(
+        f"charts.{name}.version: {pin.version} -> {version}"
+        f"{' (a downgrade)' if older else ''} ({pin.version_location})",
+        *notes,
+    ))
+
+
+def write_chart_version(fed: Federation, name: str, version: str) -> Federation:
+    """Rewrite charts.NAME.version in federation.yaml round-trip (comments, order and quoting
+    kept), atomically; the result is loaded again and, if invalid, the old text put back."""
+    path = fed.path
+    before = path.read_text(encoding="utf-8")
+    try:
+        data = load_round_trip(path)
+    except YAMLError as exc:
+        raise ConfigError.single(str(path), None, "", f"YAML error: {exc}") from None
+    charts = data.get("charts") if isinstance(data, CommentedMap) else None
+    entry = charts.get(name) if isinstance(charts, CommentedMap) else None
+    if not isinstance(entry, CommentedMap):
+        raise ConfigError.single(str(path), None, f"charts.{name}",
+                                 "chart not found while writing its version")
+    current = entry.get("version")
+    # keep the spelling people chose: a quoted version stays quoted the same way
+    style = type(current) if isinstance(current, str) and type(current) is not str else str
+    entry["version"] = style(version)
+    atomic_write_text(path, dumps_round_trip(data))
+    try:
+        return load_federation(fed.config_dir)
+    except ConfigError:
+        atomic_write_text(path, before)
+        raise
