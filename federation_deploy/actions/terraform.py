@@ -25,6 +25,7 @@ from ..errors import (
     FederationDeployError,
     LockFileError,
     Problem,
+    ProviderUnavailableError,
     TerraformVersionError,
     ToolError,
     UsageError,
@@ -376,6 +377,34 @@ def mirror_platforms(mirror: Path) -> set[str]:
     return platforms
 
 
+_LOCKED_PROVIDER = re.compile(
+    r'^provider\s+"(?P<address>[^"]+)"\s*\{\s*\n\s*version\s*=\s*"(?P<version>[^"]+)"',
+    re.MULTILINE,
+)
+
+
+def locked_providers(lock_file: Path) -> list[tuple[str, str]]:
+    """(address, version) of every provider a .terraform.lock.hcl pins, in file order."""
+    text = lock_file.read_text(encoding="utf-8")
+    return [(m["address"], m["version"]) for m in _LOCKED_PROVIDER.finditer(text)]
+
+
+def providers_missing_from_mirror(lock_file: Path, mirror: Path) -> list[str]:
+    """The locked providers a filesystem mirror cannot install ("hashicorp/google 4.63.0").
+
+    With a mirror the tool's CLI config disables the registry, so such a provider cannot be
+    installed at all: init would fail with terraform's generic "Failed to query" error.
+    """
+    missing = []
+    for address, version in locked_providers(lock_file):
+        base = mirror / address
+        unpacked = any(p.is_dir() for p in (base / version).glob("*_*"))
+        packed = any(base.glob(f"terraform-provider-{base.name}_{version}_*.zip"))
+        if not (unpacked or packed):
+            missing.append(f"{address.split('/', 1)[-1]} {version}")
+    return missing
+
+
 # --------------------------------------------------------------------------------------------
 # The adapter
 
@@ -543,6 +572,18 @@ class PinnedTerraform:
                 f"  fix: run {self._command_hint('lock')} on a machine that reaches "
                 f"the provider registry (or with {MIRROR_ENV}=DIR set), review and commit "
                 f"{display_path(self.lock_file)}"
+            )
+        # A stack whose locked providers the mirror lacks cannot be initialised here: say so
+        # (and that it is skipped) instead of letting init fail with a registry error.
+        missing = (providers_missing_from_mirror(self.lock_file, Path(self.mirror))
+                   if self.mirror else [])
+        if missing:
+            raise ProviderUnavailableError(
+                f"terraform stack {self.name}: {', '.join(missing)} (pinned by "
+                f"{display_path(self.lock_file)}) is not in {MIRROR_ENV}={self.mirror}, and with "
+                "a mirror the registry is not used: this stack is skipped here.\n"
+                "  fix: run it where registry.terraform.io is reachable (unset "
+                f"{MIRROR_ENV}), or add that provider version to the mirror"
             )
 
     def init(self) -> str:
