@@ -191,11 +191,14 @@ def guarding_tables(script: DeployScript, name: str) -> set[str]:
     return guards
 
 
-def _string_constants(function: ast.FunctionDef) -> Iterator[tuple[str, ast.expr]]:
+def _string_constants(function: ast.FunctionDef) -> Iterator[str]:
+    """Every string literal of a function, an f-string as one (with {placeholders})."""
+    parts = {id(v) for n in ast.walk(function) if isinstance(n, ast.JoinedStr) for v in n.values}
     for node in ast.walk(function):
-        text = _argv_element(node) if isinstance(node, ast.Constant | ast.JoinedStr) else None
-        if text is not None:
-            yield text, node  # type: ignore[misc]
+        if isinstance(node, ast.Constant | ast.JoinedStr) and id(node) not in parts:
+            text = _argv_element(node)
+            if text is not None:
+                yield text
 
 
 def called_from_main(script: DeployScript) -> list[str]:
@@ -469,7 +472,7 @@ class _Reader:
         function = self.script.functions.get("deploy_system_charts")
         if function is None:
             return []
-        charts = [text for text, _ in _string_constants(function)
+        charts = [text for text in _string_constants(function)
                   if text.startswith("mybinder-") and (self.root / text / "Chart.yaml").is_file()]
         releases = []
         for chart in charts:
@@ -489,7 +492,7 @@ class _Reader:
         function = self.script.functions.get("setup_certmanager")
         if function is None:
             return None
-        texts = [text for text, _ in _string_constants(function)]
+        texts = list(_string_constants(function))
         chart = next((t for t in texts if t.startswith("oci://")
                       or ("://" in t and not t.endswith(".yaml"))), None)
         crds = next((t for t in texts if t.endswith(".crds.yaml")), None)
@@ -517,7 +520,7 @@ class _Reader:
 
     def umbrella_chart(self) -> str:
         function = self.script.functions.get("deploy")
-        texts = [t for t, _ in _string_constants(function)] if function else []
+        texts = list(_string_constants(function)) if function else []
         for text in [*texts, "mybinder"]:
             if re.fullmatch(r"[\w.-]+", text) and (self.root / text / "Chart.yaml").is_file():
                 return f"./{text}"
