@@ -493,8 +493,10 @@ class _Reader:
         if function is None:
             return None
         texts = list(_string_constants(function))
-        chart = next((t for t in texts if t.startswith("oci://")
-                      or ("://" in t and not t.endswith(".yaml"))), None)
+        # one token (a docstring may mention URLs too): an oci:// chart, or a repository URL
+        chart = next((t for t in texts if re.fullmatch(r"oci://\S+", t)), None) or next(
+            (t for t in texts if re.fullmatch(r"https?://\S+", t) and not t.endswith(".yaml")),
+            None)
         crds = next((t for t in texts if t.endswith(".crds.yaml")), None)
         namespace = next((t.split("=", 1)[1] for t in texts if t.startswith("--namespace=")),
                          "cert-manager")

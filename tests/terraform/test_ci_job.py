@@ -1,4 +1,4 @@
-"""ci.yml's terraform job, run as shipped on copies of the stacks: it skips what it cannot install."""
+"""ci.yml's terraform job, run as shipped on copies of the stacks: skips what it cannot install."""
 
 from __future__ import annotations
 
