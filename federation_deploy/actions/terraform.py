@@ -390,16 +390,18 @@ def locked_providers(lock_file: Path) -> list[tuple[str, str]]:
 
 
 def providers_missing_from_mirror(lock_file: Path, mirror: Path) -> list[str]:
-    """The locked providers a filesystem mirror cannot install ("hashicorp/google 4.63.0").
+    """The locked providers of which a filesystem mirror holds no version at all
+    ("hashicorp/google 4.63.0").
 
     With a mirror the tool's CLI config disables the registry, so such a provider cannot be
-    installed at all: init would fail with terraform's generic "Failed to query" error.
+    installed here: init would fail with terraform's generic "Failed to query" error. A mirror
+    holding other versions is left to init, which names a lock that disagrees precisely.
     """
     missing = []
     for address, version in locked_providers(lock_file):
         base = mirror / address
-        unpacked = any(p.is_dir() for p in (base / version).glob("*_*"))
-        packed = any(base.glob(f"terraform-provider-{base.name}_{version}_*.zip"))
+        unpacked = any(p.is_dir() for p in base.glob("*/*_*"))
+        packed = any(base.glob(f"terraform-provider-{base.name}_*_*.zip"))
         if not (unpacked or packed):
             missing.append(f"{address.split('/', 1)[-1]} {version}")
     return missing

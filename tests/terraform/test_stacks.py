@@ -105,10 +105,14 @@ def test_providers_missing_from_mirror_reads_both_layouts(tmp_path: Path) -> Non
     assert tf.providers_missing_from_mirror(lock, mirror) == ["hashicorp/google 4.63.0"]
     packed = mirror / "registry.terraform.io/hashicorp/google"
     packed.mkdir(parents=True)
-    (packed / "terraform-provider-google_4.62.0_linux_amd64.zip").write_bytes(b"")
     assert tf.providers_missing_from_mirror(lock, mirror) == ["hashicorp/google 4.63.0"]
-    (packed / "terraform-provider-google_4.63.0_linux_amd64.zip").write_bytes(b"")
+    # another version in the mirror: init is left to say precisely what disagrees
+    (packed / "terraform-provider-google_4.62.0_linux_amd64.zip").write_bytes(b"")
     assert tf.providers_missing_from_mirror(lock, mirror) == []
+    (packed / "terraform-provider-google_4.62.0_linux_amd64.zip").unlink()
+    (mirror / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64").rmdir()
+    assert tf.providers_missing_from_mirror(lock, mirror) == [
+        "hashicorp/aws 5.100.0", "hashicorp/google 4.63.0"]
 
 
 def test_validate_fails_on_a_pin_that_disagrees(config_dir: Path) -> None:
