@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, str] = {
     "redirector": "redirector",
     "ci-matrix": "workflows",
     "sandbox": "sandbox",
+    "adopt": "adopt",
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import pytest
 
-from federation_deploy import terraform_files
+from federation_deploy import terraform_files as tff
 from federation_deploy.actions import terraform as tf
 from federation_deploy.commands import terraform as commands
 from federation_deploy.commands import terraform as tf_commands
@@ -238,8 +238,8 @@ def test_mirror_platforms_of_both_layouts(tmp_path: Path) -> None:
     (tmp_path / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64").mkdir(parents=True)
     packed = tmp_path / "registry.terraform.io/hashicorp/google"
     packed.mkdir(parents=True)
-    (packed / "terraform-provider-google_6.10.0_darwin_arm64.zip").write_bytes(b"")
-    assert tf.mirror_platforms(tmp_path) == {"linux_amd64", "darwin_arm64"}
+    (packed / "terraform-provider-google_4.63.0_darwin_arm64.zip").write_bytes(b"")
+    assert tff.mirror_platforms(tmp_path) == {"linux_amd64", "darwin_arm64"}
 
 
 @pytest.mark.parametrize("text, changes, line, counts", [
