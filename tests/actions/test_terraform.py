@@ -182,7 +182,7 @@ def test_member_without_a_stack(config_dir: Path) -> None:
 
 
 def test_pins_of_the_repository_agree(config_dir: Path) -> None:
-    assert terraform_files.check_terraform_pins(load_federation(config_dir)) == []
+    assert tff.check_terraform_pins(load_federation(config_dir)) == []
 
 
 @pytest.mark.parametrize("pin, message", [
@@ -193,7 +193,7 @@ def test_a_stack_pinning_another_version_is_a_problem(config_dir: Path, pin: str
                                                       message: str) -> None:
     versions = config_dir.parent / "terraform" / "gcp" / "prod" / "versions.tf"
     versions.write_text(versions.read_text().replace('"1.11.4"', pin))
-    problems = terraform_files.check_terraform_pins(load_federation(config_dir))
+    problems = tff.check_terraform_pins(load_federation(config_dir))
     assert len(problems) == 1
     problem = problems[0]
     assert problem.file.endswith("gcp/prod/versions.tf") and problem.line == 4
@@ -203,19 +203,19 @@ def test_a_stack_pinning_another_version_is_a_problem(config_dir: Path, pin: str
 def test_a_stack_without_pins_is_a_problem(config_dir: Path) -> None:
     versions = config_dir.parent / "terraform" / "aws" / "bootstrap" / "versions.tf"
     versions.write_text("terraform {\n}\n")
-    problems = terraform_files.check_terraform_pins(load_federation(config_dir))
+    problems = tff.check_terraform_pins(load_federation(config_dir))
     assert {p.key for p in problems} == {"required_version", "required_providers"}
     assert all(p.file.endswith("aws/bootstrap") for p in problems)
 
 
 def test_s3_backend_is_read_from_the_stack(config_dir: Path) -> None:
     fed = load_federation(config_dir)
-    backend = terraform_files.parse_s3_backend(fed.terraform_root / "aws" / "curvenote")
+    backend = tff.parse_s3_backend(fed.terraform_root / "aws" / "curvenote")
     assert backend is not None
     assert (backend.bucket, backend.key, backend.region, backend.dynamodb_table) == (
         "mybinder-curvenote-terraform-state", "curvenote/terraform.tfstate", "us-east-2",
         "mybinder-curvenote-terraform-locks")
-    assert terraform_files.parse_s3_backend(fed.terraform_root / "gcp" / "prod") is None
+    assert tff.parse_s3_backend(fed.terraform_root / "gcp" / "prod") is None
 
 
 def test_bootstrap_refuses_a_member_without_s3_backend(config_dir: Path) -> None:
