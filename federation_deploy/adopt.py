@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
-import ast
 import re
-import shlex
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .errors import ConfigError, UsageError
-from .yamlio import load_located, to_plain
+from .adopt_sources import (
+    CdWorkflow,
+    Unmapped,
+    argv_lists,
+    called_from_main,
+    guarding_tables,
+    load_plain_yaml,
+    merge_values,
+    read_cd_workflow,
+    read_deploy_script,
+    read_env_file,
+    string_constants,
+)
+from .errors import UsageError
+from .gitcrypt import GIT_CRYPT_MAGIC, is_git_crypt_locked
+from .yamlio import to_plain
 
-GIT_CRYPT_MAGIC = b"\x00GITCRYPT\x00"
+__all__ = ["GIT_CRYPT_MAGIC", "Adoption", "Unmapped", "adopt_repository",
+           "is_git_crypt_locked"]
+
 # the terraform pin written when the repository's stacks pin none exactly (ours, DESIGN 4)
 DEFAULT_TERRAFORM_VERSION = "1.11.4"
 DEPLOY_SCRIPT = "deploy.py"
 CD_WORKFLOW = ".github/workflows/cd.yml"
 STAND_IN = "config/test-secrets.yaml"
-TABLES = ("GCP_PROJECTS", "GCP_ZONES", "KUBECONFIG_CLUSTERS", "AWS_DEPLOYMENTS", "AZURE_RGs")
 # deploy.py's main() tries the tables in this order, so a member in two tables gets the first
 CLOUD_ORDER = (("KUBECONFIG_CLUSTERS", "kubeconfig"), ("AZURE_RGs", "azure"),
                ("GCP_PROJECTS", "gcp"), ("AWS_DEPLOYMENTS", "aws"))
-# names an f-string argument may use in deploy.py, as the placeholders of a hook's argv
-PLACEHOLDERS = {"release": "{member}", "cluster": "{member}", "name": "{namespace}"}
-MATRIX_MEMBER = re.compile(r"\$\{\{\s*matrix\.federation_member\s*\}\}")
 # deploy.py steps adopt maps itself (auth -> cloud, rollout wait -> our rollout stage, ...)
 MAPPED_STEPS = {"main", "check_call", "check_output", "run", "get_config_files", "deploy",
                 "setup_certmanager", "deploy_system_charts", "wait_for_deployments_daemonsets",
@@ -44,284 +54,12 @@ KNOWN_HOOKS = {
 
 
 @dataclass(frozen=True)
-class Unmapped:
-    """Something the repository does that federation.yaml does not say (yet), and how to."""
-
-    what: str
-    where: str  # file:line in the repository
-    how: str    # how to express it (often a `hooks:` snippet)
-
-    def render(self) -> str:
-        how = "\n".join(f"    {line}" for line in self.how.splitlines())
-        return f"- {self.what} ({self.where})\n{how}"
-
-
-@dataclass(frozen=True)
 class Adoption:
     """federation.yaml as plain data, what could not be mapped, and what adopt noticed."""
 
     document: dict[str, Any]
     unmapped: tuple[Unmapped, ...]
     notes: tuple[str, ...] = ()
-
-
-def is_git_crypt_locked(path: Path) -> bool:
-    """True when a file is still git-crypt ciphertext (the repository was not unlocked)."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(len(GIT_CRYPT_MAGIC)) == GIT_CRYPT_MAGIC
-    except OSError:
-        return False
-
-
-# --------------------------------------------------------------------------------------------
-# deploy.py, read with ast
-
-
-@dataclass
-class DeployScript:
-    """The module-level tables and functions of deploy.py; nothing of it is executed."""
-
-    display: str
-    tables: dict[str, dict[str, Any]] = field(default_factory=dict)
-    table_lines: dict[str, int] = field(default_factory=dict)
-    functions: dict[str, ast.FunctionDef] = field(default_factory=dict)
-    problems: list[Unmapped] = field(default_factory=list)
-
-    def where(self, line: int | None) -> str:
-        return f"{self.display}:{line}" if line else self.display
-
-
-def _literal_table(node: ast.expr) -> dict[str, Any]:
-    """A dict literal as is; a set/list/tuple of names as {name: None} in source order."""
-    if isinstance(node, ast.Dict):
-        return {ast.literal_eval(k): ast.literal_eval(v)
-                for k, v in zip(node.keys, node.values, strict=True) if k is not None}
-    if isinstance(node, ast.Set | ast.List | ast.Tuple):
-        return {ast.literal_eval(e): None for e in node.elts}
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args \
-            and node.func.id in ("dict", "set"):
-        return {}
-    raise ValueError("not a literal")
-
-
-def read_deploy_script(path: Path, display: str) -> DeployScript:
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=display)
-    except SyntaxError as exc:
-        raise ConfigError.single(display, exc.lineno, "", f"Python syntax error: {exc.msg}"
-                                 ) from None
-    script = DeployScript(display)
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            script.functions[node.name] = node
-            continue
-        target, value = None, None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        if not isinstance(target, ast.Name) or target.id not in TABLES or value is None:
-            continue
-        try:
-            script.tables[target.id] = _literal_table(value)
-            script.table_lines[target.id] = node.lineno
-        except (ValueError, TypeError, SyntaxError):
-            script.problems.append(Unmapped(
-                f"{target.id} is computed, not a literal table", script.where(node.lineno),
-                "adopt reads deploy.py without running it: list those members in "
-                "federation.yaml by hand"))
-    return script
-
-
-def _argv_element(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Attribute) and node.attr == "executable":
-        return "python"  # sys.executable
-    if isinstance(node, ast.Name):
-        return PLACEHOLDERS.get(node.id, f"{{{node.id}}}")
-    if isinstance(node, ast.JoinedStr):
-        parts = []
-        for value in node.values:
-            if isinstance(value, ast.Constant):
-                parts.append(str(value.value))
-            elif isinstance(value, ast.FormattedValue) and isinstance(value.value, ast.Name):
-                parts.append(PLACEHOLDERS.get(value.value.id, f"{{{value.value.id}}}"))
-            else:
-                return None
-        return "".join(parts)
-    return None
-
-
-def argv_lists(function: ast.FunctionDef) -> list[list[str]]:
-    """The command lines a function spells out as list literals, in source order."""
-    found = []
-    for node in ast.walk(function):
-        if isinstance(node, ast.List) and len(node.elts) >= 2:
-            argv = [_argv_element(e) for e in node.elts]
-            if all(a is not None for a in argv):
-                found.append((node.lineno, [a for a in argv if a is not None]))
-    return [argv for _, argv in sorted(found, key=lambda item: item[0])]
-
-
-def guarding_tables(script: DeployScript, name: str) -> set[str]:
-    """The tables whose `if ... in TABLE:` branches of main() hold the calls to a function
-    (empty: main() calls it for every member)."""
-    main = script.functions.get("main")
-    guards: set[str] = set()
-
-    def visit(node: ast.AST, tables: frozenset[str]) -> None:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id == name:
-            guards.update(tables)
-        if isinstance(node, ast.If):
-            named = frozenset(n.id for n in ast.walk(node.test)
-                              if isinstance(n, ast.Name) and n.id in TABLES)
-            for statement in node.body:
-                visit(statement, tables | named)
-            for statement in node.orelse:
-                visit(statement, tables)
-            return
-        for child in ast.iter_child_nodes(node):
-            visit(child, tables)
-
-    if main is not None:
-        visit(main, frozenset())
-    return guards
-
-
-def _string_constants(function: ast.FunctionDef) -> Iterator[str]:
-    """Every string literal of a function, an f-string as one (with {placeholders})."""
-    parts = {id(v) for n in ast.walk(function) if isinstance(n, ast.JoinedStr) for v in n.values}
-    for node in ast.walk(function):
-        if isinstance(node, ast.Constant | ast.JoinedStr) and id(node) not in parts:
-            text = _argv_element(node)
-            if text is not None:
-                yield text
-
-
-def called_from_main(script: DeployScript) -> list[str]:
-    """Top-level functions main() calls, in call order (what a deploy does, stage by stage)."""
-    main = script.functions.get("main")
-    if main is None:
-        return []
-    calls = [n for n in ast.walk(main) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
-    calls.sort(key=lambda n: (n.lineno, n.col_offset))
-    seen: list[str] = []
-    for call in calls:
-        name = call.func.id  # type: ignore[attr-defined]
-        if name in script.functions and name not in seen:
-            seen.append(name)
-    return seen
-
-
-# --------------------------------------------------------------------------------------------
-# YAML and environment files
-
-
-def _load_yaml(path: Path, display: str) -> Any:
-    if is_git_crypt_locked(path):
-        raise UsageError(f"{display} is locked with git-crypt: run git-crypt unlock first "
-                         "(adopt reads only plain config files)")
-    return load_located(path, display)
-
-
-def _merge(base: Any, over: Any) -> Any:
-    """Helm's merge of values: dicts deeply, everything else replaced, null deletes."""
-    if not isinstance(base, Mapping) or not isinstance(over, Mapping):
-        return over
-    merged = dict(base)
-    for key, value in over.items():
-        if value is None:
-            merged.pop(key, None)
-        else:
-            merged[key] = _merge(merged.get(key), value)
-    return merged
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """`export NAME=value` lines of a shell env file (cert-manager.env)."""
-    values = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            match = re.match(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$", line)
-            if match:
-                values[match[1]] = match[2].strip().strip("\"'")
-    return values
-
-
-# --------------------------------------------------------------------------------------------
-# cd.yml
-
-
-@dataclass
-class CdWorkflow:
-    order: list[str] = field(default_factory=list)
-    release_names: dict[str, str] = field(default_factory=dict)
-    cluster_names: dict[str, str] = field(default_factory=dict)
-    tests: tuple[list[str], int] | None = None  # post-deploy test argv, and its line
-    chartpress_line: int | None = None
-
-
-def _line_of(text: str, needle: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), 1):
-        if needle in line:
-            return number
-    return None
-
-
-def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
-    cd = CdWorkflow()
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError.single(display, mark.line + 1 if mark else None, "",
-                                 "YAML syntax error") from None
-    jobs = data.get("jobs") if isinstance(data, dict) else None
-    if not isinstance(jobs, dict):
-        return cd
-    # jobs in dependency order (needs), file order among equals: the CD order
-    pending = list(jobs)
-    done: list[str] = []
-    while pending:
-        for job_id in pending:
-            needs = jobs[job_id].get("needs", []) if isinstance(jobs[job_id], dict) else []
-            needs = [needs] if isinstance(needs, str) else list(needs or [])
-            if all(n in done or n not in jobs for n in needs):
-                done.append(job_id)
-                pending.remove(job_id)
-                break
-        else:
-            done += pending  # a cycle: keep file order rather than loop
-            break
-    for job_id in done:
-        job = jobs[job_id] if isinstance(jobs[job_id], dict) else {}
-        matrix = (job.get("strategy") or {}).get("matrix") or {}
-        for entry in matrix.get("include") or []:
-            member = entry.get("federation_member") if isinstance(entry, dict) else None
-            if not isinstance(member, str) or member in cd.order:
-                continue
-            cd.order.append(member)
-            if entry.get("release_name"):
-                cd.release_names[member] = str(entry["release_name"])
-            if entry.get("cluster_name"):
-                cd.cluster_names[member] = str(entry["cluster_name"])
-        for step in job.get("steps") or []:
-            if not isinstance(step, dict):
-                continue
-            commands = [step.get("run"), (step.get("with") or {}).get("command")]
-            for command in (c for c in commands if isinstance(c, str)):
-                if "chartpress" in command and cd.chartpress_line is None:
-                    cd.chartpress_line = _line_of(text, "chartpress")
-                for line in command.splitlines():
-                    if line.strip().startswith("pytest") and MATRIX_MEMBER.search(line) \
-                            and cd.tests is None:
-                        argv = shlex.split(MATRIX_MEMBER.sub("{member}", line.strip()))
-                        cd.tests = (argv, _line_of(text, line.strip()) or 0)
-    return cd
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,7 +96,7 @@ class _Reader:
         path = self.root / relative
         if not path.is_file():
             return {}
-        data = _load_yaml(path, relative)
+        data = load_plain_yaml(path, relative)
         return dict(data) if isinstance(data, Mapping) else {}
 
     def _glob(self, pattern: str) -> list[str]:
@@ -368,7 +106,7 @@ class _Reader:
         """The plain (never secret) layers of a member over the chart's defaults."""
         merged: Any = self.chart_values
         for relative in [*self._glob("config/common/*.yaml"), f"config/{member}.yaml"]:
-            merged = _merge(merged, self._values_of(relative))
+            merged = merge_values(merged, self._values_of(relative))
         return dict(merged)
 
     def table(self, name: str) -> dict[str, Any]:
@@ -408,7 +146,7 @@ class _Reader:
             if name not in self.table(table):
                 continue
             if cloud == "kubeconfig":
-                return cloud, {"kubeconfig": f"secrets/{name}-kubeconfig.yaml"}
+                return cloud, {"kubeconfig": f"{name}-kubeconfig.yaml"}  # under secrets/
             if cloud == "gcp":
                 cluster = {"project": self.table("GCP_PROJECTS")[name],
                            "location": self.table("GCP_ZONES").get(name),
@@ -472,7 +210,7 @@ class _Reader:
         function = self.script.functions.get("deploy_system_charts")
         if function is None:
             return []
-        charts = [text for text in _string_constants(function)
+        charts = [text for text in string_constants(function)
                   if text.startswith("mybinder-") and (self.root / text / "Chart.yaml").is_file()]
         releases = []
         for chart in charts:
@@ -492,7 +230,7 @@ class _Reader:
         function = self.script.functions.get("setup_certmanager")
         if function is None:
             return None
-        texts = list(_string_constants(function))
+        texts = list(string_constants(function))
         # one token (a docstring may mention URLs too): an oci:// chart, or a repository URL
         chart = next((t for t in texts if re.fullmatch(r"oci://\S+", t)), None) or next(
             (t for t in texts if re.fullmatch(r"https?://\S+", t) and not t.endswith(".yaml")),
@@ -522,7 +260,7 @@ class _Reader:
 
     def umbrella_chart(self) -> str:
         function = self.script.functions.get("deploy")
-        texts = list(_string_constants(function)) if function else []
+        texts = list(string_constants(function)) if function else []
         for text in [*texts, "mybinder"]:
             if re.fullmatch(r"[\w.-]+", text) and (self.root / text / "Chart.yaml").is_file():
                 return f"./{text}"

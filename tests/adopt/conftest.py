@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import locate_helm
+from tests.helpers.recording import locate_helm
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mybinder-deploy"
 DEPENDENCY = ("binderhub", "0.1.0")  # what the fixture's mybinder/Chart.yaml depends on

@@ -59,7 +59,7 @@ def test_members_clouds_and_clusters_from_the_tables(deploy_repo: Path) -> None:
         "bids-ovh": "kubeconfig"}
     assert members["prod"]["cluster"] == {"project": "example-binder-project",
                                           "location": "europe-west1", "name": "prod"}
-    assert members["bids-ovh"]["cluster"] == {"kubeconfig": "secrets/bids-ovh-kubeconfig.yaml"}
+    assert members["bids-ovh"]["cluster"] == {"kubeconfig": "bids-ovh-kubeconfig.yaml"}
     assert members["prod"]["url"] == "https://gke.binder.example.org"  # its ingress host
     assert members["staging"]["routed"] is False and members["prod"]["routed"] is False
 
