@@ -26,6 +26,27 @@ class Location:
 
 
 @dataclass(frozen=True)
+class ValuesFile:
+    """One entry of a `values:` list: a path or glob relative to the config directory, with
+    {member}/{namespace} placeholders."""
+
+    pattern: str
+    secret: bool = False
+    optional: bool = False
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A member step that is not a Helm release: argv run after a deploy stage."""
+
+    name: str
+    after: str
+    argv: tuple[str, ...]
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
 class Release:
     name: str
     chart: str
@@ -33,6 +54,11 @@ class Release:
     namespace: str
     repo: str | None = None
     location: Location = Location("", None)
+    helm_release: str | None = None  # the live helm release name, when not `name`
+    crds: str | None = None  # URL, or a path relative to the config directory
+    # whole values files for this release (None: the layered values files)
+    values: tuple[ValuesFile, ...] | None = None
+    local_chart: Path | None = None  # resolved directory of a `chart: ./DIR` release
 
     @property
     def package_chart(self) -> Path | None:
@@ -40,6 +66,16 @@ class Release:
         if self.chart.startswith(PACKAGE_CHART_PREFIX):
             return CHARTS_DIR / self.chart[len(PACKAGE_CHART_PREFIX) :]
         return None
+
+    @property
+    def helm_name(self) -> str:
+        """The name helm knows the release by."""
+        return self.helm_release or self.name
+
+    @property
+    def chart_dir(self) -> Path | None:
+        """A chart on disk: shipped with the package, or a local directory."""
+        return self.package_chart or self.local_chart
 
 
 @dataclass(frozen=True)
@@ -96,6 +132,9 @@ class Member:
     target_weight: float | None = None
     ramp: RampState | None = None
     location: Location = Location("", None)
+    # values files keyed by release name (None: values/ and secrets/values/)
+    values: tuple[ValuesFile, ...] | None = None
+    hooks: tuple[Hook, ...] = ()
 
     @property
     def deployable(self) -> bool:
@@ -140,6 +179,10 @@ class Federation:
     redirector: RedirectorSettings
     members: Mapping[str, Member]
     warnings: tuple[str, ...] = ()
+    secrets_stand_in: Path | None = None  # replaces the secret layers (--without-secrets)
+    ci_order: tuple[str, ...] = ()  # the CD order of ci-matrix
+    # files still encrypted by git-crypt: never parsed; needed ones stop a command (exit 2)
+    locked_files: frozenset[Path] = frozenset()
     # values files parsed once at load (validation reads them all anyway); render reuses them
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
 
