@@ -309,7 +309,9 @@ class _Reader:
         names = self.member_names()
         document: dict[str, Any] = {}
         if (self.root / "terraform").is_dir():
-            document["terraform"] = {"version": self.terraform_version(), "root": "terraform"}
+            version = self.terraform_version()
+            if version is not None:
+                document["terraform"] = {"version": version, "root": "terraform"}
         if (self.root / STAND_IN).is_file():
             document["secrets"] = {"stand_in": STAND_IN}
         if self.cd.order:
@@ -387,21 +389,25 @@ class _Reader:
         entry["releases"] = releases
         return entry
 
-    def terraform_version(self) -> str:
+    def terraform_version(self) -> str | None:
+        """The one exact version every stack pins; None (and said) otherwise: validate
+        refuses a range, so federation.yaml then leaves `terraform:` out."""
         pins = set()
         for path in sorted((self.root / "terraform").rglob("*.tf")):
             match = re.search(r'required_version\s*=\s*"([^"]*)"', path.read_text("utf-8"))
             if match:
                 pins.add(match[1].strip())
         exact = {p.lstrip("= ") for p in pins if re.fullmatch(r"=?\s*\d+\.\d+\.\d+", p)}
-        if len(exact) == 1:
+        if len(exact) == 1 and all(re.fullmatch(r"=?\s*\d+\.\d+\.\d+", p) for p in pins):
             return exact.pop()
         self.unmapped.append(Unmapped(
             "the terraform version", "terraform/",
-            f"its stacks pin {', '.join(sorted(pins)) or 'no version'}, not one exact version: "
-            f"federation.yaml pins {DEFAULT_TERRAFORM_VERSION}; set each stack's "
-            "required_version to it (and link stacks with members.NAME.terraform.stack)"))
-        return DEFAULT_TERRAFORM_VERSION
+            f"its stacks pin {', '.join(sorted(pins)) or 'no version'}, not one exact version, "
+            "so federation.yaml leaves `terraform:` out (validate refuses ranges): pin each "
+            f"stack's required_version exactly (e.g. \"{DEFAULT_TERRAFORM_VERSION}\"), add "
+            f"terraform: {{version: {DEFAULT_TERRAFORM_VERSION}, root: terraform}} and link "
+            "stacks with members.NAME.terraform.stack"))
+        return None
 
 
 def adopt_repository(root: Path) -> Adoption:
