@@ -301,6 +301,8 @@ def render_release(fed: Federation, member: Member, release: Release, *,
                 if layer is not None:
                     layers.append(layer)
             continue
+        if source.missing is not None:
+            raise source.missing
         if source.path in fed.locked_files:
             if skip_locked:
                 continue

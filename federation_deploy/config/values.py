@@ -27,6 +27,9 @@ class ValuesLayer:
     path: Path
     secret: bool
     whole: bool
+    # a required secret entry that matched nothing (a clone without the secrets): an error
+    # when the layer is needed, nothing with --without-secrets
+    missing: ConfigError | None = None
 
 
 def substitute(pattern: str, member: str, namespace: str | None) -> str:
@@ -65,9 +68,12 @@ def _listed_layers(fed: Federation, member: Member, entries: tuple[ValuesFile, .
         pattern = substitute(entry.pattern, member.name, namespace)
         found = expand(fed.config_dir, pattern)
         if not found and not entry.optional:
-            raise ConfigError.single(
+            error = ConfigError.single(
                 entry.location.file, entry.location.line, f"values[{index}]",
                 f"{pattern} matches no file (mark it `optional: true` if it may be absent)")
+            if not entry.secret:
+                raise error
+            yield ValuesLayer(f"values[{index}]", fed.config_dir / pattern, True, whole, error)
         for path in found:
             yield ValuesLayer(f"values[{index}]", path, entry.secret, whole)
 
