@@ -47,9 +47,14 @@ def matrix_entry(member: Member) -> MatrixEntry:
 
 
 def deploy_order(fed: Federation) -> list[Member]:
-    """Deployable members, staging (members that are not routed) first, then config order."""
+    """Deployable members in the CD order: those of `ci.order` first, in that order; then
+    the rest, staging (members that are not routed) first, then config order. (A member
+    left out of ci.order is still deployed, after the listed ones, rather than refused: a
+    new member must not silently drop out of CD.)"""
     deployable = [m for m in fed.members.values() if m.deployable]
-    return [m for m in deployable if not m.routed] + [m for m in deployable if m.routed]
+    listed = [fed.members[name] for name in fed.ci_order if name in fed.members]
+    rest = [m for m in deployable if m.name not in fed.ci_order]
+    return listed + [m for m in rest if not m.routed] + [m for m in rest if m.routed]
 
 
 def build_matrix(

@@ -144,3 +144,7 @@ class TerraformVersionError(UsageError):
 
 class LockFileError(FederationDeployError):
     """A stack's .terraform.lock.hcl is missing; only `terraform lock` may write one."""
+
+
+class ProviderUnavailableError(LockFileError):
+    """A provider the lock file pins cannot be installed here (not in the plugin mirror)."""

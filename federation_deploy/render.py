@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Federation, Location, Member, Release, iter_values_files
+from .config import (
+    Federation,
+    Location,
+    Member,
+    Release,
+    ValuesLayer,
+    locked_error,
+    values_layers,
+)
 from .errors import ConfigError, UsageError
 from .shares import plain_number
 from .yamlio import LocatedMap, line_of, load_located, to_plain
@@ -48,6 +56,9 @@ class RenderedRelease:
     release: Release
     values: dict[str, Any]
     origins: dict[KeyPath, list[Origin]] = field(default_factory=dict)
+    # --without-secrets: the secret files left out, and the stand-in used in their place
+    skipped: tuple[str, ...] = ()
+    stand_in: str | None = None
 
     @property
     def secret_paths(self) -> set[KeyPath]:
@@ -193,7 +204,10 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
     return data
 
 
-def _file_layer(name: str, path: Path, release: str, secret: bool, fed: Federation) -> Layer | None:
+def _file_layer(layer: ValuesLayer, release: str, fed: Federation, secret: bool,
+                name: str | None = None) -> Layer | None:
+    """A values file as a layer of one release: the whole file, or its section for release."""
+    path = layer.path
     display = _relative(path, fed)
     if path in fed.values_documents:
         data = fed.values_documents[path]
@@ -203,10 +217,10 @@ def _file_layer(name: str, path: Path, release: str, secret: bool, fed: Federati
         data = load_located(path, display)
     if not isinstance(data, LocatedMap):
         return None
-    section = data.get(release)
+    section = data if layer.whole else data.get(release)
     if section is None:
         return None
-    return Layer(name=name, file=display, data=section, secret=secret)
+    return Layer(name=name or layer.name, file=display, data=section, secret=secret)
 
 
 def _relative(path: Path, fed: Federation) -> str:
@@ -251,31 +265,62 @@ def generated_layers(fed: Federation, member: Member, release: Release) -> list[
             file = _relative(fed.generated_outputs_file(member.name), fed)
             layers.append(Layer("terraform outputs", file, data, False))
     if member.name == fed.redirector.member and release.name == fed.redirector.release:
-        data = {"federationRedirect": redirector_config(fed),
-                "ingress": {"hosts": [fed.redirector.host]}}
+        config = redirector_config(fed)
+        if release.package_chart is not None:
+            data = {"federationRedirect": config, "ingress": {"hosts": [fed.redirector.host]}}
+        else:
+            # an umbrella chart like mybinder's takes the host inside federationRedirect
+            data = {"federationRedirect": {**config, "host": fed.redirector.host}}
         layers.append(Layer("generated redirector config", f"{fed.path.name} (generated)",
                             data, False))
     return layers
 
 
-def render_release(fed: Federation, member: Member, release: Release) -> RenderedRelease:
-    """Merge the layers of one release: common < member < secrets common < secrets member <
-    generated (terraform outputs, redirector config)."""
+def render_release(fed: Federation, member: Member, release: Release, *,
+                   without_secrets: bool = False, skip_locked: bool = False) -> RenderedRelease:
+    """Merge the layers of one release (config.values_layers: common < common secrets <
+    member < member secrets, or the files listed in federation.yaml), then the generated
+    ones (terraform outputs, redirector config).
+
+    A git-crypt-locked file is never read: ConfigError naming it, unless skip_locked
+    (validate, which warned already). without_secrets leaves the secret files out and puts
+    the stand-in (secrets.stand_in) where the first of them was."""
     values: dict[str, Any] = {}
     origins: dict[KeyPath, list[Origin]] = {}
     layers: list[Layer] = []
-    for name, path, secret in iter_values_files(fed, member.name):
-        layer = _file_layer(name, path, release.name, secret, fed)
+    skipped: list[str] = []
+    stand_in = None
+    for source in values_layers(fed, member, release):
+        if source.secret and without_secrets:
+            if source.path.exists():
+                skipped.append(_relative(source.path, fed))
+            if stand_in is None and fed.secrets_stand_in is not None:
+                stand_in = _relative(fed.secrets_stand_in, fed)
+                replacement = ValuesLayer(source.name, fed.secrets_stand_in, False, source.whole)
+                layer = _file_layer(replacement, release.name, fed, False, "secrets stand-in")
+                if layer is not None:
+                    layers.append(layer)
+            continue
+        if source.missing is not None:
+            raise source.missing
+        if source.path in fed.locked_files:
+            if skip_locked:
+                continue
+            raise locked_error(_relative(source.path, fed))
+        layer = _file_layer(source, release.name, fed, source.secret)
         if layer is not None:
             layers.append(layer)
     layers += generated_layers(fed, member, release)
     for layer in layers:
         merge_layer(values, layer.data, layer, origins)
-    return RenderedRelease(member=member.name, release=release, values=values, origins=origins)
+    return RenderedRelease(member=member.name, release=release, values=values, origins=origins,
+                           skipped=tuple(skipped), stand_in=stand_in)
 
 
 def describe_chart(release: Release) -> str:
     """A release's chart for messages: `name version`, and `from repo` for a remote one."""
+    if release.local_chart is not None:
+        return f"{release.chart} (chart directory)"
     if release.package_chart is not None:
         return f"{release.chart} {release.version}"
     if release.repo:
@@ -296,18 +341,32 @@ def require_deployable(fed: Federation, member_name: str) -> Member:
 
 
 def render_member(
-    fed: Federation, member_name: str, releases: list[str] | None = None
+    fed: Federation, member_name: str, releases: list[str] | None = None, *,
+    without_secrets: bool = False, skip_locked: bool = False,
 ) -> list[RenderedRelease]:
     """Every release of a member (or the named ones), in deploy order."""
-    return render_releases(fed, require_deployable(fed, member_name), releases)
+    return render_releases(fed, require_deployable(fed, member_name), releases,
+                           without_secrets=without_secrets, skip_locked=skip_locked)
 
 
 def render_releases(
-    fed: Federation, member: Member, releases: Sequence[str] | None = None
+    fed: Federation, member: Member, releases: Sequence[str] | None = None, *,
+    without_secrets: bool = False, skip_locked: bool = False,
 ) -> list[RenderedRelease]:
     """Every release of an already resolved, deployable member (or the named ones)."""
     chosen = [member.release(r) for r in releases] if releases else list(member.releases)
-    return [render_release(fed, member, r) for r in chosen]
+    return [render_release(fed, member, r, without_secrets=without_secrets,
+                           skip_locked=skip_locked) for r in chosen]
+
+
+def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
+    """What --without-secrets left out, for stderr; None when it left nothing out."""
+    skipped = list(dict.fromkeys(f for r in rendered for f in r.skipped))
+    stand_in = next((r.stand_in for r in rendered if r.stand_in), None)
+    if not skipped and stand_in is None:
+        return None
+    text = f"without secrets: skipped {', '.join(skipped) or 'no secret file (none found)'}"
+    return text + (f"; the stand-in {stand_in} in their place" if stand_in else "")
 
 
 def redirector_config(fed: Federation) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .errors import ConfigError
 
@@ -191,3 +192,31 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
 
 def write_round_trip(path: Path, data: Any) -> None:
     atomic_write_text(path, dumps_round_trip(data))
+
+
+def commented(data: Any, comments: dict[tuple[str, ...], str], path: tuple[str, ...] = (),
+              depth: int = 0) -> Any:
+    """Plain data as ruamel round-trip nodes, with a comment above each key whose path
+    (("members", "prod") ...) is in comments: for files the tool writes for people to edit."""
+    if isinstance(data, dict):
+        node = CommentedMap()
+        for key, value in data.items():
+            node[key] = commented(value, comments, (*path, str(key)), depth + 1)
+            text = comments.get((*path, str(key)))
+            if text:
+                node.yaml_set_comment_before_after_key(key, before=text, indent=2 * depth)
+        return node
+    if isinstance(data, list):
+        seq = CommentedSeq(commented(v, comments, path, depth + 1) for v in data)
+        if data and all(isinstance(v, str) for v in data) and len(data) <= 12 \
+                and sum(len(v) for v in data) < 80:
+            seq.fa.set_flow_style()  # short lists of names read best on one line
+        return seq
+    return data
+
+
+def dumps_commented(data: Any, comments: dict[tuple[str, ...], str], header: str = "") -> str:
+    """Round-trip YAML text of plain data with comments (see commented), header first."""
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    head = "\n".join(lines) + "\n\n" if lines else ""
+    return head + dumps_round_trip(commented(data, comments))

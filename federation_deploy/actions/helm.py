@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any, TypeVar
 
 import pyhelm3
 import semver
+import yaml
 
 from ..config import Federation, Release
-from ..errors import FederationDeployError, MissingToolError, ToolError
+from ..errors import FederationDeployError, MissingToolError, ToolError, UsageError
 from ..render import RenderedRelease, describe_chart, render_releases
 from ..runner import Runner
 from ..secrets import censor
@@ -222,6 +224,7 @@ class Helm:
         self.command.secrets.update(secrets)
         self.client = _Client(command=self.command)  # runs `helm version --short`: 3.x or error
         self.version = str(self.client.version)
+        self._built: set[Path] = set()
 
     def use_cluster(self, access: ClusterAccess | None) -> None:
         """Bind every later helm command to this run's kubeconfig (never the user's default)."""
@@ -230,11 +233,51 @@ class Helm:
     def censor(self, text: str) -> str:
         return censor(text, self.command.secrets)
 
+    def build_dependencies(self, release: Release, *, update: bool = False) -> bool:
+        """`helm dependency build` of a local chart directory (once per run), True when it
+        ran. helm is given a private, temporary config and cache (0700): the repositories of
+        Chart.yaml are added there, never to the user's helm config. Chart.lock is never
+        written unless update (`helm dependency update`)."""
+        directory = release.local_chart
+        if directory is None or directory in self._built:
+            return False
+        dependencies = chart_dependencies(directory)
+        self._built.add(directory)
+        if not dependencies:
+            return False
+        if not update and not (directory / "Chart.lock").is_file():
+            raise UsageError(
+                f"chart {release.chart} of release {release.name!r} has dependencies but no "
+                "Chart.lock: `helm dependency build` would resolve and write one. Pass "
+                "--update-dependencies to write it (then commit it)")
+        repositories = list(dict.fromkeys(
+            str(d["repository"]) for d in dependencies
+            if str(d.get("repository", "")).startswith(("https://", "http://"))))
+        with tempfile.TemporaryDirectory(prefix="helm-home-") as home:
+            env = private_helm_env(Path(home))
+            action = "update" if update else "build"
+            try:
+                for index, url in enumerate(repositories):
+                    self.runner.run([self.executable, "repo", "add", f"dependency-{index}", url,
+                                     "--force-update"], env=env)
+                argv = [self.executable, "dependency", action, str(directory),
+                        "--repository-cache", env["HELM_REPOSITORY_CACHE"]]
+                if repositories and not update:
+                    argv.append("--skip-refresh")  # `repo add` fetched the indexes just now
+                self.runner.run(argv, env=env)
+            except ToolError as exc:
+                raise exc.with_context(
+                    f"cannot {action} the dependencies of chart {release.chart} "
+                    f"(release {release.name!r}): {first_line(exc.stderr)}",
+                    hint="check Chart.yaml's repositories and the network; when Chart.lock is "
+                         "out of date, --update-dependencies rewrites it") from None
+        return True
+
     def fetch_chart(self, release: Release) -> Any:
         """pyhelm3's Chart for release (`helm show chart`; remote charts are downloaded):
         ToolError naming the chart and helm's reason when it cannot be fetched."""
-        if release.package_chart is not None:
-            ref: Any = release.package_chart
+        if release.chart_dir is not None:
+            ref: Any = release.chart_dir
             repo, version = None, None
         else:
             ref, repo, version = release.chart, release.repo, release.version
@@ -256,12 +299,12 @@ class Helm:
         """`helm upgrade --install --atomic --wait --create-namespace` of one release."""
         release = rendered.release
         revision = _complete(self.client.install_or_upgrade_release(
-            release.name, chart, rendered.values,
+            release.helm_name, chart, rendered.values,
             atomic=True, wait=True, timeout=timeout, namespace=release.namespace,
             create_namespace=True,
         ))
         return DeployedRelease(
-            release.name, release.namespace, release.chart, release.version,
+            release.helm_name, release.namespace, release.chart, release.version,
             int(revision.revision), str(getattr(revision.status, "value", revision.status)),
         )
 
@@ -275,12 +318,12 @@ class Helm:
     ) -> str:
         """The manifests of one release, uncensored (callers censor what they show)."""
         release = rendered.release
-        if release.package_chart is not None:
-            ref, repo, version = str(release.package_chart), None, None
+        if release.chart_dir is not None:
+            ref, repo, version = str(release.chart_dir), None, None
         else:
             ref, repo, version = release.chart, release.repo, release.version
         return _complete(self.command.template_manifests(
-            release.name, ref, rendered.values, namespace=release.namespace, repo=repo,
+            release.helm_name, ref, rendered.values, namespace=release.namespace, repo=repo,
             version=version, kube_version=kube_version, is_upgrade=is_upgrade,
             include_crds=include_crds,
         ))
@@ -289,7 +332,7 @@ class Helm:
         """What is deployed (`helm get manifest`), or None when the release is not installed."""
         try:
             out = _complete(self.command.run(
-                ["get", "manifest", release.name, "--namespace", release.namespace]))
+                ["get", "manifest", release.helm_name, "--namespace", release.namespace]))
         except ToolError as exc:
             if "release: not found" in exc.stderr.lower():
                 return None
@@ -303,10 +346,10 @@ class Helm:
     def diff_upgrade(self, rendered: RenderedRelease) -> str:
         """helm-diff's view of an upgrade (Secret contents masked by helm-diff; censored)."""
         release = rendered.release
-        ref: Any = release.package_chart if release.package_chart is not None else release.chart
+        ref: Any = release.chart_dir if release.chart_dir is not None else release.chart
         out = _complete(self.command.diff_upgrade(
-            release.name, ref, rendered.values, namespace=release.namespace,
-            repo=release.repo, version=None if release.package_chart else release.version,
+            release.helm_name, ref, rendered.values, namespace=release.namespace,
+            repo=release.repo, version=None if release.chart_dir else release.version,
             show_secrets=False, context_lines=3,
         ))
         return self.censor(str(out))
@@ -318,6 +361,23 @@ class Helm:
         if kube_version:
             command += ["--kube-version", kube_version]
         return _complete(self.command.run(command, json.dumps(values).encode("utf-8"))).decode()
+
+
+def chart_dependencies(directory: Path) -> list[dict[str, Any]]:
+    """The dependencies Chart.yaml declares (the loader has checked the file)."""
+    meta = yaml.safe_load((directory / "Chart.yaml").read_text(encoding="utf-8")) or {}
+    return [d for d in meta.get("dependencies") or [] if isinstance(d, dict)]
+
+
+def private_helm_env(home: Path) -> dict[str, str]:
+    """HELM_* variables pointing helm's config and caches into home (a private temporary
+    directory), so that a dependency build reads and writes nothing of the user's."""
+    return {
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_REPOSITORY_CONFIG": str(home / "config" / "repositories.yaml"),
+        "HELM_REPOSITORY_CACHE": str(home / "cache" / "repository"),
+    }
 
 
 def first_line(text: str) -> str:

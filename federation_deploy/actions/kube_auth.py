@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Federation, Member
-from ..errors import FederationDeployError, MissingToolError, ToolError, UsageError
+from ..errors import (
+    ConfigError,
+    FederationDeployError,
+    MissingToolError,
+    ToolError,
+    UsageError,
+)
+from ..gitcrypt import UNLOCK_HINT, is_git_crypt_locked
 from ..runner import Runner
 
 Which = Callable[[str], str | None]
@@ -140,6 +147,10 @@ def _write_credentials(
     if member.cloud == "kubeconfig":
         assert cluster.kubeconfig
         source = fed.secrets_path(cluster.kubeconfig)
+        if is_git_crypt_locked(source):
+            raise ConfigError.single(
+                str(source), None, f"members.{member.name}.cluster.kubeconfig",
+                f"locked with git-crypt: {UNLOCK_HINT} (the member's credentials)")
         try:
             text = source.read_text(encoding="utf-8")
         except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ..errors import ToolError
 from ..runner import Runner
@@ -49,3 +50,17 @@ def rollout_status(
 
 def _rollout_error(exc: ToolError, what: str) -> ToolError:
     return exc.with_context(what, stage="rollout")
+
+
+def apply_crds(runner: Runner, access: ClusterAccess, source: str, config_dir: Path) -> str:
+    """`kubectl apply --server-side --force-conflicts -f URL-or-file`: CustomResourceDefinitions
+    that helm would not upgrade (cert-manager's), applied before their release. Server-side,
+    because CRDs are too large for the last-applied annotation; forcing conflicts, because
+    this file is the CRDs' one source of truth. A path is relative to the config directory."""
+    target = source if source.startswith(("https://", "http://")) else str(config_dir / source)
+    try:
+        runner.run(access.kubectl_argv("apply", "--server-side", "--force-conflicts", "-f",
+                                       target))
+    except ToolError as exc:
+        raise exc.with_context(f"cannot apply the CRDs {source}", stage="releases") from None
+    return target

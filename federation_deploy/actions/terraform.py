@@ -24,12 +24,20 @@ from ..config import display_path
 from ..errors import (
     FederationDeployError,
     LockFileError,
+    ProviderUnavailableError,
     TerraformVersionError,
     ToolError,
     UsageError,
 )
 from ..runner import Runner
-from ..terraform_files import WORK_DIR, S3Backend, stack_dirs, tf_files
+from ..terraform_files import (
+    WORK_DIR,
+    S3Backend,
+    mirror_platforms,
+    providers_missing_from_mirror,
+    stack_dirs,
+    tf_files,
+)
 from ..yamlio import atomic_write_text
 
 LOCK_FILE = ".terraform.lock.hcl"
@@ -220,19 +228,6 @@ def mirror_cli_config(mirror: str) -> str:
     )
 
 
-def mirror_platforms(mirror: Path) -> set[str]:
-    """Platforms (os_arch) present in a filesystem mirror, packed or unpacked layout."""
-    platforms: set[str] = set()
-    for path in mirror.glob("*/*/*/*/*"):  # host/namespace/type/version/os_arch (unpacked)
-        if path.is_dir() and re.fullmatch(r"[a-z0-9]+_[a-z0-9]+", path.name):
-            platforms.add(path.name)
-    for path in mirror.glob("*/*/*/terraform-provider-*_*.zip"):  # packed
-        match = re.search(r"_([a-z0-9]+_[a-z0-9]+)\.zip$", path.name)
-        if match:
-            platforms.add(match.group(1))
-    return platforms
-
-
 # --------------------------------------------------------------------------------------------
 # The adapter
 
@@ -398,6 +393,18 @@ class PinnedTerraform:
                 f"  fix: run {self._command_hint('lock')} on a machine that reaches "
                 f"the provider registry (or with {MIRROR_ENV}=DIR set), review and commit "
                 f"{display_path(self.lock_file)}"
+            )
+        # A stack whose locked providers the mirror lacks cannot be initialised here: say so
+        # (and that it is skipped) instead of letting init fail with a registry error.
+        missing = (providers_missing_from_mirror(self.lock_file, Path(self.mirror))
+                   if self.mirror else [])
+        if missing:
+            raise ProviderUnavailableError(
+                f"terraform stack {self.name}: {', '.join(missing)} (pinned by "
+                f"{display_path(self.lock_file)}) is not in {MIRROR_ENV}={self.mirror}, and with "
+                "a mirror the registry is not used: this stack is skipped here.\n"
+                "  fix: run it where registry.terraform.io is reachable (unset "
+                f"{MIRROR_ENV}), or add that provider version to the mirror"
             )
 
     def init(self) -> str:

@@ -23,8 +23,12 @@ def emit(obj: Context, result: CommandResult) -> None:
 
 
 @click.command()
+@click.option("--without-secrets", is_flag=True,
+              help="Leave out every secret values file (and git-crypt-locked ones are never "
+                   "needed): for pull requests from forks, which have no key. The stand-in "
+                   "named in secrets.stand_in takes their place.")
 @click.pass_obj
-def validate(obj: Context) -> None:
+def validate(obj: Context, without_secrets: bool) -> None:
     """Load and check all config; change nothing.
 
     Checks federation.yaml (types, required and unknown keys, one prime among routed members,
@@ -32,7 +36,7 @@ def validate(obj: Context) -> None:
     versions) and terraform pins (each stack's required_version equals the pinned version).
     Exit 0 when valid, 2 listing every problem with file, line and key.
     """
-    emit(obj, foundation.validate(obj.config_dir))
+    emit(obj, foundation.validate(obj.config_dir, without_secrets=without_secrets))
 
 
 @click.command()
@@ -60,19 +64,24 @@ def members(obj: Context, output: str) -> None:
               help="Say which file and line set KEY.PATH (e.g. "
                    "binderhub.config.BinderHub.image_prefix) instead of rendering. Escape dots "
                    "inside a key with a backslash.")
+@click.option("--without-secrets", is_flag=True,
+              help="Leave out every secret values file (and git-crypt-locked ones are never "
+                   "needed): for pull requests from forks, which have no key. The stand-in "
+                   "named in secrets.stand_in takes their place.")
 @click.pass_obj
 def render(obj: Context, member: str, releases: tuple[str, ...], output_dir: Path | None,
-           show_secrets: bool, explain: str | None) -> None:
+           show_secrets: bool, explain: str | None, without_secrets: bool) -> None:
     """Print the merged Helm values of MEMBER's releases.
 
-    Layers, lowest first: values/common.yaml < values/MEMBER.yaml <
-    secrets/values/common.yaml < secrets/values/MEMBER.yaml < generated (terraform outputs
-    saved in generated/, the redirector config). Dicts merge deeply, lists replace, null
-    deletes a key. Stdout: one YAML document per release.
+    Layers, lowest first: values/common.yaml < secrets/values/common.yaml <
+    values/MEMBER.yaml < secrets/values/MEMBER.yaml < generated (terraform outputs saved in
+    generated/, the redirector config); or the `values:` files federation.yaml lists for
+    the member or release, in order. Dicts merge deeply, lists replace, null deletes a key.
+    Stdout: one YAML document per release.
     """
     emit(obj, foundation.render(obj.federation(), member, list(releases) or None,
                                 show_secrets=show_secrets, output_dir=output_dir,
-                                explain=explain))
+                                explain=explain, without_secrets=without_secrets))
 
 
 COMMANDS: list[click.Command] = [validate, members, render]

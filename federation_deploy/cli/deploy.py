@@ -43,10 +43,18 @@ release_option = click.option(
                    "manifests (Secrets redacted) to stdout, a summary to stderr. Exit 1 when a "
                    "chart cannot be fetched or rendered or an object is invalid.")
 @release_option
-@click.option("--stage", "stages", multiple=True, type=click.Choice(commands.STAGES),
+@click.option("--stage", "stages", multiple=True, metavar="STAGE|hooks|HOOK",
               help="Run only this stage (repeatable): auth (credentials and a reachability "
                    "check), releases (helm upgrade; brings auth and rollout), rollout (brings "
-                   "auth), verify (/health and /versions). Default: all, in that order.")
+                   "auth), verify (/health and /versions), hooks (every hook of the member) "
+                   "or one hook by name. Default: all, in that order, each hook after the "
+                   "stage it names.")
+@click.option("--without-secrets", is_flag=True,
+              help="With --dry-run: leave out the secret values files (the stand-in of "
+                   "secrets.stand_in in their place), for pull requests without the key.")
+@click.option("--update-dependencies", is_flag=True,
+              help="For chart directories: `helm dependency update` (rewrites Chart.lock) "
+                   "instead of `helm dependency build` (which never does).")
 @click.option("--yes", "-y", is_flag=True,
               help="Do not ask for confirmation (never asked in CI, where $CI is set).")
 @click.option("--timeout", default=commands.DEFAULT_TIMEOUT, show_default=True,
@@ -54,7 +62,8 @@ release_option = click.option(
               help="Per release: helm --timeout, and kubectl rollout status --timeout.")
 @click.pass_obj
 def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
-           stages: tuple[str, ...], yes: bool, timeout: str) -> None:
+           stages: tuple[str, ...], without_secrets: bool, update_dependencies: bool,
+           yes: bool, timeout: str) -> None:
     """Deploy MEMBER's Helm releases to its cluster, then check it.
 
     \b
@@ -62,31 +71,41 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
                  get-credentials, aws eks update-kubeconfig, or its kubeconfig from
                  the secrets directory) in a private KUBECONFIG for this run only
     2. releases  every release in config order: helm upgrade --install --atomic
-                 --wait --create-namespace, values on stdin (never written to disk)
+                 --wait --create-namespace, values on stdin (never written to disk);
+                 a release's `crds` applied first (kubectl apply --server-side), a
+                 chart directory's dependencies built (helm dependency build)
     3. rollout   kubectl rollout status of the deployments and daemonsets of the
                  release namespaces
     4. verify    the member's /health (every check ok) and /versions, with retries
 
-    A failing stage stops the later ones; the error names the stage and the release and
-    shows the tool's own output (exit 1). Outside CI it asks before changing anything
-    unless --yes. External members are never deployed.
+    The member's hooks run after the stage each names (after: auth|releases|rollout|
+    verify), in the config directory, with the run's KUBECONFIG. A failing stage or hook
+    stops the later ones; the error names it and shows the tool's own output (exit 1).
+    Outside CI it asks before changing anything unless --yes. External members are never
+    deployed.
     """
     fed = obj.federation()
     if dry_run and stages:
         raise UsageError("--dry-run renders and validates only: it takes no --stage")
+    if without_secrets and not dry_run:
+        raise UsageError("--without-secrets is for --dry-run: a deploy needs the secrets")
     target = commands.require_deployable(fed, member)
     if dry_run:
         code = commands.dry_run(fed, target, runner=obj.runner(), out=_stdout,
-                                progress=obj.progress, releases=releases)
+                                progress=obj.progress, releases=releases,
+                                without_secrets=without_secrets,
+                                update_dependencies=update_dependencies)
         _exit(code)
         return
-    if "releases" in (stages or commands.STAGES):
+    chosen, _hooks = commands.plan_stages(list(stages), target)  # unknown names: exit 2
+    if "releases" in chosen:
         names = list(releases) or [r.name for r in target.releases]
         confirm_or_abort(
             f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
             f"({target.cloud})?", yes)
     commands.deploy(fed, target, runner=obj.runner(), progress=obj.progress,
-                    releases=releases, stages=stages, timeout=timeout)
+                    releases=releases, stages=stages, timeout=timeout,
+                    update_dependencies=update_dependencies)
 
 
 @click.command()

@@ -29,6 +29,7 @@ COMMAND_MODULES: dict[str, str] = {
     "charts": "charts",
     "ci-matrix": "workflows",
     "sandbox": "sandbox",
+    "adopt": "adopt",
 }
 
 

@@ -14,31 +14,30 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..config import Federation, Member, Release
+from ..config import Federation, Hook, Member, Release
 from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ToolError, UsageError
-from ..manifests import (
-    displayable_manifests,
-    manifest_diff,
-    parse_manifests,
-    schema_version_for,
-    validate_manifests,
-)
+from ..manifests import manifest_diff
 from ..render import RenderedRelease, describe_chart, render_releases, require_deployable
 from ..runner import Runner
 from ..verify import Fetch, Retry, VerifyResult, http_get, verify_member
+from .dry_run import DryRunReport, ReleaseFailure, TemplatedRelease, dry_run_member
+from .hooks import HOOKS, needs_cluster, run_hooks, split_requested
 
 if TYPE_CHECKING:
     from ..actions.helm import DeployedRelease, Helm
     from ..actions.kube_auth import ClusterTools
-    from ..manifests import ValidationReport
 
-__all__ = ["require_deployable"]  # the edge's one check, re-exported for the CLI
+# the edge's one check, re-exported for the CLI; the dry run's names, for callers of this module
+__all__ = ["DryRunReport", "ReleaseFailure", "TemplatedRelease", "dry_run_member",
+           "require_deployable"]
 
 Write = Callable[[str], None]
 Progress = Callable[[str], None]
 # The deploy's stages in their fixed order. The helm adapter (pyhelm3, pydantic) is imported
 # only when a command runs it: the CLI needs these for --help, and importing it costs time.
 STAGES = ("auth", "releases", "rollout", "verify")
+# what --stage takes besides the stages: `hooks` (every hook of the member) or a hook's name
+STAGE_CHOICES = (*STAGES, HOOKS)
 CLUSTER_STAGES = frozenset({"auth", "releases", "rollout"})
 DEFAULT_TIMEOUT = "10m"  # the same as actions.helm.DEFAULT_TIMEOUT (a test keeps them equal)
 
@@ -55,133 +54,6 @@ def prime_versions_url(fed: Federation, member: Member) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Dry run: every release templated (no cluster) and validated
-
-
-@dataclass
-class TemplatedRelease:
-    release: Release
-    text: str  # for people: Secrets redacted, secret strings censored
-    resources: int
-    validation: ValidationReport
-
-
-@dataclass
-class ReleaseFailure:
-    release: Release
-    fetch: bool  # the chart could not be fetched (otherwise: it did not render)
-    reason: str
-    error: ToolError
-
-    def describe(self) -> str:
-        what = "could not be fetched" if self.fetch else "did not render"
-        return f"chart {describe_chart(self.release)} {what}: {self.reason}"
-
-
-@dataclass
-class DryRunReport:
-    member: str
-    kubernetes_version: str | None
-    schema_version: str
-    schema_note: str | None
-    helm_version: str
-    templated: list[TemplatedRelease] = field(default_factory=list)
-    failed: list[ReleaseFailure] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not any(t.validation.invalid for t in self.templated)
-
-    @property
-    def manifests(self) -> str:
-        return "".join(t.text for t in self.templated)
-
-    @property
-    def summary(self) -> str:
-        return "\n".join(self.summary_lines())
-
-    def summary_lines(self) -> list[str]:
-        """For people (stderr): one line per release, then the verdict."""
-        lines = [f"dry-run of {self.member}: helm {self.helm_version}, validated against "
-                 f"Kubernetes {self.schema_version} schemas"]
-        if self.schema_note:
-            lines.append(f"  note: {self.schema_note}")
-        for item in self.templated:
-            v = item.validation
-            chart = describe_chart(item.release)
-            if v.invalid:
-                lines.append(f"  INVALID {item.release.name} ({chart}): {len(v.invalid)} of "
-                             f"{item.resources} object(s) invalid")
-                lines += [f"      {problem}" for problem in v.invalid]
-            else:
-                lines.append(f"  ok      {item.release.name} ({chart}): {v.valid} object(s) "
-                             "valid")
-            if v.unchecked:
-                lines.append(f"          not validated (custom kinds, no schema): "
-                             f"{', '.join(v.unchecked)}")
-        for failure in self.failed:
-            lines.append(f"  FAILED  {failure.release.name}: {failure.describe()}")
-        total = len(self.templated) + len(self.failed)
-        if self.ok:
-            lines.append(f"dry-run ok: {total} release(s) rendered and valid")
-            return lines
-        unfetched = [f.release.name for f in self.failed if f.fetch]
-        unrendered = [f.release.name for f in self.failed if not f.fetch]
-        invalid = [t.release.name for t in self.templated if t.validation.invalid]
-        problems = []
-        if unfetched:
-            problems.append(f"{len(unfetched)} of {total} release(s) could not be fetched "
-                            f"({', '.join(unfetched)}; offline? --release NAME restricts the "
-                            "run)")
-        if unrendered:
-            problems.append(f"{len(unrendered)} did not render ({', '.join(unrendered)})")
-        if invalid:
-            problems.append(f"{len(invalid)} have invalid manifests ({', '.join(invalid)})")
-        lines.append("dry-run failed: " + "; ".join(problems))
-        return lines
-
-
-def dry_run_member(
-    fed: Federation,
-    member: Member,
-    runner: Runner,
-    *,
-    releases: Sequence[str] | None = None,
-    helm_executable: str | None = None,
-    progress: Progress | None = None,
-) -> DryRunReport:
-    """Render every release (or the named ones) with `helm template` and validate the objects
-    against the member's Kubernetes version. Needs no cluster. A release whose chart cannot be
-    fetched or rendered is reported in `failed` and the others still go on."""
-    from ..actions.helm import Helm, first_line, is_fetch_failure, secret_strings
-
-    say = progress or _noop
-    rendered = render_releases(fed, member, releases)
-    secrets = secret_strings(rendered)
-    helm = Helm(runner, executable=helm_executable, secrets=secrets)
-    schema_version, note = schema_version_for(member.kubernetes_version)
-    report = DryRunReport(member.name, member.kubernetes_version, schema_version, note,
-                          helm.version)
-    for item in rendered:
-        release = item.release
-        say(f"template: {release.name} ({describe_chart(release)})")
-        try:
-            raw = helm.template(item, kube_version=member.kubernetes_version)
-        except ToolError as exc:
-            report.failed.append(ReleaseFailure(
-                release, is_fetch_failure(release, exc.stderr), first_line(exc.stderr), exc))
-            continue
-        docs = parse_manifests(raw)
-        header = (f"# federation-deploy dry-run: member {member.name}, release {release.name} "
-                  f"({describe_chart(release)}), namespace {release.namespace}\n")
-        report.templated.append(TemplatedRelease(
-            release, header + displayable_manifests(raw, secrets), len(docs),
-            validate_manifests(docs, schema_version, release.namespace),
-        ))
-    return report
-
-
-# --------------------------------------------------------------------------------------------
 # Deploy: auth, releases in order, rollout, verify; a failing stage stops the later ones
 
 
@@ -194,6 +66,8 @@ class DeployReport:
     releases: list[DeployedRelease] = field(default_factory=list)
     workloads: list[str] = field(default_factory=list)
     verified: VerifyResult | None = None
+    hooks: list[str] = field(default_factory=list)  # the hooks that ran, in order
+    crds: list[str] = field(default_factory=list)  # the CRD sources applied
 
 
 def normalise_stages(stages: Iterable[str] | None) -> tuple[str, ...]:
@@ -211,6 +85,20 @@ def normalise_stages(stages: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(s for s in STAGES if s in chosen)
 
 
+def plan_stages(requested: Sequence[str] | None, member: Member
+                ) -> tuple[tuple[str, ...], tuple[Hook, ...]]:
+    """The stages and hooks a deploy runs: all of them by default; else the requested
+    stages (normalised) and hooks (`hooks` or hook names), with auth when a chosen hook
+    needs the cluster."""
+    if not requested:
+        return STAGES, member.hooks
+    names, hooks = split_requested(requested, member)
+    chosen = set(normalise_stages(names)) if names else set()
+    if needs_cluster(hooks):
+        chosen.add("auth")
+    return tuple(s for s in STAGES if s in chosen), hooks
+
+
 def deploy_member(
     fed: Federation,
     member: Member,
@@ -225,17 +113,20 @@ def deploy_member(
     verify_fetch: Fetch = http_get,
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
+    update_dependencies: bool = False,
 ) -> DeployReport:
     """Deploy a member: credentials into a private KUBECONFIG (auth), every release in config
-    order with helm upgrade --install --atomic --wait (releases), rollout status of the
-    release namespaces (rollout), then /health and /versions (verify).
+    order with helm upgrade --install --atomic --wait (releases; a release's CRDs applied
+    first, a chart directory's dependencies built), rollout status of the release
+    namespaces (rollout), then /health and /versions (verify). The member's hooks run after
+    the stage each names.
 
     Each failing stage raises (ToolError / VerificationError) naming the stage and release,
     and the later stages do not run. The temporary KUBECONFIG is gone when this returns or
     raises. `tools`, `helm_executable`, `verify_fetch` and `sleep` serve tests and the sandbox.
     """
     say = progress or _noop
-    chosen = normalise_stages(stages)
+    chosen, hooks = plan_stages(list(stages) if stages else None, member)
     report = DeployReport(member.name, chosen)
     if CLUSTER_STAGES & set(chosen):
         from ..actions.helm import Helm, secret_strings
@@ -247,7 +138,8 @@ def deploy_member(
         helm = Helm(runner, executable=helm_executable, timeout=timeout,
                     secrets=secret_strings(rendered))
         report.helm_version = helm.version
-        _cluster_stages(fed, member, runner, helm, tools, rendered, chosen, timeout, report, say)
+        _cluster_stages(fed, member, runner, helm, tools, rendered, (chosen, hooks), timeout,
+                        report, say, update_dependencies)
     if "verify" in chosen:
         say(f"stage verify: {member.name}")
         report.verified = verify_member(
@@ -255,6 +147,7 @@ def deploy_member(
             pod_headroom=fed.redirector.pod_headroom,
             prime_versions_url=prime_versions_url(fed, member),
         )
+    report.hooks += run_hooks(runner, fed, member, hooks, "verify", kubeconfig=None, say=say)
     return report
 
 
@@ -265,27 +158,42 @@ def _cluster_stages(
     helm: Helm,
     tools: ClusterTools,
     rendered: list[RenderedRelease],
-    chosen: tuple[str, ...],
+    plan: tuple[tuple[str, ...], tuple[Hook, ...]],
     timeout: str,
     report: DeployReport,
     say: Progress,
+    update_dependencies: bool = False,
 ) -> None:
     from ..actions.kube_auth import cluster_access, probe_cluster
-    from ..actions.kubectl import rollout_status
+    from ..actions.kubectl import apply_crds, rollout_status
 
+    chosen, hooks = plan
     say(f"stage auth: credentials for {member.name} ({member.cloud})")
     try:
         with cluster_access(fed, member, runner, tools) as access:
             report.server_version = probe_cluster(runner, access)
             _note_version_skew(member, report.server_version, say)
             helm.use_cluster(access)
+
+            def hooks_after(stage: str) -> None:
+                report.hooks.extend(run_hooks(runner, fed, member, hooks, stage,
+                                              kubeconfig=access.kubeconfig, say=say))
+
+            hooks_after("auth")
             if "releases" in chosen:
-                _release_stage(helm, rendered, timeout, report, say)
+                def crds(release: Release) -> None:
+                    say(f"stage releases: CRDs of {release.name}: {release.crds}")
+                    assert release.crds is not None
+                    report.crds.append(apply_crds(runner, access, release.crds, fed.config_dir))
+
+                _release_stage(helm, rendered, timeout, report, say, crds, update_dependencies)
+            hooks_after("releases")
             if "rollout" in chosen:
                 namespaces = list(dict.fromkeys(r.release.namespace for r in rendered))
                 say(f"stage rollout: namespaces {', '.join(namespaces)}")
                 report.workloads = rollout_status(runner, access, namespaces, timeout=timeout,
                                                   progress=say)
+            hooks_after("rollout")
     except ToolError as exc:
         # only the credential tools (gcloud, aws) fail outside a named stage
         raise _auth_error(exc, member) from None
@@ -322,7 +230,7 @@ def _note_version_skew(member: Member, server: str | None, say: Progress) -> Non
 
 def _release_stage(
     helm: Helm, rendered: list[RenderedRelease], timeout: str, report: DeployReport,
-    say: Progress,
+    say: Progress, apply_crds: Callable[[Release], None], update_dependencies: bool = False,
 ) -> None:
     # every chart first: a chart that cannot be fetched stops the deploy before any release
     # has changed, instead of half-way through
@@ -330,13 +238,17 @@ def _release_stage(
     for item in rendered:
         say(f"stage releases: fetch {describe_chart(item.release)}")
         try:
+            if helm.build_dependencies(item.release, update=update_dependencies):
+                say(f"stage releases: dependencies of {item.release.chart} built")
             charts.append(helm.fetch_chart(item.release))
         except ToolError as exc:
             raise _stage_error(exc, "releases", exc.summary or "",
                                "nothing was deployed") from None
     for index, (item, chart) in enumerate(zip(rendered, charts, strict=True)):
         release = item.release
-        say(f"stage releases: helm upgrade {release.name} ({describe_chart(release)}) "
+        if release.crds:
+            apply_crds(release)  # before the chart: helm never upgrades CRDs
+        say(f"stage releases: helm upgrade {release.helm_name} ({describe_chart(release)}) "
             f"in namespace {release.namespace}")
         try:
             report.releases.append(helm.upgrade(item, chart, timeout=timeout))
@@ -468,11 +380,13 @@ def deploy(
     stages: Sequence[str] = (),
     timeout: str = DEFAULT_TIMEOUT,
     retry: Retry | None = None,
+    update_dependencies: bool = False,
 ) -> int:
     """Deploy member (all stages, or the chosen ones); errors propagate to the CLI layer."""
     report = deploy_member(
         fed, member, runner, releases=list(releases) or None, stages=list(stages) or None,
         timeout=timeout, retry=retry, progress=progress,
+        update_dependencies=update_dependencies,
     )
     for line in deploy_summary(report):
         progress(line)
@@ -492,6 +406,8 @@ def deploy_summary(report: DeployReport) -> list[str]:
         lines.append(f"rollout: {len(report.workloads)} deployment(s)/daemonset(s) rolled out")
     if report.verified is not None:
         lines += verify_summary(report.verified)
+    if report.hooks:
+        lines.append(f"hooks: {', '.join(report.hooks)}")
     lines.append(f"deploy of {report.member} done (stages: {', '.join(report.stages)})")
     return lines
 
@@ -511,11 +427,14 @@ def dry_run(
     out: Write,
     progress: Write,
     releases: Sequence[str] = (),
+    without_secrets: bool = False,
+    update_dependencies: bool = False,
 ) -> int:
     """Template and validate every release without a cluster: manifests to out, a summary to
     progress; 1 when a chart could not be fetched or rendered or a manifest is invalid."""
     report = dry_run_member(fed, member, runner, releases=list(releases) or None,
-                            progress=progress)
+                            progress=progress, without_secrets=without_secrets,
+                            update_dependencies=update_dependencies)
     if report.manifests:
         out(report.manifests)
     for line in report.summary_lines():

@@ -9,28 +9,36 @@ from typing import Any
 
 from ..config import Federation, load_federation
 from ..errors import ConfigError, Problem, UsageError
-from ..render import RenderedRelease, render_member
+from ..render import RenderedRelease, render_member, secrets_note
 from ..shares import member_share, plain_number
 from ..tables import aligned_lines
 from ..yamlio import dump_plain
 from .result import CommandResult
 
 
-def validate(config_dir: Path) -> CommandResult:
+def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResult:
     """Load everything and check it; raise ConfigError listing every problem. Changes nothing.
-    Messages: the warnings, then a count of what was checked."""
+    Messages: the warnings, then a count of what was checked. Files locked with git-crypt
+    are warned about (the loader did), never read; without_secrets leaves out every secret
+    layer (the stand-in in their place)."""
     fed = load_federation(config_dir)
     problems: list[Problem] = []
     problems += _terraform_pin_problems(fed)
+    notes: list[str] = []
     for member in fed.members.values():
         if member.deployable:
             # renders every layer, so a values file that cannot merge is caught here too
-            render_member(fed, member.name)
+            rendered = render_member(fed, member.name, without_secrets=without_secrets,
+                                     skip_locked=True)
+            note = secrets_note(rendered)
+            if note and note not in notes:
+                notes.append(note)
     if problems:
         raise ConfigError(problems)
     releases = sum(len(m.releases) for m in fed.members.values())
     return CommandResult(messages=(
         *(f"warning: {warning}" for warning in fed.warnings),
+        *notes,
         f"config valid: {len(fed.members)} members, {releases} releases",
     ))
 
@@ -85,14 +93,17 @@ def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 def render_documents(
-    fed: Federation, member: str, releases: list[str] | None, show_secrets: bool
+    fed: Federation, member: str, releases: list[str] | None, show_secrets: bool,
+    without_secrets: bool = False,
 ) -> list[tuple[RenderedRelease, str]]:
     """Each release's merged values as YAML text, headed by a comment naming member/release."""
     out = []
-    for rendered in render_member(fed, member, releases):
+    for rendered in render_member(fed, member, releases, without_secrets=without_secrets):
         values = rendered.values if show_secrets else rendered.redacted()
-        head = f"# member: {member}  release: {rendered.release.name}  " \
-               f"chart: {rendered.release.chart}@{rendered.release.version}\n"
+        release = rendered.release
+        chart = release.chart if release.local_chart is not None else \
+            f"{release.chart}@{release.version}"
+        head = f"# member: {member}  release: {release.name}  chart: {chart}\n"
         body = dump_plain(values) if values else "{}\n"
         out.append((rendered, head + body))
     return out
@@ -106,10 +117,13 @@ def render(
     show_secrets: bool = False,
     output_dir: Path | None = None,
     explain: str | None = None,
+    without_secrets: bool = False,
 ) -> CommandResult:
     """The render command: YAML documents on stdout, files in output_dir, or --explain's
     lines for one key path (which starts with a release name unless one release is chosen)."""
-    docs = render_documents(fed, member, releases, show_secrets)
+    docs = render_documents(fed, member, releases, show_secrets, without_secrets)
+    note = secrets_note([r for r, _ in docs]) if without_secrets else None
+    notes = (note,) if note else ()
     if explain:
         if output_dir is not None:
             raise UsageError("--explain prints to stdout; it cannot be used with --output-dir")
@@ -127,8 +141,8 @@ def render(
                          "or pick one release with --release")
     if output_dir is not None:
         written = write_rendered(output_dir, docs)
-        return CommandResult(messages=tuple(f"wrote {path}" for path in written))
-    return CommandResult(stdout="---\n".join(text for _, text in docs))
+        return CommandResult(messages=(*notes, *(f"wrote {path}" for path in written)))
+    return CommandResult(stdout="---\n".join(text for _, text in docs), messages=notes)
 
 
 def write_rendered(output_dir: Path, documents: list[tuple[RenderedRelease, str]]) -> list[Path]:

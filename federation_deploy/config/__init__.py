@@ -4,7 +4,7 @@ model.py holds the dataclasses, schema.py the one declaration of federation.yaml
 loader.py reads a config directory with them; the public names are re-exported here.
 """
 
-from .loader import Checker, display_path, iter_values_files, load_federation
+from .loader import Checker, display_path, load_federation
 from .model import (
     CHARTS_DIR,
     PACKAGE_CHART_PREFIX,
@@ -12,12 +12,14 @@ from .model import (
     CheckSettings,
     Cluster,
     Federation,
+    Hook,
     Location,
     Member,
     RampState,
     RedirectorSettings,
     Release,
     TerraformStack,
+    ValuesFile,
 )
 from .schema import (
     CLOUDS,
@@ -35,6 +37,7 @@ from .schema import (
     is_str,
     url_problem,
 )
+from .values import ValuesLayer, locked_error, values_layers
 
 __all__ = [
     "CHARTS_DIR",
@@ -52,19 +55,23 @@ __all__ = [
     "Checker",
     "Cluster",
     "Federation",
+    "Hook",
     "Location",
     "Member",
     "RampState",
     "RedirectorSettings",
     "Release",
     "TerraformStack",
+    "ValuesFile",
+    "ValuesLayer",
     "display_path",
     "is_bool",
     "is_nonneg",
     "is_number",
     "is_positive",
     "is_str",
-    "iter_values_files",
     "load_federation",
+    "locked_error",
     "url_problem",
+    "values_layers",
 ]

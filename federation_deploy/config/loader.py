@@ -3,14 +3,21 @@ file:line:key, and nothing is returned from invalid config."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, Problem
+from ..gitcrypt import is_git_crypt_locked
 from ..yamlio import LocatedMap, line_of, load_located, to_plain
-from . import schema
-from .charts import ChartTable, load_chart_table, resolve_release_chart
+from . import repository, schema
+from .charts import (
+    ChartTable,
+    ResolvedChart,
+    check_exact_version,
+    load_chart_table,
+    resolve_release_chart,
+)
 from .model import (
     CheckSettings,
     Cluster,
@@ -23,6 +30,7 @@ from .model import (
     TerraformStack,
 )
 from .schema import FEDERATION_FILE, NAME, Key, Section, url_problem
+from .values import check_listed_files
 
 # The value() default when the caller does not override the key's own default.
 _KEY_DEFAULT: Any = object()
@@ -102,10 +110,12 @@ def load_federation(config_dir: Path | str) -> Federation:
 
     tf_version, tf_root = _load_terraform_settings(check, root, path.parent)
     charts = load_chart_table(check, root)
+    stand_in = repository.read_stand_in(check, root, path.parent)
     members = _load_members(check, root, path.parent, tf_root, charts)
     declared = root.get("members") if isinstance(root.get("members"), LocatedMap) else {}
     complete = len(members) == len(declared or {})
     redirector = _load_redirector(check, root, members, set(declared or {}))
+    ci_order = repository.read_ci_order(check, root, members, set(declared or {}))
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -120,8 +130,15 @@ def load_federation(config_dir: Path | str) -> Federation:
             )
     problems = list(check.problems)
     documents: dict[Path, Any] = {}
+    locked: set[Path] = set()
     if not problems:
-        problems += _check_values_files(config_dir, members, documents)
+        problems += _check_values_files(config_dir, members, documents, locked, warnings)
+        listed = check_listed_files(config_dir, members, documents, display_path)
+        problems += listed.problems
+        warnings += listed.warnings
+        locked |= listed.locked
+        if stand_in is not None:
+            problems += _check_stand_in(stand_in, documents)
     if problems:
         raise ConfigError(problems)
     return Federation(
@@ -132,9 +149,26 @@ def load_federation(config_dir: Path | str) -> Federation:
         redirector=redirector,
         members=members,
         warnings=tuple(warnings),
+        secrets_stand_in=stand_in,
+        ci_order=ci_order,
+        locked_files=frozenset(locked),
         values_documents=documents,
         charts=charts.pins,
     )
+
+
+def _check_stand_in(path: Path, documents: dict[Path, Any]) -> list[Problem]:
+    shown = display_path(path)
+    if is_git_crypt_locked(path):
+        return [Problem(shown, None, "", "the secrets stand-in is locked with git-crypt: it "
+                        "must be a plain file of made-up values")]
+    try:
+        data = documents[path] = load_located(path, shown)
+    except ConfigError as exc:
+        return list(exc.problems)
+    if data is not None and not isinstance(data, LocatedMap):
+        return [Problem(shown, 1, "", "expected a mapping of Helm values")]
+    return []
 
 
 def display_path(path: Path) -> str:
@@ -223,14 +257,15 @@ def _load_members(
         m = check.mapping(mnode, node, name, kp)
         if m is None:
             continue
-        member = _load_member(check, name, m, kp, tf_root, charts)
+        member = _load_member(check, name, m, kp, tf_root, base, charts)
         if member is not None:
             members[name] = member
     return members
 
 
 def _load_member(
-    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path, charts: ChartTable
+    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path, base: Path,
+    charts: ChartTable,
 ) -> Member | None:
     section = schema.MEMBER
     n_before = len(check.problems)
@@ -286,14 +321,23 @@ def _load_member(
             check.add(m, "releases", f"{kp}.releases", f"expected a list, got {_kind(rnode)}")
         else:
             seen: set[str] = set()
+            live: dict[tuple[str, str], str] = {}
             for i, item in enumerate(rnode):
-                release = _load_release(check, rnode, i, item, f"{kp}.releases[{i}]", charts)
+                release = _load_release(check, rnode, i, item, f"{kp}.releases[{i}]", base,
+                                        charts)
                 if release is None:
                     continue
                 if release.name in seen:
                     check.add(rnode, i, f"{kp}.releases[{i}].name",
                               f"release {release.name!r} is listed twice")
+                # helm names a release per namespace: the same name twice in one is one release
+                where = (release.helm_name, release.namespace)
+                if where in live:
+                    check.add(rnode, i, f"{kp}.releases[{i}].release",
+                              f"helm release {where[0]!r} in namespace {where[1]!r} is also "
+                              f"release {live[where]!r}")
                 seen.add(release.name)
+                live[where] = release.name
                 releases.append(release)
     if terraform is not None:
         for out, target_path in terraform.outputs.items():
@@ -305,6 +349,11 @@ def _load_member(
     ramp = None
     if "ramp" in m and m["ramp"] is not None:
         ramp = _load_ramp(check, m, kp)
+    values = repository.read_values_entries(check, m, kp, release_level=False)
+    hooks = repository.read_hooks(check, m, kp)
+    if cloud == "external" and (values is not None or hooks):
+        check.add(m, "hooks" if hooks else "values", kp,
+                  "an external member is never deployed: it has no values or hooks")
     if len(check.problems) > n_before:
         return None
     return Member(
@@ -312,7 +361,7 @@ def _load_member(
         routed=bool(routed), health_url=health.rstrip("/"), versions_url=versions.rstrip("/"),
         cluster=cluster, kubernetes_version=k8s, terraform=terraform, releases=tuple(releases),
         target_weight=None if target is None else float(target), ramp=ramp,
-        location=Location(check.file, line_of(m)),
+        location=Location(check.file, line_of(m)), values=values, hooks=hooks,
     )
 
 
@@ -347,7 +396,7 @@ def _load_terraform_stack(
 
 
 def _load_release(
-    check: Checker, parent: Any, index: int, item: Any, kp: str, charts: ChartTable
+    check: Checker, parent: Any, index: int, item: Any, kp: str, base: Path, charts: ChartTable
 ) -> Release | None:
     section = schema.RELEASE
     node = check.mapping(item, parent, index, kp)
@@ -355,17 +404,31 @@ def _load_release(
         return None
     n_before = len(check.problems)
     check.keys(node, kp, section)
-    name, chart, repo, version, namespace = (
+    name, chart, repo, version, namespace, live, crds = (
         check.value(node, kp, section[key])
-        for key in ("name", "chart", "repo", "version", "namespace")
+        for key in ("name", "chart", "repo", "version", "namespace", "release", "crds")
     )
-    resolved = resolve_release_chart(check, node, kp, charts, chart, repo, version)
+    values = repository.read_values_entries(check, node, kp, release_level=True)
+    if crds:
+        repository.check_crds(check, node, kp, crds, base)
+    local_chart = None
+    resolved: ResolvedChart | None
+    if repository.is_local_chart(chart):
+        # a chart directory: its Chart.yaml has the version (a pin here must agree)
+        check_exact_version(check, node, kp)
+        local_chart = repository.check_local_chart(check, node, kp, chart, version, base)
+        if repo:
+            check.add(node, "repo", f"{kp}.repo", "a chart directory takes no repo")
+        resolved = ResolvedChart(chart, None, version, None, False)
+    else:
+        resolved = resolve_release_chart(check, node, kp, charts, chart, repo, version)
     if resolved is None or len(check.problems) > n_before:
         return None
     return Release(name=name, chart=resolved.chart, version=resolved.version,
                    namespace=namespace, repo=resolved.repo,
                    location=Location(check.file, line_of(node)), pin=resolved.pin,
-                   overrides_pin=resolved.overrides_pin)
+                   overrides_pin=resolved.overrides_pin, helm_release=live, crds=crds,
+                   values=values, local_chart=local_chart)
 
 
 def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
@@ -409,7 +472,8 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
 
 
 def _check_values_files(
-    config_dir: Path, members: Mapping[str, Member], documents: dict[Path, Any]
+    config_dir: Path, members: Mapping[str, Member], documents: dict[Path, Any],
+    locked: set[Path], warnings: list[str],
 ) -> list[Problem]:
     """Values files are keyed by release name; an unknown member file or release key is an
     error (a typo there would otherwise silently deploy nothing)."""
@@ -424,6 +488,11 @@ def _check_values_files(
                 continue
             stem = path.stem
             display = display_path(path)
+            if is_git_crypt_locked(path):
+                locked.add(path)  # never parsed; a render that needs it stops there
+                warnings.append(f"{display} is locked with git-crypt: never read; run "
+                                "git-crypt unlock (--without-secrets skips it)")
+                continue
             if stem != "common" and stem not in members:
                 problems.append(Problem(display, None, "",
                                         f"no member named {stem!r} in {FEDERATION_FILE}"))
@@ -452,11 +521,3 @@ def _check_values_files(
                         display, line_of(data, key), str(key),
                         f"expected a mapping of Helm values, got {_kind(value)}"))
     return problems
-
-
-def iter_values_files(fed: Federation, member: str) -> Iterator[tuple[str, Path, bool]]:
-    """The values layers of a member in precedence order (lowest first): name, path, secret."""
-    yield "config common", fed.values_file(None), False
-    yield "config member", fed.values_file(member), False
-    yield "secrets common", fed.values_file(None, secret=True), True
-    yield "secrets member", fed.values_file(member, secret=True), True

@@ -45,6 +45,27 @@ class ChartPin:
 
 
 @dataclass(frozen=True)
+class ValuesFile:
+    """One entry of a `values:` list: a path or glob relative to the config directory, with
+    {member}/{namespace} placeholders."""
+
+    pattern: str
+    secret: bool = False
+    optional: bool = False
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A member step that is not a Helm release: argv run after a deploy stage."""
+
+    name: str
+    after: str
+    argv: tuple[str, ...]
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
 class Release:
     """A member's release, its chart resolved: chart, repo and version are what helm gets,
     whether pinned on the release itself or taken from the `charts:` table (`pin`)."""
@@ -57,6 +78,11 @@ class Release:
     location: Location = Location("", None)
     pin: str | None = None  # the `charts:` entry this release refers to
     overrides_pin: bool = False  # it pins its own `version:` over the table's (staging first)
+    helm_release: str | None = None  # the live helm release name, when not `name`
+    crds: str | None = None  # URL, or a path relative to the config directory
+    # whole values files for this release (None: the layered values files)
+    values: tuple[ValuesFile, ...] | None = None
+    local_chart: Path | None = None  # resolved directory of a `chart: ./DIR` release
 
     @property
     def package_chart(self) -> Path | None:
@@ -64,6 +90,16 @@ class Release:
         if self.chart.startswith(PACKAGE_CHART_PREFIX):
             return CHARTS_DIR / self.chart[len(PACKAGE_CHART_PREFIX) :]
         return None
+
+    @property
+    def helm_name(self) -> str:
+        """The name helm knows the release by."""
+        return self.helm_release or self.name
+
+    @property
+    def chart_dir(self) -> Path | None:
+        """A chart on disk: shipped with the package, or a local directory."""
+        return self.package_chart or self.local_chart
 
 
 @dataclass(frozen=True)
@@ -120,6 +156,9 @@ class Member:
     target_weight: float | None = None
     ramp: RampState | None = None
     location: Location = Location("", None)
+    # values files keyed by release name (None: values/ and secrets/values/)
+    values: tuple[ValuesFile, ...] | None = None
+    hooks: tuple[Hook, ...] = ()
 
     @property
     def deployable(self) -> bool:
@@ -166,6 +205,10 @@ class Federation:
     members: Mapping[str, Member]
     warnings: tuple[str, ...] = ()
     charts: Mapping[str, ChartPin] = field(default_factory=dict)
+    secrets_stand_in: Path | None = None  # replaces the secret layers (--without-secrets)
+    ci_order: tuple[str, ...] = ()  # the CD order of ci-matrix
+    # files still encrypted by git-crypt: never parsed; needed ones stop a command (exit 2)
+    locked_files: frozenset[Path] = frozenset()
     # values files parsed once at load (validation reads them all anyway); render reuses them
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
 

@@ -243,15 +243,47 @@ CHART = Section("charts.*", (
     Key("changelog", STRING, "a URL"),
 ))
 
+# The deploy's stages, in their order; a hook runs after one of them.
+STAGES = ("auth", "releases", "rollout", "verify")
+ARGV = Rule(lambda v: isinstance(v, list) and bool(v) and all(is_str(a) for a in v),
+            {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}})
+NAMES = Rule(lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+             {"type": "array", "items": {"type": "string"}})
+
+# One entry of a `values:` list: a mapping like this, or the path alone as a string (then
+# neither secret nor optional). Paths and globs are relative to the config directory;
+# {member} (and, for a release, {namespace}) are substituted.
+VALUES_FILE = Section("members.*.values[]", (
+    Key("path", STRING, "a file path or glob relative to the config directory", "",
+        required=True),
+    Key("secret", BOOLEAN, "true or false", False),
+    Key("optional", BOOLEAN, "true or false", False),
+))
+VALUES_ENTRY_EXPECTED = "a path (string) or a mapping {path, secret, optional}"
+
+HOOK = Section("members.*.hooks[]", (
+    Key("name", DNS_NAME, "a hook name (lowercase, digits, '-')", "", required=True),
+    Key("after", one_of(STAGES), "one of " + ", ".join(STAGES), "", required=True),
+    Key("argv", ARGV, "a list of strings: the command and its arguments", (), required=True),
+))
+
 RELEASE = Section("members.*.releases[]", (
     Key("name", DNS_NAME, "a release name (lowercase, digits, '-')", "", required=True),
-    # a name in the `charts:` table, or (pinned here) a chart with repo and version
+    # a name in the `charts:` table; or, pinned here, a chart name with repo, oci://...,
+    # package:NAME, or a local chart directory ./DIR
     Key("chart", STRING, "a chart reference", "", required=True),
     Key("repo", STRING, "a chart repository URL"),
-    # required unless the chart comes from the `charts:` table (then it overrides the pin);
-    # the loader also insists on an exact, quoted version (EXACT_VERSION)
+    # required unless the chart comes from the `charts:` table (then it overrides the pin) or
+    # is a local directory (its Chart.yaml has the version); the loader also insists on an
+    # exact, quoted version (EXACT_VERSION)
     Key("version", ANY_STRING, "an exact version", ""),
     Key("namespace", DNS_NAME, "a namespace", "", required=True),
+    # the live helm release name, when it is not `name` (adopting keeps `prod` in `prod`)
+    Key("release", DNS_NAME, "a helm release name (lowercase, digits, '-')"),
+    # CustomResourceDefinitions applied (kubectl apply --server-side) before the release
+    Key("crds", STRING, "a URL or a file path relative to the config directory"),
+    # whole values files for this release, in order (later wins); replaces the layers
+    Key("values", LIST, "a list", each=VALUES_FILE),
 ))
 
 # Written by the ramp in this order (ramp_state writes the block round-trip).
@@ -281,11 +313,26 @@ MEMBER = Section("members.*", (
     Key("releases", LIST, "a list", (), each=RELEASE),
     Key("target_weight", POSITIVE_NUMBER, "a number > 0"),
     Key("ramp", MAPPING, "a mapping", nested=RAMP),
+    # values files keyed by release name, in order; replaces values/ and secrets/values/
+    Key("values", LIST, "a list", each=VALUES_FILE),
+    Key("hooks", LIST, "a list", each=HOOK),
+))
+
+SECRETS = Section("secrets", (
+    # replaces the secret layers with --without-secrets (forks' pull requests have no key)
+    Key("stand_in", STRING, "a file path relative to the config directory"),
+))
+
+CI = Section("ci", (
+    # the CD order: ci-matrix lists these members first, in this order
+    Key("order", NAMES, "a list of member names"),
 ))
 
 FEDERATION = Section("", (
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM),
     Key("charts", MAPPING, "a mapping of chart names", {}, each=CHART),
+    Key("secrets", MAPPING, "a mapping", nested=SECRETS),
+    Key("ci", MAPPING, "a mapping", nested=CI),
     Key("redirector", MAPPING, "a mapping", required=True, nested=REDIRECTOR),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
 ))

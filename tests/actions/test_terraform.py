@@ -11,7 +11,7 @@ from typing import Any
 import click
 import pytest
 
-from federation_deploy import terraform_files
+from federation_deploy import terraform_files as tff
 from federation_deploy.actions import terraform as tf
 from federation_deploy.commands import terraform as commands
 from federation_deploy.commands import terraform as tf_commands
@@ -182,7 +182,7 @@ def test_member_without_a_stack(config_dir: Path) -> None:
 
 
 def test_pins_of_the_repository_agree(config_dir: Path) -> None:
-    assert terraform_files.check_terraform_pins(load_federation(config_dir)) == []
+    assert tff.check_terraform_pins(load_federation(config_dir)) == []
 
 
 @pytest.mark.parametrize("pin, message", [
@@ -193,7 +193,7 @@ def test_a_stack_pinning_another_version_is_a_problem(config_dir: Path, pin: str
                                                       message: str) -> None:
     versions = config_dir.parent / "terraform" / "gcp" / "prod" / "versions.tf"
     versions.write_text(versions.read_text().replace('"1.11.4"', pin))
-    problems = terraform_files.check_terraform_pins(load_federation(config_dir))
+    problems = tff.check_terraform_pins(load_federation(config_dir))
     assert len(problems) == 1
     problem = problems[0]
     assert problem.file.endswith("gcp/prod/versions.tf") and problem.line == 4
@@ -203,19 +203,19 @@ def test_a_stack_pinning_another_version_is_a_problem(config_dir: Path, pin: str
 def test_a_stack_without_pins_is_a_problem(config_dir: Path) -> None:
     versions = config_dir.parent / "terraform" / "aws" / "bootstrap" / "versions.tf"
     versions.write_text("terraform {\n}\n")
-    problems = terraform_files.check_terraform_pins(load_federation(config_dir))
+    problems = tff.check_terraform_pins(load_federation(config_dir))
     assert {p.key for p in problems} == {"required_version", "required_providers"}
     assert all(p.file.endswith("aws/bootstrap") for p in problems)
 
 
 def test_s3_backend_is_read_from_the_stack(config_dir: Path) -> None:
     fed = load_federation(config_dir)
-    backend = terraform_files.parse_s3_backend(fed.terraform_root / "aws" / "curvenote")
+    backend = tff.parse_s3_backend(fed.terraform_root / "aws" / "curvenote")
     assert backend is not None
     assert (backend.bucket, backend.key, backend.region, backend.dynamodb_table) == (
         "mybinder-curvenote-terraform-state", "curvenote/terraform.tfstate", "us-east-2",
         "mybinder-curvenote-terraform-locks")
-    assert terraform_files.parse_s3_backend(fed.terraform_root / "gcp" / "prod") is None
+    assert tff.parse_s3_backend(fed.terraform_root / "gcp" / "prod") is None
 
 
 def test_bootstrap_refuses_a_member_without_s3_backend(config_dir: Path) -> None:
@@ -238,8 +238,8 @@ def test_mirror_platforms_of_both_layouts(tmp_path: Path) -> None:
     (tmp_path / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64").mkdir(parents=True)
     packed = tmp_path / "registry.terraform.io/hashicorp/google"
     packed.mkdir(parents=True)
-    (packed / "terraform-provider-google_6.10.0_darwin_arm64.zip").write_bytes(b"")
-    assert tf.mirror_platforms(tmp_path) == {"linux_amd64", "darwin_arm64"}
+    (packed / "terraform-provider-google_4.63.0_darwin_arm64.zip").write_bytes(b"")
+    assert tff.mirror_platforms(tmp_path) == {"linux_amd64", "darwin_arm64"}
 
 
 @pytest.mark.parametrize("text, changes, line, counts", [

@@ -39,7 +39,8 @@ def test_every_section_is_reachable() -> None:
     paths = {s.path for s in sections()}
     assert {"", "redirector", "redirector.check", "terraform", "members.*",
             "members.*.terraform", "members.*.releases[]", "members.*.ramp",
-            "members.*.cluster", "charts.*"} == paths
+            "members.*.cluster", "charts.*", "secrets", "ci", "members.*.values[]",
+            "members.*.hooks[]"} == paths
 
 
 @pytest.mark.parametrize("section", sections(), ids=lambda s: s.path or "top")

@@ -50,7 +50,11 @@ resource "google_container_cluster" "this" {
 
   resource_labels = var.labels
 
-  deletion_protection = true
+  # google 4.x has no deletion_protection argument (5.0 added it); terraform's own guard keeps
+  # a plan from ever destroying the cluster, whichever provider version is pinned.
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "google_container_node_pool" "core" {

@@ -4,7 +4,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = "6.10.0"
+      version = "4.63.0"
     }
   }
 }

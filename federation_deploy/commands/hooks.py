@@ -1,0 +1,88 @@
+"""Member hooks in a deploy: which run (--stage), their argv placeholders, running them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ..config import Federation, Hook, Member
+from ..config.schema import STAGES
+from ..errors import ToolError, UsageError
+from ..runner import Runner
+
+HOOKS = "hooks"  # `--stage hooks`: every hook of the member
+CLUSTER_STAGES = frozenset({"auth", "releases", "rollout"})
+
+
+def split_requested(requested: Sequence[str], member: Member) -> tuple[list[str], tuple[Hook, ...]]:
+    """--stage values: deploy stages, `hooks` (all of the member's) or hook names."""
+    by_name = {h.name: h for h in member.hooks}
+    stages: list[str] = []
+    names: set[str] = set()
+    for item in requested:
+        if item in STAGES:
+            stages.append(item)
+        elif item == HOOKS:
+            names.update(by_name)
+        elif item in by_name:
+            names.add(item)
+        else:
+            hooks = ", ".join(by_name) or "none"
+            raise UsageError(f"unknown stage {item!r} (stages: {', '.join(STAGES)}, hooks; "
+                             f"hooks of {member.name}: {hooks})")
+    return stages, tuple(h for h in member.hooks if h.name in names)
+
+
+def needs_cluster(hooks: Sequence[Hook]) -> bool:
+    """Hooks after auth, releases or rollout run with the member's credentials."""
+    return any(h.after in CLUSTER_STAGES for h in hooks)
+
+
+def hook_argv(hook: Hook, fed: Federation, member: Member, kubeconfig: Path | None) -> list[str]:
+    """The argv with its placeholders filled in: {member}, {namespace} and {release} (of the
+    member's last release, the one deploy.py deployed last), {config_dir}, {kubeconfig}."""
+    main = member.releases[-1] if member.releases else None
+    values = {
+        "member": member.name,
+        "namespace": main.namespace if main else member.name,
+        "release": main.helm_name if main else member.name,
+        "config_dir": str(fed.config_dir.resolve()),
+        "kubeconfig": str(kubeconfig) if kubeconfig else "",
+    }
+    argv = []
+    for part in hook.argv:
+        for name, value in values.items():
+            part = part.replace(f"{{{name}}}", value)
+        argv.append(part)
+    return argv
+
+
+def run_hooks(
+    runner: Runner,
+    fed: Federation,
+    member: Member,
+    hooks: Sequence[Hook],
+    after: str,
+    *,
+    kubeconfig: Path | None,
+    say: Callable[[str], None],
+) -> list[str]:
+    """Run the hooks that come after stage `after`, in order, in the config directory; the
+    run's private KUBECONFIG in their environment while there is one. A failing hook stops
+    the deploy: ToolError naming it (exit 1)."""
+    ran: list[str] = []
+    for hook in (h for h in hooks if h.after == after):
+        argv = hook_argv(hook, fed, member, kubeconfig)
+        say(f"hook {hook.name} (after {after}) of {member.name}")
+        env = {"KUBECONFIG": str(kubeconfig)} if kubeconfig else None
+        try:
+            proc = runner.run(argv, cwd=fed.config_dir, env=env)
+        except ToolError as exc:
+            raise exc.with_context(
+                f"hook {hook.name!r} of {member.name} (after {after}, {hook.location}) failed "
+                f"with exit {exc.returncode}; the stages after it did not run",
+                stage=HOOKS) from None
+        for line in (proc.stdout or "").splitlines():
+            say(f"  {line}")  # the hook's own report, censored by the Runner
+        ran.append(hook.name)
+    return ran

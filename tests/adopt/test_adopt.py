@@ -1,0 +1,228 @@
+"""adopt on the mybinder-deploy fixture: the federation.yaml it writes and what it cannot map."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from federation_deploy.adopt import adopt_repository, is_git_crypt_locked
+from federation_deploy.cli.main import cli
+
+CD_ORDER = ["staging", "prod", "hetzner-2i2c", "hetzner-gesis", "bids-ovh"]
+
+
+def run_adopt(*args: str) -> Any:
+    return CliRunner().invoke(cli, ["adopt", *args])
+
+
+def written(repo: Path) -> dict[str, Any]:
+    data = yaml.safe_load((repo / "federation.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def expand(repo: Path, entries: list[Any], member: str) -> list[str]:
+    """The files a values list names for a member, as the loader will read them: globs
+    sorted, {member} substituted, optional files skipped when absent."""
+    files: list[str] = []
+    for entry in entries:
+        spec = {"path": entry} if isinstance(entry, str) else entry
+        pattern = spec["path"].replace("{member}", member)
+        matches = sorted(str(p.relative_to(repo)) for p in repo.glob(pattern))
+        if not matches:
+            assert spec.get("optional"), f"{pattern} matches nothing for {member}"
+        files += matches
+    return files
+
+
+def deploy_py_config_files(repo: Path, member: str, config_dir: str = "config") -> list[str]:
+    """What the fixture's own get_config_files() returns (the test runs the fixture's
+    function, in the repository, as the oracle; adopt never runs deploy.py)."""
+    spec = importlib.util.spec_from_file_location("fixture_deploy", repo / "deploy.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [str(p) for p in module.get_config_files(member, config_dir=config_dir)]
+
+
+def test_members_clouds_and_clusters_from_the_tables(deploy_repo: Path) -> None:
+    members = adopt_repository(deploy_repo).document["members"]
+    assert list(members) == CD_ORDER
+    assert {name: m["cloud"] for name, m in members.items()} == {
+        "staging": "kubeconfig",  # in GCP_ZONES too, but deploy.py tries kubeconfig first
+        "prod": "gcp", "hetzner-2i2c": "kubeconfig", "hetzner-gesis": "kubeconfig",
+        "bids-ovh": "kubeconfig"}
+    assert members["prod"]["cluster"] == {"project": "example-binder-project",
+                                          "location": "europe-west1", "name": "prod"}
+    assert members["bids-ovh"]["cluster"] == {"kubeconfig": "bids-ovh-kubeconfig.yaml"}
+    assert members["prod"]["url"] == "https://gke.binder.example.org"  # its ingress host
+    assert members["staging"]["routed"] is False and members["prod"]["routed"] is False
+
+
+def test_redirector_hosts_weights_and_prime_equal_the_federation_redirect_values(
+    deploy_repo: Path
+) -> None:
+    document = adopt_repository(deploy_repo).document
+    values = yaml.safe_load((deploy_repo / "config" / "prod.yaml").read_text())
+    hosts = values["federationRedirect"]["hosts"]
+    members = document["members"]
+    for name, host in hosts.items():
+        assert (members[name]["url"], members[name]["weight"], members[name]["prime"]) == (
+            host["url"], host["weight"], host["prime"]), name
+    routed = [n for n, m in members.items() if m.get("routed", True)]
+    assert sorted(routed) == sorted(hosts)
+    chart = yaml.safe_load((deploy_repo / "mybinder" / "values.yaml").read_text())
+    assert document["redirector"] == {
+        "host": chart["federationRedirect"]["host"], "member": "prod", "release": "mybinder",
+        "load_balancer": "random", "check": chart["federationRedirect"]["check"],
+        "pod_headroom": 10}
+
+
+def test_ci_order_terraform_and_secrets(deploy_repo: Path) -> None:
+    adoption = adopt_repository(deploy_repo)
+    document = adoption.document
+    assert document["ci"] == {"order": CD_ORDER}
+    # the fixture's stack pins a range (as mybinder.org-deploy's do): validate would refuse
+    # it, so the section is left out and the reason listed
+    assert "terraform" not in document
+    assert any(u.what == "the terraform version" and "~> 1.1" in u.how
+               for u in adoption.unmapped)
+    assert document["secrets"] == {"stand_in": "config/test-secrets.yaml"}
+    assert any("secrets/config/bids-ovh.yaml" in note and "git-crypt" in note
+               for note in adoption.notes)
+    assert is_git_crypt_locked(deploy_repo / "secrets" / "config" / "bids-ovh.yaml")
+    assert not is_git_crypt_locked(deploy_repo / "secrets" / "config" / "prod.yaml")
+
+
+@pytest.mark.parametrize("member", CD_ORDER)
+def test_values_files_in_deploy_py_order(
+    deploy_repo: Path, member: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    releases = adopt_repository(deploy_repo).document["members"][member]["releases"]
+    umbrella = releases[-1]
+    assert umbrella["chart"] == "./mybinder"
+    monkeypatch.chdir(deploy_repo)
+    assert expand(deploy_repo, umbrella["values"], member) == deploy_py_config_files(
+        deploy_repo, member)
+    secret = [e["path"] for e in umbrella["values"] if isinstance(e, dict) and e.get("secret")]
+    assert secret == ["secrets/config/common/*.yaml", "secrets/config/{member}.yaml"]
+
+
+def test_release_names_namespaces_system_chart_and_cert_manager(deploy_repo: Path) -> None:
+    members = adopt_repository(deploy_repo).document["members"]
+    for name in CD_ORDER:
+        umbrella = members[name]["releases"][-1]
+        live = "gesis" if name == "hetzner-gesis" else name  # cd.yml's release_name
+        assert (umbrella["name"], umbrella["release"], umbrella["namespace"]) == (
+            "mybinder", live, live)
+        cert_manager = members[name]["releases"][-2]
+        assert cert_manager == {
+            "name": "cert-manager", "chart": "oci://quay.io/jetstack/charts/cert-manager",
+            "version": "v1.18.2", "namespace": "cert-manager",
+            "crds": "https://github.com/cert-manager/cert-manager/releases/download/v1.18.2/"
+                    "cert-manager.crds.yaml",
+            "values": ["config/cert-manager.yaml"]}
+    gesis = members["hetzner-gesis"]["releases"]
+    assert [r["name"] for r in gesis] == ["kube-system", "cert-manager", "mybinder"]
+    system = gesis[0]
+    assert (system["release"], system["namespace"], system["chart"]) == (
+        "gesis", "kube-system", "./mybinder-kube-system")
+    assert expand(deploy_repo, system["values"], "hetzner-gesis") == [
+        "system-config/kube-system/hetzner-gesis.yaml"]
+    assert [r["name"] for r in members["prod"]["releases"]] == ["cert-manager", "mybinder"]
+
+
+def test_what_cannot_be_mapped_is_listed_with_hooks(deploy_repo: Path) -> None:
+    unmapped = {u.what: u for u in adopt_repository(deploy_repo).unmapped}
+    assert set(unmapped) == {
+        "member localhost (a developer's own cluster)",
+        "member oldcloud of KUBECONFIG_CLUSTERS",
+        "member retired-eks of AWS_DEPLOYMENTS",
+        "the terraform version",
+        "deploy.py step patch_coredns() (coredns-resources)",
+        "deploy.py step update_networkbans() (network-bans)",
+        "post-deploy tests of cd.yml",
+        "image builds with chartpress",
+    }
+    coredns = unmapped["deploy.py step patch_coredns() (coredns-resources)"]
+    assert coredns.where == "deploy.py:74"
+    assert "runs for staging, hetzner-2i2c, hetzner-gesis, bids-ovh." in coredns.how  # not prod
+    hooks = yaml.safe_load(coredns.how.split("\n", 1)[1])["hooks"]
+    assert hooks == [{"name": "coredns-resources", "after": "auth", "argv": [
+        "kubectl", "set", "resources", "-n", "kube-system", "deployments/coredns",
+        "--limits", "memory=256Mi", "--requests", "memory=192Mi"]}]
+    bans = yaml.safe_load(unmapped["deploy.py step update_networkbans() (network-bans)"]
+                          .how.split("\n", 1)[1])["hooks"]
+    assert [h["argv"] for h in bans] == [
+        ["python", "secrets/ban.py"],
+        ["python", "secrets/generate-banned-ips.py", "--namespace={namespace}",
+         "--allowed-cidrs-file=secrets/allowed_ips.txt"]]
+    tests = yaml.safe_load(unmapped["post-deploy tests of cd.yml"].how.split("\n", 1)[1])
+    assert tests["hooks"] == [{"name": "post-deploy-tests", "after": "verify",
+                               "argv": ["pytest", "-vx", "--release={member}", "tests/"]}]
+
+
+def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -> None:
+    result = run_adopt(str(deploy_repo))
+    assert result.exit_code == 0, result.output
+    text = (deploy_repo / "federation.yaml").read_text()
+    assert written(deploy_repo) == adopt_repository(deploy_repo).document
+    assert "# the CD order read from cd.yml" in text
+    assert "#   - deploy.py step update_networkbans() (network-bans) (deploy.py:48)" in text
+    assert "wrote" in result.stderr and "8 things adopt could not map:" in result.stderr
+    assert "argv: [python, secrets/ban.py]" in result.stderr
+    assert result.stdout == ""
+    (deploy_repo / "federation.yaml").write_text("# mine\n")
+    again = run_adopt(str(deploy_repo))
+    assert again.exit_code == 2
+    assert "federation.yaml exists: adopt never overwrites it without --force" in again.stderr
+    assert (deploy_repo / "federation.yaml").read_text() == "# mine\n"
+    forced = run_adopt(str(deploy_repo), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert (deploy_repo / "federation.yaml").read_text() == text
+
+
+def test_deploy_py_is_never_executed(deploy_repo: Path) -> None:
+    marker = deploy_repo / "EXECUTED"
+    script = deploy_repo / "deploy.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit(7)\n"
+                      + script.read_text())
+    result = run_adopt(str(deploy_repo))
+    assert result.exit_code == 0, result.output
+    assert not marker.exists()
+    assert list(written(deploy_repo)["members"]) == CD_ORDER
+
+
+def test_bad_repositories_exit_2_naming_the_file(deploy_repo: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run_adopt(str(empty))
+    assert result.exit_code == 2 and "no deploy.py" in result.stderr
+    script = deploy_repo / "deploy.py"
+    text = script.read_text()
+    script.write_text(text.replace('AZURE_RGs = {}', 'AZURE_RGs = {'))
+    result = run_adopt(str(deploy_repo))
+    assert result.exit_code == 2
+    assert "deploy.py:39: Python syntax error" in result.stderr, result.stderr
+    script.write_text(text)
+    (deploy_repo / "config" / "prod.yaml").write_bytes(b"\x00GITCRYPT\x00\x01\x02")
+    result = run_adopt(str(deploy_repo))
+    assert result.exit_code == 2
+    assert "config/prod.yaml is locked with git-crypt: run git-crypt unlock" in result.stderr
+    assert not (deploy_repo / "federation.yaml").exists()
+
+
+def test_a_computed_table_is_reported_not_guessed(deploy_repo: Path) -> None:
+    script = deploy_repo / "deploy.py"
+    script.write_text(script.read_text().replace(
+        'AWS_DEPLOYMENTS = {"retired-eks": "binderhub"}',
+        'AWS_DEPLOYMENTS = dict(os.environ.get("EKS", {}))'))
+    adoption = adopt_repository(deploy_repo)
+    computed = [u for u in adoption.unmapped if u.what.startswith("AWS_DEPLOYMENTS")]
+    assert [u.where for u in computed] == ["deploy.py:36"]
+    assert "retired-eks" not in " ".join(u.what for u in adoption.unmapped)
