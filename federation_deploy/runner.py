@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import IO, Literal, TextIO
 
@@ -250,16 +251,11 @@ def _start(target: object, *args: object) -> threading.Thread:
 def _feed(stdin: IO[str], text: str) -> None:
     """Write a tool's input from a thread: a tool that writes before it reads cannot then
     block on a full pipe while we block writing to it."""
-    try:
-        with stdin:
-            stdin.write(text)
-    except BrokenPipeError:  # the tool exited without reading it all; its exit code tells
-        pass
+    with suppress(BrokenPipeError), stdin:  # a tool that exits unread says why in its exit code
+        stdin.write(text)
 
 
 def _signal_group(proc: subprocess.Popen[str], signum: int) -> None:
     """Signal the tool and the processes it started (its own session: pgid == pid)."""
-    try:
+    with suppress(ProcessLookupError, PermissionError):  # it has exited already
         os.killpg(proc.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass
