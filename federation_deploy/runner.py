@@ -109,8 +109,8 @@ class Runner:
         ``live`` says which streams to show as they come (only when the Runner streams);
         ``shown_secrets`` are censored in what is shown (echo, live lines) but left in the
         returned output, for callers that parse it and censor it themselves (helm's YAML).
-        The returned stdout and stderr are censored with the Runner's secrets, colour codes
-        removed.
+        The returned stdout and stderr are censored with the Runner's secrets (a multi-line
+        secret also line by line), colour codes removed.
         """
         argv = [str(a) for a in argv]
         cwd_s = os.fspath(cwd) if cwd is not None else None
@@ -153,8 +153,9 @@ class Runner:
             for thread in threads:
                 if thread is not None:
                     thread.join()
-        stdout = strip_ansi(self.censor("".join(out)))
-        stderr = strip_ansi(self.censor("".join(err)))
+        kept_secrets = self._line_secrets(())
+        stdout = strip_ansi(censor("".join(out), kept_secrets))
+        stderr = strip_ansi(censor("".join(err), kept_secrets))
         if check and proc.returncode not in ok_codes:
             raise ToolError([self.censor(a) for a in argv], proc.returncode, stdout, stderr)
         return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)

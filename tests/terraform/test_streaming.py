@@ -64,7 +64,8 @@ class CliProcess:
 
 def start_cli(config: Path, env: dict[str, str], *args: str) -> CliProcess:
     process = subprocess.Popen(
-        [sys.executable, "-m", "federation_deploy.cli.main", "--config-dir", str(config), *args],
+        [sys.executable, "-c", "from federation_deploy.cli.main import main; main()",
+         "--config-dir", str(config), *args],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL, text=True, start_new_session=True,
     )
