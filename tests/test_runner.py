@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
+import queue
+import re
+import signal
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from federation_deploy.errors import ToolError
-from federation_deploy.runner import CENSORED, Runner, censor
+from federation_deploy.runner import CENSORED, Live, Runner, censor
 
 PY = sys.executable
 
@@ -90,3 +96,151 @@ def test_spawn_writes_its_log_and_echoes(tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 0
     assert log.read_text() == "started\n" and (log.stat().st_mode & 0o777) == 0o600
     assert out.getvalue().startswith(f"$ {PY} -c")
+
+
+# -- streaming ---------------------------------------------------------------------------------
+
+
+class Lines(io.TextIOBase):
+    """An echo_to that hands each line to the test as soon as it is printed."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.buffer = ""
+
+    def write(self, text: str) -> int:
+        self.buffer += text
+        while "\n" in self.buffer:
+            line, self.buffer = self.buffer.split("\n", 1)
+            self.queue.put(line)
+        return len(text)
+
+    def next(self) -> str:
+        return self.queue.get(timeout=60)  # a safety net only; never asserted on
+
+
+WAIT_FOR_FILE = ("import os, sys, time\nprint('first', flush=True)\n"
+                 "while not os.path.exists(sys.argv[1]): time.sleep(0.01)\nprint('second')\n")
+
+
+def test_live_output_arrives_while_the_tool_still_runs(tmp_path: Path) -> None:
+    lines = Lines()
+    runner = Runner(echo=False, echo_to=lines, stream=True)  # type: ignore[arg-type]
+    go = tmp_path / "go"
+    result: list[str] = []
+    thread = threading.Thread(target=lambda: result.append(
+        runner.run([PY, "-c", WAIT_FOR_FILE, str(go)], live="all").stdout))
+    thread.start()
+    assert lines.next() == "first"  # the tool cannot end before `go` exists
+    go.touch()
+    thread.join(timeout=60)
+    assert lines.next() == "second" and result == ["first\nsecond\n"]  # and a full copy kept
+
+
+def test_live_stderr_only_keeps_stdout_as_data() -> None:
+    lines = Lines()
+    runner = Runner(echo=False, echo_to=lines, stream=True)  # type: ignore[arg-type]
+    proc = runner.run([PY, "-c", "import sys; print('{\"a\": 1}'); print('warn', "
+                       "file=sys.stderr)"], live="stderr")
+    assert proc.stdout == '{"a": 1}\n' and proc.stderr == "warn\n"
+    assert list(lines.queue.queue) == ["warn"]
+
+
+@pytest.mark.parametrize("stream,live,full,shown", [
+    (False, "all", False, []),  # -q: nothing shown, everything kept
+    (True, "none", False, []),
+    (True, "all", False, ["a: Creating...", "Plan: 1 to add"]),  # refresh lines need -v
+    (True, "all", True, ["a: Refreshing state...", "a: Creating...", "Plan: 1 to add"]),
+])
+def test_what_is_shown_live(stream: bool, live: Live, full: bool, shown: list[str]) -> None:
+    lines = Lines()
+    runner = Runner(echo=False, echo_to=lines, stream=stream,  # type: ignore[arg-type]
+                    full_output=full)
+    script = "print('a: Refreshing state...'); print('a: Creating...'); print('Plan: 1 to add')"
+    proc = runner.run([PY, "-c", script], live=live, quiet_lines=re.compile("Refreshing state"))
+    assert list(lines.queue.queue) == shown
+    assert proc.stdout.count("\n") == 3
+
+
+def test_live_lines_are_censored_also_line_by_line_and_colour_is_kept_out_of_copies() -> None:
+    lines = Lines()
+    runner = Runner(echo=False, echo_to=lines, stream=True)  # type: ignore[arg-type]
+    runner.add_secrets(["-----BEGIN KEY-----\nabcdefghijklmnop\n-----END KEY-----"])
+    script = ("print('key line abcdefghijklmnop'); print('\\x1b[32mgreen helm-secret\\x1b[0m')")
+    proc = runner.run([PY, "-c", script], live="all", shown_secrets=["helm-secret"])
+    assert list(lines.queue.queue) == [f"key line {CENSORED}",
+                                       f"\x1b[32mgreen {CENSORED}\x1b[0m"]
+    # shown_secrets are the caller's to censor in the returned copy (helm parses it raw)
+    assert proc.stdout == f"key line {CENSORED}\ngreen helm-secret\n"
+
+
+# -- interrupts --------------------------------------------------------------------------------
+
+# The CLI in miniature: a Runner running a tool, SIGTERM handled like Ctrl-C.
+PARENT = """
+import sys
+from federation_deploy.runner import Runner
+from federation_deploy.signals import sigterm_as_interrupt
+runner = Runner(stream=True, interrupt_grace=float(sys.argv[1]))
+with sigterm_as_interrupt():
+    try:
+        runner.run([sys.executable, "-c", sys.argv[2], sys.argv[3]], live="all")
+    except KeyboardInterrupt as exc:
+        print("parent interrupted", type(exc).__name__, file=sys.stderr, flush=True)
+        sys.exit(130)
+"""
+
+# A tool that, on SIGINT or SIGTERM, takes a moment to clean up (as terraform releasing its
+# lock) and writes which signal it got; IGNORE makes it ignore both.
+TOOL = """
+import signal, sys, time
+out = sys.argv[1]
+def stop(signum, frame):
+    if out != "IGNORE":
+        time.sleep(0.2)
+        open(out, "w").write(signal.Signals(signum).name)
+        sys.exit(1)
+handler = signal.SIG_IGN if out == "IGNORE" else stop
+signal.signal(signal.SIGINT, handler)
+signal.signal(signal.SIGTERM, handler)
+print("ready", flush=True)
+while True:
+    time.sleep(0.05)
+"""
+
+
+def interrupt(tmp_path: Path, signum: int, *, grace: float = 60.0, marker: str | None = None,
+              group: bool = True) -> tuple[int, str]:
+    """Run PARENT, signal it (its process group, as a terminal does, or only it) once the
+    tool said ready; return its exit code and stderr."""
+    out = marker or str(tmp_path / "tool-stopped")
+    parent = subprocess.Popen([PY, "-c", PARENT, str(grace), TOOL, out], stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    assert parent.stderr is not None
+    seen = []
+    for line in parent.stderr:
+        seen.append(line)
+        if line.strip() == "ready":
+            break
+    (os.killpg if group else os.kill)(parent.pid, signum)
+    seen += parent.stderr.readlines()
+    return parent.wait(timeout=120), "".join(seen)
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["terminal-group", "process-only"])
+def test_ctrl_c_is_forwarded_once_and_the_tool_may_finish(tmp_path: Path, group: bool) -> None:
+    code, err = interrupt(tmp_path, signal.SIGINT, group=group)
+    assert code == 130 and "parent interrupted KeyboardInterrupt" in err
+    assert (tmp_path / "tool-stopped").read_text() == "SIGINT"  # it cleaned up, not killed
+    assert f"SIGINT: sent to {os.path.basename(PY)};" in err and "killed" not in err
+
+
+def test_sigterm_is_forwarded_as_sigterm(tmp_path: Path) -> None:
+    code, err = interrupt(tmp_path, signal.SIGTERM)
+    assert code == 130 and "parent interrupted Terminated" in err
+    assert (tmp_path / "tool-stopped").read_text() == "SIGTERM"
+
+
+def test_a_tool_that_does_not_stop_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+    code, err = interrupt(tmp_path, signal.SIGINT, grace=0.5, marker="IGNORE")
+    assert code == 130 and f"{os.path.basename(PY)} did not stop within 0.5s: killed" in err

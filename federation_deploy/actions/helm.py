@@ -106,7 +106,8 @@ class RunnerCommand(pyhelm3.Command):
     hand in a recording Runner and see the exact argv.
 
     Output is censored here, not by the Runner: a censored `***` inside YAML is an alias and
-    would break pyhelm3's parsing of helm's answers, so the Runner is given no secrets.
+    would break pyhelm3's parsing of helm's answers, so the Runner censors them only in what it
+    shows (`shown_secrets`: the echo and helm's stderr as it streams).
     """
 
     def __init__(
@@ -120,6 +121,8 @@ class RunnerCommand(pyhelm3.Command):
 
     def argv(self, command: Iterable[Any]) -> list[str]:
         argv = [self.executable, *(str(part) for part in command)]
+        if self.runner.full_output:  # -v: helm says what it waits for (on stderr)
+            argv.append("--debug")
         if self.access is not None:
             argv += ["--kubeconfig", str(self.access.kubeconfig)]
             if self.access.context:
@@ -132,8 +135,10 @@ class RunnerCommand(pyhelm3.Command):
         if self.access is not None:
             # plugins (helm-diff) and exec credential plugins read KUBECONFIG, not the flag
             env = {"KUBECONFIG": str(self.access.kubeconfig)}
+        # stdout is data pyhelm3 parses (JSON, YAML); stderr (warnings, --debug) is shown live
         proc = self.runner.run(
             argv, input=None if input is None else input.decode("utf-8"), env=env, check=False,
+            live="stderr", shown_secrets=self.secrets,
         )
         if proc.returncode != 0:
             raise ToolError(

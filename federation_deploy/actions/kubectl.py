@@ -39,7 +39,7 @@ def rollout_status(
             say(f"rollout: {namespace}/{workload}")
             try:
                 runner.run(access.kubectl_argv("rollout", "status", workload, "--namespace",
-                                               namespace, f"--timeout={timeout}"))
+                                               namespace, f"--timeout={timeout}"), live="all")
             except ToolError as exc:
                 raise _rollout_error(
                     exc, f"{workload} in namespace {namespace!r} did not finish rolling out"

@@ -304,8 +304,13 @@ class PinnedTerraform:
         subcommand: str,
         *args: str,
         ok_codes: Sequence[int] = (0,),
+        live: bool = False,
         **options: Any,
     ) -> subprocess.CompletedProcess[str]:
+        # live: progress shown as it comes (refresh lines only with -v), in colour where the
+        # Runner may colour; else data we parse (only its stderr shown), never coloured
+        if live and self.runner.color:
+            options.pop("no_color", None)
         argv = build_command(self.executable(), subcommand, *args, **options)
         problem = _endpoint_problem(self.environ)
         if problem:
@@ -313,7 +318,8 @@ class PinnedTerraform:
         base = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
         with _cli_config(self.mirror) as extra:
             env = {**base, **self.env, **extra}
-            return self.runner.run(argv, cwd=self.stack, env=env, ok_codes=ok_codes)
+            return self.runner.run(argv, cwd=self.stack, env=env, ok_codes=ok_codes,
+                                   live="all" if live else "stderr", quiet_lines=_PROGRESS)
 
     def installed_version(self) -> str:
         proc = self._run("version", json=True)
@@ -414,7 +420,7 @@ class PinnedTerraform:
         self.require_lock_file()
         before = self.lock_file.read_bytes()
         try:
-            proc = self._run("init", input="false", no_color=True, lockfile="readonly")
+            proc = self._run("init", input="false", no_color=True, lockfile="readonly", live=True)
         except ToolError as exc:
             output = exc.stderr + exc.stdout
             if _LOCK_PROBLEM.search(output):
@@ -460,7 +466,8 @@ class PinnedTerraform:
         self._discard_plan()
         fingerprint = self.fingerprint()
         proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
-                         out=str(self.plan_file), var=self.variables, ok_codes=(0, 2))
+                         out=str(self.plan_file), var=self.variables, ok_codes=(0, 2),
+                         live=True)
         text = _drop_progress(proc.stdout)
         summary = PlanSummary.parse(text, changes=proc.returncode == 2)
         self._write_meta(PLAN_META, {
@@ -504,7 +511,7 @@ class PinnedTerraform:
         self.ensure_initialised()
         try:
             proc = self._run("apply", str(saved.plan_file), input="false", no_color=True,
-                             lock_timeout="0s")
+                             lock_timeout="0s", live=True)
         except ToolError as exc:
             raise self._explain_apply_failure(exc) from None
         self._discard_plan()
@@ -540,7 +547,7 @@ class PinnedTerraform:
         self.require_lock_file()
         self.ensure_initialised()
         proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
-                         var=self.variables, ok_codes=(0, 2))
+                         var=self.variables, ok_codes=(0, 2), live=True)
         text = _drop_progress(proc.stdout)
         return PlanSummary.parse(text, changes=proc.returncode == 2), text
 
@@ -576,9 +583,9 @@ class PinnedTerraform:
             options["fs_mirror"] = str(mirror.resolve())
         before = self.lock_file.read_bytes() if self.lock_file.is_file() else None
         # providers lock reads the whole configuration, local modules included; `get` installs
-        # those (and nothing else: no backend, no providers).
-        self._run("get", no_color=True)
-        proc = self._run("providers lock", no_color=True, platform=list(wanted), **options)
+        # those (and nothing else: no backend, no providers)
+        self._run("get", no_color=True, live=True)
+        proc = self._run("providers lock", no_color=True, platform=[*wanted], live=True, **options)
         after = self.lock_file.read_bytes() if self.lock_file.is_file() else None
         return LockResult(stack=self.name, platforms=wanted, skipped=skipped,
                           changed=before != after, text=str(proc.stdout))
@@ -587,7 +594,7 @@ class PinnedTerraform:
                     ) -> tuple[bool, str]:
         """Plan-and-apply in one step into a local state file (the bootstrap stack only)."""
         proc = self._run("apply", input="false", no_color=True, auto_approve=True,
-                         state=str(state), var={**self.variables, **(extra or {})})
+                         state=str(state), var={**self.variables, **(extra or {})}, live=True)
         text = _drop_progress(proc.stdout)
         changed = not re.search(r"Resources: 0 added, 0 changed, 0 destroyed", text)
         return changed, text

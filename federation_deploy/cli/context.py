@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,14 +28,25 @@ class Context:
 
     def runner(self, *, plumbing: bool = False) -> Runner:
         """The Runner every command runs its tools through: it echoes each command to stderr
-        unless -q. `plumbing` is for tools a command only consults along the way (git in
-        ci-matrix, the sandbox's servers), which would drown its own progress: echoed with -v.
+        and streams the tools' progress (terraform, helm's stderr) as it comes, unless -q;
+        with -v the full output (terraform's refresh lines, helm --debug). `plumbing` is for
+        tools a command only consults along the way (git in ci-matrix, the sandbox's servers),
+        which would drown its own progress: echoed and streamed with -v only.
         """
-        return Runner(echo=self.verbosity >= (1 if plumbing else 0))
+        shown = self.verbosity >= (1 if plumbing else 0)
+        return Runner(echo=shown, stream=shown, full_output=self.verbosity >= 1,
+                      color=stderr_in_colour())
 
     def progress(self, message: str) -> None:
         if self.verbosity >= 0:
             click.echo(message, err=True)
+
+
+def stderr_in_colour(environ: Mapping[str, str] | None = None) -> bool:
+    """Tools may colour what they stream: stderr is a terminal and NO_COLOR is unset or empty
+    (https://no-color.org)."""
+    environ = os.environ if environ is None else environ
+    return not environ.get("NO_COLOR") and sys.stderr.isatty()
 
 
 def in_ci() -> bool:

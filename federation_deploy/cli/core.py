@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -14,7 +15,8 @@ from .context import Context
 def emit(obj: Context, result: CommandResult) -> None:
     """Print a command's result: its data on stdout, its messages on stderr (unless -q),
     then exit with its code. Every command's output goes through here."""
-    if result.stdout:
+    shown_already = result.streamed and sys.stdout.isatty()
+    if result.stdout and not shown_already:
         click.echo(result.stdout, nl=not result.stdout.endswith("\n"))
     for message in result.messages:
         obj.progress(message)

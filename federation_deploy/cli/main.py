@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_FAILED, FederationDeployError
+from ..signals import signal_of, sigterm_as_interrupt
 from .context import Context
 
 # command name -> the cli module defining it; imported only when the command runs (or for
@@ -52,20 +54,63 @@ class FederationGroup(click.Group):
             module = importlib.import_module(f"federation_deploy.cli.{self.lazy[cmd_name]}")
             for command in module.COMMANDS:
                 self.add_command(command)
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            add_verbosity_options(command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with sigterm_as_interrupt():
+                return super().invoke(ctx)
         except FederationDeployError as exc:
             click.echo(f"error: {exc.render()}", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            signum = signal_of(exc)
+            click.echo("interrupted" if signum == signal.SIGINT
+                       else f"interrupted ({signal.Signals(signum).name})", err=True)
+            ctx.exit(128 + signum)
         except OSError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_FAILED)
+
+
+def _set_log_level(verbosity: int) -> None:
+    level = logging.ERROR if verbosity < 0 else (logging.DEBUG if verbosity > 1 else logging.INFO)
+    logging.getLogger().setLevel(level)
+
+
+def _more_verbose(ctx: click.Context, _param: click.Parameter, count: int) -> None:
+    obj = ctx.find_object(Context)
+    if count and obj is not None and obj.verbosity >= 0:  # -q anywhere wins
+        obj.verbosity += count
+        _set_log_level(obj.verbosity)
+
+
+def _quiet(ctx: click.Context, _param: click.Parameter, quiet: bool) -> None:
+    obj = ctx.find_object(Context)
+    if quiet and obj is not None:
+        obj.verbosity = -1
+        _set_log_level(obj.verbosity)
+
+
+def add_verbosity_options(command: click.Command) -> None:
+    """-v/-q on a command (and every subcommand of a group), so that they work anywhere on the
+    line (`deploy gke -q`) as well as before the command; they update the one Context."""
+    names = {name for param in command.params for name in param.opts}
+    if "--verbose" not in names:
+        command.params.append(click.Option(
+            ["-v", "--verbose"], count=True, expose_value=False, callback=_more_verbose,
+            help="More output: tools' full output, helm --debug (repeatable; also before the "
+                 "command)."))
+    if "--quiet" not in names:
+        command.params.append(click.Option(
+            ["-q", "--quiet"], is_flag=True, expose_value=False, callback=_quiet,
+            help="Only errors on stderr (also before the command)."))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_verbosity_options(sub)
 
 
 @click.group(cls=FederationGroup, context_settings={"help_option_names": ["-h", "--help"],
@@ -78,7 +123,8 @@ class FederationGroup(click.Group):
     envvar="FEDERATION_DEPLOY_CONFIG_DIR",
     help="Directory holding federation.yaml, values/ and secrets/.",
 )
-@click.option("-v", "--verbose", count=True, help="More progress on stderr (repeatable).")
+@click.option("-v", "--verbose", count=True,
+              help="More output on stderr: tools' full output, helm --debug (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(package_name="federation-deploy")
 @click.pass_context
@@ -91,9 +137,10 @@ def cli(ctx: click.Context, config_dir: Path, verbose: int, quiet: bool) -> None
     Exit codes: 0 success; 1 an operation failed; 2 bad usage or invalid config;
     3 check/diff found drift or changes.
     """
-    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    ctx.obj = Context(config_dir=config_dir, verbosity=-1 if quiet else verbose)
+    verbosity = -1 if quiet else verbose
+    logging.basicConfig(format="%(message)s", stream=sys.stderr)
+    _set_log_level(verbosity)
+    ctx.obj = Context(config_dir=config_dir, verbosity=verbosity)
 
 
 def _register() -> None:

@@ -20,3 +20,6 @@ class CommandResult:
     exit_code: int = EXIT_OK
     stdout: str = ""
     messages: tuple[str, ...] = ()
+    # stdout was already shown on stderr as the tool wrote it (terraform's plan): on a
+    # terminal, where both streams end up, it is not printed a second time
+    streamed: bool = False

@@ -53,7 +53,7 @@ def plan(fed: Federation, member: str, runner: Runner,
                         f"`federation-deploy terraform apply {member}`")
     else:
         messages.append(f"plan saved to {result.plan_file} (nothing to apply)")
-    return CommandResult(stdout=result.text, messages=tuple(messages))
+    return CommandResult(stdout=result.text, messages=tuple(messages), streamed=runner.stream)
 
 
 def apply(fed: Federation, member: str, runner: Runner, confirm: Callable[[str], None],
@@ -67,7 +67,7 @@ def apply(fed: Federation, member: str, runner: Runner, confirm: Callable[[str],
     messages = [f"applied {result.stack}: {result.summary.line}"]
     if result.outputs_file is not None:
         messages.append(f"outputs saved to {result.outputs_file} (commit it: render uses it)")
-    return CommandResult(stdout=result.text, messages=tuple(messages))
+    return CommandResult(stdout=result.text, messages=tuple(messages), streamed=runner.stream)
 
 
 def check(fed: Federation, member: str, runner: Runner,
@@ -76,8 +76,8 @@ def check(fed: Federation, member: str, runner: Runner,
     stack = for_member(fed, member, runner, env=env)
     summary, text = stack.check()
     if summary.changes:
-        return CommandResult(exit_code=EXIT_CHANGES, stdout=text,
-                      messages=(f"drift in {stack.name}: {summary.line}",))
+        return CommandResult(exit_code=EXIT_CHANGES, stdout=text, streamed=runner.stream,
+                             messages=(f"drift in {stack.name}: {summary.line}",))
     return CommandResult(messages=(f"no drift in {stack.name}",))
 
 

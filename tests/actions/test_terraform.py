@@ -130,6 +130,19 @@ def test_apply_runs_only_the_saved_plan(config_dir: Path, fake_terraform: str) -
     assert not stack.plan_file.exists() and not (stack.work_dir / tf.PLAN_META).exists()
 
 
+def test_colour_where_the_runner_may_colour_but_never_in_data(config_dir: Path,
+                                                              fake_terraform: str) -> None:
+    fed = load_federation(config_dir)
+    runner = RecordingRunner()
+    runner.color = True  # stderr is a terminal, NO_COLOR unset
+    stack = tf_commands.for_member(fed, "curvenote", runner, env={"PATH": fake_terraform})
+    stack.plan()
+    stack.outputs()
+    by_command = {argv[0]: argv for argv in runner.argvs}
+    assert "-no-color" not in by_command["init"] and "-no-color" not in by_command["plan"]
+    assert "-no-color" in by_command["output"]  # JSON we parse
+
+
 def test_mirror_makes_a_cli_config_for_the_run_only(config_dir: Path, fake_terraform: str,
                                                     tmp_path: Path) -> None:
     fed = load_federation(config_dir)

@@ -52,6 +52,7 @@ class Call:
     env: dict[str, str] | None
     input: str | None
     kubeconfig_mode: int | None = None  # mode of the --kubeconfig/KUBECONFIG file, then
+    live: str = "none"  # which of the tool's streams the Runner was asked to show live
 
     @property
     def tool(self) -> str:
@@ -134,9 +135,12 @@ class RecordingRunner(Runner):
         ok_codes: Sequence[int] = (0,),
         capture: bool = True,
         timeout: float | None = None,
+        live: Any = "none",
+        quiet_lines: Any = None,
+        shown_secrets: Any = (),
     ) -> subprocess.CompletedProcess[str]:
         argv = [str(a) for a in argv]
-        call = Call(argv, dict(env) if env else None, input)
+        call = Call(argv, dict(env) if env else None, input, live=str(live))
         kubeconfig = _flag(argv, "--kubeconfig") or (env or {}).get("KUBECONFIG")
         if kubeconfig and Path(kubeconfig).exists():
             call.kubeconfig_mode = stat.S_IMODE(Path(kubeconfig).stat().st_mode)
