@@ -141,14 +141,21 @@ class Runner:
         secrets = self._line_secrets(shown)
         out: list[str] = []
         err: list[str] = []
-        threads = [
-            self._copy(proc.stdout, out, shows == "all", quiet_lines, secrets),
-            self._copy(proc.stderr, err, shows in ("stderr", "all"), quiet_lines, secrets),
-        ]
-        if input is not None and proc.stdin is not None:
-            threads.append(_start(_feed, proc.stdin, input))
+        threads: list[threading.Thread | None] = []
         try:
+            # from here on the tool exists: an interrupt at any point stops it gracefully
+            # (it runs in its own session, so nothing else would tell it)
+            threads += [
+                self._copy(proc.stdout, out, shows == "all", quiet_lines, secrets),
+                self._copy(proc.stderr, err, shows in ("stderr", "all"), quiet_lines, secrets),
+            ]
+            if input is not None and proc.stdin is not None:
+                threads.append(_start(_feed, proc.stdin, input))
             self._wait(proc, argv, timeout)
+        except KeyboardInterrupt as interrupt:
+            if proc.poll() is None:
+                self._stop_gracefully(proc, os.path.basename(argv[0]), signal_of(interrupt))
+            raise
         finally:
             for thread in threads:
                 if thread is not None:
