@@ -144,3 +144,13 @@ class TerraformVersionError(UsageError):
 
 class LockFileError(FederationDeployError):
     """A stack's .terraform.lock.hcl is missing; only `terraform lock` may write one."""
+
+
+class WeightsConflict(FederationDeployError):
+    """Another writer changed the weights (federation.yaml or the published config) since this
+    process read them: nothing was written or published by the loser (exit 1)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so that every `finally` runs (temporary
+    kubeconfigs removed, children stopped, config and published weights left consistent)."""

@@ -280,6 +280,14 @@ def _cluster_stages(
             _note_version_skew(member, report.server_version, say)
             helm.use_cluster(access)
             if "releases" in chosen:
+                if _publishes_weights(fed, member, rendered):
+                    from ..actions.helm import check_redirector_publish
+
+                    # a deploy of an older commit must not publish its (older) weights over
+                    # a ramp step or drain taken since
+                    say("stage releases: the redirector's weights are generation "
+                        f"{fed.generation}; comparing with the deployed release")
+                    check_redirector_publish(helm, fed)
                 _release_stage(helm, rendered, timeout, report, say)
             if "rollout" in chosen:
                 namespaces = list(dict.fromkeys(r.release.namespace for r in rendered))
@@ -291,6 +299,12 @@ def _cluster_stages(
         raise _auth_error(exc, member) from None
     finally:
         helm.use_cluster(None)
+
+
+def _publishes_weights(fed: Federation, member: Member, rendered: list[RenderedRelease]) -> bool:
+    """Does this deploy upgrade the redirector release (and so publish the weights)?"""
+    return member.name == fed.redirector.member and any(
+        r.release.name == fed.redirector.release for r in rendered)
 
 
 def _auth_error(exc: ToolError, member: Member) -> ToolError:

@@ -106,6 +106,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     declared = root.get("members") if isinstance(root.get("members"), LocatedMap) else {}
     complete = len(members) == len(declared or {})
     redirector = _load_redirector(check, root, members, set(declared or {}))
+    generation = check.value(root, "", schema.FEDERATION["generation"])
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -132,6 +133,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         redirector=redirector,
         members=members,
         warnings=tuple(warnings),
+        generation=int(generation),
         values_documents=documents,
     )
 

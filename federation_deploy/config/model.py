@@ -140,6 +140,8 @@ class Federation:
     redirector: RedirectorSettings
     members: Mapping[str, Member]
     warnings: tuple[str, ...] = ()
+    # the weights' generation (top-level `generation:`): one more at every weight change
+    generation: int = 0
     # values files parsed once at load (validation reads them all anyway); render reuses them
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
 

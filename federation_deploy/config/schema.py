@@ -266,5 +266,8 @@ MEMBER = Section("members.*", (
 FEDERATION = Section("", (
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM),
     Key("redirector", MAPPING, "a mapping", required=True, nested=REDIRECTOR),
+    # the weights' generation: every weight change adds one, and the published redirector
+    # config carries it too, so that a publish can be a compare-and-swap (weights.py)
+    Key("generation", NONNEG_INTEGER, "an integer >= 0", 0),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
 ))

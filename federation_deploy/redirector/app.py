@@ -286,6 +286,8 @@ def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
         parts.append("check settings")
     if old.load_balancer != new.load_balancer:
         parts.append(f"load balancer {new.load_balancer}")
+    if old.generation != new.generation:
+        parts.append(f"generation {old.generation} -> {new.generation}")
     return ", ".join(parts) or "no effective change"
 
 

@@ -95,6 +95,9 @@ class RedirectorConfig:
     host_cookie_age_hours: float = DEFAULT_HOST_COOKIE_AGE_HOURS
     dropped: tuple[str, ...] = ()
     ignored_keys: tuple[str, ...] = ()
+    # the weights' generation the deploy side published (None in a config from before it, or
+    # written by hand); reported in /active_hosts so a writer can see what is served
+    generation: int | None = None
 
     def host(self, name: str) -> HostConfig | None:
         for host in self.hosts:
@@ -107,7 +110,8 @@ class RedirectorConfig:
         return tuple(h for h in self.hosts if h.prime)
 
 
-_TOP_KEYS = {"hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours"}
+_TOP_KEYS = {"hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours",
+             "generation"}
 _HOST_KEYS = {"url", "weight", "prime", "ramp", "health", "versions"}
 _CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
 
@@ -280,6 +284,7 @@ def parse_config(data: Any) -> RedirectorConfig:
         )
     headroom = root.get("pod_headroom")
     cookie_age = root.get("host_cookie_age_hours")
+    generation = root.get("generation")
     return RedirectorConfig(
         hosts=tuple(hosts),
         check=_parse_check(root.get("check"), ignored),
@@ -296,6 +301,7 @@ def parse_config(data: Any) -> RedirectorConfig:
         ),
         dropped=tuple(dropped),
         ignored_keys=tuple(ignored),
+        generation=None if generation is None else _integer(generation, "generation", minimum=0),
     )
 
 
