@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import EXIT_FAILED, FederationDeployError
+from ..errors import EXIT_FAILED, FederationDeployError, Terminated
 from .context import Context
 
 # command name -> the cli module defining it; imported only when the command runs (or for
@@ -58,6 +59,9 @@ class FederationGroup(click.Group):
         except FederationDeployError as exc:
             click.echo(f"error: {exc.render()}", err=True)
             ctx.exit(exc.exit_code)
+        except Terminated:
+            click.echo("terminated (SIGTERM)", err=True)
+            ctx.exit(143)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
@@ -102,7 +106,15 @@ def _register() -> None:
 _register()
 
 
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main() -> None:
+    # SIGTERM (CI runners, `timeout`, systemd) as an exception like Ctrl-C, not instant death:
+    # temporary kubeconfigs are removed, children stopped, config and published weights left
+    # consistent by the same `finally` and `except KeyboardInterrupt` blocks
+    signal.signal(signal.SIGTERM, _raise_terminated)
     cli(prog_name="federation-deploy")
 
 
