@@ -28,7 +28,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
-from .config import Federation, load_federation
+from .config import FEDERATION_FILE, Federation, load_federation
 from .errors import ConfigError, WeightsConflict
 from .render import redirector_config
 from .yamlio import atomic_write_text, dumps_round_trip, load_round_trip
@@ -116,7 +116,7 @@ class ConfigSnapshot:
 def read_snapshot(config_dir: Path) -> ConfigSnapshot:
     """federation.yaml's text and the federation loaded from it (read again when a writer
     changed it during the load)."""
-    path = load_federation(config_dir).path
+    path = Path(config_dir) / FEDERATION_FILE
     for _ in range(10):
         text = _read_text(path)
         fed = load_federation(config_dir)
