@@ -53,8 +53,9 @@ def run_ramp(
     when another ramp runs on this machine (the writer lock) or someone else changed the
     weights under this one (it then stops without publishing).
     """
-    plan = resolve_plan(fed, member, steps, to_weight, hold)
+    # the lock first: a second ramp on this machine is told that one runs, whatever it asks
     with writer_lock(fed.config_dir, f"ramp {member}{' --advance' if advance else ''}"):
+        plan = resolve_plan(fed, member, steps, to_weight, hold)
         if confirm is not None:
             confirm(plan)
         io = _io(publisher, clock, progress, on_step)

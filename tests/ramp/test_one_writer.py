@@ -31,6 +31,7 @@ from federation_deploy.weights import lock_path
 
 from .conftest import FEDERATION_YAML, StandinFederation
 
+CLI = str(Path(sys.executable).parent / "federation-deploy")  # the installed entry point
 WAIT = 60.0  # the longest any condition may take on a loaded machine
 # a second member that can be ramped (the issue's "ramps of two members")
 DELTA = """
@@ -62,8 +63,7 @@ class Process:
         self.log = log
         self.handle = log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "federation_deploy.cli.main", "--config-dir",
-             str(config_dir), *args],
+            [CLI, "--config-dir", str(config_dir), *args],
             stdout=subprocess.PIPE, stderr=self.handle, stdin=subprocess.DEVNULL, text=True,
             env={**os.environ, **(env or {})},
         )
@@ -102,7 +102,7 @@ def redirector_process(federation: StandinFederation, published: Path,
     log = tmp_path / "redirector.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "federation_deploy.cli.main", "redirector", "serve",
+            [CLI, "redirector", "serve",
              "--config", str(published), "--port", "0", "--address", "127.0.0.1"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -205,7 +205,6 @@ def test_ramps_of_two_members_from_two_checkouts(
     decides. Exactly one ramp proceeds; the other stops, puts its federation.yaml back, and
     no member in service changes weight."""
     standins = {name: start_standin(name) for name in ("alpha", "beta", "gamma", "delta")}
-    redirector: subprocess.Popen[bytes] | None = None
     runs: list[Process] = []
     try:
         text = FEDERATION_YAML.format(**{n: s.url for n, s in standins.items()}) + \
@@ -226,8 +225,6 @@ def test_ramps_of_two_members_from_two_checkouts(
     finally:
         for run in runs:
             run.kill()
-        if redirector is not None:
-            redirector.kill()
         for standin in standins.values():
             standin.stop()
     assert sorted(codes) == [0, 1], [r.stderr() for r in runs]
