@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from federation_deploy import weights as weights_module
 from federation_deploy.actions.publish import PublishTarget, make_publisher
 from federation_deploy.commands.ramp import advance_ramp, plan_table, run_ramp
 from federation_deploy.config import Federation
-from federation_deploy import weights as weights_module
 from federation_deploy.errors import VerificationError, WeightsConflict
 from federation_deploy.ramp import plan as plan_module
 from federation_deploy.ramp.engine import (
