@@ -28,9 +28,8 @@ exit 1), and leaves the change alone.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
@@ -56,7 +55,7 @@ from ..weights import (
     weight_differences,
     weights_of,
 )
-from .plan import RampPlan, RampStep, plan_abort
+from .plan import RampPlan, RampStep, plan_abort, weights_disagreement
 from .state import parse_timestamp, utc_timestamp, write_member
 
 Progress = Callable[[str], None]
@@ -551,50 +550,3 @@ class RampEngine:
         return RampOutcome(member=self.member, status=status, step=index,
                            weight=self.plan.member_weight_at(index),
                            share=self.plan.member_share_at(index), message=message)
-
-
-def weights_disagreement(
-    hosts: Mapping[str, Mapping[str, Any]],
-    expected: Mapping[str, float],
-    member: str,
-    ramp_flag: bool,
-    may_be_absent: bool = False,
-) -> str | None:
-    """None when /active_hosts agrees with the expected weights, else the first difference.
-
-    The ramping member must be listed with its weight and ramp flag (absent at weight 0, or
-    when may_be_absent); other members may be absent (out of rotation is not the ramp's
-    business), but when listed their weights must be the expected ones.
-    """
-    want = expected.get(member, 0.0)
-    host = hosts.get(member)
-    if want > 0:
-        if host is None:
-            if may_be_absent:
-                return _others_disagreement(hosts, expected, member)
-            return f"{member} is not in /active_hosts"
-        got = host.get("weight")
-        if not _same_weight(got, want):
-            return f"{member} has weight {got} there (expected {want:g})"
-        if bool(host.get("ramp")) != ramp_flag:
-            return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
-    elif host is not None:
-        return f"{member} is still in /active_hosts (weight {host.get('weight')})"
-    return _others_disagreement(hosts, expected, member)
-
-
-def _others_disagreement(
-    hosts: Mapping[str, Mapping[str, Any]], expected: Mapping[str, float], member: str
-) -> str | None:
-    for name, other in hosts.items():
-        if name == member or name not in expected:
-            continue
-        if not _same_weight(other.get("weight"), expected[name]):
-            return f"{name} has weight {other.get('weight')} there (expected {expected[name]:g})"
-    return None
-
-
-def _same_weight(got: Any, want: float) -> bool:
-    if isinstance(got, bool) or not isinstance(got, int | float):
-        return False
-    return math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12)
