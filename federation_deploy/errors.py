@@ -148,3 +148,8 @@ class LockFileError(FederationDeployError):
 
 class ProviderUnavailableError(LockFileError):
     """A provider the lock file pins cannot be installed here (not in the plugin mirror)."""
+
+
+class WeightsConflict(FederationDeployError):
+    """Another writer changed the weights (federation.yaml or the published config) since this
+    process read them: nothing was written or published by the loser (exit 1)."""

@@ -389,6 +389,8 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
             host["ramp"] = True
         hosts[m.name] = host
     return {
+        # the weights' generation: a publish compares it (weights.py), /active_hosts reports it
+        "generation": fed.generation,
         "hosts": hosts,
         "check": {
             "period": plain_number(r.check.period),

@@ -43,6 +43,21 @@ def fetch_active_hosts(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) ->
     return {str(name): host for name, host in hosts.items() if isinstance(host, dict)}
 
 
+def fetch_live_generation(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> int | None:
+    """The generation of the weights the redirector serves (its /active_hosts `generation`);
+    None when it reports none (an older redirector, a config without one) or cannot be
+    asked: the caller then relies on the weights it sees."""
+    url = redirector_url.rstrip("/") + "/active_hosts"
+    try:
+        data = _get_json(url, timeout)
+    except LiveError:
+        return None
+    generation = data.get("generation") if isinstance(data, dict) else None
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        return None
+    return generation
+
+
 def fetch_metrics(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> list[Sample]:
     url = redirector_url.rstrip("/") + "/metrics"
     try:

@@ -348,6 +348,13 @@ def test_terraform_plans_pull_requests_and_applies_behind_approval() -> None:
 # --- ramp.yml -------------------------------------------------------------------------------
 
 
+def test_weight_writers_share_one_concurrency_group() -> None:
+    """cd.yml (a deploy of the redirector publishes weights) and ramp.yml never run at once:
+    an older commit's deploy cannot land between a ramp step's write and publish."""
+    cd, ramp = load("cd"), load("ramp")
+    assert cd["concurrency"]["group"] == ramp["concurrency"]["group"] == "weights"
+
+
 def test_ramp_scheduled_and_manual() -> None:
     wf = load("ramp")
     assert wf["on"]["schedule"] == [{"cron": "*/30 * * * *"}]

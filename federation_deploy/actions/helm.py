@@ -22,6 +22,7 @@ from ..errors import FederationDeployError, MissingToolError, ToolError, UsageEr
 from ..render import RenderedRelease, describe_chart, render_releases
 from ..runner import Runner
 from ..secrets import censor
+from ..weights import PublishedWeights, check_publish, published_from_config
 from .kube_auth import (
     ClusterAccess,
     ClusterTools,
@@ -344,6 +345,23 @@ class Helm:
             raise
         return out.decode("utf-8")
 
+    def deployed_values(self, release: Release) -> dict[str, Any] | None:
+        """The values the deployed release was given (`helm get values -o json`), or None
+        when the release is not installed."""
+        try:
+            out = _complete(self.command.run(
+                ["get", "values", release.name, "--namespace", release.namespace,
+                 "--output", "json"]))
+        except ToolError as exc:
+            if "release: not found" in exc.stderr.lower():
+                return None
+            raise
+        try:
+            values = json.loads(out.decode("utf-8") or "null")
+        except json.JSONDecodeError:
+            return None
+        return values if isinstance(values, dict) else {}
+
     def has_diff_plugin(self) -> bool:
         out = _complete(self.command.run(["plugin", "list"])).decode("utf-8")
         return any(line.split()[:1] == ["diff"] for line in out.splitlines())
@@ -414,6 +432,34 @@ def secret_strings(rendered: Iterable[RenderedRelease]) -> set[str]:
     return found
 
 
+def redirector_published(helm: Helm, fed: Federation) -> PublishedWeights | None:
+    """The weights the deployed redirector release serves (helm bound to its cluster)."""
+    member = fed.member(fed.redirector.member)
+    values = helm.deployed_values(member.release(fed.redirector.release))
+    return None if values is None else published_from_config(values.get("federationRedirect"))
+
+
+def check_redirector_publish(helm: Helm, fed: Federation) -> None:
+    """Before upgrading the redirector release: refuse weights older than those it serves
+    (weights.check_publish; WeightsConflict, exit 1). helm has no compare-and-swap of its
+    own: a writer racing between this read and the upgrade is kept out by the shared
+    concurrency group of cd.yml and ramp.yml, and seen by the ramp's watch of /active_hosts."""
+    where = f"helm release {fed.redirector.release} on {fed.redirector.member}"
+    check_publish(fed, redirector_published(helm, fed), where)
+
+
+def deployed_redirector_weights(
+    fed: Federation, runner: Runner, *, helm_executable: str | None = None,
+    tools: ClusterTools | None = None,
+) -> PublishedWeights | None:
+    """What the redirector release serves now, read with its member's credentials."""
+    member = fed.member(fed.redirector.member)
+    helm = Helm(runner, executable=helm_executable)
+    with cluster_access(fed, member, runner, tools or find_cluster_tools(member)) as access:
+        helm.use_cluster(access)
+        return redirector_published(helm, fed)
+
+
 def upgrade_redirector_release(
     fed: Federation,
     runner: Runner,
@@ -434,6 +480,10 @@ def upgrade_redirector_release(
     with cluster_access(fed, member, runner, tools or find_cluster_tools(member)) as access:
         probe_cluster(runner, access)
         helm.use_cluster(access)
+        check_redirector_publish(helm, fed)
+        # an umbrella chart directory (mybinder/) needs its dependencies like any deploy
+        if helm.build_dependencies(rendered.release):
+            say(f"publish: dependencies of {rendered.release.chart} built")
         chart = helm.fetch_chart(rendered.release)
-        say(f"publish: helm upgrade {rendered.release.name} on {member.name}")
+        say(f"publish: helm upgrade {rendered.release.helm_name} on {member.name}")
         return helm.upgrade(rendered, chart, timeout=timeout)

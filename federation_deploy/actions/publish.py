@@ -1,4 +1,5 @@
-"""Publish the redirector's weights: a helm upgrade of its release, or its config.json file."""
+"""Publish the redirector's weights, compare-and-swap: a helm upgrade of its release, or its
+config.json file (the rule itself is weights.check_publish)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,15 @@ from ..config import Federation
 from ..errors import UsageError
 from ..render import redirector_config
 from ..runner import Runner
+from ..weights import (
+    LOCK_TIMEOUT,
+    PublishedWeights,
+    check_publish,
+    lock_path,
+    locked,
+    published_from_config,
+)
 from ..yamlio import atomic_write_text
-
-Publisher = Callable[[Federation], None]
 
 
 @dataclass(frozen=True)
@@ -40,13 +47,27 @@ def redirector_config_text(fed: Federation) -> str:
     return json.dumps(redirector_config(fed), indent=2, sort_keys=False) + "\n"
 
 
-def publish_file(fed: Federation, path: Path) -> None:
+def read_published_file(path: Path) -> PublishedWeights | None:
+    """The weights in the config.json at path; None when there is none, or it is not one
+    (unreadable JSON is overwritten: the redirector keeps its last good config meanwhile)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return published_from_config(data)
+
+
+def publish_file(fed: Federation, path: Path, timeout: float = LOCK_TIMEOUT) -> None:
     """Write the redirector's config.json to path atomically (the redirector hot-reloads it,
-    and never reads half a file)."""
+    and never reads half a file), as a compare-and-swap: under a flock on the sidecar
+    `.config.json.lock`, read the generation there and refuse (WeightsConflict) an older one
+    (weights.check_publish), then write and rename."""
     path = Path(path)
     if not path.parent.is_dir():
         raise UsageError(f"cannot publish to {path}: directory {path.parent} does not exist")
-    atomic_write_text(path, redirector_config_text(fed), mode=0o644)
+    with locked(lock_path(path), timeout):
+        check_publish(fed, read_published_file(path), f"file:{path}")
+        atomic_write_text(path, redirector_config_text(fed), mode=0o644)
 
 
 def publish_helm(
@@ -61,18 +82,47 @@ def publish_helm(
     upgrade_redirector_release(fed, runner, progress=progress)
 
 
+def read_published_helm(fed: Federation, runner: Runner) -> PublishedWeights | None:
+    """The weights the deployed redirector release carries (`helm get values`)."""
+    from .helm import deployed_redirector_weights
+
+    return deployed_redirector_weights(fed, runner)
+
+
+class Publisher:
+    """Publishes a federation's weights to one target (call it), compare-and-swap; and says
+    what that target serves now (published)."""
+
+    def __init__(self, target: PublishTarget, runner: Runner | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        if target.kind != "file" and runner is None:
+            # the CLI context makes the one Runner (honouring -q/-v); a file target needs none
+            raise ValueError("publishing with helm runs helm: pass the command's Runner")
+        self.target = target
+        self.runner = runner
+        self.progress = progress
+
+    def __call__(self, fed: Federation) -> None:
+        if self.target.kind == "file":
+            assert self.target.path is not None
+            publish_file(fed, self.target.path)
+            return
+        assert self.runner is not None
+        publish_helm(fed, self.runner, self.progress)
+
+    def published(self, fed: Federation) -> PublishedWeights | None:
+        """What the target serves now (None: nothing, or nothing we can read)."""
+        if self.target.kind == "file":
+            assert self.target.path is not None
+            return read_published_file(self.target.path)
+        assert self.runner is not None
+        return read_published_helm(fed, self.runner)
+
+
 def make_publisher(
     target: PublishTarget,
     runner: Runner | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Publisher:
-    """A function publishing a federation's weights to target."""
-    if target.kind == "file":
-        assert target.path is not None
-        path = target.path
-        return lambda fed: publish_file(fed, path)
-    if runner is None:
-        # the CLI context makes the one Runner (honouring -q/-v); a file target needs none
-        raise ValueError("publishing with helm runs helm: pass the command's Runner")
-    helm_runner = runner
-    return lambda fed: publish_helm(fed, helm_runner, progress)
+    """A Publisher of a federation's weights to target."""
+    return Publisher(target, runner, progress)

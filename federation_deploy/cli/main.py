@@ -152,7 +152,12 @@ _register()
 
 
 def main() -> None:
-    cli(prog_name="federation-deploy")
+    # SIGTERM (CI runners, `timeout`, systemd) as an exception like Ctrl-C, not instant death:
+    # temporary kubeconfigs are removed, children stopped, config and published weights left
+    # consistent by the same `finally` and `except KeyboardInterrupt` blocks. Installed for the
+    # whole run (option parsing and config loading included), not only around the command.
+    with sigterm_as_interrupt():
+        cli(prog_name="federation-deploy")
 
 
 if __name__ == "__main__":

@@ -181,6 +181,15 @@ def _cluster_stages(
 
             hooks_after("auth")
             if "releases" in chosen:
+                if _publishes_weights(fed, member, rendered):
+                    from ..actions.helm import check_redirector_publish
+
+                    # a deploy of an older commit must not publish its (older) weights over
+                    # a ramp step or drain taken since
+                    say("stage releases: the redirector's weights are generation "
+                        f"{fed.generation}; comparing with the deployed release")
+                    check_redirector_publish(helm, fed)
+
                 def crds(release: Release) -> None:
                     say(f"stage releases: CRDs of {release.name}: {release.crds}")
                     assert release.crds is not None
@@ -199,6 +208,12 @@ def _cluster_stages(
         raise _auth_error(exc, member) from None
     finally:
         helm.use_cluster(None)
+
+
+def _publishes_weights(fed: Federation, member: Member, rendered: list[RenderedRelease]) -> bool:
+    """Does this deploy upgrade the redirector release (and so publish the weights)?"""
+    return member.name == fed.redirector.member and any(
+        r.release.name == fed.redirector.release for r in rendered)
 
 
 def _auth_error(exc: ToolError, member: Member) -> ToolError:
@@ -346,6 +361,8 @@ def diff_member(
             for item in rendered:
                 release = item.release
                 try:
+                    if helm.build_dependencies(release):
+                        say(f"diff: dependencies of {release.chart} built")
                     if plugin:
                         text = helm.diff_upgrade(item)
                     else:

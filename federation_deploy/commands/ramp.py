@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..config import Federation
+from ..actions.publish import Publisher
+from ..config import Federation, load_federation
 from ..errors import UsageError
 from ..ramp.engine import (
     Clock,
@@ -18,6 +19,10 @@ from ..ramp.engine import (
 )
 from ..ramp.plan import RampPlan, check_rampable, resolve_plan
 from ..tables import aligned_lines
+from ..weights import ConfigChanged, writer_lock
+
+# An abort re-reads federation.yaml and tries again when a ramp wrote it in between: it wins.
+ABORT_ATTEMPTS = 5
 
 # Called with the plan before anything is written or published; raises to refuse (the CLI
 # asks for confirmation there).
@@ -44,14 +49,18 @@ def run_ramp(
     when its hold is over (or start the ramp), returning at once.
 
     on_step is called when the redirector reports a step's weights, before its hold.
-    Raises VerificationError after a rollback, UsageError on refused input.
+    Raises VerificationError after a rollback, UsageError on refused input, WeightsConflict
+    when another ramp runs on this machine (the writer lock) or someone else changed the
+    weights under this one (it then stops without publishing).
     """
-    plan = resolve_plan(fed, member, steps, to_weight, hold)
-    if confirm is not None:
-        confirm(plan)
-    io = _io(publisher, clock, progress, on_step)
-    engine = RampEngine(fed, plan, settings or RampSettings(), io)
-    return engine.advance() if advance else engine.run()
+    # the lock first: a second ramp on this machine is told that one runs, whatever it asks
+    with writer_lock(fed.config_dir, f"ramp {member}{' --advance' if advance else ''}"):
+        plan = resolve_plan(fed, member, steps, to_weight, hold)
+        if confirm is not None:
+            confirm(plan)
+        io = _io(publisher, clock, progress, on_step)
+        engine = RampEngine(fed, plan, settings or RampSettings(), io)
+        return engine.advance() if advance else engine.run()
 
 
 def advance_ramp(
@@ -90,7 +99,19 @@ def abort_ramp(
             "rotation, set its weight to 0"
         )
     io = _io(publisher, clock, progress, None)
-    return RampEngine.for_abort(fed, member, settings or RampSettings(), io).abort()
+    for attempt in range(ABORT_ATTEMPTS):
+        try:
+            return RampEngine.for_abort(fed, member, settings or RampSettings(), io).abort()
+        except ConfigChanged:
+            # a running ramp wrote federation.yaml between our read and our write: read it
+            # again (the ramp then sees our change and stops)
+            if attempt == ABORT_ATTEMPTS - 1:
+                raise
+            fed = load_federation(fed.config_dir)
+            if check_rampable(fed, member).ramp is None:
+                raise UsageError(f"no ramp of {member} in progress any more (someone else "
+                                 "ended it while this abort ran)") from None
+    raise AssertionError("unreachable")
 
 
 def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
@@ -115,4 +136,5 @@ def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
 def _io(publisher: Publish, clock: Clock | None, progress: Progress | None,
         on_step: StepHook | None) -> RampIO:
     return RampIO(publish=publisher, clock=clock or Clock(),
-                  progress=progress or (lambda _: None), on_step=on_step)
+                  progress=progress or (lambda _: None), on_step=on_step,
+                  published=publisher.published if isinstance(publisher, Publisher) else None)

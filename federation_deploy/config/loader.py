@@ -116,6 +116,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     complete = len(members) == len(declared or {})
     redirector = _load_redirector(check, root, members, set(declared or {}))
     ci_order = repository.read_ci_order(check, root, members, set(declared or {}))
+    generation = check.value(root, "", schema.FEDERATION["generation"])
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -152,6 +153,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         secrets_stand_in=stand_in,
         ci_order=ci_order,
         locked_files=frozenset(locked),
+        generation=int(generation),
         values_documents=documents,
         charts=charts.pins,
     )

@@ -209,6 +209,8 @@ class Federation:
     ci_order: tuple[str, ...] = ()  # the CD order of ci-matrix
     # files still encrypted by git-crypt: never parsed; needed ones stop a command (exit 2)
     locked_files: frozenset[Path] = frozenset()
+    # the weights' generation (top-level `generation:`): one more at every weight change
+    generation: int = 0
     # values files parsed once at load (validation reads them all anyway); render reuses them
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
 

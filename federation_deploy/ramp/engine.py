@@ -8,47 +8,55 @@ A ramp step, in this order (RampEngine._take_step, the one step shared by run an
      with Prometheus, that its launch error rate is under the threshold (run), or check
      once and return (advance, for a scheduled job).
 Config is written before publishing, so the file is always the truth: if the run is
-interrupted (Ctrl-C) between 1 and 2, the interrupt handler publishes what the file says
-before exiting, and a resumed ramp re-publishes the file's step first (a process killed
-outright is healed by that re-publish). A failed check writes and publishes the previous
-step (0 before the first), keeps the `ramp:` block at that step with `started` reset (the
-next attempt waits a full hold), and raises VerificationError (exit 1). The final step (100)
-sets weight = to_weight and removes the `ramp:` block: the member is then routed by
-rendezvous like the others; an interactive ramp still holds after it and can roll back.
+interrupted (Ctrl-C, SIGTERM) between 1 and 2, the interrupt handler publishes what the file
+says before exiting, and a resumed ramp first makes the published config equal to the file's
+step (a process killed outright, or a failed publish, is healed by that re-publish). A failed
+check writes and publishes the previous step (0 before the first), keeps the `ramp:` block
+at that step with `started` reset (the next attempt waits a full hold), and raises
+VerificationError (exit 1). The final step (100) sets weight = to_weight and removes the
+`ramp:` block: the member is then routed by rendezvous like the others; an interactive ramp
+still holds after it and can roll back.
 
-Config is read and validated once per step: the engine keeps the federation it last loaded
-or wrote with the text of that file, and loads (and plans) again only when the file changed.
+One writer (weights.py): every write of federation.yaml is a compare-and-swap against the
+text this engine last read or wrote, and adds one to `generation:`; every publish refuses an
+older generation than the one published. Abort wins: when federation.yaml changed under the
+ramp (an abort, a hand edit, another writer) or the redirector serves a newer generation, the
+ramp stops at once without rolling back or publishing, says what changed (WeightsConflict,
+exit 1), and leaves the change alone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from ..config import Federation, RampState, load_federation
 from ..durations import format_duration
-from ..errors import VerificationError
+from ..errors import VerificationError, WeightsConflict
 from ..traffic import (
     CheckResult,
     LiveError,
     check_error_rate,
     check_member_health,
     fetch_active_hosts,
+    fetch_live_generation,
 )
-from .plan import RampPlan, RampStep, plan_abort, replan
-from .state import (
+from ..weights import (
     ConfigSnapshot,
-    parse_timestamp,
-    reload_if_changed,
+    PublishedWeights,
+    changed_since,
+    check_publish,
+    restore,
     snapshot_of,
-    utc_timestamp,
-    write_member,
+    weight_differences,
+    weights_of,
 )
+from .plan import RampPlan, RampStep, plan_abort, weights_disagreement
+from .state import parse_timestamp, utc_timestamp, write_member
 
 Progress = Callable[[str], None]
 StepHook = Callable[[RampStep], None]
@@ -60,6 +68,10 @@ ActiveHostsReader = Callable[[str, float], dict[str, Any]]
 HealthCheck = Callable[[str, float], CheckResult]
 # (Prometheus URL, member, max rate, member label, timeout) -> the error-rate verdict
 ErrorRateCheck = Callable[[str, str, float, str, float], CheckResult]
+# (redirector URL, timeout) -> the generation it serves (None: unknown or unreadable)
+GenerationReader = Callable[[str, float], int | None]
+# the federation -> what the publish target serves now (actions.publish.Publisher.published)
+PublishedReader = Callable[[Federation], PublishedWeights | None]
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,9 @@ class RampIO:
     error_rate: ErrorRateCheck = check_error_rate
     progress: Progress = _quiet
     on_step: StepHook | None = None  # when the redirector serves a step, before its hold
+    live_generation: GenerationReader = fetch_live_generation
+    # None: the target cannot be read (a resume then publishes without asking)
+    published: PublishedReader | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +155,7 @@ class RampEngine:
         state = fed.members[self.member].ramp
         self.last_healthy: str | None = state.last_healthy if state is not None else None
         self.dirty = False  # config written, publish not done yet
+        self.before_write: ConfigSnapshot | None = None  # put back if the publish is refused
         self._noted_no_redirector = False
 
     @classmethod
@@ -166,7 +182,8 @@ class RampEngine:
         """Weight 0 at once, the `ramp:` block removed, published and waited for."""
         with self._consistent_on_interrupt():
             self.dirty = True
-            self.config = write_member(self.fed, self.member, 0.0, None)
+            self.before_write = self.config
+            self.config = write_member(self.config, self.member, 0.0, None)
             self._publish()
             self.say(f"{self.member} set to weight 0 and published; ramp removed from config")
             failure = self._wait_for_redirector(-1, ramp_flag=False)
@@ -185,7 +202,7 @@ class RampEngine:
             else:
                 index = state.step
                 if once:
-                    self._ensure_published(index, force=False)
+                    self._ensure_published(index)
                     if index >= 0:
                         self._check_or_rollback(index)
                     until = self._started(state) + timedelta(seconds=self.plan.hold_seconds)
@@ -198,7 +215,7 @@ class RampEngine:
                         )
                 else:
                     self.say(f"resuming the ramp of {self.member} at {self._describe(index)}")
-                    self._ensure_published(index, force=True)
+                    self._ensure_published(index)
                     if index >= 0:
                         self._hook(index)
                         self._hold(index, self._started(state))
@@ -227,7 +244,7 @@ class RampEngine:
     def _take_step(self, index: int) -> datetime:
         """Write step index to config, publish it, wait for the redirector, tell on_step;
         returns when the step started (its hold counts from there)."""
-        self._refresh()
+        self._ensure_current()
         started = self.clock.now()
         step = self.plan.steps[index]
         self.say(f"step {index + 1}/{len(self.plan.steps)}: {self.member} weight "
@@ -262,6 +279,9 @@ class RampEngine:
 
     def _check_or_rollback(self, index: int) -> None:
         failure = self._check(index)
+        # abort wins: a failed check after someone else changed the weights (an abort takes
+        # the member out of rotation) is theirs to explain, not a reason to roll back
+        self._ensure_current()
         if failure:
             self._rollback(index, failure)
         self.last_healthy = utc_timestamp(self.clock.now())
@@ -270,7 +290,7 @@ class RampEngine:
         target = index - 1
         self.say(f"check failed at {self._describe(index)}: {failure}")
         self.say(f"rolling back {self.member} to {self._describe(target)}")
-        self._refresh()
+        self._ensure_current()
         self._write(target, utc_timestamp(self.clock.now()))
         self._publish()
         wait_failure = self._wait_for_redirector(target, may_be_absent=True)
@@ -282,14 +302,28 @@ class RampEngine:
 
     # -- config and publishing ------------------------------------------------------------------
 
-    def _refresh(self) -> None:
-        """Load config and plan again if federation.yaml changed since this engine last read
-        or wrote it (someone may have changed the other members' weights during a long ramp);
-        otherwise keep both: one load and one plan per step at most."""
-        config = reload_if_changed(self.config)
-        if config is not self.config:
-            self.config = config
-            self.plan = replan(config.fed, self.plan)
+    def _ensure_current(self) -> None:
+        """Stop (WeightsConflict) when federation.yaml no longer holds what this engine last
+        read or wrote, or the redirector serves a newer generation: someone else changed the
+        weights (an abort, a hand edit, another ramp, another machine). Nothing is written,
+        published or rolled back: their change stands."""
+        change = changed_since(self.config)
+        if change is None and self.settings.redirector_url:
+            live = self.io.live_generation(self.settings.redirector_url,
+                                           self.settings.request_timeout)
+            if live is not None and live > self.fed.generation:
+                change = (f"the redirector serves generation {live} of the weights, newer than "
+                          f"{self.fed.generation} written here (another process or machine "
+                          "changed them)")
+        if change is not None:
+            raise WeightsConflict(self._stopped(change))
+
+    def _stopped(self, change: str) -> str:
+        aborted = f"{self.member} ramp removed" in change
+        what = "was aborted" if aborted else "changed under it"
+        return (f"the ramp of {self.member} {what}; it stops without rolling back or "
+                f"publishing and leaves that change as it is: {change}. To go on, run the "
+                "ramp again: it resumes from federation.yaml")
 
     def _state(self, index: int, started: str | None) -> RampState | None:
         if index >= 0 and self.plan.steps[index].final:
@@ -299,15 +333,25 @@ class RampEngine:
 
     def _write(self, index: int, started: str | None) -> None:
         self.dirty = True
-        self.config = write_member(self.fed, self.member, self.plan.member_weight_at(index),
-                                   self._state(index, started))
+        self.before_write = self.config
+        try:
+            self.config = write_member(self.config, self.member,
+                                       self.plan.member_weight_at(index),
+                                       self._state(index, started))
+        except WeightsConflict as exc:
+            self.dirty = False
+            raise WeightsConflict(self._stopped(str(exc))) from None
 
     def _record(self, index: int, started: str | None) -> None:
         """Write last_healthy of the current step (weights unchanged: nothing to publish)."""
         if index < 0 and self.fed.members[self.member].ramp is None:
             return
-        self.config = write_member(self.fed, self.member, self.plan.member_weight_at(index),
-                                   self._state(index, started))
+        try:
+            self.config = write_member(self.config, self.member,
+                                       self.plan.member_weight_at(index),
+                                       self._state(index, started), bump=False)
+        except WeightsConflict as exc:
+            raise WeightsConflict(self._stopped(str(exc))) from None
 
     def _state_started(self) -> str | None:
         state = self.fed.members[self.member].ramp
@@ -317,27 +361,50 @@ class RampEngine:
         return parse_timestamp(state.started) if state.started else self.clock.now()
 
     def _publish(self) -> None:
-        self.io.publish(self.fed)
+        """Publish the config's weights (a compare-and-swap in the publisher). When refused,
+        the write that preceded it is put back, so the loser leaves no trace."""
+        try:
+            self.io.publish(self.fed)
+        except WeightsConflict as exc:
+            self.dirty = False
+            message = str(exc)
+            if self.before_write is not None and restore(self.config, self.before_write):
+                self.config = self.before_write
+                message += (f"; federation.yaml put back to generation "
+                            f"{self.before_write.fed.generation}")
+            raise WeightsConflict(message) from None
         self.dirty = False
 
-    def _ensure_published(self, index: int, force: bool) -> None:
-        """Make the redirector serve what config says: publish when it does not (or always
-        with force and no redirector to ask), then wait for it. The member being out of
-        rotation is not a publishing matter: the checks that follow report it."""
-        self._refresh()
-        if self.settings.redirector_url:
-            answer, _ = self._agreement(index, self._ramp_flag(index), may_be_absent=True)
-            if answer is not None:
-                self.say(f"the redirector does not serve the config's weights ({answer}): "
-                         "publishing them")
-                self._publish()
-                failure = self._wait_for_redirector(index, may_be_absent=True)
-                if failure and index >= 0:
-                    self._rollback(index, failure)
-                if failure:
-                    raise VerificationError(failure)
-        elif force:
+    def _ensure_published(self, index: int) -> None:
+        """A resume: make the published config equal to the config's step (publish when it
+        is not, or when it cannot be read), then wait for the redirector to serve it, the
+        member listed (absent = not yet). A newer published generation stops the ramp."""
+        self._ensure_current()
+        reason = self._publish_needed(index)
+        if reason:
+            self.say(f"{reason}: publishing generation {self.fed.generation} from config")
             self._publish()
+        if self.settings.redirector_url:
+            failure = self._wait_for_redirector(index)
+            if failure and index >= 0:
+                self._rollback(index, failure)
+            if failure:
+                raise VerificationError(failure)
+
+    def _publish_needed(self, index: int) -> str | None:
+        """Why the published weights are not the config's (None when they are)."""
+        if self.io.published is None:
+            return "resuming (the publish target cannot be read back)"
+        current = self.io.published(self.fed)
+        if current is None:
+            return "nothing is published there yet"
+        check_publish(self.fed, current, "the publish target")  # a newer one stops us here
+        differences = weight_differences(weights_of(self.fed), current)
+        if current.generation != self.fed.generation or differences:
+            shown = "; ".join(differences) or "the same weights"
+            return (f"the published weights are generation {current.generation} ({shown}), "
+                    f"not the config's")
+        return None
 
     @contextlib.contextmanager
     def _consistent_on_interrupt(self) -> Iterator[None]:
@@ -348,7 +415,10 @@ class RampEngine:
         except KeyboardInterrupt:
             if self.dirty:
                 self.say("interrupted: publishing the weights config/federation.yaml has now")
-                self.io.publish(load_federation(self.fed.config_dir))
+                try:
+                    self.io.publish(load_federation(self.fed.config_dir))
+                except WeightsConflict as exc:
+                    self.say(f"not published: {exc}")
                 self.dirty = False
             raise
 
@@ -400,6 +470,13 @@ class RampEngine:
             return str(exc), False
         expected = self.plan.weights_at(index)
         answer = weights_disagreement(hosts, expected, self.member, ramp_flag, may_be_absent)
+        if answer is None:
+            live = self.io.live_generation(self.settings.redirector_url,
+                                           self.settings.request_timeout)
+            if live is not None and live > self.fed.generation:
+                self._ensure_current()  # says who changed what, and stops
+            if live is not None and live != self.fed.generation:
+                answer = f"it serves generation {live} (expected {self.fed.generation})"
         absent = (answer is not None and not may_be_absent
                   and expected.get(self.member, 0.0) > 0 and self.member not in hosts)
         return answer, absent
@@ -473,50 +550,3 @@ class RampEngine:
         return RampOutcome(member=self.member, status=status, step=index,
                            weight=self.plan.member_weight_at(index),
                            share=self.plan.member_share_at(index), message=message)
-
-
-def weights_disagreement(
-    hosts: Mapping[str, Mapping[str, Any]],
-    expected: Mapping[str, float],
-    member: str,
-    ramp_flag: bool,
-    may_be_absent: bool = False,
-) -> str | None:
-    """None when /active_hosts agrees with the expected weights, else the first difference.
-
-    The ramping member must be listed with its weight and ramp flag (absent at weight 0, or
-    when may_be_absent); other members may be absent (out of rotation is not the ramp's
-    business), but when listed their weights must be the expected ones.
-    """
-    want = expected.get(member, 0.0)
-    host = hosts.get(member)
-    if want > 0:
-        if host is None:
-            if may_be_absent:
-                return _others_disagreement(hosts, expected, member)
-            return f"{member} is not in /active_hosts"
-        got = host.get("weight")
-        if not _same_weight(got, want):
-            return f"{member} has weight {got} there (expected {want:g})"
-        if bool(host.get("ramp")) != ramp_flag:
-            return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
-    elif host is not None:
-        return f"{member} is still in /active_hosts (weight {host.get('weight')})"
-    return _others_disagreement(hosts, expected, member)
-
-
-def _others_disagreement(
-    hosts: Mapping[str, Mapping[str, Any]], expected: Mapping[str, float], member: str
-) -> str | None:
-    for name, other in hosts.items():
-        if name == member or name not in expected:
-            continue
-        if not _same_weight(other.get("weight"), expected[name]):
-            return f"{name} has weight {other.get('weight')} there (expected {expected[name]:g})"
-    return None
-
-
-def _same_weight(got: Any, want: float) -> bool:
-    if isinstance(got, bool) or not isinstance(got, int | float):
-        return False
-    return math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12)

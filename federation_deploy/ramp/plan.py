@@ -1,10 +1,12 @@
-"""Ramp planning (pure): the weights and shares of every step, and the steps a ramp may take."""
+"""Ramp planning (pure): the weights and shares of every step, the steps a ramp may take, and
+whether the redirector's /active_hosts shows a step's weights."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..config import Federation, Member
 from ..durations import parse_duration
@@ -243,19 +245,6 @@ def resolve_plan(
     return plan
 
 
-def replan(fed: Federation, plan: RampPlan) -> RampPlan:
-    """The same ramp planned again from a newer config (someone may have changed the other
-    members' weights during a long ramp); its steps themselves must not change."""
-    again = plan_ramp(fed, plan.member, plan.percents, plan.to_weight, plan.hold)
-    if again.percents != plan.percents:
-        raise UsageError(
-            f"the weights of the other members changed during the ramp of {plan.member}: "
-            f"its steps {','.join(f'{p:g}' for p in plan.percents)} no longer fit; "
-            "stop it with --abort and start again"
-        )
-    return again
-
-
 def plan_abort(fed: Federation, member: str) -> RampPlan:
     """A plan with no steps whose only state (index -1) is the member at weight 0 and the
     others as they are: what an abort publishes and waits for."""
@@ -269,3 +258,49 @@ def plan_abort(fed: Federation, member: str) -> RampPlan:
 def _in_config_order(fed: Federation, weights: Mapping[str, float]) -> dict[str, float]:
     return {name: weights[name] for name in fed.members if name in weights}
 
+
+def weights_disagreement(
+    hosts: Mapping[str, Mapping[str, Any]],
+    expected: Mapping[str, float],
+    member: str,
+    ramp_flag: bool,
+    may_be_absent: bool = False,
+) -> str | None:
+    """None when /active_hosts agrees with the expected weights, else the first difference.
+
+    The ramping member must be listed with its weight and ramp flag (absent at weight 0, or
+    when may_be_absent); other members may be absent (out of rotation is not the ramp's
+    business), but when listed their weights must be the expected ones.
+    """
+    want = expected.get(member, 0.0)
+    host = hosts.get(member)
+    if want > 0:
+        if host is None:
+            if may_be_absent:
+                return _others_disagreement(hosts, expected, member)
+            return f"{member} is not in /active_hosts"
+        got = host.get("weight")
+        if not _same_weight(got, want):
+            return f"{member} has weight {got} there (expected {want:g})"
+        if bool(host.get("ramp")) != ramp_flag:
+            return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
+    elif host is not None:
+        return f"{member} is still in /active_hosts (weight {host.get('weight')})"
+    return _others_disagreement(hosts, expected, member)
+
+
+def _others_disagreement(
+    hosts: Mapping[str, Mapping[str, Any]], expected: Mapping[str, float], member: str
+) -> str | None:
+    for name, other in hosts.items():
+        if name == member or name not in expected:
+            continue
+        if not _same_weight(other.get("weight"), expected[name]):
+            return f"{name} has weight {other.get('weight')} there (expected {expected[name]:g})"
+    return None
+
+
+def _same_weight(got: Any, want: float) -> bool:
+    if isinstance(got, bool) or not isinstance(got, int | float):
+        return False
+    return math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12)

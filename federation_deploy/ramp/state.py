@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
 
-from ..config import RAMP_KEYS, Federation, RampState, load_federation
+from ..config import RAMP_KEYS, Federation, RampState
 from ..errors import ConfigError, UsageError
 from ..shares import plain_number
-from ..yamlio import atomic_write_text, dumps_round_trip, load_round_trip
+from ..weights import ConfigSnapshot, snapshot_of, write_federation
 
 
 def utc_timestamp(moment: datetime) -> str:
@@ -32,71 +29,35 @@ def parse_timestamp(text: str) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class ConfigSnapshot:
-    """A validated federation and the text of federation.yaml it stands for: while the file
-    still holds that text, the federation need not be loaded (and validated) again."""
-
-    fed: Federation
-    text: str
-
-
-def snapshot_of(fed: Federation) -> ConfigSnapshot:
-    """fed with the text its file has now: for a federation loaded an instant ago."""
-    return ConfigSnapshot(fed, _read_text(fed.path))
-
-
-def reload_if_changed(snapshot: ConfigSnapshot) -> ConfigSnapshot:
-    """snapshot itself while federation.yaml still holds its text, else the federation loaded
-    (and validated) again. The text is read before the load, so a write racing the load makes
-    the next call load once more rather than miss the write."""
-    text = _read_text(snapshot.fed.path)
-    if text == snapshot.text:
-        return snapshot
-    return ConfigSnapshot(load_federation(snapshot.fed.config_dir), text)
-
-
 def write_member_state(
     fed: Federation, member: str, weight: float, ramp: RampState | None
 ) -> Federation:
-    """Set members.<member>.weight and its `ramp:` block (see write_member); return the
-    reloaded federation."""
-    return write_member(fed, member, weight, ramp).fed
+    """Set members.<member>.weight and its `ramp:` block (see write_member) in the file fed
+    was just loaded from; return the reloaded federation."""
+    return write_member(snapshot_of(fed), member, weight, ramp).fed
 
 
 def write_member(
-    fed: Federation, member: str, weight: float, ramp: RampState | None
+    snapshot: ConfigSnapshot, member: str, weight: float, ramp: RampState | None,
+    *, bump: bool = True,
 ) -> ConfigSnapshot:
     """Set members.<member>.weight and its `ramp:` block (removed when ramp is None) in
     federation.yaml, keeping comments, order and quoting; return the reloaded federation
     with the text written.
 
-    The file is re-read from disk (someone may have edited it since fed was loaded), written
-    atomically, then loaded and validated again: if the result is invalid, the previous text
-    is put back and ConfigError raised, so nothing is ever half-applied.
+    A compare-and-swap (weights.write_federation): ConfigChanged when the file no longer holds
+    snapshot's text (an abort, a hand edit, another ramp), nothing written; `generation:` one
+    more when bump (a weight change; recording last_healthy is not one). The result is loaded
+    and validated again: if invalid, the previous text is put back and ConfigError raised.
     """
-    path = fed.path
-    before = _read_text(path)
-    try:
-        data = load_round_trip(path)
-    except YAMLError as exc:
-        raise ConfigError.single(str(path), None, "", f"YAML error: {exc}") from None
-    node = _member_node(data, member, str(path))
-    _set_weight(node, weight)
-    _set_ramp(node, ramp)
-    after = dumps_round_trip(data)
-    if after == before:
-        return ConfigSnapshot(load_federation(fed.config_dir), before)
-    atomic_write_text(path, after)
-    try:
-        return ConfigSnapshot(load_federation(fed.config_dir), after)
-    except ConfigError:
-        atomic_write_text(path, before)
-        raise
+    display = str(snapshot.fed.path)
 
+    def edit(data: CommentedMap) -> None:
+        node = _member_node(data, member, display)
+        _set_weight(node, weight)
+        _set_ramp(node, ramp)
 
-def _read_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8")
+    return write_federation(snapshot, edit, bump=bump)
 
 
 def _member_node(data: Any, member: str, display: str) -> CommentedMap:

@@ -313,6 +313,8 @@ def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
         parts.append(f"load balancer {new.load_balancer}")
     if old.ramp_policy != new.ramp_policy:
         parts.append(f"ramp policy {new.ramp_policy}")
+    if old.generation != new.generation:
+        parts.append(f"generation {old.generation} -> {new.generation}")
     return ", ".join(parts) or "no effective change"
 
 

@@ -102,6 +102,9 @@ class RedirectorConfig:
     ramp_policy: str = DEFAULT_RAMP_POLICY
     dropped: tuple[str, ...] = ()
     ignored_keys: tuple[str, ...] = ()
+    # the weights' generation the deploy side published (None in a config from before it, or
+    # written by hand); reported in /active_hosts so a writer can see what is served
+    generation: int | None = None
 
     def host(self, name: str) -> HostConfig | None:
         for host in self.hosts:
@@ -116,6 +119,7 @@ class RedirectorConfig:
 
 _TOP_KEYS = {
     "hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
+    "generation",
 }
 _HOST_KEYS = {"url", "weight", "prime", "ramp", "health", "versions"}
 _CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
@@ -296,6 +300,7 @@ def parse_config(data: Any) -> RedirectorConfig:
         )
     headroom = root.get("pod_headroom")
     cookie_age = root.get("host_cookie_age_hours")
+    generation = root.get("generation")
     return RedirectorConfig(
         hosts=tuple(hosts),
         check=_parse_check(root.get("check"), ignored),
@@ -313,6 +318,7 @@ def parse_config(data: Any) -> RedirectorConfig:
         ramp_policy=ramp_policy,
         dropped=tuple(dropped),
         ignored_keys=tuple(ignored),
+        generation=None if generation is None else _integer(generation, "generation", minimum=0),
     )
 
 

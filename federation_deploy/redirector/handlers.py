@@ -132,10 +132,12 @@ def proxy_request_headers(incoming: HTTPHeaders) -> HTTPHeaders:
 
 
 class ActiveHostsHandler(BaseHandler):
-    """{"active_hosts": {name: host config}} of the healthy members, as mybinder serves it."""
+    """{"active_hosts": {name: host config}} of the healthy members, as mybinder serves it,
+    and beside it the `generation` of the config served (null when the config has none)."""
 
     def get(self) -> None:
-        self.write_json({"active_hosts": self.redirector.active_hosts()})
+        self.write_json({"active_hosts": self.redirector.active_hosts(),
+                         "generation": self.redirector.config.generation})
 
 
 class HealthHandler(BaseHandler):

@@ -22,8 +22,10 @@ def test_upgrade_redirector_release_runs_only_auth_and_the_upgrade(
     deployed = helm.upgrade_redirector_release(
         fed, recorder, helm_executable="helm", timeout="5m",
         tools=ClusterTools(kubectl="kubectl", gcloud="gcloud"), progress=said.append)
+    # `helm get values`: the generation it serves, compared before the upgrade (weights.py)
     assert [" ".join(c.words[:2]) for c in recorder.calls] == [
-        "helm version", "gcloud container", "kubectl get", "helm show", "helm upgrade"]
+        "helm version", "gcloud container", "kubectl get", "helm get", "helm show",
+        "helm upgrade"]
     upgrade = recorder.calls[-1]
     assert upgrade.words[2] == "federation-redirect" and "--atomic" in upgrade.words
     assert upgrade.words[upgrade.words.index("--timeout") + 1] == "5m"

@@ -19,8 +19,9 @@ from federation_deploy.errors import (
     ToolError,
     UsageError,
     VerificationError,
+    WeightsConflict,
 )
-from federation_deploy.render import render_member
+from federation_deploy.render import redirector_config, render_member
 from federation_deploy.verify import HttpAnswer, Retry
 from tests.helpers.pins import pinned
 from tests.helpers.recording import RecordingRunner
@@ -71,6 +72,9 @@ def test_gke_deploy_exact_sequence(fed: Federation, recorder: RecordingRunner,
         ["gcloud", "container", "clusters", "get-credentials", "prod", "--project",
          "binderhub-288415", "--location", "us-central1", "--quiet"],
         ["kubectl", "get", "--raw", "/version", "--request-timeout=30s", *kc],
+        # gke runs the redirector: the weights it serves are read before any upgrade
+        ["helm", "get", "values", "federation-redirect", "--namespace", "federation-redirect",
+         "--output", "json", *kc],
         ["helm", "show", "chart", "cert-manager", "--repo", "https://charts.jetstack.io",
          "--version", CERT_MANAGER, *kc],
         ["helm", "show", "chart", "ingress-nginx", "--repo",
@@ -331,7 +335,8 @@ def test_upgrade_redirector_release(fed: Federation, recorder: RecordingRunner,
                                              tools=GCP_TOOLS, timeout="5m")
     kc = kube_flags(recorder)
     assert [c.words[1:3] for c in recorder.calls if c.tool == "helm"] == [
-        ["version", "--short"], ["show", "chart"], ["upgrade", "federation-redirect"]]
+        ["version", "--short"], ["get", "values"], ["show", "chart"],
+        ["upgrade", "federation-redirect"]]
     upgrade = next(c for c in recorder.calls if c.words[1] == "upgrade")
     assert upgrade.words == [
         "helm", "upgrade", "federation-redirect", CHART, "--history-max", "10", "--install",
@@ -345,6 +350,81 @@ def test_upgrade_redirector_release(fed: Federation, recorder: RecordingRunner,
         ["kubectl", "rollout", "status"]]
     assert report.stages == ("auth", "releases", "rollout") and report.verified is None
     assert list(private_tmp.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# The weights' generation: a deploy of the redirector never publishes older weights
+
+
+def deployed_redirector(recorder: RecordingRunner, config: dict[str, Any]) -> None:
+    recorder.answer(["helm", "get", "values", "federation-redirect"], 0,
+                    json.dumps({"federationRedirect": config}))
+
+
+def test_deploy_of_the_redirector_refuses_an_older_generation(
+    fed: Federation, recorder: RecordingRunner, private_tmp: Path
+) -> None:
+    # a ramp has taken curvenote to 5% since this commit (generation 0) was made
+    newer = redirector_config(fed)
+    newer["generation"] = 7
+    newer["hosts"]["curvenote"]["weight"] = 5.26316
+    deployed_redirector(recorder, newer)
+    with pytest.raises(WeightsConflict) as refused:
+        deploy(fed, "gke", recorder)
+    message = str(refused.value)
+    assert "refused to publish generation 0" in message
+    assert "helm release federation-redirect on gke: it serves generation 7, newer" in message
+    assert "curvenote: 0 here, 5.26316 published" in message
+    assert not [c for c in recorder.calls if c.words[1] in ("upgrade", "show")]
+    assert list(private_tmp.iterdir()) == []  # the kubeconfig is gone all the same
+
+
+def test_deploy_of_the_redirector_same_generation(
+    fed: Federation, recorder: RecordingRunner, config_dir: Path, edit: Any
+) -> None:
+    deployed_redirector(recorder, redirector_config(fed))
+    deploy(fed, "gke", recorder, stages=["releases"])  # what is served: allowed
+    assert [c for c in recorder.calls if c.words[1:3] == ["upgrade", "federation-redirect"]]
+    # weights edited by hand without a new generation: the same generation, other weights
+    edit("federation.yaml", "weight: 60", "weight: 70")
+    recorder.calls.clear()
+    with pytest.raises(WeightsConflict, match="already serves generation 0 with other "
+                                              r"weights \(gke: 70 here, 60 published\)"):
+        deploy(load_federation(config_dir), "gke", recorder, stages=["releases"])
+    assert not [c for c in recorder.calls if c.words[1] == "upgrade"]
+
+
+def test_first_install_of_the_redirector_has_nothing_to_compare(
+    fed: Federation, recorder: RecordingRunner
+) -> None:
+    recorder.answer(["helm", "get", "values"], 1, "", "Error: release: not found\n")
+    deploy(fed, "gke", recorder, stages=["releases"])
+    assert [c for c in recorder.calls if c.words[1:3] == ["upgrade", "federation-redirect"]]
+
+
+def test_helm_publish_of_the_ramp_refuses_an_older_generation(
+    fed: Federation, recorder: RecordingRunner
+) -> None:
+    newer = redirector_config(fed)
+    newer["generation"] = 3
+    deployed_redirector(recorder, newer)
+    with pytest.raises(WeightsConflict, match="serves generation 3, newer"):
+        helm.upgrade_redirector_release(fed, recorder, helm_executable="helm", tools=GCP_TOOLS)
+    kc = kube_flags(recorder)
+    assert recorder.words() == [
+        ["helm", "version", "--short"],
+        ["gcloud", "container", "clusters", "get-credentials", "prod", "--project",
+         "binderhub-288415", "--location", "us-central1", "--quiet"],
+        ["kubectl", "get", "--raw", "/version", "--request-timeout=30s", *kc],
+        ["helm", "get", "values", "federation-redirect", "--namespace", "federation-redirect",
+         "--output", "json", *kc],
+    ]
+    # and what it serves now, read the same way (the ramp's resume compares with it)
+    recorder.calls.clear()
+    published = helm.deployed_redirector_weights(fed, recorder, helm_executable="helm",
+                                                 tools=GCP_TOOLS)
+    assert published is not None and published.generation == 3
+    assert published.weights["gke"] == 60
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from federation_deploy import weights as weights_module
 from federation_deploy.actions.publish import PublishTarget, make_publisher
 from federation_deploy.commands.ramp import advance_ramp, plan_table, run_ramp
 from federation_deploy.config import Federation
-from federation_deploy.errors import VerificationError
+from federation_deploy.errors import VerificationError, WeightsConflict
 from federation_deploy.ramp import plan as plan_module
-from federation_deploy.ramp import state as state_module
 from federation_deploy.ramp.engine import (
     Clock,
     RampEngine,
@@ -25,7 +25,6 @@ from federation_deploy.ramp.engine import (
 )
 from federation_deploy.ramp.plan import RampStep, resolve_plan
 from federation_deploy.render import redirector_config
-from federation_deploy.shares import share_to_weight
 from federation_deploy.traffic import CheckResult
 
 from .conftest import StandinFederation
@@ -185,10 +184,16 @@ class FakeRedirector:
 
     def __init__(self) -> None:
         self.published: list[dict[str, Any]] = []
+        self.generations: list[int] = []
         self.out_of_rotation: set[str] = set()
 
     def publish(self, fed: Federation) -> None:
-        self.published.append(redirector_config(fed)["hosts"])
+        config = redirector_config(fed)
+        self.published.append(config["hosts"])
+        self.generations.append(config["generation"])
+
+    def generation(self, url: str, timeout: float) -> int | None:
+        return self.generations[-1] if self.generations else None
 
     def active_hosts(self, url: str, timeout: float) -> dict[str, Any]:
         hosts = self.published[-1] if self.published else {}
@@ -218,7 +223,7 @@ def _engine(federation: StandinFederation, fake: FakeClock, redirector: FakeRedi
     io = RampIO(publish=redirector.publish, clock=fake.clock(),
                 active_hosts=redirector.active_hosts,
                 member_health=lambda url, timeout: CheckResult(True, "stand-in"),
-                progress=lambda _: None, on_step=on_step)
+                progress=lambda _: None, on_step=on_step, live_generation=redirector.generation)
     settings = RampSettings(redirector_url="http://redirector.test", check_interval=300,
                             poll_interval=1, settle_timeout=60, record_interval=3600)
     return RampEngine(fed, plan, settings, io)
@@ -254,35 +259,37 @@ def test_injected_redirector_out_of_rotation_rolls_back_in_fake_time(
 def test_config_loaded_and_planned_once_per_step(
     federation: StandinFederation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    loads = CountingCalls(state_module.load_federation)
+    loads = CountingCalls(weights_module.load_federation)
     plans = CountingCalls(plan_module.plan_ramp)
-    monkeypatch.setattr(state_module, "load_federation", loads)
+    monkeypatch.setattr(weights_module, "load_federation", loads)
     monkeypatch.setattr(plan_module, "plan_ramp", plans)
     fake = FakeClock()
     redirector = FakeRedirector()
     outcome = _engine(federation, fake, redirector).run()
     assert outcome.status == "complete"
-    # three steps (1%, 5%, 100%): each one write, whose validated result the step goes on
-    # with; the plan of the command (made in _engine) is never made again
-    assert (loads.calls, plans.calls) == (3, 1)
+    # one load to check that the file still says what the command loaded, then three steps
+    # (1%, 5%, 100%): each one write, whose validated result the step goes on with; the plan
+    # of the command (made in _engine) is never made again
+    assert (loads.calls, plans.calls) == (4, 1)
     assert [hosts["gamma"]["weight"] for hosts in redirector.published] == [1.0101, 5.26316, 100]
+    assert redirector.generations == [1, 2, 3]
 
 
-def test_a_changed_file_is_loaded_and_planned_again(
-    federation: StandinFederation, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    plans = CountingCalls(plan_module.plan_ramp)
-    monkeypatch.setattr(plan_module, "plan_ramp", plans)
+def test_a_hand_edit_during_a_hold_stops_the_ramp(federation: StandinFederation) -> None:
+    """Someone gives alpha more weight during the 1% hold: the ramp stops at its next check,
+    publishes nothing more, rolls nothing back, and the edit stays."""
     redirector = FakeRedirector()
 
     def on_step(step: RampStep) -> None:
-        if step.index == 0:  # someone gives alpha more weight during the 1% hold
+        if step.index == 0:
             path = federation.path
             path.write_text(path.read_text().replace("    weight: 60 ", "    weight: 80 "))
 
-    _engine(federation, FakeClock(), redirector, on_step).run()
-    # the 5% step is computed from the new weights: 5% of launches with 80 + 40 elsewhere
-    assert redirector.published[1]["gamma"]["weight"] == pytest.approx(
-        share_to_weight(5, 120), rel=1e-5)
-    assert redirector.published[1]["alpha"]["weight"] == 80
-    assert plans.calls == 2  # the command's plan, and one again after the edit
+    with pytest.raises(WeightsConflict, match="changed under it") as stopped:
+        _engine(federation, FakeClock(), redirector, on_step).run()
+    assert "alpha weight 60 -> 80" in str(stopped.value)
+    assert "without rolling back or publishing" in str(stopped.value)
+    assert [hosts["gamma"]["weight"] for hosts in redirector.published] == [1.0101]
+    fed = federation.load()
+    assert fed.members["alpha"].weight == 80 and fed.generation == 1
+    assert fed.members["gamma"].ramp is not None and fed.members["gamma"].ramp.step == 0

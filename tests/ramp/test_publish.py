@@ -37,7 +37,7 @@ def test_publish_file_writes_the_redirector_config(
     target = tmp_path / "out" / "config.json"
     publish_file(fed, target)
     assert json.loads(target.read_text()) == redirector_config(fed)
-    assert sorted(p.name for p in target.parent.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in target.parent.iterdir()) == [".config.json.lock", "config.json"]
     with pytest.raises(UsageError, match="does not exist"):
         publish_file(fed, tmp_path / "missing" / "config.json")
 

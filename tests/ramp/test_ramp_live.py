@@ -245,11 +245,12 @@ def test_comments_survive_a_whole_ramp(
     for line in original.splitlines():
         if "weight: 0 " not in line:
             assert line in during.splitlines()
-    # complete: only the weight changed, its comment and column kept
+    # complete: only the weight changed, its comment and column kept, and the generation
+    # is there (two weight changes: 5%, 100%)
     assert federation.path.read_text() == original.replace(
         "    weight: 0                  # zero until ramped",
         "    weight: 100                # zero until ramped",
-    )
+    ).replace("\nmembers:\n", "\ngeneration: 2\nmembers:\n")
 
 
 def test_dry_run_writes_nothing(federation: StandinFederation, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ def test_step_changes_only_weight_and_ramp_block(federation: StandinFederation) 
     removed, added = _diff(before, after)
     assert removed == ["    weight: 0                  # zero until ramped"]
     assert added == [
+        "generation: 1",  # a weight change: one more than the (absent, so 0) generation
         "    weight: 5.26316            # zero until ramped",
         "    ramp:",
         "      steps: [1, 5, 25, 100]",
@@ -60,7 +61,9 @@ def test_update_in_place_then_remove_restores_the_original(
     assert "      step: 1\n" in text
     assert "      last_healthy: '2025-03-01T10:29:58Z'\n" in text
     write_member_state(fed, "gamma", 0, None)
-    assert federation.path.read_text() == original
+    # everything as it was, but the generation: three weight changes
+    assert federation.path.read_text() == original.replace(
+        "\nmembers:\n", "\ngeneration: 3\nmembers:\n")
 
 
 def test_comment_inside_the_ramp_block_survives_an_update(
@@ -91,7 +94,10 @@ def test_unknown_member_is_an_error(federation: StandinFederation) -> None:
 
 def test_write_is_atomic_no_temp_files_left(federation: StandinFederation) -> None:
     write_member_state(federation.load(), "gamma", 1.0101, STATE)
-    assert sorted(p.name for p in federation.config_dir.iterdir()) == ["federation.yaml"]
+    # the sidecar lock file of the compare-and-swap stays (a lock on a file that is replaced
+    # by a rename would lock nothing)
+    assert sorted(p.name for p in federation.config_dir.iterdir()) == [
+        ".federation.yaml.lock", "federation.yaml"]
 
 
 def test_timestamps() -> None:

@@ -292,7 +292,10 @@ def test_one_request_per_endpoint_per_check(federation: Federation) -> None:
 
 def test_active_hosts_health_and_metrics(federation: Federation) -> None:
     server, members, _ = federation(WEIGHTS, primes=("gke",))
-    active = server.get("/active_hosts").json()["active_hosts"]
+    answer = server.get("/active_hosts").json()
+    active = answer["active_hosts"]
+    # the weights' generation beside them: none in a config written without one
+    assert answer["generation"] is None
     assert active["gke"] == {
         "url": members["gke"].url, "weight": 60, "prime": True, "ramp": False,
         "health": members["gke"].url + "/health", "versions": members["gke"].url + "/versions",
@@ -462,3 +465,11 @@ def test_launches_reach_the_members(federation: Federation) -> None:
         client.close()
     assert members["new"].build_count + members["gke"].build_count == 400
     assert members["new"].build_count == pytest.approx(100, abs=3)
+
+
+def test_the_generation_of_the_config_is_read() -> None:
+    hosts = {"gke": {"url": "https://gke.test", "weight": 1, "prime": True}}
+    assert parse_config({"hosts": hosts, "generation": 12}).generation == 12
+    assert parse_config({"hosts": hosts}).generation is None
+    with pytest.raises(Exception, match="generation: expected an integer >= 0"):
+        parse_config({"hosts": hosts, "generation": -1})

@@ -1,0 +1,321 @@
+"""Weights with one writer: the generation, compare-and-swap writes of federation.yaml, locks.
+
+Every weight change (a ramp step, a rollback, an abort; issue 15's drain, restore and set) goes
+through this module:
+  1. read federation.yaml: its text and the validated federation (read_snapshot/snapshot_of);
+  2. write_federation: under a lock on a sidecar file, check that the file still holds the
+     text read in 1 (else WeightsConflict naming what changed), apply the edit and add one to
+     `generation:`, written round-trip and atomically;
+  3. publish (actions/publish.py): under the target's own lock, read the generation published
+     and refuse (check_publish) when it is newer than the one written in 2, or the same one
+     with other weights; otherwise write. A refused writer puts its step 2 back (restore).
+The local writer_lock lets one long writer (a ramp) refuse a second one on this machine at
+once; across machines the generation does the work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+from .config import FEDERATION_FILE, Federation, load_federation
+from .errors import ConfigError, WeightsConflict
+from .render import redirector_config
+from .yamlio import atomic_write_text, dumps_round_trip, load_round_trip
+
+LOCK_TIMEOUT = 60.0  # a compare-and-swap holds its lock for milliseconds; a minute is a hang
+WRITER_LOCK = ".weights-writer.lock"
+
+class ConfigChanged(WeightsConflict):
+    """federation.yaml no longer holds the text this process read: nothing was written."""
+
+
+# An edit of federation.yaml's round-trip data (comments kept), done under the lock.
+Edit = Callable[[CommentedMap], None]
+
+
+# --------------------------------------------------------------------------------------------
+# Locks
+
+
+def lock_path(path: Path) -> Path:
+    """The sidecar lock file of path: `.NAME.lock` beside it (never the file itself, which is
+    replaced by a rename and so cannot carry a lock)."""
+    return path.with_name(f".{path.name}.lock")
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an exclusive flock on path (created 0644); WeightsConflict after timeout."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WeightsConflict(
+                        f"{path} has been locked by another process for {timeout:g}s: "
+                        "another weight change hangs there; try again when it is done"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def writer_lock(config_dir: Path, holder: str) -> Iterator[None]:
+    """The one long-running weight writer (a ramp) on this machine: a second one is refused
+    at once, naming the first. Abort (and drain) do not take it: they win over a ramp, which
+    sees the change and stops."""
+    path = Path(config_dir) / WRITER_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "unknown"
+            raise WeightsConflict(
+                f"another weight writer runs on this machine ({who}): wait for it, or stop "
+                "its ramp with `ramp MEMBER --abort` (an abort wins over a running ramp)"
+            ) from None
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {holder}, since {since}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# federation.yaml: snapshots and the compare-and-swap write
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    """A validated federation and the text of federation.yaml it stands for: a write is
+    allowed only while the file still holds that text."""
+
+    fed: Federation
+    text: str
+
+
+def read_snapshot(config_dir: Path) -> ConfigSnapshot:
+    """federation.yaml's text and the federation loaded from it (read again when a writer
+    changed it during the load)."""
+    path = Path(config_dir) / FEDERATION_FILE
+    for _ in range(10):
+        text = _read_text(path)
+        fed = load_federation(config_dir)
+        if _read_text(path) == text:
+            return ConfigSnapshot(fed, text)
+    raise WeightsConflict(f"{path} keeps changing while it is read: another writer is busy")
+
+
+def snapshot_of(fed: Federation) -> ConfigSnapshot:
+    """fed with its file's text, or WeightsConflict when the file no longer says what fed was
+    loaded from (someone changed it since: a write from fed would undo that change)."""
+    now = read_snapshot(fed.config_dir)
+    if now.fed != fed:
+        raise ConfigChanged(describe_config_change(fed, now.fed, now.text))
+    return now
+
+
+def changed_since(snapshot: ConfigSnapshot) -> str | None:
+    """None while federation.yaml holds snapshot's text, else what changed (for a message)."""
+    text = _read_text(snapshot.fed.path)
+    if text == snapshot.text:
+        return None
+    try:
+        now: Federation | None = load_federation(snapshot.fed.config_dir)
+    except ConfigError:
+        now = None
+    return describe_config_change(snapshot.fed, now, text)
+
+
+def write_federation(snapshot: ConfigSnapshot, edit: Edit, *, bump: bool = True,
+                     timeout: float = LOCK_TIMEOUT) -> ConfigSnapshot:
+    """Apply edit to federation.yaml if it still holds snapshot's text (compare-and-swap
+    under the sidecar lock), adding one to `generation:` when bump (a weight change); return
+    the new snapshot. WeightsConflict when the file changed; ConfigError (the old text put
+    back) when the result is invalid."""
+    fed = snapshot.fed
+    path = fed.path
+    with locked(lock_path(path), timeout):
+        before = _read_text(path)
+        if before != snapshot.text:
+            try:
+                now: Federation | None = load_federation(fed.config_dir)
+            except ConfigError:
+                now = None
+            raise ConfigChanged(describe_config_change(fed, now, before))
+        try:
+            data = load_round_trip(path)
+        except YAMLError as exc:
+            raise ConfigError.single(str(path), None, "", f"YAML error: {exc}") from None
+        if not isinstance(data, CommentedMap):
+            raise ConfigError.single(str(path), None, "", "expected a mapping")
+        edit(data)
+        if bump:
+            set_generation(data, fed.generation + 1)
+        after = dumps_round_trip(data)
+        if after == before:
+            return snapshot
+        atomic_write_text(path, after)
+        try:
+            return ConfigSnapshot(load_federation(fed.config_dir), after)
+        except ConfigError:
+            atomic_write_text(path, before)
+            raise
+
+
+def restore(written: ConfigSnapshot, previous: ConfigSnapshot,
+            timeout: float = LOCK_TIMEOUT) -> bool:
+    """Put previous's text back if federation.yaml still holds written's (a refused publish
+    leaves no trace here); False when someone changed it since (their change is kept)."""
+    path = written.fed.path
+    with locked(lock_path(path), timeout):
+        if _read_text(path) != written.text:
+            return False
+        atomic_write_text(path, previous.text)
+        return True
+
+
+def set_generation(data: CommentedMap, generation: int) -> None:
+    """Top-level `generation: N`, added before `members:` the first time."""
+    if "generation" in data:
+        data["generation"] = generation
+        return
+    keys = list(data)
+    data.insert(keys.index("members") if "members" in keys else len(keys), "generation",
+                generation)
+
+
+def describe_config_change(before: Federation, now: Federation | None, text: str) -> str:
+    """`federation.yaml changed under this process (generation 4 read, 5 now: gamma weight
+    1.0101 -> 0, gamma ramp removed)`."""
+    where = str(before.path)
+    if now is None:
+        return f"{where} changed under this process and is now invalid"
+    parts = [f"{where} changed under this process (generation {before.generation} read, "
+             f"{now.generation} now"]
+    changes = member_changes(before, now)
+    parts.append(": " + ", ".join(changes) if changes else
+                 ": no weight changed (another edit)")
+    return "".join(parts) + ")"
+
+
+def member_changes(before: Federation, now: Federation) -> list[str]:
+    """What differs in the members' weights and ramps, one phrase per change."""
+    changes: list[str] = []
+    for name in dict.fromkeys([*before.members, *now.members]):
+        old, new = before.members.get(name), now.members.get(name)
+        if old is None or new is None:
+            changes.append(f"{name} {'added' if old is None else 'removed'}")
+            continue
+        if old.weight != new.weight:
+            changes.append(f"{name} weight {old.weight:g} -> {new.weight:g}")
+        if (old.ramp is None) != (new.ramp is None):
+            changes.append(f"{name} ramp {'removed (aborted)' if new.ramp is None else 'added'}")
+        elif old.ramp is not None and new.ramp is not None and old.ramp.step != new.ramp.step:
+            changes.append(f"{name} ramp step {old.ramp.step + 1} -> {new.ramp.step + 1}")
+    return changes
+
+
+def _read_text(path: Path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# The published weights and the publish rule
+
+
+@dataclass(frozen=True)
+class PublishedWeights:
+    """The weights a redirector config carries: its generation (None: written before
+    generations, or by hand) and every host's weight and ramp flag (null hosts at 0)."""
+
+    generation: int | None
+    weights: Mapping[str, float]
+    ramping: frozenset[str]
+
+    def describe(self, name: str) -> str:
+        weight = self.weights.get(name, 0.0)
+        return f"{weight:g}" + (" (ramp)" if name in self.ramping else "")
+
+
+def published_from_config(data: Any) -> PublishedWeights | None:
+    """The weights of a config.json (or `federationRedirect` values); None when data is not
+    one (nothing can be compared)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("hosts"), Mapping):
+        return None
+    weights: dict[str, float] = {}
+    ramping: set[str] = set()
+    for name, host in data["hosts"].items():
+        if not isinstance(host, Mapping):
+            weights[str(name)] = 0.0
+            continue
+        weight = host.get("weight")
+        number = isinstance(weight, int | float) and not isinstance(weight, bool)
+        weights[str(name)] = float(weight) if number and weight is not None else 0.0
+        if host.get("ramp") is True:
+            ramping.add(str(name))
+    generation = data.get("generation")
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        generation = None
+    return PublishedWeights(generation, weights, frozenset(ramping))
+
+
+def weights_of(fed: Federation) -> PublishedWeights:
+    """What publishing fed puts in the redirector config."""
+    published = published_from_config(redirector_config(fed))
+    assert published is not None  # redirector_config always has hosts
+    return published
+
+
+def weight_differences(ours: PublishedWeights, theirs: PublishedWeights) -> list[str]:
+    """`gamma: 5.26316 (ramp) here, 0 published`, per member that differs (absent = 0)."""
+    found = []
+    for name in dict.fromkeys([*ours.weights, *theirs.weights]):
+        mine, other = ours.describe(name), theirs.describe(name)
+        if mine != other:
+            found.append(f"{name}: {mine} here, {other} published")
+    return found
+
+
+def check_publish(fed: Federation, published: PublishedWeights | None, where: str) -> None:
+    """Refuse (WeightsConflict, exit 1) to publish fed's weights over a newer generation, or
+    over the same generation with other weights (two writers made it). Nothing published yet,
+    or published without a generation (before this rule existed): allowed."""
+    if published is None or published.generation is None:
+        return
+    ours = weights_of(fed)
+    differences = weight_differences(ours, published)
+    shown = "; ".join(differences) if differences else "the same weights"
+    if published.generation > fed.generation:
+        raise WeightsConflict(
+            f"refused to publish generation {fed.generation} of the weights to {where}: it "
+            f"serves generation {published.generation}, newer (another process or machine "
+            f"changed the weights since this one read {fed.path}): {shown}. Update "
+            f"federation.yaml (git pull) and run again"
+        )
+    if published.generation == fed.generation and differences:
+        raise WeightsConflict(
+            f"refused to publish generation {fed.generation} of the weights to {where}: it "
+            f"already serves generation {published.generation} with other weights ({shown}): "
+            "two writers made the same generation, or weights were edited by hand without "
+            f"adding one to `generation:` in {fed.path}"
+        )

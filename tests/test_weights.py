@@ -1,0 +1,108 @@
+"""The one-writer rule (weights.py): the publish rule, federation.yaml's compare-and-swap, locks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ruamel.yaml.comments import CommentedMap
+
+from federation_deploy.config import load_federation
+from federation_deploy.errors import ConfigError, WeightsConflict
+from federation_deploy.render import redirector_config
+from federation_deploy.weights import (
+    ConfigChanged,
+    Edit,
+    check_publish,
+    published_from_config,
+    read_snapshot,
+    restore,
+    snapshot_of,
+    weights_of,
+    write_federation,
+    writer_lock,
+)
+
+
+def set_weight(name: str, weight: float) -> Edit:
+    def edit(data: CommentedMap) -> None:
+        data["members"][name]["weight"] = weight
+    return edit
+
+
+def test_published_from_config() -> None:
+    published = published_from_config({"generation": 4, "hosts": {
+        "a": {"weight": 60, "prime": True}, "b": None, "c": {"weight": 1.5, "ramp": True}}})
+    assert published is not None and published.generation == 4
+    assert published.weights == {"a": 60.0, "b": 0.0, "c": 1.5}
+    assert published.ramping == frozenset({"c"})
+    unversioned = published_from_config({"generation": True, "hosts": {}})
+    assert unversioned is not None and unversioned.generation is None
+    assert published_from_config(None) is None and published_from_config({"x": 1}) is None
+
+
+def test_the_publish_rule(config_dir: Path) -> None:
+    fed = load_federation(config_dir)  # generation 0
+    served = redirector_config(fed)
+    check_publish(fed, None, "nowhere")  # nothing published yet
+    check_publish(fed, published_from_config({**served, "generation": None}), "old")
+    check_publish(fed, published_from_config(served), "same")  # idempotent re-publish
+    with pytest.raises(WeightsConflict, match=r"serves generation 1, newer .*the same weights"):
+        check_publish(fed, published_from_config({**served, "generation": 1}), "t")
+    other = published_from_config(
+        {**served, "hosts": {**served["hosts"], "gke": {**served["hosts"]["gke"], "weight": 1}}})
+    with pytest.raises(WeightsConflict, match=r"already serves generation 0 with other weights "
+                                              r"\(gke: 60 here, 1 published\)"):
+        check_publish(fed, other, "t")
+    assert weights_of(fed).weights["gke"] == 60
+
+
+def test_compare_and_swap_of_federation_yaml(config_dir: Path) -> None:
+    snapshot = read_snapshot(config_dir)
+    written = write_federation(snapshot, set_weight("gke", 61))
+    assert written.fed.generation == 1 and written.fed.members["gke"].weight == 61
+    # a second writer from the first read: refused, naming what changed, nothing written
+    with pytest.raises(ConfigChanged, match=r"generation 0 read, 1 now: gke weight 60 -> 61"):
+        write_federation(snapshot, set_weight("gke", 62))
+    assert load_federation(config_dir).members["gke"].weight == 61
+    # a write that is not a weight change keeps the generation
+    again = write_federation(written, set_weight("gke", 61), bump=False)
+    assert again.fed.generation == 1
+    # a refused publish puts the write back, unless someone changed the file since
+    assert restore(written, snapshot) is True
+    assert read_snapshot(config_dir).text == snapshot.text
+    assert restore(written, snapshot) is False
+
+
+def test_an_invalid_result_is_put_back(config_dir: Path) -> None:
+    snapshot = read_snapshot(config_dir)
+    with pytest.raises(ConfigError):
+        write_federation(snapshot, set_weight("gke", -1))
+    assert read_snapshot(config_dir).text == snapshot.text
+
+
+def test_snapshot_of_a_federation_changed_since_its_load(config_dir: Path) -> None:
+    fed = load_federation(config_dir)
+    assert snapshot_of(fed).fed == fed
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text().replace("weight: 60", "weight: 70"))
+    with pytest.raises(ConfigChanged, match="gke weight 60 -> 70"):
+        snapshot_of(fed)
+
+
+def test_bad_generation_is_a_config_error(config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text().replace("generation: 0", "generation: -3"))
+    with pytest.raises(ConfigError) as info:
+        load_federation(config_dir)
+    assert any(p.key == "generation" and "an integer >= 0" in str(p)
+               for p in info.value.problems)
+
+
+def test_one_long_writer_per_machine(config_dir: Path) -> None:
+    refused = pytest.raises(WeightsConflict, match=r"another weight writer runs on this "
+                            r"machine \(pid \d+: ramp curvenote, since ")
+    with writer_lock(config_dir, "ramp curvenote"), refused, writer_lock(config_dir, "ramp ovh2"):
+        pass
+    with writer_lock(config_dir, "ramp ovh2"):  # free again once the first is done
+        pass
