@@ -468,14 +468,18 @@ def deploy(
     stages: Sequence[str] = (),
     timeout: str = DEFAULT_TIMEOUT,
     retry: Retry | None = None,
+    on_report: Callable[[DeployReport], None] | None = None,
 ) -> int:
-    """Deploy member (all stages, or the chosen ones); errors propagate to the CLI layer."""
+    """Deploy member (all stages, or the chosen ones); errors propagate to the CLI layer.
+    on_report gets the report of a finished deploy (the CLI's CI job summary)."""
     report = deploy_member(
         fed, member, runner, releases=list(releases) or None, stages=list(stages) or None,
         timeout=timeout, retry=retry, progress=progress,
     )
     for line in deploy_summary(report):
         progress(line)
+    if on_report is not None:
+        on_report(report)
     return EXIT_OK
 
 
