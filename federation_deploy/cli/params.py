@@ -86,6 +86,10 @@ def complete_release(ctx: click.Context, _param: click.Parameter,
     if not isinstance(members, dict):
         return []
     chosen = ctx.params.get("member")
+    if chosen is None:
+        # the option waiting for its value stops Click's parse before MEMBER is processed;
+        # the words it left unparsed still hold it
+        chosen = next((a for a in ctx.args if not a.startswith("-")), None)
     names: list[str] = []
     for name, member in members.items():
         if chosen and name != chosen or not isinstance(member, dict):
