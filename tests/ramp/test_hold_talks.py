@@ -80,7 +80,8 @@ def test_hold_heartbeat_streams_and_interrupt_says_how_to_resume_and_abort(
                                text=True, env=env)
     try:
         stderr = StderrLines(process)
-        stderr.until(re.compile(r"^holding gamma at step 1/2 \(5%\) until \S+ \((10m|9m[\d.]+s)\)$"))
+        stderr.until(re.compile(
+            r"^holding gamma at step 1/2 \(5%\) until \S+ \((10m|9m[\d.]+s)\)$"))
         # a line per check while the process runs (--heartbeat 0): time left counts down
         first = stderr.until(HEARTBEAT)
         second = stderr.until(HEARTBEAT)
