@@ -412,6 +412,7 @@ class Sandbox:
         each step is served, launches measure the real shares."""
         from .actions.publish import PublishTarget, make_publisher
         from .commands.ramp import RampSettings, advance_ramp
+        from .ramp.plan import resolve_plan
 
         publisher = make_publisher(PublishTarget("file", Path(self.state.redirector_config)),
                                    self.runner)
@@ -419,6 +420,14 @@ class Sandbox:
                                 check_interval=options.check_interval, poll_interval=0.2,
                                 agreeing_answers=3, settle_timeout=30.0, request_timeout=2.0)
         hold = f"{options.hold:g}s"
+        plan = resolve_plan(self.federation(), RAMP_MEMBER, options.steps, options.to_weight,
+                            hold)
+        planned = ", ".join(f"{p:g}%" for p in plan.percents)
+        # the engine announces the whole ramp; say up front which of its steps the demo takes
+        self.say(f"    the demo takes the first {len(options.steps)} of the "
+                 f"{len(plan.percents)} steps of this ramp ({planned}) and stops at "
+                 f"{options.steps[-1]:g}%, where curvenote's share of launches is exact; the "
+                 "final step (100%) would hand it back to rendezvous routing")
         measures: list[StepMeasure] = []
         for index, percent in enumerate(options.steps):
             started = time.monotonic()

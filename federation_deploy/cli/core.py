@@ -9,7 +9,9 @@ import click
 
 from ..commands import foundation
 from ..commands.result import CommandResult
+from ..tables import OUTPUT_FORMATS
 from .context import Context
+from .params import complete_release, member_argument
 
 
 def emit(obj: Context, result: CommandResult) -> None:
@@ -42,8 +44,9 @@ def validate(obj: Context, without_secrets: bool) -> None:
 
 
 @click.command()
-@click.option("--output", "-o", "output", type=click.Choice(["table", "json"]),
-              default="table", show_default=True, help="Table for people, JSON for scripts.")
+@click.option("--output", "-o", "output", type=click.Choice(OUTPUT_FORMATS),
+              default="table", show_default=True,
+              help="Table for people, JSON or YAML for scripts (the same keys as traffic's).")
 @click.pass_obj
 def members(obj: Context, output: str) -> None:
     """List the members: cloud, url, weight, share of launches, prime.
@@ -55,8 +58,9 @@ def members(obj: Context, output: str) -> None:
 
 
 @click.command()
-@click.argument("member")
+@member_argument
 @click.option("--release", "-r", "releases", multiple=True, metavar="NAME",
+              shell_complete=complete_release,
               help="Only this release (repeatable). Default: every release of MEMBER.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Write <release>.yaml files (mode 0600) here instead of stdout.")
@@ -86,4 +90,18 @@ def render(obj: Context, member: str, releases: tuple[str, ...], output_dir: Pat
                                 explain=explain, without_secrets=without_secrets))
 
 
-COMMANDS: list[click.Command] = [validate, members, render]
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of federation.yaml (for editors and check-jsonschema).
+
+    Generated from the config schema the loader uses; the package ships the same file
+    (federation_deploy/schemas/federation.schema.json), and config/federation.yaml points
+    yaml-language-server at it with a `# yaml-language-server: $schema=...` comment.
+    `validate` still checks what a JSON Schema cannot say (URLs, one prime, chart pins).
+    """
+    from ..config.editor_schema import federation_schema_text
+
+    click.echo(federation_schema_text(), nl=False)
+
+
+COMMANDS: list[click.Command] = [validate, members, render, schema]

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from ..commands import deploy as commands
+from ..commands.summaries import deploy_markdown
+from ..durations import Duration
 from ..errors import UsageError
 from ..verify import Retry
 from .context import Context, confirm_or_abort
-
-DURATION = re.compile(r"^(?=\d)(\d+h)?(\d+m)?(\d+s)?$")
-
-
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
-    if not DURATION.match(value):
-        raise click.BadParameter(f"{value!r} is not a duration like 90s, 10m or 1h30m")
-    return value
+from .github import append_step_summary
+from .params import DURATION, POSITIVE_DURATION, complete_release, member_argument
 
 
 def _stdout(text: str) -> None:
@@ -30,13 +24,13 @@ def _exit(code: int) -> None:
 
 
 release_option = click.option(
-    "--release", "-r", "releases", multiple=True, metavar="NAME",
+    "--release", "-r", "releases", multiple=True, metavar="NAME", shell_complete=complete_release,
     help="Only this release (repeatable). Default: every release of MEMBER, in config order.",
 )
 
 
 @click.command()
-@click.argument("member")
+@member_argument
 @click.option("--dry-run", is_flag=True,
               help="Touch no cluster: render every release with `helm template`, validate each "
                    "object against the Kubernetes schemas of the member's kubernetes_version; "
@@ -57,13 +51,14 @@ release_option = click.option(
                    "instead of `helm dependency build` (which never does).")
 @click.option("--yes", "-y", is_flag=True,
               help="Do not ask for confirmation (never asked in CI, where $CI is set).")
-@click.option("--timeout", default=commands.DEFAULT_TIMEOUT, show_default=True,
-              callback=_duration,
-              help="Per release: helm --timeout, and kubectl rollout status --timeout.")
+@click.option("--timeout", type=POSITIVE_DURATION, default=commands.DEFAULT_TIMEOUT,
+              show_default=True,
+              help="Per release: helm --timeout, and kubectl rollout status --timeout "
+                   "(like 10m, 1.5m, 90s, 500ms; passed on as a Go duration).")
 @click.pass_obj
 def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
            stages: tuple[str, ...], without_secrets: bool, update_dependencies: bool,
-           yes: bool, timeout: str) -> None:
+           yes: bool, timeout: Duration) -> None:
     """Deploy MEMBER's Helm releases to its cluster, then check it.
 
     \b
@@ -104,12 +99,17 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
             f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
             f"({target.cloud})?", yes)
     commands.deploy(fed, target, runner=obj.runner(), progress=obj.progress,
-                    releases=releases, stages=stages, timeout=timeout,
-                    update_dependencies=update_dependencies)
+                    releases=releases, stages=stages, timeout=timeout.go,
+                    update_dependencies=update_dependencies, on_report=_summarise)
+
+
+def _summarise(report: commands.DeployReport) -> None:
+    """The deploy on the CI job's summary page (under GitHub Actions only)."""
+    append_step_summary(deploy_markdown(report))
 
 
 @click.command()
-@click.argument("member")
+@member_argument
 @release_option
 @click.pass_obj
 def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
@@ -127,16 +127,16 @@ def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.argument("member")
+@member_argument
 @click.option("--attempts", type=click.IntRange(min=1), default=6, show_default=True,
               help="Tries per check before giving up.")
-@click.option("--delay", type=click.FloatRange(min=0), default=10.0, show_default=True,
-              help="Seconds between tries.")
-@click.option("--request-timeout", type=click.FloatRange(min=0.1), default=10.0,
-              show_default=True, help="Seconds per HTTP request.")
+@click.option("--delay", type=DURATION, default="10s", show_default=True,
+              help="Time between tries (like 10s, 1m, 500ms, or plain seconds).")
+@click.option("--request-timeout", type=POSITIVE_DURATION, default="10s", show_default=True,
+              help="Timeout of each HTTP request.")
 @click.pass_obj
-def verify(obj: Context, member: str, attempts: int, delay: float,
-           request_timeout: float) -> None:
+def verify(obj: Context, member: str, attempts: int, delay: Duration,
+           request_timeout: Duration) -> None:
     """Check MEMBER is up: its /health and /versions (the deploy's verify stage alone).
 
     /health must answer JSON with `ok: true`, every `checks[].ok` true and the pod quota's
@@ -144,7 +144,7 @@ def verify(obj: Context, member: str, attempts: int, delay: float,
     Each is retried. Prints both as JSON on stdout; exit 1 naming the failing check when the
     member stays unhealthy. Works for external members too.
     """
-    retry = Retry(attempts=attempts, delay=delay, timeout=request_timeout)
+    retry = Retry(attempts=attempts, delay=delay.seconds, timeout=request_timeout.seconds)
     commands.verify(obj.federation(), member, out=_stdout, progress=obj.progress, retry=retry)
 
 

@@ -11,9 +11,11 @@ from typing import Any
 
 import click
 
-from ..errors import EXIT_FAILED, FederationDeployError
+from ..errors import EXIT_FAILED, ConfigError, FederationDeployError
 from ..signals import signal_of, sigterm_as_interrupt
 from .context import Context
+from .github import annotation_lines, in_github_actions
+from .params import SuggestingGroup
 
 # command name -> the cli module defining it; imported only when the command runs (or for
 # --help), so `federation-deploy terraform plan` does not pay for pyhelm3 and tornado
@@ -32,10 +34,12 @@ COMMAND_MODULES: dict[str, str] = {
     "ci-matrix": "workflows",
     "sandbox": "sandbox",
     "adopt": "adopt",
+    "schema": "core",
+    "completion": "shell",
 }
 
 
-class FederationGroup(click.Group):
+class FederationGroup(SuggestingGroup):
     """A Click group that turns our errors into one clean message and the documented exit
     code, and imports each command's module only when needed."""
 
@@ -65,6 +69,10 @@ class FederationGroup(click.Group):
                 return super().invoke(ctx)
         except FederationDeployError as exc:
             click.echo(f"error: {exc.render()}", err=True)
+            if isinstance(exc, ConfigError) and in_github_actions():
+                # workflow commands are read from stdout, which has no data after an error
+                for line in annotation_lines(exc.problems):
+                    click.echo(line)
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             signum = signal_of(exc)

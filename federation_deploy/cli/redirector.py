@@ -9,9 +9,10 @@ import click
 
 from ..errors import ConfigError
 from .context import Context
+from .params import SuggestingGroup
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def redirector() -> None:
     """The federation redirector: mybinder.org's launch traffic router, drop-in compatible.
 

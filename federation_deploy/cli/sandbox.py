@@ -7,10 +7,12 @@ from pathlib import Path
 import click
 
 from .. import sandbox as sb
+from ..durations import Duration
 from .context import Context
+from .params import POSITIVE_DURATION, SuggestingGroup
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def sandbox() -> None:
     """A whole federation on this machine, with no cloud account.
 
@@ -22,15 +24,17 @@ def sandbox() -> None:
 
 
 @sandbox.command()
-@click.option("--hold", type=float, default=3.0, show_default=True,
-              help="Seconds each ramp step is held (health-checked) before the next.")
+@click.option("--hold", type=POSITIVE_DURATION, default="3s", show_default=True,
+              help="How long each ramp step is held (health-checked) before the next.")
 @click.option("--launches", type=click.IntRange(100, 100_000), default=4000, show_default=True,
               help="Launches sent through the redirector to measure each step.")
 @click.option("--steps", default="1,5,25", show_default=True,
-              help="Ramp steps (percent of launches) for curvenote.")
+              help="Ramp steps (percent of launches) for curvenote, below 100: the demo stops "
+                   "at the last one, where the share per launch is exact, and does not take "
+                   "the ramp's final step (100%, rendezvous again).")
 @click.option("--keep", is_flag=True, help="Keep the sandbox directory (logs) afterwards.")
 @click.pass_obj
-def demo(obj: Context, hold: float, launches: int, steps: str, keep: bool) -> None:
+def demo(obj: Context, hold: Duration, launches: int, steps: str, keep: bool) -> None:
     """Run the whole demo once: terraform against moto, render, dry-run, redirector, ramp.
 
     Progress on stderr, step by step with timings; the final table of target and measured
@@ -40,7 +44,7 @@ def demo(obj: Context, hold: float, launches: int, steps: str, keep: bool) -> No
     from ..ramp import parse_steps
 
     parsed = tuple(s for s in parse_steps(steps) if s < 100)
-    options = sb.DemoOptions(steps=parsed, hold=hold, launches=launches)
+    options = sb.DemoOptions(steps=parsed, hold=hold.seconds, launches=launches)
     runner = obj.runner(plumbing=True)
     measures = sb.run_demo(obj.config_dir, options, runner, obj.progress, keep=keep)
     click.echo(f"shares after the ramp of {sb.RAMP_MEMBER} to {measures[-1].percent:g}% "

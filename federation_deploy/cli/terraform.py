@@ -7,9 +7,10 @@ import click
 from ..commands import terraform as commands
 from .context import Context, confirm_or_abort
 from .core import emit
+from .params import SuggestingGroup, member_argument
 
 
-@click.group()
+@click.group(cls=SuggestingGroup)
 def terraform() -> None:
     """Pinned terraform for a member's stack (terraform/<cloud>/<member>).
 
@@ -28,7 +29,7 @@ def terraform() -> None:
 
 
 @terraform.command()
-@click.argument("member")
+@member_argument
 @click.pass_obj
 def bootstrap(obj: Context, member: str) -> None:
     """Create the S3 state bucket and DynamoDB lock table MEMBER's backend names.
@@ -41,7 +42,7 @@ def bootstrap(obj: Context, member: str) -> None:
 
 
 @terraform.command()
-@click.argument("member")
+@member_argument
 @click.pass_obj
 def init(obj: Context, member: str) -> None:
     """terraform init MEMBER's stack with the lock file read-only.
@@ -54,7 +55,7 @@ def init(obj: Context, member: str) -> None:
 
 
 @terraform.command()
-@click.argument("member")
+@member_argument
 @click.pass_obj
 def plan(obj: Context, member: str) -> None:
     """Plan MEMBER's stack and save the plan for `apply`.
@@ -66,7 +67,7 @@ def plan(obj: Context, member: str) -> None:
 
 
 @terraform.command()
-@click.argument("member")
+@member_argument
 @click.option("--yes", "-y", is_flag=True,
               help="Do not ask for confirmation (also skipped when CI is set).")
 @click.pass_obj
@@ -84,7 +85,7 @@ def apply(obj: Context, member: str, yes: bool) -> None:
 
 
 @terraform.command()
-@click.argument("member")
+@member_argument
 @click.pass_obj
 def check(obj: Context, member: str) -> None:
     """Drift detection: plan MEMBER's stack without saving it.
@@ -96,7 +97,7 @@ def check(obj: Context, member: str) -> None:
 
 
 @terraform.command()
-@click.argument("member")
+@member_argument
 @click.option("--output", "-o", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True,
               help="text: `name = value` lines; json: terraform's `output -json` object.")
@@ -111,7 +112,7 @@ def output(obj: Context, member: str, fmt: str) -> None:
 
 
 @terraform.command()
-@click.argument("member")
+@member_argument
 @click.pass_obj
 def lock(obj: Context, member: str) -> None:
     """Write MEMBER's .terraform.lock.hcl: the one command that does.

@@ -3,16 +3,27 @@ commands.ramp, print)."""
 
 from __future__ import annotations
 
+import contextlib
+import shlex
+import sys
+from pathlib import Path
+
 import click
+from click.core import ParameterSource
 
 from ..actions.publish import make_publisher, parse_publish_target
 from ..commands import ramp as ramp_commands
 from ..commands import traffic as traffic_commands
-from ..durations import format_duration, parse_duration
-from ..errors import UsageError
-from ..ramp.engine import RampSettings
+from ..commands.summaries import ramp_markdown
+from ..config import FEDERATION_FILE, load_federation
+from ..durations import Duration, format_duration
+from ..errors import FederationDeployError, UsageError, VerificationError
+from ..ramp.engine import RampOutcome, RampSettings
 from ..ramp.plan import RampPlan, parse_steps, resolve_plan
+from ..tables import OUTPUT_FORMATS
 from .context import Context, confirm_or_abort
+from .github import append_step_summary, in_github_actions
+from .params import DURATION, POSITIVE_DURATION, member_argument
 
 # The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
 # the pods only after the kubelet's sync (a minute or two).
@@ -20,8 +31,9 @@ SETTLE_TIMEOUT = {"file": 60.0, "helm": 300.0}
 
 
 @click.command()
-@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Table for people, JSON for scripts.")
+@click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table",
+              show_default=True,
+              help="Table for people, JSON or YAML for scripts (the same keys as members').")
 @click.option("--redirector-url", metavar="URL",
               help="Also show the live state: in rotation, health, live weight and share, "
                    "redirects counted (from the redirector's /active_hosts and /metrics).")
@@ -34,22 +46,22 @@ def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
     healthy check.
     """
     rows = traffic_commands.traffic_report(obj.federation(), redirector_url)
-    if output == "json":
-        click.echo(traffic_commands.traffic_json(rows), nl=False)
+    if output != "table":
+        click.echo(traffic_commands.traffic_data(rows, output), nl=False)
     else:
         click.echo(traffic_commands.traffic_table(rows), nl=False)
 
 
 @click.command()
-@click.argument("member")
+@member_argument
 @click.option("--steps", metavar="P,P,...",
               help="Percent of launches at each step, increasing; 100 = the full target "
                    "weight, always last (added if missing). Steps at or above the share the "
                    "full weight gives are dropped. [default: 1,5,10,25,50,100, or those of "
                    "the ramp in progress]")
-@click.option("--hold", metavar="DURATION",
+@click.option("--hold", type=POSITIVE_DURATION,
               help="How long each step is held and checked before the next, like 30m, 1h30m, "
-                   "90s. [default: 30m, or that of the ramp in progress]")
+                   "1.5h, 90s. [default: 30m, or that of the ramp in progress]")
 @click.option("--to-weight", type=float, metavar="W",
               help="The member's weight at 100%. [default: its target_weight in config]")
 @click.option("--publish", "publish", default="helm", show_default=True, metavar="helm|file:PATH",
@@ -63,9 +75,12 @@ def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
                    "launch metrics must carry a `member` label).")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True,
               help="Roll back when the launch error rate over 5 minutes exceeds this.")
-@click.option("--check-interval", default="5s", show_default=True, metavar="DURATION",
+@click.option("--check-interval", type=POSITIVE_DURATION, default="5s", show_default=True,
               help="Time between health checks while holding.")
-@click.option("--settle-timeout", metavar="DURATION",
+@click.option("--heartbeat", type=DURATION, default="1m", show_default=True,
+              help="While holding, say how the step is (healthy, time left) at the first "
+                   "check this long after the last line; 0: at every check.")
+@click.option("--settle-timeout", type=POSITIVE_DURATION,
               help="How long the redirector may take to report new weights. "
                    "[default: 5m with helm, 1m with file:]")
 @click.option("--dry-run", is_flag=True, help="Print the plan (weights and shares of each "
@@ -77,10 +92,11 @@ def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def ramp(
-    obj: Context, member: str, steps: str | None, hold: str | None, to_weight: float | None,
-    publish: str, redirector_url: str | None, prometheus_url: str | None,
-    max_error_rate: float, check_interval: str, settle_timeout: str | None, dry_run: bool,
-    advance: bool, abort: bool, yes: bool,
+    obj: Context, member: str, steps: str | None, hold: Duration | None,
+    to_weight: float | None, publish: str, redirector_url: str | None,
+    prometheus_url: str | None, max_error_rate: float, check_interval: Duration,
+    heartbeat: Duration, settle_timeout: Duration | None, dry_run: bool, advance: bool,
+    abort: bool, yes: bool,
 ) -> None:
     """Move MEMBER's share of launches up step by step, with health gates and rollback.
 
@@ -96,10 +112,9 @@ def ramp(
         raise UsageError("--abort cannot be combined with --advance or --dry-run")
     fed = obj.federation()
     parsed_steps = parse_steps(steps) if steps is not None else None
-    if hold is not None:
-        parse_duration(hold)
+    hold_text = None if hold is None else hold.text  # config keeps it normalised: 1h30m
     if dry_run:
-        plan = resolve_plan(fed, member, parsed_steps, to_weight, hold)
+        plan = resolve_plan(fed, member, parsed_steps, to_weight, hold_text)
         state = fed.members[member].ramp
         for note in plan.notes:
             obj.progress(f"note: {note}")
@@ -115,17 +130,19 @@ def ramp(
         redirector_url=redirector_url,
         prometheus_url=prometheus_url,
         max_error_rate=max_error_rate,
-        check_interval=parse_duration(check_interval),
+        check_interval=check_interval.seconds,
         # /active_hosts is polled as often as the member is checked, at least once a second
-        poll_interval=min(1.0, parse_duration(check_interval)),
-        settle_timeout=(parse_duration(settle_timeout) if settle_timeout is not None
+        poll_interval=min(1.0, check_interval.seconds),
+        settle_timeout=(settle_timeout.seconds if settle_timeout is not None
                         else SETTLE_TIMEOUT[target.kind]),
+        heartbeat_interval=heartbeat.seconds,
     )
     publisher = make_publisher(target, obj.runner(), obj.progress)
     if abort:
         confirm_or_abort(f"Abort the ramp of {member}: weight 0 now, published to {target}?", yes)
         outcome = ramp_commands.abort_ramp(fed, member, publisher, settings=settings,
                                            progress=obj.progress)
+        _summarise(obj, member, outcome)
         click.echo(outcome.message)
         return
 
@@ -137,10 +154,74 @@ def ramp(
         confirm_or_abort(f"{verb} {member} ({shown}; hold {format_duration(plan.hold_seconds)}"
                          f"{where}), publishing to {target}?", yes)
 
-    outcome = ramp_commands.run_ramp(fed, member, publisher, steps=parsed_steps,
-                                     to_weight=to_weight, hold=hold, settings=settings,
-                                     progress=obj.progress, confirm=confirm, advance=advance)
+    try:
+        outcome = ramp_commands.run_ramp(fed, member, publisher, steps=parsed_steps,
+                                         to_weight=to_weight, hold=hold_text,
+                                         settings=settings, progress=obj.progress,
+                                         confirm=confirm, advance=advance)
+    except KeyboardInterrupt:
+        for line in interrupt_lines(obj, member, click.get_current_context()):
+            click.echo(line, err=True)
+        raise click.exceptions.Exit(130) from None
+    except VerificationError as exc:
+        _summarise(obj, member, None, str(exc))
+        raise
+    _summarise(obj, member, outcome)
     click.echo(outcome.message)
+
+
+def _summarise(obj: Context, member: str, outcome: RampOutcome | None,
+               failure: str | None = None) -> None:
+    """The ramp's result on the CI job's summary page (under GitHub Actions only)."""
+    if in_github_actions():
+        append_step_summary(ramp_markdown(load_federation(obj.config_dir), member, outcome,
+                                          failure))
+
+
+# Options a resumed or aborted ramp needs again: where to publish and what to watch. Steps,
+# hold and target weight are in config's `ramp:` block, which resume and abort read.
+_CARRIED = ("publish", "redirector_url", "prometheus_url", "max_error_rate", "check_interval",
+            "heartbeat", "settle_timeout")
+
+
+def interrupt_lines(obj: Context, member: str, ctx: click.Context) -> list[str]:
+    """What an interrupted ramp says: where config left it, and the exact commands that
+    resume it and abort it (the same publish target and redirector as this run)."""
+    state = None
+    with contextlib.suppress(FederationDeployError):
+        state = load_federation(obj.config_dir).members[member].ramp
+    base = ["federation-deploy"]
+    if obj.config_dir != Path("config"):
+        base += ["--config-dir", str(obj.config_dir)]
+    base += ["ramp", member]
+    carried: list[str] = []
+    for name in _CARRIED:
+        value = ctx.params.get(name)
+        source = ctx.get_parameter_source(name)
+        if value is None or source is ParameterSource.DEFAULT and name != "publish":
+            continue
+        carried += [f"--{name.replace('_', '-')}", str(value)]
+    resume = [*base, *carried, *(["--advance"] if ctx.params.get("advance") else []), "--yes"]
+    if state is None:
+        # nothing written yet (or the ramp already complete): the same command starts it
+        return [f"interrupted: config has no ramp of {member} in progress; run the same "
+                "command again to start it:",
+                "  " + shlex.join(["federation-deploy", *sys.argv[1:]])]
+    where = ("before its first step" if state.step < 0
+             else f"at step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)")
+    return [
+        f"interrupted: {obj.config_dir / FEDERATION_FILE} keeps the ramp of {member} "
+        f"{where}, and those weights were published",
+        "  resume: " + shlex.join(resume),
+        "  abort:  " + shlex.join([*base, "--abort", *carried_for_abort(carried), "--yes"]),
+    ]
+
+
+def carried_for_abort(carried: list[str]) -> list[str]:
+    """Abort publishes and waits for the redirector, but holds nothing and checks nothing."""
+    keep = {"--publish", "--redirector-url", "--settle-timeout"}
+    return [item for flag, value in zip(carried[::2], carried[1::2], strict=True)
+            if flag in keep for item in (flag, value)]
 
 
 COMMANDS: list[click.Command] = [traffic, ramp]

@@ -398,8 +398,10 @@ def deploy(
     timeout: str = DEFAULT_TIMEOUT,
     retry: Retry | None = None,
     update_dependencies: bool = False,
+    on_report: Callable[[DeployReport], None] | None = None,
 ) -> int:
-    """Deploy member (all stages, or the chosen ones); errors propagate to the CLI layer."""
+    """Deploy member (all stages, or the chosen ones); errors propagate to the CLI layer.
+    on_report gets the report of a finished deploy (the CLI's CI job summary)."""
     report = deploy_member(
         fed, member, runner, releases=list(releases) or None, stages=list(stages) or None,
         timeout=timeout, retry=retry, progress=progress,
@@ -407,6 +409,8 @@ def deploy(
     )
     for line in deploy_summary(report):
         progress(line)
+    if on_report is not None:
+        on_report(report)
     return EXIT_OK
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,16 @@ from typing import Any
 from ..config import Federation, load_federation
 from ..errors import ConfigError, Problem, UsageError
 from ..render import RenderedRelease, render_member, secrets_note
-from ..shares import member_share, plain_number
-from ..tables import aligned_lines
+from ..shares import member_share
+from ..tables import (
+    aligned_lines,
+    dump_rows,
+    ramp_value,
+    share_cell,
+    share_value,
+    weight_cell,
+    weight_value,
+)
 from ..yamlio import dump_plain
 from .result import CommandResult
 
@@ -50,19 +57,19 @@ def _terraform_pin_problems(fed: Federation) -> list[Problem]:
 
 
 def members_rows(fed: Federation) -> list[dict[str, Any]]:
-    """One row per member: name, cloud, url, weight, share (% of launches), prime, routed."""
+    """One row per member: name, cloud, url, weight, share (% of launches), prime, routed, ramp;
+    weight and share typed as traffic's (tables.weight_value, tables.share_value)."""
     rows = []
     for m in fed.members.values():
-        share = member_share(fed, m)
         rows.append({
             "name": m.name,
             "cloud": m.cloud,
             "url": m.url,
-            "weight": plain_number(round(m.weight, 6)) if m.routed else None,
-            "share": None if share is None else round(share, 3),
+            "weight": weight_value(m.weight) if m.routed else None,
+            "share": share_value(member_share(fed, m)),
             "prime": m.prime,
             "routed": m.routed,
-            "ramp": None if m.ramp is None else f"{m.ramp.current_share:g}%",
+            "ramp": ramp_value(m.ramp),
         })
     return rows
 
@@ -71,25 +78,16 @@ MEMBER_COLUMNS = ["name", "cloud", "url", "weight", "share", "prime", "ramp"]
 
 
 def members(fed: Federation, output: str = "table") -> CommandResult:
-    """The members as a table for people or JSON for scripts."""
+    """The members as a table for people, or JSON or YAML for scripts."""
     rows = members_rows(fed)
-    if output == "json":
-        return CommandResult(stdout=members_json(rows))
-    return CommandResult(stdout=format_table(rows, MEMBER_COLUMNS))
-
-
-def format_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, bool):
-            return "yes" if v else "no"
-        if isinstance(v, float):
-            return f"{v:.2f}"
-        return str(v)
-
-    table = [columns] + [[cell(r.get(c)) for c in columns] for r in rows]
-    return "\n".join(aligned_lines(table)) + "\n"
+    if output != "table":
+        return CommandResult(stdout=dump_rows(rows, output))
+    table = [MEMBER_COLUMNS] + [[
+        r["name"], r["cloud"], r["url"], weight_cell(r["weight"]), share_cell(r["share"]),
+        "yes" if r["prime"] else "no",
+        "-" if r["ramp"] is None else f"{r['ramp']['percent']:g}%",
+    ] for r in rows]
+    return CommandResult(stdout="\n".join(aligned_lines(table)) + "\n")
 
 
 def render_documents(
@@ -157,7 +155,3 @@ def write_rendered(output_dir: Path, documents: list[tuple[RenderedRelease, str]
         os.chmod(path, 0o600)  # an existing file keeps its old mode through O_TRUNC
         written.append(path)
     return written
-
-
-def members_json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, indent=2) + "\n"

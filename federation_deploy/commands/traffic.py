@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Federation
 from ..shares import routed_weights, shares
-from ..tables import aligned_lines
+from ..tables import (
+    aligned_lines,
+    dump_rows,
+    ramp_value,
+    share_cell,
+    share_value,
+    weight_cell,
+    weight_value,
+)
 from ..traffic import (
     HEALTH_METRICS,
     LiveState,
@@ -29,8 +36,9 @@ class TrafficRow:
     live: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "weight": self.weight,
-                               "share": round(self.share, 4), "ramp": self.ramp}
+        """The row in JSON/YAML: the vocabulary of `members` (tables.weight_value, ...)."""
+        out: dict[str, Any] = {"name": self.name, "weight": weight_value(self.weight),
+                               "share": share_value(self.share), "ramp": self.ramp}
         if self.live is not None:
             out["live"] = self.live
         return out
@@ -54,28 +62,17 @@ def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[Traffic
     live_shares = _live_shares(live) if live is not None else {}
     rows: list[TrafficRow] = []
     for name, weight in weights.items():
-        member = fed.members[name]
-        ramp = None
-        if member.ramp is not None:
-            r = member.ramp
-            ramp = {
-                "step": r.step,
-                "steps": list(r.steps),
-                "percent": r.current_share,
-                "to_weight": r.to_weight,
-                "hold": r.hold,
-                "started": r.started,
-                "last_healthy": r.last_healthy,
-            }
-        row = TrafficRow(name=name, weight=weight, share=target[name], ramp=ramp)
+        row = TrafficRow(name=name, weight=weight, share=target[name],
+                         ramp=ramp_value(fed.members[name].ramp))
         if live is not None:
             row.live = _live_of(name, live, live_shares)
         rows.append(row)
     return rows
 
 
-def traffic_json(rows: list[TrafficRow]) -> str:
-    return json.dumps([r.as_json() for r in rows], indent=2) + "\n"
+def traffic_data(rows: list[TrafficRow], output: str) -> str:
+    """The rows as JSON or YAML (-o json|yaml)."""
+    return dump_rows([r.as_json() for r in rows], output)
 
 
 def traffic_table(rows: list[TrafficRow]) -> str:
@@ -87,15 +84,15 @@ def traffic_table(rows: list[TrafficRow]) -> str:
     head += ["ramp"]
     table = [head]
     for r in rows:
-        line = [r.name, f"{r.weight:g}", f"{r.share:.2f}%"]
+        line = [r.name, weight_cell(r.weight), share_cell(r.share)]
         if live:
             lv = r.live or {}
             health = lv.get("healthy")
             reason = lv.get("reason")
             line += [
                 "in rotation" if lv.get("in_rotation") else "out",
-                "-" if lv.get("weight") is None else f"{lv['weight']:g}",
-                "-" if lv.get("share") is None else f"{lv['share']:.2f}%",
+                weight_cell(lv.get("weight")),
+                share_cell(lv.get("share")),
                 "?" if health is None else ("ok" if health else f"failing ({reason or '?'})"),
                 "-" if lv.get("redirects") is None else f"{lv['redirects']:g}",
             ]
@@ -132,8 +129,8 @@ def _live_of(name: str, live: LiveState, live_shares: Mapping[str, float]) -> di
     health = metric_for(live.samples, HEALTH_METRICS, name)
     return {
         "in_rotation": host is not None,
-        "weight": None if host is None else host.get("weight"),
-        "share": None if host is None else round(live_shares.get(name, 0.0), 4),
+        "weight": None if host is None else weight_value(host.get("weight")),
+        "share": None if host is None else share_value(live_shares.get(name, 0.0)),
         "healthy": None if health is None else health > 0,
         "reason": health_reason(live.samples, name),
         "redirects": redirect_count(live.samples, name) if live.samples else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +220,9 @@ class Federation:
             return self.members[name]
         except KeyError:
             known = ", ".join(self.members)
-            raise UsageError(f"unknown member {name!r} (members: {known})") from None
+            close = difflib.get_close_matches(name, list(self.members), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"unknown member {name!r} (members: {known}){hint}") from None
 
     @property
     def routed(self) -> list[Member]:

@@ -148,6 +148,8 @@ class Section:
 
     path: str
     keys: tuple[Key, ...]
+    # an item may also be written as a plain string: the value of this key (values: lists)
+    shorthand: str | None = None
 
     def __getitem__(self, name: str) -> Key:
         for key in self.keys:
@@ -258,7 +260,7 @@ VALUES_FILE = Section("members.*.values[]", (
         required=True),
     Key("secret", BOOLEAN, "true or false", False),
     Key("optional", BOOLEAN, "true or false", False),
-))
+), shorthand="path")
 VALUES_ENTRY_EXPECTED = "a path (string) or a mapping {path, secret, optional}"
 
 HOOK = Section("members.*.hooks[]", (

@@ -28,6 +28,7 @@ exit 1), and leaves the change alone.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class RampSettings:
     settle_timeout: float = 120.0  # for the redirector to report the new weights
     request_timeout: float = 5.0
     record_interval: float = 300.0  # write last_healthy to config this often while holding
+    # a holding ramp says how it is at the first check this long after its last line (0: at
+    # every check), so a long hold is never silent
+    heartbeat_interval: float = 60.0
 
 
 def _utc_now() -> datetime:
@@ -265,13 +269,16 @@ class RampEngine:
         if end > now:
             self.say(f"holding {self.member} at {self._describe(index)} until "
                      f"{utc_timestamp(end)} ({format_duration((end - now).total_seconds())})")
-        last_record = now
+        last_record = last_said = now
         while True:
             self._check_or_rollback(index)
             now = self.clock.now()
             remaining = (end - now).total_seconds()
             if remaining <= 0:
                 break
+            if (now - last_said).total_seconds() >= self.settings.heartbeat_interval:
+                self.say(self._heartbeat(index, remaining))
+                last_said = now
             if (now - last_record).total_seconds() >= self.settings.record_interval:
                 self._record(index, self._state_started())
                 last_record = now
@@ -539,6 +546,11 @@ class RampEngine:
             return "0 (before the first step)"
         step = self.plan.steps[index]
         return f"step {index + 1}/{len(self.plan.steps)} ({step.percent:g}%)"
+
+    def _heartbeat(self, index: int, remaining: float) -> str:
+        step = self.plan.steps[index]
+        return (f"step {index + 1}/{len(self.plan.steps)} at {step.share:.2f}%: healthy, "
+                f"{format_duration(math.ceil(remaining))} left")
 
     def _say_plan(self) -> None:
         shown = ", ".join(f"{s.percent:g}%" for s in self.plan.steps)

@@ -336,3 +336,18 @@ def test_stage_selection_with_hooks(adopted: Path) -> None:
     assert plan(["tests"], member) == ((), member.hooks[1:])
     assert plan(["verify", "bans"], member) == (("auth", "verify"), member.hooks[:1])
     assert plan(["releases"], member) == (("auth", "releases", "rollout"), ())
+
+
+def test_the_adopted_file_passes_the_editor_schema(adopted: Path) -> None:
+    """What adopt writes (values lists with plain-string entries among them) is valid for
+    the shipped JSON Schema as well as for the loader, so an editor shows no false errors."""
+    import jsonschema
+    import yaml
+
+    from federation_deploy.config.editor_schema import federation_schema
+
+    document = yaml.safe_load((adopted / "federation.yaml").read_text(encoding="utf-8"))
+    entries = [entry for member in document["members"].values()
+               for release in member.get("releases", []) for entry in release.get("values", [])]
+    assert any(isinstance(e, str) for e in entries) and any(isinstance(e, dict) for e in entries)
+    jsonschema.validate(document, federation_schema())

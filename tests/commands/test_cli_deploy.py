@@ -38,14 +38,17 @@ def test_outside_ci_without_a_terminal_it_asks_for_yes(config_dir: Path,
 def test_yes_deploys(config_dir: Path, wired: RecordingRunner, fake_tools: Path,
                      private_tmp: Path) -> None:
     code, out, err = run(config_dir, "deploy", "gke", "--stage", "releases", "--yes",
-                         "--release", "federation-redirect", "--timeout", "3m")
+                         "--release", "federation-redirect", "--timeout", "1.5m")
     assert code == 0, err
     assert out == ""
     assert [c.words[:2] for c in wired.calls][:3] == [
         ["helm", "version"], ["gcloud", "container"], ["kubectl", "get"]]
     assert wired.calls[0].argv[0] == str(fake_tools / "helm")
+    # helm's own syntax (1.5m) is taken, and helm and kubectl get it as a Go duration
     upgrade = next(c for c in wired.calls if c.words[1] == "upgrade")
-    assert upgrade.words[upgrade.words.index("--timeout") + 1] == "3m"
+    assert upgrade.words[upgrade.words.index("--timeout") + 1] == "1m30s"
+    rollouts = [c for c in wired.calls if c.words[1:3] == ["rollout", "status"]]
+    assert rollouts and all("--timeout=1m30s" in c.words for c in rollouts)
     assert "releases: federation-redirect (revision 3, deployed)" in err
     assert "rollout: 2 deployment(s)/daemonset(s) rolled out" in err
     assert err.endswith("deploy of gke done (stages: auth, releases, rollout)\n")
@@ -112,9 +115,38 @@ def test_external_member_exit_2(config_dir: Path, wired: RecordingRunner) -> Non
     assert wired.calls == []
 
 
-def test_bad_timeout_exit_2(config_dir: Path) -> None:
-    code, _, err = run(config_dir, "deploy", "gke", "--timeout", "ten minutes")
-    assert code == 2 and "is not a duration like 90s, 10m or 1h30m" in err
+@pytest.mark.parametrize("timeout", ["ten minutes", "0", "-5m"])
+def test_bad_timeout_exit_2(config_dir: Path, timeout: str) -> None:
+    code, _, err = run(config_dir, "deploy", "gke", "--timeout", timeout)
+    assert code == 2 and "Invalid value for '--timeout'" in err
+
+
+def test_step_summary_under_github_actions(config_dir: Path, wired: RecordingRunner,
+                                           tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    env = {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "deploy", "gke",
+                                      "--stage", "releases", "--release", "federation-redirect"],
+                                env=env)
+    assert result.exit_code == 0, result.stderr
+    text = summary.read_text()
+    assert text.startswith("# earlier step\n### deploy of `gke`\n")  # appended, not replaced
+    assert "stages: auth, releases, rollout" in text
+    assert "| release | namespace | chart | version | revision | status |" in text
+    assert "| federation-redirect | federation-redirect | " in text
+    assert "| 3 | deployed |" in text
+
+
+def test_no_step_summary_outside_github_actions(config_dir: Path, wired: RecordingRunner,
+                                                tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    env = {"CI": "true", "GITHUB_ACTIONS": None, "GITHUB_STEP_SUMMARY": str(summary)}
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "deploy", "gke",
+                                      "--stage", "releases", "--release", "federation-redirect"],
+                                env=env)
+    assert result.exit_code == 0, result.stderr
+    assert not summary.exists()
 
 
 def test_unknown_release_exit_2(config_dir: Path, wired: RecordingRunner) -> None:

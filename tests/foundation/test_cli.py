@@ -7,6 +7,7 @@ import os
 import stat
 from pathlib import Path
 
+import yaml
 from click.testing import CliRunner
 
 from federation_deploy.cli.main import cli
@@ -87,7 +88,39 @@ def test_members_table(config_dir: Path) -> None:
     assert code == 0
     header, *lines = out.splitlines()
     assert header.split() == ["name", "cloud", "url", "weight", "share", "prime", "ramp"]
-    assert lines[0].split()[:6] == ["gke", "gcp", "https://gke.mybinder.org", "60", "60.00", "yes"]
+    assert lines[0].split()[:6] == ["gke", "gcp", "https://gke.mybinder.org", "60", "60.00%",
+                                    "yes"]
+
+
+def test_members_and_traffic_speak_one_vocabulary(config_dir: Path) -> None:
+    """The same weight and share, typed alike in JSON and YAML, formatted alike in tables."""
+    members = {r["name"]: r for r in json.loads(run(config_dir, "members", "-o", "json")[1])}
+    traffic = {r["name"]: r for r in json.loads(run(config_dir, "traffic", "-o", "json")[1])}
+    assert set(traffic) == {n for n, r in members.items() if r["routed"]}
+    for name, row in traffic.items():
+        for key in ("weight", "share", "ramp"):
+            assert row[key] == members[name][key], (name, key)
+            assert type(row[key]) is type(members[name][key]), (name, key)
+        assert isinstance(row["weight"], float) and isinstance(row["share"], float)
+    for command in ("members", "traffic"):
+        as_yaml = yaml.safe_load(run(config_dir, command, "-o", "yaml")[1])
+        assert as_yaml == json.loads(run(config_dir, command, "-o", "json")[1]), command
+    tables = {}
+    for command in ("members", "traffic"):
+        header, *lines = run(config_dir, command)[1].splitlines()
+        columns = header.split()
+        tables[command] = {line.split()[0]: line.split() for line in lines if line.strip()}
+        for cells in tables[command].values():
+            share = cells[columns.index("share")]
+            # staging is not routed: no share at all, not 0.00%
+            assert share == "-" or share.endswith("%") and "." in share, (command, share)
+    for name in traffic:
+        assert tables["members"][name][3:5] == tables["traffic"][name][1:3], name
+
+
+def test_output_format_refused_with_the_choices(config_dir: Path) -> None:
+    code, _, err = run(config_dir, "traffic", "-o", "csv")
+    assert code == 2 and "'table', 'json', 'yaml'" in err
 
 
 def test_render_to_stdout_one_document_per_release(config_dir: Path) -> None:

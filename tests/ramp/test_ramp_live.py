@@ -323,7 +323,7 @@ def test_advance_one_step_per_run(
     (["nope"], "unknown member 'nope'"),
     (["gamma", "--steps", "5,1"], "must increase"),
     (["gamma", "--steps", "1,5,5"], "must increase"),
-    (["gamma", "--hold", "forever"], "invalid duration"),
+    (["gamma", "--hold", "forever"], "Invalid value for '--hold': 'forever' is not a duration"),
     (["gamma", "--publish", "s3://bucket"], "invalid --publish"),
 ])
 def test_refused_before_anything_changes(
