@@ -12,7 +12,7 @@ from typing import Any
 from .config import Federation, Location, Member, Release, iter_values_files
 from .errors import ConfigError, UsageError
 from .shares import plain_number
-from .yamlio import LocatedMap, line_of, load_located, to_plain
+from .yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
 # What a secret value prints as: in rendered values, manifests and terraform outputs alike.
 REDACTED = "<redacted>"
@@ -60,10 +60,9 @@ class RenderedRelease:
         found: set[str] = set()
         for path in self.secret_paths:
             for leaf in _leaves(_get(self.values, path)):
-                if leaf is not None and not isinstance(leaf, bool):
-                    text = str(leaf)
-                    if len(text) >= 4:
-                        found.add(text)
+                # every length: short ones are censored as whole tokens (secrets.py)
+                if leaf is not None and not isinstance(leaf, bool) and str(leaf).strip():
+                    found.add(str(leaf))
         return found
 
     def redacted(self) -> dict[str, Any]:
@@ -223,7 +222,7 @@ def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | 
         return None
     display = _relative(path, fed)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(read_config_text(path, display))
     except json.JSONDecodeError as exc:
         raise ConfigError.single(display, exc.lineno, "", f"invalid JSON: {exc.msg}") from None
     if not isinstance(raw, dict):

@@ -176,7 +176,7 @@ def dry_run_member(
                   f"({describe_chart(release)}), namespace {release.namespace}\n")
         report.templated.append(TemplatedRelease(
             release, header + displayable_manifests(raw, secrets), len(docs),
-            validate_manifests(docs, schema_version, release.namespace),
+            validate_manifests(docs, schema_version, release.namespace, secrets),
         ))
     return report
 

@@ -3,6 +3,7 @@ file:line:key, and nothing is returned from invalid config."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -71,17 +72,30 @@ class Checker:
         return to_plain(value)
 
 
+def _confined(root: Path, relative: str) -> bool:
+    """Whether root/relative (links resolved) stays inside root: config names files below a
+    root, never elsewhere (../../etc/passwd, an absolute path)."""
+    base = root.resolve()
+    try:
+        return (base / relative).resolve().is_relative_to(base)
+    except (OSError, ValueError):
+        return False
+
+
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def _kind(value: Any) -> str:
+def _kind(value: Any, secret: bool = False) -> str:
+    """What a value is, for messages; never the value itself when it came from a secrets file."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if secret:
+        return f"a secret value ({type(value).__name__})"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -221,14 +235,14 @@ def _load_members(
         m = check.mapping(mnode, node, name, kp)
         if m is None:
             continue
-        member = _load_member(check, name, m, kp, tf_root)
+        member = _load_member(check, name, m, kp, tf_root, base / "secrets")
         if member is not None:
             members[name] = member
     return members
 
 
 def _load_member(
-    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path
+    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path, secrets_dir: Path
 ) -> Member | None:
     section = schema.MEMBER
     n_before = len(check.problems)
@@ -269,6 +283,10 @@ def _load_member(
                 fields = {key.name: check.value(cnode, f"{kp}.cluster", key)
                           for key in cluster_section.keys}
                 cluster = Cluster(**fields)
+                if cluster.kubeconfig and not _confined(secrets_dir, cluster.kubeconfig):
+                    check.add(cnode, "kubeconfig", f"{kp}.cluster.kubeconfig",
+                              f"expected a path under {secrets_dir.name}/, got "
+                              f"{cluster.kubeconfig!r}")
 
     terraform = None
     if "terraform" in m:
@@ -335,6 +353,10 @@ def _load_terraform_stack(
                 else:
                     outputs[str(out)] = str(target)
     if not stack:
+        return None
+    if not _confined(tf_root, stack):
+        check.add(tnode, "stack", f"{tkp}.stack",
+                  f"expected a path under the terraform root ({tf_root}), got {stack!r}")
         return None
     directory = (tf_root / stack).resolve()
     if not directory.is_dir() or not any(directory.glob("*.tf")):
@@ -468,8 +490,9 @@ def _check_values_files(
                 continue
             if not isinstance(data, LocatedMap):
                 problems.append(Problem(display, 1, "", f"expected a mapping of release names "
-                                        f"to values, got {_kind(data)}"))
+                                        f"to values, got {_kind(data, secret)}"))
                 continue
+            problems += _non_finite_numbers(data, display, "", secret)
             for key, value in data.items():
                 if key not in allowed:
                     owner = "any member" if stem == "common" else f"member {stem!r}"
@@ -479,7 +502,26 @@ def _check_values_files(
                 elif value is not None and not isinstance(value, LocatedMap):
                     problems.append(Problem(
                         display, line_of(data, key), str(key),
-                        f"expected a mapping of Helm values, got {_kind(value)}"))
+                        f"expected a mapping of Helm values, got {_kind(value, secret)}"))
+    return problems
+
+
+def _non_finite_numbers(node: Any, display: str, keypath: str, secret: bool) -> list[Problem]:
+    """.inf and .nan in values: helm's JSON cannot carry them (and nothing means them)."""
+    problems: list[Problem] = []
+    items: list[tuple[Any, Any]] = []
+    if isinstance(node, dict):
+        items = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
+    for key, value in items:
+        path = f"{keypath}[{key}]" if isinstance(node, list) else _join(keypath, str(key))
+        if isinstance(value, float) and not math.isfinite(value):
+            shown = "a secret value" if secret else repr(value)
+            problems.append(Problem(display, line_of(node, key), path,
+                                    f"expected a finite number, got {shown}"))
+        elif isinstance(value, dict | list):
+            problems += _non_finite_numbers(value, display, path, secret)
     return problems
 
 

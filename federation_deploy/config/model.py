@@ -162,4 +162,9 @@ class Federation:
         return self.config_dir / "generated" / f"{member}.terraform.json"
 
     def secrets_path(self, relative: str) -> Path:
-        return self.config_dir / "secrets" / relative
+        """A file under secrets/; never one outside it (the loader refuses such paths first)."""
+        base = (self.config_dir / "secrets").resolve()
+        path = (base / relative).resolve()
+        if not path.is_relative_to(base):
+            raise UsageError(f"{relative!r} is outside {self.config_dir / 'secrets'}")
+        return path
