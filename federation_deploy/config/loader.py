@@ -448,8 +448,13 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
     routed_primes = [m.name for m in members.values() if m.routed and m.prime]
     if len(routed_primes) != 1:
         names = ", ".join(routed_primes) or "none"
-        check.add(root, "members", "members",
-                  f"exactly one routed member must be prime (found: {names})")
+        message = f"exactly one routed member must be prime (found: {names})"
+        if len(routed_primes) > 1:
+            # point at the `prime:` that broke the rule: the second one
+            second = routed_primes[1]
+            check.add(mnode[second], "prime", f"members.{second}.prime", message)
+        else:
+            check.add(root, "members", "members", message)
     for m in members.values():
         if m.prime and not m.routed:
             check.add(mnode[m.name], "prime", f"members.{m.name}.prime",
