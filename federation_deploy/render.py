@@ -235,6 +235,29 @@ def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | 
     return out
 
 
+def missing_terraform_outputs(fed: Federation, member: Member,
+                              releases: Sequence[str] | None = None) -> str | None:
+    """What is missing when member maps terraform outputs into the values of its releases (or
+    the named ones) but they were never saved: the chart's placeholder would be deployed.
+    None when nothing is missing. render warns with it; deploy refuses with it."""
+    if member.terraform is None or not member.terraform.outputs:
+        return None
+    wanted = {out: target for out, target in member.terraform.outputs.items()
+              if releases is None or target.split(".", 1)[0] in releases}
+    if not wanted:
+        return None
+    file = _relative(fed.generated_outputs_file(member.name), fed)
+    outputs = load_terraform_outputs(fed, member)
+    absent = sorted(wanted) if outputs is None else sorted(set(wanted) - set(outputs))
+    if not absent:
+        return None
+    keys = ", ".join(wanted[out] for out in absent)
+    what = "is missing" if outputs is None else f"lacks {', '.join(absent)}"
+    return (f"{fed.config_dir.name}/{file} {what}: {keys} of member {member.name} "
+            f"come from terraform; run `federation-deploy terraform apply {member.name}` "
+            "(it saves the outputs there)")
+
+
 def generated_layers(fed: Federation, member: Member, release: Release) -> list[Layer]:
     """Values the tool generates: terraform outputs, and the redirector config."""
     layers: list[Layer] = []

@@ -9,9 +9,10 @@ from ..actions.publish import make_publisher, parse_publish_target
 from ..commands import ramp as ramp_commands
 from ..commands import traffic as traffic_commands
 from ..durations import format_duration, parse_duration
-from ..errors import UsageError
+from ..errors import EXIT_FAILED, UsageError
 from ..ramp.engine import RampSettings
 from ..ramp.plan import RampPlan, parse_steps, resolve_plan
+from ..traffic import redirector_url_problem
 from .context import Context, confirm_or_abort
 
 # The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
@@ -34,10 +35,16 @@ def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
     healthy check.
     """
     rows = traffic_commands.traffic_report(obj.federation(), redirector_url)
+    errors = traffic_commands.live_errors(rows)
+    for error in errors:
+        # before the table, and even with -q: the live columns below are incomplete
+        click.echo(f"warning: live state incomplete: {error}", err=True)
     if output == "json":
         click.echo(traffic_commands.traffic_json(rows), nl=False)
     else:
         click.echo(traffic_commands.traffic_table(rows), nl=False)
+    if errors:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 @click.command()
@@ -110,6 +117,8 @@ def ramp(
                    nl=False)
         return
 
+    if redirector_url and (problem := redirector_url_problem(redirector_url)):
+        raise UsageError(f"--redirector-url: {problem}")
     target = parse_publish_target(publish)
     settings = RampSettings(
         redirector_url=redirector_url,

@@ -23,7 +23,13 @@ from ..manifests import (
     schema_version_for,
     validate_manifests,
 )
-from ..render import RenderedRelease, describe_chart, render_releases, require_deployable
+from ..render import (
+    RenderedRelease,
+    describe_chart,
+    missing_terraform_outputs,
+    render_releases,
+    require_deployable,
+)
 from ..runner import Runner
 from ..verify import Fetch, Retry, VerifyResult, http_get, verify_member
 
@@ -157,6 +163,8 @@ def dry_run_member(
 
     say = progress or _noop
     rendered = render_releases(fed, member, releases)
+    if missing := missing_terraform_outputs(fed, member, releases):
+        say(f"warning: {missing} (a deploy would refuse)")
     secrets = secret_strings(rendered)
     helm = Helm(runner, executable=helm_executable, secrets=secrets)
     schema_version, note = schema_version_for(member.kubernetes_version)
@@ -243,6 +251,9 @@ def deploy_member(
 
         # render before any tool runs: invalid values never reach a cluster
         rendered = render_releases(fed, member, releases)
+        missing = missing_terraform_outputs(fed, member, releases)
+        if missing and "releases" in chosen:
+            raise UsageError(f"refusing to deploy {member.name}: {missing}")
         tools = tools or find_cluster_tools(member)
         helm = Helm(runner, executable=helm_executable, timeout=timeout,
                     secrets=secret_strings(rendered))

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..config import Federation, load_federation
 from ..errors import ConfigError, Problem, UsageError
-from ..render import RenderedRelease, render_member
+from ..render import RenderedRelease, missing_terraform_outputs, render_member
 from ..shares import member_share, plain_number
 from ..tables import aligned_lines
-from ..yamlio import dump_plain
+from ..yamlio import atomic_write_text, dump_plain
 from .result import CommandResult
 
 
@@ -110,6 +109,8 @@ def render(
     """The render command: YAML documents on stdout, files in output_dir, or --explain's
     lines for one key path (which starts with a release name unless one release is chosen)."""
     docs = render_documents(fed, member, releases, show_secrets)
+    missing = missing_terraform_outputs(fed, fed.member(member), releases)
+    warnings = (f"warning: {missing}",) if missing else ()
     if explain:
         if output_dir is not None:
             raise UsageError("--explain prints to stdout; it cannot be used with --output-dir")
@@ -119,16 +120,18 @@ def render(
             path = explain.split(".", 1)[1] if "." in explain else ""
             if not path:
                 raise UsageError(f"--explain needs a key below the release: {explain}.KEY")
-            return CommandResult(stdout="\n".join(matching[0].explain(path, show_secrets)) + "\n")
+            return CommandResult(stdout="\n".join(matching[0].explain(path, show_secrets)) + "\n",
+                                 messages=warnings)
         if len(docs) == 1:
-            return CommandResult(stdout="\n".join(docs[0][0].explain(explain, show_secrets)) + "\n")
+            return CommandResult(stdout="\n".join(docs[0][0].explain(explain, show_secrets)) + "\n",
+                                 messages=warnings)
         names = ", ".join(r.release.name for r, _ in docs)
         raise UsageError(f"--explain {explain}: start the path with a release name ({names}), "
                          "or pick one release with --release")
     if output_dir is not None:
         written = write_rendered(output_dir, docs)
-        return CommandResult(messages=tuple(f"wrote {path}" for path in written))
-    return CommandResult(stdout="---\n".join(text for _, text in docs))
+        return CommandResult(messages=(*warnings, *(f"wrote {path}" for path in written)))
+    return CommandResult(stdout="---\n".join(text for _, text in docs), messages=warnings)
 
 
 def write_rendered(output_dir: Path, documents: list[tuple[RenderedRelease, str]]) -> list[Path]:
@@ -137,10 +140,9 @@ def write_rendered(output_dir: Path, documents: list[tuple[RenderedRelease, str]
     written = []
     for rendered, text in documents:
         path = output_dir / f"{rendered.release.name}.yaml"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(path, 0o600)  # an existing file keeps its old mode through O_TRUNC
+        # a new file (mode 0600 from its creation) renamed over the old one: truncating an
+        # existing 0644 file would expose the values between the write and a chmod
+        atomic_write_text(path, text, mode=0o600)
         written.append(path)
     return written
 

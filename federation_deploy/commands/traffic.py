@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Federation
+from ..errors import UsageError
 from ..shares import routed_weights, shares
 from ..tables import aligned_lines
 from ..traffic import (
@@ -17,6 +18,7 @@ from ..traffic import (
     metric_for,
     read_live_state,
     redirect_count,
+    redirector_url_problem,
 )
 
 
@@ -37,7 +39,10 @@ class TrafficRow:
 
 
 def traffic_report(fed: Federation, redirector_url: str | None = None) -> list[TrafficRow]:
-    """Rows of the traffic table; live columns only with a redirector URL."""
+    """Rows of the traffic table; live columns only with a redirector URL (what could not be
+    read is in each row's live `errors`: live_errors)."""
+    if redirector_url and (problem := redirector_url_problem(redirector_url)):
+        raise UsageError(f"--redirector-url: {problem}")
     live = read_live_state(redirector_url) if redirector_url else None
     rows = traffic_rows(fed, live)
     if live is not None and live.errors:
@@ -74,6 +79,11 @@ def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[Traffic
     return rows
 
 
+def live_errors(rows: list[TrafficRow]) -> list[str]:
+    """What the redirector could not tell: the command warns first and exits 1."""
+    return sorted({e for r in rows for e in (r.live or {}).get("errors", [])})
+
+
 def traffic_json(rows: list[TrafficRow]) -> str:
     return json.dumps([r.as_json() for r in rows], indent=2) + "\n"
 
@@ -91,9 +101,10 @@ def traffic_table(rows: list[TrafficRow]) -> str:
         if live:
             lv = r.live or {}
             health = lv.get("healthy")
+            rotation = lv.get("in_rotation")
             reason = lv.get("reason")
             line += [
-                "in rotation" if lv.get("in_rotation") else "out",
+                "?" if rotation is None else ("in rotation" if rotation else "out"),
                 "-" if lv.get("weight") is None else f"{lv['weight']:g}",
                 "-" if lv.get("share") is None else f"{lv['share']:.2f}%",
                 "?" if health is None else ("ok" if health else f"failing ({reason or '?'})"),
@@ -101,10 +112,7 @@ def traffic_table(rows: list[TrafficRow]) -> str:
             ]
         line.append(_ramp_cell(r.ramp))
         table.append(line)
-    out = aligned_lines(table)
-    errors = sorted({e for r in rows for e in (r.live or {}).get("errors", [])})
-    out += [f"# live state incomplete: {e}" for e in errors]
-    return "\n".join(out) + "\n"
+    return "\n".join(aligned_lines(table)) + "\n"
 
 
 def _ramp_cell(ramp: Mapping[str, Any] | None) -> str:
@@ -131,7 +139,7 @@ def _live_of(name: str, live: LiveState, live_shares: Mapping[str, float]) -> di
     host = live.active_hosts.get(name)
     health = metric_for(live.samples, HEALTH_METRICS, name)
     return {
-        "in_rotation": host is not None,
+        "in_rotation": (host is not None) if live.hosts_known else None,
         "weight": None if host is None else host.get("weight"),
         "share": None if host is None else round(live_shares.get(name, 0.0), 4),
         "healthy": None if health is None else health > 0,

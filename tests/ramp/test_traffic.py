@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from federation_deploy.actions.publish import PublishTarget, make_publisher
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import advance_ramp
-from federation_deploy.commands.traffic import traffic_report, traffic_table
+from federation_deploy.commands.traffic import live_errors, traffic_report, traffic_table
 from federation_deploy.errors import VerificationError
 from federation_deploy.ramp.engine import RampSettings
 from federation_deploy.traffic import (
@@ -78,7 +78,10 @@ def test_traffic_live_and_ramp_in_progress(
 def test_traffic_with_unreachable_redirector_says_so(federation: StandinFederation) -> None:
     rows = traffic_report(federation.load(), "http://127.0.0.1:9")
     assert rows[0].live is not None and rows[0].live["errors"]
-    assert "live state incomplete" in traffic_table(rows)
+    assert live_errors(rows) and all("127.0.0.1:9" in e for e in live_errors(rows))
+    # /active_hosts unread: rotation unknown, not "out"
+    assert rows[0].live["in_rotation"] is None
+    assert " out " not in traffic_table(rows)
 
 
 def test_parse_prometheus_text() -> None:
