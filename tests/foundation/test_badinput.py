@@ -220,12 +220,17 @@ def test_render_warns_and_deploy_refuses_without_terraform_outputs(config_dir: P
 def test_render_with_saved_outputs_does_not_warn(config_dir: Path) -> None:
     import json
 
+    from federation_deploy.config import load_federation
+
+    stack = load_federation(config_dir).member("curvenote").terraform
+    assert stack is not None and "image_prefix" in stack.outputs
     generated = config_dir / "generated" / "curvenote.terraform.json"
     generated.parent.mkdir(exist_ok=True)
-    names = ("registry_url", "image_prefix", "registry_helper_role_arn")
-    generated.write_text(json.dumps({n: {"value": f"v-{n}", "sensitive": False} for n in names}))
+    generated.write_text(json.dumps({n: {"value": f"v-{n}", "sensitive": False}
+                                     for n in stack.outputs}))
     code, out, err = run(config_dir, "render", "curvenote")
     assert code == 0 and "warning" not in err and "v-image_prefix" in out
-    generated.write_text(json.dumps({"registry_url": {"value": "x", "sensitive": False}}))
+    generated.write_text(json.dumps({n: {"value": f"v-{n}", "sensitive": False}
+                                     for n in stack.outputs if n != "image_prefix"}))
     code, _, err = run(config_dir, "render", "curvenote")
-    assert code == 0 and "lacks image_prefix, registry_helper_role_arn" in err
+    assert code == 0 and "generated/curvenote.terraform.json lacks image_prefix:" in err
