@@ -65,7 +65,9 @@ def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: 
     errors = error_text(output)
     if not errors:
         return None
-    if _STATE_LOCK.search(errors):
+    # terraform wraps its messages at 80 columns: match on one line of single spaces
+    flat = " ".join(errors.split())
+    if _STATE_LOCK.search(flat):
         info = dict(_LOCK_INFO.findall(errors))
         holder = ", ".join(f"{k.lower()} {v.strip()}" for k, v in info.items()
                            if k in ("Who", "Operation", "Created") and v.strip())
@@ -79,7 +81,7 @@ def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: 
             f"wait for that run to finish, then {action} again. Only if it died holding the "
             f"lock, release it with `{unlock}`",
         )
-    if _CREDENTIALS.search(errors):
+    if _CREDENTIALS.search(flat):
         return Diagnosis(
             "credentials",
             f"terraform {action} in {stack} found no valid cloud credentials",
@@ -87,7 +89,7 @@ def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: 
             "`aws sts get-caller-identity` to check; GCP: `gcloud auth application-default "
             "login`); against an emulator set AWS_ENDPOINT_URL and its test credentials",
         )
-    if _LOCK_MISMATCH.search(errors):
+    if _LOCK_MISMATCH.search(flat):
         return Diagnosis(
             "lock-file",
             f"terraform {action} refused the lock file of {stack}; it was left unchanged",
@@ -95,7 +97,7 @@ def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: 
             "pins (or its checksums do not match the packages). If the change is intended, "
             f"run {lock_command} and commit the new lock file; init never rewrites it",
         )
-    if _REGISTRY.search(errors):
+    if _REGISTRY.search(flat):
         if mirror:
             hint = (f"providers come from {MIRROR_ENV}={mirror}: check that the mirror holds "
                     "the versions the lock file pins, for this platform")
@@ -105,7 +107,7 @@ def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: 
                     "and the sandbox), or run where registry.terraform.io is reachable")
         return Diagnosis("registry", f"terraform {action} could not get the providers of "
                                      f"{stack}", hint)
-    if _ALREADY_EXISTS.search(errors):
+    if _ALREADY_EXISTS.search(flat):
         addresses = sorted(set(_RESOURCE.findall(errors)))
         named = ", ".join(addresses) if addresses else "the resources named above"
         example = addresses[0] if addresses else "ADDRESS"
