@@ -42,8 +42,9 @@ def test_alias_bomb_in_a_values_file_is_refused_in_a_subprocess(config_dir: Path
     # a subprocess with a timeout: without the cap this grows memory until killed
     (config_dir / "values" / "gke.yaml").write_text("binderhub:\n" + alias_bomb())
     proc = subprocess.run(
-        [sys.executable, "-m", "federation_deploy.cli.main", "--config-dir", str(config_dir),
-         "render", "gke"], capture_output=True, text=True, timeout=120, check=False)
+        [sys.executable, "-c", "from federation_deploy.cli import main; main()",
+         "--config-dir", str(config_dir), "render", "gke"],
+        capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
     assert "values/gke.yaml:" in proc.stderr and "alias" in proc.stderr
     assert "Traceback" not in proc.stderr
