@@ -235,3 +235,10 @@ def test_render_with_saved_outputs_does_not_warn(config_dir: Path) -> None:
                                      for n in stack.outputs if n != "image_prefix"}))
     code, _, err = run(config_dir, "render", "curvenote")
     assert code == 0 and "generated/curvenote.terraform.json lacks image_prefix:" in err
+
+
+def test_non_utf8_terraform_file(config_dir: Path) -> None:
+    tf_file = config_dir.parent / "terraform" / "aws" / "curvenote" / "main.tf"
+    tf_file.write_bytes(b"# \xe9t\xe9\n" + tf_file.read_bytes())
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "curvenote/main.tf:1:" in err and "byte offset 2" in err
