@@ -7,6 +7,7 @@ import base64
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -60,32 +61,60 @@ def _form_pattern(form: str) -> str:
     return body
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One form to censor: plain text replacement when it can be (10x faster than a regex
+    over megabytes of helm output), else a regex, tried only when its anchor is present."""
+
+    anchor: str
+    pattern: re.Pattern[str] | None
+
+
 @lru_cache(maxsize=64)
-def _censor_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+def _censor_steps(secrets: frozenset[str]) -> tuple[_Step, ...]:
+    forms = set().union(*(secret_forms(s) for s in secrets)) if secrets else set()
+    steps = []
+    # longest first, so an overlap cannot leave a tail of a longer secret behind
+    for form in sorted(forms, key=lambda f: (-len(f), f)):
+        simple = len(form) >= SHORT_SECRET and len(form.split()) <= 1
+        anchor = form if simple else (form.split() or [form])[0]
+        steps.append(_Step(anchor, None if simple else re.compile(_form_pattern(form))))
+    return tuple(steps)
+
+
+@lru_cache(maxsize=64)
+def _search_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
     forms = set().union(*(secret_forms(s) for s in secrets)) if secrets else set()
     if not forms:
         return None
-    # longest first, so an overlap cannot leave a tail of a longer secret behind
     ordered = sorted(forms, key=lambda f: (-len(f), f))
     return re.compile("|".join(_form_pattern(f) for f in ordered))
 
 
+def _wanted(secrets: Iterable[str]) -> frozenset[str]:
+    return frozenset(s for s in secrets if isinstance(s, str) and s.strip())
+
+
 def censor(text: str, secrets: Iterable[str]) -> str:
     """Replace every rendering of every secret value in text, whatever its length."""
-    pattern = _censor_pattern(frozenset(s for s in secrets if isinstance(s, str) and s.strip()))
-    if pattern is None or not text:
+    if not text:
         return text
-    return pattern.sub(CENSORED, text)
+    for step in _censor_steps(_wanted(secrets)):
+        if step.anchor not in text:
+            continue
+        if step.pattern is None:
+            text = text.replace(step.anchor, CENSORED)
+        else:
+            text = step.pattern.sub(CENSORED, text)
+    return text
 
 
 def contains_secret(value: Any, secrets: Iterable[str]) -> bool:
     """Whether any scalar in value (a parsed manifest, a validator's instance) carries a
     secret in any of its forms; data-level, so quoting and indentation do not matter."""
-    wanted = frozenset(s for s in secrets if isinstance(s, str) and s.strip())
-    if not wanted:
+    pattern = _search_pattern(_wanted(secrets))
+    if pattern is None:
         return False
-    pattern = _censor_pattern(wanted)
-    assert pattern is not None
     return any(pattern.search(str(leaf)) for leaf in scalar_leaves(value)
                if leaf is not None and not isinstance(leaf, bool))
 
@@ -107,8 +136,7 @@ def redact_leaves(
 ) -> tuple[Any, bool]:
     """value with every scalar that carries a secret replaced by replace(scalar); and whether
     any was. Works on parsed data, so it finds a secret however a tool quoted or indented it."""
-    wanted = frozenset(s for s in secrets if isinstance(s, str) and s.strip())
-    pattern = _censor_pattern(wanted) if wanted else None
+    pattern = _search_pattern(_wanted(secrets))
     if pattern is None:
         return value, False
     changed = False
