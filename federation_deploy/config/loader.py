@@ -235,14 +235,27 @@ def _load_members(
         m = check.mapping(mnode, node, name, kp)
         if m is None:
             continue
-        member = _load_member(check, name, m, kp, tf_root, base / "secrets")
+        member = _load_member(check, name, m, kp, tf_root)
+        if member is not None and not _kubeconfig_confined(check, member, m, base / "secrets"):
+            continue
         if member is not None:
             members[name] = member
     return members
 
 
+def _kubeconfig_confined(check: Checker, member: Member, m: LocatedMap, secrets_dir: Path
+                         ) -> bool:
+    """A kubeconfig member's file must be under secrets/ (never ../../etc/passwd)."""
+    kubeconfig = member.cluster.kubeconfig
+    if not kubeconfig or _confined(secrets_dir, kubeconfig):
+        return True
+    check.add(m["cluster"], "kubeconfig", f"members.{member.name}.cluster.kubeconfig",
+              f"expected a path under {secrets_dir.name}/, got {kubeconfig!r}")
+    return False
+
+
 def _load_member(
-    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path, secrets_dir: Path
+    check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path
 ) -> Member | None:
     section = schema.MEMBER
     n_before = len(check.problems)
@@ -283,10 +296,6 @@ def _load_member(
                 fields = {key.name: check.value(cnode, f"{kp}.cluster", key)
                           for key in cluster_section.keys}
                 cluster = Cluster(**fields)
-                if cluster.kubeconfig and not _confined(secrets_dir, cluster.kubeconfig):
-                    check.add(cnode, "kubeconfig", f"{kp}.cluster.kubeconfig",
-                              f"expected a path under {secrets_dir.name}/, got "
-                              f"{cluster.kubeconfig!r}")
 
     terraform = None
     if "terraform" in m:

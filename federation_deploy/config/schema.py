@@ -28,7 +28,6 @@ from ..redirector.config import (
     DEFAULT_LOAD_BALANCER,
     DEFAULT_POD_HEADROOM,
     LOAD_BALANCERS,
-    member_url_problem,
 )
 
 FEDERATION_FILE = "federation.yaml"
@@ -70,6 +69,8 @@ def is_integer(v: Any, minimum: int) -> bool:
 def url_problem(url: str) -> str | None:
     """None when url is acceptable: https, or http(s) on 127.0.0.1/localhost (tests, sandbox);
     and never a URL the redirector would refuse (its own check, member_url_problem)."""
+    from ..redirector.config import member_url_problem
+
     if problem := member_url_problem(url):
         return problem
     parts = urlsplit(url)
