@@ -124,6 +124,8 @@ def load_federation(config_dir: Path | str) -> Federation:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
         _check_federation(check, root, members)
+    for member in members.values():
+        _check_kubeconfig_path(check, member, root["members"][member.name], config_dir / "secrets")
     warnings: list[str] = []
     for member in members.values():
         if member.terraform and not (member.terraform.directory / ".terraform.lock.hcl").exists():
@@ -236,22 +238,18 @@ def _load_members(
         if m is None:
             continue
         member = _load_member(check, name, m, kp, tf_root)
-        if member is not None and not _kubeconfig_confined(check, member, m, base / "secrets"):
-            continue
         if member is not None:
             members[name] = member
     return members
 
 
-def _kubeconfig_confined(check: Checker, member: Member, m: LocatedMap, secrets_dir: Path
-                         ) -> bool:
+def _check_kubeconfig_path(check: Checker, member: Member, m: LocatedMap,
+                           secrets_dir: Path) -> None:
     """A kubeconfig member's file must be under secrets/ (never ../../etc/passwd)."""
     kubeconfig = member.cluster.kubeconfig
-    if not kubeconfig or _confined(secrets_dir, kubeconfig):
-        return True
-    check.add(m["cluster"], "kubeconfig", f"members.{member.name}.cluster.kubeconfig",
-              f"expected a path under {secrets_dir.name}/, got {kubeconfig!r}")
-    return False
+    if kubeconfig and not _confined(secrets_dir, kubeconfig):
+        check.add(m["cluster"], "kubeconfig", f"members.{member.name}.cluster.kubeconfig",
+                  f"expected a path under {secrets_dir.name}/, got {kubeconfig!r}")
 
 
 def _load_member(
