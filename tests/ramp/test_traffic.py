@@ -182,3 +182,24 @@ def test_ramp_rolls_back_on_a_high_error_rate(
         advance_ramp(federation.load(), "gamma", publish, settings=settings)
     gamma = federation.load().members["gamma"]
     assert gamma.weight == 0 and gamma.ramp is not None and gamma.ramp.step == -1
+
+
+def test_traffic_cli_unreachable_redirector_warns_first_and_exits_1(config_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "traffic",
+                                      "--redirector-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1, result.output
+    # output: both streams in the order written
+    assert result.output.index("warning: live state incomplete: ") < result.output.index("name")
+    assert "127.0.0.1:9/active_hosts" in result.stderr
+    gke = next(line for line in result.stdout.splitlines() if line.startswith("gke"))
+    assert " ? " in gke and " out " not in gke  # unknown, not out of rotation
+
+
+def test_traffic_cli_url_without_scheme_is_a_usage_error(config_dir: Path) -> None:
+    for command in (["traffic"], ["ramp", "curvenote", "--yes", "--publish", "file:x.json"]):
+        result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), *command,
+                                          "--redirector-url", "mybinder.org"])
+        assert result.exit_code == 2, result.output
+        assert "--redirector-url: expected an http(s) URL like https://mybinder.org, got " \
+               "'mybinder.org'" in result.stderr
+        assert "InvalidSchema" not in result.output
