@@ -13,7 +13,7 @@ import yaml
 
 from .errors import FederationDeployError, MissingToolError
 from .render import REDACTED
-from .secrets import censor
+from .secrets import censor, contains_secret, redact_leaves
 from .yamlio import dump_plain
 
 
@@ -106,10 +106,13 @@ def schema_version_for(kubernetes_version: str | None) -> tuple[str, str | None]
 
 
 def validate_manifests(
-    docs: Iterable[Mapping[str, Any]], schema_version: str, default_namespace: str | None = None
+    docs: Iterable[Mapping[str, Any]], schema_version: str, default_namespace: str | None = None,
+    secrets: Iterable[str] = (),
 ) -> ValidationReport:
-    """Validate each object (strict: unknown fields are errors) against the shipped schemas."""
+    """Validate each object (strict: unknown fields are errors) against the shipped schemas.
+    A message about a value that carries a secret says "a secret value" instead of it."""
     kv = _kubernetes_validate()
+    secrets = frozenset(secrets)
     report = ValidationReport(schema_version)
     for doc in docs:
         name = resource_name(doc, default_namespace)
@@ -121,12 +124,34 @@ def validate_manifests(
             kv.validate(dict(doc), schema_version, strict=True)
         except kv.ValidationError as exc:
             path = ".".join(str(p) for p in exc.path) or "(top level)"
-            report.invalid.append(ManifestProblem(name, f"{path}: {exc.message}"))
+            report.invalid.append(ManifestProblem(name, f"{path}: {_safe_message(exc, secrets)}"))
         except (kv.SchemaNotFoundError, kv.InvalidSchemaError):
             report.unchecked.append(name)
         else:
             report.valid += 1
     return report
+
+
+def _safe_message(exc: Any, secrets: frozenset[str]) -> str:
+    """A validator's message without secret values: jsonschema quotes the offending instance
+    (re-quoted by repr, so a text search of the original spelling can miss it)."""
+    message = str(exc.message)
+    instance = getattr(exc, "instance", None)
+    if secrets and contains_secret(instance, secrets):
+        message = message.replace(repr(instance), "a secret value")
+    return censor(message, secrets)
+
+
+def redact_secret_values(doc: dict[str, Any], secrets: Iterable[str],
+                         digest: bool = False) -> dict[str, Any]:
+    """An object for people: a Secret's data/stringData always redacted, and in every other
+    object (ConfigMaps, env values, args...) each scalar that carries a secret value, found in
+    the parsed data so helm's re-indenting, quoting or folding cannot hide it."""
+    if doc.get("kind") == "Secret":
+        doc = _redact_secret(doc, digest=digest)
+    replaced, _ = redact_leaves(doc, secrets, _digest if digest else (lambda _v: REDACTED))
+    assert isinstance(replaced, dict)
+    return replaced
 
 
 def _redact_secret(doc: dict[str, Any], digest: bool = False) -> dict[str, Any]:
@@ -146,16 +171,17 @@ def _digest(value: Any) -> str:
 def displayable_manifests(text: str, secrets: Iterable[str]) -> str:
     """helm's output for people: each Secret's values redacted (keeping helm's `# Source:`
     lines) and every secret string of the values censored."""
+    secrets = frozenset(secrets)
     chunks = re.split(r"(?m)^---[ \t]*$\n?", text)
     shown: list[str] = []
     for chunk in chunks:
         if not chunk.strip():
             continue
         docs = parse_manifests(chunk)
-        if docs and docs[0].get("kind") == "Secret":
+        if docs and (docs[0].get("kind") == "Secret" or contains_secret(docs[0], secrets)):
             comments = "".join(line + "\n" for line in chunk.splitlines()
                                if line.startswith("#"))
-            chunk = comments + dump_plain(_redact_secret(docs[0]))
+            chunk = comments + dump_plain(redact_secret_values(docs[0], secrets))
         shown.append(chunk if chunk.endswith("\n") else chunk + "\n")
     return censor("".join("---\n" + c for c in shown), secrets)
 
@@ -173,11 +199,12 @@ def manifest_diff(deployed: str, rendered: str, namespace: str, secrets: Iterabl
     """A unified diff, object by object, of what is deployed against what would be: empty when
     they are the same. Secret values show as digests; secret strings are censored."""
 
+    secrets = frozenset(secrets)
+
     def index(text: str) -> dict[str, str]:
         objects: dict[str, str] = {}
         for doc in parse_manifests(text):
-            if doc.get("kind") == "Secret":
-                doc = _redact_secret(doc, digest=True)
+            doc = redact_secret_values(doc, secrets, digest=True)
             objects[resource_name(doc, namespace)] = dump_plain(_sorted(doc))
         return objects
 

@@ -20,7 +20,7 @@ from .config import (
 )
 from .errors import ConfigError, UsageError
 from .shares import plain_number
-from .yamlio import LocatedMap, line_of, load_located, to_plain
+from .yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
 # What a secret value prints as: in rendered values, manifests and terraform outputs alike.
 REDACTED = "<redacted>"
@@ -71,10 +71,9 @@ class RenderedRelease:
         found: set[str] = set()
         for path in self.secret_paths:
             for leaf in _leaves(_get(self.values, path)):
-                if leaf is not None and not isinstance(leaf, bool):
-                    text = str(leaf)
-                    if len(text) >= 4:
-                        found.add(text)
+                # every length: short ones are censored as whole tokens (secrets.py)
+                if leaf is not None and not isinstance(leaf, bool) and str(leaf).strip():
+                    found.add(str(leaf))
         return found
 
     def redacted(self) -> dict[str, Any]:
@@ -237,7 +236,7 @@ def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | 
         return None
     display = _relative(path, fed)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(read_config_text(path, display))
     except json.JSONDecodeError as exc:
         raise ConfigError.single(display, exc.lineno, "", f"invalid JSON: {exc.msg}") from None
     if not isinstance(raw, dict):
@@ -248,6 +247,29 @@ def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | 
             raise ConfigError.single(display, None, name, "expected {value, type, sensitive}")
         out[name] = entry["value"]
     return out
+
+
+def missing_terraform_outputs(fed: Federation, member: Member,
+                              releases: Sequence[str] | None = None) -> str | None:
+    """What is missing when member maps terraform outputs into the values of its releases (or
+    the named ones) but they were never saved: the chart's placeholder would be deployed.
+    None when nothing is missing. render warns with it; deploy refuses with it."""
+    if member.terraform is None or not member.terraform.outputs:
+        return None
+    wanted = {out: target for out, target in member.terraform.outputs.items()
+              if releases is None or target.split(".", 1)[0] in releases}
+    if not wanted:
+        return None
+    file = _relative(fed.generated_outputs_file(member.name), fed)
+    outputs = load_terraform_outputs(fed, member)
+    absent = sorted(wanted) if outputs is None else sorted(set(wanted) - set(outputs))
+    if not absent:
+        return None
+    keys = ", ".join(wanted[out] for out in absent)
+    what = "is missing" if outputs is None else f"lacks {', '.join(absent)}"
+    return (f"{fed.config_dir.name}/{file} {what}: {keys} of member {member.name} "
+            f"come from terraform; run `federation-deploy terraform apply {member.name}` "
+            "(it saves the outputs there)")
 
 
 def generated_layers(fed: Federation, member: Member, release: Release) -> list[Layer]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .config import Federation, display_path
 from .errors import Problem, UsageError
+from .yamlio import read_config_text
 
 WORK_DIR = ".fd-work"  # git-ignored working area of the tool inside each stack
 BOOTSTRAP_STACK = "aws/bootstrap"
@@ -50,7 +51,7 @@ def stack_dirs(stack: Path) -> list[Path]:
             continue
         seen.append(directory)
         for path in tf_files(directory):
-            for source in _LOCAL_SOURCE.findall(path.read_text(encoding="utf-8")):
+            for source in _LOCAL_SOURCE.findall(read_config_text(path, display_path(path))):
                 todo.append((directory / source).resolve())
     return seen
 
@@ -58,7 +59,7 @@ def stack_dirs(stack: Path) -> list[Path]:
 def declared_variables(stack: Path) -> set[str]:
     names: set[str] = set()
     for path in tf_files(stack):
-        names.update(_VARIABLE.findall(path.read_text(encoding="utf-8")))
+        names.update(_VARIABLE.findall(read_config_text(path, display_path(path))))
     return names
 
 
@@ -82,7 +83,7 @@ def parse_s3_backend(stack: Path) -> S3Backend | None:
     """The `backend "s3"` settings of a stack, or None when it has no S3 backend."""
     opening = re.compile(r'^\s*backend\s+"s3"\s*\{')
     for path in tf_files(stack):
-        for line, inner in _block_lines(path.read_text(encoding="utf-8"), opening):
+        for line, inner in _block_lines(read_config_text(path, display_path(path)), opening):
             values: dict[str, str] = {}
             for body in inner:
                 match = _ASSIGNMENT.match(body.split("#", 1)[0])
@@ -124,7 +125,7 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
     for path in sorted(root.rglob("*.tf")):
         if {".terraform", WORK_DIR} & set(path.relative_to(root).parts):
             continue
-        text = path.read_text(encoding="utf-8")
+        text = read_config_text(path, display_path(path))
         for match in _REQUIRED_VERSION.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
             constraint = match.group(1)
@@ -145,7 +146,7 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
         if bootstrap.is_dir():
             stacks.add(bootstrap.resolve())
     for stack in sorted(stacks):
-        texts = "\n".join(p.read_text(encoding="utf-8") for p in tf_files(stack))
+        texts = "\n".join(read_config_text(p, display_path(p)) for p in tf_files(stack))
         if not _REQUIRED_VERSION.search(texts):
             problems.append(Problem(display_path(stack), None, "required_version",
                                     f"the stack does not pin terraform: add required_version = "

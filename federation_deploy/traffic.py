@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -222,6 +223,16 @@ class LiveState:
     active_hosts: Mapping[str, Mapping[str, Any]]
     samples: tuple[Sample, ...] = ()
     errors: tuple[str, ...] = ()
+    # False when /active_hosts could not be read: nobody's rotation is known (not "out")
+    hosts_known: bool = True
+
+
+def redirector_url_problem(url: str) -> str | None:
+    """Why url cannot be the redirector's base URL (a usage error), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"expected an http(s) URL like https://mybinder.org, got {url!r}"
+    return None
 
 
 def read_live_state(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
@@ -229,15 +240,17 @@ def read_live_state(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> Li
     errors: list[str] = []
     hosts: dict[str, Any] = {}
     samples: list[Sample] = []
+    known = True
     try:
         hosts = fetch_active_hosts(redirector_url, timeout)
     except LiveError as exc:
         errors.append(str(exc))
+        known = False
     try:
         samples = fetch_metrics(redirector_url, timeout)
     except LiveError as exc:
         errors.append(str(exc))
-    return LiveState(hosts, tuple(samples), tuple(errors))
+    return LiveState(hosts, tuple(samples), tuple(errors), known)
 
 
 # Metric names of the redirector's /metrics (federation_deploy/redirector/metrics.py; the

@@ -41,9 +41,77 @@ class LocatedList(list[Any]):
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+# How many values a document may hold once its aliases are expanded. Readers share an alias's
+# object, but rendering copies and merges it: a "billion laughs" of nested aliases would grow
+# without bound there. Real values files hold a few thousand values.
+MAX_EXPANDED_VALUES = 100_000
+
+
+class AliasBombError(Exception):
+    """A document whose aliases expand beyond MAX_EXPANDED_VALUES, or refer to themselves."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
+
+
 class _LocatedLoader(_BaseLoader):
     """libyaml's C parser (10x the pure-Python one on large federations), building
-    LocatedMap/LocatedList; dates stay strings, as Helm sees them."""
+    LocatedMap/LocatedList; dates stay strings, as Helm sees them. The composed document is
+    measured with its aliases expanded before anything is built from it."""
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node)
+        return self.construct_document(node)
+
+
+def _check_expansion(root: Any) -> None:
+    """Raise AliasBombError when the document, aliases expanded, exceeds the cap or loops.
+
+    Each node's expanded size is computed once (memoised by identity), so a small file of
+    nested aliases costs as little to measure as it is large on disk; no recursion, so a deeply
+    nested document cannot overflow the stack here."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        ident = id(node)
+        if ident in sizes:
+            continue
+        kids = _children(node)
+        if not children_done:
+            if ident in in_progress:
+                raise AliasBombError(node.start_mark.line + 1,
+                                     "a YAML alias refers to a node containing itself")
+            in_progress.add(ident)
+            stack.append((node, True))
+            for kid in kids:
+                if id(kid) in in_progress:
+                    raise AliasBombError(node.start_mark.line + 1,
+                                         "a YAML alias refers to a node containing itself")
+                if id(kid) not in sizes:
+                    stack.append((kid, False))
+            continue
+        in_progress.discard(ident)
+        size = 1 + sum(sizes[id(kid)] for kid in kids)
+        if size > MAX_EXPANDED_VALUES:
+            raise AliasBombError(
+                node.start_mark.line + 1,
+                f"YAML aliases expand this to more than {MAX_EXPANDED_VALUES} values "
+                "(an alias bomb?); write the values out or use fewer nested aliases")
+        sizes[ident] = size
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _construct_map(loader: Any, node: Any) -> LocatedMap:
@@ -87,18 +155,40 @@ def load_located(path: Path, display: str | None = None) -> Any:
     Raises ConfigError naming the file and line on a syntax error or a missing file.
     """
     shown = display or str(path)
+    return loads_located(read_config_text(path, shown), shown)
+
+
+def read_config_text(path: Path, display: str | None = None) -> str:
+    """A config file's text; ConfigError (file, line and byte offset) when it is missing,
+    unreadable or not UTF-8."""
+    shown = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError.single(shown, None, "", "file not found") from None
     except OSError as exc:
         raise ConfigError.single(shown, None, "", f"cannot read: {exc.strerror}") from None
-    return loads_located(text, shown)
+    return decode_utf8(raw, shown)
+
+
+def decode_utf8(raw: bytes, display: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start:exc.start + 1].hex()
+        raise ConfigError.single(
+            display, line, "", f"not UTF-8: byte 0x{byte} at byte offset {exc.start} "
+            "cannot be decoded (save the file as UTF-8)") from None
 
 
 def loads_located(text: str, display: str) -> Any:
     try:
         return yaml.load(text, Loader=_LocatedLoader)  # noqa: S506 - a safe loader subclass
+    except AliasBombError as exc:
+        raise ConfigError.single(display, exc.line, "", str(exc)) from None
+    except RecursionError:
+        raise ConfigError.single(display, None, "", "YAML nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -43,9 +43,10 @@ def test_secrets_are_censored_in_echo_and_output() -> None:
     assert proc.args[-1] == "hunter22"  # the process itself got the real value
 
 
-def test_censor_replaces_longest_first_and_ignores_short_values() -> None:
+def test_censor_replaces_longest_first_and_short_values_as_whole_tokens() -> None:
     assert censor("token abcdef and abc", ["abc", "abcdef"]) == f"token {CENSORED} and {CENSORED}"
-    assert censor("a b", ["a", "b"]) == "a b"  # too short to censor without mangling text
+    # short secrets are censored too (issue 14), but only where they stand alone
+    assert censor("a b cab", ["a", "b"]) == f"{CENSORED} {CENSORED} cab"
 
 
 def test_failure_raises_tool_error_with_argv_code_and_output() -> None:

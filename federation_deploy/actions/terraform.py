@@ -39,6 +39,7 @@ from ..terraform_files import (
     tf_files,
 )
 from ..yamlio import atomic_write_text
+from .terraform_diagnosis import diagnose
 
 LOCK_FILE = ".terraform.lock.hcl"
 PLAN_FILE = "plan.tfplan"
@@ -56,11 +57,6 @@ _PLAN_LINE = re.compile(r"^Plan: .*$", re.MULTILINE)
 _COUNT = re.compile(r"(\d+) to (import|add|change|destroy)")
 _PROGRESS = re.compile(
     r": (Refreshing state\.\.\.|Reading\.\.\.|Read complete after|Still reading\.\.\.)"
-)
-_LOCK_INFO = re.compile(r"^\s+(ID|Path|Operation|Who|Created):\s+(.*)$", re.MULTILINE)
-_LOCK_PROBLEM = re.compile(
-    r"dependency lock file|checksums previously recorded|lock file is read-only|"
-    r"does not match configured version constraint|Inconsistent dependency lock file",
 )
 
 
@@ -422,18 +418,8 @@ class PinnedTerraform:
         try:
             proc = self._run("init", input="false", no_color=True, lockfile="readonly", live=True)
         except ToolError as exc:
-            output = exc.stderr + exc.stdout
-            if _LOCK_PROBLEM.search(output):
-                raise exc.with_context(
-                    f"terraform init refused the lock file of {self.name} "
-                    f"({display_path(self.lock_file)}); it was left unchanged",
-                    hint="the providers or versions the stack requires differ from the ones "
-                         "the lock file pins (or its checksums do not match the packages). If "
-                         f"the change is intended, run {self._command_hint('lock')} and commit "
-                         "the new lock file; init never rewrites it",
-                ) from None
-            raise exc.with_context(f"terraform init failed in {self.name}",
-                                   hint=self._init_hint()) from None
+            raise self._explain(exc, "init",
+                                fallback=f"terraform init failed in {self.name}") from None
         finally:
             if self.lock_file.is_file() and self.lock_file.read_bytes() != before:
                 # terraform promises this with -lockfile=readonly; we enforce it regardless.
@@ -441,13 +427,14 @@ class PinnedTerraform:
         self._write_meta(INIT_META, {"fingerprint": self.fingerprint(), "mirror": self.mirror})
         return str(proc.stdout)
 
-    def _init_hint(self) -> str:
-        if self.mirror:
-            return (f"providers come from {MIRROR_ENV}={self.mirror}: check that the mirror "
-                    "holds the versions the lock file pins")
-        return (f"where the provider registry cannot be reached, set {MIRROR_ENV}=DIR to a "
-                "filesystem mirror of the providers; for the backend check your cloud "
-                "credentials (and AWS_ENDPOINT_URL for an emulator)")
+    def _explain(self, exc: ToolError, action: str, fallback: str | None = None) -> ToolError:
+        """exc with a summary and hint read from terraform's own error text (diagnose)."""
+        found = diagnose(exc.stderr + "\n" + exc.stdout, stack=self.name,
+                         chdir=display_path(self.stack), lock_command=self._command_hint("lock"),
+                         mirror=self.mirror, action=action)
+        if found is None:
+            return exc.with_context(fallback) if fallback else exc
+        return exc.with_context(found.summary, hint=found.hint)
 
     def ensure_initialised(self) -> None:
         """Run init unless it already ran for exactly these files (saves ~0.5 s per command)."""
@@ -465,9 +452,12 @@ class PinnedTerraform:
         self._make_work_dir()
         self._discard_plan()
         fingerprint = self.fingerprint()
-        proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
-                         out=str(self.plan_file), var=self.variables, ok_codes=(0, 2),
-                         live=True)
+        try:
+            proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
+                             out=str(self.plan_file), var=self.variables, ok_codes=(0, 2),
+                             live=True)
+        except ToolError as exc:
+            raise self._explain(exc, "plan") from None
         text = _drop_progress(proc.stdout)
         summary = PlanSummary.parse(text, changes=proc.returncode == 2)
         self._write_meta(PLAN_META, {
@@ -526,28 +516,19 @@ class PinnedTerraform:
                 "was made (another apply ran); nothing was applied",
                 hint=f"run {self._command_hint('plan')} again, review it, then apply",
             )
-        if "Error acquiring the state lock" in output:
-            info = dict(_LOCK_INFO.findall(output))
-            holder = ", ".join(f"{k.lower()} {v.strip()}" for k, v in info.items()
-                               if k in ("Who", "Operation", "Created") and v.strip())
-            unlock = (f"terraform -chdir={display_path(self.stack)} force-unlock {info['ID']}"
-                      if "ID" in info else "terraform force-unlock LOCK_ID")
-            return exc.with_context(
-                f"the state of {self.name} is locked by another terraform run"
-                f"{f' ({holder})' if holder else ''}; nothing was applied and the "
-                "state is unchanged",
-                hint=f"wait for that run to finish, then plan and apply again. Only if it "
-                     f"died holding the lock, release it with `{unlock}`",
-            )
-        return exc
+        return self._explain(exc, "apply")
 
     def check(self) -> tuple[PlanSummary, str]:
         """Plan with -detailed-exitcode and save nothing: drift detection."""
         self.check_version()
         self.require_lock_file()
         self.ensure_initialised()
-        proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
-                         var=self.variables, ok_codes=(0, 2), live=True)
+        try:
+            proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
+                             var=self.variables, ok_codes=(0, 2),
+                             live=True)
+        except ToolError as exc:
+            raise self._explain(exc, "plan") from None
         text = _drop_progress(proc.stdout)
         return PlanSummary.parse(text, changes=proc.returncode == 2), text
 
@@ -593,8 +574,12 @@ class PinnedTerraform:
     def apply_local(self, *, state: Path, extra: Mapping[str, str] | None = None
                     ) -> tuple[bool, str]:
         """Plan-and-apply in one step into a local state file (the bootstrap stack only)."""
-        proc = self._run("apply", input="false", no_color=True, auto_approve=True,
-                         state=str(state), var={**self.variables, **(extra or {})}, live=True)
+        try:
+            proc = self._run("apply", input="false", no_color=True, auto_approve=True,
+                             state=str(state), var={**self.variables, **(extra or {})},
+                             live=True)
+        except ToolError as exc:
+            raise self._explain(exc, "apply") from None
         text = _drop_progress(proc.stdout)
         changed = not re.search(r"Resources: 0 added, 0 changed, 0 destroyed", text)
         return changed, text

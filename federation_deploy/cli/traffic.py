@@ -17,10 +17,11 @@ from ..commands import traffic as traffic_commands
 from ..commands.summaries import ramp_markdown
 from ..config import FEDERATION_FILE, load_federation
 from ..durations import Duration, format_duration
-from ..errors import FederationDeployError, UsageError, VerificationError
+from ..errors import EXIT_FAILED, FederationDeployError, UsageError, VerificationError
 from ..ramp.engine import RampOutcome, RampSettings
 from ..ramp.plan import RampPlan, parse_steps, resolve_plan
 from ..tables import OUTPUT_FORMATS
+from ..traffic import redirector_url_problem
 from .context import Context, confirm_or_abort
 from .github import append_step_summary, in_github_actions
 from .params import DURATION, POSITIVE_DURATION, member_argument
@@ -46,10 +47,16 @@ def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
     healthy check.
     """
     rows = traffic_commands.traffic_report(obj.federation(), redirector_url)
+    errors = traffic_commands.live_errors(rows)
+    for error in errors:
+        # before the table, and even with -q: the live columns below are incomplete
+        click.echo(f"warning: live state incomplete: {error}", err=True)
     if output != "table":
         click.echo(traffic_commands.traffic_data(rows, output), nl=False)
     else:
         click.echo(traffic_commands.traffic_table(rows), nl=False)
+    if errors:
+        raise click.exceptions.Exit(EXIT_FAILED)
 
 
 @click.command()
@@ -125,6 +132,8 @@ def ramp(
                    nl=False)
         return
 
+    if redirector_url and (problem := redirector_url_problem(redirector_url)):
+        raise UsageError(f"--redirector-url: {problem}")
     target = parse_publish_target(publish)
     settings = RampSettings(
         redirector_url=redirector_url,

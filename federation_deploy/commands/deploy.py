@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from ..config import Federation, Hook, Member, Release
 from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ToolError, UsageError
 from ..manifests import manifest_diff
-from ..render import RenderedRelease, describe_chart, render_releases, require_deployable
+from ..render import (
+    RenderedRelease,
+    describe_chart,
+    missing_terraform_outputs,
+    render_releases,
+    require_deployable,
+)
 from ..runner import Runner
 from ..verify import Fetch, Retry, VerifyResult, http_get, verify_member
 from .dry_run import DryRunReport, ReleaseFailure, TemplatedRelease, dry_run_member
@@ -134,6 +140,9 @@ def deploy_member(
 
         # render before any tool runs: invalid values never reach a cluster
         rendered = render_releases(fed, member, releases)
+        missing = missing_terraform_outputs(fed, member, releases)
+        if missing and "releases" in chosen:
+            raise UsageError(f"refusing to deploy {member.name}: {missing}")
         tools = tools or find_cluster_tools(member)
         helm = Helm(runner, executable=helm_executable, timeout=timeout,
                     secrets=secret_strings(rendered))

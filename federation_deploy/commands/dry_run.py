@@ -14,7 +14,7 @@ from ..manifests import (
     schema_version_for,
     validate_manifests,
 )
-from ..render import describe_chart, render_releases, secrets_note
+from ..render import describe_chart, missing_terraform_outputs, render_releases, secrets_note
 from ..runner import Runner
 
 if TYPE_CHECKING:
@@ -132,6 +132,8 @@ def dry_run_member(
     note = secrets_note(rendered)
     if note:
         say(note)
+    if missing := missing_terraform_outputs(fed, member, releases):
+        say(f"warning: {missing} (a deploy would refuse)")
     if member.hooks:
         say(f"hooks not run in a dry run: {', '.join(h.name for h in member.hooks)}")
     secrets = secret_strings(rendered)
@@ -158,7 +160,7 @@ def dry_run_member(
                   f"({describe_chart(release)}){live}, namespace {release.namespace}\n")
         report.templated.append(TemplatedRelease(
             release, header + displayable_manifests(raw, secrets), len(docs),
-            validate_manifests(docs, schema_version, release.namespace),
+            validate_manifests(docs, schema_version, release.namespace, secrets),
         ))
     return report
 

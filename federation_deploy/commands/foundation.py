@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from ..config import Federation, load_federation
 from ..errors import ConfigError, Problem, UsageError
-from ..render import RenderedRelease, render_member, secrets_note
+from ..render import RenderedRelease, missing_terraform_outputs, render_member, secrets_note
 from ..shares import member_share
 from ..tables import (
     aligned_lines,
@@ -19,7 +18,7 @@ from ..tables import (
     weight_cell,
     weight_value,
 )
-from ..yamlio import dump_plain
+from ..yamlio import atomic_write_text, dump_plain
 from .result import CommandResult
 
 
@@ -122,6 +121,9 @@ def render(
     docs = render_documents(fed, member, releases, show_secrets, without_secrets)
     note = secrets_note([r for r, _ in docs]) if without_secrets else None
     notes = (note,) if note else ()
+    missing = missing_terraform_outputs(fed, fed.member(member), releases)
+    if missing:
+        notes = (*notes, f"warning: {missing}")
     if explain:
         if output_dir is not None:
             raise UsageError("--explain prints to stdout; it cannot be used with --output-dir")
@@ -131,9 +133,11 @@ def render(
             path = explain.split(".", 1)[1] if "." in explain else ""
             if not path:
                 raise UsageError(f"--explain needs a key below the release: {explain}.KEY")
-            return CommandResult(stdout="\n".join(matching[0].explain(path, show_secrets)) + "\n")
+            return CommandResult(stdout="\n".join(matching[0].explain(path, show_secrets)) + "\n",
+                                 messages=notes)
         if len(docs) == 1:
-            return CommandResult(stdout="\n".join(docs[0][0].explain(explain, show_secrets)) + "\n")
+            return CommandResult(stdout="\n".join(docs[0][0].explain(explain, show_secrets)) + "\n",
+                                 messages=notes)
         names = ", ".join(r.release.name for r, _ in docs)
         raise UsageError(f"--explain {explain}: start the path with a release name ({names}), "
                          "or pick one release with --release")
@@ -149,9 +153,8 @@ def write_rendered(output_dir: Path, documents: list[tuple[RenderedRelease, str]
     written = []
     for rendered, text in documents:
         path = output_dir / f"{rendered.release.name}.yaml"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(path, 0o600)  # an existing file keeps its old mode through O_TRUNC
+        # a new file (mode 0600 from its creation) renamed over the old one: truncating an
+        # existing 0644 file would expose the values between the write and a chmod
+        atomic_write_text(path, text, mode=0o600)
         written.append(path)
     return written

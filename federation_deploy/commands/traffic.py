@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Federation
+from ..errors import UsageError
 from ..shares import routed_weights, shares
 from ..tables import (
     aligned_lines,
@@ -24,6 +25,7 @@ from ..traffic import (
     metric_for,
     read_live_state,
     redirect_count,
+    redirector_url_problem,
 )
 
 
@@ -45,7 +47,10 @@ class TrafficRow:
 
 
 def traffic_report(fed: Federation, redirector_url: str | None = None) -> list[TrafficRow]:
-    """Rows of the traffic table; live columns only with a redirector URL."""
+    """Rows of the traffic table; live columns only with a redirector URL (what could not be
+    read is in each row's live `errors`: live_errors)."""
+    if redirector_url and (problem := redirector_url_problem(redirector_url)):
+        raise UsageError(f"--redirector-url: {problem}")
     live = read_live_state(redirector_url) if redirector_url else None
     rows = traffic_rows(fed, live)
     if live is not None and live.errors:
@@ -75,6 +80,11 @@ def traffic_data(rows: list[TrafficRow], output: str) -> str:
     return dump_rows([r.as_json() for r in rows], output)
 
 
+def live_errors(rows: list[TrafficRow]) -> list[str]:
+    """What the redirector could not tell: the command warns first and exits 1."""
+    return sorted({e for r in rows for e in (r.live or {}).get("errors", [])})
+
+
 def traffic_table(rows: list[TrafficRow]) -> str:
     """Aligned text: target columns, ramp state, then live columns when present."""
     live = any(r.live is not None for r in rows)
@@ -88,9 +98,10 @@ def traffic_table(rows: list[TrafficRow]) -> str:
         if live:
             lv = r.live or {}
             health = lv.get("healthy")
+            rotation = lv.get("in_rotation")
             reason = lv.get("reason")
             line += [
-                "in rotation" if lv.get("in_rotation") else "out",
+                "?" if rotation is None else ("in rotation" if rotation else "out"),
                 weight_cell(lv.get("weight")),
                 share_cell(lv.get("share")),
                 "?" if health is None else ("ok" if health else f"failing ({reason or '?'})"),
@@ -98,10 +109,7 @@ def traffic_table(rows: list[TrafficRow]) -> str:
             ]
         line.append(_ramp_cell(r.ramp))
         table.append(line)
-    out = aligned_lines(table)
-    errors = sorted({e for r in rows for e in (r.live or {}).get("errors", [])})
-    out += [f"# live state incomplete: {e}" for e in errors]
-    return "\n".join(out) + "\n"
+    return "\n".join(aligned_lines(table)) + "\n"
 
 
 def _ramp_cell(ramp: Mapping[str, Any] | None) -> str:
@@ -128,7 +136,7 @@ def _live_of(name: str, live: LiveState, live_shares: Mapping[str, float]) -> di
     host = live.active_hosts.get(name)
     health = metric_for(live.samples, HEALTH_METRICS, name)
     return {
-        "in_rotation": host is not None,
+        "in_rotation": (host is not None) if live.hosts_known else None,
         "weight": None if host is None else weight_value(host.get("weight")),
         "share": None if host is None else share_value(live_shares.get(name, 0.0)),
         "healthy": None if health is None else health > 0,

@@ -3,6 +3,7 @@ file:line:key, and nothing is returned from invalid config."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -78,17 +79,30 @@ class Checker:
         return to_plain(value)
 
 
+def _confined(root: Path, relative: str) -> bool:
+    """Whether root/relative (links resolved) stays inside root: config names files below a
+    root, never elsewhere (../../etc/passwd, an absolute path)."""
+    base = root.resolve()
+    try:
+        return (base / relative).resolve().is_relative_to(base)
+    except (OSError, ValueError):
+        return False
+
+
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def _kind(value: Any) -> str:
+def _kind(value: Any, secret: bool = False) -> str:
+    """What a value is, for messages; never the value itself when it came from a secrets file."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if secret:
+        return f"a secret value ({type(value).__name__})"
     return f"{type(value).__name__} {value!r}"
 
 
@@ -121,6 +135,8 @@ def load_federation(config_dir: Path | str) -> Federation:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
         _check_federation(check, root, members)
+    for member in members.values():
+        _check_kubeconfig_path(check, member, root["members"][member.name], config_dir / "secrets")
     warnings: list[str] = []
     for member in members.values():
         if member.terraform and not (member.terraform.directory / ".terraform.lock.hcl").exists():
@@ -265,6 +281,15 @@ def _load_members(
     return members
 
 
+def _check_kubeconfig_path(check: Checker, member: Member, m: LocatedMap,
+                           secrets_dir: Path) -> None:
+    """A kubeconfig member's file must be under secrets/ (never ../../etc/passwd)."""
+    kubeconfig = member.cluster.kubeconfig
+    if kubeconfig and not _confined(secrets_dir, kubeconfig):
+        check.add(m["cluster"], "kubeconfig", f"members.{member.name}.cluster.kubeconfig",
+                  f"expected a path under {secrets_dir.name}/, got {kubeconfig!r}")
+
+
 def _load_member(
     check: Checker, name: str, m: LocatedMap, kp: str, tf_root: Path, base: Path,
     charts: ChartTable,
@@ -389,6 +414,10 @@ def _load_terraform_stack(
                     outputs[str(out)] = str(target)
     if not stack:
         return None
+    if not _confined(tf_root, stack):
+        check.add(tnode, "stack", f"{tkp}.stack",
+                  f"expected a path under the terraform root ({tf_root}), got {stack!r}")
+        return None
     directory = (tf_root / stack).resolve()
     if not directory.is_dir() or not any(directory.glob("*.tf")):
         check.add(tnode, "stack", f"{tkp}.stack",
@@ -462,8 +491,13 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
     routed_primes = [m.name for m in members.values() if m.routed and m.prime]
     if len(routed_primes) != 1:
         names = ", ".join(routed_primes) or "none"
-        check.add(root, "members", "members",
-                  f"exactly one routed member must be prime (found: {names})")
+        message = f"exactly one routed member must be prime (found: {names})"
+        if len(routed_primes) > 1:
+            # point at the `prime:` that broke the rule: the second one
+            second = routed_primes[1]
+            check.add(mnode[second], "prime", f"members.{second}.prime", message)
+        else:
+            check.add(root, "members", "members", message)
     for m in members.values():
         if m.prime and not m.routed:
             check.add(mnode[m.name], "prime", f"members.{m.name}.prime",
@@ -510,8 +544,9 @@ def _check_values_files(
                 continue
             if not isinstance(data, LocatedMap):
                 problems.append(Problem(display, 1, "", f"expected a mapping of release names "
-                                        f"to values, got {_kind(data)}"))
+                                        f"to values, got {_kind(data, secret)}"))
                 continue
+            problems += _non_finite_numbers(data, display, "", secret)
             for key, value in data.items():
                 if key not in allowed:
                     owner = "any member" if stem == "common" else f"member {stem!r}"
@@ -521,5 +556,24 @@ def _check_values_files(
                 elif value is not None and not isinstance(value, LocatedMap):
                     problems.append(Problem(
                         display, line_of(data, key), str(key),
-                        f"expected a mapping of Helm values, got {_kind(value)}"))
+                        f"expected a mapping of Helm values, got {_kind(value, secret)}"))
+    return problems
+
+
+def _non_finite_numbers(node: Any, display: str, keypath: str, secret: bool) -> list[Problem]:
+    """.inf and .nan in values: helm's JSON cannot carry them (and nothing means them)."""
+    problems: list[Problem] = []
+    items: list[tuple[Any, Any]] = []
+    if isinstance(node, dict):
+        items = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
+    for key, value in items:
+        path = f"{keypath}[{key}]" if isinstance(node, list) else _join(keypath, str(key))
+        if isinstance(value, float) and not math.isfinite(value):
+            shown = "a secret value" if secret else repr(value)
+            problems.append(Problem(display, line_of(node, key), path,
+                                    f"expected a finite number, got {shown}"))
+        elif isinstance(value, dict | list):
+            problems += _non_finite_numbers(value, display, path, secret)
     return problems

@@ -247,4 +247,9 @@ class Federation:
         return [(m, r) for m in self.members.values() for r in m.releases if r.pin == name]
 
     def secrets_path(self, relative: str) -> Path:
-        return self.config_dir / "secrets" / relative
+        """A file under secrets/; never one outside it (the loader refuses such paths first)."""
+        base = (self.config_dir / "secrets").resolve()
+        path = (base / relative).resolve()
+        if not path.is_relative_to(base):
+            raise UsageError(f"{relative!r} is outside {self.config_dir / 'secrets'}")
+        return path

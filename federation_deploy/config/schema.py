@@ -11,6 +11,7 @@ under its parent with `nested=` (a mapping) or `each=` (a list, or a mapping of 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ def is_str(v: Any) -> bool:
 
 
 def is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    """A finite number: .inf and .nan would turn shares into nan and the redirector refuses
+    them."""
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def is_nonneg(v: Any) -> bool:
@@ -66,7 +69,12 @@ def is_integer(v: Any, minimum: int) -> bool:
 
 
 def url_problem(url: str) -> str | None:
-    """None when url is acceptable: https, or http(s) on 127.0.0.1/localhost (tests, sandbox)."""
+    """None when url is acceptable: https, or http(s) on 127.0.0.1/localhost (tests, sandbox);
+    and never a URL the redirector would refuse (its own check, member_url_problem)."""
+    from ..redirector.config import member_url_problem
+
+    if problem := member_url_problem(url):
+        return problem
     parts = urlsplit(url)
     if not parts.hostname:
         return "expected an absolute URL like https://example.org"

@@ -170,18 +170,35 @@ def _boolean(value: Any, key: str) -> bool:
     return value
 
 
+def member_url_problem(value: str) -> str | None:
+    """Why the redirector refuses value as a member URL, or None when it takes it.
+
+    The one check of member URLs: the deploy side's `validate` imports it, so a URL that
+    passes validate never makes the redirector's pods refuse their config.
+    """
+    url = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        return "expected an http(s) URL"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "expected an http(s) URL"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "a member URL takes no query or fragment"
+    if not _SAFE_NETLOC.fullmatch(parts.netloc) or not _SAFE_PATH.fullmatch(parts.path):
+        return ("unexpected characters in URL (no user:password@, spaces, quotes or "
+                "non-ASCII host)")
+    return None
+
+
 def _url(value: Any, key: str) -> str:
     if not isinstance(value, str):
         raise RedirectorConfigError(key, f"expected a URL string, got {_kind(value)}")
-    url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise RedirectorConfigError(key, f"expected an http(s) URL, got {value!r}")
-    if parts.query or parts.fragment or "?" in url or "#" in url:
-        raise RedirectorConfigError(key, f"a member URL takes no query or fragment: {value!r}")
-    if not _SAFE_NETLOC.fullmatch(parts.netloc) or not _SAFE_PATH.fullmatch(parts.path):
-        raise RedirectorConfigError(key, f"unexpected characters in URL {value!r}")
-    return url
+    problem = member_url_problem(value)
+    if problem is not None:
+        raise RedirectorConfigError(key, f"{problem}: {value!r}")
+    return value.strip().rstrip("/")
 
 
 def _mapping(value: Any, key: str) -> Mapping[str, Any]:

@@ -92,6 +92,21 @@ def test_unreachable_cluster_exit_1(config_dir: Path, wired: RecordingRunner) ->
     assert "hint: check that the cluster is running" in err
 
 
+def save_terraform_outputs(config_dir: Path, member: str) -> None:
+    """What `terraform apply MEMBER` saves: every output the member maps into its values."""
+    import json
+
+    from federation_deploy.config import load_federation
+
+    stack = load_federation(config_dir).member(member).terraform
+    if stack is None:
+        return
+    path = config_dir / "generated" / f"{member}.terraform.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({name: {"value": f"saved-{name}", "sensitive": False}
+                                for name in stack.outputs}))
+
+
 @pytest.mark.parametrize(("member", "missing"), [("gke", "gcloud"), ("curvenote", "aws"),
                                                  ("gke", "helm")])
 def test_missing_binary_exit_1_with_the_fix(config_dir: Path, wired: RecordingRunner,
@@ -102,6 +117,7 @@ def test_missing_binary_exit_1_with_the_fix(config_dir: Path, wired: RecordingRu
 
     monkeypatch.setattr(helm, "CHECKOUT_HELM", tmp_path / "absent")
     (fake_tools / missing).unlink()
+    save_terraform_outputs(config_dir, member)  # else deploy refuses first (exit 2)
     code, _, err = run(config_dir, "deploy", member, "--yes", "--stage", "releases")
     assert code == 1
     assert err.startswith(f"error: {missing} not found")

@@ -105,7 +105,7 @@ def test_a_shipped_chart_cannot_be_overridden(config_dir: Path, edit: Edit) -> N
     ("    chart: package:federation-redirect", "    chart: package:nope",
      "charts.federation-redirect.chart: no chart 'package:nope' ships with this package"),
     ("    changelog: https://github.com/cert-manager/cert-manager/releases\n",
-     "    changelog: not a url\n", "charts.cert-manager.changelog: expected an absolute URL"),
+     "    changelog: not a url\n", "charts.cert-manager.changelog: expected an http(s) URL"),
 ])
 def test_bad_table_entries(config_dir: Path, edit: Edit, old: str, new: str,
                            expected: str) -> None:

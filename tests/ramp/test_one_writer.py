@@ -372,7 +372,7 @@ def test_sigterm_during_deploy_leaves_no_kubeconfig_and_no_kubectl(
         assert deploy.wait() == 143, deploy.stderr()
     finally:
         deploy.kill()
-    assert "terminated" in deploy.stderr()
+    assert "interrupted (SIGTERM)" in deploy.stderr()
     assert list(temp.iterdir()) == []  # the private kubeconfig directory is gone
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # kubectl was stopped and reaped, not orphaned

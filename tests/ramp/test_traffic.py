@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from federation_deploy.actions.publish import PublishTarget, make_publisher
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import advance_ramp
-from federation_deploy.commands.traffic import traffic_report, traffic_table
+from federation_deploy.commands.traffic import live_errors, traffic_report, traffic_table
 from federation_deploy.errors import VerificationError
 from federation_deploy.ramp.engine import RampSettings
 from federation_deploy.traffic import (
@@ -78,7 +78,10 @@ def test_traffic_live_and_ramp_in_progress(
 def test_traffic_with_unreachable_redirector_says_so(federation: StandinFederation) -> None:
     rows = traffic_report(federation.load(), "http://127.0.0.1:9")
     assert rows[0].live is not None and rows[0].live["errors"]
-    assert "live state incomplete" in traffic_table(rows)
+    assert live_errors(rows) and all("127.0.0.1:9" in e for e in live_errors(rows))
+    # /active_hosts unread: rotation unknown, not "out"
+    assert rows[0].live["in_rotation"] is None
+    assert " out " not in traffic_table(rows)
 
 
 def test_parse_prometheus_text() -> None:
@@ -179,3 +182,24 @@ def test_ramp_rolls_back_on_a_high_error_rate(
         advance_ramp(federation.load(), "gamma", publish, settings=settings)
     gamma = federation.load().members["gamma"]
     assert gamma.weight == 0 and gamma.ramp is not None and gamma.ramp.step == -1
+
+
+def test_traffic_cli_unreachable_redirector_warns_first_and_exits_1(config_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "traffic",
+                                      "--redirector-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1, result.output
+    # output: both streams in the order written
+    assert result.output.index("warning: live state incomplete: ") < result.output.index("name")
+    assert "127.0.0.1:9/active_hosts" in result.stderr
+    gke = next(line for line in result.stdout.splitlines() if line.startswith("gke"))
+    assert " ? " in gke and " out " not in gke  # unknown, not out of rotation
+
+
+def test_traffic_cli_url_without_scheme_is_a_usage_error(config_dir: Path) -> None:
+    for command in (["traffic"], ["ramp", "curvenote", "--yes", "--publish", "file:x.json"]):
+        result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), *command,
+                                          "--redirector-url", "mybinder.org"])
+        assert result.exit_code == 2, result.output
+        assert "--redirector-url: expected an http(s) URL like https://mybinder.org, got " \
+               "'mybinder.org'" in result.stderr
+        assert "InvalidSchema" not in result.output

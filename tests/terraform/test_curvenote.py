@@ -151,6 +151,31 @@ def test_concurrent_applies_one_fails_on_the_dynamodb_lock(deployed: Deployed) -
     assert results[0].summary.counts["add"] >= 30
 
 
+def test_a_stale_state_lock_on_plan_and_check_names_force_unlock(deployed: Deployed,
+                                                                 moto: MotoServer) -> None:
+    # what a killed apply leaves in the lock table: terraform's own lock item
+    lock_id = "0b9e2a1c-1111-2222-3333-444455556666"
+    info = {"ID": lock_id, "Operation": "OperationTypeApply", "Who": "ci@runner",
+            "Version": "1.11.4", "Created": "2026-01-01T00:00:00Z", "Info": "",
+            "Path": f"{BUCKET}/curvenote/terraform.tfstate"}
+    table = aws(moto, "dynamodb")
+    key = {"LockID": {"S": f"{BUCKET}/curvenote/terraform.tfstate"}}
+    table.put_item(TableName=TABLE, Item={**key, "Info": {"S": json.dumps(info)}})
+    try:
+        for command in ("plan", "check"):
+            code, out, err = deployed.cli("terraform", command, MEMBER)
+            assert code == 1, err
+            assert "the state of curvenote (aws/curvenote) is locked by another terraform run" \
+                in err
+            assert "who ci@runner" in err
+            assert f"force-unlock {lock_id}`" in err and "terraform -chdir=" in err
+            assert "Traceback" not in err
+    finally:
+        table.delete_item(TableName=TABLE, Key=key)
+    code, _, err = deployed.cli("terraform", "check", MEMBER)
+    assert code == 0, err
+
+
 def test_state_is_intact_and_a_second_plan_has_no_changes(
     deployed: Deployed, moto: MotoServer
 ) -> None:

@@ -1,0 +1,244 @@
+"""Bad input through the CLI: every case exits 2 naming file:line:key, hangs nowhere, leaks no
+secret value (issue 14)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from federation_deploy.cli.main import cli
+from federation_deploy.redirector.config import RedirectorConfigError, parse_config
+
+Edit = Callable[[str, str, str], None]
+
+
+def run(config_dir: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), *args])
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def alias_bomb(levels: int = 12) -> str:
+    """A billion laughs: 10**levels values once expanded, a few hundred bytes on disk."""
+    lines = ["  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels):
+        lines.append(f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+# -- input that used to hang or crash --------------------------------------------------------
+
+
+def test_alias_bomb_in_a_values_file_is_refused_in_a_subprocess(config_dir: Path) -> None:
+    # a subprocess with a timeout: without the cap this grows memory until killed
+    (config_dir / "values" / "gke.yaml").write_text("binderhub:\n" + alias_bomb())
+    proc = subprocess.run(
+        [sys.executable, "-c", "from federation_deploy.cli import main; main()",
+         "--config-dir", str(config_dir), "render", "gke"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "values/gke.yaml:" in proc.stderr and "alias" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_alias_bomb_in_federation_yaml(config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text() + "bomb:\n" + alias_bomb())
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "federation.yaml:" in err and "alias" in err
+
+
+def test_self_referencing_alias(config_dir: Path) -> None:
+    (config_dir / "values" / "gke.yaml").write_text("binderhub: &a\n  x: *a\n")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "values/gke.yaml:" in err and "itself" in err
+
+
+def test_small_aliases_still_work(config_dir: Path) -> None:
+    (config_dir / "values" / "gke.yaml").write_text(
+        "binderhub:\n  a: &x {k: v}\n  b: *x\n")
+    code, out, _ = run(config_dir, "render", "gke", "--release", "binderhub")
+    assert code == 0 and out.count("k: v") == 2
+
+
+@pytest.mark.parametrize("relative", ["federation.yaml", "values/gke.yaml"])
+def test_non_utf8_bytes_name_file_line_and_byte_offset(config_dir: Path, relative: str) -> None:
+    path = config_dir / relative
+    raw = path.read_bytes()
+    offset = raw.index(b"\n", 10) + 1  # start of the second line
+    path.write_bytes(raw[:offset] + b"\xff\xfe" + raw[offset:])
+    code, _, err = run(config_dir, "validate")
+    line = raw[:offset].count(b"\n") + 1
+    assert code == 2, err
+    assert f"{relative}:{line}:" in err and f"byte offset {offset}" in err and "0xff" in err
+
+
+@pytest.mark.parametrize("value", [".inf", "-.inf", ".nan", ".NaN"])
+def test_non_finite_weights_are_refused(config_dir: Path, edit: Edit, value: str) -> None:
+    edit("federation.yaml", "weight: 60", f"weight: {value}")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "members.gke.weight: expected a number >= 0" in err
+    code, out, _ = run(config_dir, "members")
+    assert code == 2 and "nan" not in out
+
+
+def test_non_finite_numbers_in_values_are_refused(config_dir: Path, edit: Edit) -> None:
+    edit("values/gke.yaml", "pod_quota: 300", "pod_quota: .inf")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert "values/gke.yaml:" in err and "binderhub.config.BinderHub.pod_quota" in err
+    assert "finite" in err
+
+
+BAD_URLS = [
+    "https://user:secret@gke.mybinder.org",
+    "https://gke.mybinder.org/a path",
+    'https://gke.mybinder.org/"x',
+    "https://gkë.mybinder.org",
+    "https://gke.mybinder.org:99999",
+    "https://gke.mybinder.org/?q=1",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_every_url_the_redirector_refuses_validate_refuses(
+        config_dir: Path, edit: Edit, url: str) -> None:
+    with pytest.raises(RedirectorConfigError):
+        parse_config({"hosts": {"gke": {"url": url, "weight": 1, "prime": True}}})
+    edit("federation.yaml", "url: https://gke.mybinder.org", f"url: '{url}'")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "federation.yaml:" in err and "members.gke.url:" in err, err
+    code, _, err = run(config_dir, "redirector", "config")
+    assert code == 2
+
+
+def test_what_validate_accepts_the_redirector_accepts(config_dir: Path) -> None:
+    code, out, _ = run(config_dir, "redirector", "config")
+    assert code == 0
+    import json
+
+    parse_config(json.loads(out))  # raises on any host it would refuse
+
+
+@pytest.mark.parametrize("stack", ["../../etc", "/etc", "aws/../../../terraform-elsewhere"])
+def test_terraform_stack_outside_its_root(config_dir: Path, edit: Edit, stack: str) -> None:
+    edit("federation.yaml", "stack: aws/curvenote", f"stack: {stack}")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "members.curvenote.terraform.stack: expected a path under" in err
+
+
+@pytest.mark.parametrize("path", ["../../../etc/passwd", "/etc/passwd", "values/../../x.yml"])
+def test_kubeconfig_outside_the_secrets_directory(config_dir: Path, edit: Edit,
+                                                  path: str) -> None:
+    edit("federation.yaml", "kubeconfig: ovh2-kubeconfig.yml", f"kubeconfig: {path}")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "members.ovh2.cluster.kubeconfig: expected a path under secrets/" in err
+
+
+def test_two_primes_name_the_line_of_the_second(config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", "    weight: 15\n", "    weight: 15\n    prime: true\n")
+    text = (config_dir / "federation.yaml").read_text().splitlines()
+    second = [i + 1 for i, line in enumerate(text) if line.strip() == "prime: true"][1]
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert f"federation.yaml:{second}: members.ovh2.prime: exactly one routed member" in err
+
+
+# -- secrets in config errors ----------------------------------------------------------------
+
+MARK = "ghp_MRKsecretTokenValue42"
+
+
+def test_config_errors_never_echo_a_value_from_a_secrets_file(config_dir: Path) -> None:
+    secrets = config_dir / "secrets" / "values" / "gke.yaml"
+    secrets.write_text(f"binderhub: {MARK}\n")
+    code, out, err = run(config_dir, "validate")
+    assert code == 2 and "secrets/values/gke.yaml:1: binderhub:" in err
+    assert "a secret value" in err and "MRK" not in out + err
+    secrets.write_text("binderhub:\n  config:\n    x: .inf\n")
+    code, out, err = run(config_dir, "validate")
+    assert code == 2 and "binderhub.config.x: expected a finite number, got a secret value" in err
+    # the same value in a non-secret file is shown: it helps and hides nothing
+    (config_dir / "values" / "gke.yaml").write_text(f"binderhub: {MARK}\n")
+    secrets.unlink()
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and MARK in err
+
+
+# -- files with secrets ----------------------------------------------------------------------
+
+
+def test_render_output_dir_never_writes_into_an_existing_0644_file(config_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    existing = out_dir / "binderhub.yaml"
+    existing.write_text("old\n")
+    existing.chmod(0o644)
+    # a second name for the old file: if render wrote into it (then chmod-ed), this would see
+    # the new content through a 0644 inode
+    witness = tmp_path / "witness"
+    os.link(existing, witness)
+    code, _, err = run(config_dir, "render", "gke", "--release", "binderhub",
+                       "--output-dir", str(out_dir))
+    assert code == 0, err
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o600
+    assert witness.read_text() == "old\n" and "binderhub" in existing.read_text()
+    assert [p.name for p in out_dir.iterdir()] == ["binderhub.yaml"]  # no temp file left
+
+
+# -- terraform outputs that were never saved -------------------------------------------------
+
+
+def test_render_warns_and_deploy_refuses_without_terraform_outputs(config_dir: Path) -> None:
+    generated = config_dir / "generated" / "curvenote.terraform.json"
+    assert not generated.exists()
+    code, out, err = run(config_dir, "render", "curvenote", "--release", "binderhub")
+    assert code == 0 and "REPLACED-BY-TERRAFORM" in out
+    assert "warning: config/generated/curvenote.terraform.json is missing" in err
+    assert "federation-deploy terraform apply curvenote" in err
+    code, _, err = run(config_dir, "render", "curvenote", "--explain",
+                       "binderhub.config.BinderHub.image_prefix")
+    assert code == 0 and "generated/curvenote.terraform.json is missing" in err
+    code, _, err = run(config_dir, "deploy", "curvenote", "--yes")
+    assert code == 2
+    assert "refusing to deploy curvenote: config/generated/curvenote.terraform.json" in err
+    assert "terraform apply curvenote" in err
+    # a release that maps no output is not held up by it
+    code, _, err = run(config_dir, "render", "curvenote", "--release", "cert-manager")
+    assert code == 0 and "warning" not in err
+
+
+def test_render_with_saved_outputs_does_not_warn(config_dir: Path) -> None:
+    import json
+
+    from federation_deploy.config import load_federation
+
+    stack = load_federation(config_dir).member("curvenote").terraform
+    assert stack is not None and "image_prefix" in stack.outputs
+    generated = config_dir / "generated" / "curvenote.terraform.json"
+    generated.parent.mkdir(exist_ok=True)
+    generated.write_text(json.dumps({n: {"value": f"v-{n}", "sensitive": False}
+                                     for n in stack.outputs}))
+    code, out, err = run(config_dir, "render", "curvenote")
+    assert code == 0 and "warning" not in err and "v-image_prefix" in out
+    generated.write_text(json.dumps({n: {"value": f"v-{n}", "sensitive": False}
+                                     for n in stack.outputs if n != "image_prefix"}))
+    code, _, err = run(config_dir, "render", "curvenote")
+    assert code == 0 and "generated/curvenote.terraform.json lacks image_prefix:" in err
+
+
+def test_non_utf8_terraform_file(config_dir: Path) -> None:
+    tf_file = config_dir.parent / "terraform" / "aws" / "curvenote" / "main.tf"
+    tf_file.write_bytes(b"# \xe9t\xe9\n" + tf_file.read_bytes())
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "curvenote/main.tf:1:" in err and "byte offset 2" in err
