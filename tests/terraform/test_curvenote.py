@@ -232,8 +232,11 @@ def test_apply_refuses_a_plan_when_the_state_changed_since(deployed: Deployed) -
     address = 'module.binderhub_eks.aws_ecr_repository.binderhub["binderhub-builder"]'
     env = {**deployed.env, "TF_IN_AUTOMATION": "1"}
     for command in ("taint", "untaint"):
-        subprocess.run([stack.executable(), command, address], cwd=deployed.stack,
-                       env={**os.environ, **env}, check=True, capture_output=True)
+        # -lock-timeout: on a loaded machine the previous command's lock may still be going
+        proc = subprocess.run([stack.executable(), command, "-lock-timeout=120s", address],
+                              cwd=deployed.stack, env={**os.environ, **env},
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
     with pytest.raises(ToolError, match="saved plan of curvenote .* is stale") as caught:
         stack.apply()
     assert "Saved plan is stale" in caught.value.render()
