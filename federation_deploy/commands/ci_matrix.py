@@ -37,7 +37,12 @@ def ci_matrix(
     if ramping:
         matrix = ramping_matrix(fed)
         names = ", ".join(e["member"] for e in matrix["include"]) or "none"
-        return _result(matrix, [f"members with a ramp in progress: {names}"])
+        paused = [m.name for m in fed.members.values()
+                  if m.ramp is not None and m.drained is not None]
+        notes = [f"members with a ramp in progress: {names}"]
+        if paused:
+            notes.append(f"ramps paused by a drain (left out): {', '.join(paused)}")
+        return _result(matrix, notes)
     if changed_since_ref is None:
         return _result(build_matrix(fed, terraform_only=terraform_only))
     changed = changed_since(fed, changed_since_ref, runner, terraform_only)
