@@ -74,6 +74,13 @@ def build_matrix(
     }
 
 
+def redirector_matrix(fed: Federation) -> Matrix:
+    """One entry: the redirector's member (whose cluster a weight change publishes to) and
+    the redirector's public URL (where it reports the weights it serves)."""
+    return {"include": [{"redirector": matrix_entry(fed.member(fed.redirector.member)),
+                         "redirector_url": f"https://{fed.redirector.host}"}]}
+
+
 def ramping_matrix(fed: Federation) -> Matrix:
     """Members with a ramp in progress (not paused by a drain), each with its step, the redirector's member (whose
     cluster a ramp publishes to) and the redirector's public URL (where it reports weights)."""
