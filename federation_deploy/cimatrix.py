@@ -82,8 +82,9 @@ def redirector_matrix(fed: Federation) -> Matrix:
 
 
 def ramping_matrix(fed: Federation) -> Matrix:
-    """Members with a ramp in progress (not paused by a drain), each with its step, the redirector's member (whose
-    cluster a ramp publishes to) and the redirector's public URL (where it reports weights)."""
+    """Members with a ramp in progress (not paused by a drain), each with its step, the
+    redirector's member (whose cluster a ramp publishes to) and the redirector's public URL
+    (where it reports weights)."""
     redirector = matrix_entry(fed.member(fed.redirector.member))
     include: list[MatrixEntry] = []
     for m in fed.members.values():

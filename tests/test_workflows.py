@@ -491,5 +491,6 @@ def test_traffic_runs_the_command_and_commits_like_ramp() -> None:
 
 def test_traffic_uses_the_same_pinned_actions_as_ramp() -> None:
     ramp_actions = set(uses(jobs("ramp")["advance"])) | set(uses(jobs("ramp")["ramping"]))
-    traffic_actions = set(uses(jobs("traffic")["change"])) | set(uses(jobs("traffic")["redirector"]))
+    traffic = jobs("traffic")
+    traffic_actions = set(uses(traffic["change"])) | set(uses(traffic["redirector"]))
     assert traffic_actions == ramp_actions

@@ -28,7 +28,6 @@ from .incident import SETTLE_TIMEOUT
 from .params import DURATION, POSITIVE_DURATION, member_argument
 
 
-
 @click.group(invoke_without_command=True)
 @click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table",
               show_default=True,

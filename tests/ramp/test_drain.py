@@ -20,16 +20,19 @@ import yaml
 from federation_deploy.config import load_federation
 from federation_deploy.weights import lock_path
 
+from . import test_one_writer
 from .conftest import StandinFederation, send_launches, zipf_launch_paths
-from .test_one_writer import (  # noqa: F401 (redirector_process is a fixture)
+from .test_one_writer import (
     Process,
     RedirectorProcess,
     holding,
     published_state,
     ramp_args,
-    redirector_process,
     wait_for,
 )
+
+# the real `redirector serve` process of the one-writer tests, as a fixture here too
+redirector_process = test_one_writer.redirector_process
 
 LAUNCHES = zipf_launch_paths(500, seed=15)
 
