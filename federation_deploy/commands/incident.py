@@ -11,6 +11,7 @@ again). set is the deliberate change, refused where drain/restore or the ramp ar
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from ..config import DrainState, Federation, Member, load_federation
 from ..errors import UsageError, WeightsConflict
@@ -85,9 +86,8 @@ def restore_member(
         weight = drained.previous_weight
         if ramp is not None:
             weight = _paused_step_weight(fed, m)
-            ramp = type(ramp)(steps=ramp.steps, step=ramp.step, to_weight=ramp.to_weight,
-                              hold=ramp.hold, started=utc_timestamp(clock.now()),
-                              last_healthy=None)
+            # the step's hold starts again: the member was out for a while
+            ramp = replace(ramp, started=utc_timestamp(clock.now()), last_healthy=None)
         if confirm is not None:
             confirm(f"Restore {member} (weight 0 -> {weight:g}; drained since {drained.since}: "
                     f"{drained.reason})?")

@@ -189,6 +189,9 @@ def test_drain_during_a_ramp_hold_pauses_it_and_restore_resumes_it(
     code, _, err = run(federation, traffic_args(published, None, "set", "gamma", "--weight", "3"),
                        tmp_path / "set.log")
     assert code == 2 and "traffic restore gamma" in err
+    code, _, err = run(federation, ramp_args(published, None, "gamma", "--abort"),
+                       tmp_path / "abort.log")
+    assert code == 2 and "its ramp is paused" in err
     assert federation.path.read_text() == text
 
     code, out, err = run(federation, traffic_args(published, redirector_process, "restore",
