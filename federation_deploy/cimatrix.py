@@ -14,10 +14,12 @@ from .yamlio import loads_located, to_plain
 
 # Member keys that only steer traffic: a change to them is published by deploying the
 # redirector's member, not the member itself (a ramp step must not redeploy the member).
-ROUTING_ONLY_KEYS = frozenset({"weight", "target_weight", "ramp"})
+# A drain or restore (`drained:` and the weight) is one of those.
+ROUTING_ONLY_KEYS = frozenset({"weight", "target_weight", "ramp", "drained"})
 # Member keys that end up in the redirector's config.json (see render.redirector_config).
 REDIRECTOR_KEYS = frozenset(
-    {"url", "weight", "prime", "routed", "health", "versions", "ramp", "target_weight"}
+    {"url", "weight", "prime", "routed", "health", "versions", "ramp", "target_weight",
+     "drained"}
 )
 # Paths (relative to the repository root) whose change affects how every member is deployed.
 PACKAGE_PATHS = ("federation_deploy/", "pyproject.toml")
@@ -34,6 +36,8 @@ def matrix_entry(member: Member) -> MatrixEntry:
         "terraform": member.terraform.path if member.terraform else "",
         "kubernetes_version": member.kubernetes_version or "",
         "staging": not member.routed,
+        # out of rotation after an incident: CD still deploys it (that is how it gets fixed)
+        "drained": member.drained is not None,
     }
     cluster = member.cluster
     if member.cloud == "gcp":
@@ -70,14 +74,22 @@ def build_matrix(
     }
 
 
+def redirector_matrix(fed: Federation) -> Matrix:
+    """One entry: the redirector's member (whose cluster a weight change publishes to) and
+    the redirector's public URL (where it reports the weights it serves)."""
+    return {"include": [{"redirector": matrix_entry(fed.member(fed.redirector.member)),
+                         "redirector_url": f"https://{fed.redirector.host}"}]}
+
+
 def ramping_matrix(fed: Federation) -> Matrix:
-    """Members with a ramp in progress, each with its step, the redirector's member (whose
-    cluster a ramp publishes to) and the redirector's public URL (where it reports weights)."""
+    """Members with a ramp in progress (not paused by a drain), each with its step, the
+    redirector's member (whose cluster a ramp publishes to) and the redirector's public URL
+    (where it reports weights)."""
     redirector = matrix_entry(fed.member(fed.redirector.member))
     include: list[MatrixEntry] = []
     for m in fed.members.values():
-        if m.ramp is None:
-            continue
+        if m.ramp is None or m.drained is not None:
+            continue  # a drained member's ramp is paused: `ramp --advance` would refuse it
         include.append({
             "member": m.name,
             "step": m.ramp.step + 1,  # 1-based for people; 0 = not started

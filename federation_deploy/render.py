@@ -407,7 +407,7 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
         }
         if m.prime:
             host["prime"] = True
-        if m.ramp is not None:
+        if m.ramp is not None and m.drained is None:  # a drained member's ramp is paused
             host["ramp"] = True
         hosts[m.name] = host
     return {

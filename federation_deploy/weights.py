@@ -232,6 +232,9 @@ def member_changes(before: Federation, now: Federation) -> list[str]:
             changes.append(f"{name} ramp {'removed (aborted)' if new.ramp is None else 'added'}")
         elif old.ramp is not None and new.ramp is not None and old.ramp.step != new.ramp.step:
             changes.append(f"{name} ramp step {old.ramp.step + 1} -> {new.ramp.step + 1}")
+        if (old.drained is None) != (new.drained is None):
+            changes.append(f"{name} drained ({new.drained.reason})" if new.drained is not None
+                           else f"{name} restored")
     return changes
 
 

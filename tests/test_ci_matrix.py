@@ -89,15 +89,16 @@ def test_matrix_of_the_repository_config(config_dir: Path) -> None:
     assert code == 0, err
     assert json.loads(out) == {"include": [
         {"member": "staging", "cloud": "gcp", "terraform": "gcp/staging",
-         "kubernetes_version": "1.27", "staging": True,
+         "kubernetes_version": "1.27", "staging": True, "drained": False,
          "project": "binderhub-288415", "location": "us-central1", "cluster": "staging"},
         {"member": "gke", "cloud": "gcp", "terraform": "gcp/prod",
-         "kubernetes_version": "1.27", "staging": False,
+         "kubernetes_version": "1.27", "staging": False, "drained": False,
          "project": "binderhub-288415", "location": "us-central1", "cluster": "prod"},
         {"member": "ovh2", "cloud": "kubeconfig", "terraform": "",
-         "kubernetes_version": "1.26", "staging": False, "kubeconfig": "ovh2-kubeconfig.yml"},
+         "kubernetes_version": "1.26", "staging": False, "drained": False,
+         "kubeconfig": "ovh2-kubeconfig.yml"},
         {"member": "curvenote", "cloud": "aws", "terraform": "aws/curvenote",
-         "kubernetes_version": "1.28", "staging": False,
+         "kubernetes_version": "1.28", "staging": False, "drained": False,
          "region": "us-east-2", "cluster": "binderhub"},
     ]}
 
@@ -228,6 +229,55 @@ def test_weight_change_redeploys_the_redirector_member_only(
     assert code == 0, err
     assert members_of(out) == ["gke"]
     assert "member curvenote routing changed (weight)" in err
+
+
+DRAINED_OVH2 = ("    weight: 15\n",
+                "    weight: 0\n    drained:\n      reason: quota exceeded\n"
+                "      since: '2024-05-01T12:00:00Z'\n      previous_weight: 15\n")
+
+
+def test_drained_member_is_flagged_and_still_deployed(config_dir: Path, edit: Change) -> None:
+    edit("federation.yaml", *DRAINED_OVH2)
+    code, out, err = run(config_dir)
+    assert code == 0, err
+    entries = {e["member"]: e for e in json.loads(out)["include"]}
+    assert entries["ovh2"]["drained"] is True  # CD still deploys it: that is how it is fixed
+    assert [n for n, e in entries.items() if e["drained"]] == ["ovh2"]
+
+
+def test_drain_and_restore_redeploy_the_redirector_member_only(
+    config_dir: Path, change: Change
+) -> None:
+    # a drain changes weights only: published by deploying the redirector's member (gke)
+    change("config/federation.yaml", *DRAINED_OVH2)
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert code == 0, err
+    assert members_of(out) == ["gke"]
+    assert "member ovh2 routing changed (drained, weight)" in err
+    git(config_dir.parent, "tag", "drained")
+    change("config/federation.yaml", DRAINED_OVH2[1], DRAINED_OVH2[0])
+    code, out, err = run(config_dir, "--changed-since", "drained")
+    assert (code, members_of(out)) == (0, ["gke"]), err
+
+
+def test_a_paused_ramp_is_left_out_of_the_ramping_matrix(config_dir: Path, edit: Change) -> None:
+    edit("federation.yaml", "    target_weight: 20 ",
+         "    target_weight: 20\n    ramp:\n      steps: [1, 5]\n      step: 0\n"
+         "      to_weight: 20\n    drained:\n      reason: outage\n"
+         "      since: '2024-05-01T12:00:00Z'\n      previous_weight: 0\n    #")
+    code, out, err = run(config_dir, "--ramping")
+    assert (code, out) == (0, '{"include":[]}\n'), err
+    assert "ramps paused by a drain (left out): curvenote" in err
+
+
+def test_redirector_matrix_names_its_member_and_url(config_dir: Path) -> None:
+    code, out, err = run(config_dir, "--redirector")
+    assert code == 0, err
+    (entry,) = json.loads(out)["include"]
+    assert entry["redirector"]["member"] == "gke" and entry["redirector"]["cloud"] == "gcp"
+    assert entry["redirector_url"] == "https://mybinder.org"
+    code, _, err = run(config_dir, "--redirector", "--ramping")
+    assert code == 2 and "cannot be combined" in err
 
 
 def test_external_member_weight_redeploys_the_redirector(config_dir: Path, change: Change) -> None:

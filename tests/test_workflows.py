@@ -20,7 +20,7 @@ from federation_deploy.config import load_federation
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies")
+NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 # Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
@@ -147,7 +147,8 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
     kubeconfig = sorted(m.name for m in fed.members.values() if m.cloud == "kubeconfig")
     assert kubeconfig, "the federation has a kubeconfig member to check"
     found = {}
-    for name, matrix_key in (("cd", "matrix.member"), ("ramp", "matrix.redirector.member")):
+    for name, matrix_key in (("cd", "matrix.member"), ("ramp", "matrix.redirector.member"),
+                             ("traffic", "matrix.redirector.member")):
         for job_id, job in jobs(name).items():
             for step in steps(job):
                 expression = step.get("env", {}).get("MEMBER_KUBECONFIG")
@@ -159,7 +160,8 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
                 assert sorted(member for member, _ in terms) == kubeconfig, (name, job_id)
                 for member, secret in terms:
                     assert secret == "KUBECONFIG_" + member.upper().replace("-", "_")
-    assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("ramp", "advance")]
+    assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("ramp", "advance"),
+                             ("traffic", "change")]
 
 
 # --- permissions ----------------------------------------------------------------------------
@@ -180,7 +182,7 @@ def test_job_permissions_are_minimal() -> None:
         else:
             assert "id-token" not in writes, f"{name}/{job_id} needs no OIDC token"
         allowed = {"id-token"}
-        if (name, job_id) == ("ramp", "advance"):
+        if (name, job_id) in (("ramp", "advance"), ("traffic", "change")):
             allowed.add("contents")
         if (name, job_id) == ("terraform", "comment"):
             allowed.add("pull-requests")
@@ -351,8 +353,9 @@ def test_terraform_plans_pull_requests_and_applies_behind_approval() -> None:
 def test_weight_writers_share_one_concurrency_group() -> None:
     """cd.yml (a deploy of the redirector publishes weights) and ramp.yml never run at once:
     an older commit's deploy cannot land between a ramp step's write and publish."""
-    cd, ramp = load("cd"), load("ramp")
+    cd, ramp, traffic = load("cd"), load("ramp"), load("traffic")
     assert cd["concurrency"]["group"] == ramp["concurrency"]["group"] == "weights"
+    assert traffic["concurrency"] == {"group": "weights", "cancel-in-progress": False}
 
 
 def test_ramp_scheduled_and_manual() -> None:
@@ -437,3 +440,57 @@ def test_watch_dependencies_jq_reads_charts_outdated(tmp_path: Path) -> None:
                                    "to": "1.0.0-0.dev.2",
                                    "changelog": "https://example.org/CHANGES.md",
                                    "source": "https://example.org/charts"}]}
+
+
+# --- traffic.yml ----------------------------------------------------------------------------
+
+
+def test_traffic_is_dispatched_with_member_action_reason_weight() -> None:
+    inputs = load("traffic")["on"]["workflow_dispatch"]["inputs"]
+    assert set(inputs) == {"member", "action", "reason", "weight"}
+    assert inputs["member"]["required"] is True
+    assert inputs["action"]["type"] == "choice"
+    assert inputs["action"]["options"] == ["drain", "restore", "set"]
+    assert list(load("traffic")["on"]) == ["workflow_dispatch"]
+
+
+def test_traffic_runs_the_command_and_commits_like_ramp() -> None:
+    traffic = jobs("traffic")
+    find = traffic["redirector"]
+    assert find["if"] == "github.ref == 'refs/heads/main'"
+    assert "ci-matrix --redirector" in scripts(find)
+    assert find["permissions"] == {"contents": "read"}  # inputs checked before credentials
+    change = traffic["change"]
+    assert change["strategy"]["matrix"] == "${{ fromJSON(needs.redirector.outputs.matrix) }}"
+    # inputs reach the scripts through env only
+    assert change["env"]["REASON"] == "${{ inputs.reason }}"
+    by_id = {s.get("id"): s for s in steps(change)}
+    run = by_id["change"]["run"]
+    for command in ('federation-deploy traffic drain "$MEMBER" --reason "$REASON"',
+                    'federation-deploy traffic restore "$MEMBER"',
+                    'federation-deploy traffic set "$MEMBER" "${args[@]}"'):
+        assert command in run
+    assert "common=(--publish helm --yes --redirector-url \"$REDIRECTOR_URL\")" in run
+    assert by_id["change"]["continue-on-error"] is True
+    for step in steps(change):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+    names = [s.get("name", "") for s in steps(change)]
+    commit = steps(change)[names.index("Commit the config change back")]
+    ramp_commit = next(s for s in steps(jobs("ramp")["advance"])
+                       if s.get("name") == "Commit the config change back")
+    # the same push pattern: a step-scoped token through a credential helper
+    assert commit["env"]["PUSH_TOKEN"] == ramp_commit["env"]["PUSH_TOKEN"] == "${{ github.token }}"
+    helper = next(line for line in ramp_commit["run"].splitlines() if "push_auth=(" in line)
+    assert helper in commit["run"].splitlines()
+    assert 'git diff --quiet -- "$CONFIG_FILE"' in commit["run"]
+    assert 'message="traffic: drain $MEMBER ($REASON)"' in commit["run"]
+    last = steps(change)[-1]
+    assert last["if"] == "steps.change.outcome == 'failure'" and "exit 1" in last["run"]
+
+
+def test_traffic_uses_the_same_pinned_actions_as_ramp() -> None:
+    ramp_actions = set(uses(jobs("ramp")["advance"])) | set(uses(jobs("ramp")["ramping"]))
+    traffic = jobs("traffic")
+    traffic_actions = set(uses(traffic["change"])) | set(uses(traffic["redirector"]))
+    assert traffic_actions == ramp_actions

@@ -24,28 +24,30 @@ from ..tables import OUTPUT_FORMATS
 from ..traffic import redirector_url_problem
 from .context import Context, confirm_or_abort
 from .github import append_step_summary, in_github_actions
+from .incident import COMMANDS as INCIDENT_COMMANDS
+from .incident import SETTLE_TIMEOUT
 from .params import DURATION, POSITIVE_DURATION, member_argument
 
-# The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
-# the pods only after the kubelet's sync (a minute or two).
-SETTLE_TIMEOUT = {"file": 60.0, "helm": 300.0}
 
-
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table",
               show_default=True,
               help="Table for people, JSON or YAML for scripts (the same keys as members').")
 @click.option("--redirector-url", metavar="URL",
               help="Also show the live state: in rotation, health, live weight and share, "
                    "redirects counted (from the redirector's /active_hosts and /metrics).")
-@click.pass_obj
-def traffic(obj: Context, output: str, redirector_url: str | None) -> None:
-    """Weights and shares of launches per member, and every ramp in progress.
+@click.pass_context
+def traffic(ctx: click.Context, output: str, redirector_url: str | None) -> None:
+    """Weights and shares of launches per member, every ramp in progress and every drained
+    member; `traffic drain|restore|set MEMBER` change one member's weight.
 
     share is the target percent of launches: the member's weight over the sum of the weights
     of the routed members. A ramp in progress shows its step, since when, and the last
-    healthy check.
+    healthy check; a drained member since when and why.
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    obj: Context = ctx.obj
     rows = traffic_commands.traffic_report(obj.federation(), redirector_url)
     errors = traffic_commands.live_errors(rows)
     for error in errors:
@@ -232,5 +234,8 @@ def carried_for_abort(carried: list[str]) -> list[str]:
     return [item for flag, value in zip(carried[::2], carried[1::2], strict=True)
             if flag in keep for item in (flag, value)]
 
+
+for _command in INCIDENT_COMMANDS:
+    traffic.add_command(_command)
 
 COMMANDS: list[click.Command] = [traffic, ramp]

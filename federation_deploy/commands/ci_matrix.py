@@ -13,6 +13,7 @@ from ..cimatrix import (
     describe_reasons,
     federation_data,
     ramping_matrix,
+    redirector_matrix,
     repo_layout,
 )
 from ..config import Federation
@@ -28,16 +29,28 @@ def ci_matrix(
     changed_since_ref: str | None = None,
     ramping: bool = False,
     terraform_only: bool = False,
+    redirector: bool = False,
 ) -> CommandResult:
     """Every deployable member (staging first); only the changed ones with a ref; only those
     with a terraform stack (and terraform changes) when asked; or the members with a ramp in
     progress. Stdout: the matrix on one line; messages: why these members."""
     if ramping and (changed_since_ref is not None or terraform_only):
         raise UsageError("--ramping cannot be combined with --changed-since or --terraform")
+    if redirector and (ramping or changed_since_ref is not None or terraform_only):
+        raise UsageError("--redirector cannot be combined with --ramping, --changed-since or "
+                         "--terraform")
+    if redirector:
+        return _result(redirector_matrix(fed),
+                       [f"the redirector runs on {fed.redirector.member}"])
     if ramping:
         matrix = ramping_matrix(fed)
         names = ", ".join(e["member"] for e in matrix["include"]) or "none"
-        return _result(matrix, [f"members with a ramp in progress: {names}"])
+        paused = [m.name for m in fed.members.values()
+                  if m.ramp is not None and m.drained is not None]
+        notes = [f"members with a ramp in progress: {names}"]
+        if paused:
+            notes.append(f"ramps paused by a drain (left out): {', '.join(paused)}")
+        return _result(matrix, notes)
     if changed_since_ref is None:
         return _result(build_matrix(fed, terraform_only=terraform_only))
     changed = changed_since(fed, changed_since_ref, runner, terraform_only)

@@ -58,7 +58,7 @@ def run_ramp(
         plan = resolve_plan(fed, member, steps, to_weight, hold)
         if confirm is not None:
             confirm(plan)
-        io = _io(publisher, clock, progress, on_step)
+        io = ramp_io(publisher, clock, progress, on_step)
         engine = RampEngine(fed, plan, settings or RampSettings(), io)
         return engine.advance() if advance else engine.run()
 
@@ -93,12 +93,20 @@ def abort_ramp(
 ) -> RampOutcome:
     """Weight 0 at once, the `ramp:` block removed, published. Only for a ramp in progress:
     an abort by mistake must not take a member in full service out of rotation."""
-    if check_rampable(fed, member).ramp is None:
+    checked = check_rampable(fed, member)
+    if checked.ramp is None:
         raise UsageError(
             f"no ramp of {member} in progress (no `ramp:` block in config); to take it out of "
-            "rotation, set its weight to 0"
+            f"rotation: `federation-deploy traffic drain {member} --reason TEXT`"
         )
-    io = _io(publisher, clock, progress, None)
+    if checked.drained is not None:
+        # an abort writes weight 0 without the ramp, and the drain would then give back the
+        # weight of a step that no longer exists: one change at a time
+        raise UsageError(
+            f"{member} is drained (since {checked.drained.since}): its ramp is paused. Restore "
+            f"it first (`federation-deploy traffic restore {member}`), then abort the ramp"
+        )
+    io = ramp_io(publisher, clock, progress, None)
     for attempt in range(ABORT_ATTEMPTS):
         try:
             return RampEngine.for_abort(fed, member, settings or RampSettings(), io).abort()
@@ -133,8 +141,9 @@ def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
     return "\n".join(aligned_lines(table)) + "\n"
 
 
-def _io(publisher: Publish, clock: Clock | None, progress: Progress | None,
-        on_step: StepHook | None) -> RampIO:
+def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
+            on_step: StepHook | None) -> RampIO:
+    """What an engine talks to; the publisher also says what its target serves."""
     return RampIO(publish=publisher, clock=clock or Clock(),
                   progress=progress or (lambda _: None), on_step=on_step,
                   published=publisher.published if isinstance(publisher, Publisher) else None)

@@ -36,11 +36,13 @@ class TrafficRow:
     share: float
     ramp: dict[str, Any] | None = None
     live: dict[str, Any] | None = None
+    drained: dict[str, Any] | None = None  # reason, since, previous_weight
 
     def as_json(self) -> dict[str, Any]:
         """The row in JSON/YAML: the vocabulary of `members` (tables.weight_value, ...)."""
         out: dict[str, Any] = {"name": self.name, "weight": weight_value(self.weight),
-                               "share": share_value(self.share), "ramp": self.ramp}
+                               "share": share_value(self.share), "ramp": self.ramp,
+                               "drained": self.drained}
         if self.live is not None:
             out["live"] = self.live
         return out
@@ -67,8 +69,12 @@ def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[Traffic
     live_shares = _live_shares(live) if live is not None else {}
     rows: list[TrafficRow] = []
     for name, weight in weights.items():
+        drained = fed.members[name].drained
         row = TrafficRow(name=name, weight=weight, share=target[name],
-                         ramp=ramp_value(fed.members[name].ramp))
+                         ramp=ramp_value(fed.members[name].ramp),
+                         drained=None if drained is None else {
+                             "reason": drained.reason, "since": drained.since,
+                             "previous_weight": weight_value(drained.previous_weight)})
         if live is not None:
             row.live = _live_of(name, live, live_shares)
         rows.append(row)
@@ -91,7 +97,7 @@ def traffic_table(rows: list[TrafficRow]) -> str:
     head = ["name", "weight", "share"]
     if live:
         head += ["live", "live weight", "live share", "health", "redirects"]
-    head += ["ramp"]
+    head += ["ramp", "drained"]
     table = [head]
     for r in rows:
         line = [r.name, weight_cell(r.weight), share_cell(r.share)]
@@ -107,14 +113,18 @@ def traffic_table(rows: list[TrafficRow]) -> str:
                 "?" if health is None else ("ok" if health else f"failing ({reason or '?'})"),
                 "-" if lv.get("redirects") is None else f"{lv['redirects']:g}",
             ]
-        line.append(_ramp_cell(r.ramp))
+        line.append(_ramp_cell(r.ramp, paused=r.drained is not None))
+        line.append("-" if r.drained is None else
+                    f"since {r.drained['since']}: {r.drained['reason']}")
         table.append(line)
     return "\n".join(aligned_lines(table)) + "\n"
 
 
-def _ramp_cell(ramp: Mapping[str, Any] | None) -> str:
+def _ramp_cell(ramp: Mapping[str, Any] | None, paused: bool = False) -> str:
     if ramp is None:
         return "-"
+    if paused:
+        return f"paused at step {ramp['step'] + 1}/{len(ramp['steps'])} (drained)"
     steps = ramp["steps"]
     step = ramp["step"]
     where = "not started" if step < 0 else f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"

@@ -11,6 +11,7 @@ from .model import (
     ChartPin,
     CheckSettings,
     Cluster,
+    DrainState,
     Federation,
     Hook,
     Location,
@@ -23,6 +24,7 @@ from .model import (
 )
 from .schema import (
     CLOUDS,
+    DRAINED_KEYS,
     EXACT_VERSION,
     FEDERATION_FILE,
     KUBERNETES_VERSION,
@@ -42,6 +44,7 @@ from .values import ValuesLayer, locked_error, values_layers
 __all__ = [
     "CHARTS_DIR",
     "CLOUDS",
+    "DRAINED_KEYS",
     "EXACT_VERSION",
     "FEDERATION_FILE",
     "KUBERNETES_VERSION",
@@ -54,6 +57,7 @@ __all__ = [
     "CheckSettings",
     "Checker",
     "Cluster",
+    "DrainState",
     "Federation",
     "Hook",
     "Location",

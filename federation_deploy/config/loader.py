@@ -22,6 +22,7 @@ from .charts import (
 from .model import (
     CheckSettings,
     Cluster,
+    DrainState,
     Federation,
     Location,
     Member,
@@ -376,6 +377,9 @@ def _load_member(
     ramp = None
     if "ramp" in m and m["ramp"] is not None:
         ramp = _load_ramp(check, m, kp)
+    drained = None
+    if "drained" in m and m["drained"] is not None:
+        drained = _load_drained(check, m, kp, weight, routed)
     values = repository.read_values_entries(check, m, kp, release_level=False)
     hooks = repository.read_hooks(check, m, kp)
     if cloud == "external" and (values is not None or hooks):
@@ -387,7 +391,7 @@ def _load_member(
         name=name, url=url, cloud=cloud, weight=float(weight or 0), prime=bool(prime),
         routed=bool(routed), health_url=health.rstrip("/"), versions_url=versions.rstrip("/"),
         cluster=cluster, kubernetes_version=k8s, terraform=terraform, releases=tuple(releases),
-        target_weight=None if target is None else float(target), ramp=ramp,
+        target_weight=None if target is None else float(target), ramp=ramp, drained=drained,
         location=Location(check.file, line_of(m)), values=values, hooks=hooks,
     )
 
@@ -480,6 +484,30 @@ def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
     return RampState(steps=tuple(float(s) for s in steps), step=step, to_weight=float(to_weight),
                      hold=read["hold"], started=read["started"],
                      last_healthy=read["last_healthy"])
+
+
+def _load_drained(check: Checker, m: LocatedMap, kp: str, weight: Any,
+                  routed: Any) -> DrainState | None:
+    section = schema.DRAINED
+    dkp = f"{kp}.drained"
+    node = check.mapping(m["drained"], m, "drained", dkp)
+    if node is None:
+        return None
+    check.keys(node, dkp, section)
+    read = {key.name: check.value(node, dkp, key) for key in section.keys}
+    if not routed:
+        check.add(m, "drained", dkp, "a member that is not routed gets no launches: it cannot "
+                  "be drained")
+    # the drain is the reason for weight 0: a weight typed back in by hand would send
+    # launches to a member the file still calls drained
+    if isinstance(weight, int | float) and weight > 0:
+        check.add(m, "weight", f"{kp}.weight",
+                  f"a drained member's weight stays 0 (drained since {read['since']}: "
+                  f"{read['reason']}); give it back with `traffic restore {kp.split('.')[-1]}`")
+    if not read["reason"] or not read["since"]:
+        return None
+    return DrainState(reason=read["reason"], since=read["since"],
+                      previous_weight=float(read["previous_weight"]))
 
 
 def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Member]) -> None:

@@ -141,6 +141,16 @@ class RampState:
 
 
 @dataclass(frozen=True)
+class DrainState:
+    """A member taken out of rotation by `traffic drain`: why, since when, and the weight
+    `traffic restore` gives back."""
+
+    reason: str
+    since: str
+    previous_weight: float
+
+
+@dataclass(frozen=True)
 class Member:
     name: str
     url: str
@@ -156,6 +166,7 @@ class Member:
     releases: tuple[Release, ...]
     target_weight: float | None = None
     ramp: RampState | None = None
+    drained: DrainState | None = None
     location: Location = Location("", None)
     # values files keyed by release name (None: values/ and secrets/values/)
     values: tuple[ValuesFile, ...] | None = None

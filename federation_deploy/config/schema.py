@@ -307,6 +307,16 @@ RAMP = Section("members.*.ramp", (
 ))
 RAMP_KEYS = RAMP.names
 
+# Written by `traffic drain` in this order: why, since when (UTC), and the weight `traffic
+# restore` gives back (a paused ramp's own step wins over it). The member's weight stays 0
+# while this block is there (the loader refuses more).
+DRAINED = Section("members.*.drained", (
+    Key("reason", STRING, "a sentence saying why", "", required=True),
+    Key("since", STRING, "a UTC timestamp like 2024-05-01T12:00:00Z", "", required=True),
+    Key("previous_weight", NONNEG_NUMBER, "a number >= 0", 0, required=True),
+))
+DRAINED_KEYS = DRAINED.names
+
 MEMBER = Section("members.*", (
     Key("url", STRING, "a URL", "", required=True),
     Key("cloud", one_of(CLOUDS), "one of " + ", ".join(CLOUDS), "", required=True),
@@ -323,6 +333,8 @@ MEMBER = Section("members.*", (
     Key("releases", LIST, "a list", (), each=RELEASE),
     Key("target_weight", POSITIVE_NUMBER, "a number > 0"),
     Key("ramp", MAPPING, "a mapping", nested=RAMP),
+    # out of rotation after an incident (`traffic drain`); a ramp in progress is paused
+    Key("drained", MAPPING, "a mapping", nested=DRAINED),
     # values files keyed by release name, in order; replaces values/ and secrets/values/
     Key("values", LIST, "a list", each=VALUES_FILE),
     Key("hooks", LIST, "a list", each=HOOK),

@@ -56,7 +56,7 @@ from ..weights import (
     weight_differences,
     weights_of,
 )
-from .plan import RampPlan, RampStep, plan_abort, weights_disagreement
+from .plan import RampPlan, RampStep, plan_abort, plan_weight, weights_disagreement
 from .state import parse_timestamp, utc_timestamp, write_member
 
 Progress = Callable[[str], None]
@@ -167,6 +167,13 @@ class RampEngine:
                   io: RampIO) -> RampEngine:
         return cls(fed, plan_abort(fed, member), settings, io)
 
+    @classmethod
+    def for_change(cls, fed: Federation, member: str, weight: float, settings: RampSettings,
+                   io: RampIO) -> RampEngine:
+        """An engine for one weight change of member (drain, restore, set): change() writes
+        it, publishes and waits as an abort does."""
+        return cls(fed, plan_weight(fed, member, weight), settings, io)
+
     @property
     def fed(self) -> Federation:
         return self.config.fed
@@ -184,16 +191,31 @@ class RampEngine:
 
     def abort(self) -> RampOutcome:
         """Weight 0 at once, the `ramp:` block removed, published and waited for."""
+        self.change(lambda config: write_member(config, self.member, 0.0, None),
+                    ramp_flag=False,
+                    done=f"{self.member} set to weight 0 and published; ramp removed from config",
+                    failed=f"ramp of {self.member} aborted")
+        return self._outcome("aborted", -1, f"ramp of {self.member} aborted: weight 0")
+
+    def change(self, write: Callable[[ConfigSnapshot], ConfigSnapshot], *, ramp_flag: bool,
+               done: str, failed: str) -> None:
+        """One weight change, the plan's weights (index -1): write (a compare-and-swap of
+        federation.yaml from this engine's snapshot, returning the new one), publish (put
+        back when refused), wait until the redirector serves it. VerificationError (failed,
+        then why) when it does not; WeightsConflict when another writer came first."""
         with self._consistent_on_interrupt():
             self.dirty = True
             self.before_write = self.config
-            self.config = write_member(self.config, self.member, 0.0, None)
+            try:
+                self.config = write(self.config)
+            except WeightsConflict:
+                self.dirty = False
+                raise
             self._publish()
-            self.say(f"{self.member} set to weight 0 and published; ramp removed from config")
-            failure = self._wait_for_redirector(-1, ramp_flag=False)
+            self.say(done)
+            failure = self._wait_for_redirector(-1, ramp_flag=ramp_flag)
             if failure:
-                raise VerificationError(f"ramp of {self.member} aborted, but {failure}")
-            return self._outcome("aborted", -1, f"ramp of {self.member} aborted: weight 0")
+                raise VerificationError(f"{failed}, but {failure}")
 
     def _proceed(self, once: bool) -> RampOutcome:
         """Resume from the step config records (or start), then take steps: each one held to
@@ -326,6 +348,11 @@ class RampEngine:
             raise WeightsConflict(self._stopped(change))
 
     def _stopped(self, change: str) -> str:
+        if f"{self.member} drained (" in change:
+            return (f"the ramp of {self.member} is paused: {self.member} was drained; the ramp "
+                    "stops without rolling back or publishing, its `ramp:` block kept: "
+                    f"{change}. When the member is fixed, `federation-deploy traffic restore "
+                    f"{self.member}` resumes it at its step")
         aborted = f"{self.member} ramp removed" in change
         what = "was aborted" if aborted else "changed under it"
         return (f"the ramp of {self.member} {what}; it stops without rolling back or "
@@ -529,6 +556,11 @@ class RampEngine:
         return "; ".join(failures) or None
 
     def _note_no_redirector(self) -> None:
+        if not self._noted_no_redirector and not self.plan.steps:
+            # a one-off change (abort, drain, restore, set) checks no health
+            self.say("note: no --redirector-url: published, not waiting for the redirector to "
+                     "serve it")
+            self._noted_no_redirector = True
         if not self._noted_no_redirector:
             self.say("note: no --redirector-url: not waiting for the redirector to report the "
                      "weights, and not checking that the member is in rotation (its /health "

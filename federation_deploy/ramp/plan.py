@@ -110,10 +110,14 @@ class RampPlan:
         return self.base_weights if index < 0 else self.steps[index].weights
 
     def member_weight_at(self, index: int) -> float:
-        return 0.0 if index < 0 else self.steps[index].weight
+        # before the first step the member is at its base weight: 0 for a ramp, the new
+        # weight for a one-off change (plan_weight)
+        return self.base_weights.get(self.member, 0.0) if index < 0 else self.steps[index].weight
 
     def member_share_at(self, index: int) -> float:
-        return 0.0 if index < 0 else self.steps[index].share
+        if index < 0:
+            return shares(self.base_weights).get(self.member, 0.0)
+        return self.steps[index].share
 
 
 def others_in_rotation(fed: Federation, member: str) -> dict[str, float]:
@@ -222,7 +226,15 @@ def resolve_plan(
 ) -> RampPlan:
     """The plan of a new ramp, or of the ramp in progress (which --steps/--to-weight may not
     contradict; --hold may change). UsageError (exit 2) on anything refused."""
-    state = check_rampable(fed, member).ramp
+    checked = check_rampable(fed, member)
+    if checked.drained is not None:
+        drained = checked.drained
+        raise UsageError(
+            f"{member} is drained since {drained.since} ({drained.reason}): restore it first "
+            f"with `federation-deploy traffic restore {member}`"
+            + (", which resumes its paused ramp" if checked.ramp is not None else "")
+        )
+    state = checked.ramp
     if state is not None:
         shown = ",".join(f"{s:g}" for s in state.steps)
         if steps is not None and check_steps(steps) != state.steps:
@@ -248,11 +260,18 @@ def resolve_plan(
 def plan_abort(fed: Federation, member: str) -> RampPlan:
     """A plan with no steps whose only state (index -1) is the member at weight 0 and the
     others as they are: what an abort publishes and waits for."""
+    return plan_weight(fed, member, 0.0)
+
+
+def plan_weight(fed: Federation, member: str, weight: float) -> RampPlan:
+    """A plan with no steps whose only state (index -1) is the member at weight and the others
+    as they are: what a one-off change (abort, drain, restore, set) publishes and waits for."""
     weights = {m.name: m.weight for m in fed.members.values()
                if m.routed and (m.weight > 0 or m.name == member)}
-    weights[member] = 0.0
-    return RampPlan(member=member, steps=(), to_weight=0.0, hold="0s", hold_seconds=0.0,
-                    others_total=sum(weights.values()), base_weights=weights)
+    weights[member] = weight
+    others = sum(w for name, w in weights.items() if name != member)
+    return RampPlan(member=member, steps=(), to_weight=weight, hold="0s", hold_seconds=0.0,
+                    others_total=others, base_weights=_in_config_order(fed, weights))
 
 
 def _in_config_order(fed: Federation, weights: Mapping[str, float]) -> dict[str, float]:

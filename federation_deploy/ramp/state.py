@@ -7,7 +7,7 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from ..config import RAMP_KEYS, Federation, RampState
+from ..config import DRAINED_KEYS, RAMP_KEYS, DrainState, Federation, RampState
 from ..errors import ConfigError, UsageError
 from ..shares import plain_number
 from ..weights import ConfigSnapshot, snapshot_of, write_federation
@@ -58,6 +58,45 @@ def write_member(
         _set_ramp(node, ramp)
 
     return write_federation(snapshot, edit, bump=bump)
+
+
+def write_drain(
+    snapshot: ConfigSnapshot, member: str, weight: float, drained: DrainState | None,
+    ramp: RampState | None = None,
+) -> ConfigSnapshot:
+    """Set members.<member>.weight and its `drained:` block (removed when drained is None),
+    round-trip, as a compare-and-swap with `generation:` one more (see write_member). ramp
+    None leaves a `ramp:` block as it is (a drain pauses it); a RampState rewrites it (a
+    restore resumes it)."""
+    display = str(snapshot.fed.path)
+
+    def edit(data: CommentedMap) -> None:
+        node = _member_node(data, member, display)
+        _set_weight(node, weight)
+        if ramp is not None:
+            _set_ramp(node, ramp)
+        _set_drained(node, drained)
+
+    return write_federation(snapshot, edit)
+
+
+def _set_drained(node: CommentedMap, drained: DrainState | None) -> None:
+    if drained is None:
+        if "drained" in node:
+            del node["drained"]
+        return
+    values: dict[str, Any] = {"reason": drained.reason, "since": drained.since,
+                              "previous_weight": plain_number(drained.previous_weight)}
+    block = CommentedMap()
+    for key in DRAINED_KEYS:
+        block[key] = values[key]
+    if "drained" in node:
+        node["drained"] = block
+        return
+    # right after the weight it explains (and a paused ramp's block, when there is one)
+    keys = list(node)
+    after = next((k for k in ("ramp", "target_weight", "weight") if k in node), None)
+    node.insert(keys.index(after) + 1 if after is not None else len(keys), "drained", block)
 
 
 def _member_node(data: Any, member: str, display: str) -> CommentedMap:

@@ -181,6 +181,40 @@ def test_ramp_block_validated(config_dir: Path, edit: Edit) -> None:
                for p in problems(config_dir))
 
 
+DRAINED = ("    weight: 15\n",
+           "    weight: 0\n    drained:\n      reason: quota exceeded\n"
+           "      since: '2024-05-01T12:00:00Z'\n      previous_weight: 15\n")
+
+
+def test_drained_block_loads(config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", *DRAINED)
+    drained = load_federation(config_dir).members["ovh2"].drained
+    assert drained is not None
+    assert (drained.reason, drained.since, drained.previous_weight) == (
+        "quota exceeded", "2024-05-01T12:00:00Z", 15.0)
+
+
+def test_drained_member_with_a_weight_is_refused(config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", DRAINED[0], DRAINED[1].replace("weight: 0", "weight: 5", 1))
+    found = problems(config_dir)
+    line = next(p for p in found if "members.ovh2.weight" in p)
+    # file:line:key, and what to do instead
+    assert line.startswith("federation.yaml:") or "/federation.yaml:" in line
+    assert "a drained member's weight stays 0" in line and "traffic restore ovh2" in line
+
+
+def test_drained_block_validated(config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", DRAINED[0],
+         "    weight: 0\n    drained:\n      since: 5\n      previous_weight: -1\n"
+         "      why: x\n")
+    found = problems(config_dir)
+    assert any("members.ovh2.drained.reason: required key is missing" in p for p in found)
+    assert any("members.ovh2.drained.since: expected a UTC timestamp" in p for p in found)
+    assert any("members.ovh2.drained.previous_weight: expected a number >= 0" in p
+               for p in found)
+    assert any("members.ovh2.drained.why: unknown key" in p for p in found)
+
+
 def test_ramp_policy_reaches_the_redirector_config(config_dir: Path, edit: Edit) -> None:
     """federation.yaml's redirector.ramp_policy is what the redirector's config.json says,
     and the redirector itself accepts the rendered config (it would refuse a bad policy)."""

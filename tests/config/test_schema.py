@@ -38,7 +38,7 @@ def sections() -> list[Section]:
 def test_every_section_is_reachable() -> None:
     paths = {s.path for s in sections()}
     assert {"", "redirector", "redirector.check", "terraform", "members.*",
-            "members.*.terraform", "members.*.releases[]", "members.*.ramp",
+            "members.*.terraform", "members.*.releases[]", "members.*.ramp", "members.*.drained",
             "members.*.cluster", "charts.*", "secrets", "ci", "members.*.values[]",
             "members.*.hooks[]"} == paths
 
