@@ -13,7 +13,7 @@ import pytest
 
 from federation_deploy.actions import terraform as tf
 from federation_deploy.actions.terraform_diagnosis import diagnose, error_text
-from federation_deploy.errors import ToolError
+from federation_deploy.errors import ProviderUnavailableError, ToolError
 from federation_deploy.runner import Runner
 from tests.conftest import REPO
 from tests.helpers.moto import MotoServer
@@ -78,9 +78,12 @@ def test_a_mirror_without_the_provider_says_check_the_mirror(
     stack = make_stack(tmp_path, PROVIDER)
     empty = tmp_path / "empty-mirror"
     empty.mkdir()
-    with pytest.raises(ToolError) as caught:
+    # refused before terraform runs: the lock file names a provider the mirror lacks
+    with pytest.raises(ProviderUnavailableError) as caught:
         pinned(stack, {**NO_NETWORK, **NO_AWS, tf.MIRROR_ENV: str(empty)}).init()
-    assert f"providers come from TF_PLUGIN_MIRROR={empty}" in caught.value.render()
+    message = caught.value.render()
+    assert f"hashicorp/aws 5.100.0 (pinned by {stack}" in message
+    assert f"is not in TF_PLUGIN_MIRROR={empty}" in message
 
 
 def test_missing_credentials_get_the_credentials_hint(
