@@ -1,6 +1,7 @@
 """Ramp policies side by side: launch share, stickiness and cold launches under Zipf popularity.
 
 Run: .venv/bin/python benchmarks/ramp_policy.py [--seeds 5] [--launches 20000] [--json]
+     .venv/bin/python benchmarks/ramp_policy.py --quick     (1 seed, 2,000 launches: seconds)
 
 Everything goes through the redirector's own routing code (routing.choose_member, and for the
 sticky policy the StickyRamp the app keeps), with the repository's federation (gke 60, gesis 25,
@@ -9,7 +10,12 @@ repositories, 20,000 per run, 5 seeds. "cold" = the first launch of a repository
 the measured launches (it needs a build or a pull there); every policy starts with empty caches.
 
 Policies:
-  rendezvous   plain rendezvous with curvenote at the weight of the target share (no ramp)
+  rendezvous   plain rendezvous with curvenote at the weight of the target share (no ramp):
+               under Zipf popularity its share of launches is not the target
+  rendezvous, same share
+               plain rendezvous with curvenote at the weight (found by bisection) that gives it
+               the target share of launches under the known Zipf probabilities: the baseline
+               for "cold launches at the new member no more than rendezvous at the same share"
   per-launch   the first wave's ramp: each launch a uniform draw
   sticky       this redirector's default: a set of repositories, chosen by rendezvous rank and
                estimated popularity (the estimate is first warmed up by 20,000 launches of
@@ -23,6 +29,13 @@ Then three scenarios for the sticky policy, each at every target, figures over t
   replicas     two redirectors that do not talk to each other, each gets a random half of the
                launches (each warmed on its own half): combined share, repositories sent to
                both members
+
+Reading the second table: a count of launches is the maximum over the seeds; "not within
+bound" means that in at least one seed the plan's share was still outside the bound after the
+last launch (so no count exists; more --launches may give one). "trending repo" says where the
+repository that started trending ended up, over the seeds: "curvenote->curvenote" stayed on the
+ramping member, "curvenote->gke" was moved off it (the plan kept a repository that alone would
+overshoot the share off the member).
 """
 
 from __future__ import annotations
@@ -83,9 +96,14 @@ def zipf_sample(rng: random.Random, n: int, probabilities: Sequence[float] = PRO
             for _ in range(n)]
 
 
-def table_for(target: float, policy: str) -> RoutingTable:
-    weight = target * sum(OTHERS.values()) / (1 - target)
-    ramp = policy != "rendezvous"
+def weight_for(target: float) -> float:
+    """The weight whose share of the total weight is `target`."""
+    return target * sum(OTHERS.values()) / (1 - target)
+
+
+def table_for(target: float, policy: str, weight: float | None = None) -> RoutingTable:
+    weight = weight_for(target) if weight is None else weight
+    ramp = not policy.startswith("rendezvous")
     candidates = [Candidate(n, f"https://{n}.test", w) for n, w in OTHERS.items()]
     candidates.append(Candidate(NEW, f"https://{NEW}.test", weight, ramp))
     return RoutingTable.of(candidates, "rendezvous",
@@ -116,6 +134,33 @@ class Router:
         plan = self.sticky.plan
         return sum(p for i, p in enumerate(probabilities)
                    if choose_member(self.table, PATHS[i], 0.0, plan).reason == REASON_RAMP)
+
+
+def rendezvous_launch_share(weight: float) -> float:
+    """The new member's share of launches under plain rendezvous at `weight` (Zipf
+    probabilities, no sampling): the sum of the probabilities of the repositories it wins."""
+    table = table_for(0.0, "rendezvous", weight)
+    return sum(p for path, p in zip(PATHS, PROBABILITIES, strict=True)
+               if choose_member(table, path, 0.0).name == NEW)
+
+
+def same_share_weight(target: float, iterations: int = 40) -> tuple[float, float]:
+    """(weight, launch share): the rendezvous weight whose launch share is closest to target.
+
+    The share only grows with the weight (a higher weight only raises the new member's
+    scores), a step function of it: bisection between 0 and a weight that overshoots."""
+    low, high = 0.0, weight_for(target)
+    while rendezvous_launch_share(high) < target:
+        high *= 2
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        if rendezvous_launch_share(middle) < target:
+            low = middle
+        else:
+            high = middle
+    # the steps either side of the target: the nearer one
+    return min(((w, rendezvous_launch_share(w)) for w in (low, high)),
+               key=lambda ws: abs(ws[1] - target))
 
 
 @dataclass
@@ -150,9 +195,10 @@ def measure(members: Sequence[str], launches: Sequence[int]) -> Run:
     )
 
 
-def run_policy(policy: str, target: float, seed: int, n: int) -> Run:
+def run_policy(policy: str, target: float, seed: int, n: int,
+               weight: float | None = None) -> Run:
     rng = random.Random(seed)
-    router = Router(table_for(target, policy), seed)
+    router = Router(table_for(target, policy, weight), seed)
     if policy == "sticky":
         for index in zipf_sample(random.Random(seed + 1000), n):  # warm-up: another sample
             router.route(index)
@@ -234,26 +280,70 @@ def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--launches", type=int, default=20000)
-    parser.add_argument("--json", action="store_true")
+SAME_SHARE = "rendezvous, same share"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=positive, default=None, metavar="N",
+                        help="random seeds per figure, 1..N (default: 5; 1 with --quick)")
+    parser.add_argument("--launches", type=positive, default=None, metavar="N",
+                        help="launches per run, and per warm-up (default: 20000; 2000 with "
+                             "--quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a run of seconds: 1 seed, 2,000 launches (figures are noisier; "
+                             "--seeds and --launches still override)")
+    parser.add_argument("--json", action="store_true",
+                        help="also print every run's figures as JSON after the tables "
+                             "(default: tables only)")
     args = parser.parse_args(argv)
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else 5
+    if args.launches is None:
+        args.launches = 2000 if args.quick else 20000
+    return args
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
     seeds = range(1, args.seeds + 1)
     n = args.launches
     started = time.perf_counter()
 
     runs: dict[tuple[float, str], list[Run]] = {}
+    same_share: dict[float, tuple[float, float]] = {}
     for target in TARGETS:
-        for policy in ("rendezvous", "per-launch", "sticky"):
-            runs[(target, policy)] = [run_policy(policy, target, s, n) for s in seeds]
+        same_share[target] = weight, _ = same_share_weight(target)
+        for policy in ("rendezvous", SAME_SHARE, "per-launch", "sticky"):
+            runs[(target, policy)] = [
+                run_policy(policy, target, s, n, weight if policy == SAME_SHARE else None)
+                for s in seeds]
     header = ["target", "policy", "new member's share", "repos at new member",
               "cold launches at new member", "cold launches, federation",
               "repos on two members"]
     print(f"Zipf {ZIPF} over {REPOSITORIES} repositories, {n} launches, seeds "
           f"{seeds.start}-{seeds.stop - 1}\n")
     print(markdown(header, table_rows(runs)))
+    found = ", ".join(f"{100 * t:g}%: weight {w:.2f} (a {100 * w / (w + sum(OTHERS.values())):.2f}%"
+                      f" weight share; launch share {100 * s:.2f}%)"
+                      for t, (w, s) in same_share.items())
+    plain = ", ".join(f"{100 * rendezvous_launch_share(weight_for(t)):.2f}%" for t in TARGETS)
+    print(f"\n{SAME_SHARE!r}, curvenote's weight found by bisection: {found}. At the target's "
+          f"own weight, plain rendezvous gives it a launch share of {plain}.")
+    # per launch of the federation too: a share a step above the target lowers the cold
+    # fraction of the new member's own launches (more launches over similar repositories)
+    print("Cold launches at the new member, sticky vs rendezvous at the same share, as a "
+          "share of its launches (and per 1,000 launches of the federation): "
+          + "; ".join(f"{100 * t:g}% {_cold(runs[(t, 'sticky')])} vs "
+                      f"{_cold(runs[(t, SAME_SHARE)])}" for t in TARGETS))
 
     scenarios: dict[str, Any] = {}
     rows = []
@@ -274,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{max(100 * r.split / r.distinct for r in two):.2f}%",
         ])
     print("\nSticky policy scenarios (launches until the plan's true share is within the "
-          "bound for good; max over seeds)\n")
+          "bound for good; max over seeds; \"not within bound\": some seed was still outside "
+          "it after the last launch; \"trending repo\": where the trending repository ended "
+          "up, from->to)\n")
     print(markdown(["target", "bound (points)", "restart: launches", "trending 3%: launches",
                     "trending repo", "two replicas: share", "two replicas: repos split"],
                    rows))
@@ -283,9 +375,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps({
             "table": [{"target": t, "policy": p, "runs": [r.__dict__ for r in rs]}
                       for (t, p), rs in runs.items()],
+            "same_share_weight": {f"{t:g}": {"weight": w, "launch_share": s}
+                                  for t, (w, s) in same_share.items()},
             "scenarios": scenarios,
         }, indent=2))
     return 0
+
+
+def _cold(runs: Sequence[Run]) -> str:
+    per_thousand = statistics.fmean(1000 * r.cold_new * r.share for r in runs)
+    return f"{mean_percent([r.cold_new for r in runs])} ({per_thousand:.1f})"
 
 
 def _launches(values: Sequence[int | None]) -> str:

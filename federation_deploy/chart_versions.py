@@ -104,13 +104,15 @@ class ChartStatus:
     @property
     def state(self) -> str:
         if self.error is not None:
-            return f"error: {self.error}"
+            return "error"
         return "outdated" if self.outdated else "up to date"
 
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name, "chart": self.chart, "source": self.source,
-            "pinned": self.pinned, "newest": self.newest, "outdated": self.outdated,
+            "pinned": self.pinned, "newest": self.newest,
+            # null, not false, when the repository could not be asked: nobody knows
+            "outdated": None if self.error is not None else self.outdated,
             "error": self.error, "changelog": self.changelog, "overrides": dict(self.overrides),
         }
 
@@ -119,9 +121,24 @@ def report_json(statuses: Sequence[ChartStatus]) -> str:
     return json.dumps([s.as_json() for s in statuses], indent=2)
 
 
+# The error column of the table is cut to this width; `-o json` has the whole text.
+ERROR_WIDTH = 60
+
+
+def short_error(text: str, width: int = ERROR_WIDTH) -> str:
+    """An error for a table cell: its first line, without the library's detail after
+    `: ` (`cannot reach URL: HTTPConnectionPool(...)` -> `cannot reach URL`), at most width."""
+    first = text.splitlines()[0] if text else ""
+    if len(first) > width:
+        first = first.split(": ", 1)[0]
+    return first if len(first) <= width else first[:width - 3] + "..."
+
+
 def report_table(statuses: Sequence[ChartStatus]) -> str:
-    rows = [["CHART", "PINNED", "NEWEST", "STATE", "OVERRIDES"]]
+    # lower-case headers like `members` and `traffic`; the error column last (it is long)
+    rows = [["chart", "pinned", "newest", "state", "overrides", "error"]]
     for s in statuses:
         overrides = ", ".join(f"{m}={v}" for m, v in s.overrides.items()) or "-"
-        rows.append([s.name, s.pinned, s.newest or "-", s.state, overrides])
+        error = "-" if s.error is None else short_error(s.error)
+        rows.append([s.name, s.pinned, s.newest or "-", s.state, overrides, error])
     return "\n".join(aligned_lines(rows)) + "\n"

@@ -426,7 +426,7 @@ class Sandbox:
         # the engine announces the whole ramp; say up front which of its steps the demo takes
         self.say(f"    the demo takes the first {len(options.steps)} of the "
                  f"{len(plan.percents)} steps of this ramp ({planned}) and stops at "
-                 f"{options.steps[-1]:g}%, where curvenote's share of launches is exact; the "
+                 f"{options.steps[-1]:g}%, where curvenote's share of launches is on target; the "
                  "final step (100%) would hand it back to rendezvous routing")
         measures: list[StepMeasure] = []
         for index, percent in enumerate(options.steps):
@@ -473,6 +473,15 @@ def final_table(measure: StepMeasure) -> str:
     rows += [[n, f"{measure.target[n]:.2f}%", f"{measure.measured.get(n, 0.0):.2f}%"]
              for n in names]
     return "\n".join(aligned_lines(rows)) + "\n"
+
+
+def ramp_summary(policy: str) -> str:
+    """The demo's last line: how the ramping member got its share (the configured policy)."""
+    from .ramp.plan import describe_ramp_policy
+
+    return (f"{RAMP_MEMBER} is ramped under {describe_ramp_policy(policy)}. The others keep "
+            "plain rendezvous, a share of repositories, which under Zipf popularity is not "
+            "exactly their share of launches.")
 
 
 DEMO_STEPS = 6

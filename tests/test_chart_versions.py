@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from federation_deploy.chart_versions import (
@@ -10,7 +12,9 @@ from federation_deploy.chart_versions import (
     is_dev,
     is_newer,
     newest_version,
+    report_json,
     report_table,
+    short_error,
 )
 
 BINDERHUB_DEV = ["1.0.0-0.dev.git.3170.h1a2b3c4", "1.0.0-0.dev.git.3200.h0000000",
@@ -57,12 +61,35 @@ def test_the_table_states_each_row() -> None:
         ChartStatus("a", "a", "https://x", "1.0.0", newest="1.1.0"),
         ChartStatus("b", "b", "https://x", "1.0.0", newest="1.0.0", overrides={"staging": "1.1"}),
         ChartStatus("c", "c", "https://x", "1.0.0", error="cannot reach https://x"),
+        ChartStatus("d", "d", "https://x", "1.0.0", error=LONG_ERROR),
     ])
     rows = [[cell.strip() for cell in line.split("  ") if cell.strip()]
             for line in text.splitlines()]
+    # lower-case headers as members and traffic have; the error last, shortened
     assert rows == [
-        ["CHART", "PINNED", "NEWEST", "STATE", "OVERRIDES"],
-        ["a", "1.0.0", "1.1.0", "outdated", "-"],
-        ["b", "1.0.0", "1.0.0", "up to date", "staging=1.1"],
-        ["c", "1.0.0", "-", "error: cannot reach https://x", "-"],
+        ["chart", "pinned", "newest", "state", "overrides", "error"],
+        ["a", "1.0.0", "1.1.0", "outdated", "-", "-"],
+        ["b", "1.0.0", "1.0.0", "up to date", "staging=1.1", "-"],
+        ["c", "1.0.0", "-", "error", "-", "cannot reach https://x"],
+        ["d", "1.0.0", "-", "error", "-",
+         "cannot reach https://charts.example.org/index.yaml"],
     ]
+
+
+LONG_ERROR = ("cannot reach https://charts.example.org/index.yaml: "
+              "HTTPSConnectionPool(host='charts.example.org', port=443): Max retries exceeded")
+
+
+def test_errors_are_shortened_for_the_table_only() -> None:
+    assert short_error("cannot reach https://x: refused") == "cannot reach https://x: refused"
+    assert short_error(LONG_ERROR) == (
+        "cannot reach https://charts.example.org/index.yaml")
+    assert short_error("x" * 100) == "x" * 57 + "..."
+    assert short_error("first line\nsecond line") == "first line"
+    # JSON keeps the whole text, and says outdated: null when the repository was not asked
+    (row,) = json.loads(report_json([ChartStatus("d", "d", "https://x", "1.0.0",
+                                                 error=LONG_ERROR)]))
+    assert row["error"] == LONG_ERROR and row["outdated"] is None
+    (row,) = json.loads(report_json([ChartStatus("a", "a", "https://x", "1.0.0",
+                                                 newest="1.0.0")]))
+    assert row["outdated"] is False

@@ -60,6 +60,9 @@ def test_sandbox_demo_ramps_and_leaves_nothing_behind(tmp_path: Path) -> None:
     assert set(rows) == {"gke", "ovh2", "gesis", "curvenote"}
     assert rows["curvenote"][0] == "25.00%"
     assert sum(float(r[1].rstrip("%")) for r in rows.values()) == pytest.approx(100, abs=0.05)
+    # the last line says what the configured ramp policy (sticky) did, not "per launch"
+    assert proc.stdout.splitlines()[-1].startswith(
+        "curvenote is ramped under ramp_policy sticky: the member gets a set of repositories")
 
     # nothing left: the sandbox directory is gone and no service answers any more
     root = re.search(r"into (\S+): done", err)

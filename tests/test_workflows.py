@@ -406,6 +406,16 @@ def test_watch_dependencies_opens_one_pull_request_per_chart() -> None:
     assert 'federation-deploy charts bump "$CHART" "$TO"' in text
     assert "UPDATE_GOLDEN=1" in text and "tests/foundation/test_golden.py" in text
     assert "gh pr create" in text and "gh pr edit" in text and "Changelog: $CHANGELOG" in text
+    # pushes and pull requests made with the workflow's own token start no workflows (no CI on
+    # the bump): a named secret does both, and its absence fails the job with an error
+    assert "github.token" not in (WORKFLOWS / "watch-dependencies.yml").read_text()
+    opener = next(s for s in steps(bump) if "gh pr create" in str(s.get("run", "")))
+    assert opener["env"]["GH_TOKEN"] == "${{ secrets.DEPENDENCY_BOT_TOKEN }}"
+    assert opener["env"]["PUSH_TOKEN"] == "${{ secrets.DEPENDENCY_BOT_TOKEN }}"
+    assert bump["permissions"] == {"contents": "read"}
+    check = steps(bump)[0]
+    assert check["env"]["HAS_TOKEN"] == "${{ secrets.DEPENDENCY_BOT_TOKEN != '' }}"
+    assert "::error" in check["run"] and "exit 1" in check["run"]
     for job in watch.values():
         for step in steps(job):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
@@ -414,6 +424,21 @@ def test_watch_dependencies_opens_one_pull_request_per_chart() -> None:
     unreachable = watch["unreachable"]
     assert unreachable["if"] == "needs.outdated.outputs.failed != '0'"
     assert "exit 1" in scripts(unreachable)
+
+
+@pytest.mark.parametrize("has_token", ["true", "false"])
+def test_watch_dependencies_bump_fails_clearly_without_its_token(has_token: str) -> None:
+    """The bump job's first step, run by bash as the runner would, with and without the secret."""
+    check = steps(jobs("watch-dependencies")["bump"])[0]
+    env = {"PATH": os.environ["PATH"], "HAS_TOKEN": has_token, "CHART": "binderhub"}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", check["run"]], env=env,
+                          capture_output=True, text=True)
+    if has_token == "true":
+        assert done.returncode == 0 and done.stdout == ""
+    else:
+        assert done.returncode == 1
+        assert done.stdout.startswith("::error title=DEPENDENCY_BOT_TOKEN is not set::")
+        assert "binderhub" in done.stdout and "Pull requests" in done.stdout
 
 
 def test_watch_dependencies_jq_reads_charts_outdated(tmp_path: Path) -> None:

@@ -42,16 +42,21 @@ def outdated(obj: Context, output: str) -> None:
 @charts.command()
 @click.argument("name")
 @click.argument("version", required=False)
+@click.option("--no-check", is_flag=True,
+              help="Write VERSION (required) without asking the repository whether it has "
+                   "it, for a repository that cannot be reached from here.")
 @click.pass_obj
-def bump(obj: Context, name: str, version: str | None) -> None:
+def bump(obj: Context, name: str, version: str | None, no_check: bool) -> None:
     """Set the pin of chart NAME to VERSION (default: the newest in its repository).
 
     Rewrites charts.NAME.version in federation.yaml, keeping comments, order and quoting,
-    after checking that the repository has VERSION. Members that pin their own version on a
-    release keep it (and are named). Then update the golden files of the tests with
+    after checking that the repository has VERSION (a repository that cannot be asked changes
+    nothing). Members that pin their own version on a release keep it (and are named). Then
+    update the golden files of the tests with
     `UPDATE_GOLDEN=1 pytest tests/foundation/test_golden.py`.
     """
-    emit(obj, commands.bump(obj.federation(), name, version, obj.runner(), _find_helm))
+    emit(obj, commands.bump(obj.federation(), name, version, obj.runner(), _find_helm,
+                            check=not no_check))
 
 
 COMMANDS: list[click.Command] = [charts]

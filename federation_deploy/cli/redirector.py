@@ -32,8 +32,11 @@ def config_command(obj: Context, output: Path | None) -> None:
 
     The format is mybinder.org's `federationRedirect` values as JSON: hosts {name: {url,
     weight, prime, ramp, health, versions}}, check {period, jitter, retries, timeout,
-    failed_period}, load_balancer, pod_headroom, host_cookie_age_hours. Only routed members
-    are listed.
+    failed_period}, load_balancer, pod_headroom, host_cookie_age_hours; and two keys of this
+    redirector: generation (the weights' version, from federation.yaml's `generation:`; a
+    publish compares it and /active_hosts reports it) and ramp_policy (how a member with
+    `ramp` gets its share: sticky, a set of repositories, or per-launch, a draw per launch).
+    Only routed members are listed.
     """
     from ..render import redirector_config
 

@@ -30,8 +30,8 @@ def sandbox() -> None:
               help="Launches sent through the redirector to measure each step.")
 @click.option("--steps", default="1,5,25", show_default=True,
               help="Ramp steps (percent of launches) for curvenote, below 100: the demo stops "
-                   "at the last one, where the share per launch is exact, and does not take "
-                   "the ramp's final step (100%, rendezvous again).")
+                   "at the last one, where curvenote's share of launches is on target, and "
+                   "does not take the ramp's final step (100%, rendezvous again).")
 @click.option("--keep", is_flag=True, help="Keep the sandbox directory (logs) afterwards.")
 @click.pass_obj
 def demo(obj: Context, hold: Duration, launches: int, steps: str, keep: bool) -> None:
@@ -50,9 +50,7 @@ def demo(obj: Context, hold: Duration, launches: int, steps: str, keep: bool) ->
     click.echo(f"shares after the ramp of {sb.RAMP_MEMBER} to {measures[-1].percent:g}% "
                f"({measures[-1].launches} launches):")
     click.echo(sb.final_table(measures[-1]), nl=False)
-    click.echo(f"{sb.RAMP_MEMBER} gets its share per launch; the others keep rendezvous "
-               "stickiness, a share of repositories, which under Zipf popularity is not a share "
-               "of launches.")
+    click.echo(sb.ramp_summary(obj.federation().redirector.ramp_policy))
 
 
 @sandbox.command()

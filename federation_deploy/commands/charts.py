@@ -126,29 +126,29 @@ def outdated(fed: Federation, runner: Runner, find_helm: HelmFinder, output: str
                         + " (federation-deploy charts bump NAME)")
     if failed:
         messages.append(f"{len(failed)} chart(s) could not be checked: "
-                        + ", ".join(s.name for s in failed))
+                        + ", ".join(s.name for s in failed)
+                        + ("" if output == "json" else " (the whole errors: -o json)"))
     return CommandResult(exit_code=EXIT_FAILED if failed else EXIT_OK, stdout=text,
                          messages=tuple(messages))
 
 
 def bump(fed: Federation, name: str, version: str | None, runner: Runner,
-         find_helm: HelmFinder) -> CommandResult:
+         find_helm: HelmFinder, check: bool = True) -> CommandResult:
     """Set charts.NAME.version to version (default: the newest the repository has), after
-    checking the repository has it; members overriding the version are left alone."""
+    checking the repository has it (unless not `check`: then version is required and written
+    as given); members overriding the version are left alone."""
     pin = fed.chart(name)
     if pin.package_chart is not None:
         raise UsageError(f"chart {name!r} ({pin.chart}) ships with federation-deploy: its "
                          "version changes with the package, not in federation.yaml")
     if version is not None and not EXACT_VERSION.match(version):
         raise UsageError(f"{version!r} is not an exact chart version (like 1.2.3)")
-    lookup = _Lookup(runner, find_helm)
-    if version is None:
-        version, _ = lookup.newest(pin)
-        if version is None:
-            raise ChartRepositoryError(f"the repository of chart {name!r} has no version to "
-                                       "bump to")
-    elif not lookup.has_version(pin, version):
-        raise UsageError(f"{pin.repo} has no version {version!r} of chart {pin.chart!r}")
+    if not check and version is None:
+        raise UsageError("--no-check needs a VERSION: the newest is known only by asking the "
+                         "repository")
+    if check:
+        version = _checked_version(pin, version, _Lookup(runner, find_helm))
+    assert version is not None
     notes = [f"{m.name} pins its own version {r.version} on release {r.name!r} "
              f"({r.location}): not changed" for m, r in fed.releases_of_chart(name)
              if r.overrides_pin]
@@ -156,11 +156,35 @@ def bump(fed: Federation, name: str, version: str | None, runner: Runner,
         return CommandResult(messages=(f"charts.{name}.version is already {version}", *notes))
     write_chart_version(fed, name, version)
     older = is_newer(pin.version, version)
+    unchecked = () if check else (
+        f"not checked: the repository was not asked whether it has {pin.chart} {version} "
+        "(--no-check); a deploy fails if it has not",)
     return CommandResult(messages=(
         f"charts.{name}.version: {pin.version} -> {version}"
         f"{' (a downgrade)' if older else ''} ({pin.version_location})",
-        *notes,
+        *unchecked, *notes,
     ))
+
+
+def _checked_version(pin: ChartPin, version: str | None, lookup: _Lookup) -> str:
+    """version (or the newest) once the repository confirms it has it. A repository that
+    cannot be asked changes nothing, and says so."""
+    try:
+        if version is None:
+            newest, _ = lookup.newest(pin)
+            if newest is None:
+                raise ChartRepositoryError(f"the repository of chart {pin.name!r} has no "
+                                           "version to bump to")
+            return newest
+        if not lookup.has_version(pin, version):
+            raise UsageError(f"{pin.repo} has no version {version!r} of chart {pin.chart!r}; "
+                             "nothing was changed")
+        return version
+    except ChartRepositoryError as exc:
+        raise ChartRepositoryError(
+            f"{exc}: nothing was changed (charts.{pin.name}.version is still {pin.version}); "
+            f"`federation-deploy charts bump {pin.name} VERSION --no-check` writes a version "
+            "without asking the repository") from None
 
 
 def write_chart_version(fed: Federation, name: str, version: str) -> Federation:

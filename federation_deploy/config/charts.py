@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ class ChartTable:
 
     pins: Mapping[str, ChartPin]
     declared: frozenset[str]
+    # the line of every declared name, valid or not: the unused-entry warning names it
+    lines: Mapping[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,33 @@ def load_chart_table(check: Checker, root: LocatedMap) -> ChartTable:
                 location=Location(check.file, line_of(node, name)),
                 version_location=Location(check.file, line_of(entry, "version")),
             )
-    return ChartTable(pins, frozenset(str(n) for n in node))
+    return ChartTable(pins, frozenset(str(n) for n in node),
+                      {str(n): line_of(node, n) for n in node})
+
+
+def release_chart_names(root: LocatedMap) -> set[str]:
+    """Every `chart:` a release of any member names, read from the document itself: releases
+    that failed to load still count (their problem is reported once, where it is)."""
+    names: set[str] = set()
+    members = root.get("members")
+    for member in members.values() if isinstance(members, Mapping) else ():
+        releases = member.get("releases") if isinstance(member, Mapping) else None
+        for release in releases if isinstance(releases, list) else ():
+            if isinstance(release, Mapping) and isinstance(release.get("chart"), str):
+                names.add(release["chart"])
+    return names
+
+
+def unused_chart_warnings(table: ChartTable, file: str, used: set[str]) -> list[str]:
+    """`charts:` entries no release names: often a typo of the name releases use."""
+    warnings = []
+    for name in sorted(table.declared - used):
+        line = table.lines.get(name)
+        where = f"{file}:{line}" if line else file
+        close = difflib.get_close_matches(name, sorted(used - table.declared), n=1)
+        hint = f" (did you mean {close[0]!r}, which releases name?)" if close else ""
+        warnings.append(f"{where}: charts.{name}: no release uses this chart{hint}")
+    return warnings
 
 
 def check_chart_source(
@@ -136,9 +165,13 @@ def resolve_release_chart(
     is_reference = not (repo or chart.startswith((PACKAGE_CHART_PREFIX, "oci://")))
     if is_reference and table.declared:
         known = ", ".join(sorted(table.declared))
+        close = difflib.get_close_matches(chart, sorted(table.declared), n=1)
+        # the typo may be on either side: name the table's line too
+        hint = (f"did you mean {close[0]!r} (charts.{close[0]}, line "
+                f"{table.lines.get(close[0])})? " if close else "")
         check.add(node, "chart", f"{kp}.chart",
                   f"unknown chart {chart!r}: not in the charts: table (charts: {known}); "
-                  "name one of them, or pin it here with repo and version")
+                  f"{hint}name one of them, or pin it here with repo and version")
         return None
     if "version" not in node:
         check.add(node, None, f"{kp}.version",

@@ -17,7 +17,9 @@ from .charts import (
     ResolvedChart,
     check_exact_version,
     load_chart_table,
+    release_chart_names,
     resolve_release_chart,
+    unused_chart_warnings,
 )
 from .model import (
     CheckSettings,
@@ -138,7 +140,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         _check_federation(check, root, members)
     for member in members.values():
         _check_kubeconfig_path(check, member, root["members"][member.name], config_dir / "secrets")
-    warnings: list[str] = []
+    warnings = unused_chart_warnings(charts, display, release_chart_names(root))
     for member in members.values():
         if member.terraform and not (member.terraform.directory / ".terraform.lock.hcl").exists():
             warnings.append(
@@ -340,6 +342,8 @@ def _load_member(
         terraform = _load_terraform_stack(check, m, kp, tf_root)
 
     releases: list[Release] = []
+    # names of every listed release, also those that failed to load (already reported)
+    listed: set[str] = set()
     if "releases" in m:
         rnode = m["releases"]
         if cloud == "external":
@@ -351,6 +355,8 @@ def _load_member(
             seen: set[str] = set()
             live: dict[tuple[str, str], str] = {}
             for i, item in enumerate(rnode):
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                    listed.add(item["name"])
                 release = _load_release(check, rnode, i, item, f"{kp}.releases[{i}]", base,
                                         charts)
                 if release is None:
@@ -370,7 +376,7 @@ def _load_member(
     if terraform is not None:
         for out, target_path in terraform.outputs.items():
             rel = target_path.split(".", 1)[0]
-            if rel not in {r.name for r in releases}:
+            if rel not in listed:
                 check.add(m["terraform"]["outputs"], out, f"{kp}.terraform.outputs.{out}",
                           f"{target_path!r} must start with one of the member's releases")
 

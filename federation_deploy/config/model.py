@@ -251,7 +251,9 @@ class Federation:
             return self.charts[name]
         except KeyError:
             known = ", ".join(self.charts) or "none"
-            raise UsageError(f"unknown chart {name!r} (charts: {known})") from None
+            close = difflib.get_close_matches(name, list(self.charts), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UsageError(f"unknown chart {name!r} (charts: {known}){hint}") from None
 
     def releases_of_chart(self, name: str) -> list[tuple[Member, Release]]:
         """Every member's release that refers to the `charts:` entry name."""

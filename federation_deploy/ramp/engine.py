@@ -56,7 +56,14 @@ from ..weights import (
     weight_differences,
     weights_of,
 )
-from .plan import RampPlan, RampStep, plan_abort, plan_weight, weights_disagreement
+from .plan import (
+    RampPlan,
+    RampStep,
+    describe_ramp_policy,
+    plan_abort,
+    plan_weight,
+    weights_disagreement,
+)
 from .state import parse_timestamp, utc_timestamp, write_member
 
 Progress = Callable[[str], None]
@@ -289,8 +296,10 @@ class RampEngine:
         end = started + timedelta(seconds=self.plan.hold_seconds)
         now = self.clock.now()
         if end > now:
+            # whole seconds, as the heartbeat and the timestamp say it (not "6.561s")
+            left = format_duration(math.ceil((end - now).total_seconds()))
             self.say(f"holding {self.member} at {self._describe(index)} until "
-                     f"{utc_timestamp(end)} ({format_duration((end - now).total_seconds())})")
+                     f"{utc_timestamp(end)} ({left})")
         last_record = last_said = now
         while True:
             self._check_or_rollback(index)
@@ -586,7 +595,8 @@ class RampEngine:
 
     def _say_plan(self) -> None:
         shown = ", ".join(f"{s.percent:g}%" for s in self.plan.steps)
-        self.say(f"ramp of {self.member}: {shown}, hold {self.plan.hold} after each step")
+        self.say(f"ramp of {self.member}: {shown}, hold {self.plan.hold} after each step; "
+                 f"{describe_ramp_policy(self.fed.redirector.ramp_policy)}")
         for note in self.plan.notes:
             self.say(f"note: {note}")
 

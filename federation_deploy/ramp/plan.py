@@ -36,6 +36,21 @@ def parse_steps(text: str) -> tuple[float, ...]:
     return check_steps(values)
 
 
+# What the redirector does with a ramping member's share, per `redirector.ramp_policy`: one
+# wording for the ramp's first progress line, `ramp --help` and the sandbox demo.
+RAMP_POLICY_MEANINGS = {
+    "sticky": "the member gets a set of repositories whose estimated launches make up its "
+              "share, each repository on one member",
+    "per-launch": "each launch is a uniform draw, so the member's share is exact but a "
+                  "repository lands on several members",
+}
+
+
+def describe_ramp_policy(policy: str) -> str:
+    """`ramp_policy sticky: ...`: what the configured policy does to a ramping member."""
+    return f"ramp_policy {policy}: {RAMP_POLICY_MEANINGS.get(policy, 'unknown policy')}"
+
+
 def check_steps(values: Iterable[float]) -> tuple[float, ...]:
     """Validate step percentages: each in (0, 100], strictly increasing. The full weight
     (100) is always the last step: it is appended when missing, because a ramp takes the

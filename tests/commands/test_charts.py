@@ -154,12 +154,12 @@ def test_outdated_lists_every_chart_and_reports_the_unreachable_one(config: Path
     assert (rows["demo-dev"]["newest"], rows["demo-dev"]["outdated"]) == (VERSIONS[2], True)
     assert rows["demo-dev"]["changelog"] == "https://example.org/demo"  # from the index
     gone = rows["gone"]
-    assert gone["newest"] is None and gone["outdated"] is False
+    assert gone["newest"] is None and gone["outdated"] is None  # not asked: not known
     assert gone["error"].startswith(f"cannot reach {UNREACHABLE}/index.yaml: ")
     assert "refused" in gone["error"].lower()
     assert rows["federation-redirect"]["source"] == "shipped with federation-deploy"
     assert rows["federation-redirect"]["outdated"] is False
-    assert "1 chart(s) could not be checked: gone" in err
+    assert "1 chart(s) could not be checked: gone\n" in err
     assert "2 outdated: demo, demo-dev" in err
 
 
@@ -171,11 +171,22 @@ def test_outdated_table_and_exit_0_when_every_repository_answers(config: Path) -
     code, out, err = run(config, "outdated")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["CHART", "PINNED", "NEWEST", "STATE", "OVERRIDES"]
-    assert lines[1].split() == ["demo", "1.0.0", "1.1.0", "outdated", "staging=1.1.0"]
+    assert lines[0].split() == ["chart", "pinned", "newest", "state", "overrides", "error"]
+    assert lines[1].split() == ["demo", "1.0.0", "1.1.0", "outdated", "staging=1.1.0", "-"]
     assert lines[2].split() == ["demo-dev", "1.0.0-0.dev.git.3.h0000000", VERSIONS[2],
-                                "outdated", "-"]
-    assert lines[3].split() == ["federation-redirect", "0.1.0", "0.1.0", "up", "to", "date", "-"]
+                                "outdated", "-", "-"]
+    assert lines[3].split() == ["federation-redirect", "0.1.0", "0.1.0", "up", "to", "date", "-",
+                                "-"]
+
+
+def test_outdated_table_shows_the_error_last_and_short(config: Path) -> None:
+    code, out, err = run(config, "outdated")
+    assert code == 1, err
+    (gone,) = [line for line in out.splitlines() if line.startswith("gone ")]
+    # the table's cell is the first part only; -o json has the connection's whole story
+    assert gone.split() == ["gone", "1.0.0", "-", "error", "-",
+                            "cannot", "reach", f"{UNREACHABLE}/index.yaml"]
+    assert "1 chart(s) could not be checked: gone (the whole errors: -o json)" in err
 
 
 def test_bump_to_the_newest_keeps_comments_and_changes_one_line(config: Path) -> None:
@@ -218,6 +229,13 @@ def test_bump_a_dev_pin_and_to_a_given_version(config: Path) -> None:
     (("nope",), 2, "unknown chart 'nope' (charts: demo, demo-dev, gone, federation-redirect)"),
     (("federation-redirect",), 2, "ships with federation-deploy"),
     (("gone",), 1, f"cannot reach {UNREACHABLE}/index.yaml"),
+    (("gone",), 1, "nothing was changed (charts.gone.version is still 1.0.0); "
+                   "`federation-deploy charts bump gone VERSION --no-check` writes a version "
+                   "without asking the repository"),
+    (("gone", "1.1.0"), 1, "nothing was changed"),
+    (("demo", "1.0.5"), 2, "has no version '1.0.5' of chart 'demo'; nothing was changed"),
+    (("gone", "--no-check"), 2, "--no-check needs a VERSION"),
+    (("nope", "1.0.0", "--no-check"), 2, "unknown chart 'nope'"),
 ])
 def test_bump_refuses(config: Path, args: tuple[str, ...], code: int, message: str) -> None:
     before = (config / "federation.yaml").read_text()
@@ -225,6 +243,15 @@ def test_bump_refuses(config: Path, args: tuple[str, ...], code: int, message: s
     assert got == code, err
     assert message in err and "Traceback" not in err
     assert (config / "federation.yaml").read_text() == before
+
+
+def test_bump_no_check_writes_without_asking_and_says_so(config: Path) -> None:
+    code, _, err = run(config, "bump", "gone", "1.1.0", "--no-check")
+    assert code == 0, err
+    assert "charts.gone.version: 1.0.0 -> 1.1.0 (" in err
+    assert "not checked: the repository was not asked whether it has demo 1.1.0 (--no-check)" \
+        in err
+    assert load_federation(config).chart("gone").version == "1.1.0"
 
 
 def test_oci_charts_are_asked_through_helm() -> None:

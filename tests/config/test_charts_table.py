@@ -65,6 +65,51 @@ def test_unknown_chart_name_names_file_line_key(config_dir: Path, edit: Edit) ->
                           "unknown chart 'binderhb': not in the charts: table (charts: ") or \
         f"federation.yaml:{line}: members.ovh2.releases[1].chart: unknown chart 'binderhb'" in msg
     assert "binderhub, binderhub-container-registry-helper, cert-manager" in msg
+    table_line = line_of(config_dir, "  binderhub:")
+    assert f"did you mean 'binderhub' (charts.binderhub, line {table_line})? " in msg
+
+
+def test_a_typo_in_a_table_key_reports_the_releases_only(config_dir: Path, edit: Edit) -> None:
+    """The user's trial: `bindrehub:` in the table. Each release naming binderhub is reported,
+    pointing at the table's line; nothing follows on from the releases that failed (curvenote's
+    terraform outputs feed `binderhub`, which is still one of its releases)."""
+    edit("federation.yaml", "charts:\n  binderhub:\n", "charts:\n  bindrehub:\n")
+    table_line = line_of(config_dir, "  bindrehub:")
+    found = problems(config_dir)
+    assert len(found) == 4, found  # gke, staging, ovh2, curvenote
+    for msg in found:
+        assert ".chart: unknown chart 'binderhub': not in the charts: table" in msg, msg
+        assert f"did you mean 'bindrehub' (charts.bindrehub, line {table_line})? " in msg
+    assert not any("terraform.outputs" in p for p in found), found
+
+
+def test_an_unused_table_entry_is_a_warning_naming_its_line(config_dir: Path,
+                                                             edit: Edit) -> None:
+    edit("federation.yaml", "charts:\n",
+         "charts:\n  jupyterhub:\n    repo: https://example.org/charts\n"
+         "    version: 1.2.3\n")
+    line = line_of(config_dir, "  jupyterhub:")
+    fed = load_federation(config_dir)  # valid: a warning, not an error
+    (warning,) = [w for w in fed.warnings if "charts." in w]
+    assert warning.endswith(f"federation.yaml:{line}: charts.jupyterhub: no release uses this "
+                            "chart")
+    assert "jupyterhub" in fed.charts
+
+
+def test_an_unused_entry_close_to_an_inline_chart_says_so(config_dir: Path,
+                                                          edit: Edit) -> None:
+    # a release pinning its own chart beside the table, close to an unused entry's name
+    edit("federation.yaml", "charts:\n",
+         "charts:\n  extra-chrat:\n    repo: https://example.org/charts\n"
+         "    version: 1.2.3\n")
+    edit("federation.yaml", "        chart: ingress-nginx\n        namespace: ingress-nginx\n",
+         "        chart: ingress-nginx\n        namespace: ingress-nginx\n"
+         "      - name: extra\n        chart: extra-chart\n"
+         "        repo: https://example.org/charts\n        version: 1.2.3\n"
+         "        namespace: extra\n")
+    (warning,) = [w for w in load_federation(config_dir).warnings if "charts." in w]
+    assert warning.endswith("charts.extra-chrat: no release uses this chart (did you mean "
+                            "'extra-chart', which releases name?)")
 
 
 def test_a_release_of_the_table_takes_no_repo(config_dir: Path, edit: Edit) -> None:
@@ -142,3 +187,5 @@ def test_an_inline_pin_needs_its_version(config_dir: Path, edit: Edit) -> None:
 def test_unknown_chart_is_a_usage_error(config_dir: Path) -> None:
     with pytest.raises(UsageError, match="unknown chart 'nope' \\(charts: binderhub, "):
         load_federation(config_dir).chart("nope")
+    with pytest.raises(UsageError, match="; did you mean 'cert-manager'\\?$"):
+        load_federation(config_dir).chart("certmanager")

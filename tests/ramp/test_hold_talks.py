@@ -80,8 +80,12 @@ def test_hold_heartbeat_streams_and_interrupt_says_how_to_resume_and_abort(
                                text=True, env=env)
     try:
         stderr = StderrLines(process)
+        # the first line names the configured ramp policy (the default, sticky) and what it does
+        stderr.until(re.compile(r"^ramp of gamma: 5%, 100%, hold 10m after each step; "
+                                r"ramp_policy sticky: the member gets a set of repositories "))
+        # time left in whole seconds, as the heartbeat says it
         stderr.until(re.compile(
-            r"^holding gamma at step 1/2 \(5%\) until \S+ \((10m|9m[\d.]+s)\)$"))
+            r"^holding gamma at step 1/2 \(5%\) until \S+ \((10m|9m\d+s)\)$"))
         # a line per check while the process runs (--heartbeat 0): time left counts down
         first = stderr.until(HEARTBEAT)
         second = stderr.until(HEARTBEAT)
