@@ -38,7 +38,7 @@ workflows-lint: install
 	$(BIN)/python scripts/lint_workflows.py
 
 pytest: install helm
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 ## the tests: lint, types, workflow lint, then every test (unit and integration with the real tools)
 test: lint typecheck workflows-lint pytest

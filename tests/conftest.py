@@ -88,3 +88,17 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PATH", str(directory))
     monkeypatch.delenv("FEDERATION_DEPLOY_HELM", raising=False)
     return directory
+
+
+# --------------------------------------------------------------------------------------------
+# Two workers (pytest-xdist, `make test`): the terraform tests share one moto_server and one
+# applied stack per session, so they all run on the same worker (--dist loadgroup); the rest
+# is spread over both, which roughly halves the wall time on 2 cores (most of it is waiting on
+# real processes: terraform, helm, servers).
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    terraform = REPO / "tests" / "terraform"
+    for item in items:
+        if terraform in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.xdist_group("terraform"))
