@@ -37,7 +37,7 @@ from .schema import (
     is_str,
     url_problem,
 )
-from .values import ValuesLayer, locked_error, values_layers
+from .values import ValuesLayer, locked_error, values_layers, values_patterns
 
 __all__ = [
     "CHARTS_DIR",
@@ -74,4 +74,5 @@ __all__ = [
     "locked_error",
     "url_problem",
     "values_layers",
+    "values_patterns",
 ]
