@@ -316,6 +316,8 @@ class _Reader:
             document["secrets"] = {"stand_in": STAND_IN}
         if self.cd.order:
             document["ci"] = {"order": list(self.cd.order)}
+            if self.cd.staging:  # cd.yml's first deploy job, which the others wait for
+                document["ci"]["staging"] = list(self.cd.staging)
         else:
             self.notes.append(f"no CD order read ({CD_WORKFLOW} missing or without a "
                               "federation_member matrix): ci.order left out")

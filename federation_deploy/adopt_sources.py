@@ -219,6 +219,8 @@ def read_env_file(path: Path) -> dict[str, str]:
 @dataclass
 class CdWorkflow:
     order: list[str] = field(default_factory=list)
+    # the members of the first deploy job, when another deploy job waits for it (needs:)
+    staging: list[str] = field(default_factory=list)
     release_names: dict[str, str] = field(default_factory=dict)
     cluster_names: dict[str, str] = field(default_factory=dict)
     tests: tuple[list[str], int] | None = None  # post-deploy test argv, and its line
@@ -247,10 +249,10 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
     # jobs in dependency order (needs), file order among equals: the CD order
     pending = list(jobs)
     done: list[str] = []
+    needs_of = {job_id: _needs(job) for job_id, job in jobs.items()}
     while pending:
         for job_id in pending:
-            needs = jobs[job_id].get("needs", []) if isinstance(jobs[job_id], dict) else []
-            needs = [needs] if isinstance(needs, str) else list(needs or [])
+            needs = needs_of[job_id]
             if all(n in done or n not in jobs for n in needs):
                 done.append(job_id)
                 pending.remove(job_id)
@@ -258,6 +260,7 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
         else:
             done += pending  # a cycle: keep file order rather than loop
             break
+    deploy_jobs: list[str] = []
     for job_id in done:
         job = jobs[job_id] if isinstance(jobs[job_id], dict) else {}
         matrix = (job.get("strategy") or {}).get("matrix") or {}
@@ -265,6 +268,10 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
             member = entry.get("federation_member") if isinstance(entry, dict) else None
             if not isinstance(member, str) or member in cd.order:
                 continue
+            if not deploy_jobs or deploy_jobs[-1] != job_id:
+                deploy_jobs.append(job_id)
+            if job_id == deploy_jobs[0]:
+                cd.staging.append(member)
             cd.order.append(member)
             if entry.get("release_name"):
                 cd.release_names[member] = str(entry["release_name"])
@@ -282,4 +289,24 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
                             and cd.tests is None:
                         argv = shlex.split(MATRIX_MEMBER.sub("{member}", line.strip()))
                         cd.tests = (argv, _line_of(text, line.strip()) or 0)
+    # a first job that no later deploy job waits for is no staging tier: just a job
+    if not any(deploy_jobs[0] in _ancestors(job_id, needs_of) for job_id in deploy_jobs[1:]):
+        cd.staging = []
     return cd
+
+
+def _needs(job: Any) -> list[str]:
+    needs = job.get("needs", []) if isinstance(job, dict) else []
+    return [needs] if isinstance(needs, str) else [str(n) for n in needs or []]
+
+
+def _ancestors(job_id: str, needs_of: Mapping[str, list[str]]) -> set[str]:
+    """Every job job_id waits for, directly or through others."""
+    seen: set[str] = set()
+    todo = list(needs_of.get(job_id, []))
+    while todo:
+        job = todo.pop()
+        if job not in seen:
+            seen.add(job)
+            todo += needs_of.get(job, [])
+    return seen

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import glob
+import posixpath
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .config import FEDERATION_FILE, Federation, Member
+from .config import FEDERATION_FILE, Federation, Member, values_patterns
+from .config.repository import is_url
 from .errors import ConfigError, UsageError
 from .shares import plain_number
 from .yamlio import loads_located, to_plain
@@ -28,14 +32,25 @@ MatrixEntry = dict[str, Any]
 Matrix = dict[str, list[MatrixEntry]]
 
 
-def matrix_entry(member: Member) -> MatrixEntry:
+def staging_tier(fed: Federation) -> frozenset[str]:
+    """The members CD deploys (and checks) before every other one: `ci.staging`, else the
+    deployable members that are not routed and do not run the redirector. (Not being routed
+    alone does not make a staging member: mybinder.org's prod runs the redirector and is no
+    host of it, and it must deploy after staging, not beside it.)"""
+    if fed.ci_staging is not None:
+        return frozenset(fed.ci_staging)
+    return frozenset(m.name for m in fed.members.values()
+                     if m.deployable and not m.routed and m.name != fed.redirector.member)
+
+
+def matrix_entry(member: Member, staging: bool) -> MatrixEntry:
     """One `include` entry: what a CD job needs to know about a member, as flat strings."""
     entry: MatrixEntry = {
         "member": member.name,
         "cloud": member.cloud,
         "terraform": member.terraform.path if member.terraform else "",
         "kubernetes_version": member.kubernetes_version or "",
-        "staging": not member.routed,
+        "staging": staging,
         # out of rotation after an incident: CD still deploys it (that is how it gets fixed)
         "drained": member.drained is not None,
     }
@@ -52,13 +67,15 @@ def matrix_entry(member: Member) -> MatrixEntry:
 
 def deploy_order(fed: Federation) -> list[Member]:
     """Deployable members in the CD order: those of `ci.order` first, in that order; then
-    the rest, staging (members that are not routed) first, then config order. (A member
-    left out of ci.order is still deployed, after the listed ones, rather than refused: a
-    new member must not silently drop out of CD.)"""
+    the rest, the staging tier first, then config order. (A member left out of ci.order is
+    still deployed, after the listed ones, rather than refused: a new member must not
+    silently drop out of CD.)"""
     deployable = [m for m in fed.members.values() if m.deployable]
     listed = [fed.members[name] for name in fed.ci_order if name in fed.members]
     rest = [m for m in deployable if m.name not in fed.ci_order]
-    return listed + [m for m in rest if not m.routed] + [m for m in rest if m.routed]
+    staging = staging_tier(fed)
+    return (listed + [m for m in rest if m.name in staging]
+            + [m for m in rest if m.name not in staging])
 
 
 def build_matrix(
@@ -66,9 +83,10 @@ def build_matrix(
 ) -> Matrix:
     """The deploy matrix of every deployable member (with a terraform stack, if asked), or of
     those named in `only`."""
+    staging = staging_tier(fed)
     return {
         "include": [
-            matrix_entry(m) for m in deploy_order(fed)
+            matrix_entry(m, m.name in staging) for m in deploy_order(fed)
             if (only is None or m.name in only) and (m.terraform or not terraform_only)
         ]
     }
@@ -77,7 +95,8 @@ def build_matrix(
 def redirector_matrix(fed: Federation) -> Matrix:
     """One entry: the redirector's member (whose cluster a weight change publishes to) and
     the redirector's public URL (where it reports the weights it serves)."""
-    return {"include": [{"redirector": matrix_entry(fed.member(fed.redirector.member)),
+    member = fed.member(fed.redirector.member)
+    return {"include": [{"redirector": matrix_entry(member, member.name in staging_tier(fed)),
                          "redirector_url": f"https://{fed.redirector.host}"}]}
 
 
@@ -85,7 +104,8 @@ def ramping_matrix(fed: Federation) -> Matrix:
     """Members with a ramp in progress (not paused by a drain), each with its step, the
     redirector's member (whose cluster a ramp publishes to) and the redirector's public URL
     (where it reports weights)."""
-    redirector = matrix_entry(fed.member(fed.redirector.member))
+    redirector = matrix_entry(fed.member(fed.redirector.member),
+                              fed.redirector.member in staging_tier(fed))
     include: list[MatrixEntry] = []
     for m in fed.members.values():
         if m.ramp is None or m.drained is not None:
@@ -185,28 +205,27 @@ def affected_members(
     """
     affected = Affected(fed, terraform_only)
     changed = sorted(set(changed))
+    inputs = [] if terraform_only else list(member_inputs(fed, layout))
     for path in changed:
         if path == layout.federation_file:
             _federation_changes(fed, affected, before, after, path)
         elif any(path == p or (p.endswith("/") and path.startswith(p)) for p in PACKAGE_PATHS):
             affected.add_all(f"{path} changed (the package: every member)")
-        elif (rel := _under(path, layout.config)) is not None and not terraform_only:
-            _config_file_change(fed, affected, rel, path)
+        elif not terraform_only:
+            for member_input in inputs:
+                if glob_matches(member_input.pattern, path):
+                    affected.add(member_input.member, f"{path} changed{member_input.why}")
+            if (rel := _under(path, layout.config)) is not None:
+                _config_file_change(fed, affected, rel, path)
         if layout.terraform is not None and (rel := _under(path, layout.terraform)) is not None:
             _terraform_change(fed, affected, rel, path)
     return affected.ordered()
 
 
 def _config_file_change(fed: Federation, affected: Affected, rel: str, path: str) -> None:
+    """The files of a member that no `values:` pattern names: terraform outputs, kubeconfig."""
     parts = PurePosixPath(rel).parts
-    if parts in (("values", "common.yaml"), ("secrets", "values", "common.yaml")):
-        affected.add_all(f"{path} changed (common values: every member)")
-        return
-    if len(parts) == 2 and parts[0] == "values" and parts[1].endswith(".yaml"):
-        affected.add(parts[1][: -len(".yaml")], f"{path} changed")
-    elif len(parts) == 3 and parts[:2] == ("secrets", "values") and parts[2].endswith(".yaml"):
-        affected.add(parts[2][: -len(".yaml")], f"{path} changed")
-    elif len(parts) == 2 and parts[0] == "generated":
+    if len(parts) == 2 and parts[0] == "generated":
         for m in fed.members.values():
             if parts[1].startswith(f"{m.name}."):
                 affected.add(m.name, f"{path} changed")
@@ -214,6 +233,78 @@ def _config_file_change(fed: Federation, affected: Affected, rel: str, path: str
         for m in fed.members.values():
             if m.cluster.kubeconfig == parts[1]:
                 affected.add(m.name, f"{path} changed (its kubeconfig)")
+
+
+@dataclass(frozen=True)
+class MemberInput:
+    """A glob (relative to the repository root) of files a member's deploy reads."""
+
+    member: str
+    pattern: str
+    why: str  # appended to "PATH changed", for the CD log
+
+
+def member_inputs(fed: Federation, layout: RepoLayout) -> Iterator[MemberInput]:
+    """What each member's deploy reads, as globs: its releases' values files (the layered
+    default or the `values:` lists, matched as patterns, so new and deleted files count
+    too), the local chart directories, crds files and the files its hooks name."""
+    config_dir = fed.config_dir.resolve()
+    for m in fed.members.values():
+        for release in m.releases:
+            for pattern in values_patterns(fed, m, release):
+                if (full := _in_repo(layout.config, pattern)) is not None:
+                    yield MemberInput(m.name, full, "")
+            if release.local_chart is not None:
+                chart = _relative_posix(release.local_chart, layout.root)
+                if chart:  # never the whole repository
+                    yield MemberInput(m.name, glob.escape(chart) + "/**",
+                                      f" (chart of release {release.name})")
+            crds = release.crds if release.crds and not is_url(release.crds) else None
+            if crds is not None and (full := _in_repo(layout.config, crds)) is not None:
+                yield MemberInput(m.name, glob.escape(full), f" (crds of release {release.name})")
+        placeholders = {**m.hook_placeholders(), "config_dir": str(config_dir)}
+        for hook in m.hooks:
+            for arg in hook.filled_argv(placeholders):
+                named = _named_path(arg, config_dir, layout.root)
+                if named is not None:
+                    yield MemberInput(m.name, named, f" (named by hook {hook.name})")
+
+
+def _in_repo(config: str, pattern: str) -> str | None:
+    """A config-relative path or glob relative to the repository root (None: outside it)."""
+    full = posixpath.normpath(_join(config, pattern))
+    return None if full == ".." or full.startswith("../") else full
+
+
+def _named_path(arg: str, config_dir: Path, root: Path) -> str | None:
+    """The file (as itself) or directory (everything below it) that one hook argument names,
+    when it exists relative to the config directory (where hooks run); `--opt=PATH` too."""
+    if arg.startswith("-") and "=" in arg:
+        arg = arg.split("=", 1)[1]
+    if not arg:
+        return None
+    path = (config_dir / arg).resolve()  # an absolute arg stays itself
+    if path == config_dir or not (path.is_file() or path.is_dir()):
+        return None  # `.` would name every file of the repository
+    rel = _relative_posix(path, root)
+    if not rel:
+        return None
+    return glob.escape(rel) + ("/**" if path.is_dir() else "")
+
+
+def glob_matches(pattern: str, path: str) -> bool:
+    """Whether Path.glob(pattern) would find path (both relative, posix): segment by segment,
+    so `*` never crosses a `/`, and `**` stands for any number of directories."""
+    return _match_parts(PurePosixPath(pattern).parts, PurePosixPath(path).parts)
+
+
+def _match_parts(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    if not pattern:
+        return not parts
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        return any(_match_parts(rest, parts[i:]) for i in range(len(parts) + 1))
+    return bool(parts) and fnmatchcase(parts[0], head) and _match_parts(rest, parts[1:])
 
 
 def _terraform_change(fed: Federation, affected: Affected, rel: str, path: str) -> None:

@@ -22,7 +22,8 @@ SECTION_COMMENTS: dict[tuple[str, ...], str] = {
     ("secrets",): "git-crypt secrets: with --without-secrets the stand-in replaces every "
                   "secret layer\n(render, validate and deploy --dry-run of pull requests "
                   "from forks, without the key)",
-    ("ci",): "the CD order read from cd.yml (ci-matrix lists members in this order)",
+    ("ci",): "the CD order read from cd.yml (ci-matrix lists members in this order) and its\n"
+             "staging tier (the first deploy job, which the others wait for)",
     ("redirector",): "the federation redirector, read from the member whose values enable "
                      "federationRedirect;\nits hosts, weights and prime are generated from "
                      "the members below",

@@ -41,20 +41,11 @@ def needs_cluster(hooks: Sequence[Hook]) -> bool:
 def hook_argv(hook: Hook, fed: Federation, member: Member, kubeconfig: Path | None) -> list[str]:
     """The argv with its placeholders filled in: {member}, {namespace} and {release} (of the
     member's last release, the one deploy.py deployed last), {config_dir}, {kubeconfig}."""
-    main = member.releases[-1] if member.releases else None
-    values = {
-        "member": member.name,
-        "namespace": main.namespace if main else member.name,
-        "release": main.helm_name if main else member.name,
+    return hook.filled_argv({
+        **member.hook_placeholders(),
         "config_dir": str(fed.config_dir.resolve()),
         "kubeconfig": str(kubeconfig) if kubeconfig else "",
-    }
-    argv = []
-    for part in hook.argv:
-        for name, value in values.items():
-            part = part.replace(f"{{{name}}}", value)
-        argv.append(part)
-    return argv
+    })
 
 
 def run_hooks(

@@ -39,7 +39,7 @@ from .schema import (
     is_str,
     url_problem,
 )
-from .values import ValuesLayer, locked_error, values_layers
+from .values import ValuesLayer, locked_error, values_layers, values_patterns
 
 __all__ = [
     "CHARTS_DIR",
@@ -78,4 +78,5 @@ __all__ = [
     "locked_error",
     "url_problem",
     "values_layers",
+    "values_patterns",
 ]

@@ -132,7 +132,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     declared = root.get("members") if isinstance(root.get("members"), LocatedMap) else {}
     complete = len(members) == len(declared or {})
     redirector = _load_redirector(check, root, members, set(declared or {}))
-    ci_order = repository.read_ci_order(check, root, members, set(declared or {}))
+    ci_order, ci_staging = repository.read_ci(check, root, members, set(declared or {}))
     generation = check.value(root, "", schema.FEDERATION["generation"])
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
@@ -171,6 +171,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         warnings=tuple(warnings),
         secrets_stand_in=stand_in,
         ci_order=ci_order,
+        ci_staging=ci_staging,
         locked_files=frozenset(locked),
         generation=int(generation),
         values_documents=documents,

@@ -65,6 +65,15 @@ class Hook:
     argv: tuple[str, ...]
     location: Location = Location("", None)
 
+    def filled_argv(self, values: Mapping[str, str]) -> list[str]:
+        """The argv with its {placeholders} replaced by values (unknown ones stay)."""
+        argv = []
+        for part in self.argv:
+            for name, value in values.items():
+                part = part.replace(f"{{{name}}}", value)
+            argv.append(part)
+        return argv
+
 
 @dataclass(frozen=True)
 class Release:
@@ -176,6 +185,16 @@ class Member:
     def deployable(self) -> bool:
         return self.cloud != "external"
 
+    def hook_placeholders(self) -> dict[str, str]:
+        """{member}, and {namespace} and {release} of the member's last release (the one
+        deploy.py deployed last), for its hooks' argv."""
+        main = self.releases[-1] if self.releases else None
+        return {
+            "member": self.name,
+            "namespace": main.namespace if main else self.name,
+            "release": main.helm_name if main else self.name,
+        }
+
     def release(self, name: str) -> Release:
         for release in self.releases:
             if release.name == name:
@@ -219,6 +238,7 @@ class Federation:
     charts: Mapping[str, ChartPin] = field(default_factory=dict)
     secrets_stand_in: Path | None = None  # replaces the secret layers (--without-secrets)
     ci_order: tuple[str, ...] = ()  # the CD order of ci-matrix
+    ci_staging: tuple[str, ...] | None = None  # `ci.staging`; None: the default rule (cimatrix)
     # files still encrypted by git-crypt: never parsed; needed ones stop a command (exit 2)
     locked_files: frozenset[Path] = frozenset()
     # the weights' generation (top-level `generation:`): one more at every weight change

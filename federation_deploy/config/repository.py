@@ -1,11 +1,11 @@
 """The keys with which federation.yaml drives an existing deploy repository as it is: values
-lists, hooks, local chart directories, crds, the secrets stand-in and the CD order."""
+lists, hooks, local chart directories, crds, the secrets stand-in, the CD order and staging tier."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -169,24 +169,33 @@ def read_stand_in(check: Checker, root: LocatedMap, base: Path) -> Path | None:
     return path
 
 
-def read_ci_order(check: Checker, root: LocatedMap, members: Mapping[str, Member],
-                  declared: set[str]) -> tuple[str, ...]:
+def read_ci(check: Checker, root: LocatedMap, members: Mapping[str, Member],
+            declared: set[str]) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """`ci.order` (the CD order) and `ci.staging` (the staging tier; None when not given)."""
     if "ci" not in root:
-        return ()
+        return (), None
     node = check.mapping(root["ci"], root, "ci", "ci")
     if node is None:
-        return ()
+        return (), None
     check.keys(node, "ci", schema.CI)
-    order: list[Any] = check.value(node, "ci", schema.CI["order"]) or []
-    if "order" not in node or not isinstance(node["order"], list):
-        return tuple(order)
-    items = node["order"]
-    for index, name in enumerate(order):
-        where = f"ci.order[{index}]"
+    order = _member_names(check, node, "order", members, declared)
+    staging = _member_names(check, node, "staging", members, declared)
+    return tuple(order or ()), None if staging is None else tuple(staging)
+
+
+def _member_names(check: Checker, node: LocatedMap, key: str, members: Mapping[str, Member],
+                  declared: set[str]) -> list[str] | None:
+    """A list of deployable members' names under ci (None when absent or not a list)."""
+    names: list[str] | None = check.value(node, "ci", schema.CI[key])
+    if names is None:
+        return None
+    items = node[key]
+    for index, name in enumerate(names):
+        where = f"ci.{key}[{index}]"
         if name not in declared:
             check.add(items, index, where, f"unknown member {name!r}")
-        elif name in order[:index]:
+        elif name in names[:index]:
             check.add(items, index, where, f"{name} is listed twice")
         elif name in members and not members[name].deployable:
             check.add(items, index, where, f"{name} is external: CD never deploys it")
-    return tuple(order)
+    return names

@@ -348,6 +348,9 @@ SECRETS = Section("secrets", (
 CI = Section("ci", (
     # the CD order: ci-matrix lists these members first, in this order
     Key("order", NAMES, "a list of member names"),
+    # the staging tier: deployed (and checked) before every other member; default: the
+    # members that are not routed and do not run the redirector
+    Key("staging", NAMES, "a list of member names"),
 ))
 
 FEDERATION = Section("", (

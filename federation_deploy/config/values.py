@@ -89,6 +89,18 @@ def values_layers(fed: Federation, member: Member, release: Release) -> list[Val
     return list(_default_layers(fed, member.name))
 
 
+def values_patterns(fed: Federation, member: Member, release: Release) -> list[str]:
+    """The paths and globs values_layers reads for one release, relative to the config
+    directory, placeholders substituted, whether or not a file matches them today (ci-matrix
+    matches changed files, which may be new or deleted, against them)."""
+    if release.values is not None:
+        return [substitute(e.pattern, member.name, release.namespace) for e in release.values]
+    if member.values is not None:
+        return [substitute(e.pattern, member.name, None) for e in member.values]
+    return [layer.path.relative_to(fed.config_dir).as_posix()
+            for layer in _default_layers(fed, member.name)]
+
+
 def locked_error(display: str) -> ConfigError:
     return ConfigError.single(
         display, None, "",

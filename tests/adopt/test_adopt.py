@@ -86,7 +86,7 @@ def test_redirector_hosts_weights_and_prime_equal_the_federation_redirect_values
 def test_ci_order_terraform_and_secrets(deploy_repo: Path) -> None:
     adoption = adopt_repository(deploy_repo)
     document = adoption.document
-    assert document["ci"] == {"order": CD_ORDER}
+    assert document["ci"] == {"order": CD_ORDER, "staging": ["staging"]}
     # the fixture's stack pins a range (as mybinder.org-deploy's do): validate would refuse
     # it, so the section is left out and the reason listed
     assert "terraform" not in document
