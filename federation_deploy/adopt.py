@@ -194,11 +194,13 @@ class _Reader:
     def values_list(self, config_dir: str, member: str) -> list[Any]:
         """deploy.py's get_config_files() order: common, common secrets, member, member
         secrets; globs for the common files, {member} for the member's."""
-        entries: list[Any] = []
-        if self._glob(f"{config_dir}/common/*.yaml"):
-            entries.append(f"{config_dir}/common/*.yaml")
-        if self._glob(f"secrets/{config_dir}/common/*.yaml"):
-            entries.append({"path": f"secrets/{config_dir}/common/*.yaml", "secret": True})
+        # every glob deploy.py uses stays, optional: the network-ban hooks write
+        # config/common/datacenter-*.yaml and secrets/config/common/bans.yaml (git-ignored)
+        # at deploy time, so an empty or absent directory today says nothing about the deploy
+        entries: list[Any] = [
+            {"path": f"{config_dir}/common/*.yaml", "optional": True},
+            {"path": f"secrets/{config_dir}/common/*.yaml", "secret": True, "optional": True},
+        ]
         plain = f"{config_dir}/{{member}}.yaml"
         entries.append(plain if (self.root / config_dir / f"{member}.yaml").is_file()
                        else {"path": plain, "optional": True})

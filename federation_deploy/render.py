@@ -19,6 +19,7 @@ from .config import (
     values_layers,
 )
 from .errors import ConfigError, UsageError
+from .gitcrypt import is_git_crypt_locked
 from .shares import plain_number
 from .yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
@@ -204,11 +205,12 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
 
 
 def _file_layer(layer: ValuesLayer, release: str, fed: Federation, secret: bool,
-                name: str | None = None) -> Layer | None:
-    """A values file as a layer of one release: the whole file, or its section for release."""
+                name: str | None = None, reread: bool = False) -> Layer | None:
+    """A values file as a layer of one release: the whole file, or its section for release.
+    reread: the file as it is now on disk, not as the loader parsed it (a hook rewrote it)."""
     path = layer.path
     display = _relative(path, fed)
-    if path in fed.values_documents:
+    if path in fed.values_documents and not reread:
         data = fed.values_documents[path]
     elif not path.exists():
         return None
@@ -299,14 +301,17 @@ def generated_layers(fed: Federation, member: Member, release: Release) -> list[
 
 
 def render_release(fed: Federation, member: Member, release: Release, *,
-                   without_secrets: bool = False, skip_locked: bool = False) -> RenderedRelease:
+                   without_secrets: bool = False, skip_locked: bool = False,
+                   reread: bool = False) -> RenderedRelease:
     """Merge the layers of one release (config.values_layers: common < common secrets <
     member < member secrets, or the files listed in federation.yaml), then the generated
     ones (terraform outputs, redirector config).
 
     A git-crypt-locked file is never read: ConfigError naming it, unless skip_locked
     (validate, which warned already). without_secrets leaves the secret files out and puts
-    the stand-in (secrets.stand_in) where the first of them was."""
+    the stand-in (secrets.stand_in) where the first of them was. reread reads every file
+    from disk again (the globs are expanded anew in any case): deploy renders again after
+    the hooks that run after auth, which write values files (network bans)."""
     values: dict[str, Any] = {}
     origins: dict[KeyPath, list[Origin]] = {}
     layers: list[Layer] = []
@@ -325,11 +330,11 @@ def render_release(fed: Federation, member: Member, release: Release, *,
             continue
         if source.missing is not None:
             raise source.missing
-        if source.path in fed.locked_files:
+        if source.path in fed.locked_files or (reread and is_git_crypt_locked(source.path)):
             if skip_locked:
                 continue
             raise locked_error(_relative(source.path, fed))
-        layer = _file_layer(source, release.name, fed, source.secret)
+        layer = _file_layer(source, release.name, fed, source.secret, reread=reread)
         if layer is not None:
             layers.append(layer)
     layers += generated_layers(fed, member, release)
@@ -373,12 +378,12 @@ def render_member(
 
 def render_releases(
     fed: Federation, member: Member, releases: Sequence[str] | None = None, *,
-    without_secrets: bool = False, skip_locked: bool = False,
+    without_secrets: bool = False, skip_locked: bool = False, reread: bool = False,
 ) -> list[RenderedRelease]:
     """Every release of an already resolved, deployable member (or the named ones)."""
     chosen = [member.release(r) for r in releases] if releases else list(member.releases)
     return [render_release(fed, member, r, without_secrets=without_secrets,
-                           skip_locked=skip_locked) for r in chosen]
+                           skip_locked=skip_locked, reread=reread) for r in chosen]
 
 
 def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:

@@ -173,6 +173,7 @@ def _cluster_stages(
     say: Progress,
     update_dependencies: bool = False,
 ) -> None:
+    from ..actions.helm import secret_strings
     from ..actions.kube_auth import cluster_access, probe_cluster
     from ..actions.kubectl import apply_crds, rollout_status
 
@@ -189,6 +190,15 @@ def _cluster_stages(
                                               kubeconfig=access.kubeconfig, say=say))
 
             hooks_after("auth")
+            if "releases" in chosen and any(h.after == "auth" for h in hooks):
+                # as deploy.py: the hooks after auth (network bans) write values files
+                # (config/common/datacenter-*.yaml, secrets/config/common/bans.yaml) that the
+                # charts must get, so the values are rendered again from the files as they are
+                # now; the render above only kept invalid values away from the cluster
+                say("stage releases: values rendered again with what the hooks after auth wrote")
+                rendered[:] = render_releases(fed, member, [r.release.name for r in rendered],
+                                              reread=True)
+                helm.command.secrets.update(secret_strings(rendered))
             if "releases" in chosen:
                 if _publishes_weights(fed, member, rendered):
                     from ..actions.helm import check_redirector_publish

@@ -32,13 +32,6 @@ def invoke(repo: Path, *args: str) -> Any:
     return CliRunner().invoke(cli, ["--config-dir", str(repo), *args])
 
 
-@pytest.fixture
-def adopted(served_deploy_repo: Path) -> Path:
-    result = CliRunner().invoke(cli, ["adopt", str(served_deploy_repo)])
-    assert result.exit_code == 0, result.output
-    return served_deploy_repo
-
-
 def helm_merge(base: Any, over: Any) -> Any:
     """Helm's merge, written again for the oracle: dicts deeply, lists and scalars replace,
     null deletes."""
