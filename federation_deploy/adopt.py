@@ -23,6 +23,7 @@ from .adopt_sources import (
     read_env_file,
     string_constants,
 )
+from .config.advice import has_unlocked_dependencies, leftover_redirector_hosts
 from .errors import UsageError
 from .gitcrypt import GIT_CRYPT_MAGIC, is_git_crypt_locked
 from .yamlio import to_plain
@@ -189,6 +190,14 @@ class _Reader:
                 section[key] = block[key]
         return {k: v for k, v in section.items() if v is not None}
 
+    def redirector_leftovers(self, member: str) -> None:
+        """The advice validate repeats: the hosts (and weights) in the redirector member's
+        plain values files are now generated from federation.yaml."""
+        for relative in [*self._glob("config/common/*.yaml"), f"config/{member}.yaml"]:
+            if (self.root / relative).is_file():
+                data = load_plain_yaml(self.root / relative, relative)
+                self.notes += leftover_redirector_hosts(relative, data)
+
     # -- releases ----------------------------------------------------------------------------
 
     def values_list(self, config_dir: str, member: str) -> list[Any]:
@@ -327,6 +336,7 @@ class _Reader:
             member, block = redirectors[0]
             document["redirector"] = self.redirector_section(member, block)
             hosts = dict(block["hosts"])
+            self.redirector_leftovers(member)
             for other, other_block in redirectors[1:]:
                 self.notes.append(
                     f"{other} runs a redirector of its own ({other_block.get('host')}, hosts: "
@@ -347,6 +357,15 @@ class _Reader:
                                  "prime": bool(host.get("prime")),
                                  "weight": host.get("weight", 0)}
         document["members"] = members
+        charts = dict.fromkeys(r["chart"] for m in members.values()
+                               for r in m.get("releases", []) if r["chart"].startswith("./"))
+        for chart in charts:
+            if has_unlocked_dependencies(self.root / chart):
+                self.notes.append(
+                    f"chart directory {chart} has dependencies but no Chart.lock (git-ignored?): "
+                    "deploy resolves their versions from Chart.yaml's ranges at every run, in a "
+                    "private copy; commit one (`deploy --update-dependencies` writes it) to pin "
+                    "them")
         self.steps_not_mapped(names)
         locked = [str(p.relative_to(self.root)) for p in sorted((self.root / "secrets").rglob("*"))
                   if p.is_file() and is_git_crypt_locked(p)]

@@ -227,6 +227,7 @@ def _cluster_stages(
         raise _auth_error(exc, member) from None
     finally:
         helm.use_cluster(None)
+        helm.close()
 
 
 def _publishes_weights(fed: Federation, member: Member, rendered: list[RenderedRelease]) -> bool:
@@ -272,7 +273,8 @@ def _release_stage(
     for item in rendered:
         say(f"stage releases: fetch {describe_chart(item.release)}")
         try:
-            if helm.build_dependencies(item.release, update=update_dependencies):
+            if helm.build_dependencies(item.release, update=update_dependencies,
+                                       progress=say):
                 say(f"stage releases: dependencies of {item.release.chart} built")
             charts.append(helm.fetch_chart(item.release))
         except ToolError as exc:
@@ -380,7 +382,7 @@ def diff_member(
             for item in rendered:
                 release = item.release
                 try:
-                    if helm.build_dependencies(release):
+                    if helm.build_dependencies(release, progress=say):
                         say(f"diff: dependencies of {release.chart} built")
                     if plugin:
                         text = helm.diff_upgrade(item)
@@ -399,6 +401,7 @@ def diff_member(
         raise _auth_error(exc, member) from None
     finally:
         helm.use_cluster(None)
+        helm.close()
     return report
 
 

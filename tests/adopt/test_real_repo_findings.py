@@ -8,8 +8,12 @@ import shutil
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
+
 from federation_deploy.adopt import adopt_repository
-from tests.adopt.test_adopted_repo import HookRunner, add_hooks, deploy_recorded
+from tests.adopt.conftest import HelmRepo
+from tests.adopt.test_adopted_repo import HookRunner, add_hooks, deploy_recorded, invoke
 
 # a network-ban script as deploy.py runs them: it writes a values file under config/common/
 # (git-ignored in the real repository) and rewrites one the loader had already parsed
@@ -45,3 +49,80 @@ def test_values_written_by_a_hook_after_auth_reach_helm(adopted: Path) -> None:
     assert values["binderhub"]["replicaCount"] == 7  # the rewritten file, not the parsed one
     assert "stage releases: values rendered again with what the hooks after auth wrote" \
         in messages
+
+
+def test_adopt_and_validate_note_a_chart_directory_without_chart_lock(adopted: Path) -> None:
+    assert "no Chart.lock" not in invoke(adopted, "validate").stderr
+    assert not any("no Chart.lock" in n for n in adopt_repository(adopted).notes)
+    # as the real repository has it: mybinder*/Chart.lock is git-ignored
+    (adopted / "mybinder" / "Chart.lock").unlink()
+    notes = adopt_repository(adopted).notes
+    assert any(n.startswith("chart directory ./mybinder has dependencies but no Chart.lock")
+               for n in notes), notes
+    result = invoke(adopted, "validate")
+    assert result.exit_code == 0, result.output  # a note, not an error
+    assert "\nnote: chart directory " in "\n" + result.stderr
+    assert "mybinder has dependencies but no Chart.lock" in result.stderr
+
+
+def retire_hosts(repo: Path) -> None:
+    """config/prod.yaml routes to a host federation.yaml does not know, and the chart's
+    values.yaml ships a default host: neither may go live."""
+    prod = repo / "config" / "prod.yaml"
+    data = yaml.safe_load(prod.read_text())
+    data["federationRedirect"]["hosts"]["retired"] = {
+        "url": "https://retired.example.org", "weight": 5, "prime": False}
+    prod.write_text(yaml.safe_dump(data, sort_keys=False))
+    chart = repo / "mybinder" / "values.yaml"
+    values = yaml.safe_load(chart.read_text())
+    values["federationRedirect"]["hosts"] = {"chart-default": {
+        "url": "https://default.example.org", "weight": 1}}
+    chart.write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+def test_the_generated_redirector_block_replaces_the_hosts_below_it(
+    adopted: Path, helm_repo: HelmRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retire_hosts(adopted)
+    result = invoke(adopted, "render", "prod", "--release", "mybinder", "--without-secrets")
+    assert result.exit_code == 0, result.output
+    hosts = yaml.safe_load(result.stdout)["federationRedirect"]["hosts"]
+    # the files' stale host is merged away here; the chart's default must reach helm as null
+    assert "retired" not in hosts and hosts["chart-default"] is None
+    assert {n for n, h in hosts.items() if h} == {"hetzner-2i2c", "hetzner-gesis", "bids-ovh"}
+    # what helm makes of it: the chart's redirector config holds only federation.yaml's hosts
+    monkeypatch.setenv("FEDERATION_DEPLOY_HELM", helm_repo.helm)
+    result = invoke(adopted, "deploy", "prod", "--dry-run", "--without-secrets",
+                    "--release", "mybinder")
+    assert result.exit_code == 0, result.output
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    config = json.loads(next(d for d in docs if d["metadata"]["name"] ==
+                             "federation-redirect")["data"]["config.json"])
+    assert set(config["hosts"]) == {"hetzner-2i2c", "hetzner-gesis", "bids-ovh"}
+    # --explain says where the generated block comes from, bracketed once
+    result = invoke(adopted, "render", "prod", "--release", "mybinder", "--without-secrets",
+                    "--explain", "federationRedirect.hosts.retired")
+    assert "federation.yaml (generated redirector config): deleted (null)" in result.output
+    assert "(generated) (generated" not in result.output
+
+
+def test_validate_and_adopt_say_where_redirector_hosts_are_still_set(adopted: Path) -> None:
+    lines = (adopted / "config" / "prod.yaml").read_text().splitlines()
+    block = lines.index("federationRedirect:")
+    line = next(i for i, text in enumerate(lines[block:], block + 1) if text == "  hosts:")
+    result = invoke(adopted, "validate")
+    assert result.exit_code == 0, result.output
+    expected = (f"config/prod.yaml:{line}: federationRedirect.hosts (hetzner-2i2c, "
+                "hetzner-gesis, bids-ovh; weights of hetzner-2i2c, hetzner-gesis, bids-ovh) is "
+                "still set: weights live in federation.yaml now: delete this block")
+    assert expected in result.stderr
+    assert any(n.startswith(expected) for n in adopt_repository(adopted).notes)
+    # deleted as advised: no more warning, and the render is the same
+    before = invoke(adopted, "render", "prod", "--release", "mybinder", "--without-secrets")
+    prod = adopted / "config" / "prod.yaml"
+    data = yaml.safe_load(prod.read_text())
+    del data["federationRedirect"]["hosts"]
+    prod.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert "federationRedirect.hosts" not in invoke(adopted, "validate").stderr
+    after = invoke(adopted, "render", "prod", "--release", "mybinder", "--without-secrets")
+    assert yaml.safe_load(before.stdout) == yaml.safe_load(after.stdout)
