@@ -372,6 +372,9 @@ def render_release(fed: Federation, member: Member, release: Release, *,
         # only where the chart has the key, and would keep any other as a null host)
         defaults = stale_redirector_hosts(fed, chart_default_values(release))
         stale = list(dict.fromkeys([*stale_redirector_hosts(fed, values), *defaults]))
+        block = values.get("federationRedirect")
+        if isinstance(block, dict):
+            block.pop("hosts", None)  # replaced whole: no key of a file's host is left over
     for layer in generated_layers(fed, member, release, stale):
         merge_layer(values, layer.data, layer, origins)
     if defaults:
