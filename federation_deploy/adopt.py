@@ -152,6 +152,9 @@ class _Reader:
                 cluster = {"project": self.table("GCP_PROJECTS")[name],
                            "location": self.table("GCP_ZONES").get(name),
                            "name": self.cd.cluster_names.get(name, name)}
+                key_file = self.gcloud_key_file(name)
+                if key_file is not None:
+                    cluster["key_file"] = key_file
                 if cluster["location"] is None:
                     self.unmapped.append(Unmapped(
                         f"member {name}: no zone in GCP_ZONES", self.table_where("GCP_ZONES"),
@@ -169,6 +172,14 @@ class _Reader:
                 f"secrets/{name}-kubeconfig.yaml and use cloud: kubeconfig"))
             return None, {}
         return None, {}
+
+    def gcloud_key_file(self, name: str) -> str | None:
+        """deploy.py's `gcloud auth activate-service-account --key-file=...` for member name
+        (its placeholder, the release, is the member's name there)."""
+        function = self.script.functions.get("setup_auth_gcloud")
+        texts = list(string_constants(function)) if function is not None else []
+        key = next((t.split("=", 1)[1] for t in texts if t.startswith("--key-file=")), None)
+        return None if key is None else re.sub(r"\{[^{}]*\}", name, key)
 
     # -- redirector --------------------------------------------------------------------------
 

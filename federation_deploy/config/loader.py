@@ -289,10 +289,13 @@ def _load_members(
 def _check_kubeconfig_path(check: Checker, member: Member, m: LocatedMap,
                            secrets_dir: Path) -> None:
     """A kubeconfig member's file must be under secrets/ (never ../../etc/passwd)."""
-    kubeconfig = member.cluster.kubeconfig
+    kubeconfig, key_file = member.cluster.kubeconfig, member.cluster.key_file
     if kubeconfig and not _confined(secrets_dir, kubeconfig):
         check.add(m["cluster"], "kubeconfig", f"members.{member.name}.cluster.kubeconfig",
                   f"expected a path under {secrets_dir.name}/, got {kubeconfig!r}")
+    if key_file and not _confined(secrets_dir.parent, key_file):
+        check.add(m["cluster"], "key_file", f"members.{member.name}.cluster.key_file",
+                  f"expected a path inside the config directory, got {key_file!r}")
 
 
 def _load_member(

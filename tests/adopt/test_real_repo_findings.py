@@ -4,9 +4,12 @@ the fixture repository with real helm and real processes."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,6 +17,7 @@ import yaml
 from federation_deploy.adopt import adopt_repository
 from tests.adopt.conftest import HelmRepo
 from tests.adopt.test_adopted_repo import HookRunner, add_hooks, deploy_recorded, invoke
+from tests.helpers.recording import RecordingRunner
 
 # a network-ban script as deploy.py runs them: it writes a values file under config/common/
 # (git-ignored in the real repository) and rewrites one the loader had already parsed
@@ -126,3 +130,79 @@ def test_validate_and_adopt_say_where_redirector_hosts_are_still_set(adopted: Pa
     assert "federationRedirect.hosts" not in invoke(adopted, "validate").stderr
     after = invoke(adopted, "render", "prod", "--release", "mybinder", "--without-secrets")
     assert yaml.safe_load(before.stdout) == yaml.safe_load(after.stdout)
+
+
+class GcloudRunner(RecordingRunner):
+    """Records every command; gcloud's get-credentials writes a GKE kubeconfig (its exec
+    plugin entry) to $KUBECONFIG, as the real one does, and the gcloud config directory's
+    mode is noted when the key is activated."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.config_modes: list[int] = []
+        self.kubeconfigs: list[Any] = []  # what kubectl was given, read when it ran
+
+    def run(self, argv: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        env = kwargs.get("env") or {}
+        words = [Path(argv[0]).name, *argv[1:]]
+        if words[:3] == ["gcloud", "auth", "activate-service-account"]:
+            self.config_modes.append(stat.S_IMODE(os.stat(env["CLOUDSDK_CONFIG"]).st_mode))
+        if words[:4] == ["gcloud", "container", "clusters", "get-credentials"]:
+            Path(env["KUBECONFIG"]).write_text(yaml.safe_dump({
+                "apiVersion": "v1", "kind": "Config", "current-context": "gke",
+                "users": [{"name": "gke", "user": {"exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1beta1",
+                    "command": "gke-gcloud-auth-plugin"}}}]}))
+        if words[0] == "kubectl" and "--kubeconfig" in words:
+            path = Path(words[words.index("--kubeconfig") + 1])
+            self.kubeconfigs.append(yaml.safe_load(path.read_text()))
+        return super().run(argv, **kwargs)
+
+
+def test_adopt_maps_the_gcloud_key_and_auth_activates_it_privately(adopted: Path) -> None:
+    prod = yaml.safe_load((adopted / "federation.yaml").read_text())["members"]["prod"]
+    assert prod["cluster"]["key_file"] == "secrets/gke-auth-key-prod.json"  # from deploy.py
+    key = adopted / "secrets" / "gke-auth-key-prod.json"
+    key.write_text('{"type": "service_account"}\n')
+    runner = GcloudRunner()
+    deploy_recorded(adopted, "prod", runner, stages=["auth"])
+    calls = [c for c in runner.calls if c.tool == "gcloud"]
+    activate, credentials = calls
+    config = activate.env["CLOUDSDK_CONFIG"] if activate.env else ""
+    assert activate.words == ["gcloud", "auth", "activate-service-account",
+                              f"--key-file={adopted / 'secrets' / 'gke-auth-key-prod.json'}",
+                              "--quiet"]
+    assert credentials.words[:5] == ["gcloud", "container", "clusters", "get-credentials",
+                                     "prod"]
+    assert credentials.env and credentials.env["CLOUDSDK_CONFIG"] == config
+    assert runner.config_modes == [0o700]
+    assert Path(config).parent == Path(credentials.env["KUBECONFIG"]).parent
+    assert not Path(config).exists()  # removed with the run's kubeconfig
+    # kubectl (and helm, and hooks) reach GKE through the auth plugin, which asks gcloud:
+    # the kubeconfig they got names the run's gcloud config
+    probe = next(c for c in runner.calls if c.words[:3] == ["kubectl", "get", "--raw"])
+    assert probe.kubeconfig_mode == 0o600
+    (user,) = runner.kubeconfigs[0]["users"]
+    assert user["user"]["exec"]["env"] == [{"name": "CLOUDSDK_CONFIG", "value": config}]
+    # a locked key stops the deploy before gcloud runs, naming it: exit 2
+    key.write_bytes(b"\x00GITCRYPT\x00" + os.urandom(16))
+    result = invoke(adopted, "deploy", "prod", "--stage", "auth", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "gke-auth-key-prod.json: members.prod.cluster.key_file: locked with git-crypt: " \
+        "run git-crypt unlock" in result.stderr
+
+
+def test_the_kubeconfig_names_the_private_gcloud_config(tmp_path: Path) -> None:
+    from federation_deploy.actions.kube_auth import _pin_gcloud_config
+
+    kubeconfig = tmp_path / "kubeconfig.yaml"
+    kubeconfig.write_text(yaml.safe_dump({"users": [
+        {"name": "gke", "user": {"exec": {"command": "gke-gcloud-auth-plugin",
+                                          "env": [{"name": "CLOUDSDK_CONFIG", "value": "x"},
+                                                  {"name": "OTHER", "value": "y"}]}}},
+        {"name": "token", "user": {"token": "abc"}}]}))
+    _pin_gcloud_config(kubeconfig, "/run/gcloud")
+    users = yaml.safe_load(kubeconfig.read_text())["users"]
+    assert users[0]["user"]["exec"]["env"] == [
+        {"name": "OTHER", "value": "y"}, {"name": "CLOUDSDK_CONFIG", "value": "/run/gcloud"}]
+    assert users[1] == {"name": "token", "user": {"token": "abc"}}
