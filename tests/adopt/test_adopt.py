@@ -58,7 +58,8 @@ def test_members_clouds_and_clusters_from_the_tables(deploy_repo: Path) -> None:
         "prod": "gcp", "hetzner-2i2c": "kubeconfig", "hetzner-gesis": "kubeconfig",
         "bids-ovh": "kubeconfig"}
     assert members["prod"]["cluster"] == {"project": "example-binder-project",
-                                          "location": "europe-west1", "name": "prod"}
+                                          "location": "europe-west1", "name": "prod",
+                                          "key_file": "secrets/gke-auth-key-prod.json"}
     assert members["bids-ovh"]["cluster"] == {"kubeconfig": "bids-ovh-kubeconfig.yaml"}
     assert members["prod"]["url"] == "https://gke.binder.example.org"  # its ingress host
     assert members["staging"]["routed"] is False and members["prod"]["routed"] is False
