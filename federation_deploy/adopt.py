@@ -314,6 +314,10 @@ class _Reader:
                     "(hooks: [{name, after: auth|releases|rollout|verify, argv: [...]}])"))
         if self.cd.tests is not None:
             argv, line = self.cd.tests
+            if argv[:1] == ["pytest"]:
+                # hooks run with federation-deploy's environment (its PATH): name the
+                # interpreter, as deploy.py named python for its scripts
+                argv = ["python3", "-m", *argv]
             self.unmapped.append(Unmapped(
                 "post-deploy tests of cd.yml", f"{CD_WORKFLOW}:{line}",
                 f"cd.yml runs them for {', '.join(self.cd.order)}; express them as a hook "

@@ -342,6 +342,9 @@ def test_stage_selection_with_hooks(adopted: Path) -> None:
     assert plan(["tests"], member) == ((), member.hooks[1:])
     assert plan(["verify", "bans"], member) == (("auth", "verify"), member.hooks[:1])
     assert plan(["releases"], member) == (("auth", "releases", "rollout"), ())
+    result = invoke(adopted, "deploy", "prod", "--stage", "hooks", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "--stage hooks: member prod has no hooks" in result.stderr
 
 
 def test_the_adopted_file_passes_the_editor_schema(adopted: Path) -> None:
