@@ -23,6 +23,7 @@ from .adopt_sources import (
     read_env_file,
     string_constants,
 )
+from .config.advice import has_unlocked_dependencies, leftover_redirector_hosts
 from .errors import UsageError
 from .gitcrypt import GIT_CRYPT_MAGIC, is_git_crypt_locked
 from .yamlio import to_plain
@@ -151,6 +152,9 @@ class _Reader:
                 cluster = {"project": self.table("GCP_PROJECTS")[name],
                            "location": self.table("GCP_ZONES").get(name),
                            "name": self.cd.cluster_names.get(name, name)}
+                key_file = self.gcloud_key_file(name)
+                if key_file is not None:
+                    cluster["key_file"] = key_file
                 if cluster["location"] is None:
                     self.unmapped.append(Unmapped(
                         f"member {name}: no zone in GCP_ZONES", self.table_where("GCP_ZONES"),
@@ -168,6 +172,14 @@ class _Reader:
                 f"secrets/{name}-kubeconfig.yaml and use cloud: kubeconfig"))
             return None, {}
         return None, {}
+
+    def gcloud_key_file(self, name: str) -> str | None:
+        """deploy.py's `gcloud auth activate-service-account --key-file=...` for member name
+        (its placeholder, the release, is the member's name there)."""
+        function = self.script.functions.get("setup_auth_gcloud")
+        texts = list(string_constants(function)) if function is not None else []
+        key = next((t.split("=", 1)[1] for t in texts if t.startswith("--key-file=")), None)
+        return None if key is None else re.sub(r"\{[^{}]*\}", name, key)
 
     # -- redirector --------------------------------------------------------------------------
 
@@ -189,16 +201,26 @@ class _Reader:
                 section[key] = block[key]
         return {k: v for k, v in section.items() if v is not None}
 
+    def redirector_leftovers(self, member: str) -> None:
+        """The advice validate repeats: the hosts (and weights) in the redirector member's
+        plain values files are now generated from federation.yaml."""
+        for relative in [*self._glob("config/common/*.yaml"), f"config/{member}.yaml"]:
+            if (self.root / relative).is_file():
+                data = load_plain_yaml(self.root / relative, relative)
+                self.notes += leftover_redirector_hosts(relative, data)
+
     # -- releases ----------------------------------------------------------------------------
 
     def values_list(self, config_dir: str, member: str) -> list[Any]:
         """deploy.py's get_config_files() order: common, common secrets, member, member
         secrets; globs for the common files, {member} for the member's."""
-        entries: list[Any] = []
-        if self._glob(f"{config_dir}/common/*.yaml"):
-            entries.append(f"{config_dir}/common/*.yaml")
-        if self._glob(f"secrets/{config_dir}/common/*.yaml"):
-            entries.append({"path": f"secrets/{config_dir}/common/*.yaml", "secret": True})
+        # every glob deploy.py uses stays, optional: the network-ban hooks write
+        # config/common/datacenter-*.yaml and secrets/config/common/bans.yaml (git-ignored)
+        # at deploy time, so an empty or absent directory today says nothing about the deploy
+        entries: list[Any] = [
+            {"path": f"{config_dir}/common/*.yaml", "optional": True},
+            {"path": f"secrets/{config_dir}/common/*.yaml", "secret": True, "optional": True},
+        ]
         plain = f"{config_dir}/{{member}}.yaml"
         entries.append(plain if (self.root / config_dir / f"{member}.yaml").is_file()
                        else {"path": plain, "optional": True})
@@ -292,6 +314,10 @@ class _Reader:
                     "(hooks: [{name, after: auth|releases|rollout|verify, argv: [...]}])"))
         if self.cd.tests is not None:
             argv, line = self.cd.tests
+            if argv[:1] == ["pytest"]:
+                # hooks run with federation-deploy's environment (its PATH): name the
+                # interpreter, as deploy.py named python for its scripts
+                argv = ["python3", "-m", *argv]
             self.unmapped.append(Unmapped(
                 "post-deploy tests of cd.yml", f"{CD_WORKFLOW}:{line}",
                 f"cd.yml runs them for {', '.join(self.cd.order)}; express them as a hook "
@@ -327,6 +353,7 @@ class _Reader:
             member, block = redirectors[0]
             document["redirector"] = self.redirector_section(member, block)
             hosts = dict(block["hosts"])
+            self.redirector_leftovers(member)
             for other, other_block in redirectors[1:]:
                 self.notes.append(
                     f"{other} runs a redirector of its own ({other_block.get('host')}, hosts: "
@@ -347,6 +374,15 @@ class _Reader:
                                  "prime": bool(host.get("prime")),
                                  "weight": host.get("weight", 0)}
         document["members"] = members
+        charts = dict.fromkeys(r["chart"] for m in members.values()
+                               for r in m.get("releases", []) if r["chart"].startswith("./"))
+        for chart in charts:
+            if has_unlocked_dependencies(self.root / chart):
+                self.notes.append(
+                    f"chart directory {chart} has dependencies but no Chart.lock (git-ignored?): "
+                    "deploy resolves their versions from Chart.yaml's ranges at every run, in a "
+                    "private copy; commit one (`deploy --update-dependencies` writes it) to pin "
+                    "them")
         self.steps_not_mapped(names)
         locked = [str(p.relative_to(self.root)) for p in sorted((self.root / "secrets").rglob("*"))
                   if p.is_file() and is_git_crypt_locked(p)]

@@ -19,6 +19,7 @@ from .config import (
     values_layers,
 )
 from .errors import ConfigError, UsageError
+from .gitcrypt import is_git_crypt_locked
 from .shares import plain_number
 from .yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
@@ -204,11 +205,12 @@ def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
 
 
 def _file_layer(layer: ValuesLayer, release: str, fed: Federation, secret: bool,
-                name: str | None = None) -> Layer | None:
-    """A values file as a layer of one release: the whole file, or its section for release."""
+                name: str | None = None, reread: bool = False) -> Layer | None:
+    """A values file as a layer of one release: the whole file, or its section for release.
+    reread: the file as it is now on disk, not as the loader parsed it (a hook rewrote it)."""
     path = layer.path
     display = _relative(path, fed)
-    if path in fed.values_documents:
+    if path in fed.values_documents and not reread:
         data = fed.values_documents[path]
     elif not path.exists():
         return None
@@ -272,8 +274,10 @@ def missing_terraform_outputs(fed: Federation, member: Member,
             "(it saves the outputs there)")
 
 
-def generated_layers(fed: Federation, member: Member, release: Release) -> list[Layer]:
-    """Values the tool generates: terraform outputs, and the redirector config."""
+def generated_layers(fed: Federation, member: Member, release: Release,
+                     stale_hosts: Sequence[str] = ()) -> list[Layer]:
+    """Values the tool generates: terraform outputs, and the redirector config (whose hosts
+    replace the lower layers' ones: stale_hosts are set to null, which Helm deletes)."""
     layers: list[Layer] = []
     if member.terraform and member.terraform.outputs:
         outputs = load_terraform_outputs(fed, member)
@@ -286,27 +290,53 @@ def generated_layers(fed: Federation, member: Member, release: Release) -> list[
         if data:
             file = _relative(fed.generated_outputs_file(member.name), fed)
             layers.append(Layer("terraform outputs", file, data, False))
-    if member.name == fed.redirector.member and release.name == fed.redirector.release:
+    if is_redirector_release(fed, member, release):
         config = redirector_config(fed)
+        config["hosts"] = {**config["hosts"], **dict.fromkeys(stale_hosts)}
         if release.package_chart is not None:
             data = {"federationRedirect": config, "ingress": {"hosts": [fed.redirector.host]}}
         else:
             # an umbrella chart like mybinder's takes the host inside federationRedirect
             data = {"federationRedirect": {**config, "host": fed.redirector.host}}
-        layers.append(Layer("generated redirector config", f"{fed.path.name} (generated)",
-                            data, False))
+        layers.append(Layer("generated redirector config", fed.path.name, data, False))
     return layers
 
 
+def is_redirector_release(fed: Federation, member: Member, release: Release) -> bool:
+    return member.name == fed.redirector.member and release.name == fed.redirector.release
+
+
+def chart_default_values(release: Release) -> Any:
+    """The values.yaml of a chart on disk (plain data), or None."""
+    directory = release.chart_dir
+    path = None if directory is None else directory / "values.yaml"
+    if path is None or not path.is_file():
+        return None
+    return to_plain(load_located(path, str(path)))
+
+
+def stale_redirector_hosts(fed: Federation, values: Any) -> list[str]:
+    """Redirector hosts that values (the files below the generated block, or a chart's own
+    values.yaml) define but federation.yaml does not route to: the generated block replaces
+    them (a merge would keep sending launches to a host taken out of federation.yaml)."""
+    routed = {m.name for m in fed.routed}
+    block = values.get("federationRedirect") if isinstance(values, dict) else None
+    hosts = block.get("hosts") if isinstance(block, dict) else None
+    return [str(n) for n in hosts if str(n) not in routed] if isinstance(hosts, dict) else []
+
+
 def render_release(fed: Federation, member: Member, release: Release, *,
-                   without_secrets: bool = False, skip_locked: bool = False) -> RenderedRelease:
+                   without_secrets: bool = False, skip_locked: bool = False,
+                   reread: bool = False) -> RenderedRelease:
     """Merge the layers of one release (config.values_layers: common < common secrets <
     member < member secrets, or the files listed in federation.yaml), then the generated
     ones (terraform outputs, redirector config).
 
     A git-crypt-locked file is never read: ConfigError naming it, unless skip_locked
     (validate, which warned already). without_secrets leaves the secret files out and puts
-    the stand-in (secrets.stand_in) where the first of them was."""
+    the stand-in (secrets.stand_in) where the first of them was. reread reads every file
+    from disk again (the globs are expanded anew in any case): deploy renders again after
+    the hooks that run after auth, which write values files (network bans)."""
     values: dict[str, Any] = {}
     origins: dict[KeyPath, list[Origin]] = {}
     layers: list[Layer] = []
@@ -325,16 +355,30 @@ def render_release(fed: Federation, member: Member, release: Release, *,
             continue
         if source.missing is not None:
             raise source.missing
-        if source.path in fed.locked_files:
+        if source.path in fed.locked_files or (reread and is_git_crypt_locked(source.path)):
             if skip_locked:
                 continue
             raise locked_error(_relative(source.path, fed))
-        layer = _file_layer(source, release.name, fed, source.secret)
+        layer = _file_layer(source, release.name, fed, source.secret, reread=reread)
         if layer is not None:
             layers.append(layer)
-    layers += generated_layers(fed, member, release)
     for layer in layers:
         merge_layer(values, layer.data, layer, origins)
+    stale: list[str] = []
+    defaults: list[str] = []
+    if is_redirector_release(fed, member, release):
+        # the files' hosts are merged here, and deleted by the null; the chart's own defaults
+        # are merged by helm, so for those the null must reach helm (which deletes a null
+        # only where the chart has the key, and would keep any other as a null host)
+        defaults = stale_redirector_hosts(fed, chart_default_values(release))
+        stale = list(dict.fromkeys([*stale_redirector_hosts(fed, values), *defaults]))
+        block = values.get("federationRedirect")
+        if isinstance(block, dict):
+            block.pop("hosts", None)  # replaced whole: no key of a file's host is left over
+    for layer in generated_layers(fed, member, release, stale):
+        merge_layer(values, layer.data, layer, origins)
+    if defaults:
+        values["federationRedirect"]["hosts"].update(dict.fromkeys(defaults))
     return RenderedRelease(member=member.name, release=release, values=values, origins=origins,
                            skipped=tuple(skipped), stand_in=stand_in)
 
@@ -373,12 +417,12 @@ def render_member(
 
 def render_releases(
     fed: Federation, member: Member, releases: Sequence[str] | None = None, *,
-    without_secrets: bool = False, skip_locked: bool = False,
+    without_secrets: bool = False, skip_locked: bool = False, reread: bool = False,
 ) -> list[RenderedRelease]:
     """Every release of an already resolved, deployable member (or the named ones)."""
     chosen = [member.release(r) for r in releases] if releases else list(member.releases)
     return [render_release(fed, member, r, without_secrets=without_secrets,
-                           skip_locked=skip_locked) for r in chosen]
+                           skip_locked=skip_locked, reread=reread) for r in chosen]
 
 
 def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
@@ -387,7 +431,9 @@ def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
     stand_in = next((r.stand_in for r in rendered if r.stand_in), None)
     if not skipped and stand_in is None:
         return None
-    text = f"without secrets: skipped {', '.join(skipped) or 'no secret file (none found)'}"
+    members = ", ".join(dict.fromkeys(r.member for r in rendered))
+    text = (f"{members} without secrets: skipped "
+            f"{', '.join(skipped) or 'no secret file (none found)'}")
     return text + (f"; the stand-in {stand_in} in their place" if stand_in else "")
 
 

@@ -268,6 +268,8 @@ def published_from_config(data: Any) -> PublishedWeights | None:
     weights: dict[str, float] = {}
     ramping: set[str] = set()
     for name, host in data["hosts"].items():
+        if host is None:
+            continue  # a host set to null is deleted by Helm (a generated block's leftover)
         if not isinstance(host, Mapping):
             weights[str(name)] = 0.0
             continue

@@ -32,9 +32,12 @@ def set_weight(name: str, weight: float) -> Edit:
 
 def test_published_from_config() -> None:
     published = published_from_config({"generation": 4, "hosts": {
-        "a": {"weight": 60, "prime": True}, "b": None, "c": {"weight": 1.5, "ramp": True}}})
+        "a": {"weight": 60, "prime": True}, "b": None, "c": {"weight": 1.5, "ramp": True},
+        "d": "not a host"}})
     assert published is not None and published.generation == 4
-    assert published.weights == {"a": 60.0, "b": 0.0, "c": 1.5}
+    # b: null is how a generated block removes a host of a lower values layer (Helm deletes
+    # it): it is not published at all; a malformed host counts as weight 0
+    assert published.weights == {"a": 60.0, "c": 1.5, "d": 0.0}
     assert published.ramping == frozenset({"c"})
     unversioned = published_from_config({"generation": True, "hosts": {}})
     assert unversioned is not None and unversioned.generation is None

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ import semver
 import yaml
 
 from ..config import Federation, Release
-from ..errors import FederationDeployError, MissingToolError, ToolError, UsageError
+from ..errors import FederationDeployError, MissingToolError, ToolError
 from ..render import RenderedRelease, describe_chart, render_releases
 from ..runner import Runner
 from ..secrets import censor
@@ -230,7 +231,9 @@ class Helm:
         self.command.secrets.update(secrets)
         self.client = _Client(command=self.command)  # runs `helm version --short`: 3.x or error
         self.version = str(self.client.version)
-        self._built: set[Path] = set()
+        self._built: dict[Path, Path] = {}  # a chart directory -> where helm reads it
+        self._workdir: Path | None = None
+        self._cleanup: weakref.finalize | None = None
 
     def use_cluster(self, access: ClusterAccess | None) -> None:
         """Bind every later helm command to this run's kubeconfig (never the user's default)."""
@@ -239,36 +242,44 @@ class Helm:
     def censor(self, text: str) -> str:
         return censor(text, self.command.secrets)
 
-    def build_dependencies(self, release: Release, *, update: bool = False) -> bool:
-        """`helm dependency build` of a local chart directory (once per run), True when it
-        ran. helm is given a private, temporary config and cache (0700): the repositories of
-        Chart.yaml are added there, never to the user's helm config. Chart.lock is never
-        written unless update (`helm dependency update`)."""
+    def build_dependencies(self, release: Release, *, update: bool = False,
+                           progress: Progress | None = None) -> bool:
+        """The dependencies of a local chart directory, built (once per run) in a private
+        copy of the directory, which every later helm command of the run uses; True when it
+        ran. With a Chart.lock: `helm dependency build` (the locked versions). Without one
+        (mybinder.org-deploy git-ignores it and its CD updates): `helm dependency update`,
+        said on progress. The user's directory (Chart.lock, charts/) is never written, except
+        Chart.lock copied back when update (--update-dependencies) asks for it. helm gets a
+        private temporary config and cache (0700): Chart.yaml's repositories are added
+        there, never to the user's helm config."""
+        say = progress or _noop
         directory = release.local_chart
         if directory is None or directory in self._built:
             return False
         dependencies = chart_dependencies(directory)
-        self._built.add(directory)
         if not dependencies:
+            self._built[directory] = directory  # nothing to build: the directory as it is
             return False
-        if not update and not (directory / "Chart.lock").is_file():
-            raise UsageError(
-                f"chart {release.chart} of release {release.name!r} has dependencies but no "
-                "Chart.lock: `helm dependency build` would resolve and write one. Pass "
-                "--update-dependencies to write it (then commit it)")
+        lock = directory / "Chart.lock"
+        locked = lock.is_file()
+        action = "update" if update or not locked else "build"
+        if not locked and not update:
+            say(f"chart {release.chart} has no committed Chart.lock: its dependency versions "
+                "are resolved from Chart.yaml's ranges now (`helm dependency update` in a "
+                "private copy; --update-dependencies writes the Chart.lock back to commit)")
+        copy = self._private_copy(directory)
         repositories = list(dict.fromkeys(
             str(d["repository"]) for d in dependencies
             if str(d.get("repository", "")).startswith(("https://", "http://"))))
         with tempfile.TemporaryDirectory(prefix="helm-home-") as home:
             env = private_helm_env(Path(home))
-            action = "update" if update else "build"
             try:
                 for index, url in enumerate(repositories):
                     self.runner.run([self.executable, "repo", "add", f"dependency-{index}", url,
                                      "--force-update"], env=env)
-                argv = [self.executable, "dependency", action, str(directory),
+                argv = [self.executable, "dependency", action, str(copy),
                         "--repository-cache", env["HELM_REPOSITORY_CACHE"]]
-                if repositories and not update:
+                if repositories and action == "build":
                     argv.append("--skip-refresh")  # `repo add` fetched the indexes just now
                 self.runner.run(argv, env=env)
             except ToolError as exc:
@@ -277,13 +288,38 @@ class Helm:
                     f"(release {release.name!r}): {first_line(exc.stderr)}",
                     hint="check Chart.yaml's repositories and the network; when Chart.lock is "
                          "out of date, --update-dependencies rewrites it") from None
+        if update and (copy / "Chart.lock").is_file():
+            shutil.copyfile(copy / "Chart.lock", lock)
+            say(f"chart {release.chart}: Chart.lock written (commit it)")
+        self._built[directory] = copy
         return True
+
+    def _private_copy(self, directory: Path) -> Path:
+        """A copy of a chart directory in this run's private (0700) temporary directory."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="federation-deploy-charts-"))
+            # removed by close(), or when this Helm is collected
+            self._cleanup = weakref.finalize(self, shutil.rmtree, self._workdir, True)
+        copy = self._workdir / str(len(self._built)) / directory.name
+        shutil.copytree(directory, copy, symlinks=True)
+        return copy
+
+    def chart_path(self, release: Release) -> Path | None:
+        """Where helm reads a chart on disk: the private copy with its dependencies built,
+        else the package's or user's directory; None for a chart from a repository."""
+        directory = release.chart_dir
+        return None if directory is None else self._built.get(directory, directory)
+
+    def close(self) -> None:
+        """Remove the private chart copies."""
+        if self._cleanup is not None:
+            self._cleanup()
 
     def fetch_chart(self, release: Release) -> Any:
         """pyhelm3's Chart for release (`helm show chart`; remote charts are downloaded):
         ToolError naming the chart and helm's reason when it cannot be fetched."""
         if release.chart_dir is not None:
-            ref: Any = release.chart_dir
+            ref: Any = self.chart_path(release)
             repo, version = None, None
         else:
             ref, repo, version = release.chart, release.repo, release.version
@@ -325,7 +361,7 @@ class Helm:
         """The manifests of one release, uncensored (callers censor what they show)."""
         release = rendered.release
         if release.chart_dir is not None:
-            ref, repo, version = str(release.chart_dir), None, None
+            ref, repo, version = str(self.chart_path(release)), None, None
         else:
             ref, repo, version = release.chart, release.repo, release.version
         return _complete(self.command.template_manifests(
@@ -369,7 +405,7 @@ class Helm:
     def diff_upgrade(self, rendered: RenderedRelease) -> str:
         """helm-diff's view of an upgrade (Secret contents masked by helm-diff; censored)."""
         release = rendered.release
-        ref: Any = release.chart_dir if release.chart_dir is not None else release.chart
+        ref: Any = self.chart_path(release) or release.chart
         out = _complete(self.command.diff_upgrade(
             release.helm_name, ref, rendered.values, namespace=release.namespace,
             repo=release.repo, version=None if release.chart_dir else release.version,
@@ -482,8 +518,11 @@ def upgrade_redirector_release(
         helm.use_cluster(access)
         check_redirector_publish(helm, fed)
         # an umbrella chart directory (mybinder/) needs its dependencies like any deploy
-        if helm.build_dependencies(rendered.release):
-            say(f"publish: dependencies of {rendered.release.chart} built")
-        chart = helm.fetch_chart(rendered.release)
-        say(f"publish: helm upgrade {rendered.release.helm_name} on {member.name}")
-        return helm.upgrade(rendered, chart, timeout=timeout)
+        try:
+            if helm.build_dependencies(rendered.release, progress=say):
+                say(f"publish: dependencies of {rendered.release.chart} built")
+            chart = helm.fetch_chart(rendered.release)
+            say(f"publish: helm upgrade {rendered.release.helm_name} on {member.name}")
+            return helm.upgrade(rendered, chart, timeout=timeout)
+        finally:
+            helm.close()

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from ..config import Federation, Member
 from ..errors import (
     ConfigError,
@@ -130,11 +132,15 @@ def _write_credentials(
     env = {"KUBECONFIG": str(kubeconfig)}
     if member.cloud == "gcp":
         assert cluster.name and cluster.project and cluster.location  # config guarantees it
+        if cluster.key_file:
+            env["CLOUDSDK_CONFIG"] = str(_activate_key(fed, member, runner, tools, kubeconfig))
         runner.run(
             [tools.gcloud or "gcloud", "container", "clusters", "get-credentials", cluster.name,
              "--project", cluster.project, "--location", cluster.location, "--quiet"],
             env=env,
         )
+        if cluster.key_file:
+            _pin_gcloud_config(kubeconfig, env["CLOUDSDK_CONFIG"])
         return None
     if member.cloud == "aws":
         assert cluster.name and cluster.region
@@ -162,6 +168,45 @@ def _write_credentials(
         kubeconfig.write_text(text, encoding="utf-8")  # the file stays 0600
         return cluster.context
     raise _no_cluster(member)
+
+
+def _activate_key(fed: Federation, member: Member, runner: Runner, tools: ClusterTools,
+                  kubeconfig: Path) -> Path:
+    """`gcloud auth activate-service-account` with the member's key, in a gcloud config
+    directory of this run (0700, beside the kubeconfig, removed with it): the user's own
+    gcloud login and active account are never changed (deploy.py changed them)."""
+    assert member.cluster.key_file
+    key = fed.config_dir / member.cluster.key_file
+    where = f"members.{member.name}.cluster.key_file"
+    if is_git_crypt_locked(key):
+        raise ConfigError.single(str(key), None, where,
+                                 f"locked with git-crypt: {UNLOCK_HINT} (the member's key)")
+    if not key.is_file():
+        raise ConfigError.single(str(key), None, where, "not found: the service account key "
+                                 "of the member (secrets/ unlocked in this clone?)")
+    config = kubeconfig.parent / "gcloud"
+    config.mkdir(mode=0o700)
+    runner.run([tools.gcloud or "gcloud", "auth", "activate-service-account",
+                f"--key-file={key}", "--quiet"], env={"CLOUDSDK_CONFIG": str(config)})
+    return config
+
+
+def _pin_gcloud_config(kubeconfig: Path, config: str) -> None:
+    """Every later kubectl and helm call (and hooks) reaches the cluster through
+    gke-gcloud-auth-plugin, which asks gcloud for a token: the kubeconfig's exec entries get
+    CLOUDSDK_CONFIG so that gcloud is the run's, with the key's account."""
+    try:
+        data = yaml.safe_load(kubeconfig.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return  # a recording runner wrote nothing; kubectl says what is wrong otherwise
+    if not isinstance(data, dict):
+        return
+    for user in data.get("users") or []:
+        command = (user.get("user") or {}).get("exec") if isinstance(user, dict) else None
+        if isinstance(command, dict):
+            entries = [e for e in command.get("env") or [] if e.get("name") != "CLOUDSDK_CONFIG"]
+            command["env"] = [*entries, {"name": "CLOUDSDK_CONFIG", "value": config}]
+    kubeconfig.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")  # stays 0600
 
 
 UNREACHABLE_HINT = (

@@ -32,6 +32,8 @@ def adopt(obj: Context, path: Path, force: bool) -> None:
     """
     result = adopt_command(path, force=force)
     adoption = result.adoption
+    if result.kept is not None:
+        obj.progress(f"kept the previous file as {result.kept}")
     obj.progress(f"wrote {result.path}: {len(adoption.document['members'])} members")
     for note in adoption.notes:
         obj.progress(f"note: {note}")

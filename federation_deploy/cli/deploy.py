@@ -47,8 +47,9 @@ release_option = click.option(
               help="With --dry-run: leave out the secret values files (the stand-in of "
                    "secrets.stand_in in their place), for pull requests without the key.")
 @click.option("--update-dependencies", is_flag=True,
-              help="For chart directories: `helm dependency update` (rewrites Chart.lock) "
-                   "instead of `helm dependency build` (which never does).")
+              help="For chart directories: `helm dependency update` and write the new "
+                   "Chart.lock back (else the dependencies are built in a private copy and "
+                   "the directory is never written).")
 @click.option("--yes", "-y", is_flag=True,
               help="Do not ask for confirmation (never asked in CI, where $CI is set).")
 @click.option("--timeout", type=POSITIVE_DURATION, default=commands.DEFAULT_TIMEOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ SECTION_COMMENTS: dict[tuple[str, ...], str] = {
 class AdoptResult:
     path: Path
     adoption: Adoption
+    kept: Path | None = None  # the previous federation.yaml, kept by --force
 
 
 def render_federation_file(adoption: Adoption) -> str:
@@ -55,5 +57,10 @@ def adopt(repository: Path, *, force: bool = False) -> AdoptResult:
     if target.exists() and not force:
         raise UsageError(f"{target} exists: adopt never overwrites it without --force")
     adoption = adopt_repository(repository)
+    kept = None
+    if target.exists():
+        # hand edits (ramps, weights, hooks) would be lost otherwise; same mode as the file
+        kept = target.with_name(f"{FEDERATION_FILE}.orig")
+        shutil.copy2(target, kept)
     atomic_write_text(target, render_federation_file(adoption))
-    return AdoptResult(target, adoption)
+    return AdoptResult(target, adoption, kept)

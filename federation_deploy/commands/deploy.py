@@ -173,6 +173,7 @@ def _cluster_stages(
     say: Progress,
     update_dependencies: bool = False,
 ) -> None:
+    from ..actions.helm import secret_strings
     from ..actions.kube_auth import cluster_access, probe_cluster
     from ..actions.kubectl import apply_crds, rollout_status
 
@@ -189,6 +190,15 @@ def _cluster_stages(
                                               kubeconfig=access.kubeconfig, say=say))
 
             hooks_after("auth")
+            if "releases" in chosen and any(h.after == "auth" for h in hooks):
+                # as deploy.py: the hooks after auth (network bans) write values files
+                # (config/common/datacenter-*.yaml, secrets/config/common/bans.yaml) that the
+                # charts must get, so the values are rendered again from the files as they are
+                # now; the render above only kept invalid values away from the cluster
+                say("stage releases: values rendered again with what the hooks after auth wrote")
+                rendered[:] = render_releases(fed, member, [r.release.name for r in rendered],
+                                              reread=True)
+                helm.command.secrets.update(secret_strings(rendered))
             if "releases" in chosen:
                 if _publishes_weights(fed, member, rendered):
                     from ..actions.helm import check_redirector_publish
@@ -217,6 +227,7 @@ def _cluster_stages(
         raise _auth_error(exc, member) from None
     finally:
         helm.use_cluster(None)
+        helm.close()
 
 
 def _publishes_weights(fed: Federation, member: Member, rendered: list[RenderedRelease]) -> bool:
@@ -262,7 +273,8 @@ def _release_stage(
     for item in rendered:
         say(f"stage releases: fetch {describe_chart(item.release)}")
         try:
-            if helm.build_dependencies(item.release, update=update_dependencies):
+            if helm.build_dependencies(item.release, update=update_dependencies,
+                                       progress=say):
                 say(f"stage releases: dependencies of {item.release.chart} built")
             charts.append(helm.fetch_chart(item.release))
         except ToolError as exc:
@@ -370,7 +382,7 @@ def diff_member(
             for item in rendered:
                 release = item.release
                 try:
-                    if helm.build_dependencies(release):
+                    if helm.build_dependencies(release, progress=say):
                         say(f"diff: dependencies of {release.chart} built")
                     if plugin:
                         text = helm.diff_upgrade(item)
@@ -389,6 +401,7 @@ def diff_member(
         raise _auth_error(exc, member) from None
     finally:
         helm.use_cluster(None)
+        helm.close()
     return report
 
 

@@ -141,27 +141,30 @@ def dry_run_member(
     schema_version, note = schema_version_for(member.kubernetes_version)
     report = DryRunReport(member.name, member.kubernetes_version, schema_version, note,
                           helm.version)
-    for item in rendered:
-        release = item.release
-        say(f"template: {release.name} ({describe_chart(release)})")
-        if release.crds:
-            say(f"crds of {release.name}: {release.crds} (applied by deploy, not in a dry run)")
-        try:
-            if helm.build_dependencies(release, update=update_dependencies):
-                say(f"dependencies of {release.chart} built")
-            raw = helm.template(item, kube_version=member.kubernetes_version)
-        except ToolError as exc:
-            report.failed.append(ReleaseFailure(
-                release, is_fetch_failure(release, exc.stderr), first_line(exc.stderr), exc))
-            continue
-        docs = parse_manifests(raw)
-        live = f", helm release {release.helm_name}" if release.helm_release else ""
-        header = (f"# federation-deploy dry-run: member {member.name}, release {release.name} "
-                  f"({describe_chart(release)}){live}, namespace {release.namespace}\n")
-        report.templated.append(TemplatedRelease(
-            release, header + displayable_manifests(raw, secrets), len(docs),
-            validate_manifests(docs, schema_version, release.namespace, secrets),
-        ))
+    try:
+        for item in rendered:
+            release = item.release
+            say(f"template: {release.name} ({describe_chart(release)})")
+            if release.crds:
+                say(f"crds of {release.name}: {release.crds} (applied by deploy, not in a dry run)")
+            try:
+                if helm.build_dependencies(release, update=update_dependencies, progress=say):
+                    say(f"dependencies of {release.chart} built")
+                raw = helm.template(item, kube_version=member.kubernetes_version)
+            except ToolError as exc:
+                report.failed.append(ReleaseFailure(
+                    release, is_fetch_failure(release, exc.stderr), first_line(exc.stderr), exc))
+                continue
+            docs = parse_manifests(raw)
+            live = f", helm release {release.helm_name}" if release.helm_release else ""
+            header = (f"# federation-deploy dry-run: member {member.name}, release {release.name} "
+                      f"({describe_chart(release)}){live}, namespace {release.namespace}\n")
+            report.templated.append(TemplatedRelease(
+                release, header + displayable_manifests(raw, secrets), len(docs),
+                validate_manifests(docs, schema_version, release.namespace, secrets),
+            ))
+    finally:
+        helm.close()  # the private chart copies
     return report
 
 

@@ -43,7 +43,8 @@ def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResul
         raise ConfigError(problems)
     releases = sum(len(m.releases) for m in fed.members.values())
     return CommandResult(messages=(
-        *(f"warning: {warning}" for warning in fed.warnings),
+        # a note (advice, nothing wrong) says so itself; anything else is a warning
+        *(w if w.startswith("note: ") else f"warning: {w}" for w in fed.warnings),
         *notes,
         f"config valid: {len(fed.members)} members, {releases} releases",
     ))

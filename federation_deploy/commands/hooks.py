@@ -23,6 +23,9 @@ def split_requested(requested: Sequence[str], member: Member) -> tuple[list[str]
         if item in STAGES:
             stages.append(item)
         elif item == HOOKS:
+            if not by_name:
+                raise UsageError(f"--stage hooks: member {member.name} has no hooks "
+                                 f"(members.{member.name}.hooks in federation.yaml)")
             names.update(by_name)
         elif item in by_name:
             names.add(item)

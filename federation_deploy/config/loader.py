@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..errors import ConfigError, Problem
 from ..gitcrypt import is_git_crypt_locked
 from ..yamlio import LocatedMap, line_of, load_located, to_plain
 from . import repository, schema
+from .advice import chart_lock_notes, redirector_warnings
 from .charts import (
     ChartTable,
     ResolvedChart,
@@ -161,7 +163,8 @@ def load_federation(config_dir: Path | str) -> Federation:
             problems += _check_stand_in(stand_in, documents)
     if problems:
         raise ConfigError(problems)
-    return Federation(
+    warnings += chart_lock_notes(members, display_path)
+    fed = Federation(
         config_dir=config_dir,
         path=path,
         terraform_version=tf_version,
@@ -177,6 +180,8 @@ def load_federation(config_dir: Path | str) -> Federation:
         values_documents=documents,
         charts=charts.pins,
     )
+    leftovers = redirector_warnings(fed, display_path)
+    return replace(fed, warnings=(*fed.warnings, *leftovers)) if leftovers else fed
 
 
 def _check_stand_in(path: Path, documents: dict[Path, Any]) -> list[Problem]:
@@ -288,10 +293,13 @@ def _load_members(
 def _check_kubeconfig_path(check: Checker, member: Member, m: LocatedMap,
                            secrets_dir: Path) -> None:
     """A kubeconfig member's file must be under secrets/ (never ../../etc/passwd)."""
-    kubeconfig = member.cluster.kubeconfig
+    kubeconfig, key_file = member.cluster.kubeconfig, member.cluster.key_file
     if kubeconfig and not _confined(secrets_dir, kubeconfig):
         check.add(m["cluster"], "kubeconfig", f"members.{member.name}.cluster.kubeconfig",
                   f"expected a path under {secrets_dir.name}/, got {kubeconfig!r}")
+    if key_file and not _confined(secrets_dir.parent, key_file):
+        check.add(m["cluster"], "key_file", f"members.{member.name}.cluster.key_file",
+                  f"expected a path inside the config directory, got {key_file!r}")
 
 
 def _load_member(

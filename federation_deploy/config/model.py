@@ -119,6 +119,7 @@ class Cluster:
     name: str | None = None
     project: str | None = None  # gcp
     location: str | None = None  # gcp zone or region
+    key_file: str | None = None  # gcp, optional service account key (config dir relative)
     region: str | None = None  # aws
     role_arn: str | None = None  # aws, optional role to assume
     kubeconfig: str | None = None  # kubeconfig: file under config/secrets/

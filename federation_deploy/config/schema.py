@@ -221,6 +221,9 @@ CLUSTER = {
         Key("name", STRING, "a string", required=True),
         Key("project", STRING, "a string", required=True),
         Key("location", STRING, "a string", required=True),
+        # a service account key (relative to the config directory, git-crypt-locked in
+        # mybinder.org-deploy): activated in a private gcloud config before get-credentials
+        Key("key_file", STRING, "a path relative to the config directory"),
     )),
     "aws": Section("members.*.cluster", (
         Key("name", STRING, "a string", required=True),

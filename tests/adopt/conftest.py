@@ -105,3 +105,15 @@ def served_deploy_repo(deploy_repo: Path, helm_repo: HelmRepo) -> Path:
     helm_repo.run("dependency", "update", str(chart))
     shutil.rmtree(chart / "charts")
     return deploy_repo
+
+
+@pytest.fixture
+def adopted(served_deploy_repo: Path) -> Path:
+    """The served fixture copy with the federation.yaml `adopt` wrote for it."""
+    from click.testing import CliRunner
+
+    from federation_deploy.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["adopt", str(served_deploy_repo)])
+    assert result.exit_code == 0, result.output
+    return served_deploy_repo

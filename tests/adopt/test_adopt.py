@@ -58,7 +58,8 @@ def test_members_clouds_and_clusters_from_the_tables(deploy_repo: Path) -> None:
         "prod": "gcp", "hetzner-2i2c": "kubeconfig", "hetzner-gesis": "kubeconfig",
         "bids-ovh": "kubeconfig"}
     assert members["prod"]["cluster"] == {"project": "example-binder-project",
-                                          "location": "europe-west1", "name": "prod"}
+                                          "location": "europe-west1", "name": "prod",
+                                          "key_file": "secrets/gke-auth-key-prod.json"}
     assert members["bids-ovh"]["cluster"] == {"kubeconfig": "bids-ovh-kubeconfig.yaml"}
     assert members["prod"]["url"] == "https://gke.binder.example.org"  # its ingress host
     assert members["staging"]["routed"] is False and members["prod"]["routed"] is False
@@ -164,7 +165,8 @@ def test_what_cannot_be_mapped_is_listed_with_hooks(deploy_repo: Path) -> None:
          "--allowed-cidrs-file=secrets/allowed_ips.txt"]]
     tests = yaml.safe_load(unmapped["post-deploy tests of cd.yml"].how.split("\n", 1)[1])
     assert tests["hooks"] == [{"name": "post-deploy-tests", "after": "verify",
-                               "argv": ["pytest", "-vx", "--release={member}", "tests/"]}]
+                               "argv": ["python3", "-m", "pytest", "-vx",
+                                        "--release={member}", "tests/"]}]
 
 
 def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -> None:
@@ -182,9 +184,14 @@ def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -
     assert again.exit_code == 2
     assert "federation.yaml exists: adopt never overwrites it without --force" in again.stderr
     assert (deploy_repo / "federation.yaml").read_text() == "# mine\n"
+    (deploy_repo / "federation.yaml").chmod(0o640)
     forced = run_adopt(str(deploy_repo), "--force")
     assert forced.exit_code == 0, forced.output
     assert (deploy_repo / "federation.yaml").read_text() == text
+    # the previous file is kept, with its mode, and said
+    orig = deploy_repo / "federation.yaml.orig"
+    assert orig.read_text() == "# mine\n" and (orig.stat().st_mode & 0o777) == 0o640
+    assert f"kept the previous file as {orig}" in forced.stderr
 
 
 def test_deploy_py_is_never_executed(deploy_repo: Path) -> None:

@@ -32,13 +32,6 @@ def invoke(repo: Path, *args: str) -> Any:
     return CliRunner().invoke(cli, ["--config-dir", str(repo), *args])
 
 
-@pytest.fixture
-def adopted(served_deploy_repo: Path) -> Path:
-    result = CliRunner().invoke(cli, ["adopt", str(served_deploy_repo)])
-    assert result.exit_code == 0, result.output
-    return served_deploy_repo
-
-
 def helm_merge(base: Any, over: Any) -> Any:
     """Helm's merge, written again for the oracle: dicts deeply, lists and scalars replace,
     null deletes."""
@@ -110,7 +103,9 @@ def test_render_without_secrets_is_deploy_py_merge(
     assert set(generated["hosts"]) == set(fixture["hosts"])
     for name, host in fixture["hosts"].items():
         got = generated["hosts"][name]
-        assert (got["url"], got["weight"], got["prime"]) == (
+        # the generated block replaces the file's hosts whole: prime only where it is true
+        # (mybinder's redirector reads host.get("prime"))
+        assert (got["url"], got["weight"], got.get("prime", False)) == (
             host["url"], host["weight"], host["prime"]), name
     assert generated["enabled"] is True and generated["host"] == "binder.example.org"
 
@@ -166,25 +161,33 @@ def test_dry_run_renders_the_umbrella_chart_with_its_dependency_built(
     assert "name: hetzner-2i2c-binderhub" in invoke(
         adopted, "deploy", "hetzner-2i2c", "--dry-run", "--without-secrets", "--release",
         "mybinder").stdout
-    assert (adopted / "mybinder" / "charts" / "binderhub-0.1.0.tgz").is_file()
+    # built in a private copy: the user's chart directory is never written
+    assert not (adopted / "mybinder" / "charts").exists()
     assert (adopted / "mybinder" / "Chart.lock").read_text() == lock
     assert not user_repositories.exists()
 
 
 @pytest.mark.helm
-def test_a_chart_without_chart_lock_needs_update_dependencies(
+def test_a_chart_without_chart_lock_resolves_its_ranges_in_a_private_copy(
     adopted: Path, helm_repo: HelmRepo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """mybinder.org-deploy git-ignores mybinder/Chart.lock: deploy updates the dependencies
+    from Chart.yaml's ranges, in a copy, and says so; --update-dependencies writes it back."""
     monkeypatch.setenv("FEDERATION_DEPLOY_HELM", helm_repo.helm)
     lock = adopted / "mybinder" / "Chart.lock"
     lock.unlink()
     args = ["deploy", "staging", "--dry-run", "--without-secrets", "--release", "mybinder"]
     result = invoke(adopted, *args)
-    assert result.exit_code == 2
-    assert "has dependencies but no Chart.lock" in result.stderr and not lock.exists()
+    assert result.exit_code == 0, result.output
+    assert "name: staging-binderhub" in result.stdout  # the dependency was there
+    assert "has no committed Chart.lock: its dependency versions are resolved from " \
+        "Chart.yaml's ranges now" in result.stderr
+    assert not lock.exists() and not (adopted / "mybinder" / "charts").exists()
     result = invoke(adopted, *args, "--update-dependencies")
     assert result.exit_code == 0, result.output
     assert lock.is_file() and "version: 0.1.0" in lock.read_text()
+    assert "Chart.lock written (commit it)" in result.stderr
+    assert not (adopted / "mybinder" / "charts").exists()
 
 
 def deploy_recorded(repo: Path, member: str, runner: RecordingRunner,
@@ -209,7 +212,10 @@ def test_recorded_deploy_argv(adopted: Path, helm_repo: HelmRepo) -> None:
     add = next(c for c in calls if c.words[1:3] == ["repo", "add"])
     build = next(c for c in calls if c.words[1:3] == ["dependency", "build"])
     assert add.words == ["helm", "repo", "add", "dependency-0", helm_repo.url, "--force-update"]
-    assert build.words[:4] == ["helm", "dependency", "build", chart]
+    # built in a private copy of the chart directory, which the upgrade then installs
+    copy = build.words[3]
+    assert copy != chart and Path(copy).name == "mybinder"
+    assert not Path(copy).exists()  # removed when the deploy ended
     assert build.words[4] == "--repository-cache" and build.words[-1] == "--skip-refresh"
     # both in one private helm home, never the user's
     assert add.env and build.env and add.env == build.env
@@ -221,7 +227,7 @@ def test_recorded_deploy_argv(adopted: Path, helm_repo: HelmRepo) -> None:
             for c in upgrades] == [
         ("gesis", system, "kube-system"),
         ("cert-manager", "oci://quay.io/jetstack/charts/cert-manager", "cert-manager"),
-        ("gesis", chart, "gesis"),
+        ("gesis", copy, "gesis"),
     ]
     apply = ["kubectl", "apply", "--server-side", "--force-conflicts", "-f", crds, *kc]
     assert words.index(apply) < words.index(upgrades[1].words)  # CRDs before cert-manager
@@ -336,6 +342,9 @@ def test_stage_selection_with_hooks(adopted: Path) -> None:
     assert plan(["tests"], member) == ((), member.hooks[1:])
     assert plan(["verify", "bans"], member) == (("auth", "verify"), member.hooks[:1])
     assert plan(["releases"], member) == (("auth", "releases", "rollout"), ())
+    result = invoke(adopted, "deploy", "prod", "--stage", "hooks", "--yes")
+    assert result.exit_code == 2, result.output
+    assert "--stage hooks: member prod has no hooks" in result.stderr
 
 
 def test_the_adopted_file_passes_the_editor_schema(adopted: Path) -> None:
