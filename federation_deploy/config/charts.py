@@ -14,7 +14,7 @@ from .model import CHARTS_DIR, PACKAGE_CHART_PREFIX, ChartPin, Location
 from .schema import EXACT_VERSION, url_problem
 
 if TYPE_CHECKING:  # the loader imports this module; the Checker is only a type here
-    from .loader import Checker
+    from .checker import Checker
 
 
 @dataclass(frozen=True)

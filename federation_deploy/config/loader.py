@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import ConfigError, Problem
 from ..gitcrypt import is_git_crypt_locked
-from ..yamlio import LocatedMap, line_of, load_located, to_plain
+from ..yamlio import LocatedMap, line_of, load_located
 from . import repository, schema
 from .advice import chart_lock_notes, redirector_warnings
 from .charts import (
@@ -23,6 +23,7 @@ from .charts import (
     resolve_release_chart,
     unused_chart_warnings,
 )
+from .checker import Checker, confined, join_keypath, kind_of
 from .model import (
     CheckSettings,
     Cluster,
@@ -35,80 +36,8 @@ from .model import (
     Release,
     TerraformStack,
 )
-from .schema import FEDERATION_FILE, NAME, Key, Section, url_problem
+from .schema import FEDERATION_FILE, NAME, url_problem
 from .values import check_listed_files
-
-# The value() default when the caller does not override the key's own default.
-_KEY_DEFAULT: Any = object()
-
-
-class Checker:
-    """Collects every problem of one file instead of stopping at the first."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[Problem] = []
-
-    def add(self, node: Any, key: Any, keypath: str, message: str) -> None:
-        self.problems.append(Problem(self.file, line_of(node, key), keypath, message))
-
-    def mapping(self, node: Any, parent: Any, key: Any, keypath: str) -> LocatedMap | None:
-        if isinstance(node, LocatedMap):
-            return node
-        self.add(parent, key, keypath, f"expected a mapping, got {_kind(node)}")
-        return None
-
-    def keys(self, node: LocatedMap, keypath: str, section: Section) -> None:
-        """Unknown keys and missing required keys of a section."""
-        allowed = section.allowed
-        for key in node:
-            if key not in allowed:
-                hint = ", ".join(sorted(allowed))
-                self.add(node, key, _join(keypath, str(key)), f"unknown key (allowed: {hint})")
-        for key in sorted(section.required - set(node)):
-            self.add(node, None, _join(keypath, key), "required key is missing")
-
-    def value(self, node: LocatedMap, keypath: str, key: Key,
-              default: Any = _KEY_DEFAULT) -> Any:
-        """The key's plain value when present and valid by its rule; otherwise its default
-        (the row's, unless the caller derives one, like health from url)."""
-        if default is _KEY_DEFAULT:
-            default = key.default
-        if key.name not in node:
-            return default
-        value = node[key.name]
-        if not key.rule.ok(value):
-            self.add(node, key.name, _join(keypath, key.name),
-                     f"expected {key.expected}, got {_kind(value)}")
-            return default
-        return to_plain(value)
-
-
-def _confined(root: Path, relative: str) -> bool:
-    """Whether root/relative (links resolved) stays inside root: config names files below a
-    root, never elsewhere (../../etc/passwd, an absolute path)."""
-    base = root.resolve()
-    try:
-        return (base / relative).resolve().is_relative_to(base)
-    except (OSError, ValueError):
-        return False
-
-
-def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _kind(value: Any, secret: bool = False) -> str:
-    """What a value is, for messages; never the value itself when it came from a secrets file."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if secret:
-        return f"a secret value ({type(value).__name__})"
-    return f"{type(value).__name__} {value!r}"
 
 
 def load_federation(config_dir: Path | str) -> Federation:
@@ -124,7 +53,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     root = load_located(path, display)
     check = Checker(display)
     if not isinstance(root, LocatedMap):
-        raise ConfigError.single(display, 1, "", f"expected a mapping, got {_kind(root)}")
+        raise ConfigError.single(display, 1, "", f"expected a mapping, got {kind_of(root)}")
     check.keys(root, "", schema.FEDERATION)
 
     tf_version, tf_root = _load_terraform_settings(check, root, path.parent)
@@ -294,10 +223,10 @@ def _check_kubeconfig_path(check: Checker, member: Member, m: LocatedMap,
                            secrets_dir: Path) -> None:
     """A kubeconfig member's file must be under secrets/ (never ../../etc/passwd)."""
     kubeconfig, key_file = member.cluster.kubeconfig, member.cluster.key_file
-    if kubeconfig and not _confined(secrets_dir, kubeconfig):
+    if kubeconfig and not confined(secrets_dir, kubeconfig):
         check.add(m["cluster"], "kubeconfig", f"members.{member.name}.cluster.kubeconfig",
                   f"expected a path under {secrets_dir.name}/, got {kubeconfig!r}")
-    if key_file and not _confined(secrets_dir.parent, key_file):
+    if key_file and not confined(secrets_dir.parent, key_file):
         check.add(m["cluster"], "key_file", f"members.{member.name}.cluster.key_file",
                   f"expected a path inside the config directory, got {key_file!r}")
 
@@ -359,7 +288,7 @@ def _load_member(
             check.add(m, "releases", f"{kp}.releases",
                       "an external member is never deployed: it has no releases")
         elif not isinstance(rnode, list):
-            check.add(m, "releases", f"{kp}.releases", f"expected a list, got {_kind(rnode)}")
+            check.add(m, "releases", f"{kp}.releases", f"expected a list, got {kind_of(rnode)}")
         else:
             seen: set[str] = set()
             live: dict[tuple[str, str], str] = {}
@@ -433,7 +362,7 @@ def _load_terraform_stack(
                     outputs[str(out)] = str(target)
     if not stack:
         return None
-    if not _confined(tf_root, stack):
+    if not confined(tf_root, stack):
         check.add(tnode, "stack", f"{tkp}.stack",
                   f"expected a path under the terraform root ({tf_root}), got {stack!r}")
         return None
@@ -587,7 +516,7 @@ def _check_values_files(
                 continue
             if not isinstance(data, LocatedMap):
                 problems.append(Problem(display, 1, "", f"expected a mapping of release names "
-                                        f"to values, got {_kind(data, secret)}"))
+                                        f"to values, got {kind_of(data, secret)}"))
                 continue
             problems += _non_finite_numbers(data, display, "", secret)
             for key, value in data.items():
@@ -599,7 +528,7 @@ def _check_values_files(
                 elif value is not None and not isinstance(value, LocatedMap):
                     problems.append(Problem(
                         display, line_of(data, key), str(key),
-                        f"expected a mapping of Helm values, got {_kind(value, secret)}"))
+                        f"expected a mapping of Helm values, got {kind_of(value, secret)}"))
     return problems
 
 
@@ -612,7 +541,7 @@ def _non_finite_numbers(node: Any, display: str, keypath: str, secret: bool) -> 
     elif isinstance(node, list):
         items = list(enumerate(node))
     for key, value in items:
-        path = f"{keypath}[{key}]" if isinstance(node, list) else _join(keypath, str(key))
+        path = f"{keypath}[{key}]" if isinstance(node, list) else join_keypath(keypath, str(key))
         if isinstance(value, float) and not math.isfinite(value):
             shown = "a secret value" if secret else repr(value)
             problems.append(Problem(display, line_of(node, key), path,

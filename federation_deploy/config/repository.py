@@ -16,7 +16,7 @@ from .model import Hook, Location, Member, ValuesFile
 from .values import unknown_placeholders
 
 if TYPE_CHECKING:
-    from .loader import Checker
+    from .checker import Checker
 
 LOCAL_CHART_PREFIXES = ("./", "../")
 
