@@ -40,6 +40,7 @@ from typing import NoReturn
 from ..config import Federation, RampState, load_federation
 from ..durations import format_duration
 from ..errors import FederationDeployError, PublishFailed, VerificationError, WeightsConflict
+from ..tables import paused_text
 from ..weights import (
     ConfigSnapshot,
     changed_since,
@@ -491,6 +492,6 @@ class RampEngine:
 
 def paused_message(member: str, state: RampState, where: str) -> str:
     """What `ramp --advance` says of a ramp paused by a rollback (the scheduled job's log)."""
-    return (f"the ramp of {member} is paused at {where} since a rollback ({state.rolled_back}): "
-            f"not advanced; when {member} is fixed, `federation-deploy ramp {member}` restarts "
-            f"it, or `federation-deploy ramp {member} --abort` ends it")
+    assert state.rolled_back is not None
+    return (f"the ramp of {member} at {where} is not advanced: it is "
+            f"{paused_text(member, state.rolled_back)}")
