@@ -300,7 +300,8 @@ def test_a_hand_edit_during_a_hold_stops_the_ramp(federation: StandinFederation)
             path = federation.path
             path.write_text(path.read_text().replace("    weight: 60 ", "    weight: 80 "))
 
-    with pytest.raises(WeightsConflict, match="federation.yaml changed under the ramp of gamma") as stopped:
+    with pytest.raises(WeightsConflict,
+                       match="federation.yaml changed under the ramp of gamma") as stopped:
         _engine(federation, FakeClock(), redirector, on_step).run()
     assert "alpha weight 60 -> 80" in str(stopped.value)
     assert "without rolling back or publishing" in str(stopped.value)

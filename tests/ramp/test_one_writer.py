@@ -187,7 +187,8 @@ def test_two_ramps_of_one_member_started_together(
             run.kill()
     assert sorted(codes) == [0, 1], [r.stderr() for r in runs]
     loser = runs[codes.index(1)].stderr()
-    assert "another weight writer runs on this machine (pid " in loser
+    assert "the ramp of gamma already runs on this machine (pid " in loser
+    assert "`federation-deploy ramp gamma --abort`" in loser
     assert "ramp gamma" in loser
     fed = federation.load()
     assert fed.members["gamma"].weight == 100 and fed.members["gamma"].ramp is None
@@ -319,7 +320,8 @@ def test_hand_edit_mid_hold_stops_the_ramp_and_is_kept(
         assert held.wait() == 1, held.stderr()
     finally:
         held.kill()
-    assert "changed under it" in held.stderr() and "alpha weight 60 -> 70" in held.stderr()
+    assert "federation.yaml changed under the ramp of gamma" in held.stderr()
+    assert "alpha weight 60 -> 70" in held.stderr()
     assert federation.path.read_text() == edited  # the edit kept, nothing written after it
     generation, hosts = published_state(published)
     # the published config is still the 5% step: nothing published after the edit
