@@ -108,8 +108,10 @@ def ramping_matrix(fed: Federation) -> Matrix:
                               fed.redirector.member in staging_tier(fed))
     include: list[MatrixEntry] = []
     for m in fed.members.values():
-        if m.ramp is None or m.drained is not None:
-            continue  # a drained member's ramp is paused: `ramp --advance` would refuse it
+        if m.ramp is None or m.drained is not None or m.ramp.paused:
+            # paused by a drain or a rollback: the scheduled job leaves it alone until a
+            # person restores it or runs `ramp MEMBER` again
+            continue
         include.append({
             "member": m.name,
             "step": m.ramp.step + 1,  # 1-based for people; 0 = not started

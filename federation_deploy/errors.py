@@ -153,3 +153,8 @@ class ProviderUnavailableError(LockFileError):
 class WeightsConflict(FederationDeployError):
     """Another writer changed the weights (federation.yaml or the published config) since this
     process read them: nothing was written or published by the loser (exit 1)."""
+
+
+class PublishFailed(FederationDeployError):
+    """Publishing weights failed after federation.yaml was written (exit 1): the message says
+    what federation.yaml holds and how to publish it."""

@@ -54,7 +54,15 @@ def ramp_value(state: RampState | None) -> dict[str, Any] | None:
         "hold": state.hold,
         "started": state.started,
         "last_healthy": state.last_healthy,
+        "rolled_back": state.rolled_back,
     }
+
+
+def paused_text(member: str, rolled_back: str) -> str:
+    """A ramp paused by a rollback, said alike by traffic, members, `ramp --dry-run` and
+    `ramp --advance`: since when and why, and the one command that restarts it."""
+    return (f"paused since a rollback ({rolled_back}): the scheduled --advance leaves it "
+            f"alone; `federation-deploy ramp {member}` restarts it, `--abort` ends it")
 
 
 def dump_rows(rows: list[dict[str, Any]], output: str) -> str:

@@ -34,6 +34,9 @@ from .render import redirector_config
 from .yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
 LOCK_TIMEOUT = 60.0  # a compare-and-swap holds its lock for milliseconds; a minute is a hang
+# a wait on a held lock says so after this long, then every LOCK_NOTICE_INTERVAL
+LOCK_NOTICE_FIRST = 1.0
+LOCK_NOTICE_INTERVAL = 15.0
 WRITER_LOCK = ".weights-writer.lock"
 
 class ConfigChanged(WeightsConflict):
@@ -55,46 +58,79 @@ def lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold an exclusive flock on path (created 0644); WeightsConflict after timeout."""
+def locked(path: Path, timeout: float = LOCK_TIMEOUT, *, name: str = "the lock",
+           progress: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Hold an exclusive flock on path (created 0644), writing this process's pid into it so
+    that a waiter can say who holds it; WeightsConflict after timeout. While waiting, progress
+    hears `waiting for NAME held by pid P` after LOCK_NOTICE_FIRST, then every
+    LOCK_NOTICE_INTERVAL seconds (a wait is never silent)."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        deadline = start + timeout
+        next_notice = start + LOCK_NOTICE_FIRST
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
+                now = time.monotonic()
+                if now >= deadline:
                     raise WeightsConflict(
-                        f"{path} has been locked by another process for {timeout:g}s: "
+                        f"{path} has been locked by {_lock_holder(fd)} for {timeout:g}s: "
                         "another weight change hangs there; try again when it is done"
                     ) from None
+                if progress is not None and now >= next_notice:
+                    progress(f"waiting for {name} held by {_lock_holder(fd)} ({path}, "
+                             f"{now - start:.0f}s of {timeout:g}s)")
+                    next_notice = now + LOCK_NOTICE_INTERVAL
                 time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # releases the lock
 
 
+def _writer_refusal(who: str, theirs: str, ours: str | None) -> str:
+    """Why a second writer is refused and what to do next: abort the running ramp only when
+    it is the same member's (another member's ramp is someone else's work)."""
+    if theirs and theirs == ours:
+        return (f"the ramp of {ours} already runs on this machine ({who}): wait for it to end, "
+                f"or stop it with `federation-deploy ramp {ours} --abort` (an abort wins over "
+                "a running ramp)")
+    waited = f"the ramp of {theirs}" if theirs else "it"
+    again = f"`federation-deploy ramp {ours}`" if ours else "this command"
+    return (f"another weight writer runs on this machine ({who}): weights have one writer at "
+            f"a time; when {waited} has ended (`federation-deploy traffic` shows ramps in "
+            f"progress), run {again} again")
+
+
+def _lock_holder(fd: int) -> str:
+    """`pid P` from a lock file written by locked(), else `another process`."""
+    text = os.pread(fd, 100, 0).decode("utf-8", "replace").strip()
+    return f"pid {text}" if text.isdigit() else "another process"
+
+
 @contextlib.contextmanager
-def writer_lock(config_dir: Path, holder: str) -> Iterator[None]:
-    """The one long-running weight writer (a ramp) on this machine: a second one is refused
-    at once, naming the first. Abort (and drain) do not take it: they win over a ramp, which
-    sees the change and stops."""
+def writer_lock(config_dir: Path, holder: str, member: str | None = None) -> Iterator[None]:
+    """The one long-running weight writer (a ramp of member) on this machine: a second one is
+    refused at once, naming the first and what to do. Abort (and drain) do not take it: they
+    win over a ramp, which sees the change and stops."""
     path = Path(config_dir) / WRITER_LOCK
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            who = os.pread(fd, 500, 0).decode("utf-8", "replace").strip() or "unknown"
-            raise WeightsConflict(
-                f"another weight writer runs on this machine ({who}): wait for it, or stop "
-                "its ramp with `ramp MEMBER --abort` (an abort wins over a running ramp)"
-            ) from None
+            lines = os.pread(fd, 500, 0).decode("utf-8", "replace").splitlines()
+            who = lines[0].strip() if lines and lines[0].strip() else "unknown"
+            theirs = lines[1].removeprefix("member:").strip() if len(lines) > 1 else ""
+            raise WeightsConflict(_writer_refusal(who, theirs, member)) from None
         since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}: {holder}, since {since}\n".encode(), 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {holder}, since {since}\nmember: {member or ''}\n"
+                  .encode(), 0)
         yield
     finally:
         os.close(fd)

@@ -33,6 +33,10 @@ SKIPPED = {
     "federation-deploy ramp curvenote --abort": "publishes to the redirector's helm release "
                                                 "on a cluster, racing another ramp",
     "federation-deploy ramp ovh2 ...": "an elided command line, racing another ramp",
+    "federation-deploy ramp curvenote ...": "an elided command line, racing another ramp",
+    "federation-deploy ramp curvenote --advance": "publishes to the redirector's helm release "
+                                                  "from a stale checkout (tests/ramp/"
+                                                  "test_resume_and_refusals.py runs it with file:)",
     "federation-deploy deploy gke --yes": "deploys to a cluster",
     # incidents: they publish to the redirector's helm release on a cluster (tests/ramp/
     # test_drain.py runs them against a local redirector with --publish file:)

@@ -109,3 +109,18 @@ def test_one_long_writer_per_machine(config_dir: Path) -> None:
         pass
     with writer_lock(config_dir, "ramp ovh2"):  # free again once the first is done
         pass
+
+
+def test_writer_lock_refusal_names_the_real_member_and_the_next_step(config_dir: Path) -> None:
+    with writer_lock(config_dir, "ramp curvenote --advance", "curvenote"):
+        with pytest.raises(WeightsConflict) as same, \
+                writer_lock(config_dir, "ramp curvenote", "curvenote"):
+            pass
+        with pytest.raises(WeightsConflict) as other, writer_lock(config_dir, "ramp ovh2", "ovh2"):
+            pass
+    assert "the ramp of curvenote already runs on this machine (pid " in str(same.value)
+    assert "`federation-deploy ramp curvenote --abort`" in str(same.value)
+    # another member's ramp is someone else's work: wait for it, do not abort it
+    assert "when the ramp of curvenote has ended" in str(other.value)
+    assert str(other.value).endswith("run `federation-deploy ramp ovh2` again")
+    assert "--abort" not in str(other.value) and "MEMBER" not in str(other.value)

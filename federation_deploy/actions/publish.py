@@ -4,6 +4,7 @@ config.json file (the rule itself is weights.check_publish)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,15 +58,30 @@ def read_published_file(path: Path) -> PublishedWeights | None:
     return published_from_config(data)
 
 
-def publish_file(fed: Federation, path: Path, timeout: float = LOCK_TIMEOUT) -> None:
+def check_file_target(path: Path) -> None:
+    """UsageError unless a config.json can be published to path: its directory exists and is
+    writable (the temp file and the lock go there), and path is not a directory."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot publish to {path}: directory {path.parent} does not exist "
+                         "(create it, or pass another --publish file:PATH)")
+    if path.is_dir():
+        raise UsageError(f"cannot publish to {path}: it is a directory (pass the config.json "
+                         "file's path: --publish file:DIR/config.json)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot publish to {path}: directory {path.parent} is not writable "
+                         "by this user (fix its permissions, or pass another --publish)")
+
+
+def publish_file(fed: Federation, path: Path, timeout: float = LOCK_TIMEOUT,
+                 progress: Callable[[str], None] | None = None) -> None:
     """Write the redirector's config.json to path atomically (the redirector hot-reloads it,
     and never reads half a file), as a compare-and-swap: under a flock on the sidecar
     `.config.json.lock`, read the generation there and refuse (WeightsConflict) an older one
-    (weights.check_publish), then write and rename."""
+    (weights.check_publish), then write and rename. progress hears a held lock's holder."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise UsageError(f"cannot publish to {path}: directory {path.parent} does not exist")
-    with locked(lock_path(path), timeout):
+    check_file_target(path)
+    with locked(lock_path(path), timeout, name="the publish lock", progress=progress):
         check_publish(fed, read_published_file(path), f"file:{path}")
         atomic_write_text(path, redirector_config_text(fed), mode=0o644)
 
@@ -102,10 +118,21 @@ class Publisher:
         self.runner = runner
         self.progress = progress
 
+    def check(self) -> None:
+        """Refuse (UsageError, exit 2) a target that cannot work, before anything is written:
+        a file target's directory must exist and be writable; helm must be found."""
+        if self.target.kind == "file":
+            assert self.target.path is not None
+            check_file_target(self.target.path)
+            return
+        from .helm import find_helm  # lazily, as publish_helm: pyhelm3 only when needed
+
+        find_helm()
+
     def __call__(self, fed: Federation) -> None:
         if self.target.kind == "file":
             assert self.target.path is not None
-            publish_file(fed, self.target.path)
+            publish_file(fed, self.target.path, progress=self.progress)
             return
         assert self.runner is not None
         publish_helm(fed, self.runner, self.progress)

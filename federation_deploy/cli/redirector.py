@@ -24,7 +24,8 @@ def redirector() -> None:
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
               default=None, metavar="PATH",
               help="Write config.json here (atomically: readers never see half a file; a "
-                   "running redirector watching PATH picks it up within 2 s). "
+                   "running redirector watching PATH picks it up within 2 s), as `--publish "
+                   "file:PATH` does: an older generation than PATH's is refused (exit 1). "
                    "Default: stdout.")
 @click.pass_obj
 def config_command(obj: Context, output: Path | None) -> None:
@@ -40,14 +41,17 @@ def config_command(obj: Context, output: Path | None) -> None:
     """
     from ..render import redirector_config
 
-    text = json.dumps(redirector_config(obj.federation()), indent=2, sort_keys=False) + "\n"
+    fed = obj.federation()
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(json.dumps(redirector_config(fed), indent=2, sort_keys=False) + "\n",
+                   nl=False)
         return
-    from ..yamlio import atomic_write_text
+    from ..actions.publish import publish_file
 
-    atomic_write_text(output, text)
-    obj.progress(f"wrote {output}")
+    # the same compare-and-swap as a ramp's publish: a running redirector may hot-reload
+    # this file, and an older checkout must not put back weights a ramp has moved on from
+    publish_file(fed, output, progress=obj.progress)
+    obj.progress(f"wrote {output} (generation {fed.generation})")
 
 
 @redirector.command("serve")

@@ -20,7 +20,8 @@ from ..durations import Duration, format_duration
 from ..errors import EXIT_FAILED, FederationDeployError, UsageError, VerificationError
 from ..ramp.engine import RampOutcome, RampSettings
 from ..ramp.plan import RampPlan, parse_steps, resolve_plan
-from ..tables import OUTPUT_FORMATS
+from ..signals import signal_of
+from ..tables import OUTPUT_FORMATS, paused_text
 from ..traffic import redirector_url_problem
 from .context import Context, confirm_or_abort
 from .github import append_step_summary, in_github_actions
@@ -130,7 +131,10 @@ def ramp(
         state = fed.members[member].ramp
         for note in plan.notes:
             obj.progress(f"note: {note}")
-        if state is not None:
+        if state is not None and state.rolled_back is not None:
+            obj.progress(f"the ramp of {member} at step {state.step + 1} is "
+                         f"{paused_text(member, state.rolled_back)}")
+        elif state is not None:
             obj.progress(f"a ramp of {member} is in progress at step {state.step + 1} "
                          f"since {state.started}")
         click.echo(ramp_commands.plan_table(plan, state.step if state is not None else None),
@@ -173,10 +177,11 @@ def ramp(
                                          to_weight=to_weight, hold=hold_text,
                                          settings=settings, progress=obj.progress,
                                          confirm=confirm, advance=advance)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         for line in interrupt_lines(obj, member, click.get_current_context()):
             click.echo(line, err=True)
-        raise click.exceptions.Exit(130) from None
+        # 130 for Ctrl-C, 143 for SIGTERM (a CI runner cancelling), as every other command
+        raise click.exceptions.Exit(128 + signal_of(exc)) from None
     except VerificationError as exc:
         _summarise(obj, member, None, str(exc))
         raise

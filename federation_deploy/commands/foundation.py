@@ -12,6 +12,7 @@ from ..shares import member_share
 from ..tables import (
     aligned_lines,
     dump_rows,
+    paused_text,
     ramp_value,
     share_cell,
     share_value,
@@ -77,6 +78,14 @@ def members_rows(fed: Federation) -> list[dict[str, Any]]:
 MEMBER_COLUMNS = ["name", "cloud", "url", "weight", "share", "prime", "ramp"]
 
 
+def _ramp_cell(member: str, ramp: dict[str, Any] | None) -> str:
+    if ramp is None:
+        return "-"
+    if ramp.get("rolled_back"):
+        return f"{ramp['percent']:g}%, {paused_text(member, ramp['rolled_back'])}"
+    return f"{ramp['percent']:g}%"
+
+
 def members(fed: Federation, output: str = "table") -> CommandResult:
     """The members as a table for people, or JSON or YAML for scripts."""
     rows = members_rows(fed)
@@ -85,7 +94,7 @@ def members(fed: Federation, output: str = "table") -> CommandResult:
     table = [MEMBER_COLUMNS] + [[
         r["name"], r["cloud"], r["url"], weight_cell(r["weight"]), share_cell(r["share"]),
         "yes" if r["prime"] else "no",
-        "-" if r["ramp"] is None else f"{r['ramp']['percent']:g}%",
+        _ramp_cell(r["name"], r["ramp"]),
     ] for r in rows]
     return CommandResult(stdout="\n".join(aligned_lines(table)) + "\n")
 

@@ -54,7 +54,8 @@ def run_ramp(
     weights under this one (it then stops without publishing).
     """
     # the lock first: a second ramp on this machine is told that one runs, whatever it asks
-    with writer_lock(fed.config_dir, f"ramp {member}{' --advance' if advance else ''}"):
+    with writer_lock(fed.config_dir, f"ramp {member}{' --advance' if advance else ''}",
+                     member):
         plan = resolve_plan(fed, member, steps, to_weight, hold)
         if confirm is not None:
             confirm(plan)
@@ -143,7 +144,11 @@ def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
 
 def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
             on_step: StepHook | None) -> RampIO:
-    """What an engine talks to; the publisher also says what its target serves."""
+    """What an engine talks to; the publisher also says what its target serves. A Publisher's
+    target is checked here, before the engine writes anything: a target that cannot work is
+    refused (exit 2) with federation.yaml untouched."""
+    if isinstance(publisher, Publisher):
+        publisher.check()
     return RampIO(publish=publisher, clock=clock or Clock(),
                   progress=progress or (lambda _: None), on_step=on_step,
                   published=publisher.published if isinstance(publisher, Publisher) else None)

@@ -12,6 +12,7 @@ from ..shares import routed_weights, shares
 from ..tables import (
     aligned_lines,
     dump_rows,
+    paused_text,
     ramp_value,
     share_cell,
     share_value,
@@ -113,14 +114,14 @@ def traffic_table(rows: list[TrafficRow]) -> str:
                 "?" if health is None else ("ok" if health else f"failing ({reason or '?'})"),
                 "-" if lv.get("redirects") is None else f"{lv['redirects']:g}",
             ]
-        line.append(_ramp_cell(r.ramp, paused=r.drained is not None))
+        line.append(_ramp_cell(r.name, r.ramp, paused=r.drained is not None))
         line.append("-" if r.drained is None else
                     f"since {r.drained['since']}: {r.drained['reason']}")
         table.append(line)
     return "\n".join(aligned_lines(table)) + "\n"
 
 
-def _ramp_cell(ramp: Mapping[str, Any] | None, paused: bool = False) -> str:
+def _ramp_cell(member: str, ramp: Mapping[str, Any] | None, paused: bool = False) -> str:
     if ramp is None:
         return "-"
     if paused:
@@ -128,6 +129,8 @@ def _ramp_cell(ramp: Mapping[str, Any] | None, paused: bool = False) -> str:
     steps = ramp["steps"]
     step = ramp["step"]
     where = "not started" if step < 0 else f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"
+    if ramp.get("rolled_back"):
+        return f"{where}, {paused_text(member, ramp['rolled_back'])}"
     since = f" since {ramp['started']}" if ramp.get("started") else ""
     healthy = f", healthy at {ramp['last_healthy']}" if ramp.get("last_healthy") else ""
     return f"{where}{since}, hold {ramp['hold']}{healthy}"

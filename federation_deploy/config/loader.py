@@ -427,7 +427,7 @@ def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
         return None
     return RampState(steps=tuple(float(s) for s in steps), step=step, to_weight=float(to_weight),
                      hold=read["hold"], started=read["started"],
-                     last_healthy=read["last_healthy"])
+                     last_healthy=read["last_healthy"], rolled_back=read["rolled_back"])
 
 
 def _load_drained(check: Checker, m: LocatedMap, kp: str, weight: Any,

@@ -144,6 +144,13 @@ class RampState:
     hold: str
     started: str | None = None
     last_healthy: str | None = None
+    # set by a rollback: when, from which step and why; the ramp is paused until a person
+    # runs `ramp MEMBER` again (the scheduled --advance leaves it alone)
+    rolled_back: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.rolled_back is not None
 
     @property
     def current_share(self) -> float:

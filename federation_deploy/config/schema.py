@@ -307,6 +307,8 @@ RAMP = Section("members.*.ramp", (
     Key("hold", STRING, "a duration like 30m", "30m"),
     Key("started", OPTIONAL_STRING, "a timestamp"),
     Key("last_healthy", OPTIONAL_STRING, "a timestamp"),
+    # a rollback pauses the ramp: when, from which step, why (`ramp MEMBER` restarts it)
+    Key("rolled_back", OPTIONAL_STRING, "a sentence: when and why the ramp was rolled back"),
 ))
 RAMP_KEYS = RAMP.names
 

@@ -12,10 +12,13 @@ interrupted (Ctrl-C, SIGTERM) between 1 and 2, the interrupt handler publishes w
 says before exiting, and a resumed ramp first makes the published config equal to the file's
 step (a process killed outright, or a failed publish, is healed by that re-publish). A failed
 check writes and publishes the previous step (0 before the first), keeps the `ramp:` block
-at that step with `started` reset (the next attempt waits a full hold), and raises
-VerificationError (exit 1). The final step (100) sets weight = to_weight and removes the
-`ramp:` block: the member is then routed by rendezvous like the others; an interactive ramp
-still holds after it and can roll back.
+at that step PAUSED (`rolled_back:` says when and why: the scheduled --advance leaves it
+alone until a person runs `ramp MEMBER`, which restarts it there with a full hold), and
+raises VerificationError (exit 1). A resume whose step needs another weight than config's
+(the other members' weights changed since it was written) writes and publishes it again
+before waiting: it always waits for what it published. The final step (100) sets weight =
+to_weight and removes the `ramp:` block: the member is then routed by rendezvous like the
+others; an interactive ramp still holds after it and can roll back.
 
 One writer (weights.py): every write of federation.yaml is a compare-and-swap against the
 text this engine last read or wrote, and adds one to `generation:`; every publish refuses an
@@ -29,26 +32,17 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NoReturn
 
 from ..config import Federation, RampState, load_federation
 from ..durations import format_duration
-from ..errors import VerificationError, WeightsConflict
-from ..traffic import (
-    CheckResult,
-    LiveError,
-    check_error_rate,
-    check_member_health,
-    fetch_active_hosts,
-    fetch_live_generation,
-)
+from ..errors import FederationDeployError, PublishFailed, VerificationError, WeightsConflict
+from ..tables import paused_text
 from ..weights import (
     ConfigSnapshot,
-    PublishedWeights,
     changed_since,
     check_publish,
     restore,
@@ -65,74 +59,27 @@ from .plan import (
     weights_disagreement,
 )
 from .state import parse_timestamp, utc_timestamp, write_member
+from .wait import (
+    ActiveHostsReader,
+    Clock,
+    ErrorRateCheck,
+    GenerationReader,
+    HealthCheck,
+    Progress,
+    Publish,
+    PublishedReader,
+    RampIO,
+    RampSettings,
+    RedirectorWatch,
+    StepHook,
+)
 
-Progress = Callable[[str], None]
-StepHook = Callable[[RampStep], None]
-# Publishes the weights of a federation (actions.publish.make_publisher makes one).
-Publish = Callable[[Federation], None]
-# (redirector URL, timeout) -> its /active_hosts; raises traffic.LiveError when unreadable
-ActiveHostsReader = Callable[[str, float], dict[str, Any]]
-# (health URL, timeout) -> the member's verdict
-HealthCheck = Callable[[str, float], CheckResult]
-# (Prometheus URL, member, max rate, member label, timeout) -> the error-rate verdict
-ErrorRateCheck = Callable[[str, str, float, str, float], CheckResult]
-# (redirector URL, timeout) -> the generation it serves (None: unknown or unreadable)
-GenerationReader = Callable[[str, float], int | None]
-# the federation -> what the publish target serves now (actions.publish.Publisher.published)
-PublishedReader = Callable[[Federation], PublishedWeights | None]
-
-
-@dataclass(frozen=True)
-class RampSettings:
-    """How a ramp watches the redirector and the member (all times in seconds)."""
-
-    redirector_url: str | None = None
-    prometheus_url: str | None = None
-    max_error_rate: float = 0.05
-    prometheus_label: str = "member"  # the label naming the member in Prometheus
-    check_interval: float = 5.0  # between health checks while holding
-    poll_interval: float = 1.0  # between /active_hosts polls while waiting for new weights
-    agreeing_answers: int = 3  # consecutive /active_hosts answers with the new weights
-    settle_timeout: float = 120.0  # for the redirector to report the new weights
-    request_timeout: float = 5.0
-    record_interval: float = 300.0  # write last_healthy to config this often while holding
-    # a holding ramp says how it is at the first check this long after its last line (0: at
-    # every check), so a long hold is never silent
-    heartbeat_interval: float = 60.0
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Clock:
-    """Time for the ramp; tests pass a fake whose sleep only moves `now` forward."""
-
-    now: Callable[[], datetime] = _utc_now
-    sleep: Callable[[float], None] = time.sleep
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
-@dataclass(frozen=True)
-class RampIO:
-    """Everything the engine talks to: where weights are published, time, the redirector,
-    the member, Prometheus, and whoever follows the progress. Tests replace any of them."""
-
-    publish: Publish
-    clock: Clock = field(default_factory=Clock)
-    active_hosts: ActiveHostsReader = fetch_active_hosts
-    # None: the one health verdict (health.py) with the federation's prime and pod headroom
-    member_health: HealthCheck | None = None
-    error_rate: ErrorRateCheck = check_error_rate
-    progress: Progress = _quiet
-    on_step: StepHook | None = None  # when the redirector serves a step, before its hold
-    live_generation: GenerationReader = fetch_live_generation
-    # None: the target cannot be read (a resume then publishes without asking)
-    published: PublishedReader | None = None
+# what callers import from here (the engine's API), defined beside the redirector watch
+__all__ = [
+    "ActiveHostsReader", "Clock", "ErrorRateCheck", "GenerationReader", "HealthCheck",
+    "Progress", "Publish", "PublishedReader", "RampEngine", "RampIO", "RampOutcome",
+    "RampSettings", "RampStep", "StepHook", "weights_disagreement",
+]
 
 
 @dataclass(frozen=True)
@@ -140,7 +87,7 @@ class RampOutcome:
     """How a ramp command ended (rollbacks raise VerificationError instead)."""
 
     member: str
-    status: str  # complete | started | advanced | holding | aborted
+    status: str  # complete | started | advanced | holding | paused | aborted
     step: int  # the step published now; -1 = the member at 0
     weight: float
     share: float
@@ -167,7 +114,7 @@ class RampEngine:
         self.last_healthy: str | None = state.last_healthy if state is not None else None
         self.dirty = False  # config written, publish not done yet
         self.before_write: ConfigSnapshot | None = None  # put back if the publish is refused
-        self._noted_no_redirector = False
+        self.watch = RedirectorWatch(self.member, settings, io, self._ensure_current)
 
     @classmethod
     def for_abort(cls, fed: Federation, member: str, settings: RampSettings,
@@ -193,7 +140,7 @@ class RampEngine:
 
     def advance(self) -> RampOutcome:
         """Check the current step, and take the next one when its hold is over (or start the
-        ramp); returns at once."""
+        ramp); returns at once. A ramp paused by a rollback is left alone."""
         return self._proceed(once=True)
 
     def abort(self) -> RampOutcome:
@@ -218,7 +165,7 @@ class RampEngine:
             except WeightsConflict:
                 self.dirty = False
                 raise
-            self._publish()
+            self._publish(f"{self.member} at weight {self.plan.member_weight_at(-1):g}")
             self.say(done)
             failure = self._wait_for_redirector(-1, ramp_flag=ramp_flag)
             if failure:
@@ -234,8 +181,18 @@ class RampEngine:
                 self._say_plan()
             else:
                 index = state.step
+                if state.rolled_back is not None:
+                    if once:
+                        # the scheduled job never restarts a ramp that failed its checks
+                        return self._outcome("paused", index, paused_message(
+                            self.member, state, self._describe(index)))
+                    self.say(f"restarting the ramp of {self.member}, paused since its rollback "
+                             f"({state.rolled_back}), at {self._describe(index)}")
+                    self._record(index, utc_timestamp(self.clock.now()), unpause=True)
+                    state = self.fed.members[self.member].ramp
+                    assert state is not None
                 if once:
-                    self._ensure_published(index)
+                    self._ensure_published(index, state.started)
                     if index >= 0:
                         self._check_or_rollback(index)
                     until = self._started(state) + timedelta(seconds=self.plan.hold_seconds)
@@ -248,7 +205,7 @@ class RampEngine:
                         )
                 else:
                     self.say(f"resuming the ramp of {self.member} at {self._describe(index)}")
-                    self._ensure_published(index)
+                    self._ensure_published(index, state.started)
                     if index >= 0:
                         self._hook(index)
                         self._hold(index, self._started(state))
@@ -283,7 +240,7 @@ class RampEngine:
         self.say(f"step {index + 1}/{len(self.plan.steps)}: {self.member} weight "
                  f"{step.weight:g} ({step.share:.2f}% of launches)")
         self._write(index, utc_timestamp(started))
-        self._publish()
+        self._publish(self._describe(index))
         failure = self._wait_for_redirector(index)
         if failure:
             self._rollback(index, failure)
@@ -316,7 +273,7 @@ class RampEngine:
             self.clock.sleep(min(self.settings.check_interval, remaining))
 
     def _check_or_rollback(self, index: int) -> None:
-        failure = self._check(index)
+        failure = self.watch.check(self.fed, self.plan.member_weight_at(index))
         # abort wins: a failed check after someone else changed the weights (an abort takes
         # the member out of rotation) is theirs to explain, not a reason to roll back
         self._ensure_current()
@@ -325,17 +282,24 @@ class RampEngine:
         self.last_healthy = utc_timestamp(self.clock.now())
 
     def _rollback(self, index: int, failure: str) -> NoReturn:
+        """Write and publish the previous step (0 before the first) and PAUSE the ramp there
+        (`rolled_back:` in its block): the scheduled --advance leaves it alone until a person
+        runs `ramp MEMBER` again, so a member that failed is not ramped again unattended."""
         target = index - 1
         self.say(f"check failed at {self._describe(index)}: {failure}")
         self.say(f"rolling back {self.member} to {self._describe(target)}")
         self._ensure_current()
-        self._write(target, utc_timestamp(self.clock.now()))
-        self._publish()
+        now = utc_timestamp(self.clock.now())
+        self._write(target, now, rolled_back=f"{now} from {self._describe(index)}: {failure}")
+        self._publish(f"the rollback to {self._describe(target)}")
         wait_failure = self._wait_for_redirector(target, may_be_absent=True)
         message = (f"ramp of {self.member} rolled back to {self._describe(target)} "
                    f"(weight {self.plan.member_weight_at(target):g}): {failure}")
         if wait_failure:
             message += f"; after the rollback, {wait_failure}"
+        message += (f". The ramp is paused (the scheduled `ramp {self.member} --advance` leaves "
+                    f"it alone): when {self.member} is fixed, `federation-deploy ramp "
+                    f"{self.member}` restarts it at that step, or `--abort` ends it")
         raise VerificationError(message)
 
     # -- config and publishing ------------------------------------------------------------------
@@ -346,53 +310,64 @@ class RampEngine:
         weights (an abort, a hand edit, another ramp, another machine). Nothing is written,
         published or rolled back: their change stands."""
         change = changed_since(self.config)
-        if change is None and self.settings.redirector_url:
+        if change is not None:
+            raise WeightsConflict(self._stopped(change))
+        if self.settings.redirector_url:
             live = self.io.live_generation(self.settings.redirector_url,
                                            self.settings.request_timeout)
             if live is not None and live > self.fed.generation:
-                change = (f"the redirector serves generation {live} of the weights, newer than "
-                          f"{self.fed.generation} written here (another process or machine "
-                          "changed them)")
-        if change is not None:
-            raise WeightsConflict(self._stopped(change))
+                raise WeightsConflict(
+                    f"the ramp of {self.member} stops without rolling back or publishing: the "
+                    f"redirector serves generation {live} of the weights, newer than generation "
+                    f"{self.fed.generation} in {self.fed.path} (another process or machine "
+                    "changed them). federation.yaml here is older than what is served: update "
+                    "it (git pull) and run again")
 
     def _stopped(self, change: str) -> str:
-        if f"{self.member} drained (" in change:
-            return (f"the ramp of {self.member} is paused: {self.member} was drained; the ramp "
-                    "stops without rolling back or publishing, its `ramp:` block kept: "
-                    f"{change}. When the member is fixed, `federation-deploy traffic restore "
-                    f"{self.member}` resumes it at its step")
-        aborted = f"{self.member} ramp removed" in change
-        what = "was aborted" if aborted else "changed under it"
-        return (f"the ramp of {self.member} {what}; it stops without rolling back or "
-                f"publishing and leaves that change as it is: {change}. To go on, run the "
-                "ramp again: it resumes from federation.yaml")
+        m = self.member
+        if f"{m} drained (" in change:
+            return (f"the ramp of {m} is paused: {m} was drained; the ramp stops without "
+                    f"rolling back or publishing, its `ramp:` block kept: {change}. When the "
+                    f"member is fixed, `federation-deploy traffic restore {m}` resumes it at "
+                    "its step")
+        if f"{m} ramp removed" in change:
+            return (f"the ramp of {m} was aborted; it stops without rolling back or publishing "
+                    f"and leaves that change as it is: {change}. To ramp {m} again, start a new "
+                    f"ramp: `federation-deploy ramp {m}`")
+        return (f"federation.yaml changed under the ramp of {m}; it stops without rolling back "
+                f"or publishing and leaves that change as it is: {change}. To go on, run the "
+                "ramp again: it resumes from federation.yaml as it is now")
 
-    def _state(self, index: int, started: str | None) -> RampState | None:
+    def _state(self, index: int, started: str | None,
+               rolled_back: str | None = None) -> RampState | None:
         if index >= 0 and self.plan.steps[index].final:
             return None  # ramp complete: the member is plain rendezvous
         return RampState(steps=self.plan.percents, step=index, to_weight=self.plan.to_weight,
-                         hold=self.plan.hold, started=started, last_healthy=self.last_healthy)
+                         hold=self.plan.hold, started=started, last_healthy=self.last_healthy,
+                         rolled_back=rolled_back)
 
-    def _write(self, index: int, started: str | None) -> None:
+    def _write(self, index: int, started: str | None, rolled_back: str | None = None) -> None:
         self.dirty = True
         self.before_write = self.config
         try:
             self.config = write_member(self.config, self.member,
                                        self.plan.member_weight_at(index),
-                                       self._state(index, started))
+                                       self._state(index, started, rolled_back))
         except WeightsConflict as exc:
             self.dirty = False
             raise WeightsConflict(self._stopped(str(exc))) from None
 
-    def _record(self, index: int, started: str | None) -> None:
-        """Write last_healthy of the current step (weights unchanged: nothing to publish)."""
-        if index < 0 and self.fed.members[self.member].ramp is None:
+    def _record(self, index: int, started: str | None, unpause: bool = False) -> None:
+        """Write last_healthy of the current step (weights unchanged: nothing to publish);
+        unpause: also remove a rollback's `rolled_back:` marker."""
+        state = self.fed.members[self.member].ramp
+        if index < 0 and state is None:
             return
+        marker = None if unpause or state is None else state.rolled_back
         try:
             self.config = write_member(self.config, self.member,
                                        self.plan.member_weight_at(index),
-                                       self._state(index, started), bump=False)
+                                       self._state(index, started, marker), bump=False)
         except WeightsConflict as exc:
             raise WeightsConflict(self._stopped(str(exc))) from None
 
@@ -403,9 +378,11 @@ class RampEngine:
     def _started(self, state: RampState) -> datetime:
         return parse_timestamp(state.started) if state.started else self.clock.now()
 
-    def _publish(self) -> None:
+    def _publish(self, holds: str) -> None:
         """Publish the config's weights (a compare-and-swap in the publisher). When refused,
-        the write that preceded it is put back, so the loser leaves no trace."""
+        the write that preceded it is put back, so the loser leaves no trace. When the target
+        fails (after Publisher.check passed), federation.yaml keeps `holds` and the error
+        says so (exit 1): a rerun publishes it."""
         try:
             self.io.publish(self.fed)
         except WeightsConflict as exc:
@@ -416,17 +393,33 @@ class RampEngine:
                 message += (f"; federation.yaml put back to generation "
                             f"{self.before_write.fed.generation}")
             raise WeightsConflict(message) from None
+        except (FederationDeployError, OSError) as exc:
+            self.dirty = False
+            shown = exc.render() if isinstance(exc, FederationDeployError) else str(exc)
+            raise PublishFailed(
+                f"publishing failed: {shown}\n{self.fed.path} holds {holds} (generation "
+                f"{self.fed.generation}), not yet published: rerun with a working --publish"
+            ) from None
         self.dirty = False
 
-    def _ensure_published(self, index: int) -> None:
-        """A resume: make the published config equal to the config's step (publish when it
-        is not, or when it cannot be read), then wait for the redirector to serve it, the
-        member listed (absent = not yet). A newer published generation stops the ramp."""
+    def _ensure_published(self, index: int, started: str | None) -> None:
+        """A resume: make the published config equal to the config's step, then wait for the
+        redirector to serve it, the member listed (absent = not yet). When the other members'
+        weights changed since the step was written (another member's ramp, a hand edit), the
+        step's share needs another weight: the step is written again and published, so what
+        is waited for is always what was published. A newer published generation stops it."""
         self._ensure_current()
-        reason = self._publish_needed(index)
-        if reason:
+        configured = self.fed.members[self.member].weight
+        wanted = self.plan.member_weight_at(index)
+        if not math.isclose(configured, wanted, rel_tol=1e-9, abs_tol=1e-12):
+            self.say(f"the other members' weights changed since {self._describe(index)} was "
+                     f"written: {self.member} needs weight {wanted:g} for it (config has "
+                     f"{configured:g}); writing and publishing the step again")
+            self._write(index, started)
+            self._publish(self._describe(index))
+        elif reason := self._publish_needed():
             self.say(f"{reason}: publishing generation {self.fed.generation} from config")
-            self._publish()
+            self._publish(self._describe(index))
         if self.settings.redirector_url:
             failure = self._wait_for_redirector(index)
             if failure and index >= 0:
@@ -434,7 +427,7 @@ class RampEngine:
             if failure:
                 raise VerificationError(failure)
 
-    def _publish_needed(self, index: int) -> str | None:
+    def _publish_needed(self) -> str | None:
         """Why the published weights are not the config's (None when they are)."""
         if self.io.published is None:
             return "resuming (the publish target cannot be read back)"
@@ -451,130 +444,31 @@ class RampEngine:
 
     @contextlib.contextmanager
     def _consistent_on_interrupt(self) -> Iterator[None]:
-        """On Ctrl-C between a config write and its publish, publish what the file says, so
-        that config and the published weights agree when the process exits."""
+        """On Ctrl-C or SIGTERM between a config write and its publish, publish what the file
+        says, so that config and the published weights agree when the process exits."""
         try:
             yield
         except KeyboardInterrupt:
             if self.dirty:
-                self.say("interrupted: publishing the weights config/federation.yaml has now")
+                self.say(f"interrupted: publishing the weights {self.fed.path} has now")
                 try:
                     self.io.publish(load_federation(self.fed.config_dir))
-                except WeightsConflict as exc:
+                except (FederationDeployError, OSError) as exc:
                     self.say(f"not published: {exc}")
                 self.dirty = False
             raise
 
     # -- the redirector and the member ----------------------------------------------------------
 
-    def _ramp_flag(self, index: int) -> bool:
-        return index >= 0 and not self.plan.steps[index].final
-
     def _wait_for_redirector(
         self, index: int, ramp_flag: bool | None = None, may_be_absent: bool = False
     ) -> str | None:
-        """None once agreeing_answers consecutive /active_hosts answers show the weights of
-        step index; otherwise (after settle_timeout) what the redirector last said.
-        may_be_absent: the member may be out of rotation (after a rollback it usually is)."""
-        if not self.settings.redirector_url:
-            self._note_no_redirector()
-            return None
-        flag = self._ramp_flag(index) if ramp_flag is None else ramp_flag
-        deadline = self.clock.now() + timedelta(seconds=self.settings.settle_timeout)
-        agreeing = 0
-        while True:
-            answer, absent = self._agreement(index, flag, may_be_absent)
-            agreeing = agreeing + 1 if answer is None else 0
-            if agreeing >= self.settings.agreeing_answers:
-                return None
-            if absent:
-                # not listed: either not checked yet since the reload, or failing; a failing
-                # /health of its own says which at once instead of after settle_timeout
-                health = self._member_health()
-                if not health.ok:
-                    return f"{self.member} is unhealthy: {health.reason}"
-            if self.clock.now() >= deadline:
-                weight = self.plan.member_weight_at(index)
-                return (f"the redirector did not report {self.member} at weight {weight:g} "
-                        f"within {format_duration(self.settings.settle_timeout)} "
-                        f"(last answer: {answer or 'agreeing'})")
-            self.clock.sleep(self.settings.poll_interval)
-
-    def _agreement(
-        self, index: int, ramp_flag: bool, may_be_absent: bool = False
-    ) -> tuple[str | None, bool]:
-        """(None when one /active_hosts answer shows step index's weights, else why not;
-        whether the member should be listed there and is not)."""
-        assert self.settings.redirector_url
-        try:
-            hosts = self.io.active_hosts(self.settings.redirector_url,
-                                         self.settings.request_timeout)
-        except LiveError as exc:
-            return str(exc), False
-        expected = self.plan.weights_at(index)
-        answer = weights_disagreement(hosts, expected, self.member, ramp_flag, may_be_absent)
-        if answer is None:
-            live = self.io.live_generation(self.settings.redirector_url,
-                                           self.settings.request_timeout)
-            if live is not None and live > self.fed.generation:
-                self._ensure_current()  # says who changed what, and stops
-            if live is not None and live != self.fed.generation:
-                answer = f"it serves generation {live} (expected {self.fed.generation})"
-        absent = (answer is not None and not may_be_absent
-                  and expected.get(self.member, 0.0) > 0 and self.member not in hosts)
-        return answer, absent
-
-    def _member_health(self) -> CheckResult:
-        """The member judged as the redirector judges it: /health, pod headroom, and its
-        /versions equal to the prime's (health.py)."""
-        member = self.fed.members[self.member]
-        timeout = self.settings.request_timeout
-        if self.io.member_health is not None:
-            return self.io.member_health(member.health_url, timeout)
-        prime = next((m for m in self.fed.routed if m.prime), None)
-        return check_member_health(
-            member.health_url, timeout,
-            pod_headroom=self.fed.redirector.pod_headroom,
-            versions_url=member.versions_url,
-            prime_versions_url=None if prime is None or prime.name == member.name
-            else prime.versions_url,
-        )
-
-    def _check(self, index: int) -> str | None:
-        """What is wrong with the member now, or None: in rotation, /health, error rate."""
-        failures: list[str] = []
-        s = self.settings
-        if s.redirector_url and self.plan.member_weight_at(index) > 0:
-            try:
-                hosts = self.io.active_hosts(s.redirector_url, s.request_timeout)
-                if self.member not in hosts:
-                    failures.append(f"{self.member} is out of rotation (not in the redirector's "
-                                    "/active_hosts: its health checks there fail)")
-            except LiveError as exc:
-                failures.append(f"the redirector cannot be asked: {exc}")
-        elif not s.redirector_url:
-            self._note_no_redirector()
-        health = self._member_health()
-        if not health.ok:
-            failures.append(f"{self.member} is unhealthy: {health.reason}")
-        if s.prometheus_url:
-            rate = self.io.error_rate(s.prometheus_url, self.member, s.max_error_rate,
-                                      s.prometheus_label, s.request_timeout)
-            if not rate.ok:
-                failures.append(f"{self.member}: {rate.reason}")
-        return "; ".join(failures) or None
-
-    def _note_no_redirector(self) -> None:
-        if not self._noted_no_redirector and not self.plan.steps:
-            # a one-off change (abort, drain, restore, set) checks no health
-            self.say("note: no --redirector-url: published, not waiting for the redirector to "
-                     "serve it")
-            self._noted_no_redirector = True
-        if not self._noted_no_redirector:
-            self.say("note: no --redirector-url: not waiting for the redirector to report the "
-                     "weights, and not checking that the member is in rotation (its /health "
-                     "is still checked)")
-            self._noted_no_redirector = True
+        """None once the redirector serves the weights of step index (see
+        RedirectorWatch.wait_for), else what it last said."""
+        flag = (index >= 0 and not self.plan.steps[index].final) if ramp_flag is None \
+            else ramp_flag
+        return self.watch.wait_for(self.fed, self.plan.weights_at(index), flag, may_be_absent,
+                                   one_off=not self.plan.steps)
 
     # -- messages -------------------------------------------------------------------------------
 
@@ -604,3 +498,10 @@ class RampEngine:
         return RampOutcome(member=self.member, status=status, step=index,
                            weight=self.plan.member_weight_at(index),
                            share=self.plan.member_share_at(index), message=message)
+
+
+def paused_message(member: str, state: RampState, where: str) -> str:
+    """What `ramp --advance` says of a ramp paused by a rollback (the scheduled job's log)."""
+    assert state.rolled_back is not None
+    return (f"the ramp of {member} at {where} is not advanced: it is "
+            f"{paused_text(member, state.rolled_back)}")

@@ -205,12 +205,6 @@ def plan_ramp(
             f"{to_weight:g} {member_name} gets {final_share:.2f}% of launches, and a ramp never "
             "gives it more than that"
         )
-    if member.weight > 0 and state is None:
-        current = shares({**others, member_name: member.weight})[member_name]
-        notes.append(
-            f"{member_name} has weight {member.weight:g} ({current:.2f}% of launches) now: the "
-            f"first step sets it to {kept[0]:g}% and a rollback before it sets it to 0"
-        )
 
     base = _in_config_order(fed, {**others, member_name: 0.0})
     plan_steps: list[RampStep] = []
@@ -250,6 +244,17 @@ def resolve_plan(
             + (", which resumes its paused ramp" if checked.ramp is not None else "")
         )
     state = checked.ramp
+    if state is None and checked.weight > 0:
+        # a ramp starts from 0: its first step would cut a member in service to 1%, and a
+        # rollback or --abort would take it out of rotation
+        others = others_in_rotation(fed, member)
+        current = shares({**others, member: checked.weight})[member]
+        raise UsageError(
+            f"{member} is in service at {current:.2f}% (weight {checked.weight:g}): a ramp "
+            f"starts from 0; use `federation-deploy traffic set {member} --weight W` to change "
+            f"its weight (or take it out of rotation first with `federation-deploy traffic set "
+            f"{member} --weight 0`, then ramp it)"
+        )
     if state is not None:
         shown = ",".join(f"{s:g}" for s in state.steps)
         if steps is not None and check_steps(steps) != state.steps:

@@ -12,6 +12,9 @@ from ..errors import ConfigError, UsageError
 from ..shares import plain_number
 from ..weights import ConfigSnapshot, snapshot_of, write_federation
 
+# `ramp:` keys written only while they have a value
+_ONLY_WHEN_SET = frozenset({"rolled_back"})
+
 
 def utc_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC to the second, `2024-05-01T12:00:00Z` (written quoted by the YAML module)."""
@@ -136,14 +139,17 @@ def _set_ramp(node: CommentedMap, ramp: RampState | None) -> None:
         "hold": ramp.hold,
         "started": ramp.started,
         "last_healthy": ramp.last_healthy,
+        "rolled_back": ramp.rolled_back,
     }
+    # written only while set: a ramp that never rolled back has no such line
+    keys = [k for k in RAMP_KEYS if k not in _ONLY_WHEN_SET or values[k] is not None]
     block = node.get("ramp")
     if isinstance(block, CommentedMap):
         # update in place so comments inside the block survive
         for key in list(block):
-            if key not in RAMP_KEYS:
+            if key not in keys:
                 del block[key]
-        for key in RAMP_KEYS:
+        for key in keys:
             old = block.get(key)
             if key == "steps" and isinstance(old, list) \
                     and [float(v) for v in old] == list(ramp.steps):
@@ -153,12 +159,11 @@ def _set_ramp(node: CommentedMap, ramp: RampState | None) -> None:
             block[key] = values[key]
         return
     block = CommentedMap()
-    for key in RAMP_KEYS:
+    for key in keys:
         block[key] = values[key]
-    keys = list(node)
     if "ramp" in node:  # `ramp:` with no value
         node["ramp"] = block
         return
     after = next((k for k in ("target_weight", "weight") if k in node), None)
-    position = keys.index(after) + 1 if after is not None else len(keys)
+    position = list(node).index(after) + 1 if after is not None else len(node)
     node.insert(position, "ramp", block)

@@ -153,18 +153,33 @@ def test_advance_rolls_back_when_unhealthy_even_while_holding(
     with pytest.raises(VerificationError, match="rolled back to 0") as failure:
         advance_ramp(federation.load(), "gamma", publish, **kw)  # type: ignore[arg-type]
     assert "gamma is unhealthy" in str(failure.value)
+    assert "The ramp is paused" in str(failure.value)
+    assert "`federation-deploy ramp gamma` restarts it at that step" in str(failure.value)
     ramp = federation.load().members["gamma"].ramp
-    # the ramp stays, at 0, and waits a full hold before it tries the first step again
+    # the ramp stays, at 0, PAUSED: the scheduled --advance never restarts it by itself
     assert ramp is not None and ramp.step == -1 and ramp.started == "2025-03-01T10:10:00Z"
+    assert ramp.rolled_back is not None and ramp.rolled_back.startswith(
+        "2025-03-01T10:10:00Z from step 1/3 (1%): gamma is unhealthy")
     assert json.loads(target.read_text())["hosts"]["gamma"]["weight"] == 0
 
     federation.standins["gamma"].set_healthy(True)
-    fake.t += timedelta(minutes=5)
-    assert advance_ramp(federation.load(), "gamma", publish,
-                        **kw).status == "holding"  # type: ignore[arg-type]
-    fake.t += timedelta(minutes=26)
-    again = advance_ramp(federation.load(), "gamma", publish, **kw)  # type: ignore[arg-type]
-    assert (again.status, again.step) == ("advanced", 0)
+    before = federation.path.read_text()
+    for minutes in (5, 60, 600):
+        fake.t += timedelta(minutes=minutes)
+        paused = advance_ramp(federation.load(), "gamma", publish, **kw)  # type: ignore[arg-type]
+        assert (paused.status, paused.step) == ("paused", -1)
+        assert "is not advanced: it is paused since a rollback" in paused.message
+    assert federation.path.read_text() == before  # nothing written, nothing published
+
+    # a person runs the ramp again: the marker goes, and it restarts from its step
+    said: list[str] = []
+    done = run_ramp(federation.load(), "gamma", publish, progress=said.append,
+                    **kw)  # type: ignore[arg-type]
+    assert done.status == "complete"
+    assert any(line.startswith("restarting the ramp of gamma, paused since its rollback")
+               for line in said)
+    gamma = federation.load().members["gamma"]
+    assert gamma.ramp is None and gamma.weight == 100
 
 
 def test_dry_run_table_marks_the_current_step(federation: StandinFederation) -> None:
@@ -285,7 +300,8 @@ def test_a_hand_edit_during_a_hold_stops_the_ramp(federation: StandinFederation)
             path = federation.path
             path.write_text(path.read_text().replace("    weight: 60 ", "    weight: 80 "))
 
-    with pytest.raises(WeightsConflict, match="changed under it") as stopped:
+    with pytest.raises(WeightsConflict,
+                       match="federation.yaml changed under the ramp of gamma") as stopped:
         _engine(federation, FakeClock(), redirector, on_step).run()
     assert "alpha weight 60 -> 80" in str(stopped.value)
     assert "without rolling back or publishing" in str(stopped.value)

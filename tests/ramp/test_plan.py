@@ -13,6 +13,7 @@ from federation_deploy.ramp.plan import (
     others_in_rotation,
     parse_steps,
     plan_ramp,
+    resolve_plan,
     round_weight,
 )
 from federation_deploy.shares import share_to_weight, shares
@@ -123,8 +124,15 @@ def test_plan_refuses_without_other_members(federation: StandinFederation) -> No
         plan_ramp(fed, "gamma")
 
 
-def test_plan_notes_a_member_already_in_rotation(federation: StandinFederation) -> None:
+def test_a_member_in_service_is_not_ramped(federation: StandinFederation) -> None:
+    """A ramp starts from 0: its first step would cut a member in service to 1%, and an
+    abort would take it out of rotation. Refused (exit 2), saying what to do instead."""
     path = federation.path
-    path.write_text(path.read_text().replace("weight: 0   ", "weight: 5   "))
-    plan = plan_ramp(load_federation(federation.config_dir), "gamma", (1, 100))
-    assert any("has weight 5" in note for note in plan.notes)
+    path.write_text(path.read_text().replace("weight: 0   ", "weight: 15  "))
+    fed = load_federation(federation.config_dir)
+    with pytest.raises(UsageError) as refused:
+        resolve_plan(fed, "gamma")
+    assert refused.value.exit_code == 2
+    assert str(refused.value).startswith(
+        "gamma is in service at 13.04% (weight 15): a ramp starts from 0; use "
+        "`federation-deploy traffic set gamma --weight W` to change its weight")
