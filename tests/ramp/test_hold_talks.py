@@ -212,4 +212,6 @@ def test_run_ramp_keeps_working_with_any_heartbeat(federation: StandinFederation
                                              heartbeat_interval=interval))
     assert outcome.status == "complete"
     beats = [line for line in said if HEARTBEAT.match(line)]
-    assert (len(beats) >= 2) if interval == 0 else beats == []
+    # interval 0: a line at every check (how many checks fit in the hold depends on the
+    # machine's load; their spacing is tested with a fake clock above); 60 s: none in 0.5 s
+    assert (len(beats) >= 1) if interval == 0 else beats == []

@@ -296,7 +296,11 @@ def test_hand_edit_mid_hold_stops_the_ramp_and_is_kept(
         text = federation.path.read_text()
         edited = text.replace("    weight: 60 ", "    weight: 70 ")
         assert edited != text
-        federation.path.write_text(edited)
+        # as an editor saves: a new file renamed over the old one (a write in place could be
+        # read half-written by the holding ramp, which then reports an invalid file instead)
+        partial = federation.path.with_name(".federation.yaml.edit")
+        partial.write_text(edited)
+        os.replace(partial, federation.path)
         assert held.wait() == 1, held.stderr()
     finally:
         held.kill()
