@@ -62,6 +62,17 @@ class UsageError(FederationDeployError):
     exit_code = EXIT_USAGE
 
 
+class LockedFilesError(UsageError):
+    """Files a command needs are still git-crypt ciphertext: not a config error (the config
+    is valid), the clone is not unlocked. Names every such file, so one unlock fixes all."""
+
+    def __init__(self, member: str, files: Sequence[str]) -> None:
+        self.member = member
+        self.files = list(files)
+        super().__init__(f"locked by git-crypt: {', '.join(self.files)}; run git-crypt unlock "
+                         f"(member {member} needs {'it' if len(self.files) == 1 else 'them'})")
+
+
 def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..commands import deploy as commands
+from ..commands.locked import require_unlocked
 from ..commands.summaries import deploy_markdown
 from ..durations import Duration
 from ..errors import UsageError
@@ -94,6 +95,7 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
         _exit(code)
         return
     chosen, _hooks = commands.plan_stages(list(stages), target)  # unknown names: exit 2
+    require_unlocked(fed, target, releases, chosen)  # every locked file, before the question
     if "releases" in chosen:
         names = list(releases) or [r.name for r in target.releases]
         confirm_or_abort(

@@ -28,6 +28,8 @@ SECTION_COMMENTS: dict[tuple[str, ...], str] = {
     ("redirector",): "the federation redirector, read from the member whose values enable "
                      "federationRedirect;\nits hosts, weights and prime are generated from "
                      "the members below",
+    ("charts",): "charts that several members' releases use at the same version, pinned "
+                 "once;\nthose releases name them (`chart: NAME`)",
     ("members",): "members from deploy.py's tables (cloud, cluster), the redirector hosts "
                   "(url, weight, prime)\nand cd.yml (release names). Releases deploy in "
                   "deploy.py's order; `values` are passed whole,\nin get_config_files() "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from federation_deploy.adopt import adopt_repository, is_git_crypt_locked
+from federation_deploy.adopt import adopt_repository, is_git_crypt_locked, shared_chart_pins
 from federation_deploy.cli.main import cli
 
 CD_ORDER = ["staging", "prod", "hetzner-2i2c", "hetzner-gesis", "bids-ovh"]
@@ -115,7 +116,11 @@ def test_values_files_in_deploy_py_order(
 
 
 def test_release_names_namespaces_system_chart_and_cert_manager(deploy_repo: Path) -> None:
-    members = adopt_repository(deploy_repo).document["members"]
+    document = adopt_repository(deploy_repo).document
+    members = document["members"]
+    # every member runs the same cert-manager: pinned once, in the charts: table
+    assert document["charts"] == {"cert-manager": {
+        "chart": "oci://quay.io/jetstack/charts/cert-manager", "version": "v1.18.2"}}
     for name in CD_ORDER:
         umbrella = members[name]["releases"][-1]
         live = "gesis" if name == "hetzner-gesis" else name  # cd.yml's release_name
@@ -123,8 +128,7 @@ def test_release_names_namespaces_system_chart_and_cert_manager(deploy_repo: Pat
             "mybinder", live, live)
         cert_manager = members[name]["releases"][-2]
         assert cert_manager == {
-            "name": "cert-manager", "chart": "oci://quay.io/jetstack/charts/cert-manager",
-            "version": "v1.18.2", "namespace": "cert-manager",
+            "name": "cert-manager", "chart": "cert-manager", "namespace": "cert-manager",
             "crds": "https://github.com/cert-manager/cert-manager/releases/download/v1.18.2/"
                     "cert-manager.crds.yaml",
             "values": ["config/cert-manager.yaml"]}
@@ -175,6 +179,10 @@ def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -
     text = (deploy_repo / "federation.yaml").read_text()
     assert written(deploy_repo) == adopt_repository(deploy_repo).document
     assert "# the CD order read from cd.yml" in text
+    # the cert-manager pin is written once, for the five members that deploy it
+    assert text.count("oci://quay.io/jetstack/charts/cert-manager") == 1
+    assert len(re.findall(r"^\s*version: v1\.18\.2$", text, re.MULTILINE)) == 1
+    assert text.count("chart: cert-manager\n") == len(CD_ORDER)
     assert "#   - deploy.py step update_networkbans() (network-bans) (deploy.py:48)" in text
     assert "wrote" in result.stderr and "8 things adopt could not map:" in result.stderr
     assert "argv: [python, secrets/ban.py]" in result.stderr
@@ -233,3 +241,33 @@ def test_a_computed_table_is_reported_not_guessed(deploy_repo: Path) -> None:
     computed = [u for u in adoption.unmapped if u.what.startswith("AWS_DEPLOYMENTS")]
     assert [u.where for u in computed] == ["deploy.py:36"]
     assert "retired-eks" not in " ".join(u.what for u in adoption.unmapped)
+
+
+def test_shared_chart_pins_only_for_charts_several_releases_use() -> None:
+    def release(name: str, chart: str, version: str, repo: str | None = None) -> dict[str, Any]:
+        entry = {"name": name, "chart": chart, "version": version, "namespace": name}
+        return entry if repo is None else {**entry, "repo": repo}
+
+    jetstack = "https://charts.jetstack.io"
+    members: dict[str, Any] = {
+        "a": {"releases": [release("cert-manager", "cert-manager", "v1.2.3", jetstack),
+                           release("x", "oci://r.example/charts/x", "1.0.0"),
+                           {"name": "mybinder", "chart": "./mybinder", "namespace": "a"}]},
+        "b": {"releases": [release("cert-manager", "cert-manager", "v1.2.3", jetstack),
+                           release("y", "oci://r.example/charts/x", "1.0.0")]},
+        # the same chart at another version, used once: it keeps its own pin, and the
+        # table's entry for the shared version takes another name
+        "c": {"releases": [release("cert-manager", "cert-manager", "v9.9.9", jetstack),
+                           {"name": "mybinder", "chart": "./mybinder", "namespace": "c"}]},
+    }
+    assert shared_chart_pins(members) == {
+        "cert-manager-2": {"chart": "cert-manager", "repo": jetstack, "version": "v1.2.3"},
+        "x": {"chart": "oci://r.example/charts/x", "version": "1.0.0"},
+    }
+    assert members["a"]["releases"][:2] == [
+        {"name": "cert-manager", "chart": "cert-manager-2", "namespace": "cert-manager"},
+        {"name": "x", "chart": "x", "namespace": "x"}]
+    assert members["b"]["releases"][1] == {"name": "y", "chart": "x", "namespace": "y"}
+    assert members["c"]["releases"][0] == release("cert-manager", "cert-manager", "v9.9.9",
+                                                  jetstack)
+    assert members["c"]["releases"][1]["chart"] == "./mybinder"

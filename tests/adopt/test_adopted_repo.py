@@ -20,7 +20,7 @@ from federation_deploy.commands import deploy as pipeline
 from federation_deploy.config import load_federation
 from federation_deploy.render import render_member
 from federation_deploy.runner import Runner
-from tests.adopt.conftest import HelmRepo
+from tests.adopt.conftest import FIXTURE, HelmRepo
 from tests.adopt.test_adopt import CD_ORDER, deploy_py_config_files
 from tests.commands.test_deploy import healthy
 from tests.helpers.recording import Call, RecordingRunner
@@ -139,6 +139,37 @@ def test_a_locked_file_stops_the_commands_that_need_it(adopted: Path) -> None:
     kubeconfig.write_bytes(b"\x00GITCRYPT\x00" + os.urandom(32))
     with pytest.raises(Exception, match="locked with git-crypt: run git-crypt unlock"):
         deploy_recorded(adopted, "bids-ovh", RecordingRunner(), stages=["auth"])
+
+
+def test_deploy_names_every_locked_file_before_asking(
+    adopted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no --yes, no terminal (CliRunner's stdin), not in CI: the question would be refused,
+    # so an error about locked files here says it came first
+    monkeypatch.delenv("CI", raising=False)
+    result = invoke(adopted, "deploy", "bids-ovh")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        "error: locked by git-crypt: secrets/config/bids-ovh.yaml; run git-crypt unlock"), \
+        result.stderr
+    assert "invalid config" not in result.stderr and "confirmation" not in result.stderr
+    # every locked file the deploy needs, in the order it would read them (auth first)
+    kubeconfig = adopted / "secrets" / "bids-ovh-kubeconfig.yaml"
+    kubeconfig.write_bytes(b"\x00GITCRYPT\x00" + os.urandom(32))
+    result = invoke(adopted, "deploy", "bids-ovh")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(
+        "error: locked by git-crypt: secrets/bids-ovh-kubeconfig.yaml, "
+        "secrets/config/bids-ovh.yaml; run git-crypt unlock"), result.stderr
+    # only what the chosen releases need: cert-manager reads no locked values file
+    kubeconfig.write_text((FIXTURE / "secrets" / "bids-ovh-kubeconfig.yaml").read_text())
+    result = invoke(adopted, "deploy", "bids-ovh", "--release", "cert-manager")
+    assert result.exit_code == 2, result.output
+    assert "needs confirmation: pass --yes" in result.stderr
+    assert "locked" not in result.stderr
+    # another member needs no locked file: the question comes (and is refused here)
+    result = invoke(adopted, "deploy", "hetzner-2i2c")
+    assert "needs confirmation: pass --yes" in result.stderr and "locked" not in result.stderr
 
 
 @pytest.mark.helm

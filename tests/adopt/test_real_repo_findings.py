@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from federation_deploy.adopt import adopt_repository
+from federation_deploy.errors import ConfigError
 from tests.adopt.conftest import HelmRepo
 from tests.adopt.test_adopted_repo import HookRunner, add_hooks, deploy_recorded, invoke
 from tests.helpers.recording import RecordingRunner
@@ -188,8 +189,14 @@ def test_adopt_maps_the_gcloud_key_and_auth_activates_it_privately(adopted: Path
     key.write_bytes(b"\x00GITCRYPT\x00" + os.urandom(16))
     result = invoke(adopted, "deploy", "prod", "--stage", "auth", "--yes")
     assert result.exit_code == 2, result.output
-    assert "gke-auth-key-prod.json: members.prod.cluster.key_file: locked with git-crypt: " \
-        "run git-crypt unlock" in result.stderr
+    assert result.stderr.startswith(
+        "error: locked by git-crypt: secrets/gke-auth-key-prod.json; run git-crypt unlock")
+    # the pipeline called without the CLI's check stops at auth all the same, naming the key
+    runner = GcloudRunner()
+    with pytest.raises(ConfigError, match="members.prod.cluster.key_file: locked with "
+                                          "git-crypt: run git-crypt unlock"):
+        deploy_recorded(adopted, "prod", runner, stages=["auth"])
+    assert not [c for c in runner.calls if c.tool == "gcloud"]
 
 
 def test_the_kubeconfig_names_the_private_gcloud_config(tmp_path: Path) -> None:
