@@ -10,6 +10,7 @@ import click
 
 from ..actions.publish import Publisher, make_publisher, parse_publish_target
 from ..commands import incident
+from ..config.schema import MAX_WEIGHT
 from ..durations import Duration
 from ..ramp.engine import RampOutcome, RampSettings
 from .context import Context, confirm_or_abort
@@ -100,7 +101,7 @@ def restore(obj: Context, member: str, publish: str, redirector_url: str | None,
 
 @click.command(name="set")
 @member_argument
-@click.option("--weight", type=click.FloatRange(min=0), required=True, metavar="W",
+@click.option("--weight", type=click.FloatRange(min=0, max=MAX_WEIGHT), required=True, metavar="W",
               help="The new weight (relative, like the others').")
 @click.option("--reason", metavar="TEXT", help="Why (printed, and in the workflow's commit).")
 @publish_options

@@ -16,6 +16,7 @@ from ..commands import ramp as ramp_commands
 from ..commands import traffic as traffic_commands
 from ..commands.summaries import ramp_markdown
 from ..config import FEDERATION_FILE, load_federation
+from ..config.schema import MAX_WEIGHT
 from ..durations import Duration, format_duration
 from ..errors import EXIT_FAILED, FederationDeployError, UsageError, VerificationError
 from ..ramp.engine import RampOutcome, RampSettings
@@ -72,7 +73,8 @@ def traffic(ctx: click.Context, output: str, redirector_url: str | None) -> None
 @click.option("--hold", type=POSITIVE_DURATION,
               help="How long each step is held and checked before the next, like 30m, 1h30m, "
                    "1.5h, 90s. [default: 30m, or that of the ramp in progress]")
-@click.option("--to-weight", type=float, metavar="W",
+@click.option("--to-weight", type=click.FloatRange(min=0, min_open=True, max=MAX_WEIGHT),
+              metavar="W",
               help="The member's weight at 100%. [default: its target_weight in config]")
 @click.option("--publish", "publish", default="helm", show_default=True, metavar="helm|file:PATH",
               help="helm: upgrade the redirector release on its member; file:PATH: write the "

@@ -49,7 +49,12 @@ def is_str(v: Any) -> bool:
 def is_number(v: Any) -> bool:
     """A finite number: .inf and .nan would turn shares into nan and the redirector refuses
     them."""
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an int too large for a float (400 digits): not a usable number
+        return False
 
 
 def is_nonneg(v: Any) -> bool:
@@ -111,6 +116,12 @@ ANY_STRING = Rule(lambda v: isinstance(v, str), {"type": "string"})
 OPTIONAL_STRING = Rule(lambda v: v is None or is_str(v), {"type": ["string", "null"]})
 BOOLEAN = Rule(is_bool, {"type": "boolean"})
 NONNEG_NUMBER = Rule(is_nonneg, {"type": "number", "minimum": 0})
+# Weights are relative; a bound keeps their sum (and every share) a finite number.
+MAX_WEIGHT = 1_000_000
+WEIGHT = Rule(lambda v: is_nonneg(v) and v <= MAX_WEIGHT,
+              {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT})
+POSITIVE_WEIGHT = Rule(lambda v: is_positive(v) and v <= MAX_WEIGHT,
+                       {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WEIGHT})
 POSITIVE_NUMBER = Rule(is_positive, {"type": "number", "exclusiveMinimum": 0})
 FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
                 {"type": "number", "minimum": 0, "maximum": 1})
@@ -303,7 +314,7 @@ RELEASE = Section("members.*.releases[]", (
 RAMP = Section("members.*.ramp", (
     Key("steps", STEPS, "a list of increasing percentages in (0, 100]", required=True),
     Key("step", STEP_INDEX, "an integer >= -1", required=True),
-    Key("to_weight", POSITIVE_NUMBER, "a number > 0", required=True),
+    Key("to_weight", POSITIVE_WEIGHT, f"a number > 0, at most {MAX_WEIGHT:,}", required=True),
     Key("hold", STRING, "a duration like 30m", "30m"),
     Key("started", OPTIONAL_STRING, "a timestamp"),
     Key("last_healthy", OPTIONAL_STRING, "a timestamp"),
@@ -318,7 +329,7 @@ RAMP_KEYS = RAMP.names
 DRAINED = Section("members.*.drained", (
     Key("reason", STRING, "a sentence saying why", "", required=True),
     Key("since", STRING, "a UTC timestamp like 2024-05-01T12:00:00Z", "", required=True),
-    Key("previous_weight", NONNEG_NUMBER, "a number >= 0", 0, required=True),
+    Key("previous_weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}", 0, required=True),
 ))
 DRAINED_KEYS = DRAINED.names
 
@@ -326,7 +337,7 @@ MEMBER = Section("members.*", (
     Key("url", STRING, "a URL", "", required=True),
     Key("cloud", one_of(CLOUDS), "one of " + ", ".join(CLOUDS), "", required=True),
     # required for routed members (the loader says so); absent on staging
-    Key("weight", NONNEG_NUMBER, "a number >= 0"),
+    Key("weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}"),
     Key("prime", BOOLEAN, "true or false", False),
     Key("routed", BOOLEAN, "true or false", True),
     # default: url + /health and url + /versions (the loader derives them)
@@ -336,7 +347,7 @@ MEMBER = Section("members.*", (
     Key("kubernetes_version", KUBERNETES_PIN, 'a version like "1.29" (quoted)'),
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM_STACK),
     Key("releases", LIST, "a list", (), each=RELEASE),
-    Key("target_weight", POSITIVE_NUMBER, "a number > 0"),
+    Key("target_weight", POSITIVE_WEIGHT, f"a number > 0, at most {MAX_WEIGHT:,}"),
     Key("ramp", MAPPING, "a mapping", nested=RAMP),
     # out of rotation after an incident (`traffic drain`); a ramp in progress is paused
     Key("drained", MAPPING, "a mapping", nested=DRAINED),

@@ -54,12 +54,24 @@ def test_wrong_type_names_key_and_line(config_dir: Path, edit: Edit) -> None:
     text = (config_dir / "federation.yaml").read_text().splitlines()
     line = next(i for i, t in enumerate(text, 1) if "weight: fifteen" in t)
     assert msg.startswith(f"config/federation.yaml:{line}: members.ovh2.weight:") or \
-        f"federation.yaml:{line}: members.ovh2.weight: expected a number >= 0" in msg
+        f"federation.yaml:{line}: members.ovh2.weight: expected a number from 0 to 1,000,000" in msg
 
 
 def test_negative_weight(config_dir: Path, edit: Edit) -> None:
     edit("federation.yaml", "    weight: 15\n", "    weight: -1\n")
-    assert any("members.ovh2.weight: expected a number >= 0" in p for p in problems(config_dir))
+    assert any("members.ovh2.weight: expected a number from 0 to 1,000,000" in p
+               for p in problems(config_dir))
+
+
+def test_huge_weights_are_refused_not_turned_into_nan_shares(config_dir: Path,
+                                                             edit: Edit) -> None:
+    """1e308 twice sums to inf (shares nan); a 400-digit int does not fit a float at all."""
+    edit("federation.yaml", "    weight: 15\n", "    weight: 1.0e+308\n")
+    assert any("members.ovh2.weight: expected a number from 0 to 1,000,000" in p
+               for p in problems(config_dir))
+    edit("federation.yaml", "    weight: 1.0e+308\n", "    weight: " + "9" * 400 + "\n")
+    assert any("members.ovh2.weight: expected a number from 0 to 1,000,000" in p
+               for p in problems(config_dir))
 
 
 def test_unknown_key(config_dir: Path, edit: Edit) -> None:
@@ -210,7 +222,7 @@ def test_drained_block_validated(config_dir: Path, edit: Edit) -> None:
     found = problems(config_dir)
     assert any("members.ovh2.drained.reason: required key is missing" in p for p in found)
     assert any("members.ovh2.drained.since: expected a UTC timestamp" in p for p in found)
-    assert any("members.ovh2.drained.previous_weight: expected a number >= 0" in p
+    assert any("members.ovh2.drained.previous_weight: expected a number from 0 to 1,000,000" in p
                for p in found)
     assert any("members.ovh2.drained.why: unknown key" in p for p in found)
 
