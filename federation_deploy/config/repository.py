@@ -12,6 +12,7 @@ import yaml
 from ..gitcrypt import is_git_crypt_locked
 from ..yamlio import LocatedMap, line_of
 from . import schema
+from .checker import confined
 from .model import Hook, Location, Member, ValuesFile
 from .values import unknown_placeholders
 
@@ -57,8 +58,9 @@ def read_values_entries(check: Checker, node: LocatedMap, kp: str,
             check.add(items, index, ikp,
                       f"expected {schema.VALUES_ENTRY_EXPECTED}, got {item!r}")
             continue
-        if Path(entry.pattern).is_absolute():
-            check.add(items, index, ikp, "expected a path relative to the config directory")
+        if Path(entry.pattern).is_absolute() or ".." in Path(entry.pattern).parts:
+            check.add(items, index, ikp, "expected a path relative to the config directory, "
+                      f"inside it (no absolute path, no '..'), got {entry.pattern!r}")
             continue
         unknown = unknown_placeholders(entry.pattern, release_level)
         if unknown:
@@ -104,6 +106,10 @@ def check_local_chart(check: Checker, node: LocatedMap, kp: str, chart: str, ver
     (and its version equals `version`, when one is pinned)."""
     directory = (base / chart).resolve()
     chart_yaml = directory / "Chart.yaml"
+    if not confined(base, chart):
+        check.add(node, "chart", f"{kp}.chart", f"expected a chart directory inside the config "
+                  f"directory, got {chart!r}")
+        return None
     if not directory.is_dir():
         check.add(node, "chart", f"{kp}.chart", f"chart directory {chart} not found "
                   f"(looked in {directory})")
@@ -147,7 +153,10 @@ def check_local_chart(check: Checker, node: LocatedMap, kp: str, chart: str, ver
 def check_crds(check: Checker, node: LocatedMap, kp: str, crds: str, base: Path) -> None:
     if is_url(crds):
         return
-    if not (base / crds).is_file():
+    if not confined(base, crds):
+        check.add(node, "crds", f"{kp}.crds",
+                  f"expected a URL or a file inside the config directory, got {crds!r}")
+    elif not (base / crds).is_file():
         check.add(node, "crds", f"{kp}.crds",
                   f"expected a URL or a file relative to the config directory; {crds} not found")
 
@@ -163,6 +172,10 @@ def read_stand_in(check: Checker, root: LocatedMap, base: Path) -> Path | None:
     if not relative:
         return None
     path = base / relative
+    if not confined(base, relative):
+        check.add(node, "stand_in", "secrets.stand_in",
+                  f"expected a file inside the config directory, got {relative!r}")
+        return None
     if not path.is_file():
         check.add(node, "stand_in", "secrets.stand_in", f"{relative} not found")
         return None

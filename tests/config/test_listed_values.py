@@ -171,3 +171,36 @@ def test_crds_hooks_and_live_names(tmp_path: Path) -> None:
         text.replace("crds/missing.yaml", "https://example.org/crds.yaml"))
     assert any("members.one.releases[1].release: helm release 'live' in namespace 'one' is "
                "also release 'app'" in p for p in problems(root))
+
+
+@pytest.mark.parametrize("release_values, key", [
+    ("        values: [../outside.yaml]\n", "members.one.releases[0].values[0]"),
+    ("        crds: ../outside.yaml\n", "members.one.releases[0].crds"),
+])
+def test_files_outside_the_config_directory_are_refused(tmp_path: Path, release_values: str,
+                                                        key: str) -> None:
+    """Config names files below its directory: a values entry or a crds file reaching out of
+    it (../) is refused with file:line:key and never read (issue 14)."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (tmp_path / "outside.yaml").write_text("stolen: OUTSIDE-FILE-CONTENT\n")
+    root = repo(config, release_values=release_values)
+    found = problems(root)
+    assert any(key in p and "inside" in p for p in found), found
+    assert not any("OUTSIDE-FILE-CONTENT" in p for p in found)
+
+
+def test_a_chart_directory_or_stand_in_outside_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    write(tmp_path, {"elsewhere/Chart.yaml": "apiVersion: v2\nname: x\nversion: 0.1.0\n",
+                     "stand-in.yaml": "a: 1\n"})
+    root = repo(config)
+    text = (root / "federation.yaml").read_text().replace("chart: ./chart",
+                                                         "chart: ../elsewhere")
+    (root / "federation.yaml").write_text("secrets: {stand_in: ../stand-in.yaml}\n" + text)
+    found = problems(root)
+    assert any("members.one.releases[0].chart: expected a chart directory inside the config "
+               "directory" in p for p in found), found
+    assert any("secrets.stand_in: expected a file inside the config directory" in p
+               for p in found), found
