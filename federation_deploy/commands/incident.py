@@ -45,6 +45,9 @@ def drain_member(
     def attempt(fed: Federation) -> RampOutcome:
         m = _routed(fed, member)
         if m.drained is not None:
+            # the rerun after a failed publish: federation.yaml already says drained
+            if _republished(fed, m, publisher, settings, clock, progress, "drained"):
+                return _unpublished_outcome(fed, m, "drained")
             raise UsageError(f"{member} is already drained since {m.drained.since} "
                              f"({m.drained.reason}); `traffic restore {member}` gives it back")
         _check_not_last(fed, m, 0.0)
@@ -80,6 +83,8 @@ def restore_member(
         m = _routed(fed, member)
         drained = m.drained
         if drained is None:
+            if _republished(fed, m, publisher, settings, clock, progress, "restored"):
+                return _unpublished_outcome(fed, m, "restored")
             raise UsageError(f"{member} is not drained (weight {m.weight:g}); to change its "
                              f"weight: `traffic set {member} --weight W`")
         ramp = m.ramp
@@ -130,6 +135,9 @@ def set_member_weight(
                 f"the ramp set its weight (`federation-deploy ramp {member}`), stop it with "
                 f"`federation-deploy ramp {member} --abort`, or take it out of rotation with "
                 f"`federation-deploy traffic drain {member} --reason TEXT`")
+        if weight == m.weight and _republished(fed, m, publisher, settings, clock, progress,
+                                               "set"):
+            return _unpublished_outcome(fed, m, "set")
         _check_not_last(fed, m, weight)
         why = f" ({reason})" if reason else ""
         if confirm is not None:
@@ -188,6 +196,24 @@ def _engine(fed: Federation, member: str, weight: float, publisher: Publish,
             progress: Progress | None) -> RampEngine:
     io = ramp_io(publisher, clock, progress, None)
     return RampEngine.for_change(fed, member, weight, settings or RampSettings(), io)
+
+
+def _republished(fed: Federation, m: Member, publisher: Publish,
+                 settings: RampSettings | None, clock: Clock | None,
+                 progress: Progress | None, status: str) -> bool:
+    """True when federation.yaml already held this change but the redirector was not given
+    it (a publish that failed after the write): it is published and waited for now."""
+    engine = _engine(fed, m.name, m.weight, publisher, settings, clock, progress)
+    return engine.republish(ramp_flag=m.ramp is not None and m.drained is None and m.weight > 0,
+                            done=f"{m.name} {status} (weight {m.weight:g}): published",
+                            failed=f"{m.name} {status}")
+
+
+def _unpublished_outcome(fed: Federation, m: Member, status: str) -> RampOutcome:
+    share = shares({n: x.weight for n, x in fed.members.items() if x.routed}).get(m.name, 0.0)
+    return RampOutcome(member=m.name, status=status, step=-1, weight=m.weight, share=share,
+                       message=f"{m.name} {status} (federation.yaml already said so): weight "
+                               f"{m.weight:g} now published")
 
 
 def _outcome(engine: RampEngine, status: str, message: str) -> RampOutcome:

@@ -171,6 +171,22 @@ class RampEngine:
             if failure:
                 raise VerificationError(f"{failed}, but {failure}")
 
+    def republish(self, *, ramp_flag: bool, done: str, failed: str) -> bool:
+        """The rerun of a one-off change whose publish failed after federation.yaml was
+        written: publish the config's weights when the target serves others (a newer
+        generation there stops it), then wait for the redirector. False: nothing to do."""
+        reason = self._publish_needed()
+        if reason is None:
+            return False
+        self.say(f"{reason}: publishing generation {self.fed.generation} from config")
+        with self._consistent_on_interrupt():
+            self._publish(f"{self.member} at weight {self.plan.member_weight_at(-1):g}")
+        self.say(done)
+        failure = self._wait_for_redirector(-1, ramp_flag=ramp_flag)
+        if failure:
+            raise VerificationError(f"{failed}, but {failure}")
+        return True
+
     def _proceed(self, once: bool) -> RampOutcome:
         """Resume from the step config records (or start), then take steps: each one held to
         the end (run), or one step checked once (advance)."""

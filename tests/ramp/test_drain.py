@@ -302,3 +302,27 @@ def test_set_refuses_a_ramping_member_and_the_prime(
     assert code == 2 and "gamma is being ramped" in err and "ramp gamma --abort" in err
     generation, hosts = published_state(published)
     assert generation == 0 and hosts["gamma"] == (0, False)
+
+
+def test_rerun_after_a_failed_publish_publishes(
+    federation: StandinFederation, published: Path, redirector_process: RedirectorProcess,
+    tmp_path: Path,
+) -> None:
+    """A drain whose publish failed after federation.yaml was written (here: the published
+    file put back to what it was, as if the write never reached it) is finished by running
+    the same command again, not refused as "already drained"; the same for restore."""
+    served = published.read_text()
+    code, _, err = run(federation, traffic_args(published, redirector_process, "drain", "beta",
+                                                "--reason", "outage"), tmp_path / "d1.log")
+    assert code == 0, err
+    published.write_text(served)  # the redirector serves generation 0 again: beta in
+    code, out, err = run(federation, traffic_args(published, redirector_process, "drain", "beta",
+                                                  "--reason", "outage"), tmp_path / "d2.log")
+    assert code == 0, err
+    assert "beta drained (federation.yaml already said so): weight 0 now published" in out
+    generation, hosts = published_state(published)
+    assert generation == 1 and hosts["beta"] == (0, False)
+    # with nothing left to publish, the rerun is refused as before
+    code, _, err = run(federation, traffic_args(published, redirector_process, "drain", "beta",
+                                                "--reason", "outage"), tmp_path / "d3.log")
+    assert code == 2 and "beta is already drained" in err
