@@ -126,7 +126,7 @@ class RedirectorWatch:
         last_said = start
         agreeing = 0
         while True:
-            answer, absent = self.agreement(fed, expected, ramp_flag, may_be_absent)
+            answer, absent = self.agreement(fed, expected, ramp_flag, may_be_absent, one_off)
             agreeing = agreeing + 1 if answer is None else 0
             if agreeing >= s.agreeing_answers:
                 return None
@@ -153,21 +153,29 @@ class RedirectorWatch:
             self.clock.sleep(s.poll_interval)
 
     def agreement(self, fed: Federation, expected: Mapping[str, float], ramp_flag: bool,
-                  may_be_absent: bool = False) -> tuple[str | None, bool]:
+                  may_be_absent: bool = False, one_off: bool = False
+                  ) -> tuple[str | None, bool]:
         """(None when one /active_hosts answer shows the expected weights, else why not;
-        whether the member should be listed there and is not)."""
+        whether the member should be listed there and is not).
+
+        one_off (drain, restore, set, abort): done once this member is served as written, at
+        this generation or a newer one that kept it: another writer's change on top of ours
+        (two drains at once) is not a failure of ours. A ramp step instead stops at a newer
+        generation (on_newer): its plan was made from weights that are no longer served."""
         s = self.settings
         assert s.redirector_url
         try:
             hosts = self.io.active_hosts(s.redirector_url, s.request_timeout)
         except LiveError as exc:
             return str(exc), False
-        answer = weights_disagreement(hosts, expected, self.member, ramp_flag, may_be_absent)
+        wanted = {self.member: expected.get(self.member, 0.0)} if one_off else expected
+        answer = weights_disagreement(hosts, wanted, self.member, ramp_flag, may_be_absent)
         if answer is None:
             live = self.io.live_generation(s.redirector_url, s.request_timeout)
-            if live is not None and live > fed.generation:
+            if live is not None and live > fed.generation and not one_off:
                 self.on_newer()  # says who changed what, and stops
-            if live is not None and live != fed.generation:
+            if live is not None and (live < fed.generation
+                                     or (live != fed.generation and not one_off)):
                 answer = f"it serves generation {live} (expected {fed.generation})"
         absent = (answer is not None and not may_be_absent
                   and expected.get(self.member, 0.0) > 0 and self.member not in hosts)
