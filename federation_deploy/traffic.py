@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .config.schema import shown_url
 from .health import DEFAULT_POD_HEADROOM, HealthVerdict, judge_health, judge_versions
 
 DEFAULT_TIMEOUT = 5.0
@@ -231,7 +232,7 @@ def redirector_url_problem(url: str) -> str | None:
     """Why url cannot be the redirector's base URL (a usage error), or None."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        return f"expected an http(s) URL like https://mybinder.org, got {url!r}"
+        return f"expected an http(s) URL like https://mybinder.org, got {shown_url(url)!r}"
     return None
 
 

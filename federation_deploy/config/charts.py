@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ..yamlio import LocatedMap, line_of
 from . import schema
 from .model import CHARTS_DIR, PACKAGE_CHART_PREFIX, ChartPin, Location
-from .schema import EXACT_VERSION, url_problem
+from .schema import EXACT_VERSION, shown_url, url_problem
 
 if TYPE_CHECKING:  # the loader imports this module; the Checker is only a type here
     from .checker import Checker
@@ -60,7 +60,8 @@ def load_chart_table(check: Checker, root: LocatedMap) -> ChartTable:
         version = check.value(entry, kp, section["version"])
         changelog = check.value(entry, kp, section["changelog"])
         if changelog and (problem := url_problem(changelog)):
-            check.add(entry, "changelog", f"{kp}.changelog", f"{problem}, got {changelog!r}")
+            check.add(entry, "changelog", f"{kp}.changelog",
+                      f"{problem}, got {shown_url(changelog)!r}")
         check_chart_source(check, entry, kp, chart, repo, version)
         if len(check.problems) == n_before:
             pins[name] = ChartPin(
@@ -122,7 +123,7 @@ def check_chart_source(
                   "required key is missing (charts by name need their repository URL; "
                   "or use oci://... or package:NAME)")
     elif repo and (problem := url_problem(repo)):
-        check.add(node, "repo", f"{kp}.repo", f"{problem}, got {repo!r}")
+        check.add(node, "repo", f"{kp}.repo", f"{problem}, got {shown_url(repo)!r}")
 
 
 def check_exact_version(check: Checker, node: LocatedMap, kp: str) -> None:

@@ -36,7 +36,7 @@ from .model import (
     Release,
     TerraformStack,
 )
-from .schema import FEDERATION_FILE, NAME, url_problem
+from .schema import FEDERATION_FILE, NAME, shown_url, url_problem
 from .values import check_listed_files
 
 
@@ -241,7 +241,7 @@ def _load_member(
     cloud = check.value(m, kp, section["cloud"])
     url = check.value(m, kp, section["url"])
     if url and (problem := url_problem(url)):
-        check.add(m, "url", f"{kp}.url", f"{problem}, got {url!r}")
+        check.add(m, "url", f"{kp}.url", f"{problem}, got {shown_url(url)!r}")
     url = url.rstrip("/")
     routed = check.value(m, kp, section["routed"])
     weight = check.value(m, kp, section["weight"])
@@ -252,7 +252,7 @@ def _load_member(
     versions = check.value(m, kp, section["versions"], f"{url}/versions")
     for key, value in (("health", health), ("versions", versions)):
         if key in m and value and (problem := url_problem(value)):
-            check.add(m, key, f"{kp}.{key}", f"{problem}, got {value!r}")
+            check.add(m, key, f"{kp}.{key}", f"{problem}, got {shown_url(value)!r}")
     k8s = check.value(m, kp, section["kubernetes_version"])
     target = check.value(m, kp, section["target_weight"])
 

@@ -73,6 +73,14 @@ def is_integer(v: Any, minimum: int) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= minimum
 
 
+def shown_url(url: str) -> str:
+    """url for messages: credentials in it (user:password@) are never printed back."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
+
+
 def url_problem(url: str) -> str | None:
     """None when url is acceptable: https, or http(s) on 127.0.0.1/localhost (tests, sandbox);
     and never a URL the redirector would refuse (its own check, member_url_problem)."""

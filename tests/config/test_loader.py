@@ -242,3 +242,11 @@ def test_ramp_policy_reaches_the_redirector_config(config_dir: Path, edit: Edit)
     edit("federation.yaml", "  ramp_policy: per-launch", "  ramp_policy: random")
     assert any("redirector.ramp_policy: expected one of sticky, per-launch" in p
                for p in problems(config_dir))
+
+
+def test_credentials_in_a_url_are_refused_and_not_printed(config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", "url: https://ovh2.mybinder.org",
+         "url: https://admin:hunter2pw@ovh2.mybinder.org")
+    found = problems(config_dir)
+    assert any("members.ovh2.url:" in p for p in found), found
+    assert not any("hunter2pw" in p for p in found), found
