@@ -99,3 +99,18 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path) -> None:
         atomic_write_text(path, 42)  # type: ignore[arg-type]  # the write fails half-way
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
+
+
+def test_a_large_document_without_alias_amplification_is_not_an_alias_bomb() -> None:
+    """The cap counts what aliases add beyond the distinct values: 150,000 plain keys (and a
+    small alias among them) load; a few nested aliases that expand to millions do not."""
+    from federation_deploy.errors import ConfigError
+    from federation_deploy.yamlio import loads_located
+
+    plain = "".join(f"k{i}: {i}\n" for i in range(150_000)) + "z: &z [1]\ny: [*z, *z]\n"
+    assert len(loads_located(plain, "big.yaml")) == 150_002
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+        for i in range(9))
+    with pytest.raises(ConfigError, match="bomb.yaml:5: YAML aliases expand"):
+        loads_located(bomb, "bomb.yaml")
