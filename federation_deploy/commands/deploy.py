@@ -309,24 +309,6 @@ def _stage_error(exc: ToolError, stage: str, what: str, after: str) -> ToolError
     return exc.with_context(f"{what} ({after})", hint=hint, stage=stage)
 
 
-def upgrade_redirector_release(
-    fed: Federation,
-    runner: Runner,
-    *,
-    timeout: str = DEFAULT_TIMEOUT,
-    helm_executable: str | None = None,
-    tools: ClusterTools | None = None,
-    progress: Progress | None = None,
-) -> DeployReport:
-    """A deploy of only the redirector release on its member, with the deploy's stages and
-    checks (auth, releases, rollout; no verify: the ramp watches the redirector)."""
-    return deploy_member(
-        fed, require_deployable(fed, fed.redirector.member), runner,
-        releases=[fed.redirector.release], stages=("auth", "releases", "rollout"),
-        timeout=timeout, helm_executable=helm_executable, tools=tools, progress=progress,
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Diff: what a deploy would change
 

@@ -329,10 +329,14 @@ def test_verify_stage_alone_touches_no_tool(fed: Federation, recorder: Recording
     assert report.verified is not None
 
 
-def test_upgrade_redirector_release(fed: Federation, recorder: RecordingRunner,
-                                    private_tmp: Path) -> None:
-    report = pipeline.upgrade_redirector_release(fed, recorder, helm_executable="helm",
-                                             tools=GCP_TOOLS, timeout="5m")
+def test_deploy_of_only_the_redirector_release(fed: Federation, recorder: RecordingRunner,
+                                               private_tmp: Path) -> None:
+    """`deploy gke --release federation-redirect --stage releases`: auth, the upgrade (after
+    the generation check), rollout."""
+    member = pipeline.require_deployable(fed, fed.redirector.member)
+    report = pipeline.deploy_member(fed, member, recorder, releases=[fed.redirector.release],
+                                    stages=("auth", "releases", "rollout"),
+                                    helm_executable="helm", tools=GCP_TOOLS, timeout="5m")
     kc = kube_flags(recorder)
     assert [c.words[1:3] for c in recorder.calls if c.tool == "helm"] == [
         ["version", "--short"], ["get", "values"], ["show", "chart"],
