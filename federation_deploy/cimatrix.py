@@ -350,9 +350,8 @@ def _federation_changes(
         was, now = old.get(name), new.get(name)
         if was == now:
             continue
-        was_map = was if isinstance(was, Mapping) else {}
-        now_map = now if isinstance(now, Mapping) else {}
-        keys = {k for k in set(was_map) | set(now_map) if was_map.get(k) != now_map.get(k)}
+        was_map, now_map = _mapping(was), _mapping(now)
+        keys = _changed_keys(was_map, now_map)
         if affected.terraform_only:
             if name in new and (name not in old or "terraform" in keys):
                 affected.add(name, f"{path}: member {name}'s terraform changed")
@@ -372,20 +371,25 @@ def _federation_changes(
             affected.add(redirector, f"{path}: member {name} {what} (the redirector's hosts)")
 
 
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _changed_keys(was: Mapping[str, Any], now: Mapping[str, Any]) -> set[str]:
+    """The keys whose values differ between two versions of a block (added, removed, changed)."""
+    return {k for k in set(was) | set(now) if was.get(k) != now.get(k)}
+
+
 def _chart_pin_changes(fed: Federation, affected: Affected, old: Any, new: Any,
                        path: str) -> None:
     """A changed `charts:` entry redeploys the members whose releases use it; a version bump
     spares a member that overrides the version on its release (staging ahead of the others)."""
-    old = old if isinstance(old, Mapping) else {}
-    new = new if isinstance(new, Mapping) else {}
+    old, new = _mapping(old), _mapping(new)
     for name in sorted(set(old) | set(new)):
         was, now = old.get(name), new.get(name)
         if was == now:
             continue
-        was_map = was if isinstance(was, Mapping) else {}
-        now_map = now if isinstance(now, Mapping) else {}
-        only_version = {k for k in set(was_map) | set(now_map)
-                        if was_map.get(k) != now_map.get(k)} == {"version"}
+        only_version = _changed_keys(_mapping(was), _mapping(now)) == {"version"}
         for member, release in fed.releases_of_chart(str(name)):
             if only_version and release.overrides_pin:
                 continue
@@ -393,8 +397,7 @@ def _chart_pin_changes(fed: Federation, affected: Affected, old: Any, new: Any,
 
 
 def _members_block(doc: Mapping[str, Any]) -> Mapping[str, Any]:
-    members = doc.get("members")
-    return members if isinstance(members, Mapping) else {}
+    return _mapping(doc.get("members"))
 
 
 def _routed(block: Mapping[str, Any]) -> bool:
