@@ -3,29 +3,18 @@ on 127.0.0.1 serving its umbrella chart's dependency."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.recording import locate_helm
+from tests.helpers.serve import serving
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "mybinder-deploy"
 DEPENDENCY = ("binderhub", "0.1.0")  # what the fixture's mybinder/Chart.yaml depends on
-
-
-@pytest.fixture(scope="session")
-def helm_binary() -> str:
-    found, reason = locate_helm()
-    if found is None:
-        pytest.skip(reason)
-    return found
 
 
 @dataclass(frozen=True)
@@ -42,11 +31,6 @@ class HelmRepo:
                               text=True, timeout=120, check=False)
         assert proc.returncode == 0, f"helm {' '.join(args)}: {proc.stdout}{proc.stderr}"
         return proc
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
-        pass
 
 
 def helm_env(home: Path) -> dict[str, str]:
@@ -66,25 +50,16 @@ def helm_repo(helm_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     work = tmp_path_factory.mktemp("helm-repo")
     charts = work / "charts"
     charts.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(charts)))
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    repo = HelmRepo(url, helm_binary, helm_env(work / "helm-home"))
-    name, version = DEPENDENCY
-    repo.run("create", name, cwd=work)
-    chart_yaml = work / name / "Chart.yaml"
-    text = chart_yaml.read_text()
-    assert "\nversion: 0.1.0\n" in text, text  # helm create's default, which the fixture pins
-    repo.run("package", str(work / name), "--destination", str(charts))
-    repo.run("repo", "index", str(charts), "--url", url)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(charts) as url:
+        repo = HelmRepo(url, helm_binary, helm_env(work / "helm-home"))
+        name, version = DEPENDENCY
+        repo.run("create", name, cwd=work)
+        chart_yaml = work / name / "Chart.yaml"
+        text = chart_yaml.read_text()
+        assert "\nversion: 0.1.0\n" in text, text  # helm create's default, the fixture's pin
+        repo.run("package", str(work / name), "--destination", str(charts))
+        repo.run("repo", "index", str(charts), "--url", url)
         yield repo
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -3,12 +3,9 @@ charts made with `helm create`/`helm package`, indexed with `helm repo index`.""
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from federation_deploy.actions.chart_repo import ChartRepositoryError, oci_chart
 from federation_deploy.cli.main import cli
 from federation_deploy.config import load_federation
 from tests.helpers.recording import RecordingRunner
+from tests.helpers.serve import serving
 
 VERSIONS = ("1.0.0", "1.1.0", "1.2.0-0.dev.git.7.habcdef0")
 UNREACHABLE = "http://127.0.0.1:9/charts"  # connection refused at once
@@ -96,29 +94,19 @@ def helm_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                               + "sources:\n  - https://example.org/demo\n")
         subprocess.run([helm, "package", str(work / "demo"), "--destination", str(served)],
                        check=True, capture_output=True)
-    handler = functools.partial(_QuietHandler, directory=str(served))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    url = f"http://127.0.0.1:{server.server_address[1]}/charts"
-    subprocess.run([helm, "repo", "index", str(served), "--url", url], check=True,
-                   capture_output=True)
-    # served at /charts/: index.yaml and the packages, as a real repository lays them out
-    charts_dir = served / "charts"
-    charts_dir.mkdir()
-    for path in list(served.iterdir()):
-        if path != charts_dir:
-            path.rename(charts_dir / path.name)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(served) as base:
+        url = f"{base}/charts"
+        subprocess.run([helm, "repo", "index", str(served), "--url", url], check=True,
+                       capture_output=True)
+        # served at /charts/: index.yaml and the packages, as a real repository lays them out
+        charts_dir = served / "charts"
+        charts_dir.mkdir()
+        for path in list(served.iterdir()):
+            if path != charts_dir:
+                path.rename(charts_dir / path.name)
         yield url
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
