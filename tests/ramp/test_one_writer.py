@@ -99,26 +99,39 @@ class RedirectorProcess:
 def redirector_process(federation: StandinFederation, published: Path,
                        tmp_path: Path) -> Iterator[RedirectorProcess]:
     """`federation-deploy redirector serve` watching the published config.json."""
-    log = tmp_path / "redirector.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [CLI, "redirector", "serve",
-             "--config", str(published), "--port", "0", "--address", "127.0.0.1"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    running = start_redirector(published, tmp_path / "redirector.log")
     try:
-        port = wait_for(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)",
-                                          log.read_text()), "the redirector to listen")
-        running = RedirectorProcess(f"http://127.0.0.1:{port.group(1)}", proc)
         wait_for(lambda: set(running.state()[0]) == {"alpha", "beta"},
                  "alpha and beta in rotation")
         yield running
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(running.proc)
+
+
+def start_redirector(config: Path, log: Path) -> RedirectorProcess:
+    """`redirector serve` on config, once it says where it listens."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [CLI, "redirector", "serve", "--config", str(config), "--port", "0",
+             "--address", "127.0.0.1"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        port = wait_for(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)",
+                                          log.read_text()), "the redirector to listen")
+    except BaseException:
+        stop(proc)
+        raise
+    return RedirectorProcess(f"http://127.0.0.1:{port.group(1)}", proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the redirector finishes in-flight requests), SIGKILL when it does not go."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def published_state(path: Path) -> tuple[int | None, dict[str, tuple[float, bool]]]:

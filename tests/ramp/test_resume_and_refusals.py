@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -37,32 +36,14 @@ from .test_one_writer import (
     RedirectorProcess,
     published_state,
     ramp_args,
+    start_redirector,
+    stop,
     wait_for,
 )
 from .test_one_writer import redirector_process as one_writer_redirector
 
 # the same fixture as test_one_writer's: a `redirector serve` process on the published config
 redirector_process = one_writer_redirector
-
-
-def start_redirector(config: Path, log: Path) -> RedirectorProcess:
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [CLI, "redirector", "serve", "--config", str(config), "--port", "0",
-             "--address", "127.0.0.1"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    port = wait_for(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)",
-                                      log.read_text()), "the redirector to listen")
-    return RedirectorProcess(f"http://127.0.0.1:{port.group(1)}", proc)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
 
 
 @pytest.fixture
