@@ -186,7 +186,7 @@ class Runner:
 
     def _wait(self, proc: subprocess.Popen[str], argv: Sequence[str], timeout: float | None
               ) -> None:
-        """Wait for the tool; on timeout kill it, on an interrupt stop it gracefully."""
+        """Wait for the tool; on timeout kill it (an interrupt is run()'s to handle)."""
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -194,9 +194,6 @@ class Runner:
             proc.wait()
             raise ToolError([self.censor(a) for a in argv], None,
                             summary=f"timed out after {timeout}s") from None
-        except KeyboardInterrupt as interrupt:
-            self._stop_gracefully(proc, os.path.basename(argv[0]), signal_of(interrupt))
-            raise
 
     def _stop_gracefully(self, proc: subprocess.Popen[str], tool: str, signum: int) -> None:
         """Forward the interrupt to the tool (once: it runs in its own session, so the
