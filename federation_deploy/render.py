@@ -455,6 +455,9 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
             host["prime"] = True
         if m.ramp is not None and m.drained is None:  # a drained member's ramp is paused
             host["ramp"] = True
+            # the weight the ramp ends at: the redirector's sticky ramp gives the member only
+            # repositories it keeps at that weight, so completing the ramp moves nobody off it
+            host["final_weight"] = plain_number(m.ramp.to_weight)
         hosts[m.name] = host
     return {
         # the weights' generation: a publish compares it (weights.py), /active_hosts reports it

@@ -20,7 +20,7 @@ import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -266,8 +266,12 @@ def member_changes(before: Federation, now: Federation) -> list[str]:
             changes.append(f"{name} weight {old.weight:g} -> {new.weight:g}")
         if (old.ramp is None) != (new.ramp is None):
             changes.append(f"{name} ramp {'removed (aborted)' if new.ramp is None else 'added'}")
-        elif old.ramp is not None and new.ramp is not None and old.ramp.step != new.ramp.step:
-            changes.append(f"{name} ramp step {old.ramp.step + 1} -> {new.ramp.step + 1}")
+        elif old.ramp is not None and new.ramp is not None:
+            if old.ramp.step != new.ramp.step:
+                changes.append(f"{name} ramp step {old.ramp.step + 1} -> {new.ramp.step + 1}")
+            if old.ramp.to_weight != new.ramp.to_weight:
+                changes.append(f"{name} ramp final weight {old.ramp.to_weight:g} -> "
+                               f"{new.ramp.to_weight:g}")
         if (old.drained is None) != (new.drained is None):
             changes.append(f"{name} drained ({new.drained.reason})" if new.drained is not None
                            else f"{name} restored")
@@ -285,15 +289,22 @@ def _read_text(path: Path) -> str:
 @dataclass(frozen=True)
 class PublishedWeights:
     """The weights a redirector config carries: its generation (None: written before
-    generations, or by hand) and every host's weight and ramp flag (null hosts at 0)."""
+    generations, or by hand), every host's weight and ramp flag (null hosts at 0), and the
+    final weight of each ramping host that has one (a config written before final weights
+    has none)."""
 
     generation: int | None
     weights: Mapping[str, float]
     ramping: frozenset[str]
+    final_weights: Mapping[str, float] = field(default_factory=dict)
 
-    def describe(self, name: str) -> str:
+    def describe(self, name: str, *, final: bool = True) -> str:
+        """`5.26316 (ramp to 20)`; final=False leaves the final weight out."""
         weight = self.weights.get(name, 0.0)
-        return f"{weight:g}" + (" (ramp)" if name in self.ramping else "")
+        if name not in self.ramping:
+            return f"{weight:g}"
+        to = self.final_weights.get(name)
+        return f"{weight:g} (ramp{f' to {to:g}' if final and to is not None else ''})"
 
 
 def published_from_config(data: Any) -> PublishedWeights | None:
@@ -303,6 +314,7 @@ def published_from_config(data: Any) -> PublishedWeights | None:
         return None
     weights: dict[str, float] = {}
     ramping: set[str] = set()
+    finals: dict[str, float] = {}
     for name, host in data["hosts"].items():
         if host is None:
             continue  # a host set to null is deleted by Helm (a generated block's leftover)
@@ -314,10 +326,13 @@ def published_from_config(data: Any) -> PublishedWeights | None:
         weights[str(name)] = float(weight) if number and weight is not None else 0.0
         if host.get("ramp") is True:
             ramping.add(str(name))
+            final = host.get("final_weight")
+            if isinstance(final, int | float) and not isinstance(final, bool):
+                finals[str(name)] = float(final)
     generation = data.get("generation")
     if isinstance(generation, bool) or not isinstance(generation, int):
         generation = None
-    return PublishedWeights(generation, weights, frozenset(ramping))
+    return PublishedWeights(generation, weights, frozenset(ramping), finals)
 
 
 def weights_of(fed: Federation) -> PublishedWeights:
@@ -327,11 +342,16 @@ def weights_of(fed: Federation) -> PublishedWeights:
     return published
 
 
-def weight_differences(ours: PublishedWeights, theirs: PublishedWeights) -> list[str]:
-    """`gamma: 5.26316 (ramp) here, 0 published`, per member that differs (absent = 0)."""
+def weight_differences(ours: PublishedWeights, theirs: PublishedWeights, *,
+                       missing_final: bool = True) -> list[str]:
+    """`gamma: 5.26316 (ramp to 20) here, 0 published`, per member that differs (absent = 0).
+
+    missing_final=False: a ramping member published without a final weight (by a version
+    before final weights) is no difference in it; the same weights otherwise."""
     found = []
     for name in dict.fromkeys([*ours.weights, *theirs.weights]):
-        mine, other = ours.describe(name), theirs.describe(name)
+        final = missing_final or name in theirs.final_weights
+        mine, other = ours.describe(name, final=final), theirs.describe(name, final=final)
         if mine != other:
             found.append(f"{name}: {mine} here, {other} published")
     return found
@@ -344,7 +364,9 @@ def check_publish(fed: Federation, published: PublishedWeights | None, where: st
     if published is None or published.generation is None:
         return
     ours = weights_of(fed)
-    differences = weight_differences(ours, published)
+    # a config published before final weights existed, at this very generation, is this
+    # generation's weights (the upgrade republishes it with them), not another writer's
+    differences = weight_differences(ours, published, missing_final=False)
     shown = "; ".join(differences) if differences else "the same weights"
     if published.generation > fed.generation:
         raise WeightsConflict(

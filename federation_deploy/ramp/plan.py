@@ -304,12 +304,15 @@ def weights_disagreement(
     member: str,
     ramp_flag: bool,
     may_be_absent: bool = False,
+    final_weight: float | None = None,
 ) -> str | None:
     """None when /active_hosts agrees with the expected weights, else the first difference.
 
     The ramping member must be listed with its weight and ramp flag (absent at weight 0, or
-    when may_be_absent); other members may be absent (out of rotation is not the ramp's
-    business), but when listed their weights must be the expected ones.
+    when may_be_absent), and, when ramping with a final_weight published, with that final
+    weight: a redirector that has not loaded it would pick the member's repositories for
+    another end. Other members may be absent (out of rotation is not the ramp's business),
+    but when listed their weights must be the expected ones.
     """
     want = expected.get(member, 0.0)
     host = hosts.get(member)
@@ -323,6 +326,13 @@ def weights_disagreement(
             return f"{member} has weight {got} there (expected {want:g})"
         if bool(host.get("ramp")) != ramp_flag:
             return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
+        if ramp_flag and final_weight is not None:
+            got = host.get("final_weight")
+            if got is None:
+                return (f"{member} has no final_weight there (expected {final_weight:g}; "
+                        "the redirector has not loaded it)")
+            if not _same_weight(got, final_weight):
+                return f"{member} has final_weight {got} there (expected {final_weight:g})"
     elif host is not None:
         return f"{member} is still in /active_hosts (weight {host.get('weight')})"
     return _others_disagreement(hosts, expected, member)

@@ -19,7 +19,7 @@ from ..traffic import (
     fetch_active_hosts,
     fetch_live_generation,
 )
-from ..weights import PublishedWeights
+from ..weights import PublishedWeights, weights_of
 from .plan import RampStep, weights_disagreement
 
 # A wait for the redirector says how it goes at least this often (seconds of the ramp's clock).
@@ -169,7 +169,11 @@ class RedirectorWatch:
         except LiveError as exc:
             return str(exc), False
         wanted = {self.member: expected.get(self.member, 0.0)} if one_off else expected
-        answer = weights_disagreement(hosts, wanted, self.member, ramp_flag, may_be_absent)
+        # the final weight fed publishes (render.redirector_config): what the redirector must
+        # have loaded, besides the weights, before its sticky ramp picks the right repositories
+        final = weights_of(fed).final_weights.get(self.member)
+        answer = weights_disagreement(hosts, wanted, self.member, ramp_flag, may_be_absent,
+                                      final_weight=final)
         if answer is None:
             live = self.io.live_generation(s.redirector_url, s.request_timeout)
             if live is not None and live > fed.generation and not one_off:

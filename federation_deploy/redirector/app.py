@@ -302,10 +302,10 @@ def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
     for host in new.hosts:
         before = old.host(host.name)
         if before is None:
-            parts.append(f"+{host.name} (weight {host.weight:g})")
+            final = "" if host.final_weight is None else f", final weight {host.final_weight:g}"
+            parts.append(f"+{host.name} (weight {host.weight:g}{final})")
         elif before != host:
-            parts.append(f"{host.name} weight {before.weight:g} -> {host.weight:g}"
-                         + (" (ramp)" if host.ramp else ""))
+            parts.append(_host_change(before, host))
     parts += [f"-{h.name}" for h in old.hosts if new.host(h.name) is None]
     if old.check != new.check:
         parts.append("check settings")
@@ -316,6 +316,26 @@ def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
     if old.generation != new.generation:
         parts.append(f"generation {old.generation} -> {new.generation}")
     return ", ".join(parts) or "no effective change"
+
+
+def _host_change(before: HostConfig, host: HostConfig) -> str:
+    """`gamma weight 1 -> 5 (ramp), final weight 20 -> 30`: what changed of one member."""
+    changed = []
+    if before.weight != host.weight or before.final_weight == host.final_weight:
+        # the weight line unless only the final weight changed (a url or health change keeps
+        # its old wording: the weight line)
+        changed.append(f"weight {before.weight:g} -> {host.weight:g}"
+                       + (" (ramp)" if host.ramp else ""))
+    if before.final_weight != host.final_weight:
+        # the sticky ramp picks the member's repositories for its final weight: a change moves
+        # some of them, so the log says so
+        changed.append(f"final weight {_maybe(before.final_weight)} -> "
+                       f"{_maybe(host.final_weight)}")
+    return f"{host.name} " + ", ".join(changed)
+
+
+def _maybe(weight: float | None) -> str:
+    return "none" if weight is None else f"{weight:g}"
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:

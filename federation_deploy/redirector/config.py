@@ -66,17 +66,29 @@ class HostConfig:
     ramp: bool = False
     health: str = ""
     versions: str = ""
+    # a ramping member's weight once its ramp completes (published only with `ramp: true`):
+    # the sticky ramp picks its repositories among those plain rendezvous gives it there
+    final_weight: float | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """The shape mybinder's /active_hosts serves (its config entry), plus `ramp`."""
-        return {
+        """The shape mybinder's /active_hosts serves (its config entry), plus `ramp`, and
+        `final_weight` when the config set one."""
+        entry: dict[str, Any] = {
             "url": self.url,
-            "weight": int(self.weight) if self.weight.is_integer() else self.weight,
+            "weight": _plain(self.weight),
             "prime": self.prime,
             "ramp": self.ramp,
             "health": self.health,
             "versions": self.versions,
         }
+        if self.final_weight is not None:
+            entry["final_weight"] = _plain(self.final_weight)
+        return entry
+
+
+def _plain(number: float) -> int | float:
+    """5.0 -> 5: a weight served back as config.json wrote it (an integer stays one)."""
+    return int(number) if number.is_integer() else number
 
 
 @dataclass(frozen=True)
@@ -121,7 +133,7 @@ _TOP_KEYS = {
     "hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
     "generation",
 }
-_HOST_KEYS = {"url", "weight", "prime", "ramp", "health", "versions"}
+_HOST_KEYS = {"url", "weight", "prime", "ramp", "final_weight", "health", "versions"}
 _CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
 
 
@@ -217,12 +229,26 @@ def _parse_host(name: str, raw: Mapping[str, Any], ignored: list[str]) -> HostCo
     health = raw.get("health")
     versions = raw.get("versions")
     ignored.extend(f"{key}.{k}" for k in raw if k not in _HOST_KEYS)
+    weight = _number(raw["weight"], f"{key}.weight", minimum=0)
+    prime = _boolean(raw.get("prime"), f"{key}.prime")
+    ramp = _boolean(raw.get("ramp"), f"{key}.ramp")
+    final_weight = raw.get("final_weight")
+    if final_weight is not None:
+        # bounded as `weight` is (finite), and > 0: a ramp that ends at 0 is an abort
+        final_weight = _number(final_weight, f"{key}.final_weight", minimum=0, strict=True)
+        if not ramp:
+            # only a ramp has a final weight; elsewhere it would be a second, unused weight
+            raise RedirectorConfigError(
+                f"{key}.final_weight",
+                "only a ramping host has a final weight (set `ramp: true`, or remove the key)",
+            )
     return HostConfig(
         name=name,
         url=url,
-        weight=_number(raw["weight"], f"{key}.weight", minimum=0),
-        prime=_boolean(raw.get("prime"), f"{key}.prime"),
-        ramp=_boolean(raw.get("ramp"), f"{key}.ramp"),
+        weight=weight,
+        prime=prime,
+        ramp=ramp,
+        final_weight=final_weight,
         health=url + "/health" if health is None else _url(health, f"{key}.health"),
         versions=url + "/versions" if versions is None else _url(versions, f"{key}.versions"),
     )

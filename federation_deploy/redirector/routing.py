@@ -32,6 +32,7 @@ class Candidate:
     url: str
     weight: float
     ramp: bool = False
+    final_weight: float | None = None  # a ramping member's weight once its ramp completes
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ def build_table(
 
 
 def _candidate(host: HostConfig) -> Candidate:
-    return Candidate(host.name, host.url, host.weight, host.ramp)
+    return Candidate(host.name, host.url, host.weight, host.ramp, host.final_weight)
 
 
 def cache_key(path: str) -> str:
