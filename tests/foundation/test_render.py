@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from federation_deploy.config import load_federation
+from federation_deploy.redirector.config import parse_config
+from federation_deploy.redirector.routing import build_table
 from federation_deploy.render import (
     REDACTED,
     Layer,
@@ -151,6 +154,45 @@ def test_redirector_config_matches_federation(config_dir: Path) -> None:
     (release,) = render_member(fed, "gke", ["federation-redirect"])
     assert release.values["federationRedirect"] == cfg
     assert release.values["ingress"]["hosts"] == ["mybinder.org"]
+
+
+# curvenote at the first step (1%) of a ramp that ends at weight 30 (its target_weight is 20:
+# the ramp's own to_weight is what the redirector gets)
+CURVENOTE_RAMPING = ("    weight: 0\n    target_weight: 20 ",
+                     "    weight: 1.0101\n    ramp:\n      steps: [1, 5, 100]\n      step: 0\n"
+                     "      to_weight: 30.5\n      hold: 30m\n    target_weight: 20 ")
+
+
+def test_a_ramping_member_publishes_its_final_weight(
+    config_dir: Path, edit: Callable[[str, str, str], None]
+) -> None:
+    edit("federation.yaml", *CURVENOTE_RAMPING)
+    cfg = redirector_config(load_federation(config_dir))
+    assert cfg["hosts"]["curvenote"] == {
+        "url": "https://binder.curvenote.dev", "weight": 1.0101, "ramp": True,
+        "final_weight": 30.5,
+        "health": "https://binder.curvenote.dev/health",
+        "versions": "https://binder.curvenote.dev/versions"}
+    # nobody else ramps, so nobody else has a final weight
+    assert [n for n, h in cfg["hosts"].items() if "final_weight" in h] == ["curvenote"]
+    # and the redirector takes the rendered config: the candidate carries the final weight
+    parsed = parse_config(cfg)
+    curvenote = parsed.host("curvenote")
+    assert curvenote is not None and curvenote.final_weight == 30.5
+    table = build_table(parsed.hosts, {h.name for h in parsed.hosts}, parsed.load_balancer)
+    assert {c.name: c.final_weight for c in table.candidates} == {
+        "gke": None, "ovh2": None, "gesis": None, "curvenote": 30.5}
+
+
+def test_a_drained_members_paused_ramp_publishes_no_final_weight(
+    config_dir: Path, edit: Callable[[str, str, str], None]
+) -> None:
+    edit("federation.yaml", *CURVENOTE_RAMPING)
+    edit("federation.yaml", "    weight: 1.0101\n",
+         "    weight: 0\n    drained:\n      reason: outage\n"
+         "      since: '2024-05-01T12:00:00Z'\n      previous_weight: 1.0101\n")
+    host = redirector_config(load_federation(config_dir))["hosts"]["curvenote"]
+    assert host["weight"] == 0 and "ramp" not in host and "final_weight" not in host
 
 
 def test_external_member_has_nothing_to_render(config_dir: Path) -> None:

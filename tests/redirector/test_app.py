@@ -101,6 +101,26 @@ def test_describe_change() -> None:
     assert describe_change(old, old) == "no effective change"
 
 
+def test_describe_change_says_when_a_final_weight_changes() -> None:
+    def config(new: dict[str, Any] | None) -> RedirectorConfig:
+        hosts: dict[str, Any] = {"a": {"url": "https://a.org", "weight": 60, "prime": True}}
+        if new is not None:
+            hosts["new"] = {"url": "https://new.org", **new}
+        return parse_config({"hosts": hosts})
+
+    absent = config(None)
+    step1 = config({"weight": 0.6, "ramp": True, "final_weight": 20})
+    step2 = config({"weight": 3, "ramp": True, "final_weight": 20})
+    retargeted = config({"weight": 3, "ramp": True, "final_weight": 30})
+    done = config({"weight": 30})
+    assert describe_change(absent, step1) == "+new (weight 0.6, final weight 20)"
+    assert describe_change(step1, step2) == "new weight 0.6 -> 3 (ramp)"  # as before
+    assert describe_change(step2, retargeted) == "new final weight 20 -> 30"
+    assert describe_change(retargeted, done) == "new weight 3 -> 30, final weight 30 -> none"
+    assert describe_change(config({"weight": 3, "ramp": True}), step2) == (
+        "new final weight none -> 20")
+
+
 def test_apps_share_no_state() -> None:
     one, two = make_app(parse_config(data())), make_app(parse_config(data(weight=9)))
     assert one.redirector is not two.redirector

@@ -86,6 +86,69 @@ def test_brief_example_with_ramp() -> None:
     assert curvenote is not None and curvenote.ramp and curvenote.weight == 0.7
 
 
+PRIME = {"url": "https://a.org", "weight": 60, "prime": True}
+
+
+def test_final_weight_of_a_ramping_host() -> None:
+    config = parse_config({"hosts": {
+        "a": PRIME,
+        "new": {"url": "https://new.org", "weight": 0.5, "ramp": True, "final_weight": 20},
+        "half": {"url": "https://half.org", "weight": 1, "ramp": True, "final_weight": 2.5},
+        # a ramp published before final weights (or by hand) has none: still a ramp
+        "old": {"url": "https://old.org", "weight": 1, "ramp": True, "final_weight": None}}})
+    finals = {h.name: h.final_weight for h in config.hosts}
+    assert finals == {"a": None, "new": 20.0, "half": 2.5, "old": None}
+    assert config.ignored_keys == ()  # a known key, not one of mybinder's extras
+    new, half, old, a = (config.host(n) for n in ("new", "half", "old", "a"))
+    assert new is not None and half is not None and old is not None and a is not None
+    # /active_hosts: an integer stays one, and the key is there only when set
+    assert new.as_json()["final_weight"] == 20 and isinstance(new.as_json()["final_weight"], int)
+    assert half.as_json()["final_weight"] == 2.5
+    assert "final_weight" not in old.as_json() and "final_weight" not in a.as_json()
+    assert set(a.as_json()) == {"url", "weight", "prime", "ramp", "health", "versions"}
+
+
+@pytest.mark.parametrize(
+    ("final_weight", "fragment"),
+    [
+        ("20", "expected a number, got a string"),
+        (True, "expected a number, got a boolean"),
+        (0, "expected a number > 0, got 0"),
+        (-3, "expected a number > 0, got -3"),
+        ([20], "expected a number, got a list"),
+    ],
+)
+def test_bad_final_weight_names_the_key(final_weight: Any, fragment: str) -> None:
+    with pytest.raises(RedirectorConfigError) as info:
+        parse_config({"hosts": {"a": PRIME, "new": {
+            "url": "https://new.org", "weight": 1, "ramp": True, "final_weight": final_weight}}})
+    assert info.value.key == "hosts.new.final_weight"
+    assert fragment in info.value.message
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_final_weight_must_be_finite(value: float) -> None:
+    text = json.dumps({"hosts": {"a": PRIME, "new": {
+        "url": "https://new.org", "weight": 1, "ramp": True, "final_weight": value}}})
+    with pytest.raises(RedirectorConfigError,
+                       match=r"^config.json: hosts.new.final_weight: expected a finite number"):
+        loads_config(text, "config.json")
+
+
+@pytest.mark.parametrize("ramp", [False, None, "absent"])
+def test_final_weight_without_ramp_is_refused(ramp: Any) -> None:
+    host: dict[str, Any] = {"url": "https://new.org", "weight": 1, "final_weight": 20}
+    if ramp != "absent":
+        host["ramp"] = ramp
+    with pytest.raises(RedirectorConfigError) as info:
+        parse_config({"hosts": {"a": PRIME, "new": host}})
+    assert info.value.key == "hosts.new.final_weight"
+    assert "only a ramping host has a final weight (set `ramp: true`" in info.value.message
+    # the prime too: a final weight belongs to a ramp, whoever has it
+    with pytest.raises(RedirectorConfigError, match="hosts.a.final_weight: only a ramping"):
+        parse_config({"hosts": {"a": {**PRIME, "final_weight": 60}}})
+
+
 def test_weight_zero_prime_is_kept() -> None:
     # the prime is the proxy target and versions reference even when it takes no launches
     config = parse_config(

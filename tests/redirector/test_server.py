@@ -373,6 +373,29 @@ def test_hot_reload_of_a_good_file(federation: Federation, standins: Callable[..
     assert server.metric('federation_member_weight{member="aws"}') == 30
 
 
+def test_a_final_weight_reaches_active_hosts_and_routing(federation: Federation) -> None:
+    server, members, path = federation(WEIGHTS, primes=("gke",), ramp=("gesis",),
+                                       reload_interval=0.1)
+    # a ramp published before final weights: none served
+    assert "final_weight" not in server.get("/active_hosts").json()["active_hosts"]["gesis"]
+    data = hosts_config({n: (members[n], w) for n, w in WEIGHTS.items()}, primes=("gke",),
+                        ramp=("gesis",))
+    data["hosts"]["gesis"]["final_weight"] = 25
+    write_json_atomic(path, data)
+    wait_for_reloads(server, "success", 1)
+    active = server.get("/active_hosts").json()["active_hosts"]
+    assert active["gesis"]["final_weight"] == 25 and active["gesis"]["ramp"] is True
+    assert all("final_weight" not in active[n] for n in ("gke", "ovh"))
+    finals = {c.name: c.final_weight for c in server.redirector.table.candidates}
+    assert finals == {"gke": None, "ovh": None, "gesis": 25.0}
+    # a final weight on a member that does not ramp is refused; the last good config stays
+    data["hosts"]["ovh"]["final_weight"] = 40
+    write_json_atomic(path, data)
+    wait_for_reloads(server, "failure", 1)
+    active = server.get("/active_hosts").json()["active_hosts"]
+    assert active["gesis"]["final_weight"] == 25 and "final_weight" not in active["ovh"]
+
+
 def test_hot_reload_of_a_bad_file_keeps_the_last_good_config(federation: Federation) -> None:
     server, members, path = federation(WEIGHTS, primes=("gke",), reload_interval=0.1)
     before = launches_by_member(server, 60)
