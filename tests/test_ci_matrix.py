@@ -231,6 +231,21 @@ def test_weight_change_redeploys_the_redirector_member_only(
     assert "member curvenote routing changed (weight)" in err
 
 
+def test_a_ramps_final_weight_redeploys_the_redirector_member_only(
+    repo: Path, config_dir: Path, change: Change
+) -> None:
+    # the ramp's to_weight is published as the host's final_weight (render.redirector_config)
+    change("config/federation.yaml", "    weight: 0\n",
+           "    weight: 1.0101\n    ramp:\n      steps: [1, 100]\n      step: 0\n"
+           "      to_weight: 20\n      hold: 30m\n")
+    git(repo, "tag", "--force", "base")
+    change("config/federation.yaml", "      to_weight: 20\n", "      to_weight: 30\n")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert code == 0, err
+    assert members_of(out) == ["gke"]
+    assert "member curvenote routing changed (ramp)" in err
+
+
 DRAINED_OVH2 = ("    weight: 15\n",
                 "    weight: 0\n    drained:\n      reason: quota exceeded\n"
                 "      since: '2024-05-01T12:00:00Z'\n      previous_weight: 15\n")

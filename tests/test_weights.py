@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml.comments import CommentedMap
@@ -18,6 +20,7 @@ from federation_deploy.weights import (
     read_snapshot,
     restore,
     snapshot_of,
+    weight_differences,
     weights_of,
     write_federation,
     writer_lock,
@@ -58,6 +61,57 @@ def test_the_publish_rule(config_dir: Path) -> None:
                                               r"\(gke: 60 here, 1 published\)"):
         check_publish(fed, other, "t")
     assert weights_of(fed).weights["gke"] == 60
+
+
+# curvenote at the first step of a ramp that ends at weight 30.5
+CURVENOTE_RAMPING = ("    weight: 0\n    target_weight: 20 ",
+                     "    weight: 1.0101\n    ramp:\n      steps: [1, 100]\n      step: 0\n"
+                     "      to_weight: 30.5\n      hold: 30m\n    target_weight: 20 ")
+
+
+def test_final_weights_in_the_publish_rule(config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text().replace(*CURVENOTE_RAMPING, 1))
+    fed = load_federation(config_dir)
+    served = redirector_config(fed)
+    ours = weights_of(fed)
+    assert ours.final_weights == {"curvenote": 30.5}
+    assert ours.describe("curvenote") == "1.0101 (ramp to 30.5)"
+    assert ours.describe("gke") == "60"
+    check_publish(fed, published_from_config(served), "same")
+
+    def served_with(**curvenote: Any) -> dict[str, Any]:
+        host = {k: v for k, v in served["hosts"]["curvenote"].items() if k != "final_weight"}
+        return {**served, "hosts": {**served["hosts"], "curvenote": {**host, **curvenote}}}
+
+    # this generation published before final weights existed: not another writer's weights,
+    # but not the config's either (a resume publishes it again, so the redirector gets it)
+    before = published_from_config(served_with())
+    assert before is not None and before.final_weights == {}
+    check_publish(fed, before, "upgraded")
+    assert weight_differences(ours, before) == [
+        "curvenote: 1.0101 (ramp to 30.5) here, 1.0101 (ramp) published"]
+    assert weight_differences(ours, before, missing_final=False) == []
+    # another final weight at the same generation is another writer's (or a hand edit's)
+    other = published_from_config(served_with(final_weight=20))
+    with pytest.raises(WeightsConflict, match=re.escape(
+            "other weights (curvenote: 1.0101 (ramp to 30.5) here, 1.0101 (ramp to 20) "
+            "published)")):
+        check_publish(fed, other, "t")
+    # a final weight is read only for a ramping host, and only when it is a number
+    odd = published_from_config({"hosts": {"a": {"weight": 1, "final_weight": 5},
+                                           "b": {"weight": 1, "ramp": True,
+                                                 "final_weight": "5"}}})
+    assert odd is not None and odd.final_weights == {}
+
+
+def test_a_changed_final_weight_is_named(config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text().replace(*CURVENOTE_RAMPING, 1))
+    snapshot = read_snapshot(config_dir)
+    path.write_text(path.read_text().replace("to_weight: 30.5", "to_weight: 40"))
+    with pytest.raises(ConfigChanged, match="curvenote ramp final weight 30.5 -> 40"):
+        snapshot_of(snapshot.fed)
 
 
 def test_compare_and_swap_of_federation_yaml(config_dir: Path) -> None:

@@ -332,7 +332,7 @@ def weights_disagreement(
                 return (f"{member} has no final_weight there (expected {final_weight:g}; "
                         "the redirector has not loaded it)")
             if not _same_weight(got, final_weight):
-                return f"{member} has final_weight {got} there (expected {final_weight:g})"
+                return f"{member} has final_weight {got!r} there (expected {final_weight:g})"
     elif host is not None:
         return f"{member} is still in /active_hosts (weight {host.get('weight')})"
     return _others_disagreement(hosts, expected, member)
