@@ -18,8 +18,12 @@ Policies:
                for "cold launches at the new member no more than rendezvous at the same share"
   per-launch   the first wave's ramp: each launch a uniform draw
   sticky       this redirector's default: a set of repositories, chosen by rendezvous rank and
-               estimated popularity (the estimate is first warmed up by 20,000 launches of
-               another sample, as a running redirector's would be)
+               estimated popularity, popular ones among those curvenote keeps at its final
+               weight (FINAL_WEIGHT, 50: a third of the weight) (the estimate is first warmed
+               up by 20,000 launches of another sample, as a running redirector's would be)
+
+"repos leaving at 100%": repositories the new member served that plain rendezvous at its final
+weight gives another member, so that completing the ramp moves them away.
 
 Then three scenarios for the sticky policy, each at every target, figures over the seeds:
   restart      a redirector with no estimate takes the launches: how many until the plan's true
@@ -74,6 +78,9 @@ BOUND = {0.01: 0.003, 0.05: 0.005, 0.25: 0.015}  # the issue's bounds on the sha
 REPOSITORIES = 2000
 ZIPF = 1.1
 TRENDING_SHARE = 0.03
+# curvenote's weight when its ramp completes (a 33.3% weight share, above every target): the
+# sticky policy picks its repositories among those plain rendezvous gives it at this weight
+FINAL_WEIGHT = 50.0
 
 
 def repo_path(rank: int) -> str:
@@ -105,7 +112,8 @@ def table_for(target: float, policy: str, weight: float | None = None) -> Routin
     weight = weight_for(target) if weight is None else weight
     ramp = not policy.startswith("rendezvous")
     candidates = [Candidate(n, f"https://{n}.test", w) for n, w in OTHERS.items()]
-    candidates.append(Candidate(NEW, f"https://{NEW}.test", weight, ramp))
+    candidates.append(Candidate(NEW, f"https://{NEW}.test", weight, ramp,
+                                FINAL_WEIGHT if ramp else None))
     return RoutingTable.of(candidates, "rendezvous",
                            ramp_policy="sticky" if policy == "sticky" else "per-launch")
 
@@ -163,6 +171,17 @@ def same_share_weight(target: float, iterations: int = 40) -> tuple[float, float
                key=lambda ws: abs(ws[1] - target))
 
 
+def final_repositories() -> frozenset[int]:
+    """The repositories plain rendezvous gives the new member at FINAL_WEIGHT: after the ramp
+    it keeps these, any other it had moves away."""
+    table = table_for(0.0, "rendezvous", FINAL_WEIGHT)
+    return frozenset(i for i, path in enumerate(PATHS)
+                     if choose_member(table, path, 0.0).name == NEW)
+
+
+FINAL = final_repositories()
+
+
 @dataclass
 class Run:
     share: float
@@ -171,6 +190,7 @@ class Run:
     cold_all: float
     split: int  # repositories sent to more than one member
     distinct: int
+    leaving: int = 0  # repositories at the new member that move away when the ramp completes
 
 
 def measure(members: Sequence[str], launches: Sequence[int]) -> Run:
@@ -192,6 +212,7 @@ def measure(members: Sequence[str], launches: Sequence[int]) -> Run:
         cold_all=sum(cold.values()) / n,
         split=sum(1 for members in where.values() if len(members) > 1),
         distinct=len(where),
+        leaving=sum(1 for m, i in seen if m == NEW and i not in FINAL),
     )
 
 
@@ -270,6 +291,7 @@ def table_rows(runs: dict[tuple[float, str], list[Run]]) -> list[list[str]]:
             f"{statistics.fmean(r.repos_at_new for r in rs):.0f}",
             mean_percent([r.cold_new for r in rs]), mean_percent([r.cold_all for r in rs]),
             f"{statistics.fmean(100 * r.split / r.distinct for r in rs):.2f}%",
+            f"{statistics.fmean(r.leaving for r in rs):.0f}",
         ])
     return rows
 
@@ -328,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for s in seeds]
     header = ["target", "policy", "new member's share", "repos at new member",
               "cold launches at new member", "cold launches, federation",
-              "repos on two members"]
+              "repos on two members", "repos leaving at 100%"]
     print(f"Zipf {ZIPF} over {REPOSITORIES} repositories, {n} launches, seeds "
           f"{seeds.start}-{seeds.stop - 1}\n")
     print(markdown(header, table_rows(runs)))

@@ -191,7 +191,7 @@ def ramp_families(config: RedirectorConfig, table: RoutingTable, ramp: StickyRam
         "federation_ramp_rank_threshold",
         "gauge",
         "Sticky policy: the member takes repositories whose rendezvous rank is below this "
-        "(its share of repositories).",
+        "(the rarely launched ones), besides popular ones of its final-weight pool.",
         (({"member": m}, e.threshold) for m, e in sorted(estimates.items())),
     )
     lines += family(
@@ -200,6 +200,19 @@ def ramp_families(config: RedirectorConfig, table: RoutingTable, ramp: StickyRam
         "Sticky policy: popular repositories under the threshold left on their rendezvous "
         "member because they alone would overshoot the share.",
         (({"member": m}, float(e.excluded)) for m, e in sorted(estimates.items())),
+    )
+    lines += family(
+        "federation_ramp_included_repositories",
+        "gauge",
+        "Sticky policy: popular repositories above the threshold the member takes for their "
+        "launches (among those plain rendezvous gives it at its final weight).",
+        (({"member": m}, float(e.included)) for m, e in sorted(estimates.items())),
+    )
+    lines += family(
+        "federation_ramp_changed_repositories",
+        "gauge",
+        "Repositories whose popularity changed lately: their share is counted from the change.",
+        [({}, float(ramp.popularity.changed))],
     )
     lines += family(
         "federation_ramp_replans_total",

@@ -105,6 +105,17 @@ class RoutingTable:
         total = self.total_weight
         return {c.name: c.weight / total if total > 0 else 0.0 for c in self.ramps}
 
+    def ramp_pools(self) -> dict[str, float]:
+        """Each ramp member's pool: the ranks (see ramp_rank) plain rendezvous gives it at its
+        final weight, f / (f + W), W the non-ramp members' weight; 1.0 (every rank) when the
+        config does not say the final weight."""
+        others = sum(c.weight for c in self.sticky)
+        return {
+            c.name: c.final_weight / (c.final_weight + others)
+            if c.final_weight is not None and c.final_weight + others > 0 else 1.0
+            for c in self.ramps
+        }
+
     def rank_basis(self) -> tuple[tuple[tuple[str, float], ...], tuple[str, ...]]:
         """What ramp_rank depends on: the non-ramp members and weights, the ramp members.
 
@@ -229,18 +240,24 @@ def _rank(encoded: bytes, ramp: bytes, best: float, others_weight: float) -> flo
 
 @dataclass(frozen=True)
 class RampClaim:
-    """The keys one ramp member takes: rank below `threshold`, except `excluded` ones.
+    """The keys one ramp member takes: rank below `threshold`, except `excluded` ones, plus
+    `included` ones.
 
     `excluded` holds popular keys below the threshold whose launches alone would overshoot
     the target: they stay on their rendezvous member, and the tail fills the share instead.
+    `included` holds popular keys above the threshold taken for their popularity (see
+    plan_claim): a few popular repositories instead of many rarely launched ones.
     """
 
     member: str
     threshold: float
     excluded: frozenset[str] = frozenset()
+    included: frozenset[str] = frozenset()
 
     def takes(self, key: str, rank: float) -> bool:
-        return rank < self.threshold and key not in self.excluded
+        if rank < self.threshold:
+            return key not in self.excluded
+        return key in self.included
 
 
 @dataclass(frozen=True)
@@ -262,20 +279,77 @@ def plan_claim(
     tracked: Iterable[tuple[str, float, float]],
     tail: float,
     slack: float = 0.0,
+    pool: float = 1.0,
+    popular: float = 0.0,
+    base: float = 0.0,
 ) -> RampClaim:
     """The claim that gives `member` an estimated `target` share of launches.
 
     tracked: (key, rank, share of launches) of the keys whose popularity is known; tail: the
     share of launches of all other keys, spread evenly over ranks (their ranks are hashes, so
-    a rank interval of length x holds a fraction x of them). Keys are taken in rank order; a
-    key whose launches would take the share more than `slack` past the target is excluded
-    (the keys after it, and the tail, fill the share instead).
+    a rank interval of length x holds a fraction x of them). The estimate stops within
+    `slack` of the target.
+
+    With `popular` > 0 the member takes, in this order:
+      1. the base: every key of rank below `base` whose share is at most `popular` (and the
+         tail there); a threshold that does not depend on the estimate, so that redirectors
+         that do not talk to each other agree on it;
+      2. popular keys (share above `popular`) of rank below `pool` (the ranks the member gets
+         at its final weight, so completing the ramp moves none of them away), the most
+         launches per rank first (rank * popular / share), skipping any that would take the
+         share more than `slack` past the target, until the target is reached; then, should
+         the pool not be enough, popular keys outside it in the same order;
+      3. should that not be enough either, keys past the base in rank order (a threshold).
+    Popular repositories thus make up the share instead of many rarely launched ones, each
+    launch of which is likely cold; and where two redirectors' estimates differ a little, the
+    difference falls on a popular key or two rather than on a long run of rare ones.
+    With `popular` = 0, keys are taken in rank order (plain rendezvous with exclusions).
     """
+    items = list(tracked)
+    if popular <= 0.0:
+        return _rank_order_claim(member, target, items, tail, slack)
+    base = min(base, pool)
+    in_base = [k for k, r, s in items if r < base and s <= popular]
+    admitted = tail * base + math.fsum(s for _, r, s in items if r < base and s <= popular)
+    if admitted > target + slack:  # the base alone is too much: a lower threshold
+        return _rank_order_claim(member, target, items, tail, slack)
+    taken = set(in_base)
+    hot = sorted((r >= pool, r * popular / s, k, s) for k, r, s in items if s > popular)
+    for _outside, _order, key, share in hot:
+        if admitted >= target - slack:
+            break
+        if admitted + share <= target + slack:
+            admitted += share
+            taken.add(key)
+    threshold = base
+    if admitted < target - slack:
+        rest = sorted((r, k, s) for k, r, s in items if r >= base and s <= popular)
+        more = _rank_order_claim(member, target - admitted, [(k, r - base, s) for r, k, s in rest],
+                                 tail, slack)
+        threshold = min(base + more.threshold, 1.0)
+        taken |= {k for r, k, _ in rest if r < threshold and k not in more.excluded}
+    return RampClaim(
+        member,
+        threshold,
+        excluded=frozenset(k for k, r, _ in items if r < threshold and k not in taken),
+        included=frozenset(k for k, r, _ in items if r >= threshold and k in taken),
+    )
+
+
+def _rank_order_claim(
+    member: str,
+    target: float,
+    items: Iterable[tuple[str, float, float]],
+    tail: float,
+    slack: float,
+) -> RampClaim:
+    """Keys in rank order; a key whose launches would take the share more than `slack` past
+    the target is excluded (the keys after it, and the tail, fill the share instead)."""
     admitted = 0.0
     floor = 0.0  # the threshold must stay above every admitted key's rank
     excluded: list[tuple[str, float]] = []
     threshold: float | None = None
-    for key, rank, share in sorted(tracked, key=lambda item: (item[1], item[0])):
+    for key, rank, share in sorted(items, key=lambda item: (item[1], item[0])):
         reached = admitted + tail * rank
         if reached >= target:
             threshold = (target - admitted) / tail if tail > 0 else rank

@@ -12,14 +12,35 @@ from .routing import RampClaim, RampPlan, RoutingTable, plan_claim, ramp_rank
 # Defaults, measured with benchmarks/ramp_policy.py (Zipf 1.1 over 2,000 repositories): see
 # the README's "How the ramp chooses" for the figures they give.
 DEFAULT_CAPACITY = 1000  # repositories counted one by one; the rest is the hash-spread tail
-DEFAULT_HALF_LIFE = 4000  # launches after which a launch counts half
+DEFAULT_HALF_LIFE = 30000  # launches after which a launch counts half (the steady estimate)
+DEFAULT_FAST_HALF_LIFE = 3000  # the same for the estimate that notices a change
+DEFAULT_SURPRISE = 4.0  # standard deviations between the two that count as a change
 DEFAULT_CHECK_EVERY = 100  # launches between two looks at the estimated share
+# A repository is popular for a ramp member when its share of launches is above this fraction
+# of the member's target share (plan_claim); the base, the ranks below this fraction of the
+# target share, goes to the member whatever the estimate.
+DEFAULT_POPULAR = 0.02
+DEFAULT_BASE = 0.5
+# A change is looked for only in keys with this many launches in the fast window (fewer are
+# noise); once found, the key's share is counted afresh from the next launch, from the fast
+# count until _SINCE_MIN launches have passed, and it becomes the steady estimate after
+# _SINCE_COMMIT fast half-lives.
+_SURPRISE_MIN = 10
+_SINCE_MIN = 300
+_SINCE_COMMIT = 2
 # Rescale the counts before the per-launch increment grows past this (float headroom).
 _RESCALE_AT = 2.0**40
 
 
 class LaunchPopularity:
-    """Exponentially decayed launch counts of the most launched keys, in bounded memory.
+    """Exponentially decayed launch counts of the most launched keys, in bounded memory, on
+    two time scales.
+
+    A slow count (half-life `half_life` launches) gives estimates steady enough that two
+    redirectors, each seeing part of the launches, make nearly the same plan; a fast count
+    (half-life `fast_half_life`) notices a repository whose popularity changed: where the fast
+    count differs from what the slow share predicts by more than `surprise` standard
+    deviations, the fast share is the estimate.
 
     Forward decay: launch n adds growth**n instead of multiplying every count by a decay
     factor, so a launch costs one dict update; all counts are rescaled now and then.
@@ -31,40 +52,64 @@ class LaunchPopularity:
     up the tail, which the ramp spreads over keys by hash.
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, half_life: float = DEFAULT_HALF_LIFE):
-        if capacity < 1 or half_life <= 0:
-            raise ValueError("capacity must be >= 1 and half_life > 0")
+    def __init__(
+        self,
+        capacity: int = DEFAULT_CAPACITY,
+        half_life: float = DEFAULT_HALF_LIFE,
+        fast_half_life: float = DEFAULT_FAST_HALF_LIFE,
+        surprise: float = DEFAULT_SURPRISE,
+    ):
+        if capacity < 1 or half_life <= 0 or fast_half_life <= 0 or surprise <= 0:
+            raise ValueError("capacity must be >= 1, half-lives and surprise > 0")
         self.capacity = capacity
         self.half_life = half_life
-        self._growth = 2.0 ** (1.0 / half_life)
-        self._counts: dict[str, float] = {}  # repeat launches per key (decayed)
-        self._total = 0.0  # all launches (decayed)
-        self._increment = 1.0
+        self.fast_half_life = fast_half_life
+        self.surprise = surprise
+        self._growth = (2.0 ** (1.0 / half_life), 2.0 ** (1.0 / fast_half_life))
+        self._counts: dict[str, list[float]] = {}  # repeat launches per key: [slow, fast]
+        self._total = [0.0, 0.0]  # all launches (decayed)
+        self._increment = [1.0, 1.0]
         self.launches = 0  # launches observed since start (not decayed)
+        # keys whose popularity changed: [launches of the key, self.launches] since the change
+        self._since: dict[str, list[int]] = {}
 
     def observe(self, key: str) -> None:
         counts = self._counts
-        if key in counts:
-            counts[key] += self._increment
+        increment = self._increment
+        total = self._total
+        count = counts.get(key)
+        if count is not None:
+            count[0] += increment[0]
+            count[1] += increment[1]
+            since = self._since.get(key)
+            if since is not None:
+                since[0] += 1
         else:
-            counts[key] = 0.0
+            counts[key] = [0.0, 0.0]
             if len(counts) > 2 * self.capacity:
                 self._prune()
-        self._total += self._increment
-        self._increment *= self._growth
+        total[0] += increment[0]
+        total[1] += increment[1]
+        increment[0] *= self._growth[0]
+        increment[1] *= self._growth[1]
         self.launches += 1
-        if self._increment > _RESCALE_AT:
+        if increment[1] > _RESCALE_AT or increment[0] > _RESCALE_AT:
             self._rescale()
 
     def _rescale(self) -> None:
-        factor = 1.0 / self._increment
-        self._counts = {k: c * factor for k, c in self._counts.items()}
-        self._total *= factor
-        self._increment = 1.0
+        slow, fast = (1.0 / i for i in self._increment)
+        for count in self._counts.values():
+            count[0] *= slow
+            count[1] *= fast
+        self._total = [self._total[0] * slow, self._total[1] * fast]
+        self._increment = [1.0, 1.0]
 
     def _prune(self) -> None:
-        kept = heapq.nlargest(self.capacity, self._counts.items(), key=lambda item: item[1])
+        slow, fast = (1.0 / t if t > 0 else 0.0 for t in self._total)
+        kept = heapq.nlargest(self.capacity, self._counts.items(),
+                              key=lambda item: max(item[1][0] * slow, item[1][1] * fast))
         self._counts = dict(kept)
+        self._since = {k: v for k, v in self._since.items() if k in self._counts}
 
     def __len__(self) -> int:
         return len(self._counts)
@@ -72,15 +117,48 @@ class LaunchPopularity:
     def __contains__(self, key: str) -> bool:
         return key in self._counts
 
+    @property
+    def changed(self) -> int:
+        """How many keys have a share counted since a change in their popularity."""
+        return len(self._since)
+
     def shares(self) -> tuple[dict[str, float], float]:
         """({key: estimated share of launches}, tail share); before any launch: ({}, 1.0).
 
         Only keys launched more than once are listed.
         """
-        if self._total <= 0:
+        slow_total, fast_total = self._total
+        if slow_total <= 0:
             return {}, 1.0
-        scale = 1.0 / self._total
-        shares = {k: c * scale for k, c in self._counts.items() if c > 0}
+        # the fast window in launches (its decayed total over the current increment)
+        fast_launches = fast_total / self._increment[1]
+        fast_unit = 1.0 / self._increment[1]
+        surprise = self.surprise
+        shares: dict[str, float] = {}
+        changed = self._since
+        for key, count in self._counts.items():
+            slow, fast = count
+            share = slow / slow_total
+            since = changed.get(key)
+            if since is not None:
+                launches = self.launches - since[1]
+                if launches < _SINCE_MIN:
+                    share = fast / fast_total
+                else:
+                    share = since[0] / launches
+                    if launches >= _SINCE_COMMIT * self.fast_half_life:
+                        # long enough to be the steady estimate from now on
+                        count[0] = share * slow_total
+                        del changed[key]
+            else:
+                expected = share * fast_launches
+                seen = fast * fast_unit
+                if (max(expected, seen) >= _SURPRISE_MIN
+                        and abs(seen - expected) > surprise * math.sqrt(max(expected, 1.0))):
+                    changed[key] = [0, self.launches]
+                    share = fast / fast_total
+            if share > 0:
+                shares[key] = share
         return shares, max(0.0, 1.0 - math.fsum(shares.values()))
 
 
@@ -88,19 +166,22 @@ def share_tolerance(target: float) -> float:
     """How far the estimated share may drift from the target before the plan is redone.
 
     A dead band, so that estimation noise does not move repositories back and forth between
-    members; small next to the issue's bounds (0.3 points at 1%, 1.5 at 25%).
+    members. It grows as the square root of the target, like the noise of a measured share:
+    0.1 points at 1%, 0.22 at 5%, 0.5 at 25%, a third of the issue's bounds (0.3, 0.5, 1.5).
     """
-    return 0.02 * target + 0.0005
+    return 0.01 * math.sqrt(target)
 
 
 @dataclass(frozen=True)
 class RampEstimate:
-    """One ramp member's figures for /metrics: target and estimated share, threshold."""
+    """One ramp member's figures for /metrics: target and estimated share, threshold, and
+    how many repositories its claim names (excluded below the threshold, included above)."""
 
     target: float
     estimate: float
     threshold: float
     excluded: int
+    included: int = 0
 
 
 class StickyRamp:
@@ -109,17 +190,20 @@ class StickyRamp:
     Every launch is observed (also with no ramp in progress), so that a ramp that starts
     finds the estimate warm. The plan is redone when the table changes (a ramp step, a
     health change) and when, checked every `check_every` launches, a ramp member's
-    estimated share has drifted out of share_tolerance.
+    estimated share has drifted out of share_tolerance. `popular`, `base`: see DEFAULT_POPULAR.
     """
 
     def __init__(
         self,
-        capacity: int = DEFAULT_CAPACITY,
-        half_life: float = DEFAULT_HALF_LIFE,
+        popularity: LaunchPopularity | None = None,
         check_every: int = DEFAULT_CHECK_EVERY,
+        popular: float = DEFAULT_POPULAR,
+        base: float = DEFAULT_BASE,
     ) -> None:
-        self.popularity = LaunchPopularity(capacity, half_life)
+        self.popularity = popularity if popularity is not None else LaunchPopularity()
         self.check_every = check_every
+        self.popular = popular
+        self.base = base
         self.plan = RampPlan()
         self.replans = 0
         self.estimates: dict[str, RampEstimate] = {}
@@ -182,12 +266,14 @@ class StickyRamp:
         if tracked is None:
             tracked, tail = self._tracked(table)
         targets = table.ramp_targets()
+        pools = table.ramp_pools()
         claims: list[RampClaim] = []
         remaining = tracked
         for i, ramp in enumerate(table.ramps):
             target = targets[ramp.name]
             claim = plan_claim(ramp.name, target, ((k, r[i], s) for k, r, s in remaining), tail,
-                               slack=share_tolerance(target) / 2)
+                               slack=share_tolerance(target) / 2, pool=pools[ramp.name],
+                               popular=self.popular * target, base=self.base * target)
             claims.append(claim)
             remaining = [item for item in remaining if not claim.takes(item[0], item[1][i])]
             # the next ramp member only sees the keys this one left
@@ -211,7 +297,8 @@ class StickyRamp:
             taken = [item for item in remaining if claim.takes(item[0], item[1][i])]
             estimate = tail * claim.threshold + math.fsum(s for _, _, s in taken)
             estimates[ramp.name] = RampEstimate(
-                targets[ramp.name], estimate, claim.threshold, len(claim.excluded)
+                targets[ramp.name], estimate, claim.threshold, len(claim.excluded),
+                len(claim.included),
             )
             if len(table.ramps) > 1:
                 chosen = {k for k, _, _ in taken}

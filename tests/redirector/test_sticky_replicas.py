@@ -31,6 +31,7 @@ OTHERS = {"gke": 50.0, "ovh": 30.0, "gesis": 20.0}
 STEPS = [(0.01, 0.003), (0.05, 0.005), (0.25, 0.015)]  # (share, bound) from the issue
 WARM_UP = 10000  # 5,000 per replica: the estimate needs a few thousand launches
 PER_STEP = 5000
+FINAL_WEIGHT = 50.0  # curvenote's weight at the end of its ramp: a third of the weight
 
 
 def start_serve(path: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -92,9 +93,11 @@ def test_two_replicas_keep_each_repository_on_one_member_and_the_share_on_target
 
     def publish(share: float) -> None:
         weights = {**OTHERS, "curvenote": ramp_weight(share)}
-        write_json_atomic(path, hosts_config(
+        config = hosts_config(
             {n: (members[n], w) for n, w in weights.items()}, primes=("gke",),
-            ramp=("curvenote",), ramp_policy="sticky"))
+            ramp=("curvenote",), ramp_policy="sticky")
+        config["hosts"]["curvenote"]["final_weight"] = FINAL_WEIGHT
+        write_json_atomic(path, config)
 
     publish(STEPS[0][0])
     clients = replicas(path)
