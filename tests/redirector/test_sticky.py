@@ -30,10 +30,11 @@ OTHERS = [Candidate("gke", "https://gke.test", 60.0),
           Candidate("ovh2", "https://ovh2.test", 15.0)]
 
 
-def sticky_table(share: float, name: str = "new") -> RoutingTable:
+def sticky_table(share: float, name: str = "new", final: float | None = None) -> RoutingTable:
     weight = share * 100.0 / (1 - share)
-    return RoutingTable.of([*OTHERS, Candidate(name, f"https://{name}.test", weight, True)],
-                           "rendezvous", ramp_policy="sticky")
+    return RoutingTable.of(
+        [*OTHERS, Candidate(name, f"https://{name}.test", weight, True, final)],
+        "rendezvous", ramp_policy="sticky")
 
 
 def test_rank_below_key_share_is_exactly_where_rendezvous_picks_the_member() -> None:
@@ -84,6 +85,58 @@ def test_plans_nest_as_the_share_grows() -> None:
         previous = taken
 
 
+def test_popular_keys_of_the_pool_make_up_the_share_after_the_base() -> None:
+    # base: ranks below 0.02 (rare keys and the tail there: 0.5 * 0.02 = 1%); then popular
+    # keys (share > 0.001) of rank below the pool 0.3, most launches per rank first
+    tracked = [
+        ("rare-in-base", 0.01, 0.0005),
+        ("hot-far", 0.25, 0.02),        # order 0.25 * 0.001 / 0.02 = 0.0125
+        ("hot-near", 0.05, 0.01),       # 0.005: first
+        ("hot-outside", 0.5, 0.05),     # outside the pool: only if the pool is not enough
+        ("rare-past-base", 0.03, 0.0005),
+    ]
+    claim = plan_claim("new", 0.04, tracked, tail=0.5, pool=0.3, popular=0.001, base=0.02,
+                       slack=0.001)
+    assert claim.threshold == 0.02
+    takes = {k: claim.takes(k, r) for k, r, _ in tracked}
+    assert takes == {"rare-in-base": True, "hot-near": True, "hot-far": True,
+                     "hot-outside": False, "rare-past-base": False}
+    # 1% (tail) + 0.05% + 1% + 2% = 4.05%: within the slack (0.1 point) of the target
+    assert claim.included == frozenset({"hot-near", "hot-far"})
+
+
+def test_a_popular_key_that_would_overshoot_is_skipped_and_the_next_one_fills() -> None:
+    tracked = [("big", 0.01, 0.05), ("mid", 0.2, 0.02), ("small", 0.1, 0.004)]
+    claim = plan_claim("new", 0.03, tracked, tail=0.3, pool=0.5, popular=0.001, base=0.02,
+                       slack=0.001)
+    takes = {k: claim.takes(k, r) for k, r, _ in tracked}
+    # base 0.3 * 0.02 = 0.6%; big (5%) comes first and overshoots: excluded (its rank is
+    # below the threshold); mid (2%) then small (0.4%) make 3%
+    assert takes == {"big": False, "mid": True, "small": True}
+    assert claim.excluded == frozenset({"big"})
+
+
+def test_when_the_pool_is_not_enough_popular_keys_outside_it_then_rare_ones_by_rank() -> None:
+    tracked = [("hot-outside", 0.6, 0.01), ("rare", 0.05, 0.0001)]
+    claim = plan_claim("new", 0.05, tracked, tail=0.5, pool=0.1, popular=0.001, base=0.02)
+    assert claim.takes("hot-outside", 0.6)
+    # 1% (base) + 1% (hot-outside), then the threshold rises over rare keys and the tail:
+    # 0.0001 + 0.5 * (t - 0.02) = 0.03
+    assert claim.takes("rare", 0.05)
+    assert claim.threshold == pytest.approx(0.02 + (0.03 - 0.0001) / 0.5)
+
+
+def test_a_base_that_is_already_too_much_falls_back_to_rank_order() -> None:
+    claim = plan_claim("new", 0.01, [], tail=1.0, popular=0.001, base=0.05)
+    assert claim == RampClaim("new", 0.01)
+
+
+def test_the_final_weight_sets_the_pool() -> None:
+    table = sticky_table(0.05, final=50.0)
+    assert table.ramp_pools() == {"new": pytest.approx(50.0 / 150.0)}
+    assert sticky_table(0.05).ramp_pools() == {"new": 1.0}
+
+
 def test_without_a_plan_the_ramp_member_gets_its_rendezvous_keys() -> None:
     table = sticky_table(0.05)
     new = table.ramps[0]
@@ -122,6 +175,47 @@ def test_popularity_memory_is_bounded_and_survives_rescaling() -> None:
     shares, tail = popularity.shares()
     assert shares["hot"] == pytest.approx(0.5, abs=0.02)
     assert sum(shares.values()) + tail == pytest.approx(1.0)
+
+
+def test_popularity_notices_a_surge_and_counts_it_from_the_change() -> None:
+    rng = random.Random(8)
+    popularity = LaunchPopularity(capacity=200, half_life=30000, fast_half_life=3000)
+    keys = [f"k{i}" for i in range(100)]
+    for _ in range(30000):
+        popularity.observe(rng.choice(keys))
+    assert popularity.changed == 0  # steady keys are never taken for changed
+    for i in range(3000):  # k7 goes from 1% to 21% of launches
+        popularity.observe("k7" if rng.random() < 0.2 else rng.choice(keys))
+        if i % 100 == 0:
+            popularity.shares()  # a change is looked for when the shares are read
+    shares, _ = popularity.shares()
+    assert popularity.changed >= 1
+    assert shares["k7"] == pytest.approx(0.21, abs=0.02)  # the slow count alone says ~0.04
+    # the other keys fell from 1% to 0.8%, too little a change for the test: their shares
+    # stay the slow estimate, which follows at its own pace
+    assert 0.008 <= shares["k3"] <= 0.0115
+
+
+def test_trending_repository_brings_the_share_back_within_a_few_thousand_launches() -> None:
+    table = sticky_table(0.05, final=50.0)
+    ramp = StickyRamp()
+    ramp.set_table(table)
+    for path in zipf_launches(20000, 2000, 1.1, seed=9):
+        ramp.observe(cache_key(path))
+    held = next(f"/build/gh/org{k % 41}/repo-{k}/HEAD" for k in range(50, 2000)
+                if choose_member(table, f"/build/gh/org{k % 41}/repo-{k}/HEAD", 0.0,
+                                 ramp.plan).name == "new")
+    rng = random.Random(10)
+    launches = zipf_launches(8000, 2000, 1.1, seed=11)
+    counts: Counter[str] = Counter()
+    for i, path in enumerate(launches):
+        if rng.random() < 0.03:  # `held` now has 3% of all launches
+            path = held
+        name = choose_member(table, path, 0.0, ramp.plan).name
+        ramp.observe(cache_key(path))
+        if i >= 4000:
+            counts[name] += 1
+    assert counts["new"] / 4000 == pytest.approx(0.05, abs=0.008)
 
 
 @pytest.mark.parametrize("target", [0.01, 0.05, 0.25])
