@@ -1,14 +1,17 @@
 """Redirects per second and p50/p99 latency of the redirector on one core, 64 connections.
 
 Run: .venv/bin/python benchmarks/redirector.py [--duration 10] [--load auto|wrk|python]
-     [--rate 2000] [--check] [--json]   (prints the figures; --check: exit 1 on a missed target)
+     [--rate 2000] [--ramp none|sticky|per-launch] [--check] [--json]
+     (prints the figures; --check: exit 1 on a missed target)
 
 Ten stand-in members (federation_deploy.standin, threads of this process) answer the health
 checks; the redirector runs as `federation-deploy redirector serve` in its own process pinned
 to CPU 0; the load comes from another process pinned to the other CPUs: wrk (Debian package
 `wrk`) when it is on PATH, else a Python asyncio load generator (this file, `--generate`).
 Every request is a cookie-less launch of a different repository (/build/gh/orgN/repo-M/HEAD),
-so each one does the full rendezvous over the ten members. Two runs over 64 connections:
+so each one does the full rendezvous over the ten members (with --ramp, one of them ramps at
+5% under that policy: the sticky one also counts every launch and plans). Two runs over 64
+connections:
 
   capacity  closed loop, each connection sends its next request as soon as the previous
             answer arrived: the most redirects/s one core gives. Its latency is mostly
@@ -175,13 +178,21 @@ def start_members() -> list[StandinHandle]:
     return [start_standin(f"member{i}") for i in range(MEMBERS)]
 
 
-def write_config(path: Path, members: list[StandinHandle]) -> None:
-    hosts = {
+def write_config(path: Path, members: list[StandinHandle], ramp: str = "none") -> None:
+    """Ten members of weights 10..19; with `ramp` a policy, the last one ramps instead: 5% of
+    the weight, to a final weight of 19 (so every launch also goes through that policy)."""
+    hosts: dict[str, dict[str, Any]] = {
         s.name: {"url": s.url, "weight": 10 + i, "prime": i == 0} for i, s in enumerate(members)
     }
-    config = {"hosts": hosts, "check": {"period": 2, "jitter": 0.1, "retries": 2, "timeout": 2,
-                                        "failed_period": 10},
-              "load_balancer": "rendezvous", "pod_headroom": 10, "host_cookie_age_hours": 4}
+    config: dict[str, Any] = {
+        "hosts": hosts, "check": {"period": 2, "jitter": 0.1, "retries": 2, "timeout": 2,
+                                  "failed_period": 10},
+        "load_balancer": "rendezvous", "pod_headroom": 10, "host_cookie_age_hours": 4}
+    if ramp != "none":
+        last = hosts[members[-1].name]
+        others = sum(h["weight"] for h in hosts.values()) - last["weight"]
+        last.update(weight=round(0.05 * others / 0.95, 6), ramp=True, final_weight=last["weight"])
+        config["ramp_policy"] = ramp
     path.write_text(json.dumps(config))
 
 
@@ -228,6 +239,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--rate", type=float, default=float(TARGET_RPS),
                         help="launches/s offered in the latency run (default: the target)")
+    parser.add_argument("--ramp", choices=["none", "sticky", "per-launch"], default="none",
+                        help="one member ramping at 5%% under this ramp policy (default: none)")
     parser.add_argument("--generate", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate:
@@ -247,7 +260,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="redirector-bench-") as tmp:
         workdir = Path(tmp)
         config = workdir / "config.json"
-        write_config(config, members)
+        write_config(config, members, args.ramp)
         proc, port = start_redirector(config, workdir / "redirector.log", server_cpu)
         try:
             wait_all_active(port)
@@ -274,13 +287,15 @@ def main() -> int:
     ok = (capacity["redirects_per_second"] >= TARGET_RPS
           and at_rate["p99_ms"] < TARGET_P99_MS
           and at_rate["redirects_per_second"] >= 0.95 * args.rate)
-    figures = {"members": MEMBERS, "connections": CONNECTIONS, "redirector_cpu": server_cpu,
+    figures = {"members": MEMBERS, "connections": CONNECTIONS, "ramp": args.ramp,
+               "redirector_cpu": server_cpu,
                "load_cpus": sorted(load_cpus), "capacity": capacity, "at_rate": at_rate,
                "rate": args.rate, "targets_met": ok}
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        print(f"redirector benchmark: {MEMBERS} members, {CONNECTIONS} connections, "
+        ramping = "" if args.ramp == "none" else f" (one ramping, policy {args.ramp})"
+        print(f"redirector benchmark: {MEMBERS} members{ramping}, {CONNECTIONS} connections, "
               f"redirector on CPU {server_cpu}, load on CPU(s) {sorted(load_cpus)}")
         _print_run("capacity (closed loop)", capacity)
         _print_run(f"at {args.rate:,.0f} launches/s offered", at_rate)
