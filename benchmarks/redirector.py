@@ -146,10 +146,18 @@ def run_wrk(port: int, duration: float, rate: float, cpus: set[int],
         capture_output=True, text=True, check=True, preexec_fn=_pin(cpus),
     )
     out = proc.stdout
+    try:
+        return _wrk_figures(out, threads)
+    except (AttributeError, ValueError):
+        raise SystemExit(f"cannot read wrk's output:\n{out}{proc.stderr}") from None
+
+
+def _wrk_figures(out: str, threads: int) -> dict[str, Any]:
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    # a line of its own: "Req/Sec ... 67.50%" must not be read as the 50% line
+    p50 = _ms(re.search(r"^\s*50%[ \t]+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s*99%[ \t]+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {

@@ -15,7 +15,7 @@ DEFAULT_CAPACITY = 1000  # repositories counted one by one; the rest is the hash
 DEFAULT_HALF_LIFE = 30000  # launches after which a launch counts half (the steady estimate)
 DEFAULT_FAST_HALF_LIFE = 3000  # the same for the estimate that notices a change
 DEFAULT_SURPRISE = 4.0  # standard deviations between the two that count as a change
-DEFAULT_CHECK_EVERY = 100  # launches between two looks at the estimated share
+DEFAULT_CHECK_EVERY = 500  # launches between two looks at the estimated share
 # A repository is popular for a ramp member when its share of launches is above this fraction
 # of the member's target share (plan_claim); the base, the ranks below this fraction of the
 # target share, goes to the member whatever the estimate.
