@@ -189,8 +189,9 @@ class StickyRamp:
 
     Every launch is observed (also with no ramp in progress), so that a ramp that starts
     finds the estimate warm. The plan is redone when the table changes (a ramp step, a
-    health change) and when, checked every `check_every` launches, a ramp member's
-    estimated share has drifted out of share_tolerance. `popular`, `base`: see DEFAULT_POPULAR.
+    health change) and when, checked every `check_every` launches (more often just after a
+    start, see _next_check), a ramp member's estimated share has drifted out of
+    share_tolerance. `popular`, `base`: see DEFAULT_POPULAR.
     """
 
     def __init__(
@@ -210,7 +211,14 @@ class StickyRamp:
         self._table: RoutingTable | None = None
         self._basis: object = None
         self._ranks: dict[str, tuple[float, ...]] = {}
-        self._until_check = check_every
+        self._until_check = self._next_check()
+
+    def _next_check(self) -> int:
+        """Launches until the next look: a fifth of check_every while the estimate is young
+        (fewer than 10 * check_every launches since the start), when it changes fastest."""
+        if self.popularity.launches < 10 * self.check_every:
+            return max(1, self.check_every // 5)
+        return self.check_every
 
     def set_table(self, table: RoutingTable) -> None:
         """Adopt a new routing table: ranks are kept if they still hold, the plan is redone."""
@@ -229,7 +237,7 @@ class StickyRamp:
         self.popularity.observe(key)
         self._until_check -= 1
         if self._until_check <= 0:
-            self._until_check = self.check_every
+            self._until_check = self._next_check()
             table = self._table
             if table is not None and table.sticky_ramp:
                 self._check(table)
