@@ -112,16 +112,16 @@ def ramp(
 ) -> None:
     """Move MEMBER's share of launches up step by step, with health gates and rollback.
 
-    Each step gives MEMBER that percent of launches (the other members keep their weights),
-    as federation.yaml's `redirector.ramp_policy` says: `sticky` (the default) gives MEMBER a
-    set of repositories whose estimated launches make up the share, each repository on one
-    member; `per-launch` draws every launch, exact but a repository lands on several
-    members. The first progress line names the policy. Each step
-    writes config/federation.yaml (the weight and a `ramp:` block: a reviewable diff),
-    publishes, waits until the redirector reports the new weights, and holds while checking
-    MEMBER's health. A failed check goes back to the previous step and exits 1. An
-    interrupted ramp resumes from config. The last step (100) sets the full target weight
-    and removes the `ramp:` block.
+    Each step gives MEMBER that percent of launches (the other members keep their weights), as
+    federation.yaml's `redirector.ramp_policy` says: `sticky` (the default) gives MEMBER a set
+    of repositories whose estimated launches make up the share, popular ones among those it
+    keeps at its full weight first, each repository on one member; `per-launch` draws every
+    launch, exact but a repository lands on several members. The first progress line names the
+    policy. Each step writes config/federation.yaml (the weight and a `ramp:` block: a
+    reviewable diff), publishes, waits until the redirector reports the new weights, and holds
+    while checking MEMBER's health. A failed check goes back to the previous step and exits 1.
+    An interrupted ramp resumes from config. The last step (100) sets the full target weight and
+    removes the `ramp:` block.
     """
     if abort and (advance or dry_run):
         raise UsageError("--abort cannot be combined with --advance or --dry-run")

@@ -40,7 +40,8 @@ def parse_steps(text: str) -> tuple[float, ...]:
 # wording for the ramp's first progress line, `ramp --help` and the sandbox demo.
 RAMP_POLICY_MEANINGS = {
     "sticky": "the member gets a set of repositories whose estimated launches make up its "
-              "share, each repository on one member",
+              "share (popular ones among those it keeps at its full weight first), each "
+              "repository on one member",
     "per-launch": "each launch is a uniform draw, so the member's share is exact but a "
                   "repository lands on several members",
 }
