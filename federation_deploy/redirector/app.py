@@ -72,21 +72,30 @@ class ConfigWatcher:
         current: RedirectorConfig,
         on_config: Callable[[RedirectorConfig], None],
         on_invalid: Callable[[RedirectorConfigError], None],
+        on_restored: Callable[[], None] | None = None,
     ) -> None:
         self.path = path
         self._current = current
         self._on_config = on_config
         self._on_invalid = on_invalid
+        self._on_restored = on_restored
         self._text: str | None = None  # the text in force (None: not read yet)
         self._suspect: str | None = None  # invalid text seen once
         self._reported: str | None = None  # invalid text already reported
 
     def poll(self) -> str:
-        """Look once: "unchanged", "reloaded", "pending" (invalid once) or "invalid"."""
+        """Look once: "unchanged", "reloaded", "pending" (invalid once), "invalid", or
+        "restored" (after an invalid file, the file holds the config in force again: nothing
+        to reload, but the rejection is over)."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             text = f"\0unreadable: {exc}"
+        if text == self._text and self._reported is not None:
+            self._suspect = self._reported = None
+            if self._on_restored is not None:
+                self._on_restored()
+            return "restored"
         if text == self._text or text == self._reported:
             self._suspect = None
             return "unchanged"
@@ -102,9 +111,12 @@ class ConfigWatcher:
             self._on_invalid(exc)
             return "invalid"
         first = self._text is None
+        rejected = self._reported is not None
         self._text, self._suspect, self._reported = text, None, None
-        if first and config == self._current:
-            return "unchanged"  # the file make_app's config was loaded from
+        if first and config == self._current:  # the file make_app's config was loaded from
+            if rejected and self._on_restored is not None:
+                self._on_restored()
+            return "restored" if rejected else "unchanged"
         self._current = config
         self._on_config(config)
         return "reloaded"
@@ -164,6 +176,7 @@ class Redirector:
                 current=config,
                 on_config=self.apply_config,
                 on_invalid=self._config_rejected,
+                on_restored=self._config_restored,
             )
             if config_path is not None
             else None
@@ -235,6 +248,10 @@ class Redirector:
     def _config_rejected(self, error: RedirectorConfigError) -> None:
         self.metrics.count_reload(False)
         log.error("config not reloaded, the previous one stays in force: %s", error)
+
+    def _config_restored(self) -> None:
+        self.metrics.last_reload_ok = True
+        log.warning("config file holds the config in force again: the rejected change is gone")
 
     # routing -------------------------------------------------------------------------------
 

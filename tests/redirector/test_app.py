@@ -58,6 +58,38 @@ def test_watcher_reports_a_bad_file_once_when_it_is_stable(tmp_path: Path) -> No
     assert not seen.errors[1:]
 
 
+def test_watcher_says_when_a_rejected_file_is_put_back_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    good = json.dumps(data())
+    path.write_text(good)
+    restored: list[bool] = []
+    w = ConfigWatcher(path, current=parse_config(data()), on_config=lambda c: None,
+                      on_invalid=lambda e: None, on_restored=lambda: restored.append(True))
+    w.poll()
+    path.write_text(json.dumps({"hosts": {"a": {"url": "https://a.org", "weight": 0}}}))
+    assert [w.poll(), w.poll()] == ["pending", "invalid"]
+    path.write_text(good)  # the change reverted by hand
+    assert w.poll() == "restored" and restored == [True]
+    assert w.poll() == "unchanged" and restored == [True]
+
+
+def test_an_app_reports_reloads_ok_again_once_the_bad_change_is_reverted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "config.json"
+    good = json.dumps(data())
+    path.write_text(good)
+    redirector = make_app(parse_config(data()), config_path=path).redirector
+    assert redirector.watcher is not None
+    path.write_text('{"hosts": ')
+    redirector.watcher.poll()
+    redirector.watcher.poll()
+    assert redirector.metrics.last_reload_ok is False
+    path.write_text(good)
+    redirector.watcher.poll()
+    assert redirector.metrics.last_reload_ok is True
+
+
 def test_watcher_half_written_file_then_complete_is_not_an_error(tmp_path: Path) -> None:
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data()))
