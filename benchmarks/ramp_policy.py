@@ -30,9 +30,17 @@ Then three scenarios for the sticky policy, each at every target, figures over t
                share (under the known Zipf probabilities) is within the issue's bound for good
   trending     mid-step, one repository the ramp member holds jumps to 3% of all launches: how
                many launches until the plan is back within the bound for good
+  stops        mid-step, the most popular repository the ramp member holds is launched no
+               more: how many launches until the plan is back within the bound for good
   replicas     two redirectors that do not talk to each other, each gets a random half of the
                launches (each warmed on its own half): combined share, repositories sent to
                both members
+
+Reading the first table: "new member's share" is the lowest and highest over the seeds; the
+other columns are means over the seeds. "repos on two members" is a percentage of the
+repositories launched in the measured launches. "rendezvous, same share" cannot always hit
+the target: its share moves in steps, one repository at a time (at 25% here the step from
+19% lands on 27%, a repository of 8%), and the bisection keeps the nearer side.
 
 Reading the second table: a count of launches is the maximum over the seeds; "not within
 bound" means that in at least one seed the plan's share was still outside the bound after the
@@ -261,6 +269,21 @@ def trending(target: float, seed: int, n: int) -> tuple[int | None, float, str]:
     return recovered, router.true_share(probabilities), f"{NEW}->{router.member_of(trend)}"
 
 
+def stopping(target: float, seed: int, n: int) -> int | None:
+    """Launches until back on target after the most popular repository the new member holds
+    is not launched any more (mid-step)."""
+    router = Router(table_for(target, "sticky"), seed)
+    for index in zipf_sample(random.Random(seed + 1000), n):
+        router.route(index)
+    gone = next(i for i in range(REPOSITORIES) if router.member_of(i) == NEW)
+    probabilities = list(PROBABILITIES)
+    probabilities[gone] = 0.0
+    total = sum(probabilities)
+    probabilities = [p / total for p in probabilities]
+    launches = zipf_sample(random.Random(seed), n, probabilities)
+    return launches_until_on_target(router, launches, target, probabilities)
+
+
 def replicas(target: float, seed: int, n: int) -> Run:
     table = table_for(target, "sticky")
     a, b = Router(table, seed), Router(table, seed + 1)
@@ -372,16 +395,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for target in TARGETS:
         restarts = [restart(target, s, n) for s in seeds]
         trends = [trending(target, s, n) for s in seeds]
+        stops = [stopping(target, s, n) for s in seeds]
         two = [replicas(target, s, n) for s in seeds]
         scenarios[f"{target:g}"] = {
             "restart": restarts, "trending": [t[0] for t in trends],
-            "trending_moves": [t[2] for t in trends],
+            "trending_moves": [t[2] for t in trends], "stopping": stops,
             "replicas_share": [r.share for r in two], "replicas_split": [r.split for r in two],
         }
         rows.append([
             f"{100 * target:g}%", f"±{100 * BOUND[target]:g}",
             _launches(restarts), _launches([t[0] for t in trends]),
-            ", ".join(sorted(set(t[2] for t in trends))),
+            ", ".join(sorted(set(t[2] for t in trends))), _launches(stops),
             span([r.share for r in two]),
             f"{max(100 * r.split / r.distinct for r in two):.2f}%",
         ])
@@ -390,7 +414,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           "it after the last launch; \"trending repo\": where the trending repository ended "
           "up, from->to)\n")
     print(markdown(["target", "bound (points)", "restart: launches", "trending 3%: launches",
-                    "trending repo", "two replicas: share", "two replicas: repos split"],
+                    "trending repo", "held repo stops: launches", "two replicas: share",
+                    "two replicas: repos split"],
                    rows))
     print(f"\n({time.perf_counter() - started:.0f}s)")
     if args.json:

@@ -299,7 +299,8 @@ def plan_claim(
          launches per rank first (rank * popular / share), skipping any that would take the
          share more than `slack` past the target, until the target is reached; then, should
          the pool not be enough, popular keys outside it in the same order;
-      3. should that not be enough either, keys past the base in rank order (a threshold).
+      3. should that not be enough either, keys past the base in rank order (a threshold, at
+         most `pool`).
     Popular repositories thus make up the share instead of many rarely launched ones, each
     launch of which is likely cold; and where two redirectors' estimates differ a little, the
     difference falls on a popular key or two rather than on a long run of rare ones.
@@ -326,7 +327,9 @@ def plan_claim(
         rest = sorted((r, k, s) for k, r, s in items if r >= base and s <= popular)
         more = _rank_order_claim(member, target - admitted, [(k, r - base, s) for r, k, s in rest],
                                  tail, slack)
-        threshold = min(base + more.threshold, 1.0)
+        # never past the pool: with every known key too big for the share (a handful of
+        # repositories), the tail would otherwise claim every new repository for a sliver
+        threshold = min(base + more.threshold, pool)
         taken |= {k for r, k, _ in rest if r < threshold and k not in more.excluded}
     return RampClaim(
         member,

@@ -15,6 +15,9 @@ DEFAULT_CAPACITY = 1000  # repositories counted one by one; the rest is the hash
 DEFAULT_HALF_LIFE = 30000  # launches after which a launch counts half (the steady estimate)
 DEFAULT_FAST_HALF_LIFE = 3000  # the same for the estimate that notices a change
 DEFAULT_SURPRISE = 4.0  # standard deviations between the two that count as a change
+# A key not launched for longer than this many times the launches its share predicts between
+# two of its launches has stopped (the chance of such a gap is e**-11.5, 1 in 100,000).
+DEFAULT_GAP_SURPRISE = 11.5
 DEFAULT_CHECK_EVERY = 500  # launches between two looks at the estimated share
 # A repository is popular for a ramp member when its share of launches is above this fraction
 # of the member's target share (plan_claim); the base, the ranks below this fraction of the
@@ -40,7 +43,9 @@ class LaunchPopularity:
     redirectors, each seeing part of the launches, make nearly the same plan; a fast count
     (half-life `fast_half_life`) notices a repository whose popularity changed: where the fast
     count differs from what the slow share predicts by more than `surprise` standard
-    deviations, the fast share is the estimate.
+    deviations, or where the key has not been launched for `gap_surprise` times the launches
+    its share predicts between two of its launches, the key's share is counted afresh from
+    the change (see shares()).
 
     Forward decay: launch n adds growth**n instead of multiplying every count by a decay
     factor, so a launch costs one dict update; all counts are rescaled now and then.
@@ -58,6 +63,7 @@ class LaunchPopularity:
         half_life: float = DEFAULT_HALF_LIFE,
         fast_half_life: float = DEFAULT_FAST_HALF_LIFE,
         surprise: float = DEFAULT_SURPRISE,
+        gap_surprise: float = DEFAULT_GAP_SURPRISE,
     ):
         if capacity < 1 or half_life <= 0 or fast_half_life <= 0 or surprise <= 0:
             raise ValueError("capacity must be >= 1, half-lives and surprise > 0")
@@ -65,8 +71,10 @@ class LaunchPopularity:
         self.half_life = half_life
         self.fast_half_life = fast_half_life
         self.surprise = surprise
+        self.gap_surprise = gap_surprise
         self._growth = (2.0 ** (1.0 / half_life), 2.0 ** (1.0 / fast_half_life))
-        self._counts: dict[str, list[float]] = {}  # repeat launches per key: [slow, fast]
+        # per key: [slow, fast] repeat launches (decayed), the number of its last launch
+        self._counts: dict[str, list[float]] = {}
         self._total = [0.0, 0.0]  # all launches (decayed)
         self._increment = [1.0, 1.0]
         self.launches = 0  # launches observed since start (not decayed)
@@ -81,11 +89,12 @@ class LaunchPopularity:
         if count is not None:
             count[0] += increment[0]
             count[1] += increment[1]
+            count[2] = self.launches
             since = self._since.get(key)
             if since is not None:
                 since[0] += 1
         else:
-            counts[key] = [0.0, 0.0]
+            counts[key] = [0.0, 0.0, self.launches]
             if len(counts) > 2 * self.capacity:
                 self._prune()
         total[0] += increment[0]
@@ -137,7 +146,7 @@ class LaunchPopularity:
         shares: dict[str, float] = {}
         changed = self._since
         for key, count in self._counts.items():
-            slow, fast = count
+            slow, fast, last = count
             share = slow / slow_total
             since = changed.get(key)
             if since is not None:
@@ -150,6 +159,11 @@ class LaunchPopularity:
                         # long enough to be the steady estimate from now on
                         count[0] = share * slow_total
                         del changed[key]
+            elif share * (self.launches - last) > self.gap_surprise:
+                # not launched for so long that its share makes the gap improbable (below
+                # e**-gap_surprise): it stopped, counted afresh from its last launch
+                changed[key] = [0, int(last) + 1]
+                share = 0.0 if self.launches - last > _SINCE_MIN else fast / fast_total
             else:
                 expected = share * fast_launches
                 seen = fast * fast_unit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 
@@ -126,6 +127,13 @@ def test_when_the_pool_is_not_enough_popular_keys_outside_it_then_rare_ones_by_r
     assert claim.threshold == pytest.approx(0.02 + (0.03 - 0.0001) / 0.5)
 
 
+def test_with_every_known_key_too_big_the_threshold_stops_at_the_pool() -> None:
+    tracked = [(f"k{i}", i / 10 + 0.05, 0.1) for i in range(10)]  # 10 keys of 10% each
+    claim = plan_claim("new", 0.05, tracked, tail=0.0002, pool=0.3, popular=0.001, base=0.025)
+    assert claim.threshold == 0.3  # not 1.0: new repositories past the pool stay put
+    assert not any(claim.takes(k, r) for k, r, _ in tracked)
+
+
 def test_a_base_that_is_already_too_much_falls_back_to_rank_order() -> None:
     claim = plan_claim("new", 0.01, [], tail=1.0, popular=0.001, base=0.05)
     assert claim == RampClaim("new", 0.01)
@@ -157,7 +165,8 @@ def test_popularity_counts_repeats_and_keeps_first_launches_in_the_tail() -> Non
 
 
 def test_popularity_decays_with_its_half_life() -> None:
-    popularity = LaunchPopularity(capacity=10, half_life=100)
+    # (a key silent that long would be taken as stopped: that test is switched off here)
+    popularity = LaunchPopularity(capacity=10, half_life=100, gap_surprise=math.inf)
     for _ in range(101):
         popularity.observe("old")
     for i in range(100):
@@ -194,6 +203,21 @@ def test_popularity_notices_a_surge_and_counts_it_from_the_change() -> None:
     # the other keys fell from 1% to 0.8%, too little a change for the test: their shares
     # stay the slow estimate, which follows at its own pace
     assert 0.008 <= shares["k3"] <= 0.0115
+
+
+def test_a_repository_that_stops_is_noticed_from_the_gap() -> None:
+    rng = random.Random(12)
+    popularity = LaunchPopularity()
+    keys = [f"k{i}" for i in range(200)]
+    for _ in range(40000):  # "hot" has 2% of launches, 200 others share the rest
+        popularity.observe("hot" if rng.random() < 0.02 else rng.choice(keys))
+    assert popularity.shares()[0]["hot"] == pytest.approx(0.02, abs=0.004)
+    for _ in range(600):  # it stops: 600 launches without it (1 in 180,000 at 2%)
+        popularity.observe(rng.choice(keys))
+    shares, _ = popularity.shares()
+    assert popularity.changed == 1 and "hot" not in shares  # counted afresh: 0 launches since
+    # a steady key is not taken for stopped
+    assert shares["k5"] == pytest.approx(0.98 / 200, rel=0.3)
 
 
 def test_trending_repository_brings_the_share_back_within_a_few_thousand_launches() -> None:
