@@ -25,7 +25,7 @@ Policies:
 "repos leaving at 100%": repositories the new member served that plain rendezvous at its final
 weight gives another member, so that completing the ramp moves them away.
 
-Then three scenarios for the sticky policy, each at every target, figures over the seeds:
+Then four scenarios for the sticky policy, each at every target, figures over the seeds:
   restart      a redirector with no estimate takes the launches: how many until the plan's true
                share (under the known Zipf probabilities) is within the issue's bound for good
   trending     mid-step, one repository the ramp member holds jumps to 3% of all launches: how

@@ -119,9 +119,10 @@ def ramp(
     launch, exact but a repository lands on several members. The first progress line names the
     policy. Each step writes config/federation.yaml (the weight and a `ramp:` block: a
     reviewable diff), publishes, waits until the redirector reports the new weights, and holds
-    while checking MEMBER's health. A failed check goes back to the previous step and exits 1.
-    An interrupted ramp resumes from config. The last step (100) sets the full target weight and
-    removes the `ramp:` block.
+    while checking MEMBER's health. A failed check goes back to the previous step, exits 1 and
+    pauses the ramp: the scheduled --advance leaves it alone until someone runs `ramp MEMBER`
+    again (or --abort). An interrupted ramp (stopped, not rolled back) resumes from config. The
+    last step (100) sets the full target weight and removes the `ramp:` block.
     """
     if abort and (advance or dry_run):
         raise UsageError("--abort cannot be combined with --advance or --dry-run")

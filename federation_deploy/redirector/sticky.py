@@ -65,8 +65,9 @@ class LaunchPopularity:
         surprise: float = DEFAULT_SURPRISE,
         gap_surprise: float = DEFAULT_GAP_SURPRISE,
     ):
-        if capacity < 1 or half_life <= 0 or fast_half_life <= 0 or surprise <= 0:
-            raise ValueError("capacity must be >= 1, half-lives and surprise > 0")
+        if (capacity < 1 or half_life <= 0 or fast_half_life <= 0 or surprise <= 0
+                or gap_surprise <= 0):
+            raise ValueError("capacity must be >= 1, half-lives and surprises > 0")
         self.capacity = capacity
         self.half_life = half_life
         self.fast_half_life = fast_half_life
