@@ -17,7 +17,7 @@ from typing import IO, Literal, TextIO
 
 from .errors import ToolError
 from .secrets import CENSORED, censor
-from .signals import signal_of
+from .signals import InterruptsHeld, signal_of
 
 __all__ = ["CENSORED", "Live", "Runner", "censor", "strip_ansi"]
 
@@ -117,6 +117,9 @@ class Runner:
         shown = tuple(s for s in shown_secrets if s)
         self._echo(argv, cwd_s, shown)
         full_env = None if env is None else {**os.environ, **env}
+        # an interrupt while the tool starts is delivered once `proc` exists (below), where
+        # the tool is stopped with it; raised inside Popen, it would leave the tool running
+        held = InterruptsHeld()
         try:
             proc = subprocess.Popen(
                 argv,
@@ -131,12 +134,16 @@ class Runner:
                 start_new_session=True,
             )
         except FileNotFoundError as exc:
+            held.release()
             raise ToolError(
                 [self.censor(a) for a in argv],
                 None,
                 summary=f"{argv[0]}: not found",
                 hint=f"install {os.path.basename(argv[0])} or put it on PATH",
             ) from exc
+        except BaseException:
+            held.release()
+            raise
         shows = live if self.stream else "none"
         secrets = self._line_secrets(shown)
         out: list[str] = []
@@ -145,6 +152,7 @@ class Runner:
         try:
             # from here on the tool exists: an interrupt at any point stops it gracefully
             # (it runs in its own session, so nothing else would tell it)
+            held.release()
             threads += [
                 self._copy(proc.stdout, out, shows == "all", quiet_lines, secrets),
                 self._copy(proc.stderr, err, shows in ("stderr", "all"), quiet_lines, secrets),

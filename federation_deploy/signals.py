@@ -43,3 +43,41 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class InterruptsHeld:
+    """From creation until release(), SIGINT and SIGTERM are noted instead of raised; release()
+    puts the handlers back and delivers the first one noted as it would have been delivered
+    (KeyboardInterrupt, Terminated, or the default action).
+
+    For a step that must not be cut in half: starting a tool. An interrupt raised inside
+    subprocess.Popen, after the child exists but before Popen returns, would leave the tool
+    running with nobody to stop it (it runs in its own session). Outside the main thread
+    (where Python runs no signal handlers) this does nothing.
+    """
+
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self._noted: list[int] = []
+        self._previous: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in self._SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._note)
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self._noted.append(signum)
+
+    def release(self) -> None:
+        previous, self._previous = self._previous, {}
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        if not self._noted:
+            return
+        signum = self._noted[0]
+        self._noted = []
+        handler = previous.get(signum)
+        if callable(handler):
+            handler(signum, None)  # raises, as it would have
+        elif handler == signal.SIG_DFL:
+            signal.raise_signal(signum)

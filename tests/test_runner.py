@@ -242,6 +242,40 @@ def test_sigterm_is_forwarded_as_sigterm(tmp_path: Path) -> None:
     assert (tmp_path / "tool-stopped").read_text() == "SIGTERM"
 
 
+# SIGTERM reaching the CLI while subprocess.Popen is still returning (the tool already runs):
+# a Popen that signals its own process just before it returns stands in for that moment.
+RACE = """
+import os, signal, subprocess, sys
+from federation_deploy.runner import Runner
+from federation_deploy.signals import sigterm_as_interrupt
+
+class LatePopen(subprocess.Popen):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        with open(sys.argv[2], "w") as pid:
+            pid.write(str(self.pid))
+        os.kill(os.getpid(), signal.SIGTERM)  # handled at once, inside Popen's constructor
+
+subprocess.Popen = LatePopen
+with sigterm_as_interrupt():
+    try:
+        Runner(interrupt_grace=30).run(["sleep", "300"])
+    except KeyboardInterrupt as exc:
+        print("interrupted", type(exc).__name__, flush=True)
+        sys.exit(130)
+"""
+
+
+def test_an_interrupt_while_the_tool_starts_still_stops_the_tool(tmp_path: Path) -> None:
+    pidfile = tmp_path / "tool.pid"
+    parent = subprocess.run([PY, "-c", RACE, "unused", str(pidfile)], capture_output=True,
+                            text=True, timeout=60)
+    assert parent.returncode == 130 and "interrupted Terminated" in parent.stdout, parent.stderr
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # stopped and reaped, not left running in its own session
+
+
 def test_a_tool_that_does_not_stop_is_killed_after_the_grace_period(tmp_path: Path) -> None:
     code, err = interrupt(tmp_path, signal.SIGINT, grace=0.5, marker="IGNORE")
     assert code == 130 and f"{os.path.basename(PY)} did not stop within 0.5s: killed" in err
