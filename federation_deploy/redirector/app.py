@@ -93,9 +93,7 @@ class ConfigWatcher:
             text = f"\0unreadable: {exc}"
         if text == self._text and self._reported is not None:
             self._suspect = self._reported = None
-            if self._on_restored is not None:
-                self._on_restored()
-            return "restored"
+            return self._restored()
         if text == self._text or text == self._reported:
             self._suspect = None
             return "unchanged"
@@ -114,12 +112,16 @@ class ConfigWatcher:
         rejected = self._reported is not None
         self._text, self._suspect, self._reported = text, None, None
         if first and config == self._current:  # the file make_app's config was loaded from
-            if rejected and self._on_restored is not None:
-                self._on_restored()
-            return "restored" if rejected else "unchanged"
+            return self._restored() if rejected else "unchanged"
         self._current = config
         self._on_config(config)
         return "reloaded"
+
+    def _restored(self) -> str:
+        """The file holds the config in force again after a rejected one."""
+        if self._on_restored is not None:
+            self._on_restored()
+        return "restored"
 
 
 class Redirector:

@@ -310,8 +310,8 @@ def plan_claim(
     if popular <= 0.0:
         return _rank_order_claim(member, target, items, tail, slack)
     base = min(base, pool)
-    in_base = [k for k, r, s in items if r < base and s <= popular]
-    admitted = tail * base + math.fsum(s for _, r, s in items if r < base and s <= popular)
+    in_base = {k: s for k, r, s in items if r < base and s <= popular}
+    admitted = tail * base + math.fsum(in_base.values())
     if admitted > target + slack:  # the base alone is too much: a lower threshold
         return _rank_order_claim(member, target, items, tail, slack)
     taken = set(in_base)
