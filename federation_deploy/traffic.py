@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .config.schema import shown_url
+from .errors import UsageError
 from .health import DEFAULT_POD_HEADROOM, HealthVerdict, judge_health, judge_versions
 
 DEFAULT_TIMEOUT = 5.0
@@ -234,6 +235,13 @@ def redirector_url_problem(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return f"expected an http(s) URL like https://mybinder.org, got {shown_url(url)!r}"
     return None
+
+
+def check_redirector_url(url: str | None) -> None:
+    """Refuse a --redirector-url that cannot be the redirector's base URL (exit 2), before
+    anything is written or published; None (not given) passes."""
+    if url and (problem := redirector_url_problem(url)):
+        raise UsageError(f"--redirector-url: {problem}")
 
 
 def read_live_state(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:

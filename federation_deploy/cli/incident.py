@@ -12,9 +12,8 @@ from ..actions.publish import Publisher, make_publisher, parse_publish_target
 from ..commands import incident
 from ..config.schema import MAX_WEIGHT
 from ..durations import Duration
-from ..errors import UsageError
 from ..ramp.engine import RampOutcome, RampSettings
-from ..traffic import redirector_url_problem
+from ..traffic import check_redirector_url
 from .context import Context, confirm_or_abort
 from .params import POSITIVE_DURATION, member_argument
 
@@ -46,9 +45,7 @@ def publish_options(command: F) -> F:
 
 def _publishing(obj: Context, publish: str, redirector_url: str | None,
                 settle_timeout: Duration | None) -> tuple[Publisher, RampSettings]:
-    if redirector_url and (problem := redirector_url_problem(redirector_url)):
-        # refused before anything is written or published, as `traffic` and `ramp` do
-        raise UsageError(f"--redirector-url: {problem}")
+    check_redirector_url(redirector_url)  # as `traffic` and `ramp` do
     target = parse_publish_target(publish)
     settings = RampSettings(
         redirector_url=redirector_url,

@@ -23,7 +23,7 @@ from ..ramp.engine import RampOutcome, RampSettings
 from ..ramp.plan import RampPlan, parse_steps, resolve_plan
 from ..signals import signal_of
 from ..tables import OUTPUT_FORMATS, paused_text
-from ..traffic import redirector_url_problem
+from ..traffic import check_redirector_url
 from .context import Context, confirm_or_abort
 from .github import append_step_summary, in_github_actions
 from .incident import COMMANDS as INCIDENT_COMMANDS
@@ -144,8 +144,7 @@ def ramp(
                    nl=False)
         return
 
-    if redirector_url and (problem := redirector_url_problem(redirector_url)):
-        raise UsageError(f"--redirector-url: {problem}")
+    check_redirector_url(redirector_url)
     target = parse_publish_target(publish)
     settings = RampSettings(
         redirector_url=redirector_url,

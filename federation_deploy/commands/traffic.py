@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Federation
-from ..errors import UsageError
 from ..shares import routed_weights, shares
 from ..tables import (
     aligned_lines,
@@ -22,11 +21,11 @@ from ..tables import (
 from ..traffic import (
     HEALTH_METRICS,
     LiveState,
+    check_redirector_url,
     health_reason,
     metric_for,
     read_live_state,
     redirect_count,
-    redirector_url_problem,
 )
 
 
@@ -52,8 +51,7 @@ class TrafficRow:
 def traffic_report(fed: Federation, redirector_url: str | None = None) -> list[TrafficRow]:
     """Rows of the traffic table; live columns only with a redirector URL (what could not be
     read is in each row's live `errors`: live_errors)."""
-    if redirector_url and (problem := redirector_url_problem(redirector_url)):
-        raise UsageError(f"--redirector-url: {problem}")
+    check_redirector_url(redirector_url)
     live = read_live_state(redirector_url) if redirector_url else None
     rows = traffic_rows(fed, live)
     if live is not None and live.errors:

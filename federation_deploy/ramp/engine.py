@@ -56,6 +56,7 @@ from .plan import (
     describe_ramp_policy,
     plan_abort,
     plan_weight,
+    same_weight,
     weights_disagreement,
 )
 from .state import parse_timestamp, utc_timestamp, write_member
@@ -427,7 +428,7 @@ class RampEngine:
         self._ensure_current()
         configured = self.fed.members[self.member].weight
         wanted = self.plan.member_weight_at(index)
-        if not math.isclose(configured, wanted, rel_tol=1e-9, abs_tol=1e-12):
+        if not same_weight(configured, wanted):
             self.say(f"the other members' weights changed since {self._describe(index)} was "
                      f"written: {self.member} needs weight {wanted:g} for it (config has "
                      f"{configured:g}); writing and publishing the step again")

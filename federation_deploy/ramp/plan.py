@@ -323,7 +323,7 @@ def weights_disagreement(
                 return _others_disagreement(hosts, expected, member)
             return f"{member} is not in /active_hosts"
         got = host.get("weight")
-        if not _same_weight(got, want):
+        if not same_weight(got, want):
             return f"{member} has weight {got} there (expected {want:g})"
         if bool(host.get("ramp")) != ramp_flag:
             return f"{member} has ramp {bool(host.get('ramp'))} there (expected {ramp_flag})"
@@ -332,7 +332,7 @@ def weights_disagreement(
             if got is None:
                 return (f"{member} has no final_weight there (expected {final_weight:g}; "
                         "the redirector has not loaded it)")
-            if not _same_weight(got, final_weight):
+            if not same_weight(got, final_weight):
                 return f"{member} has final_weight {got!r} there (expected {final_weight:g})"
     elif host is not None:
         return f"{member} is still in /active_hosts (weight {host.get('weight')})"
@@ -345,12 +345,13 @@ def _others_disagreement(
     for name, other in hosts.items():
         if name == member or name not in expected:
             continue
-        if not _same_weight(other.get("weight"), expected[name]):
+        if not same_weight(other.get("weight"), expected[name]):
             return f"{name} has weight {other.get('weight')} there (expected {expected[name]:g})"
     return None
 
 
-def _same_weight(got: Any, want: float) -> bool:
+def same_weight(got: Any, want: float) -> bool:
+    """Is got (a weight from config or /active_hosts) the weight want, but for float noise?"""
     if isinstance(got, bool) or not isinstance(got, int | float):
         return False
     return math.isclose(float(got), want, rel_tol=1e-9, abs_tol=1e-12)
