@@ -300,7 +300,9 @@ class Helm:
             self._workdir = Path(tempfile.mkdtemp(prefix="federation-deploy-charts-"))
             # removed by close(), or when this Helm is collected
             self._cleanup = weakref.finalize(self, shutil.rmtree, self._workdir, True)
-        copy = self._workdir / str(len(self._built)) / directory.name
+        # a folder of its own: a copy whose build failed keeps its place, and a later
+        # release of the same chart must not copy onto it
+        copy = Path(tempfile.mkdtemp(dir=self._workdir)) / directory.name
         shutil.copytree(directory, copy, symlinks=True)
         return copy
 

@@ -39,14 +39,13 @@ from ..terraform_files import (
     tf_files,
 )
 from ..yamlio import atomic_write_text
-from .terraform_diagnosis import diagnose
+from .terraform_diagnosis import MIRROR_ENV, diagnose
 
 LOCK_FILE = ".terraform.lock.hcl"
 PLAN_FILE = "plan.tfplan"
 PLAN_META = "plan.json"
 INIT_META = "init.json"
 LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
-MIRROR_ENV = "TF_PLUGIN_MIRROR"
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 # Variables the tool passes to a stack from the member's entry in federation.yaml, when the
 # stack declares them (so the cluster name, region and Kubernetes version live in one place).
