@@ -71,11 +71,17 @@ class _Step:
 
 
 @lru_cache(maxsize=64)
-def _censor_steps(secrets: frozenset[str]) -> tuple[_Step, ...]:
+def _ordered_forms(secrets: frozenset[str]) -> tuple[str, ...]:
+    """Every form of every secret, longest first, so that an overlap cannot leave a tail of
+    a longer secret behind."""
     forms = set().union(*(secret_forms(s) for s in secrets)) if secrets else set()
+    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
+
+
+@lru_cache(maxsize=64)
+def _censor_steps(secrets: frozenset[str]) -> tuple[_Step, ...]:
     steps = []
-    # longest first, so an overlap cannot leave a tail of a longer secret behind
-    for form in sorted(forms, key=lambda f: (-len(f), f)):
+    for form in _ordered_forms(secrets):
         simple = len(form) >= SHORT_SECRET and len(form.split()) <= 1
         anchor = form if simple else (form.split() or [form])[0]
         steps.append(_Step(anchor, None if simple else re.compile(_form_pattern(form))))
@@ -84,11 +90,10 @@ def _censor_steps(secrets: frozenset[str]) -> tuple[_Step, ...]:
 
 @lru_cache(maxsize=64)
 def _search_pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
-    forms = set().union(*(secret_forms(s) for s in secrets)) if secrets else set()
+    forms = _ordered_forms(secrets)
     if not forms:
         return None
-    ordered = sorted(forms, key=lambda f: (-len(f), f))
-    return re.compile("|".join(_form_pattern(f) for f in ordered))
+    return re.compile("|".join(_form_pattern(f) for f in forms))
 
 
 def _wanted(secrets: Iterable[str]) -> frozenset[str]:

@@ -140,9 +140,10 @@ def deploy_member(
 
         # render before any tool runs: invalid values never reach a cluster
         rendered = render_releases(fed, member, releases)
-        missing = missing_terraform_outputs(fed, member, releases)
-        if missing and "releases" in chosen:
-            raise UsageError(f"refusing to deploy {member.name}: {missing}")
+        if "releases" in chosen:  # the saved outputs matter only to the releases stage
+            missing = missing_terraform_outputs(fed, member, releases)
+            if missing:
+                raise UsageError(f"refusing to deploy {member.name}: {missing}")
         tools = tools or find_cluster_tools(member)
         helm = Helm(runner, executable=helm_executable, timeout=timeout,
                     secrets=secret_strings(rendered))
