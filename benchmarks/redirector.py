@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/redirector.py [--duration 10] [--load auto|wrk|
      [--rate 2000] [--ramp none|sticky|per-launch] [--check] [--json]
      (prints the figures; --check: exit 1 on a missed target)
 
-Ten stand-in members (federation_deploy.standin, threads of this process) answer the health
+Ten stand-in members (federation_deploy.sandbox.member, threads of this process) answer the health
 checks; the redirector runs as `federation-deploy redirector serve` in its own process pinned
 to CPU 0; the load comes from another process pinned to the other CPUs: wrk (Debian package
 `wrk`) when it is on PATH, else a Python asyncio load generator (this file, `--generate`).
@@ -43,7 +43,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from federation_deploy.standin import StandinHandle, start_standin  # noqa: E402
+from federation_deploy.sandbox.member import StandinHandle, start_standin  # noqa: E402
 
 CONNECTIONS = 64
 MEMBERS = 10

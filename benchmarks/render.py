@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 
 from federation_deploy.commands.foundation import validate  # noqa: E402
 from federation_deploy.config import load_federation  # noqa: E402
-from federation_deploy.render import render_member  # noqa: E402
+from federation_deploy.values.render import render_member  # noqa: E402
 
 CLI = [sys.executable, "-m", "federation_deploy.cli.main"]
 

@@ -15,9 +15,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import IO, Literal, TextIO
 
-from .errors import ToolError
-from .secrets import CENSORED, censor
-from .signals import InterruptsHeld, signal_of
+from federation_deploy.errors import ToolError
+from federation_deploy.signals import InterruptsHeld, signal_of
+from federation_deploy.values.secrets import CENSORED, censor
 
 __all__ = ["CENSORED", "Live", "Runner", "censor", "strip_ansi"]
 

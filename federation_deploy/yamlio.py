@@ -13,7 +13,7 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .errors import ConfigError
+from federation_deploy.errors import ConfigError
 
 
 def _round_trip() -> YAML:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from federation_deploy.chart_versions import (
+from federation_deploy.config.chart_versions import (
     ChartStatus,
     index_entries,
     is_dev,

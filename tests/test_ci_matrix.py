@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy.cimatrix import RepoLayout, affected_members, build_matrix
 from federation_deploy.cli.main import cli
 from federation_deploy.config import load_federation
+from federation_deploy.config.ci_matrix import RepoLayout, affected_members, build_matrix
 from tests.helpers.pins import pinned
 
 GIT_ENV = {

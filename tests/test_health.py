@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from federation_deploy.health import judge_health, judge_member, judge_versions
+from federation_deploy.health.verdict import judge_health, judge_member, judge_versions
 
 
 def health(*checks: dict[str, Any], ok: bool = True) -> dict[str, Any]:

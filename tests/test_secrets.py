@@ -7,7 +7,7 @@ import json
 
 import yaml
 
-from federation_deploy.secrets import CENSORED, censor, contains_secret, redact_leaves
+from federation_deploy.values.secrets import CENSORED, censor, contains_secret, redact_leaves
 
 MULTI = "-----BEGIN KEY-----\nAbCdEfGh1234\nIjKlMnOp5678\n-----END KEY-----"
 WORDS = " ".join(f"word{i}xyz" for i in range(30))  # long enough for go-yaml to fold

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from federation_deploy.cli.main import cli
 from federation_deploy.config import Member, load_federation
 from federation_deploy.errors import VerificationError
-from federation_deploy.verify import (
+from federation_deploy.health.probe import (
     Retry,
     check_health,
     check_versions,

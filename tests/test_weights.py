@@ -11,8 +11,7 @@ from ruamel.yaml.comments import CommentedMap
 
 from federation_deploy.config import load_federation
 from federation_deploy.errors import ConfigError, WeightsConflict
-from federation_deploy.render import redirector_config
-from federation_deploy.weights import (
+from federation_deploy.traffic.weights import (
     ConfigChanged,
     Edit,
     check_publish,
@@ -25,6 +24,7 @@ from federation_deploy.weights import (
     write_federation,
     writer_lock,
 )
+from federation_deploy.values.render import redirector_config
 
 
 def set_weight(name: str, weight: float) -> Edit:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from federation_deploy.cli.workflows import ci_matrix
+from federation_deploy.cli.ci_matrix import ci_matrix
 from federation_deploy.config import load_federation
 
 REPO = Path(__file__).resolve().parent.parent
@@ -446,7 +446,7 @@ def test_watch_dependencies_jq_reads_charts_outdated(tmp_path: Path) -> None:
     jq = shutil.which("jq")
     if jq is None:
         pytest.skip("needs jq")
-    from federation_deploy.chart_versions import ChartStatus, report_json
+    from federation_deploy.config.chart_versions import ChartStatus, report_json
 
     report = report_json([
         ChartStatus("binderhub", "binderhub", "https://example.org/charts", "1.0.0-0.dev.1",

@@ -8,9 +8,9 @@ from typing import Any
 import requests
 import yaml
 
-from ..chart_versions import IndexEntry, index_entries
-from ..errors import FederationDeployError, ToolError
-from ..runner import Runner
+from federation_deploy.config.chart_versions import IndexEntry, index_entries
+from federation_deploy.errors import FederationDeployError, ToolError
+from federation_deploy.runner import Runner
 
 # index.yaml of a busy repository (jupyterhub's) is tens of MB: generous, but bounded
 INDEX_TIMEOUT = 60.0

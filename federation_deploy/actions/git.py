@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runner import Runner
+from federation_deploy.runner import Runner
 
 
 def toplevel(runner: Runner, directory: Path) -> Path | None:

@@ -18,13 +18,7 @@ import pyhelm3
 import semver
 import yaml
 
-from ..config import Federation, Release
-from ..errors import FederationDeployError, MissingToolError, ToolError
-from ..render import RenderedRelease, describe_chart, render_releases
-from ..runner import Runner
-from ..secrets import censor
-from ..weights import PublishedWeights, check_publish, published_from_config
-from .kube_auth import (
+from federation_deploy.actions.kube_auth import (
     ClusterAccess,
     ClusterTools,
     Which,
@@ -32,6 +26,12 @@ from .kube_auth import (
     find_cluster_tools,
     probe_cluster,
 )
+from federation_deploy.config import Federation, Release
+from federation_deploy.errors import FederationDeployError, MissingToolError, ToolError
+from federation_deploy.runner import Runner
+from federation_deploy.traffic.weights import PublishedWeights, check_publish, published_from_config
+from federation_deploy.values.render import RenderedRelease, describe_chart, render_releases
+from federation_deploy.values.secrets import censor
 
 T = TypeVar("T")
 Progress = Callable[[str], None]

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import yaml
 
-from ..config import Federation, Member
-from ..errors import (
+from federation_deploy.config import Federation, Member
+from federation_deploy.config.gitcrypt import UNLOCK_HINT, is_git_crypt_locked
+from federation_deploy.errors import (
     ConfigError,
     FederationDeployError,
     MissingToolError,
     ToolError,
     UsageError,
 )
-from ..gitcrypt import UNLOCK_HINT, is_git_crypt_locked
-from ..runner import Runner
+from federation_deploy.runner import Runner
 
 Which = Callable[[str], str | None]
 

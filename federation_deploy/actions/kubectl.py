@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..errors import ToolError
-from ..runner import Runner
-from .kube_auth import ClusterAccess
+from federation_deploy.actions.kube_auth import ClusterAccess
+from federation_deploy.errors import ToolError
+from federation_deploy.runner import Runner
 
 
 def list_workloads(runner: Runner, access: ClusterAccess, namespace: str) -> list[str]:

@@ -20,17 +20,9 @@ from urllib.parse import urlsplit
 from python_terraform import IsFlagged
 from python_terraform import Terraform as _CommandBuilder
 
-from ..config import display_path
-from ..errors import (
-    FederationDeployError,
-    LockFileError,
-    ProviderUnavailableError,
-    TerraformVersionError,
-    ToolError,
-    UsageError,
-)
-from ..runner import Runner
-from ..terraform_files import (
+from federation_deploy.actions.terraform_diagnosis import MIRROR_ENV, diagnose
+from federation_deploy.config import display_path
+from federation_deploy.config.terraform_files import (
     WORK_DIR,
     S3Backend,
     mirror_platforms,
@@ -38,8 +30,16 @@ from ..terraform_files import (
     stack_dirs,
     tf_files,
 )
-from ..yamlio import atomic_write_text
-from .terraform_diagnosis import MIRROR_ENV, diagnose
+from federation_deploy.errors import (
+    FederationDeployError,
+    LockFileError,
+    ProviderUnavailableError,
+    TerraformVersionError,
+    ToolError,
+    UsageError,
+)
+from federation_deploy.runner import Runner
+from federation_deploy.yamlio import atomic_write_text
 
 LOCK_FILE = ".terraform.lock.hcl"
 PLAN_FILE = "plan.tfplan"

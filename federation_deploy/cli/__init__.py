@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .main import main
+from federation_deploy.cli.main import main
 
 __all__ = ["main"]

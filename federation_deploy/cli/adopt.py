@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..commands.adopt import adopt as adopt_command
-from .context import Context
+from federation_deploy.cli.context import Context
+from federation_deploy.commands.adopt import adopt as adopt_command
 
 
 @click.command("adopt")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
-from ..commands import charts as commands
-from .context import Context
-from .core import emit
+from federation_deploy.cli.context import Context
+from federation_deploy.cli.core import emit
+from federation_deploy.commands import charts as commands
 
 
 def _find_helm() -> str:
-    from ..actions.helm import find_helm  # pyhelm3 is imported only when an OCI chart asks
+    from federation_deploy.actions.helm import (
+        find_helm,  # pyhelm3 is imported only when an OCI chart asks
+    )
 
     return find_helm()
 

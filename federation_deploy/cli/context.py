@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from ..config import Federation, load_federation
-from ..runner import Runner
+from federation_deploy.config import Federation, load_federation
+from federation_deploy.runner import Runner
 
 
 @dataclass
@@ -55,7 +55,7 @@ def in_ci() -> bool:
 
 def confirm_or_abort(question: str, yes: bool) -> None:
     """Deploy-style confirmation: skipped with --yes or in CI; refuses without a terminal."""
-    from ..errors import UsageError
+    from federation_deploy.errors import UsageError
 
     if yes or in_ci():
         return

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from ..commands import foundation
-from ..commands.result import CommandResult
-from ..tables import OUTPUT_FORMATS
-from .context import Context
-from .params import complete_release, member_argument
+from federation_deploy.cli.context import Context
+from federation_deploy.cli.params import complete_release, member_argument
+from federation_deploy.commands import foundation
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.traffic.formatting import OUTPUT_FORMATS
 
 
 def emit(obj: Context, result: CommandResult) -> None:
@@ -99,7 +99,7 @@ def schema() -> None:
     yaml-language-server at it with a `# yaml-language-server: $schema=...` comment.
     `validate` still checks what a JSON Schema cannot say (URLs, one prime, chart pins).
     """
-    from ..config.editor_schema import federation_schema_text
+    from federation_deploy.config.editor_schema import federation_schema_text
 
     click.echo(federation_schema_text(), nl=False)
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import click
 
-from ..commands import deploy as commands
-from ..commands.locked import require_unlocked
-from ..commands.summaries import deploy_markdown
-from ..durations import Duration
-from ..errors import UsageError
-from ..verify import Retry
-from .context import Context, confirm_or_abort
-from .github import append_step_summary
-from .params import DURATION, POSITIVE_DURATION, complete_release, member_argument
+from federation_deploy.cli.context import Context, confirm_or_abort
+from federation_deploy.cli.github import append_step_summary
+from federation_deploy.cli.params import (
+    DURATION,
+    POSITIVE_DURATION,
+    complete_release,
+    member_argument,
+)
+from federation_deploy.cli.step_summary import deploy_markdown
+from federation_deploy.commands import deploy as commands
+from federation_deploy.durations import Duration
+from federation_deploy.errors import UsageError
+from federation_deploy.health.probe import Retry
+from federation_deploy.values.locked_files import require_unlocked
 
 
 def _stdout(text: str) -> None:

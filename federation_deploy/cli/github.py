@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from ..errors import Problem
+from federation_deploy.errors import Problem
 
 
 def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:

@@ -11,11 +11,11 @@ from typing import Any
 
 import click
 
-from ..errors import EXIT_FAILED, ConfigError, FederationDeployError
-from ..signals import signal_of, sigterm_as_interrupt
-from .context import Context
-from .github import annotation_lines, in_github_actions
-from .params import SuggestingGroup
+from federation_deploy.cli.context import Context
+from federation_deploy.cli.github import annotation_lines, in_github_actions
+from federation_deploy.cli.params import SuggestingGroup
+from federation_deploy.errors import EXIT_FAILED, ConfigError, FederationDeployError
+from federation_deploy.signals import signal_of, sigterm_as_interrupt
 
 # command name -> the cli module defining it; imported only when the command runs (or for
 # --help), so `federation-deploy terraform plan` does not pay for pyhelm3 and tornado
@@ -31,11 +31,11 @@ COMMAND_MODULES: dict[str, str] = {
     "ramp": "traffic",
     "redirector": "redirector",
     "charts": "charts",
-    "ci-matrix": "workflows",
+    "ci-matrix": "ci_matrix",
     "sandbox": "sandbox",
     "adopt": "adopt",
     "schema": "core",
-    "completion": "shell",
+    "completion": "completion",
 }
 
 

@@ -11,8 +11,8 @@ from typing import Any, TypeVar
 import click
 from click.shell_completion import CompletionItem
 
-from ..durations import EXPECTED, Duration
-from ..errors import UsageError
+from federation_deploy.durations import EXPECTED, Duration
+from federation_deploy.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,8 +59,8 @@ def _config_dir(ctx: click.Context) -> Path:
 def _federation_document(ctx: click.Context) -> dict[str, Any]:
     """federation.yaml read without validation: completion must work on a config that does not
     validate yet, and must never print or fail."""
-    from ..config.schema import FEDERATION_FILE
-    from ..yamlio import load_located
+    from federation_deploy.config.schema import FEDERATION_FILE
+    from federation_deploy.yamlio import load_located
 
     try:
         data = load_located(_config_dir(ctx) / FEDERATION_FILE)

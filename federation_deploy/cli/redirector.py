@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfigError
-from .context import Context
-from .params import SuggestingGroup
+from federation_deploy.cli.context import Context
+from federation_deploy.cli.params import SuggestingGroup
+from federation_deploy.errors import ConfigError
 
 
 @click.group(cls=SuggestingGroup)
@@ -39,14 +39,14 @@ def config_command(obj: Context, output: Path | None) -> None:
     `ramp` gets its share: sticky, a set of repositories, or per-launch, a draw per launch).
     Only routed members are listed.
     """
-    from ..render import redirector_config
+    from federation_deploy.values.render import redirector_config
 
     fed = obj.federation()
     if output is None:
         click.echo(json.dumps(redirector_config(fed), indent=2, sort_keys=False) + "\n",
                    nl=False)
         return
-    from ..actions.publish import publish_file
+    from federation_deploy.traffic.publish import publish_file
 
     # the same compare-and-swap as a ramp's publish: a running redirector may hot-reload
     # this file, and an older checkout must not put back weights a ramp has moved on from
@@ -79,7 +79,7 @@ def serve_command(config_path: Path, port: int, address: str) -> None:
     /health check ok, pod quota headroom); a member gets no launches before it passes.
     An invalid config at start is an error (exit 2).
     """
-    from ..redirector import RedirectorConfigError, serve
+    from federation_deploy.redirector import RedirectorConfigError, serve
 
     try:
         serve(config_path, port=port, address=address)

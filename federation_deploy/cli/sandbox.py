@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from .. import sandbox as sb
-from ..durations import Duration
-from .context import Context
-from .params import POSITIVE_DURATION, SuggestingGroup
+from federation_deploy.cli.context import Context
+from federation_deploy.cli.params import POSITIVE_DURATION, SuggestingGroup
+from federation_deploy.durations import Duration
+from federation_deploy.sandbox import federation as sb
 
 
 @click.group(cls=SuggestingGroup)
@@ -41,7 +41,7 @@ def demo(obj: Context, hold: Duration, launches: int, steps: str, keep: bool) ->
     shares per member on stdout. Every process is stopped and temporary files are removed at
     the end, also on failure or Ctrl-C.
     """
-    from ..ramp import parse_steps
+    from federation_deploy.traffic.ramp import parse_steps
 
     parsed = tuple(s for s in parse_steps(steps) if s < 100)
     options = sb.DemoOptions(steps=parsed, hold=hold.seconds, launches=launches)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..commands import terraform as commands
-from .context import Context, confirm_or_abort
-from .core import emit
-from .params import SuggestingGroup, member_argument
+from federation_deploy.cli.context import Context, confirm_or_abort
+from federation_deploy.cli.core import emit
+from federation_deploy.cli.params import SuggestingGroup, member_argument
+from federation_deploy.commands import terraform as commands
 
 
 @click.group(cls=SuggestingGroup)

@@ -11,24 +11,29 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from ..actions.publish import make_publisher, parse_publish_target
-from ..commands import ramp as ramp_commands
-from ..commands import traffic as traffic_commands
-from ..commands.summaries import ramp_markdown
-from ..config import FEDERATION_FILE, load_federation
-from ..config.schema import MAX_WEIGHT
-from ..durations import Duration, format_duration
-from ..errors import EXIT_FAILED, FederationDeployError, UsageError, VerificationError
-from ..ramp.engine import RampOutcome, RampSettings
-from ..ramp.plan import RampPlan, parse_steps, resolve_plan
-from ..signals import signal_of
-from ..tables import OUTPUT_FORMATS, paused_text
-from ..traffic import check_redirector_url
-from .context import Context, confirm_or_abort
-from .github import append_step_summary, in_github_actions
-from .incident import COMMANDS as INCIDENT_COMMANDS
-from .incident import SETTLE_TIMEOUT
-from .params import DURATION, POSITIVE_DURATION, member_argument
+from federation_deploy.cli.context import Context, confirm_or_abort
+from federation_deploy.cli.drain import COMMANDS as INCIDENT_COMMANDS
+from federation_deploy.cli.drain import SETTLE_TIMEOUT
+from federation_deploy.cli.github import append_step_summary, in_github_actions
+from federation_deploy.cli.params import DURATION, POSITIVE_DURATION, member_argument
+from federation_deploy.cli.step_summary import ramp_markdown
+from federation_deploy.commands import ramp as ramp_commands
+from federation_deploy.commands import traffic as traffic_commands
+from federation_deploy.config import FEDERATION_FILE, load_federation
+from federation_deploy.config.schema import MAX_WEIGHT
+from federation_deploy.durations import Duration, format_duration
+from federation_deploy.errors import (
+    EXIT_FAILED,
+    FederationDeployError,
+    UsageError,
+    VerificationError,
+)
+from federation_deploy.signals import signal_of
+from federation_deploy.traffic.formatting import OUTPUT_FORMATS, paused_text
+from federation_deploy.traffic.live import check_redirector_url
+from federation_deploy.traffic.publish import make_publisher, parse_publish_target
+from federation_deploy.traffic.ramp.engine import RampOutcome, RampSettings
+from federation_deploy.traffic.ramp.plan import RampPlan, parse_steps, resolve_plan
 
 
 @click.group(invoke_without_command=True)

@@ -6,9 +6,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adopt import Adoption, adopt_repository
-from ..errors import UsageError
-from ..yamlio import atomic_write_text, dumps_commented
+from federation_deploy.adopt.federation import Adoption, adopt_repository
+from federation_deploy.errors import UsageError
+from federation_deploy.yamlio import atomic_write_text, dumps_commented
 
 FEDERATION_FILE = "federation.yaml"
 

@@ -9,13 +9,15 @@ from typing import Any
 from ruamel.yaml import YAMLError
 from ruamel.yaml.comments import CommentedMap
 
-from ..actions.chart_repo import (
+from federation_deploy.actions.chart_repo import (
     ChartRepositoryError,
     oci_chart_version,
     repository_index,
     repository_versions,
 )
-from ..chart_versions import (
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.config import EXACT_VERSION, ChartPin, Federation, load_federation
+from federation_deploy.config.chart_versions import (
     ChartStatus,
     is_dev,
     is_newer,
@@ -23,11 +25,9 @@ from ..chart_versions import (
     report_json,
     report_table,
 )
-from ..config import EXACT_VERSION, ChartPin, Federation, load_federation
-from ..errors import EXIT_FAILED, EXIT_OK, ConfigError, UsageError
-from ..runner import Runner
-from ..yamlio import atomic_write_text, dumps_round_trip, load_round_trip
-from .result import CommandResult
+from federation_deploy.errors import EXIT_FAILED, EXIT_OK, ConfigError, UsageError
+from federation_deploy.runner import Runner
+from federation_deploy.yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
 SHIPPED = "shipped with federation-deploy"
 # Finds the helm binary, only when an oci:// chart needs it (actions.helm.find_helm).

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
-from ..actions import git
-from ..cimatrix import (
+from federation_deploy.actions import git
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.config import Federation
+from federation_deploy.config.ci_matrix import (
     ChangedMatrix,
     Matrix,
     build_matrix,
@@ -16,10 +18,8 @@ from ..cimatrix import (
     redirector_matrix,
     repo_layout,
 )
-from ..config import Federation
-from ..errors import UsageError
-from ..runner import Runner
-from .result import CommandResult
+from federation_deploy.errors import UsageError
+from federation_deploy.runner import Runner
 
 
 def ci_matrix(

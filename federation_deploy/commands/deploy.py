@@ -14,24 +14,29 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..config import Federation, Hook, Member, Release
-from ..errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ToolError, UsageError
-from ..manifests import manifest_diff
-from ..render import (
+from federation_deploy.commands.deploy_dry_run import (
+    DryRunReport,
+    ReleaseFailure,
+    TemplatedRelease,
+    dry_run_member,
+)
+from federation_deploy.commands.deploy_hooks import HOOKS, needs_cluster, run_hooks, split_requested
+from federation_deploy.config import Federation, Hook, Member, Release
+from federation_deploy.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ToolError, UsageError
+from federation_deploy.health.probe import Fetch, Retry, VerifyResult, http_get, verify_member
+from federation_deploy.runner import Runner
+from federation_deploy.values.manifests import manifest_diff
+from federation_deploy.values.render import (
     RenderedRelease,
     describe_chart,
     missing_terraform_outputs,
     render_releases,
     require_deployable,
 )
-from ..runner import Runner
-from ..verify import Fetch, Retry, VerifyResult, http_get, verify_member
-from .dry_run import DryRunReport, ReleaseFailure, TemplatedRelease, dry_run_member
-from .hooks import HOOKS, needs_cluster, run_hooks, split_requested
 
 if TYPE_CHECKING:
-    from ..actions.helm import DeployedRelease, Helm
-    from ..actions.kube_auth import ClusterTools
+    from federation_deploy.actions.helm import DeployedRelease, Helm
+    from federation_deploy.actions.kube_auth import ClusterTools
 
 # the edge's one check, re-exported for the CLI; the dry run's names, for callers of this module
 __all__ = ["DryRunReport", "ReleaseFailure", "TemplatedRelease", "dry_run_member",
@@ -135,8 +140,8 @@ def deploy_member(
     chosen, hooks = plan_stages(list(stages) if stages else None, member)
     report = DeployReport(member.name, chosen)
     if CLUSTER_STAGES & set(chosen):
-        from ..actions.helm import Helm, secret_strings
-        from ..actions.kube_auth import find_cluster_tools
+        from federation_deploy.actions.helm import Helm, secret_strings
+        from federation_deploy.actions.kube_auth import find_cluster_tools
 
         # render before any tool runs: invalid values never reach a cluster
         rendered = render_releases(fed, member, releases)
@@ -174,9 +179,9 @@ def _cluster_stages(
     say: Progress,
     update_dependencies: bool = False,
 ) -> None:
-    from ..actions.helm import secret_strings
-    from ..actions.kube_auth import cluster_access, probe_cluster
-    from ..actions.kubectl import apply_crds, rollout_status
+    from federation_deploy.actions.helm import secret_strings
+    from federation_deploy.actions.kube_auth import cluster_access, probe_cluster
+    from federation_deploy.actions.kubectl import apply_crds, rollout_status
 
     chosen, hooks = plan
     say(f"stage auth: credentials for {member.name} ({member.cloud})")
@@ -202,7 +207,7 @@ def _cluster_stages(
                 helm.command.secrets.update(secret_strings(rendered))
             if "releases" in chosen:
                 if _publishes_weights(fed, member, rendered):
-                    from ..actions.helm import check_redirector_publish
+                    from federation_deploy.actions.helm import check_redirector_publish
 
                     # a deploy of an older commit must not publish its (older) weights over
                     # a ramp step or drain taken since
@@ -301,7 +306,7 @@ def _release_stage(
 
 
 def _stage_error(exc: ToolError, stage: str, what: str, after: str) -> ToolError:
-    from ..actions.kube_auth import is_unreachable
+    from federation_deploy.actions.kube_auth import is_unreachable
 
     hint = exc.hint
     if is_unreachable(exc.stderr):
@@ -347,8 +352,12 @@ def diff_member(
 ) -> DiffReport:
     """Compare each release with what is deployed: the helm-diff plugin when installed,
     otherwise `helm template` against `helm get manifest`, object by object."""
-    from ..actions.helm import Helm, secret_strings
-    from ..actions.kube_auth import cluster_access, find_cluster_tools, probe_cluster
+    from federation_deploy.actions.helm import Helm, secret_strings
+    from federation_deploy.actions.kube_auth import (
+        cluster_access,
+        find_cluster_tools,
+        probe_cluster,
+    )
 
     say = progress or _noop
     rendered = render_releases(fed, member, releases)

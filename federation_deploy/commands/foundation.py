@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import Federation, load_federation
-from ..errors import ConfigError, Problem, UsageError
-from ..render import RenderedRelease, missing_terraform_outputs, render_member, secrets_note
-from ..shares import member_share
-from ..tables import (
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.config import Federation, load_federation
+from federation_deploy.errors import ConfigError, Problem, UsageError
+from federation_deploy.traffic.formatting import (
     aligned_lines,
     dump_rows,
     paused_text,
@@ -19,8 +18,14 @@ from ..tables import (
     weight_cell,
     weight_value,
 )
-from ..yamlio import atomic_write_text, dump_plain
-from .result import CommandResult
+from federation_deploy.traffic.shares import member_share
+from federation_deploy.values.render import (
+    RenderedRelease,
+    missing_terraform_outputs,
+    render_member,
+    secrets_note,
+)
+from federation_deploy.yamlio import atomic_write_text, dump_plain
 
 
 def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResult:
@@ -52,7 +57,7 @@ def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResul
 
 
 def _terraform_pin_problems(fed: Federation) -> list[Problem]:
-    from .terraform import check_terraform_pins
+    from federation_deploy.commands.terraform import check_terraform_pins
 
     return check_terraform_pins(fed)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..actions.publish import Publisher
-from ..config import Federation, load_federation
-from ..errors import UsageError
-from ..ramp.engine import (
+from federation_deploy.config import Federation, load_federation
+from federation_deploy.errors import UsageError
+from federation_deploy.traffic.formatting import aligned_lines
+from federation_deploy.traffic.publish import Publisher
+from federation_deploy.traffic.ramp.engine import (
     Clock,
     Progress,
     Publish,
@@ -17,9 +18,8 @@ from ..ramp.engine import (
     RampSettings,
     StepHook,
 )
-from ..ramp.plan import RampPlan, check_rampable, resolve_plan
-from ..tables import aligned_lines
-from ..weights import ConfigChanged, writer_lock
+from federation_deploy.traffic.ramp.plan import RampPlan, check_rampable, resolve_plan
+from federation_deploy.traffic.weights import ConfigChanged, writer_lock
 
 # An abort re-reads federation.yaml and tries again when a ramp wrote it in between: it wins.
 ABORT_ATTEMPTS = 5

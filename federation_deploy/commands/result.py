@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import EXIT_OK
+from federation_deploy.errors import EXIT_OK
 
 
 @dataclass(frozen=True)

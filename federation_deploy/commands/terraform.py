@@ -8,14 +8,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import terraform_files
-from ..actions import terraform as tf
-from ..config import Federation, Member, display_path
-from ..errors import EXIT_CHANGES, Problem, ToolError, UsageError
-from ..render import REDACTED
-from ..runner import Runner
-from ..yamlio import atomic_write_text
-from .result import CommandResult
+from federation_deploy.actions import terraform as tf
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.config import Federation, Member, display_path, terraform_files
+from federation_deploy.errors import EXIT_CHANGES, Problem, ToolError, UsageError
+from federation_deploy.runner import Runner
+from federation_deploy.values.render import REDACTED
+from federation_deploy.yamlio import atomic_write_text
 
 
 def check_terraform_pins(fed: Federation) -> list[Problem]:

@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Federation
-from ..shares import routed_weights, shares
-from ..tables import (
+from federation_deploy.config import Federation
+from federation_deploy.traffic.formatting import (
     aligned_lines,
     dump_rows,
     paused_text,
@@ -18,7 +17,7 @@ from ..tables import (
     weight_cell,
     weight_value,
 )
-from ..traffic import (
+from federation_deploy.traffic.live import (
     HEALTH_METRICS,
     LiveState,
     check_redirector_url,
@@ -27,6 +26,7 @@ from ..traffic import (
     read_live_state,
     redirect_count,
 )
+from federation_deploy.traffic.shares import routed_weights, shares
 
 
 @dataclass

@@ -4,8 +4,8 @@ model.py holds the dataclasses, schema.py the one declaration of federation.yaml
 loader.py reads a config directory with them; the public names are re-exported here.
 """
 
-from .loader import Checker, display_path, load_federation
-from .model import (
+from federation_deploy.config.loader import Checker, display_path, load_federation
+from federation_deploy.config.model import (
     CHARTS_DIR,
     PACKAGE_CHART_PREFIX,
     ChartPin,
@@ -22,7 +22,7 @@ from .model import (
     TerraformStack,
     ValuesFile,
 )
-from .schema import (
+from federation_deploy.config.schema import (
     CLOUDS,
     DRAINED_KEYS,
     EXACT_VERSION,
@@ -39,7 +39,12 @@ from .schema import (
     is_str,
     url_problem,
 )
-from .values import ValuesLayer, locked_error, values_layers, values_patterns
+from federation_deploy.config.values import (
+    ValuesLayer,
+    locked_error,
+    values_layers,
+    values_patterns,
+)
 
 __all__ = [
     "CHARTS_DIR",

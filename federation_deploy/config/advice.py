@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from ..yamlio import LocatedMap, line_of
-from .model import Federation, Member
-from .values import values_layers
+from federation_deploy.config.model import Federation, Member
+from federation_deploy.config.values import values_layers
+from federation_deploy.yamlio import LocatedMap, line_of
 
 REDIRECTOR_ADVICE = "weights live in federation.yaml now: delete this block"
 

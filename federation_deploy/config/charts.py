@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..yamlio import LocatedMap, line_of
-from . import schema
-from .model import CHARTS_DIR, PACKAGE_CHART_PREFIX, ChartPin, Location
-from .schema import EXACT_VERSION, shown_url, url_problem
+from federation_deploy.config import schema
+from federation_deploy.config.model import CHARTS_DIR, PACKAGE_CHART_PREFIX, ChartPin, Location
+from federation_deploy.config.schema import EXACT_VERSION, shown_url, url_problem
+from federation_deploy.yamlio import LocatedMap, line_of
 
 if TYPE_CHECKING:  # the loader imports this module; the Checker is only a type here
-    from .checker import Checker
+    from federation_deploy.config.problems import Checker
 
 
 @dataclass(frozen=True)

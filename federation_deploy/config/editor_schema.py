@@ -7,7 +7,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from .schema import CLOUDS, CLUSTER, FEDERATION, NAME, Key, Section
+from federation_deploy.config.schema import CLOUDS, CLUSTER, FEDERATION, NAME, Key, Section
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # Where the package ships the generated schema (package data), for the

@@ -9,12 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, Problem
-from ..gitcrypt import is_git_crypt_locked
-from ..yamlio import LocatedMap, line_of, load_located
-from . import repository, schema
-from .advice import chart_lock_notes, redirector_warnings
-from .charts import (
+from federation_deploy.config import repository, schema
+from federation_deploy.config.advice import chart_lock_notes, redirector_warnings
+from federation_deploy.config.charts import (
     ChartTable,
     ResolvedChart,
     check_exact_version,
@@ -23,8 +20,8 @@ from .charts import (
     resolve_release_chart,
     unused_chart_warnings,
 )
-from .checker import Checker, confined, join_keypath, kind_of
-from .model import (
+from federation_deploy.config.gitcrypt import is_git_crypt_locked
+from federation_deploy.config.model import (
     CheckSettings,
     Cluster,
     DrainState,
@@ -36,8 +33,11 @@ from .model import (
     Release,
     TerraformStack,
 )
-from .schema import FEDERATION_FILE, NAME, shown_url, url_problem
-from .values import check_listed_files
+from federation_deploy.config.problems import Checker, confined, join_keypath, kind_of
+from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
+from federation_deploy.config.values import check_listed_files
+from federation_deploy.errors import ConfigError, Problem
+from federation_deploy.yamlio import LocatedMap, line_of, load_located
 
 
 def load_federation(config_dir: Path | str) -> Federation:

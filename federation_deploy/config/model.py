@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from federation_deploy.errors import UsageError
 
 PACKAGE_CHART_PREFIX = "package:"
 # Charts shipped with the package (federation_deploy/charts), for `package:NAME` releases.

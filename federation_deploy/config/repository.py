@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ..gitcrypt import is_git_crypt_locked
-from ..yamlio import LocatedMap, line_of
-from . import schema
-from .checker import confined
-from .model import Hook, Location, Member, ValuesFile
-from .values import unknown_placeholders
+from federation_deploy.config import schema
+from federation_deploy.config.gitcrypt import is_git_crypt_locked
+from federation_deploy.config.model import Hook, Location, Member, ValuesFile
+from federation_deploy.config.problems import confined
+from federation_deploy.config.values import unknown_placeholders
+from federation_deploy.yamlio import LocatedMap, line_of
 
 if TYPE_CHECKING:
-    from .checker import Checker
+    from federation_deploy.config.problems import Checker
 
 LOCAL_CHART_PREFIXES = ("./", "../")
 

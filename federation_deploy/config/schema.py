@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..redirector.config import (
+from federation_deploy.redirector.config import (
     DEFAULT_CHECK_FAILED_PERIOD,
     DEFAULT_CHECK_JITTER,
     DEFAULT_CHECK_PERIOD,
@@ -84,7 +84,7 @@ def shown_url(url: str) -> str:
 def url_problem(url: str) -> str | None:
     """None when url is acceptable: https, or http(s) on 127.0.0.1/localhost (tests, sandbox);
     and never a URL the redirector would refuse (its own check, member_url_problem)."""
-    from ..redirector.config import member_url_problem
+    from federation_deploy.redirector.config import member_url_problem
 
     if problem := member_url_problem(url):
         return problem

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, Problem
-from ..gitcrypt import UNLOCK_HINT, is_git_crypt_locked
-from ..yamlio import LocatedMap, line_of, load_located
-from .model import Federation, Member, Release, ValuesFile
+from federation_deploy.config.gitcrypt import UNLOCK_HINT, is_git_crypt_locked
+from federation_deploy.config.model import Federation, Member, Release, ValuesFile
+from federation_deploy.errors import ConfigError, Problem
+from federation_deploy.yamlio import LocatedMap, line_of, load_located
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 

@@ -5,8 +5,13 @@ It imports nothing from the rest of federation_deploy so that it can be deployed
 
 from __future__ import annotations
 
-from .app import make_app, serve
-from .config import RedirectorConfig, RedirectorConfigError, load_config, parse_config
+from federation_deploy.redirector.app import make_app, serve
+from federation_deploy.redirector.config import (
+    RedirectorConfig,
+    RedirectorConfigError,
+    load_config,
+    parse_config,
+)
 
 __all__ = [
     "RedirectorConfig",

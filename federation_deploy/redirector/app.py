@@ -18,11 +18,24 @@ from tornado.httpserver import HTTPServer
 from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
-from .checker import Clock, Fetch, FetchResponse, HealthMonitor, SystemClock, tornado_fetch
-from .config import HostConfig, RedirectorConfig, RedirectorConfigError, load_config, loads_config
-from .handlers import routes
-from .metrics import Metrics
-from .routing import (
+from federation_deploy.redirector.config import (
+    HostConfig,
+    RedirectorConfig,
+    RedirectorConfigError,
+    load_config,
+    loads_config,
+)
+from federation_deploy.redirector.handlers import routes
+from federation_deploy.redirector.health_checks import (
+    Clock,
+    Fetch,
+    FetchResponse,
+    HealthMonitor,
+    SystemClock,
+    tornado_fetch,
+)
+from federation_deploy.redirector.metrics import Metrics
+from federation_deploy.redirector.routing import (
     REASON_RAMP,
     REASON_RENDEZVOUS,
     Choice,
@@ -31,7 +44,7 @@ from .routing import (
     cache_key,
     route,
 )
-from .sticky import StickyRamp
+from federation_deploy.redirector.sticky import StickyRamp
 
 log = logging.getLogger("federation_deploy.redirector")
 

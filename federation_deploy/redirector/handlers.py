@@ -10,11 +10,11 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httputil import HTTPHeaders
 from tornado.web import HTTPError, RedirectHandler, RequestHandler
 
-from .metrics import CONTENT_TYPE, render_metrics
-from .routing import cookie_path, member_target
+from federation_deploy.redirector.metrics import CONTENT_TYPE, render_metrics
+from federation_deploy.redirector.routing import cookie_path, member_target
 
 if TYPE_CHECKING:
-    from .app import Redirector
+    from federation_deploy.redirector.app import Redirector
 
 log = logging.getLogger("federation_deploy.redirector")
 

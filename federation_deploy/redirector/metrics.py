@@ -7,10 +7,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .checker import MemberStatus
-from .config import RedirectorConfig
-from .routing import RoutingTable
-from .sticky import StickyRamp
+from federation_deploy.redirector.config import RedirectorConfig
+from federation_deploy.redirector.health_checks import MemberStatus
+from federation_deploy.redirector.routing import RoutingTable
+from federation_deploy.redirector.sticky import StickyRamp
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -10,7 +10,7 @@ from hashlib import blake2b
 from types import MappingProxyType
 from urllib.parse import quote
 
-from .config import HostConfig
+from federation_deploy.redirector.config import HostConfig
 
 MAX_HASH = 0xFFFFFFFFFFFFFFFF  # 2**64 - 1: the largest 8-byte digest
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

@@ -7,7 +7,13 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .routing import RampClaim, RampPlan, RoutingTable, plan_claim, ramp_rank
+from federation_deploy.redirector.routing import (
+    RampClaim,
+    RampPlan,
+    RoutingTable,
+    plan_claim,
+    ramp_rank,
+)
 
 # Defaults, measured with benchmarks/ramp_policy.py (Zipf 1.1 over 2,000 repositories): see
 # the README's "How the ramp chooses" for the figures they give.

@@ -11,11 +11,11 @@ from typing import Any
 import click
 import pytest
 
-from federation_deploy import terraform_files as tff
 from federation_deploy.actions import terraform as tf
 from federation_deploy.commands import terraform as commands
 from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.config import load_federation
+from federation_deploy.config import terraform_files as tff
 from federation_deploy.errors import UsageError
 from federation_deploy.runner import Runner
 

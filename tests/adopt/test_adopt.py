@@ -11,7 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from federation_deploy.adopt import adopt_repository, is_git_crypt_locked, shared_chart_pins
+from federation_deploy.adopt.federation import (
+    adopt_repository,
+    is_git_crypt_locked,
+    shared_chart_pins,
+)
 from federation_deploy.cli.main import cli
 
 CD_ORDER = ["staging", "prod", "hetzner-2i2c", "hetzner-gesis", "bids-ovh"]

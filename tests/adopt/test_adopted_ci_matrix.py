@@ -14,10 +14,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from federation_deploy.adopt import adopt_repository
-from federation_deploy.adopt_sources import read_cd_workflow
-from federation_deploy.cimatrix import glob_matches
+from federation_deploy.adopt.federation import adopt_repository
+from federation_deploy.adopt.sources import read_cd_workflow
 from federation_deploy.cli.main import cli
+from federation_deploy.config.ci_matrix import glob_matches
 from tests.adopt.test_adopt import CD_ORDER
 from tests.test_ci_matrix import git
 

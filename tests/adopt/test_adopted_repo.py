@@ -18,8 +18,8 @@ from federation_deploy.actions.kube_auth import ClusterTools
 from federation_deploy.cli.main import cli
 from federation_deploy.commands import deploy as pipeline
 from federation_deploy.config import load_federation
-from federation_deploy.render import render_member
 from federation_deploy.runner import Runner
+from federation_deploy.values.render import render_member
 from tests.adopt.conftest import FIXTURE, HelmRepo
 from tests.adopt.test_adopt import CD_ORDER, deploy_py_config_files
 from tests.commands.test_deploy import healthy

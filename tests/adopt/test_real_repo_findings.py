@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from federation_deploy.adopt import adopt_repository
+from federation_deploy.adopt.federation import adopt_repository
 from federation_deploy.errors import ConfigError
 from tests.adopt.conftest import HelmRepo
 from tests.adopt.test_adopted_repo import HookRunner, add_hooks, deploy_recorded, invoke

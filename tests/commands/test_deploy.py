@@ -21,8 +21,8 @@ from federation_deploy.errors import (
     VerificationError,
     WeightsConflict,
 )
-from federation_deploy.render import redirector_config, render_member
-from federation_deploy.verify import HttpAnswer, Retry
+from federation_deploy.health.probe import HttpAnswer, Retry
+from federation_deploy.values.render import redirector_config, render_member
 from tests.helpers.pins import pinned
 from tests.helpers.recording import RecordingRunner
 

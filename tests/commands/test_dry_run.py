@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy import manifests
 from federation_deploy.actions import helm
 from federation_deploy.cli.main import cli
 from federation_deploy.commands import deploy as pipeline
 from federation_deploy.config import load_federation
 from federation_deploy.runner import Runner
+from federation_deploy.values import manifests
 from tests.helpers.pins import pinned
 
 UNREACHABLE = "https://127.0.0.1:9/charts"  # connection refused at once, online or not

@@ -15,9 +15,9 @@ from federation_deploy.actions import helm
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.terraform import format_outputs
 from federation_deploy.config import load_federation
-from federation_deploy.manifests import manifest_diff, parse_manifests
-from federation_deploy.render import render_member
 from federation_deploy.runner import Runner
+from federation_deploy.values.manifests import manifest_diff, parse_manifests
+from federation_deploy.values.render import render_member
 
 MULTI = "-----BEGIN MRK KEY-----\nMRKline1abcdefgh\nMRKline2ijklmnop\n-----END MRK KEY-----\n"
 FOLDED = " ".join(f"MRKword{i}" for i in range(16))  # go-yaml folds it across lines

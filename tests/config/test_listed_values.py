@@ -11,7 +11,7 @@ import pytest
 
 from federation_deploy.config import load_federation
 from federation_deploy.errors import ConfigError
-from federation_deploy.render import render_member
+from federation_deploy.values.render import render_member
 
 FEDERATION = """\
 redirector: {{host: binder.example.org, member: one, release: app}}

@@ -231,7 +231,7 @@ def test_ramp_policy_reaches_the_redirector_config(config_dir: Path, edit: Edit)
     """federation.yaml's redirector.ramp_policy is what the redirector's config.json says,
     and the redirector itself accepts the rendered config (it would refuse a bad policy)."""
     from federation_deploy.redirector.config import parse_config
-    from federation_deploy.render import redirector_config
+    from federation_deploy.values.render import redirector_config
 
     fed = load_federation(config_dir)
     assert fed.redirector.ramp_policy == "sticky"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from federation_deploy import manifests
 from federation_deploy.actions import helm
 from federation_deploy.config import CHARTS_DIR, Federation, load_federation
 from federation_deploy.errors import ToolError
-from federation_deploy.render import RenderedRelease, redirector_config, render_member
 from federation_deploy.runner import Runner
+from federation_deploy.values import manifests
+from federation_deploy.values.render import RenderedRelease, redirector_config, render_member
 
 pytestmark = pytest.mark.helm
 CHART = CHARTS_DIR / "federation-redirect"

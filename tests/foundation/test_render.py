@@ -11,7 +11,7 @@ import pytest
 from federation_deploy.config import load_federation
 from federation_deploy.redirector.config import parse_config
 from federation_deploy.redirector.routing import build_table
-from federation_deploy.render import (
+from federation_deploy.values.render import (
     REDACTED,
     Layer,
     merge_layer,

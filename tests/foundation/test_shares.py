@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation_deploy.shares import share_to_weight, shares
+from federation_deploy.traffic.shares import share_to_weight, shares
 
 
 def test_shares_are_weight_over_total() -> None:

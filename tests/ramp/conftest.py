@@ -18,10 +18,10 @@ import requests
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
-from federation_deploy.actions.publish import publish_file
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.redirector import load_config, make_app
-from federation_deploy.standin import StandinHandle, start_standin
+from federation_deploy.sandbox.member import StandinHandle, start_standin
+from federation_deploy.traffic.publish import publish_file
 
 # Comments, blank lines, quoting and key order here are what the round-trip must keep.
 FEDERATION_YAML = """\

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from federation_deploy.config import load_federation
-from federation_deploy.weights import lock_path
+from federation_deploy.traffic.weights import lock_path
 
 from . import test_one_writer
 from .conftest import StandinFederation, send_launches, zipf_launch_paths

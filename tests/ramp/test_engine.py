@@ -10,22 +10,22 @@ from typing import Any
 
 import pytest
 
-from federation_deploy import weights as weights_module
-from federation_deploy.actions.publish import PublishTarget, make_publisher
 from federation_deploy.commands.ramp import advance_ramp, plan_table, run_ramp
 from federation_deploy.config import Federation
 from federation_deploy.errors import VerificationError, WeightsConflict
-from federation_deploy.ramp import plan as plan_module
-from federation_deploy.ramp.engine import (
+from federation_deploy.traffic import weights as weights_module
+from federation_deploy.traffic.live import CheckResult
+from federation_deploy.traffic.publish import PublishTarget, make_publisher
+from federation_deploy.traffic.ramp import plan as plan_module
+from federation_deploy.traffic.ramp.engine import (
     Clock,
     RampEngine,
     RampIO,
     RampSettings,
     weights_disagreement,
 )
-from federation_deploy.ramp.plan import RampStep, resolve_plan
-from federation_deploy.render import redirector_config
-from federation_deploy.traffic import CheckResult
+from federation_deploy.traffic.ramp.plan import RampStep, resolve_plan
+from federation_deploy.values.render import redirector_config
 
 from .conftest import StandinFederation
 

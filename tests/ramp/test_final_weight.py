@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from federation_deploy.ramp.plan import weights_disagreement
-from federation_deploy.ramp.wait import RampIO, RampSettings, RedirectorWatch
+from federation_deploy.traffic.ramp.plan import weights_disagreement
+from federation_deploy.traffic.ramp.watch import RampIO, RampSettings, RedirectorWatch
 
 from .conftest import StandinFederation
 from .test_one_writer import Process, RedirectorProcess, ramp_args, wait_for

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import run_ramp
 from federation_deploy.durations import parse_duration
-from federation_deploy.ramp.engine import RampIO, RampSettings
+from federation_deploy.traffic.ramp.engine import RampIO, RampSettings
 
 from .conftest import RedirectorThread, StandinFederation
 from .test_ramp_live import published_weights
@@ -132,9 +132,9 @@ def test_heartbeat_at_most_once_per_interval(federation: StandinFederation,
     """With a fake clock: a 10-minute hold checked every 5 s says how it is once a minute."""
     from datetime import UTC, datetime, timedelta
 
-    from federation_deploy.actions.publish import make_publisher, parse_publish_target
-    from federation_deploy.ramp.engine import Clock
-    from federation_deploy.traffic import CheckResult
+    from federation_deploy.traffic.live import CheckResult
+    from federation_deploy.traffic.publish import make_publisher, parse_publish_target
+    from federation_deploy.traffic.ramp.engine import Clock
 
     now = [datetime(2030, 1, 1, tzinfo=UTC)]
 
@@ -201,7 +201,7 @@ def test_run_ramp_keeps_working_with_any_heartbeat(federation: StandinFederation
                                                    published: Path,
                                                    redirector: RedirectorThread,
                                                    interval: float) -> None:
-    from federation_deploy.actions.publish import make_publisher, parse_publish_target
+    from federation_deploy.traffic.publish import make_publisher, parse_publish_target
 
     said: list[str] = []
     outcome = run_ramp(federation.load(), "gamma",

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 import requests
 
-from federation_deploy.actions.publish import publish_file
 from federation_deploy.config import load_federation
-from federation_deploy.standin import start_standin
-from federation_deploy.weights import lock_path
+from federation_deploy.sandbox.member import start_standin
+from federation_deploy.traffic.publish import publish_file
+from federation_deploy.traffic.weights import lock_path
 
 from .conftest import FEDERATION_YAML, StandinFederation
 

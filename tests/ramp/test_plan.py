@@ -6,7 +6,7 @@ import pytest
 
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import UsageError
-from federation_deploy.ramp.plan import (
+from federation_deploy.traffic.ramp.plan import (
     DEFAULT_STEPS,
     SHARE_TOLERANCE,
     check_steps,
@@ -16,7 +16,7 @@ from federation_deploy.ramp.plan import (
     resolve_plan,
     round_weight,
 )
-from federation_deploy.shares import share_to_weight, shares
+from federation_deploy.traffic.shares import share_to_weight, shares
 
 from .conftest import StandinFederation
 

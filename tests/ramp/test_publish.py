@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from federation_deploy.actions import publish as publish_module
-from federation_deploy.actions.publish import (
+from federation_deploy.traffic import publish as publish_module
+from federation_deploy.errors import UsageError
+from federation_deploy.traffic.publish import (
     PublishTarget,
     make_publisher,
     parse_publish_target,
     publish_file,
 )
-from federation_deploy.errors import UsageError
-from federation_deploy.render import redirector_config
+from federation_deploy.values.render import redirector_config
 
 from .conftest import StandinFederation
 

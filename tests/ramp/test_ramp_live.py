@@ -21,16 +21,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy.actions.publish import make_publisher, parse_publish_target
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import abort_ramp, advance_ramp, run_ramp
 from federation_deploy.config import load_federation
 from federation_deploy.errors import UsageError, VerificationError
-from federation_deploy.ramp.engine import RampSettings
-from federation_deploy.ramp.plan import RampStep, plan_ramp
 from federation_deploy.redirector.app import LaunchDraws
 from federation_deploy.redirector.config import HostConfig
 from federation_deploy.redirector.routing import build_table, choose_member
+from federation_deploy.traffic.publish import make_publisher, parse_publish_target
+from federation_deploy.traffic.ramp.engine import RampSettings
+from federation_deploy.traffic.ramp.plan import RampStep, plan_ramp
 
 from .conftest import RedirectorThread, StandinFederation, send_launches, zipf_launch_paths
 

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from federation_deploy.actions.publish import publish_file
 from federation_deploy.config import load_federation
-from federation_deploy.ramp.plan import round_weight
-from federation_deploy.ramp.wait import Clock, RampIO, RampSettings, RedirectorWatch
-from federation_deploy.shares import share_to_weight
-from federation_deploy.standin import StandinHandle, start_standin
-from federation_deploy.traffic import CheckResult
-from federation_deploy.weights import lock_path
+from federation_deploy.sandbox.member import StandinHandle, start_standin
+from federation_deploy.traffic.live import CheckResult
+from federation_deploy.traffic.publish import publish_file
+from federation_deploy.traffic.ramp.plan import round_weight
+from federation_deploy.traffic.ramp.watch import Clock, RampIO, RampSettings, RedirectorWatch
+from federation_deploy.traffic.shares import share_to_weight
+from federation_deploy.traffic.weights import lock_path
 
 from .conftest import FEDERATION_YAML, StandinFederation
 from .test_one_writer import (

@@ -9,7 +9,7 @@ import pytest
 
 from federation_deploy.config import RampState
 from federation_deploy.errors import ConfigError, UsageError
-from federation_deploy.ramp.state import parse_timestamp, utc_timestamp, write_member_state
+from federation_deploy.traffic.ramp.state import parse_timestamp, utc_timestamp, write_member_state
 
 from .conftest import StandinFederation
 

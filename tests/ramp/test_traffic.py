@@ -14,18 +14,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy.actions.publish import PublishTarget, make_publisher
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import advance_ramp
 from federation_deploy.commands.traffic import live_errors, traffic_report, traffic_table
 from federation_deploy.errors import VerificationError
-from federation_deploy.ramp.engine import RampSettings
-from federation_deploy.traffic import (
+from federation_deploy.traffic.live import (
     check_error_rate,
     check_member_health,
     error_rate_query,
     parse_prometheus_text,
 )
+from federation_deploy.traffic.publish import PublishTarget, make_publisher
+from federation_deploy.traffic.ramp.engine import RampSettings
 
 from .conftest import RedirectorThread, StandinFederation, send_launches, zipf_launch_paths
 

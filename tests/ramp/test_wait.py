@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from federation_deploy.config import load_federation
-from federation_deploy.ramp.wait import RampIO, RampSettings, RedirectorWatch
+from federation_deploy.traffic.ramp.watch import RampIO, RampSettings, RedirectorWatch
 
 
 class Newer(Exception):

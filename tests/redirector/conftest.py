@@ -22,7 +22,7 @@ from tornado.netutil import bind_sockets
 from federation_deploy.redirector import make_app, parse_config
 from federation_deploy.redirector.app import Redirector, RedirectorApplication
 from federation_deploy.redirector.config import RedirectorConfig
-from federation_deploy.standin import StandinHandle, start_standin
+from federation_deploy.sandbox.member import StandinHandle, start_standin
 
 # Fast but not hair-trigger: a check every 0.2 s, a failed member rechecked after 0.5 s.
 FAST_CHECK = {"period": 0.2, "jitter": 0.1, "retries": 2, "timeout": 1, "failed_period": 0.5}

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from federation_deploy.redirector.checker import (
+from federation_deploy.redirector.config import CheckConfig, HostConfig, parse_config
+from federation_deploy.redirector.health_checks import (
     FetchConnectionError,
     FetchResponse,
     HealthMonitor,
@@ -22,7 +23,6 @@ from federation_deploy.redirector.checker import (
     evaluate_versions,
     next_check_delay,
 )
-from federation_deploy.redirector.config import CheckConfig, HostConfig, parse_config
 
 V1 = {"binderhub": "1.0.0-0.dev.git.3100.h1a2b3c4", "builder": "2025.01.0"}
 V2 = {"binderhub": "1.0.0-0.dev.git.3200.h0000000", "builder": "2025.01.0"}

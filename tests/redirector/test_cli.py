@@ -1,4 +1,4 @@
-"""`federation-deploy redirector serve|config` and `python -m federation_deploy.standin` as
+"""`federation-deploy redirector serve|config` and `python -m federation_deploy.sandbox.member` as
 processes: start, answer, stop cleanly on SIGTERM."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from federation_deploy.redirector import parse_config
-from federation_deploy.standin import StandinHandle
+from federation_deploy.sandbox.member import StandinHandle
 
 from .conftest import Client, hosts_config, wait_until
 
@@ -80,7 +80,7 @@ def test_serve_with_invalid_config_exits_2_naming_the_key(tmp_path: Path) -> Non
 
 
 def test_config_output_loads_in_the_redirector(tmp_path: Path) -> None:
-    pytest.importorskip("federation_deploy.render")  # the lead's side of the contract
+    pytest.importorskip("federation_deploy.values.render")  # the lead's side of the contract
     repo = Path(__file__).resolve().parents[2]
     out = tmp_path / "config.json"
     result = subprocess.run(
@@ -95,7 +95,7 @@ def test_config_output_loads_in_the_redirector(tmp_path: Path) -> None:
 
 def test_standin_as_a_process_is_steerable(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "federation_deploy.standin", "--port", "0", "--name", "ovh"],
+        [sys.executable, "-m", "federation_deploy.sandbox.member", "--port", "0", "--name", "ovh"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from federation_deploy.redirector.checker import MemberStatus
 from federation_deploy.redirector.config import parse_config
+from federation_deploy.redirector.health_checks import MemberStatus
 from federation_deploy.redirector.metrics import Metrics, family, format_value, render_metrics
 from federation_deploy.redirector.routing import build_table
 

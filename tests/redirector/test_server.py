@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from federation_deploy.redirector.checker import FetchResponse
 from federation_deploy.redirector.config import parse_config
-from federation_deploy.standin import StandinHandle
+from federation_deploy.redirector.health_checks import FetchResponse
+from federation_deploy.sandbox.member import StandinHandle
 
 from .conftest import (
     Client,

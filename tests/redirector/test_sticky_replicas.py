@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from federation_deploy.redirector.routing import Candidate, rendezvous_choose
-from federation_deploy.standin import StandinHandle
+from federation_deploy.sandbox.member import StandinHandle
 
 from .conftest import Client, hosts_config, wait_until, write_json_atomic
 from .test_cli import CLI

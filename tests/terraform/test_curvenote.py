@@ -21,11 +21,10 @@ import pytest
 from click.testing import CliRunner
 from ruamel.yaml import YAML
 
-from federation_deploy import terraform_files
 from federation_deploy.actions import terraform as tf
 from federation_deploy.cli.main import cli
 from federation_deploy.commands import terraform as tf_commands
-from federation_deploy.config import Federation, load_federation
+from federation_deploy.config import Federation, load_federation, terraform_files
 from federation_deploy.errors import (
     FederationDeployError,
     LockFileError,

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from federation_deploy import terraform_files as tff
 from federation_deploy.actions import terraform as tf
 from federation_deploy.cli.main import cli
 from federation_deploy.commands import terraform as tf_commands
 from federation_deploy.config import load_federation
+from federation_deploy.config import terraform_files as tff
 from federation_deploy.errors import LockFileError, ProviderUnavailableError
 from federation_deploy.runner import Runner
 from tests.conftest import REPO

@@ -1,0 +1,1 @@
+"""Adopting a deploy repository: read its files (never run them), write federation.yaml."""

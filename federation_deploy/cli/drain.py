@@ -1,0 +1,125 @@
+"""Click commands `traffic drain`, `traffic restore`, `traffic set` (thin: parse options, call
+commands.drain, print)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from federation_deploy.cli.context import Context, confirm_or_abort
+from federation_deploy.cli.params import POSITIVE_DURATION, member_argument
+from federation_deploy.commands import drain as drain_command
+from federation_deploy.config.schema import MAX_WEIGHT
+from federation_deploy.durations import Duration
+from federation_deploy.traffic.live import check_redirector_url
+from federation_deploy.traffic.publish import Publisher, make_publisher, parse_publish_target
+from federation_deploy.traffic.ramp.engine import RampOutcome, RampSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
+# the pods only after the kubelet's sync (a minute or two). As for a ramp step.
+SETTLE_TIMEOUT = {"file": 60.0, "helm": 300.0}
+
+
+def publish_options(command: F) -> F:
+    """Where the change is published and which redirector is waited for (as `ramp`)."""
+    for option in reversed((
+        click.option("--publish", "publish", default="helm", show_default=True,
+                     metavar="helm|file:PATH",
+                     help="helm: upgrade the redirector release on its member; file:PATH: "
+                          "write the redirector's config.json to PATH (sandbox, tests)."),
+        click.option("--redirector-url", metavar="URL",
+                     help="The redirector to wait for until it serves the new weights. "
+                          "Without it the change is published and not waited for."),
+        click.option("--settle-timeout", type=POSITIVE_DURATION,
+                     help="How long the redirector may take to serve the new weights. "
+                          "[default: 5m with helm, 1m with file:]"),
+        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation."),
+    )):
+        command = option(command)
+    return command
+
+
+def _publishing(obj: Context, publish: str, redirector_url: str | None,
+                settle_timeout: Duration | None) -> tuple[Publisher, RampSettings]:
+    check_redirector_url(redirector_url)  # as `traffic` and `ramp` do
+    target = parse_publish_target(publish)
+    settings = RampSettings(
+        redirector_url=redirector_url,
+        settle_timeout=(settle_timeout.seconds if settle_timeout is not None
+                        else SETTLE_TIMEOUT[target.kind]),
+    )
+    return make_publisher(target, obj.runner(), obj.progress), settings
+
+
+def _confirm(yes: bool) -> Callable[[str], None]:
+    return lambda question: confirm_or_abort(question, yes)
+
+
+def _report(outcome: RampOutcome) -> None:
+    click.echo(outcome.message)
+
+
+@click.command()
+@member_argument
+@click.option("--reason", required=True, metavar="TEXT",
+              help="Why (recorded in federation.yaml's `drained:` block and the commit).")
+@publish_options
+@click.pass_obj
+def drain(obj: Context, member: str, reason: str, publish: str, redirector_url: str | None,
+          settle_timeout: Duration | None, yes: bool) -> None:
+    """Take MEMBER out of rotation now: no new launches go to it.
+
+    Writes weight 0 and a `drained:` block (reason, since, previous weight) to
+    federation.yaml, publishes and waits for the redirector as a ramp step does. A ramp of
+    MEMBER in progress is paused: the running ramp stops at its next check, and `traffic
+    restore MEMBER` resumes it.
+    """
+    publisher, settings = _publishing(obj, publish, redirector_url, settle_timeout)
+    _report(drain_command.drain_member(obj.federation(), member, reason, publisher,
+                                  settings=settings, progress=obj.progress,
+                                  confirm=_confirm(yes)))
+
+
+@click.command()
+@member_argument
+@publish_options
+@click.pass_obj
+def restore(obj: Context, member: str, publish: str, redirector_url: str | None,
+            settle_timeout: Duration | None, yes: bool) -> None:
+    """Put a drained MEMBER back: its previous weight, or its paused ramp's step.
+
+    Removes the `drained:` block, publishes and waits for the redirector. A paused ramp is at
+    its step again, its hold counted from now: continue it with `ramp MEMBER --advance` (the
+    scheduled job does) or `ramp MEMBER`.
+    """
+    publisher, settings = _publishing(obj, publish, redirector_url, settle_timeout)
+    _report(drain_command.restore_member(obj.federation(), member, publisher, settings=settings,
+                                    progress=obj.progress, confirm=_confirm(yes)))
+
+
+@click.command(name="set")
+@member_argument
+@click.option("--weight", type=click.FloatRange(min=0, max=MAX_WEIGHT), required=True, metavar="W",
+              help="The new weight (relative, like the others').")
+@click.option("--reason", metavar="TEXT", help="Why (printed, and in the workflow's commit).")
+@publish_options
+@click.pass_obj
+def set_weight(obj: Context, member: str, weight: float, reason: str | None, publish: str,
+               redirector_url: str | None, settle_timeout: Duration | None,
+               yes: bool) -> None:
+    """Set MEMBER's weight deliberately, published and waited for.
+
+    Refused on a drained member (`traffic restore`) and on a member being ramped (`ramp`,
+    `ramp --abort`).
+    """
+    publisher, settings = _publishing(obj, publish, redirector_url, settle_timeout)
+    _report(drain_command.set_member_weight(obj.federation(), member, weight, publisher,
+                                       reason=reason, settings=settings,
+                                       progress=obj.progress, confirm=_confirm(yes)))
+
+
+COMMANDS: list[click.Command] = [drain, restore, set_weight]

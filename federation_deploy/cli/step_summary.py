@@ -1,0 +1,57 @@
+"""Markdown summaries of a deploy and of a ramp, for a CI job's summary page (pure)."""
+
+from __future__ import annotations
+
+from federation_deploy.commands.deploy import DeployReport
+from federation_deploy.config import Federation
+from federation_deploy.traffic.formatting import share_cell, weight_cell
+from federation_deploy.traffic.ramp.engine import RampOutcome
+from federation_deploy.traffic.shares import routed_weights, shares
+
+
+def _cell(text: str) -> str:
+    # a pipe would end the markdown table cell
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def deploy_markdown(report: DeployReport) -> str:
+    """Which releases went where, at which revision, and whether the member verified."""
+    lines = [f"### deploy of `{report.member}`", "",
+             f"stages: {', '.join(report.stages)}"]
+    if report.helm_version or report.server_version:
+        lines.append(f"helm {report.helm_version or '?'}, Kubernetes "
+                     f"{report.server_version or '?'}")
+    if report.releases:
+        lines += ["", "| release | namespace | chart | version | revision | status |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {_cell(r.name)} | {_cell(r.namespace)} | {_cell(r.chart)} | "
+                  f"{_cell(r.version)} | {'-' if r.revision is None else r.revision} | "
+                  f"{_cell(r.status)} |" for r in report.releases]
+    if "rollout" in report.stages:
+        lines += ["", f"rollout: {len(report.workloads)} deployment(s)/daemonset(s) rolled out"]
+    if report.verified is not None:
+        checks = report.verified.health.get("checks", [])
+        lines += ["", f"verify: healthy ({len(checks)} check(s) ok), versions equal the "
+                      "prime's"]
+    return "\n".join(lines) + "\n"
+
+
+def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
+                  failure: str | None = None) -> str:
+    """The ramp's result (or why it rolled back) and every routed member's weight and share
+    as config now has them (fed: loaded after the ramp)."""
+    if outcome is not None:
+        verdict = f"**{outcome.status}**: {outcome.message}"
+    else:
+        verdict = f"**rolled back**: {failure or 'unknown failure'}"
+    weights = routed_weights(fed)
+    share = shares(weights)
+    lines = [f"### ramp of `{member}`", "", _cell(verdict), "",
+             "| member | weight | share | ramp |", "|---|---|---|---|"]
+    for name, weight in weights.items():
+        state = fed.members[name].ramp
+        ramp = "-" if state is None else (
+            f"step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)"
+            if state.step >= 0 else "not started")
+        lines.append(f"| {name} | {weight_cell(weight)} | {share_cell(share[name])} | {ramp} |")
+    return "\n".join(lines) + "\n"

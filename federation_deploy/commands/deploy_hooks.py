@@ -1,0 +1,82 @@
+"""Member hooks in a deploy: which run (--stage), their argv placeholders, running them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from federation_deploy.config import Federation, Hook, Member
+from federation_deploy.config.schema import STAGES
+from federation_deploy.errors import ToolError, UsageError
+from federation_deploy.runner import Runner
+
+HOOKS = "hooks"  # `--stage hooks`: every hook of the member
+CLUSTER_STAGES = frozenset({"auth", "releases", "rollout"})
+
+
+def split_requested(requested: Sequence[str], member: Member) -> tuple[list[str], tuple[Hook, ...]]:
+    """--stage values: deploy stages, `hooks` (all of the member's) or hook names."""
+    by_name = {h.name: h for h in member.hooks}
+    stages: list[str] = []
+    names: set[str] = set()
+    for item in requested:
+        if item in STAGES:
+            stages.append(item)
+        elif item == HOOKS:
+            if not by_name:
+                raise UsageError(f"--stage hooks: member {member.name} has no hooks "
+                                 f"(members.{member.name}.hooks in federation.yaml)")
+            names.update(by_name)
+        elif item in by_name:
+            names.add(item)
+        else:
+            hooks = ", ".join(by_name) or "none"
+            raise UsageError(f"unknown stage {item!r} (stages: {', '.join(STAGES)}, hooks; "
+                             f"hooks of {member.name}: {hooks})")
+    return stages, tuple(h for h in member.hooks if h.name in names)
+
+
+def needs_cluster(hooks: Sequence[Hook]) -> bool:
+    """Hooks after auth, releases or rollout run with the member's credentials."""
+    return any(h.after in CLUSTER_STAGES for h in hooks)
+
+
+def hook_argv(hook: Hook, fed: Federation, member: Member, kubeconfig: Path | None) -> list[str]:
+    """The argv with its placeholders filled in: {member}, {namespace} and {release} (of the
+    member's last release, the one deploy.py deployed last), {config_dir}, {kubeconfig}."""
+    return hook.filled_argv({
+        **member.hook_placeholders(),
+        "config_dir": str(fed.config_dir.resolve()),
+        "kubeconfig": str(kubeconfig) if kubeconfig else "",
+    })
+
+
+def run_hooks(
+    runner: Runner,
+    fed: Federation,
+    member: Member,
+    hooks: Sequence[Hook],
+    after: str,
+    *,
+    kubeconfig: Path | None,
+    say: Callable[[str], None],
+) -> list[str]:
+    """Run the hooks that come after stage `after`, in order, in the config directory; the
+    run's private KUBECONFIG in their environment while there is one. A failing hook stops
+    the deploy: ToolError naming it (exit 1)."""
+    ran: list[str] = []
+    for hook in (h for h in hooks if h.after == after):
+        argv = hook_argv(hook, fed, member, kubeconfig)
+        say(f"hook {hook.name} (after {after}) of {member.name}")
+        env = {"KUBECONFIG": str(kubeconfig)} if kubeconfig else None
+        try:
+            proc = runner.run(argv, cwd=fed.config_dir, env=env)
+        except ToolError as exc:
+            raise exc.with_context(
+                f"hook {hook.name!r} of {member.name} (after {after}, {hook.location}) failed "
+                f"with exit {exc.returncode}; the stages after it did not run",
+                stage=HOOKS) from None
+        for line in (proc.stdout or "").splitlines():
+            say(f"  {line}")  # the hook's own report, censored by the Runner
+        ran.append(hook.name)
+    return ran

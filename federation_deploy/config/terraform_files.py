@@ -1,0 +1,205 @@
+"""The stacks' .tf files read just enough: declared variables, the s3 backend, version pins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from federation_deploy.config import Federation, display_path
+from federation_deploy.errors import Problem, UsageError
+from federation_deploy.yamlio import read_config_text
+
+WORK_DIR = ".fd-work"  # git-ignored working area of the tool inside each stack
+BOOTSTRAP_STACK = "aws/bootstrap"
+
+_REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.MULTILINE)
+_VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
+_LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]+)"', re.MULTILINE)
+_ASSIGNMENT = re.compile(r'^\s*([A-Za-z0-9_]+)\s*=\s*(?:"([^"]*)"|(\S+))\s*$')
+
+
+@dataclass(frozen=True)
+class S3Backend:
+    """The `backend "s3"` block of a stack (what bootstrap must create)."""
+
+    bucket: str
+    key: str
+    region: str
+    dynamodb_table: str
+    file: Path
+    line: int
+
+
+
+# --------------------------------------------------------------------------------------------
+# Reading HCL just enough (no HCL parser is available to us; these are simple, formatted files)
+
+
+def tf_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.tf") if p.is_file())
+
+
+def stack_dirs(stack: Path) -> list[Path]:
+    """The stack and every local module it calls, recursively (sources starting ./ or ../)."""
+    seen: list[Path] = []
+    todo = [stack.resolve()]
+    while todo:
+        directory = todo.pop()
+        if directory in seen or not directory.is_dir():
+            continue
+        seen.append(directory)
+        for path in tf_files(directory):
+            for source in _LOCAL_SOURCE.findall(read_config_text(path, display_path(path))):
+                todo.append((directory / source).resolve())
+    return seen
+
+
+def declared_variables(stack: Path) -> set[str]:
+    names: set[str] = set()
+    for path in tf_files(stack):
+        names.update(_VARIABLE.findall(read_config_text(path, display_path(path))))
+    return names
+
+
+def _block_lines(text: str, opening: re.Pattern[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number of the opening, inner lines) of each block whose first line matches."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if not opening.match(line):
+            continue
+        depth = line.count("{") - line.count("}")
+        inner: list[str] = []
+        for body in lines[i + 1 :]:
+            depth += body.count("{") - body.count("}")
+            if depth <= 0:
+                break
+            inner.append(body)
+        yield i + 1, inner
+
+
+def parse_s3_backend(stack: Path) -> S3Backend | None:
+    """The `backend "s3"` settings of a stack, or None when it has no S3 backend."""
+    opening = re.compile(r'^\s*backend\s+"s3"\s*\{')
+    for path in tf_files(stack):
+        for line, inner in _block_lines(read_config_text(path, display_path(path)), opening):
+            values: dict[str, str] = {}
+            for body in inner:
+                match = _ASSIGNMENT.match(body.split("#", 1)[0])
+                if match:
+                    values[match.group(1)] = match.group(2) or match.group(3) or ""
+            missing = [k for k in ("bucket", "key", "region", "dynamodb_table") if k not in values]
+            if missing:
+                raise UsageError(
+                    f"{path}:{line}: backend \"s3\" needs {', '.join(missing)} as literal strings "
+                    "(bootstrap creates what it names)"
+                )
+            return S3Backend(
+                bucket=values["bucket"], key=values["key"], region=values["region"],
+                dynamodb_table=values["dynamodb_table"], file=path, line=line,
+            )
+    return None
+
+
+def _exact_pin(constraint: str) -> str | None:
+    """The version an exact constraint (`1.2.3` or `= 1.2.3`) pins, None for ranges."""
+    value = constraint.strip()
+    if value.startswith("=") and not value.startswith("=="):
+        value = value[1:].strip()
+    return value if re.fullmatch(r"\d+\.\d+\.\d+", value) else None
+
+
+def check_terraform_pins(fed: Federation) -> list[Problem]:
+    """Every stack and module under the terraform root pins exactly fed.terraform_version.
+
+    Each `required_version` found must equal the pin; every stack a member uses (and the AWS
+    bootstrap stack) must have one and must declare required_providers. Problems name the file
+    and line. Pure reading: no terraform is run.
+    """
+    problems: list[Problem] = []
+    pin = fed.terraform_version
+    root = fed.terraform_root
+    if not root.is_dir():
+        return problems
+    for path in sorted(root.rglob("*.tf")):
+        if {".terraform", WORK_DIR} & set(path.relative_to(root).parts):
+            continue
+        text = read_config_text(path, display_path(path))
+        for match in _REQUIRED_VERSION.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            constraint = match.group(1)
+            exact = _exact_pin(constraint)
+            if exact is None:
+                problems.append(Problem(
+                    display_path(path), line, "required_version",
+                    f"must pin exactly {pin!r} (the version in {fed.path.name}), "
+                    f"got the range {constraint!r}"))
+            elif exact != pin:
+                problems.append(Problem(
+                    display_path(path), line, "required_version",
+                    f"says {exact!r}, but {fed.path.name} pins terraform {pin!r}: "
+                    "change one so that they agree"))
+    stacks = {m.terraform.directory for m in fed.members.values() if m.terraform}
+    if any(m.cloud == "aws" and m.terraform for m in fed.members.values()):
+        bootstrap = root / BOOTSTRAP_STACK
+        if bootstrap.is_dir():
+            stacks.add(bootstrap.resolve())
+    for stack in sorted(stacks):
+        texts = "\n".join(read_config_text(p, display_path(p)) for p in tf_files(stack))
+        if not _REQUIRED_VERSION.search(texts):
+            problems.append(Problem(display_path(stack), None, "required_version",
+                                    f"the stack does not pin terraform: add required_version = "
+                                    f"\"{pin}\" to its terraform block"))
+        if not re.search(r"^\s*required_providers\s*\{", texts, re.MULTILINE):
+            problems.append(Problem(display_path(stack), None, "required_providers",
+                                    "the stack does not pin its providers: add a "
+                                    "required_providers block with exact versions"))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Lock files and filesystem mirrors of providers
+
+
+def mirror_platforms(mirror: Path) -> set[str]:
+    """Platforms (os_arch) present in a filesystem mirror, packed or unpacked layout."""
+    platforms: set[str] = set()
+    for path in mirror.glob("*/*/*/*/*"):  # host/namespace/type/version/os_arch (unpacked)
+        if path.is_dir() and re.fullmatch(r"[a-z0-9]+_[a-z0-9]+", path.name):
+            platforms.add(path.name)
+    for path in mirror.glob("*/*/*/terraform-provider-*_*.zip"):  # packed
+        match = re.search(r"_([a-z0-9]+_[a-z0-9]+)\.zip$", path.name)
+        if match:
+            platforms.add(match.group(1))
+    return platforms
+
+
+_LOCKED_PROVIDER = re.compile(
+    r'^provider\s+"(?P<address>[^"]+)"\s*\{\s*\n\s*version\s*=\s*"(?P<version>[^"]+)"',
+    re.MULTILINE,
+)
+
+
+def locked_providers(lock_file: Path) -> list[tuple[str, str]]:
+    """(address, version) of every provider a .terraform.lock.hcl pins, in file order."""
+    text = lock_file.read_text(encoding="utf-8")
+    return [(m["address"], m["version"]) for m in _LOCKED_PROVIDER.finditer(text)]
+
+
+def providers_missing_from_mirror(lock_file: Path, mirror: Path) -> list[str]:
+    """The locked providers of which a filesystem mirror holds no version at all
+    ("hashicorp/google 4.63.0").
+
+    With a mirror the tool's CLI config disables the registry, so such a provider cannot be
+    installed here: init would fail with terraform's generic "Failed to query" error. A mirror
+    holding other versions is left to init, which names a lock that disagrees precisely.
+    """
+    missing = []
+    for address, version in locked_providers(lock_file):
+        base = mirror / address
+        unpacked = any(p.is_dir() for p in base.glob("*/*_*"))
+        packed = any(base.glob(f"terraform-provider-{base.name}_*_*.zip"))
+        if not (unpacked or packed):
+            missing.append(f"{address.split('/', 1)[-1]} {version}")
+    return missing

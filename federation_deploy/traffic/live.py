@@ -1,0 +1,326 @@
+"""The live side of traffic (HTTP client): the redirector's state, member and Prometheus checks."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from federation_deploy.config.schema import shown_url
+from federation_deploy.errors import UsageError
+from federation_deploy.health.verdict import (
+    DEFAULT_POD_HEADROOM,
+    HealthVerdict,
+    judge_health,
+    judge_versions,
+)
+
+DEFAULT_TIMEOUT = 5.0
+# Every request opens a new connection: behind a Service each answer may come from another
+# replica, and the ramp wants several replicas to agree (they reload config on their own).
+_NO_KEEPALIVE = {"Connection": "close", "Accept": "application/json"}
+
+
+class LiveError(Exception):
+    """An endpoint (redirector, member, Prometheus) could not be read; says which and why."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    reason: str  # why it failed, or a short summary of the pass
+
+
+# ------------------------------------------------------------------------------------------
+# The redirector's endpoints
+
+
+def fetch_active_hosts(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+    """{name: host config (url, weight, ramp, ...)} of the members the redirector routes to."""
+    url = redirector_url.rstrip("/") + "/active_hosts"
+    data = _get_json(url, timeout)
+    hosts = data.get("active_hosts") if isinstance(data, dict) else None
+    if not isinstance(hosts, dict):
+        raise LiveError(f"{url}: expected {{\"active_hosts\": {{...}}}}, got {str(data)[:200]}")
+    return {str(name): host for name, host in hosts.items() if isinstance(host, dict)}
+
+
+def fetch_live_generation(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> int | None:
+    """The generation of the weights the redirector serves (its /active_hosts `generation`);
+    None when it reports none (an older redirector, a config without one) or cannot be
+    asked: the caller then relies on the weights it sees."""
+    url = redirector_url.rstrip("/") + "/active_hosts"
+    try:
+        data = _get_json(url, timeout)
+    except LiveError:
+        return None
+    generation = data.get("generation") if isinstance(data, dict) else None
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        return None
+    return generation
+
+
+def fetch_metrics(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> list[Sample]:
+    url = redirector_url.rstrip("/") + "/metrics"
+    try:
+        response = requests.get(url, timeout=timeout, headers={"Connection": "close"})
+    except requests.RequestException as exc:
+        raise LiveError(f"{url}: {_reason(exc)}") from None
+    if response.status_code != 200:
+        raise LiveError(f"{url}: HTTP {response.status_code}")
+    return parse_prometheus_text(response.text)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One line of the Prometheus text exposition format."""
+
+    name: str
+    labels: Mapping[str, str]
+    value: float
+
+
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+"
+                     r"(?P<value>\S+)(?:\s+\S+)?$")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def parse_prometheus_text(text: str) -> list[Sample]:
+    """Samples of a /metrics page (comments and unparsable lines skipped)."""
+    samples: list[Sample] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match is None:
+            continue
+        labels = {k: _unescape(v) for k, v in _LABEL.findall(match.group("labels") or "")}
+        try:
+            value = float(match.group("value"))
+        except ValueError:
+            continue
+        samples.append(Sample(match.group("name"), labels, value))
+    return samples
+
+
+def _unescape(value: str) -> str:
+    return value.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+
+
+# ------------------------------------------------------------------------------------------
+# Member and Prometheus checks
+
+
+def check_member_health(
+    health_url: str,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    pod_headroom: int = DEFAULT_POD_HEADROOM,
+    versions_url: str | None = None,
+    prime_versions_url: str | None = None,
+) -> CheckResult:
+    """A member's /health (and /versions, when versions_url is given: equal to the prime's at
+    prime_versions_url), judged by the one health verdict (health.py) the redirector applies."""
+    try:
+        response = requests.get(health_url, timeout=timeout, headers=_NO_KEEPALIVE)
+    except requests.RequestException as exc:
+        return CheckResult(False, f"{health_url}: {_reason(exc)}")
+    body: Any = None
+    with contextlib.suppress(ValueError):
+        body = response.json()
+    verdict = judge_health(response.status_code, body, pod_headroom)
+    if versions_url is not None:
+        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout)
+    if verdict.healthy:
+        return CheckResult(True, f"{health_url}: ok")
+    status = f" HTTP {response.status_code}" if response.status_code != 200 else ""
+    failing = [f"failing: {', '.join(verdict.failing)}"] if verdict.failing else []
+    detail = "; ".join(failing + list(verdict.problems))
+    return CheckResult(False, f"{health_url}:{status} ({detail})")
+
+
+def _versions_verdict(url: str, prime_url: str | None, timeout: float) -> HealthVerdict:
+    try:
+        versions = _get_json(url, timeout)
+    except LiveError as exc:
+        return HealthVerdict(False, ("versions",), (str(exc),))
+    prime: Any = None
+    if prime_url is not None:
+        # an unreadable prime allows every member its own versions, as in the redirector
+        with contextlib.suppress(LiveError):
+            prime = _get_json(prime_url, timeout)
+    return judge_versions(versions, prime if isinstance(prime, dict) else None)
+
+
+ERROR_RATE_QUERY = (
+    'sum(rate(binderhub_launch_time_seconds_count{{status="failure",{label}="{member}"}}[5m]))'
+    ' / sum(rate(binderhub_launch_time_seconds_count{{{label}="{member}"}}[5m]))'
+)
+
+
+def error_rate_query(member: str, label: str = "member") -> str:
+    """The PromQL of a member's launch error rate over 5 minutes.
+
+    BinderHub's launch histogram has no member label of its own: the federation's Prometheus
+    must attach one (an external label or a relabelling of each member's scrape), by default
+    named `member` with the member's name as value.
+    """
+    return ERROR_RATE_QUERY.format(label=label, member=member)
+
+
+def query_error_rate(
+    prometheus_url: str, member: str, label: str = "member", timeout: float = DEFAULT_TIMEOUT
+) -> float | None:
+    """The member's launch error rate (0..1) from Prometheus' HTTP API, or None without data
+    (no launches in the window: an empty result or NaN)."""
+    url = prometheus_url.rstrip("/") + "/api/v1/query"
+    try:
+        response = requests.get(url, params={"query": error_rate_query(member, label)},
+                                timeout=timeout, headers=_NO_KEEPALIVE)
+    except requests.RequestException as exc:
+        raise LiveError(f"{url}: {_reason(exc)}") from None
+    try:
+        data = response.json()
+    except ValueError:
+        raise LiveError(f"{url}: HTTP {response.status_code}, not JSON") from None
+    if response.status_code != 200 or not isinstance(data, dict) \
+            or data.get("status") != "success":
+        error = data.get("error") if isinstance(data, dict) else None
+        raise LiveError(f"{url}: HTTP {response.status_code}: {error or 'query failed'}")
+    result = (data.get("data") or {}).get("result")
+    if not isinstance(result, list) or not result:
+        return None
+    try:
+        value = float(result[0]["value"][1])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise LiveError(f"{url}: unexpected result {str(result)[:200]}") from None
+    return None if math.isnan(value) else value
+
+
+def check_error_rate(
+    prometheus_url: str, member: str, max_rate: float, label: str = "member",
+    timeout: float = DEFAULT_TIMEOUT,
+) -> CheckResult:
+    try:
+        rate = query_error_rate(prometheus_url, member, label, timeout)
+    except LiveError as exc:
+        return CheckResult(False, f"launch error rate unknown: {exc}")
+    if rate is None:
+        return CheckResult(True, "launch error rate: no launches in the last 5 minutes")
+    if rate > max_rate:
+        return CheckResult(False, f"launch error rate {rate:.1%} is above {max_rate:.1%}")
+    return CheckResult(True, f"launch error rate {rate:.1%}")
+
+
+# ------------------------------------------------------------------------------------------
+# The redirector's state
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the redirector says right now."""
+
+    active_hosts: Mapping[str, Mapping[str, Any]]
+    samples: tuple[Sample, ...] = ()
+    errors: tuple[str, ...] = ()
+    # False when /active_hosts could not be read: nobody's rotation is known (not "out")
+    hosts_known: bool = True
+
+
+def redirector_url_problem(url: str) -> str | None:
+    """Why url cannot be the redirector's base URL (a usage error), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"expected an http(s) URL like https://mybinder.org, got {shown_url(url)!r}"
+    return None
+
+
+def check_redirector_url(url: str | None) -> None:
+    """Refuse a --redirector-url that cannot be the redirector's base URL (exit 2), before
+    anything is written or published; None (not given) passes."""
+    if url and (problem := redirector_url_problem(url)):
+        raise UsageError(f"--redirector-url: {problem}")
+
+
+def read_live_state(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> LiveState:
+    """/active_hosts and /metrics; an endpoint that fails is reported in `errors`."""
+    errors: list[str] = []
+    hosts: dict[str, Any] = {}
+    samples: list[Sample] = []
+    known = True
+    try:
+        hosts = fetch_active_hosts(redirector_url, timeout)
+    except LiveError as exc:
+        errors.append(str(exc))
+        known = False
+    try:
+        samples = fetch_metrics(redirector_url, timeout)
+    except LiveError as exc:
+        errors.append(str(exc))
+    return LiveState(hosts, tuple(samples), tuple(errors), known)
+
+
+# Metric names of the redirector's /metrics (federation_deploy/redirector/metrics.py; the
+# first two are also mybinder's names): health with the failed check as `reason`, and the
+# launches redirected to each member since the redirector started.
+HEALTH_METRICS = ("federation_health",)
+REDIRECT_METRICS = ("federation_redirect_count",)
+MEMBER_LABELS = ("member",)
+
+
+def _member_label(sample: Sample) -> str | None:
+    for label in MEMBER_LABELS:
+        if label in sample.labels:
+            return sample.labels[label]
+    return None
+
+
+def metric_for(samples: tuple[Sample, ...], names: tuple[str, ...], member: str) -> float | None:
+    for sample in samples:
+        if sample.name in names and _member_label(sample) == member:
+            return sample.value
+    return None
+
+
+def redirect_count(samples: tuple[Sample, ...], member: str) -> float:
+    """Launches the redirector sent to member since it started."""
+    return sum(s.value for s in samples
+               if s.name in REDIRECT_METRICS and _member_label(s) == member)
+
+
+def health_reason(samples: tuple[Sample, ...], member: str) -> str | None:
+    for sample in samples:
+        if sample.name in HEALTH_METRICS and _member_label(sample) == member:
+            return sample.labels.get("reason") or None
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def _get_json(url: str, timeout: float) -> Any:
+    try:
+        response = requests.get(url, timeout=timeout, headers=_NO_KEEPALIVE)
+    except requests.RequestException as exc:
+        raise LiveError(f"{url}: {_reason(exc)}") from None
+    if response.status_code != 200:
+        raise LiveError(f"{url}: HTTP {response.status_code}")
+    try:
+        return response.json()
+    except ValueError:
+        raise LiveError(f"{url}: not JSON") from None
+
+
+def _reason(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timed out"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return type(exc).__name__

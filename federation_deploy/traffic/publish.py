@@ -1,0 +1,157 @@
+"""Publish the redirector's weights, compare-and-swap: a helm upgrade of its release, or its
+config.json file (the rule itself is weights.check_publish)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from federation_deploy.config import Federation
+from federation_deploy.errors import UsageError
+from federation_deploy.runner import Runner
+from federation_deploy.traffic.weights import (
+    LOCK_TIMEOUT,
+    PublishedWeights,
+    check_publish,
+    lock_path,
+    locked,
+    published_from_config,
+)
+from federation_deploy.values.render import redirector_config
+from federation_deploy.yamlio import atomic_write_text
+
+
+@dataclass(frozen=True)
+class PublishTarget:
+    """Where weights go: `helm` (the redirector release on its member) or `file:PATH`."""
+
+    kind: str  # "helm" or "file"
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        return "helm" if self.kind == "helm" else f"file:{self.path}"
+
+
+def parse_publish_target(text: str) -> PublishTarget:
+    """`helm` or `file:PATH`; UsageError otherwise."""
+    if text == "helm":
+        return PublishTarget("helm")
+    if text.startswith("file:") and text[len("file:"):]:
+        return PublishTarget("file", Path(text[len("file:"):]))
+    raise UsageError(f"invalid --publish {text!r}: expected `helm` or `file:PATH`")
+
+
+def redirector_config_text(fed: Federation) -> str:
+    return json.dumps(redirector_config(fed), indent=2, sort_keys=False) + "\n"
+
+
+def read_published_file(path: Path) -> PublishedWeights | None:
+    """The weights in the config.json at path; None when there is none, or it is not one
+    (unreadable JSON is overwritten: the redirector keeps its last good config meanwhile)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return published_from_config(data)
+
+
+def check_file_target(path: Path) -> None:
+    """UsageError unless a config.json can be published to path: its directory exists and is
+    writable (the temp file and the lock go there), and path is not a directory."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot publish to {path}: directory {path.parent} does not exist "
+                         "(create it, or pass another --publish file:PATH)")
+    if path.is_dir():
+        raise UsageError(f"cannot publish to {path}: it is a directory (pass the config.json "
+                         "file's path: --publish file:DIR/config.json)")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot publish to {path}: directory {path.parent} is not writable "
+                         "by this user (fix its permissions, or pass another --publish)")
+
+
+def publish_file(fed: Federation, path: Path, timeout: float = LOCK_TIMEOUT,
+                 progress: Callable[[str], None] | None = None) -> None:
+    """Write the redirector's config.json to path atomically (the redirector hot-reloads it,
+    and never reads half a file), as a compare-and-swap: under a flock on the sidecar
+    `.config.json.lock`, read the generation there and refuse (WeightsConflict) an older one
+    (weights.check_publish), then write and rename. progress hears a held lock's holder."""
+    path = Path(path)
+    check_file_target(path)
+    with locked(lock_path(path), timeout, name="the publish lock", progress=progress):
+        check_publish(fed, read_published_file(path), f"file:{path}")
+        atomic_write_text(path, redirector_config_text(fed), mode=0o644)
+
+
+def publish_helm(
+    fed: Federation, runner: Runner, progress: Callable[[str], None] | None = None
+) -> None:
+    """Upgrade the redirector's release on its member with the weights in fed (the deploy
+    code's helm adapter does it, so credentials and chart pins are handled in one place)."""
+    # imported lazily: the helm adapter pulls in pyhelm3, which traffic and file publishing
+    # never need
+    from federation_deploy.actions.helm import upgrade_redirector_release
+
+    upgrade_redirector_release(fed, runner, progress=progress)
+
+
+def read_published_helm(fed: Federation, runner: Runner) -> PublishedWeights | None:
+    """The weights the deployed redirector release carries (`helm get values`)."""
+    from federation_deploy.actions.helm import deployed_redirector_weights
+
+    return deployed_redirector_weights(fed, runner)
+
+
+class Publisher:
+    """Publishes a federation's weights to one target (call it), compare-and-swap; and says
+    what that target serves now (published)."""
+
+    def __init__(self, target: PublishTarget, runner: Runner | None = None,
+                 progress: Callable[[str], None] | None = None) -> None:
+        if target.kind != "file" and runner is None:
+            # the CLI context makes the one Runner (honouring -q/-v); a file target needs none
+            raise ValueError("publishing with helm runs helm: pass the command's Runner")
+        self.target = target
+        self.runner = runner
+        self.progress = progress
+
+    def check(self) -> None:
+        """Refuse (UsageError, exit 2) a target that cannot work, before anything is written:
+        a file target's directory must exist and be writable; helm must be found."""
+        if self.target.kind == "file":
+            assert self.target.path is not None
+            check_file_target(self.target.path)
+            return
+        from federation_deploy.actions.helm import (
+            find_helm,  # lazily, as publish_helm: pyhelm3 only when needed
+        )
+
+        find_helm()
+
+    def __call__(self, fed: Federation) -> None:
+        if self.target.kind == "file":
+            assert self.target.path is not None
+            publish_file(fed, self.target.path, progress=self.progress)
+            return
+        assert self.runner is not None
+        publish_helm(fed, self.runner, self.progress)
+
+    def published(self, fed: Federation) -> PublishedWeights | None:
+        """What the target serves now (None: nothing, or nothing we can read)."""
+        if self.target.kind == "file":
+            assert self.target.path is not None
+            return read_published_file(self.target.path)
+        assert self.runner is not None
+        return read_published_helm(fed, self.runner)
+
+
+def make_publisher(
+    target: PublishTarget,
+    runner: Runner | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Publisher:
+    """A Publisher of a federation's weights to target."""
+    return Publisher(target, runner, progress)

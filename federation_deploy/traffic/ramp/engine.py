@@ -1,0 +1,529 @@
+"""The ramp engine: a ramp's steps, holds and rollbacks, with everything it talks to injected.
+
+A ramp step, in this order (RampEngine._take_step, the one step shared by run and advance):
+  1. write federation.yaml (the member's weight and `ramp:` block, round-trip, atomic);
+  2. publish the redirector config derived from the file just written (helm or file);
+  3. wait until the redirector reports the new weights (N agreeing /active_hosts answers);
+  4. hold: check every few seconds that the member is in rotation, its /health is ok and,
+     with Prometheus, that its launch error rate is under the threshold (run), or check
+     once and return (advance, for a scheduled job).
+Config is written before publishing, so the file is always the truth: if the run is
+interrupted (Ctrl-C, SIGTERM) between 1 and 2, the interrupt handler publishes what the file
+says before exiting, and a resumed ramp first makes the published config equal to the file's
+step (a process killed outright, or a failed publish, is healed by that re-publish). A failed
+check writes and publishes the previous step (0 before the first), keeps the `ramp:` block
+at that step PAUSED (`rolled_back:` says when and why: the scheduled --advance leaves it
+alone until a person runs `ramp MEMBER`, which restarts it there with a full hold), and
+raises VerificationError (exit 1). A resume whose step needs another weight than config's
+(the other members' weights changed since it was written) writes and publishes it again
+before waiting: it always waits for what it published. The final step (100) sets weight =
+to_weight and removes the `ramp:` block: the member is then routed by rendezvous like the
+others; an interactive ramp still holds after it and can roll back.
+
+One writer (weights.py): every write of federation.yaml is a compare-and-swap against the
+text this engine last read or wrote, and adds one to `generation:`; every publish refuses an
+older generation than the one published. Abort wins: when federation.yaml changed under the
+ramp (an abort, a hand edit, another writer) or the redirector serves a newer generation, the
+ramp stops at once without rolling back or publishing, says what changed (WeightsConflict,
+exit 1), and leaves the change alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NoReturn
+
+from federation_deploy.config import Federation, RampState, load_federation
+from federation_deploy.durations import format_duration
+from federation_deploy.errors import (
+    FederationDeployError,
+    PublishFailed,
+    VerificationError,
+    WeightsConflict,
+)
+from federation_deploy.traffic.formatting import paused_text
+from federation_deploy.traffic.ramp.plan import (
+    RampPlan,
+    RampStep,
+    describe_ramp_policy,
+    plan_abort,
+    plan_weight,
+    same_weight,
+    weights_disagreement,
+)
+from federation_deploy.traffic.ramp.state import parse_timestamp, utc_timestamp, write_member
+from federation_deploy.traffic.ramp.watch import (
+    ActiveHostsReader,
+    Clock,
+    ErrorRateCheck,
+    GenerationReader,
+    HealthCheck,
+    Progress,
+    Publish,
+    PublishedReader,
+    RampIO,
+    RampSettings,
+    RedirectorWatch,
+    StepHook,
+)
+from federation_deploy.traffic.weights import (
+    ConfigSnapshot,
+    changed_since,
+    check_publish,
+    restore,
+    snapshot_of,
+    weight_differences,
+    weights_of,
+)
+
+# what callers import from here (the engine's API), defined beside the redirector watch
+__all__ = [
+    "ActiveHostsReader", "Clock", "ErrorRateCheck", "GenerationReader", "HealthCheck",
+    "Progress", "Publish", "PublishedReader", "RampEngine", "RampIO", "RampOutcome",
+    "RampSettings", "RampStep", "StepHook", "weights_disagreement",
+]
+
+
+@dataclass(frozen=True)
+class RampOutcome:
+    """How a ramp command ended (rollbacks raise VerificationError instead)."""
+
+    member: str
+    status: str  # complete | started | advanced | holding | paused | aborted
+    step: int  # the step published now; -1 = the member at 0
+    weight: float
+    share: float
+    message: str
+
+
+class RampEngine:
+    """The ramp of one member: all state on the instance (no globals).
+
+    fed is the validated config the plan was made from, loaded an instant before: the engine
+    takes it as the file's current content and reloads only when the file changes.
+    """
+
+    def __init__(self, fed: Federation, plan: RampPlan, settings: RampSettings,
+                 io: RampIO) -> None:
+        self.config: ConfigSnapshot = snapshot_of(fed)
+        self.plan = plan
+        self.member = plan.member
+        self.settings = settings
+        self.io = io
+        self.clock = io.clock
+        self.say = io.progress
+        state = fed.members[self.member].ramp
+        self.last_healthy: str | None = state.last_healthy if state is not None else None
+        self.dirty = False  # config written, publish not done yet
+        self.before_write: ConfigSnapshot | None = None  # put back if the publish is refused
+        self.watch = RedirectorWatch(self.member, settings, io, self._ensure_current)
+
+    @classmethod
+    def for_abort(cls, fed: Federation, member: str, settings: RampSettings,
+                  io: RampIO) -> RampEngine:
+        return cls(fed, plan_abort(fed, member), settings, io)
+
+    @classmethod
+    def for_change(cls, fed: Federation, member: str, weight: float, settings: RampSettings,
+                   io: RampIO) -> RampEngine:
+        """An engine for one weight change of member (drain, restore, set): change() writes
+        it, publishes and waits as an abort does."""
+        return cls(fed, plan_weight(fed, member, weight), settings, io)
+
+    @property
+    def fed(self) -> Federation:
+        return self.config.fed
+
+    # -- the three modes ----------------------------------------------------------------------
+
+    def run(self) -> RampOutcome:
+        """Run (or resume) the ramp to the end: every step held and checked."""
+        return self._proceed(once=False)
+
+    def advance(self) -> RampOutcome:
+        """Check the current step, and take the next one when its hold is over (or start the
+        ramp); returns at once. A ramp paused by a rollback is left alone."""
+        return self._proceed(once=True)
+
+    def abort(self) -> RampOutcome:
+        """Weight 0 at once, the `ramp:` block removed, published and waited for."""
+        self.change(lambda config: write_member(config, self.member, 0.0, None),
+                    ramp_flag=False,
+                    done=f"{self.member} set to weight 0 and published; ramp removed from config",
+                    failed=f"ramp of {self.member} aborted")
+        return self._outcome("aborted", -1, f"ramp of {self.member} aborted: weight 0")
+
+    def change(self, write: Callable[[ConfigSnapshot], ConfigSnapshot], *, ramp_flag: bool,
+               done: str, failed: str) -> None:
+        """One weight change, the plan's weights (index -1): write (a compare-and-swap of
+        federation.yaml from this engine's snapshot, returning the new one), publish (put
+        back when refused), wait until the redirector serves it. VerificationError (failed,
+        then why) when it does not; WeightsConflict when another writer came first."""
+        with self._consistent_on_interrupt():
+            self.dirty = True
+            self.before_write = self.config
+            try:
+                self.config = write(self.config)
+            except WeightsConflict:
+                self.dirty = False
+                raise
+            self._publish(f"{self.member} at weight {self.plan.member_weight_at(-1):g}")
+            self.say(done)
+            failure = self._wait_for_redirector(-1, ramp_flag=ramp_flag)
+            if failure:
+                raise VerificationError(f"{failed}, but {failure}")
+
+    def republish(self, *, ramp_flag: bool, done: str, failed: str) -> bool:
+        """The rerun of a one-off change whose publish failed after federation.yaml was
+        written: publish the config's weights when the target serves others (a newer
+        generation there stops it), then wait for the redirector. False: nothing to do."""
+        reason = self._publish_needed()
+        if reason is None:
+            return False
+        self.say(f"{reason}: publishing generation {self.fed.generation} from config")
+        with self._consistent_on_interrupt():
+            self._publish(f"{self.member} at weight {self.plan.member_weight_at(-1):g}")
+        self.say(done)
+        failure = self._wait_for_redirector(-1, ramp_flag=ramp_flag)
+        if failure:
+            raise VerificationError(f"{failed}, but {failure}")
+        return True
+
+    def _proceed(self, once: bool) -> RampOutcome:
+        """Resume from the step config records (or start), then take steps: each one held to
+        the end (run), or one step checked once (advance)."""
+        with self._consistent_on_interrupt():
+            state = self.fed.members[self.member].ramp
+            index = -1
+            if state is None:
+                self._say_plan()
+            else:
+                index = state.step
+                if state.rolled_back is not None:
+                    if once:
+                        # the scheduled job never restarts a ramp that failed its checks
+                        return self._outcome("paused", index, paused_message(
+                            self.member, state, self._describe(index)))
+                    self.say(f"restarting the ramp of {self.member}, paused since its rollback "
+                             f"({state.rolled_back}), at {self._describe(index)}")
+                    self._record(index, utc_timestamp(self.clock.now()), unpause=True)
+                    state = self.fed.members[self.member].ramp
+                    assert state is not None
+                if once:
+                    self._ensure_published(index, state.started)
+                    if index >= 0:
+                        self._check_or_rollback(index)
+                    until = self._started(state) + timedelta(seconds=self.plan.hold_seconds)
+                    if state.started is not None and self.clock.now() < until:
+                        self._record(index, state.started)
+                        return self._outcome(
+                            "holding", index,
+                            f"{self.member} at {self._describe(index)}: healthy, holding until "
+                            f"{utc_timestamp(until)}",
+                        )
+                else:
+                    self.say(f"resuming the ramp of {self.member} at {self._describe(index)}")
+                    self._ensure_published(index, state.started)
+                    if index >= 0:
+                        self._hook(index)
+                        self._hold(index, self._started(state))
+            while True:
+                index += 1
+                started = self._take_step(index)
+                if once:
+                    self._check_or_rollback(index)
+                else:
+                    self._hold(index, started)
+                step = self.plan.steps[index]
+                if step.final:
+                    return self._outcome("complete", index,
+                                         f"ramp of {self.member} complete: weight "
+                                         f"{step.weight:g} ({step.share:.2f}% of launches), "
+                                         "routed by rendezvous")
+                if once:
+                    self._record(index, self._state_started())
+                    return self._outcome(
+                        "started" if state is None else "advanced", index,
+                        f"{self.member} at {self._describe(index)}: published and healthy; "
+                        f"next step after a hold of {self.plan.hold}")
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _take_step(self, index: int) -> datetime:
+        """Write step index to config, publish it, wait for the redirector, tell on_step;
+        returns when the step started (its hold counts from there)."""
+        self._ensure_current()
+        started = self.clock.now()
+        step = self.plan.steps[index]
+        self.say(f"step {index + 1}/{len(self.plan.steps)}: {self.member} weight "
+                 f"{step.weight:g} ({step.share:.2f}% of launches)")
+        self._write(index, utc_timestamp(started))
+        self._publish(self._describe(index))
+        failure = self._wait_for_redirector(index)
+        if failure:
+            self._rollback(index, failure)
+        self._hook(index)
+        return started
+
+    def _hold(self, index: int, started: datetime) -> None:
+        """Check every check_interval until hold has passed since started; roll back on the
+        first failed check. The first check is at once, the last at the end of the hold."""
+        end = started + timedelta(seconds=self.plan.hold_seconds)
+        now = self.clock.now()
+        if end > now:
+            # whole seconds, as the heartbeat and the timestamp say it (not "6.561s")
+            left = format_duration(math.ceil((end - now).total_seconds()))
+            self.say(f"holding {self.member} at {self._describe(index)} until "
+                     f"{utc_timestamp(end)} ({left})")
+        last_record = last_said = now
+        while True:
+            self._check_or_rollback(index)
+            now = self.clock.now()
+            remaining = (end - now).total_seconds()
+            if remaining <= 0:
+                break
+            if (now - last_said).total_seconds() >= self.settings.heartbeat_interval:
+                self.say(self._heartbeat(index, remaining))
+                last_said = now
+            if (now - last_record).total_seconds() >= self.settings.record_interval:
+                self._record(index, self._state_started())
+                last_record = now
+            self.clock.sleep(min(self.settings.check_interval, remaining))
+
+    def _check_or_rollback(self, index: int) -> None:
+        failure = self.watch.check(self.fed, self.plan.member_weight_at(index))
+        # abort wins: a failed check after someone else changed the weights (an abort takes
+        # the member out of rotation) is theirs to explain, not a reason to roll back
+        self._ensure_current()
+        if failure:
+            self._rollback(index, failure)
+        self.last_healthy = utc_timestamp(self.clock.now())
+
+    def _rollback(self, index: int, failure: str) -> NoReturn:
+        """Write and publish the previous step (0 before the first) and PAUSE the ramp there
+        (`rolled_back:` in its block): the scheduled --advance leaves it alone until a person
+        runs `ramp MEMBER` again, so a member that failed is not ramped again unattended."""
+        target = index - 1
+        self.say(f"check failed at {self._describe(index)}: {failure}")
+        self.say(f"rolling back {self.member} to {self._describe(target)}")
+        self._ensure_current()
+        now = utc_timestamp(self.clock.now())
+        self._write(target, now, rolled_back=f"{now} from {self._describe(index)}: {failure}")
+        self._publish(f"the rollback to {self._describe(target)}")
+        wait_failure = self._wait_for_redirector(target, may_be_absent=True)
+        message = (f"ramp of {self.member} rolled back to {self._describe(target)} "
+                   f"(weight {self.plan.member_weight_at(target):g}): {failure}")
+        if wait_failure:
+            message += f"; after the rollback, {wait_failure}"
+        message += (f". The ramp is paused (the scheduled `ramp {self.member} --advance` leaves "
+                    f"it alone): when {self.member} is fixed, `federation-deploy ramp "
+                    f"{self.member}` restarts it at that step, or `--abort` ends it")
+        raise VerificationError(message)
+
+    # -- config and publishing ------------------------------------------------------------------
+
+    def _ensure_current(self) -> None:
+        """Stop (WeightsConflict) when federation.yaml no longer holds what this engine last
+        read or wrote, or the redirector serves a newer generation: someone else changed the
+        weights (an abort, a hand edit, another ramp, another machine). Nothing is written,
+        published or rolled back: their change stands."""
+        change = changed_since(self.config)
+        if change is not None:
+            raise WeightsConflict(self._stopped(change))
+        if self.settings.redirector_url:
+            live = self.io.live_generation(self.settings.redirector_url,
+                                           self.settings.request_timeout)
+            if live is not None and live > self.fed.generation:
+                raise WeightsConflict(
+                    f"the ramp of {self.member} stops without rolling back or publishing: the "
+                    f"redirector serves generation {live} of the weights, newer than generation "
+                    f"{self.fed.generation} in {self.fed.path} (another process or machine "
+                    "changed them). federation.yaml here is older than what is served: update "
+                    "it (git pull) and run again")
+
+    def _stopped(self, change: str) -> str:
+        m = self.member
+        if f"{m} drained (" in change:
+            return (f"the ramp of {m} is paused: {m} was drained; the ramp stops without "
+                    f"rolling back or publishing, its `ramp:` block kept: {change}. When the "
+                    f"member is fixed, `federation-deploy traffic restore {m}` resumes it at "
+                    "its step")
+        if f"{m} ramp removed" in change:
+            return (f"the ramp of {m} was aborted; it stops without rolling back or publishing "
+                    f"and leaves that change as it is: {change}. To ramp {m} again, start a new "
+                    f"ramp: `federation-deploy ramp {m}`")
+        return (f"federation.yaml changed under the ramp of {m}; it stops without rolling back "
+                f"or publishing and leaves that change as it is: {change}. To go on, run the "
+                "ramp again: it resumes from federation.yaml as it is now")
+
+    def _state(self, index: int, started: str | None,
+               rolled_back: str | None = None) -> RampState | None:
+        if index >= 0 and self.plan.steps[index].final:
+            return None  # ramp complete: the member is plain rendezvous
+        return RampState(steps=self.plan.percents, step=index, to_weight=self.plan.to_weight,
+                         hold=self.plan.hold, started=started, last_healthy=self.last_healthy,
+                         rolled_back=rolled_back)
+
+    def _write(self, index: int, started: str | None, rolled_back: str | None = None) -> None:
+        self.dirty = True
+        self.before_write = self.config
+        try:
+            self.config = write_member(self.config, self.member,
+                                       self.plan.member_weight_at(index),
+                                       self._state(index, started, rolled_back))
+        except WeightsConflict as exc:
+            self.dirty = False
+            raise WeightsConflict(self._stopped(str(exc))) from None
+
+    def _record(self, index: int, started: str | None, unpause: bool = False) -> None:
+        """Write last_healthy of the current step (weights unchanged: nothing to publish);
+        unpause: also remove a rollback's `rolled_back:` marker."""
+        state = self.fed.members[self.member].ramp
+        if index < 0 and state is None:
+            return
+        marker = None if unpause or state is None else state.rolled_back
+        try:
+            self.config = write_member(self.config, self.member,
+                                       self.plan.member_weight_at(index),
+                                       self._state(index, started, marker), bump=False)
+        except WeightsConflict as exc:
+            raise WeightsConflict(self._stopped(str(exc))) from None
+
+    def _state_started(self) -> str | None:
+        state = self.fed.members[self.member].ramp
+        return state.started if state is not None else None
+
+    def _started(self, state: RampState) -> datetime:
+        return parse_timestamp(state.started) if state.started else self.clock.now()
+
+    def _publish(self, holds: str) -> None:
+        """Publish the config's weights (a compare-and-swap in the publisher). When refused,
+        the write that preceded it is put back, so the loser leaves no trace. When the target
+        fails (after Publisher.check passed), federation.yaml keeps `holds` and the error
+        says so (exit 1): a rerun publishes it."""
+        try:
+            self.io.publish(self.fed)
+        except WeightsConflict as exc:
+            self.dirty = False
+            message = str(exc)
+            if self.before_write is not None and restore(self.config, self.before_write):
+                self.config = self.before_write
+                message += (f"; federation.yaml put back to generation "
+                            f"{self.before_write.fed.generation}")
+            raise WeightsConflict(message) from None
+        except (FederationDeployError, OSError) as exc:
+            self.dirty = False
+            shown = exc.render() if isinstance(exc, FederationDeployError) else str(exc)
+            raise PublishFailed(
+                f"publishing failed: {shown}\n{self.fed.path} holds {holds} (generation "
+                f"{self.fed.generation}), not yet published: rerun with a working --publish"
+            ) from None
+        self.dirty = False
+
+    def _ensure_published(self, index: int, started: str | None) -> None:
+        """A resume: make the published config equal to the config's step, then wait for the
+        redirector to serve it, the member listed (absent = not yet). When the other members'
+        weights changed since the step was written (another member's ramp, a hand edit), the
+        step's share needs another weight: the step is written again and published, so what
+        is waited for is always what was published. A newer published generation stops it."""
+        self._ensure_current()
+        configured = self.fed.members[self.member].weight
+        wanted = self.plan.member_weight_at(index)
+        if not same_weight(configured, wanted):
+            self.say(f"the other members' weights changed since {self._describe(index)} was "
+                     f"written: {self.member} needs weight {wanted:g} for it (config has "
+                     f"{configured:g}); writing and publishing the step again")
+            self._write(index, started)
+            self._publish(self._describe(index))
+        elif reason := self._publish_needed():
+            self.say(f"{reason}: publishing generation {self.fed.generation} from config")
+            self._publish(self._describe(index))
+        if self.settings.redirector_url:
+            failure = self._wait_for_redirector(index)
+            if failure and index >= 0:
+                self._rollback(index, failure)
+            if failure:
+                raise VerificationError(failure)
+
+    def _publish_needed(self) -> str | None:
+        """Why the published weights are not the config's (None when they are)."""
+        if self.io.published is None:
+            return "resuming (the publish target cannot be read back)"
+        current = self.io.published(self.fed)
+        if current is None:
+            return "nothing is published there yet"
+        check_publish(self.fed, current, "the publish target")  # a newer one stops us here
+        differences = weight_differences(weights_of(self.fed), current)
+        if current.generation != self.fed.generation or differences:
+            shown = "; ".join(differences) or "the same weights"
+            return (f"the published weights are generation {current.generation} ({shown}), "
+                    f"not the config's")
+        return None
+
+    @contextlib.contextmanager
+    def _consistent_on_interrupt(self) -> Iterator[None]:
+        """On Ctrl-C or SIGTERM between a config write and its publish, publish what the file
+        says, so that config and the published weights agree when the process exits."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.dirty:
+                self.say(f"interrupted: publishing the weights {self.fed.path} has now")
+                try:
+                    self.io.publish(load_federation(self.fed.config_dir))
+                except (FederationDeployError, OSError) as exc:
+                    self.say(f"not published: {exc}")
+                self.dirty = False
+            raise
+
+    # -- the redirector and the member ----------------------------------------------------------
+
+    def _wait_for_redirector(
+        self, index: int, ramp_flag: bool | None = None, may_be_absent: bool = False
+    ) -> str | None:
+        """None once the redirector serves the weights of step index (see
+        RedirectorWatch.wait_for), else what it last said."""
+        flag = (index >= 0 and not self.plan.steps[index].final) if ramp_flag is None \
+            else ramp_flag
+        return self.watch.wait_for(self.fed, self.plan.weights_at(index), flag, may_be_absent,
+                                   one_off=not self.plan.steps)
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def _hook(self, index: int) -> None:
+        if self.io.on_step is not None:
+            self.io.on_step(self.plan.steps[index])
+
+    def _describe(self, index: int) -> str:
+        if index < 0:
+            return "0 (before the first step)"
+        step = self.plan.steps[index]
+        return f"step {index + 1}/{len(self.plan.steps)} ({step.percent:g}%)"
+
+    def _heartbeat(self, index: int, remaining: float) -> str:
+        step = self.plan.steps[index]
+        return (f"step {index + 1}/{len(self.plan.steps)} at {step.share:.2f}%: healthy, "
+                f"{format_duration(math.ceil(remaining))} left")
+
+    def _say_plan(self) -> None:
+        shown = ", ".join(f"{s.percent:g}%" for s in self.plan.steps)
+        self.say(f"ramp of {self.member}: {shown}, hold {self.plan.hold} after each step; "
+                 f"{describe_ramp_policy(self.fed.redirector.ramp_policy)}")
+        for note in self.plan.notes:
+            self.say(f"note: {note}")
+
+    def _outcome(self, status: str, index: int, message: str) -> RampOutcome:
+        return RampOutcome(member=self.member, status=status, step=index,
+                           weight=self.plan.member_weight_at(index),
+                           share=self.plan.member_share_at(index), message=message)
+
+
+def paused_message(member: str, state: RampState, where: str) -> str:
+    """What `ramp --advance` says of a ramp paused by a rollback (the scheduled job's log)."""
+    assert state.rolled_back is not None
+    return (f"the ramp of {member} at {where} is not advanced: it is "
+            f"{paused_text(member, state.rolled_back)}")

@@ -1,0 +1,239 @@
+"""Watching the redirector and the member for a ramp: waiting until the redirector serves new
+weights (talking while it waits), and judging the member's health as the redirector does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from federation_deploy.config import Federation
+from federation_deploy.durations import format_duration
+from federation_deploy.traffic.live import (
+    CheckResult,
+    LiveError,
+    check_error_rate,
+    check_member_health,
+    fetch_active_hosts,
+    fetch_live_generation,
+)
+from federation_deploy.traffic.ramp.plan import RampStep, weights_disagreement
+from federation_deploy.traffic.weights import PublishedWeights, weights_of
+
+# A wait for the redirector says how it goes at least this often (seconds of the ramp's clock).
+WAIT_NOTICE_INTERVAL = 15.0
+
+Progress = Callable[[str], None]
+StepHook = Callable[[RampStep], None]
+# Publishes the weights of a federation (actions.publish.make_publisher makes one).
+Publish = Callable[[Federation], None]
+# (redirector URL, timeout) -> its /active_hosts; raises traffic.LiveError when unreadable
+ActiveHostsReader = Callable[[str, float], dict[str, Any]]
+# (health URL, timeout) -> the member's verdict
+HealthCheck = Callable[[str, float], CheckResult]
+# (Prometheus URL, member, max rate, member label, timeout) -> the error-rate verdict
+ErrorRateCheck = Callable[[str, str, float, str, float], CheckResult]
+# (redirector URL, timeout) -> the generation it serves (None: unknown or unreadable)
+GenerationReader = Callable[[str, float], int | None]
+# the federation -> what the publish target serves now (actions.publish.Publisher.published)
+PublishedReader = Callable[[Federation], PublishedWeights | None]
+
+
+@dataclass(frozen=True)
+class RampSettings:
+    """How a ramp watches the redirector and the member (all times in seconds)."""
+
+    redirector_url: str | None = None
+    prometheus_url: str | None = None
+    max_error_rate: float = 0.05
+    prometheus_label: str = "member"  # the label naming the member in Prometheus
+    check_interval: float = 5.0  # between health checks while holding
+    poll_interval: float = 1.0  # between /active_hosts polls while waiting for new weights
+    agreeing_answers: int = 3  # consecutive /active_hosts answers with the new weights
+    settle_timeout: float = 120.0  # for the redirector to report the new weights
+    request_timeout: float = 5.0
+    record_interval: float = 300.0  # write last_healthy to config this often while holding
+    # a holding ramp says how it is at the first check this long after its last line (0: at
+    # every check), so a long hold is never silent
+    heartbeat_interval: float = 60.0
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Clock:
+    """Time for the ramp; tests pass a fake whose sleep only moves `now` forward."""
+
+    now: Callable[[], datetime] = _utc_now
+    sleep: Callable[[float], None] = time.sleep
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class RampIO:
+    """Everything the engine talks to: where weights are published, time, the redirector,
+    the member, Prometheus, and whoever follows the progress. Tests replace any of them."""
+
+    publish: Publish
+    clock: Clock = field(default_factory=Clock)
+    active_hosts: ActiveHostsReader = fetch_active_hosts
+    # None: the one health verdict (health.py) with the federation's prime and pod headroom
+    member_health: HealthCheck | None = None
+    error_rate: ErrorRateCheck = check_error_rate
+    progress: Progress = _quiet
+    on_step: StepHook | None = None  # when the redirector serves a step, before its hold
+    live_generation: GenerationReader = fetch_live_generation
+    # None: the target cannot be read (a resume then publishes without asking)
+    published: PublishedReader | None = None
+
+
+
+
+class RedirectorWatch:
+    """The redirector and the member as one ramp sees them. `settings` and `io` are the
+    engine's; `on_newer` is called when the redirector serves a newer
+    generation than the config's: it raises, saying who changed what."""
+
+    def __init__(self, member: str, settings: RampSettings, io: RampIO,
+                 on_newer: Callable[[], None]) -> None:
+        self.member = member
+        self.settings = settings
+        self.io = io
+        self.clock = io.clock
+        self.say = io.progress
+        self.on_newer = on_newer
+        self._noted_no_redirector = False
+
+    def wait_for(self, fed: Federation, expected: Mapping[str, float], ramp_flag: bool,
+                 may_be_absent: bool = False, one_off: bool = False) -> str | None:
+        """None once agreeing_answers consecutive /active_hosts answers show the expected
+        weights at fed's generation; otherwise (after settle_timeout) what the redirector last
+        said. may_be_absent: the member may be out of rotation (after a rollback it usually
+        is). Says every WAIT_NOTICE_INTERVAL how long it has waited."""
+        s = self.settings
+        if not s.redirector_url:
+            self.note_no_redirector(one_off)
+            return None
+        start = self.clock.now()
+        deadline = start + timedelta(seconds=s.settle_timeout)
+        last_said = start
+        agreeing = 0
+        while True:
+            answer, absent = self.agreement(fed, expected, ramp_flag, may_be_absent, one_off)
+            agreeing = agreeing + 1 if answer is None else 0
+            if agreeing >= s.agreeing_answers:
+                return None
+            if absent:
+                # not listed: either not checked yet since the reload, or failing; a failing
+                # /health of its own says which at once instead of after settle_timeout
+                health = self.member_health(fed)
+                if not health.ok:
+                    return f"{self.member} is unhealthy: {health.reason}"
+            now = self.clock.now()
+            if now >= deadline:
+                weight = expected.get(self.member, 0.0)
+                return (f"the redirector did not report {self.member} at weight {weight:g} "
+                        f"within {format_duration(s.settle_timeout)} "
+                        f"(last answer: {answer or 'agreeing'})")
+            if (now - last_said).total_seconds() >= WAIT_NOTICE_INTERVAL:
+                # a slow helm rollout must not look like a hang
+                waited = (now - start).total_seconds()
+                self.say(f"waiting for the redirector to serve generation {fed.generation} "
+                         f"({format_duration(round(waited))} of "
+                         f"{format_duration(s.settle_timeout)}; last answer: "
+                         f"{answer or 'agreeing'})")
+                last_said = now
+            self.clock.sleep(s.poll_interval)
+
+    def agreement(self, fed: Federation, expected: Mapping[str, float], ramp_flag: bool,
+                  may_be_absent: bool = False, one_off: bool = False
+                  ) -> tuple[str | None, bool]:
+        """(None when one /active_hosts answer shows the expected weights, else why not;
+        whether the member should be listed there and is not).
+
+        one_off (drain, restore, set, abort): done once this member is served as written, at
+        this generation or a newer one that kept it: another writer's change on top of ours
+        (two drains at once) is not a failure of ours. A ramp step instead stops at a newer
+        generation (on_newer): its plan was made from weights that are no longer served."""
+        s = self.settings
+        assert s.redirector_url
+        try:
+            hosts = self.io.active_hosts(s.redirector_url, s.request_timeout)
+        except LiveError as exc:
+            return str(exc), False
+        wanted = {self.member: expected.get(self.member, 0.0)} if one_off else expected
+        # the final weight fed publishes (render.redirector_config): what the redirector must
+        # have loaded, besides the weights, before its sticky ramp picks the right repositories
+        final = weights_of(fed).final_weights.get(self.member)
+        answer = weights_disagreement(hosts, wanted, self.member, ramp_flag, may_be_absent,
+                                      final_weight=final)
+        if answer is None:
+            live = self.io.live_generation(s.redirector_url, s.request_timeout)
+            if live is not None and live > fed.generation and not one_off:
+                self.on_newer()  # says who changed what, and stops
+            if live is not None and (live < fed.generation
+                                     or (live != fed.generation and not one_off)):
+                answer = f"it serves generation {live} (expected {fed.generation})"
+        absent = (answer is not None and not may_be_absent
+                  and expected.get(self.member, 0.0) > 0 and self.member not in hosts)
+        return answer, absent
+
+    def member_health(self, fed: Federation) -> CheckResult:
+        """The member judged as the redirector judges it: /health, pod headroom, and its
+        /versions equal to the prime's (health.py)."""
+        member = fed.members[self.member]
+        timeout = self.settings.request_timeout
+        if self.io.member_health is not None:
+            return self.io.member_health(member.health_url, timeout)
+        prime = next((m for m in fed.routed if m.prime), None)
+        return check_member_health(
+            member.health_url, timeout,
+            pod_headroom=fed.redirector.pod_headroom,
+            versions_url=member.versions_url,
+            prime_versions_url=None if prime is None or prime.name == member.name
+            else prime.versions_url,
+        )
+
+    def check(self, fed: Federation, member_weight: float) -> str | None:
+        """What is wrong with the member now, or None: in rotation, /health, error rate."""
+        failures: list[str] = []
+        s = self.settings
+        if s.redirector_url and member_weight > 0:
+            try:
+                hosts = self.io.active_hosts(s.redirector_url, s.request_timeout)
+                if self.member not in hosts:
+                    failures.append(f"{self.member} is out of rotation (not in the redirector's "
+                                    "/active_hosts: its health checks there fail)")
+            except LiveError as exc:
+                failures.append(f"the redirector cannot be asked: {exc}")
+        elif not s.redirector_url:
+            self.note_no_redirector(one_off=False)
+        health = self.member_health(fed)
+        if not health.ok:
+            failures.append(f"{self.member} is unhealthy: {health.reason}")
+        if s.prometheus_url:
+            rate = self.io.error_rate(s.prometheus_url, self.member, s.max_error_rate,
+                                      s.prometheus_label, s.request_timeout)
+            if not rate.ok:
+                failures.append(f"{self.member}: {rate.reason}")
+        return "; ".join(failures) or None
+
+    def note_no_redirector(self, one_off: bool) -> None:
+        if self._noted_no_redirector:
+            return
+        self._noted_no_redirector = True
+        if one_off:
+            # a one-off change (abort, drain, restore, set) checks no health
+            self.say("note: no --redirector-url: published, not waiting for the redirector to "
+                     "serve it")
+        else:
+            self.say("note: no --redirector-url: not waiting for the redirector to report the "
+                     "weights, and not checking that the member is in rotation (its /health "
+                     "is still checked)")

@@ -1,0 +1,1 @@
+"""Helm values: layered rendering with provenance, secrets and their censoring, manifests."""
