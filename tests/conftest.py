@@ -12,6 +12,10 @@ from tests.helpers.recording import RecordingRunner, locate_helm
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Fixtures that tests in several folders share: a stand-in federation with its redirector, and
+# terraform with moto_server (each fixture starts nothing until a test asks for it).
+pytest_plugins = ["tests.helpers.standin_federation", "tests.helpers.terraform_fixtures"]
+
 
 def copy_federation(dest: Path, *, with_generated: bool = True) -> Path:
     """Copy config/ and terraform/ (without local state or secrets) to dest; return config dir."""
@@ -91,14 +95,13 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# Two workers (pytest-xdist, `make test`): the terraform tests share one moto_server and one
-# applied stack per session, so they all run on the same worker (--dist loadgroup); the rest
+# Two workers (pytest-xdist, `make test`): the tests that use moto_server share one server and
+# one applied stack per session, so they all run on the same worker (--dist loadgroup); the rest
 # is spread over both, which roughly halves the wall time on 2 cores (most of it is waiting on
 # real processes: terraform, helm, servers).
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    terraform = REPO / "tests" / "terraform"
     for item in items:
-        if terraform in Path(str(item.fspath)).parents:
+        if "moto_server" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("terraform"))

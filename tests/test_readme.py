@@ -16,14 +16,14 @@ from tests.conftest import REPO, copy_federation
 # Commands that cannot run here, by the start of their line, each with the reason. A new
 # example that needs a cloud must be listed here, or this test runs it (and fails).
 SKIPPED = {
-    "make demo": "the whole sandbox (tests/test_sandbox.py runs `sandbox demo` itself)",
+    "make demo": "the whole sandbox (tests/sandbox/test_federation.py runs `sandbox demo` itself)",
     "make test": "the whole suite, this test included",
     "federation-deploy deploy curvenote --dry-run":
         "its charts come from remote chart repositories (not reachable offline)",
     "federation-deploy terraform plan curvenote":
         "needs AWS (tests/terraform runs the stack against moto_server)",
     "federation-deploy traffic --redirector-url https://mybinder.org":
-        "needs mybinder.org (tests/ramp/test_traffic.py reads a local redirector)",
+        "needs mybinder.org (tests/commands/test_traffic.py reads a local redirector)",
     # adopting mybinder.org-deploy (issue 12): they run inside a clone of that repository
     "cd mybinder.org-deploy": "needs a clone of jupyterhub/mybinder.org-deploy (network)",
     "federation-deploy adopt .": "runs inside the mybinder.org-deploy clone",

@@ -193,7 +193,7 @@ def test_job_permissions_are_minimal() -> None:
 
 def test_actions_pinned_to_commits() -> None:
     # a tag can be moved to other code; a commit cannot (the version is in a comment, checked by
-    # tests/test_lint_workflows.py)
+    # tests/scripts/test_lint_workflows.py)
     for name, job_id, job in all_jobs():
         for action in uses(job):
             ref = action.partition("@")[2]
@@ -404,7 +404,7 @@ def test_watch_dependencies_opens_one_pull_request_per_chart() -> None:
     assert bump["env"]["BRANCH"] == "bump/chart-${{ matrix.chart }}"  # one branch per chart
     text = scripts(bump)
     assert 'federation-deploy charts bump "$CHART" "$TO"' in text
-    assert "UPDATE_GOLDEN=1" in text and "tests/foundation/test_golden.py" in text
+    assert "UPDATE_GOLDEN=1" in text and "tests/values/test_golden.py" in text
     assert "gh pr create" in text and "gh pr edit" in text and "Changelog: $CHANGELOG" in text
     # pushes and pull requests made with the workflow's own token start no workflows (no CI on
     # the bump): a named secret does both, and its absence fails the job with an error

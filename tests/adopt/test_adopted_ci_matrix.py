@@ -19,7 +19,7 @@ from federation_deploy.adopt.sources import read_cd_workflow
 from federation_deploy.cli.main import cli
 from federation_deploy.config.ci_matrix import glob_matches
 from tests.adopt.test_adopt import CD_ORDER
-from tests.test_ci_matrix import git
+from tests.config.test_ci_matrix import git
 
 Tweak = Callable[[dict[str, Any]], None]
 

@@ -31,8 +31,12 @@ from federation_deploy.redirector.routing import build_table, choose_member
 from federation_deploy.traffic.publish import make_publisher, parse_publish_target
 from federation_deploy.traffic.ramp.engine import RampSettings
 from federation_deploy.traffic.ramp.plan import RampStep, plan_ramp
-
-from .conftest import RedirectorThread, StandinFederation, send_launches, zipf_launch_paths
+from tests.helpers.standin_federation import (
+    RedirectorThread,
+    StandinFederation,
+    send_launches,
+    zipf_launch_paths,
+)
 
 FULL_LAUNCHES = 20_000
 QUICK_LAUNCHES = 5_000

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from federation_deploy.traffic import publish as publish_module
 from federation_deploy.errors import UsageError
+from federation_deploy.traffic import publish as publish_module
 from federation_deploy.traffic.publish import (
     PublishTarget,
     make_publisher,
@@ -17,8 +17,7 @@ from federation_deploy.traffic.publish import (
     publish_file,
 )
 from federation_deploy.values.render import redirector_config
-
-from .conftest import StandinFederation
+from tests.helpers.standin_federation import StandinFederation
 
 
 def test_parse_publish_target() -> None:

@@ -28,8 +28,7 @@ from federation_deploy.config import load_federation
 from federation_deploy.sandbox.member import start_standin
 from federation_deploy.traffic.publish import publish_file
 from federation_deploy.traffic.weights import lock_path
-
-from .conftest import FEDERATION_YAML, StandinFederation
+from tests.helpers.standin_federation import FEDERATION_YAML, StandinFederation
 
 CLI = str(Path(sys.executable).parent / "federation-deploy")  # the installed entry point
 WAIT = 60.0  # the longest any condition may take on a loaded machine
@@ -293,8 +292,9 @@ def test_kill_9_between_write_and_publish_then_rerun(
     assert generation == fed.generation == 2 and hosts["gamma"] == (100, False)
 
 
-# A failed publish then a rerun: tests/ramp/test_resume_and_refusals.py (a bad `file:` directory
-# is now refused before anything is written; a publish failing after the write is made there).
+# A failed publish then a rerun: tests/traffic/ramp/test_resume_and_refusals.py (a bad `file:`
+# directory is now refused before anything is written; a publish failing after the write is made
+# there).
 
 
 def test_hand_edit_mid_hold_stops_the_ramp_and_is_kept(

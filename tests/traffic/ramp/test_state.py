@@ -10,8 +10,7 @@ import pytest
 from federation_deploy.config import RampState
 from federation_deploy.errors import ConfigError, UsageError
 from federation_deploy.traffic.ramp.state import parse_timestamp, utc_timestamp, write_member_state
-
-from .conftest import StandinFederation
+from tests.helpers.standin_federation import StandinFederation
 
 STATE = RampState(steps=(1.0, 5.0, 25.0, 100.0), step=1, to_weight=100.0, hold="30m",
                   started="2025-03-01T10:00:00Z", last_healthy=None)

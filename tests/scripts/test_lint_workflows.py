@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "lint_workflows.py"
 SHA = re.compile(r"^\s*(?:- )?uses: [\w.-]+/[\w./-]+@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
 

@@ -11,7 +11,7 @@ from federation_deploy.cli.main import cli
 from federation_deploy.commands.charts import write_chart_version
 from federation_deploy.config import load_federation
 from tests.conftest import REPO, copy_federation
-from tests.foundation.test_golden import GOLDEN, MEMBERS
+from tests.values.test_golden import GOLDEN, MEMBERS
 
 BUMPED = "1.0.0-0.dev.git.9999.h9999999"
 

@@ -20,12 +20,11 @@ from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import run_ramp
 from federation_deploy.durations import parse_duration
 from federation_deploy.traffic.ramp.engine import RampIO, RampSettings
-
-from .conftest import RedirectorThread, StandinFederation
-from .test_ramp_live import published_weights
+from tests.helpers.standin_federation import RedirectorThread, StandinFederation
+from tests.traffic.ramp.test_ramp_live import published_weights
 
 EXE = shutil.which("federation-deploy") or str(
-    Path(__file__).resolve().parents[2] / ".venv" / "bin" / "federation-deploy")
+    Path(__file__).resolve().parents[3] / ".venv" / "bin" / "federation-deploy")
 HEARTBEAT = re.compile(r"^step 1/2 at 5\.00%: healthy, (\d+m)?(\d+s)? left$")
 
 

@@ -17,8 +17,7 @@ from federation_deploy.errors import ProviderUnavailableError, ToolError
 from federation_deploy.runner import Runner
 from tests.conftest import REPO
 from tests.helpers.moto import MotoServer
-
-from .conftest import pinned_version
+from tests.helpers.terraform_fixtures import pinned_version
 
 pytestmark = pytest.mark.terraform
 

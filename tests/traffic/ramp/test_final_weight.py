@@ -10,10 +10,9 @@ from typing import Any
 
 from federation_deploy.traffic.ramp.plan import weights_disagreement
 from federation_deploy.traffic.ramp.watch import RampIO, RampSettings, RedirectorWatch
-
-from .conftest import StandinFederation
-from .test_one_writer import Process, RedirectorProcess, ramp_args, wait_for
-from .test_one_writer import redirector_process as one_writer_redirector
+from tests.helpers.standin_federation import StandinFederation
+from tests.traffic.test_one_writer import Process, RedirectorProcess, ramp_args, wait_for
+from tests.traffic.test_one_writer import redirector_process as one_writer_redirector
 
 # the same fixture as test_one_writer's: a `redirector serve` process on the published config
 redirector_process = one_writer_redirector

@@ -26,8 +26,7 @@ from federation_deploy.traffic.ramp.engine import (
 )
 from federation_deploy.traffic.ramp.plan import RampStep, resolve_plan
 from federation_deploy.values.render import redirector_config
-
-from .conftest import StandinFederation
+from tests.helpers.standin_federation import StandinFederation
 
 
 class FakeClock:

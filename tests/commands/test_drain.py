@@ -19,10 +19,9 @@ import yaml
 
 from federation_deploy.config import load_federation
 from federation_deploy.traffic.weights import lock_path
-
-from . import test_one_writer
-from .conftest import StandinFederation, send_launches, zipf_launch_paths
-from .test_one_writer import (
+from tests.helpers.standin_federation import StandinFederation, send_launches, zipf_launch_paths
+from tests.traffic import test_one_writer
+from tests.traffic.test_one_writer import (
     Process,
     RedirectorProcess,
     holding,

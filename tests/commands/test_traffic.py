@@ -26,8 +26,12 @@ from federation_deploy.traffic.live import (
 )
 from federation_deploy.traffic.publish import PublishTarget, make_publisher
 from federation_deploy.traffic.ramp.engine import RampSettings
-
-from .conftest import RedirectorThread, StandinFederation, send_launches, zipf_launch_paths
+from tests.helpers.standin_federation import (
+    RedirectorThread,
+    StandinFederation,
+    send_launches,
+    zipf_launch_paths,
+)
 
 
 def cli_json(federation: StandinFederation, *args: str) -> Any:

@@ -27,9 +27,8 @@ from federation_deploy.traffic.ramp.plan import round_weight
 from federation_deploy.traffic.ramp.watch import Clock, RampIO, RampSettings, RedirectorWatch
 from federation_deploy.traffic.shares import share_to_weight
 from federation_deploy.traffic.weights import lock_path
-
-from .conftest import FEDERATION_YAML, StandinFederation
-from .test_one_writer import (
+from tests.helpers.standin_federation import FEDERATION_YAML, StandinFederation
+from tests.traffic.test_one_writer import (
     CLI,
     DELTA,
     Process,
@@ -40,7 +39,7 @@ from .test_one_writer import (
     stop,
     wait_for,
 )
-from .test_one_writer import redirector_process as one_writer_redirector
+from tests.traffic.test_one_writer import redirector_process as one_writer_redirector
 
 # the same fixture as test_one_writer's: a `redirector serve` process on the published config
 redirector_process = one_writer_redirector

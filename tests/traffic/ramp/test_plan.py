@@ -17,8 +17,7 @@ from federation_deploy.traffic.ramp.plan import (
     round_weight,
 )
 from federation_deploy.traffic.shares import share_to_weight, shares
-
-from .conftest import StandinFederation
+from tests.helpers.standin_federation import StandinFederation
 
 
 def test_parse_steps_adds_the_full_weight_last() -> None:
