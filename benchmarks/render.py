@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from federation_deploy.commands.foundation import validate  # noqa: E402
+from federation_deploy.commands.validate import validate  # noqa: E402
 from federation_deploy.config import load_federation  # noqa: E402
 from federation_deploy.values.render import render_member  # noqa: E402
 

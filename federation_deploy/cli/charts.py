@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from federation_deploy.cli.context import Context
-from federation_deploy.cli.core import emit
+from federation_deploy.cli.output import emit
 from federation_deploy.commands import charts as commands
 
 
@@ -55,7 +55,7 @@ def bump(obj: Context, name: str, version: str | None, no_check: bool) -> None:
     after checking that the repository has VERSION (a repository that cannot be asked changes
     nothing). Members that pin their own version on a release keep it (and are named). Then
     update the golden files of the tests with
-    `UPDATE_GOLDEN=1 pytest tests/foundation/test_golden.py`.
+    `UPDATE_GOLDEN=1 pytest tests/values/test_golden.py`.
     """
     emit(obj, commands.bump(obj.federation(), name, version, obj.runner(), _find_helm,
                             check=not no_check))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from federation_deploy.cli.context import Context
-from federation_deploy.cli.core import emit
+from federation_deploy.cli.output import emit
 from federation_deploy.commands.ci_matrix import ci_matrix as ci_matrix_command
 
 

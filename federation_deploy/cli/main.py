@@ -20,9 +20,9 @@ from federation_deploy.signals import signal_of, sigterm_as_interrupt
 # command name -> the cli module defining it; imported only when the command runs (or for
 # --help), so `federation-deploy terraform plan` does not pay for pyhelm3 and tornado
 COMMAND_MODULES: dict[str, str] = {
-    "validate": "core",
-    "members": "core",
-    "render": "core",
+    "validate": "validate",
+    "members": "members",
+    "render": "render",
     "terraform": "terraform",
     "deploy": "deploy",
     "diff": "deploy",
@@ -34,7 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "ci-matrix": "ci_matrix",
     "sandbox": "sandbox",
     "adopt": "adopt",
-    "schema": "core",
+    "schema": "schema",
     "completion": "completion",
 }
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.cli.context import Context
-from federation_deploy.cli.core import emit
+from federation_deploy.cli.output import emit
 from federation_deploy.commands.result import CommandResult
 
 

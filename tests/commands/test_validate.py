@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation_deploy.commands.foundation import validate
+from federation_deploy.commands.validate import validate
 from federation_deploy.errors import EXIT_USAGE, FederationDeployError
 from tests.conftest import copy_federation
 

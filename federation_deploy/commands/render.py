@@ -1,24 +1,12 @@
-"""Commands of the foundation: validate, members, render (pure data in, data out)."""
+"""Command `render`: a member's merged Helm values per release, files, or --explain's lines."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from federation_deploy.commands.result import CommandResult
-from federation_deploy.config import Federation, load_federation
-from federation_deploy.errors import ConfigError, Problem, UsageError
-from federation_deploy.traffic.formatting import (
-    aligned_lines,
-    dump_rows,
-    paused_text,
-    ramp_value,
-    share_cell,
-    share_value,
-    weight_cell,
-    weight_value,
-)
-from federation_deploy.traffic.shares import member_share
+from federation_deploy.config import Federation
+from federation_deploy.errors import UsageError
 from federation_deploy.values.render import (
     RenderedRelease,
     missing_terraform_outputs,
@@ -26,82 +14,6 @@ from federation_deploy.values.render import (
     secrets_note,
 )
 from federation_deploy.yamlio import atomic_write_text, dump_plain
-
-
-def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResult:
-    """Load everything and check it; raise ConfigError listing every problem. Changes nothing.
-    Messages: the warnings, then a count of what was checked. Files locked with git-crypt
-    are warned about (the loader did), never read; without_secrets leaves out every secret
-    layer (the stand-in in their place)."""
-    fed = load_federation(config_dir)
-    problems: list[Problem] = []
-    problems += _terraform_pin_problems(fed)
-    notes: list[str] = []
-    for member in fed.members.values():
-        if member.deployable:
-            # renders every layer, so a values file that cannot merge is caught here too
-            rendered = render_member(fed, member.name, without_secrets=without_secrets,
-                                     skip_locked=True)
-            note = secrets_note(rendered)
-            if note and note not in notes:
-                notes.append(note)
-    if problems:
-        raise ConfigError(problems)
-    releases = sum(len(m.releases) for m in fed.members.values())
-    return CommandResult(messages=(
-        # a note (advice, nothing wrong) says so itself; anything else is a warning
-        *(w if w.startswith("note: ") else f"warning: {w}" for w in fed.warnings),
-        *notes,
-        f"config valid: {len(fed.members)} members, {releases} releases",
-    ))
-
-
-def _terraform_pin_problems(fed: Federation) -> list[Problem]:
-    from federation_deploy.commands.terraform import check_terraform_pins
-
-    return check_terraform_pins(fed)
-
-
-def members_rows(fed: Federation) -> list[dict[str, Any]]:
-    """One row per member: name, cloud, url, weight, share (% of launches), prime, routed, ramp;
-    weight and share typed as traffic's (tables.weight_value, tables.share_value)."""
-    rows = []
-    for m in fed.members.values():
-        rows.append({
-            "name": m.name,
-            "cloud": m.cloud,
-            "url": m.url,
-            "weight": weight_value(m.weight) if m.routed else None,
-            "share": share_value(member_share(fed, m)),
-            "prime": m.prime,
-            "routed": m.routed,
-            "ramp": ramp_value(m.ramp),
-        })
-    return rows
-
-
-MEMBER_COLUMNS = ["name", "cloud", "url", "weight", "share", "prime", "ramp"]
-
-
-def _ramp_cell(member: str, ramp: dict[str, Any] | None) -> str:
-    if ramp is None:
-        return "-"
-    if ramp.get("rolled_back"):
-        return f"{ramp['percent']:g}%, {paused_text(member, ramp['rolled_back'])}"
-    return f"{ramp['percent']:g}%"
-
-
-def members(fed: Federation, output: str = "table") -> CommandResult:
-    """The members as a table for people, or JSON or YAML for scripts."""
-    rows = members_rows(fed)
-    if output != "table":
-        return CommandResult(stdout=dump_rows(rows, output))
-    table = [MEMBER_COLUMNS] + [[
-        r["name"], r["cloud"], r["url"], weight_cell(r["weight"]), share_cell(r["share"]),
-        "yes" if r["prime"] else "no",
-        _ramp_cell(r["name"], r["ramp"]),
-    ] for r in rows]
-    return CommandResult(stdout="\n".join(aligned_lines(table)) + "\n")
 
 
 def render_documents(

@@ -1,0 +1,61 @@
+"""Command `members`: each member's cloud, url, weight, share of launches, prime and ramp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.config import Federation
+from federation_deploy.traffic.formatting import (
+    aligned_lines,
+    dump_rows,
+    paused_text,
+    ramp_value,
+    share_cell,
+    share_value,
+    weight_cell,
+    weight_value,
+)
+from federation_deploy.traffic.shares import member_share
+
+
+def members_rows(fed: Federation) -> list[dict[str, Any]]:
+    """One row per member: name, cloud, url, weight, share (% of launches), prime, routed, ramp;
+    weight and share typed as traffic's (tables.weight_value, tables.share_value)."""
+    rows = []
+    for m in fed.members.values():
+        rows.append({
+            "name": m.name,
+            "cloud": m.cloud,
+            "url": m.url,
+            "weight": weight_value(m.weight) if m.routed else None,
+            "share": share_value(member_share(fed, m)),
+            "prime": m.prime,
+            "routed": m.routed,
+            "ramp": ramp_value(m.ramp),
+        })
+    return rows
+
+
+MEMBER_COLUMNS = ["name", "cloud", "url", "weight", "share", "prime", "ramp"]
+
+
+def _ramp_cell(member: str, ramp: dict[str, Any] | None) -> str:
+    if ramp is None:
+        return "-"
+    if ramp.get("rolled_back"):
+        return f"{ramp['percent']:g}%, {paused_text(member, ramp['rolled_back'])}"
+    return f"{ramp['percent']:g}%"
+
+
+def members(fed: Federation, output: str = "table") -> CommandResult:
+    """The members as a table for people, or JSON or YAML for scripts."""
+    rows = members_rows(fed)
+    if output != "table":
+        return CommandResult(stdout=dump_rows(rows, output))
+    table = [MEMBER_COLUMNS] + [[
+        r["name"], r["cloud"], r["url"], weight_cell(r["weight"]), share_cell(r["share"]),
+        "yes" if r["prime"] else "no",
+        _ramp_cell(r["name"], r["ramp"]),
+    ] for r in rows]
+    return CommandResult(stdout="\n".join(aligned_lines(table)) + "\n")
