@@ -38,7 +38,7 @@ def outdated(obj: Context, output: str) -> None:
     repository that cannot be asked is reported on its chart's row and the others are still
     listed; the exit code is then 1 (an outdated chart alone is exit 0).
     """
-    emit(obj, commands.outdated(obj.federation(), obj.runner(), _find_helm, output))
+    emit(obj, commands.outdated(obj.federation(), obj.runner(), output))
 
 
 @charts.command()
@@ -57,7 +57,7 @@ def bump(obj: Context, name: str, version: str | None, no_check: bool) -> None:
     update the golden files of the tests with
     `UPDATE_GOLDEN=1 pytest tests/values/test_golden.py`.
     """
-    emit(obj, commands.bump(obj.federation(), name, version, obj.runner(), _find_helm,
+    emit(obj, commands.bump(obj.federation(), name, version, obj.runner(),
                             check=not no_check))
 
 

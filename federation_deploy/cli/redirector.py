@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from federation_deploy.cli.context import Context
+from federation_deploy.cli.output import emit
 from federation_deploy.cli.params import SuggestingGroup
-from federation_deploy.errors import ConfigError
+from federation_deploy.commands import redirector as commands
 
 
 @click.group(cls=SuggestingGroup)
@@ -39,19 +39,7 @@ def config_command(obj: Context, output: Path | None) -> None:
     `ramp` gets its share: sticky, a set of repositories, or per-launch, a draw per launch).
     Only routed members are listed.
     """
-    from federation_deploy.values.render import redirector_config
-
-    fed = obj.federation()
-    if output is None:
-        click.echo(json.dumps(redirector_config(fed), indent=2, sort_keys=False) + "\n",
-                   nl=False)
-        return
-    from federation_deploy.traffic.publish import publish_file
-
-    # the same compare-and-swap as a ramp's publish: a running redirector may hot-reload
-    # this file, and an older checkout must not put back weights a ramp has moved on from
-    publish_file(fed, output, progress=obj.progress)
-    obj.progress(f"wrote {output} (generation {fed.generation})")
+    emit(obj, commands.config(obj.federation(), output, obj.progress))
 
 
 @redirector.command("serve")
@@ -65,7 +53,8 @@ def config_command(obj: Context, output: Path | None) -> None:
               help="Port to listen on (0: a free one, logged).")
 @click.option("--address", default="0.0.0.0", show_default=True,
               help="Address to listen on.")
-def serve_command(config_path: Path, port: int, address: str) -> None:
+@click.pass_obj
+def serve_command(obj: Context, config_path: Path, port: int, address: str) -> None:
     """Run the redirector until SIGTERM or SIGINT (in-flight requests are finished first).
 
     \b
@@ -79,13 +68,7 @@ def serve_command(config_path: Path, port: int, address: str) -> None:
     /health check ok, pod quota headroom); a member gets no launches before it passes.
     An invalid config at start is an error (exit 2).
     """
-    from federation_deploy.redirector import RedirectorConfigError, serve
-
-    try:
-        serve(config_path, port=port, address=address)
-    except RedirectorConfigError as exc:
-        raise ConfigError.single(exc.source or str(config_path), None, exc.key,
-                                 exc.message) from None
+    emit(obj, commands.serve(config_path, port, address))
 
 
 COMMANDS: list[click.Command] = [redirector]

@@ -81,6 +81,14 @@ class _Lookup:
         return any(e.version == version for e in entries)
 
 
+def find_helm() -> str:
+    """The helm binary (actions.helm.find_helm), imported only when an oci:// chart asks:
+    pyhelm3 is not loaded for helm repositories."""
+    from federation_deploy.actions.helm import find_helm as find
+
+    return find()
+
+
 def chart_statuses(fed: Federation, runner: Runner, find_helm: HelmFinder) -> list[ChartStatus]:
     """Every pin of the `charts:` table with the newest version its repository has; a
     repository that cannot be asked is that chart's error, and the others are still asked."""
@@ -112,7 +120,8 @@ def chart_statuses(fed: Federation, runner: Runner, find_helm: HelmFinder) -> li
     return statuses
 
 
-def outdated(fed: Federation, runner: Runner, find_helm: HelmFinder, output: str) -> CommandResult:
+def outdated(fed: Federation, runner: Runner, output: str,
+             find_helm: HelmFinder = find_helm) -> CommandResult:
     """The report of chart_statuses, as a table or JSON; exit 1 when a repository failed."""
     statuses = chart_statuses(fed, runner, find_helm)
     text = report_json(statuses) if output == "json" else report_table(statuses)
@@ -133,7 +142,7 @@ def outdated(fed: Federation, runner: Runner, find_helm: HelmFinder, output: str
 
 
 def bump(fed: Federation, name: str, version: str | None, runner: Runner,
-         find_helm: HelmFinder, check: bool = True) -> CommandResult:
+         check: bool = True, find_helm: HelmFinder = find_helm) -> CommandResult:
     """Set charts.NAME.version to version (default: the newest the repository has), after
     checking the repository has it (unless not `check`: then version is required and written
     as given); members overriding the version are left alone."""

@@ -110,7 +110,7 @@ def moto_environment(url: str) -> dict[str, str]:
 
     moto has no EKS access entries (no CreateAccessEntry, and CreateCluster ignores
     accessConfig), so the stacks' switch for them is turned off here, by environment only;
-    tests/terraform/test_github_access.py shows the gap and fails once moto closes it."""
+    tests/commands/terraform/test_github_access.py shows the gap and fails once moto closes it."""
     return {
         "TF_VAR_enable_access_entries": "false",
         "AWS_ENDPOINT_URL": url,
