@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from federation_deploy.cli.context import Context
+from federation_deploy.cli.output import emit
 from federation_deploy.cli.params import POSITIVE_DURATION, SuggestingGroup
+from federation_deploy.commands import sandbox as commands
 from federation_deploy.durations import Duration
-from federation_deploy.sandbox import federation as sb
 
 
 @click.group(cls=SuggestingGroup)
@@ -41,52 +42,31 @@ def demo(obj: Context, hold: Duration, launches: int, steps: str, keep: bool) ->
     shares per member on stdout. Every process is stopped and temporary files are removed at
     the end, also on failure or Ctrl-C.
     """
-    from federation_deploy.traffic.ramp import parse_steps
-
-    parsed = tuple(s for s in parse_steps(steps) if s < 100)
-    options = sb.DemoOptions(steps=parsed, hold=hold.seconds, launches=launches)
-    runner = obj.runner(plumbing=True)
-    measures = sb.run_demo(obj.config_dir, options, runner, obj.progress, keep=keep)
-    click.echo(f"shares after the ramp of {sb.RAMP_MEMBER} to {measures[-1].percent:g}% "
-               f"({measures[-1].launches} launches):")
-    click.echo(sb.final_table(measures[-1]), nl=False)
-    click.echo(sb.ramp_summary(obj.federation().redirector.ramp_policy))
+    emit(obj, commands.demo(obj.config_dir, steps=steps, hold=hold.seconds, launches=launches,
+                            keep=keep, runner=obj.runner(plumbing=True), progress=obj.progress))
 
 
 @sandbox.command()
 @click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path),
-              default=sb.default_root, show_default="a private directory under $TMPDIR",
+              default=commands.default_root, show_default="a private directory under $TMPDIR",
               help="Where the sandbox keeps its config copy, logs and state.")
 @click.option("--redirector-port", type=int, default=None,
               help="Port for the redirector (default: a free one).")
 @click.pass_obj
 def up(obj: Context, root: Path, redirector_port: int | None) -> None:
     """Start the sandbox and leave it running; prints its URLs and environment."""
-    runner = obj.runner(plumbing=True)
-    state = sb.sandbox_up(obj.config_dir, root, runner, obj.progress, redirector_port)
-    click.echo(f"redirector: {state.redirector_url}")
-    for service in state.services:
-        click.echo(f"{service.name}: {service.url}  (log {service.log})")
-    click.echo("use it with:")
-    click.echo(f"  export FEDERATION_DEPLOY_CONFIG_DIR={state.config_dir}")
-    for key, value in state.environment.items():
-        click.echo(f"  export {key}={value}")
-    click.echo(f"  federation-deploy traffic --redirector-url {state.redirector_url}")
-    click.echo(f"  federation-deploy ramp curvenote --to-weight 40 --hold 10s "
-               f"--publish file:{state.redirector_config} "
-               f"--redirector-url {state.redirector_url} --yes")
-    click.echo(f"stop it with: federation-deploy sandbox down --dir {root}")
+    emit(obj, commands.up(obj.config_dir, root, redirector_port,
+                          runner=obj.runner(plumbing=True), progress=obj.progress))
 
 
 @sandbox.command()
 @click.option("--dir", "root", type=click.Path(file_okay=False, path_type=Path),
-              default=sb.default_root, show_default="a private directory under $TMPDIR",
+              default=commands.default_root, show_default="a private directory under $TMPDIR",
               help="The sandbox directory given to `sandbox up`.")
 @click.pass_obj
 def down(obj: Context, root: Path) -> None:
     """Stop every process of a sandbox started with `up` and remove its files."""
-    stopped = sb.sandbox_down(root)
-    obj.progress(f"stopped {', '.join(stopped) or 'nothing'}; removed {root}")
+    emit(obj, commands.down(root))
 
 
 COMMANDS: list[click.Command] = [sandbox]

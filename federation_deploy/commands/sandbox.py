@@ -1,0 +1,52 @@
+"""Commands `sandbox demo`, `sandbox up` and `sandbox down`: the local federation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.config import load_federation
+from federation_deploy.runner import Runner
+from federation_deploy.sandbox import federation as sb
+
+default_root = sb.default_root
+
+
+def demo(config_dir: Path, *, steps: str, hold: float, launches: int, keep: bool,
+         runner: Runner, progress: Callable[[str], None]) -> CommandResult:
+    """The whole demo once; stdout: the shares measured at the ramp's last step."""
+    from federation_deploy.traffic.ramp import parse_steps
+
+    parsed = tuple(s for s in parse_steps(steps) if s < 100)
+    options = sb.DemoOptions(steps=parsed, hold=hold, launches=launches)
+    measures = sb.run_demo(config_dir, options, runner, progress, keep=keep)
+    last = measures[-1]
+    return CommandResult(stdout=(
+        f"shares after the ramp of {sb.RAMP_MEMBER} to {last.percent:g}% "
+        f"({last.launches} launches):\n"
+        + sb.final_table(last)
+        + sb.ramp_summary(load_federation(config_dir).redirector.ramp_policy) + "\n"))
+
+
+def up(config_dir: Path, root: Path, redirector_port: int | None, *, runner: Runner,
+       progress: Callable[[str], None]) -> CommandResult:
+    """Start the sandbox and leave it running; stdout: its URLs and how to use it."""
+    state = sb.sandbox_up(config_dir, root, runner, progress, redirector_port)
+    lines = [f"redirector: {state.redirector_url}"]
+    lines += [f"{service.name}: {service.url}  (log {service.log})" for service in state.services]
+    lines.append("use it with:")
+    lines.append(f"  export FEDERATION_DEPLOY_CONFIG_DIR={state.config_dir}")
+    lines += [f"  export {key}={value}" for key, value in state.environment.items()]
+    lines.append(f"  federation-deploy traffic --redirector-url {state.redirector_url}")
+    lines.append(f"  federation-deploy ramp curvenote --to-weight 40 --hold 10s "
+                 f"--publish file:{state.redirector_config} "
+                 f"--redirector-url {state.redirector_url} --yes")
+    lines.append(f"stop it with: federation-deploy sandbox down --dir {root}")
+    return CommandResult(stdout="\n".join(lines) + "\n")
+
+
+def down(root: Path) -> CommandResult:
+    """Stop every process of a sandbox started with `up` and remove its files."""
+    stopped = sb.sandbox_down(root)
+    return CommandResult(messages=(f"stopped {', '.join(stopped) or 'nothing'}; removed {root}",))
