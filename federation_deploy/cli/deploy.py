@@ -1,38 +1,19 @@
-"""Click commands deploy, diff and verify: parse options, confirm, call commands.deploy."""
+"""Click command `deploy` (thin: parse options, confirm, call commands.deploy, print)."""
 
 from __future__ import annotations
 
 import click
 
 from federation_deploy.cli.context import Context, confirm_or_abort
-from federation_deploy.cli.github import append_step_summary
+from federation_deploy.cli.output import emit
 from federation_deploy.cli.params import (
-    DURATION,
     POSITIVE_DURATION,
-    complete_release,
     member_argument,
+    release_option,
 )
-from federation_deploy.cli.step_summary import deploy_markdown
 from federation_deploy.commands import deploy as commands
 from federation_deploy.durations import Duration
 from federation_deploy.errors import UsageError
-from federation_deploy.health.probe import Retry
-from federation_deploy.values.locked_files import require_unlocked
-
-
-def _stdout(text: str) -> None:
-    click.echo(text, nl=False)
-
-
-def _exit(code: int) -> None:
-    if code:
-        click.get_current_context().exit(code)
-
-
-release_option = click.option(
-    "--release", "-r", "releases", multiple=True, metavar="NAME", shell_complete=complete_release,
-    help="Only this release (repeatable). Default: every release of MEMBER, in config order.",
-)
 
 
 @click.command()
@@ -91,69 +72,19 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
         raise UsageError("--dry-run renders and validates only: it takes no --stage")
     if without_secrets and not dry_run:
         raise UsageError("--without-secrets is for --dry-run: a deploy needs the secrets")
-    target = commands.require_deployable(fed, member)
     if dry_run:
-        code = commands.dry_run(fed, target, runner=obj.runner(), out=_stdout,
-                                progress=obj.progress, releases=releases,
-                                without_secrets=without_secrets,
-                                update_dependencies=update_dependencies)
-        _exit(code)
+        emit(obj, commands.dry_run(fed, member, runner=obj.runner(), progress=obj.progress,
+                                   releases=releases, without_secrets=without_secrets,
+                                   update_dependencies=update_dependencies))
         return
-    chosen, _hooks = commands.plan_stages(list(stages), target)  # unknown names: exit 2
-    require_unlocked(fed, target, releases, chosen)  # every locked file, before the question
-    if "releases" in chosen:
-        names = list(releases) or [r.name for r in target.releases]
+    plan = commands.plan_deploy(fed, member, releases, stages)
+    if "releases" in plan.stages:
+        names = plan.release_names
         confirm_or_abort(
             f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
-            f"({target.cloud})?", yes)
-    commands.deploy(fed, target, runner=obj.runner(), progress=obj.progress,
-                    releases=releases, stages=stages, timeout=timeout.go,
-                    update_dependencies=update_dependencies, on_report=_summarise)
+            f"({plan.member.cloud})?", yes)
+    emit(obj, commands.deploy(fed, plan, runner=obj.runner(), progress=obj.progress,
+                              timeout=timeout.go, update_dependencies=update_dependencies))
 
 
-def _summarise(report: commands.DeployReport) -> None:
-    """The deploy on the CI job's summary page (under GitHub Actions only)."""
-    append_step_summary(deploy_markdown(report))
-
-
-@click.command()
-@member_argument
-@release_option
-@click.pass_obj
-def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
-    """Show what `deploy MEMBER` would change, changing nothing.
-
-    Uses the helm-diff plugin when it is installed (`helm plugin list`); otherwise compares
-    `helm template` of each release with `helm get manifest` of what is deployed, object by
-    object (Secret values shown as digests). Needs the cluster's credentials, like deploy.
-    Exit 0 no change, 3 changes, 1 error.
-    """
-    fed = obj.federation()
-    code = commands.diff(fed, commands.require_deployable(fed, member), runner=obj.runner(),
-                         out=_stdout, progress=obj.progress, releases=releases)
-    _exit(code)
-
-
-@click.command()
-@member_argument
-@click.option("--attempts", type=click.IntRange(min=1), default=6, show_default=True,
-              help="Tries per check before giving up.")
-@click.option("--delay", type=DURATION, default="10s", show_default=True,
-              help="Time between tries (like 10s, 1m, 500ms, or plain seconds).")
-@click.option("--request-timeout", type=POSITIVE_DURATION, default="10s", show_default=True,
-              help="Timeout of each HTTP request.")
-@click.pass_obj
-def verify(obj: Context, member: str, attempts: int, delay: Duration,
-           request_timeout: Duration) -> None:
-    """Check MEMBER is up: its /health and /versions (the deploy's verify stage alone).
-
-    /health must answer JSON with `ok: true`, every `checks[].ok` true and the pod quota's
-    headroom the redirector wants; /versions must answer a JSON object equal to the prime's.
-    Each is retried. Prints both as JSON on stdout; exit 1 naming the failing check when the
-    member stays unhealthy. Works for external members too.
-    """
-    retry = Retry(attempts=attempts, delay=delay.seconds, timeout=request_timeout.seconds)
-    commands.verify(obj.federation(), member, out=_stdout, progress=obj.progress, retry=retry)
-
-
-COMMANDS: list[click.Command] = [deploy, diff, verify]
+COMMANDS: list[click.Command] = [deploy]

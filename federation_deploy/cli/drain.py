@@ -9,19 +9,13 @@ from typing import Any, TypeVar
 import click
 
 from federation_deploy.cli.context import Context, confirm_or_abort
+from federation_deploy.cli.output import emit
 from federation_deploy.cli.params import POSITIVE_DURATION, member_argument
-from federation_deploy.commands import drain as drain_command
+from federation_deploy.commands import drain as commands
 from federation_deploy.config.schema import MAX_WEIGHT
 from federation_deploy.durations import Duration
-from federation_deploy.traffic.live import check_redirector_url
-from federation_deploy.traffic.publish import Publisher, make_publisher, parse_publish_target
-from federation_deploy.traffic.ramp.engine import RampOutcome, RampSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-# The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
-# the pods only after the kubelet's sync (a minute or two). As for a ramp step.
-SETTLE_TIMEOUT = {"file": 60.0, "helm": 300.0}
 
 
 def publish_options(command: F) -> F:
@@ -43,24 +37,14 @@ def publish_options(command: F) -> F:
     return command
 
 
-def _publishing(obj: Context, publish: str, redirector_url: str | None,
-                settle_timeout: Duration | None) -> tuple[Publisher, RampSettings]:
-    check_redirector_url(redirector_url)  # as `traffic` and `ramp` do
-    target = parse_publish_target(publish)
-    settings = RampSettings(
-        redirector_url=redirector_url,
-        settle_timeout=(settle_timeout.seconds if settle_timeout is not None
-                        else SETTLE_TIMEOUT[target.kind]),
-    )
-    return make_publisher(target, obj.runner(), obj.progress), settings
+def _request(publish: str, redirector_url: str | None,
+             settle_timeout: Duration | None) -> commands.PublishRequest:
+    return commands.PublishRequest(publish, redirector_url,
+                          None if settle_timeout is None else settle_timeout.seconds)
 
 
 def _confirm(yes: bool) -> Callable[[str], None]:
     return lambda question: confirm_or_abort(question, yes)
-
-
-def _report(outcome: RampOutcome) -> None:
-    click.echo(outcome.message)
 
 
 @click.command()
@@ -78,10 +62,9 @@ def drain(obj: Context, member: str, reason: str, publish: str, redirector_url: 
     MEMBER in progress is paused: the running ramp stops at its next check, and `traffic
     restore MEMBER` resumes it.
     """
-    publisher, settings = _publishing(obj, publish, redirector_url, settle_timeout)
-    _report(drain_command.drain_member(obj.federation(), member, reason, publisher,
-                                  settings=settings, progress=obj.progress,
-                                  confirm=_confirm(yes)))
+    emit(obj, commands.drain(obj.federation(), member, reason,
+                             _request(publish, redirector_url, settle_timeout),
+                             runner=obj.runner(), progress=obj.progress, confirm=_confirm(yes)))
 
 
 @click.command()
@@ -96,9 +79,9 @@ def restore(obj: Context, member: str, publish: str, redirector_url: str | None,
     its step again, its hold counted from now: continue it with `ramp MEMBER --advance` (the
     scheduled job does) or `ramp MEMBER`.
     """
-    publisher, settings = _publishing(obj, publish, redirector_url, settle_timeout)
-    _report(drain_command.restore_member(obj.federation(), member, publisher, settings=settings,
-                                    progress=obj.progress, confirm=_confirm(yes)))
+    emit(obj, commands.restore(obj.federation(), member,
+                               _request(publish, redirector_url, settle_timeout),
+                               runner=obj.runner(), progress=obj.progress, confirm=_confirm(yes)))
 
 
 @click.command(name="set")
@@ -116,10 +99,10 @@ def set_weight(obj: Context, member: str, weight: float, reason: str | None, pub
     Refused on a drained member (`traffic restore`) and on a member being ramped (`ramp`,
     `ramp --abort`).
     """
-    publisher, settings = _publishing(obj, publish, redirector_url, settle_timeout)
-    _report(drain_command.set_member_weight(obj.federation(), member, weight, publisher,
-                                       reason=reason, settings=settings,
-                                       progress=obj.progress, confirm=_confirm(yes)))
+    emit(obj, commands.set_weight(obj.federation(), member, weight, reason,
+                                  _request(publish, redirector_url, settle_timeout),
+                                  runner=obj.runner(), progress=obj.progress,
+                                  confirm=_confirm(yes)))
 
 
 COMMANDS: list[click.Command] = [drain, restore, set_weight]

@@ -13,9 +13,11 @@ from federation_deploy.commands.result import CommandResult
 
 
 def emit(obj: Context, result: CommandResult) -> None:
-    """Print a command's result: its data on stdout, its messages on stderr (unless -q), its
-    summary on the CI job's page (under GitHub Actions), then raise its error or exit with its
-    code. Every command's output goes through here."""
+    """Print a command's result: its warnings (always), its data on stdout, its messages on
+    stderr (unless -q), its summary on the CI job's page (under GitHub Actions), then raise
+    its error or exit with its code. Every command's output goes through here."""
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     shown_already = result.streamed and sys.stdout.isatty()
     if result.stdout and not shown_already:
         click.echo(result.stdout, nl=not result.stdout.endswith("\n"))

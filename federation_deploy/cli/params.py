@@ -121,3 +121,9 @@ class SuggestingGroup(click.Group):
                 raise click.UsageError(f"{exc.message.rstrip('.')}. Did you mean "
                                        f"{close[0]!r}?", ctx) from exc
             raise
+
+
+release_option = click.option(
+    "--release", "-r", "releases", multiple=True, metavar="NAME", shell_complete=complete_release,
+    help="Only this release (repeatable). Default: every release of MEMBER, in config order.",
+)

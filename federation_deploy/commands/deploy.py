@@ -1,4 +1,4 @@
-"""Commands deploy (and its dry run), diff and verify: the pipelines, their reports, exit codes.
+"""Command `deploy` (and its dry run): the pipeline, its stages, its report, the exit code.
 
 The helm and kubectl adapters only adapt; the stages, their order, what a failing stage stops
 and the report text live here. The member is resolved (and refused when external) once, at the
@@ -7,7 +7,6 @@ edge, by `require_deployable`, and passed down as a `Member`.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,11 +20,14 @@ from federation_deploy.commands.deploy_dry_run import (
     dry_run_member,
 )
 from federation_deploy.commands.deploy_hooks import HOOKS, needs_cluster, run_hooks, split_requested
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.commands.step_summary import deploy_markdown
+from federation_deploy.commands.verify import prime_versions_url, verify_summary
 from federation_deploy.config import Federation, Hook, Member, Release
-from federation_deploy.errors import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, ToolError, UsageError
+from federation_deploy.errors import EXIT_FAILED, EXIT_OK, ToolError, UsageError
 from federation_deploy.health.probe import Fetch, Retry, VerifyResult, http_get, verify_member
 from federation_deploy.runner import Runner
-from federation_deploy.values.manifests import manifest_diff
+from federation_deploy.values.locked_files import require_unlocked
 from federation_deploy.values.render import (
     RenderedRelease,
     describe_chart,
@@ -55,13 +57,6 @@ DEFAULT_TIMEOUT = "10m"  # the same as actions.helm.DEFAULT_TIMEOUT (a test keep
 
 def _noop(_message: str) -> None:
     pass
-
-
-def prime_versions_url(fed: Federation, member: Member) -> str | None:
-    """Where the prime's /versions are, for a member whose versions must equal them (the
-    redirector's rule); None for the prime itself."""
-    prime = next((m for m in fed.routed if m.prime), None)
-    return None if prime is None or prime.name == member.name else prime.versions_url
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,6 +120,7 @@ def deploy_member(
     sleep: Callable[[float], None] = time.sleep,
     progress: Progress | None = None,
     update_dependencies: bool = False,
+    planned: tuple[tuple[str, ...], tuple[Hook, ...]] | None = None,
 ) -> DeployReport:
     """Deploy a member: credentials into a private KUBECONFIG (auth), every release in config
     order with helm upgrade --install --atomic --wait (releases; a release's CRDs applied
@@ -134,10 +130,12 @@ def deploy_member(
 
     Each failing stage raises (ToolError / VerificationError) naming the stage and release,
     and the later stages do not run. The temporary KUBECONFIG is gone when this returns or
-    raises. `tools`, `helm_executable`, `verify_fetch` and `sleep` serve tests and the sandbox.
+    raises. `planned` is the command's DeployPlan (stages and hooks worked out once); `stages`
+    plans them here instead. `tools`, `helm_executable`, `verify_fetch` and `sleep` serve
+    tests and the sandbox.
     """
     say = progress or _noop
-    chosen, hooks = plan_stages(list(stages) if stages else None, member)
+    chosen, hooks = planned or plan_stages(list(stages) if stages else None, member)
     report = DeployReport(member.name, chosen)
     if CLUSTER_STAGES & set(chosen):
         from federation_deploy.actions.helm import Helm, secret_strings
@@ -230,7 +228,7 @@ def _cluster_stages(
             hooks_after("rollout")
     except ToolError as exc:
         # only the credential tools (gcloud, aws) fail outside a named stage
-        raise _auth_error(exc, member) from None
+        raise auth_error(exc, member) from None
     finally:
         helm.use_cluster(None)
         helm.close()
@@ -242,7 +240,7 @@ def _publishes_weights(fed: Federation, member: Member, rendered: list[RenderedR
         r.release.name == fed.redirector.release for r in rendered)
 
 
-def _auth_error(exc: ToolError, member: Member) -> ToolError:
+def auth_error(exc: ToolError, member: Member) -> ToolError:
     """A failure getting credentials, named as the auth stage (a staged error is kept)."""
     return exc.with_context(
         f"could not get credentials for member {member.name!r} ({member.cloud})",
@@ -284,7 +282,7 @@ def _release_stage(
                 say(f"stage releases: dependencies of {item.release.chart} built")
             charts.append(helm.fetch_chart(item.release))
         except ToolError as exc:
-            raise _stage_error(exc, "releases", exc.summary or "",
+            raise stage_error(exc, "releases", exc.summary or "",
                                "nothing was deployed") from None
     for index, (item, chart) in enumerate(zip(rendered, charts, strict=True)):
         release = item.release
@@ -297,7 +295,7 @@ def _release_stage(
         except ToolError as exc:
             later = [r.release.name for r in rendered[index + 1:]]
             rest = f"not attempted: {', '.join(later)}" if later else "it was the last release"
-            raise _stage_error(
+            raise stage_error(
                 exc, "releases",
                 f"release {release.name!r} ({describe_chart(release)}, namespace "
                 f"{release.namespace}) failed to install or upgrade; --atomic rolled it back",
@@ -305,7 +303,7 @@ def _release_stage(
             ) from None
 
 
-def _stage_error(exc: ToolError, stage: str, what: str, after: str) -> ToolError:
+def stage_error(exc: ToolError, stage: str, what: str, after: str) -> ToolError:
     from federation_deploy.actions.kube_auth import is_unreachable
 
     hint = exc.hint
@@ -316,116 +314,52 @@ def _stage_error(exc: ToolError, stage: str, what: str, after: str) -> ToolError
 
 
 # --------------------------------------------------------------------------------------------
-# Diff: what a deploy would change
+# The commands: plan once, run the pipeline, say what it did
 
 
 @dataclass(frozen=True)
-class ReleaseDiff:
-    release: Release
-    text: str
+class DeployPlan:
+    """What one deploy runs, worked out once at the edge: the member, its stages and hooks,
+    and the releases chosen (empty: all of them)."""
+    member: Member
+    stages: tuple[str, ...]
+    hooks: tuple[Hook, ...]
+    releases: tuple[str, ...] = ()
 
     @property
-    def changed(self) -> bool:
-        return bool(self.text.strip())
+    def release_names(self) -> list[str]:
+        return list(self.releases) or [r.name for r in self.member.releases]
 
 
-@dataclass
-class DiffReport:
-    member: str
-    method: str  # "helm-diff" or "manifests"
-    releases: list[ReleaseDiff] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return any(r.changed for r in self.releases)
-
-
-def diff_member(
-    fed: Federation,
-    member: Member,
-    runner: Runner,
-    *,
-    releases: Sequence[str] | None = None,
-    helm_executable: str | None = None,
-    tools: ClusterTools | None = None,
-    progress: Progress | None = None,
-) -> DiffReport:
-    """Compare each release with what is deployed: the helm-diff plugin when installed,
-    otherwise `helm template` against `helm get manifest`, object by object."""
-    from federation_deploy.actions.helm import Helm, secret_strings
-    from federation_deploy.actions.kube_auth import (
-        cluster_access,
-        find_cluster_tools,
-        probe_cluster,
-    )
-
-    say = progress or _noop
-    rendered = render_releases(fed, member, releases)
-    tools = tools or find_cluster_tools(member)
-    secrets = secret_strings(rendered)
-    helm = Helm(runner, executable=helm_executable, secrets=secrets)
-    try:
-        with cluster_access(fed, member, runner, tools) as access:
-            probe_cluster(runner, access)
-            helm.use_cluster(access)
-            plugin = helm.has_diff_plugin()
-            report = DiffReport(member.name, "helm-diff" if plugin else "manifests")
-            say(f"diff: {member.name} with {report.method}")
-            for item in rendered:
-                release = item.release
-                try:
-                    if helm.build_dependencies(release, progress=say):
-                        say(f"diff: dependencies of {release.chart} built")
-                    if plugin:
-                        text = helm.diff_upgrade(item)
-                    else:
-                        new = helm.template(item, kube_version=member.kubernetes_version,
-                                            is_upgrade=True, include_crds=False)
-                        old = helm.get_manifest(release) or ""
-                        text = manifest_diff(old, new, release.namespace, secrets)
-                except ToolError as exc:
-                    raise _stage_error(exc, "diff", f"cannot compare release {release.name!r} "
-                                       f"({describe_chart(release)})",
-                                       "nothing was changed") from None
-                say(f"diff: {release.name}: {'changes' if text.strip() else 'no change'}")
-                report.releases.append(ReleaseDiff(release, text))
-    except ToolError as exc:
-        raise _auth_error(exc, member) from None
-    finally:
-        helm.use_cluster(None)
-        helm.close()
-    return report
-
-
-# --------------------------------------------------------------------------------------------
-# The commands: run a pipeline, say what it did, return the exit code
+def plan_deploy(fed: Federation, member: str, releases: Sequence[str] = (),
+                stages: Sequence[str] = ()) -> DeployPlan:
+    """Resolve the member (external ones refused), its stages and hooks (unknown names: exit
+    2), and refuse before anything is asked when a file the deploy needs is git-crypt locked."""
+    target = require_deployable(fed, member)
+    chosen, hooks = plan_stages(list(stages) or None, target)
+    require_unlocked(fed, target, releases, chosen)  # every locked file, before the question
+    return DeployPlan(target, chosen, hooks, tuple(releases))
 
 
 def deploy(
     fed: Federation,
-    member: Member,
+    plan: DeployPlan,
     *,
     runner: Runner,
     progress: Write,
-    releases: Sequence[str] = (),
-    stages: Sequence[str] = (),
     timeout: str = DEFAULT_TIMEOUT,
     retry: Retry | None = None,
     update_dependencies: bool = False,
-    on_report: Callable[[DeployReport], None] | None = None,
-) -> int:
-    """Deploy member (all stages, or the chosen ones); errors propagate to the CLI layer.
-    on_report gets the report of a finished deploy (the CLI's CI job summary)."""
+) -> CommandResult:
+    """Deploy the planned member (all stages, or the chosen ones); errors propagate to the CLI
+    layer. Progress streams as the stages run; the result carries the closing lines and the
+    CI job summary."""
     report = deploy_member(
-        fed, member, runner, releases=list(releases) or None, stages=list(stages) or None,
-        timeout=timeout, retry=retry, progress=progress,
+        fed, plan.member, runner, releases=list(plan.releases) or None,
+        planned=(plan.stages, plan.hooks), timeout=timeout, retry=retry, progress=progress,
         update_dependencies=update_dependencies,
     )
-    for line in deploy_summary(report):
-        progress(line)
-    if on_report is not None:
-        on_report(report)
-    return EXIT_OK
+    return CommandResult(messages=tuple(deploy_summary(report)), summary=deploy_markdown(report))
 
 
 def deploy_summary(report: DeployReport) -> list[str]:
@@ -447,79 +381,22 @@ def deploy_summary(report: DeployReport) -> list[str]:
     return lines
 
 
-def verify_summary(result: VerifyResult) -> list[str]:
-    checks = result.health.get("checks", [])
-    versions = ", ".join(f"{k} {v}" for k, v in result.versions.items()
-                         if isinstance(v, str | int | float)) or "none listed"
-    return [f"verify: {result.member} healthy ({len(checks)} check(s) ok), versions: {versions}"]
-
-
 def dry_run(
     fed: Federation,
-    member: Member,
+    member: str,
     *,
     runner: Runner,
-    out: Write,
     progress: Write,
     releases: Sequence[str] = (),
     without_secrets: bool = False,
     update_dependencies: bool = False,
-) -> int:
-    """Template and validate every release without a cluster: manifests to out, a summary to
-    progress; 1 when a chart could not be fetched or rendered or a manifest is invalid."""
-    report = dry_run_member(fed, member, runner, releases=list(releases) or None,
-                            progress=progress, without_secrets=without_secrets,
+) -> CommandResult:
+    """Template and validate every release without a cluster: manifests on stdout, a summary
+    in the messages; exit 1 when a chart could not be fetched or rendered or a manifest is
+    invalid."""
+    report = dry_run_member(fed, require_deployable(fed, member), runner,
+                            releases=list(releases) or None, progress=progress,
+                            without_secrets=without_secrets,
                             update_dependencies=update_dependencies)
-    if report.manifests:
-        out(report.manifests)
-    for line in report.summary_lines():
-        progress(line)
-    return EXIT_OK if report.ok else EXIT_FAILED
-
-
-def diff(
-    fed: Federation,
-    member: Member,
-    *,
-    runner: Runner,
-    out: Write,
-    progress: Write,
-    releases: Sequence[str] = (),
-) -> int:
-    """What a deploy would change: diffs to out; 0 no change, 3 changes (errors raise: 1)."""
-    report = diff_member(fed, member, runner, releases=list(releases) or None,
-                         progress=progress)
-    changed = [r for r in report.releases if r.changed]
-    for item in changed:
-        text = item.text if item.text.endswith("\n") else item.text + "\n"
-        out(f"# release {item.release.name} (namespace {item.release.namespace})\n{text}")
-    if changed:
-        progress(f"diff of {report.member} ({report.method}): {len(changed)} of "
-                 f"{len(report.releases)} release(s) would change: "
-                 f"{', '.join(r.release.name for r in changed)}")
-        return EXIT_CHANGES
-    progress(f"diff of {report.member} ({report.method}): no change")
-    return EXIT_OK
-
-
-def verify(
-    fed: Federation,
-    member: str,
-    *,
-    out: Write,
-    progress: Write,
-    retry: Retry | None = None,
-    fetch: Fetch = http_get,
-    sleep: Callable[[float], None] = time.sleep,
-) -> int:
-    """The verify stage alone (any member, external ones too): /health and /versions with
-    retries; the result as JSON on out. VerificationError (exit 1) when it fails."""
-    target = fed.member(member)
-    result = verify_member(target, retry, fetch=fetch, sleep=sleep, progress=progress,
-                           pod_headroom=fed.redirector.pod_headroom,
-                           prime_versions_url=prime_versions_url(fed, target))
-    out(json.dumps({"member": result.member, "health": result.health,
-                    "versions": result.versions}, indent=2) + "\n")
-    for line in verify_summary(result):
-        progress(line)
-    return EXIT_OK
+    return CommandResult(stdout=report.manifests, messages=tuple(report.summary_lines()),
+                         exit_code=EXIT_OK if report.ok else EXIT_FAILED)

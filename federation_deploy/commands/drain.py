@@ -14,8 +14,12 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from federation_deploy.commands.ramp import ramp_io
+from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import DrainState, Federation, Member, load_federation
 from federation_deploy.errors import UsageError, WeightsConflict
+from federation_deploy.runner import Runner
+from federation_deploy.traffic.publish import PublishRequest as PublishRequest  # for the CLI
+from federation_deploy.traffic.publish import publisher_for
 from federation_deploy.traffic.ramp.engine import (
     Clock,
     Progress,
@@ -35,6 +39,41 @@ ATTEMPTS = 5
 
 # Called with the question before anything is written (the CLI asks for confirmation there).
 Confirm = Callable[[str], None]
+
+
+def drain(fed: Federation, member: str, reason: str, request: PublishRequest, *,
+          runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
+    """`traffic drain`: the change published as requested; stdout says what was done."""
+    publisher, settings = _publishing(request, runner, progress)
+    return _result(drain_member(fed, member, reason, publisher, settings=settings,
+                                progress=progress, confirm=confirm))
+
+
+def restore(fed: Federation, member: str, request: PublishRequest, *,
+            runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
+    """`traffic restore`: the change published as requested; stdout says what was done."""
+    publisher, settings = _publishing(request, runner, progress)
+    return _result(restore_member(fed, member, publisher, settings=settings,
+                                  progress=progress, confirm=confirm))
+
+
+def set_weight(fed: Federation, member: str, weight: float, reason: str | None,
+               request: PublishRequest, *, runner: Runner, progress: Progress,
+               confirm: Confirm) -> CommandResult:
+    """`traffic set`: the change published as requested; stdout says what was done."""
+    publisher, settings = _publishing(request, runner, progress)
+    return _result(set_member_weight(fed, member, weight, publisher, reason=reason,
+                                     settings=settings, progress=progress, confirm=confirm))
+
+
+def _publishing(request: PublishRequest, runner: Runner,
+                progress: Progress) -> tuple[Publish, RampSettings]:
+    publisher, settle = publisher_for(request, runner, progress)
+    return publisher, RampSettings(redirector_url=request.redirector_url, settle_timeout=settle)
+
+
+def _result(outcome: RampOutcome) -> CommandResult:
+    return CommandResult(stdout=outcome.message + "\n")
 
 
 def drain_member(

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import shlex
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-from federation_deploy.config import Federation, load_federation
-from federation_deploy.errors import UsageError
-from federation_deploy.traffic.formatting import aligned_lines
-from federation_deploy.traffic.publish import Publisher
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.commands.step_summary import ramp_markdown
+from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
+from federation_deploy.durations import format_duration
+from federation_deploy.errors import FederationDeployError, UsageError, VerificationError
+from federation_deploy.runner import Runner
+from federation_deploy.traffic.formatting import aligned_lines, paused_text
+from federation_deploy.traffic.publish import Publisher, publisher_for
+from federation_deploy.traffic.publish import PublishRequest as PublishRequest  # for the CLI
 from federation_deploy.traffic.ramp.engine import (
     Clock,
     Progress,
@@ -18,7 +27,12 @@ from federation_deploy.traffic.ramp.engine import (
     RampSettings,
     StepHook,
 )
-from federation_deploy.traffic.ramp.plan import RampPlan, check_rampable, resolve_plan
+from federation_deploy.traffic.ramp.plan import (
+    RampPlan,
+    check_rampable,
+    parse_steps,
+    resolve_plan,
+)
 from federation_deploy.traffic.weights import ConfigChanged, writer_lock
 
 # An abort re-reads federation.yaml and tries again when a ramp wrote it in between: it wins.
@@ -27,6 +41,119 @@ ABORT_ATTEMPTS = 5
 # Called with the plan before anything is written or published; raises to refuse (the CLI
 # asks for confirmation there).
 Confirm = Callable[[RampPlan], None]
+
+
+@dataclass(frozen=True)
+class RampRequest:
+    """A `ramp` invocation as the user gave it: what to change (steps as written, hold as
+    normalised duration text, the weight at 100%), what to do (run, dry_run, advance, abort),
+    where to publish and what to watch (seconds for the intervals)."""
+
+    steps: str | None = None
+    hold: str | None = None
+    to_weight: float | None = None
+    publish: PublishRequest = PublishRequest()
+    prometheus_url: str | None = None
+    max_error_rate: float = 0.05
+    check_interval: float = 5.0
+    heartbeat: float = 60.0
+    dry_run: bool = False
+    advance: bool = False
+    abort: bool = False
+
+
+def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
+         progress: Progress, confirm: Callable[[str], None]) -> CommandResult:
+    """The `ramp` command: the plan (--dry-run), an abort, one step (--advance) or the whole
+    ramp. stdout: the plan table or the outcome; the CI summary of what happened. A rollback
+    is reported as a VerificationError (exit 1) after its summary."""
+    if request.abort and (request.advance or request.dry_run):
+        raise UsageError("--abort cannot be combined with --advance or --dry-run")
+    steps = parse_steps(request.steps) if request.steps is not None else None
+    if request.dry_run:
+        return dry_run(fed, member, steps, request)
+    publisher, settle = publisher_for(request.publish, runner, progress)
+    settings = RampSettings(
+        redirector_url=request.publish.redirector_url,
+        prometheus_url=request.prometheus_url,
+        max_error_rate=request.max_error_rate,
+        check_interval=request.check_interval,
+        # /active_hosts is polled as often as the member is checked, at least once a second
+        poll_interval=min(1.0, request.check_interval),
+        settle_timeout=settle,
+        heartbeat_interval=request.heartbeat,
+    )
+    target = publisher.target
+    if request.abort:
+        confirm(f"Abort the ramp of {member}: weight 0 now, published to {target}?")
+        outcome = abort_ramp(fed, member, publisher, settings=settings, progress=progress)
+        return _outcome_result(fed, member, outcome)
+
+    def confirm_plan(plan: RampPlan) -> None:
+        state = fed.members[member].ramp
+        shown = ", ".join(f"{p:g}%" for p in plan.percents)
+        verb = "Advance the ramp of" if request.advance else "Ramp"
+        where = "" if state is None else f", in progress at step {state.step + 1}"
+        confirm(f"{verb} {member} ({shown}; hold {format_duration(plan.hold_seconds)}"
+                f"{where}), publishing to {target}?")
+
+    try:
+        outcome = run_ramp(fed, member, publisher, steps=steps, to_weight=request.to_weight,
+                           hold=request.hold, settings=settings, progress=progress,
+                           confirm=confirm_plan, advance=request.advance)
+    except VerificationError as exc:
+        return CommandResult(error=exc, summary=ramp_markdown(
+            load_federation(fed.config_dir), member, None, str(exc)))
+    return _outcome_result(fed, member, outcome)
+
+
+def _outcome_result(fed: Federation, member: str, outcome: RampOutcome) -> CommandResult:
+    return CommandResult(stdout=outcome.message + "\n", summary=ramp_markdown(
+        load_federation(fed.config_dir), member, outcome))
+
+
+def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
+            request: RampRequest) -> CommandResult:
+    """The plan as a table, changing nothing; notes and where a ramp in progress is."""
+    plan = resolve_plan(fed, member, steps, request.to_weight, request.hold)
+    state = fed.members[member].ramp
+    messages = [f"note: {note}" for note in plan.notes]
+    if state is not None and state.rolled_back is not None:
+        messages.append(f"the ramp of {member} at step {state.step + 1} is "
+                        f"{paused_text(member, state.rolled_back)}")
+    elif state is not None:
+        messages.append(f"a ramp of {member} is in progress at step {state.step + 1} "
+                        f"since {state.started}")
+    return CommandResult(
+        stdout=plan_table(plan, state.step if state is not None else None),
+        messages=tuple(messages))
+
+
+def interrupted(config_dir: Path, member: str, resume_flags: list[str],
+                abort_flags: list[str], rerun: list[str]) -> list[str]:
+    """What an interrupted ramp says: where config left it, and the exact commands that resume
+    it and abort it (resume_flags and abort_flags carry this run's publish target and
+    redirector; rerun is this run's own command line)."""
+    state = None
+    with contextlib.suppress(FederationDeployError):
+        state = load_federation(config_dir).members[member].ramp
+    base = ["federation-deploy"]
+    if config_dir != Path("config"):
+        base += ["--config-dir", str(config_dir)]
+    base += ["ramp", member]
+    if state is None:
+        # nothing written yet (or the ramp already complete): the same command starts it
+        return [f"interrupted: config has no ramp of {member} in progress; run the same "
+                "command again to start it:",
+                "  " + shlex.join(["federation-deploy", *rerun])]
+    where = ("before its first step" if state.step < 0
+             else f"at step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)")
+    return [
+        f"interrupted: {config_dir / FEDERATION_FILE} keeps the ramp of {member} "
+        f"{where}, and those weights were published",
+        "  resume: " + shlex.join([*base, *resume_flags, "--yes"]),
+        "  abort:  " + shlex.join([*base, "--abort", *abort_flags, "--yes"]),
+    ]
 
 
 def run_ramp(

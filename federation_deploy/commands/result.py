@@ -15,10 +15,13 @@ class CommandResult:
     `federation-deploy render gke > values.yaml` keeps working; `messages` are progress, notes
     and warnings, printed to stderr in order after it unless -q; `exit_code` follows the CLI
     contract (0 ok, 1 failed, 3 changes or drift; bad usage and config raise instead).
-    `summary` is markdown for a CI job's summary page (written under GitHub Actions only);
-    `error` is a failure that still has a summary to show (a rolled-back ramp): the CLI
-    writes the summary, then raises it, so it is reported as every other error is.
+    `warnings` go to stderr before the data, even with -q: the data is incomplete (traffic's
+    live columns when the redirector could not be asked). `summary` is markdown for a CI
+    job's summary page (written under GitHub Actions only); `error` is a failure that still
+    has a summary to show (a rolled-back ramp): the CLI writes the summary, then raises it,
+    so it is reported as every other error is.
     """
+
 
     exit_code: int = EXIT_OK
     stdout: str = ""
@@ -26,5 +29,6 @@ class CommandResult:
     # stdout was already shown on stderr as the tool wrote it (terraform's plan): on a
     # terminal, where both streams end up, it is not printed a second time
     streamed: bool = False
+    warnings: tuple[str, ...] = ()
     summary: str | None = None
     error: FederationDeployError | None = None

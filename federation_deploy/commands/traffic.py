@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation
+from federation_deploy.errors import EXIT_FAILED, EXIT_OK
 from federation_deploy.traffic.formatting import (
     aligned_lines,
     dump_rows,
@@ -46,6 +48,17 @@ class TrafficRow:
         if self.live is not None:
             out["live"] = self.live
         return out
+
+
+def traffic(fed: Federation, redirector_url: str | None, output: str) -> CommandResult:
+    """The `traffic` table (or JSON/YAML); with a redirector URL the live columns too, and a
+    warning and exit 1 when the live state is incomplete."""
+    rows = traffic_report(fed, redirector_url)
+    errors = live_errors(rows)
+    data = traffic_table(rows) if output == "table" else traffic_data(rows, output)
+    return CommandResult(stdout=data,
+                         warnings=tuple(f"live state incomplete: {e}" for e in errors),
+                         exit_code=EXIT_FAILED if errors else EXIT_OK)
 
 
 def traffic_report(fed: Federation, redirector_url: str | None = None) -> list[TrafficRow]:

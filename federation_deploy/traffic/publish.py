@@ -148,6 +148,34 @@ class Publisher:
         return read_published_helm(fed, self.runner)
 
 
+# The redirector hot-reloads a file within seconds; through helm the new ConfigMap reaches
+# the pods only after the kubelet's sync (a minute or two).
+SETTLE_TIMEOUT = {"file": 60.0, "helm": 300.0}
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    """Where a weight change is published and which redirector is waited for, as the user
+    gave them (`--publish`, `--redirector-url`, `--settle-timeout` in seconds)."""
+
+    publish: str = "helm"
+    redirector_url: str | None = None
+    settle_timeout: float | None = None
+
+
+def publisher_for(request: PublishRequest, runner: Runner | None,
+                  progress: Callable[[str], None] | None) -> tuple[Publisher, float]:
+    """The Publisher of a request and how long the redirector may take to serve a change
+    (the request's, else the target's default); bad targets and URLs refused (exit 2)."""
+    from federation_deploy.traffic.live import check_redirector_url
+
+    check_redirector_url(request.redirector_url)
+    target = parse_publish_target(request.publish)
+    settle = (request.settle_timeout if request.settle_timeout is not None
+              else SETTLE_TIMEOUT[target.kind])
+    return make_publisher(target, runner, progress), settle
+
+
 def make_publisher(
     target: PublishTarget,
     runner: Runner | None = None,

@@ -12,6 +12,7 @@ import pytest
 from federation_deploy.actions import helm
 from federation_deploy.actions.kube_auth import ClusterTools
 from federation_deploy.commands import deploy as pipeline
+from federation_deploy.commands import diff as diff_command
 from federation_deploy.config import CHARTS_DIR, Federation, load_federation
 from federation_deploy.errors import (
     FederationDeployError,
@@ -442,7 +443,7 @@ def test_diff_with_the_plugin(fed: Federation, recorder: RecordingRunner,
     recorder.answer(["helm", "diff", "upgrade", "federation-redirect"], 0,
                     "federation-redirect, federation-redirect, ConfigMap (v1) has changed:\n"
                     '-    {"hosts": 1}\n+    {"hosts": 2}\n')
-    report = pipeline.diff_member(fed, fed.member("gke"), recorder, releases=["cert-manager",
+    report = diff_command.diff_member(fed, fed.member("gke"), recorder, releases=["cert-manager",
                                                               "federation-redirect"],
                               helm_executable="helm", tools=GCP_TOOLS)
     kc = kube_flags(recorder)
@@ -484,7 +485,7 @@ def test_diff_without_the_plugin_compares_manifests(fed: Federation, recorder: R
     recorder.answer(["helm", "get", "manifest", "federation-redirect"], 0, DEPLOYED)
     recorder.answer(["helm", "template", "cert-manager"], 0, DEPLOYED)
     recorder.answer(["helm", "get", "manifest", "cert-manager"], 0, DEPLOYED)
-    report = pipeline.diff_member(fed, fed.member("gke"), recorder,
+    report = diff_command.diff_member(fed, fed.member("gke"), recorder,
                               releases=["cert-manager", "federation-redirect"],
                               helm_executable="helm", tools=GCP_TOOLS)
     assert report.method == "manifests"
@@ -504,7 +505,7 @@ def test_diff_of_a_release_not_installed_shows_everything_new(fed: Federation,
                                                               recorder: RecordingRunner) -> None:
     recorder.answer(["helm", "template"], 0, DEPLOYED)
     recorder.answer(["helm", "get", "manifest"], 1, "", "Error: release: not found\n")
-    report = pipeline.diff_member(fed, fed.member("gke"), recorder,
+    report = diff_command.diff_member(fed, fed.member("gke"), recorder,
                                   releases=["federation-redirect"],
                                   helm_executable="helm", tools=GCP_TOOLS)
     text = report.releases[0].text

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from federation_deploy.commands.deploy import DeployReport
+from typing import TYPE_CHECKING
+
 from federation_deploy.config import Federation
 from federation_deploy.traffic.formatting import share_cell, weight_cell
-from federation_deploy.traffic.ramp.engine import RampOutcome
 from federation_deploy.traffic.shares import routed_weights, shares
+
+if TYPE_CHECKING:
+    # the deploy command imports this module; the ramp engine is loaded only by a ramp
+    from federation_deploy.commands.deploy import DeployReport
+    from federation_deploy.traffic.ramp.engine import RampOutcome
 
 
 def _cell(text: str) -> str:
