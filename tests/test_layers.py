@@ -129,3 +129,83 @@ def test_a_violation_is_seen(tmp_path: Path) -> None:
     finally:
         del MODULES["federation_deploy.config._layers_probe"]
     assert "federation_deploy.runner" in found and "click" in found
+
+
+# --------------------------------------------------------------------------------------------
+# The floor plan: a few shared modules at the root, the CLI reaching only commands/, and every
+# command returning the one result type.
+
+ROOT_MODULES = {"__init__", "errors", "runner", "signals", "yamlio", "durations"}
+# What the CLI may import of the package: its own modules, the commands, config (the model and
+# the schema's limits for option ranges) and the shared root modules.
+CLI_MAY_IMPORT = ("cli", "commands", "config", *sorted(ROOT_MODULES - {"__init__"}))
+# cli modules that serve every command rather than one; and `completion`, which prints Click's
+# own completion script (nothing below the CLI has anything to do with it)
+CLI_SHARED = {"__init__", "main", "context", "params", "output", "github", "completion"}
+
+
+def test_the_package_root_keeps_only_the_shared_modules() -> None:
+    at_root = {p.stem for p in ROOT.glob("*.py")}
+    assert at_root <= ROOT_MODULES, f"modules at the package root: {sorted(at_root - ROOT_MODULES)}"
+    assert len(at_root) <= 8
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if within(n, f"{PACKAGE}.cli")])
+def test_the_cli_reaches_nothing_below_commands(name: str) -> None:
+    bad = {m for m in imports(name) if within(m, PACKAGE) and m != PACKAGE
+           and not any(within(m, f"{PACKAGE}.{allowed}") for allowed in CLI_MAY_IMPORT)}
+    assert not bad, f"{name} imports {sorted(bad)}"
+
+
+def _commands_called(name: str) -> dict[str, set[str]]:
+    """The functions of commands/ modules a cli module calls: {commands module: {function}}."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == f"{PACKAGE}.commands":
+            for alias in node.names:
+                aliases[alias.asname or alias.name] = f"{PACKAGE}.commands.{alias.name}"
+    called: dict[str, set[str]] = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name) and node.func.value.id in aliases):
+            called.setdefault(aliases[node.func.value.id], set()).add(node.func.attr)
+    return called
+
+
+def _returns(module: str, function: str) -> str | None:
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == function and node.returns:
+            return ast.unparse(node.returns)
+    return None
+
+
+CLI_COMMAND_MODULES = [n for n in MODULES if within(n, f"{PACKAGE}.cli") and n != f"{PACKAGE}.cli"
+                       and n.rpartition(".")[2] not in CLI_SHARED]
+
+
+@pytest.mark.parametrize("name", CLI_COMMAND_MODULES)
+def test_each_cli_module_has_its_command_module_and_prints_through_emit(name: str) -> None:
+    command = f"{PACKAGE}.commands.{name.rpartition('.')[2]}"
+    assert command in MODULES, f"{name} has no {command}"
+    called = _commands_called(name)
+    assert command in called, f"{name} never calls {command}"
+    source = MODULES[name].read_text(encoding="utf-8")
+    assert "emit(obj," in source
+
+
+@pytest.mark.parametrize("name", CLI_COMMAND_MODULES)
+def test_the_commands_the_cli_calls_return_the_result_type(name: str) -> None:
+    for module, functions in _commands_called(name).items():
+        for function in functions:
+            returns = _returns(module, function)
+            if returns is None:  # a class (a request), a constant or a re-export
+                continue
+            assert returns == "CommandResult" or function in QUESTIONS, \
+                f"{module}.{function} returns {returns}, not CommandResult"
+
+
+# commands/ functions the CLI asks before or after the command proper: the deploy's plan (which
+# the CLI confirms with the user) and what an interrupted ramp says (the interrupt handler's)
+QUESTIONS = {"plan_deploy", "interrupted"}

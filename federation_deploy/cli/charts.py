@@ -9,14 +9,6 @@ from federation_deploy.cli.output import emit
 from federation_deploy.commands import charts as commands
 
 
-def _find_helm() -> str:
-    from federation_deploy.actions.helm import (
-        find_helm,  # pyhelm3 is imported only when an OCI chart asks
-    )
-
-    return find_helm()
-
-
 @click.group()
 def charts() -> None:
     """The chart pins of federation.yaml's `charts:` table.

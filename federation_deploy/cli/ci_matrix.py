@@ -1,4 +1,4 @@
-"""Click commands for the GitHub Actions workflows: ci-matrix."""
+"""Click command `ci-matrix` (thin: parse options, call commands.ci_matrix, print)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import click
 
 from federation_deploy.cli.context import Context
 from federation_deploy.cli.output import emit
-from federation_deploy.commands.ci_matrix import ci_matrix as ci_matrix_command
+from federation_deploy.commands import ci_matrix as commands
 
 
 @click.command("ci-matrix")
@@ -34,9 +34,9 @@ def ci_matrix(obj: Context, changed_since: str | None, terraform_only: bool,
     """
     fed = obj.federation()
     runner = obj.runner(plumbing=True)
-    emit(obj, ci_matrix_command(fed, runner=runner, changed_since_ref=changed_since,
-                                ramping=ramping, terraform_only=terraform_only,
-                                redirector=redirector))
+    emit(obj, commands.ci_matrix(fed, runner=runner, changed_since_ref=changed_since,
+                                 ramping=ramping, terraform_only=terraform_only,
+                                 redirector=redirector))
 
 
 COMMANDS: list[click.Command] = [ci_matrix]

@@ -7,11 +7,10 @@ import click
 from federation_deploy.cli.context import Context
 from federation_deploy.cli.output import emit
 from federation_deploy.commands import members as members_command
-from federation_deploy.traffic.formatting import OUTPUT_FORMATS
 
 
 @click.command()
-@click.option("--output", "-o", "output", type=click.Choice(OUTPUT_FORMATS),
+@click.option("--output", "-o", "output", type=click.Choice(members_command.OUTPUT_FORMATS),
               default="table", show_default=True,
               help="Table for people, JSON or YAML for scripts (the same keys as traffic's).")
 @click.pass_obj

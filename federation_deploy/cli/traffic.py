@@ -9,11 +9,10 @@ from federation_deploy.cli.context import Context
 from federation_deploy.cli.drain import COMMANDS as DRAIN_COMMANDS
 from federation_deploy.cli.output import emit
 from federation_deploy.commands import traffic as commands
-from federation_deploy.traffic.formatting import OUTPUT_FORMATS
 
 
 @click.group(invoke_without_command=True)
-@click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table",
+@click.option("--output", "-o", type=click.Choice(commands.OUTPUT_FORMATS), default="table",
               show_default=True,
               help="Table for people, JSON or YAML for scripts (the same keys as members').")
 @click.option("--redirector-url", metavar="URL",

@@ -6,6 +6,7 @@ from typing import Any
 
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation
+from federation_deploy.traffic.formatting import OUTPUT_FORMATS as OUTPUT_FORMATS  # for the CLI
 from federation_deploy.traffic.formatting import (
     aligned_lines,
     dump_rows,
