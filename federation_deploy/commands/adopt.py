@@ -6,6 +6,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from federation_deploy import __version__
 from federation_deploy.adopt.federation import Adoption, adopt_repository
 from federation_deploy.adopt.workflow import WORKFLOW_FILE, cd_workflow
 from federation_deploy.errors import EXIT_OK, EXIT_USAGE, ConfigError, UsageError
@@ -38,7 +39,8 @@ SECTION_COMMENTS: dict[tuple[str, ...], str] = {
 }
 
 
-PACKAGE = "federation-deploy"
+# the workflow installs the version that wrote it
+PACKAGE = f"federation-deploy=={__version__}"
 
 
 @dataclass(frozen=True)

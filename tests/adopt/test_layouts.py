@@ -11,6 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from federation_deploy import __version__
 from federation_deploy.adopt.federation import adopt_repository
 from federation_deploy.adopt.workflow import WORKFLOW_FILE
 from federation_deploy.cli.main import cli
@@ -116,6 +117,8 @@ def test_2024_curvenote_on_aws_with_its_stack(tmp_path: Path) -> None:
     assert any(s.get("run") == "chartpress --push" for s in staging["steps"])
     unlock = next(s for s in staging["steps"] if "git-crypt" in s.get("uses", ""))
     assert unlock["env"] == {"GIT_CRYPT_KEY": "${{ secrets.GIT_CRYPT_KEY }}"}
+    install = next(s for s in staging["steps"] if s.get("name") == "Install federation-deploy")
+    assert install["run"] == f"pip install federation-deploy=={__version__}"
     shadow = workflow["jobs"]["shadow"]
     assert shadow["if"] == "github.event_name == 'pull_request'"
     assert shadow["strategy"]["matrix"]["member"] == ["staging", "prod", "ovh2", "curvenote"]
