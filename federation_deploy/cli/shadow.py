@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from federation_deploy.cli.context import Context, confirm_or_abort
-from federation_deploy.cli.core import emit
+from federation_deploy.cli.output import emit
 from federation_deploy.cli.params import member_argument
 from federation_deploy.commands import shadow as commands
 

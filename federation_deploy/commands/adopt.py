@@ -94,7 +94,7 @@ def adopt(repository: Path, *, force: bool = False) -> AdoptResult:
 def _refused(repository: Path) -> tuple[str, ...]:
     """What validate --without-secrets says of the file just written: adopt never leaves a
     file its own validate refuses without saying so."""
-    from .foundation import validate
+    from federation_deploy.commands.validate import validate
 
     try:
         validate(repository, without_secrets=True)
