@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import yaml
-
+from federation_deploy.adopt.chart_pins import shared_chart_pins
 from federation_deploy.adopt.sources import (
     CdWorkflow,
     Unmapped,
-    argv_lists,
-    called_from_main,
-    guarding_tables,
     load_plain_yaml,
     merge_values,
     read_cd_workflow,
@@ -23,16 +20,29 @@ from federation_deploy.adopt.sources import (
     read_env_file,
     string_constants,
 )
+from federation_deploy.adopt.steps import (
+    Target,
+    calls_in_order,
+    commands_run,
+    env_names,
+    helm_words,
+)
+from federation_deploy.adopt.terraform_stacks import (
+    Stack,
+    pick_version,
+    stack_backend_region,
+    stack_for,
+    stacks,
+    version_constraints,
+)
 from federation_deploy.config.advice import has_unlocked_dependencies, leftover_redirector_hosts
 from federation_deploy.config.gitcrypt import GIT_CRYPT_MAGIC, is_git_crypt_locked
 from federation_deploy.errors import UsageError
 from federation_deploy.yamlio import to_plain
 
 __all__ = ["GIT_CRYPT_MAGIC", "Adoption", "Unmapped", "adopt_repository",
-           "is_git_crypt_locked"]
+           "is_git_crypt_locked", "shared_chart_pins"]
 
-# the terraform pin written when the repository's stacks pin none exactly (ours, DESIGN 4)
-DEFAULT_TERRAFORM_VERSION = "1.11.4"
 DEPLOY_SCRIPT = "deploy.py"
 CD_WORKFLOW = ".github/workflows/cd.yml"
 STAND_IN = "config/test-secrets.yaml"
@@ -42,16 +52,11 @@ CLOUD_ORDER = (("KUBECONFIG_CLUSTERS", "kubeconfig"), ("AZURE_RGs", "azure"),
 # deploy.py steps adopt maps itself (auth -> cloud, rollout wait -> our rollout stage, ...)
 MAPPED_STEPS = {"main", "check_call", "check_output", "run", "get_config_files", "deploy",
                 "setup_certmanager", "deploy_system_charts", "wait_for_deployments_daemonsets",
+                "wait_for_rollout",
                 "setup_auth_kubeconfig", "setup_auth_gcloud", "setup_auth_aws",
                 "setup_auth_azure"}
 # deploy.py steps that are not helm releases: the hook adopt suggests for each
-KNOWN_HOOKS = {
-    "update_networkbans": ("network-bans", "auth",
-                           "deploy.py runs the ban scripts before the charts, which read "
-                           "what they generate"),
-    "patch_coredns": ("coredns-resources", "auth",
-                      "deploy.py patches CoreDNS's memory right after authenticating"),
-}
+KNOWN_HOOKS = {"update_networkbans": "network-bans", "patch_coredns": "coredns-resources"}
 
 
 @dataclass(frozen=True)
@@ -61,18 +66,16 @@ class Adoption:
     document: dict[str, Any]
     unmapped: tuple[Unmapped, ...]
     notes: tuple[str, ...] = ()
+    cd_order: tuple[str, ...] = ()  # cd.yml's deploy order, for the workflow adopt writes
+    aws_roles: Mapping[str, str] = field(default_factory=dict)  # member -> OIDC role (cd.yml)
+
+    @property
+    def blocking(self) -> tuple[Unmapped, ...]:
+        return tuple(u for u in self.unmapped if u.blocking)
 
 
 # --------------------------------------------------------------------------------------------
 # the document
-
-
-def _hook_snippet(name: str, after: str, argvs: Sequence[Sequence[str]]) -> str:
-    hooks = [{"name": name if len(argvs) == 1 else f"{name}-{i}", "after": after,
-              "argv": list(argv)} for i, argv in enumerate(argvs, 1)]
-    text: str = yaml.safe_dump({"hooks": hooks}, sort_keys=False, default_flow_style=None,
-                               width=4096)
-    return text.rstrip()
 
 
 class _Reader:
@@ -90,6 +93,7 @@ class _Reader:
         cd_path = root / CD_WORKFLOW
         self.cd = read_cd_workflow(cd_path, CD_WORKFLOW) if cd_path.is_file() else CdWorkflow()
         self.chart_values = self._values_of("mybinder/values.yaml")
+        self.stacks: list[Stack] = []
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -142,36 +146,99 @@ class _Reader:
                     "(a member that was retired?)"))
         return names
 
+    def target(self, name: str) -> Target:
+        return Target(name, self.cd.cluster_names.get(name, name), self.script.tables)
+
+    def auth_function(self, name: str) -> str | None:
+        """The setup_auth_* function deploy.py's main() calls for member name."""
+        return next((f for f in calls_in_order(self.script, "main", self.target(name))
+                     if f.startswith("setup_auth")), None)
+
     def cloud_of(self, name: str) -> tuple[str | None, dict[str, Any]]:
-        for table, cloud in CLOUD_ORDER:
-            if name not in self.table(table):
-                continue
+        auth = self.auth_function(name)
+        table = next((t for t, _ in CLOUD_ORDER if name in self.table(t)), None)
+        if auth is None and table is not None:
+            # main() authenticates inline (no setup_auth_* function): the table says how
+            cloud = dict(CLOUD_ORDER)[table]
+            where = self.table_where(table)
             if cloud == "kubeconfig":
                 return cloud, {"kubeconfig": f"{name}-kubeconfig.yaml"}  # under secrets/
             if cloud == "gcp":
-                cluster = {"project": self.table("GCP_PROJECTS")[name],
-                           "location": self.table("GCP_ZONES").get(name),
-                           "name": self.cd.cluster_names.get(name, name)}
-                key_file = self.gcloud_key_file(name)
-                if key_file is not None:
-                    cluster["key_file"] = key_file
-                if cluster["location"] is None:
-                    self.unmapped.append(Unmapped(
-                        f"member {name}: no zone in GCP_ZONES", self.table_where("GCP_ZONES"),
-                        f"set members.{name}.cluster.location"))
-                    del cluster["location"]
-                return cloud, cluster
+                return cloud, self.gcp_cluster(name, where)
             if cloud == "aws":
-                self.unmapped.append(Unmapped(
-                    f"member {name}: the region of its EKS cluster", self.table_where(table),
-                    f"deploy.py takes it from the AWS profile: set members.{name}.cluster.region"))
-                return cloud, {"name": self.table(table)[name]}
-            self.unmapped.append(Unmapped(
-                f"member {name} on Azure (AKS)", self.table_where(table),
-                "federation-deploy has no azure cloud: export a kubeconfig to "
-                f"secrets/{name}-kubeconfig.yaml and use cloud: kubeconfig"))
+                return cloud, self.aws_cluster(name, where)
+        if auth is None:
+            self.blocking(f"member {name}: how deploy.py reaches its cluster",
+                          self.script.where(self.script.functions["main"].lineno)
+                          if "main" in self.script.functions else DEPLOY_SCRIPT,
+                          f"no setup_auth_* step of main() applies to it: set members.{name}"
+                          ".cloud and members.{name}.cluster")
             return None, {}
+        function = self.script.functions[auth]
+        where = self.script.where(function.lineno)
+        argvs = commands_run(function, self.target(name))
+        tools = {argv[0] for argv in argvs}
+        texts = list(string_constants(function))
+        if "gcloud" in tools:
+            return "gcp", self.gcp_cluster(name, where)
+        if "aws" in tools:
+            return "aws", self.aws_cluster(name, where)
+        if "az" in tools:
+            self.blocking(f"member {name} on Azure (AKS)", where,
+                          "federation-deploy has no azure cloud: export a kubeconfig to "
+                          f"secrets/{name}-kubeconfig.yaml and set members.{name}.cloud: "
+                          f"kubeconfig, cluster: {{kubeconfig: {name}-kubeconfig.yaml}}")
+            return None, {}
+        kubeconfig = next((t for t in texts if "kubeconfig" in t
+                           and re.search(r"\.ya?ml$", t)), None)
+        if kubeconfig is not None:
+            cluster = {"kubeconfig": kubeconfig.replace("{member}", name).rsplit("/", 1)[-1]}
+            context = next((a[3] for a in argvs if a[:3] == ["kubectl", "config", "use-context"]
+                            and len(a) > 3), None)
+            if context:
+                cluster["context"] = context
+            return "kubeconfig", cluster  # under secrets/
+        self.blocking(f"member {name}: what {auth}() does", where,
+                      f"adopt does not recognise it: set members.{name}.cloud and cluster")
         return None, {}
+
+    def gcp_cluster(self, name: str, where: str) -> dict[str, Any]:
+        cluster = {"project": self.table("GCP_PROJECTS").get(name),
+                   "location": self.table("GCP_ZONES").get(name),
+                   "name": self.cd.cluster_names.get(name, name)}
+        key_file = self.gcloud_key_file(name)
+        if key_file is not None:
+            cluster["key_file"] = key_file
+        for key, table in (("project", "GCP_PROJECTS"), ("location", "GCP_ZONES")):
+            if cluster[key] is None:
+                self.blocking(f"member {name}: no entry in {table}", self.table_where(table)
+                              if table in self.script.tables else where,
+                              f"set members.{name}.cluster.{key}")
+                del cluster[key]
+        return cluster
+
+    def aws_cluster(self, name: str, where: str) -> dict[str, Any]:
+        cluster: dict[str, Any] = {"name": self.table("AWS_DEPLOYMENTS").get(name, name)}
+        region = self.cd.aws_regions.get(name)
+        if region is None:
+            stack = self.stack_of(name)
+            backend = stack_backend_region(self.root / "terraform" / stack) if stack else None
+            if backend is not None:
+                region = backend
+                self.notes.append(f"member {name}: region {region} from the s3 backend of "
+                                  f"terraform/{stack}")
+        if region is None:
+            self.blocking(f"member {name}: the region of its EKS cluster", where,
+                          "deploy.py takes it from the AWS profile, cd.yml's matrix entry has "
+                          f"no aws_region and no stack says it: set members.{name}.cluster."
+                          "region")
+        else:
+            cluster["region"] = region
+        return cluster
+
+    def blocking(self, what: str, where: str, how: str) -> None:
+        """Something validate would refuse unless a person says it: adopt exits 2."""
+        self.unmapped.append(Unmapped(what, where, how, blocking=True))
 
     def gcloud_key_file(self, name: str) -> str | None:
         """deploy.py's `gcloud auth activate-service-account --key-file=...` for member name
@@ -190,7 +257,8 @@ class _Reader:
             if isinstance(block, Mapping) and block.get("enabled") and block.get("hosts"):
                 found.append((name, dict(block)))
         # the federation's redirector routes to other members; a member's own is a sidecar
-        found.sort(key=lambda item: -len([h for h in item[1]["hosts"] if h != item[0]]))
+        found.sort(key=lambda item: (item[0] in self.cd.staging,
+                                     -len([h for h in item[1]["hosts"] if h != item[0]])))
         return found
 
     def redirector_section(self, member: str, block: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,33 +317,39 @@ class _Reader:
         return releases
 
     def cert_manager_release(self) -> dict[str, Any] | None:
+        """setup_certmanager's helm upgrade: an oci:// chart, or `--repo=URL NAME`; its
+        version from the environment variable it reads (cert-manager.env, else cd.yml's
+        env:), its CRDs from the URL it applies."""
         function = self.script.functions.get("setup_certmanager")
         if function is None:
             return None
-        texts = list(string_constants(function))
-        # one token (a docstring may mention URLs too): an oci:// chart, or a repository URL
-        chart = next((t for t in texts if re.fullmatch(r"oci://\S+", t)), None) or next(
-            (t for t in texts if re.fullmatch(r"https?://\S+", t) and not t.endswith(".yaml")),
-            None)
-        crds = next((t for t in texts if t.endswith(".crds.yaml")), None)
-        namespace = next((t.split("=", 1)[1] for t in texts if t.startswith("--namespace=")),
-                         "cert-manager")
-        values = [t.split("=", 1)[1] for t in texts if t.startswith("--values=")]
-        env_names = [t for t in texts if re.fullmatch(r"[A-Z][A-Z0-9_]*VERSION", t)]
-        env = read_env_file(self.root / "cert-manager.env")
-        version = next((env[n] for n in env_names if n in env), None)
         where = self.script.where(function.lineno)
-        if chart is None or version is None:
+        texts = list(string_constants(function))
+        helm = next((a for a in commands_run(function, Target("cert-manager", "cert-manager",
+                                                               self.script.tables))
+                     if a[:1] == ["helm"]), None)
+        options, words = helm_words(helm) if helm else ({}, [])
+        chart = words[-1] if words else None
+        repo = options["--repo"][-1] if options.get("--repo") else None
+        env = {**self.cd.env, **read_env_file(self.root / "cert-manager.env")}
+        names = [n for n in env_names(function) if n in env]
+        version = env[names[0]] if names else None
+        if chart is None or "{" in chart or version is None:
             self.unmapped.append(Unmapped(
                 "cert-manager", where,
-                "could not read its chart or version (cert-manager.env): add a release "
-                "{name: cert-manager, chart: ..., version: ..., namespace: cert-manager, "
-                "crds: URL} before mybinder"))
+                "could not read its chart or version (cert-manager.env or cd.yml's env:): add "
+                "a release {name: cert-manager, chart: ..., version: ..., namespace: "
+                "cert-manager, crds: URL} before mybinder"))
             return None
-        release: dict[str, Any] = {"name": "cert-manager", "chart": chart, "version": version,
-                                   "namespace": namespace}
+        release: dict[str, Any] = {
+            "name": "cert-manager", "chart": chart, "version": version,
+            "namespace": (options.get("--namespace") or ["cert-manager"])[-1]}
+        if repo:
+            release["repo"] = repo
+        crds = next((t for t in texts if t.endswith(".crds.yaml")), None)
         if crds:
-            release["crds"] = crds.replace("{version}", version)
+            release["crds"] = re.sub(r"\{[a-z_]*version[a-z_]*\}", version, crds)
+        values = [*options.get("--values", []), *options.get("-f", [])]
         if values:
             release["values"] = values
         return release
@@ -291,53 +365,57 @@ class _Reader:
 
     # -- what is left ------------------------------------------------------------------------
 
-    def applies_to(self, function: str, members: Sequence[str]) -> str:
-        tables = guarding_tables(self.script, function)
-        chosen = [m for m in members if not tables or any(m in self.table(t) for t in tables)]
-        return ", ".join(chosen) or "no adopted member"
-
-    def steps_not_mapped(self, members: Sequence[str]) -> None:
-        for name in called_from_main(self.script):
-            function = self.script.functions[name]
-            where = self.script.where(function.lineno)
-            if name in KNOWN_HOOKS:
-                hook, after, why = KNOWN_HOOKS[name]
-                argvs = argv_lists(function)
-                self.unmapped.append(Unmapped(
-                    f"deploy.py step {name}() ({hook})", where,
-                    f"{why}; it runs for {self.applies_to(name, members)}. Express it as "
-                    "hooks of those members:\n" + _hook_snippet(hook, after, argvs)))
-            elif name not in MAPPED_STEPS:
-                self.unmapped.append(Unmapped(
-                    f"deploy.py step {name}()", where,
-                    "adopt does not know this step: express it as a member hook "
-                    "(hooks: [{name, after: auth|releases|rollout|verify, argv: [...]}])"))
-        if self.cd.tests is not None:
-            argv, line = self.cd.tests
+    def member_hooks(self, name: str) -> list[dict[str, Any]]:
+        """deploy.py's steps that are not helm releases, for member name, in its order, as
+        hooks: network bans and the CoreDNS patch after auth (deploy.py runs them before any
+        chart), cd.yml's post-deploy tests after verify."""
+        hooks: list[dict[str, Any]] = []
+        target = self.target(name)
+        for function in calls_in_order(self.script, "main", target):
+            if function not in KNOWN_HOOKS:
+                continue
+            argvs = commands_run(self.script.functions[function], target)
+            base = KNOWN_HOOKS[function]
+            for i, argv in enumerate(argvs, 1):
+                hooks.append({"name": base if len(argvs) == 1 else f"{base}-{i}",
+                              "after": "auth", "argv": argv})
+        if self.cd.tests is not None and name in self.cd.order:
+            argv, _line = self.cd.tests
             if argv[:1] == ["pytest"]:
                 # hooks run with federation-deploy's environment (its PATH): name the
                 # interpreter, as deploy.py named python for its scripts
                 argv = ["python3", "-m", *argv]
+            hooks.append({"name": "post-deploy-tests", "after": "verify", "argv": argv})
+        return hooks
+
+    def steps_not_mapped(self, members: Sequence[str]) -> None:
+        seen: list[str] = []
+        for member in members:
+            seen += [f for f in calls_in_order(self.script, "main", self.target(member))
+                     if f not in seen]
+        for name in seen:
+            if name in KNOWN_HOOKS or name in MAPPED_STEPS or name.startswith("setup_auth"):
+                continue
+            function = self.script.functions[name]
             self.unmapped.append(Unmapped(
-                "post-deploy tests of cd.yml", f"{CD_WORKFLOW}:{line}",
-                f"cd.yml runs them for {', '.join(self.cd.order)}; express them as a hook "
-                "of those members after verify:\n"
-                + _hook_snippet("post-deploy-tests", "verify", [argv])))
+                f"deploy.py step {name}()", self.script.where(function.lineno),
+                "adopt does not know this step: express it as a member hook "
+                "(hooks: [{name, after: auth|releases|rollout|verify, argv: [...]}])"))
         if self.cd.chartpress_line is not None:
             self.unmapped.append(Unmapped(
                 "image builds with chartpress", f"{CD_WORKFLOW}:{self.cd.chartpress_line}",
                 "chartpress builds the images and writes their tags into mybinder/values.yaml; "
-                "keep that step in the workflow before `federation-deploy deploy`"))
+                "it stays in the workflow, before `federation-deploy deploy` (the workflow "
+                "adopt writes runs it in the staging job)"))
 
     # -- the whole -----------------------------------------------------------------------------
 
     def adopt(self) -> Adoption:
         names = self.member_names()
         document: dict[str, Any] = {}
-        if (self.root / "terraform").is_dir():
-            version = self.terraform_version()
-            if version is not None:
-                document["terraform"] = {"version": version, "root": "terraform"}
+        terraform = self.terraform_section()
+        if terraform:
+            document["terraform"] = terraform
         if (self.root / STAND_IN).is_file():
             document["secrets"] = {"stand_in": STAND_IN}
         if self.cd.order:
@@ -352,7 +430,7 @@ class _Reader:
         if redirectors:
             member, block = redirectors[0]
             document["redirector"] = self.redirector_section(member, block)
-            hosts = dict(block["hosts"])
+            hosts = self.routed_hosts(names, block)
             self.redirector_leftovers(member)
             for other, other_block in redirectors[1:]:
                 self.notes.append(
@@ -367,10 +445,11 @@ class _Reader:
         umbrella = self.umbrella_chart()
         members: dict[str, Any] = {}
         for name in names:
-            members[name] = self.member_entry(name, hosts, certmanager, umbrella)
+            members[name] = self.member_entry(name, hosts, certmanager, umbrella,
+                                              bool(terraform))
         for name, host in hosts.items():
-            if name not in members and isinstance(host, Mapping):
-                members[name] = {"url": host.get("url"), "cloud": "external",
+            if name not in members:
+                members[name] = {"url": host["url"], "cloud": "external",
                                  "prime": bool(host.get("prime")),
                                  "weight": host.get("weight", 0)}
         shared = shared_chart_pins(members)
@@ -394,20 +473,42 @@ class _Reader:
                               f"({', '.join(locked[:3])}{', ...' if len(locked) > 3 else ''}): "
                               "deploys need `git-crypt unlock`; checks can use "
                               "--without-secrets")
-        return Adoption(to_plain(document), tuple(self.unmapped), tuple(self.notes))
+        return Adoption(to_plain(document), tuple(self.unmapped), tuple(self.notes),
+                        tuple(self.cd.order), dict(self.cd.aws_roles))
+
+    def routed_hosts(self, names: Sequence[str], block: Mapping[str, Any]) -> dict[str, Any]:
+        """The redirector's hosts keyed by member: a host keyed by another name (mybinder's
+        `gke` for prod until 2023) goes to the member serving its URL."""
+        by_host: dict[str | None, str] = {}
+        for name in names:
+            for url in self.member_urls(name):
+                by_host.setdefault(urlsplit(url).hostname, name)
+        hosts: dict[str, Any] = {}
+        for key, host in (block.get("hosts") or {}).items():
+            if not isinstance(host, Mapping) or not host.get("url"):
+                self.notes.append(f"redirector host {key} has no url: left out")
+                continue
+            member = key if key in names else by_host.get(urlsplit(host["url"]).hostname, key)
+            if member != key:
+                self.notes.append(f"redirector host {key} ({host['url']}) is member {member}: "
+                                  f"the generated federationRedirect.hosts names it {member}")
+            hosts[member] = dict(host)
+        return hosts
+
+    def member_urls(self, name: str) -> list[str]:
+        ingress = ((self.plain_values(name).get("binderhub") or {}).get("ingress") or {})
+        return [f"https://{h}" for h in ingress.get("hosts") or [] if isinstance(h, str)]
 
     def member_entry(self, name: str, hosts: Mapping[str, Any],
-                     certmanager: dict[str, Any] | None, umbrella: str) -> dict[str, Any]:
-        values = self.plain_values(name)
-        host = hosts.get(name) if isinstance(hosts.get(name), Mapping) else None
+                     certmanager: dict[str, Any] | None, umbrella: str,
+                     terraform: bool) -> dict[str, Any]:
+        host = hosts.get(name)
         url = host.get("url") if host else None
         if url is None:
-            ingress = ((values.get("binderhub") or {}).get("ingress") or {}).get("hosts") or []
-            url = f"https://{ingress[0]}" if ingress else None
+            url = next(iter(self.member_urls(name)), None)
         if url is None:
-            self.unmapped.append(Unmapped(f"member {name}: its URL", f"config/{name}.yaml",
-                                          f"set members.{name}.url (health and versions "
-                                          "are checked under it)"))
+            self.blocking(f"member {name}: its URL", f"config/{name}.yaml",
+                          f"set members.{name}.url (health and versions are checked under it)")
         cloud, cluster = self.cloud_of(name)
         entry: dict[str, Any] = {}
         if url:
@@ -421,6 +522,9 @@ class _Reader:
             entry["routed"] = False  # the redirector does not send launches here
         if cluster:
             entry["cluster"] = cluster
+        stack = self.stack_of(name, cloud)
+        if stack and terraform:
+            entry["terraform"] = {"stack": stack}
         release = self.cd.release_names.get(name, name)
         releases = self.system_releases(name, release)
         if certmanager is not None:
@@ -428,65 +532,42 @@ class _Reader:
         releases.append({"name": "mybinder", "release": release, "namespace": release,
                          "chart": umbrella, "values": self.values_list("config", name)})
         entry["releases"] = releases
+        hooks = self.member_hooks(name)
+        if hooks:
+            entry["hooks"] = hooks
         return entry
 
-    def terraform_version(self) -> str | None:
-        """The one exact version every stack pins; None (and said) otherwise: validate
-        refuses a range, so federation.yaml then leaves `terraform:` out."""
-        pins = set()
-        for path in sorted((self.root / "terraform").rglob("*.tf")):
-            match = re.search(r'required_version\s*=\s*"([^"]*)"', path.read_text("utf-8"))
-            if match:
-                pins.add(match[1].strip())
-        exact = {p.lstrip("= ") for p in pins if re.fullmatch(r"=?\s*\d+\.\d+\.\d+", p)}
-        if len(exact) == 1 and all(re.fullmatch(r"=?\s*\d+\.\d+\.\d+", p) for p in pins):
-            return exact.pop()
-        self.unmapped.append(Unmapped(
-            "the terraform version", "terraform/",
-            f"its stacks pin {', '.join(sorted(pins)) or 'no version'}, not one exact version, "
-            "so federation.yaml leaves `terraform:` out (validate refuses ranges): pin each "
-            f"stack's required_version exactly (e.g. \"{DEFAULT_TERRAFORM_VERSION}\"), add "
-            f"terraform: {{version: {DEFAULT_TERRAFORM_VERSION}, root: terraform}} and link "
-            "stacks with members.NAME.terraform.stack"))
-        return None
+    def stack_of(self, name: str, cloud: str | None = "aws") -> str | None:
+        terraform = self.root / "terraform"
+        if not terraform.is_dir():
+            return None
+        stack = stack_for(name, cloud, [s for s in self.stacks if s.linkable])
+        return stack.path if stack else None
 
-
-def shared_chart_pins(members: Mapping[str, Any]) -> dict[str, Any]:
-    """The `charts:` table: each chart that several releases use with the same chart, repo
-    and version, pinned once; those releases (changed in place) name it instead. A chart
-    only one release uses stays pinned on that release (a table of one says nothing)."""
-    groups: dict[tuple[str, str | None, str], list[dict[str, Any]]] = {}
-    for member in members.values():
-        for release in member.get("releases", []):
-            chart, version = release.get("chart"), release.get("version")
-            if not isinstance(chart, str) or chart.startswith("./") or not version:
-                continue  # a local directory's version is its Chart.yaml's
-            groups.setdefault((chart, release.get("repo"), version), []).append(release)
-    shared = {key: releases for key, releases in groups.items() if len(releases) > 1}
-    # a chart a release still pins itself must not also be a table name: the loader would
-    # resolve that release against the table
-    taken = {key[0] for key in groups if key not in shared}
-    table: dict[str, Any] = {}
-    for (chart, repo, version), releases in shared.items():
-        # the name releases already use (cert-manager), else the chart's own last segment
-        names = {r["name"] for r in releases}
-        base = names.pop() if len(names) == 1 else chart.rstrip("/").rsplit("/", 1)[-1]
-        name, n = base, 2
-        while name in table or name in taken:  # e.g. the same chart at two versions
-            name, n = f"{base}-{n}", n + 1
-        pin: dict[str, Any] = {}
-        if chart != name:  # the table's key is the chart's name unless said otherwise
-            pin["chart"] = chart
-        if repo:
-            pin["repo"] = repo
-        pin["version"] = version
-        table[name] = pin
-        for release in releases:
-            release.pop("repo", None)
-            release.pop("version", None)
-            release["chart"] = name
-    return table
-
+    def terraform_section(self) -> dict[str, Any]:
+        """terraform: one exact version inside every stack's required_version range (validate
+        checks it lies inside); stacks are linked to members by name (member_entry)."""
+        terraform = self.root / "terraform"
+        if not terraform.is_dir():
+            return {}
+        self.stacks = stacks(terraform)
+        constraints = version_constraints(terraform)
+        version = pick_version([c for _, c in constraints])
+        if version is None:
+            self.unmapped.append(Unmapped(
+                "the terraform version", "terraform/",
+                f"no one version satisfies the stacks' required_version "
+                f"({'; '.join(f'{f}: {c}' for f, c in constraints)}): add terraform: "
+                "{version: X.Y.Z, root: terraform} with a version they all allow, and link "
+                "stacks with members.NAME.terraform.stack"))
+            return {}
+        for stack in self.stacks:
+            if not stack.linkable:
+                self.notes.append(f"terraform/{stack.path}: {stack.why_not}: not linked")
+            elif not stack.locked:
+                self.notes.append(f"terraform/{stack.path} has no .terraform.lock.hcl: "
+                                  "`federation-deploy terraform lock` writes one to commit")
+        return {"version": version, "root": "terraform"}
 
 def adopt_repository(root: Path) -> Adoption:
     """Build federation.yaml for the deploy repository at root from its own files.

@@ -28,7 +28,8 @@ class Unmapped:
 
     what: str
     where: str  # file:line in the repository
-    how: str    # how to express it (often a `hooks:` snippet)
+    how: str    # how to express it
+    blocking: bool = False  # validate refuses federation.yaml until a person says it
 
     def render(self) -> str:
         how = "\n".join(f"    {line}" for line in self.how.splitlines())
@@ -225,6 +226,11 @@ class CdWorkflow:
     cluster_names: dict[str, str] = field(default_factory=dict)
     tests: tuple[list[str], int] | None = None  # post-deploy test argv, and its line
     chartpress_line: int | None = None
+    # the AWS OIDC role and region a matrix entry gives its member (aws_deployment_role, ...)
+    aws_roles: dict[str, str] = field(default_factory=dict)
+    aws_regions: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # the workflow's and jobs' env: values
+    lines: dict[str, int] = field(default_factory=dict)  # member -> line of its matrix entry
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -246,6 +252,9 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
     jobs = data.get("jobs") if isinstance(data, dict) else None
     if not isinstance(jobs, dict):
         return cd
+    for env in [data.get("env"), *(j.get("env") for j in jobs.values() if isinstance(j, dict))]:
+        if isinstance(env, dict):
+            cd.env.update({str(k): str(v) for k, v in env.items() if v is not None})
     # jobs in dependency order (needs), file order among equals: the CD order
     pending = list(jobs)
     done: list[str] = []
@@ -277,6 +286,12 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
                 cd.release_names[member] = str(entry["release_name"])
             if entry.get("cluster_name"):
                 cd.cluster_names[member] = str(entry["cluster_name"])
+            for key, table in (("role", cd.aws_roles), ("region", cd.aws_regions)):
+                value = next((v for k, v in entry.items() if str(k).startswith("aws_")
+                              and str(k).endswith(key) and isinstance(v, str)), None)
+                if value:
+                    table[member] = value
+            cd.lines[member] = _line_of(text, f"federation_member: {member}") or 0
         for step in job.get("steps") or []:
             if not isinstance(step, dict):
                 continue

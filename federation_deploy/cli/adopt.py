@@ -25,10 +25,13 @@ def adopt(obj: Context, path: Path, force: bool) -> None:
     each member's values files in deploy.py's order, and cert-manager with its CRDs. Secrets
     are never read.
 
-    What it cannot map (network bans, the CoreDNS patch, post-deploy tests, ...) is printed
-    on stderr with the `hooks:` to express it. Then run
-    `federation-deploy --config-dir PATH validate`. An existing federation.yaml is kept
-    unless --force (exit 2).
+    deploy.py's other steps (network bans, the CoreDNS patch) and cd.yml's post-deploy tests
+    become `hooks:` of the members that run them, in deploy.py's order; terraform stacks
+    named after a member are linked to it. A CD workflow for federation-deploy is written to
+    .github/workflows/federation-deploy.yml (cd.yml is left as it is). What it cannot map is
+    printed on stderr. Exit 2 when the file needs a person before `validate
+    --without-secrets` accepts it (each thing named, with where to set it). An existing
+    federation.yaml is kept unless --force (exit 2).
     """
     result = adopt_command(path, force=force)
     adoption = result.adoption
@@ -37,10 +40,19 @@ def adopt(obj: Context, path: Path, force: bool) -> None:
     obj.progress(f"wrote {result.path}: {len(adoption.document['members'])} members")
     for note in adoption.notes:
         obj.progress(f"note: {note}")
+    if result.workflow is not None:
+        obj.progress(f"wrote {result.workflow}: CD with federation-deploy (cd.yml untouched)")
     if adoption.unmapped:
         obj.progress(f"{len(adoption.unmapped)} things adopt could not map:")
         for item in adoption.unmapped:
             click.echo(item.render(), err=True)
+    if result.refused or adoption.blocking:
+        obj.progress(f"{result.path.name} needs a person before validate accepts it:")
+        for item in adoption.blocking:
+            click.echo(f"- {item.what} ({item.where}): {item.how}", err=True)
+        for problem in result.refused:
+            click.echo(f"- validate --without-secrets: {problem}", err=True)
+        click.get_current_context().exit(result.exit_code)
 
 
 COMMANDS: list[click.Command] = [adopt]

@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "ci-matrix": "ci_matrix",
     "sandbox": "sandbox",
     "adopt": "adopt",
+    "shadow": "shadow",
     "schema": "schema",
     "completion": "completion",
 }

@@ -20,7 +20,8 @@ def validate(obj: Context, without_secrets: bool) -> None:
 
     Checks federation.yaml (types, required and unknown keys, one prime among routed members,
     weights >= 0, https URLs), every values file (release names, YAML), chart pins (exact
-    versions) and terraform pins (each stack's required_version equals the pinned version).
+    versions) and terraform pins (each stack's required_version is the pinned version or a
+    range that allows it).
     Exit 0 when valid, 2 listing every problem with file, line and key.
     """
     emit(obj, validate_command.validate(obj.config_dir, without_secrets=without_secrets))

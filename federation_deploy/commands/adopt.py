@@ -6,8 +6,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from federation_deploy import __version__
 from federation_deploy.adopt.federation import Adoption, adopt_repository
-from federation_deploy.errors import UsageError
+from federation_deploy.adopt.workflow import WORKFLOW_FILE, cd_workflow
+from federation_deploy.errors import EXIT_OK, EXIT_USAGE, ConfigError, UsageError
 from federation_deploy.yamlio import atomic_write_text, dumps_commented
 
 FEDERATION_FILE = "federation.yaml"
@@ -37,11 +39,22 @@ SECTION_COMMENTS: dict[tuple[str, ...], str] = {
 }
 
 
+# the workflow installs the version that wrote it
+PACKAGE = f"federation-deploy=={__version__}"
+
+
 @dataclass(frozen=True)
 class AdoptResult:
     path: Path
     adoption: Adoption
     kept: Path | None = None  # the previous federation.yaml, kept by --force
+    workflow: Path | None = None  # the CD workflow written (None: one was there already)
+    # what `validate --without-secrets` refuses in the file written (adopt then exits 2)
+    refused: tuple[str, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_USAGE if self.refused or self.adoption.blocking else EXIT_OK
 
 
 def render_federation_file(adoption: Adoption) -> str:
@@ -65,4 +78,26 @@ def adopt(repository: Path, *, force: bool = False) -> AdoptResult:
         kept = target.with_name(f"{FEDERATION_FILE}.orig")
         shutil.copy2(target, kept)
     atomic_write_text(target, render_federation_file(adoption))
-    return AdoptResult(target, adoption, kept)
+    workflow: Path | None = repository / WORKFLOW_FILE
+    assert workflow is not None
+    if workflow.exists() and not force:
+        workflow = None
+    else:
+        workflow.parent.mkdir(parents=True, exist_ok=True)
+        chartpress = any(u.what.startswith("image builds") for u in adoption.unmapped)
+        atomic_write_text(workflow, cd_workflow(repository, adoption.document,
+                                                adoption.cd_order, adoption.aws_roles,
+                                                chartpress, PACKAGE))
+    return AdoptResult(target, adoption, kept, workflow, _refused(repository))
+
+
+def _refused(repository: Path) -> tuple[str, ...]:
+    """What validate --without-secrets says of the file just written: adopt never leaves a
+    file its own validate refuses without saying so."""
+    from federation_deploy.commands.validate import validate
+
+    try:
+        validate(repository, without_secrets=True)
+    except ConfigError as exc:
+        return tuple(str(p) for p in exc.problems)
+    return ()

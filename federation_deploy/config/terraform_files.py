@@ -14,7 +14,7 @@ from federation_deploy.yamlio import read_config_text
 WORK_DIR = ".fd-work"  # git-ignored working area of the tool inside each stack
 BOOTSTRAP_STACK = "aws/bootstrap"
 
-_REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.MULTILINE)
+REQUIRED_VERSION = re.compile(r'^\s*required_version\s*=\s*"([^"]*)"', re.MULTILINE)
 _VARIABLE = re.compile(r'^\s*variable\s+"([A-Za-z0-9_-]+)"', re.MULTILINE)
 _LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]+)"', re.MULTILINE)
 _ASSIGNMENT = re.compile(r'^\s*([A-Za-z0-9_]+)\s*=\s*(?:"([^"]*)"|(\S+))\s*$')
@@ -111,10 +111,11 @@ def _exact_pin(constraint: str) -> str | None:
 
 
 def check_terraform_pins(fed: Federation) -> list[Problem]:
-    """Every stack and module under the terraform root pins exactly fed.terraform_version.
+    """Every stack and module under the terraform root allows fed.terraform_version.
 
-    Each `required_version` found must equal the pin; every stack a member uses (and the AWS
-    bootstrap stack) must have one and must declare required_providers. Problems name the file
+    Each `required_version` found must equal the pin or be a range that allows it; every
+    stack a member uses (and the AWS bootstrap stack), or a local module it calls, must have
+    one and must declare required_providers. Problems name the file
     and line. Pure reading: no terraform is run.
     """
     problems: list[Problem] = []
@@ -126,15 +127,22 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
         if {".terraform", WORK_DIR} & set(path.relative_to(root).parts):
             continue
         text = read_config_text(path, display_path(path))
-        for match in _REQUIRED_VERSION.finditer(text):
+        for match in REQUIRED_VERSION.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
             constraint = match.group(1)
             exact = _exact_pin(constraint)
             if exact is None:
-                problems.append(Problem(
-                    display_path(path), line, "required_version",
-                    f"must pin exactly {pin!r} (the version in {fed.path.name}), "
-                    f"got the range {constraint!r}"))
+                inside = satisfies(pin, constraint)
+                if inside is None:
+                    problems.append(Problem(
+                        display_path(path), line, "required_version",
+                        f"cannot read the range {constraint!r}: pin exactly {pin!r} (the "
+                        f"version in {fed.path.name}) or write a range like \">= 1.4.6\""))
+                elif not inside:
+                    problems.append(Problem(
+                        display_path(path), line, "required_version",
+                        f"the range {constraint!r} does not allow terraform {pin!r}, the "
+                        f"version {fed.path.name} pins: change one so that it lies inside"))
             elif exact != pin:
                 problems.append(Problem(
                     display_path(path), line, "required_version",
@@ -146,8 +154,10 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
         if bootstrap.is_dir():
             stacks.add(bootstrap.resolve())
     for stack in sorted(stacks):
-        texts = "\n".join(read_config_text(p, display_path(p)) for p in tf_files(stack))
-        if not _REQUIRED_VERSION.search(texts):
+        # the pins of a stack may live in the local modules it calls (mybinder's gcp stacks)
+        texts = "\n".join(read_config_text(p, display_path(p))
+                          for d in stack_dirs(stack) for p in tf_files(d))
+        if not REQUIRED_VERSION.search(texts):
             problems.append(Problem(display_path(stack), None, "required_version",
                                     f"the stack does not pin terraform: add required_version = "
                                     f"\"{pin}\" to its terraform block"))
@@ -156,6 +166,33 @@ def check_terraform_pins(fed: Federation) -> list[Problem]:
                                     "the stack does not pin its providers: add a "
                                     "required_providers block with exact versions"))
     return problems
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def satisfies(version: str, constraint: str) -> bool | None:
+    """Whether an exact version lies inside a terraform version constraint (`>= 1.4.6`,
+    `~> 1.1`, `= 1.5.7`, `1.5.7`, comma-separated: all must hold); None when unreadable."""
+    have = _version(version)
+    for part in constraint.split(","):
+        match = re.fullmatch(r"\s*(>=|<=|!=|~>|>|<|=)?\s*v?(\d+(?:\.\d+){0,2})\s*", part)
+        if match is None:
+            return None
+        op, text = match[1] or "=", match[2]
+        want = _version(text)
+        padded = want + (0,) * (3 - len(want))
+        ok = {
+            "=": have == padded, "!=": have != padded, ">": have > padded, "<": have < padded,
+            ">=": have >= padded, "<=": have <= padded,
+            # ~> 1.1 allows 1.x >= 1.1; ~> 1.4.6 allows 1.4.x >= 1.4.6
+            "~>": have >= padded and have[:len(want) - 1] == want[:len(want) - 1],
+        }[op]
+        if not ok:
+            return False
+    return True
+
 
 
 # --------------------------------------------------------------------------------------------

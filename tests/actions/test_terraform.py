@@ -200,7 +200,10 @@ def test_pins_of_the_repository_agree(config_dir: Path) -> None:
 
 @pytest.mark.parametrize("pin, message", [
     ('"1.11.3"', "says '1.11.3', but federation.yaml pins terraform '1.11.4'"),
-    ('">= 1.5"', "must pin exactly '1.11.4'"),
+    ('">= 1.12"', "the range '>= 1.12' does not allow terraform '1.11.4', the version "
+                  "federation.yaml pins"),
+    ('"~> 1.11.5"', "the range '~> 1.11.5' does not allow terraform '1.11.4'"),
+    ('"latest"', "cannot read the range 'latest': pin exactly '1.11.4'"),
 ])
 def test_a_stack_pinning_another_version_is_a_problem(config_dir: Path, pin: str,
                                                       message: str) -> None:
@@ -211,6 +214,23 @@ def test_a_stack_pinning_another_version_is_a_problem(config_dir: Path, pin: str
     problem = problems[0]
     assert problem.file.endswith("gcp/prod/versions.tf") and problem.line == 4
     assert problem.key == "required_version" and message in problem.message
+
+
+@pytest.mark.parametrize("pin", ['">= 1.4.6"', '"~> 1.1"', '">= 1.5, < 2.0.0"', '"~> 1.11.0"'])
+def test_a_range_that_allows_the_pinned_version_is_fine(config_dir: Path, pin: str) -> None:
+    # mybinder.org-deploy's stacks pin ranges; federation.yaml pins one version inside them
+    versions = config_dir.parent / "terraform" / "gcp" / "prod" / "versions.tf"
+    versions.write_text(versions.read_text().replace('"1.11.4"', pin))
+    assert tff.check_terraform_pins(load_federation(config_dir)) == []
+
+
+@pytest.mark.parametrize("constraint, allowed", [
+    ("~> 1.1", True), ("~> 1.1", True), ("~> 1.12", False), ("~> 1.11.4", True),
+    ("~> 1.10.0", False), (">= 1.4.6", True), ("< 1.11.4", False), ("= 1.11.4", True),
+    ("1.11.4", True), ("!= 1.11.4", False), (">= 1.0, < 1.11", False),
+])
+def test_satisfies_reads_terraform_constraints(constraint: str, allowed: bool) -> None:
+    assert tff.satisfies("1.11.4", constraint) is allowed
 
 
 def test_a_stack_without_pins_is_a_problem(config_dir: Path) -> None:

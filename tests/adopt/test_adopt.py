@@ -93,11 +93,11 @@ def test_ci_order_terraform_and_secrets(deploy_repo: Path) -> None:
     adoption = adopt_repository(deploy_repo)
     document = adoption.document
     assert document["ci"] == {"order": CD_ORDER, "staging": ["staging"]}
-    # the fixture's stack pins a range (as mybinder.org-deploy's do): validate would refuse
-    # it, so the section is left out and the reason listed
-    assert "terraform" not in document
-    assert any(u.what == "the terraform version" and "~> 1.1" in u.how
-               for u in adoption.unmapped)
+    # the fixture's stack pins a range (as mybinder.org-deploy's do): federation.yaml pins one
+    # version inside it, which validate checks; the stack has no backend, so no member has it
+    assert document["terraform"] == {"version": "1.11.4", "root": "terraform"}
+    assert not any(u.what == "the terraform version" for u in adoption.unmapped)
+    assert not any("terraform" in m for m in document["members"].values())
     assert document["secrets"] == {"stand_in": "config/test-secrets.yaml"}
     assert any("secrets/config/bids-ovh.yaml" in note and "git-crypt" in note
                for note in adoption.notes)
@@ -146,35 +146,28 @@ def test_release_names_namespaces_system_chart_and_cert_manager(deploy_repo: Pat
     assert [r["name"] for r in members["prod"]["releases"]] == ["cert-manager", "mybinder"]
 
 
-def test_what_cannot_be_mapped_is_listed_with_hooks(deploy_repo: Path) -> None:
-    unmapped = {u.what: u for u in adopt_repository(deploy_repo).unmapped}
-    assert set(unmapped) == {
+def test_deploy_py_steps_become_hooks_in_its_order(deploy_repo: Path) -> None:
+    adoption = adopt_repository(deploy_repo)
+    assert {u.what for u in adoption.unmapped} == {
         "member localhost (a developer's own cluster)",
         "member oldcloud of KUBECONFIG_CLUSTERS",
         "member retired-eks of AWS_DEPLOYMENTS",
-        "the terraform version",
-        "deploy.py step patch_coredns() (coredns-resources)",
-        "deploy.py step update_networkbans() (network-bans)",
-        "post-deploy tests of cd.yml",
         "image builds with chartpress",
     }
-    coredns = unmapped["deploy.py step patch_coredns() (coredns-resources)"]
-    assert coredns.where == "deploy.py:74"
-    assert "runs for staging, hetzner-2i2c, hetzner-gesis, bids-ovh." in coredns.how  # not prod
-    hooks = yaml.safe_load(coredns.how.split("\n", 1)[1])["hooks"]
-    assert hooks == [{"name": "coredns-resources", "after": "auth", "argv": [
+    coredns = {"name": "coredns-resources", "after": "auth", "argv": [
         "kubectl", "set", "resources", "-n", "kube-system", "deployments/coredns",
-        "--limits", "memory=256Mi", "--requests", "memory=192Mi"]}]
-    bans = yaml.safe_load(unmapped["deploy.py step update_networkbans() (network-bans)"]
-                          .how.split("\n", 1)[1])["hooks"]
-    assert [h["argv"] for h in bans] == [
-        ["python", "secrets/ban.py"],
-        ["python", "secrets/generate-banned-ips.py", "--namespace={namespace}",
-         "--allowed-cidrs-file=secrets/allowed_ips.txt"]]
-    tests = yaml.safe_load(unmapped["post-deploy tests of cd.yml"].how.split("\n", 1)[1])
-    assert tests["hooks"] == [{"name": "post-deploy-tests", "after": "verify",
-                               "argv": ["python3", "-m", "pytest", "-vx",
-                                        "--release={member}", "tests/"]}]
+        "--limits", "memory=256Mi", "--requests", "memory=192Mi"]}
+    bans = [{"name": "network-bans-1", "after": "auth", "argv": ["python3", "secrets/ban.py"]},
+            {"name": "network-bans-2", "after": "auth", "argv": [
+                "python3", "secrets/generate-banned-ips.py", "--namespace={namespace}",
+                "--allowed-cidrs-file=secrets/allowed_ips.txt"]}]
+    tests = {"name": "post-deploy-tests", "after": "verify",
+             "argv": ["python3", "-m", "pytest", "-vx", "--release={member}", "tests/"]}
+    members = adoption.document["members"]
+    for name in CD_ORDER:
+        # deploy.py patches CoreDNS right after a kubeconfig member's auth (not prod's)
+        expected = [*([coredns] if name != "prod" else []), *bans, tests]
+        assert members[name]["hooks"] == expected, name
 
 
 def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -> None:
@@ -187,9 +180,12 @@ def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -
     assert text.count("oci://quay.io/jetstack/charts/cert-manager") == 1
     assert len(re.findall(r"^\s*version: v1\.18\.2$", text, re.MULTILINE)) == 1
     assert text.count("chart: cert-manager\n") == len(CD_ORDER)
-    assert "#   - deploy.py step update_networkbans() (network-bans) (deploy.py:48)" in text
-    assert "wrote" in result.stderr and "8 things adopt could not map:" in result.stderr
-    assert "argv: [python, secrets/ban.py]" in result.stderr
+    assert "#   - image builds with chartpress (.github/workflows/cd.yml:19)" in text
+    assert "wrote" in result.stderr and "4 things adopt could not map:" in result.stderr
+    assert "argv: [python3, secrets/ban.py]" in text  # written, not printed to paste
+    assert "network-bans" not in result.stderr
+    assert "federation-deploy.yml: CD with federation-deploy (cd.yml untouched)" \
+        in result.stderr
     assert result.stdout == ""
     (deploy_repo / "federation.yaml").write_text("# mine\n")
     again = run_adopt(str(deploy_repo))

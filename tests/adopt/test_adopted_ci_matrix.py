@@ -77,6 +77,8 @@ def repo(adopted: Path) -> Path:
     (adopted / "prod.txt").write_text("a file named like a hook argument, not named by it\n")
 
     def add(data: dict[str, Any]) -> None:
+        for member in data["members"].values():
+            member.pop("hooks", None)  # adopt's (every member's bans and tests): prod's only
         data["members"]["prod"]["hooks"] = HOOKS
         releases = data["members"]["staging"]["releases"]
         cert_manager = next(r for r in releases if r["name"] == "cert-manager")

@@ -373,6 +373,7 @@ def test_stage_selection_with_hooks(adopted: Path) -> None:
     assert plan(["tests"], member) == ((), member.hooks[1:])
     assert plan(["verify", "bans"], member) == (("auth", "verify"), member.hooks[:1])
     assert plan(["releases"], member) == (("auth", "releases", "rollout"), ())
+    add_hooks(adopted, "prod", [])  # adopt wrote deploy.py's steps: none left here
     result = invoke(adopted, "deploy", "prod", "--stage", "hooks", "--yes")
     assert result.exit_code == 2, result.output
     assert "--stage hooks: member prod has no hooks" in result.stderr
