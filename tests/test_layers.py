@@ -206,6 +206,7 @@ def test_the_commands_the_cli_calls_return_the_result_type(name: str) -> None:
                 f"{module}.{function} returns {returns}, not CommandResult"
 
 
-# commands/ functions the CLI asks before or after the command proper: the deploy's plan (which
-# the CLI confirms with the user) and what an interrupted ramp says (the interrupt handler's)
-QUESTIONS = {"plan_deploy", "interrupted"}
+# commands/ functions the CLI asks before or after the command proper: the plans of a deploy and
+# of a shadow run (which the CLI confirms with the user) and what an interrupted ramp says (the
+# interrupt handler's)
+QUESTIONS = {"plan_deploy", "prepare", "interrupted"}

@@ -1,4 +1,4 @@
-"""Click command adopt: federation.yaml for an existing deploy repository."""
+"""Click command `adopt` (thin: parse options, call commands.adopt, print)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from federation_deploy.cli.context import Context
-from federation_deploy.commands.adopt import adopt as adopt_command
+from federation_deploy.cli.output import emit
+from federation_deploy.commands import adopt as commands
 
 
 @click.command("adopt")
@@ -33,26 +34,7 @@ def adopt(obj: Context, path: Path, force: bool) -> None:
     --without-secrets` accepts it (each thing named, with where to set it). An existing
     federation.yaml is kept unless --force (exit 2).
     """
-    result = adopt_command(path, force=force)
-    adoption = result.adoption
-    if result.kept is not None:
-        obj.progress(f"kept the previous file as {result.kept}")
-    obj.progress(f"wrote {result.path}: {len(adoption.document['members'])} members")
-    for note in adoption.notes:
-        obj.progress(f"note: {note}")
-    if result.workflow is not None:
-        obj.progress(f"wrote {result.workflow}: CD with federation-deploy (cd.yml untouched)")
-    if adoption.unmapped:
-        obj.progress(f"{len(adoption.unmapped)} things adopt could not map:")
-        for item in adoption.unmapped:
-            click.echo(item.render(), err=True)
-    if result.refused or adoption.blocking:
-        obj.progress(f"{result.path.name} needs a person before validate accepts it:")
-        for item in adoption.blocking:
-            click.echo(f"- {item.what} ({item.where}): {item.how}", err=True)
-        for problem in result.refused:
-            click.echo(f"- validate --without-secrets: {problem}", err=True)
-        click.get_current_context().exit(result.exit_code)
+    emit(obj, commands.adopt(path, force=force))
 
 
 COMMANDS: list[click.Command] = [adopt]

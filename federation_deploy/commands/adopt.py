@@ -9,7 +9,8 @@ from pathlib import Path
 from federation_deploy import __version__
 from federation_deploy.adopt.federation import Adoption, adopt_repository
 from federation_deploy.adopt.workflow import WORKFLOW_FILE, cd_workflow
-from federation_deploy.errors import EXIT_OK, EXIT_USAGE, ConfigError, UsageError
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.errors import ConfigError, UsageError
 from federation_deploy.yamlio import atomic_write_text, dumps_commented
 
 FEDERATION_FILE = "federation.yaml"
@@ -52,10 +53,6 @@ class AdoptResult:
     # what `validate --without-secrets` refuses in the file written (adopt then exits 2)
     refused: tuple[str, ...] = ()
 
-    @property
-    def exit_code(self) -> int:
-        return EXIT_USAGE if self.refused or self.adoption.blocking else EXIT_OK
-
 
 def render_federation_file(adoption: Adoption) -> str:
     """The text of federation.yaml: the document with its comments, and what was not mapped."""
@@ -66,7 +63,32 @@ def render_federation_file(adoption: Adoption) -> str:
     return dumps_commented(adoption.document, SECTION_COMMENTS, header)
 
 
-def adopt(repository: Path, *, force: bool = False) -> AdoptResult:
+def adopt(repository: Path, *, force: bool = False) -> CommandResult:
+    """The `adopt` command: write REPOSITORY/federation.yaml (an existing one only with
+    force) and the CD workflow; say what was written, what could not be mapped, and (exit 2)
+    what needs a person before validate accepts the file."""
+    result = write_adoption(repository, force=force)
+    adoption = result.adoption
+    messages: list[str] = []
+    if result.kept is not None:
+        messages.append(f"kept the previous file as {result.kept}")
+    messages.append(f"wrote {result.path}: {len(adoption.document['members'])} members")
+    messages += [f"note: {note}" for note in adoption.notes]
+    if result.workflow is not None:
+        messages.append(f"wrote {result.workflow}: CD with federation-deploy (cd.yml untouched)")
+    if adoption.unmapped:
+        messages.append(f"{len(adoption.unmapped)} things adopt could not map:")
+        messages += [item.render() for item in adoption.unmapped]
+    if not (result.refused or adoption.blocking):
+        return CommandResult(messages=tuple(messages))
+    # an error (exit 2, said even with -q) after what was written: the file needs a person
+    lines = [f"{result.path.name} needs a person before validate accepts it:"]
+    lines += [f"- {item.what} ({item.where}): {item.how}" for item in adoption.blocking]
+    lines += [f"- validate --without-secrets: {problem}" for problem in result.refused]
+    return CommandResult(messages=tuple(messages), error=UsageError("\n".join(lines)))
+
+
+def write_adoption(repository: Path, *, force: bool = False) -> AdoptResult:
     """Write REPOSITORY/federation.yaml; an existing one only with force."""
     target = repository / FEDERATION_FILE
     if target.exists() and not force:
