@@ -20,17 +20,12 @@ import yaml
 
 from federation_deploy.actions.kube_auth import (
     ClusterAccess,
-    ClusterTools,
     Which,
-    cluster_access,
-    find_cluster_tools,
-    probe_cluster,
 )
-from federation_deploy.config import Federation, Release
+from federation_deploy.config import Release
 from federation_deploy.errors import FederationDeployError, MissingToolError, ToolError
 from federation_deploy.runner import Runner
-from federation_deploy.traffic.weights import PublishedWeights, check_publish, published_from_config
-from federation_deploy.values.render import RenderedRelease, describe_chart, render_releases
+from federation_deploy.values.render import RenderedRelease, describe_chart
 from federation_deploy.values.secrets import censor
 
 T = TypeVar("T")
@@ -468,63 +463,3 @@ def secret_strings(rendered: Iterable[RenderedRelease]) -> set[str]:
     for item in rendered:
         found |= item.secret_strings()
     return found
-
-
-def redirector_published(helm: Helm, fed: Federation) -> PublishedWeights | None:
-    """The weights the deployed redirector release serves (helm bound to its cluster)."""
-    member = fed.member(fed.redirector.member)
-    values = helm.deployed_values(member.release(fed.redirector.release))
-    return None if values is None else published_from_config(values.get("federationRedirect"))
-
-
-def check_redirector_publish(helm: Helm, fed: Federation) -> None:
-    """Before upgrading the redirector release: refuse weights older than those it serves
-    (weights.check_publish; WeightsConflict, exit 1). helm has no compare-and-swap of its
-    own: a writer racing between this read and the upgrade is kept out by the shared
-    concurrency group of cd.yml and ramp.yml, and seen by the ramp's watch of /active_hosts."""
-    where = f"helm release {fed.redirector.release} on {fed.redirector.member}"
-    check_publish(fed, redirector_published(helm, fed), where)
-
-
-def deployed_redirector_weights(
-    fed: Federation, runner: Runner, *, helm_executable: str | None = None,
-    tools: ClusterTools | None = None,
-) -> PublishedWeights | None:
-    """What the redirector release serves now, read with its member's credentials."""
-    member = fed.member(fed.redirector.member)
-    helm = Helm(runner, executable=helm_executable)
-    with cluster_access(fed, member, runner, tools or find_cluster_tools(member)) as access:
-        helm.use_cluster(access)
-        return redirector_published(helm, fed)
-
-
-def upgrade_redirector_release(
-    fed: Federation,
-    runner: Runner,
-    *,
-    timeout: str = DEFAULT_TIMEOUT,
-    helm_executable: str | None = None,
-    tools: ClusterTools | None = None,
-    progress: Callable[[str], None] | None = None,
-) -> DeployedRelease:
-    """Publish the redirector's weights in production: `helm upgrade --install --atomic
-    --wait` of only the redirector release, with its member's credentials (the ramp's publish
-    step; `deploy` of that member does the same with its stages and checks)."""
-    say = progress or _noop
-    member = fed.member(fed.redirector.member)  # config guarantees a deployable member
-    (rendered,) = render_releases(fed, member, [fed.redirector.release])
-    helm = Helm(runner, executable=helm_executable, timeout=timeout,
-                secrets=secret_strings([rendered]))
-    with cluster_access(fed, member, runner, tools or find_cluster_tools(member)) as access:
-        probe_cluster(runner, access)
-        helm.use_cluster(access)
-        check_redirector_publish(helm, fed)
-        # an umbrella chart directory (mybinder/) needs its dependencies like any deploy
-        try:
-            if helm.build_dependencies(rendered.release, progress=say):
-                say(f"publish: dependencies of {rendered.release.chart} built")
-            chart = helm.fetch_chart(rendered.release)
-            say(f"publish: helm upgrade {rendered.release.helm_name} on {member.name}")
-            return helm.upgrade(rendered, chart, timeout=timeout)
-        finally:
-            helm.close()

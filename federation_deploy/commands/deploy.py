@@ -205,7 +205,7 @@ def _cluster_stages(
                 helm.command.secrets.update(secret_strings(rendered))
             if "releases" in chosen:
                 if _publishes_weights(fed, member, rendered):
-                    from federation_deploy.actions.helm import check_redirector_publish
+                    from federation_deploy.traffic.publish import check_redirector_publish
 
                     # a deploy of an older commit must not publish its (older) weights over
                     # a ramp step or drain taken since

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from federation_deploy.config import Federation
 from federation_deploy.errors import UsageError
@@ -22,6 +23,12 @@ from federation_deploy.traffic.weights import (
 )
 from federation_deploy.values.render import redirector_config
 from federation_deploy.yamlio import atomic_write_text
+
+if TYPE_CHECKING:
+    from federation_deploy.actions.helm import DeployedRelease, Helm
+    from federation_deploy.actions.kube_auth import ClusterTools
+
+DEFAULT_TIMEOUT = "10m"  # helm's --timeout of the redirector's upgrade (actions.helm's)
 
 
 @dataclass(frozen=True)
@@ -89,20 +96,88 @@ def publish_file(fed: Federation, path: Path, timeout: float = LOCK_TIMEOUT,
 def publish_helm(
     fed: Federation, runner: Runner, progress: Callable[[str], None] | None = None
 ) -> None:
-    """Upgrade the redirector's release on its member with the weights in fed (the deploy
-    code's helm adapter does it, so credentials and chart pins are handled in one place)."""
-    # imported lazily: the helm adapter pulls in pyhelm3, which traffic and file publishing
-    # never need
-    from federation_deploy.actions.helm import upgrade_redirector_release
-
+    """Upgrade the redirector's release on its member with the weights in fed (through the
+    deploy's helm adapter, so credentials and chart pins are handled in one place)."""
     upgrade_redirector_release(fed, runner, progress=progress)
 
 
 def read_published_helm(fed: Federation, runner: Runner) -> PublishedWeights | None:
     """The weights the deployed redirector release carries (`helm get values`)."""
-    from federation_deploy.actions.helm import deployed_redirector_weights
-
     return deployed_redirector_weights(fed, runner)
+
+
+# The redirector release through the helm adapter, imported lazily: it pulls in pyhelm3, which
+# traffic and file publishing never need.
+
+def redirector_published(helm: Helm, fed: Federation) -> PublishedWeights | None:
+    """The weights the deployed redirector release serves (helm bound to its cluster)."""
+    member = fed.member(fed.redirector.member)
+    values = helm.deployed_values(member.release(fed.redirector.release))
+    return None if values is None else published_from_config(values.get("federationRedirect"))
+
+
+def check_redirector_publish(helm: Helm, fed: Federation) -> None:
+    """Before upgrading the redirector release: refuse weights older than those it serves
+    (weights.check_publish; WeightsConflict, exit 1). helm has no compare-and-swap of its
+    own: a writer racing between this read and the upgrade is kept out by the shared
+    concurrency group of cd.yml and ramp.yml, and seen by the ramp's watch of /active_hosts."""
+    where = f"helm release {fed.redirector.release} on {fed.redirector.member}"
+    check_publish(fed, redirector_published(helm, fed), where)
+
+
+def deployed_redirector_weights(
+    fed: Federation, runner: Runner, *, helm_executable: str | None = None,
+    tools: ClusterTools | None = None,
+) -> PublishedWeights | None:
+    """What the redirector release serves now, read with its member's credentials."""
+    from federation_deploy.actions.helm import Helm
+    from federation_deploy.actions.kube_auth import cluster_access, find_cluster_tools
+
+    member = fed.member(fed.redirector.member)
+    helm = Helm(runner, executable=helm_executable)
+    with cluster_access(fed, member, runner, tools or find_cluster_tools(member)) as access:
+        helm.use_cluster(access)
+        return redirector_published(helm, fed)
+
+
+def upgrade_redirector_release(
+    fed: Federation,
+    runner: Runner,
+    *,
+    timeout: str = DEFAULT_TIMEOUT,
+    helm_executable: str | None = None,
+    tools: ClusterTools | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> DeployedRelease:
+    """Publish the redirector's weights in production: `helm upgrade --install --atomic
+    --wait` of only the redirector release, with its member's credentials (the ramp's publish
+    step; `deploy` of that member does the same with its stages and checks)."""
+    from federation_deploy.actions.helm import Helm, secret_strings
+    from federation_deploy.actions.kube_auth import (
+        cluster_access,
+        find_cluster_tools,
+        probe_cluster,
+    )
+    from federation_deploy.values.render import render_releases
+
+    say = progress or (lambda _message: None)
+    member = fed.member(fed.redirector.member)  # config guarantees a deployable member
+    (rendered,) = render_releases(fed, member, [fed.redirector.release])
+    helm = Helm(runner, executable=helm_executable, timeout=timeout,
+                secrets=secret_strings([rendered]))
+    with cluster_access(fed, member, runner, tools or find_cluster_tools(member)) as access:
+        probe_cluster(runner, access)
+        helm.use_cluster(access)
+        check_redirector_publish(helm, fed)
+        # an umbrella chart directory (mybinder/) needs its dependencies like any deploy
+        try:
+            if helm.build_dependencies(rendered.release, progress=say):
+                say(f"publish: dependencies of {rendered.release.chart} built")
+            chart = helm.fetch_chart(rendered.release)
+            say(f"publish: helm upgrade {rendered.release.helm_name} on {member.name}")
+            return helm.upgrade(rendered, chart, timeout=timeout)
+        finally:
+            helm.close()
 
 
 class Publisher:

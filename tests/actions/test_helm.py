@@ -12,6 +12,7 @@ from federation_deploy.actions import helm
 from federation_deploy.actions.kube_auth import ClusterTools
 from federation_deploy.config import load_federation
 from federation_deploy.runner import Runner
+from federation_deploy.traffic import publish
 from tests.helpers.recording import RecordingRunner, locate_helm
 
 
@@ -19,7 +20,7 @@ def test_upgrade_redirector_release_runs_only_auth_and_the_upgrade(
         config_dir: Path, recorder: RecordingRunner, private_tmp: Path) -> None:
     fed = load_federation(config_dir)
     said: list[str] = []
-    deployed = helm.upgrade_redirector_release(
+    deployed = publish.upgrade_redirector_release(
         fed, recorder, helm_executable="helm", timeout="5m",
         tools=ClusterTools(kubectl="kubectl", gcloud="gcloud"), progress=said.append)
     # `helm get values`: the generation it serves, compared before the upgrade (weights.py)
@@ -40,8 +41,8 @@ def test_helm_streams_its_stderr_only_and_gets_debug_with_v(
         config_dir: Path, recorder: RecordingRunner, private_tmp: Path) -> None:
     fed = load_federation(config_dir)
     recorder.full_output = True  # what -v sets
-    helm.upgrade_redirector_release(fed, recorder, helm_executable="helm",
-                                    tools=ClusterTools(kubectl="kubectl", gcloud="gcloud"))
+    publish.upgrade_redirector_release(fed, recorder, helm_executable="helm",
+                                       tools=ClusterTools(kubectl="kubectl", gcloud="gcloud"))
     helm_calls = [c for c in recorder.calls if c.tool == "helm" and c.words[1] != "version"]
     assert helm_calls and all("--debug" in c.words for c in helm_calls)
     # stdout is JSON/YAML pyhelm3 parses: only stderr is shown as it comes
@@ -50,8 +51,9 @@ def test_helm_streams_its_stderr_only_and_gets_debug_with_v(
 
 def test_without_v_no_debug(config_dir: Path, recorder: RecordingRunner,
                             private_tmp: Path) -> None:
-    helm.upgrade_redirector_release(load_federation(config_dir), recorder, helm_executable="helm",
-                                    tools=ClusterTools(kubectl="kubectl", gcloud="gcloud"))
+    publish.upgrade_redirector_release(load_federation(config_dir), recorder,
+                                       helm_executable="helm",
+                                       tools=ClusterTools(kubectl="kubectl", gcloud="gcloud"))
     assert not any("--debug" in c.words for c in recorder.calls)
 
 

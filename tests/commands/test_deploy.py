@@ -23,6 +23,7 @@ from federation_deploy.errors import (
     WeightsConflict,
 )
 from federation_deploy.health.probe import HttpAnswer, Retry
+from federation_deploy.traffic import publish
 from federation_deploy.values.render import redirector_config, render_member
 from tests.helpers.pins import pinned
 from tests.helpers.recording import RecordingRunner
@@ -414,7 +415,7 @@ def test_helm_publish_of_the_ramp_refuses_an_older_generation(
     newer["generation"] = 3
     deployed_redirector(recorder, newer)
     with pytest.raises(WeightsConflict, match="serves generation 3, newer"):
-        helm.upgrade_redirector_release(fed, recorder, helm_executable="helm", tools=GCP_TOOLS)
+        publish.upgrade_redirector_release(fed, recorder, helm_executable="helm", tools=GCP_TOOLS)
     kc = kube_flags(recorder)
     assert recorder.words() == [
         ["helm", "version", "--short"],
@@ -426,7 +427,7 @@ def test_helm_publish_of_the_ramp_refuses_an_older_generation(
     ]
     # and what it serves now, read the same way (the ramp's resume compares with it)
     recorder.calls.clear()
-    published = helm.deployed_redirector_weights(fed, recorder, helm_executable="helm",
+    published = publish.deployed_redirector_weights(fed, recorder, helm_executable="helm",
                                                  tools=GCP_TOOLS)
     assert published is not None and published.generation == 3
     assert published.weights["gke"] == 60

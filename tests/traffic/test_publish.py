@@ -45,9 +45,7 @@ def test_publish_helm_upgrades_the_redirector_release(
     federation: StandinFederation, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[Any, ...]] = []
-    import federation_deploy.actions.helm as helm
-
-    monkeypatch.setattr(helm, "upgrade_redirector_release",
+    monkeypatch.setattr(publish_module, "upgrade_redirector_release",
                         lambda fed, runner, **kw: calls.append((fed, runner, kw)))
     fed = federation.load()
     runner = publish_module.Runner(echo=False)
