@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -12,7 +13,12 @@ import requests
 
 from federation_deploy.config import Member
 from federation_deploy.errors import VerificationError
-from federation_deploy.health.verdict import DEFAULT_POD_HEADROOM, judge_health, judge_versions
+from federation_deploy.health.verdict import (
+    DEFAULT_POD_HEADROOM,
+    HealthVerdict,
+    judge_health,
+    judge_versions,
+)
 
 T = TypeVar("T")
 
@@ -47,9 +53,23 @@ class VerifyResult:
     attempts: int  # attempts used, both checks together
 
 
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's outcome, for the ramp's gates: ok, and why not (or a short summary)."""
+
+    ok: bool
+    reason: str
+
+
+# Every request opens a new connection: behind a Service each answer may come from another
+# replica, and the ramp wants several replicas to agree (they reload config on their own).
+_HEADERS = {"Accept": "application/json", "Connection": "close"}
+
+
 def http_get(url: str, timeout: float) -> HttpAnswer:
-    """GET url with a timeout (requests raises on connection problems)."""
-    response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"})
+    """GET url with a timeout (requests raises on connection problems): the one HTTP client
+    of member probes (verify, the ramp's health gate, the sandbox)."""
+    response = requests.get(url, timeout=timeout, headers=_HEADERS)
     return HttpAnswer(response.status_code, response.text)
 
 
@@ -190,3 +210,61 @@ def verify_member(
     except VerificationError as exc:
         raise VerificationError(str(exc), stage="verify") from None
     return VerifyResult(member.name, health, versions, used_health + used_versions)
+
+
+def check_member_health(
+    health_url: str,
+    timeout: float = 5.0,
+    *,
+    pod_headroom: int = DEFAULT_POD_HEADROOM,
+    versions_url: str | None = None,
+    prime_versions_url: str | None = None,
+    fetch: Fetch = http_get,
+) -> CheckResult:
+    """One look at a member (the ramp's health gate): its /health, and its /versions when
+    versions_url is given (equal to the prime's at prime_versions_url), judged by the one
+    verdict the redirector applies. Never raises: a member that cannot be asked fails."""
+    try:
+        answer = fetch(health_url, timeout)
+    except requests.RequestException as exc:
+        return CheckResult(False, f"{health_url}: {_one_line(exc)}")
+    body: Any = None
+    with contextlib.suppress(ValueError):
+        body = json.loads(answer.text)
+    verdict = judge_health(answer.status, body, pod_headroom)
+    if versions_url is not None:
+        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout, fetch)
+    if verdict.healthy:
+        return CheckResult(True, f"{health_url}: ok")
+    status = f" HTTP {answer.status}" if answer.status != 200 else ""
+    failing = [f"failing: {', '.join(verdict.failing)}"] if verdict.failing else []
+    detail = "; ".join(failing + list(verdict.problems))
+    return CheckResult(False, f"{health_url}:{status} ({detail})")
+
+
+def _versions_verdict(url: str, prime_url: str | None, timeout: float,
+                      fetch: Fetch) -> HealthVerdict:
+    try:
+        versions = _json_of(url, timeout, fetch)
+    except ValueError as exc:
+        return HealthVerdict(False, ("versions",), (str(exc),))
+    prime: Any = None
+    if prime_url is not None:
+        # an unreadable prime allows every member its own versions, as in the redirector
+        with contextlib.suppress(ValueError):
+            prime = _json_of(prime_url, timeout, fetch)
+    return judge_versions(versions, prime if isinstance(prime, dict) else None)
+
+
+def _json_of(url: str, timeout: float, fetch: Fetch) -> Any:
+    """url's JSON answer; ValueError saying why there is none."""
+    try:
+        answer = fetch(url, timeout)
+    except requests.RequestException as exc:
+        raise ValueError(f"{url}: {_one_line(exc)}") from None
+    if answer.status != 200:
+        raise ValueError(f"{url}: HTTP {answer.status}")
+    try:
+        return json.loads(answer.text)
+    except ValueError:
+        raise ValueError(f"{url}: not JSON") from None

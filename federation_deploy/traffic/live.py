@@ -1,8 +1,8 @@
-"""The live side of traffic (HTTP client): the redirector's state, member and Prometheus checks."""
+"""The live side of traffic (HTTP client): the redirector's state and the Prometheus checks;
+member health is asked through health.probe, the one probe client."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 from collections.abc import Mapping
@@ -14,12 +14,7 @@ import requests
 
 from federation_deploy.config.schema import shown_url
 from federation_deploy.errors import UsageError
-from federation_deploy.health.verdict import (
-    DEFAULT_POD_HEADROOM,
-    HealthVerdict,
-    judge_health,
-    judge_versions,
-)
+from federation_deploy.health.probe import CheckResult
 
 DEFAULT_TIMEOUT = 5.0
 # Every request opens a new connection: behind a Service each answer may come from another
@@ -29,12 +24,6 @@ _NO_KEEPALIVE = {"Connection": "close", "Accept": "application/json"}
 
 class LiveError(Exception):
     """An endpoint (redirector, member, Prometheus) could not be read; says which and why."""
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    ok: bool
-    reason: str  # why it failed, or a short summary of the pass
 
 
 # ------------------------------------------------------------------------------------------
@@ -116,47 +105,6 @@ def _unescape(value: str) -> str:
 
 # ------------------------------------------------------------------------------------------
 # Member and Prometheus checks
-
-
-def check_member_health(
-    health_url: str,
-    timeout: float = DEFAULT_TIMEOUT,
-    *,
-    pod_headroom: int = DEFAULT_POD_HEADROOM,
-    versions_url: str | None = None,
-    prime_versions_url: str | None = None,
-) -> CheckResult:
-    """A member's /health (and /versions, when versions_url is given: equal to the prime's at
-    prime_versions_url), judged by the one health verdict (health.py) the redirector applies."""
-    try:
-        response = requests.get(health_url, timeout=timeout, headers=_NO_KEEPALIVE)
-    except requests.RequestException as exc:
-        return CheckResult(False, f"{health_url}: {_reason(exc)}")
-    body: Any = None
-    with contextlib.suppress(ValueError):
-        body = response.json()
-    verdict = judge_health(response.status_code, body, pod_headroom)
-    if versions_url is not None:
-        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout)
-    if verdict.healthy:
-        return CheckResult(True, f"{health_url}: ok")
-    status = f" HTTP {response.status_code}" if response.status_code != 200 else ""
-    failing = [f"failing: {', '.join(verdict.failing)}"] if verdict.failing else []
-    detail = "; ".join(failing + list(verdict.problems))
-    return CheckResult(False, f"{health_url}:{status} ({detail})")
-
-
-def _versions_verdict(url: str, prime_url: str | None, timeout: float) -> HealthVerdict:
-    try:
-        versions = _get_json(url, timeout)
-    except LiveError as exc:
-        return HealthVerdict(False, ("versions",), (str(exc),))
-    prime: Any = None
-    if prime_url is not None:
-        # an unreadable prime allows every member its own versions, as in the redirector
-        with contextlib.suppress(LiveError):
-            prime = _get_json(prime_url, timeout)
-    return judge_versions(versions, prime if isinstance(prime, dict) else None)
 
 
 ERROR_RATE_QUERY = (

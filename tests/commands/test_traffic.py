@@ -18,9 +18,9 @@ from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import advance_ramp
 from federation_deploy.commands.traffic import live_errors, traffic_report, traffic_table
 from federation_deploy.errors import VerificationError
+from federation_deploy.health.probe import check_member_health
 from federation_deploy.traffic.live import (
     check_error_rate,
-    check_member_health,
     error_rate_query,
     parse_prometheus_text,
 )
@@ -106,7 +106,7 @@ def test_member_health_check(federation: StandinFederation) -> None:
     result = check_member_health(gamma.url + "/health")
     assert not result.ok and "HTTP 503" in result.reason and "Docker registry" in result.reason
     result = check_member_health("http://127.0.0.1:9/health", timeout=1)
-    assert not result.ok and "connection failed" in result.reason
+    assert not result.ok and "connection refused" in result.reason
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,11 +11,10 @@ from typing import Any
 
 from federation_deploy.config import Federation
 from federation_deploy.durations import format_duration
+from federation_deploy.health.probe import CheckResult, check_member_health
 from federation_deploy.traffic.live import (
-    CheckResult,
     LiveError,
     check_error_rate,
-    check_member_health,
     fetch_active_hosts,
     fetch_live_generation,
 )
