@@ -44,8 +44,9 @@ MEMBER_COLUMNS = ["name", "cloud", "url", "weight", "share", "prime", "ramp"]
 def _ramp_cell(member: str, ramp: dict[str, Any] | None) -> str:
     if ramp is None:
         return "-"
-    if ramp.get("rolled_back"):
-        return f"{ramp['percent']:g}%, {paused_text(member, ramp['rolled_back'])}"
+    if ramp.get("rolled_back") or ramp.get("inconclusive"):
+        return (f"{ramp['percent']:g}%, "
+                f"{paused_text(member, ramp['rolled_back'], ramp.get('inconclusive'))}")
     return f"{ramp['percent']:g}%"
 
 

@@ -250,22 +250,69 @@ def abort_ramp(
     raise AssertionError("unreachable")
 
 
-def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
-    """The plan as a table: per step, the member's weight and share and everyone's share."""
+@dataclass(frozen=True)
+class PlanEvidence:
+    """What the evidence gate needs of each step: launches, and the hold they take."""
+
+    needed: int  # launches a step of a member as good as the rest needs, on average
+    launch_rate: float | None  # the federation's launches per second (None: unknown)
+    probe_interval: float | None  # probes every this many seconds (None: no probes)
+    min_hold: float
+    note: str | None = None
+
+    def hold(self, share_percent: float) -> str:
+        seconds = hold_needed(self.needed, share_percent, self.launch_rate or 0.0,
+                              self.probe_interval)
+        if seconds is None:
+            return "? (launch rate unknown)"
+        return f"~{format_duration(max(self.min_hold, math.ceil(seconds / 60) * 60))}"
+
+
+def plan_evidence(plan: RampPlan, *, prometheus_url: str | None, launch_rate: float | None,
+                  probe: str | None, probe_interval: float, min_hold: float | None,
+                  read: LaunchReader = query_launches, now: datetime | None = None,
+                  ) -> PlanEvidence | None:
+    """The launches each step needs and how long they take at the federation's launch rate
+    (--launch-rate, or the last hour's from Prometheus); None without an evidence source."""
+    if not prometheus_url and not probe:
+        return None
+    failure_rate, note = PRIOR_FAILURE_RATE, None
+    if launch_rate is None and prometheus_url:
+        until = now or datetime.now(UTC)
+        try:
+            found = read(prometheus_url, until - timedelta(hours=1), until, "member", 10.0)
+            launch_rate = found.launch_rate
+            failure_rate = baseline_failure_rate(found.others(plan.member))
+        except LiveError as exc:
+            note = f"the federation's launch rate is unknown ({exc}): pass --launch-rate"
+    return PlanEvidence(launches_needed(failure_rate), launch_rate,
+                        probe_interval if probe else None,
+                        min_hold if min_hold is not None else plan.hold_seconds / 3, note)
+
+
+def plan_table(plan: RampPlan, current_step: int | None = None,
+               evidence: PlanEvidence | None = None) -> str:
+    """The plan as a table: per step, the member's weight and share and everyone's share;
+    with evidence, the launches each step needs and the hold that takes."""
     others = [n for n in plan.base_weights if n != plan.member]
     head = ["step", "percent", "weight", "share", *(f"{n} share" for n in others), "then"]
+    if evidence is not None:
+        head += ["launches needed", "evidence hold"]
     table = [head]
     for step in plan.steps:
         marker = " (now)" if current_step == step.index else ""
         then = "ramp complete" if step.final else f"hold {plan.hold}"
-        table.append([
+        row = [
             f"{step.index + 1}/{len(plan.steps)}{marker}",
             f"{step.percent:g}%",
             f"{step.weight:g}",
             f"{step.share:.2f}%",
             *(f"{step.shares[n]:.2f}%" for n in others),
             then,
-        ])
+        ]
+        if evidence is not None:
+            row += [str(evidence.needed), evidence.hold(step.share)]
+        table.append(row)
     return "\n".join(aligned_lines(table)) + "\n"
 
 

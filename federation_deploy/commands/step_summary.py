@@ -47,6 +47,8 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
     as config now has them (fed: loaded after the ramp)."""
     if outcome is not None:
         verdict = f"**{outcome.status}**: {outcome.message}"
+    elif failure is not None and "inconclusive" in failure and "paused" in failure:
+        verdict = f"**paused (inconclusive)**: {failure}"
     else:
         verdict = f"**rolled back**: {failure or 'unknown failure'}"
     weights = routed_weights(fed)
@@ -59,4 +61,27 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
             f"step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)"
             if state.step >= 0 else "not started")
         lines.append(f"| {name} | {weight_cell(weight)} | {share_cell(share[name])} | {ramp} |")
+    evidence = fed.members[member].ramp.evidence if fed.members[member].ramp else None
+    if evidence:
+        # the evidence gate's last verdict: launches seen, failures and launch time vs the
+        # federation's, and what it decided
+        lines += ["", f"evidence at step {evidence.get('step')}:", "",
+                  "| verdict | user launches | probe launches | failed | failure rate "
+                  "(others) | p50 (others) | p90 (others) | launches still needed |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {evidence.get('verdict')} | {evidence.get('user_launches')} | "
+            f"{evidence.get('probe_launches')} | {evidence.get('failed')} | "
+            f"{_rate(evidence.get('failure_rate'))} ({_rate(evidence.get('others_failure_rate'))})"
+            f" | {_secs(evidence.get('p50_seconds'))} ({_secs(evidence.get('others_p50_seconds'))})"
+            f" | {_secs(evidence.get('p90_seconds'))} ({_secs(evidence.get('others_p90_seconds'))})"
+            f" | {evidence.get('needed')} |")
     return "\n".join(lines) + "\n"
+
+
+def _rate(value: object) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.1%}"
+
+
+def _secs(value: object) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.0f}s"

@@ -141,11 +141,35 @@ def _ramp_cell(member: str, ramp: Mapping[str, Any] | None, paused: bool = False
     steps = ramp["steps"]
     step = ramp["step"]
     where = "not started" if step < 0 else f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"
-    if ramp.get("rolled_back"):
-        return f"{where}, {paused_text(member, ramp['rolled_back'])}"
+    evidence = ramp.get("evidence")
+    # the evidence gate's last verdict at this step: what `traffic` shows of the evidence
+    seen = (f"; evidence at step {evidence.get('step')}: {evidence_text(evidence)}"
+            if evidence else "")
+    if ramp.get("rolled_back") or ramp.get("inconclusive"):
+        return (f"{where}, {paused_text(member, ramp['rolled_back'], ramp.get('inconclusive'))}"
+                f"{seen}")
     since = f" since {ramp['started']}" if ramp.get("started") else ""
     healthy = f", healthy at {ramp['last_healthy']}" if ramp.get("last_healthy") else ""
-    return f"{where}{since}, hold {ramp['hold']}{healthy}"
+    return f"{where}{since}, hold {ramp['hold']}{healthy}{seen}"
+
+
+def evidence_text(evidence: Mapping[str, Any]) -> str:
+    """`inconclusive, 3 user + 12 probe launches, 0.0% failed vs 2.0%, p90 31s vs 45s`."""
+    def pct(key: str) -> str:
+        value = evidence.get(key)
+        return "-" if value is None else f"{float(value):.1%}"
+
+    def secs(key: str) -> str:
+        value = evidence.get(key)
+        return "-" if value is None else f"{float(value):.0f}s"
+
+    text = (f"{evidence.get('verdict')}, {evidence.get('user_launches', 0):g} user + "
+            f"{evidence.get('probe_launches', 0):g} probe launches, {pct('failure_rate')} "
+            f"failed vs {pct('others_failure_rate')}, p90 {secs('p90_seconds')} vs "
+            f"{secs('others_p90_seconds')}")
+    if evidence.get("verdict") == "inconclusive" and evidence.get("needed"):
+        text += f", needs about {evidence['needed']} more launches"
+    return text
 
 
 def _live_shares(live: LiveState) -> dict[str, float]:

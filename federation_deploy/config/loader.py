@@ -170,7 +170,8 @@ def _load_redirector(
                   f"member {member!r} has no release {release!r}")
     elif member and members[member].cloud == "external":
         check.add(node, "member", f"{kp}.member", "the redirector cannot run on an external member")
-    for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy"):
+    for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
+                 "ramp_probe"):
         read[name] = check.value(node, kp, section[name])
     settings = schema.CHECK.defaults()
     if "check" in node:
@@ -194,7 +195,7 @@ def _redirector_settings(read: Mapping[str, Any], check: CheckSettings) -> Redir
         host=read["host"], member=read["member"], release=read["release"],
         load_balancer=read["load_balancer"], check=check, pod_headroom=read["pod_headroom"],
         host_cookie_age_hours=float(read["host_cookie_age_hours"]),
-        ramp_policy=read["ramp_policy"],
+        ramp_policy=read["ramp_policy"], ramp_probe=read["ramp_probe"],
     )
 
 
@@ -427,7 +428,9 @@ def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
         return None
     return RampState(steps=tuple(float(s) for s in steps), step=step, to_weight=float(to_weight),
                      hold=read["hold"], started=read["started"],
-                     last_healthy=read["last_healthy"], rolled_back=read["rolled_back"])
+                     last_healthy=read["last_healthy"], rolled_back=read["rolled_back"],
+                     inconclusive=read["inconclusive"],
+                     evidence=dict(read["evidence"]) if read["evidence"] else None)
 
 
 def _load_drained(check: Checker, m: LocatedMap, kp: str, weight: Any,

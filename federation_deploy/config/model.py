@@ -147,10 +147,14 @@ class RampState:
     # set by a rollback: when, from which step and why; the ramp is paused until a person
     # runs `ramp MEMBER` again (the scheduled --advance leaves it alone)
     rolled_back: str | None = None
+    # set when the evidence stayed inconclusive up to the maximum hold: paused at its step
+    inconclusive: str | None = None
+    # the evidence gate's last verdict at the current step (evidence.Verdict.as_record)
+    evidence: Mapping[str, Any] | None = None
 
     @property
     def paused(self) -> bool:
-        return self.rolled_back is not None
+        return self.rolled_back is not None or self.inconclusive is not None
 
     @property
     def current_share(self) -> float:
@@ -232,6 +236,7 @@ class RedirectorSettings:
     pod_headroom: int
     host_cookie_age_hours: float
     ramp_policy: str
+    ramp_probe: str | None = None  # launched on a ramping member during holds (probes)
 
 
 @dataclass(frozen=True)

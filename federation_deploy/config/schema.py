@@ -226,6 +226,10 @@ REDIRECTOR = Section("redirector", (
     # repository lands on two members)
     Key("ramp_policy", one_of(RAMP_POLICIES), "one of " + ", ".join(RAMP_POLICIES),
         DEFAULT_RAMP_POLICY),
+    # a small repository a ramp launches on the new member itself during its holds (probes:
+    # evidence when users' launches are few), like gh/binder-examples/requirements/HEAD;
+    # `ramp --probe` overrides it
+    Key("ramp_probe", OPTIONAL_STRING, "a launch path like gh/org/repo/ref"),
 ))
 
 TERRAFORM = Section("terraform", (
@@ -328,6 +332,12 @@ RAMP = Section("members.*.ramp", (
     Key("last_healthy", OPTIONAL_STRING, "a timestamp"),
     # a rollback pauses the ramp: when, from which step, why (`ramp MEMBER` restarts it)
     Key("rolled_back", OPTIONAL_STRING, "a sentence: when and why the ramp was rolled back"),
+    # too little evidence for too long pauses the ramp at its step: when, where, why
+    Key("inconclusive", OPTIONAL_STRING,
+        "a sentence: when and why the ramp was paused for lack of evidence"),
+    # the evidence gate's last verdict at the current step (launches, failure rate and launch
+    # time vs the federation's, verdict), written by the ramp for people and the step summary
+    Key("evidence", MAPPING, "a mapping"),
 ))
 RAMP_KEYS = RAMP.names
 

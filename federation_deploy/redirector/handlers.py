@@ -12,6 +12,7 @@ from tornado.web import HTTPError, RedirectHandler, RequestHandler
 
 from federation_deploy.redirector.metrics import CONTENT_TYPE, render_metrics
 from federation_deploy.redirector.routing import cookie_path, member_target
+from federation_deploy.redirector.sticky import pool_top
 
 if TYPE_CHECKING:
     from federation_deploy.redirector.app import Redirector
@@ -140,6 +141,28 @@ class ActiveHostsHandler(BaseHandler):
                          "generation": self.redirector.config.generation})
 
 
+class RampPoolHandler(BaseHandler):
+    """/ramp_pool?member=M&final_weight=F&n=N: the N most launched repositories (as launch
+    paths, with their estimated share) among those M gets at weight F, for warming its
+    caches before a ramp; from this replica's popularity estimate."""
+
+    def get(self) -> None:
+        member = self.get_query_argument("member")
+        try:
+            final_weight = float(self.get_query_argument("final_weight"))
+            count = int(self.get_query_argument("n", "10"))
+        except ValueError:
+            raise HTTPError(400, "final_weight and n must be numbers") from None
+        table = self.redirector.table
+        others = [c for c in table.sticky if c.name != member]
+        top = pool_top(self.redirector.ramp.popularity, member, others, final_weight, count)
+        self.write_json({"member": member, "repositories": [
+            # a GitHub key has no ref (every ref of a repository is one key): warm HEAD
+            {"path": key.removeprefix("/build/") + ("/HEAD" if key.startswith("/build/gh")
+                                                     else ""), "share": share}
+            for key, share in top]})
+
+
 class HealthHandler(BaseHandler):
     """The redirector's own health: it is up and can route (to the primes at worst)."""
 
@@ -173,6 +196,7 @@ def routes(redirector: Redirector) -> list[tuple[str, type[RequestHandler], dict
         (r"/badge\.svg", RedirectHandler, _permanent(f"{BADGE_BASE}/badge.svg")),
         (r"/assets/images/badge\.svg", RedirectHandler, _permanent(f"{BADGE_BASE}/badge.svg")),
         (r"/active_hosts", ActiveHostsHandler, deps),
+        (r"/ramp_pool", RampPoolHandler, deps),
         (r"/health", HealthHandler, deps),
         (r"/metrics", MetricsHandler, deps),
         (r".*", ProxyHandler, deps),

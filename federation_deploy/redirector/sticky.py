@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from federation_deploy.redirector.routing import (
+    Candidate,
     RampClaim,
     RampPlan,
     RoutingTable,
@@ -334,3 +335,17 @@ class StickyRamp:
                 remaining = [item for item in remaining if item[0] not in chosen]
             tail *= 1.0 - claim.threshold
         return estimates
+
+
+def pool_top(popularity: LaunchPopularity, member: str, others: Sequence[Candidate],
+             final_weight: float, count: int) -> list[tuple[str, float]]:
+    """The `count` most launched repositories (rendezvous keys, estimated shares) of the pool
+    member will serve at final_weight against `others` (the non-ramp members in rotation):
+    the ones a ramp warms before its first step (`ramp MEMBER --warm N`)."""
+    total = sum(c.weight for c in others)
+    pool = final_weight / (final_weight + total) if final_weight + total > 0 else 1.0
+    me = Candidate(member, "", final_weight)
+    shares, _tail = popularity.shares()
+    ranked = sorted(shares.items(), key=lambda item: (-item[1], item[0]))
+    return [(key, share) for key, share in ranked
+            if ramp_rank(key, me, others) < pool][:max(0, count)]

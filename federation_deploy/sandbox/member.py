@@ -1,9 +1,17 @@
-"""A stand-in BinderHub member: answers /health and /versions as BinderHub does, under control.
+"""A stand-in BinderHub member: answers /health, /versions and launches as BinderHub does.
 
 Used by the redirector tests, the ramp tests, the benchmark and the sandbox demo. In-process:
 `start_standin("gke")` runs one on 127.0.0.1 (a free port) in a background thread and returns
 a handle. As a process: `python -m federation_deploy.sandbox.member --port N --name X`, steered over
 HTTP with `PUT /_standin/state` (the same fields as StandinState).
+
+Launches: `GET /build/<provider>/<spec>` is BinderHub's build API. With `Accept:
+text/event-stream` it answers as BinderHub does, `data: {"phase": ...}` events ending in
+`ready` or `failed` (the ramp's probes and warming read them); otherwise a JSON page naming the
+member (the redirector's tests). Every launch is counted in `/metrics` as BinderHub counts it,
+`binderhub_launch_time_seconds` by `status` (success, failure), with the launch time the
+stand-in is told to report (`launch_seconds`: nothing sleeps) and every `failure_every`-th
+launch failing (0: none), so tests and the sandbox get deterministic launch evidence.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ DEFAULT_VERSIONS: dict[str, str] = {
 
 log = logging.getLogger("federation_deploy.sandbox.member")
 
+# BinderHub's launch-time histogram buckets (binderhub/builder.py), seconds
+LAUNCH_TIME_BUCKETS: tuple[float, ...] = (1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600,
+                                          7200)
+
 
 @dataclass
 class StandinState:
@@ -44,6 +56,9 @@ class StandinState:
     total_pods: int = 5
     quota: int | None = 100
     delay: float = 0.0  # seconds before /health and /versions answer (timeouts)
+    launch_seconds: float = 20.0  # the launch time reported for every launch
+    failure_every: int = 0  # every n-th launch fails (0: none)
+    launches: list[tuple[str, float]] = field(default_factory=list)  # (status, seconds)
     counts: Counter[str] = field(default_factory=Counter)  # health, versions, build, other
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -69,7 +84,8 @@ class StandinState:
         return {"ok": all(c["ok"] for c in checks), "checks": checks}
 
     def update(self, changes: dict[str, Any]) -> None:
-        allowed = {"healthy", "failing_check", "versions", "total_pods", "quota", "delay"}
+        allowed = {"healthy", "failing_check", "versions", "total_pods", "quota", "delay",
+                   "launch_seconds", "failure_every"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown stand-in fields: {', '.join(sorted(unknown))}")
@@ -87,8 +103,36 @@ class StandinState:
                 "total_pods": self.total_pods,
                 "quota": self.quota,
                 "delay": self.delay,
+                "launch_seconds": self.launch_seconds,
+                "failure_every": self.failure_every,
                 "counts": dict(self.counts),
             }
+
+    def record_launch(self) -> tuple[bool, float]:
+        """Count one launch: whether it succeeds (see failure_every) and its launch time."""
+        with self.lock:
+            number = len(self.launches) + 1
+            ok = not (self.failure_every and number % self.failure_every == 0)
+            self.launches.append(("success" if ok else "failure", self.launch_seconds))
+            return ok, self.launch_seconds
+
+    def metrics_text(self) -> str:
+        """BinderHub's launch histogram, in the Prometheus text format."""
+        name = "binderhub_launch_time_seconds"
+        with self.lock:
+            launches = list(self.launches)
+        lines = [f"# HELP {name} Histogram of launch times", f"# TYPE {name} histogram"]
+        for status in ("success", "failure"):
+            times = [t for s, t in launches if s == status]
+            for bound in LAUNCH_TIME_BUCKETS:
+                count = sum(1 for t in times if t <= bound)
+                lines.append(f'{name}_bucket{{le="{bound:g}",retries="0",status="{status}"}} '
+                             f"{count}")
+            lines.append(f'{name}_bucket{{le="+Inf",retries="0",status="{status}"}} '
+                         f"{len(times)}")
+            lines.append(f'{name}_count{{retries="0",status="{status}"}} {len(times)}')
+            lines.append(f'{name}_sum{{retries="0",status="{status}"}} {sum(times)!r}')
+        return "\n".join(lines) + "\n"
 
 
 class _Handler(tornado.web.RequestHandler):
@@ -125,7 +169,26 @@ class VersionsHandler(_Handler):
 class BuildHandler(_Handler):
     def get(self) -> None:
         self.count("build")
-        self.write_json({"member": self.state.name, "uri": self.request.uri})
+        ok, seconds = self.state.record_launch()
+        if "text/event-stream" not in self.request.headers.get("Accept", ""):
+            self.write_json({"member": self.state.name, "uri": self.request.uri})
+            return
+        # BinderHub's build API: an event stream ending in ready (or failed)
+        self.set_header("Content-Type", "text/event-stream")
+        events: list[dict[str, Any]] = [{"phase": "launching", "message": "Launching server"}]
+        if ok:
+            events.append({"phase": "ready", "message": f"ready after {seconds:g}s",
+                           "url": f"{self.request.protocol}://{self.request.host}/user/x/",
+                           "token": "stand-in"})
+        else:
+            events.append({"phase": "failed", "message": "Launch failed (stand-in)"})
+        self.finish("".join(f"data: {json.dumps(e)}\n\n" for e in events))
+
+
+class MetricsHandler(_Handler):
+    def get(self) -> None:
+        self.set_header("Content-Type", "text/plain; version=0.0.4")
+        self.finish(self.state.metrics_text())
 
 
 class StateHandler(_Handler):
@@ -164,6 +227,7 @@ def make_standin_app(state: StandinState) -> tornado.web.Application:
             (r"/health", HealthHandler, deps),
             (r"/versions", VersionsHandler, deps),
             (r"/build/.*", BuildHandler, deps),
+            (r"/metrics", MetricsHandler, deps),
             (r"/_standin/state", StateHandler, deps),
             (r".*", OtherHandler, deps),
         ],
@@ -201,6 +265,10 @@ class StandinHandle:
 
     def set_delay(self, seconds: float) -> None:
         self.state.update({"delay": seconds})
+
+    def set_launches(self, seconds: float, failure_every: int = 0) -> None:
+        """The launch time every launch reports, and every n-th launch failing (0: none)."""
+        self.state.update({"launch_seconds": seconds, "failure_every": failure_every})
 
     def count(self, kind: str) -> int:
         """Requests received: "health", "versions", "build" or "other"."""

@@ -55,13 +55,18 @@ def ramp_value(state: RampState | None) -> dict[str, Any] | None:
         "started": state.started,
         "last_healthy": state.last_healthy,
         "rolled_back": state.rolled_back,
+        "inconclusive": state.inconclusive,
+        "evidence": dict(state.evidence) if state.evidence else None,
     }
 
 
-def paused_text(member: str, rolled_back: str) -> str:
-    """A ramp paused by a rollback, said alike by traffic, members, `ramp --dry-run` and
-    `ramp --advance`: since when and why, and the one command that restarts it."""
-    return (f"paused since a rollback ({rolled_back}): the scheduled --advance leaves it "
+def paused_text(member: str, rolled_back: str | None, inconclusive: str | None = None) -> str:
+    """A paused ramp (by a rollback, or for lack of evidence), said alike by traffic,
+    members, `ramp --dry-run` and `ramp --advance`: since when and why, and the one command
+    that restarts it."""
+    why = (f"since a rollback ({rolled_back})" if rolled_back
+           else f"for lack of evidence ({inconclusive})")
+    return (f"paused {why}: the scheduled --advance leaves it "
             f"alone; `federation-deploy ramp {member}` restarts it, `--abort` ends it")
 
 

@@ -55,6 +55,19 @@ def fetch_live_generation(redirector_url: str, timeout: float = DEFAULT_TIMEOUT)
     return generation
 
 
+def fetch_pool(redirector_url: str, member: str, final_weight: float, count: int,
+               timeout: float = DEFAULT_TIMEOUT) -> list[str]:
+    """The launch paths (gh/org/repo/HEAD) of the `count` most launched repositories member
+    will serve at final_weight, from the redirector's /ramp_pool (its sticky estimate)."""
+    url = (f"{redirector_url.rstrip('/')}/ramp_pool?member={member}"
+           f"&final_weight={final_weight:g}&n={count}")
+    data = _get_json(url, timeout)
+    found = data.get("repositories") if isinstance(data, dict) else None
+    if not isinstance(found, list):
+        raise LiveError(f"{url}: expected {{\"repositories\": [...]}}, got {str(data)[:200]}")
+    return [str(item["path"]) for item in found if isinstance(item, dict) and "path" in item]
+
+
 def fetch_metrics(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> list[Sample]:
     url = redirector_url.rstrip("/") + "/metrics"
     try:
@@ -160,6 +173,12 @@ def check_error_rate(
         rate = query_error_rate(prometheus_url, member, label, timeout)
     except LiveError as exc:
         return CheckResult(False, f"launch error rate unknown: {exc}")
+    return judge_error_rate(rate, max_rate)
+
+
+def judge_error_rate(rate: float | None, max_rate: float) -> CheckResult:
+    """The fixed gate's verdict on a 5-minute error rate (None: no launches, which passes:
+    the weakness issue 23 is about; the evidence gate never passes on no data)."""
     if rate is None:
         return CheckResult(True, "launch error rate: no launches in the last 5 minutes")
     if rate > max_rate:

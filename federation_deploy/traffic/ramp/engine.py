@@ -118,6 +118,11 @@ class RampEngine:
         self.say = io.progress
         state = fed.members[self.member].ramp
         self.last_healthy: str | None = state.last_healthy if state is not None else None
+        # the gate's last evidence (its record, with the step it is of), kept in `ramp:`
+        self.evidence: dict[str, object] | None = (
+            dict(state.evidence) if state is not None and state.evidence else None)
+        self.gate: HoldGate = make_gate(settings, io, fed.members.get(plan.member),
+                                        plan.hold_seconds)
         self.dirty = False  # config written, publish not done yet
         self.before_write: ConfigSnapshot | None = None  # put back if the publish is refused
         self.watch = RedirectorWatch(self.member, settings, io, self._ensure_current)
@@ -201,36 +206,45 @@ class RampEngine:
             index = -1
             if state is None:
                 self._say_plan()
+                warm_member(self.settings, self.io, self.fed.members[self.member],
+                            self.plan.to_weight, self.say)
+                if not once:
+                    self._qualify()
             else:
                 index = state.step
-                if state.rolled_back is not None:
+                if state.paused:
                     if once:
                         # the scheduled job never restarts a ramp that failed its checks
                         return self._outcome("paused", index, paused_message(
                             self.member, state, self._describe(index)))
-                    self.say(f"restarting the ramp of {self.member}, paused since its rollback "
-                             f"({state.rolled_back}), at {self._describe(index)}")
+                    why = (f"since its rollback ({state.rolled_back})" if state.rolled_back
+                           else f"for lack of evidence ({state.inconclusive})")
+                    self.say(f"restarting the ramp of {self.member}, paused {why}, at "
+                             f"{self._describe(index)}")
                     self._record(index, utc_timestamp(self.clock.now()), unpause=True)
                     state = self.fed.members[self.member].ramp
                     assert state is not None
                 if once:
                     self._ensure_published(index, state.started)
+                    decision = None
                     if index >= 0:
                         self._check_or_rollback(index)
-                    until = self._started(state) + timedelta(seconds=self.plan.hold_seconds)
-                    if state.started is not None and self.clock.now() < until:
+                        if state.started is not None:
+                            decision = self._decide(index, self._started(state))
+                    if decision is not None and decision.action == "hold":
                         self._record(index, state.started)
-                        return self._outcome(
-                            "holding", index,
-                            f"{self.member} at {self._describe(index)}: healthy, holding until "
-                            f"{utc_timestamp(until)}",
-                        )
+                        return self._outcome("holding", index, holding_text(
+                            self.gate, f"{self.member} at {self._describe(index)}",
+                            self._started(state), decision))
                 else:
                     self.say(f"resuming the ramp of {self.member} at {self._describe(index)}")
+                    self._say_gate()
                     self._ensure_published(index, state.started)
                     if index >= 0:
                         self._hook(index)
                         self._hold(index, self._started(state))
+                    else:
+                        self._qualify()
             while True:
                 index += 1
                 started = self._take_step(index)
@@ -270,29 +284,55 @@ class RampEngine:
         return started
 
     def _hold(self, index: int, started: datetime) -> None:
-        """Check every check_interval until hold has passed since started; roll back on the
-        first failed check. The first check is at once, the last at the end of the hold."""
-        end = started + timedelta(seconds=self.plan.hold_seconds)
+        """Check the member and ask the gate every check_interval from started: roll back
+        (or pause) as soon as it says so, go on once it passes. The first check is at once;
+        with a time gate the last is at the end of the hold."""
+        gate = self.gate
+        gate.begin(started)
         now = self.clock.now()
-        if end > now:
-            # whole seconds, as the heartbeat and the timestamp say it (not "6.561s")
-            left = format_duration(math.ceil((end - now).total_seconds()))
-            self.say(f"holding {self.member} at {self._describe(index)} until "
-                     f"{utc_timestamp(end)} ({left})")
+        self.say(hold_line(gate, f"holding {self.member} at {self._describe(index)}", started,
+                           now))
         last_record = last_said = now
         while True:
             self._check_or_rollback(index)
             now = self.clock.now()
-            remaining = (end - now).total_seconds()
-            if remaining <= 0:
+            decision = self._decide(index, started, begun=True)
+            if decision.action == "pass":
+                if decision.record is not None:
+                    self.say(f"{self._describe(index)} passes: {decision.reason}")
                 break
             if (now - last_said).total_seconds() >= self.settings.heartbeat_interval:
-                self.say(self._heartbeat(index, remaining))
+                self.say(self._heartbeat(index, started, now, decision))
                 last_said = now
             if (now - last_record).total_seconds() >= self.settings.record_interval:
                 self._record(index, self._state_started())
                 last_record = now
-            self.clock.sleep(min(self.settings.check_interval, remaining))
+            remaining = (started + timedelta(seconds=gate.deadline) - now).total_seconds()
+            interval = self.settings.check_interval
+            self.clock.sleep(min(interval, remaining) if remaining > 0 else interval)
+
+    def _decide(self, index: int, started: datetime, begun: bool = False) -> GateDecision:
+        """The gate's decision at step index (held since started), acted on: a rollback or a
+        pause raises; the evidence is kept for the `ramp:` block."""
+        if not begun:
+            self.gate.begin(started)
+        decision = self.gate.decide(self.clock.now())
+        self._ensure_current()  # abort wins over whatever the gate says
+        if decision.record is not None:
+            self.evidence = {"step": index + 1, **decision.record}
+        if decision.action == "rollback":
+            self._rollback(index, decision.reason)
+        if decision.action == "pause":
+            self._pause(index, decision.reason)
+        return decision
+
+    def _qualify(self) -> None:
+        """With probes, hold at 0% until the probes show the member as good as the rest,
+        before any user is sent to it (failing probes stop the ramp there)."""
+        if not isinstance(self.gate, EvidenceGate) or self.gate.probes is None:
+            return
+        self.say(f"qualifying {self.member} at 0% with probes before the first step")
+        self._hold(-1, self.clock.now())
 
     def _check_or_rollback(self, index: int) -> None:
         failure = self.watch.check(self.fed, self.plan.member_weight_at(index))
@@ -307,7 +347,7 @@ class RampEngine:
         """Write and publish the previous step (0 before the first) and PAUSE the ramp there
         (`rolled_back:` in its block): the scheduled --advance leaves it alone until a person
         runs `ramp MEMBER` again, so a member that failed is not ramped again unattended."""
-        target = index - 1
+        target = max(index - 1, -1)
         self.say(f"check failed at {self._describe(index)}: {failure}")
         self.say(f"rolling back {self.member} to {self._describe(target)}")
         self._ensure_current()
@@ -323,6 +363,21 @@ class RampEngine:
                     f"it alone): when {self.member} is fixed, `federation-deploy ramp "
                     f"{self.member}` restarts it at that step, or `--abort` ends it")
         raise VerificationError(message)
+
+    def _pause(self, index: int, reason: str) -> NoReturn:
+        """Too little evidence for too long: keep the step (nothing shows harm), mark the
+        ramp paused there (`inconclusive:`), and stop (exit 1) saying why."""
+        now = utc_timestamp(self.clock.now())
+        where = self._describe(index)
+        if index >= 0:
+            self._record(index, self._state_started(),
+                         inconclusive=f"{now} at {where}: {reason}")
+        raise VerificationError(
+            f"the ramp of {self.member} is paused at {where} (weight "
+            f"{self.plan.member_weight_at(index):g}), inconclusive: {reason}. It stays there "
+            f"(the scheduled `ramp {self.member} --advance` leaves it alone): with more "
+            f"launches (or `--probe REPO`), `federation-deploy ramp {self.member}` holds the "
+            "step again, or `--abort` ends it")
 
     # -- config and publishing ------------------------------------------------------------------
 
@@ -360,15 +415,18 @@ class RampEngine:
                 f"or publishing and leaves that change as it is: {change}. To go on, run the "
                 "ramp again: it resumes from federation.yaml as it is now")
 
-    def _state(self, index: int, started: str | None,
-               rolled_back: str | None = None) -> RampState | None:
+    def _state(self, index: int, started: str | None, rolled_back: str | None = None,
+               inconclusive: str | None = None) -> RampState | None:
         if index >= 0 and self.plan.steps[index].final:
             return None  # ramp complete: the member is plain rendezvous
         return RampState(steps=self.plan.percents, step=index, to_weight=self.plan.to_weight,
                          hold=self.plan.hold, started=started, last_healthy=self.last_healthy,
-                         rolled_back=rolled_back)
+                         rolled_back=rolled_back, inconclusive=inconclusive,
+                         evidence=self.evidence)
 
     def _write(self, index: int, started: str | None, rolled_back: str | None = None) -> None:
+        if rolled_back is None:
+            self.evidence = None  # a new step: its own evidence from now on
         self.dirty = True
         self.before_write = self.config
         try:
@@ -379,17 +437,22 @@ class RampEngine:
             self.dirty = False
             raise WeightsConflict(self._stopped(str(exc))) from None
 
-    def _record(self, index: int, started: str | None, unpause: bool = False) -> None:
-        """Write last_healthy of the current step (weights unchanged: nothing to publish);
-        unpause: also remove a rollback's `rolled_back:` marker."""
+    def _record(self, index: int, started: str | None, unpause: bool = False,
+                inconclusive: str | None = None) -> None:
+        """Write last_healthy and the evidence of the current step (weights unchanged:
+        nothing to publish); unpause: also remove a pause's `rolled_back:` or
+        `inconclusive:` marker."""
         state = self.fed.members[self.member].ramp
         if index < 0 and state is None:
             return
         marker = None if unpause or state is None else state.rolled_back
+        if inconclusive is None and not unpause and state is not None:
+            inconclusive = state.inconclusive
         try:
             self.config = write_member(self.config, self.member,
                                        self.plan.member_weight_at(index),
-                                       self._state(index, started, marker), bump=False)
+                                       self._state(index, started, marker, inconclusive),
+                                       bump=False)
         except WeightsConflict as exc:
             raise WeightsConflict(self._stopped(str(exc))) from None
 
@@ -504,10 +567,11 @@ class RampEngine:
         step = self.plan.steps[index]
         return f"step {index + 1}/{len(self.plan.steps)} ({step.percent:g}%)"
 
-    def _heartbeat(self, index: int, remaining: float) -> str:
-        step = self.plan.steps[index]
-        return (f"step {index + 1}/{len(self.plan.steps)} at {step.share:.2f}%: healthy, "
-                f"{format_duration(math.ceil(remaining))} left")
+    def _heartbeat(self, index: int, started: datetime, now: datetime,
+                   decision: GateDecision) -> str:
+        where = (f"step {index + 1}/{len(self.plan.steps)} at "
+                 f"{self.plan.steps[index].share:.2f}%" if index >= 0 else "0%")
+        return heartbeat_text(self.gate, where, started, now, decision)
 
     def _say_plan(self) -> None:
         shown = ", ".join(f"{s.percent:g}%" for s in self.plan.steps)
@@ -515,15 +579,12 @@ class RampEngine:
                  f"{describe_ramp_policy(self.fed.redirector.ramp_policy)}")
         for note in self.plan.notes:
             self.say(f"note: {note}")
+        self._say_gate()
 
-    def _outcome(self, status: str, index: int, message: str) -> RampOutcome:
-        return RampOutcome(member=self.member, status=status, step=index,
-                           weight=self.plan.member_weight_at(index),
-                           share=self.plan.member_share_at(index), message=message)
-
+    def _say_gate(self) -> None:
+        self.say(f"gate: {self.gate.describe()}")
 
 def paused_message(member: str, state: RampState, where: str) -> str:
-    """What `ramp --advance` says of a ramp paused by a rollback (the scheduled job's log)."""
-    assert state.rolled_back is not None
+    """What `ramp --advance` says of a paused ramp (the scheduled job's log)."""
     return (f"the ramp of {member} at {where} is not advanced: it is "
-            f"{paused_text(member, state.rolled_back)}")
+            f"{paused_text(member, state.rolled_back, state.inconclusive)}")

@@ -13,7 +13,7 @@ from federation_deploy.traffic.shares import plain_number
 from federation_deploy.traffic.weights import ConfigSnapshot, snapshot_of, write_federation
 
 # `ramp:` keys written only while they have a value
-_ONLY_WHEN_SET = frozenset({"rolled_back"})
+_ONLY_WHEN_SET = frozenset({"rolled_back", "inconclusive", "evidence"})
 
 
 def utc_timestamp(moment: datetime) -> str:
@@ -125,6 +125,15 @@ def _set_weight(node: CommentedMap, weight: float) -> None:
     node.insert(position, "weight", value)
 
 
+def _evidence_block(evidence: Any) -> CommentedMap | None:
+    if not evidence:
+        return None
+    block = CommentedMap()
+    for key, value in evidence.items():
+        block[key] = plain_number(value) if isinstance(value, float) else value
+    return block
+
+
 def _set_ramp(node: CommentedMap, ramp: RampState | None) -> None:
     if ramp is None:
         if "ramp" in node:
@@ -140,6 +149,8 @@ def _set_ramp(node: CommentedMap, ramp: RampState | None) -> None:
         "started": ramp.started,
         "last_healthy": ramp.last_healthy,
         "rolled_back": ramp.rolled_back,
+        "inconclusive": ramp.inconclusive,
+        "evidence": _evidence_block(ramp.evidence),
     }
     # written only while set: a ramp that never rolled back has no such line
     keys = [k for k in RAMP_KEYS if k not in _ONLY_WHEN_SET or values[k] is not None]

@@ -32,10 +32,9 @@ Publish = Callable[[Federation], None]
 ActiveHostsReader = Callable[[str, float], dict[str, Any]]
 # (health URL, timeout) -> the member's verdict
 HealthCheck = Callable[[str, float], CheckResult]
-# (Prometheus URL, member, max rate, member label, timeout) -> the error-rate verdict
-ErrorRateCheck = Callable[[str, str, float, str, float], CheckResult]
 # (redirector URL, timeout) -> the generation it serves (None: unknown or unreadable)
 GenerationReader = Callable[[str, float], int | None]
+PoolReader = Callable[[str, str, float, int, float], list[str]]
 # the federation -> what the publish target serves now (actions.publish.Publisher.published)
 PublishedReader = Callable[[Federation], PublishedWeights | None]
 
@@ -57,6 +56,21 @@ class RampSettings:
     # a holding ramp says how it is at the first check this long after its last line (0: at
     # every check), so a long hold is never silent
     heartbeat_interval: float = 60.0
+    # what decides a hold (gates.py): evidence (Prometheus and/or probes; with neither, the
+    # plan's hold on health checks alone), fixed (the 5-minute error rate, before issue 23)
+    # or argo (count + failure limit, for comparison)
+    gate: str = "evidence"
+    risks: Risks = field(default_factory=Risks)
+    min_hold: float | None = None  # evidence: a step holds at least this (default: hold / 3)
+    max_hold: float | None = None  # evidence: inconclusive this long pauses (default: 4 holds)
+    probe_repo: str | None = None  # a small repository launched on the member during holds
+    probe_interval: float = DEFAULT_PROBE_INTERVAL  # at most one probe this often
+    probe_timeout: float = 600.0
+    argo_interval: float = 300.0
+    argo_count: int = 6
+    argo_failure_limit: int = 1
+    warm: int = 0  # before step 1, build the member's most launched pool repositories
+    warm_timeout: float = 1800.0
 
 
 def _utc_now() -> datetime:
@@ -86,6 +100,10 @@ class RampIO:
     # None: the one health verdict (health.py) with the federation's prime and pod headroom
     member_health: HealthCheck | None = None
     error_rate: ErrorRateCheck = check_error_rate
+    launches: LaunchReader = query_launches  # every member's launches over a window
+    launcher: Launcher = launch  # a probe launch on the member's own BinderHub API
+    # (redirector URL, member, final weight, count, timeout) -> the launch paths to warm
+    pool: PoolReader = fetch_pool
     progress: Progress = _quiet
     on_step: StepHook | None = None  # when the redirector serves a step, before its hold
     live_generation: GenerationReader = fetch_live_generation
@@ -201,7 +219,8 @@ class RedirectorWatch:
         )
 
     def check(self, fed: Federation, member_weight: float) -> str | None:
-        """What is wrong with the member now, or None: in rotation, /health, error rate."""
+        """What is wrong with the member now, or None: in rotation, /health (its launches
+        are the gate's business, gates.py)."""
         failures: list[str] = []
         s = self.settings
         if s.redirector_url and member_weight > 0:
@@ -217,11 +236,6 @@ class RedirectorWatch:
         health = self.member_health(fed)
         if not health.ok:
             failures.append(f"{self.member} is unhealthy: {health.reason}")
-        if s.prometheus_url:
-            rate = self.io.error_rate(s.prometheus_url, self.member, s.max_error_rate,
-                                      s.prometheus_label, s.request_timeout)
-            if not rate.ok:
-                failures.append(f"{self.member}: {rate.reason}")
         return "; ".join(failures) or None
 
     def note_no_redirector(self, one_off: bool) -> None:
@@ -236,3 +250,52 @@ class RedirectorWatch:
             self.say("note: no --redirector-url: not waiting for the redirector to report the "
                      "weights, and not checking that the member is in rotation (its /health "
                      "is still checked)")
+
+
+def make_gate(settings: RampSettings, io: RampIO, member: Member | None,
+              hold: float) -> HoldGate:
+    """The hold's gate of a ramp of member (gates.py), from its settings: fixed or argo
+    (with Prometheus), else the evidence gate (Prometheus and/or probes), else the time."""
+    s = settings
+    label, timeout = s.prometheus_label, s.request_timeout
+    if s.gate in ("fixed", "argo"):
+        if not s.prometheus_url or member is None:
+            return TimeGate(hold, f"--gate {s.gate} needs --prometheus-url")
+        if s.gate == "fixed":
+            return FixedGate(io.error_rate, s.prometheus_url, member.name, label,
+                             s.max_error_rate, hold, timeout)
+        return ArgoGate(io.error_rate, s.prometheus_url, member.name, label, s.max_error_rate,
+                        s.argo_interval, s.argo_count, s.argo_failure_limit, timeout)
+    probes = None
+    if s.probe_repo and member is not None:
+        probes = Probes(member.url, s.probe_repo, io.launcher, s.probe_interval,
+                        s.probe_timeout)
+    if member is None or not s.prometheus_url and probes is None:
+        return TimeGate(hold, "no --prometheus-url and no --probe: no launch evidence")
+    min_hold = s.min_hold if s.min_hold is not None else hold / 3
+    max_hold = max(min_hold, s.max_hold if s.max_hold is not None else 4 * hold)
+    return EvidenceGate(io.launches, s.prometheus_url, member.name, label, s.risks, min_hold,
+                        max_hold, timeout, probes)
+
+
+def warm_member(settings: RampSettings, io: RampIO, member: Member, final_weight: float,
+                say: Progress) -> None:
+    """--warm N: before step 1, build on the member the N most launched repositories of the
+    pool it will serve (the redirector's sticky estimate), with progress and a timeout.
+    Failures are said, never raised: a cold cache is slower, not broken."""
+    s = settings
+    if s.warm <= 0:
+        return
+    if not s.redirector_url:
+        say("note: --warm needs --redirector-url (the pool is the redirector's estimate): "
+            "not warming")
+        return
+    try:
+        repos = io.pool(s.redirector_url, member.name, final_weight, s.warm, s.request_timeout)
+    except LiveError as exc:
+        say(f"not warming {member.name}: the redirector cannot say its pool: {exc}")
+        return
+    say(f"warming {member.name}: building the {len(repos)} most launched repositories of "
+        f"its pool (at most {format_duration(s.warm_timeout)})")
+    report = warm(member.url, repos, s.warm_timeout, say, io.launcher)
+    say(report.summary())

@@ -1,0 +1,371 @@
+"""The ramp's gates through thousands of simulated ramps: the evidence gate vs today's and Argo's.
+
+Run: .venv/bin/python benchmarks/ramp_gates.py            (100 ramps per cell: ~15 minutes)
+     .venv/bin/python benchmarks/ramp_gates.py --quick    (25 ramps per cell: a few minutes)
+     .venv/bin/python benchmarks/ramp_gates.py --json     (the figures, keyed by gate and rate)
+
+Each ramp is the REAL ramp engine (traffic/ramp/engine.py: its steps, holds, gates, rollbacks,
+writes of federation.yaml in a temporary directory) with its seams simulated: the clock (a
+3-hour ramp takes no time), the publisher and the redirector (/active_hosts answers what was
+published), the member's health (always ok, so only the gates decide), Prometheus (each
+member's launches, failures and launch-time histogram over any window, and the 5-minute error
+rate today's gate asks) and the probes (a launch on the member, counted in its metrics as
+BinderHub counts it). The federation launches at RATE per second (Poisson); the ramping
+member gets its published share of them. The others fail 2% of launches, with log-normal
+launch times (median 30 s, spread 0.6). The ramping member is one of:
+
+  good   the same as the others
+  bad    20% of its launches fail
+  slow   its launch times are 3 times the others'
+  flaky  20% of its launches fail, but only while its share is above 10%
+
+The gates (all check every 30 s, the plan's hold is 30m, steps 1,5,10,25,50,100 to 80%):
+  new    the evidence gate: the two sequential tests of evidence.py, probes every 30 s on
+         the member (a qualifying hold at 0% first), at least 10 min per step, at most 2 h
+  new_no_probes   the same without probes (users' launches only, no qualifying hold)
+  fixed  today's: roll back when the 5-minute error rate is above 5% (no launches pass);
+         each step held 30 min
+  argo   an Argo Rollouts analysis: 6 measurements 5 min apart of the 5-minute error rate
+         (at most 5%, no launches pass); more than 1 failed measurement rolls back
+
+Per gate and rate it prints: hours to full weight of the good member (median, and the
+slowest), false rollbacks of the good member per 100 ramps (rolled back or paused), bad /
+slow / flaky members promoted to full weight per 100, and failed user launches at the member
+before its rollback (mean over the bad member's ramps, and over the flaky one's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from federation_deploy.config import Federation, load_federation  # noqa: E402
+from federation_deploy.errors import VerificationError  # noqa: E402
+from federation_deploy.traffic.launch_metrics import FederationLaunches  # noqa: E402
+from federation_deploy.traffic.live import CheckResult, judge_error_rate  # noqa: E402
+from federation_deploy.traffic.ramp.engine import (  # noqa: E402
+    Clock,
+    RampEngine,
+    RampIO,
+    RampSettings,
+)
+from federation_deploy.traffic.ramp.evidence import (  # noqa: E402
+    LAUNCH_TIME_BUCKETS,
+    Histogram,
+    Launches,
+)
+from federation_deploy.traffic.ramp.plan import resolve_plan  # noqa: E402
+from federation_deploy.traffic.ramp.probes import LaunchResult  # noqa: E402
+from federation_deploy.traffic.weights import weights_of  # noqa: E402
+from federation_deploy.values.render import redirector_config  # noqa: E402
+
+MEMBER = "gamma"
+KINDS = ("good", "bad", "slow", "flaky")
+RATES = (0.2, 2.0)
+GATES = ("new", "new_no_probes", "fixed", "argo")
+BASE_FAILURE = 0.02
+MEDIAN_SECONDS = 30.0
+SPREAD = 0.6
+START = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
+
+FEDERATION_YAML = """\
+redirector:
+  host: redirector.test
+  member: alpha
+  release: federation-redirect
+  load_balancer: rendezvous
+members:
+  alpha:
+    url: http://127.0.0.1:9/alpha
+    cloud: kubeconfig
+    prime: true
+    weight: 60
+    cluster:
+      kubeconfig: alpha-kubeconfig.yml
+  beta:
+    url: http://127.0.0.1:9/beta
+    cloud: external
+    weight: 40
+  gamma:
+    url: http://127.0.0.1:9/gamma
+    cloud: kubeconfig
+    weight: 0
+    target_weight: 400
+    cluster:
+      kubeconfig: gamma-kubeconfig.yml
+"""
+
+
+def bucket_index(seconds: float) -> int:
+    return bisect.bisect_left(LAUNCH_TIME_BUCKETS, seconds)
+
+
+@dataclass
+class Counts:
+    """Cumulative launches, failures and successful launches per time bucket."""
+
+    launches: int = 0
+    failures: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * len(LAUNCH_TIME_BUCKETS))
+
+    def add(self, ok: bool, seconds: float) -> None:
+        self.launches += 1
+        if ok:
+            self.buckets[bucket_index(seconds)] += 1
+        else:
+            self.failures += 1
+
+    def copy(self) -> Counts:
+        return Counts(self.launches, self.failures, list(self.buckets))
+
+    def minus(self, other: Counts) -> Launches:
+        cumulative: list[tuple[float, float]] = []
+        total = 0
+        for bound, mine, theirs in zip(LAUNCH_TIME_BUCKETS, self.buckets, other.buckets,
+                                       strict=True):
+            total += mine - theirs
+            cumulative.append((bound, float(total)))
+        return Launches(float(self.launches - other.launches),
+                        float(self.failures - other.failures), Histogram(tuple(cumulative)))
+
+
+class SimFederation:
+    """Launches over time; the ramping member's share is what was last published."""
+
+    def __init__(self, rate: float, kind: str, rng: random.Random) -> None:
+        self.rate = rate
+        self.kind = kind
+        self.rng = rng
+        self.t = 0.0
+        self.share = 0.0
+        self.next_arrival = rng.expovariate(rate)
+        self.member = Counts()
+        self.rest = Counts()
+        self.user_failures = 0
+        self.times: list[float] = [0.0]
+        self.snapshots: list[tuple[Counts, Counts]] = [(Counts(), Counts())]
+        self.published: Federation | None = None
+
+    # the member's behaviour -------------------------------------------------------------------
+
+    def member_launch(self) -> tuple[bool, float]:
+        failure = BASE_FAILURE
+        if self.kind == "bad" or self.kind == "flaky" and self.share > 0.10 + 1e-9:
+            failure = 0.20
+        ok = self.rng.random() >= failure
+        seconds = MEDIAN_SECONDS * math.exp(self.rng.gauss(0, SPREAD))
+        return ok, seconds * (3.0 if self.kind == "slow" else 1.0)
+
+    def rest_launch(self) -> tuple[bool, float]:
+        return (self.rng.random() >= BASE_FAILURE,
+                MEDIAN_SECONDS * math.exp(self.rng.gauss(0, SPREAD)))
+
+    # time -----------------------------------------------------------------------------------
+
+    def advance_to(self, t: float) -> None:
+        while self.next_arrival <= t:
+            if self.rng.random() < self.share:
+                ok, seconds = self.member_launch()
+                self.member.add(ok, seconds)
+                self.user_failures += not ok
+            else:
+                self.rest.add(*self.rest_launch())
+            self.next_arrival += self.rng.expovariate(self.rate)
+        self.t = t
+        self._snapshot()
+
+    def _snapshot(self) -> None:
+        if self.times[-1] == self.t:
+            self.snapshots[-1] = (self.member.copy(), self.rest.copy())
+        else:
+            self.times.append(self.t)
+            self.snapshots.append((self.member.copy(), self.rest.copy()))
+
+    def at(self, t: float) -> tuple[Counts, Counts]:
+        return self.snapshots[max(0, bisect.bisect_right(self.times, t) - 1)]
+
+    # the seams --------------------------------------------------------------------------------
+
+    def seconds(self, moment: datetime) -> float:
+        return (moment - START).total_seconds()
+
+    def publish(self, fed: Federation) -> None:
+        self.published = fed
+        weights = {m.name: m.weight for m in fed.members.values() if m.routed and m.weight > 0}
+        total = sum(weights.values())
+        self.share = weights.get(MEMBER, 0.0) / total if total else 0.0
+
+    def active_hosts(self, _url: str, _timeout: float) -> dict[str, Any]:
+        assert self.published is not None
+        hosts = redirector_config(self.published)["hosts"]
+        return {n: h for n, h in hosts.items() if h["weight"] > 0}
+
+    def generation(self, _url: str, _timeout: float) -> int | None:
+        return None if self.published is None else self.published.generation
+
+    def launches(self, _url: str, since: datetime, until: datetime, _label: str,
+                 _timeout: float) -> FederationLaunches:
+        m1, r1 = self.at(self.seconds(until))
+        m0, r0 = self.at(self.seconds(since))
+        return FederationLaunches({MEMBER: m1.minus(m0), "rest": r1.minus(r0)},
+                                  (until - since).total_seconds())
+
+    def error_rate(self, _url: str, _member: str, max_rate: float, _label: str,
+                   _timeout: float) -> CheckResult:
+        now = self.t
+        m1, _ = self.at(now)
+        m0, _ = self.at(now - 300)
+        launches = m1.launches - m0.launches
+        rate = (m1.failures - m0.failures) / launches if launches else None
+        return judge_error_rate(rate, max_rate)
+
+    def probe(self, _url: str, _timeout: float) -> LaunchResult:
+        ok, seconds = self.member_launch()
+        self.member.add(ok, seconds)  # BinderHub counts the probe among the member's launches
+        self._snapshot()
+        return LaunchResult(ok, seconds, "ready" if ok else "failed")
+
+
+class SimClock:
+    def __init__(self, sim: SimFederation) -> None:
+        self.sim = sim
+
+    def now(self) -> datetime:
+        return START + timedelta(seconds=self.sim.t)
+
+    def sleep(self, seconds: float) -> None:
+        self.sim.advance_to(self.sim.t + seconds)
+
+
+def settings_for(gate: str) -> RampSettings:
+    common: dict[str, Any] = dict(
+        redirector_url="http://redirector.sim", prometheus_url="http://prometheus.sim",
+        check_interval=30.0, poll_interval=1.0, agreeing_answers=1, settle_timeout=60.0,
+        record_interval=3600.0, heartbeat_interval=1e9, max_error_rate=0.05,
+    )
+    if gate == "new":
+        return RampSettings(gate="evidence", probe_repo="gh/binder-examples/requirements/HEAD",
+                            probe_interval=30.0, min_hold=600.0, max_hold=7200.0, **common)
+    if gate == "new_no_probes":
+        return RampSettings(gate="evidence", min_hold=600.0, max_hold=7200.0, **common)
+    if gate == "fixed":
+        return RampSettings(gate="fixed", **common)
+    return RampSettings(gate="argo", argo_interval=300.0, argo_count=6, argo_failure_limit=1,
+                        **common)
+
+
+@dataclass(frozen=True)
+class RampResult:
+    outcome: str  # complete | rolled_back | paused
+    hours: float
+    failed_user_launches: int
+
+
+def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> RampResult:
+    config_dir = workdir / f"{gate}-{rate}-{kind}-{seed}"
+    config_dir.mkdir()
+    (config_dir / "federation.yaml").write_text(FEDERATION_YAML)
+    sim = SimFederation(rate, kind, random.Random(f"{gate}/{rate}/{kind}/{seed}"))
+    fed = load_federation(config_dir)
+    sim.publish(fed)
+    io = RampIO(publish=sim.publish, clock=Clock(now=SimClock(sim).now, sleep=SimClock(sim).sleep),
+                active_hosts=sim.active_hosts,
+                member_health=lambda _url, _timeout: CheckResult(True, "ok"),
+                error_rate=sim.error_rate, launches=sim.launches, launcher=sim.probe,
+                live_generation=sim.generation, published=weights_of_published(sim))
+    plan = resolve_plan(fed, MEMBER, None, None, "30m")
+    try:
+        RampEngine(fed, plan, settings_for(gate), io).run()
+        outcome = "complete"
+    except VerificationError as exc:
+        outcome = "paused" if "inconclusive" in str(exc) else "rolled_back"
+    return RampResult(outcome, sim.t / 3600.0, sim.user_failures)
+
+
+def weights_of_published(sim: SimFederation) -> Any:
+    def published(_fed: Federation) -> Any:
+        return None if sim.published is None else weights_of(sim.published)
+    return published
+
+
+def summarise(results: dict[str, list[RampResult]]) -> dict[str, Any]:
+    def per_100(items: Sequence[RampResult], outcomes: tuple[str, ...]) -> float:
+        return round(100.0 * sum(r.outcome in outcomes for r in items) / len(items), 1)
+
+    good = results["good"]
+    full = [r.hours for r in good if r.outcome == "complete"]
+    caught = [r.failed_user_launches for r in results["bad"] if r.outcome != "complete"]
+    flaky = [r.failed_user_launches for r in results["flaky"] if r.outcome != "complete"]
+    return {
+        "ramps": sum(len(v) for v in results.values()),
+        "hours_to_full": round(statistics.median(full), 2) if full else None,
+        "hours_to_full_slowest": round(max(full), 2) if full else None,
+        "false_rollbacks_per_100": per_100(good, ("rolled_back",)),
+        "good_paused_inconclusive_per_100": per_100(good, ("paused",)),
+        "promoted_bad_per_100": per_100(results["bad"], ("complete",)),
+        "promoted_slow_per_100": per_100(results["slow"], ("complete",)),
+        "promoted_flaky_per_100": per_100(results["flaky"], ("complete",)),
+        "failed_user_launches_before_rollback": (round(statistics.mean(caught), 2)
+                                                 if caught else None),
+        "failed_user_launches_before_rollback_flaky": (round(statistics.mean(flaky), 2)
+                                                       if flaky else None),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ramps", type=int, default=100, help="ramps per gate, rate, member")
+    parser.add_argument("--quick", action="store_true", help="25 ramps per cell")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--gates", default=",".join(GATES), help="comma-separated gates")
+    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES))
+    args = parser.parse_args(argv)
+    ramps = 25 if args.quick else args.ramps
+    gates = [g for g in args.gates.split(",") if g]
+    rates = [float(r) for r in args.rates.split(",") if r]
+    figures: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ramp-gates-") as tmp:
+        for gate in gates:
+            figures[gate] = {}
+            for rate in rates:
+                results = {kind: [one_ramp(gate, rate, kind, seed, Path(tmp))
+                                  for seed in range(ramps)] for kind in KINDS}
+                figures[gate][f"{rate:g}/s"] = summarise(results)
+                print(f"{gate} at {rate:g}/s done ({time.monotonic() - started:.0f}s)",
+                      file=sys.stderr)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    columns = ["hours_to_full", "false_rollbacks_per_100", "good_paused_inconclusive_per_100",
+               "promoted_bad_per_100", "promoted_slow_per_100", "promoted_flaky_per_100",
+               "failed_user_launches_before_rollback",
+               "failed_user_launches_before_rollback_flaky"]
+    short = ["h to full", "false rb", "paused", "bad prom", "slow prom", "flaky prom",
+             "failed (bad)", "failed (flaky)"]
+    print(f"{ramps} ramps per gate, rate and member ({time.monotonic() - started:.0f}s)")
+    print(f"{'gate':<14}{'rate':>6}" + "".join(f"{s:>15}" for s in short))
+    for gate, by_rate in figures.items():
+        for rate_name, row in by_rate.items():
+            print(f"{gate:<14}{rate_name:>6}"
+                  + "".join(f"{'-' if row[c] is None else row[c]!s:>15}" for c in columns))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Launch evidence from Prometheus: each member's launches, failures and launch times in a window.
+
+BinderHub observes every launch in `binderhub_launch_time_seconds` (a histogram labelled
+`status`: success or failure). The federation's Prometheus attaches the member's name (an
+external label or a relabelling of each member's scrape, `member` by default), so one query,
+
+    sum by (member, status, le) (increase(binderhub_launch_time_seconds_bucket[Ns]))
+
+evaluated at the window's end, gives every member's window at once: the new member's and the
+others' over the same N seconds, which is what the evidence gate compares.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from federation_deploy.traffic.live import DEFAULT_TIMEOUT, LiveError
+from federation_deploy.traffic.ramp.evidence import Histogram, Launches
+
+LAUNCH_BUCKETS = "binderhub_launch_time_seconds_bucket"
+_HEADERS = {"Connection": "close", "Accept": "application/json"}
+
+
+def launches_query(seconds: float, label: str = "member") -> str:
+    """The PromQL of every member's launches over the last `seconds` (whole, at least 1)."""
+    window = max(1, math.ceil(seconds))
+    return (f"sum by ({label}, status, le) "
+            f"(increase({LAUNCH_BUCKETS}[{window}s]))")
+
+
+@dataclass(frozen=True)
+class FederationLaunches:
+    """Every member's launches over one window (users and probes alike: BinderHub cannot
+    tell them apart; the ramp subtracts the probes it sent)."""
+
+    members: Mapping[str, Launches] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def of(self, member: str) -> Launches:
+        return self.members.get(member, Launches())
+
+    def others(self, member: str) -> Launches:
+        total = Launches()
+        for name, launches in self.members.items():
+            if name != member:
+                total = total + launches
+        return total
+
+    @property
+    def launch_rate(self) -> float:
+        """The federation's launches per second over the window."""
+        if self.seconds <= 0:
+            return 0.0
+        return sum(m.launches for m in self.members.values()) / self.seconds
+
+
+def parse_launch_vector(result: Any, label: str = "member",
+                        seconds: float = 0.0) -> FederationLaunches:
+    """A FederationLaunches from the query's instant vector ([{metric, value}, ...]); series
+    without the member label are left out (they cannot be told apart)."""
+    if not isinstance(result, list):
+        raise ValueError(f"expected a vector, got {str(result)[:200]}")
+    buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+    for series in result:
+        try:
+            metric = series["metric"]
+            value = float(series["value"][1])
+            le = float(metric["le"].replace("+Inf", "inf"))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            raise ValueError(f"unexpected series {str(series)[:200]}") from None
+        member = metric.get(label)
+        if not member or math.isnan(value):
+            continue
+        status = metric.get("status", "success")
+        kept = buckets[(member, status)]
+        kept[le] = kept.get(le, 0.0) + value
+    members: dict[str, Launches] = {}
+    for member in sorted({m for m, _ in buckets}):
+        success = Histogram.from_mapping(buckets.get((member, "success"), {}))
+        failed = Histogram.from_mapping(buckets.get((member, "failure"), {})).total
+        members[member] = Launches(success.total + failed, failed, success)
+    return FederationLaunches(members, seconds)
+
+
+def query_launches(prometheus_url: str, since: datetime, until: datetime,
+                   label: str = "member", timeout: float = DEFAULT_TIMEOUT) -> FederationLaunches:
+    """Every member's launches from since to until (Prometheus' HTTP API, one instant query
+    at until). LiveError when Prometheus cannot be asked or answers something else."""
+    seconds = max(0.0, (until - since).total_seconds())
+    url = prometheus_url.rstrip("/") + "/api/v1/query"
+    params = {"query": launches_query(seconds, label), "time": f"{until.timestamp():.3f}"}
+    try:
+        response = requests.get(url, params=params, timeout=timeout, headers=_HEADERS)
+    except requests.RequestException as exc:
+        raise LiveError(f"{url}: {type(exc).__name__}") from None
+    try:
+        data = response.json()
+    except ValueError:
+        raise LiveError(f"{url}: HTTP {response.status_code}, not JSON") from None
+    if response.status_code != 200 or not isinstance(data, dict) \
+            or data.get("status") != "success":
+        error = data.get("error") if isinstance(data, dict) else None
+        raise LiveError(f"{url}: HTTP {response.status_code}: {error or 'query failed'}")
+    try:
+        return parse_launch_vector((data.get("data") or {}).get("result"), label, seconds)
+    except ValueError as exc:
+        raise LiveError(f"{url}: {exc}") from None

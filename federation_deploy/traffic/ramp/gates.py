@@ -1,0 +1,268 @@
+"""The gates a ramp step's hold asks whether to pass, hold on, roll back or pause.
+
+- EvidenceGate (the default with Prometheus or probes): the evidence verdict (evidence.py)
+  of the step's window, the new member against the rest of the federation; healthy passes
+  once min_hold has passed, inconclusive holds on up to max_hold and then pauses, failing or
+  slow rolls back at once.
+- TimeGate (no evidence source at all): the plan's hold passes; only the health checks can
+  roll back. The ramp says so when it starts.
+- FixedGate (`--gate fixed`, the ramp before issue 23): roll back when the launch error rate
+  over 5 minutes is above a threshold; no launches pass.
+- ArgoGate (`--gate argo`, for comparison, like Argo Rollouts' analysis): every interval one
+  measurement of the error rate over that interval; more than failure_limit failed
+  measurements roll back; `count` measurements pass (no launches: the measurement passes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from federation_deploy.durations import format_duration
+from federation_deploy.traffic.live import CheckResult, LiveError
+from federation_deploy.traffic.launch_metrics import FederationLaunches
+from federation_deploy.traffic.ramp.evidence import (
+    INCONCLUSIVE,
+    Launches,
+    Risks,
+    Verdict,
+    Window,
+    decide_hold,
+    judge,
+)
+from federation_deploy.traffic.ramp.probes import Probes
+from federation_deploy.traffic.ramp.state import utc_timestamp
+
+GATES = ("evidence", "fixed", "argo")
+
+# (Prometheus URL, since, until, member label, timeout) -> every member's launches
+LaunchReader = Callable[[str, datetime, datetime, str, float], FederationLaunches]
+# (Prometheus URL, member, max rate, member label, timeout) -> the error-rate verdict
+ErrorRateCheck = Callable[[str, str, float, str, float], CheckResult]
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """hold | pass | rollback | pause, why, and the evidence behind it (None: no evidence)."""
+
+    action: str
+    reason: str
+    record: Mapping[str, object] | None = None
+
+
+class HoldGate(Protocol):
+    """One step's hold: begin() when the step is served, decide() at every check; the hold
+    ends by deadline seconds (the plan's hold, or the evidence gate's maximum)."""
+
+    deadline: float
+
+    def describe(self) -> str: ...
+
+    def begin(self, started: datetime) -> None: ...
+
+    def decide(self, now: datetime) -> GateDecision: ...
+
+
+class TimeGate:
+    """The plan's hold, and nothing else to judge by."""
+
+    def __init__(self, hold: float, why: str) -> None:
+        self.hold = hold
+        self.deadline = hold
+        self.why = why
+        self.started: datetime | None = None
+
+    def describe(self) -> str:
+        return f"steps pass after their hold on health checks alone ({self.why})"
+
+    def begin(self, started: datetime) -> None:
+        self.started = started
+
+    def decide(self, now: datetime) -> GateDecision:
+        assert self.started is not None
+        held = (now - self.started).total_seconds()
+        return GateDecision("pass" if held >= self.hold else "hold", "healthy")
+
+
+class FixedGate:
+    """Today's gate: the 5-minute error rate under a threshold; no launches pass."""
+
+    def __init__(self, check: ErrorRateCheck, prometheus_url: str, member: str, label: str,
+                 max_rate: float, hold: float, timeout: float) -> None:
+        self.check = check
+        self.args = (prometheus_url, member, max_rate, label, timeout)
+        self.max_rate = max_rate
+        self.hold = hold
+        self.deadline = hold
+        self.started: datetime | None = None
+
+    def describe(self) -> str:
+        return (f"fixed gate: roll back when the 5-minute launch error rate is above "
+                f"{self.max_rate:.1%}; steps pass after their hold")
+
+    def begin(self, started: datetime) -> None:
+        self.started = started
+
+    def decide(self, now: datetime) -> GateDecision:
+        assert self.started is not None
+        result = self.check(*self.args)
+        if not result.ok:
+            return GateDecision("rollback", result.reason)
+        held = (now - self.started).total_seconds()
+        return GateDecision("pass" if held >= self.hold else "hold", result.reason)
+
+
+class ArgoGate:
+    """Argo Rollouts' analysis: `count` measurements every `interval`, each the error rate
+    over that interval under max_rate (no launches pass, as templates guarding isNaN do);
+    more than failure_limit failed measurements roll back."""
+
+    def __init__(self, check: ErrorRateCheck, prometheus_url: str, member: str, label: str,
+                 max_rate: float, interval: float, count: int, failure_limit: int,
+                 timeout: float) -> None:
+        self.check = check
+        self.args = (prometheus_url, member, max_rate, label, timeout)
+        self.max_rate = max_rate
+        self.interval = interval
+        self.count = count
+        self.failure_limit = failure_limit
+        self.deadline = interval * count
+        self.started: datetime | None = None
+        self.measured = 0
+        self.failed = 0
+
+    def describe(self) -> str:
+        return (f"argo gate: {self.count} measurements every {self.interval:.0f}s of the error "
+                f"rate (at most {self.max_rate:.1%}); more than {self.failure_limit} failed "
+                "roll back")
+
+    def begin(self, started: datetime) -> None:
+        self.started, self.measured, self.failed = started, 0, 0
+
+    def decide(self, now: datetime) -> GateDecision:
+        assert self.started is not None
+        due = int((now - self.started).total_seconds() // self.interval)
+        reason = f"{self.measured} of {self.count} measurements, {self.failed} failed"
+        while self.measured < min(due, self.count):
+            self.measured += 1
+            result = self.check(*self.args)
+            if not result.ok:
+                self.failed += 1
+            reason = (f"measurement {self.measured}/{self.count}: {result.reason} "
+                      f"({self.failed} failed)")
+            if self.failed > self.failure_limit:
+                return GateDecision("rollback", reason)
+        return GateDecision("pass" if self.measured >= self.count else "hold", reason)
+
+
+class EvidenceGate:
+    """The evidence verdict of the step's window; probes during the hold when configured."""
+
+    def __init__(self, read: LaunchReader | None, prometheus_url: str | None, member: str,
+                 label: str, risks: Risks, min_hold: float, max_hold: float,
+                 timeout: float, probes: Probes | None = None) -> None:
+        self.read = read
+        self.prometheus_url = prometheus_url
+        self.member = member
+        self.label = label
+        self.risks = risks
+        self.min_hold = min_hold
+        self.max_hold = max_hold
+        self.deadline = max_hold
+        self.timeout = timeout
+        self.probes = probes
+        self.started: datetime | None = None
+        self.last: Verdict | None = None
+
+    def describe(self) -> str:
+        sources = []
+        if self.prometheus_url:
+            sources.append("users' launches from Prometheus")
+        if self.probes is not None:
+            sources.append(f"a probe launch of {self.probes.repo} every "
+                           f"{self.probes.interval:.0f}s")
+        return (f"evidence gate ({' and '.join(sources)}): a step passes when its launches "
+                f"show {self.member} as good as the rest (false-promotion risk "
+                f"{self.risks.false_promotion:.0%} per test, false-rollback risk "
+                f"{self.risks.false_rollback:.1%} per step), after at least "
+                f"{self.min_hold:.0f}s; inconclusive holds up to {self.max_hold:.0f}s, then "
+                "pauses; failing or slow rolls back at once")
+
+    def begin(self, started: datetime) -> None:
+        self.started = started
+        self.last = None
+
+    def window(self, now: datetime) -> Window:
+        """The step's evidence so far: users' launches (the member's, probes taken out),
+        probes', the others'."""
+        assert self.started is not None
+        probed = (self.probes.window(self.started, now) if self.probes is not None
+                  else Launches())
+        if self.read is None or not self.prometheus_url:
+            return Window(users=Launches(), probes=probed, rest=Launches(),
+                          seconds=(now - self.started).total_seconds())
+        found = self.read(self.prometheus_url, self.started, now, self.label, self.timeout)
+        member = found.of(self.member)
+        # BinderHub counts the probes among the member's launches: their counts come out of
+        # the users'; launch times cannot be told apart, so the member's histogram (users'
+        # and probes' together) stays with the users and the probes bring none of their own
+        users = Launches(max(0.0, member.launches - probed.launches),
+                         max(0.0, member.failures - probed.failures), member.times)
+        return Window(users=users, probes=Launches(probed.launches, probed.failures),
+                      rest=found.others(self.member), seconds=found.seconds)
+
+    def decide(self, now: datetime) -> GateDecision:
+        assert self.started is not None
+        if self.probes is not None:
+            self.probes.maybe_launch(now)
+        try:
+            window = self.window(now)
+        except LiveError as exc:
+            # no answer is no evidence: inconclusive (the hold goes on, up to max_hold)
+            held = (now - self.started).total_seconds()
+            if held >= self.max_hold:
+                return GateDecision("pause", f"Prometheus could not be asked for "
+                                    f"{held:.0f}s (the maximum hold): {exc}")
+            return GateDecision("hold", f"{INCONCLUSIVE}: Prometheus cannot be asked: {exc}")
+        verdict = judge(window, self.risks)
+        self.last = verdict
+        held = (now - self.started).total_seconds()
+        decision = decide_hold(verdict, held, self.min_hold, self.max_hold)
+        return GateDecision(decision.action, decision.reason, verdict.as_record())
+
+
+# -- what a hold says ---------------------------------------------------------------------------
+
+
+def hold_line(gate: HoldGate, where: str, started: datetime, now: datetime) -> str:
+    """The line a hold starts with: `holding gamma at step 1/6 (1%) until ...`."""
+    if isinstance(gate, EvidenceGate):
+        least = started + timedelta(seconds=gate.min_hold)
+        return (f"{where} until the evidence decides: at least until {utc_timestamp(least)}, "
+                f"at most {format_duration(gate.max_hold)}")
+    end = started + timedelta(seconds=gate.deadline)
+    if end <= now:
+        return f"{where}: its hold is over"
+    # whole seconds, as the heartbeat and the timestamp say it (not "6.561s")
+    left = format_duration(math.ceil((end - now).total_seconds()))
+    return f"{where} until {utc_timestamp(end)} ({left})"
+
+
+def heartbeat_text(gate: HoldGate, where: str, started: datetime, now: datetime,
+                   decision: GateDecision) -> str:
+    """A holding ramp's heartbeat: the evidence so far, or the time left."""
+    if decision.record is not None:
+        return f"{where}: {decision.reason}"
+    remaining = (started + timedelta(seconds=gate.deadline) - now).total_seconds()
+    return f"{where}: healthy, {format_duration(math.ceil(max(0.0, remaining)))} left"
+
+
+def holding_text(gate: HoldGate, where: str, started: datetime, decision: GateDecision) -> str:
+    """What `ramp --advance` says of a step still holding."""
+    if decision.record is not None:
+        return f"{where}: holding: {decision.reason}"
+    until = started + timedelta(seconds=gate.deadline)
+    return f"{where}: healthy, holding until {utc_timestamp(until)}"

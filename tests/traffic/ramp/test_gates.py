@@ -1,0 +1,215 @@
+"""Each verdict over real HTTP: stand-in members launching, a Prometheus-API stand-in scraping
+them, the evidence gate asking it; and the ramp engine holding on that evidence (probes
+included), with an injected clock (nothing sleeps)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import requests
+
+from federation_deploy.actions.publish import PublishTarget, make_publisher
+from federation_deploy.commands.ramp import run_ramp
+from federation_deploy.errors import VerificationError
+from federation_deploy.sandbox.member import StandinHandle, start_standin
+from federation_deploy.sandbox.prometheus import PrometheusServer, start_prometheus
+from federation_deploy.traffic.launch_metrics import launches_query, query_launches
+from federation_deploy.traffic.live import LiveError
+from federation_deploy.traffic.ramp.engine import Clock, RampSettings
+from federation_deploy.traffic.ramp.evidence import Risks
+from federation_deploy.traffic.ramp.gates import EvidenceGate
+from federation_deploy.traffic.ramp.probes import Probes, launch, warm
+
+from .conftest import StandinFederation
+
+T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
+PROBE = "gh/binder-examples/requirements/HEAD"
+
+
+class Scraping:
+    """The ramp's clock: sleeping moves time on and lets the Prometheus stand-in scrape."""
+
+    def __init__(self, prometheus: PrometheusServer) -> None:
+        self.t = T0
+        self.prometheus = prometheus
+        prometheus.standin.scrape(self.t.timestamp())
+
+    def now(self) -> datetime:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += timedelta(seconds=seconds)
+        self.prometheus.standin.scrape(self.t.timestamp())
+
+    def clock(self) -> Clock:
+        return Clock(now=self.now, sleep=self.sleep)
+
+
+def launch_users(standin: StandinHandle, count: int) -> None:
+    """count users' launches straight at a stand-in (as the redirector's 307 sends them)."""
+    with requests.Session() as session:
+        for i in range(count):
+            assert session.get(f"{standin.url}/build/gh/org/repo-{i % 7}/HEAD",
+                               timeout=5).status_code == 200
+
+
+@pytest.fixture
+def prometheus(federation: StandinFederation) -> Iterator[PrometheusServer]:
+    server = start_prometheus({n: s.url + "/metrics" for n, s in federation.standins.items()})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def gate_verdict(federation: StandinFederation, prometheus: PrometheusServer,
+                 gamma: int, others: int = 300) -> EvidenceGate:
+    """One window: `others` launches at alpha and beta (2% failing, 30 s), gamma's given."""
+    s = federation.standins
+    s["alpha"].set_launches(30, failure_every=50)
+    s["beta"].set_launches(30, failure_every=50)
+    prometheus.standin.scrape(T0.timestamp())
+    launch_users(s["alpha"], others // 2)
+    launch_users(s["beta"], others // 2)
+    launch_users(s["gamma"], gamma)
+    until = T0 + timedelta(minutes=20)
+    prometheus.standin.scrape(until.timestamp())
+    gate = EvidenceGate(query_launches, prometheus.url, "gamma", "member", Risks(),
+                        min_hold=600, max_hold=7200, timeout=5)
+    gate.begin(T0)
+    gate.decision = gate.decide(until)  # type: ignore[attr-defined]
+    return gate
+
+
+def test_prometheus_answers_every_members_window(federation: StandinFederation,
+                                                 prometheus: PrometheusServer) -> None:
+    s = federation.standins
+    s["gamma"].set_launches(90, failure_every=4)
+    prometheus.standin.scrape(T0.timestamp())
+    launch_users(s["gamma"], 8)
+    launch_users(s["alpha"], 5)
+    prometheus.standin.scrape((T0 + timedelta(minutes=5)).timestamp())
+    launch_users(s["gamma"], 4)  # after the window: not counted
+    prometheus.standin.scrape((T0 + timedelta(minutes=9)).timestamp())
+    found = query_launches(prometheus.url, T0, T0 + timedelta(minutes=5))
+    assert prometheus.standin.queries[-1] == launches_query(300)
+    gamma = found.of("gamma")
+    assert (gamma.launches, gamma.failures, gamma.times.total) == (8, 2, 6)
+    assert gamma.times.quantile(0.5) == pytest.approx(90)  # all in the (60, 120] bucket, at 90
+    assert found.others("gamma").launches == 5
+    assert found.launch_rate == pytest.approx(13 / 300)
+    with pytest.raises(LiveError, match="HTTP 404"):
+        query_launches(prometheus.url + "/nothing", T0, T0)
+    with pytest.raises(LiveError):
+        query_launches("http://127.0.0.1:9", T0, T0, timeout=1)  # nothing listens there
+
+
+def test_healthy_over_http(federation: StandinFederation, prometheus: PrometheusServer) -> None:
+    federation.standins["gamma"].set_launches(30, failure_every=50)
+    gate = gate_verdict(federation, prometheus, gamma=150)
+    assert gate.last is not None and gate.last.verdict == "healthy", gate.last.explain()
+    assert gate.decision.action == "pass"  # type: ignore[attr-defined]
+
+
+def test_inconclusive_over_http(federation: StandinFederation,
+                                prometheus: PrometheusServer) -> None:
+    gate = gate_verdict(federation, prometheus, gamma=0)
+    assert gate.last is not None and gate.last.verdict == "inconclusive"
+    decision = gate.decision  # type: ignore[attr-defined]
+    assert decision.action == "hold"
+    assert "inconclusive (needs about" in decision.reason
+    assert decision.record["user_launches"] == 0
+
+
+def test_failing_over_http(federation: StandinFederation, prometheus: PrometheusServer) -> None:
+    federation.standins["gamma"].set_launches(30, failure_every=4)
+    gate = gate_verdict(federation, prometheus, gamma=40)
+    assert gate.last is not None and gate.last.verdict == "failing", gate.last.explain()
+    assert gate.decision.action == "rollback"  # type: ignore[attr-defined]
+
+
+def test_slow_over_http(federation: StandinFederation, prometheus: PrometheusServer) -> None:
+    federation.standins["gamma"].set_launches(90)
+    gate = gate_verdict(federation, prometheus, gamma=20)
+    assert gate.last is not None and gate.last.verdict == "slow", gate.last.explain()
+    assert "launch time p50/p90 90s" in gate.last.explain()
+
+
+def test_probes_and_warming_launch_on_the_member(federation: StandinFederation) -> None:
+    gamma = federation.standins["gamma"]
+    gamma.set_launches(12, failure_every=2)
+    probes = Probes(gamma.url, PROBE, launch, interval=60)
+    assert probes.maybe_launch(T0) is not None
+    assert probes.maybe_launch(T0 + timedelta(seconds=30)) is None  # at most one a minute
+    second = probes.maybe_launch(T0 + timedelta(seconds=60))
+    assert second is not None and not second.ok and "Launch failed" in second.detail
+    window = probes.window(T0, T0 + timedelta(minutes=2))
+    assert (window.launches, window.failures) == (2, 1)
+    said: list[str] = []
+    report = warm(gamma.url, ["gh/a/b/HEAD", "gh/c/d/HEAD"], 60, said.append)
+    assert report.built == ("gh/a/b/HEAD",) and report.failed[0][0] == "gh/c/d/HEAD"
+    assert "warming 2/2: gh/c/d/HEAD FAILED" in said[-1]
+    assert gamma.build_count == 4
+
+
+def ramp_settings(prometheus: PrometheusServer, **extra: object) -> RampSettings:
+    return RampSettings(prometheus_url=prometheus.url, check_interval=10, record_interval=600,
+                        heartbeat_interval=0, min_hold=120, max_hold=1800,
+                        **extra)  # type: ignore[arg-type]
+
+
+def test_a_step_without_launches_is_not_passed(federation: StandinFederation,
+                                               prometheus: PrometheusServer,
+                                               tmp_path: Path) -> None:
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    with pytest.raises(VerificationError) as failed:
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=ramp_settings(prometheus), clock=clock.clock(),
+                 progress=said.append)
+    message = str(failed.value)
+    assert "paused at step 1/2 (10%)" in message and "inconclusive" in message
+    assert any("needs about" in line for line in said), said
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == 0 and state.inconclusive is not None
+    assert state.evidence is not None and state.evidence["verdict"] == "inconclusive"
+    # the scheduled job leaves it alone
+    outcome = run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings(prometheus),
+                       clock=clock.clock(), advance=True)
+    assert outcome.status == "paused" and "lack of evidence" in outcome.message
+
+
+def test_with_probes_a_step_passes_on_probe_evidence(federation: StandinFederation,
+                                                     prometheus: PrometheusServer,
+                                                     tmp_path: Path) -> None:
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    outcome = run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                       settings=ramp_settings(prometheus, probe_repo=PROBE,
+                                              probe_interval=10.0),
+                       clock=clock.clock(), progress=said.append)
+    assert outcome.status == "complete"
+    assert any(line.startswith("qualifying gamma at 0% with probes") for line in said)
+    passed = [line for line in said if " passes: healthy: 0 user + " in line]
+    assert len(passed) == 3, said  # at 0%, 10% and 100%
+    assert federation.standins["gamma"].build_count >= 3 * 60
+
+
+def test_failing_probes_stop_the_ramp_before_any_user(federation: StandinFederation,
+                                                      prometheus: PrometheusServer,
+                                                      tmp_path: Path) -> None:
+    federation.standins["gamma"].set_launches(20, failure_every=2)
+    clock = Scraping(prometheus)
+    publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    with pytest.raises(VerificationError, match="failing: 0 user \\+ .* probe launches"):
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=ramp_settings(prometheus, probe_repo=PROBE, probe_interval=10.0),
+                 clock=clock.clock())
+    state = federation.load().members["gamma"]
+    assert state.weight == 0 and state.ramp is not None and state.ramp.step == -1
+    assert state.ramp.rolled_back is not None
