@@ -97,6 +97,11 @@ members:
     weight: 60
     cluster:
       kubeconfig: alpha-kubeconfig.yml
+    releases:
+      - name: federation-redirect
+        chart: package:federation-redirect
+        version: "0.1.0"
+        namespace: federation-redirect
   beta:
     url: http://127.0.0.1:9/beta
     cloud: external
@@ -283,7 +288,8 @@ def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> Ram
     sim = SimFederation(rate, kind, random.Random(f"{gate}/{rate}/{kind}/{seed}"))
     fed = load_federation(config_dir)
     sim.publish(fed)
-    io = RampIO(publish=sim.publish, clock=Clock(now=SimClock(sim).now, sleep=SimClock(sim).sleep),
+    clock = SimClock(sim)
+    io = RampIO(publish=sim.publish, clock=Clock(now=clock.now, sleep=clock.sleep),
                 active_hosts=sim.active_hosts,
                 member_health=lambda _url, _timeout: CheckResult(True, "ok"),
                 error_rate=sim.error_rate, launches=sim.launches, launcher=sim.probe,

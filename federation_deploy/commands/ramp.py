@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from federation_deploy.commands.result import CommandResult
@@ -15,6 +17,8 @@ from federation_deploy.durations import format_duration
 from federation_deploy.errors import FederationDeployError, UsageError, VerificationError
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.formatting import aligned_lines, paused_text
+from federation_deploy.traffic.launch_metrics import query_launches
+from federation_deploy.traffic.live import LiveError
 from federation_deploy.traffic.publish import Publisher, publisher_for
 from federation_deploy.traffic.publish import PublishRequest as PublishRequest  # for the CLI
 from federation_deploy.traffic.ramp.engine import (
@@ -27,6 +31,13 @@ from federation_deploy.traffic.ramp.engine import (
     RampSettings,
     StepHook,
 )
+from federation_deploy.traffic.ramp.evidence import (
+    PRIOR_FAILURE_RATE,
+    baseline_failure_rate,
+    hold_needed,
+    launches_needed,
+)
+from federation_deploy.traffic.ramp.gates import LaunchReader
 from federation_deploy.traffic.ramp.plan import (
     RampPlan,
     check_rampable,

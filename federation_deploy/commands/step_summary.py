@@ -61,7 +61,8 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
             f"step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)"
             if state.step >= 0 else "not started")
         lines.append(f"| {name} | {weight_cell(weight)} | {share_cell(share[name])} | {ramp} |")
-    evidence = fed.members[member].ramp.evidence if fed.members[member].ramp else None
+    ramp_state = fed.members[member].ramp
+    evidence = ramp_state.evidence if ramp_state is not None else None
     if evidence:
         # the evidence gate's last verdict: launches seen, failures and launch time vs the
         # federation's, and what it decided

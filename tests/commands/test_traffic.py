@@ -178,7 +178,8 @@ def test_ramp_rolls_back_on_a_high_error_rate(
 ) -> None:
     publish = make_publisher(PublishTarget("file", published))
     settings = RampSettings(redirector_url=redirector.url, prometheus_url=prometheus.url,
-                            max_error_rate=0.05, poll_interval=0.05, check_interval=0.2)
+                            max_error_rate=0.05, poll_interval=0.05, check_interval=0.2,
+                            gate="fixed")  # today's gate (the evidence gate: tests/traffic)
     advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="1h",
                  settings=settings)
     prometheus.value = "0.5"

@@ -4,9 +4,9 @@ A ramp step, in this order (RampEngine._take_step, the one step shared by run an
   1. write federation.yaml (the member's weight and `ramp:` block, round-trip, atomic);
   2. publish the redirector config derived from the file just written (helm or file);
   3. wait until the redirector reports the new weights (N agreeing /active_hosts answers);
-  4. hold: check every few seconds that the member is in rotation, its /health is ok and,
-     with Prometheus, that its launch error rate is under the threshold (run), or check
-     once and return (advance, for a scheduled job).
+  4. hold: check every few seconds that the member is in rotation and its /health is ok, and
+     ask the gate (gates.py: the evidence verdict by default) whether to go on, hold on, roll
+     back or pause (run), or check and ask once and return (advance, for a scheduled job).
 Config is written before publishing, so the file is always the truth: if the run is
 interrupted (Ctrl-C, SIGTERM) between 1 and 2, the interrupt handler publishes what the file
 says before exiting, and a resumed ramp first makes the published config equal to the file's
@@ -31,14 +31,12 @@ exit 1), and leaves the change alone.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
 from federation_deploy.config import Federation, RampState, load_federation
-from federation_deploy.durations import format_duration
 from federation_deploy.errors import (
     FederationDeployError,
     PublishFailed,
@@ -46,6 +44,14 @@ from federation_deploy.errors import (
     WeightsConflict,
 )
 from federation_deploy.traffic.formatting import paused_text
+from federation_deploy.traffic.ramp.gates import (
+    EvidenceGate,
+    GateDecision,
+    HoldGate,
+    heartbeat_text,
+    hold_line,
+    holding_text,
+)
 from federation_deploy.traffic.ramp.plan import (
     RampPlan,
     RampStep,
@@ -69,6 +75,8 @@ from federation_deploy.traffic.ramp.watch import (
     RampSettings,
     RedirectorWatch,
     StepHook,
+    make_gate,
+    warm_member,
 )
 from federation_deploy.traffic.weights import (
     ConfigSnapshot,
@@ -302,7 +310,9 @@ class RampEngine:
                     self.say(f"{self._describe(index)} passes: {decision.reason}")
                 break
             if (now - last_said).total_seconds() >= self.settings.heartbeat_interval:
-                self.say(self._heartbeat(index, started, now, decision))
+                where = (f"step {index + 1}/{len(self.plan.steps)} at "
+                         f"{self.plan.steps[index].share:.2f}%" if index >= 0 else "0%")
+                self.say(heartbeat_text(gate, where, started, now, decision))
                 last_said = now
             if (now - last_record).total_seconds() >= self.settings.record_interval:
                 self._record(index, self._state_started())
@@ -567,12 +577,6 @@ class RampEngine:
         step = self.plan.steps[index]
         return f"step {index + 1}/{len(self.plan.steps)} ({step.percent:g}%)"
 
-    def _heartbeat(self, index: int, started: datetime, now: datetime,
-                   decision: GateDecision) -> str:
-        where = (f"step {index + 1}/{len(self.plan.steps)} at "
-                 f"{self.plan.steps[index].share:.2f}%" if index >= 0 else "0%")
-        return heartbeat_text(self.gate, where, started, now, decision)
-
     def _say_plan(self) -> None:
         shown = ", ".join(f"{s.percent:g}%" for s in self.plan.steps)
         self.say(f"ramp of {self.member}: {shown}, hold {self.plan.hold} after each step; "
@@ -584,7 +588,12 @@ class RampEngine:
     def _say_gate(self) -> None:
         self.say(f"gate: {self.gate.describe()}")
 
+    def _outcome(self, status: str, index: int, message: str) -> RampOutcome:
+        return RampOutcome(member=self.member, status=status, step=index,
+                           weight=self.plan.member_weight_at(index),
+                           share=self.plan.member_share_at(index), message=message)
+
 def paused_message(member: str, state: RampState, where: str) -> str:
     """What `ramp --advance` says of a paused ramp (the scheduled job's log)."""
-    return (f"the ramp of {member} at {where} is not advanced: it is "
-            f"{paused_text(member, state.rolled_back, state.inconclusive)}")
+    why = paused_text(member, state.rolled_back, state.inconclusive)
+    return f"the ramp of {member} at {where} is not advanced: it is {why}"

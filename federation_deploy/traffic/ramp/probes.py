@@ -114,7 +114,8 @@ class WarmReport:
     skipped: tuple[str, ...]
 
     def summary(self) -> str:
-        text = f"warmed {len(self.built)} of {len(self.built) + len(self.failed) + len(self.skipped)}"
+        total = len(self.built) + len(self.failed) + len(self.skipped)
+        text = f"warmed {len(self.built)} of {total}"
         if self.failed:
             text += "; failed: " + ", ".join(f"{repo} ({why})" for repo, why in self.failed)
         if self.skipped:

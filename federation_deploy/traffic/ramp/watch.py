@@ -9,16 +9,35 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from federation_deploy.config import Federation
+from federation_deploy.config import Federation, Member
 from federation_deploy.durations import format_duration
 from federation_deploy.health.probe import CheckResult, check_member_health
+from federation_deploy.traffic.launch_metrics import query_launches
 from federation_deploy.traffic.live import (
     LiveError,
     check_error_rate,
     fetch_active_hosts,
     fetch_live_generation,
+    fetch_pool,
+)
+from federation_deploy.traffic.ramp.evidence import Risks
+from federation_deploy.traffic.ramp.gates import (
+    ArgoGate,
+    ErrorRateCheck,
+    EvidenceGate,
+    FixedGate,
+    HoldGate,
+    LaunchReader,
+    TimeGate,
 )
 from federation_deploy.traffic.ramp.plan import RampStep, weights_disagreement
+from federation_deploy.traffic.ramp.probes import (
+    DEFAULT_PROBE_INTERVAL,
+    Launcher,
+    Probes,
+    launch,
+    warm,
+)
 from federation_deploy.traffic.weights import PublishedWeights, weights_of
 
 # A wait for the redirector says how it goes at least this often (seconds of the ramp's clock).
