@@ -22,7 +22,6 @@ from federation_deploy.traffic.ramp.engine import Clock, RampSettings
 from federation_deploy.traffic.ramp.evidence import Risks
 from federation_deploy.traffic.ramp.gates import EvidenceGate
 from federation_deploy.traffic.ramp.probes import Probes, launch, warm
-
 from tests.helpers.standin_federation import StandinFederation
 
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
