@@ -82,6 +82,7 @@ BASE_FAILURE = 0.02
 MEDIAN_SECONDS = 30.0
 SPREAD = 0.6
 START = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
+WARM_UP = 3600.0
 
 FEDERATION_YAML = """\
 redirector:
@@ -288,6 +289,7 @@ def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> Ram
     sim = SimFederation(rate, kind, random.Random(f"{gate}/{rate}/{kind}/{seed}"))
     fed = load_federation(config_dir)
     sim.publish(fed)
+    sim.advance_to(WARM_UP)  # an hour of the federation's launches before the ramp
     clock = SimClock(sim)
     io = RampIO(publish=sim.publish, clock=Clock(now=clock.now, sleep=clock.sleep),
                 active_hosts=sim.active_hosts,
@@ -300,7 +302,7 @@ def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> Ram
         outcome = "complete"
     except VerificationError as exc:
         outcome = "paused" if "inconclusive" in str(exc) else "rolled_back"
-    return RampResult(outcome, sim.t / 3600.0, sim.user_failures)
+    return RampResult(outcome, (sim.t - WARM_UP) / 3600.0, sim.user_failures)
 
 
 def weights_of_published(sim: SimFederation) -> Any:

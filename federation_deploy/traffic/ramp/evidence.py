@@ -11,14 +11,19 @@ members' over the same window. The verdict is one of
 - slow: its launches take clearly longer than the rest's.
 
 The statistics: two sequential probability ratio tests (Wald's SPRT), run on the counts so far
-each time the ramp checks (an SPRT may be looked at as often as one likes: its error bounds
-hold for any stopping time):
+each time the ramp checks, until they decide (an SPRT may be looked at as often as one
+likes, its error bounds hold for any stopping time; once a step's tests say healthy the gate
+stops testing that step, as Wald's test stops, and the step waits out its minimum hold):
 
 1. Failures. H0: the member's failure rate p is the federation's p0 (estimated from the other
-   members' launches in the same window, shrunk towards 2% over 50 launches so that a quiet
-   window does not give 0); H1: p = p1 = max(p0 + margin, ratio * p0) (default: 10 points
-   more, or 3 times). The log-likelihood ratio of x failures in n launches (users and probes)
-   is x ln(p1/p0) + (n - x) ln((1 - p1)/(1 - p0)).
+   members' launches over the last hour, or the step's window when longer: a short window at
+   a low launch rate would make p0 noisy, and every false low p0 a false rollback; shrunk
+   towards 2% over 50 launches so that a quiet federation does not give 0; plus one standard
+   deviation of that estimate, so that an estimate on the low side does not make a member
+   as good as the rest look worse: the test is conservative towards the member); H1: p = p1 =
+   max(p0 + margin, ratio * p0) (default: 10 points more, or 3 times). The log-likelihood
+   ratio of x failures in n launches (users and probes) is
+   x ln(p1/p0) + (n - x) ln((1 - p1)/(1 - p0)).
 2. Launch time. Each successful launch at the member is compared with the other members'
    p90 in the window (read from the histograms, interpolated within a bucket the same way for
    both sides, so that under H0 a launch is above it with probability 0.1 exactly): H0:
@@ -185,12 +190,14 @@ class Launches:
 
 @dataclass(frozen=True)
 class Window:
-    """What one step saw: the new member's users' and probes' launches, and the others'."""
+    """What one step saw: the new member's users' and probes' launches, and the others';
+    baseline: the others' launches over a longer window (an hour), for their failure rate."""
 
     users: Launches
     probes: Launches
     rest: Launches
     seconds: float = 0.0
+    baseline: Launches | None = None
 
     @property
     def member(self) -> Launches:
@@ -314,9 +321,11 @@ class Verdict:
 
 
 def baseline_failure_rate(rest: Launches) -> float:
-    """The federation's failure rate p0 from the others' launches, shrunk towards the prior."""
-    return (rest.failures + PRIOR_FAILURE_RATE * PRIOR_LAUNCHES) / (
-        rest.launches + PRIOR_LAUNCHES)
+    """The federation's failure rate p0 from the others' launches: shrunk towards the prior,
+    plus one standard deviation of the estimate (see the module docstring)."""
+    launches = rest.launches + PRIOR_LAUNCHES
+    rate = (rest.failures + PRIOR_FAILURE_RATE * PRIOR_LAUNCHES) / launches
+    return rate + math.sqrt(rate * (1 - rate) / launches)
 
 
 def failure_hypotheses(p0: float, risks: Risks) -> tuple[float, float]:
@@ -339,10 +348,14 @@ def sprt(successes_h1: float, trials: float, h0: float, h1: float, risks: Risks)
     return TestResult("continue", llr, math.ceil((llr - risks.lower) / -drift), h0, h1)
 
 
-def judge(window: Window, risks: Risks | None = None) -> Verdict:
-    """The verdict of a step's window (see the module docstring)."""
+def judge(window: Window, risks: Risks | None = None,
+          accepted: frozenset[str] = frozenset()) -> Verdict:
+    """The verdict of a step's window (see the module docstring). accepted: the tests
+    ("failures", "times") that already accepted H0 at this step: a test that decided stops
+    (its later ratio is shown, not acted on), as Wald's test does."""
     risks = risks or Risks()
-    p0, p1 = failure_hypotheses(baseline_failure_rate(window.rest), risks)
+    reference = window.baseline if window.baseline is not None else window.rest
+    p0, p1 = failure_hypotheses(baseline_failure_rate(reference), risks)
     member = window.member
     failures = sprt(member.failures, member.launches, p0, p1, risks)
 
@@ -357,6 +370,10 @@ def judge(window: Window, risks: Risks | None = None) -> Verdict:
         times = sprt(member.times.above(threshold), member.times.total, q0, risks.slow_share,
                      risks)
 
+    if "failures" in accepted:
+        failures = TestResult("accept", failures.llr, 0, failures.h0, failures.h1)
+    if "times" in accepted and times.decision != "unavailable":
+        times = TestResult("accept", times.llr, 0, times.h0, times.h1)
     if failures.decision == "reject":
         verdict = FAILING
     elif times.decision == "reject":

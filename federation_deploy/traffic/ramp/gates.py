@@ -25,6 +25,7 @@ from federation_deploy.durations import format_duration
 from federation_deploy.traffic.launch_metrics import FederationLaunches
 from federation_deploy.traffic.live import CheckResult, LiveError
 from federation_deploy.traffic.ramp.evidence import (
+    HEALTHY,
     INCONCLUSIVE,
     Launches,
     Risks,
@@ -37,6 +38,8 @@ from federation_deploy.traffic.ramp.probes import Probes
 from federation_deploy.traffic.ramp.state import utc_timestamp
 
 GATES = ("evidence", "fixed", "argo")
+# the federation's failure rate is read over at least this long (evidence.py, p0)
+BASELINE_SECONDS = 3600.0
 
 # (Prometheus URL, since, until, member label, timeout) -> every member's launches
 LaunchReader = Callable[[str, datetime, datetime, str, float], FederationLaunches]
@@ -176,6 +179,10 @@ class EvidenceGate:
         self.probes = probes
         self.started: datetime | None = None
         self.last: Verdict | None = None
+        # the step's tests stop once they decide healthy (Wald's SPRT: looking on would add
+        # to the false-rollback risk); the step then waits out min_hold on health checks
+        self.passed: Verdict | None = None
+        self.accepted: frozenset[str] = frozenset()  # the step's tests that said "as good"
 
     def describe(self) -> str:
         sources = []
@@ -194,6 +201,8 @@ class EvidenceGate:
     def begin(self, started: datetime) -> None:
         self.started = started
         self.last = None
+        self.passed = None
+        self.accepted = frozenset()
 
     def window(self, now: datetime) -> Window:
         """The step's evidence so far: users' launches (the member's, probes taken out),
@@ -211,11 +220,21 @@ class EvidenceGate:
         # and probes' together) stays with the users and the probes bring none of their own
         users = Launches(max(0.0, member.launches - probed.launches),
                          max(0.0, member.failures - probed.failures), member.times)
+        baseline = None
+        if found.seconds < BASELINE_SECONDS:
+            longer = self.read(self.prometheus_url, now - timedelta(seconds=BASELINE_SECONDS),
+                               now, self.label, self.timeout)
+            baseline = longer.others(self.member)
         return Window(users=users, probes=Launches(probed.launches, probed.failures),
-                      rest=found.others(self.member), seconds=found.seconds)
+                      rest=found.others(self.member), seconds=found.seconds,
+                      baseline=baseline)
 
     def decide(self, now: datetime) -> GateDecision:
         assert self.started is not None
+        held = (now - self.started).total_seconds()
+        if self.passed is not None:
+            decision = decide_hold(self.passed, held, self.min_hold, self.max_hold)
+            return GateDecision(decision.action, decision.reason, self.passed.as_record())
         if self.probes is not None:
             self.probes.maybe_launch(now)
         try:
@@ -227,9 +246,13 @@ class EvidenceGate:
                 return GateDecision("pause", f"Prometheus could not be asked for "
                                     f"{held:.0f}s (the maximum hold): {exc}")
             return GateDecision("hold", f"{INCONCLUSIVE}: Prometheus cannot be asked: {exc}")
-        verdict = judge(window, self.risks)
+        verdict = judge(window, self.risks, self.accepted)
         self.last = verdict
-        held = (now - self.started).total_seconds()
+        self.accepted = self.accepted | {name for name, test in (
+            ("failures", verdict.failures), ("times", verdict.times))
+            if test.decision == "accept"}
+        if verdict.verdict == HEALTHY:
+            self.passed = verdict
         decision = decide_hold(verdict, held, self.min_hold, self.max_hold)
         return GateDecision(decision.action, decision.reason, verdict.as_record())
 
