@@ -16,13 +16,19 @@ from federation_deploy.errors import VerificationError
 from federation_deploy.sandbox.member import StandinHandle
 from federation_deploy.sandbox.prometheus import PrometheusServer, start_prometheus
 from federation_deploy.traffic.launch_metrics import launches_query, query_launches
-from federation_deploy.traffic.live import LiveError
+from federation_deploy.traffic.live import LiveError, fetch_pool
 from federation_deploy.traffic.publish import PublishTarget, make_publisher
-from federation_deploy.traffic.ramp.engine import Clock, RampSettings
+from federation_deploy.traffic.ramp.engine import Clock, RampIO, RampSettings
 from federation_deploy.traffic.ramp.evidence import Risks
 from federation_deploy.traffic.ramp.gates import EvidenceGate
 from federation_deploy.traffic.ramp.probes import Probes, launch, warm
-from tests.helpers.standin_federation import StandinFederation
+from federation_deploy.traffic.ramp.watch import warm_member
+from tests.helpers.standin_federation import (
+    RedirectorThread,
+    StandinFederation,
+    send_launches,
+    zipf_launch_paths,
+)
 
 T0 = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 PROBE = "gh/binder-examples/requirements/HEAD"
@@ -212,3 +218,30 @@ def test_failing_probes_stop_the_ramp_before_any_user(federation: StandinFederat
     state = federation.load().members["gamma"]
     assert state.weight == 0 and state.ramp is not None and state.ramp.step == -1
     assert state.ramp.rolled_back is not None
+
+
+def test_warm_builds_the_most_launched_repositories_of_the_pool(
+    federation: StandinFederation, redirector: RedirectorThread,
+) -> None:
+    # the redirector learns popularity from users' launches, then names gamma's pool
+    send_launches(redirector.url, zipf_launch_paths(3000), federation.url_to_member())
+    pool = fetch_pool(redirector.url, "gamma", 100, 5)
+    assert len(pool) == 5 and all(p.startswith("gh/") and p.endswith("/HEAD") for p in pool)
+    gamma = federation.standins["gamma"]
+    gamma.reset_counts()
+    gamma.set_launches(40, failure_every=3)
+    said: list[str] = []
+    settings = RampSettings(redirector_url=redirector.url, warm=5, warm_timeout=600)
+    warm_member(settings, RampIO(publish=lambda _fed: None), federation.load().members["gamma"],
+                100, said.append)
+    assert said[0] == ("warming gamma: building the 5 most launched repositories of its pool "
+                       "(at most 10m)")
+    assert sum(1 for line in said if line.startswith("warming ") and "/5: " in line) == 5
+    assert said[-1].startswith("warmed 4 of 5; failed: ")  # the 3rd launch fails: said, not fatal
+    assert gamma.build_count == 5
+    # without a redirector there is no pool to warm: said, and nothing launched
+    said.clear()
+    warm_member(RampSettings(warm=5), RampIO(publish=lambda _fed: None),
+                federation.load().members["gamma"], 100, said.append)
+    assert said == ["note: --warm needs --redirector-url (the pool is the redirector's "
+                    "estimate): not warming"]
