@@ -42,6 +42,12 @@ def up(config_dir: Path, root: Path, redirector_port: int | None, *, runner: Run
     lines.append(f"  federation-deploy ramp curvenote --to-weight 40 --hold 10s "
                  f"--publish file:{state.redirector_config} "
                  f"--redirector-url {state.redirector_url} --yes")
+    lines.append("  # judged on launch evidence, with probes answered by the stand-ins:")
+    lines.append(f"  federation-deploy ramp curvenote --to-weight 40 --hold 1m "
+                 f"--publish file:{state.redirector_config} "
+                 f"--redirector-url {state.redirector_url} "
+                 f"--prometheus-url {state.prometheus_url} "
+                 "--probe gh/binder-examples/requirements/HEAD --probe-interval 2s --yes")
     lines.append(f"stop it with: federation-deploy sandbox down --dir {root}")
     return CommandResult(stdout="\n".join(lines) + "\n")
 

@@ -174,6 +174,7 @@ class SandboxState:
     config_dir: str
     redirector_url: str = ""
     redirector_config: str = ""
+    prometheus_url: str = ""
     environment: dict[str, str] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
 
@@ -356,6 +357,17 @@ class Sandbox:
         self.federation()  # still valid
         return urls
 
+    def start_prometheus(self, urls: Mapping[str, str]) -> str:
+        """A Prometheus stand-in scraping the member stand-ins, for `ramp --prometheus-url`."""
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        self.spawn("prometheus", [sys.executable, "-m", "federation_deploy.sandbox.prometheus",
+                                  "--port", str(port), "--interval", "2",
+                                  *(f"--target={n}={u}/metrics" for n, u in urls.items())],
+                   url, "/-/healthy")
+        self.state.prometheus_url = url
+        return url
+
     def start_redirector(self) -> str:
         from federation_deploy.traffic.publish import publish_file
 
@@ -518,8 +530,10 @@ def _bring_up(sandbox: Sandbox, total: int, progress: Progress, dry_run: bool) -
             for line in sandbox.dry_run():
                 progress(f"    {line}")
     with sandbox.step("member stand-ins and the redirector on 127.0.0.1", total):
-        for name, url in sandbox.start_members().items():
+        urls = sandbox.start_members()
+        for name, url in urls.items():
             progress(f"    {name}: {url}")
+        progress(f"    prometheus: {sandbox.start_prometheus(urls)}")
         progress(f"    redirector: {sandbox.start_redirector()}")
 
 

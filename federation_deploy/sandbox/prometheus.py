@@ -6,15 +6,22 @@ inject one and never sleep), each series labelled with the target's member name;
 `GET /api/v1/query?query=...&time=T` answers instant queries of the two shapes the ramp asks
 (a plain selector, and `sum by (labels) (increase(metric{matchers}[Ns]))`) from the stored
 scrapes, in Prometheus' JSON format. Anything else is a 400 with Prometheus' error body.
+
+As a process for the sandbox (`python -m federation_deploy.sandbox.prometheus --port N
+--target gke=http://127.0.0.1:P/metrics ...`) it scrapes every --interval seconds of the wall
+clock and answers /-/healthy, so `ramp --prometheus-url` works against the stand-ins.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
+import sys
 import threading
+import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -122,6 +129,9 @@ class _QueryHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         parts = urlsplit(self.path)
+        if parts.path == "/-/healthy":
+            self._answer(200, {"status": "success"})
+            return
         if parts.path != "/api/v1/query":
             self._answer(404, {"status": "error", "error": "not found"})
             return
@@ -181,3 +191,33 @@ class PrometheusServer(ThreadingHTTPServer):
 def start_prometheus(targets: Mapping[str, str]) -> PrometheusServer:
     """A running Prometheus stand-in scraping targets ({member: its /metrics URL})."""
     return PrometheusServer(PrometheusStandin(dict(targets))).start()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m federation_deploy.sandbox.prometheus",
+        description="A Prometheus stand-in: scrapes the stand-in members' /metrics (each "
+                    "series labelled member=NAME) and answers the instant-query API.")
+    parser.add_argument("--port", type=int, default=0, help="port (0: a free one, printed)")
+    parser.add_argument("--address", default="127.0.0.1")
+    parser.add_argument("--target", action="append", default=[], metavar="NAME=URL",
+                        help="a member and its /metrics URL (repeat)")
+    parser.add_argument("--interval", type=float, default=5.0, help="seconds between scrapes")
+    args = parser.parse_args(argv)
+    targets = dict(item.split("=", 1) for item in args.target)
+    server = PrometheusServer(PrometheusStandin(targets), args.address, args.port).start()
+    print(f"prometheus stand-in listening on {server.url}", file=sys.stderr, flush=True)
+    try:
+        while True:
+            try:
+                server.standin.scrape(time.time())
+            except requests.RequestException as exc:  # a member down: the next scrape retries
+                print(f"scrape failed: {exc}", file=sys.stderr, flush=True)
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
