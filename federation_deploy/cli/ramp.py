@@ -37,10 +37,39 @@ from federation_deploy.signals import signal_of
               help="The redirector to wait for (new weights reported) and to ask whether the "
                    "member is in rotation. Without it those checks are skipped.")
 @click.option("--prometheus-url", metavar="URL",
-              help="Also check the member's launch error rate (Prometheus HTTP API; the "
-                   "launch metrics must carry a `member` label).")
+              help="Judge each step on launch evidence: every member's launches, failures "
+                   "and launch times (BinderHub's binderhub_launch_time_seconds; Prometheus "
+                   "HTTP API, the series carrying a `member` label).")
+@click.option("--gate", type=click.Choice(["evidence", "fixed", "argo"]), default="evidence",
+              show_default=True,
+              help="evidence: a step passes when its launches show the member as good as the "
+                   "rest (sequential tests, README); fixed: roll back above --max-error-rate "
+                   "over 5 minutes (no launches pass); argo: 6 measurements 5m apart, more "
+                   "than 1 failed rolls back.")
+@click.option("--probe", "probe", metavar="REPO",
+              help="Launch REPO (a launch path like gh/binder-examples/requirements/HEAD) on "
+                   "the member's own BinderHub during holds, as evidence kept apart from "
+                   "users' launches; first at 0% before step 1. [default: "
+                   "redirector.ramp_probe in config]")
+@click.option("--probe-interval", type=POSITIVE_DURATION, default="1m", show_default=True,
+              help="At most one probe this often.")
+@click.option("--min-hold", type=POSITIVE_DURATION,
+              help="Evidence gate: a healthy step still holds this long. [default: a third "
+                   "of --hold]")
+@click.option("--max-hold", type=POSITIVE_DURATION,
+              help="Evidence gate: a step still inconclusive after this long pauses the ramp. "
+                   "[default: 4 times --hold]")
+@click.option("--warm", type=click.IntRange(0, 1000), default=0, show_default=True,
+              metavar="N",
+              help="Before step 1, build the N most launched repositories of the member's "
+                   "pool (the redirector's estimate; needs --redirector-url). Failures are "
+                   "reported, not fatal.")
+@click.option("--launch-rate", type=click.FloatRange(min=0, min_open=True), metavar="PER_S",
+              help="With --dry-run: the federation's launches per second, to say how long "
+                   "each step needs for its evidence. [default: from --prometheus-url]")
 @click.option("--max-error-rate", type=click.FloatRange(0, 1), default=0.05, show_default=True,
-              help="Roll back when the launch error rate over 5 minutes exceeds this.")
+              help="--gate fixed/argo: roll back when the launch error rate over 5 minutes "
+                   "exceeds this.")
 @click.option("--check-interval", type=POSITIVE_DURATION, default="5s", show_default=True,
               help="Time between health checks while holding.")
 @click.option("--heartbeat", type=DURATION, default="1m", show_default=True,
@@ -60,7 +89,9 @@ from federation_deploy.signals import signal_of
 def ramp(
     obj: Context, member: str, steps: str | None, hold: Duration | None,
     to_weight: float | None, publish: str, redirector_url: str | None,
-    prometheus_url: str | None, max_error_rate: float, check_interval: Duration,
+    prometheus_url: str | None, gate: str, probe: str | None, probe_interval: Duration,
+    min_hold: Duration | None, max_hold: Duration | None, warm: int,
+    launch_rate: float | None, max_error_rate: float, check_interval: Duration,
     heartbeat: Duration, settle_timeout: Duration | None, dry_run: bool, advance: bool,
     abort: bool, yes: bool,
 ) -> None:
@@ -75,8 +106,11 @@ def ramp(
     reviewable diff), publishes, waits until the redirector reports the new weights, and holds
     while checking MEMBER's health. A failed check goes back to the previous step, exits 1 and
     pauses the ramp: the scheduled --advance leaves it alone until someone runs `ramp MEMBER`
-    again (or --abort). An interrupted ramp (stopped, not rolled back) resumes from config. The
-    last step (100) sets the full target weight and removes the `ramp:` block.
+    again (or --abort). With --prometheus-url or --probe, a step passes only on evidence (its
+    launches against the rest of the federation's): too few launches hold it longer, up to
+    --max-hold, then pause the ramp; failing or slow launches roll it back at once. An
+    interrupted ramp (stopped, not rolled back) resumes from config. The last step (100) sets
+    the full target weight and removes the `ramp:` block.
     """
     request = commands.RampRequest(
         steps=steps,
@@ -86,6 +120,13 @@ def ramp(
             publish, redirector_url,
             None if settle_timeout is None else settle_timeout.seconds),
         prometheus_url=prometheus_url,
+        gate=gate,
+        probe=probe,
+        probe_interval=probe_interval.seconds,
+        min_hold=None if min_hold is None else min_hold.seconds,
+        max_hold=None if max_hold is None else max_hold.seconds,
+        warm=warm,
+        launch_rate=launch_rate,
         max_error_rate=max_error_rate,
         check_interval=check_interval.seconds,
         heartbeat=heartbeat.seconds,
@@ -110,8 +151,9 @@ def ramp(
 
 # Options a resumed or aborted ramp needs again: where to publish and what to watch. Steps,
 # hold and target weight are in config's `ramp:` block, which resume and abort read.
-_CARRIED = ("publish", "redirector_url", "prometheus_url", "max_error_rate", "check_interval",
-            "heartbeat", "settle_timeout")
+_CARRIED = ("publish", "redirector_url", "prometheus_url", "gate", "probe", "probe_interval",
+            "min_hold", "max_hold", "max_error_rate", "check_interval", "heartbeat",
+            "settle_timeout")
 
 
 def carried_flags(ctx: click.Context) -> tuple[list[str], list[str]]:

@@ -65,6 +65,13 @@ class RampRequest:
     to_weight: float | None = None
     publish: PublishRequest = PublishRequest()
     prometheus_url: str | None = None
+    gate: str = "evidence"  # evidence | fixed | argo (traffic/ramp/gates.py)
+    probe: str | None = None  # default: redirector.ramp_probe in config
+    probe_interval: float = 60.0
+    min_hold: float | None = None
+    max_hold: float | None = None
+    warm: int = 0
+    launch_rate: float | None = None  # --dry-run: the federation's launches per second
     max_error_rate: float = 0.05
     check_interval: float = 5.0
     heartbeat: float = 60.0
@@ -87,6 +94,12 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     settings = RampSettings(
         redirector_url=request.publish.redirector_url,
         prometheus_url=request.prometheus_url,
+        gate=request.gate,
+        probe_repo=request.probe or fed.redirector.ramp_probe,
+        probe_interval=request.probe_interval,
+        min_hold=request.min_hold,
+        max_hold=request.max_hold,
+        warm=request.warm,
         max_error_rate=request.max_error_rate,
         check_interval=request.check_interval,
         # /active_hosts is polled as often as the member is checked, at least once a second
@@ -129,14 +142,22 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
     plan = resolve_plan(fed, member, steps, request.to_weight, request.hold)
     state = fed.members[member].ramp
     messages = [f"note: {note}" for note in plan.notes]
-    if state is not None and state.rolled_back is not None:
+    if state is not None and state.paused:
         messages.append(f"the ramp of {member} at step {state.step + 1} is "
-                        f"{paused_text(member, state.rolled_back)}")
+                        f"{paused_text(member, state.rolled_back, state.inconclusive)}")
     elif state is not None:
         messages.append(f"a ramp of {member} is in progress at step {state.step + 1} "
                         f"since {state.started}")
+    evidence = None
+    if request.gate == "evidence":
+        evidence = plan_evidence(
+            plan, prometheus_url=request.prometheus_url, launch_rate=request.launch_rate,
+            probe=request.probe or fed.redirector.ramp_probe,
+            probe_interval=request.probe_interval, min_hold=request.min_hold)
+    if evidence is not None and evidence.note:
+        messages.append(f"note: {evidence.note}")
     return CommandResult(
-        stdout=plan_table(plan, state.step if state is not None else None),
+        stdout=plan_table(plan, state.step if state is not None else None, evidence),
         messages=tuple(messages))
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from federation_deploy.cli.main import cli
-from federation_deploy.cli.step_summary import ramp_markdown
+from federation_deploy.commands.step_summary import ramp_markdown
 from federation_deploy.commands.traffic import traffic_rows, traffic_table
 from federation_deploy.config import RampState
 from federation_deploy.traffic.ramp.evidence import launches_needed
