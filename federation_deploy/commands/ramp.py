@@ -153,9 +153,14 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
         evidence = plan_evidence(
             plan, prometheus_url=request.prometheus_url, launch_rate=request.launch_rate,
             probe=request.probe or fed.redirector.ramp_probe,
-            probe_interval=request.probe_interval, min_hold=request.min_hold)
+            probe_interval=request.probe_interval, min_hold=request.min_hold,
+            max_hold=request.max_hold)
     if evidence is not None and evidence.note:
         messages.append(f"note: {evidence.note}")
+    if evidence is not None and evidence.probe_interval and (state is None or state.step < 0):
+        messages.append(f"note: with probes, the ramp first holds at 0% until they show "
+                        f"{member} as good as the rest ({evidence.hold(0.0)} at one probe "
+                        f"every {format_duration(evidence.probe_interval)})")
     return CommandResult(
         stdout=plan_table(plan, state.step if state is not None else None, evidence),
         messages=tuple(messages))
@@ -290,6 +295,7 @@ class PlanEvidence:
     launch_rate: float | None  # the federation's launches per second (None: unknown)
     probe_interval: float | None  # probes every this many seconds (None: no probes)
     min_hold: float
+    max_hold: float
     note: str | None = None
 
     def hold(self, share_percent: float) -> str:
@@ -297,16 +303,19 @@ class PlanEvidence:
                               self.probe_interval)
         if seconds is None:
             return "? (launch rate unknown)"
-        return f"~{format_duration(max(self.min_hold, math.ceil(seconds / 60) * 60))}"
+        shown = f"~{format_duration(max(self.min_hold, math.ceil(seconds / 60) * 60))}"
+        # longer than the maximum hold: the step would pause, inconclusive (add probes)
+        return shown + " (> max hold)" if seconds > self.max_hold else shown
 
 
 def plan_evidence(plan: RampPlan, *, prometheus_url: str | None, launch_rate: float | None,
                   probe: str | None, probe_interval: float, min_hold: float | None,
-                  read: LaunchReader = query_launches, now: datetime | None = None,
-                  ) -> PlanEvidence | None:
+                  max_hold: float | None = None, read: LaunchReader = query_launches,
+                  now: datetime | None = None) -> PlanEvidence | None:
     """The launches each step needs and how long they take at the federation's launch rate
-    (--launch-rate, or the last hour's from Prometheus); None without an evidence source."""
-    if not prometheus_url and not probe:
+    (--launch-rate, or the last hour's from Prometheus); None without an evidence source or
+    a launch rate to plan with."""
+    if not prometheus_url and not probe and launch_rate is None:
         return None
     failure_rate, note = PRIOR_FAILURE_RATE, None
     if launch_rate is None and prometheus_url:
@@ -317,9 +326,11 @@ def plan_evidence(plan: RampPlan, *, prometheus_url: str | None, launch_rate: fl
             failure_rate = baseline_failure_rate(found.others(plan.member))
         except LiveError as exc:
             note = f"the federation's launch rate is unknown ({exc}): pass --launch-rate"
+    least = min_hold if min_hold is not None else plan.hold_seconds / 3
     return PlanEvidence(launches_needed(failure_rate), launch_rate,
-                        probe_interval if probe else None,
-                        min_hold if min_hold is not None else plan.hold_seconds / 3, note)
+                        probe_interval if probe else None, least,
+                        max(least, max_hold if max_hold is not None else 4 * plan.hold_seconds),
+                        note)
 
 
 def plan_table(plan: RampPlan, current_step: int | None = None,
