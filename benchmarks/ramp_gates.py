@@ -56,8 +56,9 @@ sys.path.insert(0, str(REPO))
 
 from federation_deploy.config import Federation, load_federation  # noqa: E402
 from federation_deploy.errors import VerificationError  # noqa: E402
+from federation_deploy.health.probe import CheckResult  # noqa: E402
 from federation_deploy.traffic.launch_metrics import FederationLaunches  # noqa: E402
-from federation_deploy.traffic.live import CheckResult, judge_error_rate  # noqa: E402
+from federation_deploy.traffic.live import judge_error_rate  # noqa: E402
 from federation_deploy.traffic.ramp.engine import (  # noqa: E402
     Clock,
     RampEngine,

@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from federation_deploy.durations import format_duration
+from federation_deploy.health.probe import CheckResult
 from federation_deploy.traffic.launch_metrics import FederationLaunches
-from federation_deploy.traffic.live import CheckResult, LiveError
+from federation_deploy.traffic.live import LiveError
 from federation_deploy.traffic.ramp.evidence import (
     HEALTHY,
     INCONCLUSIVE,
