@@ -324,8 +324,9 @@ class RampEngine:
     def _decide(self, index: int, started: datetime, begun: bool = False) -> GateDecision:
         """The gate's decision at step index (held since started), acted on: a rollback or a
         pause raises; the evidence is kept for the `ramp:` block."""
-        if not begun:
-            self.gate.begin(started)
+        if not begun:  # --advance: what earlier runs recorded of this step carries on
+            mine = self.evidence if (self.evidence or {}).get("step") == index + 1 else None
+            self.gate.begin(started, mine)
         decision = self.gate.decide(self.clock.now())
         self._ensure_current()  # abort wins over whatever the gate says
         if decision.record is not None:

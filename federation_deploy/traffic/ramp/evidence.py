@@ -309,6 +309,7 @@ class Verdict:
             "verdict": self.verdict,
             "user_launches": round(w.users.launches, 1),
             "probe_launches": round(w.probes.launches, 1),
+            "probe_failures": round(w.probes.failures, 1),
             "failed": round(w.member.failures, 1),
             "failure_rate": _round(w.member.failure_rate),
             "others_failure_rate": _round(w.rest.failure_rate),

@@ -65,7 +65,8 @@ class HoldGate(Protocol):
 
     def describe(self) -> str: ...
 
-    def begin(self, started: datetime) -> None: ...
+    def begin(self, started: datetime, record: Mapping[str, object] | None = None) -> None:
+        ...
 
     def decide(self, now: datetime) -> GateDecision: ...
 
@@ -82,7 +83,7 @@ class TimeGate:
     def describe(self) -> str:
         return f"steps pass after their hold on health checks alone ({self.why})"
 
-    def begin(self, started: datetime) -> None:
+    def begin(self, started: datetime, record: Mapping[str, object] | None = None) -> None:
         self.started = started
 
     def decide(self, now: datetime) -> GateDecision:
@@ -107,7 +108,7 @@ class FixedGate:
         return (f"fixed gate: roll back when the 5-minute launch error rate is above "
                 f"{self.max_rate:.1%}; steps pass after their hold")
 
-    def begin(self, started: datetime) -> None:
+    def begin(self, started: datetime, record: Mapping[str, object] | None = None) -> None:
         self.started = started
 
     def decide(self, now: datetime) -> GateDecision:
@@ -143,7 +144,7 @@ class ArgoGate:
                 f"rate (at most {self.max_rate:.1%}); more than {self.failure_limit} failed "
                 "roll back")
 
-    def begin(self, started: datetime) -> None:
+    def begin(self, started: datetime, record: Mapping[str, object] | None = None) -> None:
         self.started, self.measured, self.failed = started, 0, 0
 
     def decide(self, now: datetime) -> GateDecision:
@@ -184,6 +185,9 @@ class EvidenceGate:
         # to the false-rollback risk); the step then waits out min_hold on health checks
         self.passed: Verdict | None = None
         self.accepted: frozenset[str] = frozenset()  # the step's tests that said "as good"
+        # probes an earlier process sent at this step (`ramp --advance` runs one check per
+        # process): from the `ramp:` block's evidence, so they stay apart from users'
+        self.carried = Launches()
 
     def describe(self) -> str:
         sources = []
@@ -199,18 +203,20 @@ class EvidenceGate:
                 f"{self.min_hold:.0f}s; inconclusive holds up to {self.max_hold:.0f}s, then "
                 "pauses; failing or slow rolls back at once")
 
-    def begin(self, started: datetime) -> None:
+    def begin(self, started: datetime, record: Mapping[str, object] | None = None) -> None:
+        """record: the `ramp:` block's evidence of this step, from an earlier process."""
         self.started = started
         self.last = None
         self.passed = None
         self.accepted = frozenset()
+        self.carried = carried_probes(record) if record else Launches()
 
     def window(self, now: datetime) -> Window:
         """The step's evidence so far: users' launches (the member's, probes taken out),
         probes', the others'."""
         assert self.started is not None
-        probed = (self.probes.window(self.started, now) if self.probes is not None
-                  else Launches())
+        probed = self.carried + (self.probes.window(self.started, now)
+                                 if self.probes is not None else Launches())
         if self.read is None or not self.prometheus_url:
             return Window(users=Launches(), probes=probed, rest=Launches(),
                           seconds=(now - self.started).total_seconds())
@@ -290,3 +296,12 @@ def holding_text(gate: HoldGate, where: str, started: datetime, decision: GateDe
         return f"{where}: holding: {decision.reason}"
     until = started + timedelta(seconds=gate.deadline)
     return f"{where}: healthy, holding until {utc_timestamp(until)}"
+
+
+def carried_probes(record: Mapping[str, object]) -> Launches:
+    """The probes a `ramp:` block's evidence counted (launches, failures), to carry on."""
+    def number(key: str) -> float:
+        value = record.get(key)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    return Launches(number("probe_launches"), number("probe_failures"))

@@ -245,3 +245,23 @@ def test_warm_builds_the_most_launched_repositories_of_the_pool(
                 federation.load().members["gamma"], 100, said.append)
     assert said == ["note: --warm needs --redirector-url (the pool is the redirector's "
                     "estimate): not warming"]
+
+
+def test_advance_keeps_the_probes_of_earlier_runs_apart(federation: StandinFederation,
+                                                        prometheus: PrometheusServer,
+                                                        tmp_path: Path) -> None:
+    # the scheduled job: one check per process; the probes each run sent stay probes
+    clock = Scraping(prometheus)
+    publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    settings = ramp_settings(prometheus, probe_repo=PROBE, probe_interval=10.0)
+    outcome = run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                       settings=settings, clock=clock.clock(), advance=True)
+    assert outcome.status == "started"
+    for _ in range(3):
+        clock.sleep(60)
+        outcome = run_ramp(federation.load(), "gamma", publisher, settings=settings,
+                           clock=clock.clock(), advance=True)
+        assert outcome.status == "holding" and "inconclusive (needs about" in outcome.message
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.evidence is not None
+    assert (state.evidence["probe_launches"], state.evidence["user_launches"]) == (3, 0)
