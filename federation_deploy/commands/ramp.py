@@ -72,9 +72,10 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     steps = parse_steps(request.steps) if request.steps is not None else None
     if request.dry_run:
         return dry_run(fed, member, steps, request)
-    publisher, settle = publisher_for(request.publish, runner, progress)
+    publish = request.publish.for_federation(fed)  # a sandbox's own redirector by default
+    publisher, settle = publisher_for(publish, runner, progress)
     settings = RampSettings(
-        redirector_url=request.publish.redirector_url,
+        redirector_url=publish.redirector_url,
         prometheus_url=request.prometheus_url,
         max_error_rate=request.max_error_rate,
         check_interval=request.check_interval,

@@ -29,6 +29,7 @@ from federation_deploy.traffic.live import (
     read_live_state,
     redirect_count,
 )
+from federation_deploy.traffic.publish import redirector_url_for
 from federation_deploy.traffic.shares import routed_weights, shares
 
 
@@ -53,8 +54,9 @@ class TrafficRow:
 
 def traffic(fed: Federation, redirector_url: str | None, output: str) -> CommandResult:
     """The `traffic` table (or JSON/YAML); with a redirector URL the live columns too, and a
-    warning and exit 1 when the live state is incomplete."""
-    rows = traffic_report(fed, redirector_url)
+    warning and exit 1 when the live state is incomplete. A sandbox's own redirector is
+    read by default."""
+    rows = traffic_report(fed, redirector_url_for(fed, redirector_url))
     errors = live_errors(rows)
     data = traffic_table(rows) if output == "table" else traffic_data(rows, output)
     return CommandResult(stdout=data,

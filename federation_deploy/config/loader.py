@@ -65,6 +65,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     redirector = _load_redirector(check, root, members, set(declared or {}))
     ci_order, ci_staging = repository.read_ci(check, root, members, set(declared or {}))
     generation = check.value(root, "", schema.FEDERATION["generation"])
+    sandbox = repository.read_sandbox(check, root, path.parent)
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -108,6 +109,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         generation=int(generation),
         values_documents=documents,
         charts=charts.pins,
+        sandbox=sandbox,
     )
     leftovers = redirector_warnings(fed, display_path)
     return replace(fed, warnings=(*fed.warnings, *leftovers)) if leftovers else fed

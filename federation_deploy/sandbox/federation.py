@@ -239,6 +239,16 @@ class Sandbox:
     def config_dir(self) -> Path:
         return Path(self.state.config_dir)
 
+    @property
+    def redirector_config(self) -> Path:
+        return self.root / "redirector" / "config.json"
+
+    def record(self, **settings: str) -> None:
+        """Add settings (redirector_url, aws_endpoint) to federation.yaml's `sandbox:` block."""
+        data = load_round_trip(self.config_dir / "federation.yaml")
+        data["sandbox"].update(settings)
+        write_round_trip(self.config_dir / "federation.yaml", data)
+
     def federation(self) -> Federation:
         return load_federation(self.config_dir)
 
@@ -259,6 +269,16 @@ class Sandbox:
         data["terraform"]["root"] = "../terraform"
         # short check periods, so health changes show within a second
         data["redirector"]["check"].update({"period": 0.5, "failed_period": 2, "timeout": 1})
+        # first of all: this copy is a sandbox, which never reaches a real cluster or cloud
+        # (traffic commands and deploy publish to its redirector; no credentials are fetched)
+        self.redirector_config.parent.mkdir(parents=True, exist_ok=True)
+        data.pop("sandbox", None)
+        data.insert(0, "sandbox", {"redirector_config": str(self.redirector_config)})
+        data.yaml_set_comment_before_after_key(
+            "sandbox",
+            before="A local sandbox (federation-deploy sandbox up): weights are published to "
+                   "its own redirector,\nits terraform runs against its moto_server, and no "
+                   "cloud credential is ever fetched.")
         write_round_trip(self.config_dir / "federation.yaml", data)
         self.state.save()
 
@@ -288,6 +308,7 @@ class Sandbox:
                    "/moto-api/data.json", env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
         self.state.environment.update(moto_environment(url))
         self.state.save()
+        self.record(aws_endpoint=url)
 
     def provision(self) -> dict[str, Any]:
         """bootstrap, plan, apply of the curvenote stack against moto; outputs saved into the
@@ -336,10 +357,11 @@ class Sandbox:
     # -- 3. member stand-ins and the redirector -----------------------------------------------
 
     def start_members(self) -> dict[str, str]:
-        """One stand-in per routed member; federation.yaml in the sandbox points at them."""
+        """One stand-in per member (routed or not: a verify of staging must not ask the real
+        one); federation.yaml in the sandbox points at them."""
         fed = self.federation()
         urls: dict[str, str] = {}
-        for member in fed.routed:
+        for member in fed.members.values():
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             self.spawn(f"member-{member.name}",
@@ -360,7 +382,7 @@ class Sandbox:
         from federation_deploy.traffic.publish import publish_file
 
         fed = self.federation()
-        config_path = self.root / "redirector" / "config.json"
+        config_path = self.redirector_config
         config_path.parent.mkdir(exist_ok=True)
         publish_file(fed, config_path)
         port = self.redirector_port or free_port()
@@ -372,6 +394,7 @@ class Sandbox:
         self.state.redirector_url = url
         self.state.redirector_config = str(config_path)
         self.state.save()
+        self.record(redirector_url=url)
         self.wait_in_rotation(fed, timeout=30)
         return url
 
