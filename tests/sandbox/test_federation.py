@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import FIXTURE_CONFIG, REPO
 
 MIRROR = os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins")
 
@@ -34,7 +34,7 @@ def test_sandbox_demo_ramps_and_leaves_nothing_behind(tmp_path: Path) -> None:
     env.pop("CI", None)
     proc = subprocess.run(
         [sys.executable, "-m", "federation_deploy.cli.main", "--config-dir",
-         str(REPO / "config"), "sandbox", "demo", "--hold", "1", "--launches", "4000"],
+         str(FIXTURE_CONFIG), "sandbox", "demo", "--hold", "1", "--launches", "4000"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400,
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
