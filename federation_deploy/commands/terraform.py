@@ -18,8 +18,9 @@ from federation_deploy.yamlio import atomic_write_text
 
 
 def check_terraform_pins(fed: Federation) -> list[Problem]:
-    """For `validate`: every stack's required_version equals the pinned terraform version."""
-    return terraform_files.check_terraform_pins(fed)
+    """For `validate`: every stack's required_version equals the pinned terraform version, and
+    no two stacks (or members) share a terraform state or lock table."""
+    return [*terraform_files.check_terraform_pins(fed), *terraform_files.shared_state_problems(fed)]
 
 
 def bootstrap(fed: Federation, member: str, runner: Runner,
