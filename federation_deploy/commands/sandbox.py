@@ -48,7 +48,8 @@ def up(config_dir: Path, root: Path, redirector_port: int | None, *, runner: Run
     return CommandResult(stdout="\n".join(lines) + "\n")
 
 
-def down(root: Path) -> CommandResult:
-    """Stop every process of a sandbox started with `up` and remove its files."""
-    stopped = sb.sandbox_down(root)
+def down(root: Path, *, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """Stop every process of a sandbox started with `up` and remove its files; progress hears
+    what is being stopped before the wait."""
+    stopped = sb.sandbox_down(root, progress)
     return CommandResult(messages=(f"stopped {', '.join(stopped) or 'nothing'}; removed {root}",))

@@ -75,33 +75,51 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | N
         time.sleep(0.1)
 
 
-def stop_process_group(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM the process group of pid, SIGKILL it when it does not go in time."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def stop_process_groups(pids: Sequence[int], timeout: float = 10.0) -> None:
+    """SIGTERM the process groups of pids all at once, then wait for them together (one
+    deadline, not one per service); SIGKILL the groups still there when it passes."""
+    waiting = []
+    for pid in pids:
         try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            waited = pid if not _alive(pid) else 0
-        if waited == pid or not _alive(pid):
-            return
-        time.sleep(0.05)
-    with suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGTERM)
+            waiting.append(pid)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        waiting = [pid for pid in waiting if not _gone(pid)]
+        if waiting:
+            time.sleep(0.05)
+    for pid in waiting:
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    for pid in waiting:
+        _gone(pid)  # reap our own children
+
+
+def _gone(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child (`sandbox down` stops what `up` started)
+        return not _alive(pid)
+    return waited == pid or not _alive(pid)
 
 
 def _alive(pid: int) -> bool:
+    """Whether pid still runs. A zombie does not: where PID 1 reaps no orphans (containers),
+    a service `sandbox up` started stays a zombie after it exited, and waiting for it to go
+    cost `sandbox down` the whole timeout, one service after another."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): kill(0) is all we know
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def moto_environment(url: str) -> dict[str, str]:
@@ -479,14 +497,15 @@ class Sandbox:
     # -- shutdown --------------------------------------------------------------------------------
 
     def close(self, remove: bool = True) -> None:
+        if self.state.services:
+            self.say(f"stopping {', '.join(s.name for s in self.state.services)} ...")
         stop_services(self.state)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
 def stop_services(state: SandboxState) -> None:
-    for service in reversed(state.services):
-        stop_process_group(service.pid)
+    stop_process_groups([service.pid for service in reversed(state.services)])
     state.services.clear()
 
 
@@ -583,10 +602,13 @@ def sandbox_up(source_config: Path, root: Path, runner: Runner, progress: Progre
     return sandbox.state
 
 
-def sandbox_down(root: Path) -> list[str]:
+def sandbox_down(root: Path, progress: Progress | None = None) -> list[str]:
     """Stop every process of the sandbox in root and remove it; the names of what stopped."""
     state = SandboxState.load(root)
     names = [s.name for s in state.services]
+    if progress is not None:
+        progress(f"stopping {', '.join(names) or 'nothing'} (together; each gets 10 s to go) and "
+                 f"removing {root} ...")
     stop_services(state)
     shutil.rmtree(root, ignore_errors=True)
     return names
