@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Any
 
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation

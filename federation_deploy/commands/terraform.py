@@ -151,7 +151,7 @@ def sandbox_environment(fed: Federation, member: Member,
             f"terraform of member {member.name!r} ({member.cloud}) would run against a real "
             "cloud: a sandbox runs AWS stacks only, against its moto_server"
             + ("" if member.cloud != "aws" else " (none is recorded: is the sandbox up?)"))
-    from federation_deploy.sandbox.federation import moto_environment
+    from federation_deploy.sandbox.processes import moto_environment
 
     assert sandbox.aws_endpoint is not None
     return {**(env or {}), **moto_environment(sandbox.aws_endpoint)}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from federation_deploy.commands.foundation import validate
+from federation_deploy.commands.validate import validate
 from federation_deploy.errors import ConfigError
 
 SEABIRD = """

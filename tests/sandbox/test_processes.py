@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from federation_deploy.sandbox import SandboxState, Service, _alive, sandbox_down
+from federation_deploy.sandbox.federation import SandboxState, Service, sandbox_down
+from federation_deploy.sandbox.processes import _alive
 
 ORPHAN = ("import subprocess, sys\n"
           "child = subprocess.Popen(['sleep', '300'], start_new_session=True,\n"
