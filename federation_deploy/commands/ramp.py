@@ -254,14 +254,17 @@ def abort_ramp(
 def plan_table(plan: RampPlan, current_step: int | None = None) -> str:
     """The plan as a table: per step, the member's weight and share and everyone's share."""
     others = [n for n in plan.base_weights if n != plan.member]
-    head = ["step", "percent", "weight", "share", *(f"{n} share" for n in others), "then"]
+    # the step's target (100% = the full weight) and the share it gives are two columns: at
+    # the last step they differ (100% of the ramp may be 16.67% of launches)
+    head = ["step", "step target", "weight", f"{plan.member} share",
+            *(f"{n} share" for n in others), "then"]
     table = [head]
     for step in plan.steps:
         marker = " (now)" if current_step == step.index else ""
         then = "ramp complete" if step.final else f"hold {plan.hold}"
         table.append([
             f"{step.index + 1}/{len(plan.steps)}{marker}",
-            f"{step.percent:g}%",
+            "full weight" if step.final else f"{step.percent:g}%",
             f"{step.weight:g}",
             f"{step.share:.2f}%",
             *(f"{step.shares[n]:.2f}%" for n in others),
