@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -63,11 +64,15 @@ def send_launches(redirector_url: str, paths: Sequence[str], members: Mapping[st
     by_prefix = sorted(((url.rstrip("/"), name) for name, url in members.items()),
                        key=lambda item: len(item[0]), reverse=True)
 
+    stop = threading.Event()
+
     def run(chunk: Sequence[str]) -> Counter[str]:
         counts: Counter[str] = Counter()
         with requests.Session() as session:
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             for path in chunk:
+                if stop.is_set():
+                    break
                 response = session.get(redirector_url + path, allow_redirects=False, timeout=10)
                 location = response.headers.get("Location", "")
                 name = next((n for prefix, n in by_prefix if location.startswith(prefix + "/")),
@@ -77,9 +82,17 @@ def send_launches(redirector_url: str, paths: Sequence[str], members: Mapping[st
 
     chunks = [paths[i::workers] for i in range(workers)]
     total: Counter[str] = Counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         for counts in pool.map(run, chunks):
             total.update(counts)
+    except BaseException:
+        # Ctrl-C: the workers stop after their request in flight, instead of sending the rest
+        # of the launches first (leaving a `with` block would wait for all of them)
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return total
 
 
