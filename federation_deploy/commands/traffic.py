@@ -107,13 +107,17 @@ def live_errors(rows: list[TrafficRow]) -> list[str]:
 
 
 def traffic_table(rows: list[TrafficRow]) -> str:
-    """Aligned text: target columns, ramp state, then live columns when present."""
+    """Aligned text: target columns, then live columns when present, a short ramp and drained
+    cell; the details (since when, hold, last healthy check, why) in lines below the table,
+    so that a ramp keeps the table narrow (it was some 220 columns wide)."""
     live = any(r.live is not None for r in rows)
+    drained = any(r.drained is not None for r in rows)
     head = ["name", "weight", "share"]
     if live:
         head += ["live", "live weight", "live share", "health", "redirects"]
-    head += ["ramp", "drained"]
+    head += ["ramp", *(["drained"] if drained else [])]
     table = [head]
+    details: list[str] = []
     for r in rows:
         line = [r.name, weight_cell(r.weight), share_cell(r.share)]
         if live:
@@ -128,26 +132,34 @@ def traffic_table(rows: list[TrafficRow]) -> str:
                 "?" if health is None else ("ok" if health else f"failing ({reason or '?'})"),
                 "-" if lv.get("redirects") is None else f"{lv['redirects']:g}",
             ]
-        line.append(_ramp_cell(r.name, r.ramp, paused=r.drained is not None))
-        line.append("-" if r.drained is None else
-                    f"since {r.drained['since']}: {r.drained['reason']}")
+        cell, detail = _ramp_cell(r.name, r.ramp, paused=r.drained is not None)
+        line.append(cell)
+        if detail:
+            details.append(f"{r.name}: {detail}")
+        if drained:
+            line.append("-" if r.drained is None else "yes")
+        if r.drained is not None:
+            details.append(f"{r.name}: drained since {r.drained['since']}: "
+                           f"{r.drained['reason']}")
         table.append(line)
-    return "\n".join(aligned_lines(table)) + "\n"
+    return "\n".join([*aligned_lines(table), *details]) + "\n"
 
 
-def _ramp_cell(member: str, ramp: Mapping[str, Any] | None, paused: bool = False) -> str:
+def _ramp_cell(member: str, ramp: Mapping[str, Any] | None,
+               paused: bool = False) -> tuple[str, str | None]:
+    """The ramp's table cell (where it is) and its detail line (None: nothing more to say)."""
     if ramp is None:
-        return "-"
-    if paused:
-        return f"paused at step {ramp['step'] + 1}/{len(ramp['steps'])} (drained)"
+        return "-", None
     steps = ramp["steps"]
     step = ramp["step"]
+    if paused:
+        return f"step {step + 1}/{len(steps)}, paused", "its ramp is paused while it is drained"
     where = "not started" if step < 0 else f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"
     if ramp.get("rolled_back"):
-        return f"{where}, {paused_text(member, ramp['rolled_back'])}"
+        return f"{where}, paused", paused_text(member, ramp["rolled_back"])
     since = f" since {ramp['started']}" if ramp.get("started") else ""
     healthy = f", healthy at {ramp['last_healthy']}" if ramp.get("last_healthy") else ""
-    return f"{where}{since}, hold {ramp['hold']}{healthy}"
+    return where, f"ramp at {where}{since}, hold {ramp['hold']}{healthy}"
 
 
 def _live_shares(live: LiveState) -> dict[str, float]:
