@@ -14,11 +14,14 @@ endif
 
 .PHONY: test demo lint typecheck workflows-lint pytest install helm clean
 
+# pip shows its progress (a cold install downloads for a minute or two); one line per package
 $(VENV)/.installed: pyproject.toml
+	@echo "creating $(VENV) and installing federation-deploy with its test extras (pip's progress below)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --progress-bar on --upgrade pip
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	touch $@
+	@echo "installed: run \`source $(VENV)/bin/activate && export PATH=\"$$PWD/bin:\$$PATH\"\` to use federation-deploy and helm in this shell"
 
 install: $(VENV)/.installed
 
@@ -47,5 +50,7 @@ test: lint typecheck workflows-lint pytest
 demo: install helm
 	$(BIN)/federation-deploy sandbox demo
 
+# also pytest's temporary directories (hundreds of MB after a few runs of the suite)
 clean:
 	rm -rf $(VENV) bin .pytest_cache .mypy_cache .ruff_cache
+	rm -rf "$${TMPDIR:-/tmp}/pytest-of-$$(id -un)"

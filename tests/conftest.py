@@ -11,6 +11,9 @@ import pytest
 from tests.helpers.recording import RecordingRunner, locate_helm
 
 REPO = Path(__file__).resolve().parent.parent
+# The tests' own federation (a frozen copy of config/): tests never read config/federation.yaml,
+# so a maintainer adds a member there without touching a test (tests/fixtures/federation/).
+FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 
 # Fixtures that tests in several folders share: a stand-in federation with its redirector, and
 # terraform with moto_server (each fixture starts nothing until a test asks for it).
@@ -18,11 +21,12 @@ pytest_plugins = ["tests.helpers.standin_federation", "tests.helpers.terraform_f
 
 
 def copy_federation(dest: Path, *, with_generated: bool = True) -> Path:
-    """Copy config/ and terraform/ (without local state or secrets) to dest; return config dir."""
+    """Copy the fixture federation's config/ and the repository's terraform/ (without local
+    state or secrets) to dest; return the config dir."""
     ignore = shutil.ignore_patterns(".terraform", "*.tfplan", ".fd-work", "*.tfstate*")
     shutil.copytree(REPO / "terraform", dest / "terraform", ignore=ignore)
     config = dest / "config"
-    shutil.copytree(REPO / "config", config, ignore=ignore)
+    shutil.copytree(FIXTURE_CONFIG, config, ignore=ignore)
     secrets = config / "secrets" / "values"
     for path in secrets.glob("*.yaml"):
         if not path.name.endswith(".example.yaml"):

@@ -44,6 +44,16 @@ SKIPPED = {
     "federation-deploy traffic restore ": "publishes to the redirector's release on a cluster",
     "federation-deploy traffic set ": "publishes to the redirector's release on a cluster",
 }
+SKIPPED.update({
+    # the README's shell set-up and the sandbox how-to (tests/sandbox/test_no_production.py
+    # runs every traffic command and deploy against what `sandbox up` starts)
+    "source .venv/bin/activate": "changes the reader's shell, not a command to check",
+    "export ": "changes the reader's shell, not a command to check",
+    "federation-deploy sandbox up": "leaves a sandbox running (tests/sandbox/ run it)",
+    "federation-deploy sandbox down": "stops the sandbox of `sandbox up`",
+    "federation-deploy ramp curvenote --to-weight 40": "ramps the sandbox of `sandbox up`",
+    "federation-deploy deploy gke --yes": "deploys to a cluster (the sandbox's: no cluster)",
+})
 # Examples that run only with helm on PATH (bin/helm from scripts/fetch_helm.py).
 NEEDS_HELM = ("federation-deploy deploy ",)
 

@@ -19,6 +19,7 @@ from federation_deploy.cli.ci_matrix import ci_matrix
 from federation_deploy.config import load_federation
 
 REPO = Path(__file__).resolve().parent.parent
+FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 WORKFLOWS = REPO / ".github" / "workflows"
 NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
@@ -306,7 +307,7 @@ def test_cd_matrix_splits_staging_from_the_others(tmp_path: Path) -> None:
 
     from federation_deploy.cli.main import cli
 
-    result = CliRunner().invoke(cli, ["--config-dir", str(REPO / "config"), "ci-matrix"])
+    result = CliRunner().invoke(cli, ["--config-dir", str(FIXTURE_CONFIG), "ci-matrix"])
     assert result.exit_code == 0, result.stderr
     script = next(s["run"] for s in steps(jobs("cd")["matrix"]) if s.get("id") == "matrix")
     filters = dict(re.findall(r'echo "(\w+)=\$\(jq (?:-c )?\'(.+?)\' matrix.json\)"', script))

@@ -111,6 +111,9 @@ def cluster_access(
     kubeconfig: a copy of the member's file from the secrets directory. The directory and
     everything the tools wrote into it are removed on exit, also when the body raises.
     """
+    # the one seam every credential step goes through: a sandbox never gets cloud credentials
+    fed.refuse_in_sandbox(f"getting credentials of member {member.name!r} ({member.cloud}: "
+                          f"{_credential_step(member)})")
     if member.cloud not in CLUSTER_CLOUDS:
         raise _no_cluster(member)
     tools = tools or ClusterTools()
@@ -123,6 +126,15 @@ def cluster_access(
         yield ClusterAccess(member.name, kubeconfig, context, tools.kubectl)
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def _credential_step(member: Member) -> str:
+    """The tool a credential step of member runs, for messages."""
+    if member.cloud == "gcp":
+        return "gcloud container clusters get-credentials"
+    if member.cloud == "aws":
+        return "aws eks update-kubeconfig"
+    return "its kubeconfig for kubectl and helm"
 
 
 def _write_credentials(

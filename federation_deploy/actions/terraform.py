@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -190,21 +190,22 @@ def _endpoint_problem(environ: Mapping[str, str]) -> str | None:
 
 @contextmanager
 def _cli_config(mirror: str | None) -> Iterator[dict[str, str]]:
-    """Environment for one run; with a plugin mirror, a generated CLI config pointing at it.
-
-    The file exists only while the command runs (mode 0600, removed also on failure).
-    """
-    if not mirror:
-        yield {}
-        return
-    fd, path = tempfile.mkstemp(prefix="federation-deploy-", suffix=".tfrc")
+    """Environment for one run: a private temporary directory (0700) as TMPDIR, where the
+    provider plugins put their sockets, removed after the run, also on Ctrl-C (terraform
+    killed in the middle left a 0-byte `plugin...` socket in /tmp); with a plugin mirror,
+    the generated CLI config pointing at it (mode 0600) in the same directory."""
+    directory = tempfile.mkdtemp(prefix="federation-deploy-terraform-")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(mirror_cli_config(mirror))
-        yield {"TF_CLI_CONFIG_FILE": path}
+        env = {"TMPDIR": directory}
+        if mirror:
+            path = os.path.join(directory, "mirror.tfrc")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(mirror_cli_config(mirror))
+            env["TF_CLI_CONFIG_FILE"] = path
+        yield env
     finally:
-        with suppress(FileNotFoundError):
-            os.unlink(path)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def mirror_cli_config(mirror: str) -> str:

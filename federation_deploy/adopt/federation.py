@@ -456,6 +456,14 @@ class _Reader:
         if shared:
             document["charts"] = shared
         document["members"] = members
+        deployed = [n for n, m in members.items() if m.get("cloud") != "external"]
+        if deployed:
+            self.unmapped.append(Unmapped(
+                "the members' Kubernetes versions", "deploy.py",
+                "deploy.py never states them: set members.NAME.kubernetes_version (quoted, like "
+                f"\"1.29\") for {', '.join(deployed)}; without it deploy --dry-run validates "
+                "the manifests against the newest schemas kubernetes-validate knows, and deploy "
+                "cannot warn when a cluster runs another version"))
         charts = dict.fromkeys(r["chart"] for m in members.values()
                                for r in m.get("releases", []) if r["chart"].startswith("./"))
         for chart in charts:

@@ -18,16 +18,19 @@ from federation_deploy.durations import Duration
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+PUBLISH_HELP = ("helm: upgrade the redirector release on its member; file:PATH: write the "
+                "redirector's config.json to PATH (tests). [default: helm; in a sandbox "
+                "(`sandbox up`), its own redirector's file, and helm is refused]")
+
+
 def publish_options(command: F) -> F:
     """Where the change is published and which redirector is waited for (as `ramp`)."""
     for option in reversed((
-        click.option("--publish", "publish", default="helm", show_default=True,
-                     metavar="helm|file:PATH",
-                     help="helm: upgrade the redirector release on its member; file:PATH: "
-                          "write the redirector's config.json to PATH (sandbox, tests)."),
+        click.option("--publish", "publish", metavar="helm|file:PATH", help=PUBLISH_HELP),
         click.option("--redirector-url", metavar="URL",
                      help="The redirector to wait for until it serves the new weights. "
-                          "Without it the change is published and not waited for."),
+                          "Without it the change is published and not waited for "
+                          "[default: none; in a sandbox, its redirector]."),
         click.option("--settle-timeout", type=POSITIVE_DURATION,
                      help="How long the redirector may take to serve the new weights. "
                           "[default: 5m with helm, 1m with file:]"),
@@ -37,7 +40,7 @@ def publish_options(command: F) -> F:
     return command
 
 
-def _request(publish: str, redirector_url: str | None,
+def _request(publish: str | None, redirector_url: str | None,
              settle_timeout: Duration | None) -> commands.PublishRequest:
     return commands.PublishRequest(publish, redirector_url,
                           None if settle_timeout is None else settle_timeout.seconds)
@@ -53,7 +56,7 @@ def _confirm(yes: bool) -> Callable[[str], None]:
               help="Why (recorded in federation.yaml's `drained:` block and the commit).")
 @publish_options
 @click.pass_obj
-def drain(obj: Context, member: str, reason: str, publish: str, redirector_url: str | None,
+def drain(obj: Context, member: str, reason: str, publish: str | None, redirector_url: str | None,
           settle_timeout: Duration | None, yes: bool) -> None:
     """Take MEMBER out of rotation now: no new launches go to it.
 
@@ -71,7 +74,7 @@ def drain(obj: Context, member: str, reason: str, publish: str, redirector_url: 
 @member_argument
 @publish_options
 @click.pass_obj
-def restore(obj: Context, member: str, publish: str, redirector_url: str | None,
+def restore(obj: Context, member: str, publish: str | None, redirector_url: str | None,
             settle_timeout: Duration | None, yes: bool) -> None:
     """Put a drained MEMBER back: its previous weight, or its paused ramp's step.
 
@@ -91,7 +94,7 @@ def restore(obj: Context, member: str, publish: str, redirector_url: str | None,
 @click.option("--reason", metavar="TEXT", help="Why (printed, and in the workflow's commit).")
 @publish_options
 @click.pass_obj
-def set_weight(obj: Context, member: str, weight: float, reason: str | None, publish: str,
+def set_weight(obj: Context, member: str, weight: float, reason: str | None, publish: str | None,
                redirector_url: str | None, settle_timeout: Duration | None,
                yes: bool) -> None:
     """Set MEMBER's weight deliberately, published and waited for.

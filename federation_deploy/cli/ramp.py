@@ -9,6 +9,7 @@ import click
 from click.core import ParameterSource
 
 from federation_deploy.cli.context import Context, confirm_or_abort
+from federation_deploy.cli.drain import PUBLISH_HELP
 from federation_deploy.cli.output import emit
 from federation_deploy.cli.params import DURATION, POSITIVE_DURATION, member_argument
 from federation_deploy.commands import ramp as commands
@@ -30,12 +31,11 @@ from federation_deploy.signals import signal_of
 @click.option("--to-weight", type=click.FloatRange(min=0, min_open=True, max=MAX_WEIGHT),
               metavar="W",
               help="The member's weight at 100%. [default: its target_weight in config]")
-@click.option("--publish", "publish", default="helm", show_default=True, metavar="helm|file:PATH",
-              help="helm: upgrade the redirector release on its member; file:PATH: write the "
-                   "redirector's config.json to PATH (sandbox, tests).")
+@click.option("--publish", "publish", metavar="helm|file:PATH", help=PUBLISH_HELP)
 @click.option("--redirector-url", metavar="URL",
               help="The redirector to wait for (new weights reported) and to ask whether the "
-                   "member is in rotation. Without it those checks are skipped.")
+                   "member is in rotation. Without it those checks are skipped [default: "
+                   "none; in a sandbox, its redirector].")
 @click.option("--prometheus-url", metavar="URL",
               help="Judge each step on launch evidence: every member's launches, failures "
                    "and launch times (BinderHub's binderhub_launch_time_seconds; Prometheus "
@@ -88,7 +88,7 @@ from federation_deploy.signals import signal_of
 @click.pass_obj
 def ramp(
     obj: Context, member: str, steps: str | None, hold: Duration | None,
-    to_weight: float | None, publish: str, redirector_url: str | None,
+    to_weight: float | None, publish: str | None, redirector_url: str | None,
     prometheus_url: str | None, gate: str, probe: str | None, probe_interval: Duration,
     min_hold: Duration | None, max_hold: Duration | None, warm: int,
     launch_rate: float | None, max_error_rate: float, check_interval: Duration,

@@ -66,7 +66,7 @@ def up(obj: Context, root: Path, redirector_port: int | None) -> None:
 @click.pass_obj
 def down(obj: Context, root: Path) -> None:
     """Stop every process of a sandbox started with `up` and remove its files."""
-    emit(obj, commands.down(root))
+    emit(obj, commands.down(root, progress=obj.progress))
 
 
 COMMANDS: list[click.Command] = [sandbox]

@@ -17,7 +17,8 @@ from federation_deploy.commands import traffic as commands
               help="Table for people, JSON or YAML for scripts (the same keys as members').")
 @click.option("--redirector-url", metavar="URL",
               help="Also show the live state: in rotation, health, live weight and share, "
-                   "redirects counted (from the redirector's /active_hosts and /metrics).")
+                   "redirects counted (from the redirector's /active_hosts and /metrics). "
+                   "[default: none; in a sandbox, its redirector]")
 @click.pass_context
 def traffic(ctx: click.Context, output: str, redirector_url: str | None) -> None:
     """Weights and shares of launches per member, every ramp in progress and every drained

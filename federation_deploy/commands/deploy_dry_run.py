@@ -46,10 +46,13 @@ class ReleaseFailure:
     fetch: bool  # the chart could not be fetched (otherwise: it did not render)
     reason: str
     error: ToolError
+    # helm's own error was streamed to stderr as it came: the summary does not repeat it
+    shown: bool = False
 
     def describe(self) -> str:
         what = "could not be fetched" if self.fetch else "did not render"
-        return f"chart {describe_chart(self.release)} {what}: {self.reason}"
+        reason = "helm's error above" if self.shown else self.reason
+        return f"chart {describe_chart(self.release)} {what}: {reason}"
 
 
 @dataclass
@@ -158,7 +161,8 @@ def dry_run_member(
                 raw = helm.template(item, kube_version=member.kubernetes_version)
             except ToolError as exc:
                 report.failed.append(ReleaseFailure(
-                    release, is_fetch_failure(release, exc.stderr), first_line(exc.stderr), exc))
+                    release, is_fetch_failure(release, exc.stderr), first_line(exc.stderr), exc,
+                    shown=runner.stream))
                 continue
             docs = parse_manifests(raw)
             live = f", helm release {release.helm_name}" if release.helm_release else ""

@@ -44,7 +44,7 @@ Confirm = Callable[[str], None]
 def drain(fed: Federation, member: str, reason: str, request: PublishRequest, *,
           runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
     """`traffic drain`: the change published as requested; stdout says what was done."""
-    publisher, settings = _publishing(request, runner, progress)
+    publisher, settings = _publishing(fed, request, runner, progress)
     return _result(drain_member(fed, member, reason, publisher, settings=settings,
                                 progress=progress, confirm=confirm))
 
@@ -52,7 +52,7 @@ def drain(fed: Federation, member: str, reason: str, request: PublishRequest, *,
 def restore(fed: Federation, member: str, request: PublishRequest, *,
             runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
     """`traffic restore`: the change published as requested; stdout says what was done."""
-    publisher, settings = _publishing(request, runner, progress)
+    publisher, settings = _publishing(fed, request, runner, progress)
     return _result(restore_member(fed, member, publisher, settings=settings,
                                   progress=progress, confirm=confirm))
 
@@ -61,13 +61,14 @@ def set_weight(fed: Federation, member: str, weight: float, reason: str | None,
                request: PublishRequest, *, runner: Runner, progress: Progress,
                confirm: Confirm) -> CommandResult:
     """`traffic set`: the change published as requested; stdout says what was done."""
-    publisher, settings = _publishing(request, runner, progress)
+    publisher, settings = _publishing(fed, request, runner, progress)
     return _result(set_member_weight(fed, member, weight, publisher, reason=reason,
                                      settings=settings, progress=progress, confirm=confirm))
 
 
-def _publishing(request: PublishRequest, runner: Runner,
+def _publishing(fed: Federation, request: PublishRequest, runner: Runner,
                 progress: Progress) -> tuple[Publish, RampSettings]:
+    request = request.for_federation(fed)  # a sandbox's own redirector by default
     publisher, settle = publisher_for(request, runner, progress)
     return publisher, RampSettings(redirector_url=request.redirector_url, settle_timeout=settle)
 

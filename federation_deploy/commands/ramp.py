@@ -90,9 +90,10 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     steps = parse_steps(request.steps) if request.steps is not None else None
     if request.dry_run:
         return dry_run(fed, member, steps, request)
-    publisher, settle = publisher_for(request.publish, runner, progress)
+    publish = request.publish.for_federation(fed)  # a sandbox's own redirector by default
+    publisher, settle = publisher_for(publish, runner, progress)
     settings = RampSettings(
-        redirector_url=request.publish.redirector_url,
+        redirector_url=publish.redirector_url,
         prometheus_url=request.prometheus_url,
         gate=request.gate,
         probe_repo=request.probe or fed.redirector.ramp_probe,
@@ -338,7 +339,10 @@ def plan_table(plan: RampPlan, current_step: int | None = None,
     """The plan as a table: per step, the member's weight and share and everyone's share;
     with evidence, the launches each step needs and the hold that takes."""
     others = [n for n in plan.base_weights if n != plan.member]
-    head = ["step", "percent", "weight", "share", *(f"{n} share" for n in others), "then"]
+    # the step's target (100% = the full weight) and the share it gives are two columns: at
+    # the last step they differ (100% of the ramp may be 16.67% of launches)
+    head = ["step", "step target", "weight", f"{plan.member} share",
+            *(f"{n} share" for n in others), "then"]
     if evidence is not None:
         head += ["launches needed", "evidence hold"]
     table = [head]
@@ -347,7 +351,7 @@ def plan_table(plan: RampPlan, current_step: int | None = None,
         then = "ramp complete" if step.final else f"hold {plan.hold}"
         row = [
             f"{step.index + 1}/{len(plan.steps)}{marker}",
-            f"{step.percent:g}%",
+            "full weight" if step.final else f"{step.percent:g}%",
             f"{step.weight:g}",
             f"{step.share:.2f}%",
             *(f"{step.shares[n]:.2f}%" for n in others),

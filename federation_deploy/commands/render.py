@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+from typing import Any
 
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation
@@ -60,11 +62,9 @@ def render(
             path = explain.split(".", 1)[1] if "." in explain else ""
             if not path:
                 raise UsageError(f"--explain needs a key below the release: {explain}.KEY")
-            return CommandResult(stdout="\n".join(matching[0].explain(path, show_secrets)) + "\n",
-                                 messages=notes)
+            return _explained(fed, matching[0], path, show_secrets, notes)
         if len(docs) == 1:
-            return CommandResult(stdout="\n".join(docs[0][0].explain(explain, show_secrets)) + "\n",
-                                 messages=notes)
+            return _explained(fed, docs[0][0], explain, show_secrets, notes)
         names = ", ".join(r.release.name for r, _ in docs)
         raise UsageError(f"--explain {explain}: start the path with a release name ({names}), "
                          "or pick one release with --release")
@@ -72,6 +72,45 @@ def render(
         written = write_rendered(output_dir, docs)
         return CommandResult(messages=(*notes, *(f"wrote {path}" for path in written)))
     return CommandResult(stdout="---\n".join(text for _, text in docs), messages=notes)
+
+
+def _explained(fed: Federation, rendered: RenderedRelease, path: str, show_secrets: bool,
+               notes: tuple[str, ...]) -> CommandResult:
+    """--explain's lines for one key of one release. A key a terraform output sets, not saved
+    yet, says so; a key no layer sets is an error (exit 2) with the nearest key that is set."""
+    lines = rendered.explain(path, show_secrets)
+    if not lines[-1].startswith("  no layer sets it"):
+        return CommandResult(stdout="\n".join(lines) + "\n", messages=notes)
+    member = fed.member(rendered.member)
+    release = rendered.release.name
+    full = f"{release}.{path}"
+    stack = member.terraform
+    outputs = {target: name for name, target in (stack.outputs if stack else {}).items()}
+    if full in outputs:
+        file = fed.generated_outputs_file(member.name)
+        lines[-1] = (f"  not set yet: terraform output {outputs[full]!r} of "
+                     f"{stack.path if stack else ''} sets it ({member.location}: "
+                     f"members.{member.name}.terraform.outputs) once `federation-deploy "
+                     f"terraform apply {member.name}` has saved "
+                     f"{file.relative_to(fed.config_dir.parent)}")
+        return CommandResult(stdout="\n".join(lines) + "\n", messages=notes)
+    known = [f"{release}.{key}" for key in value_paths(rendered.values)] + list(outputs)
+    close = difflib.get_close_matches(full, known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise UsageError(f"--explain {full}: no layer of {member.name}/{release} sets it (the "
+                     f"chart's default applies, if the chart has this key){hint}")
+
+
+def value_paths(values: Any, prefix: str = "") -> list[str]:
+    """Every key path of a values tree, dots in keys escaped as --explain takes them."""
+    paths: list[str] = []
+    if isinstance(values, dict):
+        for key, value in values.items():
+            escaped = str(key).replace(".", "\\.")
+            path = f"{prefix}.{escaped}" if prefix else escaped
+            paths.append(path)
+            paths += value_paths(value, path)
+    return paths
 
 
 def write_rendered(output_dir: Path, documents: list[tuple[RenderedRelease, str]]) -> list[Path]:

@@ -35,24 +35,25 @@ def up(config_dir: Path, root: Path, redirector_port: int | None, *, runner: Run
     state = sb.sandbox_up(config_dir, root, runner, progress, redirector_port)
     lines = [f"redirector: {state.redirector_url}"]
     lines += [f"{service.name}: {service.url}  (log {service.log})" for service in state.services]
-    lines.append("use it with:")
+    # its federation.yaml says it is a sandbox: weight changes go to its redirector, terraform
+    # to its moto_server, and no cloud credential is ever fetched (no --publish, no exports)
+    lines.append("use it with (a sandbox: weight changes go to its redirector, terraform to its "
+                 "moto_server; no cloud credential is fetched):")
     lines.append(f"  export FEDERATION_DEPLOY_CONFIG_DIR={state.config_dir}")
-    lines += [f"  export {key}={value}" for key, value in state.environment.items()]
-    lines.append(f"  federation-deploy traffic --redirector-url {state.redirector_url}")
-    lines.append(f"  federation-deploy ramp curvenote --to-weight 40 --hold 10s "
-                 f"--publish file:{state.redirector_config} "
-                 f"--redirector-url {state.redirector_url} --yes")
+    lines.append("  federation-deploy traffic")
+    lines.append("  federation-deploy ramp curvenote --to-weight 40 --hold 10s --yes")
     lines.append("  # judged on launch evidence, with probes answered by the stand-ins:")
     lines.append(f"  federation-deploy ramp curvenote --to-weight 40 --hold 1m "
-                 f"--publish file:{state.redirector_config} "
-                 f"--redirector-url {state.redirector_url} "
                  f"--prometheus-url {state.prometheus_url} "
                  "--probe gh/binder-examples/requirements/HEAD --probe-interval 2s --yes")
+    lines.append('  federation-deploy traffic drain ovh2 --reason "a trial"   '
+                 "# then: traffic restore ovh2 --yes")
     lines.append(f"stop it with: federation-deploy sandbox down --dir {root}")
     return CommandResult(stdout="\n".join(lines) + "\n")
 
 
-def down(root: Path) -> CommandResult:
-    """Stop every process of a sandbox started with `up` and remove its files."""
-    stopped = sb.sandbox_down(root)
+def down(root: Path, *, progress: Callable[[str], None] | None = None) -> CommandResult:
+    """Stop every process of a sandbox started with `up` and remove its files; progress hears
+    what is being stopped before the wait."""
+    stopped = sb.sandbox_down(root, progress)
     return CommandResult(messages=(f"stopped {', '.join(stopped) or 'nothing'}; removed {root}",))

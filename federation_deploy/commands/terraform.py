@@ -18,8 +18,9 @@ from federation_deploy.yamlio import atomic_write_text
 
 
 def check_terraform_pins(fed: Federation) -> list[Problem]:
-    """For `validate`: every stack's required_version equals the pinned terraform version."""
-    return terraform_files.check_terraform_pins(fed)
+    """For `validate`: every stack's required_version equals the pinned terraform version, and
+    no two stacks (or members) share a terraform state or lock table."""
+    return [*terraform_files.check_terraform_pins(fed), *terraform_files.shared_state_problems(fed)]
 
 
 def bootstrap(fed: Federation, member: str, runner: Runner,
@@ -138,6 +139,24 @@ def stack_variables(member: Member, stack: Path) -> dict[str, str]:
     return {k: v for k, v in candidates.items() if v is not None and k in declared}
 
 
+def sandbox_environment(fed: Federation, member: Member,
+                        env: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """env, and in a sandbox the environment of its moto_server over it: a sandbox's terraform
+    never reaches a real cloud (AWS stacks only; a sandbox has no Google Cloud emulator)."""
+    sandbox = fed.sandbox
+    if sandbox is None:
+        return env
+    if member.cloud != "aws" or sandbox.aws_endpoint is None:
+        fed.refuse_in_sandbox(
+            f"terraform of member {member.name!r} ({member.cloud}) would run against a real "
+            "cloud: a sandbox runs AWS stacks only, against its moto_server"
+            + ("" if member.cloud != "aws" else " (none is recorded: is the sandbox up?)"))
+    from federation_deploy.sandbox.processes import moto_environment
+
+    assert sandbox.aws_endpoint is not None
+    return {**(env or {}), **moto_environment(sandbox.aws_endpoint)}
+
+
 def for_member(
     fed: Federation,
     member_name: str,
@@ -153,6 +172,7 @@ def for_member(
         raise UsageError(f"member {member.name!r} has no terraform stack in federation.yaml "
                          f"(members with one: {with_stack})")
     stack = member.terraform.directory
+    env = sandbox_environment(fed, member, env)
     return tf.PinnedTerraform(
         stack, fed.terraform_version, runner, name=f"{member.name} ({member.terraform.path})",
         member=member.name, variables=stack_variables(member, stack), env=env, binary=binary,
@@ -200,6 +220,7 @@ def bootstrap_member(
     member = fed.member(member_name)
     if member.terraform is None:
         raise UsageError(f"member {member.name!r} has no terraform stack to bootstrap")
+    env = sandbox_environment(fed, member, env)
     backend = terraform_files.parse_s3_backend(member.terraform.directory)
     if backend is None:
         raise UsageError(

@@ -29,6 +29,7 @@ from federation_deploy.traffic.live import (
     read_live_state,
     redirect_count,
 )
+from federation_deploy.traffic.publish import redirector_url_for
 from federation_deploy.traffic.shares import routed_weights, shares
 
 
@@ -53,8 +54,9 @@ class TrafficRow:
 
 def traffic(fed: Federation, redirector_url: str | None, output: str) -> CommandResult:
     """The `traffic` table (or JSON/YAML); with a redirector URL the live columns too, and a
-    warning and exit 1 when the live state is incomplete."""
-    rows = traffic_report(fed, redirector_url)
+    warning and exit 1 when the live state is incomplete. A sandbox's own redirector is
+    read by default."""
+    rows = traffic_report(fed, redirector_url_for(fed, redirector_url))
     errors = live_errors(rows)
     data = traffic_table(rows) if output == "table" else traffic_data(rows, output)
     return CommandResult(stdout=data,
@@ -105,13 +107,17 @@ def live_errors(rows: list[TrafficRow]) -> list[str]:
 
 
 def traffic_table(rows: list[TrafficRow]) -> str:
-    """Aligned text: target columns, ramp state, then live columns when present."""
+    """Aligned text: target columns, then live columns when present, a short ramp and drained
+    cell; the details (since when, hold, last healthy check, why) in lines below the table,
+    so that a ramp keeps the table narrow (it was some 220 columns wide)."""
     live = any(r.live is not None for r in rows)
+    drained = any(r.drained is not None for r in rows)
     head = ["name", "weight", "share"]
     if live:
         head += ["live", "live weight", "live share", "health", "redirects"]
-    head += ["ramp", "drained"]
+    head += ["ramp", *(["drained"] if drained else [])]
     table = [head]
+    details: list[str] = []
     for r in rows:
         line = [r.name, weight_cell(r.weight), share_cell(r.share)]
         if live:
@@ -126,31 +132,39 @@ def traffic_table(rows: list[TrafficRow]) -> str:
                 "?" if health is None else ("ok" if health else f"failing ({reason or '?'})"),
                 "-" if lv.get("redirects") is None else f"{lv['redirects']:g}",
             ]
-        line.append(_ramp_cell(r.name, r.ramp, paused=r.drained is not None))
-        line.append("-" if r.drained is None else
-                    f"since {r.drained['since']}: {r.drained['reason']}")
+        cell, detail = _ramp_cell(r.name, r.ramp, paused=r.drained is not None)
+        line.append(cell)
+        if detail:
+            details.append(f"{r.name}: {detail}")
+        if drained:
+            line.append("-" if r.drained is None else "yes")
+        if r.drained is not None:
+            details.append(f"{r.name}: drained since {r.drained['since']}: "
+                           f"{r.drained['reason']}")
         table.append(line)
-    return "\n".join(aligned_lines(table)) + "\n"
+    return "\n".join([*aligned_lines(table), *details]) + "\n"
 
 
-def _ramp_cell(member: str, ramp: Mapping[str, Any] | None, paused: bool = False) -> str:
+def _ramp_cell(member: str, ramp: Mapping[str, Any] | None,
+               paused: bool = False) -> tuple[str, str | None]:
+    """The ramp's table cell (where it is) and its detail line (None: nothing more to say)."""
     if ramp is None:
-        return "-"
-    if paused:
-        return f"paused at step {ramp['step'] + 1}/{len(ramp['steps'])} (drained)"
+        return "-", None
     steps = ramp["steps"]
     step = ramp["step"]
+    if paused:
+        return f"step {step + 1}/{len(steps)}, paused", "its ramp is paused while it is drained"
     where = "not started" if step < 0 else f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"
     evidence = ramp.get("evidence")
     # the evidence gate's last verdict at this step: what `traffic` shows of the evidence
     seen = (f"; evidence at step {evidence.get('step')}: {evidence_text(evidence)}"
             if evidence else "")
     if ramp.get("rolled_back") or ramp.get("inconclusive"):
-        return (f"{where}, {paused_text(member, ramp['rolled_back'], ramp.get('inconclusive'))}"
-                f"{seen}")
+        return (f"{where}, paused",
+                f"{paused_text(member, ramp['rolled_back'], ramp.get('inconclusive'))}{seen}")
     since = f" since {ramp['started']}" if ramp.get("started") else ""
     healthy = f", healthy at {ramp['last_healthy']}" if ramp.get("last_healthy") else ""
-    return f"{where}{since}, hold {ramp['hold']}{healthy}{seen}"
+    return where, f"ramp at {where}{since}, hold {ramp['hold']}{healthy}{seen}"
 
 
 def evidence_text(evidence: Mapping[str, Any]) -> str:

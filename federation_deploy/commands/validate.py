@@ -19,15 +19,15 @@ def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResul
     fed = load_federation(config_dir)
     problems: list[Problem] = []
     problems += _terraform_pin_problems(fed)
-    notes: list[str] = []
+    rendered = []
     for member in fed.members.values():
         if member.deployable:
             # renders every layer, so a values file that cannot merge is caught here too
-            rendered = render_member(fed, member.name, without_secrets=without_secrets,
-                                     skip_locked=True)
-            note = secrets_note(rendered)
-            if note and note not in notes:
-                notes.append(note)
+            rendered += render_member(fed, member.name, without_secrets=without_secrets,
+                                      skip_locked=True)
+    # what --without-secrets left out, once for every member (it was a line per member)
+    note = secrets_note(rendered)
+    notes = [note] if note else []
     if problems:
         raise ConfigError(problems)
     releases = sum(len(m.releases) for m in fed.members.values())

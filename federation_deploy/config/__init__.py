@@ -19,6 +19,7 @@ from federation_deploy.config.model import (
     RampState,
     RedirectorSettings,
     Release,
+    SandboxSettings,
     TerraformStack,
     ValuesFile,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "Member",
     "RampState",
     "RedirectorSettings",
+    "SandboxSettings",
     "Release",
     "TerraformStack",
     "ValuesFile",

@@ -65,6 +65,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     redirector = _load_redirector(check, root, members, set(declared or {}))
     ci_order, ci_staging = repository.read_ci(check, root, members, set(declared or {}))
     generation = check.value(root, "", schema.FEDERATION["generation"])
+    sandbox = repository.read_sandbox(check, root, path.parent)
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -92,6 +93,12 @@ def load_federation(config_dir: Path | str) -> Federation:
             problems += _check_stand_in(stand_in, documents)
     if problems:
         raise ConfigError(problems)
+    if locked:
+        # one line for them all (it was one per file, on every validate of a locked clone)
+        shown = ", ".join(sorted(display_path(p) for p in locked))
+        warnings.append(f"{len(locked)} file(s) locked with git-crypt, never read: {shown}; a "
+                        "render or deploy that needs one stops (run git-crypt unlock), "
+                        "--without-secrets skips them")
     warnings += chart_lock_notes(members, display_path)
     fed = Federation(
         config_dir=config_dir,
@@ -108,6 +115,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         generation=int(generation),
         values_documents=documents,
         charts=charts.pins,
+        sandbox=sandbox,
     )
     leftovers = redirector_warnings(fed, display_path)
     return replace(fed, warnings=(*fed.warnings, *leftovers)) if leftovers else fed
@@ -500,9 +508,7 @@ def _check_values_files(
             stem = path.stem
             display = display_path(path)
             if is_git_crypt_locked(path):
-                locked.add(path)  # never parsed; a render that needs it stops there
-                warnings.append(f"{display} is locked with git-crypt: never read; run "
-                                "git-crypt unlock (--without-secrets skips it)")
+                locked.add(path)  # never parsed (a render that needs it stops); warned once
                 continue
             if stem != "common" and stem not in members:
                 problems.append(Problem(display, None, "",

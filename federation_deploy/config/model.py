@@ -240,6 +240,16 @@ class RedirectorSettings:
 
 
 @dataclass(frozen=True)
+class SandboxSettings:
+    """federation.yaml's `sandbox:` block: this federation is a local sandbox (`sandbox up`)."""
+
+    redirector_config: Path  # the config.json its redirector serves (resolved)
+    redirector_url: str | None
+    aws_endpoint: str | None  # its moto_server, for terraform
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
 class Federation:
     config_dir: Path
     path: Path
@@ -258,6 +268,20 @@ class Federation:
     generation: int = 0
     # values files parsed once at load (validation reads them all anyway); render reuses them
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
+    # a local sandbox (`sandbox up`): it never reaches a real cluster or cloud
+    sandbox: SandboxSettings | None = None
+
+    def refuse_in_sandbox(self, action: str) -> None:
+        """UsageError when this federation is a sandbox: action (a cloud credential step, a
+        helm upgrade on a cluster) would leave this machine for a real cluster or cloud."""
+        if self.sandbox is None:
+            return
+        raise UsageError(
+            f"refused in a sandbox: {action}. {self.sandbox.location}: `sandbox:` says "
+            f"{self.config_dir} is a local sandbox (written by `federation-deploy sandbox "
+            "up`), whose members are stand-ins on 127.0.0.1 and whose redirector reads "
+            f"{self.sandbox.redirector_config}; a sandbox never reaches a real cluster or "
+            "cloud. Use the repository's config directory (and real credentials) for that")
 
     def member(self, name: str) -> Member:
         try:

@@ -11,7 +11,7 @@ import yaml
 
 from federation_deploy.config import schema
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
-from federation_deploy.config.model import Hook, Location, Member, ValuesFile
+from federation_deploy.config.model import Hook, Location, Member, SandboxSettings, ValuesFile
 from federation_deploy.config.problems import confined
 from federation_deploy.config.values import unknown_placeholders
 from federation_deploy.yamlio import LocatedMap, line_of
@@ -180,6 +180,33 @@ def read_stand_in(check: Checker, root: LocatedMap, base: Path) -> Path | None:
         check.add(node, "stand_in", "secrets.stand_in", f"{relative} not found")
         return None
     return path
+
+
+def read_sandbox(check: Checker, root: LocatedMap, base: Path) -> SandboxSettings | None:
+    """The `sandbox:` block `sandbox up` writes; its URLs must be on this machine (a sandbox
+    that named a real redirector or AWS endpoint would not be one)."""
+    from urllib.parse import urlsplit
+
+    if "sandbox" not in root:
+        return None
+    node = check.mapping(root["sandbox"], root, "sandbox", "sandbox")
+    if node is None:
+        return None
+    check.keys(node, "sandbox", schema.SANDBOX)
+    urls: dict[str, str | None] = {}
+    for key in ("redirector_url", "aws_endpoint"):
+        url = check.value(node, "sandbox", schema.SANDBOX[key])
+        if url is not None and (urlsplit(url).hostname not in ("127.0.0.1", "localhost")
+                                or urlsplit(url).scheme != "http"):
+            check.add(node, key, f"sandbox.{key}",
+                      f"expected an http URL on 127.0.0.1 (a sandbox stays on this machine), "
+                      f"got {url!r}")
+            url = None
+        urls[key] = url
+    config = check.value(node, "sandbox", schema.SANDBOX["redirector_config"])
+    return SandboxSettings(
+        redirector_config=base / config, redirector_url=urls["redirector_url"],
+        aws_endpoint=urls["aws_endpoint"], location=Location(check.file, line_of(root, "sandbox")))
 
 
 def read_ci(check: Checker, root: LocatedMap, members: Mapping[str, Member],

@@ -387,6 +387,18 @@ CI = Section("ci", (
     Key("staging", NAMES, "a list of member names"),
 ))
 
+# Written by `sandbox up` and `sandbox demo` into the sandbox's own copy of federation.yaml: this
+# federation is a local sandbox. Its weights are published to its own redirector (never with
+# helm), its terraform runs against its moto_server, and no cloud credential is ever fetched.
+SANDBOX = Section("sandbox", (
+    # the config.json the sandbox's redirector hot-reloads (relative to the config directory,
+    # or absolute): what traffic drain|restore|set, ramp and deploy publish to by default
+    Key("redirector_config", STRING, "the path of the sandbox redirector's config.json", "",
+        required=True),
+    Key("redirector_url", STRING, "a URL on 127.0.0.1 (the sandbox's redirector)"),
+    Key("aws_endpoint", STRING, "a URL on 127.0.0.1 (the sandbox's moto_server)"),
+))
+
 FEDERATION = Section("", (
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM),
     Key("charts", MAPPING, "a mapping of chart names", {}, each=CHART),
@@ -397,4 +409,5 @@ FEDERATION = Section("", (
     # config carries it too, so that a publish can be a compare-and-swap (weights.py)
     Key("generation", NONNEG_INTEGER, "an integer >= 0", 0),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
+    Key("sandbox", MAPPING, "a mapping", nested=SANDBOX),
 ))

@@ -240,3 +240,120 @@ def providers_missing_from_mirror(lock_file: Path, mirror: Path) -> list[str]:
         if not (unpacked or packed):
             missing.append(f"{address.split('/', 1)[-1]} {version}")
     return missing
+
+
+# --------------------------------------------------------------------------------------------
+# Remote state: no two stacks may share one (a copied stack keeps its original's backend)
+
+
+@dataclass(frozen=True)
+class StateBackend:
+    """Where a stack keeps its state: s3 (bucket, key, DynamoDB lock table) or gcs (bucket,
+    prefix); read leniently, for comparing stacks (parse_s3_backend insists for bootstrap)."""
+
+    kind: str
+    bucket: str
+    key: str  # the s3 key, or the gcs prefix
+    lock_table: str | None
+    file: Path
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{display_path(self.file)}:{self.line}"
+
+
+_BACKEND = re.compile(r'^\s*backend\s+"(s3|gcs)"\s*\{')
+
+
+def parse_state_backend(stack: Path) -> StateBackend | None:
+    """The s3 or gcs backend block of a stack, None when it has neither (local state)."""
+    for path in tf_files(stack):
+        text = read_config_text(path, display_path(path))
+        for line, inner in _block_lines(text, _BACKEND):
+            kind = _BACKEND.match(text.splitlines()[line - 1])
+            assert kind is not None
+            values: dict[str, str] = {}
+            for body in inner:
+                match = _ASSIGNMENT.match(body.split("#", 1)[0])
+                if match:
+                    values[match.group(1)] = match.group(2) or match.group(3) or ""
+            key = values.get("key" if kind.group(1) == "s3" else "prefix", "")
+            return StateBackend(kind=kind.group(1), bucket=values.get("bucket", ""), key=key,
+                                lock_table=values.get("dynamodb_table"), file=path, line=line)
+    return None
+
+
+def state_backends(fed: Federation) -> dict[Path, StateBackend]:
+    """Every stack under the terraform root with a remote backend (a copied stack counts before
+    any member names it), by its directory."""
+    root = fed.terraform_root
+    found: dict[Path, StateBackend] = {}
+    if not root.is_dir():
+        return found
+    for path in sorted(root.rglob("*.tf")):
+        if {".terraform", WORK_DIR} & set(path.relative_to(root).parts):
+            continue
+        directory = path.parent.resolve()
+        if directory not in found and (backend := parse_state_backend(directory)) is not None:
+            found[directory] = backend
+    return found
+
+
+def shared_state_problems(fed: Federation) -> list[Problem]:
+    """Two stacks sharing a state (bucket and key, or prefix) or a lock table, and two members
+    naming one stack: either way one member's plan would change the other's resources."""
+    problems: list[Problem] = []
+    users: dict[Path, str] = {}
+    for member in fed.members.values():
+        if member.terraform is None:
+            continue
+        directory = member.terraform.directory.resolve()
+        if directory in users:
+            problems.append(Problem(
+                str(member.location), None, f"members.{member.name}.terraform.stack",
+                f"{member.terraform.path} is also the stack of member {users[directory]}: two "
+                "members would share one terraform state. Copy the stack to its own directory "
+                "and give it its own backend (bucket, key, dynamodb_table)"))
+        else:
+            users[directory] = member.name
+    first_state: dict[tuple[str, str, str], StateBackend] = {}
+    first_lock: dict[str, StateBackend] = {}
+    order = list(users)
+    # the members' stacks first, in federation.yaml's order: a copy is named as the copy
+    ranked = sorted(state_backends(fed).items(), key=lambda item: (
+        order.index(item[0]) if item[0] in users else len(order), str(item[0])))
+    for directory, backend in ranked:
+        owner = users.get(directory)
+        named = f" (member {owner})" if owner else ""
+        state = (backend.kind, backend.bucket, backend.key)
+        if state in first_state:
+            other = first_state[state]
+            problems.append(Problem(
+                display_path(backend.file), backend.line,
+                f"backend \"{backend.kind}\"",
+                f"{display_path(directory)}{named} keeps its state in bucket "
+                f"{backend.bucket!r} at {'key' if backend.kind == 's3' else 'prefix'} "
+                f"{backend.key!r}, as {display_path(other.file.parent)} does "
+                f"({other.where}{_member_of(users, other)}): the two stacks would overwrite "
+                "each other's state. Give this copy its own key (and bucket and "
+                "dynamodb_table; README: Adding a member)"))
+        else:
+            first_state[state] = backend
+        if backend.lock_table:
+            if backend.lock_table in first_lock:
+                other = first_lock[backend.lock_table]
+                problems.append(Problem(
+                    display_path(backend.file), backend.line, "dynamodb_table",
+                    f"{display_path(directory)}{named} locks its state in DynamoDB table "
+                    f"{backend.lock_table!r}, as {display_path(other.file.parent)} does "
+                    f"({other.where}{_member_of(users, other)}): its bootstrap would take over "
+                    "the other member's lock table. Name a table of its own"))
+            else:
+                first_lock[backend.lock_table] = backend
+    return problems
+
+
+def _member_of(users: dict[Path, str], backend: StateBackend) -> str:
+    owner = users.get(backend.file.parent.resolve())
+    return f", member {owner}" if owner else ""

@@ -132,7 +132,6 @@ def check_listed_files(
     Plain entries that match nothing are errors; secret ones a warning (a fork's clone may
     have no secrets at all, and --without-secrets does not need them)."""
     result = ListedCheck([], [], set())
-    warned: set[Path] = set()
     for member in members.values():
         lists: list[tuple[tuple[ValuesFile, ...], Release | None]] = []
         if member.values is not None:
@@ -156,21 +155,15 @@ def check_listed_files(
                             entry.location.file, entry.location.line, f"values[{index}]",
                             message + " (mark it `optional: true` if it may be absent)"))
                 for path in found:
-                    _check_file(path, member, release, documents, result, warned, display)
+                    _check_file(path, member, release, documents, result, display)
     return result
 
 
 def _check_file(path: Path, member: Member, release: Release | None,
-                documents: dict[Path, Any], result: ListedCheck, warned: set[Path],
-                display: Any) -> None:
+                documents: dict[Path, Any], result: ListedCheck, display: Any) -> None:
     shown = display(path)
     if is_git_crypt_locked(path):
-        result.locked.add(path)
-        if path not in warned:
-            warned.add(path)
-            result.warnings.append(
-                f"{shown} is locked with git-crypt: never read; a render or deploy that needs "
-                f"it stops ({UNLOCK_HINT}), --without-secrets skips it")
+        result.locked.add(path)  # never parsed; the loader warns once for every locked file
         return
     if path not in documents:
         try:

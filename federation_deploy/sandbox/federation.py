@@ -8,17 +8,14 @@ import os
 import random
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
+import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
@@ -29,6 +26,12 @@ import requests
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import FederationDeployError, ToolError, UsageError
 from federation_deploy.runner import Runner
+from federation_deploy.sandbox.processes import (
+    free_port,
+    moto_environment,
+    stop_process_groups,
+    wait_for_http,
+)
 from federation_deploy.traffic.formatting import aligned_lines
 from federation_deploy.traffic.shares import shares
 from federation_deploy.yamlio import atomic_write_text, load_round_trip, write_round_trip
@@ -46,83 +49,6 @@ def default_root() -> Path:
     return Path(tempfile.gettempdir()) / f"federation-deploy-sandbox-{os.getuid()}"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None,
-                  log: Path | None = None) -> None:
-    """Poll url until it answers (any HTTP status), the process dies, or timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                response.read()
-            return
-        except urllib.error.HTTPError:
-            return  # it answered
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
-        if process is not None and process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-            raise ToolError(process.args if isinstance(process.args, list) else [str(url)],
-                            process.returncode, "", tail,
-                            summary=f"a sandbox service exited before answering on {url}")
-        if time.monotonic() > deadline:
-            raise ToolError([url], None, summary=f"no answer from {url} after {timeout:g}s")
-        time.sleep(0.1)
-
-
-def stop_process_group(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM the process group of pid, SIGKILL it when it does not go in time."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            waited = pid if not _alive(pid) else 0
-        if waited == pid or not _alive(pid):
-            return
-        time.sleep(0.05)
-    with suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def moto_environment(url: str) -> dict[str, str]:
-    """Point the AWS SDKs of terraform (S3 backend, provider) at moto, with test credentials;
-    no shared config or instance metadata, so a maintainer's ~/.aws is never used.
-
-    moto has no EKS access entries (no CreateAccessEntry, and CreateCluster ignores
-    accessConfig), so the stacks' switch for them is turned off here, by environment only;
-    tests/commands/terraform/test_github_access.py shows the gap and fails once moto closes it."""
-    return {
-        "TF_VAR_enable_access_entries": "false",
-        "AWS_ENDPOINT_URL": url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
-
-
 def zipf_launches(count: int, seed: int = 2023) -> list[str]:
     """`count` launch paths over REPOSITORIES repositories with Zipf(1.1) popularity."""
     rng = random.Random(seed)
@@ -138,11 +64,15 @@ def send_launches(redirector_url: str, paths: Sequence[str], members: Mapping[st
     by_prefix = sorted(((url.rstrip("/"), name) for name, url in members.items()),
                        key=lambda item: len(item[0]), reverse=True)
 
+    stop = threading.Event()
+
     def run(chunk: Sequence[str]) -> Counter[str]:
         counts: Counter[str] = Counter()
         with requests.Session() as session:
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             for path in chunk:
+                if stop.is_set():
+                    break
                 response = session.get(redirector_url + path, allow_redirects=False, timeout=10)
                 location = response.headers.get("Location", "")
                 name = next((n for prefix, n in by_prefix if location.startswith(prefix + "/")),
@@ -152,9 +82,17 @@ def send_launches(redirector_url: str, paths: Sequence[str], members: Mapping[st
 
     chunks = [paths[i::workers] for i in range(workers)]
     total: Counter[str] = Counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    pool = ThreadPoolExecutor(max_workers=workers)
+    try:
         for counts in pool.map(run, chunks):
             total.update(counts)
+    except BaseException:
+        # Ctrl-C: the workers stop after their request in flight, instead of sending the rest
+        # of the launches first (leaving a `with` block would wait for all of them)
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return total
 
 
@@ -240,6 +178,16 @@ class Sandbox:
     def config_dir(self) -> Path:
         return Path(self.state.config_dir)
 
+    @property
+    def redirector_config(self) -> Path:
+        return self.root / "redirector" / "config.json"
+
+    def record(self, **settings: str) -> None:
+        """Add settings (redirector_url, aws_endpoint) to federation.yaml's `sandbox:` block."""
+        data = load_round_trip(self.config_dir / "federation.yaml")
+        data["sandbox"].update(settings)
+        write_round_trip(self.config_dir / "federation.yaml", data)
+
     def federation(self) -> Federation:
         return load_federation(self.config_dir)
 
@@ -260,6 +208,16 @@ class Sandbox:
         data["terraform"]["root"] = "../terraform"
         # short check periods, so health changes show within a second
         data["redirector"]["check"].update({"period": 0.5, "failed_period": 2, "timeout": 1})
+        # first of all: this copy is a sandbox, which never reaches a real cluster or cloud
+        # (traffic commands and deploy publish to its redirector; no credentials are fetched)
+        self.redirector_config.parent.mkdir(parents=True, exist_ok=True)
+        data.pop("sandbox", None)
+        data.insert(0, "sandbox", {"redirector_config": str(self.redirector_config)})
+        data.yaml_set_comment_before_after_key(
+            "sandbox",
+            before="A local sandbox (federation-deploy sandbox up): weights are published to "
+                   "its own redirector,\nits terraform runs against its moto_server, and no "
+                   "cloud credential is ever fetched.")
         write_round_trip(self.config_dir / "federation.yaml", data)
         self.state.save()
 
@@ -289,6 +247,7 @@ class Sandbox:
                    "/moto-api/data.json", env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
         self.state.environment.update(moto_environment(url))
         self.state.save()
+        self.record(aws_endpoint=url)
 
     def provision(self) -> dict[str, Any]:
         """bootstrap, plan, apply of the curvenote stack against moto; outputs saved into the
@@ -337,10 +296,11 @@ class Sandbox:
     # -- 3. member stand-ins and the redirector -----------------------------------------------
 
     def start_members(self) -> dict[str, str]:
-        """One stand-in per routed member; federation.yaml in the sandbox points at them."""
+        """One stand-in per member (routed or not: a verify of staging must not ask the real
+        one); federation.yaml in the sandbox points at them."""
         fed = self.federation()
         urls: dict[str, str] = {}
-        for member in fed.routed:
+        for member in fed.members.values():
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             self.spawn(f"member-{member.name}",
@@ -372,7 +332,7 @@ class Sandbox:
         from federation_deploy.traffic.publish import publish_file
 
         fed = self.federation()
-        config_path = self.root / "redirector" / "config.json"
+        config_path = self.redirector_config
         config_path.parent.mkdir(exist_ok=True)
         publish_file(fed, config_path)
         port = self.redirector_port or free_port()
@@ -384,6 +344,7 @@ class Sandbox:
         self.state.redirector_url = url
         self.state.redirector_config = str(config_path)
         self.state.save()
+        self.record(redirector_url=url)
         self.wait_in_rotation(fed, timeout=30)
         return url
 
@@ -468,14 +429,15 @@ class Sandbox:
     # -- shutdown --------------------------------------------------------------------------------
 
     def close(self, remove: bool = True) -> None:
+        if self.state.services:
+            self.say(f"stopping {', '.join(s.name for s in self.state.services)} ...")
         stop_services(self.state)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
 def stop_services(state: SandboxState) -> None:
-    for service in reversed(state.services):
-        stop_process_group(service.pid)
+    stop_process_groups([service.pid for service in reversed(state.services)])
     state.services.clear()
 
 
@@ -574,10 +536,13 @@ def sandbox_up(source_config: Path, root: Path, runner: Runner, progress: Progre
     return sandbox.state
 
 
-def sandbox_down(root: Path) -> list[str]:
+def sandbox_down(root: Path, progress: Progress | None = None) -> list[str]:
     """Stop every process of the sandbox in root and remove it; the names of what stopped."""
     state = SandboxState.load(root)
     names = [s.name for s in state.services]
+    if progress is not None:
+        progress(f"stopping {', '.join(names) or 'nothing'} (together; each gets 10 s to go) and "
+                 f"removing {root} ...")
     stop_services(state)
     shutil.rmtree(root, ignore_errors=True)
     return names

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,30 @@ def parse_publish_target(text: str) -> PublishTarget:
     if text.startswith("file:") and text[len("file:"):]:
         return PublishTarget("file", Path(text[len("file:"):]))
     raise UsageError(f"invalid --publish {text!r}: expected `helm` or `file:PATH`")
+
+
+def resolve_publish_target(fed: Federation, text: str | None) -> PublishTarget:
+    """Where a weight change of fed goes: --publish as given, else `helm` (the redirector
+    release on its member); in a sandbox the sandbox's own redirector file, and never helm."""
+    sandbox = fed.sandbox
+    if sandbox is None:
+        return parse_publish_target(text or "helm")
+    if text is None:
+        return PublishTarget("file", sandbox.redirector_config)
+    target = parse_publish_target(text)
+    if target.kind == "helm":
+        fed.refuse_in_sandbox(
+            f"--publish helm would upgrade the redirector release on member "
+            f"{fed.redirector.member!r}'s real cluster; without --publish a sandbox publishes "
+            f"to its own redirector (file:{sandbox.redirector_config})")
+    return target
+
+
+def redirector_url_for(fed: Federation, url: str | None) -> str | None:
+    """The redirector to wait for: --redirector-url as given, else a sandbox's own."""
+    if url is None and fed.sandbox is not None:
+        return fed.sandbox.redirector_url
+    return url
 
 
 def redirector_config_text(fed: Federation) -> str:
@@ -98,11 +122,14 @@ def publish_helm(
 ) -> None:
     """Upgrade the redirector's release on its member with the weights in fed (through the
     deploy's helm adapter, so credentials and chart pins are handled in one place)."""
+    fed.refuse_in_sandbox("publishing the weights with helm (an upgrade of the redirector "
+                          "release on a real cluster)")
     upgrade_redirector_release(fed, runner, progress=progress)
 
 
 def read_published_helm(fed: Federation, runner: Runner) -> PublishedWeights | None:
     """The weights the deployed redirector release carries (`helm get values`)."""
+    fed.refuse_in_sandbox("reading the weights the redirector release serves on a real cluster")
     return deployed_redirector_weights(fed, runner)
 
 
@@ -233,19 +260,28 @@ class PublishRequest:
     """Where a weight change is published and which redirector is waited for, as the user
     gave them (`--publish`, `--redirector-url`, `--settle-timeout` in seconds)."""
 
-    publish: str = "helm"
-    redirector_url: str | None = None
+    publish: str | None = None  # None: helm, or in a sandbox its own redirector's file
+    redirector_url: str | None = None  # None: none, or in a sandbox its own redirector
     settle_timeout: float | None = None
+
+    def for_federation(self, fed: Federation) -> PublishRequest:
+        """The request with fed's defaults: `helm`; in a sandbox (`sandbox:` in
+        federation.yaml) the sandbox's redirector file and URL, and `--publish helm` refused
+        (a sandbox never reaches a real cluster)."""
+        target = resolve_publish_target(fed, self.publish)
+        return replace(self, publish=str(target),
+                       redirector_url=redirector_url_for(fed, self.redirector_url))
 
 
 def publisher_for(request: PublishRequest, runner: Runner | None,
                   progress: Callable[[str], None] | None) -> tuple[Publisher, float]:
-    """The Publisher of a request and how long the redirector may take to serve a change
-    (the request's, else the target's default); bad targets and URLs refused (exit 2)."""
+    """The Publisher of a request (resolved: PublishRequest.for_federation) and how long the
+    redirector may take to serve a change (the request's, else the target's default); bad
+    targets and URLs refused (exit 2)."""
     from federation_deploy.traffic.live import check_redirector_url
 
     check_redirector_url(request.redirector_url)
-    target = parse_publish_target(request.publish)
+    target = parse_publish_target(request.publish or "helm")
     settle = (request.settle_timeout if request.settle_timeout is not None
               else SETTLE_TIMEOUT[target.kind])
     return make_publisher(target, runner, progress), settle

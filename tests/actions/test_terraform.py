@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -317,3 +318,30 @@ def test_every_terraform_subcommand_has_help() -> None:
         result = CliRunner().invoke(cli, ["terraform", name, "--help"])
         assert result.exit_code == 0 and "MEMBER" in result.output, name
         assert len((command.help or "").split()) > 10, name
+
+
+def test_plugin_sockets_go_to_a_private_temporary_directory_removed_on_ctrl_c(
+        config_dir: Path, fake_terraform: str) -> None:
+    """Providers put their plugin sockets in TMPDIR; terraform interrupted in the middle left a
+    0-byte socket in /tmp (issue 30). Each run gets a directory of its own, removed also when
+    the run is interrupted."""
+
+    class InterruptedRunner(RecordingRunner):
+        def run(self, argv: Sequence[str], *, cwd: str | os.PathLike[str] | None = None,
+                env: Mapping[str, str] | None = None, **kwargs: Any,
+                ) -> subprocess.CompletedProcess[str]:
+            assert env is not None
+            directory = Path(env["TMPDIR"])
+            assert directory.name.startswith("federation-deploy-terraform-")
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+            (directory / "plugin1234567").write_bytes(b"")  # a provider's socket
+            self.calls.append(([str(a) for a in argv], dict(env), None))
+            raise KeyboardInterrupt
+
+    runner = InterruptedRunner()
+    stack = tf_commands.for_member(load_federation(config_dir), "curvenote", runner,
+                                   env={"PATH": fake_terraform})
+    with pytest.raises(KeyboardInterrupt):
+        stack.check_version()
+    (_, env, _), = runner.calls
+    assert not Path(env["TMPDIR"]).exists()

@@ -153,7 +153,10 @@ def test_deploy_py_steps_become_hooks_in_its_order(deploy_repo: Path) -> None:
         "member oldcloud of KUBECONFIG_CLUSTERS",
         "member retired-eks of AWS_DEPLOYMENTS",
         "image builds with chartpress",
+        "the members' Kubernetes versions",
     }
+    (versions,) = [u for u in adoption.unmapped if u.what == "the members' Kubernetes versions"]
+    assert "set members.NAME.kubernetes_version" in versions.how and "prod" in versions.how
     coredns = {"name": "coredns-resources", "after": "auth", "argv": [
         "kubectl", "set", "resources", "-n", "kube-system", "deployments/coredns",
         "--limits", "memory=256Mi", "--requests", "memory=192Mi"]}
@@ -181,7 +184,7 @@ def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -
     assert len(re.findall(r"^\s*version: v1\.18\.2$", text, re.MULTILINE)) == 1
     assert text.count("chart: cert-manager\n") == len(CD_ORDER)
     assert "#   - image builds with chartpress (.github/workflows/cd.yml:19)" in text
-    assert "wrote" in result.stderr and "4 things adopt could not map:" in result.stderr
+    assert "wrote" in result.stderr and "5 things adopt could not map:" in result.stderr
     assert "argv: [python3, secrets/ban.py]" in text  # written, not printed to paste
     assert "network-bans" not in result.stderr
     assert "federation-deploy.yml: CD with federation-deploy (cd.yml untouched)" \

@@ -75,8 +75,15 @@ def rendered_mybinder(repo: Path, member: str) -> tuple[dict[str, Any], str]:
 def test_validate_passes_and_warns_about_the_locked_file(adopted: Path) -> None:
     result = invoke(adopted, "validate")
     assert result.exit_code == 0, result.output
-    assert "bids-ovh.yaml is locked with git-crypt" in result.stderr
+    assert "bids-ovh.yaml" in result.stderr and "locked with git-crypt" in result.stderr
     assert "config valid: 5 members" in result.stderr
+    # said once, in one line, however many files and members (issue 30)
+    for flags in ((), ("--without-secrets",)):
+        result = invoke(adopted, "validate", *flags)
+        assert result.exit_code == 0, result.output
+        lines = result.stderr.splitlines()
+        assert len([line for line in lines if "git-crypt" in line]) == 1, lines
+        assert len([line for line in lines if "skipped" in line]) == (1 if flags else 0), lines
 
 
 @pytest.mark.parametrize("stand_in", [True, False], ids=["stand-in", "no-stand-in"])

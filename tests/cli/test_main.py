@@ -162,6 +162,27 @@ def test_render_explain(config_dir: Path) -> None:
     assert lines[1].startswith("  values/gke.yaml:") and "(config member): set" in lines[1]
 
 
+def test_render_explain_a_key_terraform_sets_before_the_first_apply(config_dir: Path) -> None:
+    """The README's example on a fresh clone (no saved terraform outputs) says where the value
+    will come from, instead of "no layer sets it"."""
+    code, out, _ = run(config_dir, "render", "curvenote", "--explain",
+                       "binderhub.config.BinderHub.image_prefix")
+    assert code == 0
+    assert out.splitlines()[1].startswith(
+        "  not set yet: terraform output 'image_prefix' of aws/curvenote sets it (")
+    assert "members.curvenote.terraform.outputs) once `federation-deploy terraform apply " \
+           "curvenote` has saved config/generated/curvenote.terraform.json" in out
+
+
+def test_render_explain_a_mistyped_key_suggests_the_nearest(config_dir: Path) -> None:
+    code, out, err = run(config_dir, "render", "gke", "--explain",
+                         "binderhub.config.BinderHub.image_prefx")
+    assert code == 2 and out == ""
+    assert "--explain binderhub.config.BinderHub.image_prefx: no layer of gke/binderhub sets " \
+           "it" in err
+    assert "did you mean binderhub.config.BinderHub.image_prefix?" in err
+
+
 def test_render_unknown_member_and_release(config_dir: Path) -> None:
     code, _, err = run(config_dir, "render", "nope")
     assert code == 2 and "unknown member 'nope'" in err

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.charts import write_chart_version
 from federation_deploy.config import load_federation
-from tests.conftest import REPO, copy_federation
+from tests.conftest import FIXTURE_CONFIG, REPO, copy_federation
 from tests.values.test_golden import GOLDEN, MEMBERS
 
 BUMPED = "1.0.0-0.dev.git.9999.h9999999"
@@ -40,7 +40,7 @@ def test_bumping_binderhub_changes_only_the_golden_comparison(tmp_path: Path) ->
 
 
 def test_no_test_spells_a_pinned_chart_version() -> None:
-    fed = load_federation(REPO / "config")
+    fed = load_federation(FIXTURE_CONFIG)
     versions = {pin.version for pin in fed.charts.values() if pin.package_chart is None}
     assert versions, "the repository pins charts to check"
     offenders = []

@@ -72,6 +72,9 @@ def test_cli_dry_run_stdout_manifests_stderr_summary_exit_1(
     assert "dry-run failed: 3 of 4 release(s) could not be fetched (cert-manager, " \
            "ingress-nginx, binderhub;" in err
     assert "kind:" not in err  # manifests never on stderr
+    # helm's error streamed as it came is not repeated in the summary (issue 30: twice)
+    assert err.count("connection refused") == 3, err
+    assert "could not be fetched: helm's error above" in err
 
 
 @pytest.mark.helm

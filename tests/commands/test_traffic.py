@@ -73,8 +73,11 @@ def test_traffic_live_and_ramp_in_progress(
     assert redirects == 300
 
     table = traffic_table(traffic_report(federation.load(), redirector.url))
-    gamma_line = next(line for line in table.splitlines() if line.startswith("gamma"))
-    assert "in rotation" in gamma_line and "step 1/3 (1%) since" in gamma_line
+    gamma_line = next(line for line in table.splitlines() if line.startswith("gamma "))
+    assert "in rotation" in gamma_line and gamma_line.rstrip().endswith("step 1/3 (1%)")
+    # the ramp's details below the table: it stays narrow (it was ~220 columns, issue 30)
+    assert "\ngamma: ramp at step 1/3 (1%) since " in table and ", hold " in table
+    assert max(len(line) for line in table.splitlines()) <= 120, table
     beta_line = next(line for line in table.splitlines() if line.startswith("beta"))
     assert "failing (Hub)" in beta_line
 

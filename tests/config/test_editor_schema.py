@@ -26,6 +26,7 @@ from federation_deploy.config.editor_schema import (
 from federation_deploy.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
+FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 REGENERATE = ("regenerate it: federation-deploy schema > "
               f"federation_deploy/{SHIPPED}")
 
@@ -58,11 +59,11 @@ def test_repo_config_points_editors_at_the_shipped_schema() -> None:
     assert target.read_text() == federation_schema_text()
 
 
-def test_repo_config_is_valid_for_schema_and_loader() -> None:
-    data = yaml.safe_load((REPO / "config" / "federation.yaml").read_text())
+def test_fixture_config_is_valid_for_schema_and_loader() -> None:
+    data = yaml.safe_load((FIXTURE_CONFIG / "federation.yaml").read_text())
     errors = [e.message for e in validator().iter_errors(data)]
     assert errors == []
-    load_federation(REPO / "config")
+    load_federation(FIXTURE_CONFIG)
 
 
 # --------------------------------------------------------------------------------------------
@@ -125,7 +126,7 @@ def mutations() -> Iterator[tuple[str, str, Any]]:
     """(id, key path the loader must name, mutated config) for every closed mapping in the
     repo's config: an unknown key, each present key with a wrong value, each required key
     removed."""
-    base = yaml.safe_load((REPO / "config" / "federation.yaml").read_text())
+    base = yaml.safe_load((FIXTURE_CONFIG / "federation.yaml").read_text())
     for path, schema in closed_objects(base, federation_schema()):
         data = copy.deepcopy(base)
         at(data, path)["zz_unknown"] = 1

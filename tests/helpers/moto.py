@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation_deploy.sandbox.federation import free_port, moto_environment
+from federation_deploy.sandbox.processes import free_port, moto_environment
 
 __all__ = ["MotoServer", "free_port", "moto_environment", "start_moto_server"]
 

@@ -1,5 +1,5 @@
-"""The chart versions the repository's config pins, so that tests never spell them: a bump
-changes config/federation.yaml and the golden files only."""
+"""The chart versions the fixture federation pins, so that tests never spell them: a bump of
+the fixture changes its federation.yaml and the golden files only."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 from federation_deploy.config import load_federation
 
-REPO = Path(__file__).resolve().parents[2]
+FIXTURE_CONFIG = Path(__file__).resolve().parents[1] / "fixtures" / "federation" / "config"
 
 
 @cache
 def pinned(chart: str) -> str:
-    """The version config/federation.yaml's `charts:` table pins for chart."""
-    return load_federation(REPO / "config").chart(chart).version
+    """The version the fixture federation's `charts:` table pins for chart."""
+    return load_federation(FIXTURE_CONFIG).chart(chart).version

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import FIXTURE_CONFIG, REPO
 
 MIRROR = os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins")
 
@@ -34,7 +34,7 @@ def test_sandbox_demo_ramps_and_leaves_nothing_behind(tmp_path: Path) -> None:
     env.pop("CI", None)
     proc = subprocess.run(
         [sys.executable, "-m", "federation_deploy.cli.main", "--config-dir",
-         str(REPO / "config"), "sandbox", "demo", "--hold", "1", "--launches", "4000"],
+         str(FIXTURE_CONFIG), "sandbox", "demo", "--hold", "1", "--launches", "4000"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400,
     )
     assert proc.returncode == 0, proc.stderr[-5000:]
@@ -87,3 +87,39 @@ def _command_lines() -> list[str]:
             except OSError:
                 continue
     return lines
+
+
+def test_ctrl_c_stops_the_launches_at_once() -> None:
+    """Ctrl-C during the demo's measurement stops the launch workers after the request each
+    has in flight (it waited for all 4,000 launches: 14 s before "interrupted", issue 30)."""
+    import signal
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from federation_deploy.sandbox.federation import send_launches, zipf_launches
+
+    served: list[str] = []
+
+    class Redirector(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            served.append(self.path)
+            if len(served) == 50:
+                # Ctrl-C, as the terminal delivers it to the demo's main thread
+                signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+            self.send_response(307)
+            self.send_header("Location", "http://127.0.0.1:1/build" + self.path)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            send_launches(f"http://127.0.0.1:{server.server_address[1]}", zipf_launches(4000),
+                          {"gke": "http://127.0.0.1:1"})
+        assert len(served) < 50 + 2 * 8, len(served)  # at most the requests in flight
+    finally:
+        server.shutdown()
+        server.server_close()

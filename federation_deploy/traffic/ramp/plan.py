@@ -201,8 +201,10 @@ def plan_ramp(
     kept = tuple(p for p in percents if p == FULL or p < final_share)
     dropped = [p for p in percents if p not in kept]
     if dropped:
+        shown = [f"{p:g}%" for p in dropped]
+        listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
         notes.append(
-            f"steps {', '.join(f'{p:g}%' for p in dropped)} dropped: at its full weight "
+            f"step{'s' if len(shown) > 1 else ''} {listed} dropped: at its full weight "
             f"{to_weight:g} {member_name} gets {final_share:.2f}% of launches, and a ramp never "
             "gives it more than that"
         )

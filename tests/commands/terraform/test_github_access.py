@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from federation_deploy.sandbox.federation import moto_environment
+from federation_deploy.sandbox.processes import moto_environment
 from tests.conftest import REPO
 from tests.helpers.iam import (
     allows_web_identity,

@@ -84,8 +84,10 @@ def test_plan_drops_steps_above_the_final_share(federation: StandinFederation) -
     fed = _fed(federation)
     plan = plan_ramp(fed, "gamma", DEFAULT_STEPS, to_weight=20)  # 20 / 120 = 16.67%
     assert plan.percents == (1, 5, 10, 100)
-    assert "25%, 50% dropped" in plan.notes[0]
+    assert plan.notes[0].startswith("steps 25% and 50% dropped: at its full weight 20")
     assert plan.steps[-1].share == pytest.approx(100 * 20 / 120)
+    one = plan_ramp(fed, "gamma", (1, 5, 10, 50, 100), to_weight=20)
+    assert one.notes[0].startswith("step 50% dropped: ")  # one step: singular (issue 30)
 
 
 def test_plan_defaults_come_from_config(federation: StandinFederation) -> None:

@@ -264,11 +264,12 @@ def test_dry_run_writes_nothing(federation: StandinFederation, tmp_path: Path) -
                              "--publish", f"file:{target}")
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["step", "percent", "weight", "share", "alpha", "share", "beta",
-                                "share", "then"]
+    # the step's target and the share it gives, labelled apart (at the last step they differ)
+    assert lines[0].split() == ["step", "step", "target", "weight", "gamma", "share", "alpha",
+                                "share", "beta", "share", "then"]
     assert lines[1].split()[:4] == ["1/4", "1%", "1.0101", "1.00%"]
     assert lines[3].split()[:4] == ["3/4", "25%", "33.3333", "25.00%"]
-    assert lines[4].split()[:4] == ["4/4", "100%", "100", "50.00%"]
+    assert lines[4].split()[:5] == ["4/4", "full", "weight", "100", "50.00%"]
     assert "ramp complete" in lines[4]
     assert federation.path.read_text() == before
     assert not target.exists()
