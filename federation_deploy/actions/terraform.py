@@ -47,9 +47,6 @@ PLAN_META = "plan.json"
 INIT_META = "init.json"
 LOCK_PLATFORMS = ("linux_amd64", "darwin_arm64")
 ENDPOINT_ENVS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-# Variables the tool passes to a stack from the member's entry in federation.yaml, when the
-# stack declares them (so the cluster name, region and Kubernetes version live in one place).
-CONFIG_VARIABLES = ("region", "cluster_name", "kubernetes_version", "project", "location")
 
 _VERSION_TEXT = re.compile(r"Terraform v(\d+\.\d+\.\d+\S*)")
 _PLAN_LINE = re.compile(r"^Plan: .*$", re.MULTILINE)

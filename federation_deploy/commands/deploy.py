@@ -19,7 +19,7 @@ from federation_deploy.commands.deploy_dry_run import (
     TemplatedRelease,
     dry_run_member,
 )
-from federation_deploy.commands.deploy_hooks import HOOKS, needs_cluster, run_hooks, split_requested
+from federation_deploy.commands.deploy_hooks import needs_cluster, run_hooks, split_requested
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.step_summary import deploy_markdown
 from federation_deploy.commands.verify import prime_versions_url, verify_summary
@@ -49,8 +49,6 @@ Progress = Callable[[str], None]
 # The deploy's stages in their fixed order. The helm adapter (pyhelm3, pydantic) is imported
 # only when a command runs it: the CLI needs these for --help, and importing it costs time.
 STAGES = ("auth", "releases", "rollout", "verify")
-# what --stage takes besides the stages: `hooks` (every hook of the member) or a hook's name
-STAGE_CHOICES = (*STAGES, HOOKS)
 CLUSTER_STAGES = frozenset({"auth", "releases", "rollout"})
 DEFAULT_TIMEOUT = "10m"  # the same as actions.helm.DEFAULT_TIMEOUT (a test keeps them equal)
 

@@ -123,7 +123,6 @@ STRING = Rule(is_str, {"type": "string", "minLength": 1})
 ANY_STRING = Rule(lambda v: isinstance(v, str), {"type": "string"})
 OPTIONAL_STRING = Rule(lambda v: v is None or is_str(v), {"type": ["string", "null"]})
 BOOLEAN = Rule(is_bool, {"type": "boolean"})
-NONNEG_NUMBER = Rule(is_nonneg, {"type": "number", "minimum": 0})
 # Weights are relative; a bound keeps their sum (and every share) a finite number.
 MAX_WEIGHT = 1_000_000
 WEIGHT = Rule(lambda v: is_nonneg(v) and v <= MAX_WEIGHT,
