@@ -4,7 +4,6 @@ schema tables in schema.py: never written by hand, so a row added there appears 
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
 from federation_deploy.config.schema import CLOUDS, CLUSTER, FEDERATION, NAME, Key, Section
@@ -90,8 +89,3 @@ def federation_schema() -> dict[str, Any]:
 def federation_schema_text() -> str:
     """The schema as the package ships it and `federation-deploy schema` prints it."""
     return json.dumps(federation_schema(), indent=2, ensure_ascii=False) + "\n"
-
-
-def shipped_schema_text() -> str:
-    """The schema file shipped in the package (a test keeps it equal to the generated one)."""
-    return resources.files("federation_deploy").joinpath(SHIPPED).read_text(encoding="utf-8")

@@ -164,26 +164,18 @@ def cache_key(path: str) -> str:
     return key
 
 
-def member_hash(key: str, member: str) -> int:
-    """The 8-byte big-endian blake2b digest of "<key>-<member>" as an unsigned integer."""
-    return _hash(key.encode(), member.encode())
-
-
 def _hash(key: bytes, member: bytes) -> int:
+    """The 8-byte big-endian blake2b digest of "<key>-<member>" as an unsigned integer."""
     # UTF-8 of "<key>-<member>" is the concatenation of the parts' UTF-8
     return int.from_bytes(blake2b(key + b"-" + member, digest_size=8).digest(), "big")
 
 
-def rendezvous_score(key: str, member: str, weight: float) -> float:
+def _score(h: int, weight: float) -> float:
     """weight / -ln(h / (2**64 - 1)), with mybinder's exact float operations.
 
     The two impossible-in-practice digests keep the function total: h = 0 scores 0 and
     h = 2**64 - 1 scores infinity (mybinder's redirector would raise on both).
     """
-    return _score(_hash(key.encode(), member.encode()), weight)
-
-
-def _score(h: int, weight: float) -> float:
     if h == 0:
         return 0.0
     if h == MAX_HASH:
@@ -406,18 +398,14 @@ def weighted_pick(candidates: Sequence[Candidate], draw: float) -> Candidate:
     return candidates[-1]  # draw * total rounded up to total
 
 
-def ramp_pick(candidates: Sequence[Candidate], draw: float) -> Candidate | None:
+def _ramp_pick(
+    ramps: Sequence[Candidate], candidates: Sequence[Candidate], draw: float
+) -> Candidate | None:
     """The ramp member this launch goes to, or None for "use rendezvous among the others".
 
     Each ramp member r gets probability w_r / W (W = total weight of all candidates), so its
     share of launches is exactly its weight share whatever the popularity of repositories.
     """
-    return _ramp_pick(tuple(c for c in candidates if c.ramp), candidates, draw)
-
-
-def _ramp_pick(
-    ramps: Sequence[Candidate], candidates: Sequence[Candidate], draw: float
-) -> Candidate | None:
     if not ramps:
         return None
     if len(ramps) == len(candidates):

@@ -23,11 +23,8 @@ from federation_deploy.redirector.routing import (
     choose_member,
     cookie_member,
     cookie_path,
-    member_hash,
     member_target,
-    ramp_pick,
     rendezvous_choose,
-    rendezvous_score,
     route,
 )
 
@@ -90,16 +87,21 @@ def test_cache_key() -> None:
     assert cache_key("/build/ghx/a/b") == "/build/ghx/a"
 
 
-def test_member_hash_is_blake2b_8_bytes_big_endian() -> None:
-    digest = hashlib.blake2b(b"/build/gh/org/repo-gke", digest_size=8).digest()
-    assert member_hash("/build/gh/org/repo", "gke") == int.from_bytes(digest, "big")
+def test_score_is_weight_over_minus_log_of_the_blake2b_digest() -> None:
+    # two members whose reference scores are close: only the exact hash (8-byte big-endian
+    # blake2b of "<key>-<member>") and formula pick the same winner for every key
+    def score(key: str, member: str, weight: float) -> float:
+        digest = hashlib.blake2b(f"{key}-{member}".encode(), digest_size=8).digest()
+        return weight / -math.log(int.from_bytes(digest, "big") / (2**64 - 1))
 
-
-def test_score_formula() -> None:
-    h = member_hash("k", "m")
-    assert rendezvous_score("k", "m", 2.5) == pytest.approx(2.5 / -math.log(h / (2**64 - 1)),
-                                                            rel=1e-15)
-    assert rendezvous_score("k", "m", 0.0) == 0.0
+    cands = table({"gke": 1.0, "ovh": 1.0}).candidates
+    for i in range(500):
+        key = f"/build/gh/org/repo-{i}"
+        expected = max(("gke", "ovh"), key=lambda m: (score(key, m, 1.0), m))
+        assert rendezvous_choose(key, cands).name == expected
+    # weight 0 scores 0: such a member never wins against a weighted one
+    zero = table({"gke": 1.0, "ovh": 0.0}).candidates
+    assert {rendezvous_choose(f"k{i}", zero).name for i in range(200)} == {"gke"}
 
 
 @pytest.mark.parametrize("weights", [
@@ -158,7 +160,8 @@ def test_weights_are_respected_over_many_repositories() -> None:
 def test_ramp_pick_gives_exact_weight_share_over_uniform_draws() -> None:
     t = table({"gke": 60.0, "ovh": 39.0, "new": 1.0}, ramp=("new",))
     n = 10000
-    hits = sum(ramp_pick(t.candidates, (i + 0.5) / n) is not None for i in range(n))
+    path = "/build/gh/org/repo/HEAD"
+    hits = sum(choose_member(t, path, (i + 0.5) / n).reason == REASON_RAMP for i in range(n))
     assert hits == 100
 
 

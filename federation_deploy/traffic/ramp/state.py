@@ -7,10 +7,10 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from federation_deploy.config import DRAINED_KEYS, RAMP_KEYS, DrainState, Federation, RampState
+from federation_deploy.config import DRAINED_KEYS, RAMP_KEYS, DrainState, RampState
 from federation_deploy.errors import ConfigError, UsageError
 from federation_deploy.traffic.shares import plain_number
-from federation_deploy.traffic.weights import ConfigSnapshot, snapshot_of, write_federation
+from federation_deploy.traffic.weights import ConfigSnapshot, write_federation
 
 # `ramp:` keys written only while they have a value
 _ONLY_WHEN_SET = frozenset({"rolled_back", "inconclusive", "evidence"})
@@ -30,14 +30,6 @@ def parse_timestamp(text: str) -> datetime:
             f"invalid timestamp {text!r} in the ramp block (expected ISO 8601)"
         ) from None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def write_member_state(
-    fed: Federation, member: str, weight: float, ramp: RampState | None
-) -> Federation:
-    """Set members.<member>.weight and its `ramp:` block (see write_member) in the file fed
-    was just loaded from; return the reloaded federation."""
-    return write_member(snapshot_of(fed), member, weight, ramp).fed
 
 
 def write_member(

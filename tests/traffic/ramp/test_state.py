@@ -7,13 +7,21 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from federation_deploy.config import RampState
+from federation_deploy.config import Federation, RampState
 from federation_deploy.errors import ConfigError, UsageError
-from federation_deploy.traffic.ramp.state import parse_timestamp, utc_timestamp, write_member_state
+from federation_deploy.traffic.ramp.state import parse_timestamp, utc_timestamp, write_member
+from federation_deploy.traffic.weights import snapshot_of
 from tests.helpers.standin_federation import StandinFederation
 
 STATE = RampState(steps=(1.0, 5.0, 25.0, 100.0), step=1, to_weight=100.0, hold="30m",
                   started="2025-03-01T10:00:00Z", last_healthy=None)
+
+
+def write_member_state(
+    fed: Federation, member: str, weight: float, ramp: RampState | None
+) -> Federation:
+    """write_member on the file fed was just loaded from; the reloaded federation."""
+    return write_member(snapshot_of(fed), member, weight, ramp).fed
 
 
 def _diff(before: str, after: str) -> tuple[list[str], list[str]]:
