@@ -21,7 +21,7 @@ SKIPPED = {
     "federation-deploy deploy curvenote --dry-run":
         "its charts come from remote chart repositories (not reachable offline)",
     "federation-deploy terraform plan curvenote":
-        "needs AWS (tests/terraform runs the stack against moto_server)",
+        "needs AWS (tests/commands/terraform runs the stack against moto_server)",
     "federation-deploy traffic --redirector-url https://mybinder.org":
         "needs mybinder.org (tests/commands/test_traffic.py reads a local redirector)",
     # adopting mybinder.org-deploy (issue 12): they run inside a clone of that repository
@@ -35,10 +35,10 @@ SKIPPED = {
     "federation-deploy ramp ovh2 ...": "an elided command line, racing another ramp",
     "federation-deploy ramp curvenote ...": "an elided command line, racing another ramp",
     "federation-deploy ramp curvenote --advance": "publishes to the redirector's helm release "
-                                                  "from a stale checkout (tests/ramp/"
+                                                  "from a stale checkout (tests/traffic/ramp/"
                                                   "test_resume_and_refusals.py runs it with file:)",
     "federation-deploy deploy gke --yes": "deploys to a cluster",
-    # incidents: they publish to the redirector's helm release on a cluster (tests/ramp/
+    # incidents: they publish to the redirector's helm release on a cluster (tests/commands/
     # test_drain.py runs them against a local redirector with --publish file:)
     "federation-deploy traffic drain ": "publishes to the redirector's release on a cluster",
     "federation-deploy traffic restore ": "publishes to the redirector's release on a cluster",

@@ -1,4 +1,4 @@
-"""Pinned terraform for one stack: the only module importing python_terraform (DESIGN section 4)."""
+"""Pinned terraform for one stack: the only module importing python_terraform."""
 
 from __future__ import annotations
 

@@ -261,7 +261,8 @@ class Federation:
     charts: Mapping[str, ChartPin] = field(default_factory=dict)
     secrets_stand_in: Path | None = None  # replaces the secret layers (--without-secrets)
     ci_order: tuple[str, ...] = ()  # the CD order of ci-matrix
-    ci_staging: tuple[str, ...] | None = None  # `ci.staging`; None: the default rule (cimatrix)
+    # `ci.staging`; None: the default rule (config/ci_matrix.py)
+    ci_staging: tuple[str, ...] | None = None
     # files still encrypted by git-crypt: never parsed; needed ones stop a command (exit 2)
     locked_files: frozenset[Path] = frozenset()
     # the weights' generation (top-level `generation:`): one more at every weight change

@@ -405,7 +405,7 @@ FEDERATION = Section("", (
     Key("ci", MAPPING, "a mapping", nested=CI),
     Key("redirector", MAPPING, "a mapping", required=True, nested=REDIRECTOR),
     # the weights' generation: every weight change adds one, and the published redirector
-    # config carries it too, so that a publish can be a compare-and-swap (weights.py)
+    # config carries it too, so that a publish can be a compare-and-swap (traffic/weights.py)
     Key("generation", NONNEG_INTEGER, "an integer >= 0", 0),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
     Key("sandbox", MAPPING, "a mapping", nested=SANDBOX),

@@ -107,7 +107,7 @@ def _one_line(exc: BaseException) -> str:
 
 def check_health(member: str, url: str, *, timeout: float = 10.0, fetch: Fetch = http_get,
                  pod_headroom: int = DEFAULT_POD_HEADROOM) -> dict[str, Any]:
-    """One GET of a BinderHub /health, judged by health.judge_health (`ok` true, every check
+    """One GET of a BinderHub /health, judged by health.verdict.judge_health (`ok` true, every check
     ok, pod headroom as the redirector wants it), else VerificationError naming what failed
     (binderhub answers 503 with the JSON)."""
     status, body = _get_json(member, "health", url, timeout, fetch)

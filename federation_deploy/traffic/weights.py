@@ -6,7 +6,7 @@ through this module:
   2. write_federation: under a lock on a sidecar file, check that the file still holds the
      text read in 1 (else WeightsConflict naming what changed), apply the edit and add one to
      `generation:`, written round-trip and atomically;
-  3. publish (actions/publish.py): under the target's own lock, read the generation published
+  3. publish (traffic/publish.py): under the target's own lock, read the generation published
      and refuse (check_publish) when it is newer than the one written in 2, or the same one
      with other weights; otherwise write. A refused writer puts its step 2 back (restore).
 The local writer_lock lets one long writer (a ramp) refuse a second one on this machine at

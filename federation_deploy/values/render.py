@@ -72,7 +72,7 @@ class RenderedRelease:
         found: set[str] = set()
         for path in self.secret_paths:
             for leaf in _leaves(_get(self.values, path)):
-                # every length: short ones are censored as whole tokens (secrets.py)
+                # every length: short ones are censored as whole tokens (values/secrets.py)
                 if leaf is not None and not isinstance(leaf, bool) and str(leaf).strip():
                     found.add(str(leaf))
         return found
@@ -460,7 +460,8 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
             host["final_weight"] = plain_number(m.ramp.to_weight)
         hosts[m.name] = host
     return {
-        # the weights' generation: a publish compares it (weights.py), /active_hosts reports it
+        # the weights' generation: a publish compares it (traffic/weights.py), /active_hosts
+        # reports it
         "generation": fed.generation,
         "hosts": hosts,
         "check": {

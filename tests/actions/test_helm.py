@@ -23,7 +23,7 @@ def test_upgrade_redirector_release_runs_only_auth_and_the_upgrade(
     deployed = publish.upgrade_redirector_release(
         fed, recorder, helm_executable="helm", timeout="5m",
         tools=ClusterTools(kubectl="kubectl", gcloud="gcloud"), progress=said.append)
-    # `helm get values`: the generation it serves, compared before the upgrade (weights.py)
+    # `helm get values`: the generation it serves, compared before the upgrade (traffic/weights.py)
     assert [" ".join(c.words[:2]) for c in recorder.calls] == [
         "helm version", "gcloud container", "kubectl get", "helm get", "helm show",
         "helm upgrade"]

@@ -1,4 +1,5 @@
-"""The one-writer rule (weights.py): the publish rule, federation.yaml's compare-and-swap, locks."""
+"""The one-writer rule (traffic/weights.py): the publish rule, federation.yaml's
+compare-and-swap, locks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""secrets.py: every rendering of a secret is censored, whatever its length or reshaping."""
+"""values/secrets.py: every rendering of a secret is censored, whatever its length or reshaping."""
 
 from __future__ import annotations
 

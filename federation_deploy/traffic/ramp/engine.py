@@ -20,7 +20,7 @@ before waiting: it always waits for what it published. The final step (100) sets
 to_weight and removes the `ramp:` block: the member is then routed by rendezvous like the
 others; an interactive ramp still holds after it and can roll back.
 
-One writer (weights.py): every write of federation.yaml is a compare-and-swap against the
+One writer (traffic/weights.py): every write of federation.yaml is a compare-and-swap against the
 text this engine last read or wrote, and adds one to `generation:`; every publish refuses an
 older generation than the one published. Abort wins: when federation.yaml changed under the
 ramp (an abort, a hand edit, another writer) or the redirector serves a newer generation, the

@@ -45,7 +45,7 @@ WAIT_NOTICE_INTERVAL = 15.0
 
 Progress = Callable[[str], None]
 StepHook = Callable[[RampStep], None]
-# Publishes the weights of a federation (actions.publish.make_publisher makes one).
+# Publishes the weights of a federation (traffic.publish.make_publisher makes one).
 Publish = Callable[[Federation], None]
 # (redirector URL, timeout) -> its /active_hosts; raises traffic.LiveError when unreadable
 ActiveHostsReader = Callable[[str, float], dict[str, Any]]
@@ -54,7 +54,7 @@ HealthCheck = Callable[[str, float], CheckResult]
 # (redirector URL, timeout) -> the generation it serves (None: unknown or unreadable)
 GenerationReader = Callable[[str, float], int | None]
 PoolReader = Callable[[str, str, float, int, float], list[str]]
-# the federation -> what the publish target serves now (actions.publish.Publisher.published)
+# the federation -> what the publish target serves now (traffic.publish.Publisher.published)
 PublishedReader = Callable[[Federation], PublishedWeights | None]
 
 
@@ -116,7 +116,7 @@ class RampIO:
     publish: Publish
     clock: Clock = field(default_factory=Clock)
     active_hosts: ActiveHostsReader = fetch_active_hosts
-    # None: the one health verdict (health.py) with the federation's prime and pod headroom
+    # None: the one health verdict (health/verdict.py) with the federation's prime and pod headroom
     member_health: HealthCheck | None = None
     error_rate: ErrorRateCheck = check_error_rate
     launches: LaunchReader = query_launches  # every member's launches over a window
@@ -223,7 +223,7 @@ class RedirectorWatch:
 
     def member_health(self, fed: Federation) -> CheckResult:
         """The member judged as the redirector judges it: /health, pod headroom, and its
-        /versions equal to the prime's (health.py)."""
+        /versions equal to the prime's (health/verdict.py)."""
         member = fed.members[self.member]
         timeout = self.settings.request_timeout
         if self.io.member_health is not None:

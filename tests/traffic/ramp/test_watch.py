@@ -1,4 +1,4 @@
-"""The redirector watch (ramp/wait.py): when a served generation counts as done."""
+"""The redirector watch (traffic/ramp/watch.py): when a served generation counts as done."""
 
 from __future__ import annotations
 
