@@ -406,6 +406,9 @@ def test_watch_dependencies_opens_one_pull_request_per_chart() -> None:
     text = scripts(bump)
     assert 'federation-deploy charts bump "$CHART" "$TO"' in text
     assert "UPDATE_GOLDEN=1" in text and "tests/values/test_golden.py" in text
+    # the refreshed golden files are committed from where the golden test keeps them
+    added = re.search(r'git add -- "\$CONFIG_FILE" (\S+)', text)
+    assert added and (REPO / added.group(1)).is_dir(), added
     assert "gh pr create" in text and "gh pr edit" in text and "Changelog: $CHANGELOG" in text
     # pushes and pull requests made with the workflow's own token start no workflows (no CI on
     # the bump): a named secret does both, and its absence fails the job with an error
