@@ -102,7 +102,6 @@ class MemberStatus:
     reason: str = REASON_UNCHECKED
     message: str = "not checked yet"
     checks: Mapping[str, bool] = field(default_factory=dict)
-    last_check: float | None = None
 
 
 def next_check_delay(healthy: bool, check: CheckConfig, u: float) -> float:
@@ -345,7 +344,6 @@ class HealthMonitor:
             reason=result.reason,
             message=result.message,
             checks=result.checks,
-            last_check=self._clock.time(),
         )
         self.check_counts[(host.name, result.healthy)] += 1
         if result.healthy and not before.healthy:

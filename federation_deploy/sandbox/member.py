@@ -263,9 +263,6 @@ class StandinHandle:
     def set_failing_check(self, service: str | None) -> None:
         self.state.update({"failing_check": service})
 
-    def set_delay(self, seconds: float) -> None:
-        self.state.update({"delay": seconds})
-
     def set_launches(self, seconds: float, failure_every: int = 0) -> None:
         """The launch time every launch reports, and every n-th launch failing (0: none)."""
         self.state.update({"launch_seconds": seconds, "failure_every": failure_every})
