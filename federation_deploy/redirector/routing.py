@@ -51,7 +51,7 @@ class RoutingTable:
     candidates: tuple[Candidate, ...]
     load_balancer: str = "rendezvous"
     fallback: bool = False
-    # "per-launch" here (not the config's default, "sticky"): a table without a RampPlan can
+    # "per-launch" here (not the config's default, "sticky"): a table without a StickyPlan can
     # only split per launch; the app passes the config's policy and a plan.
     ramp_policy: str = "per-launch"
     # derived from candidates by of(), once per table rather than once per launch
@@ -91,7 +91,7 @@ class RoutingTable:
 
     @property
     def sticky_ramp(self) -> bool:
-        """True when ramp members get a set of repositories (RampPlan) rather than draws."""
+        """True when ramp members get a set of repositories (StickyPlan) rather than draws."""
         return (
             self.ramp_policy == "sticky"
             and self.load_balancer == "rendezvous"
@@ -252,7 +252,7 @@ class RampClaim:
 
 
 @dataclass(frozen=True)
-class RampPlan:
+class StickyPlan:
     """The claims of the ramp members, in table order: a key goes to the first that takes it."""
 
     claims: tuple[RampClaim, ...] = ()
@@ -362,7 +362,7 @@ def _rank_order_claim(
     return RampClaim(member, threshold, frozenset(k for k, r in excluded if r < threshold))
 
 
-def sticky_choose(table: RoutingTable, key: str, plan: RampPlan) -> tuple[Candidate, bool]:
+def sticky_choose(table: RoutingTable, key: str, plan: StickyPlan) -> tuple[Candidate, bool]:
     """(member, taken by a ramp claim) for `key` when table.sticky_ramp.
 
     A ramp member without a claim in `plan` (no estimate yet) takes the keys below its share
@@ -420,7 +420,7 @@ def _ramp_pick(
 
 
 def choose_member(
-    table: RoutingTable, path: str, draw: float, plan: RampPlan | None = None
+    table: RoutingTable, path: str, draw: float, plan: StickyPlan | None = None
 ) -> Choice:
     """Pick a member for a cookie-less launch of `path`; `draw` is uniform in [0, 1) per launch.
 
@@ -433,7 +433,7 @@ def choose_member(
         picked = weighted_pick(candidates, draw)
         reason = REASON_RANDOM
     elif table.sticky_ramp:
-        picked, ramped = sticky_choose(table, cache_key(path), plan or RampPlan())
+        picked, ramped = sticky_choose(table, cache_key(path), plan or StickyPlan())
         reason = REASON_RAMP if ramped else REASON_RENDEZVOUS
     else:
         ramp = _ramp_pick(table.ramps, candidates, draw)
@@ -464,7 +464,7 @@ def route(
     path: str,
     cookie: str | None,
     draw: Callable[[], float],
-    plan: RampPlan | None = None,
+    plan: StickyPlan | None = None,
 ) -> Choice:
     """Cookie first (keeps a browser on its member), otherwise choose_member.
 

@@ -1,4 +1,4 @@
-"""Sticky ramp state: decayed launch counts per repository and the RampPlan made from them."""
+"""Sticky ramp state: decayed launch counts per repository and the StickyPlan made from them."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from federation_deploy.redirector.routing import (
     Candidate,
     RampClaim,
-    RampPlan,
     RoutingTable,
+    StickyPlan,
     plan_claim,
     ramp_rank,
 )
@@ -207,7 +207,7 @@ class RampEstimate:
 
 
 class StickyRamp:
-    """Keeps a RampPlan on target for the current routing table as launches are observed.
+    """Keeps a StickyPlan on target for the current routing table as launches are observed.
 
     Every launch is observed (also with no ramp in progress), so that a ramp that starts
     finds the estimate warm. The plan is redone when the table changes (a ramp step, a
@@ -227,7 +227,7 @@ class StickyRamp:
         self.check_every = check_every
         self.popular = popular
         self.base = base
-        self.plan = RampPlan()
+        self.plan = StickyPlan()
         self.replans = 0
         self.estimates: dict[str, RampEstimate] = {}
         self._table: RoutingTable | None = None
@@ -246,7 +246,7 @@ class StickyRamp:
         """Adopt a new routing table: ranks are kept if they still hold, the plan is redone."""
         self._table = table
         if not table.sticky_ramp:
-            self.plan, self.estimates = RampPlan(), {}
+            self.plan, self.estimates = StickyPlan(), {}
             return
         basis = table.rank_basis()
         if basis != self._basis:
@@ -308,14 +308,14 @@ class StickyRamp:
             remaining = [item for item in remaining if not claim.takes(item[0], item[1][i])]
             # the next ramp member only sees the keys this one left
             tail *= 1.0 - claim.threshold
-        self.plan = RampPlan(tuple(claims))
+        self.plan = StickyPlan(tuple(claims))
         self.replans += 1
         self.estimates = self._estimate(table, self.plan, tracked, self.popularity.shares()[1])
 
     @staticmethod
     def _estimate(
         table: RoutingTable,
-        plan: RampPlan,
+        plan: StickyPlan,
         tracked: Sequence[tuple[str, tuple[float, ...], float]],
         tail: float,
     ) -> dict[str, RampEstimate]:

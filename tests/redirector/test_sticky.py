@@ -14,8 +14,8 @@ from federation_deploy.redirector.routing import (
     REASON_RAMP,
     Candidate,
     RampClaim,
-    RampPlan,
     RoutingTable,
+    StickyPlan,
     cache_key,
     choose_member,
     plan_claim,
@@ -150,7 +150,7 @@ def test_without_a_plan_the_ramp_member_gets_its_rendezvous_keys() -> None:
     new = table.ramps[0]
     for i in range(2000):
         path = f"/build/gh/o/r{i}/HEAD"
-        choice = choose_member(table, path, 0.5, RampPlan())
+        choice = choose_member(table, path, 0.5, StickyPlan())
         assert choice.name == rendezvous_choose(cache_key(path), table.candidates).name
         assert (choice.reason == REASON_RAMP) == (choice.name == new.name)
 
