@@ -1,10 +1,14 @@
 """Durations as people write them (30m, 1h30m, 1.5m, 500ms, 90): one parser for every time
-option, formatted back for messages and as a Go duration for helm and kubectl."""
+option, formatted back for messages and as a Go duration for helm and kubectl; and the one
+Clock that waits them out."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from federation_deploy.errors import UsageError
 
@@ -88,3 +92,17 @@ class Duration:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Clock:
+    """Time for long waits (a ramp's holds, a drain's watch); tests pass a fake whose sleep only
+    moves `now` forward. The redirector keeps its own async clock
+    (redirector/health_checks.py): it imports nothing else of the package."""
+
+    now: Callable[[], datetime] = _utc_now
+    sleep: Callable[[float], None] = time.sleep

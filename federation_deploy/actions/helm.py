@@ -9,7 +9,7 @@ import re
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,12 +24,12 @@ from federation_deploy.actions.kube_auth import (
 )
 from federation_deploy.config import Release
 from federation_deploy.errors import FederationDeployError, MissingToolError, ToolError
+from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
 from federation_deploy.values.render import RenderedRelease, describe_chart
 from federation_deploy.values.secrets import censor
 
 T = TypeVar("T")
-Progress = Callable[[str], None]
 
 HELM_ENV = "FEDERATION_DEPLOY_HELM"
 # Where scripts/fetch_helm.py puts helm in a source checkout (the last place we look).
@@ -39,10 +39,6 @@ HELM_FIX = (
     f"in a checkout (it puts helm 3.17.2 in bin/), or set {HELM_ENV}=/path/to/helm"
 )
 DEFAULT_TIMEOUT = "10m"
-
-
-def _noop(_message: str) -> None:
-    pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,7 +243,7 @@ class Helm:
         Chart.lock copied back when update (--update-dependencies) asks for it. helm gets a
         private temporary config and cache (0700): Chart.yaml's repositories are added
         there, never to the user's helm config."""
-        say = progress or _noop
+        say = progress or quiet
         directory = release.local_chart
         if directory is None or directory in self._built:
             return False

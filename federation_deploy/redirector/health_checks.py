@@ -34,6 +34,8 @@ __all__ = [
 log = logging.getLogger("federation_deploy.redirector.health_checks")
 
 
+# The redirector's own clock, not durations.Clock: it is async (the tornado loop must not block)
+# and the redirector imports nothing else of the package.
 class Clock(Protocol):
     """Time as the redirector sees it; tests pass a fake so that nothing really sleeps."""
 

@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -25,6 +25,7 @@ import requests
 
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import FederationDeployError, ToolError, UsageError
+from federation_deploy.progress import Progress
 from federation_deploy.runner import Runner
 from federation_deploy.sandbox.processes import (
     free_port,
@@ -36,7 +37,6 @@ from federation_deploy.traffic.formatting import aligned_lines
 from federation_deploy.traffic.shares import shares
 from federation_deploy.yamlio import atomic_write_text, load_round_trip, write_round_trip
 
-Progress = Callable[[str], None]
 RAMP_MEMBER = "curvenote"
 STATE_FILE = "sandbox.json"
 # Routing is per path: the demo's launches are GitHub repositories with Zipf popularity.

@@ -37,12 +37,14 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from federation_deploy.config import Federation, RampState, load_federation
+from federation_deploy.durations import Clock
 from federation_deploy.errors import (
     FederationDeployError,
     PublishFailed,
     VerificationError,
     WeightsConflict,
 )
+from federation_deploy.progress import Progress
 from federation_deploy.traffic.formatting import paused_text
 from federation_deploy.traffic.ramp.gates import (
     EvidenceGate,
@@ -64,11 +66,9 @@ from federation_deploy.traffic.ramp.plan import (
 from federation_deploy.traffic.ramp.state import parse_timestamp, utc_timestamp, write_member
 from federation_deploy.traffic.ramp.watch import (
     ActiveHostsReader,
-    Clock,
     ErrorRateCheck,
     GenerationReader,
     HealthCheck,
-    Progress,
     Publish,
     PublishedReader,
     RampIO,
@@ -88,7 +88,7 @@ from federation_deploy.traffic.weights import (
     weights_of,
 )
 
-# what callers import from here (the engine's API), defined beside the redirector watch
+# what callers import from here (the engine's API): the watch's types, durations' Clock, Progress
 __all__ = [
     "ActiveHostsReader", "Clock", "ErrorRateCheck", "GenerationReader", "HealthCheck",
     "Progress", "Publish", "PublishedReader", "RampEngine", "RampIO", "RampOutcome",

@@ -3,15 +3,15 @@ weights (talking while it waits), and judging the member's health as the redirec
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from federation_deploy.config import Federation, Member
-from federation_deploy.durations import format_duration
+from federation_deploy.durations import Clock, format_duration
 from federation_deploy.health.probe import CheckResult, check_member_health
+from federation_deploy.progress import Progress, quiet
 from federation_deploy.traffic.launch_metrics import query_launches
 from federation_deploy.traffic.live import (
     LiveError,
@@ -43,7 +43,6 @@ from federation_deploy.traffic.weights import PublishedWeights, weights_of
 # A wait for the redirector says how it goes at least this often (seconds of the ramp's clock).
 WAIT_NOTICE_INTERVAL = 15.0
 
-Progress = Callable[[str], None]
 StepHook = Callable[[RampStep], None]
 # Publishes the weights of a federation (traffic.publish.make_publisher makes one).
 Publish = Callable[[Federation], None]
@@ -92,22 +91,6 @@ class RampSettings:
     warm_timeout: float = 1800.0
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Clock:
-    """Time for the ramp; tests pass a fake whose sleep only moves `now` forward."""
-
-    now: Callable[[], datetime] = _utc_now
-    sleep: Callable[[float], None] = time.sleep
-
-
-def _quiet(_: str) -> None:
-    pass
-
-
 @dataclass(frozen=True)
 class RampIO:
     """Everything the engine talks to: where weights are published, time, the redirector,
@@ -123,7 +106,7 @@ class RampIO:
     launcher: Launcher = launch  # a probe launch on the member's own BinderHub API
     # (redirector URL, member, final weight, count, timeout) -> the launch paths to warm
     pool: PoolReader = fetch_pool
-    progress: Progress = _quiet
+    progress: Progress = quiet
     on_step: StepHook | None = None  # when the redirector serves a step, before its hold
     live_generation: GenerationReader = fetch_live_generation
     # None: the target cannot be read (a resume then publishes without asking)

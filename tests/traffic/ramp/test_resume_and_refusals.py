@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from federation_deploy.config import load_federation
+from federation_deploy.durations import Clock
 from federation_deploy.sandbox.member import StandinHandle, start_standin
 from federation_deploy.traffic.live import CheckResult
 from federation_deploy.traffic.publish import publish_file
 from federation_deploy.traffic.ramp.plan import round_weight
-from federation_deploy.traffic.ramp.watch import Clock, RampIO, RampSettings, RedirectorWatch
+from federation_deploy.traffic.ramp.watch import RampIO, RampSettings, RedirectorWatch
 from federation_deploy.traffic.shares import share_to_weight
 from federation_deploy.traffic.weights import lock_path
 from tests.helpers.standin_federation import FEDERATION_YAML, StandinFederation
