@@ -26,6 +26,7 @@ from federation_deploy.commands.verify import prime_versions_url, verify_summary
 from federation_deploy.config import Federation, Hook, Member, Release
 from federation_deploy.errors import EXIT_FAILED, EXIT_OK, ToolError, UsageError
 from federation_deploy.health.probe import Fetch, Retry, VerifyResult, http_get, verify_member
+from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
 from federation_deploy.values.locked_files import require_unlocked
 from federation_deploy.values.render import (
@@ -45,16 +46,11 @@ __all__ = ["DryRunReport", "ReleaseFailure", "TemplatedRelease", "dry_run_member
            "require_deployable"]
 
 Write = Callable[[str], None]
-Progress = Callable[[str], None]
 # The deploy's stages in their fixed order. The helm adapter (pyhelm3, pydantic) is imported
 # only when a command runs it: the CLI needs these for --help, and importing it costs time.
 STAGES = ("auth", "releases", "rollout", "verify")
 CLUSTER_STAGES = frozenset({"auth", "releases", "rollout"})
 DEFAULT_TIMEOUT = "10m"  # the same as actions.helm.DEFAULT_TIMEOUT (a test keeps them equal)
-
-
-def _noop(_message: str) -> None:
-    pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,7 +128,7 @@ def deploy_member(
     plans them here instead. `tools`, `helm_executable`, `verify_fetch` and `sleep` serve
     tests and the sandbox.
     """
-    say = progress or _noop
+    say = progress or quiet
     chosen, hooks = planned or plan_stages(list(stages) if stages else None, member)
     report = DeployReport(member.name, chosen)
     if fed.sandbox is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from federation_deploy.config import Federation, Member, Release
 from federation_deploy.errors import ToolError
+from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
 from federation_deploy.values.manifests import (
     displayable_manifests,
@@ -24,12 +25,6 @@ from federation_deploy.values.render import (
 
 if TYPE_CHECKING:
     from federation_deploy.values.manifests import ValidationReport
-
-Progress = Callable[[str], None]
-
-
-def _noop(_message: str) -> None:
-    pass
 
 
 @dataclass
@@ -135,7 +130,7 @@ def dry_run_member(
     fetched or rendered is reported in `failed` and the others still go on."""
     from federation_deploy.actions.helm import Helm, first_line, is_fetch_failure, secret_strings
 
-    say = progress or _noop
+    say = progress or quiet
     rendered = render_releases(fed, member, releases, without_secrets=without_secrets)
     note = secrets_note(rendered)
     if note:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,18 +10,13 @@ from federation_deploy.commands.deploy import auth_error, stage_error
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, Member, Release
 from federation_deploy.errors import EXIT_CHANGES, ToolError
+from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
 from federation_deploy.values.manifests import manifest_diff
 from federation_deploy.values.render import describe_chart, render_releases, require_deployable
 
 if TYPE_CHECKING:
     from federation_deploy.actions.kube_auth import ClusterTools
-
-Progress = Callable[[str], None]
-
-
-def _noop(_message: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -64,7 +59,7 @@ def diff_member(
         probe_cluster,
     )
 
-    say = progress or _noop
+    say = progress or quiet
     rendered = render_releases(fed, member, releases)
     tools = tools or find_cluster_tools(member)
     secrets = secret_strings(rendered)
@@ -100,7 +95,6 @@ def diff_member(
         helm.use_cluster(None)
         helm.close()
     return report
-
 
 
 def diff(
