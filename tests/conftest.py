@@ -103,9 +103,27 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # one applied stack per session, so they all run on the same worker (--dist loadgroup); the rest
 # is spread over both, which roughly halves the wall time on 2 cores (most of it is waiting on
 # real processes: terraform, helm, servers).
+#
+# The slow tier (`-m slow`; `make check` runs the rest): every test that needs one of these
+# fixtures runs a real tool or real servers: terraform against moto_server, helm, the redirector
+# with its stand-in members. Tests that are slow for another reason (the CLI in a subprocess,
+# real waits, large inputs) carry @pytest.mark.slow themselves.
+SLOW_FIXTURES = frozenset({
+    "moto_server",  # tests/helpers/terraform_fixtures.py: moto_server and terraform
+    "terraform_binary",
+    "helm_binary",  # the real helm (and helm_repo, built with it)
+    "federation",  # tests/helpers/standin_federation.py, tests/redirector/conftest.py
+    "standins",
+    "redirector_server",
+    "redirector_process",
+    "adopted",  # tests/adopt: a deploy repository adopted (and, in test_adopted_ci_matrix, git)
+})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "moto_server" in getattr(item, "fixturenames", ()):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if "moto_server" in fixtures:
             item.add_marker(pytest.mark.xdist_group("terraform"))
+        if fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)

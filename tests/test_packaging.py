@@ -86,6 +86,7 @@ def undeclared(imports: dict[str, list[str]], allowed: set[str]) -> dict[str, li
 # --- imports against dependencies -----------------------------------------------------------
 
 
+@pytest.mark.slow  # reads every installed distribution's metadata
 def test_every_import_of_the_package_is_a_declared_dependency() -> None:
     imports = third_party(top_level_imports(python_files("federation_deploy")))
     distributions_of(imports)  # every module resolves to an installed distribution
@@ -93,6 +94,7 @@ def test_every_import_of_the_package_is_a_declared_dependency() -> None:
     assert not missing, f"imported by the package, not in [project].dependencies: {missing}"
 
 
+@pytest.mark.slow  # reads every installed distribution's metadata
 def test_every_dependency_is_imported_by_the_package() -> None:
     imports = third_party(top_level_imports(python_files("federation_deploy")))
     used = set(distributions_of(imports))
@@ -100,6 +102,7 @@ def test_every_dependency_is_imported_by_the_package() -> None:
     assert not unused, f"declared but never imported by federation_deploy: {unused}"
 
 
+@pytest.mark.slow  # reads every installed distribution's metadata
 def test_tests_scripts_and_benchmarks_import_only_what_is_declared() -> None:
     imports = third_party(top_level_imports(python_files("tests", "scripts", "benchmarks")))
     distributions_of(imports)
@@ -165,11 +168,13 @@ def source_tree(tmp_path: Path) -> Path:
     return tree
 
 
+@pytest.mark.slow  # builds the metadata with setuptools in a subprocess
 def test_metadata_builds_without_deprecation_warnings(source_tree: Path) -> None:
     warnings = metadata_warnings(source_tree)
     assert not [w for w in warnings if "Deprecat" in w], warnings
 
 
+@pytest.mark.slow  # builds the metadata with setuptools in a subprocess
 def test_the_metadata_probe_sees_a_deprecated_license_table(source_tree: Path) -> None:
     pyproject = source_tree / "pyproject.toml"
     text = pyproject.read_text()

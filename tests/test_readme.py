@@ -102,6 +102,7 @@ def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow  # each example in bash, the CLI in a subprocess
 @pytest.mark.parametrize("command", [
     pytest.param(c, marks=pytest.mark.skip(reason=r)) if (r := skip_reason(c)) else c
     for c in COMMANDS

@@ -276,6 +276,7 @@ def test_an_interrupt_while_the_tool_starts_still_stops_the_tool(tmp_path: Path)
         os.kill(pid, 0)  # stopped and reaped, not left running in its own session
 
 
+@pytest.mark.slow  # waits out a real grace period
 def test_a_tool_that_does_not_stop_is_killed_after_the_grace_period(tmp_path: Path) -> None:
     code, err = interrupt(tmp_path, signal.SIGINT, grace=0.5, marker="IGNORE")
     assert code == 130 and f"{os.path.basename(PY)} did not stop within 0.5s: killed" in err

@@ -73,6 +73,7 @@ def test_every_workflow_is_there() -> None:
     assert sorted(p.stem for p in WORKFLOWS.glob("*.yml")) == sorted(NAMES)
 
 
+@pytest.mark.slow  # check-jsonschema over every workflow
 @pytest.mark.parametrize("schema", ["vendor.github-workflows",
                                     "custom.github-workflows-require-timeout"])
 def test_workflows_match_the_github_schema_offline(schema: str) -> None:

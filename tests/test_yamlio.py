@@ -101,6 +101,7 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["config.json"]
 
 
+@pytest.mark.slow  # a large document (seconds to parse)
 def test_a_large_document_without_alias_amplification_is_not_an_alias_bomb() -> None:
     """The cap counts what aliases add beyond the distinct values: 150,000 plain keys (and a
     small alias among them) load; a few nested aliases that expand to millions do not."""

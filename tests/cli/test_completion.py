@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the CLI in a subprocess, as a shell calls it
+
 EXE = shutil.which("federation-deploy") or str(
     Path(__file__).resolve().parents[2] / ".venv" / "bin" / "federation-deploy")
 

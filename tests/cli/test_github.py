@@ -8,6 +8,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from federation_deploy.cli.github import (
     annotation,
     annotation_lines,
@@ -33,6 +35,7 @@ def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_config_errors_become_annotations(config_dir: Path) -> None:
     path = config_dir / "federation.yaml"
     path.write_text(path.read_text()
@@ -52,6 +55,7 @@ def test_config_errors_become_annotations(config_dir: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_no_annotations_outside_github_actions(config_dir: Path) -> None:
     path = config_dir / "federation.yaml"
     path.write_text(path.read_text().replace("    weight: 15\n", "    weight: -1\n"))
@@ -61,6 +65,7 @@ def test_no_annotations_outside_github_actions(config_dir: Path) -> None:
     assert "members.ovh2.weight" in result.stderr
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_other_errors_are_not_annotated(config_dir: Path) -> None:
     result = run(config_dir, "render", "nope", github=True)
     assert result.returncode == 2 and "unknown member 'nope'" in result.stderr

@@ -134,6 +134,7 @@ def test_the_unmodified_config_is_valid(config: Path) -> None:
 @settings(max_examples=80, deadline=20_000, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(MUTATIONS, min_size=1, max_size=3))
+@pytest.mark.slow  # the CLI in a subprocess
 def test_validate_exits_0_or_2_and_never_tracebacks(config: Path,
                                                     mutations: list[Mutation]) -> None:
     for _ in mutated(config, mutations):
@@ -146,6 +147,7 @@ def test_validate_exits_0_or_2_and_never_tracebacks(config: Path,
     Mutation("federation.yaml", "insert", 0.0, "redirector: [1"),
     Mutation("secrets/values/gke.yaml", "value", 0.9, ".nan"),
 ])
+@pytest.mark.slow  # the CLI in a subprocess
 def test_validate_in_a_subprocess(config: Path, mutation: Mutation) -> None:
     for _ in mutated(config, [mutation]):
         proc = subprocess.run(

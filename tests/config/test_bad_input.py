@@ -38,6 +38,7 @@ def alias_bomb(levels: int = 12) -> str:
 # -- input that used to hang or crash --------------------------------------------------------
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_alias_bomb_in_a_values_file_is_refused_in_a_subprocess(config_dir: Path) -> None:
     # a subprocess with a timeout: without the cap this grows memory until killed
     (config_dir / "values" / "gke.yaml").write_text("binderhub:\n" + alias_bomb())

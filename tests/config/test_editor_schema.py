@@ -4,6 +4,7 @@ package, referenced from config/federation.yaml, and in step with the loader."""
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 import subprocess
@@ -24,6 +25,7 @@ from federation_deploy.config.editor_schema import (
     federation_schema_text,
 )
 from federation_deploy.errors import ConfigError
+from tests.conftest import copy_federation
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
@@ -31,6 +33,7 @@ REGENERATE = ("regenerate it: federation-deploy schema > "
               f"federation_deploy/{SHIPPED}")
 
 
+@functools.cache  # the schema is pure data: checked against the metaschema once
 def validator() -> jsonschema.protocols.Validator:
     schema = federation_schema()
     cls = jsonschema.validators.validator_for(schema)
@@ -44,6 +47,7 @@ def test_shipped_schema_is_the_generated_one() -> None:
     assert shipped == federation_schema_text(), REGENERATE
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_schema_command_prints_it() -> None:
     result = subprocess.run([sys.executable, "-m", "federation_deploy.cli.main", "schema"],
                             capture_output=True, text=True, timeout=60, check=False)
@@ -160,9 +164,17 @@ def test_mutations_cover_every_section() -> None:
             "members.*.cluster", "members.*.terraform", "members.*.releases[]"} <= where
 
 
+@pytest.fixture(scope="module")
+def shared_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the config for all the mutations: each writes the whole federation.yaml
+    and only loads it, so no test sees another's change."""
+    return copy_federation(tmp_path_factory.mktemp("mutations"))
+
+
 @pytest.mark.parametrize(("name", "key", "data"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_what_the_schema_rejects_the_loader_rejects(name: str, key: str, data: Any,
-                                                    config_dir: Path) -> None:
+                                                    shared_config: Path) -> None:
+    config_dir = shared_config
     assert list(validator().iter_errors(data)), f"schema accepts: {name}"
     (config_dir / "federation.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(ConfigError) as info:

@@ -21,6 +21,8 @@ from federation_deploy.sandbox.member import StandinHandle
 
 from .conftest import Client, hosts_config, wait_until
 
+pytestmark = pytest.mark.slow  # `redirector serve` and `config` as CLI processes
+
 CLI = [sys.executable, "-c", "from federation_deploy.cli import main; main()"]
 
 

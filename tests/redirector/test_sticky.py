@@ -242,6 +242,7 @@ def test_trending_repository_brings_the_share_back_within_a_few_thousand_launche
     assert counts["new"] / 4000 == pytest.approx(0.05, abs=0.008)
 
 
+@pytest.mark.slow  # hundreds of thousands of launches
 @pytest.mark.parametrize("target", [0.01, 0.05, 0.25])
 def test_sticky_ramp_share_on_target_after_warm_up(target: float) -> None:
     table = sticky_table(target)

@@ -14,6 +14,8 @@ import pytest
 
 from tests.conftest import FIXTURE_CONFIG, REPO
 
+pytestmark = pytest.mark.slow  # the whole sandbox: moto, terraform, helm, servers, a ramp
+
 MIRROR = os.environ.get("TF_PLUGIN_MIRROR", "/opt/tf-plugins")
 
 

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "lint_workflows.py"
 SHA = re.compile(r"^\s*(?:- )?uses: [\w.-]+/[\w./-]+@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$")
@@ -132,6 +134,7 @@ def test_a_clean_workflow_passes(tmp_path: Path) -> None:
     assert "shellcheck: 0 finding(s) in 3 run: script(s) of 1 workflow(s)" in proc.stdout
 
 
+@pytest.mark.slow  # zizmor and shellcheck on every workflow
 def test_the_repository_workflows_are_clean() -> None:
     proc = run_lint()
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -30,6 +30,8 @@ from federation_deploy.traffic.publish import publish_file
 from federation_deploy.traffic.weights import lock_path
 from tests.helpers.standin_federation import FEDERATION_YAML, StandinFederation
 
+pytestmark = pytest.mark.slow  # ramps and drains as racing CLI processes
+
 CLI = str(Path(sys.executable).parent / "federation-deploy")  # the installed entry point
 WAIT = 60.0  # the longest any condition may take on a loaded machine
 # a second member that can be ramped (the "ramps of two members")

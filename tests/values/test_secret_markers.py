@@ -133,6 +133,7 @@ def test_terraform_output_redacts_sensitive_outputs() -> None:
         assert_no_secret(text)
 
 
+@pytest.mark.slow  # a real tool that fails
 def test_a_tool_error_censors_every_form(tmp_path: Path) -> None:
     script = tmp_path / "leaky"
     script.write_text("#!/bin/sh\nprintf '%s\\n' \"$1\" >&2\nprintf 'pass: Zq9\\n' >&2\n"

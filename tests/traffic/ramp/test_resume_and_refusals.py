@@ -42,6 +42,8 @@ from tests.traffic.test_one_writer import (
 )
 from tests.traffic.test_one_writer import redirector_process as one_writer_redirector
 
+pytestmark = pytest.mark.slow  # ramps as CLI processes against a local redirector
+
 # the same fixture as test_one_writer's: a `redirector serve` process on the published config
 redirector_process = one_writer_redirector
 
