@@ -13,6 +13,7 @@ import pytest
 
 from federation_deploy.actions import terraform as tf
 from federation_deploy.actions.terraform_diagnosis import diagnose, error_text
+from federation_deploy.config import display_path
 from federation_deploy.errors import ProviderUnavailableError, ToolError
 from federation_deploy.runner import Runner
 from tests.conftest import REPO
@@ -81,7 +82,7 @@ def test_a_mirror_without_the_provider_says_check_the_mirror(
     with pytest.raises(ProviderUnavailableError) as caught:
         pinned(stack, {**NO_NETWORK, **NO_AWS, tf.MIRROR_ENV: str(empty)}).init()
     message = caught.value.render()
-    assert f"hashicorp/aws 5.100.0 (pinned by {stack}" in message
+    assert f"hashicorp/aws 5.100.0 (pinned by {display_path(stack)}" in message
     assert f"is not in TF_PLUGIN_MIRROR={empty}" in message
 
 
@@ -150,7 +151,7 @@ resource "aws_iam_role" "left" {
     message = caught.value.render()
     assert "EntityAlreadyExists" in message  # terraform's own reason, kept
     assert "met resources that exist but are not in its state (aws_iam_role.left)" in message
-    assert f"`terraform -chdir={stack} import aws_iam_role.left ID`" in message
+    assert f"`terraform -chdir={display_path(stack)} import aws_iam_role.left ID`" in message
 
 
 # -- the classifier on terraform's exact texts (lines as terraform prints them) ---------------

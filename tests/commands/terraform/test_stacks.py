@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from federation_deploy.actions import terraform as tf
 from federation_deploy.cli.main import cli
 from federation_deploy.commands import terraform as tf_commands
-from federation_deploy.config import load_federation
+from federation_deploy.config import display_path, load_federation
 from federation_deploy.config import terraform_files as tff
 from federation_deploy.errors import LockFileError, ProviderUnavailableError
 from federation_deploy.runner import Runner
@@ -79,7 +79,7 @@ def test_gcp_stack_whose_provider_is_not_in_the_mirror_is_refused_by_name(
     with pytest.raises(ProviderUnavailableError) as caught:
         tf_commands.for_member(fed, "gke", Runner(echo=False)).plan()
     message = str(caught.value)
-    assert f"hashicorp/google 4.63.0 (pinned by {config_dir.parent}" in message
+    assert f"hashicorp/google 4.63.0 (pinned by {display_path(config_dir.parent)}" in message
     assert f"is not in TF_PLUGIN_MIRROR={plugin_mirror}" in message
     assert "this stack is skipped here" in message
     assert not (config_dir.parent / "terraform" / "gcp" / "prod" / ".terraform").exists()
