@@ -123,7 +123,7 @@ def test_a_violation_is_seen(tmp_path: Path) -> None:
 # The floor plan: a few shared modules at the root, the CLI reaching only commands/, and every
 # command returning the one result type.
 
-# at most 8 (DESIGN): progress holds the one Progress type every room talks through
+# at most 8 modules: progress holds the one Progress type every room talks through
 ROOT_MODULES = {"__init__", "errors", "runner", "signals", "yamlio", "durations", "progress"}
 # What the CLI may import of the package: its own modules, the commands, config (the model and
 # the schema's limits for option ranges) and the shared root modules.

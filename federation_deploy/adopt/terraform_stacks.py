@@ -14,7 +14,7 @@ from federation_deploy.config.terraform_files import (
     tf_files,
 )
 
-# the terraform adopt pins when the stacks' ranges allow it (ours, DESIGN 4)
+# the terraform adopt pins when the stacks' ranges allow it (config/federation.yaml's)
 DEFAULT_TERRAFORM_VERSION = "1.11.4"
 LOCK_FILE = ".terraform.lock.hcl"
 _PROVIDERS = re.compile(r"^\s*required_providers\s*\{", re.MULTILINE)
