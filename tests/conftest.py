@@ -120,6 +120,11 @@ SLOW_FIXTURES = frozenset({
 })
 
 
+# tryfirst: xdist's worker turns the xdist_group mark into the test's group in its own
+# pytest_collection_modifyitems, registered after this conftest and so called before it
+# unless this one goes first; a mark added after that is ignored, and every terraform module
+# would then run on both workers, each with its own moto_server and applied stack.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
