@@ -13,9 +13,10 @@ ifneq ($(TF_PLUGIN_MIRROR),)
 export TF_PLUGIN_MIRROR
 endif
 
-# pytest's temporary directories stay in the checkout (git-ignored, removed by `make clean`),
-# one per target: pytest empties its --basetemp at the start of each run
-PYTEST_TMP := .pytest-tmp
+# pytest's temporary directories: one per checkout and target (pytest empties its --basetemp at
+# the start of each run), outside the checkout because messages show paths below the working
+# directory relative to it, and the tests expect the absolute ones; `make clean` removes them
+PYTEST_TMP := $(or $(TMPDIR),/tmp)/federation-deploy-pytest$(subst /,-,$(CURDIR))
 PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
 
 .PHONY: test check demo lint typecheck workflows-lint pytest pytest-fast install helm clean
@@ -48,12 +49,12 @@ workflows-lint: install
 
 pytest: install helm
 	mkdir -p $(PYTEST_TMP)
-	$(PYTEST) -q --basetemp=$(CURDIR)/$(PYTEST_TMP)/$@
+	$(PYTEST) -q --basetemp=$(PYTEST_TMP)/$@
 
 ## the fast tier: every test not marked slow (tests/conftest.py marks them)
 pytest-fast: install
 	mkdir -p $(PYTEST_TMP)
-	$(PYTEST) -q -m "not slow" --basetemp=$(CURDIR)/$(PYTEST_TMP)/$@
+	$(PYTEST) -q -m "not slow" --basetemp=$(PYTEST_TMP)/$@
 
 ## while editing: lint, types and the fast tier (under a minute on 2 cores)
 check: lint typecheck pytest-fast
@@ -66,7 +67,7 @@ demo: install helm
 	$(BIN)/federation-deploy sandbox demo
 
 # also pytest's temporary directories (hundreds of MB after a few runs of the suite): those of
-# make check and make test in .pytest-tmp/, those of pytest run by hand in the system's tmp
+# make check and make test (PYTEST_TMP), those of pytest run by hand
 clean:
 	rm -rf $(VENV) bin .pytest_cache .mypy_cache .ruff_cache $(PYTEST_TMP)
 	rm -rf "$${TMPDIR:-/tmp}/pytest-of-$$(id -un)"
