@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # the CLI in subprocesses
 
 # The tests that read config/federation.yaml before issue 30 (28 failed with a sixth member):
 # golden files, ci-matrix, member counts and shares, completion, the chart table.

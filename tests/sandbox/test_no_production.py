@@ -20,6 +20,8 @@ from federation_deploy.runner import Runner
 from federation_deploy.sandbox.federation import Sandbox
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # sandbox config, the CLI in subprocesses
+
 CLOUD_TOOLS = ("gcloud", "aws", "kubectl", "gke-gcloud-auth-plugin")
 
 

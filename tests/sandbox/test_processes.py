@@ -8,8 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from federation_deploy.sandbox.federation import SandboxState, Service, sandbox_down
 from federation_deploy.sandbox.processes import _alive
+
+pytestmark = pytest.mark.slow  # real processes started and stopped
 
 ORPHAN = ("import subprocess, sys\n"
           "child = subprocess.Popen(['sleep', '300'], start_new_session=True,\n"
