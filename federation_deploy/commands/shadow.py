@@ -11,7 +11,7 @@ from federation_deploy.adopt.sources import read_env_file
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, Member
 from federation_deploy.errors import EXIT_CHANGES, EXIT_OK, UsageError
-from federation_deploy.runner import Runner
+from federation_deploy.runner import Runner, censor
 from federation_deploy.values.render import render_releases, require_deployable
 
 DEPLOY_SCRIPT = "deploy.py"
@@ -76,10 +76,12 @@ def shadow(run: ShadowRun, *, runner: Runner, without_secrets: bool = False) -> 
     Secret values are compared and never shown (not even as digests); --without-secrets
     compares the secret files by path only. Exit 3 when a difference is not intended."""
     rendered = render_releases(run.fed, run.member, without_secrets=without_secrets)
-    for release in rendered:
-        runner.add_secrets(release.secret_strings())
-    proc = runner.run(list(run.argv), cwd=run.fed.config_dir, env=run.env)
+    secrets = {s for release in rendered for s in release.secret_strings()}
+    # censored in what is shown, not in what is compared: a censored `***` in deploy.py's
+    # output would differ from our (uncensored) plan
+    proc = runner.run(list(run.argv), cwd=run.fed.config_dir, env=run.env,
+                      shown_secrets=secrets)
     report = compare(run.fed, run.member, proc.stdout, rendered,
                      without_secrets=without_secrets)
     return CommandResult(exit_code=EXIT_CHANGES if report.unintended else EXIT_OK,
-                         stdout=render_report(report))
+                         stdout=censor(render_report(report), secrets))

@@ -21,6 +21,7 @@ from federation_deploy.config import (
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.errors import ConfigError, UsageError
 from federation_deploy.traffic.shares import plain_number
+from federation_deploy.values.secrets import SHORT_SECRET
 from federation_deploy.yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
 # What a secret value prints as: in rendered values, manifests and terraform outputs alike.
@@ -63,18 +64,31 @@ class RenderedRelease:
 
     @property
     def secret_paths(self) -> set[KeyPath]:
+        """The key paths whose final value a secret layer set: leaves (scalars, lists) only.
+        A secret file that sets binderhub.registry.password touches `binderhub` and
+        `binderhub.registry` too, but the plain values beside the password are not secret."""
         return {path for path, origins in self.origins.items()
                 if origins and origins[-1].secret and not origins[-1].deleted
+                and not isinstance(origins[-1].value, dict)
                 and _get(self.values, path) is not _MISSING}
 
     def secret_strings(self) -> set[str]:
-        """Every secret scalar as a string, for censoring tool output and echoed commands."""
+        """The scalars secret layers set (by key path), as strings, for censoring tool output
+        and echoed commands. A short one (below SHORT_SECRET characters: a count, a flag, a
+        size) that a plain layer or the chart also sets is no secret and is left out: it
+        would star every `1` or `0` in helm's output and in versions."""
+        plain = {str(leaf) for path, leaf in _leaf_items(self.values)
+                 if path not in self.secret_paths}
         found: set[str] = set()
         for path in self.secret_paths:
             for leaf in _leaves(_get(self.values, path)):
-                # every length: short ones are censored as whole tokens (values/secrets.py)
-                if leaf is not None and not isinstance(leaf, bool) and str(leaf).strip():
-                    found.add(str(leaf))
+                if leaf is None or isinstance(leaf, bool) or not str(leaf).strip():
+                    continue
+                text = str(leaf)
+                # every length otherwise: short ones are censored as whole tokens (values/secrets.py)
+                if len(text) < SHORT_SECRET and text in plain:
+                    continue
+                found.add(text)
         return found
 
     def redacted(self) -> dict[str, Any]:
@@ -99,7 +113,8 @@ class RenderedRelease:
         if final is _MISSING:
             lines.append(f"{keypath}: not set in the values of {self.member}/{self.release.name}")
         else:
-            shown = final if show_secrets or not secret else REDACTED
+            # a parent of secret keys shows with only those keys redacted
+            shown = final if show_secrets or not secret else _get(self.redacted(), path)
             lines.append(f"{keypath} = {json.dumps(shown, default=str)}")
         origins = [o for p, os in self.origins.items() if p == path or p[: len(path)] == path
                    for o in os]
@@ -133,6 +148,18 @@ def _get(data: Any, path: KeyPath) -> Any:
             return _MISSING
         data = data[key]
     return data
+
+
+def _leaf_items(value: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, Any]]:
+    """(key path, scalar) of every leaf of a mapping; a list counts as one leaf of its path."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaf_items(item, (*prefix, str(key)))
+    elif isinstance(value, list):
+        for item in _leaves(value):
+            yield prefix, item
+    else:
+        yield prefix, value
 
 
 def _leaves(value: Any) -> Iterator[Any]:
