@@ -13,6 +13,7 @@ from federation_deploy.adopt.chart_pins import shared_chart_pins
 from federation_deploy.adopt.sources import (
     CdWorkflow,
     Unmapped,
+    coalesce_values,
     load_plain_yaml,
     merge_values,
     read_cd_workflow,
@@ -109,10 +110,10 @@ class _Reader:
 
     def plain_values(self, member: str) -> dict[str, Any]:
         """The plain (never secret) layers of a member over the chart's defaults."""
-        merged: Any = self.chart_values
+        merged: Any = {}
         for relative in [*self._glob("config/common/*.yaml"), f"config/{member}.yaml"]:
             merged = merge_values(merged, self._values_of(relative))
-        return dict(merged)
+        return dict(coalesce_values(self.chart_values or {}, merged))
 
     def table(self, name: str) -> dict[str, Any]:
         return self.script.tables.get(name, {})

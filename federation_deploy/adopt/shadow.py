@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from federation_deploy.adopt.sources import load_plain_yaml, merge_values
+from federation_deploy.adopt.sources import coalesce_values, load_plain_yaml, merge_values
 from federation_deploy.config import Federation, Member, Release, values_layers
 from federation_deploy.values.render import (
     RenderedRelease,
@@ -355,7 +355,8 @@ class _Comparison:
         secret_keys |= set(rendered.secret_paths)
         # both over the chart's own values.yaml, as helm merges them
         defaults = chart_default_values(release) or {}
-        ours, merged = merge_values(defaults, rendered.values), merge_values(defaults, merged)
+        ours = coalesce_values(defaults, rendered.values)
+        merged = coalesce_values(defaults, merged)
         redirector = is_redirector_release(self.fed, self.member, release)
         added: list[str] = []
         for keypath in value_differences(ours, merged):

@@ -190,15 +190,27 @@ def load_plain_yaml(path: Path, display: str) -> Any:
 
 
 def merge_values(base: Any, over: Any) -> Any:
-    """Helm's merge of values: dicts deeply, everything else replaced, null deletes."""
+    """Helm's merge of -f files: dicts deeply, everything else replaced, a null kept (helm
+    deletes the chart's default for it later: coalesce_values)."""
     if not isinstance(base, Mapping) or not isinstance(over, Mapping):
         return over
     merged = dict(base)
     for key, value in over.items():
-        if value is None:
-            merged.pop(key, None)
+        merged[key] = None if value is None else merge_values(merged.get(key), value)
+    return merged
+
+
+def coalesce_values(defaults: Any, values: Any) -> Any:
+    """Helm's coalescing of user values over a chart's values.yaml: dicts deeply, a user null
+    deletes the chart's key (and is kept where the chart has no such key)."""
+    if not isinstance(defaults, Mapping) or not isinstance(values, Mapping):
+        return values
+    merged = dict(defaults)
+    for key, value in values.items():
+        if value is None and key in defaults:
+            merged.pop(key)
         else:
-            merged[key] = merge_values(merged.get(key), value)
+            merged[key] = coalesce_values(merged.get(key), value)
     return merged
 
 

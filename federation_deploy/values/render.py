@@ -112,6 +112,8 @@ class RenderedRelease:
         keypath = f"{self.release.name}.{keypath}"
         if final is _MISSING:
             lines.append(f"{keypath}: not set in the values of {self.member}/{self.release.name}")
+        elif final is None:
+            lines.append(f"{keypath} = null (passed to helm, which deletes the chart's default)")
         else:
             # a parent of secret keys shows with only those keys redacted
             shown = final if show_secrets or not secret else _get(self.redacted(), path)
@@ -199,14 +201,17 @@ def merge_layer(
     origins: dict[KeyPath, list[Origin]],
     prefix: KeyPath = (),
 ) -> None:
-    """Merge like Helm: dicts merge deeply, lists and scalars replace, null deletes the key."""
+    """Merge like Helm merges -f files: dicts merge deeply, lists and scalars replace, and a
+    null replaces too. The null stays in the merged values (unless a later layer sets the key
+    again): helm deletes the chart's default for a user value that is null, which it could
+    not do if the key were simply left out."""
     for key, value in layer_data.items():
         key = str(key)
         path = (*prefix, key)
         line = line_of(layer_data, key) if isinstance(layer_data, LocatedMap) else None
         loc = Location(layer.file, line)
         if value is None:
-            target.pop(key, None)
+            target[key] = None
             origins.setdefault(path, []).append(Origin(layer.name, loc, None, layer.secret, True))
             continue
         if isinstance(value, dict):
@@ -404,8 +409,13 @@ def render_release(fed: Federation, member: Member, release: Release, *,
             block.pop("hosts", None)  # replaced whole: no key of a file's host is left over
     for layer in generated_layers(fed, member, release, stale):
         merge_layer(values, layer.data, layer, origins)
-    if defaults:
-        values["federationRedirect"]["hosts"].update(dict.fromkeys(defaults))
+    if stale:
+        # a stale host of the files is gone with the files' block; only the chart's own
+        # defaults need the null (a null host helm does not delete would reach the redirector)
+        hosts = values["federationRedirect"]["hosts"]
+        for name in stale:
+            if name not in defaults:
+                hosts.pop(name, None)
     return RenderedRelease(member=member.name, release=release, values=values, origins=origins,
                            skipped=tuple(skipped), stand_in=stand_in)
 

@@ -40,8 +40,11 @@ def test_lists_replace() -> None:
     assert merged("a: [1, 2, 3]", "a: [4]") == {"a": [4]}
 
 
-def test_null_deletes_key() -> None:
-    assert merged("a: {b: 1, c: 2}", "a: {b: null}") == {"a": {"c": 2}}
+def test_null_is_kept_for_helm_unless_a_later_layer_sets_the_key() -> None:
+    # as helm merges -f files: the null reaches helm, which deletes the chart's default
+    assert merged("a: {b: 1, c: 2}", "a: {b: null}") == {"a": {"b": None, "c": 2}}
+    assert merged("a: {b: 1}", "a: {b: null}", "a: {b: 3}") == {"a": {"b": 3}}
+    assert merged("a: {b: 1}", "a: null", "a: {c: 3}") == {"a": {"c": 3}}
 
 
 def test_scalar_replaced_by_dict_and_back() -> None:
@@ -60,7 +63,8 @@ def test_member_layers_and_null_deletion(config_dir: Path) -> None:
     bh = binderhub.values["config"]["BinderHub"]
     assert bh["use_registry"] is True  # common
     assert bh["pod_quota"] == 20  # member
-    assert "banned_specs" not in binderhub.values["config"]["GitHubRepoProvider"]  # null
+    # null: kept, so that helm deletes the chart's default (as `helm -f` of the files would)
+    assert binderhub.values["config"]["GitHubRepoProvider"]["banned_specs"] is None
 
 
 def write_secrets(config_dir: Path) -> None:
@@ -112,7 +116,8 @@ def test_explain_deleted_key(config_dir: Path) -> None:
     fed = load_federation(config_dir)
     (rendered,) = render_member(fed, "staging", ["binderhub"])
     lines = rendered.explain("config.GitHubRepoProvider.banned_specs")
-    assert "not set" in lines[0]
+    assert lines[0] == ("binderhub.config.GitHubRepoProvider.banned_specs = null (passed to "
+                        "helm, which deletes the chart's default)")
     assert lines[1].startswith("  values/common.yaml:")
     assert lines[2].startswith("  values/staging.yaml:") and "deleted (null)" in lines[2]
 
