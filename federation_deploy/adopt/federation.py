@@ -47,6 +47,8 @@ __all__ = ["GIT_CRYPT_MAGIC", "Adoption", "Unmapped", "adopt_repository",
 DEPLOY_SCRIPT = "deploy.py"
 CD_WORKFLOW = ".github/workflows/cd.yml"
 STAND_IN = "config/test-secrets.yaml"
+# the redirector's own name of a host adopted under a member's name (routed_hosts)
+HOST_NAME = "__redirector_host"
 # deploy.py's main() tries the tables in this order, so a member in two tables gets the first
 CLOUD_ORDER = (("KUBECONFIG_CLUSTERS", "kubeconfig"), ("AZURE_RGs", "azure"),
                ("GCP_PROJECTS", "gcp"), ("AWS_DEPLOYMENTS", "aws"))
@@ -498,10 +500,14 @@ class _Reader:
                 self.notes.append(f"redirector host {key} has no url: left out")
                 continue
             member = key if key in names else by_host.get(urlsplit(host["url"]).hostname, key)
-            if member != key:
-                self.notes.append(f"redirector host {key} ({host['url']}) is member {member}: "
-                                  f"the generated federationRedirect.hosts names it {member}")
             hosts[member] = dict(host)
+            if member != key:
+                # the redirector ranks hosts by this name (rendezvous hashing) and labels its
+                # metrics with it: renaming it would move repositories between members
+                hosts[member][HOST_NAME] = str(key)
+                self.notes.append(f"redirector host {key} ({host['url']}) is member {member}: "
+                                  f"members.{member}.redirector_host keeps the name {key} "
+                                  "(the redirector's hashing and metrics use it)")
         return hosts
 
     def member_urls(self, name: str) -> list[str]:
@@ -527,6 +533,8 @@ class _Reader:
         if host:
             entry["prime"] = bool(host.get("prime"))
             entry["weight"] = host.get("weight", 0)
+            if host.get(HOST_NAME):
+                entry["redirector_host"] = host[HOST_NAME]
         else:
             entry["routed"] = False  # the redirector does not send launches here
         if cluster:

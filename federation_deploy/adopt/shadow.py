@@ -378,9 +378,23 @@ class _Comparison:
                      "keys of federation-deploy's redirector (generated from federation.yaml; "
                      "mybinder's federation-redirect image ignores them)")
         if redirector:
+            self.host_names(label, ours, merged)
             self.add(f"{label}: federationRedirect.hosts", True,
                      "generated from federation.yaml's members (weights, prime, urls), "
                      "replacing the values files' block")
+
+    def host_names(self, label: str, ours: Any, theirs: Any) -> None:
+        """The redirector's host names must stay: it ranks members by them (rendezvous
+        hashing: a renamed host moves repositories between members) and labels its metrics
+        with them (members.NAME.redirector_host keeps a name that is not the member's)."""
+        def names(values: Any) -> list[str]:
+            hosts = _get(values, ("federationRedirect", "hosts"))
+            return sorted(str(k) for k, v in (hosts or {}).items() if v is not None)
+        here, there = names(ours), names(theirs)
+        if here != there:
+            self.add(f"{label}: redirector host names differ", False,
+                     f"here {here}, deploy.py {there} (the redirector ranks members by host "
+                     "name: set members.NAME.redirector_host to keep deploy.py's)")
 
     def steps(self, run: DryRun, planned: Sequence[PlannedStep], local: bool) -> None:
         theirs = [s for s in run.steps if s.kind not in ("rollout", "auth")]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from federation_deploy.commands.result import CommandResult
-from federation_deploy.config import Federation
+from federation_deploy.config import Federation, Member
 from federation_deploy.errors import EXIT_FAILED, EXIT_OK
 from federation_deploy.traffic.formatting import OUTPUT_FORMATS as OUTPUT_FORMATS  # for the CLI
 from federation_deploy.traffic.formatting import (
@@ -81,7 +81,7 @@ def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[Traffic
     """One row per routed member: weight, target share, ramp in progress, live state."""
     weights = routed_weights(fed)
     target = shares(weights)
-    live_shares = _live_shares(live) if live is not None else {}
+    live_shares = _live_shares(fed, live) if live is not None else {}
     rows: list[TrafficRow] = []
     for name, weight in weights.items():
         drained = fed.members[name].drained
@@ -91,7 +91,7 @@ def traffic_rows(fed: Federation, live: LiveState | None = None) -> list[Traffic
                              "reason": drained.reason, "since": drained.since,
                              "previous_weight": weight_value(drained.previous_weight)})
         if live is not None:
-            row.live = _live_of(name, live, live_shares)
+            row.live = _live_of(fed.members[name], live, live_shares)
         rows.append(row)
     return rows
 
@@ -186,23 +186,27 @@ def evidence_text(evidence: Mapping[str, Any]) -> str:
     return text
 
 
-def _live_shares(live: LiveState) -> dict[str, float]:
+def _live_shares(fed: Federation, live: LiveState) -> dict[str, float]:
+    """The shares the redirector serves, by member (its hosts are keyed by host names)."""
     weights: dict[str, float] = {}
-    for name, host in live.active_hosts.items():
+    for name, host in fed.by_member(live.active_hosts).items():
         weight = host.get("weight")
         if isinstance(weight, int | float) and not isinstance(weight, bool):
             weights[name] = float(weight)
     return shares(weights)
 
 
-def _live_of(name: str, live: LiveState, live_shares: Mapping[str, float]) -> dict[str, Any]:
-    host = live.active_hosts.get(name)
-    health = metric_for(live.samples, HEALTH_METRICS, name)
+def _live_of(member: Member, live: LiveState, live_shares: Mapping[str, float]
+             ) -> dict[str, Any]:
+    # the redirector knows the member by its host name: /active_hosts and the metrics' label
+    label = member.host_name
+    host = live.active_hosts.get(label)
+    health = metric_for(live.samples, HEALTH_METRICS, label)
     return {
         "in_rotation": (host is not None) if live.hosts_known else None,
         "weight": None if host is None else weight_value(host.get("weight")),
-        "share": None if host is None else share_value(live_shares.get(name, 0.0)),
+        "share": None if host is None else share_value(live_shares.get(member.name, 0.0)),
         "healthy": None if health is None else health > 0,
-        "reason": health_reason(live.samples, name),
-        "redirects": redirect_count(live.samples, name) if live.samples else None,
+        "reason": health_reason(live.samples, label),
+        "redirects": redirect_count(live.samples, label) if live.samples else None,
     }

@@ -257,6 +257,7 @@ def _load_member(
     if routed and weight is None and "weight" not in m:
         check.add(m, None, f"{kp}.weight", "required key is missing (routed members need a weight)")
     prime = check.value(m, kp, section["prime"])
+    redirector_host = check.value(m, kp, section["redirector_host"])
     health = check.value(m, kp, section["health"], f"{url}/health")
     versions = check.value(m, kp, section["versions"], f"{url}/versions")
     for key, value in (("health", health), ("versions", versions)):
@@ -346,6 +347,7 @@ def _load_member(
         cluster=cluster, kubernetes_version=k8s, terraform=terraform, releases=tuple(releases),
         target_weight=None if target is None else float(target), ramp=ramp, drained=drained,
         location=Location(check.file, line_of(m)), values=values, hooks=hooks,
+        redirector_host=redirector_host,
     )
 
 
@@ -481,6 +483,15 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
             check.add(mnode[second], "prime", f"members.{second}.prime", message)
         else:
             check.add(root, "members", "members", message)
+    hosts: dict[str, Member] = {}
+    for m in members.values():
+        other = hosts.setdefault(m.host_name, m)
+        if other is not m:
+            # said at the `redirector_host:` that takes the name
+            at, owner = (m, other) if m.redirector_host else (other, m)
+            check.add(mnode[at.name], "redirector_host", f"members.{at.name}.redirector_host",
+                      f"redirector host name {m.host_name!r} is already member {owner.name}'s: "
+                      "each member needs its own name in the redirector")
     for m in members.values():
         if m.prime and not m.routed:
             check.add(mnode[m.name], "prime", f"members.{m.name}.prime",

@@ -192,6 +192,12 @@ class Member:
     # values files keyed by release name (None: values/ and secrets/values/)
     values: tuple[ValuesFile, ...] | None = None
     hooks: tuple[Hook, ...] = ()
+    redirector_host: str | None = None  # `redirector_host`; None: the member's name
+
+    @property
+    def host_name(self) -> str:
+        """The member's name in the redirector: its hosts key, /active_hosts, metrics."""
+        return self.redirector_host or self.name
 
     @property
     def deployable(self) -> bool:
@@ -296,6 +302,18 @@ class Federation:
     @property
     def routed(self) -> list[Member]:
         return [m for m in self.members.values() if m.routed]
+
+    def member_of_host(self, host: str) -> str:
+        """The member whose redirector host name is host (host itself when none is)."""
+        for m in self.members.values():
+            if m.host_name == host:
+                return m.name
+        return host
+
+    def by_member(self, hosts: Mapping[str, Any]) -> dict[str, Any]:
+        """A mapping keyed by redirector host names (/active_hosts, a config's hosts) keyed
+        by member names."""
+        return {self.member_of_host(str(host)): value for host, value in hosts.items()}
 
     def values_file(self, member: str | None, secret: bool = False) -> Path:
         base = self.config_dir / "secrets" / "values" if secret else self.config_dir / "values"

@@ -357,6 +357,10 @@ MEMBER = Section("members.*", (
     Key("weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}"),
     Key("prime", BOOLEAN, "true or false", False),
     Key("routed", BOOLEAN, "true or false", True),
+    # the member's key in the redirector's hosts (default: its name). The redirector ranks
+    # members by this name in rendezvous hashing, and it is the `member` label of its metrics:
+    # an adopted federation keeps the name its redirector already used (mybinder's `gke`)
+    Key("redirector_host", DNS_NAME, "a name like gke (lowercase letters, digits, dashes)"),
     # default: url + /health and url + /versions (the loader derives them)
     Key("health", STRING, "a URL"),
     Key("versions", STRING, "a URL"),

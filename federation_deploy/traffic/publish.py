@@ -79,14 +79,14 @@ def redirector_config_text(fed: Federation) -> str:
     return json.dumps(redirector_config(fed), indent=2, sort_keys=False) + "\n"
 
 
-def read_published_file(path: Path) -> PublishedWeights | None:
+def read_published_file(path: Path, fed: Federation | None = None) -> PublishedWeights | None:
     """The weights in the config.json at path; None when there is none, or it is not one
     (unreadable JSON is overwritten: the redirector keeps its last good config meanwhile)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return published_from_config(data)
+    return published_from_config(data, fed)
 
 
 def check_file_target(path: Path) -> None:
@@ -113,7 +113,7 @@ def publish_file(fed: Federation, path: Path, timeout: float = LOCK_TIMEOUT,
     path = Path(path)
     check_file_target(path)
     with locked(lock_path(path), timeout, name="the publish lock", progress=progress):
-        check_publish(fed, read_published_file(path), f"file:{path}")
+        check_publish(fed, read_published_file(path, fed), f"file:{path}")
         atomic_write_text(path, redirector_config_text(fed), mode=0o644)
 
 
@@ -140,7 +140,7 @@ def redirector_published(helm: Helm, fed: Federation) -> PublishedWeights | None
     """The weights the deployed redirector release serves (helm bound to its cluster)."""
     member = fed.member(fed.redirector.member)
     values = helm.deployed_values(member.release(fed.redirector.release))
-    return None if values is None else published_from_config(values.get("federationRedirect"))
+    return None if values is None else published_from_config(values.get("federationRedirect"), fed)
 
 
 def check_redirector_publish(helm: Helm, fed: Federation) -> None:
@@ -245,7 +245,7 @@ class Publisher:
         """What the target serves now (None: nothing, or nothing we can read)."""
         if self.target.kind == "file":
             assert self.target.path is not None
-            return read_published_file(self.target.path)
+            return read_published_file(self.target.path, fed)
         assert self.runner is not None
         return read_published_helm(fed, self.runner)
 

@@ -307,15 +307,18 @@ class PublishedWeights:
         return f"{weight:g} (ramp{f' to {to:g}' if final and to is not None else ''})"
 
 
-def published_from_config(data: Any) -> PublishedWeights | None:
+def published_from_config(data: Any, fed: Federation | None = None
+                          ) -> PublishedWeights | None:
     """The weights of a config.json (or `federationRedirect` values); None when data is not
-    one (nothing can be compared)."""
+    one (nothing can be compared). With fed, keyed by member names (the config's keys are
+    the members' redirector host names: `redirector_host`)."""
     if not isinstance(data, Mapping) or not isinstance(data.get("hosts"), Mapping):
         return None
     weights: dict[str, float] = {}
     ramping: set[str] = set()
     finals: dict[str, float] = {}
-    for name, host in data["hosts"].items():
+    hosts = data["hosts"] if fed is None else fed.by_member(data["hosts"])
+    for name, host in hosts.items():
         if host is None:
             continue  # a host set to null is deleted by Helm (a generated block's leftover)
         if not isinstance(host, Mapping):
@@ -337,7 +340,7 @@ def published_from_config(data: Any) -> PublishedWeights | None:
 
 def weights_of(fed: Federation) -> PublishedWeights:
     """What publishing fed puts in the redirector config."""
-    published = published_from_config(redirector_config(fed))
+    published = published_from_config(redirector_config(fed), fed)
     assert published is not None  # redirector_config always has hosts
     return published
 

@@ -351,7 +351,7 @@ def stale_redirector_hosts(fed: Federation, values: Any) -> list[str]:
     """Redirector hosts that values (the files below the generated block, or a chart's own
     values.yaml) define but federation.yaml does not route to: the generated block replaces
     them (a merge would keep sending launches to a host taken out of federation.yaml)."""
-    routed = {m.name for m in fed.routed}
+    routed = {m.host_name for m in fed.routed}
     block = values.get("federationRedirect") if isinstance(values, dict) else None
     hosts = block.get("hosts") if isinstance(block, dict) else None
     return [str(n) for n in hosts if str(n) not in routed] if isinstance(hosts, dict) else []
@@ -495,7 +495,7 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
             # the weight the ramp ends at: the redirector's sticky ramp gives the member only
             # repositories it keeps at that weight, so completing the ramp moves nobody off it
             host["final_weight"] = plain_number(m.ramp.to_weight)
-        hosts[m.name] = host
+        hosts[m.host_name] = host
     return {
         # the weights' generation: a publish compares it (traffic/weights.py), /active_hosts
         # reports it

@@ -184,7 +184,7 @@ class RedirectorWatch:
         s = self.settings
         assert s.redirector_url
         try:
-            hosts = self.io.active_hosts(s.redirector_url, s.request_timeout)
+            hosts = fed.by_member(self.io.active_hosts(s.redirector_url, s.request_timeout))
         except LiveError as exc:
             return str(exc), False
         wanted = {self.member: expected.get(self.member, 0.0)} if one_off else expected
@@ -227,7 +227,8 @@ class RedirectorWatch:
         s = self.settings
         if s.redirector_url and member_weight > 0:
             try:
-                hosts = self.io.active_hosts(s.redirector_url, s.request_timeout)
+                hosts = fed.by_member(self.io.active_hosts(s.redirector_url,
+                                                           s.request_timeout))
                 if self.member not in hosts:
                     failures.append(f"{self.member} is out of rotation (not in the redirector's "
                                     "/active_hosts: its health checks there fail)")
