@@ -30,11 +30,10 @@ from federation_deploy.adopt.steps import (
 )
 from federation_deploy.adopt.terraform_stacks import (
     Stack,
-    pick_version,
     stack_backend_region,
     stack_for,
     stacks,
-    version_constraints,
+    terraform_section,
 )
 from federation_deploy.config.advice import has_unlocked_dependencies, leftover_redirector_hosts
 from federation_deploy.config.gitcrypt import GIT_CRYPT_MAGIC, is_git_crypt_locked
@@ -71,6 +70,7 @@ class Adoption:
     notes: tuple[str, ...] = ()
     cd_order: tuple[str, ...] = ()  # cd.yml's deploy order, for the workflow adopt writes
     aws_roles: Mapping[str, str] = field(default_factory=dict)  # member -> OIDC role (cd.yml)
+    cd: CdWorkflow = field(default_factory=CdWorkflow)  # what was read of cd.yml
 
     @property
     def blocking(self) -> tuple[Unmapped, ...]:
@@ -88,6 +88,7 @@ class _Reader:
         self.root = root
         self.unmapped: list[Unmapped] = []
         self.notes: list[str] = []
+        self.manual: list[str] = []  # members deploy.py knows and cd.yml does not deploy
         if not (root / DEPLOY_SCRIPT).is_file():
             raise UsageError(f"{root}: no {DEPLOY_SCRIPT}: adopt reads a deploy repository in "
                              "mybinder.org-deploy's layout (deploy.py, config/, mybinder/)")
@@ -141,6 +142,10 @@ class _Reader:
                     "member with cloud: kubeconfig and its own values file if you need one"))
             elif (self.root / "config" / f"{name}.yaml").is_file():
                 names.append(name)
+                if self.cd.order:
+                    # deploy.py knows it, cd.yml does not deploy it (commented out, retired):
+                    # adopted for `deploy NAME` by hand, left out of CD
+                    self.manual.append(name)
             else:
                 table = next(t for t, _ in CLOUD_ORDER if name in self.table(t))
                 self.unmapped.append(Unmapped(
@@ -388,7 +393,15 @@ class _Reader:
                 # hooks run with federation-deploy's environment (its PATH): name the
                 # interpreter, as deploy.py named python for its scripts
                 argv = ["python3", "-m", *argv]
-            hooks.append({"name": "post-deploy-tests", "after": "verify", "argv": argv})
+            hook: dict[str, Any] = {"name": "post-deploy-tests", "after": "verify",
+                                    "argv": argv}
+            # cd.yml's retry action around them
+            if self.cd.tests_attempts is not None and self.cd.tests_attempts > 1:
+                hook["attempts"] = self.cd.tests_attempts
+            if self.cd.tests_timeout is not None:
+                hook["timeout"] = int(self.cd.tests_timeout) \
+                    if self.cd.tests_timeout.is_integer() else self.cd.tests_timeout
+            hooks.append(hook)
         return hooks
 
     def steps_not_mapped(self, members: Sequence[str]) -> None:
@@ -425,6 +438,15 @@ class _Reader:
             document["ci"] = {"order": list(self.cd.order)}
             if self.cd.staging:  # cd.yml's first deploy job, which the others wait for
                 document["ci"]["staging"] = list(self.cd.staging)
+            if self.manual:
+                document["ci"]["manual"] = list(self.manual)
+                for name in self.manual:
+                    table = next((t for t, _ in CLOUD_ORDER if name in self.table(t)),
+                                 "deploy.py")
+                    self.notes.append(
+                        f"member {name} ({table}, config/{name}.yaml) is not deployed by "
+                        f"{CD_WORKFLOW}: adopted under ci.manual, so ci-matrix and the "
+                        f"workflow leave it out (`deploy {name}` by hand still works)")
         else:
             self.notes.append(f"no CD order read ({CD_WORKFLOW} missing or without a "
                               "federation_member matrix): ci.order left out")
@@ -485,7 +507,7 @@ class _Reader:
                               "deploys need `git-crypt unlock`; checks can use "
                               "--without-secrets")
         return Adoption(to_plain(document), tuple(self.unmapped), tuple(self.notes),
-                        tuple(self.cd.order), dict(self.cd.aws_roles))
+                        tuple(self.cd.order), dict(self.cd.aws_roles), self.cd)
 
     def routed_hosts(self, names: Sequence[str], block: Mapping[str, Any]) -> dict[str, Any]:
         """The redirector's hosts keyed by member: a host keyed by another name (mybinder's
@@ -562,29 +584,14 @@ class _Reader:
         return stack.path if stack else None
 
     def terraform_section(self) -> dict[str, Any]:
-        """terraform: one exact version inside every stack's required_version range (validate
-        checks it lies inside); stacks are linked to members by name (member_entry)."""
+        """terraform: one exact version inside every stack's required_version range;
+        stacks are linked to members by name (member_entry)."""
         terraform = self.root / "terraform"
         if not terraform.is_dir():
             return {}
         self.stacks = stacks(terraform)
-        constraints = version_constraints(terraform)
-        version = pick_version([c for _, c in constraints])
-        if version is None:
-            self.unmapped.append(Unmapped(
-                "the terraform version", "terraform/",
-                f"no one version satisfies the stacks' required_version "
-                f"({'; '.join(f'{f}: {c}' for f, c in constraints)}): add terraform: "
-                "{version: X.Y.Z, root: terraform} with a version they all allow, and link "
-                "stacks with members.NAME.terraform.stack"))
-            return {}
-        for stack in self.stacks:
-            if not stack.linkable:
-                self.notes.append(f"terraform/{stack.path}: {stack.why_not}: not linked")
-            elif not stack.locked:
-                self.notes.append(f"terraform/{stack.path} has no .terraform.lock.hcl: "
-                                  "`federation-deploy terraform lock` writes one to commit")
-        return {"version": version, "root": "terraform"}
+        return terraform_section(terraform, self.stacks, self.unmapped, self.notes)
+
 
 def adopt_repository(root: Path) -> Adoption:
     """Build federation.yaml for the deploy repository at root from its own files.

@@ -243,6 +243,16 @@ class CdWorkflow:
     aws_regions: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)  # the workflow's and jobs' env: values
     lines: dict[str, int] = field(default_factory=dict)  # member -> line of its matrix entry
+    # the retry action around the post-deploy tests: its attempts and timeout (seconds)
+    tests_attempts: int | None = None
+    tests_timeout: float | None = None
+    concurrency: str | None = None  # the workflow's concurrency group
+    paths_ignore: list[str] = field(default_factory=list)  # on.push.paths-ignore
+    actions: dict[str, str] = field(default_factory=dict)  # owner/name -> the ref it uses
+    python_version: str | None = None  # setup-python's python-version, when given
+    # steps of the deploy jobs with no federation-deploy equivalent (the Grafana annotation):
+    # (first deploy job or not, after the deploy.py step or not, the step, its line)
+    other_steps: list[tuple[bool, bool, dict[str, Any], int]] = field(default_factory=list)
 
 
 def _line_of(text: str, needle: str) -> int | None:
@@ -264,6 +274,7 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
     jobs = data.get("jobs") if isinstance(data, dict) else None
     if not isinstance(jobs, dict):
         return cd
+    _read_workflow_settings(cd, data, text)
     for env in [data.get("env"), *(j.get("env") for j in jobs.values() if isinstance(j, dict))]:
         if isinstance(env, dict):
             cd.env.update({str(k): str(v) for k, v in env.items() if v is not None})
@@ -304,9 +315,14 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
                 if value:
                     table[member] = value
             cd.lines[member] = _line_of(text, f"federation_member: {member}") or 0
+        deploys = bool(deploy_jobs) and deploy_jobs[-1] == job_id
+        after_deploy = False
         for step in job.get("steps") or []:
             if not isinstance(step, dict):
                 continue
+            if deploys:
+                after_deploy = _sort_step(cd, step, text, job_id == deploy_jobs[0],
+                                          after_deploy)
             commands = [step.get("run"), (step.get("with") or {}).get("command")]
             for command in (c for c in commands if isinstance(c, str)):
                 if "chartpress" in command and cd.chartpress_line is None:
@@ -316,10 +332,66 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
                             and cd.tests is None:
                         argv = shlex.split(MATRIX_MEMBER.sub("{member}", line.strip()))
                         cd.tests = (argv, _line_of(text, line.strip()) or 0)
+                        _read_retry(cd, step)
     # a first job that no later deploy job waits for is no staging tier: just a job
     if not any(deploy_jobs[0] in _ancestors(job_id, needs_of) for job_id in deploy_jobs[1:]):
         cd.staging = []
     return cd
+
+
+# what cd.yml's deploy jobs run that the workflow adopt writes does in its own way: tools,
+# credentials, dependencies, chartpress, deploy.py, the post-deploy tests
+KNOWN_STEP = re.compile(r"actions/checkout|setup-python|setup-kubectl|setup-helm|setup-gcloud"
+                        r"|git-crypt|docker/login|configure-aws-credentials|pip install"
+                        r"|chartpress|deploy\.py|pytest|get-helm|helm dependency|HELM_VERSION"
+                        r"|gcloud|matrix\.helm_version")
+
+
+def _sort_step(cd: CdWorkflow, step: dict[str, Any], text: str, first_job: bool,
+               after_deploy: bool) -> bool:
+    """Keep a deploy job's step federation-deploy has no equivalent for (other_steps);
+    whether the deploy.py step has been seen (this step included)."""
+    body = " ".join(str(step.get(k) or "") for k in ("uses", "run"))
+    body += " " + str((step.get("with") or {}).get("command") or "")
+    if "deploy.py" in body:
+        return True
+    if not KNOWN_STEP.search(body):
+        line = _line_of(text, str(step.get("name") or step.get("run") or "")) or 0
+        if all(s[2] != step for s in cd.other_steps):
+            cd.other_steps.append((first_job, after_deploy, step, line))
+    return after_deploy
+
+
+def _read_retry(cd: CdWorkflow, step: dict[str, Any]) -> None:
+    """max_attempts and timeout_minutes (or _seconds) of a retry action (nick-invision/retry)."""
+    options = step.get("with") or {}
+    if not str(step.get("uses") or "").startswith(("nick-invision/retry", "nick-fields/retry")):
+        return
+    attempts = options.get("max_attempts")
+    if isinstance(attempts, int) and attempts >= 1:
+        cd.tests_attempts = attempts
+    for key, factor in (("timeout_minutes", 60), ("timeout_seconds", 1)):
+        value = options.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            cd.tests_timeout = float(value * factor)
+
+
+def _read_workflow_settings(cd: CdWorkflow, data: dict[Any, Any], text: str) -> None:
+    """concurrency, on.push.paths-ignore, the actions and their refs, the Python version."""
+    concurrency = data.get("concurrency")
+    if isinstance(concurrency, dict):
+        concurrency = concurrency.get("group")
+    if isinstance(concurrency, str):
+        cd.concurrency = concurrency
+    on = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` as true
+    push = on.get("push") if isinstance(on, dict) else None
+    if isinstance(push, dict) and isinstance(push.get("paths-ignore"), list):
+        cd.paths_ignore = [str(p) for p in push["paths-ignore"]]
+    for match in re.finditer(r"uses:\s*([\w.-]+/[\w./-]+)@([\w.-]+)", text):
+        cd.actions.setdefault(match[1], match[2])
+    version = re.search(r"python-version:\s*[\"']?([0-9][0-9.]*)", text)
+    if version:
+        cd.python_version = version[1]
 
 
 def _needs(job: Any) -> list[str]:

@@ -6,7 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from federation_deploy.adopt.sources import Unmapped
 from federation_deploy.config.terraform_files import (
     REQUIRED_VERSION,
     satisfies,
@@ -91,3 +93,26 @@ def pick_version(constraints: Sequence[str]) -> str | None:
     exact = {c.lstrip("= ") for c in constraints if re.fullmatch(r"=?\s*\d+\.\d+\.\d+", c)}
     candidates = [*sorted(exact), DEFAULT_TERRAFORM_VERSION]
     return next((v for v in candidates if all(satisfies(v, c) for c in constraints)), None)
+
+
+def terraform_section(terraform: Path, found: Sequence[Stack], unmapped: list[Unmapped],
+                      notes: list[str]) -> dict[str, Any]:
+    """terraform: one exact version inside every stack's required_version range (validate
+    checks it lies inside); what cannot be pinned or linked goes to unmapped and notes."""
+    constraints = version_constraints(terraform)
+    version = pick_version([c for _, c in constraints])
+    if version is None:
+        unmapped.append(Unmapped(
+            "the terraform version", "terraform/",
+            f"no one version satisfies the stacks' required_version "
+            f"({'; '.join(f'{f}: {c}' for f, c in constraints)}): add terraform: "
+            "{version: X.Y.Z, root: terraform} with a version they all allow, and link "
+            "stacks with members.NAME.terraform.stack"))
+        return {}
+    for stack in found:
+        if not stack.linkable:
+            notes.append(f"terraform/{stack.path}: {stack.why_not}: not linked")
+        elif not stack.locked:
+            notes.append(f"terraform/{stack.path} has no .terraform.lock.hcl: "
+                         "`federation-deploy terraform lock` writes one to commit")
+    return {"version": version, "root": "terraform"}

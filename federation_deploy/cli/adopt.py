@@ -13,9 +13,13 @@ from federation_deploy.commands import adopt as commands
 
 @click.command("adopt")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Overwrite an existing PATH/federation.yaml.")
+@click.option("--force", is_flag=True,
+              help="Overwrite an existing PATH/federation.yaml and CD workflow (each kept "
+                   "first as a numbered .orig copy).")
+@click.option("--package", metavar="SPEC", default=commands.PACKAGE, show_default=True,
+              help="What the CD workflow pip-installs: a version pin, a git URL, a path.")
 @click.pass_obj
-def adopt(obj: Context, path: Path, force: bool) -> None:
+def adopt(obj: Context, path: Path, force: bool, package: str) -> None:
     """Write PATH/federation.yaml for a deploy repository in mybinder.org-deploy's layout.
 
     Reads deploy.py's module-level tables with Python's ast (the script is never run):
@@ -32,9 +36,10 @@ def adopt(obj: Context, path: Path, force: bool) -> None:
     .github/workflows/federation-deploy.yml (cd.yml is left as it is). What it cannot map is
     printed on stderr. Exit 2 when the file needs a person before `validate
     --without-secrets` accepts it (each thing named, with where to set it). An existing
-    federation.yaml is kept unless --force (exit 2).
+    federation.yaml is kept unless --force (exit 2); --force keeps each file it replaces as
+    FILE.orig, FILE.orig.1, ... (never overwritten).
     """
-    emit(obj, commands.adopt(path, force=force))
+    emit(obj, commands.adopt(path, force=force, package=package))
 
 
 COMMANDS: list[click.Command] = [adopt]

@@ -40,7 +40,7 @@ SECTION_COMMENTS: dict[tuple[str, ...], str] = {
 }
 
 
-# the workflow installs the version that wrote it
+# the workflow installs the version that wrote it, unless `adopt --package SPEC`
 PACKAGE = f"federation-deploy=={__version__}"
 
 
@@ -48,10 +48,12 @@ PACKAGE = f"federation-deploy=={__version__}"
 class AdoptResult:
     path: Path
     adoption: Adoption
-    kept: Path | None = None  # the previous federation.yaml, kept by --force
+    # the files --force replaced, each kept as a numbered copy: (file, its copy)
+    kept: tuple[tuple[Path, Path], ...] = ()
     workflow: Path | None = None  # the CD workflow written (None: one was there already)
     # what `validate --without-secrets` refuses in the file written (adopt then exits 2)
     refused: tuple[str, ...] = ()
+    workflow_notes: tuple[str, ...] = ()
 
 
 def render_federation_file(adoption: Adoption) -> str:
@@ -63,21 +65,24 @@ def render_federation_file(adoption: Adoption) -> str:
     return dumps_commented(adoption.document, SECTION_COMMENTS, header)
 
 
-def adopt(repository: Path, *, force: bool = False) -> CommandResult:
+def adopt(repository: Path, *, force: bool = False, package: str = PACKAGE) -> CommandResult:
     """The `adopt` command: write REPOSITORY/federation.yaml (an existing one only with
-    force) and the CD workflow; say what was written, what could not be mapped, and (exit 2)
-    what needs a person before validate accepts the file."""
-    result = write_adoption(repository, force=force)
+    force) and the CD workflow (which installs package); say what was written, what could
+    not be mapped, and (exit 2) what needs a person before validate accepts the file."""
+    result = write_adoption(repository, force=force, package=package)
     adoption = result.adoption
     messages: list[str] = []
-    if result.kept is not None:
-        messages.append(f"kept the previous file as {result.kept}")
+    for replaced, copy in result.kept:
+        messages.append(f"kept the previous {replaced.name} as {copy}")
     messages.append(f"wrote {result.path}: {len(adoption.document['members'])} members")
     messages += [f"note: {note}" for note in adoption.notes]
     if result.workflow is not None:
-        messages.append(f"wrote {result.workflow}: CD with federation-deploy (cd.yml untouched)")
+        messages.append(f"wrote {result.workflow}: CD with federation-deploy (cd.yml untouched), "
+                        f"installing {package}")
+        messages += [f"note: {note}" for note in result.workflow_notes]
     if adoption.unmapped:
-        messages.append(f"{len(adoption.unmapped)} things adopt could not map:")
+        count = len(adoption.unmapped)
+        messages.append(f"{count} {'thing' if count == 1 else 'things'} adopt could not map:")
         messages += [item.render() for item in adoption.unmapped]
     if not (result.refused or adoption.blocking):
         return CommandResult(messages=tuple(messages))
@@ -88,29 +93,46 @@ def adopt(repository: Path, *, force: bool = False) -> CommandResult:
     return CommandResult(messages=tuple(messages), error=UsageError("\n".join(lines)))
 
 
-def write_adoption(repository: Path, *, force: bool = False) -> AdoptResult:
-    """Write REPOSITORY/federation.yaml; an existing one only with force."""
+def keep_copy(path: Path) -> Path:
+    """Copy path to the first free PATH.orig, PATH.orig.1, PATH.orig.2, ... (same mode): a
+    copy is never overwritten, so hand edits survive any number of --force runs."""
+    copy = path.with_name(f"{path.name}.orig")
+    number = 0
+    while copy.exists():
+        number += 1
+        copy = path.with_name(f"{path.name}.orig.{number}")
+    shutil.copy2(path, copy)
+    return copy
+
+
+def write_adoption(repository: Path, *, force: bool = False,
+                   package: str = PACKAGE) -> AdoptResult:
+    """Write REPOSITORY/federation.yaml and the CD workflow; existing ones only with force,
+    each kept first as a numbered .orig copy (hand edits: ramps, weights, hooks, steps)."""
     target = repository / FEDERATION_FILE
     if target.exists() and not force:
         raise UsageError(f"{target} exists: adopt never overwrites it without --force")
     adoption = adopt_repository(repository)
-    kept = None
+    kept: list[tuple[Path, Path]] = []
     if target.exists():
-        # hand edits (ramps, weights, hooks) would be lost otherwise; same mode as the file
-        kept = target.with_name(f"{FEDERATION_FILE}.orig")
-        shutil.copy2(target, kept)
+        kept.append((target, keep_copy(target)))
     atomic_write_text(target, render_federation_file(adoption))
     workflow: Path | None = repository / WORKFLOW_FILE
     assert workflow is not None
+    notes: list[str] = []
     if workflow.exists() and not force:
         workflow = None
     else:
+        if workflow.exists():
+            kept.append((workflow, keep_copy(workflow)))
         workflow.parent.mkdir(parents=True, exist_ok=True)
         chartpress = any(u.what.startswith("image builds") for u in adoption.unmapped)
-        atomic_write_text(workflow, cd_workflow(repository, adoption.document,
-                                                adoption.cd_order, adoption.aws_roles,
-                                                chartpress, PACKAGE))
-    return AdoptResult(target, adoption, kept, workflow, _refused(repository))
+        written = cd_workflow(repository, adoption.document, adoption.cd,
+                              adoption.aws_roles, chartpress, package)
+        atomic_write_text(workflow, written.text)
+        notes = written.notes
+    return AdoptResult(target, adoption, tuple(kept), workflow, _refused(repository),
+                       tuple(notes))
 
 
 def _refused(repository: Path) -> tuple[str, ...]:

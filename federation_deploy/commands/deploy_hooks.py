@@ -69,13 +69,21 @@ def run_hooks(
         argv = hook_argv(hook, fed, member, kubeconfig)
         say(f"hook {hook.name} (after {after}) of {member.name}")
         env = {"KUBECONFIG": str(kubeconfig)} if kubeconfig else None
-        try:
-            proc = runner.run(argv, cwd=fed.config_dir, env=env)
-        except ToolError as exc:
-            raise exc.with_context(
-                f"hook {hook.name!r} of {member.name} (after {after}, {hook.location}) failed "
-                f"with exit {exc.returncode}; the stages after it did not run",
-                stage=HOOKS) from None
+        for attempt in range(1, hook.attempts + 1):
+            try:
+                proc = runner.run(argv, cwd=fed.config_dir, env=env, timeout=hook.timeout)
+                break
+            except ToolError as exc:
+                how = (f"timed out after {hook.timeout:g}s" if exc.returncode is None
+                       else f"failed with exit {exc.returncode}")
+                if attempt < hook.attempts:
+                    say(f"hook {hook.name} {how} (attempt {attempt} of {hook.attempts}): "
+                        "running it again")
+                    continue
+                tries = f" ({hook.attempts} attempts)" if hook.attempts > 1 else ""
+                raise exc.with_context(
+                    f"hook {hook.name!r} of {member.name} (after {after}, {hook.location}) "
+                    f"{how}{tries}; the stages after it did not run", stage=HOOKS) from None
         for line in (proc.stdout or "").splitlines():
             say(f"  {line}")  # the hook's own report, censored by the Runner
         ran.append(hook.name)

@@ -41,7 +41,8 @@ def staging_tier(fed: Federation) -> frozenset[str]:
     if fed.ci_staging is not None:
         return frozenset(fed.ci_staging)
     return frozenset(m.name for m in fed.members.values()
-                     if m.deployable and not m.routed and m.name != fed.redirector.member)
+                     if m.deployable and not m.routed and m.name != fed.redirector.member
+                     and m.name not in fed.ci_manual)
 
 
 def matrix_entry(member: Member, staging: bool) -> MatrixEntry:
@@ -70,8 +71,10 @@ def deploy_order(fed: Federation) -> list[Member]:
     """Deployable members in the CD order: those of `ci.order` first, in that order; then
     the rest, the staging tier first, then config order. (A member left out of ci.order is
     still deployed, after the listed ones, rather than refused: a new member must not
-    silently drop out of CD.)"""
-    deployable = [m for m in fed.members.values() if m.deployable]
+    silently drop out of CD.) The members of `ci.manual` are left out: CD does not deploy
+    them."""
+    deployable = [m for m in fed.members.values()
+                  if m.deployable and m.name not in fed.ci_manual]
     listed = [fed.members[name] for name in fed.ci_order if name in fed.members]
     rest = [m for m in deployable if m.name not in fed.ci_order]
     staging = staging_tier(fed)

@@ -63,7 +63,8 @@ def load_federation(config_dir: Path | str) -> Federation:
     declared = root.get("members") if isinstance(root.get("members"), LocatedMap) else {}
     complete = len(members) == len(declared or {})
     redirector = _load_redirector(check, root, members, set(declared or {}))
-    ci_order, ci_staging = repository.read_ci(check, root, members, set(declared or {}))
+    ci_order, ci_staging, ci_manual = repository.read_ci(check, root, members,
+                                                         set(declared or {}))
     generation = check.value(root, "", schema.FEDERATION["generation"])
     sandbox = repository.read_sandbox(check, root, path.parent)
     if complete:
@@ -111,6 +112,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         secrets_stand_in=stand_in,
         ci_order=ci_order,
         ci_staging=ci_staging,
+        ci_manual=ci_manual,
         locked_files=frozenset(locked),
         generation=int(generation),
         values_documents=documents,

@@ -64,6 +64,8 @@ class Hook:
     after: str
     argv: tuple[str, ...]
     location: Location = Location("", None)
+    attempts: int = 1  # runs before the hook fails the deploy
+    timeout: float | None = None  # seconds per run
 
     def filled_argv(self, values: Mapping[str, str]) -> list[str]:
         """The argv with its {placeholders} replaced by values (unknown ones stay)."""
@@ -269,6 +271,7 @@ class Federation:
     ci_order: tuple[str, ...] = ()  # the CD order of ci-matrix
     # `ci.staging`; None: the default rule (config/ci_matrix.py)
     ci_staging: tuple[str, ...] | None = None
+    ci_manual: tuple[str, ...] = ()  # `ci.manual`: members CD does not deploy
     # files still encrypted by git-crypt: never parsed; needed ones stop a command (exit 2)
     locked_files: frozenset[Path] = frozenset()
     # the weights' generation (top-level `generation:`): one more at every weight change

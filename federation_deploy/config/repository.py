@@ -95,8 +95,10 @@ def read_hooks(check: Checker, m: LocatedMap, kp: str) -> tuple[Hook, ...]:
             check.add(node, "name", f"{hkp}.name",
                       "a hook cannot be called like a stage (deploy --stage selects both)")
         if len(check.problems) == before:
+            timeout = read["timeout"]
             hooks.append(Hook(read["name"], read["after"], tuple(read["argv"]),
-                              Location(check.file, line_of(node))))
+                              Location(check.file, line_of(node)), int(read["attempts"]),
+                              None if timeout is None else float(timeout)))
     return tuple(hooks)
 
 
@@ -209,18 +211,25 @@ def read_sandbox(check: Checker, root: LocatedMap, base: Path) -> SandboxSetting
         aws_endpoint=urls["aws_endpoint"], location=Location(check.file, line_of(root, "sandbox")))
 
 
-def read_ci(check: Checker, root: LocatedMap, members: Mapping[str, Member],
-            declared: set[str]) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
-    """`ci.order` (the CD order) and `ci.staging` (the staging tier; None when not given)."""
+def read_ci(check: Checker, root: LocatedMap, members: Mapping[str, Member], declared: set[str]
+            ) -> tuple[tuple[str, ...], tuple[str, ...] | None, tuple[str, ...]]:
+    """`ci.order` (the CD order), `ci.staging` (the staging tier; None when not given) and
+    `ci.manual` (members CD does not deploy)."""
     if "ci" not in root:
-        return (), None
+        return (), None, ()
     node = check.mapping(root["ci"], root, "ci", "ci")
     if node is None:
-        return (), None
+        return (), None, ()
     check.keys(node, "ci", schema.CI)
     order = _member_names(check, node, "order", members, declared)
     staging = _member_names(check, node, "staging", members, declared)
-    return tuple(order or ()), None if staging is None else tuple(staging)
+    manual = _member_names(check, node, "manual", members, declared) or []
+    for key, listed in (("order", order), ("staging", staging)):
+        for index, name in enumerate(listed or []):
+            if name in manual:
+                check.add(node[key], index, f"ci.{key}[{index}]",
+                          f"{name} is in ci.manual: CD does not deploy it")
+    return tuple(order or ()), None if staging is None else tuple(staging), tuple(manual)
 
 
 def _member_names(check: Checker, node: LocatedMap, key: str, members: Mapping[str, Member],

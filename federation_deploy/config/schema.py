@@ -133,6 +133,7 @@ POSITIVE_NUMBER = Rule(is_positive, {"type": "number", "exclusiveMinimum": 0})
 FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
                 {"type": "number", "minimum": 0, "maximum": 1})
 NONNEG_INTEGER = Rule(lambda v: is_integer(v, 0), {"type": "integer", "minimum": 0})
+POSITIVE_INTEGER = Rule(lambda v: is_integer(v, 1), {"type": "integer", "minimum": 1})
 STEP_INDEX = Rule(lambda v: is_integer(v, -1), {"type": "integer", "minimum": -1})
 DNS_NAME = Rule(_matches(NAME), {"type": "string", "pattern": NAME.pattern})
 TERRAFORM_PIN = Rule(_matches(TERRAFORM_VERSION),
@@ -300,6 +301,10 @@ HOOK = Section("members.*.hooks[]", (
     Key("name", DNS_NAME, "a hook name (lowercase, digits, '-')", "", required=True),
     Key("after", one_of(STAGES), "one of " + ", ".join(STAGES), "", required=True),
     Key("argv", ARGV, "a list of strings: the command and its arguments", (), required=True),
+    # runs of the hook before it fails the deploy (cd.yml's retried post-deploy tests), and
+    # the seconds each run may take (killed after; a timed-out run counts as failed)
+    Key("attempts", POSITIVE_INTEGER, "an integer >= 1", 1),
+    Key("timeout", POSITIVE_NUMBER, "a number of seconds > 0"),
 ))
 
 RELEASE = Section("members.*.releases[]", (
@@ -388,6 +393,9 @@ CI = Section("ci", (
     # the staging tier: deployed (and checked) before every other member; default: the
     # members that are not routed and do not run the redirector
     Key("staging", NAMES, "a list of member names"),
+    # members CD does not deploy: ci-matrix (and so the workflow) leaves them out; `deploy M`
+    # by hand still deploys them (adopt: those deploy.py knows but cd.yml does not deploy)
+    Key("manual", NAMES, "a list of member names"),
 ))
 
 # Written by `sandbox up` and `sandbox demo` into the sandbox's own copy of federation.yaml: this

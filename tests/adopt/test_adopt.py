@@ -164,8 +164,10 @@ def test_deploy_py_steps_become_hooks_in_its_order(deploy_repo: Path) -> None:
             {"name": "network-bans-2", "after": "auth", "argv": [
                 "python3", "secrets/generate-banned-ips.py", "--namespace={namespace}",
                 "--allowed-cidrs-file=secrets/allowed_ips.txt"]}]
+    # with cd.yml's retry action around them: 3 attempts of at most 10 minutes
     tests = {"name": "post-deploy-tests", "after": "verify",
-             "argv": ["python3", "-m", "pytest", "-vx", "--release={member}", "tests/"]}
+             "argv": ["python3", "-m", "pytest", "-vx", "--release={member}", "tests/"],
+             "attempts": 3, "timeout": 600}
     members = adoption.document["members"]
     for name in CD_ORDER:
         # deploy.py patches CoreDNS right after a kubeconfig member's auth (not prod's)
@@ -202,7 +204,28 @@ def test_cli_writes_commented_yaml_and_refuses_to_overwrite(deploy_repo: Path) -
     # the previous file is kept, with its mode, and said
     orig = deploy_repo / "federation.yaml.orig"
     assert orig.read_text() == "# mine\n" and (orig.stat().st_mode & 0o777) == 0o640
-    assert f"kept the previous file as {orig}" in forced.stderr
+    assert f"kept the previous federation.yaml as {orig}" in forced.stderr
+
+
+def test_force_keeps_every_replaced_file_never_overwriting_a_copy(deploy_repo: Path) -> None:
+    assert run_adopt(str(deploy_repo)).exit_code == 0
+    federation = deploy_repo / "federation.yaml"
+    workflow = deploy_repo / ".github" / "workflows" / "federation-deploy.yml"
+    for edit in ("# hand edit 1\n", "# hand edit 2\n"):
+        federation.write_text(federation.read_text() + edit)
+        workflow.write_text(workflow.read_text() + edit)
+        forced = run_adopt(str(deploy_repo), "--force")
+        assert forced.exit_code == 0, forced.output
+    copies = sorted(p.name for p in deploy_repo.glob("federation.yaml.orig*"))
+    assert copies == ["federation.yaml.orig", "federation.yaml.orig.1"]
+    assert (deploy_repo / "federation.yaml.orig").read_text().endswith("# hand edit 1\n")
+    assert (deploy_repo / "federation.yaml.orig.1").read_text().endswith("# hand edit 2\n")
+    kept = workflow.with_name("federation-deploy.yml.orig.1")
+    assert kept.read_text().endswith("# hand edit 2\n")
+    assert workflow.with_name("federation-deploy.yml.orig").read_text().endswith(
+        "# hand edit 1\n")
+    assert f"kept the previous federation-deploy.yml as {kept}" in forced.stderr
+    assert f"kept the previous federation.yaml as {federation}.orig.1" in forced.stderr
 
 
 def test_deploy_py_is_never_executed(deploy_repo: Path) -> None:

@@ -199,7 +199,10 @@ def test_adopt_reads_the_staging_job_only_when_the_others_wait_for_it(
     # two jobs side by side: nothing is a staging tier, and adopt writes none
     write_cd(deploy_repo, {"a": job("staging"), "b": job("prod")})
     assert read_cd_workflow(path, "cd.yml").staging == []
-    assert adopt_repository(deploy_repo).document["ci"] == {"order": ["staging", "prod"]}
+    ci = adopt_repository(deploy_repo).document["ci"]
+    assert ci["order"] == ["staging", "prod"] and "staging" not in ci
+    # deploy.py's other members, which this cd.yml does not deploy, are left out of CD
+    assert ci["manual"] == ["hetzner-2i2c", "hetzner-gesis", "bids-ovh"]
     # one job for everyone: no tier either
     write_cd(deploy_repo, {"all": job("staging", "prod")})
     assert "staging" not in adopt_repository(deploy_repo).document["ci"]
