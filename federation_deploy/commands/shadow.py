@@ -41,12 +41,15 @@ def prepare(fed: Federation, member_name: str) -> ShadowRun:
     member = require_deployable(fed, member_name)
     script = fed.config_dir / DEPLOY_SCRIPT
     if not script.is_file():
-        raise UsageError(f"{script}: no {DEPLOY_SCRIPT}: shadow compares an adopted "
-                         "repository's own deploy script with federation-deploy's plan")
+        raise UsageError(f"no {DEPLOY_SCRIPT} in {fed.config_dir.resolve()} (the config "
+                         "directory, where shadow looks for it): shadow compares an adopted "
+                         "repository's own deploy script with federation-deploy's plan; run "
+                         "it with --config-dir set to that repository")
     text = script.read_text(encoding="utf-8")
     if "--dry-run" not in text:
         raise UsageError(f"{script} has no --dry-run mode (mybinder.org-deploy added it in "
-                         "June 2023): shadow cannot run it without touching a cluster")
+                         "June 2023): shadow cannot run it without touching a cluster (a "
+                         "known limit: README, Adopting an existing deploy repository)")
     argv = [sys.executable, DEPLOY_SCRIPT, member.name]
     name = member.releases[-1].helm_name if member.releases else member.name
     if name != member.name and "--name" in text:

@@ -121,3 +121,17 @@ def test_it_asks_first_and_refuses_a_script_without_dry_run(tmp_path: Path) -> N
     result = shadow(old, "prod", "--yes")
     assert result.exit_code == 2
     assert "deploy.py has no --dry-run mode" in result.stderr
+
+
+def test_messages_name_the_directory_and_count_one_thing(tmp_path: Path) -> None:
+    # the 2023 layout leaves one thing unmapped (chartpress): said in the singular
+    old = build(LAYOUTS["2023"], tmp_path / "deploy-2023")
+    first = CliRunner().invoke(cli, ["adopt", str(old)])
+    assert first.exit_code == 0, first.output
+    assert "1 thing adopt could not map:" in first.stderr and "1 things" not in first.stderr
+    repo = adopted("2026", tmp_path)
+    (repo / "deploy.py").unlink()
+    result = shadow(repo, "prod", "--yes")
+    assert result.exit_code == 2
+    assert f"no deploy.py in {repo.resolve()} (the config directory, where shadow looks for " \
+           "it)" in result.stderr
