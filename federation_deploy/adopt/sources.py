@@ -341,8 +341,9 @@ def read_cd_workflow(path: Path, display: str) -> CdWorkflow:
 
 # what cd.yml's deploy jobs run that the workflow adopt writes does in its own way: tools,
 # credentials, dependencies, chartpress, deploy.py, the post-deploy tests
-KNOWN_STEP = re.compile(r"actions/checkout|setup-python|setup-kubectl|setup-helm|setup-gcloud"
-                        r"|git-crypt|docker/login|configure-aws-credentials|pip install"
+KNOWN_STEP = re.compile(r"actions/checkout|actions/cache|setup-python|setup-kubectl|setup-helm"
+                        r"|setup-gcloud|git-crypt|docker/login|docker-login"
+                        r"|configure-aws-credentials|pip install"
                         r"|chartpress|deploy\.py|pytest|get-helm|helm dependency|HELM_VERSION"
                         r"|gcloud|matrix\.helm_version")
 

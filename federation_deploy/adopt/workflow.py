@@ -198,7 +198,8 @@ def cd_workflow(repo: Path, document: Mapping[str, Any], cd: CdWorkflow,
     push: dict[str, Any] = {"branches": ["main"]}
     pull: dict[str, Any] = {}
     if ignore:
-        push["paths-ignore"] = pull["paths-ignore"] = ignore
+        # two lists: one list in both places would be written as a YAML anchor and alias
+        push["paths-ignore"], pull["paths-ignore"] = ignore, list(ignore)
     group = cd.concurrency or DEFAULT_CONCURRENCY
     workflow: dict[str, Any] = {
         "name": "federation-deploy",

@@ -59,6 +59,7 @@ def test_the_workflow_follows_cd_yml(tmp_path: Path) -> None:
     ignore = ["terraform/**", "docs/**", ".github/**", f"!{WORKFLOW_FILE}"]
     assert on["push"] == {"branches": ["main"], "paths-ignore": ignore}
     assert on["pull_request"] == {"paths-ignore": ignore}  # shadow only where it matters
+    assert "&id" not in text  # no YAML anchors
     # cd.yml's group for deploys: the two workflows never deploy at once
     assert workflow["concurrency"]["group"] == (
         "${{ github.event_name == 'pull_request' && format('shadow-{0}', github.ref) "
