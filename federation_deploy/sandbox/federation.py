@@ -350,7 +350,7 @@ class Sandbox:
 
     def wait_in_rotation(self, fed: Federation, timeout: float) -> None:
         """Until every member with weight > 0 passed a health check (is in /active_hosts)."""
-        wanted = {m.name for m in fed.routed if m.weight > 0}
+        wanted = {m.host_name for m in fed.routed if m.weight > 0}  # its names there
         deadline = time.monotonic() + timeout
         active: set[str] = set()
         while time.monotonic() < deadline:
