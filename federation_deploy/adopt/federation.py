@@ -46,8 +46,7 @@ __all__ = ["GIT_CRYPT_MAGIC", "Adoption", "Unmapped", "adopt_repository",
 DEPLOY_SCRIPT = "deploy.py"
 CD_WORKFLOW = ".github/workflows/cd.yml"
 STAND_IN = "config/test-secrets.yaml"
-# the redirector's own name of a host adopted under a member's name (routed_hosts)
-HOST_NAME = "__redirector_host"
+HOST_NAME = "__redirector_host"  # the redirector's name of a host adopted under a member's
 # deploy.py's main() tries the tables in this order, so a member in two tables gets the first
 CLOUD_ORDER = (("KUBECONFIG_CLUSTERS", "kubeconfig"), ("AZURE_RGs", "azure"),
                ("GCP_PROJECTS", "gcp"), ("AWS_DEPLOYMENTS", "aws"))
@@ -136,18 +135,21 @@ class _Reader:
                 continue
             if name == "localhost":
                 self.unmapped.append(Unmapped(
-                    "member localhost (a developer's own cluster)", self.table_where(
-                        "KUBECONFIG_CLUSTERS"),
+                    "member localhost (a developer's own cluster)",
+                    self.table_where("KUBECONFIG_CLUSTERS"),
                     "deploy.py sets its hosts from --local-ip at run time; not adopted. Add a "
                     "member with cloud: kubeconfig and its own values file if you need one"))
-            elif (self.root / "config" / f"{name}.yaml").is_file():
+                continue
+            table = next(t for t, _ in CLOUD_ORDER if name in self.table(t))
+            if (self.root / "config" / f"{name}.yaml").is_file():
                 names.append(name)
                 if self.cd.order:
-                    # deploy.py knows it, cd.yml does not deploy it (commented out, retired):
-                    # adopted for `deploy NAME` by hand, left out of CD
-                    self.manual.append(name)
+                    self.manual.append(name)  # deploy.py knows it, cd.yml does not deploy it
+                    self.notes.append(
+                        f"member {name} ({table}, config/{name}.yaml) is not deployed by "
+                        f"{CD_WORKFLOW}: adopted under ci.manual, so ci-matrix and the "
+                        f"workflow leave it out (`deploy {name}` by hand still works)")
             else:
-                table = next(t for t, _ in CLOUD_ORDER if name in self.table(t))
                 self.unmapped.append(Unmapped(
                     f"member {name} of {table}", self.table_where(table),
                     f"it has no config/{name}.yaml and cd.yml does not deploy it: not adopted "
@@ -440,13 +442,6 @@ class _Reader:
                 document["ci"]["staging"] = list(self.cd.staging)
             if self.manual:
                 document["ci"]["manual"] = list(self.manual)
-                for name in self.manual:
-                    table = next((t for t, _ in CLOUD_ORDER if name in self.table(t)),
-                                 "deploy.py")
-                    self.notes.append(
-                        f"member {name} ({table}, config/{name}.yaml) is not deployed by "
-                        f"{CD_WORKFLOW}: adopted under ci.manual, so ci-matrix and the "
-                        f"workflow leave it out (`deploy {name}` by hand still works)")
         else:
             self.notes.append(f"no CD order read ({CD_WORKFLOW} missing or without a "
                               "federation_member matrix): ci.order left out")

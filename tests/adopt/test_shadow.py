@@ -124,8 +124,12 @@ def test_it_asks_first_and_refuses_a_script_without_dry_run(tmp_path: Path) -> N
 
 
 def test_messages_name_the_directory_and_count_one_thing(tmp_path: Path) -> None:
-    # the 2023 layout leaves one thing unmapped (chartpress): said in the singular
+    # without its chartpress step, the 2023 layout leaves one thing unmapped (the members'
+    # Kubernetes versions): said in the singular
     old = build(LAYOUTS["2023"], tmp_path / "deploy-2023")
+    cd = old / ".github" / "workflows" / "cd.yml"
+    cd.write_text(cd.read_text().replace("      - name: Build and push images\n"
+                                         "        run: chartpress --push\n", ""))
     first = CliRunner().invoke(cli, ["adopt", str(old)])
     assert first.exit_code == 0, first.output
     assert "1 thing adopt could not map:" in first.stderr and "1 things" not in first.stderr
