@@ -85,7 +85,8 @@ class RenderedRelease:
                 if leaf is None or isinstance(leaf, bool) or not str(leaf).strip():
                     continue
                 text = str(leaf)
-                # every length otherwise: short ones are censored as whole tokens (values/secrets.py)
+                # every length otherwise: short ones are censored as whole tokens
+                # (values/secrets.py)
                 if len(text) < SHORT_SECRET and text in plain:
                     continue
                 found.add(text)
