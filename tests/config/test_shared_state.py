@@ -13,24 +13,37 @@ import pytest
 
 from federation_deploy.commands.validate import validate
 from federation_deploy.errors import ConfigError
+from tests.conftest import REPO
+from tests.helpers.names import fresh_name, taken_names
 
-SEABIRD = """
-  seabird:
-    url: https://binder.seabird.example.org
+
+def member(name: str, stack: str | None = None) -> str:
+    return f"""
+  {name}:
+    url: https://binder.{name}.example.org
     cloud: aws
     weight: 0
     kubernetes_version: "1.29"
-    cluster: {region: eu-west-1, name: seabird}
-    terraform: {stack: aws/seabird}
+    cluster: {{region: eu-west-1, name: {name}}}
+    terraform: {{stack: {stack or f"aws/{name}"}}}
 """
 
 
-def copy_curvenote(config_dir: Path) -> Path:
-    """terraform/aws/seabird, copied from curvenote as the README's steps once said."""
+@pytest.fixture
+def name(config_dir: Path) -> str:
+    """A member and stack name neither the copy (with the repository's terraform/) nor the
+    repository itself holds: a maintainer's new member never collides with this test's."""
+    return fresh_name(taken_names(config_dir.parent, REPO))
+
+
+def copy_curvenote(config_dir: Path, name: str) -> Path:
+    """terraform/aws/<name>, copied from curvenote as the README's steps once said, in the
+    test's copy of the tree (never in the repository's own)."""
     stacks = config_dir.parent / "terraform" / "aws"
-    shutil.copytree(stacks / "curvenote", stacks / "seabird",
+    assert REPO not in stacks.parents, stacks
+    shutil.copytree(stacks / "curvenote", stacks / name,
                     ignore=shutil.ignore_patterns(".terraform", ".fd-work"))
-    return stacks / "seabird" / "versions.tf"
+    return stacks / name / "versions.tf"
 
 
 def problems(config_dir: Path) -> list[str]:
@@ -39,47 +52,49 @@ def problems(config_dir: Path) -> list[str]:
     return [str(p) for p in caught.value.problems]
 
 
-def test_a_copied_stack_sharing_the_state_is_refused_naming_both(config_dir: Path) -> None:
-    copy_curvenote(config_dir)
+def test_a_copied_stack_sharing_the_state_is_refused_naming_both(
+        config_dir: Path, name: str) -> None:
+    copy_curvenote(config_dir, name)
     proc = subprocess.run([sys.executable, "-m", "federation_deploy.cli.main", "--config-dir",
                            str(config_dir), "validate"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 2, proc.stderr
     state, lock = problems(config_dir)
-    assert "/terraform/aws/seabird/versions.tf:15: backend \"s3\": " in state, state
+    assert f"/terraform/aws/{name}/versions.tf:15: backend \"s3\": " in state, state
     assert "bucket 'mybinder-curvenote-terraform-state' at key 'curvenote/terraform.tfstate'" \
         in state
     assert "terraform/aws/curvenote/versions.tf:15, member curvenote)" in state
-    assert "/terraform/aws/seabird/versions.tf:15: dynamodb_table: " in lock
+    assert f"/terraform/aws/{name}/versions.tf:15: dynamodb_table: " in lock
     assert "'mybinder-curvenote-terraform-locks'" in lock
     assert "terraform/aws/curvenote/versions.tf:15, member curvenote)" in lock
 
 
 def test_a_copy_with_its_own_key_but_the_same_lock_table_is_refused(
-        config_dir: Path) -> None:
-    versions = copy_curvenote(config_dir)
+        config_dir: Path, name: str) -> None:
+    versions = copy_curvenote(config_dir, name)
     versions.write_text(versions.read_text().replace(
-        "curvenote/terraform.tfstate", "seabird/terraform.tfstate"))
+        "curvenote/terraform.tfstate", f"{name}/terraform.tfstate"))
     with (config_dir / "federation.yaml").open("a") as federation:
-        federation.write(SEABIRD)
+        federation.write(member(name))
     (problem,) = problems(config_dir)
-    assert "/terraform/aws/seabird/versions.tf:15: dynamodb_table: " in problem
-    assert "terraform/aws/seabird (member seabird) locks its state in DynamoDB table " \
+    assert f"/terraform/aws/{name}/versions.tf:15: dynamodb_table: " in problem
+    assert f"terraform/aws/{name} (member {name}) locks its state in DynamoDB table " \
         "'mybinder-curvenote-terraform-locks'" in problem
 
 
-def test_a_copy_with_its_own_backend_is_valid(config_dir: Path) -> None:
-    versions = copy_curvenote(config_dir)
-    versions.write_text(versions.read_text().replace("curvenote", "seabird"))
+def test_a_copy_with_its_own_backend_is_valid(config_dir: Path, name: str) -> None:
+    stack = copy_curvenote(config_dir, name).parent
+    for tf in stack.glob("*.tf"):
+        tf.write_text(tf.read_text().replace("curvenote", name))
     with (config_dir / "federation.yaml").open("a") as federation:
-        federation.write(SEABIRD)
+        federation.write(member(name))
     assert validate(config_dir).messages[-1].startswith("config valid: 6 members")
 
 
-def test_two_members_on_one_stack_are_refused(config_dir: Path) -> None:
+def test_two_members_on_one_stack_are_refused(config_dir: Path, name: str) -> None:
     with (config_dir / "federation.yaml").open("a") as federation:
-        federation.write(SEABIRD.replace("aws/seabird", "aws/curvenote"))
+        federation.write(member(name, "aws/curvenote"))
     (problem,) = problems(config_dir)
-    assert "members.seabird.terraform.stack: aws/curvenote is also the stack of member " \
+    assert f"members.{name}.terraform.stack: aws/curvenote is also the stack of member " \
            "curvenote" in problem
     assert problem.startswith(f"{config_dir / 'federation.yaml'}:")
