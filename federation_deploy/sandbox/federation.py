@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -28,6 +28,7 @@ from federation_deploy.errors import FederationDeployError, ToolError, UsageErro
 from federation_deploy.progress import Progress
 from federation_deploy.runner import Runner
 from federation_deploy.sandbox.processes import (
+    PortTaken,
     free_port,
     moto_environment,
     stop_process_groups,
@@ -223,16 +224,32 @@ class Sandbox:
 
     # -- 1. AWS emulator and terraform ----------------------------------------------------------
 
-    def spawn(self, name: str, argv: Sequence[str], url: str, health_path: str,
-              env: Mapping[str, str] | None = None, timeout: float = 30.0) -> Service:
+    def spawn(self, name: str, argv: Callable[[int], Sequence[str]], health_path: str,
+              env: Mapping[str, str] | None = None, timeout: float = 30.0,
+              port: int | None = None) -> Service:
+        """Start argv(port) on a free port (or `port`) and wait until it, not another process
+        that took the port meanwhile, answers; on a taken port, retry on a fresh one."""
         log = self.root / "logs" / f"{name}.log"
         log.parent.mkdir(exist_ok=True)
-        process = self.runner.spawn(argv, log_path=log, env=env)
-        service = Service(name=name, pid=process.pid, url=url, log=str(log))
-        self.state.services.append(service)
-        self.state.save()
-        wait_for_http(url + health_path, timeout, process, log)
-        return service
+        for attempt in range(1, 4):
+            chosen = port or free_port()
+            url = f"http://127.0.0.1:{chosen}"
+            process = self.runner.spawn(argv(chosen), log_path=log, env=env)
+            service = Service(name=name, pid=process.pid, url=url, log=str(log))
+            self.state.services.append(service)
+            self.state.save()
+            try:
+                wait_for_http(url + health_path, timeout, process, log)
+                return service
+            except PortTaken:
+                stop_process_groups([process.pid])
+                self.state.services.remove(service)
+                self.state.save()
+                if port is not None or attempt == 3:
+                    raise
+                self.say(f"    {name}: port {chosen} was taken by another process; "
+                         f"retrying on a fresh port")
+        raise AssertionError("unreachable")
 
     def start_moto(self) -> None:
         binary = shutil.which("moto_server", path=f"{Path(sys.executable).parent}:"
@@ -240,11 +257,10 @@ class Sandbox:
         if binary is None:
             raise UsageError("moto_server not found: install the test extras "
                              "(pip install -e '.[test]') or `pip install 'moto[server]'`")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
         # AWS-managed IAM policies (AmazonEKSClusterPolicy, ...) exist in moto only when asked
-        self.spawn("moto", [binary, "-H", "127.0.0.1", "-p", str(port)], url,
-                   "/moto-api/data.json", env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"})
+        url = self.spawn("moto", lambda port: [binary, "-H", "127.0.0.1", "-p", str(port)],
+                         "/moto-api/data.json",
+                         env={"MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}).url
         self.state.environment.update(moto_environment(url))
         self.state.save()
         self.record(aws_endpoint=url)
@@ -301,12 +317,11 @@ class Sandbox:
         fed = self.federation()
         urls: dict[str, str] = {}
         for member in fed.members.values():
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            self.spawn(f"member-{member.name}",
-                       [sys.executable, "-m", "federation_deploy.sandbox.member",
-                        "--port", str(port), "--name", member.name], url, "/health")
-            urls[member.name] = url
+            def stand_in(port: int, name: str = member.name) -> list[str]:
+                return [sys.executable, "-m", "federation_deploy.sandbox.member",
+                        "--port", str(port), "--name", name]
+
+            urls[member.name] = self.spawn(f"member-{member.name}", stand_in, "/health").url
         data = load_round_trip(self.config_dir / "federation.yaml")
         for name, url in urls.items():
             node = data["members"][name]
@@ -319,12 +334,12 @@ class Sandbox:
 
     def start_prometheus(self, urls: Mapping[str, str]) -> str:
         """A Prometheus stand-in scraping the member stand-ins, for `ramp --prometheus-url`."""
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        self.spawn("prometheus", [sys.executable, "-m", "federation_deploy.sandbox.prometheus",
-                                  "--port", str(port), "--interval", "2",
-                                  *(f"--target={n}={u}/metrics" for n, u in urls.items())],
-                   url, "/-/healthy")
+        url = self.spawn("prometheus",
+                         lambda port: [sys.executable, "-m",
+                                       "federation_deploy.sandbox.prometheus", "--port",
+                                       str(port), "--interval", "2",
+                                       *(f"--target={n}={u}/metrics" for n, u in urls.items())],
+                         "/-/healthy").url
         self.state.prometheus_url = url
         return url
 
@@ -335,12 +350,11 @@ class Sandbox:
         config_path = self.redirector_config
         config_path.parent.mkdir(exist_ok=True)
         publish_file(fed, config_path)
-        port = self.redirector_port or free_port()
-        url = f"http://127.0.0.1:{port}"
-        self.spawn("redirector",
-                   [sys.executable, "-m", "federation_deploy.cli.main", "redirector", "serve",
-                    "--config", str(config_path), "--port", str(port), "--address", "127.0.0.1"],
-                   url, "/health")
+        url = self.spawn("redirector",
+                         lambda port: [sys.executable, "-m", "federation_deploy.cli.main",
+                                       "redirector", "serve", "--config", str(config_path),
+                                       "--port", str(port), "--address", "127.0.0.1"],
+                         "/health", port=self.redirector_port).url
         self.state.redirector_url = url
         self.state.redirector_config = str(config_path)
         self.state.save()

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from contextlib import suppress
@@ -23,27 +24,126 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PortTaken(ToolError):
+    """Something answered on the port, but not the process we started there: another process
+    (on a shared machine, another user's server) took the port between free_port() and our
+    bind. Talking to it would act on someone else's service."""
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Inodes of the sockets in LISTEN state on `port` (/proc/net/tcp and tcp6), or None
+    where there is no /proc/net (macOS)."""
+    found: set[str] = set()
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not any(table.exists() for table in tables):
+        return None
+    for table in tables:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # sl local_address rem_address st ... uid timeout inode
+            if len(fields) > 9 and fields[3] == "0A" and \
+                    int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def _process_tree(pid: int) -> set[int]:
+    """pid and its descendants, from the parent ids in /proc/<pid>/stat."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[-1].split()[1])
+    tree = {pid}
+    grew = True
+    while grew:
+        grew = False
+        for child, parent in parents.items():
+            if parent in tree and child not in tree:
+                tree.add(child)
+                grew = True
+    return tree
+
+
+def listener_is_ours(pid: int, port: int) -> bool | None:
+    """Whether the socket listening on `port` belongs to process pid or one of its children:
+    its inode among their /proc/<pid>/fd. None where /proc cannot tell (no /proc/net)."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return None
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    if not wanted:
+        return False
+    for member in _process_tree(pid):
+        try:
+            fds = list(Path(f"/proc/{member}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            with suppress(OSError):
+                if os.readlink(fd) in wanted:
+                    return True
+    return False
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            response.read()
+        return True
+    except urllib.error.HTTPError:
+        return True  # it answered
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+def _port(url: str) -> int:
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
 def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None,
                   log: Path | None = None) -> None:
-    """Poll url until it answers (any HTTP status), the process dies, or timeout."""
+    """Poll url until it answers (any HTTP status), the process dies, or timeout.
+
+    With a process, the answer counts only if that process (or a child) is the listener: on
+    Linux its LISTEN socket's inode is among the process tree's open files; elsewhere, the
+    process is still running after the answer. Otherwise PortTaken: the caller retries on a
+    fresh port instead of using another process's server."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                response.read()
-            return
-        except urllib.error.HTTPError:
-            return  # it answered
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
+        if _answers(url):
+            if process is None:
+                return
+            ours = listener_is_ours(process.pid, _port(url))
+            if ours is None:
+                ours = process.poll() is None
+            if ours:
+                return
+            # another process listens there: ours cannot bind it, and must not be waited for
+            raise PortTaken(process.args if isinstance(process.args, list) else [url],
+                            process.returncode, "", _tail(log),
+                            summary=f"{url} is answered by another process, not the one "
+                                    f"started for it (the port was taken)")
         if process is not None and process.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
             raise ToolError(process.args if isinstance(process.args, list) else [str(url)],
-                            process.returncode, "", tail,
+                            process.returncode, "", _tail(log),
                             summary=f"a sandbox service exited before answering on {url}")
         if time.monotonic() > deadline:
             raise ToolError([url], None, summary=f"no answer from {url} after {timeout:g}s")
         time.sleep(0.1)
+
+
+def _tail(log: Path | None) -> str:
+    return log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
 
 
 def stop_process_groups(pids: Sequence[int], timeout: float = 10.0) -> None:

@@ -8,13 +8,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation_deploy.sandbox.processes import free_port, moto_environment
+from federation_deploy.errors import ToolError
+from federation_deploy.sandbox.processes import (
+    PortTaken,
+    free_port,
+    moto_environment,
+    wait_for_http,
+)
 
 __all__ = ["MotoServer", "free_port", "moto_environment", "start_moto_server"]
 
@@ -61,14 +65,6 @@ class MotoServer:
                 self.process.wait(timeout=10)
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/moto-api/data.json", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def start_moto_server(log_dir: Path | None = None, timeout: float = 30.0) -> MotoServer:
     """Start moto_server on a free 127.0.0.1 port and wait until it answers.
 
@@ -92,13 +88,13 @@ def start_moto_server(log_dir: Path | None = None, timeout: float = 30.0) -> Mot
                 start_new_session=True,
             )
         server = MotoServer(url=url, port=port, process=process, log_path=log_path)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            if _ready(url):
-                return server
-            time.sleep(0.1)
-        last_error = server.log()[-2000:]
+        try:
+            # ready only when the listener is this moto_server, not another process's server
+            wait_for_http(f"{url}/moto-api/data.json", timeout, process, log_path)
+            return server
+        except PortTaken as taken:
+            last_error = str(taken)
+        except ToolError:
+            last_error = server.log()[-2000:]
         server.stop()
     raise RuntimeError(f"moto_server did not start:\n{last_error}")
