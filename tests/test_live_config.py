@@ -156,6 +156,11 @@ def test_a_stack_copied_as_the_readme_says_is_valid_in_a_copy_of_the_repository(
     edit(versions, '"curvenote/terraform.tfstate"', f'"{name}/terraform.tfstate"')
     edit(versions, '"mybinder-curvenote-terraform-locks"', f'"mybinder-{name}-terraform-locks"')
     edit(versions, 'region         = "us-east-2"', 'region         = "eu-west-1"')
+    # versions.tf done, main.tf not yet: the GitHub role would get curvenote's lock table
+    half = cli("validate", cwd=repo)
+    assert half.returncode == 2, half.stderr
+    assert f"terraform/aws/{name}/main.tf:41: terraform_lock_table" in half.stderr, half.stderr
+
     edit(main, '"mybinder-curvenote-terraform-state"', f'"mybinder-{name}-terraform-state"')
     edit(main, '"mybinder-curvenote-terraform-locks"', f'"mybinder-{name}-terraform-locks"')
     edit(main, '"mybinder.org/member" = "curvenote"', f'"mybinder.org/member" = "{name}"')

@@ -257,10 +257,18 @@ class StateBackend:
     lock_table: str | None
     file: Path
     line: int
+    # the line of each setting (bucket, key or prefix, dynamodb_table): refusals point there
+    lines: tuple[tuple[str, int], ...] = ()
+
+    def line_of(self, setting: str) -> int:
+        return dict(self.lines).get(setting, self.line)
+
+    def where(self, setting: str) -> str:
+        return f"{display_path(self.file)}:{self.line_of(setting)}"
 
     @property
-    def where(self) -> str:
-        return f"{display_path(self.file)}:{self.line}"
+    def key_setting(self) -> str:
+        return "key" if self.kind == "s3" else "prefix"
 
 
 _BACKEND = re.compile(r'^\s*backend\s+"(s3|gcs)"\s*\{')
@@ -274,13 +282,16 @@ def parse_state_backend(stack: Path) -> StateBackend | None:
             kind = _BACKEND.match(text.splitlines()[line - 1])
             assert kind is not None
             values: dict[str, str] = {}
-            for body in inner:
+            lines: dict[str, int] = {}
+            for number, body in enumerate(inner, start=line + 1):
                 match = _ASSIGNMENT.match(body.split("#", 1)[0])
                 if match:
                     values[match.group(1)] = match.group(2) or match.group(3) or ""
+                    lines[match.group(1)] = number
             key = values.get("key" if kind.group(1) == "s3" else "prefix", "")
             return StateBackend(kind=kind.group(1), bucket=values.get("bucket", ""), key=key,
-                                lock_table=values.get("dynamodb_table"), file=path, line=line)
+                                lock_table=values.get("dynamodb_table"), file=path, line=line,
+                                lines=tuple(sorted(lines.items())))
     return None
 
 
@@ -329,14 +340,15 @@ def shared_state_problems(fed: Federation) -> list[Problem]:
         state = (backend.kind, backend.bucket, backend.key)
         if state in first_state:
             other = first_state[state]
+            setting = backend.key_setting
             problems.append(Problem(
-                display_path(backend.file), backend.line,
-                f"backend \"{backend.kind}\"",
+                display_path(backend.file), backend.line_of(setting),
+                f"backend \"{backend.kind}\" {setting}",
                 f"{display_path(directory)}{named} keeps its state in bucket "
-                f"{backend.bucket!r} at {'key' if backend.kind == 's3' else 'prefix'} "
+                f"{backend.bucket!r} at {setting} "
                 f"{backend.key!r}, as {display_path(other.file.parent)} does "
-                f"({other.where}{_member_of(users, other)}): the two stacks would overwrite "
-                "each other's state. Give this copy its own key (and bucket and "
+                f"({other.where(setting)}{_member_of(users, other)}): the two stacks would "
+                "overwrite each other's state. Give this copy its own key (and bucket and "
                 "dynamodb_table; README: Adding a member)"))
         else:
             first_state[state] = backend
@@ -344,13 +356,61 @@ def shared_state_problems(fed: Federation) -> list[Problem]:
             if backend.lock_table in first_lock:
                 other = first_lock[backend.lock_table]
                 problems.append(Problem(
-                    display_path(backend.file), backend.line, "dynamodb_table",
+                    display_path(backend.file), backend.line_of("dynamodb_table"),
+                    "dynamodb_table",
                     f"{display_path(directory)}{named} locks its state in DynamoDB table "
                     f"{backend.lock_table!r}, as {display_path(other.file.parent)} does "
-                    f"({other.where}{_member_of(users, other)}): its bootstrap would take over "
+                    f"({other.where('dynamodb_table')}{_member_of(users, other)}): its bootstrap "
+                    "would take over "
                     "the other member's lock table. Name a table of its own"))
             else:
                 first_lock[backend.lock_table] = backend
+    problems.extend(module_argument_problems(ranked, users))
+    return problems
+
+
+_MODULE = re.compile(r'^\s*module\s+"[^"]*"\s*\{')
+# arguments a stack passes its modules that name its own backend's bucket or lock table (the
+# GitHub role's permissions on the state): a half-done copy passes the original's
+_STATE_ARGUMENT = re.compile(r"state_bucket|lock_table|dynamodb_table")
+
+
+def module_argument_problems(ranked: list[tuple[Path, StateBackend]],
+                             users: dict[Path, str]) -> list[Problem]:
+    """A stack's module arguments that name a state bucket or lock table must be its own
+    backend's, never another stack's: a copy whose versions.tf was fixed but whose main.tf
+    still passes the original's lock table gives its roles the other member's state."""
+    problems: list[Problem] = []
+    theirs: dict[str, StateBackend] = {}
+    for _directory, backend in ranked:
+        for name in (backend.bucket, backend.lock_table):
+            if name:
+                theirs.setdefault(name, backend)
+    for directory, backend in ranked:
+        own = {backend.bucket, backend.lock_table} - {None, ""}
+        for path in tf_files(directory):
+            text = read_config_text(path, display_path(path))
+            for opening, inner in _block_lines(text, _MODULE):
+                for number, body in enumerate(inner, start=opening + 1):
+                    match = _ASSIGNMENT.match(body.split("#", 1)[0])
+                    if not match or match.group(2) is None or match.group(2) in own:
+                        continue
+                    argument, value = match.group(1), match.group(2)
+                    other = theirs.get(value)
+                    if other is None and not _STATE_ARGUMENT.search(argument):
+                        continue
+                    lock = "lock" in argument or "dynamodb" in argument or (
+                        other is not None and value == other.lock_table)
+                    setting = "dynamodb_table" if lock else "bucket"
+                    wanted = backend.lock_table if lock else backend.bucket
+                    whose = "" if other is None else (
+                        f", which is {display_path(other.file.parent)}'s "
+                        f"({other.where(setting)}{_member_of(users, other)})")
+                    problems.append(Problem(
+                        display_path(path), number, argument,
+                        f"{display_path(directory)} passes {value!r}{whose}, but its own "
+                        f"backend ({backend.where(setting)}) names {wanted!r}: its roles would "
+                        "be given another state's bucket or lock table. Pass its own"))
     return problems
 
 

@@ -60,13 +60,13 @@ def test_a_copied_stack_sharing_the_state_is_refused_naming_both(
                           timeout=60, check=False)
     assert proc.returncode == 2, proc.stderr
     state, lock = problems(config_dir)
-    assert f"/terraform/aws/{name}/versions.tf:15: backend \"s3\": " in state, state
+    assert f"/terraform/aws/{name}/versions.tf:17: backend \"s3\" key: " in state, state
     assert "bucket 'mybinder-curvenote-terraform-state' at key 'curvenote/terraform.tfstate'" \
         in state
-    assert "terraform/aws/curvenote/versions.tf:15, member curvenote)" in state
-    assert f"/terraform/aws/{name}/versions.tf:15: dynamodb_table: " in lock
+    assert "terraform/aws/curvenote/versions.tf:17, member curvenote)" in state
+    assert f"/terraform/aws/{name}/versions.tf:19: dynamodb_table: " in lock
     assert "'mybinder-curvenote-terraform-locks'" in lock
-    assert "terraform/aws/curvenote/versions.tf:15, member curvenote)" in lock
+    assert "terraform/aws/curvenote/versions.tf:19, member curvenote)" in lock
 
 
 def test_a_copy_with_its_own_key_but_the_same_lock_table_is_refused(
@@ -76,8 +76,8 @@ def test_a_copy_with_its_own_key_but_the_same_lock_table_is_refused(
         "curvenote/terraform.tfstate", f"{name}/terraform.tfstate"))
     with (config_dir / "federation.yaml").open("a") as federation:
         federation.write(member(name))
-    (problem,) = problems(config_dir)
-    assert f"/terraform/aws/{name}/versions.tf:15: dynamodb_table: " in problem
+    problem, *passed = problems(config_dir)
+    assert f"/terraform/aws/{name}/versions.tf:19: dynamodb_table: " in problem
     assert f"terraform/aws/{name} (member {name}) locks its state in DynamoDB table " \
         "'mybinder-curvenote-terraform-locks'" in problem
 
@@ -98,3 +98,37 @@ def test_two_members_on_one_stack_are_refused(config_dir: Path, name: str) -> No
     assert f"members.{name}.terraform.stack: aws/curvenote is also the stack of member " \
            "curvenote" in problem
     assert problem.startswith(f"{config_dir / 'federation.yaml'}:")
+
+
+def test_a_copy_whose_main_tf_still_passes_the_originals_lock_table_is_refused(
+        config_dir: Path, name: str) -> None:
+    """versions.tf's backend fixed, main.tf not: the GitHub role would be given curvenote's
+    lock table and state bucket. Both arguments are named, with their file and line."""
+    versions = copy_curvenote(config_dir, name)
+    versions.write_text(versions.read_text().replace("curvenote", name))
+    with (config_dir / "federation.yaml").open("a") as federation:
+        federation.write(member(name))
+    bucket, lock = problems(config_dir)
+    main = f"/terraform/aws/{name}/main.tf"
+    assert f"{main}:40: terraform_state_bucket: " in bucket, bucket
+    assert f"terraform/aws/{name} passes 'mybinder-curvenote-terraform-state', which is " \
+        in bucket
+    assert "terraform/aws/curvenote's (" in bucket
+    assert "terraform/aws/curvenote/versions.tf:16, member curvenote)" in bucket
+    assert f"names 'mybinder-{name}-terraform-state'" in bucket
+    assert f"{main}:41: terraform_lock_table: " in lock, lock
+    assert "'mybinder-curvenote-terraform-locks', which is " in lock
+    assert "terraform/aws/curvenote/versions.tf:19, member curvenote)" in lock
+    assert f"terraform/aws/{name}/versions.tf:19) names 'mybinder-{name}-terraform-locks'" \
+        in lock
+
+
+def test_a_module_argument_naming_a_table_that_is_no_stacks_is_refused_too(
+        config_dir: Path) -> None:
+    """Not another stack's, but not this stack's own either: a typo is caught the same way."""
+    main = config_dir.parent / "terraform" / "aws" / "curvenote" / "main.tf"
+    main.write_text(main.read_text().replace('"mybinder-curvenote-terraform-locks"',
+                                             '"mybinder-curvenote-terraform-lock"'))
+    (problem,) = problems(config_dir)
+    assert "/terraform/aws/curvenote/main.tf:41: terraform_lock_table: " in problem
+    assert "names 'mybinder-curvenote-terraform-locks'" in problem
