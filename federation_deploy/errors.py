@@ -20,6 +20,11 @@ class FederationDeployError(Exception):
         return str(self)
 
 
+# the loader's message for a missing config directory; the CLI names FEDERATION_DEPLOY_CONFIG_DIR
+# in it when that is where the directory came from (e.g. exported for a sandbox since removed)
+CONFIG_DIR_NOT_FOUND = "config directory not found (use --config-dir)"
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with the configuration, located as precisely as we can."""

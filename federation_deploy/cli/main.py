@@ -6,15 +6,22 @@ import importlib
 import logging
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from federation_deploy.cli.context import Context
 from federation_deploy.cli.github import annotation_lines, in_github_actions
 from federation_deploy.cli.params import SuggestingGroup
-from federation_deploy.errors import EXIT_FAILED, ConfigError, FederationDeployError
+from federation_deploy.errors import (
+    CONFIG_DIR_NOT_FOUND,
+    EXIT_FAILED,
+    ConfigError,
+    FederationDeployError,
+)
 from federation_deploy.signals import signal_of, sigterm_as_interrupt
 
 # command name -> the cli module defining it; imported only when the command runs (or for
@@ -68,7 +75,8 @@ class FederationGroup(SuggestingGroup):
         try:
             with sigterm_as_interrupt():
                 return super().invoke(ctx)
-        except FederationDeployError as exc:
+        except FederationDeployError as raised:
+            exc = _naming_the_environment(ctx, raised)
             click.echo(f"error: {exc.render()}", err=True)
             if isinstance(exc, ConfigError) and in_github_actions():
                 # workflow commands are read from stdout, which has no data after an error
@@ -83,6 +91,20 @@ class FederationGroup(SuggestingGroup):
         except OSError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(EXIT_FAILED)
+
+
+def _naming_the_environment(ctx: click.Context,
+                            exc: FederationDeployError) -> FederationDeployError:
+    """A missing config directory that came from FEDERATION_DEPLOY_CONFIG_DIR says so: after
+    `sandbox down`, an exported sandbox config dir is gone, and "use --config-dir" alone
+    misleads (every command, `sandbox up` included)."""
+    if not isinstance(exc, ConfigError) or \
+            ctx.get_parameter_source("config_dir") is not ParameterSource.ENVIRONMENT:
+        return exc
+    message = ("config directory not found: it is FEDERATION_DEPLOY_CONFIG_DIR's "
+               "(unset FEDERATION_DEPLOY_CONFIG_DIR, or use --config-dir)")
+    return ConfigError([replace(p, message=message) if p.message == CONFIG_DIR_NOT_FOUND else p
+                        for p in exc.problems])
 
 
 def _set_log_level(verbosity: int) -> None:

@@ -36,7 +36,7 @@ from federation_deploy.config.model import (
 from federation_deploy.config.problems import Checker, confined, join_keypath, kind_of
 from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
 from federation_deploy.config.values import check_listed_files
-from federation_deploy.errors import ConfigError, Problem
+from federation_deploy.errors import CONFIG_DIR_NOT_FOUND, ConfigError, Problem
 from federation_deploy.yamlio import LocatedMap, line_of, load_located
 
 
@@ -48,7 +48,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     display = display_path(path)
     if not config_dir.is_dir():
         raise ConfigError.single(
-            str(config_dir), None, "", "config directory not found (use --config-dir)"
+            str(config_dir), None, "", CONFIG_DIR_NOT_FOUND
         )
     root = load_located(path, display)
     check = Checker(display)
