@@ -16,6 +16,7 @@ endif
 # pytest's temporary directories: one per checkout and target (pytest empties its --basetemp at
 # the start of each run), outside the checkout because messages show paths below the working
 # directory relative to it, and the tests expect the absolute ones; `make clean` removes them
+# (only this checkout's: never $TMPDIR/pytest-of-$USER, which other sessions of a shared uid use)
 PYTEST_TMP := $(or $(TMPDIR),/tmp)/federation-deploy-pytest$(subst /,-,$(CURDIR))
 PYTEST := $(BIN)/pytest -n 2 --dist loadgroup
 
@@ -70,4 +71,3 @@ demo: install helm
 # make check and make test (PYTEST_TMP), those of pytest run by hand
 clean:
 	rm -rf $(VENV) bin .pytest_cache .mypy_cache .ruff_cache $(PYTEST_TMP)
-	rm -rf "$${TMPDIR:-/tmp}/pytest-of-$$(id -un)"

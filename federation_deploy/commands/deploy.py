@@ -378,7 +378,8 @@ def deploy_summary(report: DeployReport) -> list[str]:
         lines += verify_summary(report.verified)
     if report.hooks:
         lines.append(f"hooks: {', '.join(report.hooks)}")
-    lines.append(f"deploy of {report.member} done (stages: {', '.join(report.stages)})")
+    ran = f"stages: {', '.join(report.stages)}" if report.stages else "no stage ran"
+    lines.append(f"deploy of {report.member} done ({ran})")
     return lines
 
 

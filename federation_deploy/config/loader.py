@@ -544,9 +544,10 @@ def _check_values_files(
             for key, value in data.items():
                 if key not in allowed:
                     owner = "any member" if stem == "common" else f"member {stem!r}"
-                    problems.append(Problem(
-                        display, line_of(data, key), str(key),
-                        f"not a release of {owner} (releases: {', '.join(sorted(allowed))})"))
+                    known = (f"releases: {', '.join(sorted(allowed))}" if allowed
+                             else "it has no releases")
+                    problems.append(Problem(display, line_of(data, key), str(key),
+                                            f"not a release of {owner} ({known})"))
                 elif value is not None and not isinstance(value, LocatedMap):
                     problems.append(Problem(
                         display, line_of(data, key), str(key),

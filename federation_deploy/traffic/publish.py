@@ -63,7 +63,7 @@ def resolve_publish_target(fed: Federation, text: str | None) -> PublishTarget:
     if target.kind == "helm":
         fed.refuse_in_sandbox(
             f"--publish helm would upgrade the redirector release on member "
-            f"{fed.redirector.member!r}'s real cluster; without --publish a sandbox publishes "
+            f"{fed.redirector.member}'s real cluster; without --publish a sandbox publishes "
             f"to its own redirector (file:{sandbox.redirector_config})")
     return target
 

@@ -204,3 +204,17 @@ def test_a_chart_directory_or_stand_in_outside_is_refused(tmp_path: Path) -> Non
                "directory" in p for p in found), found
     assert any("secrets.stand_in: expected a file inside the config directory" in p
                for p in found), found
+
+
+def test_a_values_file_of_a_member_without_releases_says_so(config_dir: Path) -> None:
+    """Not "(releases: )": a member with no releases yet (a new one) is told as much."""
+    with (config_dir / "federation.yaml").open("a") as federation:
+        federation.write("\n  bare:\n    url: https://binder.bare.example.org\n    cloud: aws\n"
+                         "    weight: 0\n    kubernetes_version: \"1.29\"\n"
+                         "    cluster: {region: eu-west-1, name: bare}\n")
+    (config_dir / "values" / "bare.yaml").write_text("binderhub: {}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_federation(config_dir)
+    (problem,) = [str(p) for p in caught.value.problems]
+    assert problem.endswith("bare.yaml:1: binderhub: not a release of member 'bare' "
+                            "(it has no releases)"), problem

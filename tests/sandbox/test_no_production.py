@@ -124,7 +124,7 @@ def test_every_traffic_command_and_deploy_act_on_the_sandbox_redirector(
 
 @pytest.mark.parametrize(("argv", "words"), [
     (("traffic", "drain", "ovh2", "--reason", "x", "--publish", "helm", "--yes"),
-     "--publish helm would upgrade the redirector release"),
+     "--publish helm would upgrade the redirector release on member gke's real cluster"),
     (("ramp", "curvenote", "--publish", "helm", "--yes"),
      "--publish helm would upgrade the redirector release"),
     (("diff", "gke"), "getting credentials of member 'gke' (gcp: gcloud container clusters "
@@ -139,7 +139,9 @@ def test_cloud_steps_are_refused_in_a_sandbox(
     if words is None:  # nothing to refuse: the auth stage of a stand-in fetches nothing
         assert proc.returncode == 0, proc.stderr
         assert "no credentials are fetched" in proc.stderr
+        assert "deploy of ovh2 done (no stage ran)" in proc.stderr  # not "(stages: )"
     else:
+        assert "''s" not in proc.stderr  # not "member 'gke''s"
         assert proc.returncode == 2, proc.stderr
         assert "refused in a sandbox" in proc.stderr and words in proc.stderr
         assert f"{sandbox.config_dir / 'federation.yaml'}:" in proc.stderr
