@@ -39,13 +39,15 @@ from federation_deploy.signals import signal_of
 @click.option("--prometheus-url", metavar="URL",
               help="Judge each step on launch evidence: every member's launches, failures "
                    "and launch times (BinderHub's binderhub_launch_time_seconds; Prometheus "
-                   "HTTP API, the series carrying a `member` label).")
-@click.option("--gate", type=click.Choice(["evidence", "fixed", "argo"]), default="evidence",
-              show_default=True,
+                   "HTTP API, the series carrying a `member` label). [default: "
+                   "redirector.prometheus_url in config]")
+@click.option("--gate", type=click.Choice(["evidence", "time", "fixed", "argo"]),
+              default="evidence", show_default=True,
               help="evidence: a step passes when its launches show the member as good as the "
-                   "rest (sequential tests, README); fixed: roll back above --max-error-rate "
-                   "over 5 minutes (no launches pass); argo: 6 measurements 5m apart, more "
-                   "than 1 failed rolls back.")
+                   "rest (sequential tests, README); needs Prometheus or --probe, else the "
+                   "ramp is refused; time: steps pass after --hold on health checks alone; "
+                   "fixed: roll back above --max-error-rate over 5 minutes (no launches "
+                   "pass); argo: 6 measurements 5m apart, more than 1 failed rolls back.")
 @click.option("--probe", "probe", metavar="REPO",
               help="Launch REPO (a launch path like gh/binder-examples/requirements/HEAD) on "
                    "the member's own BinderHub during holds, as evidence kept apart from "

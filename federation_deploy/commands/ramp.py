@@ -38,6 +38,7 @@ from federation_deploy.traffic.ramp.evidence import (
     launches_needed,
 )
 from federation_deploy.traffic.ramp.gates import LaunchReader
+from federation_deploy.traffic.ramp.watch import NO_EVIDENCE, check_gate_settings
 from federation_deploy.traffic.ramp.plan import (
     RampPlan,
     check_rampable,
@@ -64,8 +65,8 @@ class RampRequest:
     hold: str | None = None
     to_weight: float | None = None
     publish: PublishRequest = PublishRequest()
-    prometheus_url: str | None = None
-    gate: str = "evidence"  # evidence | fixed | argo (traffic/ramp/gates.py)
+    prometheus_url: str | None = None  # default: redirector.prometheus_url in config
+    gate: str = "evidence"  # evidence | time | fixed | argo (traffic/ramp/gates.py)
     probe: str | None = None  # default: redirector.ramp_probe in config
     probe_interval: float = 60.0
     min_hold: float | None = None
@@ -94,7 +95,7 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     publisher, settle = publisher_for(publish, runner, progress)
     settings = RampSettings(
         redirector_url=publish.redirector_url,
-        prometheus_url=request.prometheus_url,
+        prometheus_url=request.prometheus_url or fed.redirector.prometheus_url,
         gate=request.gate,
         probe_repo=request.probe or fed.redirector.ramp_probe,
         probe_interval=request.probe_interval,
@@ -109,6 +110,8 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
         heartbeat_interval=request.heartbeat,
     )
     target = publisher.target
+    if not request.abort:
+        check_gate_settings(settings)  # before anything is asked, written or published
     if request.abort:
         confirm(f"Abort the ramp of {member}: weight 0 now, published to {target}?")
         outcome = abort_ramp(fed, member, publisher, settings=settings, progress=progress)
@@ -150,10 +153,14 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
         messages.append(f"a ramp of {member} is in progress at step {state.step + 1} "
                         f"since {state.started}")
     evidence = None
+    prometheus_url = request.prometheus_url or fed.redirector.prometheus_url
+    probe = request.probe or fed.redirector.ramp_probe
+    if request.gate == "evidence" and not prometheus_url and not probe:
+        messages.append(f"note: this ramp would be refused: the evidence gate has {NO_EVIDENCE}")
     if request.gate == "evidence":
         evidence = plan_evidence(
-            plan, prometheus_url=request.prometheus_url, launch_rate=request.launch_rate,
-            probe=request.probe or fed.redirector.ramp_probe,
+            plan, prometheus_url=prometheus_url, launch_rate=request.launch_rate,
+            probe=probe,
             probe_interval=request.probe_interval, min_hold=request.min_hold,
             max_hold=request.max_hold)
     if evidence is not None and evidence.note:
@@ -219,13 +226,15 @@ def run_ramp(
     weights under this one (it then stops without publishing).
     """
     # the lock first: a second ramp on this machine is told that one runs, whatever it asks
+    settings = settings or RampSettings()
+    check_gate_settings(settings)  # refused (exit 2) before anything is written
     with writer_lock(fed.config_dir, f"ramp {member}{' --advance' if advance else ''}",
                      member):
         plan = resolve_plan(fed, member, steps, to_weight, hold)
         if confirm is not None:
             confirm(plan)
         io = ramp_io(publisher, clock, progress, on_step)
-        engine = RampEngine(fed, plan, settings or RampSettings(), io)
+        engine = RampEngine(fed, plan, settings, io)
         return engine.advance() if advance else engine.run()
 
 

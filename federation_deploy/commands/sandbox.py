@@ -41,10 +41,11 @@ def up(config_dir: Path, root: Path, redirector_port: int | None, *, runner: Run
                  "moto_server; no cloud credential is fetched):")
     lines.append(f"  export FEDERATION_DEPLOY_CONFIG_DIR={state.config_dir}")
     lines.append("  federation-deploy traffic")
-    lines.append("  federation-deploy ramp curvenote --to-weight 40 --hold 10s --yes")
-    lines.append("  # judged on launch evidence, with probes answered by the stand-ins:")
-    lines.append(f"  federation-deploy ramp curvenote --to-weight 40 --hold 1m "
-                 f"--prometheus-url {state.prometheus_url} "
+    lines.append("  # steps that pass on health checks alone:")
+    lines.append("  federation-deploy ramp curvenote --to-weight 40 --hold 10s --gate time --yes")
+    lines.append("  # judged on launch evidence (its Prometheus stand-in, named in its "
+                 "federation.yaml), with probes answered by the stand-ins:")
+    lines.append("  federation-deploy ramp curvenote --to-weight 40 --hold 1m "
                  "--probe gh/binder-examples/requirements/HEAD --probe-interval 2s --yes")
     lines.append('  federation-deploy traffic drain ovh2 --reason "a trial"   '
                  "# then: traffic restore ovh2 --yes")

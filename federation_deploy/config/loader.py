@@ -181,8 +181,13 @@ def _load_redirector(
     elif member and members[member].cloud == "external":
         check.add(node, "member", f"{kp}.member", "the redirector cannot run on an external member")
     for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
-                 "ramp_probe"):
+                 "ramp_probe", "prometheus_url"):
         read[name] = check.value(node, kp, section[name])
+    prometheus = read["prometheus_url"]
+    if prometheus and (problem := url_problem(prometheus)):
+        check.add(node, "prometheus_url", f"{kp}.prometheus_url",
+                  f"{problem}, got {shown_url(prometheus)!r}")
+        read["prometheus_url"] = None
     settings = schema.CHECK.defaults()
     if "check" in node:
         ckp = f"{kp}.check"
@@ -206,6 +211,7 @@ def _redirector_settings(read: Mapping[str, Any], check: CheckSettings) -> Redir
         load_balancer=read["load_balancer"], check=check, pod_headroom=read["pod_headroom"],
         host_cookie_age_hours=float(read["host_cookie_age_hours"]),
         ramp_policy=read["ramp_policy"], ramp_probe=read["ramp_probe"],
+        prometheus_url=(read["prometheus_url"] or "").rstrip("/") or None,
     )
 
 

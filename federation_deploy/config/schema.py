@@ -230,6 +230,10 @@ REDIRECTOR = Section("redirector", (
     # evidence when users' launches are few), like gh/binder-examples/requirements/HEAD;
     # `ramp --probe` overrides it
     Key("ramp_probe", OPTIONAL_STRING, "a launch path like gh/org/repo/ref"),
+    # the federation's Prometheus (every member's BinderHub launch metrics, labelled by
+    # member): the evidence a ramp step is judged on; `ramp --prometheus-url` overrides it
+    Key("prometheus_url", OPTIONAL_STRING,
+        "a URL like https://prometheus.example.org (http only on 127.0.0.1 or localhost)"),
 ))
 
 TERRAFORM = Section("terraform", (

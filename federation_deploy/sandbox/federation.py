@@ -209,6 +209,8 @@ class Sandbox:
         data["terraform"]["root"] = "../terraform"
         # short check periods, so health changes show within a second
         data["redirector"]["check"].update({"period": 0.5, "failed_period": 2, "timeout": 1})
+        # never the federation's real Prometheus: `sandbox up` names its stand-in instead
+        data["redirector"].pop("prometheus_url", None)
         # first of all: this copy is a sandbox, which never reaches a real cluster or cloud
         # (traffic commands and deploy publish to its redirector; no credentials are fetched)
         self.redirector_config.parent.mkdir(parents=True, exist_ok=True)
@@ -341,6 +343,10 @@ class Sandbox:
                                        *(f"--target={n}={u}/metrics" for n, u in urls.items())],
                          "/-/healthy").url
         self.state.prometheus_url = url
+        # the sandbox's federation.yaml names it, so that `ramp` judges on evidence by default
+        data = load_round_trip(self.config_dir / "federation.yaml")
+        data["redirector"]["prometheus_url"] = url
+        write_round_trip(self.config_dir / "federation.yaml", data)
         return url
 
     def start_redirector(self) -> str:
@@ -403,7 +409,8 @@ class Sandbox:
 
         publisher = make_publisher(PublishTarget("file", Path(self.state.redirector_config)),
                                    self.runner)
-        settings = RampSettings(redirector_url=self.state.redirector_url,
+        # the demo measures the shares each step gives: its steps pass on health checks alone
+        settings = RampSettings(redirector_url=self.state.redirector_url, gate="time",
                                 check_interval=options.check_interval, poll_interval=0.2,
                                 agreeing_answers=3, settle_timeout=30.0, request_timeout=2.0)
         hold = f"{options.hold:g}s"

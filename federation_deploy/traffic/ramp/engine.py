@@ -50,6 +50,8 @@ from federation_deploy.traffic.ramp.gates import (
     EvidenceGate,
     GateDecision,
     HoldGate,
+    TimeGate,
+    healthy_decision,
     heartbeat_text,
     hold_line,
     holding_text,
@@ -129,8 +131,11 @@ class RampEngine:
         # the gate's last evidence (its record, with the step it is of), kept in `ramp:`
         self.evidence: dict[str, object] | None = (
             dict(state.evidence) if state is not None and state.evidence else None)
-        self.gate: HoldGate = make_gate(settings, io, fed.members.get(plan.member),
-                                        plan.hold_seconds)
+        # a ramp's gate (refused settings raise UsageError here, before anything is written);
+        # a one-off change (abort, drain, restore, set) holds nothing
+        self.gate: HoldGate = (make_gate(settings, io, fed.members[plan.member],
+                                         plan.hold_seconds) if plan.steps
+                               else TimeGate(0.0, "a one-off weight change"))
         self.dirty = False  # config written, publish not done yet
         self.before_write: ConfigSnapshot | None = None  # put back if the publish is refused
         self.watch = RedirectorWatch(self.member, settings, io, self._ensure_current)
@@ -209,6 +214,8 @@ class RampEngine:
     def _proceed(self, once: bool) -> RampOutcome:
         """Resume from the step config records (or start), then take steps: each one held to
         the end (run), or one step checked once (advance)."""
+        if once and isinstance(self.gate, EvidenceGate):
+            self.gate.probe_wait = self.settings.probe_timeout  # no next check to collect at
         with self._consistent_on_interrupt():
             state = self.fed.members[self.member].ramp
             index = -1
@@ -229,6 +236,7 @@ class RampEngine:
                            else f"for lack of evidence ({state.inconclusive})")
                     self.say(f"restarting the ramp of {self.member}, paused {why}, at "
                              f"{self._describe(index)}")
+                    self.evidence = None  # the step is held again from now: new evidence
                     self._record(index, utc_timestamp(self.clock.now()), unpause=True)
                     state = self.fed.members[self.member].ramp
                     assert state is not None
@@ -296,11 +304,12 @@ class RampEngine:
         (or pause) as soon as it says so, go on once it passes. The first check is at once;
         with a time gate the last is at the end of the hold."""
         gate = self.gate
-        gate.begin(started)
+        gate.begin(started, self._evidence_of(index))
         now = self.clock.now()
         self.say(hold_line(gate, f"holding {self.member} at {self._describe(index)}", started,
                            now))
         last_record = last_said = now
+        recorded = self._verdict()
         while True:
             self._check_or_rollback(index)
             now = self.clock.now()
@@ -314,19 +323,40 @@ class RampEngine:
                          f"{self.plan.steps[index].share:.2f}%" if index >= 0 else "0%")
                 self.say(heartbeat_text(gate, where, started, now, decision))
                 last_said = now
-            if (now - last_record).total_seconds() >= self.settings.record_interval:
+            # the evidence is durable at every verdict change, every new probe (a resumed
+            # run must not count them as users' launches) and every record_interval
+            if (self._verdict() != recorded or getattr(gate, "collected", 0)
+                    or (now - last_record).total_seconds() >= self.settings.record_interval):
                 self._record(index, self._state_started())
-                last_record = now
-            remaining = (started + timedelta(seconds=gate.deadline) - now).total_seconds()
-            interval = self.settings.check_interval
-            self.clock.sleep(min(interval, remaining) if remaining > 0 else interval)
+                last_record, recorded = now, self._verdict()
+            self.clock.sleep(self._next_check(started, now))
+
+    def _next_check(self, started: datetime, now: datetime) -> float:
+        """Seconds to the next check: check_interval, sooner at the end of the hold or when a
+        probe is due (the probe rate is what --probe-interval says, whatever the checks')."""
+        wait = self.settings.check_interval
+        remaining = (started + timedelta(seconds=self.gate.deadline) - now).total_seconds()
+        if remaining > 0:
+            wait = min(wait, remaining)
+        probes = getattr(self.gate, "probes", None)
+        if isinstance(self.gate, EvidenceGate) and self.gate.passed is None and probes:
+            due = probes.due_in(now)
+            if due is not None and due > 0:
+                wait = min(wait, due)
+        return wait
+
+    def _verdict(self) -> object:
+        return (self.evidence or {}).get("verdict")
+
+    def _evidence_of(self, index: int) -> dict[str, object] | None:
+        """What earlier runs recorded of step index (its probes carry on), if anything."""
+        return self.evidence if (self.evidence or {}).get("step") == index + 1 else None
 
     def _decide(self, index: int, started: datetime, begun: bool = False) -> GateDecision:
         """The gate's decision at step index (held since started), acted on: a rollback or a
         pause raises; the evidence is kept for the `ramp:` block."""
         if not begun:  # --advance: what earlier runs recorded of this step carries on
-            mine = self.evidence if (self.evidence or {}).get("step") == index + 1 else None
-            self.gate.begin(started, mine)
+            self.gate.begin(started, self._evidence_of(index))
         decision = self.gate.decide(self.clock.now())
         self._ensure_current()  # abort wins over whatever the gate says
         if decision.record is not None:
@@ -335,6 +365,9 @@ class RampEngine:
             self._rollback(index, decision.reason)
         if decision.action == "pause":
             self._pause(index, decision.reason)
+        if healthy_decision(decision):
+            # the member seen healthy: never on an inconclusive hold, a pause or a rollback
+            self.last_healthy = utc_timestamp(self.clock.now())
         return decision
 
     def _qualify(self) -> None:
@@ -352,7 +385,6 @@ class RampEngine:
         self._ensure_current()
         if failure:
             self._rollback(index, failure)
-        self.last_healthy = utc_timestamp(self.clock.now())
 
     def _rollback(self, index: int, failure: str) -> NoReturn:
         """Write and publish the previous step (0 before the first) and PAUSE the ramp there

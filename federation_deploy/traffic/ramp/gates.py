@@ -4,8 +4,9 @@
   of the step's window, the new member against the rest of the federation; healthy passes
   once min_hold has passed, inconclusive holds on up to max_hold and then pauses, failing or
   slow rolls back at once.
-- TimeGate (no evidence source at all): the plan's hold passes; only the health checks can
-  roll back. The ramp says so when it starts.
+- TimeGate (`--gate time`, only when chosen: the evidence gate with no evidence source is
+  refused): the plan's hold passes; only the health checks can roll back. The ramp says so
+  when it starts.
 - FixedGate (`--gate fixed`, the ramp before issue 23): roll back when the launch error rate
   over 5 minutes is above a threshold; no launches pass.
 - ArgoGate (`--gate argo`, for comparison, like Argo Rollouts' analysis): every interval one
@@ -38,7 +39,7 @@ from federation_deploy.traffic.ramp.evidence import (
 from federation_deploy.traffic.ramp.probes import Probes
 from federation_deploy.traffic.ramp.state import utc_timestamp
 
-GATES = ("evidence", "fixed", "argo")
+GATES = ("evidence", "time", "fixed", "argo")
 # the federation's failure rate is read over at least this long (evidence.py, p0)
 BASELINE_SECONDS = 3600.0
 
@@ -188,14 +189,17 @@ class EvidenceGate:
         # probes an earlier process sent at this step (`ramp --advance` runs one check per
         # process): from the `ramp:` block's evidence, so they stay apart from users'
         self.carried = Launches()
+        # `ramp --advance` has no next check to collect a probe at: it waits this long (real
+        # seconds) for the one it started; None (a running ramp): never waits
+        self.probe_wait: float | None = None
+        self.collected = 0  # probes collected by the last decide()
 
     def describe(self) -> str:
         sources = []
         if self.prometheus_url:
             sources.append("users' launches from Prometheus")
         if self.probes is not None:
-            sources.append(f"a probe launch of {self.probes.repo} every "
-                           f"{self.probes.interval:.0f}s")
+            sources.append(self.probes.rate())
         return (f"evidence gate ({' and '.join(sources)}): a step passes when its launches "
                 f"show {self.member} as good as the rest (false-promotion risk "
                 f"{self.risks.false_promotion:.0%} per test, false-rollback risk "
@@ -240,10 +244,18 @@ class EvidenceGate:
         assert self.started is not None
         held = (now - self.started).total_seconds()
         if self.passed is not None:
+            # the step's tests decided; a probe still in flight is collected (not judged)
+            self.collected = int(self.probes is not None
+                                 and self.probes.collect(now) is not None)
             decision = decide_hold(self.passed, held, self.min_hold, self.max_hold)
             return GateDecision(decision.action, decision.reason, self.passed.as_record())
+        self.collected = 0
         if self.probes is not None:
-            self.probes.maybe_launch(now)
+            # in the background: a check never waits on a probe (but --advance, which has no
+            # next check, waits for the one it starts)
+            self.collected += self.probes.collect(now) is not None
+            if self.probes.maybe_launch(now) and self.probe_wait is not None:
+                self.collected += self.probes.collect(now, wait=self.probe_wait) is not None
         try:
             window = self.window(now)
         except LiveError as exc:
@@ -262,6 +274,14 @@ class EvidenceGate:
             self.passed = verdict
         decision = decide_hold(verdict, held, self.min_hold, self.max_hold)
         return GateDecision(decision.action, decision.reason, verdict.as_record())
+
+
+def healthy_decision(decision: GateDecision) -> bool:
+    """Whether a decision says the member is healthy (its health checks passed, and with
+    evidence, the verdict is healthy): only then is `last_healthy` recorded."""
+    if decision.action not in ("hold", "pass"):
+        return False
+    return decision.record is None or decision.record.get("verdict") == HEALTHY
 
 
 # -- what a hold says ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Synthetic launches on a member's own BinderHub API: probes during a ramp's holds, and warming.
 
 A probe launches a small known repository on the new member directly (its /build API, not
-through the redirector), at most one every `interval` seconds of the ramp's clock, and the
+through the redirector), in the background (one in flight at most, one started every
+`interval` seconds of the ramp's clock at most: a check never waits on a probe), and the
 ramp counts it as evidence apart from users' launches (BinderHub counts it in its own
 metrics too: the ramp subtracts the probes it sent from the member's launches). Warming
 builds the repositories the member is about to serve, before its first step.
@@ -10,6 +11,7 @@ builds the repositories the member is about to serve, before its first step.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from datetime import datetime
 
 import requests
 
+from federation_deploy.durations import format_duration
 from federation_deploy.traffic.ramp.evidence import Histogram, Launches
 
 DEFAULT_PROBE_INTERVAL = 60.0
@@ -74,35 +77,104 @@ def launch(url: str, timeout: float = DEFAULT_PROBE_TIMEOUT) -> LaunchResult:
     return LaunchResult(False, time.monotonic() - start, f"{url}: the stream ended early")
 
 
+# Runs a probe's launch in the background and returns at once (default: a daemon thread);
+# the benchmark and some tests run it inline. The launch stores its own result.
+Spawn = Callable[[Callable[[], None]], None]
+
+
+def in_thread(work: Callable[[], None]) -> None:
+    """A probe's launch in a daemon thread: a ramp that exits does not wait for it."""
+    threading.Thread(target=work, name="ramp-probe", daemon=True).start()
+
+
+@dataclass
+class InFlight:
+    """The probe being launched: when (the ramp's clock), and its result once it ended."""
+
+    started: datetime
+    result: LaunchResult | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
 @dataclass
 class Probes:
-    """A ramp's probes of one member: launched at a bounded rate, remembered for the windows
-    the evidence gate asks about (and subtracted from the member's own counts there)."""
+    """A ramp's probes of one member, launched in the background (at most one in flight, at
+    most one started every `interval` seconds of the ramp's clock) so that a check never
+    waits on one; a probe is collected at the first check after it ended (and its own launch
+    time has passed on the ramp's clock), and counted at that moment: BinderHub counts it in
+    its metrics when it ends too. The evidence gate subtracts them from the member's counts.
+    A probe that takes longer than `interval` delays the next (rate() says what happens)."""
 
     member_url: str
     repo: str
     launcher: Launcher = launch
     interval: float = DEFAULT_PROBE_INTERVAL
     timeout: float = DEFAULT_PROBE_TIMEOUT
+    spawn: Spawn = in_thread
     sent: list[tuple[datetime, LaunchResult]] = field(default_factory=list)
+    flying: InFlight | None = None
+    last_start: datetime | None = None
 
     def due(self, now: datetime) -> bool:
-        return not self.sent or (now - self.sent[-1][0]).total_seconds() >= self.interval
+        return self.flying is None and (
+            self.last_start is None
+            or (now - self.last_start).total_seconds() >= self.interval)
 
-    def maybe_launch(self, now: datetime) -> LaunchResult | None:
-        """One probe when the last one is at least `interval` ago, else None."""
-        if not self.due(now):
+    def due_in(self, now: datetime) -> float | None:
+        """Seconds until the next probe may start (None: one is in flight)."""
+        if self.flying is not None:
             return None
-        result = self.launcher(build_url(self.member_url, self.repo), self.timeout)
-        self.sent.append((now, result))
-        return result
+        if self.last_start is None:
+            return 0.0
+        return max(0.0, self.interval - (now - self.last_start).total_seconds())
+
+    def maybe_launch(self, now: datetime) -> bool:
+        """Start one probe in the background when none is in flight and the last one started
+        at least `interval` ago; returns whether it did. Never waits for it."""
+        if not self.due(now):
+            return False
+        flight = InFlight(now)
+        url = build_url(self.member_url, self.repo)
+
+        def work() -> None:
+            try:
+                flight.result = self.launcher(url, self.timeout)
+            except Exception as exc:  # a launcher never raises; a bug must not hang the ramp
+                flight.result = LaunchResult(False, 0.0, f"{type(exc).__name__}: {exc}")
+            flight.done.set()
+
+        self.flying, self.last_start = flight, now
+        self.spawn(work)
+        return True
+
+    def collect(self, now: datetime, wait: float | None = None) -> LaunchResult | None:
+        """The probe in flight, once it ended (wait: up to that many real seconds for it, for
+        `ramp --advance`, which has no next check); counted at now."""
+        flight = self.flying
+        if flight is None:
+            return None
+        if wait is not None:
+            flight.done.wait(wait)
+        elif (now - flight.started).total_seconds() < (
+                flight.result.seconds if flight.result is not None else 0.0):
+            return None  # on a simulated clock: not ended yet
+        if not flight.done.is_set() or flight.result is None:
+            return None
+        self.flying = None
+        self.sent.append((now, flight.result))
+        return flight.result
 
     def window(self, since: datetime, until: datetime) -> Launches:
-        """The probes launched from since to until, as evidence."""
+        """The probes that ended from since to until, as evidence."""
         chosen = [r for at, r in self.sent if since <= at <= until]
         failed = sum(1 for r in chosen if not r.ok)
         return Launches(float(len(chosen)), float(failed),
                         Histogram.of(r.seconds for r in chosen if r.ok))
+
+    def rate(self) -> str:
+        """What the probe rate is: one every interval, at most one in flight."""
+        return (f"a probe launch of {self.repo} every {format_duration(self.interval)} at most "
+                "(one in flight at a time: a longer launch delays the next)")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from federation_deploy.config import Federation, Member
+from federation_deploy.errors import UsageError
 from federation_deploy.durations import Clock, format_duration
 from federation_deploy.health.probe import CheckResult, check_member_health
 from federation_deploy.progress import Progress, quiet
@@ -22,6 +23,7 @@ from federation_deploy.traffic.live import (
 )
 from federation_deploy.traffic.ramp.evidence import Risks
 from federation_deploy.traffic.ramp.gates import (
+    GATES,
     ArgoGate,
     ErrorRateCheck,
     EvidenceGate,
@@ -35,6 +37,8 @@ from federation_deploy.traffic.ramp.probes import (
     DEFAULT_PROBE_INTERVAL,
     Launcher,
     Probes,
+    Spawn,
+    in_thread,
     launch,
     warm,
 )
@@ -70,13 +74,15 @@ class RampSettings:
     agreeing_answers: int = 3  # consecutive /active_hosts answers with the new weights
     settle_timeout: float = 120.0  # for the redirector to report the new weights
     request_timeout: float = 5.0
-    record_interval: float = 300.0  # write last_healthy to config this often while holding
+    # write the step's evidence (and last_healthy, when healthy) to config at least this often
+    # while holding, besides at every verdict change and every new probe
+    record_interval: float = 60.0
     # a holding ramp says how it is at the first check this long after its last line (0: at
     # every check), so a long hold is never silent
     heartbeat_interval: float = 60.0
-    # what decides a hold (gates.py): evidence (Prometheus and/or probes; with neither, the
-    # plan's hold on health checks alone), fixed (the 5-minute error rate, before issue 23)
-    # or argo (count + failure limit, for comparison)
+    # what decides a hold (gates.py): evidence (Prometheus and/or probes; with neither the
+    # ramp is refused), time (the plan's hold on health checks alone, only when chosen),
+    # fixed (the 5-minute error rate, before issue 23) or argo (count + failure limit)
     gate: str = "evidence"
     risks: Risks = field(default_factory=Risks)
     min_hold: float | None = None  # evidence: a step holds at least this (default: hold / 3)
@@ -104,6 +110,7 @@ class RampIO:
     error_rate: ErrorRateCheck = check_error_rate
     launches: LaunchReader = query_launches  # every member's launches over a window
     launcher: Launcher = launch  # a probe launch on the member's own BinderHub API
+    spawn_probe: Spawn = in_thread  # runs a probe's launch in the background
     # (redirector URL, member, final weight, count, timeout) -> the launch paths to warm
     pool: PoolReader = fetch_pool
     progress: Progress = quiet
@@ -255,26 +262,50 @@ class RedirectorWatch:
                      "is still checked)")
 
 
-def make_gate(settings: RampSettings, io: RampIO, member: Member | None,
-              hold: float) -> HoldGate:
-    """The hold's gate of a ramp of member (gates.py), from its settings: fixed or argo
-    (with Prometheus), else the evidence gate (Prometheus and/or probes), else the time."""
+NO_EVIDENCE = (
+    "no evidence source: set redirector.prometheus_url in federation.yaml (the federation's "
+    "Prometheus) or pass --prometheus-url, or launch probes with --probe REPO (or "
+    "redirector.ramp_probe); to ramp on health checks alone, choose it: --gate time")
+
+
+def check_gate_settings(settings: RampSettings) -> None:
+    """Refuse (UsageError, exit 2) settings a ramp cannot hold steps with, before anything is
+    written: the evidence gate with no evidence source at all (it would pass steps on none),
+    fixed or argo without Prometheus, a minimum hold above the maximum."""
     s = settings
+    if s.gate not in GATES:
+        raise UsageError(f"unknown gate {s.gate!r}: one of {', '.join(GATES)}")
+    if s.gate == "evidence" and not s.prometheus_url and not s.probe_repo:
+        raise UsageError(f"the evidence gate has {NO_EVIDENCE}")
+    if s.gate in ("fixed", "argo") and not s.prometheus_url:
+        raise UsageError(f"--gate {s.gate} needs --prometheus-url (or redirector.prometheus_url "
+                         "in federation.yaml)")
+    if s.min_hold is not None and s.max_hold is not None and s.min_hold > s.max_hold:
+        raise UsageError(f"--min-hold ({format_duration(s.min_hold)}) is longer than --max-hold "
+                         f"({format_duration(s.max_hold)}): a healthy step could never pass "
+                         "before an inconclusive one pauses")
+
+
+def make_gate(settings: RampSettings, io: RampIO, member: Member, hold: float) -> HoldGate:
+    """The hold's gate of a ramp of member (gates.py), from its settings: time (health checks
+    alone, chosen explicitly), fixed or argo (with Prometheus), else the evidence gate
+    (Prometheus and/or probes). Refused settings raise UsageError (check_gate_settings)."""
+    s = settings
+    check_gate_settings(s)
     label, timeout = s.prometheus_label, s.request_timeout
+    if s.gate == "time":
+        return TimeGate(hold, "--gate time")
     if s.gate in ("fixed", "argo"):
-        if not s.prometheus_url or member is None:
-            return TimeGate(hold, f"--gate {s.gate} needs --prometheus-url")
+        assert s.prometheus_url
         if s.gate == "fixed":
             return FixedGate(io.error_rate, s.prometheus_url, member.name, label,
                              s.max_error_rate, hold, timeout)
         return ArgoGate(io.error_rate, s.prometheus_url, member.name, label, s.max_error_rate,
                         s.argo_interval, s.argo_count, s.argo_failure_limit, timeout)
     probes = None
-    if s.probe_repo and member is not None:
+    if s.probe_repo:
         probes = Probes(member.url, s.probe_repo, io.launcher, s.probe_interval,
-                        s.probe_timeout)
-    if member is None or not s.prometheus_url and probes is None:
-        return TimeGate(hold, "no --prometheus-url and no --probe: no launch evidence")
+                        s.probe_timeout, spawn=io.spawn_probe)
     min_hold = s.min_hold if s.min_hold is not None else hold / 3
     max_hold = max(min_hold, s.max_hold if s.max_hold is not None else 4 * hold)
     return EvidenceGate(io.launches, s.prometheus_url, member.name, label, s.risks, min_hold,
