@@ -32,19 +32,17 @@ from federation_deploy.traffic.ramp.engine import (
     StepHook,
 )
 from federation_deploy.traffic.ramp.evidence import (
-    PRIOR_FAILURE_RATE,
-    baseline_failure_rate,
     hold_needed,
     launches_needed,
 )
 from federation_deploy.traffic.ramp.gates import LaunchReader
-from federation_deploy.traffic.ramp.watch import NO_EVIDENCE, check_gate_settings
 from federation_deploy.traffic.ramp.plan import (
     RampPlan,
     check_rampable,
     parse_steps,
     resolve_plan,
 )
+from federation_deploy.traffic.ramp.watch import NO_EVIDENCE, check_gate_settings
 from federation_deploy.traffic.weights import ConfigChanged, writer_lock
 
 # An abort re-reads federation.yaml and tries again when a ramp wrote it in between: it wins.
@@ -327,17 +325,21 @@ def plan_evidence(plan: RampPlan, *, prometheus_url: str | None, launch_rate: fl
     a launch rate to plan with."""
     if not prometheus_url and not probe and launch_rate is None:
         return None
-    failure_rate, note = PRIOR_FAILURE_RATE, None
+    # the others' launches as the gate will judge them (none known: the prior alone): one
+    # function, launches_needed, says what the plan shows and what the gate asks
+    reference, note = None, None
     if launch_rate is None and prometheus_url:
         until = now or datetime.now(UTC)
         try:
             found = read(prometheus_url, until - timedelta(hours=1), until, "member", 10.0)
             launch_rate = found.launch_rate
-            failure_rate = baseline_failure_rate(found.others(plan.member))
+            reference = found.others(plan.member)
         except LiveError as exc:
             note = f"the federation's launch rate is unknown ({exc}): pass --launch-rate"
     least = min_hold if min_hold is not None else plan.hold_seconds / 3
-    return PlanEvidence(launches_needed(failure_rate), launch_rate,
+    needed = (launches_needed() if reference is None
+              else launches_needed(reference, reference_times=reference.times.total))
+    return PlanEvidence(needed, launch_rate,
                         probe_interval if probe else None, least,
                         max(least, max_hold if max_hold is not None else 4 * plan.hold_seconds),
                         note)

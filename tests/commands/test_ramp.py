@@ -9,7 +9,7 @@ from federation_deploy.cli.main import cli
 from federation_deploy.commands.step_summary import ramp_markdown
 from federation_deploy.commands.traffic import traffic_rows, traffic_table
 from federation_deploy.config import RampState
-from federation_deploy.traffic.ramp.evidence import launches_needed
+from federation_deploy.traffic.ramp.evidence import Launches, Window, judge, launches_needed
 from federation_deploy.traffic.ramp.state import write_member
 from federation_deploy.traffic.weights import snapshot_of
 from tests.helpers.standin_federation import StandinFederation
@@ -28,9 +28,12 @@ def test_the_plan_says_the_launches_each_step_needs(federation: StandinFederatio
     head, first, second, final = result.stdout.splitlines()
     assert head.split()[-5:] == ["then", "launches", "needed", "evidence", "hold"]
     needed = launches_needed()
-    # 1% of 2/s is 72 launches an hour, probes add 60: 67 launches take about half an hour
-    assert first.split()[-2:] == [str(needed), "~31m"]
-    assert second.split()[-1] == "~10m"  # 360 + 60 an hour: the minimum hold (a third of 30m)
+    # what the gate asks with no history (p0 the prior 2%, raised by its uncertainty): the
+    # plan and the live gate use one function
+    assert needed == judge(Window(Launches(), Launches(), Launches())).needed == 83
+    # 1% of 2/s is 72 launches an hour, probes add 60: 83 launches take about 38 minutes
+    assert first.split()[-2:] == [str(needed), "~38m"]
+    assert second.split()[-1] == "~12m"  # 360 + 60 an hour: 83 in 12 minutes
     assert final.split()[-2:] == [str(needed), "~10m"]
     # without an evidence source the plan is today's
     plain = CliRunner().invoke(cli, ["--config-dir", str(federation.config_dir), "ramp",

@@ -52,7 +52,8 @@ def test_traffic_live_and_ramp_in_progress(
 ) -> None:
     advance_ramp(federation.load(), "gamma", make_publisher(PublishTarget("file", published)),
                  steps=(1, 5), hold="1h",
-                 settings=RampSettings(redirector_url=redirector.url, poll_interval=0.05))
+                 settings=RampSettings(gate="time", redirector_url=redirector.url,
+                                       poll_interval=0.05))
     send_launches(redirector.url, zipf_launch_paths(300), federation.url_to_member())
     federation.standins["beta"].set_healthy(False)
     redirector.wait_active(["alpha", "gamma"])

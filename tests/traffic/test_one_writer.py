@@ -142,7 +142,7 @@ def published_state(path: Path) -> tuple[int | None, dict[str, tuple[float, bool
 
 
 def ramp_args(published: Path, redirector: RedirectorProcess | None, *extra: str) -> list[str]:
-    args = ["ramp", *extra, "--yes", "--publish", f"file:{published}",
+    args = ["ramp", *extra, "--yes", "--gate", "time", "--publish", f"file:{published}",
             "--check-interval", "0.3s", "--settle-timeout", "30s"]
     if redirector is not None:
         args += ["--redirector-url", redirector.url]

@@ -30,17 +30,14 @@ exit 1), and leaves the change alone.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from federation_deploy.config import Federation, RampState, load_federation
+from federation_deploy.config import Federation, RampState
 from federation_deploy.durations import Clock
 from federation_deploy.errors import (
-    FederationDeployError,
-    PublishFailed,
     VerificationError,
     WeightsConflict,
 )
@@ -65,6 +62,7 @@ from federation_deploy.traffic.ramp.plan import (
     same_weight,
     weights_disagreement,
 )
+from federation_deploy.traffic.ramp.publishing import ConfigKeeper
 from federation_deploy.traffic.ramp.state import parse_timestamp, utc_timestamp, write_member
 from federation_deploy.traffic.ramp.watch import (
     ActiveHostsReader,
@@ -82,12 +80,7 @@ from federation_deploy.traffic.ramp.watch import (
 )
 from federation_deploy.traffic.weights import (
     ConfigSnapshot,
-    changed_since,
-    check_publish,
-    restore,
     snapshot_of,
-    weight_differences,
-    weights_of,
 )
 
 # what callers import from here (the engine's API): the watch's types, durations' Clock, Progress
@@ -110,7 +103,7 @@ class RampOutcome:
     message: str
 
 
-class RampEngine:
+class RampEngine(ConfigKeeper):
     """The ramp of one member: all state on the instance (no globals).
 
     fed is the validated config the plan was made from, loaded an instant before: the engine
@@ -151,10 +144,6 @@ class RampEngine:
         """An engine for one weight change of member (drain, restore, set): change() writes
         it, publishes and waits as an abort does."""
         return cls(fed, plan_weight(fed, member, weight), settings, io)
-
-    @property
-    def fed(self) -> Federation:
-        return self.config.fed
 
     # -- the three modes ----------------------------------------------------------------------
 
@@ -325,7 +314,8 @@ class RampEngine:
                 last_said = now
             # the evidence is durable at every verdict change, every new probe (a resumed
             # run must not count them as users' launches) and every record_interval
-            if (self._verdict() != recorded or getattr(gate, "collected", 0)
+            probed = isinstance(gate, EvidenceGate) and gate.collected > 0
+            if (self._verdict() != recorded or probed
                     or (now - last_record).total_seconds() >= self.settings.record_interval):
                 self._record(index, self._state_started())
                 last_record, recorded = now, self._verdict()
@@ -385,6 +375,9 @@ class RampEngine:
         self._ensure_current()
         if failure:
             self._rollback(index, failure)
+        if isinstance(self.gate, TimeGate):
+            # health checks alone decide: they are the verdict (other gates: _decide)
+            self.last_healthy = utc_timestamp(self.clock.now())
 
     def _rollback(self, index: int, failure: str) -> NoReturn:
         """Write and publish the previous step (0 before the first) and PAUSE the ramp there
@@ -423,40 +416,6 @@ class RampEngine:
             "step again, or `--abort` ends it")
 
     # -- config and publishing ------------------------------------------------------------------
-
-    def _ensure_current(self) -> None:
-        """Stop (WeightsConflict) when federation.yaml no longer holds what this engine last
-        read or wrote, or the redirector serves a newer generation: someone else changed the
-        weights (an abort, a hand edit, another ramp, another machine). Nothing is written,
-        published or rolled back: their change stands."""
-        change = changed_since(self.config)
-        if change is not None:
-            raise WeightsConflict(self._stopped(change))
-        if self.settings.redirector_url:
-            live = self.io.live_generation(self.settings.redirector_url,
-                                           self.settings.request_timeout)
-            if live is not None and live > self.fed.generation:
-                raise WeightsConflict(
-                    f"the ramp of {self.member} stops without rolling back or publishing: the "
-                    f"redirector serves generation {live} of the weights, newer than generation "
-                    f"{self.fed.generation} in {self.fed.path} (another process or machine "
-                    "changed them). federation.yaml here is older than what is served: update "
-                    "it (git pull) and run again")
-
-    def _stopped(self, change: str) -> str:
-        m = self.member
-        if f"{m} drained (" in change:
-            return (f"the ramp of {m} is paused: {m} was drained; the ramp stops without "
-                    f"rolling back or publishing, its `ramp:` block kept: {change}. When the "
-                    f"member is fixed, `federation-deploy traffic restore {m}` resumes it at "
-                    "its step")
-        if f"{m} ramp removed" in change:
-            return (f"the ramp of {m} was aborted; it stops without rolling back or publishing "
-                    f"and leaves that change as it is: {change}. To ramp {m} again, start a new "
-                    f"ramp: `federation-deploy ramp {m}`")
-        return (f"federation.yaml changed under the ramp of {m}; it stops without rolling back "
-                f"or publishing and leaves that change as it is: {change}. To go on, run the "
-                "ramp again: it resumes from federation.yaml as it is now")
 
     def _state(self, index: int, started: str | None, rolled_back: str | None = None,
                inconclusive: str | None = None) -> RampState | None:
@@ -506,30 +465,6 @@ class RampEngine:
     def _started(self, state: RampState) -> datetime:
         return parse_timestamp(state.started) if state.started else self.clock.now()
 
-    def _publish(self, holds: str) -> None:
-        """Publish the config's weights (a compare-and-swap in the publisher). When refused,
-        the write that preceded it is put back, so the loser leaves no trace. When the target
-        fails (after Publisher.check passed), federation.yaml keeps `holds` and the error
-        says so (exit 1): a rerun publishes it."""
-        try:
-            self.io.publish(self.fed)
-        except WeightsConflict as exc:
-            self.dirty = False
-            message = str(exc)
-            if self.before_write is not None and restore(self.config, self.before_write):
-                self.config = self.before_write
-                message += (f"; federation.yaml put back to generation "
-                            f"{self.before_write.fed.generation}")
-            raise WeightsConflict(message) from None
-        except (FederationDeployError, OSError) as exc:
-            self.dirty = False
-            shown = exc.render() if isinstance(exc, FederationDeployError) else str(exc)
-            raise PublishFailed(
-                f"publishing failed: {shown}\n{self.fed.path} holds {holds} (generation "
-                f"{self.fed.generation}), not yet published: rerun with a working --publish"
-            ) from None
-        self.dirty = False
-
     def _ensure_published(self, index: int, started: str | None) -> None:
         """A resume: make the published config equal to the config's step, then wait for the
         redirector to serve it, the member listed (absent = not yet). When the other members'
@@ -554,37 +489,6 @@ class RampEngine:
                 self._rollback(index, failure)
             if failure:
                 raise VerificationError(failure)
-
-    def _publish_needed(self) -> str | None:
-        """Why the published weights are not the config's (None when they are)."""
-        if self.io.published is None:
-            return "resuming (the publish target cannot be read back)"
-        current = self.io.published(self.fed)
-        if current is None:
-            return "nothing is published there yet"
-        check_publish(self.fed, current, "the publish target")  # a newer one stops us here
-        differences = weight_differences(weights_of(self.fed), current)
-        if current.generation != self.fed.generation or differences:
-            shown = "; ".join(differences) or "the same weights"
-            return (f"the published weights are generation {current.generation} ({shown}), "
-                    f"not the config's")
-        return None
-
-    @contextlib.contextmanager
-    def _consistent_on_interrupt(self) -> Iterator[None]:
-        """On Ctrl-C or SIGTERM between a config write and its publish, publish what the file
-        says, so that config and the published weights agree when the process exits."""
-        try:
-            yield
-        except KeyboardInterrupt:
-            if self.dirty:
-                self.say(f"interrupted: publishing the weights {self.fed.path} has now")
-                try:
-                    self.io.publish(load_federation(self.fed.config_dir))
-                except (FederationDeployError, OSError) as exc:
-                    self.say(f"not published: {exc}")
-                self.dirty = False
-            raise
 
     # -- the redirector and the member ----------------------------------------------------------
 

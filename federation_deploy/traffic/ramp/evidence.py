@@ -26,10 +26,19 @@ stops testing that step, as Wald's test stops, and the step waits out its minimu
    x ln(p1/p0) + (n - x) ln((1 - p1)/(1 - p0)).
 2. Launch time. Each successful launch at the member is compared with the other members'
    p90 in the window (read from the histograms, interpolated within a bucket the same way for
-   both sides, so that under H0 a launch is above it with probability 0.1 exactly): H0:
-   q = 0.1 of its launches are above, H1: q = 0.5 (its p50 near the others' p90: with
-   log-normal launch times of spread 0.5, 1.9 times slower). The histogram gives fractional
-   counts; the likelihood ratio takes them as they come.
+   both sides). That p90 is an estimate from the others' m launches (at least 30, else the
+   test is not run): the share of a member as good as the rest above it is 0.1 only on
+   average, and with m = 30 it is above 0.2 one time in ten. So H0 is q = q0 = 0.1 + z *
+   sqrt(0.1 * 0.9 / m), the share above an estimated p90 at the upper end of its uncertainty
+   (z: the standard normal quantile that the true share exceeds with probability alpha_t / 2,
+   3.0 at the default risks; q0 = 0.27 at m = 30, 0.14 at m = 500), and the SPRT itself runs
+   at alpha_t / 2: the false-rollback risk of the time test, alpha_t = alpha, is then at most
+   alpha_t / 2 (the reference's uncertainty) + alpha_t / 2 (the SPRT). H1: q = 0.5 (its p50
+   near the others' p90: with log-normal launch times of spread 0.5, 1.9 times slower). The
+   histogram gives fractional counts; the likelihood ratio takes them as they come. Launch
+   times are the member's histogram, users' and probes' together (BinderHub counts both):
+   probes of a small cached repository are quick, and many of them make a slow member look
+   faster (they dilute the time test, never make a good member look slow).
 
 Each test says "reject H0" (failing / slow) when its ratio reaches ln((1 - beta)/alpha) and
 "accept H0" when it falls to ln(beta/(1 - alpha)). The stated risks, per test and step:
@@ -45,16 +54,17 @@ lot within a window moves the test with it); failures are taken as independent l
 repository that fails everywhere counts against whoever launched it); a member between H0 and
 H1 (e.g. 2% -> 6%) may pass, which is the price of deciding in tens of launches instead of
 thousands; probes are a small known repository, so their launch times are usually shorter
-than users' and weaken the slow test on probes alone (users' launches catch it as the share
-grows). Launches needed per step at a given share and federation launch rate: launches_needed
-and hold_needed.
+than users' and dilute the slow test (users' launches catch it as the share grows).
+Launches needed per step at a given share and federation launch rate: launches_needed (the
+plan's figure, from the same p0 and q0 as the gate's) and hold_needed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 HEALTHY = "healthy"
 INCONCLUSIVE = "inconclusive"
@@ -276,7 +286,7 @@ class Verdict:
             return (f"false-promotion risk <= {self.risks.false_promotion:.0%} per test "
                     "(a member failing or slow by the margins passing this step)")
         if self.verdict in (FAILING, SLOW):
-            return (f"false-rollback risk <= {self.risks.alpha:.1%} "
+            return (f"false-rollback risk <= {percent(self.risks.alpha)} "
                     "(a member as good as the rest rolled back by this test)")
         return "undecided: both risks above their bounds"
 
@@ -360,16 +370,17 @@ def judge(window: Window, risks: Risks | None = None,
     member = window.member
     failures = sprt(member.failures, member.launches, p0, p1, risks)
 
-    q0 = 1 - risks.slow_quantile
+    reference_count = window.rest.times.total
+    q0 = time_null(reference_count, risks)
     threshold = (window.rest.times.quantile(risks.slow_quantile)
-                 if window.rest.times.total >= MIN_REFERENCE_LAUNCHES else None)
+                 if reference_count >= MIN_REFERENCE_LAUNCHES else None)
     if threshold is None:
         # no yardstick: the others hardly launched (an idle federation, a sandbox); the
         # member's launch time cannot be compared, and only the failure test decides
         times = TestResult("unavailable", 0.0, 0, q0, risks.slow_share)
     else:
         times = sprt(member.times.above(threshold), member.times.total, q0, risks.slow_share,
-                     risks)
+                     time_risks(risks))
 
     if "failures" in accepted:
         failures = TestResult("accept", failures.llr, 0, failures.h0, failures.h1)
@@ -397,14 +408,32 @@ def judge(window: Window, risks: Risks | None = None,
     )
 
 
-def launches_needed(failure_rate: float = PRIOR_FAILURE_RATE, risks: Risks | None = None) -> int:
-    """Launches a step of a member as good as the rest needs, on average, to pass: the
-    larger of the two tests' expected sample sizes under H0 (from 0 to the accept bound),
-    and min_launches."""
+def time_null(reference_count: float, risks: Risks) -> float:
+    """The time test's H0: the share of a member as good as the rest above the others' p90
+    estimated from reference_count launches, at the upper end of that estimate's
+    uncertainty (the module docstring, 2.)."""
+    q = 1 - risks.slow_quantile
+    z = NormalDist().inv_cdf(1 - risks.alpha / 2)
+    spread = math.sqrt(q * (1 - q) / max(reference_count, MIN_REFERENCE_LAUNCHES))
+    return min(q + z * spread, (q + risks.slow_share) / 2)
+
+
+def time_risks(risks: Risks) -> Risks:
+    """The time test's SPRT runs at half the test's alpha (the other half: the reference)."""
+    return replace(risks, false_rollback=risks.false_rollback / 2)
+
+
+def launches_needed(reference: Launches | None = None, risks: Risks | None = None,
+                    reference_times: float = MIN_REFERENCE_LAUNCHES) -> int:
+    """Launches a step of a member as good as the rest needs, on average, to pass, as the
+    gate judges it: p0 from the others' launches (reference: their last hour; None: none
+    known, the prior alone) the way judge() makes it, and the larger of the two tests'
+    expected sample sizes under H0 (from 0 to the accept bound), and min_launches."""
     risks = risks or Risks()
-    p0, p1 = failure_hypotheses(failure_rate, risks)
+    p0, p1 = failure_hypotheses(baseline_failure_rate(reference or Launches()), risks)
+    q0 = time_null(reference_times, risks)
     return max(sprt(0.0, 0.0, p0, p1, risks).needed,
-               sprt(0.0, 0.0, 1 - risks.slow_quantile, risks.slow_share, risks).needed,
+               sprt(0.0, 0.0, q0, risks.slow_share, time_risks(risks)).needed,
                risks.min_launches)
 
 
@@ -445,6 +474,11 @@ def decide_hold(verdict: Verdict, held: float, min_hold: float, max_hold: float)
         return HoldDecision("pause", f"still inconclusive after {held:.0f}s (the maximum hold "
                                      f"is {max_hold:.0f}s): {verdict.explain()}")
     return HoldDecision("hold", verdict.explain())
+
+
+def percent(value: float) -> str:
+    """A risk as a percentage, as precise as it is: 0.25%, 0.5%, 1%."""
+    return f"{value * 100:.3g}%"
 
 
 def _n(value: float) -> str:

@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from federation_deploy.config import Federation, Member
-from federation_deploy.errors import UsageError
 from federation_deploy.durations import Clock, format_duration
+from federation_deploy.errors import UsageError
 from federation_deploy.health.probe import CheckResult, check_member_health
 from federation_deploy.progress import Progress, quiet
 from federation_deploy.traffic.launch_metrics import query_launches

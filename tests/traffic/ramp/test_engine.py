@@ -75,7 +75,7 @@ def test_whole_ramp_with_30_minute_holds_takes_no_time(
     gamma = federation.standins["gamma"]
     gamma.reset_counts()
     progress: list[str] = []
-    settings = RampSettings(check_interval=300, record_interval=600)
+    settings = RampSettings(gate="time", check_interval=300, record_interval=600)
     outcome = run_ramp(federation.load(), "gamma", make_publisher(PublishTarget("file", target)),
                        steps=(1, 5), hold="30m", settings=settings, clock=fake.clock(),
                        progress=progress.append)
@@ -103,7 +103,7 @@ def test_hold_records_last_healthy_in_config(
         seen.append(ramp.last_healthy if ramp else None)
 
     run_ramp(federation.load(), "gamma", publisher, steps=(1,), hold="30m",
-             settings=RampSettings(check_interval=600, record_interval=1200),
+             settings=RampSettings(gate="time", check_interval=600, record_interval=1200),
              clock=Clock(now=fake.now, sleep=sleep))
     # written every 20 minutes of a hold (and carried into the next step's block)
     assert seen[:3] == [None, None, "2025-03-01T10:20:00Z"]
@@ -112,7 +112,7 @@ def test_hold_records_last_healthy_in_config(
 def test_advance_respects_the_hold(federation: StandinFederation, tmp_path: Path) -> None:
     fake = FakeClock()
     publish = make_publisher(PublishTarget("file", tmp_path / "config.json"))
-    kw = {"settings": RampSettings(), "clock": fake.clock()}
+    kw = {"settings": RampSettings(gate="time"), "clock": fake.clock()}
 
     first = advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="30m",
                          **kw)  # type: ignore[arg-type]
@@ -144,7 +144,7 @@ def test_advance_rolls_back_when_unhealthy_even_while_holding(
     fake = FakeClock()
     target = tmp_path / "config.json"
     publish = make_publisher(PublishTarget("file", target))
-    kw = {"settings": RampSettings(), "clock": fake.clock()}
+    kw = {"settings": RampSettings(gate="time"), "clock": fake.clock()}
     advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="30m",
                  **kw)  # type: ignore[arg-type]
     federation.standins["gamma"].set_healthy(False)
@@ -238,7 +238,8 @@ def _engine(federation: StandinFederation, fake: FakeClock, redirector: FakeRedi
                 active_hosts=redirector.active_hosts,
                 member_health=lambda url, timeout: CheckResult(True, "stand-in"),
                 progress=lambda _: None, on_step=on_step, live_generation=redirector.generation)
-    settings = RampSettings(redirector_url="http://redirector.test", check_interval=300,
+    settings = RampSettings(gate="time", redirector_url="http://redirector.test",
+                            check_interval=300,
                             poll_interval=1, settle_timeout=60, record_interval=3600)
     return RampEngine(fed, plan, settings, io)
 

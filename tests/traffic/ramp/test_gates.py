@@ -4,7 +4,7 @@ included), with an injected clock (nothing sleeps)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -143,13 +143,23 @@ def test_slow_over_http(federation: StandinFederation, prometheus: PrometheusSer
     assert "launch time p50/p90 90s" in gate.last.explain()
 
 
+def inline(work: Callable[[], None]) -> None:
+    """A probe's launch run at once (the result waits for the next check all the same)."""
+    work()
+
+
 def test_probes_and_warming_launch_on_the_member(federation: StandinFederation) -> None:
     gamma = federation.standins["gamma"]
     gamma.set_launches(12, failure_every=2)
-    probes = Probes(gamma.url, PROBE, launch, interval=60)
-    assert probes.maybe_launch(T0) is not None
-    assert probes.maybe_launch(T0 + timedelta(seconds=30)) is None  # at most one a minute
-    second = probes.maybe_launch(T0 + timedelta(seconds=60))
+    probes = Probes(gamma.url, PROBE, launch, interval=60, spawn=inline)
+    assert probes.maybe_launch(T0)
+    assert not probes.maybe_launch(T0)  # one in flight at most
+    first = probes.collect(T0 + timedelta(seconds=5))  # collected at the next check
+    assert first is not None and first.ok
+    assert not probes.maybe_launch(T0 + timedelta(seconds=30))  # at most one a minute
+    assert probes.due_in(T0 + timedelta(seconds=30)) == 30
+    assert probes.maybe_launch(T0 + timedelta(seconds=60))
+    second = probes.collect(T0 + timedelta(seconds=65))
     assert second is not None and not second.ok and "Launch failed" in second.detail
     window = probes.window(T0, T0 + timedelta(minutes=2))
     assert (window.launches, window.failures) == (2, 1)
@@ -231,7 +241,7 @@ def test_warm_builds_the_most_launched_repositories_of_the_pool(
     gamma.reset_counts()
     gamma.set_launches(40, failure_every=3)
     said: list[str] = []
-    settings = RampSettings(redirector_url=redirector.url, warm=5, warm_timeout=600)
+    settings = RampSettings(gate="time", redirector_url=redirector.url, warm=5, warm_timeout=600)
     warm_member(settings, RampIO(publish=lambda _fed: None), federation.load().members["gamma"],
                 100, said.append)
     assert said[0] == ("warming gamma: building the 5 most launched repositories of its pool "
@@ -241,7 +251,7 @@ def test_warm_builds_the_most_launched_repositories_of_the_pool(
     assert gamma.build_count == 5
     # without a redirector there is no pool to warm: said, and nothing launched
     said.clear()
-    warm_member(RampSettings(warm=5), RampIO(publish=lambda _fed: None),
+    warm_member(RampSettings(gate="time", warm=5), RampIO(publish=lambda _fed: None),
                 federation.load().members["gamma"], 100, said.append)
     assert said == ["note: --warm needs --redirector-url (the pool is the redirector's "
                     "estimate): not warming"]

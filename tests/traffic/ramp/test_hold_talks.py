@@ -70,7 +70,7 @@ class StderrLines:
 def test_hold_heartbeat_streams_and_interrupt_says_how_to_resume_and_abort(
     federation: StandinFederation, published: Path, redirector: RedirectorThread
 ) -> None:
-    argv = [EXE, "--config-dir", str(federation.config_dir), "ramp", "gamma",
+    argv = [EXE, "--config-dir", str(federation.config_dir), "ramp", "gamma", "--gate", "time",
             "--steps", "5", "--hold", "10m", "--check-interval", "0.2s", "--heartbeat", "0",
             "--publish", f"file:{published}", "--redirector-url", redirector.url,
             "--settle-timeout", "20s", "--yes"]
@@ -107,7 +107,8 @@ def test_hold_heartbeat_streams_and_interrupt_says_how_to_resume_and_abort(
     common = ["federation-deploy", "--config-dir", str(federation.config_dir), "ramp", "gamma"]
     assert shlex.split(resume.split(": ", 1)[1]) == [
         *common, "--publish", f"file:{published}", "--redirector-url", redirector.url,
-        "--check-interval", "0.2s", "--heartbeat", "0s", "--settle-timeout", "20s", "--yes"]
+        "--gate", "time", "--check-interval", "0.2s", "--heartbeat", "0s", "--settle-timeout",
+        "20s", "--yes"]
     assert shlex.split(abort.split(":  ", 1)[1]) == [
         *common, "--abort", "--publish", f"file:{published}", "--redirector-url", redirector.url,
         "--settle-timeout", "20s", "--yes"]
@@ -145,7 +146,7 @@ def test_heartbeat_at_most_once_per_interval(federation: StandinFederation,
                 clock=Clock(now=lambda: now[0], sleep=sleep),
                 member_health=lambda url, timeout: CheckResult(True, "ok"),
                 progress=said.append)
-    settings = RampSettings(check_interval=5.0, heartbeat_interval=60.0)
+    settings = RampSettings(gate="time", check_interval=5.0, heartbeat_interval=60.0)
     from federation_deploy.commands.ramp import RampEngine, resolve_plan  # noqa: I001
 
     fed = federation.load()
@@ -166,7 +167,8 @@ def test_ramp_summary_under_github_actions(
     summary = tmp_path / "summary.md"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "CI": "true"}
     result = CliRunner().invoke(cli, [
-        "--config-dir", str(federation.config_dir), "ramp", "gamma", "--steps", "5",
+        "--config-dir", str(federation.config_dir), "ramp", "gamma", "--gate", "time",
+        "--steps", "5",
         "--hold", "0.3s", "--check-interval", "0.1s", "--publish", f"file:{published}",
         "--redirector-url", redirector.url, "--settle-timeout", "20s"], env=env)
     assert result.exit_code == 0, result.stderr
@@ -186,7 +188,8 @@ def test_rollback_summary_under_github_actions(
     federation.standins["gamma"].set_healthy(False)
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "CI": "true"}
     result = CliRunner().invoke(cli, [
-        "--config-dir", str(federation.config_dir), "ramp", "gamma", "--steps", "5",
+        "--config-dir", str(federation.config_dir), "ramp", "gamma", "--gate", "time",
+        "--steps", "5",
         "--hold", "1s", "--check-interval", "0.1s", "--publish", f"file:{published}",
         "--redirector-url", redirector.url, "--settle-timeout", "5s"], env=env)
     assert result.exit_code == 1, result.stderr
@@ -206,7 +209,8 @@ def test_run_ramp_keeps_working_with_any_heartbeat(federation: StandinFederation
     outcome = run_ramp(federation.load(), "gamma",
                        make_publisher(parse_publish_target(f"file:{published}")),
                        steps=(5,), hold="0.5s", progress=said.append,
-                       settings=RampSettings(redirector_url=redirector.url, check_interval=0.1,
+                       settings=RampSettings(gate="time", redirector_url=redirector.url,
+                                             check_interval=0.1,
                                              poll_interval=0.05, settle_timeout=10.0,
                                              heartbeat_interval=interval))
     assert outcome.status == "complete"

@@ -49,7 +49,7 @@ def settings(redirector: RedirectorThread, **changes: float) -> RampSettings:
     values: dict[str, float] = {"check_interval": 0.2, "poll_interval": 0.05,
                                 "settle_timeout": 10.0, "request_timeout": 2.0}
     values.update(changes)
-    return RampSettings(redirector_url=redirector.url, **values)  # type: ignore[arg-type]
+    return RampSettings(gate="time", redirector_url=redirector.url, **values)  # type: ignore[arg-type]
 
 
 def published_weights(path: Path) -> dict[str, tuple[float, bool]]:
@@ -151,7 +151,7 @@ def test_rollback_when_member_turns_unhealthy(
     watcher = threading.Thread(target=break_gamma_during_the_5_percent_hold, daemon=True)
     watcher.start()
     code, out, err = cli_run(
-        federation, "ramp", "gamma", "--steps", "1,5", "--hold", "5s", "--yes",
+        federation, "ramp", "gamma", "--gate", "time", "--steps", "1,5", "--hold", "5s", "--yes",
         "--publish", f"file:{published}", "--redirector-url", redirector.url,
         "--check-interval", f"{check_interval}s", "--settle-timeout", "10s",
     )
@@ -316,7 +316,7 @@ def test_advance_one_step_per_run(
     assert (third.status, third.step) == ("advanced", 1)
     assert published_weights(published)["gamma"] == (5.26316, True)
     federation.standins["gamma"].set_healthy(False)
-    code, out, err = cli_run(federation, "ramp", "gamma", "--advance", "--yes",
+    code, out, err = cli_run(federation, "ramp", "gamma", "--gate", "time", "--advance", "--yes",
                              "--publish", f"file:{published}", "--redirector-url", redirector.url,
                              "--settle-timeout", "5s", "--check-interval", "0.2s")
     assert code == 1 and "rolled back to step 1/3 (1%)" in err
@@ -336,7 +336,7 @@ def test_refused_before_anything_changes(
 ) -> None:
     before = federation.path.read_text()
     target = tmp_path / "config.json"
-    code, out, err = cli_run(federation, "ramp", *args, "--yes",
+    code, out, err = cli_run(federation, "ramp", *args, "--gate", "time", "--yes",
                              *(["--publish", f"file:{target}"] if "--publish" not in args else []))
     assert code == 2, (out, err)
     assert message in err
@@ -347,7 +347,7 @@ def test_missing_target_weight_refused(federation: StandinFederation, tmp_path: 
     path = federation.path
     path.write_text(path.read_text().replace("    target_weight: 100", "    # no target"))
     before = path.read_text()
-    code, _, err = cli_run(federation, "ramp", "gamma", "--yes", "--publish",
+    code, _, err = cli_run(federation, "ramp", "gamma", "--gate", "time", "--yes", "--publish",
                            f"file:{tmp_path / 'c.json'}")
     assert code == 2 and "--to-weight" in err
     assert path.read_text() == before
@@ -367,7 +367,8 @@ def test_resume_refuses_other_steps(
 def test_confirmation_needed_without_yes(federation: StandinFederation, tmp_path: Path) -> None:
     before = federation.path.read_text()
     result = CliRunner().invoke(
-        cli, ["--config-dir", str(federation.config_dir), "ramp", "gamma", "--publish",
+        cli, ["--config-dir", str(federation.config_dir), "ramp", "gamma", "--gate", "time",
+              "--publish",
               f"file:{tmp_path / 'c.json'}"], input="n\n", env={"CI": ""})
     assert result.exit_code == 2
     assert federation.path.read_text() == before

@@ -281,7 +281,7 @@ def test_a_wait_for_the_redirector_talks_every_15_seconds(
                 active_hosts=lambda url, timeout: {"alpha": {"weight": 60}},
                 member_health=lambda url, timeout: CheckResult(True, "ok"),
                 live_generation=lambda url, timeout: 0, progress=said.append)
-    settings = RampSettings(redirector_url="http://127.0.0.1:9", settle_timeout=60,
+    settings = RampSettings(gate="time", redirector_url="http://127.0.0.1:9", settle_timeout=60,
                             poll_interval=1)
     watch = RedirectorWatch("gamma", settings, io, on_newer=lambda: None)
     failure = watch.wait_for(federation.load(), {"alpha": 60.0, "gamma": 5.0}, True)
