@@ -42,6 +42,7 @@ from federation_deploy.traffic.ramp.plan import (
     parse_steps,
     resolve_plan,
 )
+from federation_deploy.traffic.ramp.probes import Spawn, in_thread
 from federation_deploy.traffic.ramp.watch import NO_EVIDENCE, check_gate_settings
 from federation_deploy.traffic.weights import ConfigChanged, writer_lock
 
@@ -213,12 +214,14 @@ def run_ramp(
     on_step: StepHook | None = None,
     confirm: Confirm | None = None,
     advance: bool = False,
+    probe_spawn: Spawn | None = None,
 ) -> RampOutcome:
     """Run (or resume) the ramp of member to the end, every step held and checked; or with
     advance, one step for a scheduled job: check the current step, and move to the next one
     when its hold is over (or start the ramp), returning at once.
 
-    on_step is called when the redirector reports a step's weights, before its hold.
+    on_step is called when the redirector reports a step's weights, before its hold;
+    probe_spawn runs a probe's launch in the background (default: a thread).
     Raises VerificationError after a rollback, UsageError on refused input, WeightsConflict
     when another ramp runs on this machine (the writer lock) or someone else changed the
     weights under this one (it then stops without publishing).
@@ -231,7 +234,7 @@ def run_ramp(
         plan = resolve_plan(fed, member, steps, to_weight, hold)
         if confirm is not None:
             confirm(plan)
-        io = ramp_io(publisher, clock, progress, on_step)
+        io = ramp_io(publisher, clock, progress, on_step, probe_spawn)
         engine = RampEngine(fed, plan, settings, io)
         return engine.advance() if advance else engine.run()
 
@@ -375,7 +378,7 @@ def plan_table(plan: RampPlan, current_step: int | None = None,
 
 
 def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
-            on_step: StepHook | None) -> RampIO:
+            on_step: StepHook | None, probe_spawn: Spawn | None = None) -> RampIO:
     """What an engine talks to; the publisher also says what its target serves. A Publisher's
     target is checked here, before the engine writes anything: a target that cannot work is
     refused (exit 2) with federation.yaml untouched."""
@@ -383,4 +386,5 @@ def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
         publisher.check()
     return RampIO(publish=publisher, clock=clock or Clock(),
                   progress=progress or (lambda _: None), on_step=on_step,
-                  published=publisher.published if isinstance(publisher, Publisher) else None)
+                  published=publisher.published if isinstance(publisher, Publisher) else None,
+                  spawn_probe=probe_spawn or in_thread)

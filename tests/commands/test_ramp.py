@@ -3,12 +3,17 @@ in the `ramp:` block, `traffic` and the GitHub step summary."""
 
 from __future__ import annotations
 
-from click.testing import CliRunner
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
 
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.step_summary import ramp_markdown
 from federation_deploy.commands.traffic import traffic_rows, traffic_table
 from federation_deploy.config import RampState
+from federation_deploy.sandbox.prometheus import start_prometheus
 from federation_deploy.traffic.ramp.evidence import Launches, Window, judge, launches_needed
 from federation_deploy.traffic.ramp.state import write_member
 from federation_deploy.traffic.weights import snapshot_of
@@ -58,3 +63,54 @@ def test_the_evidence_is_kept_and_shown(federation: StandinFederation) -> None:
                             "inconclusive: still inconclusive after 7200s")
     assert "**paused (inconclusive)**" in summary
     assert "| inconclusive | 3 | 12 | 0 | 0.0% (2.1%) | 28s (30s) | 42s (60s) | 27 |" in summary
+
+
+def invoke(federation: StandinFederation, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["--config-dir", str(federation.config_dir), "ramp", *args],
+                              env={"CI": ""})
+
+
+@pytest.mark.parametrize("mode", [[], ["--advance"]])
+def test_a_ramp_with_no_evidence_source_is_refused_before_anything_is_written(
+        federation: StandinFederation, tmp_path: Path, mode: list[str]) -> None:
+    # ramp.yml's own command line, on a federation.yaml without redirector.prometheus_url
+    before = federation.path.read_text()
+    published = tmp_path / "config.json"
+    result = invoke(federation, "gamma", *mode, "--yes", "--publish", f"file:{published}")
+    assert result.exit_code == 2, result.output
+    assert "the evidence gate has no evidence source: set redirector.prometheus_url" in \
+        result.stderr
+    assert "--probe REPO" in result.stderr and "--gate time" in result.stderr
+    assert federation.path.read_text() == before and not published.exists()
+    # the plan says so too
+    plan = invoke(federation, "gamma", "--dry-run")
+    assert plan.exit_code == 0 and "this ramp would be refused" in plan.stderr
+
+
+def test_the_federations_prometheus_is_the_default_evidence_source(
+        federation: StandinFederation, tmp_path: Path) -> None:
+    server = start_prometheus({n: s.url + "/metrics" for n, s in federation.standins.items()})
+    try:
+        text = federation.path.read_text()
+        federation.path.write_text(text.replace(
+            "redirector:\n", f"redirector:\n  prometheus_url: {server.url}\n", 1))
+        plan = invoke(federation, "gamma", "--dry-run", "--launch-rate", "2")
+        assert plan.exit_code == 0 and "launches needed" in plan.stdout, plan.output
+        args = ["gamma", "--advance", "--yes", "--publish", f"file:{tmp_path / 'c.json'}"]
+        started = invoke(federation, *args, "--steps", "10", "--hold", "1h")
+        assert started.exit_code == 0, started.output
+        assert "gate: evidence gate (users' launches from Prometheus)" in started.stderr
+        server.standin.scrape(time.time())
+        held = invoke(federation, *args)
+        assert held.exit_code == 0, held.output
+        # judged on evidence (no launches: inconclusive), not "healthy, holding until"
+        assert "holding: " in held.stdout and "healthy, holding until" not in held.stdout
+    finally:
+        server.stop()
+
+
+def test_min_hold_above_max_hold_is_refused(federation: StandinFederation) -> None:
+    result = invoke(federation, "gamma", "--yes", "--probe", "gh/org/small/HEAD",
+                    "--min-hold", "2h", "--max-hold", "1h")
+    assert result.exit_code == 2
+    assert "--min-hold (2h) is longer than --max-hold (1h)" in result.stderr

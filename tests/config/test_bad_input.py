@@ -243,3 +243,24 @@ def test_non_utf8_terraform_file(config_dir: Path) -> None:
     tf_file.write_bytes(b"# \xe9t\xe9\n" + tf_file.read_bytes())
     code, _, err = run(config_dir, "validate")
     assert code == 2 and "curvenote/main.tf:1:" in err and "byte offset 2" in err
+
+
+@pytest.mark.parametrize(("url", "why"), [
+    ("http://prometheus.mybinder.org", "expected an https URL (http only on 127.0.0.1"),
+    ("https://user:secret@prometheus.mybinder.org", "unexpected characters in URL"),
+    ("prometheus.mybinder.org", "expected an http(s) URL"),
+])
+def test_the_federations_prometheus_url_is_checked_like_the_other_urls(
+        config_dir: Path, edit: Edit, url: str, why: str) -> None:
+    edit("federation.yaml", "redirector:\n", f"redirector:\n  prometheus_url: '{url}'\n")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "redirector.prometheus_url:" in err and why in err, err
+    assert "secret" not in err
+
+
+def test_a_local_prometheus_url_is_accepted(config_dir: Path, edit: Edit) -> None:
+    from federation_deploy.config import load_federation
+
+    edit("federation.yaml", "redirector:\n",
+         "redirector:\n  prometheus_url: http://127.0.0.1:9090/\n")
+    assert load_federation(config_dir).redirector.prometheus_url == "http://127.0.0.1:9090"

@@ -304,7 +304,7 @@ def hold_line(gate: HoldGate, where: str, started: datetime, now: datetime) -> s
 def heartbeat_text(gate: HoldGate, where: str, started: datetime, now: datetime,
                    decision: GateDecision) -> str:
     """A holding ramp's heartbeat: the evidence so far, or the time left."""
-    if decision.record is not None:
+    if decision.record is not None or isinstance(gate, EvidenceGate):
         return f"{where}: {decision.reason}"
     remaining = (started + timedelta(seconds=gate.deadline) - now).total_seconds()
     return f"{where}: healthy, {format_duration(math.ceil(max(0.0, remaining)))} left"
@@ -312,7 +312,7 @@ def heartbeat_text(gate: HoldGate, where: str, started: datetime, now: datetime,
 
 def holding_text(gate: HoldGate, where: str, started: datetime, decision: GateDecision) -> str:
     """What `ramp --advance` says of a step still holding."""
-    if decision.record is not None:
+    if decision.record is not None or isinstance(gate, EvidenceGate):
         return f"{where}: holding: {decision.reason}"
     until = started + timedelta(seconds=gate.deadline)
     return f"{where}: healthy, holding until {utc_timestamp(until)}"

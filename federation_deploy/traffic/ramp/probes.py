@@ -121,12 +121,14 @@ class Probes:
             or (now - self.last_start).total_seconds() >= self.interval)
 
     def due_in(self, now: datetime) -> float | None:
-        """Seconds until the next probe may start (None: one is in flight)."""
-        if self.flying is not None:
-            return None
+        """Seconds until the next probe may start (the ramp wakes then, whatever its check
+        interval); None: it is due, but the last one is still in flight."""
         if self.last_start is None:
             return 0.0
-        return max(0.0, self.interval - (now - self.last_start).total_seconds())
+        left = self.interval - (now - self.last_start).total_seconds()
+        if left > 0:
+            return left
+        return None if self.flying is not None else 0.0
 
     def maybe_launch(self, now: datetime) -> bool:
         """Start one probe in the background when none is in flight and the last one started

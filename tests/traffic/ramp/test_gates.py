@@ -4,8 +4,11 @@ included), with an injected clock (nothing sleeps)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -171,9 +174,10 @@ def test_probes_and_warming_launch_on_the_member(federation: StandinFederation) 
 
 
 def ramp_settings(prometheus: PrometheusServer, **extra: object) -> RampSettings:
-    return RampSettings(prometheus_url=prometheus.url, check_interval=10, record_interval=600,
-                        heartbeat_interval=0, min_hold=120, max_hold=1800,
-                        **extra)  # type: ignore[arg-type]
+    settings = RampSettings(prometheus_url=prometheus.url, check_interval=10,
+                            record_interval=600, heartbeat_interval=0, min_hold=120,
+                            max_hold=1800)
+    return replace(settings, **extra)  # type: ignore[arg-type]
 
 
 def test_a_step_without_launches_is_not_passed(federation: StandinFederation,
@@ -192,6 +196,7 @@ def test_a_step_without_launches_is_not_passed(federation: StandinFederation,
     state = federation.load().members["gamma"].ramp
     assert state is not None and state.step == 0 and state.inconclusive is not None
     assert state.evidence is not None and state.evidence["verdict"] == "inconclusive"
+    assert state.last_healthy is None  # an inconclusive hold is never "healthy"
     # the scheduled job leaves it alone
     outcome = run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings(prometheus),
                        clock=clock.clock(), advance=True)
@@ -207,7 +212,7 @@ def test_with_probes_a_step_passes_on_probe_evidence(federation: StandinFederati
     outcome = run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
                        settings=ramp_settings(prometheus, probe_repo=PROBE,
                                               probe_interval=10.0),
-                       clock=clock.clock(), progress=said.append)
+                       clock=clock.clock(), probe_spawn=inline, progress=said.append)
     assert outcome.status == "complete"
     assert any(line.startswith("qualifying gamma at 0% with probes") for line in said)
     passed = [line for line in said if " passes: healthy: 0 user + " in line]
@@ -224,10 +229,11 @@ def test_failing_probes_stop_the_ramp_before_any_user(federation: StandinFederat
     with pytest.raises(VerificationError, match="failing: 0 user \\+ .* probe launches"):
         run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
                  settings=ramp_settings(prometheus, probe_repo=PROBE, probe_interval=10.0),
-                 clock=clock.clock())
+                 clock=clock.clock(), probe_spawn=inline)
     state = federation.load().members["gamma"]
     assert state.weight == 0 and state.ramp is not None and state.ramp.step == -1
     assert state.ramp.rolled_back is not None
+    assert state.ramp.last_healthy is None  # failing probes: never "healthy"
 
 
 def test_warm_builds_the_most_launched_repositories_of_the_pool(
@@ -270,8 +276,140 @@ def test_advance_keeps_the_probes_of_earlier_runs_apart(federation: StandinFeder
     for _ in range(3):
         clock.sleep(60)
         outcome = run_ramp(federation.load(), "gamma", publisher, settings=settings,
-                           clock=clock.clock(), advance=True)
+                           clock=clock.clock(), probe_spawn=inline, advance=True)
         assert outcome.status == "holding" and "inconclusive (needs about" in outcome.message
     state = federation.load().members["gamma"].ramp
     assert state is not None and state.evidence is not None
     assert (state.evidence["probe_launches"], state.evidence["user_launches"]) == (3, 0)
+
+
+class Interrupting(Scraping):
+    """The ramp's clock, and Ctrl-C once it reaches `at`."""
+
+    def __init__(self, prometheus: PrometheusServer, at: datetime) -> None:
+        super().__init__(prometheus)
+        self.at = at
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.t >= self.at:
+            raise KeyboardInterrupt
+
+
+class HeldBuilds:
+    """A member whose /build answers only when the test lets it: a probe in flight."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.arrived = threading.Semaphore(0)
+        self.builds = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                outer.builds += 1
+                outer.arrived.release()
+                outer.release.wait(30)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b'data: {"phase": "ready"}\n\n')
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_probe_in_flight_never_holds_up_a_check() -> None:
+    member = HeldBuilds()
+    try:
+        probes = Probes(member.url, PROBE, launch, interval=10)  # a real thread
+        gate = EvidenceGate(None, None, "gamma", "member", Risks(), min_hold=60,
+                            max_hold=600, timeout=5, probes=probes)
+        gate.begin(T0)
+        # the check returns while the probe's build is still held by the member
+        assert gate.decide(T0).action == "hold"
+        assert member.arrived.acquire(timeout=10) and member.builds == 1
+        # its interval is over, but one probe is in flight: no second one, nothing counted
+        assert gate.decide(T0 + timedelta(seconds=30)).action == "hold"
+        assert member.builds == 1 and gate.collected == 0
+        assert gate.window(T0 + timedelta(seconds=30)).probes.launches == 0
+        member.release.set()
+        assert probes.flying is not None and probes.flying.done.wait(10)
+        # collected at the next check, counted then; and the next probe goes out
+        gate.decide(T0 + timedelta(seconds=40))
+        assert gate.collected == 1
+        assert gate.window(T0 + timedelta(seconds=40)).probes.launches == 1
+        assert member.arrived.acquire(timeout=10) and member.builds == 2
+    finally:
+        member.stop()
+
+
+def test_the_probe_rate_is_not_capped_by_the_check_interval(federation: StandinFederation,
+                                                             prometheus: PrometheusServer,
+                                                             tmp_path: Path) -> None:
+    # a check a minute, a probe every 10 s: 83 probes qualify gamma in about 14 minutes, within
+    # the 30-minute maximum hold (one probe per check would take 83 minutes: a pause)
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    outcome = run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                       settings=ramp_settings(prometheus, probe_repo=PROBE, probe_interval=10.0,
+                                              check_interval=60.0),
+                       clock=clock.clock(), probe_spawn=inline, progress=said.append)
+    assert outcome.status == "complete", said
+    qualified = next(line for line in said if line.startswith("0 (before the first step) "
+                                                              "passes: healthy: 0 user + "))
+    probes = int(qualified.split("0 user + ")[1].split()[0])
+    assert probes >= 40, qualified  # no failures: the failure test accepts after ~42
+    assert any("every 10s at most (one in flight" in line for line in said), said
+
+
+def test_probe_counts_survive_an_interrupt(federation: StandinFederation,
+                                          prometheus: PrometheusServer, tmp_path: Path) -> None:
+    # interrupted during step 1's hold: the probes it sent are in federation.yaml (written as
+    # they come), so the scheduled --advance that carries on never counts them as users'
+    clock = Interrupting(prometheus, T0 + timedelta(minutes=90))
+    publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    settings = ramp_settings(prometheus, probe_repo=PROBE, probe_interval=10.0,
+                             min_hold=3600, max_hold=7200)
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="1h",
+                 settings=settings, clock=clock.clock(), probe_spawn=inline)
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == 0 and state.evidence is not None
+    recorded = state.evidence["probe_launches"]
+    assert isinstance(recorded, float | int) and recorded >= 5
+    assert state.evidence["user_launches"] == 0
+    assert state.last_healthy is not None  # healthy (probes alone) while it held
+    clock.at = T0 + timedelta(days=1)
+    clock.sleep(10)
+    outcome = run_ramp(federation.load(), "gamma", publisher, settings=settings,
+                       clock=clock.clock(), probe_spawn=inline, advance=True)
+    assert outcome.status == "holding", outcome.message
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.evidence is not None
+    assert state.evidence["user_launches"] == 0, state.evidence
+    assert state.evidence["probe_launches"] == recorded + 1
+
+
+def test_a_ramp_holding_on_evidence_writes_it_at_least_every_minute(
+        federation: StandinFederation, prometheus: PrometheusServer, tmp_path: Path) -> None:
+    # no launches at all: an inconclusive hold; `traffic` must show it within a minute
+    clock = Interrupting(prometheus, T0 + timedelta(seconds=150))
+    publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=replace(ramp_settings(prometheus), record_interval=60.0),
+                 clock=clock.clock())
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.evidence is not None
+    assert state.evidence["verdict"] == "inconclusive" and state.last_healthy is None
