@@ -154,7 +154,13 @@ def _ramp_cell(member: str, ramp: Mapping[str, Any] | None,
     step = ramp["step"]
     if paused:
         return f"step {step + 1}/{len(steps)}, paused", "its ramp is paused while it is drained"
-    where = "not started" if step < 0 else f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"
+    where = f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"
+    if step < 0:
+        # before step 1: a ramp with probes qualifies the member at 0% (evidence at step 0)
+        evidence = ramp.get("evidence")
+        qualifying = (ramp.get("started") and not ramp.get("rolled_back")
+                      and (evidence is None or evidence.get("step") == 0))
+        where = "qualifying at 0% with probes" if qualifying else "not started"
     evidence = ramp.get("evidence")
     # the evidence gate's last verdict at this step: what `traffic` shows of the evidence
     seen = (f"; evidence at step {evidence.get('step')}: {evidence_text(evidence)}"

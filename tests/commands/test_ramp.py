@@ -114,3 +114,15 @@ def test_min_hold_above_max_hold_is_refused(federation: StandinFederation) -> No
                     "--min-hold", "2h", "--max-hold", "1h")
     assert result.exit_code == 2
     assert "--min-hold (2h) is longer than --max-hold (1h)" in result.stderr
+
+
+def test_traffic_shows_a_ramp_qualifying_at_zero_with_probes(
+        federation: StandinFederation) -> None:
+    fed = federation.load()
+    state = RampState(steps=(1.0, 100.0), step=-1, to_weight=100.0, hold="30m",
+                      started="2025-03-01T10:00:00Z",
+                      evidence={**EVIDENCE, "step": 0, "user_launches": 0})
+    fed = write_member(snapshot_of(fed), "gamma", 0.0, state).fed
+    table = traffic_table(traffic_rows(fed))
+    assert "qualifying at 0% with probes" in table, table
+    assert "evidence at step 0: inconclusive, 0 user + 12 probe launches" in table

@@ -366,7 +366,11 @@ class RampEngine(ConfigKeeper):
         if not isinstance(self.gate, EvidenceGate) or self.gate.probes is None:
             return
         self.say(f"qualifying {self.member} at 0% with probes before the first step")
-        self._hold(-1, self.clock.now())
+        started = self.clock.now()
+        # a `ramp:` block at 0 (weight unchanged): `traffic` shows the qualification and its
+        # evidence, and an interrupted one resumes there
+        self._record(-1, utc_timestamp(started), create=True)
+        self._hold(-1, started)
 
     def _check_or_rollback(self, index: int) -> None:
         failure = self.watch.check(self.fed, self.plan.member_weight_at(index))
@@ -440,12 +444,12 @@ class RampEngine(ConfigKeeper):
             raise WeightsConflict(self._stopped(str(exc))) from None
 
     def _record(self, index: int, started: str | None, unpause: bool = False,
-                inconclusive: str | None = None) -> None:
+                inconclusive: str | None = None, create: bool = False) -> None:
         """Write last_healthy and the evidence of the current step (weights unchanged:
         nothing to publish); unpause: also remove a pause's `rolled_back:` or
-        `inconclusive:` marker."""
+        `inconclusive:` marker; create: also when there is no `ramp:` block yet."""
         state = self.fed.members[self.member].ramp
-        if index < 0 and state is None:
+        if index < 0 and state is None and not create:
             return
         marker = None if unpause or state is None else state.rolled_back
         if inconclusive is None and not unpause and state is not None:
