@@ -9,15 +9,21 @@ writes of federation.yaml in a temporary directory) with its seams simulated: th
 3-hour ramp takes no time), the publisher and the redirector (/active_hosts answers what was
 published), the member's health (always ok, so only the gates decide), Prometheus (each
 member's launches, failures and launch-time histogram over any window, and the 5-minute error
-rate today's gate asks) and the probes (a launch on the member, counted in its metrics as
-BinderHub counts it). The federation launches at RATE per second (Poisson); the ramping
-member gets its published share of them. The others fail 2% of launches, with log-normal
-launch times (median 30 s, spread 0.6). The ramping member is one of:
+rate today's gate asks) and the probes (launched in the background as the real ones are, run
+inline: a probe takes its own launch time on the simulated clock, is collected at the first
+check after it ended, and is counted in the member's metrics when it ends, launch time
+included, as BinderHub counts it). The federation launches at RATE per second (Poisson); the
+ramping member gets its published share of them. The others fail 2% of launches, with
+log-normal launch times (median 30 s, spread 0.6). A probe launches a small cached
+repository: on a member as good as the rest it fails 1% of the time and takes 10 s (median,
+spread 0.4); a bad member's fault mostly hits users' repositories (builds, registry pushes,
+big images), so its probes fail 6%, not its users' 20% (a member broken outright would fail
+them all: not simulated, its probes would stop it at 0%). The ramping member is one of:
 
   good   the same as the others
-  bad    20% of its launches fail
-  slow   its launch times are 3 times the others'
-  flaky  20% of its launches fail, but only while its share is above 10%
+  bad    20% of its launches fail (its probes: 6%)
+  slow   its launch times are 3 times the others' (its probes' too)
+  flaky  20% of its launches fail (probes: 6%), but only while its share is above 10%
 
 The gates (all check every 30 s, the plan's hold is 30m, steps 1,5,10,25,50,100 to 80%):
   new    the evidence gate: the two sequential tests of evidence.py, probes every 30 s on
@@ -29,7 +35,8 @@ The gates (all check every 30 s, the plan's hold is 30m, steps 1,5,10,25,50,100 
          (at most 5%, no launches pass); more than 1 failed measurement rolls back
 
 Per gate and rate it prints: hours to full weight of the good member (median, and the
-slowest), false rollbacks of the good member per 100 ramps (rolled back or paused), bad /
+slowest), false rollbacks of the good member per 100 ramps (rolled back; the good member's
+ramps paused as inconclusive are counted apart, "paused"), bad /
 slow / flaky members promoted to full weight per 100, and failed user launches at the member
 before its rollback (mean over the bad member's ramps, and over the flaky one's).
 """
@@ -82,6 +89,11 @@ GATES = ("new", "new_no_probes", "fixed", "argo")
 BASE_FAILURE = 0.02
 MEDIAN_SECONDS = 30.0
 SPREAD = 0.6
+# a probe: a small cached repository (see the docstring)
+PROBE_FAILURE = 0.01
+PROBE_FAILURE_BAD = 0.06
+PROBE_MEDIAN_SECONDS = 10.0
+PROBE_SPREAD = 0.4
 START = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 WARM_UP = 3600.0
 
@@ -167,15 +179,23 @@ class SimFederation:
         self.times: list[float] = [0.0]
         self.snapshots: list[tuple[Counts, Counts]] = [(Counts(), Counts())]
         self.published: Federation | None = None
+        self.ending: list[tuple[float, bool, float]] = []  # probes in flight: (end, ok, s)
 
     # the member's behaviour -------------------------------------------------------------------
 
     def member_launch(self) -> tuple[bool, float]:
-        failure = BASE_FAILURE
-        if self.kind == "bad" or self.kind == "flaky" and self.share > 0.10 + 1e-9:
-            failure = 0.20
+        failure = 0.20 if self.faulty() else BASE_FAILURE
         ok = self.rng.random() >= failure
         seconds = MEDIAN_SECONDS * math.exp(self.rng.gauss(0, SPREAD))
+        return ok, seconds * (3.0 if self.kind == "slow" else 1.0)
+
+    def faulty(self) -> bool:
+        return self.kind == "bad" or self.kind == "flaky" and self.share > 0.10 + 1e-9
+
+    def probe_launch(self) -> tuple[bool, float]:
+        failure = PROBE_FAILURE_BAD if self.faulty() else PROBE_FAILURE
+        ok = self.rng.random() >= failure
+        seconds = PROBE_MEDIAN_SECONDS * math.exp(self.rng.gauss(0, PROBE_SPREAD))
         return ok, seconds * (3.0 if self.kind == "slow" else 1.0)
 
     def rest_launch(self) -> tuple[bool, float]:
@@ -185,6 +205,9 @@ class SimFederation:
     # time -----------------------------------------------------------------------------------
 
     def advance_to(self, t: float) -> None:
+        for end, ok, seconds in [e for e in self.ending if e[0] <= t]:
+            self.member.add(ok, seconds)  # BinderHub counts a probe when it ends
+            self.ending.remove((end, ok, seconds))
         while self.next_arrival <= t:
             if self.rng.random() < self.share:
                 ok, seconds = self.member_launch()
@@ -242,9 +265,10 @@ class SimFederation:
         return judge_error_rate(rate, max_rate)
 
     def probe(self, _url: str, _timeout: float) -> LaunchResult:
-        ok, seconds = self.member_launch()
-        self.member.add(ok, seconds)  # BinderHub counts the probe among the member's launches
-        self._snapshot()
+        """A probe launched now: it ends after its launch time on the simulated clock (the
+        engine collects it at the first check after that; the metrics count it then)."""
+        ok, seconds = self.probe_launch()
+        self.ending.append((self.t + seconds, ok, seconds))
         return LaunchResult(ok, seconds, "ready" if ok else "failed")
 
 
@@ -296,6 +320,7 @@ def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> Ram
                 active_hosts=sim.active_hosts,
                 member_health=lambda _url, _timeout: CheckResult(True, "ok"),
                 error_rate=sim.error_rate, launches=sim.launches, launcher=sim.probe,
+                spawn_probe=lambda work: work(),  # inline: the launch time is simulated
                 live_generation=sim.generation, published=weights_of_published(sim))
     plan = resolve_plan(fed, MEMBER, None, None, "30m")
     try:

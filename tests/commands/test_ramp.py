@@ -12,7 +12,7 @@ from click.testing import CliRunner, Result
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.step_summary import ramp_markdown
 from federation_deploy.commands.traffic import traffic_rows, traffic_table
-from federation_deploy.config import RampState
+from federation_deploy.config import RampState, load_federation
 from federation_deploy.sandbox.prometheus import start_prometheus
 from federation_deploy.traffic.ramp.evidence import Launches, Window, judge, launches_needed
 from federation_deploy.traffic.ramp.state import write_member
@@ -126,3 +126,14 @@ def test_traffic_shows_a_ramp_qualifying_at_zero_with_probes(
     table = traffic_table(traffic_rows(fed))
     assert "qualifying at 0% with probes" in table, table
     assert "evidence at step 0: inconclusive, 0 user + 12 probe launches" in table
+
+
+def test_the_scheduled_ramp_judges_on_the_federations_prometheus() -> None:
+    # ramp.yml passes no evidence option and no --gate: the config's Prometheus is its source
+    repo = Path(__file__).resolve().parents[2]
+    workflow = (repo / ".github" / "workflows" / "ramp.yml").read_text()
+    command = workflow[workflow.index('federation-deploy ramp "$MEMBER" --advance'):]
+    command = command[:command.index("|| status=$?")]
+    assert "--prometheus-url" not in command and "--gate" not in command
+    assert load_federation(repo / "config").redirector.prometheus_url == \
+        "https://prometheus.mybinder.org"
