@@ -94,7 +94,7 @@ def test_every_traffic_command_and_deploy_act_on_the_sandbox_redirector(
         ("traffic", "drain", "ovh2", "--reason", "sandbox trial", "--yes"),
         ("traffic", "restore", "ovh2", "--yes"),
         ("traffic", "set", "gesis", "--weight", "30", "--yes"),
-        ("ramp", "curvenote", "--to-weight", "20", "--advance", "--yes"),
+        ("ramp", "curvenote", "--to-weight", "20", "--advance", "--gate", "time", "--yes"),
         ("ramp", "curvenote", "--abort", "--yes"),
     ]
     for argv in steps:
@@ -146,3 +146,24 @@ def test_cloud_steps_are_refused_in_a_sandbox(
         assert "refused in a sandbox" in proc.stderr and words in proc.stderr
         assert f"{sandbox.config_dir / 'federation.yaml'}:" in proc.stderr
     assert not recorder[1].exists(), recorder[1].read_text()
+
+
+def test_the_sandbox_judges_ramps_on_its_own_prometheus_never_the_real_one(
+        tmp_path: Path) -> None:
+    from tests.conftest import copy_federation
+
+    source = copy_federation(tmp_path / "source")
+    path = source / "federation.yaml"
+    path.write_text(path.read_text().replace(
+        "redirector:\n", "redirector:\n  prometheus_url: https://prometheus.mybinder.org\n", 1))
+    running = Sandbox(source, tmp_path / "sandbox", Runner(echo=False, stream=False),
+                      progress=lambda _: None)
+    try:
+        running.prepare()
+        assert load_federation(running.config_dir).redirector.prometheus_url is None
+        url = running.start_prometheus(running.start_members())
+        # `ramp` in the sandbox then judges on its stand-in by default (sandbox up's hint)
+        assert load_federation(running.config_dir).redirector.prometheus_url == url
+        assert url.startswith("http://127.0.0.1:")
+    finally:
+        running.close()
