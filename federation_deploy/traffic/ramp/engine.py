@@ -368,7 +368,8 @@ class RampEngine(ConfigKeeper):
         self.say(f"qualifying {self.member} at 0% with probes before the first step")
         started = self.clock.now()
         # a `ramp:` block at 0 (weight unchanged): `traffic` shows the qualification and its
-        # evidence, and an interrupted one resumes there
+        # evidence; an interrupted one qualifies again from the start (its window is new)
+        self.evidence = None
         self._record(-1, utc_timestamp(started), create=True)
         self._hold(-1, started)
 
