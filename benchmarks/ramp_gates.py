@@ -1,7 +1,8 @@
 """The ramp's gates through thousands of simulated ramps: the evidence gate vs today's and Argo's.
 
-Run: .venv/bin/python benchmarks/ramp_gates.py            (100 ramps per cell: ~5 minutes)
-     .venv/bin/python benchmarks/ramp_gates.py --quick    (25 ramps per cell: ~2 minutes)
+Run: .venv/bin/python benchmarks/ramp_gates.py            (100 ramps per cell: ~30 minutes)
+     .venv/bin/python benchmarks/ramp_gates.py --quick    (25 ramps per cell: ~7 minutes)
+(the probe gate writes federation.yaml at every probe, as a real ramp does: most of its time)
      .venv/bin/python benchmarks/ramp_gates.py --json     (the figures, keyed by gate and rate)
 
 Each ramp is the REAL ramp engine (traffic/ramp/engine.py: its steps, holds, gates, rollbacks,
