@@ -308,9 +308,10 @@ class Verdict:
         if self.verdict == INCONCLUSIVE:
             head += f" (needs about {self.needed} more launches)"
         return (f"{head}: " + "; ".join(parts)
-                + f"; failure test {self.failures.llr:+.2f}, time test {self.times.llr:+.2f} "
-                f"(pass at {self.risks.lower:.2f}, roll back at {self.risks.upper:+.2f}); "
-                + self.confidence())
+                + f"; failure test {self.failures.llr:+.2f} (pass at {self.risks.lower:.2f}, roll "
+                f"back at {self.risks.upper:+.2f}), time test {self.times.llr:+.2f} (pass at "
+                f"{time_risks(self.risks).lower:.2f}, roll back at "
+                f"{time_risks(self.risks).upper:+.2f}); " + self.confidence())
 
     def as_record(self) -> dict[str, object]:
         """The verdict for federation.yaml's `ramp:` block and the step summary (plain data)."""
