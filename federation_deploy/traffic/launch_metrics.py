@@ -19,13 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import requests
-
-from federation_deploy.traffic.live import DEFAULT_TIMEOUT, LiveError
+from federation_deploy.traffic.live import DEFAULT_TIMEOUT, LiveError, prometheus_query
 from federation_deploy.traffic.ramp.evidence import Histogram, Launches
 
 LAUNCH_BUCKETS = "binderhub_launch_time_seconds_bucket"
-_HEADERS = {"Connection": "close", "Accept": "application/json"}
 
 
 def launches_query(seconds: float, label: str = "member") -> str:
@@ -94,21 +91,9 @@ def query_launches(prometheus_url: str, since: datetime, until: datetime,
     """Every member's launches from since to until (Prometheus' HTTP API, one instant query
     at until). LiveError when Prometheus cannot be asked or answers something else."""
     seconds = max(0.0, (until - since).total_seconds())
-    url = prometheus_url.rstrip("/") + "/api/v1/query"
     params = {"query": launches_query(seconds, label), "time": f"{until.timestamp():.3f}"}
+    url, data = prometheus_query(prometheus_url, params, timeout)
     try:
-        response = requests.get(url, params=params, timeout=timeout, headers=_HEADERS)
-    except requests.RequestException as exc:
-        raise LiveError(f"{url}: {type(exc).__name__}") from None
-    try:
-        data = response.json()
-    except ValueError:
-        raise LiveError(f"{url}: HTTP {response.status_code}, not JSON") from None
-    if response.status_code != 200 or not isinstance(data, dict) \
-            or data.get("status") != "success":
-        error = data.get("error") if isinstance(data, dict) else None
-        raise LiveError(f"{url}: HTTP {response.status_code}: {error or 'query failed'}")
-    try:
-        return parse_launch_vector((data.get("data") or {}).get("result"), label, seconds)
+        return parse_launch_vector(data.get("result"), label, seconds)
     except ValueError as exc:
         raise LiveError(f"{url}: {exc}") from None

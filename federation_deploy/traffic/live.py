@@ -136,15 +136,13 @@ def error_rate_query(member: str, label: str = "member") -> str:
     return ERROR_RATE_QUERY.format(label=label, member=member)
 
 
-def query_error_rate(
-    prometheus_url: str, member: str, label: str = "member", timeout: float = DEFAULT_TIMEOUT
-) -> float | None:
-    """The member's launch error rate (0..1) from Prometheus' HTTP API, or None without data
-    (no launches in the window: an empty result or NaN)."""
+def prometheus_query(prometheus_url: str, params: Mapping[str, str],
+                     timeout: float) -> tuple[str, dict[str, Any]]:
+    """One instant query of Prometheus' HTTP API: the URL asked and its `data` object.
+    LiveError when Prometheus cannot be asked or answers something other than success."""
     url = prometheus_url.rstrip("/") + "/api/v1/query"
     try:
-        response = requests.get(url, params={"query": error_rate_query(member, label)},
-                                timeout=timeout, headers=_NO_KEEPALIVE)
+        response = requests.get(url, params=params, timeout=timeout, headers=_NO_KEEPALIVE)
     except requests.RequestException as exc:
         raise LiveError(f"{url}: {_reason(exc)}") from None
     try:
@@ -155,7 +153,18 @@ def query_error_rate(
             or data.get("status") != "success":
         error = data.get("error") if isinstance(data, dict) else None
         raise LiveError(f"{url}: HTTP {response.status_code}: {error or 'query failed'}")
-    result = (data.get("data") or {}).get("result")
+    found = data.get("data")
+    return url, found if isinstance(found, dict) else {}
+
+
+def query_error_rate(
+    prometheus_url: str, member: str, label: str = "member", timeout: float = DEFAULT_TIMEOUT
+) -> float | None:
+    """The member's launch error rate (0..1) from Prometheus' HTTP API, or None without data
+    (no launches in the window: an empty result or NaN)."""
+    url, data = prometheus_query(prometheus_url, {"query": error_rate_query(member, label)},
+                                 timeout)
+    result = data.get("result")
     if not isinstance(result, list) or not result:
         return None
     try:
