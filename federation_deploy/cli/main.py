@@ -24,27 +24,12 @@ from federation_deploy.errors import (
 )
 from federation_deploy.signals import signal_of, sigterm_as_interrupt
 
-# command name -> the cli module defining it; imported only when the command runs (or for
-# --help), so `federation-deploy terraform plan` does not pay for pyhelm3 and tornado
-COMMAND_MODULES: dict[str, str] = {
-    "validate": "validate",
-    "members": "members",
-    "render": "render",
-    "terraform": "terraform",
-    "deploy": "deploy",
-    "diff": "diff",
-    "verify": "verify",
-    "traffic": "traffic",
-    "ramp": "ramp",
-    "redirector": "redirector",
-    "charts": "charts",
-    "ci-matrix": "ci_matrix",
-    "sandbox": "sandbox",
-    "adopt": "adopt",
-    "shadow": "shadow",
-    "schema": "schema",
-    "completion": "completion",
-}
+# the commands, in --help's order; each is defined in the cli module named after it (dashes as
+# underscores) and imported only when it runs (or for --help), so `federation-deploy terraform
+# plan` does not pay for pyhelm3 and tornado
+COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "verify", "traffic",
+            "ramp", "redirector", "charts", "ci-matrix", "sandbox", "adopt", "shadow", "schema",
+            "completion")
 
 
 class FederationGroup(SuggestingGroup):
@@ -175,8 +160,8 @@ def cli(ctx: click.Context, config_dir: Path, verbose: int, quiet: bool) -> None
 
 
 def _register() -> None:
-    for name, module in COMMAND_MODULES.items():
-        cli.add_lazy(name, module)
+    for name in COMMANDS:
+        cli.add_lazy(name, name.replace("-", "_"))
 
 
 _register()
