@@ -24,6 +24,7 @@ from tests.traffic import test_one_writer
 from tests.traffic.test_one_writer import (
     Process,
     RedirectorProcess,
+    held_ramp,
     holding,
     published_state,
     ramp_args,
@@ -151,11 +152,8 @@ def test_drain_during_a_ramp_hold_pauses_it_and_restore_resumes_it(
     federation: StandinFederation, published: Path, redirector_process: RedirectorProcess,
     tmp_path: Path,
 ) -> None:
-    held = Process(federation.config_dir,
-                   ramp_args(published, redirector_process, "gamma", "--steps", "5",
-                             "--hold", "120s"), tmp_path / "held.log")
+    held = held_ramp(federation, published, redirector_process, tmp_path)
     try:
-        wait_for(lambda: holding(held), "the ramp to hold at 5%")
         step_weight = federation.load().members["gamma"].weight
         assert step_weight > 0
         code, out, err = run(federation, traffic_args(published, redirector_process, "drain",

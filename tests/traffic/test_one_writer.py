@@ -153,6 +153,20 @@ def holding(process: Process) -> bool:
     return "holding gamma at step 1/" in process.stderr()
 
 
+def held_ramp(federation: StandinFederation, published: Path,
+              redirector_process: RedirectorProcess, tmp_path: Path) -> Process:
+    """A ramp of gamma holding its one step (5%) for two minutes, for something to race."""
+    held = Process(federation.config_dir,
+                   ramp_args(published, redirector_process, "gamma", "--steps", "5",
+                             "--hold", "120s"), tmp_path / "held.log")
+    try:
+        wait_for(lambda: holding(held), "the ramp to hold at 5%")
+    except BaseException:
+        held.kill()
+        raise
+    return held
+
+
 # --------------------------------------------------------------------------------------------
 
 
@@ -160,11 +174,8 @@ def test_abort_during_a_hold_wins(
     federation: StandinFederation, published: Path, redirector_process: RedirectorProcess,
     tmp_path: Path,
 ) -> None:
-    held = Process(federation.config_dir,
-                   ramp_args(published, redirector_process, "gamma", "--steps", "5",
-                             "--hold", "120s"), tmp_path / "held.log")
+    held = held_ramp(federation, published, redirector_process, tmp_path)
     try:
-        wait_for(lambda: holding(held), "the ramp to hold at 5%")
         abort = Process(federation.config_dir,
                         ramp_args(published, redirector_process, "gamma", "--abort"),
                         tmp_path / "abort.log")
@@ -303,11 +314,8 @@ def test_hand_edit_mid_hold_stops_the_ramp_and_is_kept(
     federation: StandinFederation, published: Path, redirector_process: RedirectorProcess,
     tmp_path: Path,
 ) -> None:
-    held = Process(federation.config_dir,
-                   ramp_args(published, redirector_process, "gamma", "--steps", "5",
-                             "--hold", "120s"), tmp_path / "held.log")
+    held = held_ramp(federation, published, redirector_process, tmp_path)
     try:
-        wait_for(lambda: holding(held), "the ramp to hold at 5%")
         text = federation.path.read_text()
         edited = text.replace("    weight: 60 ", "    weight: 70 ")
         assert edited != text
