@@ -20,10 +20,12 @@ from federation_deploy.commands.deploy_dry_run import (
     dry_run_member,
 )
 from federation_deploy.commands.deploy_hooks import needs_cluster, run_hooks, split_requested
+from federation_deploy.commands.freeze import refuse_when_frozen
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.step_summary import deploy_markdown
 from federation_deploy.commands.verify import prime_versions_url, verify_summary
 from federation_deploy.config import Federation, Hook, Member, Release
+from federation_deploy.durations import Clock
 from federation_deploy.errors import EXIT_FAILED, EXIT_OK, ToolError, UsageError
 from federation_deploy.health.probe import Fetch, Retry, VerifyResult, http_get, verify_member
 from federation_deploy.progress import Progress, quiet
@@ -333,11 +335,15 @@ class DeployPlan:
 
 
 def plan_deploy(fed: Federation, member: str, releases: Sequence[str] = (),
-                stages: Sequence[str] = ()) -> DeployPlan:
+                stages: Sequence[str] = (), *, clock: Clock | None = None,
+                progress: Progress | None = None) -> DeployPlan:
     """Resolve the member (external ones refused), its stages and hooks (unknown names: exit
-    2), and refuse before anything is asked when a file the deploy needs is git-crypt locked."""
+    2), and refuse before anything is asked when the federation is frozen (a deploy that
+    changes the cluster: releases or hooks) or a file the deploy needs is git-crypt locked."""
     target = require_deployable(fed, member)
     chosen, hooks = plan_stages(list(stages) or None, target)
+    if "releases" in chosen or hooks:
+        refuse_when_frozen(fed, f"deploy {member}", clock, progress)
     require_unlocked(fed, target, releases, chosen)  # every locked file, before the question
     return DeployPlan(target, chosen, hooks, tuple(releases))
 

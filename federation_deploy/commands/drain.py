@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from federation_deploy.commands.freeze import freeze_notice, refuse_when_frozen
 from federation_deploy.commands.ramp import ramp_io
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import DrainState, Federation, Member, load_federation
@@ -88,6 +89,7 @@ def drain_member(
         raise UsageError("--reason must say why the member is drained (it goes into "
                          "federation.yaml and the commit)")
     clock = clock or Clock()
+    _say_frozen(fed, f"the drain of {member}", clock, progress)
 
     def attempt(fed: Federation) -> RampOutcome:
         m = _routed(fed, member)
@@ -125,6 +127,7 @@ def restore_member(
     """The `drained:` block removed and the weight given back: the previous weight, or for a
     paused ramp the weight of its current step (its hold counted again from now)."""
     clock = clock or Clock()
+    _say_frozen(fed, f"the restore of {member}", clock, progress)
 
     def attempt(fed: Federation) -> RampOutcome:
         m = _routed(fed, member)
@@ -169,6 +172,7 @@ def set_member_weight(
     on a member being ramped (each has its own command)."""
     if weight < 0:
         raise UsageError(f"--weight must be >= 0, got {weight:g}")
+    refuse_when_frozen(fed, f"traffic set {member}", clock, progress)
 
     def attempt(fed: Federation) -> RampOutcome:
         m = _routed(fed, member)
@@ -197,6 +201,13 @@ def set_member_weight(
         return _outcome(engine, "set", f"{member} weight {m.weight:g} -> {weight:g}{why}")
 
     return _retrying(fed, "set", member, attempt)
+
+
+def _say_frozen(fed: Federation, action: str, clock: Clock, progress: Progress | None) -> None:
+    """A drain or restore runs through a freeze (an incident never waits), and says so."""
+    notice = freeze_notice(fed, action, clock)
+    if notice is not None and progress is not None:
+        progress(notice)
 
 
 def _routed(fed: Federation, member: str) -> Member:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from federation_deploy.commands.freeze import refuse_when_frozen
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.step_summary import ramp_markdown
 from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
@@ -226,6 +227,8 @@ def run_ramp(
     when another ramp runs on this machine (the writer lock) or someone else changed the
     weights under this one (it then stops without publishing).
     """
+    # a freeze stops a ramp before anything (the scheduled --advance too; abort goes ahead)
+    refuse_when_frozen(fed, f"ramp {member}{' --advance' if advance else ''}", clock, progress)
     # the lock first: a second ramp on this machine is told that one runs, whatever it asks
     settings = settings or RampSettings()
     check_gate_settings(settings)  # refused (exit 2) before anything is written
