@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from federation_deploy.actions.notify import Event
+from federation_deploy.commands.announce import announced
 from federation_deploy.commands.freeze import freeze_notice, refuse_when_frozen
 from federation_deploy.commands.ramp import ramp_io
 from federation_deploy.commands.result import CommandResult
@@ -46,7 +48,7 @@ def drain(fed: Federation, member: str, reason: str, request: PublishRequest, *,
           runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
     """`traffic drain`: the change published as requested; stdout says what was done."""
     publisher, settings = _publishing(fed, request, runner, progress)
-    return _result(drain_member(fed, member, reason, publisher, settings=settings,
+    return _announced(fed, "drain", drain_member(fed, member, reason, publisher, settings=settings,
                                 progress=progress, confirm=confirm))
 
 
@@ -54,7 +56,7 @@ def restore(fed: Federation, member: str, request: PublishRequest, *,
             runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
     """`traffic restore`: the change published as requested; stdout says what was done."""
     publisher, settings = _publishing(fed, request, runner, progress)
-    return _result(restore_member(fed, member, publisher, settings=settings,
+    return _announced(fed, "restore", restore_member(fed, member, publisher, settings=settings,
                                   progress=progress, confirm=confirm))
 
 
@@ -63,7 +65,7 @@ def set_weight(fed: Federation, member: str, weight: float, reason: str | None,
                confirm: Confirm) -> CommandResult:
     """`traffic set`: the change published as requested; stdout says what was done."""
     publisher, settings = _publishing(fed, request, runner, progress)
-    return _result(set_member_weight(fed, member, weight, publisher, reason=reason,
+    return _announced(fed, "set", set_member_weight(fed, member, weight, publisher, reason=reason,
                                      settings=settings, progress=progress, confirm=confirm))
 
 
@@ -74,8 +76,10 @@ def _publishing(fed: Federation, request: PublishRequest, runner: Runner,
     return publisher, RampSettings(redirector_url=request.redirector_url, settle_timeout=settle)
 
 
-def _result(outcome: RampOutcome) -> CommandResult:
-    return CommandResult(stdout=outcome.message + "\n")
+def _announced(fed: Federation, action: str, outcome: RampOutcome) -> CommandResult:
+    """The change's result, announced (Grafana, the webhook) like every weight change."""
+    event = Event("weights", action, outcome.message, outcome.member)
+    return announced(fed, event, CommandResult(stdout=outcome.message + "\n"))
 
 
 def drain_member(

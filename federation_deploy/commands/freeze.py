@@ -19,7 +19,8 @@ from pathlib import Path
 from ruamel.yaml.comments import CommentedMap
 
 from federation_deploy.actions.git import user_name
-from federation_deploy.actions.notify import Event, Notifier, warnings_markdown
+from federation_deploy.actions.notify import Event, Notifier
+from federation_deploy.commands.announce import announced
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, FreezeState
 from federation_deploy.config.freeze import (
@@ -192,6 +193,4 @@ def _write(fed: Federation, holder: str, edit: object, progress: Progress) -> No
 
 def _announced(fed: Federation, notifier: Notifier | None, event: Event,
                shown: str) -> CommandResult:
-    warnings = (notifier or Notifier.for_federation(fed)).send(event)
-    return CommandResult(stdout=shown + "\n", warnings=warnings,
-                         summary=warnings_markdown(warnings) or None)
+    return announced(fed, event, CommandResult(stdout=shown + "\n"), notifier)
