@@ -33,7 +33,7 @@ from federation_deploy.config.freeze import (
 )
 from federation_deploy.config.schema import FREEZE_KEYS
 from federation_deploy.durations import Clock, parse_duration
-from federation_deploy.errors import Frozen, UsageError
+from federation_deploy.errors import EXIT_FAILED, Frozen, UsageError
 from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.weights import (
@@ -154,6 +154,18 @@ def freeze(fed: Federation, reason: str, until: str, who: str | None, *, runner:
     if replaced is not None:
         shown += f" (replaces the freeze until {format_time(replaced.until)})"
     return _announced(fed, notifier, Event("freeze", "freeze", shown), shown)
+
+
+def freeze_status(fed: Federation, clock: Clock | None = None) -> CommandResult:
+    """`freeze --check`: the freeze in force (exit 0), or none / expired (exit 1)."""
+    now = (clock or Clock()).now()
+    freeze = active_freeze(fed, now)
+    if freeze is not None:
+        return CommandResult(stdout=f"frozen until {format_time(freeze.until)} by "
+                                    f"{printable(freeze.who)}: {printable(freeze.reason)}\n")
+    note = expired_note(fed, now)
+    return CommandResult(stdout=("not frozen: " + note if note else "not frozen") + "\n",
+                         exit_code=EXIT_FAILED)
 
 
 def unfreeze(fed: Federation, *, clock: Clock | None = None, progress: Progress = quiet,

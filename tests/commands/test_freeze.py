@@ -207,3 +207,23 @@ def test_cli_freeze_rejects_a_bad_until(config_dir: Path) -> None:
     assert code == 2 and "--until 'soon': expected a duration from now like 2d" in err
     assert load_federation(config_dir).freeze is None
     assert os.path.exists(config_dir / "federation.yaml")
+
+
+def test_check_says_whether_a_freeze_is_in_force(config_dir: Path) -> None:
+    assert freezing.freeze_status(load_federation(config_dir)).exit_code == 1
+    frozen(config_dir, until="1h")
+    fed = load_federation(config_dir)
+    during = freezing.freeze_status(fed, clock_at(NOW))
+    assert (during.exit_code, during.stdout) == (
+        0, "frozen until 2026-12-07T09:00:00Z by ada: conference demo\n")
+    after = freezing.freeze_status(fed, clock_at(NOW + timedelta(hours=1)))
+    assert after.exit_code == 1 and after.stdout.startswith("not frozen: the freeze in ")
+    freezing.freeze(fed, "long ago", "1h", "ada", runner=RecordingRunner(),
+                    clock=clock_at(datetime(2001, 1, 1, tzinfo=UTC)))
+    code, out, _ = _cli(config_dir, "freeze", "--check")  # the real clock: long past
+    assert code == 1 and "expired at 2001-01-01T01:00:00Z" in out
+    code, out, _ = _cli(config_dir, "freeze", "--reason", "now", "--until", "1d")
+    code, out, _ = _cli(config_dir, "freeze", "--check")
+    assert code == 0 and out.startswith("frozen until ")
+    code, _, err = _cli(config_dir, "freeze", "--reason", "x")
+    assert code == 2 and "freeze needs --reason TEXT and --until" in err
