@@ -114,6 +114,8 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     )
     target = publisher.target
     if not request.abort:
+        # a freeze first (run_ramp checks again, and says an expired one), then the settings
+        refuse_when_frozen(fed, f"ramp {member}{' --advance' if request.advance else ''}")
         check_gate_settings(settings)  # before anything is asked, written or published
     notifier = Notifier.for_federation(fed)
     if request.abort:

@@ -143,3 +143,19 @@ def test_each_ramp_step_is_announced(federation: StandinFederation, tmp_path: Pa
     assert step.body["tags"] == ["federation-deploy", "weights", "ramp-step", "gamma"]
     assert step.body["text"].startswith("federation-deploy ramp-step gamma: ramp of gamma: 1%, "
                                         "weight ")
+
+
+def test_a_rollback_is_announced_as_a_failure(federation: StandinFederation, tmp_path: Path,
+                                              receivers: tuple[StandIn, StandIn]) -> None:
+    grafana, _ = receivers
+    request = RampRequest(steps="1,5", hold="30m", gate="time", advance=True,
+                          publish=PublishRequest(f"file:{tmp_path / 'config.json'}"))
+    federation.standins["gamma"].set_healthy(False)  # fails its first check at step 1
+    result = ramp(federation.load(), "gamma", request, runner=Runner(echo=False),
+                  progress=lambda _m: None, confirm=lambda _q: None)
+    assert result.error is not None and "rolled back" in str(result.error)
+    step, rollback = (r.body for r in grafana.received)
+    assert step["tags"] == ["federation-deploy", "weights", "ramp-step", "gamma"]
+    assert rollback["tags"] == ["federation-deploy", "weights", "rollback", "gamma", "failed"]
+    assert rollback["text"].startswith("federation-deploy rollback gamma: FAILED: ramp of gamma "
+                                       "rolled back to 0")

@@ -195,9 +195,11 @@ def test_cli_freeze_refusal_exit_2_with_summary_then_unfreeze(
     assert "error: refused: traffic set ovh2: the federation is frozen until" in err
     assert "by ada (reason: upgrade week;" in err
     assert "### refused: `traffic set ovh2`" in summary.read_text()
-    code, _, err = _cli(config_dir, "ramp", "curvenote", "--advance", "--gate", "time",
+    # the scheduled job's command line (the evidence gate, Prometheus from config)
+    code, _, err = _cli(config_dir, "ramp", "curvenote", "--advance", "--yes",
                         "--publish", f"file:{tmp_path / 'config.json'}", env=env)
-    assert code == 2 and "refused: ramp curvenote --advance" in err
+    assert code == 2 and "refused: ramp curvenote --advance: the federation is frozen" in err
+    assert "### refused: `ramp curvenote --advance`" in summary.read_text()
     code, out, _ = _cli(config_dir, "unfreeze")
     assert code == 0 and out.startswith("federation unfrozen")
 
@@ -227,3 +229,9 @@ def test_check_says_whether_a_freeze_is_in_force(config_dir: Path) -> None:
     assert code == 0 and out.startswith("frozen until ")
     code, _, err = _cli(config_dir, "freeze", "--reason", "x")
     assert code == 2 and "freeze needs --reason TEXT and --until" in err
+
+
+def test_cli_deploy_refused_while_frozen_asks_nothing(config_dir: Path) -> None:
+    assert _cli(config_dir, "freeze", "--reason", "demo", "--until", "1d", "--who", "ada")[0] == 0
+    code, _, err = _cli(config_dir, "deploy", "gke", "--yes", "--recover")
+    assert code == 2 and "error: refused: deploy gke: the federation is frozen" in err
