@@ -438,7 +438,7 @@ NOTIFICATIONS = Section("notifications", (
         "FEDERATION_WEBHOOK_URL"),
     Key("format", one_of(WEBHOOK_FORMATS), "one of " + ", ".join(WEBHOOK_FORMATS), "matrix"),
     # Grafana annotation tags added to the tool's own (federation-deploy, the kind, the member)
-    Key("tags", NAMES, "a list of strings", ()),
+    Key("tags", NAMES, "a list of strings", []),
     # seconds each HTTP call (Grafana, the webhook) may take in all; a slow one is a warning
     Key("timeout", POSITIVE_NUMBER, "a number of seconds > 0", 5.0),
 ))
