@@ -37,6 +37,7 @@ from federation_deploy.errors import EXIT_FAILED, Frozen, UsageError
 from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.weights import (
+    Edit,
     restore,
     snapshot_of,
     write_federation,
@@ -78,7 +79,9 @@ def freeze_notice(fed: Federation, action: str, clock: Clock | None = None) -> s
 
 def freeze_markdown(freeze: FreezeState, action: str) -> str:
     """The refusal for a CI job's summary page."""
-    cell = lambda text: printable(text).replace("|", "\\|")  # noqa: E731
+    def cell(text: str) -> str:
+        return printable(text).replace("|", "\\|")  # a pipe would end the table cell
+
     return "\n".join([
         f"### refused: `{cell(action)}`: the federation is frozen", "",
         "| until | by | reason |", "|---|---|---|",
@@ -186,11 +189,10 @@ def unfreeze(fed: Federation, *, clock: Clock | None = None, progress: Progress 
     return _announced(fed, notifier, Event("freeze", "unfreeze", shown), shown)
 
 
-def _write(fed: Federation, holder: str, edit: object, progress: Progress) -> None:
+def _write(fed: Federation, holder: str, edit: Edit, progress: Progress) -> None:
     """The one-writer path: this machine's writer lock, a compare-and-swap of federation.yaml
     from the text fed was loaded from with `generation:` one more, and the old text put back
     when the written file does not load as expected (or the write is interrupted)."""
-    assert callable(edit)
     with writer_lock(fed.config_dir, holder):
         previous = snapshot_of(fed)
         written = write_federation(previous, edit)
