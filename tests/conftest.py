@@ -134,3 +134,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(f"terraform:{item.nodeid.split('::')[0]}"))
         if fixtures & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_announcements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test announces to a Grafana or a webhook of the machine's environment (issue 26):
+    the tests that announce point these at stand-ins on 127.0.0.1 themselves."""
+    for name in ("GRAFANA_URL", "GRAFANA_API_KEY", "FEDERATION_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)

@@ -20,6 +20,7 @@ from federation_deploy.config.charts import (
     resolve_release_chart,
     unused_chart_warnings,
 )
+from federation_deploy.config.freeze import read_freeze, read_notifications
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.config.model import (
     CheckSettings,
@@ -67,6 +68,7 @@ def load_federation(config_dir: Path | str) -> Federation:
                                                          set(declared or {}))
     generation = check.value(root, "", schema.FEDERATION["generation"])
     sandbox = repository.read_sandbox(check, root, path.parent)
+    freeze, notifications = read_freeze(check, root), read_notifications(check, root)
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -118,6 +120,8 @@ def load_federation(config_dir: Path | str) -> Federation:
         values_documents=documents,
         charts=charts.pins,
         sandbox=sandbox,
+        freeze=freeze,
+        notifications=notifications,
     )
     leftovers = redirector_warnings(fed, display_path)
     return replace(fed, warnings=(*fed.warnings, *leftovers)) if leftovers else fed

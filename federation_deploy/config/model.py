@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,31 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class FreezeState:
+    """federation.yaml's `freeze:` block: no deploy, ramp or weight set until `until` (UTC);
+    drains and restores still run. Whether it is in force is config.freeze.active_freeze's
+    to say (it needs the time)."""
+
+    reason: str
+    who: str
+    until: datetime
+    since: str | None = None
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """federation.yaml's `notifications:` block: the webhook (its URL in the environment
+    variable webhook_env, never in config), its format, extra Grafana tags, and the total
+    seconds each HTTP call may take."""
+
+    webhook_env: str | None
+    format: str
+    tags: tuple[str, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Federation:
     config_dir: Path
     path: Path
@@ -281,6 +307,8 @@ class Federation:
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
     # a local sandbox (`sandbox up`): it never reaches a real cluster or cloud
     sandbox: SandboxSettings | None = None
+    freeze: FreezeState | None = None  # `freeze:` (in force or expired: config.freeze says)
+    notifications: NotificationSettings | None = None
 
     def refuse_in_sandbox(self, action: str) -> None:
         """UsageError when this federation is a sandbox: action (a cloud credential step, a
