@@ -258,3 +258,33 @@ def test_the_work_tree_is_left_alone(repo: Path, config_dir: Path, edit: Edit) -
     plan(config_dir, "--changed-since", "main")
     assert git(repo, "status", "--porcelain", "--ignored") == before
     assert git(repo, "worktree", "list") == worktrees
+
+
+def test_crds_hooks_and_terraform_files(repo: Path, config_dir: Path, edit: Edit,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                 "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    # curvenote's releases are the last cert-manager and ingress-nginx pair of the file
+    cert_manager = ("      - name: cert-manager\n        chart: cert-manager\n"
+                    "        namespace: cert-manager\n")
+    nginx = "      - name: ingress-nginx\n"
+    text = (config_dir / "federation.yaml").read_text()
+    at = text.rindex(cert_manager + nginx)
+    (config_dir / "federation.yaml").write_text(
+        text[:at] + cert_manager + "        crds: https://example.org/cert-manager.crds.yaml\n"
+        + text[at + len(cert_manager):])
+    edit("config/federation.yaml", "      name: binderhub\n    terraform:",
+         "      name: binderhub\n    hooks:\n"
+         "      - {name: smoke-test, after: verify, argv: [\"true\"]}\n    terraform:")
+    edit("terraform/aws/curvenote/main.tf", "", "\n# a reviewed change\n")
+    commit(repo)
+    code, out, err = plan(config_dir, "--changed-since", "main")
+    assert code == 0, err
+    curvenote = member_blocks(out)["curvenote"]
+    assert "  release cert-manager: changed\n    crds: none -> " \
+        "https://example.org/cert-manager.crds.yaml" in curvenote
+    assert "  hook added smoke-test (after verify): true" in curvenote
+    assert ("  terraform aws/curvenote: terraform/aws/curvenote/main.tf\n"
+            "    plan: not computed: no credentials") in curvenote
+    assert "not computed: terraform plan: not computed: no credentials" in out
