@@ -28,7 +28,7 @@ from federation_deploy.signals import signal_of, sigterm_as_interrupt
 # underscores) and imported only when it runs (or for --help), so `federation-deploy terraform
 # plan` does not pay for pyhelm3 and tornado
 COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "verify", "traffic",
-            "ramp", "redirector", "charts", "ci-matrix", "plan", "pr", "sandbox",
+            "ramp", "redirector", "charts", "ci-matrix", "plan", "pr", "member", "sandbox",
             "adopt", "shadow", "schema", "completion")
 
 
