@@ -132,7 +132,10 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
                and (root / p).is_file()]
     _export(runner, root, commit, work / "ref", ignored)
     _export(runner, root, head, work / "head", ignored)
-    after = load_federation(work / "head" / config_rel)  # HEAD's own problems: exit 2
+    try:
+        after = load_federation(work / "head" / config_rel)
+    except ConfigError as exc:  # HEAD's own problems: exit 2, named as in the repository
+        raise _in_repository(exc, work / "head", root) from None
     notes: list[str] = []
     before = _load_ref(work / "ref" / config_rel, ref, notes)
     files = git.changed_files(runner, root, commit)
@@ -178,6 +181,15 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
                  federation=federation_key_changes(data_before, data_after),
                  cd_order=tuple(m.name for m in deploy_order(after)), notes=tuple(notes))
     return plan_, secrets
+
+
+def _in_repository(exc: ConfigError, tree: Path, root: Path) -> ConfigError:
+    """exc with the exported tree's paths shown as the repository's own."""
+    prefix = f"{tree}/"
+    return ConfigError([replace(p, file=str(root / p.file.removeprefix(prefix))
+                                if p.file.startswith(prefix) else p.file,
+                                message=p.message.replace(prefix, f"{root}/"))
+                        for p in exc.problems])
 
 
 def terraform_plan_note(environ: Mapping[str, str]) -> str:

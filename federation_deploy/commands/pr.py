@@ -16,6 +16,8 @@ from federation_deploy.review.report import MARKER
 # the author of the comments GITHUB_TOKEN writes: only those are updated, never a person's
 # comment that happens to quote the marker
 ACTIONS_BOT = "github-actions[bot]"
+# GitHub refuses a comment body above 65536 characters
+COMMENT_LIMIT = 65000
 
 
 def _github(environ: Mapping[str, str], repository: str | None) -> GitHub:
@@ -52,9 +54,11 @@ def comment(body_file: Path, *, environ: Mapping[str, str], number: int | None =
     """Post body_file as the pull request's one comment carrying marker: update the comment
     author wrote with it before, else create it. A token that may not write (a pull request
     from a fork) is no failure: the body goes to the step summary with a note saying so."""
-    body = body_file.read_text(encoding="utf-8")
-    if marker not in body:
-        body = f"{marker}\n{body}"
+    full = body_file.read_text(encoding="utf-8")
+    if marker not in full:
+        full = f"{marker}\n{full}"
+    body = fitting(full)
+    summary = None if body == full else full
     github = _github(environ, repository)
     number = number if number is not None else pull_request_number(environ)
     try:
@@ -73,8 +77,20 @@ def comment(body_file: Path, *, environ: Mapping[str, str], number: int | None =
             raise
         note = (f"The plan could not be posted on #{number}: {exc} (a pull request from a "
                 "fork gets a read-only token). It is here instead.")
-        return CommandResult(messages=(f"warning: {note}",), summary=f"{note}\n\n{body}")
-    return CommandResult(messages=(message,))
+        return CommandResult(messages=(f"warning: {note}",), summary=f"{note}\n\n{full}")
+    return CommandResult(messages=(message,), summary=summary)
+
+
+def fitting(body: str, limit: int = COMMENT_LIMIT) -> str:
+    """body cut to what GitHub takes in one comment, at a line, saying where the rest is (the
+    job's step summary, which takes a megabyte). Open <details> are closed."""
+    if len(body) <= limit:
+        return body
+    note = ("\n\n**The plan is longer than one comment takes: the whole plan is in the job's "
+            "step summary.**\n")
+    cut = body[: limit - len(note) - 200].rsplit("\n", 1)[0]
+    unclosed = cut.count("<details>") - cut.count("</details>")
+    return cut + "\n\n</details>" * unclosed + note
 
 
 def labels(commit: str, *, environ: Mapping[str, str],

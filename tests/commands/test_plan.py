@@ -288,3 +288,12 @@ def test_crds_hooks_and_terraform_files(repo: Path, config_dir: Path, edit: Edit
     assert ("  terraform aws/curvenote: terraform/aws/curvenote/main.tf\n"
             "    plan: not computed: no credentials") in curvenote
     assert "not computed: terraform plan: not computed: no credentials" in out
+
+
+def test_an_invalid_head_config_is_named_as_in_the_repository(repo: Path, config_dir: Path,
+                                                              edit: Edit) -> None:
+    edit("config/federation.yaml", "    weight: 15\n", "    weight: lots\n")
+    commit(repo)
+    code, _, err = plan(config_dir, "--changed-since", "main")
+    assert code == 2
+    assert f"{repo}/config/federation.yaml:" in err and "federation-deploy-plan-" not in err

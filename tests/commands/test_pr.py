@@ -195,3 +195,17 @@ def test_labels_of_the_merged_pull_request(github: StandIn) -> None:
     assert out == "deploy:skip\ndocs\n" and f"{sha[:12]}: #12" in err
     code, out, _ = run("labels", "b" * 40)
     assert code == 0 and out == ""
+
+
+def test_a_plan_too_long_for_one_comment_is_cut_and_whole_in_the_summary(
+        github: StandIn, tmp_path: Path) -> None:
+    rows = "\n".join(f"| <code>key{i}</code> | <code>{i}</code> | <code>{i + 1}</code> |"
+                     for i in range(3000))
+    code, _, err = run("comment", "--body-file",
+                       body(tmp_path, f"<details><summary>big</summary>\n\n{rows}\n</details>"))
+    assert code == 0, err
+    posted = github.comments[7][0]["body"]
+    assert len(posted) <= 65000 and posted.startswith(MARKER)
+    assert posted.count("<details>") == posted.count("</details>")
+    assert "the whole plan is in the job's step summary" in posted
+    assert "key2999" in Path(tmp_path / "summary.md").read_text()
