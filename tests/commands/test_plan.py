@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from federation_deploy.cli.main import cli
 from federation_deploy.config.gitcrypt import GIT_CRYPT_MAGIC
 from federation_deploy.review.report import MARKER
+from tests.helpers.pins import pinned
 
 GOLDEN = Path(__file__).parent / "golden" / "plan.md"
 # fixed names and dates: the same history gives the same commits
@@ -29,6 +30,8 @@ GIT_ENV = {
     "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
     "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
 }
+AUTOSCALER = pinned("cluster-autoscaler")
+BUMPED = AUTOSCALER + "-bumped"  # a version no repository has: plan never asks one
 OLD_SECRET = "hunter2-old-registry-password"
 NEW_SECRET = "hunter2-new-registry-password"
 NEW_MEMBER = """
@@ -99,7 +102,7 @@ def plan(config_dir: Path, *args: str) -> tuple[int, str, str]:
 
 def the_pull_request(edit: Edit, repo: Path) -> str:
     edit("config/values/gke.yaml", "pod_quota: 300", "pod_quota: 400")  # a values change
-    edit("config/federation.yaml", "version: 9.34.1", "version: 9.35.0")  # a chart bump
+    edit("config/federation.yaml", f"version: {AUTOSCALER}", f"version: {BUMPED}")  # a bump
     edit("config/federation.yaml", "    weight: 15\n", "    weight: 20\n")  # a weight change
     edit("config/federation.yaml", "", NEW_MEMBER)  # a new member
     edit("config/values/hetzner.yaml", "", "binderhub:\n  config:\n    BinderHub:\n"
@@ -117,8 +120,8 @@ def test_the_pull_requests_changes_per_member(repo: Path, config_dir: Path,
     assert "config.BinderHub.pod_quota: 300 -> 400" in blocks["gke"]
     assert "registry.password: changed (secret)" in blocks["gke"]
     assert "federationRedirect.hosts.ovh2.weight: 15 -> 20" in blocks["gke"]
-    assert ("release cluster-autoscaler: changed chart cluster-autoscaler 9.34.1 from "
-            "https://kubernetes.github.io/autoscaler -> cluster-autoscaler 9.35.0 from "
+    assert (f"release cluster-autoscaler: changed chart cluster-autoscaler {AUTOSCALER} from "
+            f"https://kubernetes.github.io/autoscaler -> cluster-autoscaler {BUMPED} from "
             "https://kubernetes.github.io/autoscaler") in blocks["curvenote"]
     assert "weight (share): 15 (15%) -> 20 (19.05%)" in blocks["ovh2"]
     assert blocks["hetzner"].startswith("hetzner (kubeconfig): added")
