@@ -29,8 +29,9 @@ def plan(obj: Context, changed_since: str | None, output: str, exit_code: bool) 
     stack that changed, and whether CD would deploy it (and CD's order). Committed files only:
     both revisions are read with `git archive` (uncommitted changes are not counted).
     Git-crypt-locked secret files are compared by their git blob only, and the member is
-    rendered with the secrets stand-in on both sides. Terraform plans need cloud
-    credentials; without them the plan says "not computed: no credentials".
+    rendered with the secrets stand-in on both sides. A touched stack is planned by
+    terraform when the cloud's credentials are in the environment; without them the plan says
+    "not computed: no credentials".
     """
     runner = obj.runner(plumbing=True)
     emit(obj, commands.plan(obj.config_dir, runner=runner, ref=changed_since, output=output,

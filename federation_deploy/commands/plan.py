@@ -32,7 +32,13 @@ from federation_deploy.config.ci_matrix import (
     deploy_order,
     federation_data,
 )
-from federation_deploy.errors import EXIT_CHANGES, EXIT_OK, ConfigError, UsageError
+from federation_deploy.errors import (
+    EXIT_CHANGES,
+    EXIT_OK,
+    ConfigError,
+    FederationDeployError,
+    UsageError,
+)
 from federation_deploy.review.changes import (
     MemberChange,
     Plan,
@@ -49,9 +55,13 @@ from federation_deploy.values.secrets import censor
 FORMATS = {"markdown": markdown, "json": as_json, "table": table}
 # the branches whose merge base with HEAD is the default REF, first found wins
 DEFAULT_BASES = ("origin/main", "main")
-# environment variables that say a cloud credential is at hand (terraform could plan)
-CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-                        "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH")
+# environment variables that say a cloud's credentials are at hand (terraform can plan)
+CREDENTIAL_VARIABLES = {
+    "aws": ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"),
+    "gcp": ("GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH",
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"),
+}
+NO_CREDENTIALS = "not computed: no credentials"
 
 
 def plan(config_dir: Path, *, runner: Runner, ref: str | None = None,
@@ -147,7 +157,6 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
     terraform_rel = _inside(after.terraform_root, work / "head")
     layout = RepoLayout(root=work / "head", config=config_rel, terraform=terraform_rel)
     cd = changed_matrix(after, layout, commit, files, data_before, data_after)
-    tf_note = terraform_plan_note(environ)
     secrets: set[str] = set()
     names = [*after.members, *(n for n in (before.members if before else {})
                                if n not in after.members)]
@@ -165,18 +174,20 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
         change = member_change(name, before, after, rendered_before, rendered_after)
         locked_states = _locked_states(runner, root, commit, head, config_rel, sorted(locked))
         stack_files = terraform_files(change.terraform_stack, terraform_rel, files)
+        tf_plan = _terraform_plan(runner, after, now, environ) if stack_files else None
         extra = tuple(f"secret values: {', '.join(sorted(locked))} git-crypt locked; rendered "
                       "with the stand-in on both sides" for _ in (1,) if locked)
         change = replace(
             change, locked_secrets=locked_states, terraform_files=stack_files,
-            terraform_plan=tf_note if stack_files else None,
+            terraform_plan=tf_plan,
             not_computed=change.not_computed + extra,
             deployed_by_cd=name in cd.reasons, cd_reasons=tuple(cd.reasons.get(name, ())))
         if change.status == "unchanged" and change.changed:
             change = replace(change, status="changed")
         changes.append(change)
-    if any(m.terraform_files for m in changes):
-        notes.append(f"terraform plan: {tf_note}")
+    if any(m.terraform_plan == NO_CREDENTIALS for m in changes):
+        notes.append(f"terraform plan: {NO_CREDENTIALS} (the Terraform workflow plans pull "
+                     "requests from this repository with them)")
     plan_ = Plan(ref=ref, commit=commit, head=head, members=tuple(changes),
                  federation=federation_key_changes(data_before, data_after),
                  cd_order=tuple(m.name for m in deploy_order(after)), notes=tuple(notes))
@@ -192,13 +203,27 @@ def _in_repository(exc: ConfigError, tree: Path, root: Path) -> ConfigError:
                         for p in exc.problems])
 
 
-def terraform_plan_note(environ: Mapping[str, str]) -> str:
-    """Why the plan shows no terraform plan: CI for pull requests (forks above all) has no
-    cloud credentials; with them, the Terraform workflow or `terraform plan MEMBER` plans."""
-    if not any(environ.get(name) for name in CREDENTIAL_VARIABLES):
-        return "not computed: no credentials"
-    return ("not computed here: run `federation-deploy terraform plan MEMBER` (the Terraform "
-            "workflow comments its plans on pull requests from this repository)")
+def has_credentials(cloud: str, environ: Mapping[str, str]) -> bool:
+    """Whether the environment holds credentials for cloud (CI for forks holds none)."""
+    return any(environ.get(name) for name in CREDENTIAL_VARIABLES.get(cloud, ()))
+
+
+def _terraform_plan(runner: Runner, fed: Federation, member: Member | None,
+                    environ: Mapping[str, str]) -> str:
+    """terraform's own summary line of a plan of HEAD's stack (in the export: the work tree
+    is never initialised), or why there is none. A failing plan is reported, not raised:
+    the rest of the review stands."""
+    if member is None or member.terraform is None:
+        return "not computed: the member has no stack at HEAD"
+    if not has_credentials(member.cloud, environ):
+        return NO_CREDENTIALS
+    from federation_deploy.commands.terraform import for_member
+
+    try:
+        return for_member(fed, member.name, runner).plan().summary.line
+    except FederationDeployError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"not computed: terraform plan failed: {first}"
 
 
 def _inside(path: Path, root: Path) -> str | None:

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.cli.main import cli
+from federation_deploy.commands.plan import CREDENTIAL_VARIABLES
 from federation_deploy.config.gitcrypt import GIT_CRYPT_MAGIC
 from federation_deploy.review.report import MARKER
 from tests.helpers.pins import pinned
@@ -265,8 +266,7 @@ def test_the_work_tree_is_left_alone(repo: Path, config_dir: Path, edit: Edit) -
 
 def test_crds_hooks_and_terraform_files(repo: Path, config_dir: Path, edit: Edit,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
-                 "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GHA_CREDS_PATH"):
+    for name in (n for names in CREDENTIAL_VARIABLES.values() for n in names):
         monkeypatch.delenv(name, raising=False)
     # curvenote's releases are the last cert-manager and ingress-nginx pair of the file
     cert_manager = ("      - name: cert-manager\n        chart: cert-manager\n"
