@@ -96,6 +96,12 @@ def markdown(plan: Plan) -> str:
             lines += _member_markdown(m)
     if plan.federation:
         lines += ["### federation.yaml", "", *(f"- {line}" for line in plan.federation), ""]
+    deployed = [m for m in plan.members if m.deployed_by_cd]
+    if deployed:
+        lines += ["### Why CD deploys them", "",
+                  *(f"- {m.name}: {cd_reason(m)}" for m in sorted(
+                      deployed, key=lambda m: plan.cd_order.index(m.name)
+                      if m.name in plan.cd_order else len(plan.cd_order))), ""]
     if plan.notes:
         lines += ["### Not computed", "", *(f"- {note}" for note in plan.notes), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -146,6 +152,14 @@ def _member_markdown(m: MemberChange) -> list[str]:
     return lines
 
 
+def cd_reason(member: MemberChange) -> str:
+    """The first reason CD deploys member, and how many more there are."""
+    reasons = member.cd_reasons
+    if not reasons:
+        return "-"
+    return reasons[0] + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else "")
+
+
 def table(plan: Plan) -> str:
     """The terminal's view: one block per member, changed keys indented under it."""
     lines = [f"plan: compared with {plan.ref} ({plan.commit[:12]}), HEAD {plan.head[:12]}"]
@@ -180,6 +194,8 @@ def table(plan: Plan) -> str:
     lines += [f"federation.yaml: {line}" for line in plan.federation]
     lines.append(f"CD order: {', '.join(plan.cd_order)}; "
                  f"would deploy: {', '.join(plan.cd_members) or 'none'}")
+    by_name = {m.name: m for m in plan.members}
+    lines += [f"  {name}: {cd_reason(by_name[name])}" for name in plan.cd_members]
     lines += [f"not computed: {note}" for note in plan.notes]
     return "\n".join(lines) + "\n"
 

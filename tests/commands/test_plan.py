@@ -132,7 +132,11 @@ def test_the_pull_requests_changes_per_member(repo: Path, config_dir: Path,
     assert blocks["staging"] == "staging (gcp): unchanged"
     # CD: the values, the chart and the redirector's hosts; the new member too
     assert out.rstrip().endswith(
-        "CD order: staging, gke, ovh2, curvenote, hetzner; would deploy: gke, curvenote, hetzner")
+        "CD order: staging, gke, ovh2, curvenote, hetzner; would deploy: gke, curvenote, hetzner\n"
+        "  gke: config/federation.yaml: member hetzner added (the redirector's hosts) (+3 more)\n"
+        "  curvenote: config/federation.yaml: chart cluster-autoscaler changed (release "
+        "cluster-autoscaler)\n"
+        "  hetzner: config/federation.yaml: member hetzner added (+1 more)")
     for text in (out, err):
         assert OLD_SECRET not in text and NEW_SECRET not in text
 
