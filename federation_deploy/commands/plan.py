@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from federation_deploy.actions import git
@@ -137,7 +137,9 @@ def _export(runner: Runner, root: Path, rev: str, dest: Path, ignored: list[str]
 
 def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, head: str,
           work: Path, environ: Mapping[str, str]) -> tuple[Plan, set[str]]:
-    ignored = [p for p in git.ignored_files(runner, root, config_rel)
+    # the git-ignored secrets (config/secrets/ here) are in no commit: both sides read them
+    secrets_dir = f"{config_rel}/secrets" if config_rel else "secrets"
+    ignored = [p for p in git.ignored_files(runner, root, secrets_dir)
                if not any(part.startswith(".") for part in Path(p).parts)
                and (root / p).is_file()]
     _export(runner, root, commit, work / "ref", ignored)
@@ -152,7 +154,7 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
     federation_file = f"{config_rel}/{FEDERATION_FILE}" if config_rel else FEDERATION_FILE
     data_before = federation_data(git.file_at(runner, root, commit, federation_file),
                                   f"{federation_file}@{commit}")
-    data_after = federation_data(git.file_at(runner, root, "HEAD", federation_file),
+    data_after = federation_data(git.file_at(runner, root, head, federation_file),
                                  f"{federation_file}@HEAD")
     terraform_rel = _inside(after.terraform_root, work / "head")
     layout = RepoLayout(root=work / "head", config=config_rel, terraform=terraform_rel)
@@ -161,27 +163,13 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
     names = [*after.members, *(n for n in (before.members if before else {})
                                if n not in after.members)]
     changes: list[MemberChange] = []
+    sides = _Sides(before, after, runner, root, commit, head, config_rel)
     for name in names:
-        was = before.members.get(name) if before else None
-        now = after.members.get(name)
-        locked = _locked_secret_files(before, was) | _locked_secret_files(after, now)
-        without = bool(locked)
-        rendered_before = _render(before, was, without)
-        rendered_after = _render(after, now, without)
-        for side in (rendered_before, rendered_after):
-            for r in side.releases.values():
-                secrets |= r.secret_strings()
-        change = member_change(name, before, after, rendered_before, rendered_after)
-        locked_states = _locked_states(runner, root, commit, head, config_rel, sorted(locked))
-        stack_files = terraform_files(change.terraform_stack, terraform_rel, files)
-        tf_plan = _terraform_plan(runner, after, now, environ) if stack_files else None
-        extra = tuple(f"secret values: {', '.join(sorted(locked))} git-crypt locked; rendered "
-                      "with the stand-in on both sides" for _ in (1,) if locked)
-        change = replace(
-            change, locked_secrets=locked_states, terraform_files=stack_files,
-            terraform_plan=tf_plan,
-            not_computed=change.not_computed + extra,
-            deployed_by_cd=name in cd.reasons, cd_reasons=tuple(cd.reasons.get(name, ())))
+        change, found = sides.member(name, terraform_files_of=lambda stack: terraform_files(
+            stack, terraform_rel, files), environ=environ)
+        secrets |= found
+        change = replace(change, deployed_by_cd=name in cd.reasons,
+                         cd_reasons=tuple(cd.reasons.get(name, ())))
         if change.status == "unchanged" and change.changed:
             change = replace(change, status="changed")
         changes.append(change)
@@ -192,6 +180,43 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
                  federation=federation_key_changes(data_before, data_after),
                  cd_order=tuple(m.name for m in deploy_order(after)), notes=tuple(notes))
     return plan_, secrets
+
+
+@dataclass(frozen=True)
+class _Sides:
+    """REF's and HEAD's federations, and where git can tell about their files."""
+
+    before: Federation | None
+    after: Federation
+    runner: Runner
+    root: Path
+    commit: str
+    head: str
+    config_rel: str
+
+    def member(self, name: str, *, terraform_files_of: Callable[[str | None], tuple[str, ...]],
+               environ: Mapping[str, str]) -> tuple[MemberChange, set[str]]:
+        """One member's change, and the secret strings its renders hold (for the censor).
+        Locked secrets on either side: both sides rendered with the stand-in."""
+        was = self.before.members.get(name) if self.before else None
+        now = self.after.members.get(name)
+        locked = sorted(_locked_secret_files(self.before, was)
+                        | _locked_secret_files(self.after, now))
+        rendered = (_render(self.before, was, bool(locked)),
+                    _render(self.after, now, bool(locked)))
+        secrets = {s for side in rendered for r in side.releases.values()
+                   for s in r.secret_strings()}
+        change = member_change(name, self.before, self.after, *rendered)
+        stack_files = terraform_files_of(change.terraform_stack)
+        extra = (f"secret values: {', '.join(locked)} git-crypt locked; rendered with the "
+                 "stand-in on both sides",) if locked else ()
+        return replace(
+            change, terraform_files=stack_files,
+            terraform_plan=_terraform_plan(self.runner, self.after, now, environ)
+            if stack_files else None,
+            locked_secrets=_locked_states(self.runner, self.root, self.commit, self.head,
+                                          self.config_rel, locked),
+            not_computed=change.not_computed + extra), secrets
 
 
 def _in_repository(exc: ConfigError, tree: Path, root: Path) -> ConfigError:
