@@ -175,6 +175,11 @@ def _next_steps(fed: Federation, spec: MemberSpec, created: list[Path]) -> str:
     name = spec.name
     wrote = ", ".join([*shown, f"members.{name} in {fed.path.name}"])
     lines = [f"wrote {wrote}", "next:"]
+    others = [m.name for m in fed.members.values() if m.cloud == "aws" and m.terraform]
+    if spec.cloud == "aws" and others:
+        lines.append(f"  # in the AWS account of {', '.join(others)}? set "
+                     f"create_github_oidc_provider's default to false in terraform/aws/{name}/"
+                     "variables.tf (one GitHub OIDC provider per account)")
     if spec.cloud == "aws":
         lines.append(f"  federation-deploy terraform bootstrap {name}   # its state bucket "
                      "and lock table")

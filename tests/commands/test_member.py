@@ -135,7 +135,10 @@ def test_an_aws_member_gets_its_own_state_and_a_lock_file(
     assert entry["cluster"] == {"region": "eu-west-1", "name": "binderhub"}
     assert entry["releases"][-1] == {"name": "binderhub", "chart": "binderhub",
                                      "namespace": name}
-    assert out.splitlines()[2] == \
+    assert out.splitlines()[2] == (
+        "  # in the AWS account of curvenote? set create_github_oidc_provider's default to "
+        f"false in terraform/aws/{name}/variables.tf (one GitHub OIDC provider per account)")
+    assert out.splitlines()[3] == \
         f"  federation-deploy terraform bootstrap {name}   # its state bucket and lock table"
     assert run(config_dir, "validate")[0] == 0
     formatted = __import__("subprocess").run(
