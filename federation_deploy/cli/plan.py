@@ -16,7 +16,7 @@ from federation_deploy.commands import plan as commands
 @click.option("-o", "--output", type=click.Choice(sorted(commands.FORMATS)), default="table",
               show_default=True,
               help="table for a terminal, markdown for the pull-request comment (CI posts it "
-                   "with `federation-deploy comment`), json for scripts.")
+                   "with `federation-deploy pr comment`), json for scripts.")
 @click.option("--exit-code", is_flag=True,
               help="Exit 3 when anything changes (0 when nothing does).")
 @click.pass_obj

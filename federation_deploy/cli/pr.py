@@ -32,7 +32,7 @@ def pr() -> None:
 @click.pass_obj
 def comment(obj: Context, body_file: Path, number: int | None,
             repository: str | None) -> None:
-    """Post BODY as the pull request's one plan comment, updated in place on every push.
+    """Post the --body-file as the pull request's one plan comment, updated in place.
 
     The comment is found by its hidden marker line (<!-- federation-deploy plan -->) among
     the comments of github-actions[bot]; created when there is none. When the token may
