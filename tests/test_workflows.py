@@ -21,7 +21,7 @@ from federation_deploy.config import load_federation
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic")
+NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic", "staging")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 # Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
@@ -150,7 +150,8 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
     assert kubeconfig, "the federation has a kubeconfig member to check"
     found = {}
     for name, matrix_key in (("cd", "matrix.member"), ("ramp", "matrix.redirector.member"),
-                             ("traffic", "matrix.redirector.member")):
+                             ("traffic", "matrix.redirector.member"),
+                             ("staging", "matrix.member")):
         for job_id, job in jobs(name).items():
             for step in steps(job):
                 expression = step.get("env", {}).get("MEMBER_KUBECONFIG")
@@ -163,7 +164,7 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
                 for member, secret in terms:
                     assert secret == "KUBECONFIG_" + member.upper().replace("-", "_")
     assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("ramp", "advance"),
-                             ("traffic", "change")]
+                             ("staging", "staging"), ("traffic", "change")]
 
 
 # --- permissions ----------------------------------------------------------------------------
@@ -186,7 +187,7 @@ def test_job_permissions_are_minimal() -> None:
         allowed = {"id-token"}
         if (name, job_id) in (("ramp", "advance"), ("traffic", "change")):
             allowed.add("contents")
-        if (name, job_id) == ("terraform", "comment"):
+        if (name, job_id) in (("terraform", "comment"), ("ci", "plan")):
             allowed.add("pull-requests")
         if (name, job_id) == ("watch-dependencies", "bump"):
             allowed |= {"contents", "pull-requests"}
@@ -524,3 +525,42 @@ def test_traffic_uses_the_same_pinned_actions_as_ramp() -> None:
     traffic = jobs("traffic")
     traffic_actions = set(uses(traffic["change"])) | set(uses(traffic["redirector"]))
     assert traffic_actions == ramp_actions
+
+
+# --- the plan comment and the deploy labels (issue 27) --------------------------------------
+
+
+def test_ci_posts_the_plan_as_one_comment_without_secrets() -> None:
+    plan = jobs("ci")["plan"]
+    text = scripts(plan)
+    assert 'federation-deploy plan --changed-since "origin/$BASE_REF" --output markdown' in text
+    assert "federation-deploy pr comment --body-file plan.md" in text
+    assert "$GITHUB_STEP_SUMMARY" in text
+    assert steps(plan)[0]["with"]["fetch-depth"] == 0
+    assert "secrets." not in (WORKFLOWS / "ci.yml").read_text()
+    assert "pull_request_target" not in load("ci")["on"]
+    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+
+def test_cd_honours_deploy_skip() -> None:
+    matrix = jobs("cd")["matrix"]
+    skip = next(s for s in steps(matrix) if s.get("id") == "skip")
+    assert 'federation-deploy pr labels "$COMMIT"' in skip["run"]
+    assert "grep -qx 'deploy:skip'" in skip["run"]
+    compute = next(s for s in steps(matrix) if s.get("id") == "matrix")
+    assert compute["env"]["SKIP"] == "${{ steps.skip.outputs.skip }}"
+    assert """echo '{"include": []}' > matrix.json""" in compute["run"]
+    assert matrix["permissions"]["pull-requests"] == "read"
+
+
+def test_staging_label_deploys_the_head_behind_an_environment() -> None:
+    workflow = load("staging")
+    assert workflow["on"] == {"pull_request": {"types": ["labeled", "synchronize"]}}
+    staging_jobs = jobs("staging")
+    assert "'deploy:staging'" in staging_jobs["matrix"]["if"]
+    deploy = staging_jobs["staging"]
+    assert deploy["environment"] == "staging"
+    assert "fork != 'true'" in deploy["if"]
+    assert steps(deploy)[0]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    # it deploys as CD's staging job does, after its own checkout and install
+    assert steps(deploy)[3:] == steps(jobs("cd")["staging"])[3:]
