@@ -363,6 +363,13 @@ class Helm:
             include_crds=include_crds,
         ))
 
+    def rollback(self, release: Release, *, timeout: str) -> None:
+        """`helm rollback` of release to its previous revision, waited for (a rollout's ring
+        that failed after its upgrade went through; a failed upgrade is --atomic already)."""
+        _complete(self.command.run(
+            ["rollback", release.helm_name, "--namespace", release.namespace, "--wait",
+             "--timeout", timeout]))
+
     def get_manifest(self, release: Release) -> str | None:
         """What is deployed (`helm get manifest`), or None when the release is not installed."""
         try:
