@@ -26,7 +26,14 @@ from dataclasses import dataclass, field, replace
 
 from federation_deploy.commands.ramp import ABORT_ATTEMPTS, ramp_io
 from federation_deploy.commands.result import CommandResult
-from federation_deploy.config import EXACT_VERSION, Federation, Member, RolloutState
+from federation_deploy.commands.step_summary import rollout_markdown
+from federation_deploy.config import (
+    EXACT_VERSION,
+    Federation,
+    Member,
+    RolloutState,
+    load_federation,
+)
 from federation_deploy.config.rings import SMALLEST
 from federation_deploy.durations import Clock
 from federation_deploy.errors import (
@@ -53,7 +60,7 @@ from federation_deploy.traffic.rings import (
     chart_releases,
     choose_canary,
     plan_rings,
-    ring_rows,
+    rollout_text,
     upgraded_with,
     write_rollout,
 )
@@ -170,6 +177,9 @@ class Rollout:
                         "--resume` retries it, `--abort` ends it")
                 self.say(f"resuming the rollout of {chart} {version} after its rollback")
                 self._write(replace(state, rolled_back=None), bump=False)
+            elif state.ring < 0:
+                self.say(f"starting the rollout of {chart} {state.from_version} -> {version} "
+                         "recorded in federation.yaml (by `charts bump`)")
             else:
                 self.say(f"resuming the rollout of {chart} {version} at ring {state.ring}")
             return
@@ -355,8 +365,6 @@ def run_rollout(fed: Federation, chart: str, version: str, settings: RampSetting
 def abort_rollout(fed: Federation, settings: RampSettings, io: RolloutIO) -> RolloutOutcome:
     """Abort wins: no writer lock (a running rollout sees the change and stops); read again
     and retried when a running rollout wrote in between."""
-    from federation_deploy.config import load_federation
-
     for attempt in range(ABORT_ATTEMPTS):
         try:
             return Rollout(fed, settings, io).abort()
@@ -419,8 +427,13 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
             return CommandResult(messages=("no rollout in progress: nothing to resume",))
         raise UsageError("rollout needs CHART VERSION (or --resume of the one in progress)")
     confirm(f"Roll {chart} {version} out through the rings, publishing to {publisher.target}?")
-    outcome = run_rollout(fed, chart, version, settings, io, resume=request.resume)
-    return CommandResult(stdout=outcome.message + "\n")
+    try:
+        outcome = run_rollout(fed, chart, version, settings, io, resume=request.resume)
+    except VerificationError as exc:
+        return CommandResult(error=exc, summary=rollout_markdown(
+            load_federation(fed.config_dir), chart, version, None, str(exc)))
+    return CommandResult(stdout=outcome.message + "\n", summary=rollout_markdown(
+        load_federation(fed.config_dir), chart, version, outcome.message))
 
 
 def dry_run(fed: Federation, chart: str | None, version: str | None) -> CommandResult:
@@ -428,13 +441,10 @@ def dry_run(fed: Federation, chart: str | None, version: str | None) -> CommandR
     before_rollout(fed, "dry-run")
     plan = fed.rings
     assert plan is not None
-    state = fed.rollout
-    if state is not None:
-        table = ring_rows(fed, state, plan)
-        return CommandResult(stdout="\n".join(aligned_lines(table)) + "\n", messages=(
-            f"a rollout of {state.chart} {state.from_version} -> {state.to_version} is in "
-            f"progress at ring {state.ring}" + (f", paused: {state.rolled_back}"
-                                                 if state.rolled_back else ""),))
+    text = rollout_text(fed)
+    if text is not None:
+        return CommandResult(stdout=text, messages=("a rollout is in progress: --resume goes "
+                                                    "on with it; nothing changed (--dry-run)",))
     if chart is None or version is None:
         raise UsageError("rollout --dry-run needs CHART VERSION (no rollout in progress)")
     pin = fed.chart(chart)

@@ -148,9 +148,27 @@ def describe_versions(fed: Federation, chart: str) -> list[tuple[str, str]]:
     return list(dict.fromkeys(found))
 
 
-def ring_rows(fed: Federation, state: RolloutState, plan: RingPlan | None,
-              evidence: Mapping[str, Any] | None = None) -> list[list[str]]:
-    """The rollout as table rows: member, ring, version, weight, what it is doing."""
+def rollout_text(fed: Federation) -> str | None:
+    """The rollout in progress for `traffic` and `rollout --dry-run`: a heading (chart,
+    versions, ring, accepted set, a pause) and per member its ring, version, weight, state;
+    None without one."""
+    from federation_deploy.traffic.formatting import aligned_lines
+
+    state = fed.rollout
+    if state is None:
+        return None
+    accepted = state.accepted_versions
+    head = (f"rollout of {state.chart} {state.from_version} -> {state.to_version}: "
+            + ("recorded, not started" if state.ring < 0 else f"ring {state.ring}")
+            + (f"; the redirector accepts {state.versions_key} "
+               f"{', '.join(next(iter(accepted.values())))}" if accepted else "")
+            + (f"; paused: {state.rolled_back}" if state.rolled_back else ""))
+    return "\n".join([head, *aligned_lines(ring_rows(fed, state, fed.rings))]) + "\n"
+
+
+def ring_rows(fed: Federation, state: RolloutState, plan: RingPlan | None) -> list[list[str]]:
+    """The rollout as table rows: member, ring, version, weight, what it is doing (ring 1:
+    its step and the evidence's verdict so far)."""
     staging = plan.staging if plan is not None else ()
     rows = [["member", "ring", "version", "weight", "state"]]
     for name, version in describe_versions(fed, state.chart):

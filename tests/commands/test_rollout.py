@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from federation_deploy.actions.kube_auth import ClusterTools
+from federation_deploy.cli.main import cli
 from federation_deploy.commands import deploy as pipeline
 from federation_deploy.commands.rollout import (
     RolloutIO,
@@ -23,6 +25,7 @@ from federation_deploy.commands.rollout import (
     helm_rollback,
     run_rollout,
 )
+from federation_deploy.commands.step_summary import rollout_markdown
 from federation_deploy.config import Federation, Member, load_federation
 from federation_deploy.durations import Clock
 from federation_deploy.errors import ConfigError, UsageError, VerificationError, WeightsConflict
@@ -264,6 +267,17 @@ def test_a_failing_ring_one_is_rolled_back(rig: Rig) -> None:
     # paused: a plain run is refused until --resume (or --abort)
     with pytest.raises(VerificationError, match="paused since its rollback"):
         run_rollout(rig.load(), "binderhub", NEW, rig.settings(), rig.io())
+    # `traffic` and `rollout --dry-run` show the rings: who runs what, the pause
+    for args in (["traffic"], ["rollout", "--dry-run"]):
+        result = CliRunner().invoke(cli, ["--config-dir", str(rig.config_dir), *args])
+        assert result.exit_code == 0, result.output
+        assert f"rollout of binderhub {OLD} -> {NEW}: ring 0; paused: " in result.stdout
+        rows = [line.split() for line in result.stdout.splitlines()]
+        assert ["staging", "0", NEW, "0", "upgraded"] in rows
+        assert ["beta", "1", OLD, "15", "waiting"] in rows
+    summary = rollout_markdown(rig.load(), "binderhub", NEW, None, str(failed.value))
+    assert "| beta | 1 | 1.0.0 | 15 | 15.00% | - |" in summary
+    assert "**stopped**: the rollout of binderhub 1.1.0 is paused" in summary
 
 
 def test_an_abort_mid_ring_wins(rig: Rig) -> None:
@@ -342,3 +356,19 @@ def test_members_keep_the_old_version_until_their_ring(rig: Rig) -> None:
     versions = {m.name: r.version for m, r in fed.releases_of_chart("binderhub")}
     assert versions == {"staging": NEW, "alpha": OLD, "beta": OLD, "gamma": OLD}
     assert replace(fed.rollout).accepted_versions == {"binderhub": [OLD, NEW]}  # type: ignore[type-var]
+
+
+def test_a_bump_records_the_rollout_and_resume_runs_it(rig: Rig) -> None:
+    from federation_deploy.commands.charts import bump
+
+    result = bump(rig.load(), "binderhub", NEW, rig.recorder, check=False)
+    assert any("a rollout: block records the move" in m for m in result.messages)
+    fed = rig.load()
+    # the pin moved, nobody's release did: CD after the merge deploys nothing new
+    assert fed.chart("binderhub").version == NEW
+    assert {r.version for _, r in fed.releases_of_chart("binderhub")} == {OLD}
+    assert fed.rollout is not None and fed.rollout.ring == -1
+    with pytest.raises(UsageError, match="one rollout at a time"):
+        bump(fed, "binderhub", "1.2.0", rig.recorder, check=False)
+    outcome = run_rollout(fed, "binderhub", NEW, rig.settings(), rig.io(), resume=True)
+    assert outcome.status == "complete" and rig.versions() == dict.fromkeys(MEMBERS, NEW)
