@@ -416,6 +416,8 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
         check_interval=request.check_interval, poll_interval=min(1.0, request.check_interval),
         settle_timeout=settle, heartbeat_interval=request.heartbeat)
     io = production_io(publisher, runner, request.timeout, progress)
+    if publish.redirector_url:
+        io.healthy = healthy_hosts(publish.redirector_url)
     if request.abort:
         if state is None:
             raise UsageError("no rollout in progress (no `rollout:` block in federation.yaml)")
@@ -486,6 +488,20 @@ def production_io(publisher: Publish, runner: Runner, timeout: str,
 
     return RolloutIO(publish=publisher, deploy=deploy, rollback=rollback, verify=verify,
                      progress=progress)
+
+
+def healthy_hosts(redirector_url: str) -> HealthyHosts:
+    """The redirector's healthy hosts (its /active_hosts), for `canary: smallest`; None when
+    it cannot be asked (then config alone decides, and the ring's checks catch the rest)."""
+    from federation_deploy.traffic.live import LiveError, fetch_active_hosts
+
+    def healthy() -> frozenset[str] | None:
+        try:
+            return frozenset(fetch_active_hosts(redirector_url))
+        except LiveError:
+            return None
+
+    return healthy
 
 
 def check_version(member: Member, versions: object, key: str, version: str) -> None:
