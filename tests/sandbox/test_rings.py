@@ -21,9 +21,9 @@ from tests.helpers.standin_federation import RedirectorThread, send_launches, zi
 
 
 def test_next_version() -> None:
-    assert next_version("1.2.3") == "1.2.4"
-    assert next_version("v1.13.3") == "v1.13.4"
-    assert next_version("1.0.0-0.dev.git.3170.h4e5ff4a") == "1.0.0-0.dev.git.3171.h4e5ff4a"
+    assert next_version("2.3.4") == "2.3.5"
+    assert next_version("v0.9.1") == "v0.9.2"
+    assert next_version("2.0.0-0.dev.git.42.habc123") == "2.0.0-0.dev.git.43.habc123"
 
 
 @pytest.mark.slow  # stand-ins, a redirector and a whole rollout
