@@ -367,10 +367,12 @@ def test_rollout_runs_after_a_bump_merges_with_the_weight_writers() -> None:
     changes are committed back and a rollback fails the job after that commit."""
     wf = load("rollout")
     assert wf["on"]["push"] == {"branches": ["main"], "paths": ["config/federation.yaml"]}
+    assert wf["on"]["schedule"]  # ring 1 one step per run, like ramp.yml
     assert wf["concurrency"] == {"group": "weights", "cancel-in-progress": False}
     job = jobs("rollout")["rollout"]
     by_id = {s.get("id"): s for s in steps(job)}
-    assert "federation-deploy rollout --resume --publish helm --yes" in by_id["rollout"]["run"]
+    assert "federation-deploy rollout --resume --advance --publish helm --yes" \
+        in by_id["rollout"]["run"]
     assert by_id["rollout"]["continue-on-error"] is True
     names = [s.get("name", "") for s in steps(job)]
     commit = steps(job)[names.index("Commit the config change back")]

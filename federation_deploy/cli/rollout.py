@@ -43,6 +43,10 @@ from federation_deploy.durations import Duration
 @click.option("--resume", is_flag=True,
               help="Go on with the rollout in config (CHART VERSION may be left out), also "
                    "after a rollback paused it; without one, say so and exit 0.")
+@click.option("--advance", is_flag=True,
+              help="For a scheduled job: rings 0 and 2 as always, but ring 1 one step of its "
+                   "ramp per run (checked, then the next share once its hold is over); "
+                   "returns at once while ring 1 holds.")
 @click.option("--abort", is_flag=True,
               help="Roll every upgraded member back, restore ring 1's weight, put the chart's "
                    "pin back; wins over a running rollout.")
@@ -52,7 +56,7 @@ def rollout(
     obj: Context, chart: str | None, version: str | None, publish: str | None,
     redirector_url: str | None, prometheus_url: str | None, gate: str, probe: str | None,
     check_interval: Duration, heartbeat: Duration, settle_timeout: Duration | None,
-    timeout: Duration, dry_run: bool, resume: bool, abort: bool, yes: bool,
+    timeout: Duration, dry_run: bool, resume: bool, advance: bool, abort: bool, yes: bool,
 ) -> None:
     """Roll CHART VERSION through the federation in rings (federation.yaml's `rings:`).
 
@@ -71,7 +75,7 @@ def rollout(
             None if settle_timeout is None else settle_timeout.seconds),
         gate=gate, prometheus_url=prometheus_url, probe=probe,
         check_interval=check_interval.seconds, heartbeat=heartbeat.seconds,
-        timeout=timeout.text, dry_run=dry_run, abort=abort, resume=resume,
+        timeout=timeout.text, dry_run=dry_run, abort=abort, resume=resume, advance=advance,
     )
     emit(obj, commands.rollout(obj.federation(), request, runner=obj.runner(),
                                progress=obj.progress,

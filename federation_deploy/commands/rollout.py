@@ -133,7 +133,10 @@ class Rollout:
 
     # -- the recipe --------------------------------------------------------------------------
 
-    def run(self, chart: str, version: str, *, resume: bool = False) -> RolloutOutcome:
+    def run(self, chart: str, version: str, *, resume: bool = False,
+            advance: bool = False) -> RolloutOutcome:
+        """The recipe to the end; advance (a scheduled job): rings 0 and 2 as always, ring 1
+        one step of its ramp per call (returning `holding` until its last step passed)."""
         self._start(chart, version, resume)
         rings = self._rings()
         self.say(f"rollout of {chart} {self.state.from_version} -> {version}: ring 0 "
@@ -145,7 +148,9 @@ class Rollout:
                 for name in rings.staging:
                     self._upgrade(name, 0)
             if self.state.ring <= 1:
-                self._ring_one(rings.canary)
+                waiting = self._ring_one(rings.canary, advance)
+                if waiting is not None:
+                    return RolloutOutcome(chart, version, "holding", waiting)
             self._write(replace(self.state, ring=2), bump=False)
             for name in rings.rest:
                 self._upgrade(name, 2)
@@ -260,8 +265,14 @@ class Rollout:
 
     # -- ring 1 --------------------------------------------------------------------------------
 
-    def _ring_one(self, canary: str) -> None:
+    def _ring_one(self, canary: str, advance: bool = False) -> str | None:
+        """Ring 1 to its end (None), or with advance one step of its ramp: what it does now
+        while it is not over."""
         state = self.state
+        member = self.fed.members[canary]
+        if (state.ring == 1 and canary in state.upgraded and member.ramp is None
+                and member.weight == state.canary_weight):
+            return None  # its ramp completed before an interruption: ring 1 is over
         if state.ring < 1:
             weight = self.fed.members[canary].weight
             ringed = replace(state, ring=1, canary=canary, canary_weight=weight)
@@ -278,7 +289,7 @@ class Rollout:
                             self.state.canary_weight, plan_of.hold)
         engine = RampEngine(self.fed, plan, self.settings, self._ramp_io())
         try:
-            engine.run()
+            outcome = engine.advance() if advance else engine.run()
         except VerificationError as exc:
             self.config = read_snapshot(self.fed.config_dir)
             self._ring_one_back(f"its evidence failed: {exc}", upgraded=True)
@@ -289,6 +300,9 @@ class Rollout:
                 f"ring 1 failed at {canary}: {exc}. {canary} is back on "
                 f"{self.state.from_version} at weight {self.state.canary_weight:g}")) from None
         self.config = engine.config
+        if outcome.status == "complete":
+            return None
+        return f"ring 1 of {state.chart} {state.to_version}: {outcome.message}"
 
     def _ring_one_back(self, why: str, *, upgraded: bool) -> None:
         """Ring 1 undone: helm rollback of the member (when its upgrade went through), its
@@ -354,12 +368,13 @@ class Rollout:
 
 
 def run_rollout(fed: Federation, chart: str, version: str, settings: RampSettings,
-                io: RolloutIO, *, resume: bool = False) -> RolloutOutcome:
+                io: RolloutIO, *, resume: bool = False, advance: bool = False
+                ) -> RolloutOutcome:
     """Run (or resume) a rollout to the end under the writer lock: a second rollout (or a
     ramp) on this machine is refused at once, naming the one that runs."""
     before_rollout(fed, "run")
     with writer_lock(fed.config_dir, f"rollout {chart} {version}"):
-        return Rollout(fed, settings, io).run(chart, version, resume=resume)
+        return Rollout(fed, settings, io).run(chart, version, resume=resume, advance=advance)
 
 
 def abort_rollout(fed: Federation, settings: RampSettings, io: RolloutIO) -> RolloutOutcome:
@@ -395,13 +410,14 @@ class RolloutRequest:
     dry_run: bool = False
     abort: bool = False
     resume: bool = False
+    advance: bool = False
 
 
 def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progress: Progress,
             confirm: Callable[[str], None]) -> CommandResult:
     """The `rollout` command: the rings (--dry-run), an abort, or the rollout run or resumed."""
-    if request.abort and (request.dry_run or request.resume):
-        raise UsageError("--abort cannot be combined with --dry-run or --resume")
+    if request.abort and (request.dry_run or request.resume or request.advance):
+        raise UsageError("--abort cannot be combined with --dry-run, --resume or --advance")
     state = fed.rollout
     chart = request.chart or (state.chart if state is not None else None)
     version = request.version or (state.to_version if state is not None else None)
@@ -430,7 +446,8 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
         raise UsageError("rollout needs CHART VERSION (or --resume of the one in progress)")
     confirm(f"Roll {chart} {version} out through the rings, publishing to {publisher.target}?")
     try:
-        outcome = run_rollout(fed, chart, version, settings, io, resume=request.resume)
+        outcome = run_rollout(fed, chart, version, settings, io, resume=request.resume,
+                              advance=request.advance)
     except VerificationError as exc:
         return CommandResult(error=exc, summary=rollout_markdown(
             load_federation(fed.config_dir), chart, version, None, str(exc)))

@@ -136,7 +136,8 @@ class Rig:
         return [c.words[c.words.index("--namespace") + 1] for c in self.recorder.calls
                 if c.words[:3] == ["helm", verb, "binderhub"]]
 
-    def io(self, on_step: Callable[[RampStep], None] | None = None) -> RolloutIO:
+    def io(self, on_step: Callable[[RampStep], None] | None = None,
+           clock: StepClock | None = None) -> RolloutIO:
         def deploy(fed: Federation, member: Member, releases: tuple[str, ...]) -> None:
             pipeline.deploy_member(fed, member, self.recorder, releases=releases,
                                    stages=("auth", "releases", "rollout"),
@@ -150,7 +151,7 @@ class Rig:
             result = verify_member(member, sleep=lambda _s: None)
             check_version(member, result.versions, key, version)
 
-        clock = StepClock()
+        clock = clock or StepClock()
         return RolloutIO(publish=make_publisher(parse_publish_target(f"file:{self.published}")),
                          deploy=deploy, rollback=rollback, verify=verify,
                          clock=Clock(now=clock.now, sleep=clock.sleep), on_step=on_step)
@@ -352,3 +353,30 @@ def test_a_bump_records_the_rollout_and_resume_runs_it(rollout_rig: Rig) -> None
         bump(fed, "binderhub", "1.2.0", rig.recorder, check=False)
     outcome = run_rollout(fed, "binderhub", NEW, rig.settings(), rig.io(), resume=True)
     assert outcome.status == "complete" and rig.versions() == dict.fromkeys(MEMBERS, NEW)
+
+
+def test_advance_takes_ring_one_a_step_per_run(rollout_rig: Rig) -> None:
+    """The scheduled job's mode: each run does what needs no hold and one step of ring 1."""
+    rig = rollout_rig
+    clock = StepClock()
+    said: list[str] = []
+    fed = rig.load()
+    first = run_rollout(fed, "binderhub", NEW, rig.settings(), rig.io(clock=clock),
+                        advance=True)
+    assert first.status == "holding" and "beta at step 1/3 (5%)" in first.message
+    assert rig.load().members["beta"].ramp is not None
+    # the hold is not over: the next run checks and holds on
+    again = run_rollout(rig.load(), "binderhub", NEW, rig.settings(), rig.io(clock=clock),
+                        advance=True)
+    assert again.status == "holding" and rig.load().members["beta"].ramp.step == 0  # type: ignore[union-attr]
+    statuses = []
+    for _ in range(4):
+        clock.moment += timedelta(seconds=2)
+        outcome = run_rollout(rig.load(), "binderhub", NEW, rig.settings(),
+                              rig.io(clock=clock), advance=True)
+        statuses.append(outcome.status)
+        said.append(outcome.message)
+        if outcome.status == "complete":
+            break
+    assert statuses == ["holding", "complete"], said
+    assert rig.versions() == dict.fromkeys(MEMBERS, NEW) and rig.load().rollout is None
