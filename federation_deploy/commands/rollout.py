@@ -23,6 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NoReturn
 
 from federation_deploy.commands.ramp import ABORT_ATTEMPTS, ramp_io
 from federation_deploy.commands.result import CommandResult
@@ -103,14 +104,13 @@ class RolloutOutcome:
     message: str
 
 
-def before_rollout(fed: Federation, action: str) -> None:
-    """The checks every rollout (start, resume, advance) passes before it changes anything:
-    the one place for federation-wide refusals (a rollout in a sandbox is allowed: its
-    members are stand-ins)."""
+def before_rollout(fed: Federation) -> None:
+    """What every rollout (a run, a resume, --advance, --dry-run) passes before it changes
+    anything: the one place for federation-wide refusals. A rollout in a sandbox is allowed:
+    its members are stand-ins. (An abort does not pass here: it must always be possible.)"""
     if fed.rings is None:
         raise UsageError(f"{fed.path}: no `rings:` block: a rollout needs the rings (staging, "
                          "canary, shares, hold); see README, Rolling out a new version")
-    del action
 
 
 class Rollout:
@@ -246,7 +246,7 @@ class Rollout:
                     bump=False)
         self.say(f"ring {ring}: {name} runs {state.chart} {state.to_version} and is healthy")
 
-    def _failed(self, ring: int, name: str, why: str, *, rolled: bool) -> None:
+    def _failed(self, ring: int, name: str, why: str, *, rolled: bool) -> NoReturn:
         if ring == 1:
             self._ring_one_back(why, upgraded=rolled)
         elif rolled:
@@ -372,7 +372,7 @@ def run_rollout(fed: Federation, chart: str, version: str, settings: RampSetting
                 ) -> RolloutOutcome:
     """Run (or resume) a rollout to the end under the writer lock: a second rollout (or a
     ramp) on this machine is refused at once, naming the one that runs."""
-    before_rollout(fed, "run")
+    before_rollout(fed)
     with writer_lock(fed.config_dir, f"rollout {chart} {version}"):
         return Rollout(fed, settings, io).run(chart, version, resume=resume, advance=advance)
 
@@ -457,7 +457,7 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
 
 def dry_run(fed: Federation, chart: str | None, version: str | None) -> CommandResult:
     """The rings and who runs what, changing nothing."""
-    before_rollout(fed, "dry-run")
+    before_rollout(fed)
     plan = fed.rings
     assert plan is not None
     text = rollout_text(fed)
