@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from federation_deploy.errors import ToolError
 from federation_deploy.runner import Runner
 
 
@@ -37,3 +38,13 @@ def file_at(runner: Runner, root: Path, rev: str, path: str) -> str | None:
     """The text of path (relative to the root) at a revision; None when it is absent there."""
     proc = runner.run(["git", "show", f"{rev}:{path}"], cwd=root, check=False)
     return proc.stdout if proc.returncode == 0 else None
+
+
+def user_name(runner: Runner, directory: Path) -> str | None:
+    """`git config user.name` as seen from directory; None when unset (or no git)."""
+    try:
+        proc = runner.run(["git", "config", "user.name"], cwd=directory, check=False)
+    except (OSError, ToolError):  # no git here
+        return None
+    name = proc.stdout.strip() if proc.returncode == 0 else ""
+    return name or None

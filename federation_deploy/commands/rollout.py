@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import NoReturn
 
+from federation_deploy.commands.freeze import freeze_notice, refuse_when_frozen
 from federation_deploy.commands.ramp import ABORT_ATTEMPTS, ramp_io
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.step_summary import rollout_markdown
@@ -104,10 +105,17 @@ class RolloutOutcome:
     message: str
 
 
-def before_rollout(fed: Federation) -> None:
-    """What every rollout (a run, a resume, --advance, --dry-run) passes before it changes
-    anything: the one place for federation-wide refusals. A rollout in a sandbox is allowed:
-    its members are stand-ins. (An abort does not pass here: it must always be possible.)"""
+def before_rollout(fed: Federation, action: str, clock: Clock | None = None,
+                   progress: Progress | None = None) -> None:
+    """What every rollout (a run, a resume, --advance) passes before it changes anything: the
+    one place for federation-wide refusals. No `rings:` is bad usage; a freeze in force
+    refuses it (exit 2, commands/freeze.py). A rollout in a sandbox is allowed: its members
+    are stand-ins. (An abort does not pass here: it must always be possible.)"""
+    check_rings(fed)
+    refuse_when_frozen(fed, action, clock, progress)
+
+
+def check_rings(fed: Federation) -> None:
     if fed.rings is None:
         raise UsageError(f"{fed.path}: no `rings:` block: a rollout needs the rings (staging, "
                          "canary, shares, hold); see README, Rolling out a new version")
@@ -372,7 +380,8 @@ def run_rollout(fed: Federation, chart: str, version: str, settings: RampSetting
                 ) -> RolloutOutcome:
     """Run (or resume) a rollout to the end under the writer lock: a second rollout (or a
     ramp) on this machine is refused at once, naming the one that runs."""
-    before_rollout(fed)
+    before_rollout(fed, f"rollout {chart} {version}{' --advance' if advance else ''}",
+                   io.clock, io.progress)
     with writer_lock(fed.config_dir, f"rollout {chart} {version}"):
         return Rollout(fed, settings, io).run(chart, version, resume=resume, advance=advance)
 
@@ -437,6 +446,8 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
     if request.abort:
         if state is None:
             raise UsageError("no rollout in progress (no `rollout:` block in federation.yaml)")
+        if (notice := freeze_notice(fed, f"the abort of the rollout of {state.chart}")):
+            progress(notice)
         confirm(f"Abort the rollout of {state.chart} {state.to_version}: roll back "
                 f"{', '.join(state.upgraded) or 'no member'} and publish to {publisher.target}?")
         return CommandResult(stdout=abort_rollout(fed, settings, io).message + "\n")
@@ -457,7 +468,7 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
 
 def dry_run(fed: Federation, chart: str | None, version: str | None) -> CommandResult:
     """The rings and who runs what, changing nothing."""
-    before_rollout(fed)
+    check_rings(fed)
     plan = fed.rings
     assert plan is not None
     text = rollout_text(fed)
@@ -545,7 +556,7 @@ def helm_rollback(fed: Federation, member: Member, releases: tuple[str, ...], ru
         helm.use_cluster(access)
         try:
             for name in releases:
-                helm.rollback(member.release(name), timeout=timeout)
+                helm.rollback(member.release(name), None, timeout=timeout)
         finally:
             helm.use_cluster(None)
             helm.close()

@@ -20,6 +20,7 @@ from federation_deploy.config.charts import (
     resolve_release_chart,
     unused_chart_warnings,
 )
+from federation_deploy.config.freeze import read_freeze, read_notifications
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.config.model import (
     CheckSettings,
@@ -71,6 +72,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     rollout = read_rollout(check, root, set(declared or {}), charts, rings)
     members = versions_during_rollout(members, rollout)
     sandbox = repository.read_sandbox(check, root, path.parent)
+    freeze, notifications = read_freeze(check, root), read_notifications(check, root)
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -124,6 +126,8 @@ def load_federation(config_dir: Path | str) -> Federation:
         sandbox=sandbox,
         rings=rings,
         rollout=rollout,
+        freeze=freeze,
+        notifications=notifications,
     )
     leftovers = redirector_warnings(fed, display_path)
     return replace(fed, warnings=(*fed.warnings, *leftovers)) if leftovers else fed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -297,6 +298,31 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class FreezeState:
+    """federation.yaml's `freeze:` block: no deploy, ramp or weight set until `until` (UTC);
+    drains and restores still run. Whether it is in force is config.freeze.active_freeze's
+    to say (it needs the time)."""
+
+    reason: str
+    who: str
+    until: datetime
+    since: str | None = None
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """federation.yaml's `notifications:` block: the webhook (its URL in the environment
+    variable webhook_env, never in config), its format, extra Grafana tags, and the total
+    seconds each HTTP call may take."""
+
+    webhook_env: str | None
+    format: str
+    tags: tuple[str, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Federation:
     config_dir: Path
     path: Path
@@ -322,6 +348,8 @@ class Federation:
     # `rings:` (how a chart version goes through the federation) and a `rollout:` running
     rings: RingPlan | None = None
     rollout: RolloutState | None = None
+    freeze: FreezeState | None = None  # `freeze:` (in force or expired: config.freeze says)
+    notifications: NotificationSettings | None = None
 
     def refuse_in_sandbox(self, action: str) -> None:
         """UsageError when this federation is a sandbox: action (a cloud credential step, a

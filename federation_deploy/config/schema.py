@@ -448,6 +448,35 @@ ROLLOUT = Section("rollout", (
 ))
 ROLLOUT_KEYS = ROLLOUT.names
 
+# Written by `federation-deploy freeze` (and removed by `unfreeze`): while `until` is in the
+# future, deploy, ramp (start and --advance) and `traffic set` refuse (exit 2) with the reason,
+# who and the expiry; drain, restore and a ramp's --abort still run (an incident never waits).
+# An expired freeze is ignored, and every command that would have respected it says so.
+FREEZE = Section("freeze", (
+    Key("reason", STRING, "a sentence saying why", "", required=True),
+    Key("who", STRING, "who froze it (a name or GitHub login)", "", required=True),
+    Key("until", STRING, "an ISO 8601 time with a zone, like 2024-05-03T12:00:00Z", "",
+        required=True),
+    Key("since", OPTIONAL_STRING, "a UTC timestamp like 2024-05-01T12:00:00Z"),
+))
+FREEZE_KEYS = FREEZE.names
+
+# Where deploys and weight changes are announced besides Grafana (whose URL and token are the
+# environment's: GRAFANA_URL, GRAFANA_API_KEY). The webhook URL carries its own secret: config
+# names the environment variable that holds it, never the URL.
+WEBHOOK_FORMATS = ("matrix", "slack")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NOTIFICATIONS = Section("notifications", (
+    Key("webhook_env", Rule(_matches(ENV_NAME), {"type": "string", "pattern": ENV_NAME.pattern}),
+        "the name of an environment variable holding the webhook URL, like "
+        "FEDERATION_WEBHOOK_URL"),
+    Key("format", one_of(WEBHOOK_FORMATS), "one of " + ", ".join(WEBHOOK_FORMATS), "matrix"),
+    # Grafana annotation tags added to the tool's own (federation-deploy, the kind, the member)
+    Key("tags", NAMES, "a list of strings", []),
+    # seconds each HTTP call (Grafana, the webhook) may take in all; a slow one is a warning
+    Key("timeout", POSITIVE_NUMBER, "a number of seconds > 0", 5.0),
+))
+
 FEDERATION = Section("", (
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM),
     Key("charts", MAPPING, "a mapping of chart names", {}, each=CHART),
@@ -457,6 +486,8 @@ FEDERATION = Section("", (
     # the weights' generation: every weight change adds one, and the published redirector
     # config carries it too, so that a publish can be a compare-and-swap (traffic/weights.py)
     Key("generation", NONNEG_INTEGER, "an integer >= 0", 0),
+    Key("freeze", MAPPING, "a mapping", nested=FREEZE),
+    Key("notifications", MAPPING, "a mapping", nested=NOTIFICATIONS),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
     Key("sandbox", MAPPING, "a mapping", nested=SANDBOX),
     Key("rings", MAPPING, "a mapping", nested=RINGS),
