@@ -28,7 +28,7 @@ from federation_deploy.commands.rollout import (
 from federation_deploy.commands.step_summary import rollout_markdown
 from federation_deploy.config import Federation, Member, load_federation
 from federation_deploy.durations import Clock
-from federation_deploy.errors import UsageError, VerificationError, WeightsConflict
+from federation_deploy.errors import Frozen, UsageError, VerificationError, WeightsConflict
 from federation_deploy.health.probe import verify_member
 from federation_deploy.sandbox.member import StandinHandle, start_standin
 from federation_deploy.traffic.publish import make_publisher, parse_publish_target, publish_file
@@ -380,3 +380,14 @@ def test_advance_takes_ring_one_a_step_per_run(rollout_rig: Rig) -> None:
             break
     assert statuses == ["holding", "complete"], said
     assert rig.versions() == dict.fromkeys(MEMBERS, NEW) and rig.load().rollout is None
+
+
+def test_a_freeze_refuses_a_rollout(rollout_rig: Rig) -> None:
+    rig = rollout_rig
+    path = rig.config_dir / "federation.yaml"
+    frozen = ('freeze:\n  reason: conference demo\n  who: maintainer\n'
+              '  until: "2030-01-01T00:00:00Z"\n')
+    path.write_text(path.read_text().replace("members:\n", frozen + "members:\n", 1))
+    with pytest.raises(Frozen, match="conference demo"):
+        run_rollout(rig.load(), "binderhub", NEW, rig.settings(), rig.io())
+    assert rig.load().rollout is None and rig.helm("upgrade") == []
