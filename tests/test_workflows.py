@@ -21,7 +21,7 @@ from federation_deploy.config import load_federation
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic", "staging")
+NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic", "staging", "rollout")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 # Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
@@ -136,7 +136,8 @@ def test_secrets_only_in_env_and_with() -> None:
         for line in text.splitlines():
             if "secrets." in line or "secrets[" in line:
                 key = line.strip().split(":", 1)[0]
-                assert re.fullmatch(r"[A-Za-z_-]+", key), f"{name}: {line.strip()}"
+                # an env or with key (digits too: KUBECONFIG_OVH2 in rollout.yml)
+                assert re.fullmatch(r"[A-Za-z0-9_-]+", key), f"{name}: {line.strip()}"
     unlock = scripts(jobs("cd")["members"])
     assert "umask 077" in unlock and 'rm -f "$key_file"' in unlock
     assert "::add-mask::" in unlock  # credentials derived from a kubeconfig secret
@@ -185,7 +186,7 @@ def test_job_permissions_are_minimal() -> None:
         else:
             assert "id-token" not in writes, f"{name}/{job_id} needs no OIDC token"
         allowed = {"id-token"}
-        if (name, job_id) in (("ramp", "advance"), ("traffic", "change")):
+        if (name, job_id) in (("ramp", "advance"), ("traffic", "change"), ("rollout", "rollout")):
             allowed.add("contents")
         if (name, job_id) in (("terraform", "comment"), ("ci", "plan")):
             allowed.add("pull-requests")
@@ -359,6 +360,31 @@ def test_weight_writers_share_one_concurrency_group() -> None:
     cd, ramp, traffic = load("cd"), load("ramp"), load("traffic")
     assert cd["concurrency"]["group"] == ramp["concurrency"]["group"] == "weights"
     assert traffic["concurrency"] == {"group": "weights", "cancel-in-progress": False}
+
+
+def test_rollout_runs_after_a_bump_merges_with_the_weight_writers() -> None:
+    """rollout.yml: a push to main touching federation.yaml (a merged `charts bump`) resumes
+    the rollout recorded there, in the weight writers' group, never cancelled; its config
+    changes are committed back and a rollback fails the job after that commit."""
+    wf = load("rollout")
+    assert wf["on"]["push"] == {"branches": ["main"], "paths": ["config/federation.yaml"]}
+    assert wf["on"]["schedule"]  # ring 1 one step per run, like ramp.yml
+    assert wf["concurrency"] == {"group": "weights", "cancel-in-progress": False}
+    job = jobs("rollout")["rollout"]
+    by_id = {s.get("id"): s for s in steps(job)}
+    assert "federation-deploy rollout --resume --advance --publish helm --yes" \
+        in by_id["rollout"]["run"]
+    assert by_id["rollout"]["continue-on-error"] is True
+    names = [s.get("name", "") for s in steps(job)]
+    commit = steps(job)[names.index("Commit the config change back")]
+    assert commit["if"].startswith("always()")
+    assert steps(job)[-1]["if"] == "steps.rollout.outcome == 'failure'"
+    # every kubeconfig member of the live config has its secret named in the job
+    fed = load_federation(REPO / "config")
+    written = next(s for s in steps(job) if s.get("name", "").startswith("Write the kubeconfig"))
+    for member in (m for m in fed.members.values() if m.cloud == "kubeconfig"):
+        secret = "KUBECONFIG_" + member.name.upper().replace("-", "_")
+        assert written["env"][secret] == "${{ secrets." + secret + " }}"
 
 
 def test_ramp_scheduled_and_manual() -> None:

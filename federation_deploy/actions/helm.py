@@ -367,8 +367,10 @@ class Helm:
                    for item in data or [] if isinstance(item, dict) and "revision" in item]
         return sorted(entries, key=lambda entry: entry.revision)
 
-    def rollback(self, release: Release, revision: int, *, timeout: str) -> None:
-        """`helm rollback NAME REVISION --wait --cleanup-on-fail` (a stuck release freed)."""
+    def rollback(self, release: Release, revision: int | None, *, timeout: str) -> None:
+        """`helm rollback NAME REVISION --wait --cleanup-on-fail` (a stuck release freed; with
+        revision None the previous revision: a rollout's ring that failed after its upgrade
+        went through)."""
         _complete(self.command.rollback(release.helm_name, revision,
                                         namespace=release.namespace, wait=True,
                                         cleanup_on_fail=True, timeout=timeout))

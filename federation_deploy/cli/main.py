@@ -32,8 +32,8 @@ from federation_deploy.signals import signal_of, sigterm_as_interrupt
 # underscores) and imported only when it runs (or for --help), so `federation-deploy terraform
 # plan` does not pay for pyhelm3 and tornado
 COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "verify", "traffic",
-            "ramp", "freeze", "unfreeze", "redirector", "charts", "ci-matrix", "plan", "pr",
-            "member", "sandbox", "adopt", "shadow", "schema", "completion")
+            "ramp", "rollout", "freeze", "unfreeze", "redirector", "charts", "ci-matrix", "plan",
+            "pr", "member", "sandbox", "adopt", "shadow", "schema", "completion")
 
 
 class FederationGroup(SuggestingGroup):
