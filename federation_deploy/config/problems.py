@@ -8,7 +8,7 @@ from typing import Any
 
 from federation_deploy.config.schema import Key, Section
 from federation_deploy.errors import Problem
-from federation_deploy.yamlio import LocatedMap, line_of, to_plain
+from federation_deploy.yamlio import SEXAGESIMAL, LocatedMap, line_of, to_plain
 
 # The value() default when the caller does not override the key's own default.
 _KEY_DEFAULT: Any = object()
@@ -52,7 +52,7 @@ class Checker:
         value = node[key.name]
         if not key.rule.ok(value):
             self.add(node, key.name, join_keypath(keypath, key.name),
-                     f"expected {key.expected}, got {kind_of(value)}")
+                     f"expected {key.expected}, got {kind_of(value)}{sexagesimal_note(value)}")
             return default
         return to_plain(value)
 
@@ -65,6 +65,15 @@ def confined(root: Path, relative: str) -> bool:
         return (base / relative).resolve().is_relative_to(base)
     except (OSError, ValueError):
         return False
+
+
+def sexagesimal_note(value: Any) -> str:
+    """Why 1:20 is no number here: federation.yaml is read as helm reads YAML (yamlio), where
+    a YAML 1.1 sexagesimal number is a string; PyYAML would have made it 80."""
+    if not isinstance(value, str) or not SEXAGESIMAL.fullmatch(value):
+        return ""
+    return (" (a sexagesimal number is refused: YAML readers disagree on it, helm reads the "
+            "string; write the number itself, or quote it if a string is meant)")
 
 
 def join_keypath(prefix: str, key: str) -> str:

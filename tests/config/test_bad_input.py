@@ -264,3 +264,29 @@ def test_a_local_prometheus_url_is_accepted(config_dir: Path, edit: Edit) -> Non
     edit("federation.yaml", "redirector:\n",
          "redirector:\n  prometheus_url: http://127.0.0.1:9090/\n")
     assert load_federation(config_dir).redirector.prometheus_url == "http://127.0.0.1:9090"
+
+
+# -- issue 29 item 4: federation.yaml is read as helm reads YAML; sexagesimal is refused --------
+
+
+@pytest.mark.parametrize("value", ["1:20", "-1:30", "12:30", "1:00:00"])
+def test_a_sexagesimal_weight_is_refused_not_read_as_a_number(
+        config_dir: Path, edit: Edit, value: str) -> None:
+    edit("federation.yaml", "weight: 60", f"weight: {value}")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert "federation.yaml:" in err and "members.gke.weight: expected a number" in err
+    assert "sexagesimal" in err
+
+
+def test_values_with_yaml11_scalars_render_as_helm_reads_them(config_dir: Path,
+                                                              edit: Edit) -> None:
+    edit("values/gke.yaml", "pod_quota: 300",
+         "pod_quota: 300\n      at: 12:30\n      neg: -1:30\n      yes_: y\n      no_: n\n"
+         "      exp: 1e+3\n      octal: 0o17")
+    code, out, err = run(config_dir, "render", "gke", "--explain",
+                         "binderhub.config.BinderHub")
+    assert code == 0, err
+    assert '"at": "12:30"' in out and '"neg": "-1:30"' in out
+    assert '"yes_": true' in out and '"no_": false' in out
+    assert '"exp": 1000.0' in out and '"octal": 15' in out
