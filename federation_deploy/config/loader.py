@@ -38,6 +38,7 @@ from federation_deploy.config.problems import Checker, confined, join_keypath, k
 from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
 from federation_deploy.config.values import check_listed_files
 from federation_deploy.errors import CONFIG_DIR_NOT_FOUND, ConfigError, Problem
+from federation_deploy.redirector.config import same_urls
 from federation_deploy.yamlio import LocatedMap, line_of, load_located
 
 
@@ -504,6 +505,11 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
             check.add(mnode[at.name], "redirector_host", f"members.{at.name}.redirector_host",
                       f"redirector host name {m.host_name!r} is already member {owner.name}'s: "
                       "each member needs its own name in the redirector")
+    # the redirector's own check (one function): it refuses a config with two such hosts
+    for twin, first in same_urls({m.name: m.url for m in members.values() if m.routed}):
+        check.add(mnode[twin], "url", f"members.{twin}.url",
+                  f"{members[twin].url} is member {first}'s url too (trailing slashes and the "
+                  "host's case aside): the redirector refuses such a config")
     for m in members.values():
         if m.prime and not m.routed:
             check.add(mnode[m.name], "prime", f"members.{m.name}.prime",

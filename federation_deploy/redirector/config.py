@@ -204,6 +204,27 @@ def member_url_problem(value: str) -> str | None:
     return None
 
 
+def url_identity(url: str) -> str:
+    """What makes two member URLs the same member: scheme and host without case, the path
+    without trailing slashes (https://OVH2.mybinder.org/ is https://ovh2.mybinder.org)."""
+    parts = urlsplit(url.strip().rstrip("/"))
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+def same_urls(urls: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, earlier name) for each member whose URL is an earlier member's (url_identity).
+    The one check of duplicate URLs: the redirector's loader and the deploy side's validate."""
+    seen: dict[str, str] = {}
+    found: list[tuple[str, str]] = []
+    for name, url in urls.items():
+        identity = url_identity(url)
+        if identity in seen:
+            found.append((name, seen[identity]))
+        else:
+            seen[identity] = name
+    return found
+
+
 def _url(value: Any, key: str) -> str:
     if not isinstance(value, str):
         raise RedirectorConfigError(key, f"expected a URL string, got {_kind(value)}")
@@ -313,15 +334,14 @@ def parse_config(data: Any) -> RedirectorConfig:
         # last resort, it just receives no launches while anything else is healthy.
         hosts.append(host)
 
-    seen: dict[str, str] = {}
-    for host in hosts:
-        if host.url in seen:
-            raise RedirectorConfigError(
-                f"hosts.{host.name}.url",
-                f"{host.url} is also the url of {seen[host.url]!r} (the cookie could not tell "
-                "them apart)",
-            )
-        seen[host.url] = host.name
+    urls = {h.name: h.url for h in hosts}
+    for name, other in same_urls(urls):
+        raise RedirectorConfigError(
+            f"hosts.{name}.url",
+            f"{urls[name]} is also the url of {other!r} "
+            "(trailing slashes and the host's case aside: the cookie could not tell them "
+            "apart)",
+        )
     if not hosts:
         raise RedirectorConfigError("hosts", "no host left after dropping null and weight-0 hosts")
     if not any(h.prime for h in hosts):

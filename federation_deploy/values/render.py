@@ -477,7 +477,36 @@ def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
 
 def redirector_config(fed: Federation) -> dict[str, Any]:
     """The redirector's config.json: mybinder.org's `federationRedirect` values, from
-    federation.yaml, so weights live in one place only."""
+    federation.yaml, so weights live in one place only. ConfigError (federation.yaml's file,
+    line and key) for a config the redirector's own loader would refuse: validate, `redirector
+    config`, render and every publish go through here, so none of them passes what the
+    redirector's pods would then refuse at start (crash-looping)."""
+    from federation_deploy.redirector.config import RedirectorConfigError, parse_config
+
+    config = _redirector_config(fed)
+    try:
+        parse_config(config)
+    except RedirectorConfigError as exc:
+        raise _redirector_refusal(fed, exc) from None
+    return config
+
+
+def _redirector_refusal(fed: Federation, exc: Any) -> ConfigError:
+    """The redirector's refusal of a generated key, said at the federation.yaml key behind it."""
+    file = fed.path.name
+    parts = str(exc.key).split(".")
+    if parts[0] == "hosts" and len(parts) > 2:
+        member = next((m for m in fed.members.values() if m.host_name == parts[1]), None)
+        if member is not None:
+            field = {"final_weight": "target_weight"}.get(parts[2], parts[2])
+            return ConfigError.single(member.location.file or file, member.location.line,
+                                      f"members.{member.name}.{field}",
+                                      f"the redirector refuses it: {exc.message}")
+    return ConfigError.single(file, None, f"redirector.{exc.key}",
+                              f"the redirector refuses it: {exc.message}")
+
+
+def _redirector_config(fed: Federation) -> dict[str, Any]:
     r = fed.redirector
     hosts: dict[str, Any] = {}
     for m in fed.members.values():

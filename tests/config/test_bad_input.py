@@ -290,3 +290,46 @@ def test_values_with_yaml11_scalars_render_as_helm_reads_them(config_dir: Path,
     assert '"at": "12:30"' in out and '"neg": "-1:30"' in out
     assert '"yes_": true' in out and '"no_": false' in out
     assert '"exp": 1000.0' in out and '"octal": 15' in out
+
+
+# -- issue 29 item 5: validate refuses what the redirector refuses (one check) ----------------
+
+
+@pytest.mark.parametrize("url", ["https://gke.mybinder.org/", "https://GKE.mybinder.org",
+                                 "HTTPS://gke.MyBinder.org//", " https://gke.mybinder.org"])
+def test_two_members_with_the_same_url_are_refused_by_validate_and_redirector_config(
+        config_dir: Path, edit: Edit, url: str) -> None:
+    edit("federation.yaml", "url: https://ovh2.mybinder.org", f"url: '{url}'")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "federation.yaml:" in err and "members.ovh2.url" in err, err
+    assert "gke" in err
+    code, out, err = run(config_dir, "redirector", "config")
+    assert code == 2 and out == "" and "members.ovh2.url" in err
+
+
+def test_the_redirector_refuses_hosts_with_the_same_url_modulo_slash_and_case() -> None:
+    with pytest.raises(RedirectorConfigError, match="also the url of 'a'"):
+        parse_config({"hosts": {"a": {"url": "https://x.org", "weight": 1, "prime": True},
+                                "b": {"url": "https://X.org/", "weight": 1}}})
+
+
+def test_any_redirector_refusal_of_the_generated_config_is_a_config_error(
+        config_dir: Path, edit: Edit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the redirector's loader refuses, validate and `redirector config` refuse too:
+    they run that loader on the config they generate (here a made-up refusal, so that a rule
+    added to the redirector later is covered without a second copy on the deploy side)."""
+    from federation_deploy.redirector import config as redirector_config
+
+    real = redirector_config.parse_config
+
+    def stricter(data: object) -> object:
+        assert isinstance(data, dict)
+        if data["hosts"]["gke"]["weight"] == 60:
+            raise RedirectorConfigError("hosts.gke.weight", "a made-up refusal")
+        return real(data)
+
+    monkeypatch.setattr(redirector_config, "parse_config", stricter)
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "members.gke.weight" in err and "a made-up refusal" in err
+    code, _, err = run(config_dir, "redirector", "config")
+    assert code == 2 and "a made-up refusal" in err
