@@ -11,7 +11,15 @@ import yaml
 
 from federation_deploy.config import schema
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
-from federation_deploy.config.model import Hook, Location, Member, SandboxSettings, ValuesFile
+from federation_deploy.config.model import (
+    HOOK_PLACEHOLDERS,
+    Hook,
+    Location,
+    Member,
+    SandboxSettings,
+    ValuesFile,
+    unknown_hook_placeholders,
+)
 from federation_deploy.config.problems import confined
 from federation_deploy.config.values import unknown_placeholders
 from federation_deploy.yamlio import LocatedMap, line_of
@@ -94,6 +102,11 @@ def read_hooks(check: Checker, m: LocatedMap, kp: str) -> tuple[Hook, ...]:
         elif read["name"] in schema.STAGES or read["name"] == "hooks":
             check.add(node, "name", f"{hkp}.name",
                       "a hook cannot be called like a stage (deploy --stage selects both)")
+        for i, part in enumerate(read["argv"] or ()):
+            for name in unknown_hook_placeholders(part):
+                check.add(node["argv"], i, f"{hkp}.argv[{i}]",
+                          f"unknown placeholder {{{name}}} (known: "
+                          f"{', '.join('{' + p + '}' for p in HOOK_PLACEHOLDERS)})")
         if len(check.problems) == before:
             timeout = read["timeout"]
             hooks.append(Hook(read["name"], read["after"], tuple(read["argv"]),
