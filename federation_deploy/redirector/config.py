@@ -164,14 +164,21 @@ def _number(value: Any, key: str, *, minimum: float, strict: bool = False) -> fl
     return float(value)
 
 
-def _integer(value: Any, key: str, *, minimum: int) -> int:
+def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RedirectorConfigError(key, f"expected an integer, got {_kind(value)}")
     if value < minimum:
         raise RedirectorConfigError(key, f"expected an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise RedirectorConfigError(key, f"expected an integer <= {maximum}, got {value!r}")
     return value
+
+
+# The largest generation: helm reads values as JSON into float64, exact up to 2**53; above
+# it a published generation would come back rounded (and the compare-and-swap be wrong).
+MAX_GENERATION = 2**53 - 1
 
 
 def _boolean(value: Any, key: str) -> bool:
@@ -381,7 +388,8 @@ def parse_config(data: Any) -> RedirectorConfig:
         ramp_policy=ramp_policy,
         dropped=tuple(dropped),
         ignored_keys=tuple(ignored),
-        generation=None if generation is None else _integer(generation, "generation", minimum=0),
+        generation=None if generation is None else _integer(generation, "generation", minimum=0,
+                                                            maximum=MAX_GENERATION),
     )
 
 

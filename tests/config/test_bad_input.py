@@ -333,3 +333,54 @@ def test_any_redirector_refusal_of_the_generated_config_is_a_config_error(
     assert code == 2 and "members.gke.weight" in err and "a made-up refusal" in err
     code, _, err = run(config_dir, "redirector", "config")
     assert code == 2 and "a made-up refusal" in err
+
+
+# -- issue 29 minors: a release name helm refuses; a generation helm would round ------------
+
+
+@pytest.mark.parametrize("length", [53, 54, 60])
+def test_a_release_name_is_refused_where_helm_refuses_it(
+        config_dir: Path, edit: Edit, helm_binary: str, tmp_path: Path, length: int) -> None:
+    name = "r" * length
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    helm = subprocess.run([helm_binary, "template", name, str(chart)], capture_output=True,
+                          text=True)
+    edit("federation.yaml", "      - name: cert-manager\n        chart: cert-manager\n",
+         f"      - name: cert-manager\n        chart: cert-manager\n        release: {name}\n")
+    code, _, err = run(config_dir, "validate")
+    if helm.returncode == 0:
+        assert code == 0, err
+    else:
+        assert "must not be longer than 53" in helm.stderr
+        assert code == 2 and "federation.yaml:" in err
+        assert "members.gke.releases[0].release: expected a helm release name" in err
+        assert "at most 53 characters" in err
+
+
+@pytest.mark.parametrize("generation, valid", [(2**53 - 1, True), (2**53, False),
+                                               (2**53 + 1, False), (10**20, False)])
+def test_a_generation_is_bounded_where_helm_stays_exact(
+        config_dir: Path, edit: Edit, helm_binary: str, generation: int, valid: bool) -> None:
+    """helm reads values as float64: 2**53 + 1 came back as 2**53 from the published chart."""
+    edit("federation.yaml", "generation: 0", f"generation: {generation}")
+    code, out, err = run(config_dir, "redirector", "config")
+    if not valid:
+        assert code == 2 and "federation.yaml:" in err and "generation: expected an integer" \
+            in err
+        with pytest.raises(RedirectorConfigError, match="generation"):
+            parse_config({"generation": generation,
+                          "hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}}})
+        return
+    assert code == 0, err
+    import json
+
+    import federation_deploy
+
+    chart = Path(federation_deploy.__file__).parent / "charts" / "federation-redirect"
+    values = json.dumps({"federationRedirect": json.loads(out),
+                         "ingress": {"hosts": ["binder.example.org"]}})
+    rendered = subprocess.run([helm_binary, "template", "r", str(chart), "-f", "-"],
+                              input=values, capture_output=True, text=True, check=True).stdout
+    assert f'"generation":{generation}' in rendered.replace(" ", "")
