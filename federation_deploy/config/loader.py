@@ -36,7 +36,7 @@ from federation_deploy.config.model import (
 )
 from federation_deploy.config.problems import Checker, confined, join_keypath, kind_of
 from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
-from federation_deploy.config.values import check_listed_files
+from federation_deploy.config.values import check_listed_files, link_problem
 from federation_deploy.errors import CONFIG_DIR_NOT_FOUND, ConfigError, Problem
 from federation_deploy.redirector.config import same_urls
 from federation_deploy.yamlio import LocatedMap, line_of, load_located
@@ -536,6 +536,10 @@ def _check_values_files(
                 continue
             stem = path.stem
             display = display_path(path)
+            link = link_problem(config_dir, path, secret, frozenset())
+            if link is not None:  # a link out of the repository, or into secrets/
+                problems.append(Problem(display, None, "", link))
+                continue
             if is_git_crypt_locked(path):
                 locked.add(path)  # never parsed (a render that needs it stops); warned once
                 continue

@@ -381,8 +381,9 @@ class Federation:
 
     def secrets_path(self, relative: str) -> Path:
         """A file under secrets/; never one outside it (the loader refuses such paths first)."""
-        base = (self.config_dir / "secrets").resolve()
-        path = (base / relative).resolve()
-        if not path.is_relative_to(base):
+        from federation_deploy.config.problems import confined
+
+        base = self.config_dir / "secrets"
+        if not confined(base, relative):
             raise UsageError(f"{relative!r} is outside {self.config_dir / 'secrets'}")
-        return path
+        return (base / relative).resolve()

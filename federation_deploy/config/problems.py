@@ -57,13 +57,29 @@ class Checker:
         return to_plain(value)
 
 
+def real_path(path: Path) -> Path | None:
+    """path with every symbolic link resolved; None for a link loop or an unreadable part."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether path, every link resolved, is root or below it (root's own links resolved):
+    the one confinement of the files config names (values files and globs, kubeconfigs,
+    chart directories, CRDs, the stand-in, terraform stacks). A link that leads out (to
+    /etc, to another repository) is outside, whatever the path it is listed by."""
+    base, real = real_path(root), real_path(path)
+    return base is not None and real is not None and real.is_relative_to(base)
+
+
 def confined(root: Path, relative: str) -> bool:
     """Whether root/relative (links resolved) stays inside root: config names files below a
-    root, never elsewhere (../../etc/passwd, an absolute path)."""
-    base = root.resolve()
+    root, never elsewhere (../../etc/passwd, an absolute path, a link out)."""
     try:
-        return (base / relative).resolve().is_relative_to(base)
-    except (OSError, ValueError):
+        return inside(root, root / relative)
+    except (TypeError, ValueError):
         return False
 
 
