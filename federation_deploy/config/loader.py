@@ -143,10 +143,11 @@ def _check_stand_in(path: Path, documents: dict[Path, Any]) -> list[Problem]:
 
 
 def display_path(path: Path) -> str:
-    """path relative to the working directory when below it, for messages."""
+    """path relative to the working directory when below it, for messages: the file as it is
+    listed (its directory's links resolved, not its own: a link loop has no real path)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+        return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError, RuntimeError):
         return str(path)
 
 
