@@ -21,7 +21,7 @@ from federation_deploy.config import (
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.errors import ConfigError, UsageError
 from federation_deploy.traffic.shares import plain_number
-from federation_deploy.values.secrets import SHORT_SECRET
+from federation_deploy.values.secrets import SHORT_SECRET, contains_secret
 from federation_deploy.yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
 # What a secret value prints as: in rendered values, manifests and terraform outputs alike.
@@ -77,11 +77,19 @@ class RenderedRelease:
         and echoed commands. A short one (below SHORT_SECRET characters: a count, a flag, a
         size) that a plain layer or the chart also sets is no secret and is left out: it
         would star every `1` or `0` in helm's output and in versions."""
-        plain = {str(leaf) for path, leaf in _leaf_items(self.values)
+        return self.secret_strings_in(self.values)
+
+    def secret_strings_in(self, values: Any) -> set[str]:
+        """The scalars that values (these, or a deployed release's: `helm get values`) hold at
+        the key paths the secret layers set here: a rotated secret's old live value is a
+        secret too, on the deployed side of a diff."""
+        if not isinstance(values, dict):
+            return set()
+        plain = {str(leaf) for path, leaf in _leaf_items(values)
                  if path not in self.secret_paths}
         found: set[str] = set()
         for path in self.secret_paths:
-            for leaf in _leaves(_get(self.values, path)):
+            for leaf in _leaves(_get(values, path)):
                 if leaf is None or isinstance(leaf, bool) or not str(leaf).strip():
                     continue
                 text = str(leaf)
@@ -100,7 +108,7 @@ class RenderedRelease:
             if (isinstance(parent, dict) and path[-1] in parent
                     and not isinstance(parent[path[-1]], dict)):
                 parent[path[-1]] = REDACTED
-        return out
+        return _redact_keys(out, frozenset(self.secret_strings()))
 
     def explain(self, keypath: str, show_secrets: bool = False) -> list[str]:
         """The final value of keypath and every layer that set it (file:line)."""
@@ -136,6 +144,21 @@ class RenderedRelease:
         for o in others:
             lines.append(f"  {o.describe()} (below it)")
         return lines
+
+
+def _redact_keys(value: Any, secrets: frozenset[str]) -> Any:
+    """value with every mapping key that carries a secret string hidden (a secret used as a
+    key: a token as a users map's key)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if contains_secret(key, secrets):
+                key = f"{REDACTED} key {sum(k.startswith(REDACTED) for k in out) + 1}"
+            out[key] = _redact_keys(item, secrets)
+        return out
+    if isinstance(value, list):
+        return [_redact_keys(item, secrets) for item in value]
+    return value
 
 
 class _Missing:
