@@ -21,7 +21,7 @@ from federation_deploy.config.model import (
     unknown_hook_placeholders,
 )
 from federation_deploy.config.problems import confined
-from federation_deploy.config.values import unknown_placeholders
+from federation_deploy.config.values import is_secret_file, unknown_placeholders
 from federation_deploy.yamlio import LocatedMap, line_of
 
 if TYPE_CHECKING:
@@ -193,6 +193,12 @@ def read_stand_in(check: Checker, root: LocatedMap, base: Path) -> Path | None:
         return None
     if not path.is_file():
         check.add(node, "stand_in", "secrets.stand_in", f"{relative} not found")
+        return None
+    if is_secret_file(base, path, frozenset()):
+        # the stand-in is read as plain values in place of the secrets: never a real one
+        check.add(node, "stand_in", "secrets.stand_in",
+                  f"{relative} is (links resolved) a file under secrets/: the stand-in holds "
+                  "made-up values, shown unredacted")
         return None
     return path
 

@@ -305,3 +305,14 @@ def test_a_kubeconfig_linked_out_of_secrets_is_refused(tmp_path: Path) -> None:
     found = problems(root)
     assert any("members.one.cluster.kubeconfig: expected a path under secrets/" in p
                for p in found), found
+
+
+def test_a_stand_in_linked_to_a_real_secret_file_is_refused(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    write(root, {"secrets/real.yaml": "app: {token: REAL-TOKEN}\n"})
+    (root / "stand-in.yaml").symlink_to("secrets/real.yaml")
+    text = (root / "federation.yaml").read_text()
+    (root / "federation.yaml").write_text("secrets: {stand_in: stand-in.yaml}\n" + text)
+    found = problems(root)
+    assert any("secrets.stand_in: stand-in.yaml is (links resolved) a file under secrets/" in p
+               for p in found), found
