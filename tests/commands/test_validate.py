@@ -181,7 +181,7 @@ def refused_link(config: Path, mutations: list[Mutation]) -> bool:
 
 # links alone, checked harder: a link out or into secrets/ from a plain file is refused, and
 # no message carries what is behind it
-@settings(max_examples=40, deadline=20_000, derandomize=True,
+@settings(max_examples=25, deadline=20_000, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.lists(st.builds(Mutation, st.sampled_from(LINKED_FILES), st.just("symlink"),
                           st.just(0.0), st.sampled_from(LINK_TARGETS)), min_size=1, max_size=3))
