@@ -157,7 +157,12 @@ def _go_float32_g(value: float) -> str:
         return ".inf" if value > 0 else "-.inf"
     if math.isnan(value):
         return ".nan"
-    single = struct.unpack("f", struct.pack("f", value))[0]
+    try:
+        single = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        single = math.copysign(math.inf, value)
+    if math.isinf(single):  # beyond float32: Go's float32 conversion makes it infinite
+        return ".inf" if single > 0 else "-.inf"
     text = f"{single:.8e}"
     for digits in range(9):
         text = f"{single:.{digits}e}"

@@ -176,7 +176,8 @@ def test_values_scalars_are_read_as_helm_reads_them(helm_binary: str, tmp_path: 
 
 
 def test_mapping_keys_are_helm_json_keys(helm_binary: str, tmp_path: Path) -> None:
-    keys = ["y", "no", "1.5", "0x1F", "1e3", "1e6", "017", "12:30", "0.33333334", "100.0", "7"]
+    keys = ["y", "no", "1.5", "0x1F", "1e3", "1e6", "017", "12:30", "0.33333334", "100.0", "7",
+            "1e39", "-1e39", "1e-50"]
     chart = tmp_path / "probe"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
