@@ -416,7 +416,7 @@ class Helm:
         when the release is not installed."""
         try:
             out = _complete(self.command.run(
-                ["get", "values", release.name, "--namespace", release.namespace,
+                ["get", "values", release.helm_name, "--namespace", release.namespace,
                  "--output", "json"]))
         except ToolError as exc:
             if "release: not found" in exc.stderr.lower():

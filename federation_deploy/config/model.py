@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +58,17 @@ class ValuesFile:
     location: Location = Location("", None)
 
 
+# What a hook's argv may name in braces (deploy_hooks.hook_argv fills them); any other
+# `{name}` is a config error (it reached the command line as it was). A shell's `${name}`,
+# a template's `{{name}}` and `{.jsonpath}` are not placeholders.
+HOOK_PLACEHOLDERS = ("member", "namespace", "release", "config_dir", "kubeconfig")
+HOOK_PLACEHOLDER = re.compile(r"(?<![${])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def unknown_hook_placeholders(part: str) -> list[str]:
+    return [name for name in HOOK_PLACEHOLDER.findall(part) if name not in HOOK_PLACEHOLDERS]
+
+
 @dataclass(frozen=True)
 class Hook:
     """A member step that is not a Helm release: argv run after a deploy stage."""
@@ -69,13 +81,13 @@ class Hook:
     timeout: float | None = None  # seconds per run
 
     def filled_argv(self, values: Mapping[str, str]) -> list[str]:
-        """The argv with its {placeholders} replaced by values (unknown ones stay)."""
-        argv = []
-        for part in self.argv:
-            for name, value in values.items():
-                part = part.replace(f"{{{name}}}", value)
-            argv.append(part)
-        return argv
+        """The argv with its {placeholders} replaced by values (in one pass: a value that
+        holds braces is not filled again; the loader refuses unknown placeholders)."""
+        return [HOOK_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), part)
+                for part in self.argv]
+
+    def uses(self, placeholder: str) -> bool:
+        return any(placeholder in HOOK_PLACEHOLDER.findall(part) for part in self.argv)
 
 
 @dataclass(frozen=True)
@@ -410,8 +422,9 @@ class Federation:
 
     def secrets_path(self, relative: str) -> Path:
         """A file under secrets/; never one outside it (the loader refuses such paths first)."""
-        base = (self.config_dir / "secrets").resolve()
-        path = (base / relative).resolve()
-        if not path.is_relative_to(base):
+        from federation_deploy.config.problems import confined
+
+        base = self.config_dir / "secrets"
+        if not confined(base, relative):
             raise UsageError(f"{relative!r} is outside {self.config_dir / 'secrets'}")
-        return path
+        return (base / relative).resolve()

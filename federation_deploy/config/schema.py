@@ -29,6 +29,7 @@ from federation_deploy.redirector.config import (
     DEFAULT_POD_HEADROOM,
     DEFAULT_RAMP_POLICY,
     LOAD_BALANCERS,
+    MAX_GENERATION,
     RAMP_POLICIES,
 )
 
@@ -133,9 +134,16 @@ POSITIVE_NUMBER = Rule(is_positive, {"type": "number", "exclusiveMinimum": 0})
 FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
                 {"type": "number", "minimum": 0, "maximum": 1})
 NONNEG_INTEGER = Rule(lambda v: is_integer(v, 0), {"type": "integer", "minimum": 0})
+GENERATION = Rule(lambda v: is_integer(v, 0) and v <= MAX_GENERATION,
+                  {"type": "integer", "minimum": 0, "maximum": MAX_GENERATION})
 POSITIVE_INTEGER = Rule(lambda v: is_integer(v, 1), {"type": "integer", "minimum": 1})
 STEP_INDEX = Rule(lambda v: is_integer(v, -1), {"type": "integer", "minimum": -1})
 DNS_NAME = Rule(_matches(NAME), {"type": "string", "pattern": NAME.pattern})
+# helm's own limit for a release name (helm refuses a longer one: "the length must not be
+# longer than 53"), so a release name that validate passes is one helm takes
+HELM_RELEASE_MAX = 53
+HELM_RELEASE = Rule(lambda v: _matches(NAME)(v) and len(v) <= HELM_RELEASE_MAX,
+                    {"type": "string", "pattern": NAME.pattern, "maxLength": HELM_RELEASE_MAX})
 TERRAFORM_PIN = Rule(_matches(TERRAFORM_VERSION),
                      {"type": "string", "pattern": TERRAFORM_VERSION.pattern})
 KUBERNETES_PIN = Rule(_matches(KUBERNETES_VERSION),
@@ -312,7 +320,8 @@ HOOK = Section("members.*.hooks[]", (
 ))
 
 RELEASE = Section("members.*.releases[]", (
-    Key("name", DNS_NAME, "a release name (lowercase, digits, '-')", "", required=True),
+    Key("name", HELM_RELEASE, f"a release name (lowercase, digits, '-'; at most "
+        f"{HELM_RELEASE_MAX} characters, helm's limit)", "", required=True),
     # a name in the `charts:` table; or, pinned here, a chart name with repo, oci://...,
     # package:NAME, or a local chart directory ./DIR
     Key("chart", STRING, "a chart reference", "", required=True),
@@ -323,7 +332,8 @@ RELEASE = Section("members.*.releases[]", (
     Key("version", ANY_STRING, "an exact version", ""),
     Key("namespace", DNS_NAME, "a namespace", "", required=True),
     # the live helm release name, when it is not `name` (adopting keeps `prod` in `prod`)
-    Key("release", DNS_NAME, "a helm release name (lowercase, digits, '-')"),
+    Key("release", HELM_RELEASE, f"a helm release name (lowercase, digits, '-'; at most "
+        f"{HELM_RELEASE_MAX} characters, helm's limit)"),
     # CustomResourceDefinitions applied (kubectl apply --server-side) before the release
     Key("crds", STRING, "a URL or a file path relative to the config directory"),
     # whole values files for this release, in order (later wins); replaces the layers
@@ -485,7 +495,8 @@ FEDERATION = Section("", (
     Key("redirector", MAPPING, "a mapping", required=True, nested=REDIRECTOR),
     # the weights' generation: every weight change adds one, and the published redirector
     # config carries it too, so that a publish can be a compare-and-swap (traffic/weights.py)
-    Key("generation", NONNEG_INTEGER, "an integer >= 0", 0),
+    # (at most 2**53 - 1: helm reads values as float64, exact only up to there)
+    Key("generation", GENERATION, f"an integer from 0 to {MAX_GENERATION}", 0),
     Key("freeze", MAPPING, "a mapping", nested=FREEZE),
     Key("notifications", MAPPING, "a mapping", nested=NOTIFICATIONS),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),

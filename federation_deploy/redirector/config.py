@@ -167,14 +167,21 @@ def _number(value: Any, key: str, *, minimum: float, strict: bool = False) -> fl
     return float(value)
 
 
-def _integer(value: Any, key: str, *, minimum: int) -> int:
+def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RedirectorConfigError(key, f"expected an integer, got {_kind(value)}")
     if value < minimum:
         raise RedirectorConfigError(key, f"expected an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise RedirectorConfigError(key, f"expected an integer <= {maximum}, got {value!r}")
     return value
+
+
+# The largest generation: helm reads values as JSON into float64, exact up to 2**53; above
+# it a published generation would come back rounded (and the compare-and-swap be wrong).
+MAX_GENERATION = 2**53 - 1
 
 
 def _boolean(value: Any, key: str) -> bool:
@@ -205,6 +212,27 @@ def member_url_problem(value: str) -> str | None:
         return ("unexpected characters in URL (no user:password@, spaces, quotes or "
                 "non-ASCII host)")
     return None
+
+
+def url_identity(url: str) -> str:
+    """What makes two member URLs the same member: scheme and host without case, the path
+    without trailing slashes (https://OVH2.mybinder.org/ is https://ovh2.mybinder.org)."""
+    parts = urlsplit(url.strip().rstrip("/"))
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+def same_urls(urls: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, earlier name) for each member whose URL is an earlier member's (url_identity).
+    The one check of duplicate URLs: the redirector's loader and the deploy side's validate."""
+    seen: dict[str, str] = {}
+    found: list[tuple[str, str]] = []
+    for name, url in urls.items():
+        identity = url_identity(url)
+        if identity in seen:
+            found.append((name, seen[identity]))
+        else:
+            seen[identity] = name
+    return found
 
 
 def _url(value: Any, key: str) -> str:
@@ -316,15 +344,14 @@ def parse_config(data: Any) -> RedirectorConfig:
         # last resort, it just receives no launches while anything else is healthy.
         hosts.append(host)
 
-    seen: dict[str, str] = {}
-    for host in hosts:
-        if host.url in seen:
-            raise RedirectorConfigError(
-                f"hosts.{host.name}.url",
-                f"{host.url} is also the url of {seen[host.url]!r} (the cookie could not tell "
-                "them apart)",
-            )
-        seen[host.url] = host.name
+    urls = {h.name: h.url for h in hosts}
+    for name, other in same_urls(urls):
+        raise RedirectorConfigError(
+            f"hosts.{name}.url",
+            f"{urls[name]} is also the url of {other!r} "
+            "(trailing slashes and the host's case aside: the cookie could not tell them "
+            "apart)",
+        )
     if not hosts:
         raise RedirectorConfigError("hosts", "no host left after dropping null and weight-0 hosts")
     if not any(h.prime for h in hosts):
@@ -364,7 +391,8 @@ def parse_config(data: Any) -> RedirectorConfig:
         ramp_policy=ramp_policy,
         dropped=tuple(dropped),
         ignored_keys=tuple(ignored),
-        generation=None if generation is None else _integer(generation, "generation", minimum=0),
+        generation=None if generation is None else _integer(generation, "generation", minimum=0,
+                                                            maximum=MAX_GENERATION),
         accepted_versions=_parse_accepted(root.get("accepted_versions")),
     )
 

@@ -21,7 +21,7 @@ from federation_deploy.config import (
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.errors import ConfigError, UsageError
 from federation_deploy.traffic.shares import plain_number
-from federation_deploy.values.secrets import SHORT_SECRET
+from federation_deploy.values.secrets import SHORT_SECRET, contains_secret
 from federation_deploy.yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
 # What a secret value prints as: in rendered values, manifests and terraform outputs alike.
@@ -77,11 +77,19 @@ class RenderedRelease:
         and echoed commands. A short one (below SHORT_SECRET characters: a count, a flag, a
         size) that a plain layer or the chart also sets is no secret and is left out: it
         would star every `1` or `0` in helm's output and in versions."""
-        plain = {str(leaf) for path, leaf in _leaf_items(self.values)
+        return self.secret_strings_in(self.values)
+
+    def secret_strings_in(self, values: Any) -> set[str]:
+        """The scalars that values (these, or a deployed release's: `helm get values`) hold at
+        the key paths the secret layers set here: a rotated secret's old live value is a
+        secret too, on the deployed side of a diff."""
+        if not isinstance(values, dict):
+            return set()
+        plain = {str(leaf) for path, leaf in _leaf_items(values)
                  if path not in self.secret_paths}
         found: set[str] = set()
         for path in self.secret_paths:
-            for leaf in _leaves(_get(self.values, path)):
+            for leaf in _leaves(_get(values, path)):
                 if leaf is None or isinstance(leaf, bool) or not str(leaf).strip():
                     continue
                 text = str(leaf)
@@ -100,7 +108,7 @@ class RenderedRelease:
             if (isinstance(parent, dict) and path[-1] in parent
                     and not isinstance(parent[path[-1]], dict)):
                 parent[path[-1]] = REDACTED
-        return out
+        return _redact_keys(out, frozenset(self.secret_strings()))
 
     def explain(self, keypath: str, show_secrets: bool = False) -> list[str]:
         """The final value of keypath and every layer that set it (file:line)."""
@@ -136,6 +144,21 @@ class RenderedRelease:
         for o in others:
             lines.append(f"  {o.describe()} (below it)")
         return lines
+
+
+def _redact_keys(value: Any, secrets: frozenset[str]) -> Any:
+    """value with every mapping key that carries a secret string hidden (a secret used as a
+    key: a token as a users map's key)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if contains_secret(key, secrets):
+                key = f"{REDACTED} key {sum(k.startswith(REDACTED) for k in out) + 1}"
+            out[key] = _redact_keys(item, secrets)
+        return out
+    if isinstance(value, list):
+        return [_redact_keys(item, secrets) for item in value]
+    return value
 
 
 class _Missing:
@@ -477,7 +500,36 @@ def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
 
 def redirector_config(fed: Federation) -> dict[str, Any]:
     """The redirector's config.json: mybinder.org's `federationRedirect` values, from
-    federation.yaml, so weights live in one place only."""
+    federation.yaml, so weights live in one place only. ConfigError (federation.yaml's file,
+    line and key) for a config the redirector's own loader would refuse: validate, `redirector
+    config`, render and every publish go through here, so none of them passes what the
+    redirector's pods would then refuse at start (crash-looping)."""
+    from federation_deploy.redirector.config import RedirectorConfigError, parse_config
+
+    config = _redirector_config(fed)
+    try:
+        parse_config(config)
+    except RedirectorConfigError as exc:
+        raise _redirector_refusal(fed, exc) from None
+    return config
+
+
+def _redirector_refusal(fed: Federation, exc: Any) -> ConfigError:
+    """The redirector's refusal of a generated key, said at the federation.yaml key behind it."""
+    file = fed.path.name
+    parts = str(exc.key).split(".")
+    if parts[0] == "hosts" and len(parts) > 2:
+        member = next((m for m in fed.members.values() if m.host_name == parts[1]), None)
+        if member is not None:
+            field = {"final_weight": "target_weight"}.get(parts[2], parts[2])
+            return ConfigError.single(member.location.file or file, member.location.line,
+                                      f"members.{member.name}.{field}",
+                                      f"the redirector refuses it: {exc.message}")
+    return ConfigError.single(file, None, f"redirector.{exc.key}",
+                              f"the redirector refuses it: {exc.message}")
+
+
+def _redirector_config(fed: Federation) -> dict[str, Any]:
     r = fed.redirector
     hosts: dict[str, Any] = {}
     for m in fed.members.values():
