@@ -19,6 +19,7 @@ from federation_deploy.cli.main import cli
 from federation_deploy.commands import drift as drift_command
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.values.render import render_releases
+from tests.helpers.pins import pinned
 from tests.helpers.recording import Call, RecordingRunner
 from tests.helpers.standin_federation import StandinFederation
 from tests.traffic.test_one_writer import RedirectorProcess, start_redirector, stop, wait_for
@@ -100,7 +101,8 @@ def test_values_version_status_and_missing_release_are_drift_without_values(
     assert part.findings == [
         "cert-manager: not installed (namespace cert-manager)",
         "ingress-nginx: status pending-upgrade (revision 3)",
-        "ingress-nginx: chart ingress-nginx-4.7.0 deployed, ingress-nginx 4.8.3 pinned",
+        f"ingress-nginx: chart ingress-nginx-4.7.0 deployed, ingress-nginx "
+        f"{pinned('ingress-nginx')} pinned",
         "binderhub: values differ from render at config.GitHubRepoProvider.access_token",
     ]
     assert "s3cr3t" not in json.dumps(drift_command.report_json(
