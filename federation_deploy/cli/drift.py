@@ -46,7 +46,8 @@ def drift(obj: Context, member: str | None, output: str, parts: tuple[str, ...],
     "not checked" and why, and is never reported clean. Changes nothing.
     Exit 0 clean, 3 drift, 1 when something could not be checked (and nothing drifted).
     """
-    fed = obj.federation()
+    # a saved report needs no config (the drift workflow's issues job has no secrets)
+    fed = None if report is not None else obj.federation()
     emit(obj, commands.drift(fed, member, runner=obj.runner(), progress=obj.progress,
                              output=output, parts=parts or commands.PARTS,
                              redirector_url=redirector_url, report=report,

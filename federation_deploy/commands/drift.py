@@ -93,7 +93,7 @@ class MemberDrift:
 
 
 def drift(
-    fed: Federation,
+    fed: Federation | None,
     member: str | None,
     *,
     runner: Runner,
@@ -106,11 +106,14 @@ def drift(
 ) -> CommandResult:
     """Every member (or one) checked, or the members of an earlier `-o json` report; the
     table or JSON on stdout; exit 0 clean, 3 drift, 1 when a part could not be checked (and
-    nothing drifted). github_issue: each member's drift issue kept (drift_issues.py)."""
+    nothing drifted). github_issue: each member's drift issue kept (drift_issues.py). With
+    a report, fed may be None (the issues job of drift.yml has no unlocked config)."""
     from federation_deploy.commands.drift_issues import keep_issues, read_report
 
     if report is not None:
         reports = reports_from_json(read_report(report))
+    elif fed is None:
+        raise UsageError("drift needs the federation's config, or --report FILE")
     else:
         reports = drift_report(fed, member, runner=runner, progress=progress, parts=parts,
                                redirector_url=redirector_url)

@@ -200,3 +200,12 @@ def test_a_file_that_is_not_a_report_is_refused(config_dir: Path, tmp_path: Path
                                       str(bad)])
     assert result.exit_code == 2
     assert f"{bad}" in result.stderr and "not a drift report" in result.stderr
+
+
+def test_a_report_needs_no_config(tmp_path: Path) -> None:
+    # drift.yml's issues job has a checkout without unlocked secrets: nothing is loaded
+    path = report(tmp_path, gke=("clean", []))
+    result = CliRunner().invoke(cli, ["--config-dir", str(tmp_path / "absent"), "drift",
+                                      "--report", str(path)])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1].split() == ["gke", "clean", "clean", "clean", "clean"]
