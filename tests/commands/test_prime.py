@@ -66,7 +66,9 @@ def test_prime_moves_through_the_one_writer_and_is_served(
     config = json.loads(published.read_text())
     assert config["generation"] == 1
     assert [n for n, h in config["hosts"].items() if h.get("prime")] == ["gamma"]
-    served, generation = running.state()
+    # both re-checked after the reload (a prime flag that changes resets a member's health)
+    served, generation = wait_for(lambda: (state := running.state())[0].keys() >= {
+        "alpha", "gamma"} and state, "alpha and gamma back in rotation")
     assert generation == 1 and served["gamma"]["prime"] is True
     assert served["alpha"]["prime"] is False
     wait_for(lambda: requests.get(running.url + "/health", timeout=5).json()["reference"][

@@ -139,9 +139,11 @@ def test_a_long_unhealthy_prime_hands_the_reference_over_and_takes_it_back(
     assert metric(running, 'federation_reference{member="beta",prime="false"}') == 1
     assert metric(running, "federation_prime_fallback") == 1
 
-    # nobody healthy: the last resort is the acting member, not the dead prime
-    members["beta"].set_healthy(False)
+    # nobody healthy: the last resort is the acting member, not the dead prime (gamma first:
+    # beta going first would hand the role to a still healthy gamma)
     members["gamma"].set_healthy(False)
+    wait_until(lambda: set(active(running)) == {"beta"})
+    members["beta"].set_healthy(False)
     wait_until(lambda: not active(running))
     assert reference(running)["member"] == "beta"
     assert launch(running, members) == "beta"
