@@ -4,6 +4,8 @@ stand-in members, with a short prime_fallback_after (no sleeps: conditions are p
 
 from __future__ import annotations
 
+import asyncio
+import random
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 import requests
 
 from federation_deploy.redirector import parse_config
+from federation_deploy.redirector.health_checks import HealthMonitor
 from federation_deploy.redirector.reference import (
     HEALTHY,
     UNFIT,
@@ -21,6 +24,7 @@ from federation_deploy.redirector.reference import (
 )
 from federation_deploy.sandbox.member import StandinHandle
 from tests.redirector.conftest import hosts_config, wait_until, write_json_atomic
+from tests.redirector.test_health_checks import FakeClock, FakeMembers, health
 from tests.traffic.test_one_writer import RedirectorProcess, start_redirector, stop
 
 V1 = {"binderhub": "1.0.0-0.dev.git.1.h1"}
@@ -157,3 +161,52 @@ def test_a_long_unhealthy_prime_hands_the_reference_over_and_takes_it_back(
                                               "reason": "the prime is healthy"})
     wait_until(lambda: set(active(running)) == {"alpha", "beta", "gamma"})
     assert metric(running, "federation_prime_fallback") == 0
+
+
+# --------------------------------------------------------------------------------------------
+# the monitor with the injected clock: production timings, no wait at all
+
+
+def test_the_monitor_falls_back_after_prime_fallback_after_to_the_second() -> None:
+    def host(name: str, weight: float, prime: bool = False) -> dict[str, Any]:
+        return {"url": f"http://{name}", "weight": weight, "prime": prime,
+                "health": f"http://{name}/health", "versions": f"http://{name}/versions"}
+
+    cfg = parse_config({
+        "hosts": {"p": host("p", 60, True), "a": host("a", 40), "b": host("b", 20)},
+        "check": {"period": 10, "jitter": 0, "retries": 1, "timeout": 2, "failed_period": 300},
+        "prime_fallback_after": 600})
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        members = FakeMembers(p={"versions": V1}, a={"versions": V1}, b={"versions": V1})
+        monitor = HealthMonitor(cfg, fetch=members.fetch, clock=clock, rng=random.Random(0),
+                                retry_delay=0)
+        monitor.start()
+        await clock.advance(0)
+        assert monitor.healthy() == {"p", "a", "b"} and monitor.reference.name == "p"
+        # the prime goes down, then a and b are deployed with new versions
+        members.state["p"]["health"] = health(hub=False)
+        members.state["a"]["versions"] = V2
+        members.state["b"]["versions"] = V2
+        await clock.advance(10)
+        assert monitor.healthy() == frozenset()  # a and b fail against the prime's V1
+        assert monitor.reference.name == "p"
+        await clock.advance(599)  # t = 609: 599 s unhealthy
+        assert monitor.reference.name == "p"
+        assert monitor.healthy() == frozenset()
+        await clock.advance(1)  # t = 610: a acts, is checked without a reference, then b
+        assert (monitor.reference.name, monitor.reference.prime) == ("a", False)
+        assert monitor.healthy() == {"a", "b"}
+        assert monitor.prime_versions == V2
+        # the prime comes back (deployed too): at its next check (t = 910) it is the reference
+        members.state["p"]["health"] = health()
+        members.state["p"]["versions"] = V2
+        await clock.advance(299)
+        assert monitor.reference.name == "a"
+        await clock.advance(1)
+        assert monitor.reference.name == "p" and monitor.reference.prime
+        assert monitor.healthy() == {"p", "a", "b"}
+        await monitor.stop()
+
+    asyncio.run(scenario())
