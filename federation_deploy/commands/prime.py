@@ -7,6 +7,7 @@ The prime is the redirector's versions reference (every other member must run it
 and its last resort (every launch goes there when no member is healthy; other paths are
 proxied to it). So the new prime must be one of ours (not external: its versions are not ours
 to choose), routed, in rotation (weight > 0, not drained) and not in the middle of a ramp.
+A freeze refuses it, as it refuses `traffic set`; the move is announced like a weight change.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from collections.abc import Callable
 
 from ruamel.yaml.comments import CommentedMap
 
+from federation_deploy.actions.notify import Event
+from federation_deploy.commands.announce import announced
+from federation_deploy.commands.freeze import refuse_when_frozen
 from federation_deploy.commands.ramp import ramp_io
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, Member
@@ -40,8 +44,11 @@ def prime(fed: Federation, member: str, request: PublishRequest, *, runner: Runn
     request = request.for_federation(fed)  # a sandbox's own redirector by default
     publisher, settle = publisher_for(request, runner, progress)
     settings = RampSettings(redirector_url=request.redirector_url, settle_timeout=settle)
-    return CommandResult(stdout=move_prime(fed, member, publisher, settings=settings,
-                                           progress=progress, confirm=confirm) + "\n")
+    message = move_prime(fed, member, publisher, settings=settings, progress=progress,
+                         confirm=confirm)
+    # announced like every weight change (Grafana, the webhook)
+    return announced(fed, Event("weights", "prime", message, member),
+                     CommandResult(stdout=message + "\n"))
 
 
 def prime_refusal(fed: Federation, m: Member) -> str | None:
@@ -73,6 +80,8 @@ def move_prime(
     Already the prime: published again if the redirector was not given it (a failed publish
     after the write), else refused as nothing to do."""
     m = fed.member(member)
+    # a deliberate change, like `traffic set`: a freeze refuses it (drain and restore pass)
+    refuse_when_frozen(fed, f"traffic prime {member}", clock, progress)
     current = next((o for o in fed.routed if o.prime), None)
     io = ramp_io(publisher, clock, progress, None)
     with writer_lock(fed.config_dir, f"traffic prime {member}"):

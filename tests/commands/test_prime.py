@@ -13,9 +13,11 @@ import requests
 from click.testing import CliRunner
 
 from federation_deploy.cli.main import cli
+from federation_deploy.commands import freeze as freezing
 from federation_deploy.config import load_federation
 from federation_deploy.traffic.publish import publish_file
 from federation_deploy.traffic.weights import WRITER_LOCK, writer_lock
+from tests.helpers.recording import RecordingRunner
 from tests.helpers.standin_federation import StandinFederation
 from tests.traffic.test_one_writer import RedirectorProcess, start_redirector, stop, wait_for
 
@@ -115,3 +117,17 @@ def test_a_running_writer_refuses_it(federation: StandinFederation,
     assert "another weight writer runs on this machine" in err
     assert (federation.config_dir / WRITER_LOCK).exists()
     assert load_federation(federation.config_dir).members["alpha"].prime
+
+
+def test_a_freeze_refuses_it_like_traffic_set(federation: StandinFederation,
+                                              tmp_path: Path) -> None:
+    freezing.freeze(federation.load(), "conference demo", "2d", "ada", runner=RecordingRunner())
+    published = tmp_path / "config.json"
+    publish_file(federation.load(), published)
+    before = federation.path.read_text()
+    result = CliRunner().invoke(cli, ["--config-dir", str(federation.config_dir), "traffic",
+                                      "prime", "gamma", "--yes", "--publish",
+                                      f"file:{published}"])
+    assert result.exit_code == 2
+    assert "refused: traffic prime gamma: the federation is frozen until" in result.stderr
+    assert federation.path.read_text() == before
