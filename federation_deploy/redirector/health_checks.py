@@ -327,7 +327,7 @@ class HealthMonitor:
             pod_headroom=self._config.pod_headroom,
             reference_versions=None if self._is_reference(host) else self._prime_versions,
             fetch=self._fetch,
-            accepted_versions=None if host.prime else self._config.accepted_versions,
+            accepted_versions=None if self._is_reference(host) else self._config.accepted_versions,
             clock=self._clock,
             retry_delay=self._retry_delay,
         )
@@ -435,8 +435,7 @@ class HealthMonitor:
             task = self._tasks.get(name)
             if status.reason != REASON_VERSIONS or task is None or task is current:
                 continue
-            task.cancel()
-            self._spawn(name)
+            self._restart_check(name, running=True)
 
     def _changed(self) -> None:
         if self._on_change is not None:
