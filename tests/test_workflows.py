@@ -21,7 +21,8 @@ from federation_deploy.config import load_federation
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic", "staging", "rollout")
+NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic", "staging", "rollout",
+         "drift")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 # Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
@@ -150,7 +151,8 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
     kubeconfig = sorted(m.name for m in fed.members.values() if m.cloud == "kubeconfig")
     assert kubeconfig, "the federation has a kubeconfig member to check"
     found = {}
-    for name, matrix_key in (("cd", "matrix.member"), ("ramp", "matrix.redirector.member"),
+    for name, matrix_key in (("cd", "matrix.member"), ("drift", "matrix.member"),
+                             ("ramp", "matrix.redirector.member"),
                              ("traffic", "matrix.redirector.member"),
                              ("staging", "matrix.member")):
         for job_id, job in jobs(name).items():
@@ -164,8 +166,8 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
                 assert sorted(member for member, _ in terms) == kubeconfig, (name, job_id)
                 for member, secret in terms:
                     assert secret == "KUBECONFIG_" + member.upper().replace("-", "_")
-    assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("ramp", "advance"),
-                             ("staging", "staging"), ("traffic", "change")]
+    assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("drift", "drift"),
+                             ("ramp", "advance"), ("staging", "staging"), ("traffic", "change")]
 
 
 # --- permissions ----------------------------------------------------------------------------
@@ -190,6 +192,8 @@ def test_job_permissions_are_minimal() -> None:
             allowed.add("contents")
         if (name, job_id) in (("terraform", "comment"), ("ci", "plan")):
             allowed.add("pull-requests")
+        if (name, job_id) == ("drift", "issues"):
+            allowed.add("issues")
         if (name, job_id) == ("watch-dependencies", "bump"):
             allowed |= {"contents", "pull-requests"}
         assert writes <= allowed, f"{name}/{job_id}: {writes}"
@@ -590,3 +594,19 @@ def test_staging_label_deploys_the_head_behind_an_environment() -> None:
     assert steps(deploy)[0]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
     # it deploys as CD's staging job does, after its own checkout and install
     assert steps(deploy)[3:] == steps(jobs("cd")["staging"])[3:]
+
+
+def test_drift_daily_and_on_demand_one_issue_per_member() -> None:
+    on = load("drift")["on"]
+    assert "schedule" in on and "workflow_dispatch" in on
+    drift = jobs("drift")
+    assert drift["drift"]["strategy"]["matrix"] == "${{ fromJSON(needs.members.outputs.matrix) }}"
+    check = scripts(drift["drift"])
+    assert 'federation-deploy drift "$MEMBER" -o json' in check
+    # the token that writes issues is only in the issues job, which holds no cloud credential
+    assert "issues" not in drift["drift"]["permissions"]
+    assert drift["issues"]["permissions"] == {"contents": "read", "issues": "write"}
+    assert not any(u.startswith(OIDC_ACTIONS) for u in uses(drift["issues"]))
+    keep = next(s for s in steps(drift["issues"]) if "--github-issue" in str(s.get("run", "")))
+    assert keep["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+    assert "GITHUB_TOKEN" not in (WORKFLOWS / "drift.yml").read_text().split("issues:\n")[0]

@@ -428,6 +428,21 @@ class Helm:
             return None
         return values if isinstance(values, dict) else {}
 
+    def listed_release(self, release: Release) -> dict[str, Any] | None:
+        """The release as `helm list --all` shows it (name, chart `NAME-VERSION`, status,
+        revision, app_version), or None when it is not installed."""
+        out = _complete(self.command.run(
+            ["list", "--all", "--filter", f"^{re.escape(release.helm_name)}$", "--namespace",
+             release.namespace, "--output", "json"]))
+        try:
+            found = json.loads(out.decode("utf-8") or "[]")
+        except json.JSONDecodeError:
+            return None
+        for item in found if isinstance(found, list) else []:
+            if isinstance(item, dict) and item.get("name") == release.helm_name:
+                return item
+        return None
+
     def has_diff_plugin(self) -> bool:
         out = _complete(self.command.run(["plugin", "list"])).decode("utf-8")
         return any(line.split()[:1] == ["diff"] for line in out.splitlines())

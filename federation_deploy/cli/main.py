@@ -31,9 +31,10 @@ from federation_deploy.signals import signal_of, sigterm_as_interrupt
 # the commands, in --help's order; each is defined in the cli module named after it (dashes as
 # underscores) and imported only when it runs (or for --help), so `federation-deploy terraform
 # plan` does not pay for pyhelm3 and tornado
-COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "verify", "traffic",
-            "ramp", "rollout", "freeze", "unfreeze", "redirector", "charts", "ci-matrix", "plan",
-            "pr", "member", "sandbox", "adopt", "shadow", "schema", "completion")
+COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "drift", "verify",
+            "traffic", "ramp", "rollout", "freeze", "unfreeze", "redirector", "charts",
+            "ci-matrix", "plan", "pr", "member", "sandbox", "adopt", "shadow", "schema",
+            "completion")
 
 
 class FederationGroup(SuggestingGroup):

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from federation_deploy.errors import UsageError
+from federation_deploy.redirector.config import DEFAULT_PRIME_FALLBACK_AFTER
 
 PACKAGE_CHART_PREFIX = "package:"
 # Charts shipped with the package (federation_deploy/charts), for `package:NAME` releases.
@@ -297,6 +298,9 @@ class RedirectorSettings:
     ramp_policy: str
     ramp_probe: str | None = None  # launched on a ramping member during holds (probes)
     prometheus_url: str | None = None  # the federation's Prometheus: a ramp's evidence
+    # seconds the prime may be unhealthy before the redirector takes another member as its
+    # versions reference and last resort (redirector/reference.py)
+    prime_fallback_after: float = DEFAULT_PRIME_FALLBACK_AFTER
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from federation_deploy.redirector.config import (
     DEFAULT_HOST_COOKIE_AGE_HOURS,
     DEFAULT_LOAD_BALANCER,
     DEFAULT_POD_HEADROOM,
+    DEFAULT_PRIME_FALLBACK_AFTER,
     DEFAULT_RAMP_POLICY,
     LOAD_BALANCERS,
     MAX_GENERATION,
@@ -242,6 +243,10 @@ REDIRECTOR = Section("redirector", (
     # member): the evidence a ramp step is judged on; `ramp --prometheus-url` overrides it
     Key("prometheus_url", OPTIONAL_STRING,
         "a URL like https://prometheus.example.org (http only on 127.0.0.1 or localhost)"),
+    # seconds the prime may be unhealthy before the redirector takes the healthiest member
+    # with the highest weight as its versions reference and last resort, until it recovers
+    Key("prime_fallback_after", POSITIVE_NUMBER, "a number of seconds > 0",
+        DEFAULT_PRIME_FALLBACK_AFTER),
 ))
 
 TERRAFORM = Section("terraform", (

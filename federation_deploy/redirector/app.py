@@ -273,12 +273,14 @@ class Redirector:
     def rebuild_table(self) -> None:
         config = self.config
         table = build_table(
-            config.hosts, self.monitor.healthy(), config.load_balancer, config.ramp_policy
+            config.hosts, self.monitor.healthy(), config.load_balancer, config.ramp_policy,
+            last_resort=self.monitor.reference.name,
         )
         if table.fallback and not self.table.fallback and any(
             s.checked for s in self.monitor.statuses().values()
         ):
-            log.warning("no member is healthy: sending every launch to the prime(s)")
+            log.warning("no member is healthy: sending every launch to %s",
+                        ", ".join(c.name for c in table.candidates))
         self.ramp.set_table(table)
         self.table = table
 
@@ -309,7 +311,7 @@ class Redirector:
         others = [h for h in self.config.hosts if h.name in healthy]
         if others:
             return max(others, key=lambda h: h.weight)
-        return primes[0]
+        return self.config.host(self.monitor.reference.name) or primes[0]
 
     def active_hosts(self) -> dict[str, dict[str, Any]]:
         healthy = self.monitor.healthy()
@@ -320,6 +322,8 @@ class Redirector:
         return {
             "ok": True,
             "fallback": self.table.fallback,
+            # the versions reference and last resort: the prime, or who acts for it and why
+            "reference": self.monitor.reference.as_json(),
             "config_reload_ok": self.metrics.last_reload_ok,
             "members": {
                 name: {"healthy": s.healthy, "reason": s.reason, "message": s.message}

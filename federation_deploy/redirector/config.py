@@ -30,6 +30,9 @@ DEFAULT_CHECK_TIMEOUT = 2.0
 DEFAULT_CHECK_FAILED_PERIOD = 300.0
 DEFAULT_POD_HEADROOM = 10
 DEFAULT_HOST_COOKIE_AGE_HOURS = 4.0
+# seconds the prime may be unhealthy before the healthiest highest-weight member acts as the
+# versions reference and last resort (reference.py); it acts until the prime recovers
+DEFAULT_PRIME_FALLBACK_AFTER = 600.0
 
 # A member URL ends up verbatim in a Location header and in the `host` cookie's value, so it is
 # restricted to characters that cannot break out of either.
@@ -120,6 +123,7 @@ class RedirectorConfig:
     # while a rollout's rings run: /versions key -> the versions a member may report there
     # (either side of the rollout); None: every member's /versions must equal the prime's
     accepted_versions: Mapping[str, tuple[str, ...]] | None = None
+    prime_fallback_after: float = DEFAULT_PRIME_FALLBACK_AFTER
 
     def host(self, name: str) -> HostConfig | None:
         for host in self.hosts:
@@ -134,7 +138,7 @@ class RedirectorConfig:
 
 _TOP_KEYS = {
     "hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
-    "generation", "accepted_versions",
+    "generation", "accepted_versions", "prime_fallback_after",
 }
 _HOST_KEYS = {"url", "weight", "prime", "ramp", "final_weight", "health", "versions"}
 _CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
@@ -374,6 +378,7 @@ def parse_config(data: Any) -> RedirectorConfig:
     headroom = root.get("pod_headroom")
     cookie_age = root.get("host_cookie_age_hours")
     generation = root.get("generation")
+    fallback_after = root.get("prime_fallback_after")
     return RedirectorConfig(
         hosts=tuple(hosts),
         check=_parse_check(root.get("check"), ignored),
@@ -394,6 +399,11 @@ def parse_config(data: Any) -> RedirectorConfig:
         generation=None if generation is None else _integer(generation, "generation", minimum=0,
                                                             maximum=MAX_GENERATION),
         accepted_versions=_parse_accepted(root.get("accepted_versions")),
+        prime_fallback_after=(
+            DEFAULT_PRIME_FALLBACK_AFTER
+            if fallback_after is None
+            else _number(fallback_after, "prime_fallback_after", minimum=0, strict=True)
+        ),
     )
 
 

@@ -186,6 +186,7 @@ class MetricsHandler(BaseHandler):
                 redirector.table,
                 redirector.monitor.check_counts,
                 redirector.ramp,
+                redirector.monitor.reference,
             )
         )
 

@@ -25,6 +25,13 @@ from federation_deploy.redirector.criteria import (
     evaluate_health,
     evaluate_versions,
 )
+from federation_deploy.redirector.reference import (
+    HEALTHY,
+    UNFIT,
+    VERSIONS_ONLY,
+    Reference,
+    ReferenceKeeper,
+)
 
 __all__ = [
     "POD_QUOTA", "REASON_HEALTH", "REASON_UNCHECKED", "REASON_UNREACHABLE", "REASON_VERSIONS",
@@ -93,6 +100,7 @@ class CheckResult:
     message: str = ""
     checks: Mapping[str, bool] = field(default_factory=dict)  # "versions" and each service
     versions: Any = None  # what /versions answered, None when it did not answer valid JSON
+    health_ok: bool = False  # /health passed (whatever the versions): reference.py ranks it
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,7 @@ class MemberStatus:
     reason: str = REASON_UNCHECKED
     message: str = "not checked yet"
     checks: Mapping[str, bool] = field(default_factory=dict)
+    health_ok: bool = False
 
 
 def next_check_delay(healthy: bool, check: CheckConfig, u: float) -> float:
@@ -181,20 +190,23 @@ async def check_member(
         checks[REASON_VERSIONS] = False
         failures.append((REASON_UNREACHABLE, str(got_versions)))
 
+    health_ok = False
     if isinstance(got_health, FetchResponse):
         oks, failed, message = evaluate_health(got_health.code, _json(got_health), pod_headroom)
         checks.update(oks)
         if failed is not None:
             failures.append((failed, message))
+        health_ok = failed is None
     else:
         failures.append((REASON_UNREACHABLE, str(got_health)))
 
     if not failures:
-        return CheckResult(True, checks=checks, versions=versions)
+        return CheckResult(True, checks=checks, versions=versions, health_ok=True)
     # an unreachable member is reported as such even if the other endpoint answered
     failures.sort(key=lambda f: f[0] != REASON_UNREACHABLE)
     reason, message = failures[0]
-    return CheckResult(False, reason, message, checks, versions)
+    return CheckResult(False, reason, message, checks, versions,
+                       health_ok=health_ok and versions is not None)
 
 
 def _identity(host: HostConfig) -> tuple[str, str, str, bool]:
@@ -228,9 +240,12 @@ class HealthMonitor:
         self._on_change = on_change
         self._status: dict[str, MemberStatus] = {h.name: MemberStatus() for h in config.hosts}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._prime_versions: Any = None
+        self._prime_versions: Any = None  # the acting reference's versions (reference.py)
+        self._versions: dict[str, Any] = {}  # each member's last /versions answer
+        self.references = ReferenceKeeper()
         self._primes_done = asyncio.Event()
         self.check_counts: Counter[tuple[str, bool]] = Counter()
+        self._choose_reference()
 
     @property
     def config(self) -> RedirectorConfig:
@@ -285,11 +300,13 @@ class HealthMonitor:
                     self._restart_check(host.name, running)
                 continue
             self._status[host.name] = MemberStatus()
+            self._versions.pop(host.name, None)
             task = self._tasks.pop(host.name, None)
             if task is not None:
                 task.cancel()
             if running:
                 self._spawn(host.name)
+        self._choose_reference()
         self._changed()
 
     def _restart_check(self, name: str, running: bool) -> None:
@@ -308,9 +325,9 @@ class HealthMonitor:
             host,
             check=self._config.check,
             pod_headroom=self._config.pod_headroom,
-            reference_versions=None if host.prime else self._prime_versions,
+            reference_versions=None if self._is_reference(host) else self._prime_versions,
             fetch=self._fetch,
-            accepted_versions=None if host.prime else self._config.accepted_versions,
+            accepted_versions=None if self._is_reference(host) else self._config.accepted_versions,
             clock=self._clock,
             retry_delay=self._retry_delay,
         )
@@ -335,6 +352,8 @@ class HealthMonitor:
                 log.exception("health check of %s crashed", name)
                 result = CheckResult(False, REASON_HEALTH, "check crashed")
             delay = next_check_delay(result.healthy, self._config.check, self._rng.random())
+            if result.reason == REASON_VERSIONS and name == self.reference.name:
+                delay = 0.0  # it just became the reference: checked again without one
             await self._clock.sleep(delay)
 
     async def _wait_for_primes(self) -> None:
@@ -351,10 +370,8 @@ class HealthMonitor:
         current = self._config.host(host.name)
         if current is None or _identity(current) != _identity(host):
             return  # removed or re-pointed by a reload while we were checking it
-        if host.prime and result.versions is not None:
-            if result.versions != self._prime_versions:
-                log.info("prime %s versions are now %s", host.name, result.versions)
-            self._prime_versions = result.versions
+        if result.versions is not None:
+            self._versions[host.name] = result.versions
         before = self._status.get(host.name, MemberStatus())
         self._status[host.name] = MemberStatus(
             healthy=result.healthy,
@@ -362,7 +379,9 @@ class HealthMonitor:
             reason=result.reason,
             message=result.message,
             checks=result.checks,
+            health_ok=result.health_ok,
         )
+        reference_moved = self._choose_reference()
         self.check_counts[(host.name, result.healthy)] += 1
         if result.healthy and not before.healthy:
             log.warning("%s has been added to the rotation", host.name)
@@ -371,8 +390,52 @@ class HealthMonitor:
             log.log(level, "%s is unhealthy (%s): %s", host.name, result.reason, result.message)
         if all(self._status.get(p.name, MemberStatus()).checked for p in self._config.primes):
             self._primes_done.set()
-        if result.healthy != before.healthy:
+        if result.healthy != before.healthy or reference_moved:
             self._changed()
+
+    # the reference (reference.py) ----------------------------------------------------------
+
+    @property
+    def reference(self) -> Reference:
+        current = self.references.current
+        assert current is not None  # chosen in __init__ and after every change
+        return current
+
+    def _is_reference(self, host: HostConfig) -> bool:
+        """Checked without a versions reference: the acting reference, or the configured
+        prime (whose versions become the reference again once it recovers)."""
+        return host.prime or host.name == self.reference.name
+
+    def _choose_reference(self) -> bool:
+        """Choose the acting reference from the statuses now; its versions become the ones
+        every other member must run. True when another member acts now: the members failing
+        on versions are checked again at once, against the new reference."""
+        before = self.references.current
+        ranks = {name: HEALTHY if s.healthy else VERSIONS_ONLY
+                 if s.health_ok and s.reason == REASON_VERSIONS else UNFIT
+                 for name, s in self._status.items()}
+        checked = {name: s.checked for name, s in self._status.items()}
+        now = self.references.choose(self._config, ranks, checked, self._clock.time())
+        versions = self._versions.get(now.name)
+        if versions is not None:
+            if versions != self._prime_versions:
+                log.info("reference %s versions are now %s", now.name, versions)
+            self._prime_versions = versions
+        moved = before is not None and before.name != now.name
+        if moved:
+            log.warning("versions reference and last resort: %s (%s)", now.name, now.reason)
+            self._recheck_versions_failures()
+        return moved
+
+    def _recheck_versions_failures(self) -> None:
+        if not self._tasks:
+            return
+        current = asyncio.current_task()
+        for name, status in self._status.items():
+            task = self._tasks.get(name)
+            if status.reason != REASON_VERSIONS or task is None or task is current:
+                continue
+            self._restart_check(name, running=True)
 
     def _changed(self) -> None:
         if self._on_change is not None:

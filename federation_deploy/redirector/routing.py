@@ -129,8 +129,10 @@ def build_table(
     healthy: Collection[str],
     load_balancer: str,
     ramp_policy: str = "per-launch",
+    last_resort: str | None = None,
 ) -> RoutingTable:
-    """Candidates = healthy hosts with weight > 0; with none, the primes (mybinder's fallback).
+    """Candidates = healthy hosts with weight > 0; with none, the primes (mybinder's fallback),
+    or the member named last_resort (a member acting for a prime long unhealthy: reference.py).
 
     Should every prime have weight 0 as well, the primes share launches equally: sending users
     to an unhealthy configured member is still better than sending them nowhere.
@@ -140,6 +142,9 @@ def build_table(
         return RoutingTable.of((_candidate(h) for h in routable), load_balancer,
                                ramp_policy=ramp_policy)
     primes = [h for h in hosts if h.prime]
+    acting = [h for h in hosts if h.name == last_resort and not h.prime]
+    if acting:
+        primes = acting
     weighted = [h for h in primes if h.weight > 0]
     if weighted:
         fallback = [_candidate(h) for h in weighted]

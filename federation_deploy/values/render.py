@@ -565,6 +565,7 @@ def _redirector_config(fed: Federation) -> dict[str, Any]:
         "pod_headroom": r.pod_headroom,
         "host_cookie_age_hours": plain_number(r.host_cookie_age_hours),
         "ramp_policy": r.ramp_policy,
+        "prime_fallback_after": plain_number(r.prime_fallback_after),
     }
     accepted = fed.rollout.accepted_versions if fed.rollout is not None else None
     if accepted is not None:
