@@ -44,13 +44,17 @@ from federation_deploy.redirector.routing import (
     cache_key,
     route,
 )
-from federation_deploy.redirector.sticky import StickyRamp
+from federation_deploy.redirector.sticky import DEFAULT_LAG, StickyRamp
 
 log = logging.getLogger("federation_deploy.redirector")
 
 GOLDEN = 0.6180339887498949  # 1/phi: the Weyl step with the most even spread of [0, 1)
 # reasons of launches the routing chose itself (no cookie, not the all-unhealthy fallback)
 _CHOSEN_BY_ROUTING = frozenset((REASON_RENDEZVOUS, REASON_RAMP))
+# The sticky ramp's planning runs between requests in slices of this many seconds, and looks
+# for work this often when it has none.
+PLAN_SLICE = 0.0005
+PLAN_IDLE = 0.01
 
 
 class LaunchDraws:
@@ -180,7 +184,7 @@ class Redirector:
             retry_delay=retry_delay,
             on_change=self.rebuild_table,
         )
-        self.ramp = sticky_ramp if sticky_ramp is not None else StickyRamp()
+        self.ramp = sticky_ramp if sticky_ramp is not None else StickyRamp(lag=DEFAULT_LAG)
         self.table: RoutingTable = build_table(
             config.hosts, frozenset(), config.load_balancer, config.ramp_policy
         )
@@ -208,9 +212,10 @@ class Redirector:
             self._check_client = AsyncHTTPClient(force_instance=True, max_clients=32)
             self._fetch = tornado_fetch(self._check_client)
         self.monitor.start()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._plan_between_requests(), name="ramp-planner"))
         if self.watcher is not None:
             self.watcher.poll()
-            loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self._watch_config(), name="config-watcher"))
 
     async def stop(self) -> None:
@@ -239,6 +244,23 @@ class Redirector:
         if self._proxy_client is None:
             self._proxy_client = AsyncHTTPClient(force_instance=True, max_clients=64)
         return self._proxy_client
+
+    async def _plan_between_requests(self) -> None:
+        """The sticky ramp's estimate and checks, off the launch path (see StickyRamp).
+
+        Real time, not self.clock: this shares the CPU with requests, it is no timed hold.
+        """
+        ramp = self.ramp
+        while True:
+            if ramp.pending:
+                try:
+                    ramp.work(PLAN_SLICE)
+                except Exception:
+                    log.exception("ramp planning crashed; the plan in force stays")
+                    await asyncio.sleep(PLAN_IDLE)
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(PLAN_IDLE)
 
     # config --------------------------------------------------------------------------------
 
@@ -287,7 +309,7 @@ class Redirector:
         if choice.reason in _CHOSEN_BY_ROUTING:
             # a launch the routing chose (no cookie, no fallback): it counts for popularity,
             # under either ramp policy, so that a ramp that starts finds the estimate warm
-            self.ramp.observe(cache_key(path))
+            self.ramp.count(cache_key(path))
         return choice
 
     def cookie_lifetime(self) -> tuple[int, str]:

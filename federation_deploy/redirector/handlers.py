@@ -155,6 +155,7 @@ class RampPoolHandler(BaseHandler):
             raise HTTPError(400, "final_weight and n must be numbers") from None
         table = self.redirector.table
         others = [c for c in table.sticky if c.name != member]
+        self.redirector.ramp.settle()  # the launches counted so far, in the estimate
         top = pool_top(self.redirector.ramp.popularity, member, others, final_weight, count)
         self.write_json({"member": member, "repositories": [
             # a GitHub key has no ref (every ref of a repository is one key): warm HEAD
@@ -173,6 +174,7 @@ class HealthHandler(BaseHandler):
 class MetricsHandler(BaseHandler):
     def get(self) -> None:
         redirector = self.redirector
+        redirector.ramp.settle()  # the launches counted so far, in the estimate
         self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(
             render_metrics(
