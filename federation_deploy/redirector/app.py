@@ -8,6 +8,7 @@ import gc
 import logging
 import random
 import signal
+import time
 from collections.abc import Callable
 from email.utils import formatdate
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import tornado.web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
 from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
@@ -26,7 +28,7 @@ from federation_deploy.redirector.config import (
     load_config,
     loads_config,
 )
-from federation_deploy.redirector.handlers import routes
+from federation_deploy.redirector.handlers import LaunchRedirect, launch_target_ok, routes
 from federation_deploy.redirector.health_checks import (
     Clock,
     Fetch,
@@ -171,6 +173,7 @@ class Redirector:
         self.metrics = Metrics()
         self.in_flight = 0
         self._expires: tuple[int, str] = (0, "")
+        self._date: tuple[int, str] = (0, "")
         self._given_fetch = fetch
         self._fetch = fetch
         self._check_client: AsyncHTTPClient | None = None
@@ -313,6 +316,14 @@ class Redirector:
             self.ramp.count(cache_key(path))
         return choice
 
+    def http_date(self) -> str:
+        """The Date header of now, formatted once a second."""
+        now = int(time.time())
+        cached = self._date
+        if cached[0] != now:
+            cached = self._date = (now, formatdate(now, usegmt=True))
+        return cached[1]
+
     def cookie_lifetime(self) -> tuple[int, str]:
         """(Max-Age, Expires) of the `host` cookie; the date is formatted once a second."""
         max_age = int(self.config.host_cookie_age_hours * 3600)
@@ -395,7 +406,10 @@ def _maybe(weight: float | None) -> str:
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Access log: errors loudly, the thousands of redirects per second only at debug level."""
-    status = handler.get_status()
+    log_answer(handler.request, handler.get_status())
+
+
+def log_answer(request: HTTPServerRequest, status: int) -> None:
     if status >= 500:
         level = logging.ERROR
     elif status >= 400:
@@ -403,7 +417,6 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     else:
         level = logging.DEBUG
     if access_log.isEnabledFor(level):
-        request = handler.request
         access_log.log(
             level, "%d %s %s (%s) %.1fms", status, request.method, request.uri,
             request.remote_ip, 1000 * request.request_time(),
@@ -420,6 +433,16 @@ class RedirectorApplication(tornado.web.Application):
     def __init__(self, redirector: Redirector) -> None:
         self.redirector = redirector
         super().__init__(routes(redirector), log_function=log_request, compress_response=False)
+
+    # tornado types the result as its own delegate; its router takes any HTTPMessageDelegate
+    def find_handler(  # type: ignore[override]
+        self, request: HTTPServerRequest, **kwargs: Any
+    ) -> HTTPMessageDelegate:
+        """Launches (GET /build/... with a well-formed target) skip the RequestHandler."""
+        if (request.method == "GET" and request.path.startswith("/build/")
+                and launch_target_ok(request.uri)):
+            return LaunchRedirect(self.redirector, request, log_answer)
+        return super().find_handler(request, **kwargs)
 
     def start(self) -> None:
         self.redirector.start()
