@@ -60,11 +60,31 @@ class _LocatedLoader(_BaseLoader):
     LocatedMap/LocatedList; dates stay strings, as Helm sees them. The composed document is
     measured with its aliases expanded before anything is built from it."""
 
+    # set per document by loads_located: without an anchor ("&") there can be no alias, and
+    # measuring the expansion (a fifth of the loading time of a large federation) is skipped
+    may_alias = True
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._scalar_tags: dict[tuple[str, Any], str] = {}
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        """The tag of a node, a scalar's remembered per value: a federation repeats its keys
+        and values thousands of times, and each look-up runs regular expressions."""
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._scalar_tags.get(key)
+        if tag is None:
+            tag = self._scalar_tags[key] = super().resolve(kind, value, implicit)
+        return tag
+
     def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
             return None
-        _check_expansion(node)
+        if self.may_alias:
+            _check_expansion(node)
         return self.construct_document(node)
 
 
@@ -184,9 +204,19 @@ def decode_utf8(raw: bytes, display: str) -> str:
             "cannot be decoded (save the file as UTF-8)") from None
 
 
+def _load(text: str) -> Any:
+    """yaml.load(text, Loader=_LocatedLoader), told whether the text can hold an alias."""
+    loader = _LocatedLoader(text)
+    loader.may_alias = "&" in text
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def loads_located(text: str, display: str) -> Any:
     try:
-        return yaml.load(text, Loader=_LocatedLoader)  # noqa: S506 - a safe loader subclass
+        return _load(text)
     except AliasBombError as exc:
         raise ConfigError.single(display, exc.line, "", str(exc)) from None
     except RecursionError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,8 +321,13 @@ class Federation:
         return {self.member_of_host(str(host)): value for host, value in hosts.items()}
 
     def values_file(self, member: str | None, secret: bool = False) -> Path:
-        base = self.config_dir / "secrets" / "values" if secret else self.config_dir / "values"
+        base = self._values_dirs[secret]
         return base / f"{member or 'common'}.yaml"
+
+    @functools.cached_property
+    def _values_dirs(self) -> tuple[Path, Path]:
+        """values/ and secrets/values/, built once: render looks up four files per release."""
+        return self.config_dir / "values", self.config_dir / "secrets" / "values"
 
     def generated_outputs_file(self, member: str) -> Path:
         return self.config_dir / "generated" / f"{member}.terraform.json"

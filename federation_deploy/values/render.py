@@ -258,10 +258,13 @@ def _file_layer(layer: ValuesLayer, release: str, fed: Federation, secret: bool,
 
 
 def _relative(path: Path, fed: Federation) -> str:
-    try:
-        return str(path.relative_to(fed.config_dir))
-    except ValueError:
-        return str(path)
+    """path.relative_to(fed.config_dir) as a string, else path: with strings (both paths
+    are normalised), as it runs for every layer of every release."""
+    text, base = str(path), str(fed.config_dir)
+    if base == ".":  # a relative path is relative to "." already; an absolute one is not
+        return text
+    prefix = base if base.endswith("/") else base + "/"
+    return text[len(prefix):] if text.startswith(prefix) and len(text) > len(prefix) else text
 
 
 def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | None:
