@@ -228,6 +228,15 @@ def merge_layer(
         origins.setdefault(path, []).append(Origin(layer.name, loc, plain, layer.secret))
 
 
+def _copy_tree(value: Any) -> Any:
+    """A copy of merged values: new dicts and lists, the scalars shared."""
+    if isinstance(value, dict):
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(item) for item in value]
+    return value
+
+
 def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
     """A nested dict holding value at path (for generated layers)."""
     node = data
@@ -361,9 +370,17 @@ def stale_redirector_hosts(fed: Federation, values: Any) -> list[str]:
     return [str(n) for n in hosts if str(n) not in routed] if isinstance(hosts, dict) else []
 
 
+# The merge of a layer every release of that name starts with (values/common.yaml's section),
+# kept by its (name, file, data) for the next release that starts with it: (data, values,
+# origins). validate renders every member, and merging the common layer anew for each was
+# most of its rendering.
+SharedMerges = dict[tuple[str, str, int, bool], tuple[Any, dict[str, Any],
+                                                      dict[KeyPath, list[Origin]]]]
+
+
 def render_release(fed: Federation, member: Member, release: Release, *,
                    without_secrets: bool = False, skip_locked: bool = False,
-                   reread: bool = False) -> RenderedRelease:
+                   reread: bool = False, shared: SharedMerges | None = None) -> RenderedRelease:
     """Merge the layers of one release (config.values_layers: common < common secrets <
     member < member secrets, or the files listed in federation.yaml), then the generated
     ones (terraform outputs, redirector config).
@@ -398,7 +415,20 @@ def render_release(fed: Federation, member: Member, release: Release, *,
         layer = _file_layer(source, release.name, fed, source.secret, reread=reread)
         if layer is not None:
             layers.append(layer)
-    for layer in layers:
+    start = 0
+    if shared is not None and layers:
+        first = layers[0]
+        key = (first.name, first.file, id(first.data), first.secret)
+        if key not in shared:
+            merged: dict[str, Any] = {}
+            merged_origins: dict[KeyPath, list[Origin]] = {}
+            merge_layer(merged, first.data, first, merged_origins)
+            shared[key] = (first.data, merged, merged_origins)  # data kept: its id stays its
+        _data, merged, merged_origins = shared[key]
+        values = _copy_tree(merged)
+        origins = {path: list(found) for path, found in merged_origins.items()}
+        start = 1
+    for layer in layers[start:]:
         merge_layer(values, layer.data, layer, origins)
     stale: list[str] = []
     defaults: list[str] = []
@@ -450,20 +480,25 @@ def require_deployable(fed: Federation, member_name: str) -> Member:
 def render_member(
     fed: Federation, member_name: str, releases: list[str] | None = None, *,
     without_secrets: bool = False, skip_locked: bool = False,
+    shared: SharedMerges | None = None,
 ) -> list[RenderedRelease]:
-    """Every release of a member (or the named ones), in deploy order."""
+    """Every release of a member (or the named ones), in deploy order. shared: see
+    SharedMerges (one dict across the members of one federation)."""
     return render_releases(fed, require_deployable(fed, member_name), releases,
-                           without_secrets=without_secrets, skip_locked=skip_locked)
+                           without_secrets=without_secrets, skip_locked=skip_locked,
+                           shared=shared)
 
 
 def render_releases(
     fed: Federation, member: Member, releases: Sequence[str] | None = None, *,
     without_secrets: bool = False, skip_locked: bool = False, reread: bool = False,
+    shared: SharedMerges | None = None,
 ) -> list[RenderedRelease]:
     """Every release of an already resolved, deployable member (or the named ones)."""
     chosen = [member.release(r) for r in releases] if releases else list(member.releases)
     return [render_release(fed, member, r, without_secrets=without_secrets,
-                           skip_locked=skip_locked, reread=reread) for r in chosen]
+                           skip_locked=skip_locked, reread=reread, shared=shared)
+            for r in chosen]
 
 
 def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
