@@ -257,8 +257,11 @@ class Redirector:
         ramp = self.ramp
         while True:
             if ramp.pending:
+                # longer slices once half the lag is gone: a check left to its due launch
+                # would be done inside that request, all at once
+                urgent = ramp.due_in < ramp.lag // 2
                 try:
-                    ramp.work(PLAN_SLICE)
+                    ramp.work(PLAN_SLICE * (4 if urgent else 1))
                 except Exception:
                     log.exception("ramp planning crashed; the plan in force stays")
                     await asyncio.sleep(PLAN_IDLE)

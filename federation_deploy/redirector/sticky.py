@@ -308,6 +308,11 @@ class StickyRamp:
             self._take_effect()
 
     @property
+    def due_in(self) -> int:
+        """Launches until the pending check's plan is due (work() must be done by then)."""
+        return self._due - self.counted
+
+    @property
     def pending(self) -> bool:
         """True when work() has something to do now."""
         if self._steps is not None:
