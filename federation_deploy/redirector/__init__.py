@@ -5,7 +5,7 @@ It imports nothing from the rest of federation_deploy so that it can be deployed
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from federation_deploy.redirector.config import (
     RedirectorConfig,
@@ -14,18 +14,16 @@ from federation_deploy.redirector.config import (
     parse_config,
 )
 
-if TYPE_CHECKING:
-    from federation_deploy.redirector.app import make_app, serve
-
 
 def __getattr__(name: str) -> Any:
-    # the server (tornado, asyncio) only when asked for: every command that reads the config
-    # imports this package for redirector.config, and would pay for the server's imports
+    """The server (tornado) only when asked for: the deploy side imports this package for its
+    config parser, and every CLI start would otherwise pay for tornado.web."""
     if name in ("make_app", "serve"):
         from federation_deploy.redirector import app
 
         return getattr(app, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "RedirectorConfig",
