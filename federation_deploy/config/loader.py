@@ -3,7 +3,6 @@ file:line:key, and nothing is returned from invalid config."""
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from dataclasses import replace
@@ -35,7 +34,13 @@ from federation_deploy.config.model import (
     Release,
     TerraformStack,
 )
-from federation_deploy.config.problems import Checker, confined, join_keypath, kind_of
+from federation_deploy.config.problems import (
+    Checker,
+    confined,
+    join_keypath,
+    kind_of,
+    resolved,
+)
 from federation_deploy.config.rings import read_rings, read_rollout, versions_during_rollout
 from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
 from federation_deploy.config.values import check_listed_files
@@ -151,22 +156,9 @@ def _check_stand_in(path: Path, documents: dict[Path, Any]) -> list[Problem]:
 def display_path(path: Path) -> str:
     """path relative to the working directory when below it, for messages."""
     try:
-        return str(_resolved(path).relative_to(_resolved_dir(Path.cwd().absolute())))
+        return str(resolved(path).relative_to(resolved(Path.cwd())))
     except ValueError:
         return str(path)
-
-
-def _resolved(path: Path) -> Path:
-    """path.resolve(), its directory resolved once for all its files (a federation of 2,000
-    members has as many values files in one directory)."""
-    if path.name in ("", ".", "..") or path.is_symlink():
-        return path.resolve()
-    return _resolved_dir(path.absolute().parent) / path.name
-
-
-@functools.lru_cache(maxsize=64)
-def _resolved_dir(path: Path) -> Path:
-    return path.resolve()
 
 
 def _load_terraform_settings(check: Checker, root: LocatedMap, base: Path) -> tuple[str, Path]:
