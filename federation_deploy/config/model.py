@@ -379,10 +379,16 @@ class Federation:
 
     def member_of_host(self, host: str) -> str:
         """The member whose redirector host name is host (host itself when none is)."""
+        return self._member_of_host.get(host, host)
+
+    @functools.cached_property
+    def _member_of_host(self) -> dict[str, str]:
+        """{host name: member}, the first member of a name: by_member maps every host of a
+        redirector's answer, a scan of the members each would be quadratic."""
+        found: dict[str, str] = {}
         for m in self.members.values():
-            if m.host_name == host:
-                return m.name
-        return host
+            found.setdefault(m.host_name, m.name)
+        return found
 
     def by_member(self, hosts: Mapping[str, Any]) -> dict[str, Any]:
         """A mapping keyed by redirector host names (/active_hosts, a config's hosts) keyed
