@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -394,10 +395,16 @@ class Federation:
 
     def member_of_host(self, host: str) -> str:
         """The member whose redirector host name is host (host itself when none is)."""
+        return self._member_of_host.get(host, host)
+
+    @functools.cached_property
+    def _member_of_host(self) -> dict[str, str]:
+        """{host name: member}, the first member of a name: by_member maps every host of a
+        redirector's answer, a scan of the members each would be quadratic."""
+        found: dict[str, str] = {}
         for m in self.members.values():
-            if m.host_name == host:
-                return m.name
-        return host
+            found.setdefault(m.host_name, m.name)
+        return found
 
     def by_member(self, hosts: Mapping[str, Any]) -> dict[str, Any]:
         """A mapping keyed by redirector host names (/active_hosts, a config's hosts) keyed
@@ -405,8 +412,13 @@ class Federation:
         return {self.member_of_host(str(host)): value for host, value in hosts.items()}
 
     def values_file(self, member: str | None, secret: bool = False) -> Path:
-        base = self.config_dir / "secrets" / "values" if secret else self.config_dir / "values"
+        base = self._values_dirs[secret]
         return base / f"{member or 'common'}.yaml"
+
+    @functools.cached_property
+    def _values_dirs(self) -> tuple[Path, Path]:
+        """values/ and secrets/values/, built once: render looks up four files per release."""
+        return self.config_dir / "values", self.config_dir / "secrets" / "values"
 
     def generated_outputs_file(self, member: str) -> Path:
         return self.config_dir / "generated" / f"{member}.terraform.json"

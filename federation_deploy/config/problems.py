@@ -3,6 +3,7 @@ stopping at the first; and the small helpers its messages use."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,14 @@ def display_path(path: Path) -> str:
     """path relative to the working directory when below it, for messages: the file as it is
     listed (its directory's links resolved, not its own: a link loop has no real path)."""
     try:
-        return str((path.parent.resolve() / path.name).relative_to(Path.cwd().resolve()))
+        return str((_resolved_dir(path.absolute().parent) / path.name).relative_to(
+            _resolved_dir(Path.cwd())))
     except (ValueError, OSError, RuntimeError):
         return str(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved_dir(path: Path) -> Path:
+    """A directory resolved once for all its files, for messages only (a federation of 2,000
+    members has as many values files in one directory); confinement never uses this cache."""
+    return path.resolve()

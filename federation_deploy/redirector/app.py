@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import signal
+import time
 from collections.abc import Callable
 from email.utils import formatdate
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import tornado.web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
 from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
@@ -25,7 +28,7 @@ from federation_deploy.redirector.config import (
     load_config,
     loads_config,
 )
-from federation_deploy.redirector.handlers import routes
+from federation_deploy.redirector.handlers import LaunchRedirect, launch_target_ok, routes
 from federation_deploy.redirector.health_checks import (
     Clock,
     Fetch,
@@ -44,13 +47,17 @@ from federation_deploy.redirector.routing import (
     cache_key,
     route,
 )
-from federation_deploy.redirector.sticky import StickyRamp
+from federation_deploy.redirector.sticky import DEFAULT_LAG, StickyRamp
 
 log = logging.getLogger("federation_deploy.redirector")
 
 GOLDEN = 0.6180339887498949  # 1/phi: the Weyl step with the most even spread of [0, 1)
 # reasons of launches the routing chose itself (no cookie, not the all-unhealthy fallback)
 _CHOSEN_BY_ROUTING = frozenset((REASON_RENDEZVOUS, REASON_RAMP))
+# The sticky ramp's planning runs between requests in slices of this many seconds, and looks
+# for work this often when it has none.
+PLAN_SLICE = 0.0005
+PLAN_IDLE = 0.01
 
 
 class LaunchDraws:
@@ -166,6 +173,7 @@ class Redirector:
         self.metrics = Metrics()
         self.in_flight = 0
         self._expires: tuple[int, str] = (0, "")
+        self._date: tuple[int, str] = (0, "")
         self._given_fetch = fetch
         self._fetch = fetch
         self._check_client: AsyncHTTPClient | None = None
@@ -180,7 +188,7 @@ class Redirector:
             retry_delay=retry_delay,
             on_change=self.rebuild_table,
         )
-        self.ramp = sticky_ramp if sticky_ramp is not None else StickyRamp()
+        self.ramp = sticky_ramp if sticky_ramp is not None else StickyRamp(lag=DEFAULT_LAG)
         self.table: RoutingTable = build_table(
             config.hosts, frozenset(), config.load_balancer, config.ramp_policy
         )
@@ -208,9 +216,10 @@ class Redirector:
             self._check_client = AsyncHTTPClient(force_instance=True, max_clients=32)
             self._fetch = tornado_fetch(self._check_client)
         self.monitor.start()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._plan_between_requests(), name="ramp-planner"))
         if self.watcher is not None:
             self.watcher.poll()
-            loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self._watch_config(), name="config-watcher"))
 
     async def stop(self) -> None:
@@ -239,6 +248,26 @@ class Redirector:
         if self._proxy_client is None:
             self._proxy_client = AsyncHTTPClient(force_instance=True, max_clients=64)
         return self._proxy_client
+
+    async def _plan_between_requests(self) -> None:
+        """The sticky ramp's estimate and checks, off the launch path (see StickyRamp).
+
+        Real time, not self.clock: this shares the CPU with requests, it is no timed hold.
+        """
+        ramp = self.ramp
+        while True:
+            if ramp.pending:
+                # longer slices once half the lag is gone: a check left to its due launch
+                # would be done inside that request, all at once
+                urgent = ramp.due_in < ramp.lag // 2
+                try:
+                    ramp.work(PLAN_SLICE * (4 if urgent else 1))
+                except Exception:
+                    log.exception("ramp planning crashed; the plan in force stays")
+                    await asyncio.sleep(PLAN_IDLE)
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(PLAN_IDLE)
 
     # config --------------------------------------------------------------------------------
 
@@ -289,8 +318,16 @@ class Redirector:
         if choice.reason in _CHOSEN_BY_ROUTING:
             # a launch the routing chose (no cookie, no fallback): it counts for popularity,
             # under either ramp policy, so that a ramp that starts finds the estimate warm
-            self.ramp.observe(cache_key(path))
+            self.ramp.count(cache_key(path))
         return choice
+
+    def http_date(self) -> str:
+        """The Date header of now, formatted once a second."""
+        now = int(time.time())
+        cached = self._date
+        if cached[0] != now:
+            cached = self._date = (now, formatdate(now, usegmt=True))
+        return cached[1]
 
     def cookie_lifetime(self) -> tuple[int, str]:
         """(Max-Age, Expires) of the `host` cookie; the date is formatted once a second."""
@@ -378,7 +415,10 @@ def _maybe(weight: float | None) -> str:
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Access log: errors loudly, the thousands of redirects per second only at debug level."""
-    status = handler.get_status()
+    log_answer(handler.request, handler.get_status())
+
+
+def log_answer(request: HTTPServerRequest, status: int) -> None:
     if status >= 500:
         level = logging.ERROR
     elif status >= 400:
@@ -386,7 +426,6 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     else:
         level = logging.DEBUG
     if access_log.isEnabledFor(level):
-        request = handler.request
         access_log.log(
             level, "%d %s %s (%s) %.1fms", status, request.method, request.uri,
             request.remote_ip, 1000 * request.request_time(),
@@ -403,6 +442,16 @@ class RedirectorApplication(tornado.web.Application):
     def __init__(self, redirector: Redirector) -> None:
         self.redirector = redirector
         super().__init__(routes(redirector), log_function=log_request, compress_response=False)
+
+    # tornado types the result as its own delegate; its router takes any HTTPMessageDelegate
+    def find_handler(  # type: ignore[override]
+        self, request: HTTPServerRequest, **kwargs: Any
+    ) -> HTTPMessageDelegate:
+        """Launches (GET /build/... with a well-formed target) skip the RequestHandler."""
+        if (request.method == "GET" and request.path.startswith("/build/")
+                and launch_target_ok(request.uri)):
+            return LaunchRedirect(self.redirector, request, log_answer)
+        return super().find_handler(request, **kwargs)
 
     def start(self) -> None:
         self.redirector.start()
@@ -481,6 +530,10 @@ async def _serve(
     on_listening: Callable[[int], None] | None,
 ) -> None:
     app = make_app(config, config_path=config_path)
+    # what start-up built lives as long as the process: out of the collector's sight, a full
+    # collection walks only what requests allocate (a pause of a few ms otherwise)
+    gc.collect()
+    gc.freeze()
     server = HTTPServer(app, xheaders=True)
     sockets = bind_sockets(port, address)
     server.add_sockets(sockets)

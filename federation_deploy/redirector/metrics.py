@@ -237,10 +237,17 @@ def ramp_families(config: RedirectorConfig, table: RoutingTable, ramp: StickyRam
         [({}, float(ramp.replans))],
     )
     lines += family(
+        "federation_ramp_late_checks_total",
+        "counter",
+        "Sticky policy: checks a launch had to finish itself, the planning between requests "
+        "being behind (a saturated redirector).",
+        [({}, float(ramp.late))],
+    )
+    lines += family(
         "federation_ramp_observed_launches_total",
         "counter",
         "Cookie-less launches counted by the popularity estimate since the redirector started.",
-        [({}, float(ramp.popularity.launches))],
+        [({}, float(ramp.counted))],
     )
     lines += family(
         "federation_ramp_tracked_repositories",

@@ -30,7 +30,7 @@ from ruamel.yaml.error import YAMLError
 
 from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
 from federation_deploy.errors import ConfigError, WeightsConflict
-from federation_deploy.values.render import redirector_config
+from federation_deploy.values.redirector_config import redirector_config
 from federation_deploy.yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
 LOCK_TIMEOUT = 60.0  # a compare-and-swap holds its lock for milliseconds; a minute is a hang

@@ -20,7 +20,7 @@ from federation_deploy.config import (
 )
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.errors import ConfigError, UsageError
-from federation_deploy.traffic.shares import plain_number
+from federation_deploy.values.redirector_config import redirector_config
 from federation_deploy.values.secrets import SHORT_SECRET, contains_secret
 from federation_deploy.yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
@@ -251,6 +251,15 @@ def merge_layer(
         origins.setdefault(path, []).append(Origin(layer.name, loc, plain, layer.secret))
 
 
+def _copy_tree(value: Any) -> Any:
+    """A copy of merged values: new dicts and lists, the scalars shared."""
+    if isinstance(value, dict):
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(item) for item in value]
+    return value
+
+
 def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
     """A nested dict holding value at path (for generated layers)."""
     node = data
@@ -281,10 +290,13 @@ def _file_layer(layer: ValuesLayer, release: str, fed: Federation, secret: bool,
 
 
 def _relative(path: Path, fed: Federation) -> str:
-    try:
-        return str(path.relative_to(fed.config_dir))
-    except ValueError:
-        return str(path)
+    """path.relative_to(fed.config_dir) as a string, else path: with strings (both paths
+    are normalised), as it runs for every layer of every release."""
+    text, base = str(path), str(fed.config_dir)
+    if base == ".":  # a relative path is relative to "." already; an absolute one is not
+        return text
+    prefix = base if base.endswith("/") else base + "/"
+    return text[len(prefix):] if text.startswith(prefix) and len(text) > len(prefix) else text
 
 
 def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | None:
@@ -381,9 +393,17 @@ def stale_redirector_hosts(fed: Federation, values: Any) -> list[str]:
     return [str(n) for n in hosts if str(n) not in routed] if isinstance(hosts, dict) else []
 
 
+# The merge of a layer every release of that name starts with (values/common.yaml's section),
+# kept by its (name, file, data) for the next release that starts with it: (data, values,
+# origins). validate renders every member, and merging the common layer anew for each was
+# most of its rendering.
+SharedMerges = dict[tuple[str, str, int, bool], tuple[Any, dict[str, Any],
+                                                      dict[KeyPath, list[Origin]]]]
+
+
 def render_release(fed: Federation, member: Member, release: Release, *,
                    without_secrets: bool = False, skip_locked: bool = False,
-                   reread: bool = False) -> RenderedRelease:
+                   reread: bool = False, shared: SharedMerges | None = None) -> RenderedRelease:
     """Merge the layers of one release (config.values_layers: common < common secrets <
     member < member secrets, or the files listed in federation.yaml), then the generated
     ones (terraform outputs, redirector config).
@@ -418,7 +438,20 @@ def render_release(fed: Federation, member: Member, release: Release, *,
         layer = _file_layer(source, release.name, fed, source.secret, reread=reread)
         if layer is not None:
             layers.append(layer)
-    for layer in layers:
+    start = 0
+    if shared is not None and layers:
+        first = layers[0]
+        key = (first.name, first.file, id(first.data), first.secret)
+        if key not in shared:
+            merged: dict[str, Any] = {}
+            merged_origins: dict[KeyPath, list[Origin]] = {}
+            merge_layer(merged, first.data, first, merged_origins)
+            shared[key] = (first.data, merged, merged_origins)  # data kept: its id stays its
+        _data, merged, merged_origins = shared[key]
+        values = _copy_tree(merged)
+        origins = {path: list(found) for path, found in merged_origins.items()}
+        start = 1
+    for layer in layers[start:]:
         merge_layer(values, layer.data, layer, origins)
     stale: list[str] = []
     defaults: list[str] = []
@@ -470,20 +503,25 @@ def require_deployable(fed: Federation, member_name: str) -> Member:
 def render_member(
     fed: Federation, member_name: str, releases: list[str] | None = None, *,
     without_secrets: bool = False, skip_locked: bool = False,
+    shared: SharedMerges | None = None,
 ) -> list[RenderedRelease]:
-    """Every release of a member (or the named ones), in deploy order."""
+    """Every release of a member (or the named ones), in deploy order. shared: see
+    SharedMerges (one dict across the members of one federation)."""
     return render_releases(fed, require_deployable(fed, member_name), releases,
-                           without_secrets=without_secrets, skip_locked=skip_locked)
+                           without_secrets=without_secrets, skip_locked=skip_locked,
+                           shared=shared)
 
 
 def render_releases(
     fed: Federation, member: Member, releases: Sequence[str] | None = None, *,
     without_secrets: bool = False, skip_locked: bool = False, reread: bool = False,
+    shared: SharedMerges | None = None,
 ) -> list[RenderedRelease]:
     """Every release of an already resolved, deployable member (or the named ones)."""
     chosen = [member.release(r) for r in releases] if releases else list(member.releases)
     return [render_release(fed, member, r, without_secrets=without_secrets,
-                           skip_locked=skip_locked, reread=reread) for r in chosen]
+                           skip_locked=skip_locked, reread=reread, shared=shared)
+            for r in chosen]
 
 
 def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
@@ -496,79 +534,3 @@ def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
     text = (f"{members} without secrets: skipped "
             f"{', '.join(skipped) or 'no secret file (none found)'}")
     return text + (f"; the stand-in {stand_in} in their place" if stand_in else "")
-
-
-def redirector_config(fed: Federation) -> dict[str, Any]:
-    """The redirector's config.json: mybinder.org's `federationRedirect` values, from
-    federation.yaml, so weights live in one place only. ConfigError (federation.yaml's file,
-    line and key) for a config the redirector's own loader would refuse: validate, `redirector
-    config`, render and every publish go through here, so none of them passes what the
-    redirector's pods would then refuse at start (crash-looping)."""
-    from federation_deploy.redirector.config import RedirectorConfigError, parse_config
-
-    config = _redirector_config(fed)
-    try:
-        parse_config(config)
-    except RedirectorConfigError as exc:
-        raise _redirector_refusal(fed, exc) from None
-    return config
-
-
-def _redirector_refusal(fed: Federation, exc: Any) -> ConfigError:
-    """The redirector's refusal of a generated key, said at the federation.yaml key behind it."""
-    file = fed.path.name
-    parts = str(exc.key).split(".")
-    if parts[0] == "hosts" and len(parts) > 2:
-        member = next((m for m in fed.members.values() if m.host_name == parts[1]), None)
-        if member is not None:
-            field = {"final_weight": "target_weight"}.get(parts[2], parts[2])
-            return ConfigError.single(member.location.file or file, member.location.line,
-                                      f"members.{member.name}.{field}",
-                                      f"the redirector refuses it: {exc.message}")
-    return ConfigError.single(file, None, f"redirector.{exc.key}",
-                              f"the redirector refuses it: {exc.message}")
-
-
-def _redirector_config(fed: Federation) -> dict[str, Any]:
-    r = fed.redirector
-    hosts: dict[str, Any] = {}
-    for m in fed.members.values():
-        if not m.routed:
-            continue
-        host: dict[str, Any] = {
-            "url": m.url,
-            "weight": plain_number(m.weight),
-            "health": m.health_url,
-            "versions": m.versions_url,
-        }
-        if m.prime:
-            host["prime"] = True
-        if m.ramp is not None and m.drained is None:  # a drained member's ramp is paused
-            host["ramp"] = True
-            # the weight the ramp ends at: the redirector's sticky ramp gives the member only
-            # repositories it keeps at that weight, so completing the ramp moves nobody off it
-            host["final_weight"] = plain_number(m.ramp.to_weight)
-        hosts[m.host_name] = host
-    config: dict[str, Any] = {
-        # the weights' generation: a publish compares it (traffic/weights.py), /active_hosts
-        # reports it
-        "generation": fed.generation,
-        "hosts": hosts,
-        "check": {
-            "period": plain_number(r.check.period),
-            "jitter": r.check.jitter,
-            "retries": r.check.retries,
-            "timeout": plain_number(r.check.timeout),
-            "failed_period": plain_number(r.check.failed_period),
-        },
-        "load_balancer": r.load_balancer,
-        "pod_headroom": r.pod_headroom,
-        "host_cookie_age_hours": plain_number(r.host_cookie_age_hours),
-        "ramp_policy": r.ramp_policy,
-        "prime_fallback_after": plain_number(r.prime_fallback_after),
-    }
-    accepted = fed.rollout.accepted_versions if fed.rollout is not None else None
-    if accepted is not None:
-        # while ring 1 and 2 of a rollout run, members on either version stay in rotation
-        config["accepted_versions"] = accepted
-    return config

@@ -24,7 +24,8 @@ from federation_deploy.errors import (
 )
 from federation_deploy.health.probe import HttpAnswer, Retry
 from federation_deploy.traffic import publish
-from federation_deploy.values.render import redirector_config, render_member
+from federation_deploy.values.redirector_config import redirector_config
+from federation_deploy.values.render import render_member
 from tests.helpers.pins import pinned
 from tests.helpers.recording import RecordingRunner
 

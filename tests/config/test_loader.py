@@ -231,7 +231,7 @@ def test_ramp_policy_reaches_the_redirector_config(config_dir: Path, edit: Edit)
     """federation.yaml's redirector.ramp_policy is what the redirector's config.json says,
     and the redirector itself accepts the rendered config (it would refuse a bad policy)."""
     from federation_deploy.redirector.config import parse_config
-    from federation_deploy.values.render import redirector_config
+    from federation_deploy.values.redirector_config import redirector_config
 
     fed = load_federation(config_dir)
     assert fed.redirector.ramp_policy == "sticky"
@@ -254,7 +254,7 @@ def test_credentials_in_a_url_are_refused_and_not_printed(config_dir: Path, edit
 
 def test_prime_fallback_after_is_read_and_checked(config_dir: Path,
                                                   edit: Callable[[str, str, str], None]) -> None:
-    from federation_deploy.values.render import redirector_config
+    from federation_deploy.values.redirector_config import redirector_config
 
     assert load_federation(config_dir).redirector.prime_fallback_after == 600
     edit("federation.yaml", "  host_cookie_age_hours: 4\n",

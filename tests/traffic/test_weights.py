@@ -25,7 +25,7 @@ from federation_deploy.traffic.weights import (
     write_federation,
     writer_lock,
 )
-from federation_deploy.values.render import redirector_config
+from federation_deploy.values.redirector_config import redirector_config
 
 
 def set_weight(name: str, weight: float) -> Edit:
