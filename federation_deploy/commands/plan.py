@@ -50,7 +50,6 @@ from federation_deploy.review.changes import (
 from federation_deploy.review.report import as_json, markdown, table
 from federation_deploy.runner import Runner
 from federation_deploy.values.render import render_releases
-from federation_deploy.values.secrets import censor
 
 FORMATS = {"markdown": markdown, "json": as_json, "table": table}
 # the branches whose merge base with HEAD is the default REF, first found wins
@@ -87,8 +86,11 @@ def plan(config_dir: Path, *, runner: Runner, ref: str | None = None,
                        os.environ if environ is None else environ)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text, secrets = result
-    stdout = censor(FORMATS[output](text), secrets)
+    # no censoring of the report by string matching: secret keys are reduced to
+    # changed/unchanged by key path (review.changes.values_changes), which is the one
+    # mechanism; every value printed is a plain layer's (public) value
+    text = result
+    stdout = FORMATS[output](text)
     code = EXIT_CHANGES if exit_code and text.changed else EXIT_OK
     changed = [m.name for m in text.members if m.changed]
     message = (f"plan: {len(changed)} member(s) change ({', '.join(changed)})" if changed
@@ -136,7 +138,7 @@ def _export(runner: Runner, root: Path, rev: str, dest: Path, ignored: list[str]
 
 
 def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, head: str,
-          work: Path, environ: Mapping[str, str]) -> tuple[Plan, set[str]]:
+          work: Path, environ: Mapping[str, str]) -> Plan:
     # the git-ignored secrets (config/secrets/ here) are in no commit: both sides read them
     secrets_dir = f"{config_rel}/secrets" if config_rel else "secrets"
     ignored = [p for p in git.ignored_files(runner, root, secrets_dir)
@@ -159,15 +161,13 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
     terraform_rel = _inside(after.terraform_root, work / "head")
     layout = RepoLayout(root=work / "head", config=config_rel, terraform=terraform_rel)
     cd = changed_matrix(after, layout, commit, files, data_before, data_after)
-    secrets: set[str] = set()
     names = [*after.members, *(n for n in (before.members if before else {})
                                if n not in after.members)]
     changes: list[MemberChange] = []
     sides = _Sides(before, after, runner, root, commit, head, config_rel)
     for name in names:
-        change, found = sides.member(name, terraform_files_of=lambda stack: terraform_files(
+        change = sides.member(name, terraform_files_of=lambda stack: terraform_files(
             stack, terraform_rel, files), environ=environ)
-        secrets |= found
         change = replace(change, deployed_by_cd=name in cd.reasons,
                          cd_reasons=tuple(cd.reasons.get(name, ())))
         if change.status == "unchanged" and change.changed:
@@ -179,7 +179,7 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
     plan_ = Plan(ref=ref, commit=commit, head=head, members=tuple(changes),
                  federation=federation_key_changes(data_before, data_after),
                  cd_order=tuple(m.name for m in deploy_order(after)), notes=tuple(notes))
-    return plan_, secrets
+    return plan_
 
 
 @dataclass(frozen=True)
@@ -195,17 +195,15 @@ class _Sides:
     config_rel: str
 
     def member(self, name: str, *, terraform_files_of: Callable[[str | None], tuple[str, ...]],
-               environ: Mapping[str, str]) -> tuple[MemberChange, set[str]]:
-        """One member's change, and the secret strings its renders hold (for the censor).
-        Locked secrets on either side: both sides rendered with the stand-in."""
+               environ: Mapping[str, str]) -> MemberChange:
+        """One member's change. Locked secrets on either side: both sides rendered with the
+        stand-in."""
         was = self.before.members.get(name) if self.before else None
         now = self.after.members.get(name)
         locked = sorted(_locked_secret_files(self.before, was)
                         | _locked_secret_files(self.after, now))
         rendered = (_render(self.before, was, bool(locked)),
                     _render(self.after, now, bool(locked)))
-        secrets = {s for side in rendered for r in side.releases.values()
-                   for s in r.secret_strings()}
         change = member_change(name, self.before, self.after, *rendered)
         stack_files = terraform_files_of(change.terraform_stack)
         extra = (f"secret values: {', '.join(locked)} git-crypt locked; rendered with the "
@@ -216,7 +214,7 @@ class _Sides:
             if stack_files else None,
             locked_secrets=_locked_states(self.runner, self.root, self.commit, self.head,
                                           self.config_rel, locked),
-            not_computed=change.not_computed + extra), secrets
+            not_computed=change.not_computed + extra)
 
 
 def _in_repository(exc: ConfigError, tree: Path, root: Path) -> ConfigError:

@@ -304,3 +304,33 @@ def test_an_invalid_head_config_is_named_as_in_the_repository(repo: Path, config
     code, _, err = plan(config_dir, "--changed-since", "main")
     assert code == 2
     assert f"{repo}/config/federation.yaml:" in err and "federation-deploy-plan-" not in err
+
+
+def test_short_secrets_leave_public_text_intact(repo: Path, config_dir: Path,
+                                                edit: Edit) -> None:
+    # secrets "a" and "b": the report is not censored by string matching (which blanked the
+    # word "a" in a public value and the `<b>` of the comment); secret keys are reduced to
+    # changed/unchanged by key path, and no secret-only value is printed
+    secret = config_dir / "secrets" / "values" / "gke.yaml"
+    secret.write_text(f"binderhub:\n  registry:\n    password: {OLD_SECRET}\n"
+                      "    username: a\n    token: a\n")
+    commit(repo, "short secrets")
+    git(repo, "tag", "short")
+    edit("config/values/gke.yaml", "pod_quota: 300",
+         "pod_quota: 300\n      banner: mybinder.org is a public service")
+    secret.write_text(f"binderhub:\n  registry:\n    password: {NEW_SECRET}\n"
+                      "    username: a\n    token: b\n")
+    commit(repo)
+    code, out, err = plan(config_dir, "--changed-since", "short", "-o", "markdown")
+    assert code == 0, err
+    assert "<code>&quot;mybinder.org is a public service&quot;</code>" in out
+    assert "<summary><b>gke</b> (gcp): changed</summary>" in out
+    assert "***" not in out
+    assert "<code>registry.token</code>: changed" in out
+    assert "<code>registry.password</code>: changed" in out
+    assert "2 unchanged" not in out and "1 unchanged" in out  # username
+    for text in (out, err):
+        assert OLD_SECRET not in text and NEW_SECRET not in text
+    code, out, _ = plan(config_dir, "--changed-since", "short", "-o", "table")
+    assert "registry.token: changed (secret)" in out and "***" not in out
+    assert "banner: - -> \"mybinder.org is a public service\"" in out
