@@ -19,8 +19,10 @@ from ruamel.yaml.comments import CommentedMap
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.validate import validate
 from federation_deploy.config import CLOUDS, NAME, Federation, url_problem
+from federation_deploy.config.aws_names import cluster_name, name_limit, overlaps
 from federation_deploy.config.scaffold import (
     DEFAULT_REGIONS,
+    SHARED_MODULES,
     MemberSpec,
     member_entry,
     stack_directory,
@@ -47,6 +49,8 @@ def resolve_spec(fed: Federation, name: str, cloud: str, *, region: str | None,
         raise UsageError(f"member {name!r} is already in {fed.path}")
     if cloud not in CLOUDS:
         raise UsageError(f"--cloud {cloud!r}: one of {', '.join(CLOUDS)}")
+    if cloud == "aws":
+        _check_aws_name(fed, name)
     if cloud == "gcp" and not project:
         raise UsageError("--cloud gcp needs --project (the Google Cloud project of its cluster)")
     if region is None:
@@ -73,6 +77,25 @@ def resolve_spec(fed: Federation, name: str, cloud: str, *, region: str | None,
     return MemberSpec(name=name, cloud=cloud, url=url, region=region, project=project,
                       kubernetes_version=versions[-1] if versions else "1.29",
                       target_weight=target_weight, template=template)
+
+
+def _check_aws_name(fed: Federation, name: str) -> None:
+    """An AWS member's name is its cluster's, and so its IAM and bucket names': it must fit
+    them all (the limit computed from the module's templates) and stay apart from every other
+    AWS member's `<cluster name>-*` in the account."""
+    module = fed.terraform_root / "aws" / "modules" / SHARED_MODULES["aws"]
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted(module.glob("*.tf")))
+    limit = name_limit(text)
+    if len(name) > limit.length:
+        raise UsageError(f"member name {name!r} is {len(name)} characters: an AWS member's "
+                         f"name is at most {limit.length}, for "
+                         f"{limit.decided_by.format(name=name)}")
+    for other in fed.members.values():
+        if other.cloud == "aws" and overlaps(name, cluster_name(other)):
+            raise UsageError(f"member name {name!r} overlaps member {other.name}'s cluster "
+                             f"name {cluster_name(other)!r} (IAM roles <cluster name>-* share "
+                             "the account): pick a name that is neither it nor it plus a "
+                             "dash")
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -121,9 +144,10 @@ def new(fed: Federation, name: str, cloud: str, runner: Runner, *, region: str |
             else:
                 path.unlink(missing_ok=True)
         raise
+    target = "" if spec.cloud == "external" else \
+        f" (target_weight {plain_number(spec.target_weight)})"
     return CommandResult(stdout=_next_steps(fed, spec, created),
-                         messages=(*messages, f"added member {spec.name} at weight 0 "
-                                   f"(target_weight {plain_number(spec.target_weight)})"))
+                         messages=(*messages, f"added member {spec.name} at weight 0{target}"))
 
 
 def _write_stack(stack_dir: Path, files: dict[str, str]) -> None:
@@ -193,20 +217,28 @@ def _next_steps(fed: Federation, spec: MemberSpec, created: list[Path]) -> str:
                      "MEMBER_KUBECONFIG expressions of the workflows")
     if spec.cloud != "external":
         lines += [f"  federation-deploy deploy {name} --dry-run   # then merge: CD deploys it"]
-    lines += [f"  federation-deploy ramp {name} --dry-run   # the ramp's plan, to "
-              f"target_weight {plain_number(spec.target_weight)}",
-              f"  federation-deploy ramp {name}"]
+    if spec.cloud == "external":
+        # an external member cannot be ramped (validate refuses its ramp): its weight is set
+        lines.append(f"  federation-deploy traffic set {name} --weight "
+                     f"{plain_number(spec.target_weight)}   # routes launches to it")
+    else:
+        lines += [f"  federation-deploy ramp {name} --dry-run   # the ramp's plan, to "
+                  f"target_weight {plain_number(spec.target_weight)}",
+                  f"  federation-deploy ramp {name}"]
     return "\n".join(lines) + "\n"
 
 
-def remove(fed: Federation, name: str) -> CommandResult:
+def remove(fed: Federation, name: str, *, prime_command: bool = False) -> CommandResult:
     """Remove the member's entry (one writer) when it takes no launches, runs nothing the
     others need and has no values file left (validate would refuse those); say which of its
-    other files to delete (none is deleted here)."""
+    other files to delete (none is deleted here). prime_command: whether this CLI has
+    `traffic prime` to advise (else the advice is the federation.yaml key)."""
     member = fed.member(name)
     if member.prime:
+        how = ("`federation-deploy traffic prime OTHER`" if prime_command
+               else f"move `prime: true` to another routed member in {fed.path.name}")
         raise UsageError(f"member {name} is the prime member: make another prime first "
-                         "(`federation-deploy traffic prime`)")
+                         f"({how})")
     if name == fed.redirector.member:
         raise UsageError(f"member {name} runs the redirector (redirector.member in "
                          f"{fed.path.name}): move it first")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -69,11 +70,13 @@ def test_an_external_member_has_no_files(config_dir: Path, name: str) -> None:
     code, out, err = run(config_dir, "member", "new", name, "--cloud", "external", "--url",
                          f"https://binder.{name}.example.org/")
     assert code == 0, err
+    # never ramped: no target_weight; its next step is `traffic set`, not a ramp
     assert members(config_dir)[name] == {"url": f"https://binder.{name}.example.org",
-                                         "cloud": "external", "weight": 0,
-                                         "target_weight": 15}
+                                         "cloud": "external", "weight": 0}
     assert not (config_dir / "values" / f"{name}.yaml").exists()
     assert f"deploy {name}" not in out and "terraform" not in out
+    assert "ramp" not in out and f"  federation-deploy traffic set {name} --weight 15" in out
+    assert "target_weight" not in err
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -132,7 +135,8 @@ def test_an_aws_member_gets_its_own_state_and_a_lock_file(
     assert "hashicorp/aws" in (stack / ".terraform.lock.hcl").read_text()
     entry = members(config_dir)[name]
     assert entry["terraform"]["stack"] == f"aws/{name}"
-    assert entry["cluster"] == {"region": "eu-west-1", "name": "binderhub"}
+    # the cluster (and so its IAM names) after the member, apart from curvenote's binderhub-*
+    assert entry["cluster"] == {"region": "eu-west-1", "name": name}
     assert entry["releases"][-1] == {"name": "binderhub", "chart": "binderhub",
                                      "namespace": name}
     assert out.splitlines()[2] == (
@@ -155,6 +159,13 @@ def test_remove_refuses_a_member_with_weight_or_the_prime(config_dir: Path) -> N
     assert code == 2 and "has weight 15" in err and "traffic set ovh2 --weight 0" in err
     code, _, err = run(config_dir, "member", "remove", "gke")
     assert code == 2 and "prime member" in err
+    # the advice names `traffic prime` only when this CLI has it
+    traffic = cli.commands["traffic"]
+    if isinstance(traffic, click.Group) and "prime" in traffic.commands:
+        assert "`federation-deploy traffic prime OTHER`" in err
+    else:
+        assert "traffic prime" not in err
+        assert "move `prime: true` to another routed member in federation.yaml" in err
     assert {"ovh2", "gke"} <= set(members(config_dir))
 
 
@@ -187,3 +198,16 @@ def test_remove_of_a_member_ci_order_names_is_refused_and_nothing_changes(
     code, _, err = run(config_dir, "member", "remove", name)
     assert code == 2 and "ci" in err
     assert path.read_text() == before
+
+
+@pytest.mark.parametrize(("taken", "message"), [
+    ("a" * 39, "at most 38, for S3 bucket mybinder-" + "a" * 39 + "-terraform-state"),
+    ("binderhub", "overlaps member curvenote's cluster name 'binderhub'"),
+    ("binderhub-west", "overlaps member curvenote's cluster name 'binderhub'"),
+])
+def test_aws_names_that_do_not_fit_or_overlap_are_refused(config_dir: Path, taken: str,
+                                                          message: str) -> None:
+    before = snapshot(config_dir.parent)
+    code, _, err = run(config_dir, "member", "new", taken, "--cloud", "aws")
+    assert code == 2 and message in err
+    assert snapshot(config_dir.parent) == before

@@ -264,3 +264,22 @@ def test_a_local_prometheus_url_is_accepted(config_dir: Path, edit: Edit) -> Non
     edit("federation.yaml", "redirector:\n",
          "redirector:\n  prometheus_url: http://127.0.0.1:9090/\n")
     assert load_federation(config_dir).redirector.prometheus_url == "http://127.0.0.1:9090"
+
+
+@pytest.mark.parametrize(("cluster", "problem"), [
+    ("binderhub", True), ("binderhub-west", True), ("binderhubwest", False),
+    ("binderhub-west\n      role_arn: arn:aws:iam::123456789012:role/deployer", True),
+])
+def test_two_aws_members_whose_iam_names_overlap(config_dir: Path, edit: Edit, cluster: str,
+                                                 problem: bool) -> None:
+    # curvenote's roles are binderhub-*, and its deploy role may manage role/binderhub-*:
+    # a member named binderhub or binderhub-<anything> in the same account collides
+    edit("federation.yaml", "  curvenote:\n", "  west:\n    url: https://west.example.org\n"
+         "    cloud: aws\n    weight: 0\n    cluster:\n      region: us-west-2\n"
+         f"      name: {cluster}\n  curvenote:\n")
+    code, _, err = run(config_dir, "validate")
+    if problem:
+        assert code == 2 and "members.curvenote.cluster.name: cluster name 'binderhub' " \
+            f"overlaps member west's {cluster.split()[0]!r}" in err
+    else:
+        assert "overlaps" not in err
