@@ -590,3 +590,39 @@ def test_staging_label_deploys_the_head_behind_an_environment() -> None:
     assert steps(deploy)[0]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
     # it deploys as CD's staging job does, after its own checkout and install
     assert steps(deploy)[3:] == steps(jobs("cd")["staging"])[3:]
+
+
+def test_staging_members_are_the_base_commits(tmp_path: Path) -> None:
+    """The staging set is computed from the BASE commit by the base's code; the matrix step,
+    run by bash on a base and a pull-request head whose ci.staging lists a prod member, refuses
+    it (a pull request cannot get prod members deployed with staging's credentials)."""
+    if shutil.which("jq") is None:
+        pytest.skip("needs jq")
+    matrix = jobs("staging")["matrix"]
+    checkouts = [s for s in steps(matrix) if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert checkouts[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert "path" not in checkouts[0]["with"]  # installed from (pip install .) and read: base
+    assert checkouts[1]["with"] == {"persist-credentials": False, "path": "pr-head",
+                                    "ref": "${{ github.event.pull_request.head.sha }}"}
+    step = next(s for s in steps(matrix) if s.get("id") == "matrix")
+    fixture = FIXTURE_CONFIG.parent
+
+    def run_step(head_extra: str) -> subprocess.CompletedProcess[str]:
+        work = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(fixture, work)
+        shutil.copytree(fixture, work / "pr-head")
+        federation = work / "pr-head" / "config" / "federation.yaml"
+        federation.write_text(federation.read_text() + head_extra)
+        env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "FEDERATION_DEPLOY_CONFIG_DIR": "config", "HEAD_REPO": "o/r",
+               "GITHUB_REPOSITORY": "o/r", "GITHUB_OUTPUT": str(work / "out"),
+               "GITHUB_STEP_SUMMARY": str(work / "summary")}
+        return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=work,
+                              env=env, capture_output=True, text=True)
+
+    same = run_step("")
+    assert same.returncode == 0, same.stdout + same.stderr
+    widened = run_step("\nci:\n  staging: [staging, gke]\n")
+    assert widened.returncode == 1
+    assert "::error title=staging members changed::" in widened.stdout
+    assert '["staging"] at the base, ["gke","staging"] in the pull request' in widened.stdout
