@@ -626,3 +626,63 @@ def test_staging_members_are_the_base_commits(tmp_path: Path) -> None:
     assert widened.returncode == 1
     assert "::error title=staging members changed::" in widened.stdout
     assert '["staging"] at the base, ["gke","staging"] in the pull request' in widened.stdout
+
+
+FAKE_GH = r'''#!/usr/bin/env python3
+"""gh as the CD finder calls it: canned runs and jobs (FAKE_GH_DATA), filtered by jq."""
+import json, os, subprocess, sys
+args = sys.argv[1:]
+data = json.load(open(os.environ["FAKE_GH_DATA"]))
+expr = args[args.index("--jq") + 1]
+if args[:2] == ["run", "list"]:
+    doc = data["runs"]
+elif args[:2] == ["run", "view"]:
+    doc = {"jobs": data["jobs"][args[2]]}
+else:
+    sys.exit(f"unexpected gh {args}")
+sys.stdout.write(subprocess.run(["jq", "-r", expr], input=json.dumps(doc), text=True,
+                                capture_output=True, check=True).stdout)
+'''
+
+
+def test_cd_a_deploy_skip_run_is_no_deploy_baseline(tmp_path: Path) -> None:
+    """A deploy:skip run succeeds but skips the `deploy baseline` job; the finder, run by bash
+    with a stand-in gh over three successful runs (newest: a skip), takes the last run whose
+    baseline job succeeded, so the changes of the runs after it are not lost."""
+    if shutil.which("jq") is None:
+        pytest.skip("needs jq")
+    cd = jobs("cd")
+    baseline = cd["baseline"]
+    assert baseline["name"] == "deploy baseline"
+    assert set(baseline["needs"]) == {"matrix", "staging", "members"}
+    assert "needs.matrix.outputs.skip != 'true'" in baseline["if"]
+    assert cd["matrix"]["outputs"]["skip"] == "${{ steps.skip.outputs.skip }}"
+    finder = next(s for s in steps(cd["matrix"]) if s.get("id") == "since")
+    assert finder["env"]["BASELINE_JOB"] == baseline["name"]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", str(tmp_path / "repo")], check=True)
+    shas = []
+    for n in range(3):
+        subprocess.run([*git, "-C", str(tmp_path / "repo"), "commit", "-q", "--allow-empty",
+                        "-m", f"c{n}"], check=True)
+        shas.append(subprocess.run(["git", "-C", str(tmp_path / "repo"), "rev-parse", "HEAD"],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    deployed = [{"name": "deploy baseline", "conclusion": "success"}]
+    skipped = [{"name": "deploy baseline", "conclusion": "skipped"}]
+    (tmp_path / "data.json").write_text(json.dumps({
+        "runs": [{"databaseId": 3, "headSha": shas[2]}, {"databaseId": 2, "headSha": shas[1]},
+                 {"databaseId": 1, "headSha": shas[0]}],
+        "jobs": {"3": skipped, "2": [{"name": "members to deploy", "conclusion": "success"}],
+                 "1": deployed}}))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "gh").write_text(FAKE_GH)
+    (bindir / "gh").chmod(0o755)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "GITHUB_REPOSITORY": "o/r",
+           "GITHUB_OUTPUT": str(tmp_path / "out"), "FAKE_GH_DATA": str(tmp_path / "data.json"),
+           "DEPLOY_ALL": "false", **finder["env"]}
+    env.pop("GH_TOKEN")
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", finder["run"]],
+                          cwd=tmp_path / "repo", env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out").read_text() == f"ref={shas[0]}\n"
