@@ -92,10 +92,7 @@ def plan(config_dir: Path, *, runner: Runner, ref: str | None = None,
     text = result
     stdout = FORMATS[output](text)
     code = EXIT_CHANGES if exit_code and text.changed else EXIT_OK
-    changed = [m.name for m in text.members if m.changed]
-    message = (f"plan: {len(changed)} member(s) change ({', '.join(changed)})" if changed
-               else "plan: no member changes")
-    return CommandResult(stdout=stdout, exit_code=code, messages=(message,))
+    return CommandResult(stdout=stdout, exit_code=code, messages=(f"plan: {text.summary()}",))
 
 
 def _base(runner: Runner, root: Path, head: str, ref: str | None) -> tuple[str, str]:

@@ -334,3 +334,29 @@ def test_short_secrets_leave_public_text_intact(repo: Path, config_dir: Path,
     code, out, _ = plan(config_dir, "--changed-since", "short", "-o", "table")
     assert "registry.token: changed (secret)" in out and "***" not in out
     assert "banner: - -> \"mybinder.org is a public service\"" in out
+
+
+def test_files_changed_without_a_render_change_count_as_a_change(repo: Path, config_dir: Path,
+                                                                 edit: Edit) -> None:
+    # gke's own file now also sets what common.yaml sets: the render is equal, but CD deploys
+    # gke (its files changed); the report, the summary line and --exit-code agree on it
+    edit("config/values/gke.yaml", "binderhub:\n  config:", "binderhub:\n  replicas: 2\n  config:")
+    commit(repo)
+    code, out, err = plan(config_dir, "--changed-since", "main", "--exit-code")
+    assert code == 3
+    assert "gke (gcp): changed\n" in out
+    assert "  CD deploys it: its files changed; its rendered values did not" in out
+    assert err.strip().splitlines()[-1] == "plan: 1 member(s) change (gke)"
+
+
+def test_the_last_line_agrees_with_the_exit_code(repo: Path, config_dir: Path,
+                                                edit: Edit) -> None:
+    edit("config/federation.yaml", "generation: 0", "generation: 1")
+    commit(repo)
+    code, out, err = plan(config_dir, "--changed-since", "main", "--exit-code")
+    last = err.strip().splitlines()[-1]
+    # CD deploys every member on this change: they change, and so does federation.yaml
+    assert code == 3 and last.startswith("plan: 4 member(s) change (")
+    assert last.endswith("; federation.yaml changes (generation changed)")
+    code, out, err = plan(config_dir, "--changed-since", "HEAD", "--exit-code")
+    assert code == 0 and err.strip().splitlines()[-1] == "plan: nothing changes"
