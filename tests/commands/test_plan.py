@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.cli.main import cli
-from federation_deploy.commands.plan import CREDENTIAL_VARIABLES
+from federation_deploy.commands.plan import CREDENTIAL_VARIABLES, _failure
 from federation_deploy.config.gitcrypt import GIT_CRYPT_MAGIC
+from federation_deploy.errors import ToolError
 from federation_deploy.review.report import MARKER
 from tests.helpers.pins import pinned
 
@@ -292,9 +293,29 @@ def test_crds_hooks_and_terraform_files(repo: Path, config_dir: Path, edit: Edit
     assert "  release cert-manager: changed\n    crds: none -> " \
         "https://example.org/cert-manager.crds.yaml" in curvenote
     assert "  hook added smoke-test (after verify): true" in curvenote
+    # terraform is opt-in: without --terraform-plan it is never run, credentials or not
     assert ("  terraform aws/curvenote: terraform/aws/curvenote/main.tf\n"
-            "    plan: not computed: no credentials") in curvenote
+            "    plan: not run (pass --terraform-plan to plan the stack with terraform)"
+            ) in curvenote
+    assert "`federation-deploy plan --terraform-plan` runs it" in out
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")  # would have run terraform before
+    code, out, err = plan(config_dir, "--changed-since", "main")
+    assert "plan: not run (pass --terraform-plan" in member_blocks(out)["curvenote"]
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    code, out, err = plan(config_dir, "--changed-since", "main", "--terraform-plan")
+    assert ("  terraform aws/curvenote: terraform/aws/curvenote/main.tf\n"
+            "    plan: not computed: no credentials") in member_blocks(out)["curvenote"]
     assert "not computed: terraform plan: not computed: no credentials" in out
+
+
+def test_a_failed_terraform_plan_shows_terraforms_error() -> None:
+    failed = ToolError(["terraform", "init"], 1, "", "\n│ Error: Failed to get existing "
+                       "workspaces: S3 bucket \"mybinder-x-terraform-state\" does not exist.\n│\n",
+                       summary="terraform init failed in aws/x")
+    line = _failure(failed)
+    assert line.startswith("terraform init failed in aws/x")
+    assert "terraform: Error: Failed to get existing workspaces: S3 bucket" in line
+    assert "\n" not in line
 
 
 def test_an_invalid_head_config_is_named_as_in_the_repository(repo: Path, config_dir: Path,
@@ -360,3 +381,17 @@ def test_the_last_line_agrees_with_the_exit_code(repo: Path, config_dir: Path,
     assert last.endswith("; federation.yaml changes (generation changed)")
     code, out, err = plan(config_dir, "--changed-since", "HEAD", "--exit-code")
     assert code == 0 and err.strip().splitlines()[-1] == "plan: nothing changes"
+
+
+def test_a_ref_whose_config_does_not_load_is_an_error_naming_it(repo: Path, config_dir: Path,
+                                                                edit: Edit) -> None:
+    edit("config/federation.yaml", "    weight: 15\n", "    weight: lots\n")
+    commit(repo, "broken at REF")
+    git(repo, "tag", "broken")
+    edit("config/federation.yaml", "    weight: lots\n", "    weight: 15\n")
+    commit(repo, "fixed")
+    code, out, err = plan(config_dir, "--changed-since", "broken")
+    assert code == 1 and out == ""  # no report of every member "added"
+    assert "the config at broken (" in err and "does not load" in err
+    assert "  config/federation.yaml:" in err and "members.ovh2.weight" in err
+    assert "federation-deploy-plan-" not in err  # the export's temporary paths never show
