@@ -8,6 +8,7 @@ a failure at any step (the lock, validate) takes back every step before it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -16,12 +17,14 @@ from typing import Any
 
 from ruamel.yaml.comments import CommentedMap
 
+from federation_deploy.actions.terraform_diagnosis import MIRROR_ENV, diagnose
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.validate import validate
 from federation_deploy.config import CLOUDS, NAME, Federation, url_problem
 from federation_deploy.config.aws_names import cluster_name, name_limit, overlaps
 from federation_deploy.config.scaffold import (
     DEFAULT_REGIONS,
+    PROVIDERS,
     SHARED_MODULES,
     MemberSpec,
     member_entry,
@@ -30,7 +33,7 @@ from federation_deploy.config.scaffold import (
     template_member,
     values_text,
 )
-from federation_deploy.errors import UsageError
+from federation_deploy.errors import ToolError, UsageError
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.shares import plain_number
 from federation_deploy.traffic.weights import ConfigSnapshot, restore, snapshot_of, write_federation
@@ -133,7 +136,10 @@ def new(fed: Federation, name: str, cloud: str, runner: Runner, *, region: str |
         if spec.stack is not None:
             from federation_deploy.commands.terraform import lock
 
-            messages += lock(written.fed, spec.name, runner, env=env).messages
+            try:
+                messages += lock(written.fed, spec.name, runner, env=env).messages
+            except ToolError as exc:
+                raise _lock_failed(exc, fed, spec, env) from None
         messages += validate(fed.config_dir).messages
     except BaseException:
         if written is not None:
@@ -148,6 +154,30 @@ def new(fed: Federation, name: str, cloud: str, runner: Runner, *, region: str |
         f" (target_weight {plain_number(spec.target_weight)})"
     return CommandResult(stdout=_next_steps(fed, spec, created),
                          messages=(*messages, f"added member {spec.name} at weight 0{target}"))
+
+
+def _lock_failed(exc: ToolError, fed: Federation, spec: MemberSpec,
+                 env: Mapping[str, str] | None) -> ToolError:
+    """The lock's failure said as its cause (actions/terraform_diagnosis: a mirror without the
+    provider, no registry ...), and that nothing of the member was written."""
+    environ = os.environ if env is None else env
+    mirror = environ.get(MIRROR_ENV)
+    provider = PROVIDERS[spec.cloud]
+    found = diagnose(f"{exc.stderr}\n{exc.stdout}", stack=f"terraform/{spec.stack}",
+                     chdir=f"terraform/{spec.stack}",
+                     lock_command=f"`federation-deploy terraform lock {spec.name}`",
+                     mirror=mirror, action="providers lock")
+    summary = found.summary if found else (exc.summary or "terraform providers lock failed")
+    if mirror and not (Path(mirror) / "registry.terraform.io" / provider).is_dir():
+        article = "an" if spec.cloud == "aws" else "a"
+        summary = (f"the plugin mirror {MIRROR_ENV}={mirror} has no {provider}, which "
+                   f"{article} {spec.cloud.upper()} stack needs (terraform could not lock it)")
+    hint = found.hint if found else exc.hint
+    return exc.with_context(
+        f"member new {spec.name}: {summary}; nothing was written (the stack, values file and "
+        f"{fed.path.name} entry were taken back)",
+        hint=hint or f"run `federation-deploy member new` where {provider} can be installed "
+                     f"(the registry, or a mirror holding it)")
 
 
 def _write_stack(stack_dir: Path, files: dict[str, str]) -> None:

@@ -211,3 +211,21 @@ def test_aws_names_that_do_not_fit_or_overlap_are_refused(config_dir: Path, take
     code, _, err = run(config_dir, "member", "new", taken, "--cloud", "aws")
     assert code == 2 and message in err
     assert snapshot(config_dir.parent) == before
+
+
+def test_a_gcp_member_offline_says_the_mirror_lacks_its_provider(
+        config_dir: Path, name: str, tmp_path: Path, plugin_mirror: str) -> None:
+    # a mirror with the AWS provider only (as the sandbox's): terraform cannot lock google
+    mirror = tmp_path / "aws-only-mirror" / "registry.terraform.io" / "hashicorp"
+    mirror.mkdir(parents=True)
+    (mirror / "aws").symlink_to(Path(plugin_mirror) / "registry.terraform.io" / "hashicorp"
+                                / "aws")
+    before = snapshot(config_dir.parent)
+    code, _, err = run(config_dir, "member", "new", name, "--cloud", "gcp", "--project", "p",
+                       env={"TF_PLUGIN_MIRROR": str(tmp_path / "aws-only-mirror")})
+    assert code == 1, err
+    assert (f"error: member new {name}: the plugin mirror TF_PLUGIN_MIRROR="
+            f"{tmp_path / 'aws-only-mirror'} has no hashicorp/google, which a GCP stack "
+            "needs") in err
+    assert "nothing was written" in err
+    assert snapshot(config_dir.parent) == before
