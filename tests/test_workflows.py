@@ -568,6 +568,36 @@ def test_ci_posts_the_plan_as_one_comment_without_secrets() -> None:
     assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
+def test_ci_caps_the_plan_in_the_summary_keeps_it_whole_and_replaces_a_failed_one(
+        tmp_path: Path) -> None:
+    plan = jobs("ci")["plan"]
+    run_plan = next(s for s in steps(plan) if "federation-deploy plan" in str(s.get("run")))
+    keep = next(s for s in steps(plan) if str(s.get("uses", "")).startswith(
+        "actions/upload-artifact@"))
+    assert keep["with"]["name"] == "plan" and keep["with"]["path"] == "plan.md"
+    assert keep["if"] == "${{ !cancelled() }}"
+    failed = steps(plan)[-1]
+    assert failed["if"] == "${{ failure() }}"
+    assert "plan failed: see the job log" in failed["run"]
+    assert "federation-deploy pr comment --body-file plan-failed.md" in failed["run"]
+    # the step's script, run by bash with a stand-in plan of 1.5 MB: the summary is capped
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "federation-deploy").write_text(
+        "#!/bin/sh\nhead -c 1500000 /dev/zero | tr '\\0' 'x'\n")
+    (bindir / "federation-deploy").chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary),
+           "BASE_REF": "main", **{k: v for k, v in run_plan["env"].items() if k != "BASE_REF"}}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", run_plan["run"]],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = summary.read_text()
+    assert len(text.encode()) < 1024 * 1024
+    assert text.rstrip().endswith("the whole plan is the `plan` artifact of this run.**")
+    assert (tmp_path / "plan.md").stat().st_size == 1500000
+
+
 def test_cd_honours_deploy_skip() -> None:
     matrix = jobs("cd")["matrix"]
     skip = next(s for s in steps(matrix) if s.get("id") == "skip")
