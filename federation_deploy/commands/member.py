@@ -8,6 +8,7 @@ a failure at any step (the lock, validate) takes back every step before it."""
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import tempfile
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from federation_deploy.actions.terraform_diagnosis import MIRROR_ENV, diagnose
 from federation_deploy.commands.result import CommandResult
@@ -290,7 +291,7 @@ def remove(fed: Federation, name: str, *, prime_command: bool = False) -> Comman
     snapshot = snapshot_of(fed)
 
     def edit(data: CommentedMap) -> None:
-        del data["members"][name]
+        delete_entry(data, "members", name)
 
     write_federation(snapshot, edit)
     shown = _shown(fed, [p for p in _member_files(fed, name) if p.exists()])
@@ -301,6 +302,57 @@ def remove(fed: Federation, name: str, *, prime_command: bool = False) -> Comman
         lines.append(f"  # its cloud resources stay until `terraform destroy` in "
                      f"{member.terraform.path} (with the state of its backend)")
     return CommandResult(stdout="\n".join(lines) + "\n")
+
+
+_KEEP = object()
+
+
+def _after(node: Any, key: Any) -> tuple[Any, Any, int] | None:
+    """Where ruamel keeps the comment lines after node[key] (the next entry's leading
+    comment): the comment slot of its deepest last item, as (container, key, position)."""
+    value = node[key]
+    while isinstance(value, (CommentedMap, CommentedSeq)) and value:
+        node, key = value, (list(value)[-1] if isinstance(value, CommentedMap)
+                            else len(value) - 1)
+        value = node[key]
+    return (node, key, 2 if isinstance(node, CommentedMap) else 0) \
+        if isinstance(node, (CommentedMap, CommentedSeq)) else None
+
+
+def _comment_slot(node: Any, key: Any, position: int, token: Any = _KEEP) -> Any:
+    """The comment token at node.ca.items[key][position]; set it when token is given."""
+    items = node.ca.items
+    if token is not _KEEP:
+        slot = items.setdefault(key, [None, None, None, None])
+        slot[position] = token
+    return items.get(key, [None] * 4)[position]
+
+
+def delete_entry(data: CommentedMap, section: str, name: str) -> None:
+    """Delete data[section][name] with its own leading comment, keeping the comment that
+    leads the entry after it (ruamel stores each entry's leading comment at the end of the
+    entry before it)."""
+    mapping = data[section]
+    keys = list(mapping)
+    at = keys.index(name)
+    after = _after(mapping, name)
+    following = _comment_slot(*after) if after is not None and at + 1 < len(keys) else None
+    if at > 0:
+        before = _after(mapping, keys[at - 1])
+        if before is not None:
+            _comment_slot(*before, token=following)
+    else:
+        # the first entry's leading comment is the section's own comment (and its key's)
+        lead = [copy.copy(following)] if following is not None else None
+        if lead:
+            # a leading comment is written at the entry's indent: its first line unindented
+            lead[0].value = lead[0].value.lstrip("\n").lstrip(" ")
+        if mapping.ca.comment is not None:
+            mapping.ca.comment[1] = lead
+        slot = data.ca.items.get(section)
+        if slot is not None and len(slot) > 3:
+            slot[3] = lead
+    del mapping[name]
 
 
 def _member_files(fed: Federation, name: str) -> list[Path]:

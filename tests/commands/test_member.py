@@ -229,3 +229,46 @@ def test_a_gcp_member_offline_says_the_mirror_lacks_its_provider(
             "needs") in err
     assert "nothing was written" in err
     assert snapshot(config_dir.parent) == before
+
+
+def test_remove_takes_the_entrys_leading_comment_and_keeps_the_others(config_dir: Path,
+                                                                       name: str) -> None:
+    federation = config_dir / "federation.yaml"
+    comments = [line.strip() for line in federation.read_text().splitlines()
+                if line.strip().startswith("#")]
+    assert run(config_dir, "member", "new", name, "--cloud", "kubeconfig")[0] == 0
+    (config_dir / "values" / f"{name}.yaml").unlink()
+    text = federation.read_text()
+    federation.write_text(text.replace(f"\n  {name}:\n", f"\n  # {name}: a leading comment\n"
+                                       f"  {name}:\n", 1))
+    # and the entry before it: its own comment must stay, as must the entry's after it
+    assert run(config_dir, "member", "remove", name)[0] == 0
+    after = [line.strip() for line in federation.read_text().splitlines()
+             if line.strip().startswith("#")]
+    assert f"# {name}: a leading comment" not in after
+    assert after == comments
+
+
+@pytest.mark.parametrize("gone", ["a", "b", "c"])
+def test_delete_entry_moves_the_next_entrys_comment(gone: str) -> None:
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    from federation_deploy.commands.member import delete_entry
+
+    text = ("members:\n  # a is first\n  a:\n    url: x\n    releases:\n      - name: r\n"
+            "  # b: leads b\n  b:\n    url: y\n  # c: leads c\n  # (two lines)\n  c:\n"
+            "    url: z\nother: 1\n")
+    yaml = YAML()
+    data = yaml.load(text)
+    delete_entry(data, "members", gone)
+    out = StringIO()
+    yaml.dump(data, out)
+    leads = {"a": "  # a is first\n", "b": "  # b: leads b\n",
+             "c": "  # c: leads c\n  # (two lines)\n"}
+    for key, lead in leads.items():
+        if key == gone:
+            assert lead not in out.getvalue() and f"  {key}:\n" not in out.getvalue()
+        else:
+            assert f"{lead}  {key}:\n" in out.getvalue()
