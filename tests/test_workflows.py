@@ -572,6 +572,36 @@ def test_ci_posts_the_plan_as_one_comment_without_secrets() -> None:
     assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
+def test_ci_caps_the_plan_in_the_summary_keeps_it_whole_and_replaces_a_failed_one(
+        tmp_path: Path) -> None:
+    plan = jobs("ci")["plan"]
+    run_plan = next(s for s in steps(plan) if "federation-deploy plan" in str(s.get("run")))
+    keep = next(s for s in steps(plan) if str(s.get("uses", "")).startswith(
+        "actions/upload-artifact@"))
+    assert keep["with"]["name"] == "plan" and keep["with"]["path"] == "plan.md"
+    assert keep["if"] == "${{ !cancelled() }}"
+    failed = steps(plan)[-1]
+    assert failed["if"] == "${{ failure() }}"
+    assert "plan failed: see the job log" in failed["run"]
+    assert "federation-deploy pr comment --body-file plan-failed.md" in failed["run"]
+    # the step's script, run by bash with a stand-in plan of 1.5 MB: the summary is capped
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "federation-deploy").write_text(
+        "#!/bin/sh\nhead -c 1500000 /dev/zero | tr '\\0' 'x'\n")
+    (bindir / "federation-deploy").chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary),
+           "BASE_REF": "main", **{k: v for k, v in run_plan["env"].items() if k != "BASE_REF"}}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", run_plan["run"]],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = summary.read_text()
+    assert len(text.encode()) < 1024 * 1024
+    assert text.rstrip().endswith("the whole plan is the artifact named plan of this run.**")
+    assert (tmp_path / "plan.md").stat().st_size == 1500000
+
+
 def test_cd_honours_deploy_skip() -> None:
     matrix = jobs("cd")["matrix"]
     skip = next(s for s in steps(matrix) if s.get("id") == "skip")
@@ -610,3 +640,99 @@ def test_drift_daily_and_on_demand_one_issue_per_member() -> None:
     keep = next(s for s in steps(drift["issues"]) if "--github-issue" in str(s.get("run", "")))
     assert keep["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
     assert "GITHUB_TOKEN" not in (WORKFLOWS / "drift.yml").read_text().split("issues:\n")[0]
+
+
+def test_staging_members_are_the_base_commits(tmp_path: Path) -> None:
+    """The staging set is computed from the BASE commit by the base's code; the matrix step,
+    run by bash on a base and a pull-request head whose ci.staging lists a prod member, refuses
+    it (a pull request cannot get prod members deployed with staging's credentials)."""
+    if shutil.which("jq") is None:
+        pytest.skip("needs jq")
+    matrix = jobs("staging")["matrix"]
+    checkouts = [s for s in steps(matrix) if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert checkouts[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert "path" not in checkouts[0]["with"]  # installed from (pip install .) and read: base
+    assert checkouts[1]["with"] == {"persist-credentials": False, "path": "pr-head",
+                                    "ref": "${{ github.event.pull_request.head.sha }}"}
+    step = next(s for s in steps(matrix) if s.get("id") == "matrix")
+    fixture = FIXTURE_CONFIG.parent
+
+    def run_step(head_extra: str) -> subprocess.CompletedProcess[str]:
+        work = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(fixture, work)
+        shutil.copytree(fixture, work / "pr-head")
+        federation = work / "pr-head" / "config" / "federation.yaml"
+        federation.write_text(federation.read_text() + head_extra)
+        env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "FEDERATION_DEPLOY_CONFIG_DIR": "config", "HEAD_REPO": "o/r",
+               "GITHUB_REPOSITORY": "o/r", "GITHUB_OUTPUT": str(work / "out"),
+               "GITHUB_STEP_SUMMARY": str(work / "summary")}
+        return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=work,
+                              env=env, capture_output=True, text=True)
+
+    same = run_step("")
+    assert same.returncode == 0, same.stdout + same.stderr
+    widened = run_step("\nci:\n  staging: [staging, gke]\n")
+    assert widened.returncode == 1
+    assert "::error title=staging members changed::" in widened.stdout
+    assert '["staging"] at the base, ["gke","staging"] in the pull request' in widened.stdout
+
+
+FAKE_GH = r'''#!/usr/bin/env python3
+"""gh as the CD finder calls it: canned runs and jobs (FAKE_GH_DATA), filtered by jq."""
+import json, os, subprocess, sys
+args = sys.argv[1:]
+data = json.load(open(os.environ["FAKE_GH_DATA"]))
+expr = args[args.index("--jq") + 1]
+if args[:2] == ["run", "list"]:
+    doc = data["runs"]
+elif args[:2] == ["run", "view"]:
+    doc = {"jobs": data["jobs"][args[2]]}
+else:
+    sys.exit(f"unexpected gh {args}")
+sys.stdout.write(subprocess.run(["jq", "-r", expr], input=json.dumps(doc), text=True,
+                                capture_output=True, check=True).stdout)
+'''
+
+
+def test_cd_a_deploy_skip_run_is_no_deploy_baseline(tmp_path: Path) -> None:
+    """A deploy:skip run succeeds but skips the `deploy baseline` job; the finder, run by bash
+    with a stand-in gh over three successful runs (newest: a skip), takes the last run whose
+    baseline job succeeded, so the changes of the runs after it are not lost."""
+    if shutil.which("jq") is None:
+        pytest.skip("needs jq")
+    cd = jobs("cd")
+    baseline = cd["baseline"]
+    assert baseline["name"] == "deploy baseline"
+    assert set(baseline["needs"]) == {"matrix", "staging", "members"}
+    assert "needs.matrix.outputs.skip != 'true'" in baseline["if"]
+    assert cd["matrix"]["outputs"]["skip"] == "${{ steps.skip.outputs.skip }}"
+    finder = next(s for s in steps(cd["matrix"]) if s.get("id") == "since")
+    assert finder["env"]["BASELINE_JOB"] == baseline["name"]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", str(tmp_path / "repo")], check=True)
+    shas = []
+    for n in range(3):
+        subprocess.run([*git, "-C", str(tmp_path / "repo"), "commit", "-q", "--allow-empty",
+                        "-m", f"c{n}"], check=True)
+        shas.append(subprocess.run(["git", "-C", str(tmp_path / "repo"), "rev-parse", "HEAD"],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    deployed = [{"name": "deploy baseline", "conclusion": "success"}]
+    skipped = [{"name": "deploy baseline", "conclusion": "skipped"}]
+    (tmp_path / "data.json").write_text(json.dumps({
+        "runs": [{"databaseId": 3, "headSha": shas[2]}, {"databaseId": 2, "headSha": shas[1]},
+                 {"databaseId": 1, "headSha": shas[0]}],
+        "jobs": {"3": skipped, "2": [{"name": "members to deploy", "conclusion": "success"}],
+                 "1": deployed}}))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "gh").write_text(FAKE_GH)
+    (bindir / "gh").chmod(0o755)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "GITHUB_REPOSITORY": "o/r",
+           "GITHUB_OUTPUT": str(tmp_path / "out"), "FAKE_GH_DATA": str(tmp_path / "data.json"),
+           "DEPLOY_ALL": "false", **finder["env"]}
+    env.pop("GH_TOKEN")
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", finder["run"]],
+                          cwd=tmp_path / "repo", env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out").read_text() == f"ref={shas[0]}\n"

@@ -50,7 +50,19 @@ def remove(obj: Context, name: str) -> None:
     """Remove member NAME's entry from federation.yaml: refused while it has weight, is the
     prime or runs the redirector. Its files are listed for you to delete, not deleted.
     """
-    emit(obj, commands.remove(obj.federation(), name))
+    emit(obj, commands.remove(obj.federation(), name, prime_command=_has_command(
+        click.get_current_context(), ("traffic", "prime"))))
+
+
+def _has_command(ctx: click.Context, path: tuple[str, ...]) -> bool:
+    """Whether this CLI has the subcommand path (e.g. `traffic prime`): advice names only
+    commands that exist."""
+    command: click.Command | None = ctx.find_root().command
+    for name in path:
+        if not isinstance(command, click.Group):
+            return False
+        command = command.get_command(ctx, name)
+    return command is not None
 
 
 COMMANDS: list[click.Command] = [member]

@@ -19,8 +19,12 @@ from federation_deploy.commands import plan as commands
                    "with `federation-deploy pr comment`), json for scripts.")
 @click.option("--exit-code", is_flag=True,
               help="Exit 3 when anything changes (0 when nothing does).")
+@click.option("--terraform-plan", "terraform_plan", is_flag=True,
+              help="Also run `terraform plan` of each touched stack at HEAD (reaches the "
+                   "cloud with the credentials in the environment; off by default).")
 @click.pass_obj
-def plan(obj: Context, changed_since: str | None, output: str, exit_code: bool) -> None:
+def plan(obj: Context, changed_since: str | None, output: str, exit_code: bool,
+         terraform_plan: bool) -> None:
     """What merging HEAD would change, per member, compared with REF.
 
     For each member: releases added or removed, chart versions, namespaces and CRDs, the
@@ -29,13 +33,13 @@ def plan(obj: Context, changed_since: str | None, output: str, exit_code: bool) 
     stack that changed, and whether CD would deploy it (and CD's order). Committed files only:
     both revisions are read with `git archive` (uncommitted changes are not counted).
     Git-crypt-locked secret files are compared by their git blob only, and the member is
-    rendered with the secrets stand-in on both sides. A touched stack is planned by
-    terraform when the cloud's credentials are in the environment; without them the plan says
-    "not computed: no credentials".
+    rendered with the secrets stand-in on both sides. With --terraform-plan a touched stack is
+    also planned by terraform (the cloud's credentials must be in the environment; without
+    them the plan says "not computed: no credentials"); without it the report says how to ask.
     """
     runner = obj.runner(plumbing=True)
     emit(obj, commands.plan(obj.config_dir, runner=runner, ref=changed_since, output=output,
-                            exit_code=exit_code))
+                            exit_code=exit_code, terraform_plan=terraform_plan))
 
 
 COMMANDS: list[click.Command] = [plan]

@@ -36,8 +36,9 @@ def comment(obj: Context, body_file: Path, number: int | None,
 
     The comment is found by its hidden marker line (<!-- federation-deploy plan -->) among
     the comments of github-actions[bot]; created when there is none. When the token may
-    not comment (pull requests from forks get a read-only token), the body goes to the job's
-    step summary with a note, and the command still succeeds.
+    not comment on a pull request from a fork (its token is read-only), a note says where the
+    plan is and the command still succeeds (CI puts the plan in the step summary itself); on
+    a pull request of this repository that is an error (exit 1).
     """
     emit(obj, commands.comment(body_file, environ=os.environ, number=number,
                                repository=repository))

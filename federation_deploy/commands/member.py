@@ -8,19 +8,25 @@ a failure at any step (the lock, validate) takes back every step before it."""
 
 from __future__ import annotations
 
+import copy
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+from federation_deploy.actions.terraform_diagnosis import MIRROR_ENV, diagnose
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.validate import validate
 from federation_deploy.config import CLOUDS, NAME, Federation, url_problem
+from federation_deploy.config.aws_names import cluster_name, name_limit, overlaps
 from federation_deploy.config.scaffold import (
     DEFAULT_REGIONS,
+    PROVIDERS,
+    SHARED_MODULES,
     MemberSpec,
     member_entry,
     stack_directory,
@@ -28,7 +34,7 @@ from federation_deploy.config.scaffold import (
     template_member,
     values_text,
 )
-from federation_deploy.errors import UsageError
+from federation_deploy.errors import ToolError, UsageError
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.shares import plain_number
 from federation_deploy.traffic.weights import ConfigSnapshot, restore, snapshot_of, write_federation
@@ -47,6 +53,8 @@ def resolve_spec(fed: Federation, name: str, cloud: str, *, region: str | None,
         raise UsageError(f"member {name!r} is already in {fed.path}")
     if cloud not in CLOUDS:
         raise UsageError(f"--cloud {cloud!r}: one of {', '.join(CLOUDS)}")
+    if cloud == "aws":
+        _check_aws_name(fed, name)
     if cloud == "gcp" and not project:
         raise UsageError("--cloud gcp needs --project (the Google Cloud project of its cluster)")
     if region is None:
@@ -73,6 +81,25 @@ def resolve_spec(fed: Federation, name: str, cloud: str, *, region: str | None,
     return MemberSpec(name=name, cloud=cloud, url=url, region=region, project=project,
                       kubernetes_version=versions[-1] if versions else "1.29",
                       target_weight=target_weight, template=template)
+
+
+def _check_aws_name(fed: Federation, name: str) -> None:
+    """An AWS member's name is its cluster's, and so its IAM and bucket names': it must fit
+    them all (the limit computed from the module's templates) and stay apart from every other
+    AWS member's `<cluster name>-*` in the account."""
+    module = fed.terraform_root / "aws" / "modules" / SHARED_MODULES["aws"]
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted(module.glob("*.tf")))
+    limit = name_limit(text)
+    if len(name) > limit.length:
+        raise UsageError(f"member name {name!r} is {len(name)} characters: an AWS member's "
+                         f"name is at most {limit.length}, for "
+                         f"{limit.decided_by.format(name=name)}")
+    for other in fed.members.values():
+        if other.cloud == "aws" and overlaps(name, cluster_name(other)):
+            raise UsageError(f"member name {name!r} overlaps member {other.name}'s cluster "
+                             f"name {cluster_name(other)!r} (IAM roles <cluster name>-* share "
+                             "the account): pick a name that is neither it nor it plus a "
+                             "dash")
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -110,7 +137,10 @@ def new(fed: Federation, name: str, cloud: str, runner: Runner, *, region: str |
         if spec.stack is not None:
             from federation_deploy.commands.terraform import lock
 
-            messages += lock(written.fed, spec.name, runner, env=env).messages
+            try:
+                messages += lock(written.fed, spec.name, runner, env=env).messages
+            except ToolError as exc:
+                raise _lock_failed(exc, fed, spec, env) from None
         messages += validate(fed.config_dir).messages
     except BaseException:
         if written is not None:
@@ -121,9 +151,34 @@ def new(fed: Federation, name: str, cloud: str, runner: Runner, *, region: str |
             else:
                 path.unlink(missing_ok=True)
         raise
+    target = "" if spec.cloud == "external" else \
+        f" (target_weight {plain_number(spec.target_weight)})"
     return CommandResult(stdout=_next_steps(fed, spec, created),
-                         messages=(*messages, f"added member {spec.name} at weight 0 "
-                                   f"(target_weight {plain_number(spec.target_weight)})"))
+                         messages=(*messages, f"added member {spec.name} at weight 0{target}"))
+
+
+def _lock_failed(exc: ToolError, fed: Federation, spec: MemberSpec,
+                 env: Mapping[str, str] | None) -> ToolError:
+    """The lock's failure said as its cause (actions/terraform_diagnosis: a mirror without the
+    provider, no registry ...), and that nothing of the member was written."""
+    environ = os.environ if env is None else env
+    mirror = environ.get(MIRROR_ENV)
+    provider = PROVIDERS[spec.cloud]
+    found = diagnose(f"{exc.stderr}\n{exc.stdout}", stack=f"terraform/{spec.stack}",
+                     chdir=f"terraform/{spec.stack}",
+                     lock_command=f"`federation-deploy terraform lock {spec.name}`",
+                     mirror=mirror, action="providers lock")
+    summary = found.summary if found else (exc.summary or "terraform providers lock failed")
+    if mirror and not (Path(mirror) / "registry.terraform.io" / provider).is_dir():
+        article = "an" if spec.cloud == "aws" else "a"
+        summary = (f"the plugin mirror {MIRROR_ENV}={mirror} has no {provider}, which "
+                   f"{article} {spec.cloud.upper()} stack needs (terraform could not lock it)")
+    hint = found.hint if found else exc.hint
+    return exc.with_context(
+        f"member new {spec.name}: {summary}; nothing was written (the stack, values file and "
+        f"{fed.path.name} entry were taken back)",
+        hint=hint or f"run `federation-deploy member new` where {provider} can be installed "
+                     f"(the registry, or a mirror holding it)")
 
 
 def _write_stack(stack_dir: Path, files: dict[str, str]) -> None:
@@ -193,20 +248,28 @@ def _next_steps(fed: Federation, spec: MemberSpec, created: list[Path]) -> str:
                      "MEMBER_KUBECONFIG expressions of the workflows")
     if spec.cloud != "external":
         lines += [f"  federation-deploy deploy {name} --dry-run   # then merge: CD deploys it"]
-    lines += [f"  federation-deploy ramp {name} --dry-run   # the ramp's plan, to "
-              f"target_weight {plain_number(spec.target_weight)}",
-              f"  federation-deploy ramp {name}"]
+    if spec.cloud == "external":
+        # an external member cannot be ramped (validate refuses its ramp): its weight is set
+        lines.append(f"  federation-deploy traffic set {name} --weight "
+                     f"{plain_number(spec.target_weight)}   # routes launches to it")
+    else:
+        lines += [f"  federation-deploy ramp {name} --dry-run   # the ramp's plan, to "
+                  f"target_weight {plain_number(spec.target_weight)}",
+                  f"  federation-deploy ramp {name}"]
     return "\n".join(lines) + "\n"
 
 
-def remove(fed: Federation, name: str) -> CommandResult:
+def remove(fed: Federation, name: str, *, prime_command: bool = False) -> CommandResult:
     """Remove the member's entry (one writer) when it takes no launches, runs nothing the
     others need and has no values file left (validate would refuse those); say which of its
-    other files to delete (none is deleted here)."""
+    other files to delete (none is deleted here). prime_command: whether this CLI has
+    `traffic prime` to advise (else the advice is the federation.yaml key)."""
     member = fed.member(name)
     if member.prime:
+        how = ("`federation-deploy traffic prime OTHER`" if prime_command
+               else f"move `prime: true` to another routed member in {fed.path.name}")
         raise UsageError(f"member {name} is the prime member: make another prime first "
-                         "(`federation-deploy traffic prime`)")
+                         f"({how})")
     if name == fed.redirector.member:
         raise UsageError(f"member {name} runs the redirector (redirector.member in "
                          f"{fed.path.name}): move it first")
@@ -228,7 +291,7 @@ def remove(fed: Federation, name: str) -> CommandResult:
     snapshot = snapshot_of(fed)
 
     def edit(data: CommentedMap) -> None:
-        del data["members"][name]
+        delete_entry(data, "members", name)
 
     write_federation(snapshot, edit)
     shown = _shown(fed, [p for p in _member_files(fed, name) if p.exists()])
@@ -239,6 +302,57 @@ def remove(fed: Federation, name: str) -> CommandResult:
         lines.append(f"  # its cloud resources stay until `terraform destroy` in "
                      f"{member.terraform.path} (with the state of its backend)")
     return CommandResult(stdout="\n".join(lines) + "\n")
+
+
+_KEEP = object()
+
+
+def _after(node: Any, key: Any) -> tuple[Any, Any, int] | None:
+    """Where ruamel keeps the comment lines after node[key] (the next entry's leading
+    comment): the comment slot of its deepest last item, as (container, key, position)."""
+    value = node[key]
+    while isinstance(value, (CommentedMap, CommentedSeq)) and value:
+        node, key = value, (list(value)[-1] if isinstance(value, CommentedMap)
+                            else len(value) - 1)
+        value = node[key]
+    return (node, key, 2 if isinstance(node, CommentedMap) else 0) \
+        if isinstance(node, (CommentedMap, CommentedSeq)) else None
+
+
+def _comment_slot(node: Any, key: Any, position: int, token: Any = _KEEP) -> Any:
+    """The comment token at node.ca.items[key][position]; set it when token is given."""
+    items = node.ca.items
+    if token is not _KEEP:
+        slot = items.setdefault(key, [None, None, None, None])
+        slot[position] = token
+    return items.get(key, [None] * 4)[position]
+
+
+def delete_entry(data: CommentedMap, section: str, name: str) -> None:
+    """Delete data[section][name] with its own leading comment, keeping the comment that
+    leads the entry after it (ruamel stores each entry's leading comment at the end of the
+    entry before it)."""
+    mapping = data[section]
+    keys = list(mapping)
+    at = keys.index(name)
+    after = _after(mapping, name)
+    following = _comment_slot(*after) if after is not None and at + 1 < len(keys) else None
+    if at > 0:
+        before = _after(mapping, keys[at - 1])
+        if before is not None:
+            _comment_slot(*before, token=following)
+    else:
+        # the first entry's leading comment is the section's own comment (and its key's)
+        lead = [copy.copy(following)] if following is not None else None
+        if lead:
+            # a leading comment is written at the entry's indent: its first line unindented
+            lead[0].value = lead[0].value.lstrip("\n").lstrip(" ")
+        if mapping.ca.comment is not None:
+            mapping.ca.comment[1] = lead
+        slot = data.ca.items.get(section)
+        if slot is not None and len(slot) > 3:
+            slot[3] = lead
+    del mapping[name]
 
 
 def _member_files(fed: Federation, name: str) -> list[Path]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from federation_deploy.actions import git
+from federation_deploy.actions.terraform_diagnosis import error_text
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import (
     FEDERATION_FILE,
@@ -50,7 +51,6 @@ from federation_deploy.review.changes import (
 from federation_deploy.review.report import as_json, markdown, table
 from federation_deploy.runner import Runner
 from federation_deploy.values.render import render_releases
-from federation_deploy.values.secrets import censor
 
 FORMATS = {"markdown": markdown, "json": as_json, "table": table}
 # the branches whose merge base with HEAD is the default REF, first found wins
@@ -62,14 +62,16 @@ CREDENTIAL_VARIABLES = {
             "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"),
 }
 NO_CREDENTIALS = "not computed: no credentials"
+NOT_ASKED = "not run (pass --terraform-plan to plan the stack with terraform)"
 
 
 def plan(config_dir: Path, *, runner: Runner, ref: str | None = None,
-         output: str = "table", exit_code: bool = False,
+         output: str = "table", exit_code: bool = False, terraform_plan: bool = False,
          environ: Mapping[str, str] | None = None) -> CommandResult:
     """The plan of HEAD against REF (default: its merge base with origin/main or main), as a
     table, markdown (the pull-request comment) or JSON. Exit 0; with exit_code, 3 when
-    anything changes."""
+    anything changes. terraform_plan: run `terraform plan` of HEAD's touched stacks (it
+    reaches the cloud: opt-in, never implied by credentials being at hand)."""
     if output not in FORMATS:
         raise UsageError(f"--output {output!r}: choose one of {', '.join(FORMATS)}")
     root = git.toplevel(runner, config_dir)
@@ -84,16 +86,16 @@ def plan(config_dir: Path, *, runner: Runner, ref: str | None = None,
     work = Path(tempfile.mkdtemp(prefix="federation-deploy-plan-"))  # 0700
     try:
         result = _plan(runner, root, config_rel, ref, commit, head, work,
-                       os.environ if environ is None else environ)
+                       os.environ if environ is None else environ, terraform_plan)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text, secrets = result
-    stdout = censor(FORMATS[output](text), secrets)
+    # no censoring of the report by string matching: secret keys are reduced to
+    # changed/unchanged by key path (review.changes.values_changes), which is the one
+    # mechanism; every value printed is a plain layer's (public) value
+    text = result
+    stdout = FORMATS[output](text)
     code = EXIT_CHANGES if exit_code and text.changed else EXIT_OK
-    changed = [m.name for m in text.members if m.changed]
-    message = (f"plan: {len(changed)} member(s) change ({', '.join(changed)})" if changed
-               else "plan: no member changes")
-    return CommandResult(stdout=stdout, exit_code=code, messages=(message,))
+    return CommandResult(stdout=stdout, exit_code=code, messages=(f"plan: {text.summary()}",))
 
 
 def _base(runner: Runner, root: Path, head: str, ref: str | None) -> tuple[str, str]:
@@ -136,7 +138,7 @@ def _export(runner: Runner, root: Path, rev: str, dest: Path, ignored: list[str]
 
 
 def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, head: str,
-          work: Path, environ: Mapping[str, str]) -> tuple[Plan, set[str]]:
+          work: Path, environ: Mapping[str, str], terraform_plan: bool) -> Plan:
     # the git-ignored secrets (config/secrets/ here) are in no commit: both sides read them
     secrets_dir = f"{config_rel}/secrets" if config_rel else "secrets"
     ignored = [p for p in git.ignored_files(runner, root, secrets_dir)
@@ -149,7 +151,7 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
     except ConfigError as exc:  # HEAD's own problems: exit 2, named as in the repository
         raise _in_repository(exc, work / "head", root) from None
     notes: list[str] = []
-    before = _load_ref(work / "ref" / config_rel, ref, notes)
+    before = _load_ref(work / "ref", config_rel, ref, commit, notes)
     files = git.changed_files(runner, root, commit)
     federation_file = f"{config_rel}/{FEDERATION_FILE}" if config_rel else FEDERATION_FILE
     data_before = federation_data(git.file_at(runner, root, commit, federation_file),
@@ -159,27 +161,28 @@ def _plan(runner: Runner, root: Path, config_rel: str, ref: str, commit: str, he
     terraform_rel = _inside(after.terraform_root, work / "head")
     layout = RepoLayout(root=work / "head", config=config_rel, terraform=terraform_rel)
     cd = changed_matrix(after, layout, commit, files, data_before, data_after)
-    secrets: set[str] = set()
     names = [*after.members, *(n for n in (before.members if before else {})
                                if n not in after.members)]
     changes: list[MemberChange] = []
-    sides = _Sides(before, after, runner, root, commit, head, config_rel)
+    sides = _Sides(before, after, runner, root, commit, head, config_rel, terraform_plan)
     for name in names:
-        change, found = sides.member(name, terraform_files_of=lambda stack: terraform_files(
+        change = sides.member(name, terraform_files_of=lambda stack: terraform_files(
             stack, terraform_rel, files), environ=environ)
-        secrets |= found
         change = replace(change, deployed_by_cd=name in cd.reasons,
                          cd_reasons=tuple(cd.reasons.get(name, ())))
         if change.status == "unchanged" and change.changed:
             change = replace(change, status="changed")
         changes.append(change)
+    if any(m.terraform_plan == NOT_ASKED for m in changes):
+        notes.append("terraform plan: not run; `federation-deploy plan --terraform-plan` runs "
+                     "it for the touched stacks (with the cloud's credentials)")
     if any(m.terraform_plan == NO_CREDENTIALS for m in changes):
         notes.append(f"terraform plan: {NO_CREDENTIALS} (the Terraform workflow plans pull "
                      "requests from this repository with them)")
     plan_ = Plan(ref=ref, commit=commit, head=head, members=tuple(changes),
                  federation=federation_key_changes(data_before, data_after),
                  cd_order=tuple(m.name for m in deploy_order(after)), notes=tuple(notes))
-    return plan_, secrets
+    return plan_
 
 
 @dataclass(frozen=True)
@@ -193,30 +196,29 @@ class _Sides:
     commit: str
     head: str
     config_rel: str
+    terraform_plan: bool = False
 
     def member(self, name: str, *, terraform_files_of: Callable[[str | None], tuple[str, ...]],
-               environ: Mapping[str, str]) -> tuple[MemberChange, set[str]]:
-        """One member's change, and the secret strings its renders hold (for the censor).
-        Locked secrets on either side: both sides rendered with the stand-in."""
+               environ: Mapping[str, str]) -> MemberChange:
+        """One member's change. Locked secrets on either side: both sides rendered with the
+        stand-in."""
         was = self.before.members.get(name) if self.before else None
         now = self.after.members.get(name)
         locked = sorted(_locked_secret_files(self.before, was)
                         | _locked_secret_files(self.after, now))
         rendered = (_render(self.before, was, bool(locked)),
                     _render(self.after, now, bool(locked)))
-        secrets = {s for side in rendered for r in side.releases.values()
-                   for s in r.secret_strings()}
         change = member_change(name, self.before, self.after, *rendered)
         stack_files = terraform_files_of(change.terraform_stack)
         extra = (f"secret values: {', '.join(locked)} git-crypt locked; rendered with the "
                  "stand-in on both sides",) if locked else ()
         return replace(
             change, terraform_files=stack_files,
-            terraform_plan=_terraform_plan(self.runner, self.after, now, environ)
-            if stack_files else None,
+            terraform_plan=(_terraform_plan(self.runner, self.after, now, environ)
+                            if self.terraform_plan else NOT_ASKED) if stack_files else None,
             locked_secrets=_locked_states(self.runner, self.root, self.commit, self.head,
                                           self.config_rel, locked),
-            not_computed=change.not_computed + extra), secrets
+            not_computed=change.not_computed + extra)
 
 
 def _in_repository(exc: ConfigError, tree: Path, root: Path) -> ConfigError:
@@ -247,8 +249,20 @@ def _terraform_plan(runner: Runner, fed: Federation, member: Member | None,
     try:
         return for_member(fed, member.name, runner).plan().summary.line
     except FederationDeployError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return f"not computed: terraform plan failed: {first}"
+        return f"not computed: terraform plan failed: {_failure(exc)}"
+
+
+def _failure(exc: FederationDeployError) -> str:
+    """What failed and terraform's own error summary (its first `Error:` line), one line."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    output = f"{getattr(exc, 'stderr', '')}\n{getattr(exc, 'stdout', '')}\n{text}"
+    errors = [" ".join(line.split()) for line in error_text(output).splitlines()
+              if line.strip().startswith("Error:")]
+    said = errors[0] if errors else ""
+    if said and said not in first:
+        first = f"{first}; terraform: {said}"
+    return first if len(first) <= 400 else first[:400] + "…"
 
 
 def _inside(path: Path, root: Path) -> str | None:
@@ -259,20 +273,32 @@ def _inside(path: Path, root: Path) -> str | None:
     return "" if rel == "." else rel
 
 
-def _load_ref(config_dir: Path, ref: str, notes: list[str]) -> Federation | None:
-    """REF's federation; None (every member counts as added) when REF has none or an
-    invalid one, which the notes say."""
+def _load_ref(tree: Path, config_rel: str, ref: str, commit: str,
+              notes: list[str]) -> Federation | None:
+    """REF's federation; None (every member counts as added) when REF has none, which the
+    notes say. A config at REF that does not load cannot be compared with: an error (exit 1)
+    naming REF and the file, not a report of every member "added"."""
+    config_dir = tree / config_rel
     if not (config_dir / FEDERATION_FILE).is_file():
         notes.append(f"{ref} has no {FEDERATION_FILE}: every member is compared as added")
         return None
     try:
         return load_federation(config_dir)
     except ConfigError as exc:
-        first = exc.problems[0] if exc.problems else None
-        where = f"{first.key}: {first.message}" if first else "invalid"
-        notes.append(f"the config at {ref} does not load ({where}): every member is "
-                     "compared as added")
-        return None
+        prefix = f"{tree}/"
+        lines = []
+        for p in exc.problems[:5]:
+            file = p.file.removeprefix(prefix)
+            where = f"{file}:{p.line}" if p.line else file
+            lines.append(f"  {where}: {p.key + ': ' if p.key else ''}"
+                         f"{p.message.replace(prefix, '')}")
+        more = len(exc.problems) - len(lines)
+        raise FederationDeployError(
+            f"plan: the config at {ref} ({commit[:12]}) does not load, so HEAD cannot be "
+            f"compared with it:\n" + "\n".join(lines)
+            + (f"\n  ... and {more} more" if more > 0 else "")
+            + f"\n(`git show {commit[:12]}:<file>` shows it; pass another --changed-since)"
+        ) from None
 
 
 def _locked_secret_files(fed: Federation | None, member: Member | None) -> set[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from federation_deploy.config import repository, schema
 from federation_deploy.config.advice import chart_lock_notes, redirector_warnings
+from federation_deploy.config.aws_names import cluster_name, iam_conflicts
 from federation_deploy.config.charts import (
     ChartTable,
     ResolvedChart,
@@ -515,3 +516,9 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
         if m.ramp is not None and m.cloud == "external":
             check.add(mnode[m.name], "ramp", f"members.{m.name}.ramp",
                       "external members cannot be ramped")
+    for earlier, later in iam_conflicts(members):
+        check.add(mnode[later.name], "cluster", f"members.{later.name}.cluster.name",
+                  f"cluster name {cluster_name(later)!r} overlaps member {earlier.name}'s "
+                  f"{cluster_name(earlier)!r}: IAM roles are named <cluster name>-* in the "
+                  "account; give each AWS member its own name (not one plus a dash)")
+

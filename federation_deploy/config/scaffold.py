@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from federation_deploy.config.aws_names import LOCK_TABLE, STATE_BUCKET
 from federation_deploy.config.model import Federation, Member, Release
 from federation_deploy.config.terraform_files import tf_files
 from federation_deploy.errors import UsageError
@@ -48,12 +49,12 @@ class MemberSpec:
     def state_bucket(self) -> str:
         # S3 names are global: one bucket and one lock table per member (validate refuses a
         # stack that shares another's state; the README's copy step said so by hand)
-        return f"mybinder-{self.name}-terraform-state" if self.cloud == "aws" \
+        return STATE_BUCKET.format(name=self.name) if self.cloud == "aws" \
             else f"{self.project}-terraform-state"
 
     @property
     def lock_table(self) -> str:
-        return f"mybinder-{self.name}-terraform-locks"
+        return LOCK_TABLE.format(name=self.name)
 
 
 def template_member(fed: Federation, cloud: str) -> Member | None:
@@ -155,7 +156,9 @@ module "binderhub_eks" {{
   node_desired_size  = 2
   node_max_size      = 6
 
-  registry_prefix                    = "binderhub"
+  # IAM roles and policies are named (and the deploy roles scoped) {name}-*, the ECR
+  # repositories {name}/*: apart from every other member in the same AWS account
+  registry_prefix                    = "{name}"
   registry_repositories              = ["binderhub-builder"]
   registry_helper_service_account    = "{name}:binderhub-container-registry-helper"
   cluster_autoscaler_service_account = "kube-system:cluster-autoscaler"
@@ -181,7 +184,7 @@ variable "region" {{
 variable "cluster_name" {{
   description = "Name of the EKS cluster (members.{name}.cluster.name)."
   type        = string
-  default     = "binderhub"
+  default     = "{name}"
 }}
 
 variable "kubernetes_version" {{
@@ -314,7 +317,7 @@ def values_text(spec: MemberSpec) -> str | None:
                   "        service.beta.kubernetes.io/aws-load-balancer-type: nlb", ""]
     if spec.cloud == "aws" and "cluster-autoscaler" in releases:
         lines += ["cluster-autoscaler:", "  cloudProvider: aws", f"  awsRegion: {spec.region}",
-                  "  autoDiscovery:", "    clusterName: binderhub", "  rbac:",
+                  "  autoDiscovery:", f"    clusterName: {spec.name}", "  rbac:",
                   "    serviceAccount:", "      create: true", "      name: cluster-autoscaler",
                   ""]
     if spec.cloud == "aws" and "registry-helper" in releases:
@@ -331,13 +334,16 @@ def values_text(spec: MemberSpec) -> str | None:
 
 def member_entry(fed: Federation, spec: MemberSpec) -> dict[str, Any]:
     """The member's federation.yaml entry (plain data, in the order people read it)."""
-    entry: dict[str, Any] = {"url": spec.url, "cloud": spec.cloud, "weight": 0,
-                             "target_weight": plain_number(spec.target_weight)}
+    entry: dict[str, Any] = {"url": spec.url, "cloud": spec.cloud, "weight": 0}
     if spec.cloud == "external":
+        # never ramped (its weight is set with `traffic set`): a target_weight would be unused
         return entry
+    entry["target_weight"] = plain_number(spec.target_weight)
     entry["kubernetes_version"] = spec.kubernetes_version
     if spec.cloud == "aws":
-        entry["cluster"] = {"region": spec.region, "name": "binderhub"}
+        # the cluster (and its IAM names, `<name>-*`) after the member: two members in one
+        # account must not share them (config/aws_names.py)
+        entry["cluster"] = {"region": spec.region, "name": spec.name}
     elif spec.cloud == "gcp":
         entry["cluster"] = {"project": spec.project, "location": spec.region,
                             "name": spec.name}

@@ -83,7 +83,17 @@ class MemberChange:
 
     @property
     def changed(self) -> bool:
-        return (self.status != "unchanged" or any(r.changed for r in self.releases)
+        """The one predicate of a member's change (the report, the summary line and
+        --exit-code all use it): CD deploying it counts, even when its files changed without
+        changing its render (a key moved between values files)."""
+        return self.deployed_by_cd or self.changed_besides_cd
+
+    @property
+    def changed_besides_cd(self) -> bool:
+        """What the report shows as changed: releases, values, weights, routing, hooks,
+        terraform files, locked secrets (a new or removed member)."""
+        return (self.status not in ("unchanged", "changed")
+                or any(r.changed for r in self.releases)
                 or self.weight[0] != self.weight[1] or self.share[0] != self.share[1]
                 or bool(self.routing or self.hooks or self.terraform_files)
                 or any(state == "changed" for _, state in self.locked_secrets))
@@ -105,6 +115,21 @@ class Plan:
     @property
     def changed(self) -> bool:
         return bool(self.federation) or any(m.changed for m in self.members)
+
+    @property
+    def changed_members(self) -> list[str]:
+        return [m.name for m in self.members if m.changed]
+
+    def summary(self) -> str:
+        """The one line that says what changes (agrees with --exit-code: `changed`)."""
+        names = self.changed_members
+        parts = [f"{len(names)} member(s) change ({', '.join(names)})" if names
+                 else "no member changes"]
+        if self.federation:
+            parts.append(f"federation.yaml changes ({'; '.join(self.federation)})")
+        elif not names:
+            parts = ["nothing changes"]
+        return "; ".join(parts)
 
     @property
     def cd_members(self) -> list[str]:

@@ -72,9 +72,11 @@ def _code(text: str) -> str:
 
 
 def _heading(plan: Plan) -> list[str]:
-    changed = [m.name for m in plan.members if m.changed]
+    changed = plan.changed_members
     what = (f"**{len(changed)} member{'s' if len(changed) != 1 else ''} change:** "
             + ", ".join(changed)) if changed else "**No member changes.**"
+    if plan.federation and not changed:
+        what += " federation.yaml changes (below)."
     cd = ", ".join(plan.cd_members) or "no member"
     return [f"Compared with `{plan.ref}` (`{plan.commit[:12]}`), HEAD `{plan.head[:12]}`. "
             f"{what}", "", f"CD would deploy: {cd} (CD order: {', '.join(plan.cd_order)})."]
@@ -148,6 +150,8 @@ def _member_markdown(m: MemberChange) -> list[str]:
     lines += [f"- not computed: {line}" for line in m.not_computed]
     cd = ("CD deploys it: " + "; ".join(m.cd_reasons)) if m.deployed_by_cd \
         else "CD does not deploy it"
+    if m.deployed_by_cd and not m.changed_besides_cd:
+        cd += " (its files changed; its rendered values did not)"
     lines += [f"- {cd}", "", "</details>", ""]
     return lines
 
@@ -190,7 +194,9 @@ def table(plan: Plan) -> str:
             if m.terraform_plan:
                 lines.append(f"    plan: {m.terraform_plan}")
         lines += [f"  not computed: {line}" for line in m.not_computed]
-        lines.append("  CD deploys it" if m.deployed_by_cd else "  CD does not deploy it")
+        lines.append(("  CD deploys it" + ("" if m.changed_besides_cd else
+                                           ": its files changed; its rendered values did not"))
+                     if m.deployed_by_cd else "  CD does not deploy it")
     lines += [f"federation.yaml: {line}" for line in plan.federation]
     lines.append(f"CD order: {', '.join(plan.cd_order)}; "
                  f"would deploy: {', '.join(plan.cd_members) or 'none'}")

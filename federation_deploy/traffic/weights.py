@@ -30,6 +30,7 @@ from ruamel.yaml.error import YAMLError
 
 from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
 from federation_deploy.errors import ConfigError, WeightsConflict
+from federation_deploy.traffic.lock_files import ignore_in_git
 from federation_deploy.values.redirector_config import redirector_config
 from federation_deploy.yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
@@ -64,6 +65,8 @@ def locked(path: Path, timeout: float = LOCK_TIMEOUT, *, name: str = "the lock",
     that a waiter can say who holds it; WeightsConflict after timeout. While waiting, progress
     hears `waiting for NAME held by pid P` after LOCK_NOTICE_FIRST, then every
     LOCK_NOTICE_INTERVAL seconds (a wait is never silent)."""
+    if not path.exists():
+        ignore_in_git(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         start = time.monotonic()
@@ -118,6 +121,8 @@ def writer_lock(config_dir: Path, holder: str, member: str | None = None) -> Ite
     refused at once, naming the first and what to do. Abort (and drain) do not take it: they
     win over a ramp, which sees the change and stops."""
     path = Path(config_dir) / WRITER_LOCK
+    if not path.exists():
+        ignore_in_git(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -69,11 +70,13 @@ def test_an_external_member_has_no_files(config_dir: Path, name: str) -> None:
     code, out, err = run(config_dir, "member", "new", name, "--cloud", "external", "--url",
                          f"https://binder.{name}.example.org/")
     assert code == 0, err
+    # never ramped: no target_weight; its next step is `traffic set`, not a ramp
     assert members(config_dir)[name] == {"url": f"https://binder.{name}.example.org",
-                                         "cloud": "external", "weight": 0,
-                                         "target_weight": 15}
+                                         "cloud": "external", "weight": 0}
     assert not (config_dir / "values" / f"{name}.yaml").exists()
     assert f"deploy {name}" not in out and "terraform" not in out
+    assert "ramp" not in out and f"  federation-deploy traffic set {name} --weight 15" in out
+    assert "target_weight" not in err
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -132,7 +135,8 @@ def test_an_aws_member_gets_its_own_state_and_a_lock_file(
     assert "hashicorp/aws" in (stack / ".terraform.lock.hcl").read_text()
     entry = members(config_dir)[name]
     assert entry["terraform"]["stack"] == f"aws/{name}"
-    assert entry["cluster"] == {"region": "eu-west-1", "name": "binderhub"}
+    # the cluster (and so its IAM names) after the member, apart from curvenote's binderhub-*
+    assert entry["cluster"] == {"region": "eu-west-1", "name": name}
     assert entry["releases"][-1] == {"name": "binderhub", "chart": "binderhub",
                                      "namespace": name}
     assert out.splitlines()[2] == (
@@ -155,6 +159,13 @@ def test_remove_refuses_a_member_with_weight_or_the_prime(config_dir: Path) -> N
     assert code == 2 and "has weight 15" in err and "traffic set ovh2 --weight 0" in err
     code, _, err = run(config_dir, "member", "remove", "gke")
     assert code == 2 and "prime member" in err
+    # the advice names `traffic prime` only when this CLI has it
+    traffic = cli.commands["traffic"]
+    if isinstance(traffic, click.Group) and "prime" in traffic.commands:
+        assert "`federation-deploy traffic prime OTHER`" in err
+    else:
+        assert "traffic prime" not in err
+        assert "move `prime: true` to another routed member in federation.yaml" in err
     assert {"ovh2", "gke"} <= set(members(config_dir))
 
 
@@ -187,3 +198,77 @@ def test_remove_of_a_member_ci_order_names_is_refused_and_nothing_changes(
     code, _, err = run(config_dir, "member", "remove", name)
     assert code == 2 and "ci" in err
     assert path.read_text() == before
+
+
+@pytest.mark.parametrize(("taken", "message"), [
+    ("a" * 39, "at most 38, for S3 bucket mybinder-" + "a" * 39 + "-terraform-state"),
+    ("binderhub", "overlaps member curvenote's cluster name 'binderhub'"),
+    ("binderhub-west", "overlaps member curvenote's cluster name 'binderhub'"),
+])
+def test_aws_names_that_do_not_fit_or_overlap_are_refused(config_dir: Path, taken: str,
+                                                          message: str) -> None:
+    before = snapshot(config_dir.parent)
+    code, _, err = run(config_dir, "member", "new", taken, "--cloud", "aws")
+    assert code == 2 and message in err
+    assert snapshot(config_dir.parent) == before
+
+
+def test_a_gcp_member_offline_says_the_mirror_lacks_its_provider(
+        config_dir: Path, name: str, tmp_path: Path, plugin_mirror: str) -> None:
+    # a mirror with the AWS provider only (as the sandbox's): terraform cannot lock google
+    mirror = tmp_path / "aws-only-mirror" / "registry.terraform.io" / "hashicorp"
+    mirror.mkdir(parents=True)
+    (mirror / "aws").symlink_to(Path(plugin_mirror) / "registry.terraform.io" / "hashicorp"
+                                / "aws")
+    before = snapshot(config_dir.parent)
+    code, _, err = run(config_dir, "member", "new", name, "--cloud", "gcp", "--project", "p",
+                       env={"TF_PLUGIN_MIRROR": str(tmp_path / "aws-only-mirror")})
+    assert code == 1, err
+    assert (f"error: member new {name}: the plugin mirror TF_PLUGIN_MIRROR="
+            f"{tmp_path / 'aws-only-mirror'} has no hashicorp/google, which a GCP stack "
+            "needs") in err
+    assert "nothing was written" in err
+    assert snapshot(config_dir.parent) == before
+
+
+def test_remove_takes_the_entrys_leading_comment_and_keeps_the_others(config_dir: Path,
+                                                                       name: str) -> None:
+    federation = config_dir / "federation.yaml"
+    comments = [line.strip() for line in federation.read_text().splitlines()
+                if line.strip().startswith("#")]
+    assert run(config_dir, "member", "new", name, "--cloud", "kubeconfig")[0] == 0
+    (config_dir / "values" / f"{name}.yaml").unlink()
+    text = federation.read_text()
+    federation.write_text(text.replace(f"\n  {name}:\n", f"\n  # {name}: a leading comment\n"
+                                       f"  {name}:\n", 1))
+    # and the entry before it: its own comment must stay, as must the entry's after it
+    assert run(config_dir, "member", "remove", name)[0] == 0
+    after = [line.strip() for line in federation.read_text().splitlines()
+             if line.strip().startswith("#")]
+    assert f"# {name}: a leading comment" not in after
+    assert after == comments
+
+
+@pytest.mark.parametrize("gone", ["a", "b", "c"])
+def test_delete_entry_moves_the_next_entrys_comment(gone: str) -> None:
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    from federation_deploy.commands.member import delete_entry
+
+    text = ("members:\n  # a is first\n  a:\n    url: x\n    releases:\n      - name: r\n"
+            "  # b: leads b\n  b:\n    url: y\n  # c: leads c\n  # (two lines)\n  c:\n"
+            "    url: z\nother: 1\n")
+    yaml = YAML()
+    data = yaml.load(text)
+    delete_entry(data, "members", gone)
+    out = StringIO()
+    yaml.dump(data, out)
+    leads = {"a": "  # a is first\n", "b": "  # b: leads b\n",
+             "c": "  # c: leads c\n  # (two lines)\n"}
+    for key, lead in leads.items():
+        if key == gone:
+            assert lead not in out.getvalue() and f"  {key}:\n" not in out.getvalue()
+        else:
+            assert f"{lead}  {key}:\n" in out.getvalue()

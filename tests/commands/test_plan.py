@@ -18,8 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.cli.main import cli
-from federation_deploy.commands.plan import CREDENTIAL_VARIABLES
+from federation_deploy.commands.plan import CREDENTIAL_VARIABLES, _failure
 from federation_deploy.config.gitcrypt import GIT_CRYPT_MAGIC
+from federation_deploy.errors import ToolError
 from federation_deploy.review.report import MARKER
 from tests.helpers.pins import pinned
 
@@ -292,9 +293,29 @@ def test_crds_hooks_and_terraform_files(repo: Path, config_dir: Path, edit: Edit
     assert "  release cert-manager: changed\n    crds: none -> " \
         "https://example.org/cert-manager.crds.yaml" in curvenote
     assert "  hook added smoke-test (after verify): true" in curvenote
+    # terraform is opt-in: without --terraform-plan it is never run, credentials or not
     assert ("  terraform aws/curvenote: terraform/aws/curvenote/main.tf\n"
-            "    plan: not computed: no credentials") in curvenote
+            "    plan: not run (pass --terraform-plan to plan the stack with terraform)"
+            ) in curvenote
+    assert "`federation-deploy plan --terraform-plan` runs it" in out
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")  # would have run terraform before
+    code, out, err = plan(config_dir, "--changed-since", "main")
+    assert "plan: not run (pass --terraform-plan" in member_blocks(out)["curvenote"]
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    code, out, err = plan(config_dir, "--changed-since", "main", "--terraform-plan")
+    assert ("  terraform aws/curvenote: terraform/aws/curvenote/main.tf\n"
+            "    plan: not computed: no credentials") in member_blocks(out)["curvenote"]
     assert "not computed: terraform plan: not computed: no credentials" in out
+
+
+def test_a_failed_terraform_plan_shows_terraforms_error() -> None:
+    failed = ToolError(["terraform", "init"], 1, "", "\n│ Error: Failed to get existing "
+                       "workspaces: S3 bucket \"mybinder-x-terraform-state\" does not exist.\n│\n",
+                       summary="terraform init failed in aws/x")
+    line = _failure(failed)
+    assert line.startswith("terraform init failed in aws/x")
+    assert "terraform: Error: Failed to get existing workspaces: S3 bucket" in line
+    assert "\n" not in line
 
 
 def test_an_invalid_head_config_is_named_as_in_the_repository(repo: Path, config_dir: Path,
@@ -304,3 +325,73 @@ def test_an_invalid_head_config_is_named_as_in_the_repository(repo: Path, config
     code, _, err = plan(config_dir, "--changed-since", "main")
     assert code == 2
     assert f"{repo}/config/federation.yaml:" in err and "federation-deploy-plan-" not in err
+
+
+def test_short_secrets_leave_public_text_intact(repo: Path, config_dir: Path,
+                                                edit: Edit) -> None:
+    # secrets "a" and "b": the report is not censored by string matching (which blanked the
+    # word "a" in a public value and the `<b>` of the comment); secret keys are reduced to
+    # changed/unchanged by key path, and no secret-only value is printed
+    secret = config_dir / "secrets" / "values" / "gke.yaml"
+    secret.write_text(f"binderhub:\n  registry:\n    password: {OLD_SECRET}\n"
+                      "    username: a\n    token: a\n")
+    commit(repo, "short secrets")
+    git(repo, "tag", "short")
+    edit("config/values/gke.yaml", "pod_quota: 300",
+         "pod_quota: 300\n      banner: mybinder.org is a public service")
+    secret.write_text(f"binderhub:\n  registry:\n    password: {NEW_SECRET}\n"
+                      "    username: a\n    token: b\n")
+    commit(repo)
+    code, out, err = plan(config_dir, "--changed-since", "short", "-o", "markdown")
+    assert code == 0, err
+    assert "<code>&quot;mybinder.org is a public service&quot;</code>" in out
+    assert "<summary><b>gke</b> (gcp): changed</summary>" in out
+    assert "***" not in out
+    assert "<code>registry.token</code>: changed" in out
+    assert "<code>registry.password</code>: changed" in out
+    assert "2 unchanged" not in out and "1 unchanged" in out  # username
+    for text in (out, err):
+        assert OLD_SECRET not in text and NEW_SECRET not in text
+    code, out, _ = plan(config_dir, "--changed-since", "short", "-o", "table")
+    assert "registry.token: changed (secret)" in out and "***" not in out
+    assert "banner: - -> \"mybinder.org is a public service\"" in out
+
+
+def test_files_changed_without_a_render_change_count_as_a_change(repo: Path, config_dir: Path,
+                                                                 edit: Edit) -> None:
+    # gke's own file now also sets what common.yaml sets: the render is equal, but CD deploys
+    # gke (its files changed); the report, the summary line and --exit-code agree on it
+    edit("config/values/gke.yaml", "binderhub:\n  config:", "binderhub:\n  replicas: 2\n  config:")
+    commit(repo)
+    code, out, err = plan(config_dir, "--changed-since", "main", "--exit-code")
+    assert code == 3
+    assert "gke (gcp): changed\n" in out
+    assert "  CD deploys it: its files changed; its rendered values did not" in out
+    assert err.strip().splitlines()[-1] == "plan: 1 member(s) change (gke)"
+
+
+def test_the_last_line_agrees_with_the_exit_code(repo: Path, config_dir: Path,
+                                                edit: Edit) -> None:
+    edit("config/federation.yaml", "generation: 0", "generation: 1")
+    commit(repo)
+    code, out, err = plan(config_dir, "--changed-since", "main", "--exit-code")
+    last = err.strip().splitlines()[-1]
+    # CD deploys every member on this change: they change, and so does federation.yaml
+    assert code == 3 and last.startswith("plan: 4 member(s) change (")
+    assert last.endswith("; federation.yaml changes (generation changed)")
+    code, out, err = plan(config_dir, "--changed-since", "HEAD", "--exit-code")
+    assert code == 0 and err.strip().splitlines()[-1] == "plan: nothing changes"
+
+
+def test_a_ref_whose_config_does_not_load_is_an_error_naming_it(repo: Path, config_dir: Path,
+                                                                edit: Edit) -> None:
+    edit("config/federation.yaml", "    weight: 15\n", "    weight: lots\n")
+    commit(repo, "broken at REF")
+    git(repo, "tag", "broken")
+    edit("config/federation.yaml", "    weight: lots\n", "    weight: 15\n")
+    commit(repo, "fixed")
+    code, out, err = plan(config_dir, "--changed-since", "broken")
+    assert code == 1 and out == ""  # no report of every member "added"
+    assert "the config at broken (" in err and "does not load" in err
+    assert "  config/federation.yaml:" in err and "members.ovh2.weight" in err
+    assert "federation-deploy-plan-" not in err  # the export's temporary paths never show

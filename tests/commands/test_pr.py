@@ -157,16 +157,35 @@ def test_the_comment_is_found_beyond_the_first_page(github: StandIn, tmp_path: P
     assert "updated comment 555" in err and len(github.comments[7]) == 151
 
 
-def test_a_forks_read_only_token_goes_to_the_step_summary(github: StandIn,
-                                                          tmp_path: Path) -> None:
+def fork_event(tmp_path: Path, head: str) -> None:
+    (tmp_path / "event.json").write_text(json.dumps({"pull_request": {
+        "number": 7, "head": {"repo": {"full_name": head}},
+        "base": {"repo": {"full_name": REPO}}}}))
+
+
+def test_a_forks_read_only_token_leaves_a_note_not_a_second_plan(github: StandIn,
+                                                                 tmp_path: Path) -> None:
+    fork_event(tmp_path, "someone/fork")
     github.writable = False
     code, _, err = run("comment", "--body-file", body(tmp_path, "from a fork"))
     assert code == 0, err
     assert "could not be posted on #7" in err and "HTTP 403" in err
+    assert f"The plan is {tmp_path / 'plan.md'}" in err  # says where it is
     summary = Path(tmp_path / "summary.md").read_text()
     assert "a pull request from a fork gets a read-only token" in summary
-    assert "from a fork" in summary and github.comments[7] == []
+    # ci.yml writes the plan to the summary itself: not twice
+    assert "from a fork\n" not in summary and github.comments[7] == []
     assert TOKEN not in err + summary
+
+
+@pytest.mark.parametrize("same_repository", [True, False])
+def test_a_forbidden_comment_on_this_repositorys_pull_request_fails(
+        github: StandIn, tmp_path: Path, same_repository: bool) -> None:
+    if same_repository:
+        fork_event(tmp_path, REPO)  # else: the event names no head repository (unknown)
+    github.writable = False
+    code, _, err = run("comment", "--body-file", body(tmp_path, "ours"))
+    assert code == 1 and "HTTP 403" in err and "could not be posted" not in err
 
 
 def test_another_api_error_fails(github: StandIn, tmp_path: Path,
@@ -207,5 +226,7 @@ def test_a_plan_too_long_for_one_comment_is_cut_and_whole_in_the_summary(
     posted = github.comments[7][0]["body"]
     assert len(posted) <= 65000 and posted.startswith(MARKER)
     assert posted.count("<details>") == posted.count("</details>")
-    assert "the whole plan is in the job's step summary" in posted
-    assert "key2999" in Path(tmp_path / "summary.md").read_text()
+    assert "the whole plan is the job's `plan` artifact" in posted
+    summary = Path(tmp_path / "summary.md").read_text()
+    assert "key2999" not in summary  # ci.yml puts the plan there (capped), once
+    assert f"the whole plan is {tmp_path / 'plan.md'}" in summary

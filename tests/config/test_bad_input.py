@@ -384,3 +384,22 @@ def test_a_generation_is_bounded_where_helm_stays_exact(
     rendered = subprocess.run([helm_binary, "template", "r", str(chart), "-f", "-"],
                               input=values, capture_output=True, text=True, check=True).stdout
     assert f'"generation":{generation}' in rendered.replace(" ", "")
+
+
+@pytest.mark.parametrize(("cluster", "problem"), [
+    ("binderhub", True), ("binderhub-west", True), ("binderhubwest", False),
+    ("binderhub-west\n      role_arn: arn:aws:iam::123456789012:role/deployer", True),
+])
+def test_two_aws_members_whose_iam_names_overlap(config_dir: Path, edit: Edit, cluster: str,
+                                                 problem: bool) -> None:
+    # curvenote's roles are binderhub-*, and its deploy role may manage role/binderhub-*:
+    # a member named binderhub or binderhub-<anything> in the same account collides
+    edit("federation.yaml", "  curvenote:\n", "  west:\n    url: https://west.example.org\n"
+         "    cloud: aws\n    weight: 0\n    cluster:\n      region: us-west-2\n"
+         f"      name: {cluster}\n  curvenote:\n")
+    code, _, err = run(config_dir, "validate")
+    if problem:
+        assert code == 2 and "members.curvenote.cluster.name: cluster name 'binderhub' " \
+            f"overlaps member west's {cluster.split()[0]!r}" in err
+    else:
+        assert "overlaps" not in err

@@ -3,12 +3,15 @@ entry and values (the files `member new` writes; tests/commands/test_member.py w
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from federation_deploy.config import load_federation
+from federation_deploy.config.aws_names import name_limit
 from federation_deploy.config.scaffold import (
     MemberSpec,
     member_entry,
@@ -78,3 +81,62 @@ def test_values_name_the_members_hosts(config_dir: Path) -> None:
     assert "hub_url: https://hub.kestrel.example.org" in text
     assert "awsRegion: eu-west-1" in text
     assert values_text(spec_for(config_dir, "external")) is None
+
+
+def iam_names_and_scopes(module_text: str, main_tf: str, cluster: str
+                         ) -> tuple[set[str], set[str]]:
+    """The IAM role/policy and ECR repository names a stack of the shared module creates, and
+    the `*` scopes its roles may manage, with the stack's cluster name and registry prefix
+    substituted (parsed from the module and the stack's main.tf, not restated here)."""
+    prefix = re.search(r'registry_prefix\s*=\s*"([^"]+)"', main_tf)
+    assert prefix is not None
+    keys = [k for block in re.findall(r'for_each\s*=\s*\{([^{}]*)\}', module_text)
+            for k in re.findall(r'^\s*([\w-]+)\s*=', block, re.M)]
+    text = module_text.replace("${var.cluster_name}", cluster).replace(
+        "${var.registry_prefix}", prefix.group(1))
+    names: set[str] = set()
+    for name in re.findall(r'\bname\s*=\s*"([^"$]*(?:\$\{each\.key\}[^"$]*)?)"', text):
+        names |= {name.replace("${each.key}", k) for k in keys} if "${each.key}" in name \
+            else {name}
+    scopes = set(re.findall(r':(?:role|policy|repository)/([^"]*\*)"', text))
+    return names, scopes
+
+
+def test_two_aws_members_in_one_account_are_disjoint(config_dir: Path) -> None:
+    fed = load_federation(config_dir)
+    module = fed.terraform_root / "aws" / "modules" / "binderhub-eks"
+    module_text = "".join(p.read_text() for p in sorted(module.glob("*.tf")))
+    stacks = {"curvenote": ((fed.terraform_root / "aws" / "curvenote" / "main.tf").read_text(),
+                            fed.member("curvenote").cluster.name)}
+    for name in ("kestrel", "kestrel2"):
+        spec = spec_for(config_dir, "aws", name)
+        entry = member_entry(fed, spec)
+        assert entry["cluster"]["name"] == name  # not curvenote's `binderhub`
+        variables = stack_files(fed, spec)["variables.tf"]
+        assert re.search(r'variable "cluster_name" \{[^}]*default\s*=\s*"' + name + '"',
+                         variables)
+        assert f"clusterName: {name}\n" in (values_text(spec) or "")
+        stacks[name] = (stack_files(fed, spec)["main.tf"], entry["cluster"]["name"])
+    parsed = {name: iam_names_and_scopes(module_text, main, cluster)
+              for name, (main, cluster) in stacks.items()}
+    assert all(names and scopes for names, scopes in parsed.values())
+    for name, (names, _) in parsed.items():
+        for other, (other_names, scopes) in parsed.items():
+            if other == name:
+                continue
+            assert not names & other_names, (name, other)
+            reached = [(n, s) for n in names for s in scopes if fnmatch.fnmatchcase(n, s)]
+            assert not reached, f"{other}'s scopes reach {name}'s names: {reached}"
+
+
+def test_the_aws_name_limit_is_computed_from_the_templates(config_dir: Path) -> None:
+    fed = load_federation(config_dir)
+    module = fed.terraform_root / "aws" / "modules" / "binderhub-eks"
+    text = "".join(p.read_text() for p in sorted(module.glob("*.tf")))
+    limit = name_limit(text)
+    assert limit.length == 63 - len("mybinder--terraform-state") == 38
+    # a module with a longer role name lowers it: the IAM role's 64 decides
+    longer = text + ('\nresource "aws_iam_role" "x" {\n  name = "${var.cluster_name}-'
+                     + "r" * 40 + '"\n}\n')
+    assert name_limit(longer).length == 64 - 41
+    assert "IAM role" in name_limit(longer).decided_by

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from federation_deploy.config import load_federation
 from federation_deploy.review.changes import (
+    MemberChange,
+    Plan,
     dotted,
     federation_key_changes,
     leaves,
@@ -65,3 +67,17 @@ def test_federation_keys_and_chart_pins() -> None:
     after = {"charts": {"a": {"version": "2"}, "b": {"version": "1"}}, "generation": 1,
              "members": {}}
     assert federation_key_changes(before, after) == ("charts.a: 1 -> 2", "charts.b: none -> 1")
+
+
+def test_the_summary_line_and_changed_are_one_predicate() -> None:
+    quiet = MemberChange("gke", "unchanged", "gcp")
+    moved = MemberChange("ovh2", "unchanged", "kubeconfig", deployed_by_cd=True,
+                         cd_reasons=("config/values/ovh2.yaml changed",))
+    only_federation = Plan("main", "a" * 40, "b" * 40, (quiet,), federation=("x changed",))
+    assert only_federation.changed
+    assert only_federation.summary() == "no member changes; federation.yaml changes (x changed)"
+    deploys = Plan("main", "a" * 40, "b" * 40, (quiet, moved))
+    assert deploys.changed and moved.changed and not moved.changed_besides_cd
+    assert deploys.summary() == "1 member(s) change (ovh2)"
+    nothing = Plan("main", "a" * 40, "b" * 40, (quiet,))
+    assert not nothing.changed and nothing.summary() == "nothing changes"
