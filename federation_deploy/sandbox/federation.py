@@ -7,7 +7,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -15,9 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
-from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import requests
 
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import FederationDeployError, ToolError, UsageError
+from federation_deploy.health import http
 from federation_deploy.progress import Progress
 from federation_deploy.runner import Runner
 from federation_deploy.sandbox.processes import (
@@ -34,6 +33,7 @@ from federation_deploy.sandbox.processes import (
     stop_process_groups,
     wait_for_http,
 )
+from federation_deploy.signals import sigterm_as_interrupt
 from federation_deploy.traffic.formatting import aligned_lines
 from federation_deploy.traffic.shares import shares
 from federation_deploy.yamlio import atomic_write_text, load_round_trip, write_round_trip
@@ -69,16 +69,14 @@ def send_launches(redirector_url: str, paths: Sequence[str], members: Mapping[st
 
     def run(chunk: Sequence[str]) -> Counter[str]:
         counts: Counter[str] = Counter()
-        with requests.Session() as session:
-            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-            for path in chunk:
-                if stop.is_set():
-                    break
-                response = session.get(redirector_url + path, allow_redirects=False, timeout=10)
-                location = response.headers.get("Location", "")
-                name = next((n for prefix, n in by_prefix if location.startswith(prefix + "/")),
-                            f"status {response.status_code}")
-                counts[name] += 1
+        for path in chunk:  # each its own session: a new browser, no cookies
+            if stop.is_set():
+                break
+            response = http.get(redirector_url + path, 10, allow_redirects=False)
+            location = (response.headers or {}).get("Location", "")
+            name = next((n for prefix, n in by_prefix if location.startswith(prefix + "/")),
+                        f"status {response.status}")
+            counts[name] += 1
         return counts
 
     chunks = [paths[i::workers] for i in range(workers)]
@@ -375,7 +373,7 @@ class Sandbox:
         active: set[str] = set()
         while time.monotonic() < deadline:
             try:
-                body = requests.get(self.state.redirector_url + "/active_hosts", timeout=2).json()
+                body = json.loads(http.get(self.state.redirector_url + "/active_hosts", 2).text)
                 active = set(body.get("active_hosts", {}))
             except (requests.RequestException, ValueError):
                 active = set()
@@ -483,18 +481,9 @@ DEMO_STEPS = 6
 UP_STEPS = 4
 
 
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI runner or `kill`) cleans up like Ctrl-C does."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _terminate_as_interrupt() -> AbstractContextManager[None]:
+    """SIGTERM and SIGHUP (a CI runner, `kill`, a closed terminal) clean up like Ctrl-C."""
+    return sigterm_as_interrupt()
 
 
 def _bring_up(sandbox: Sandbox, total: int, progress: Progress, dry_run: bool) -> None:

@@ -8,14 +8,15 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
+import requests
+
 from federation_deploy.errors import ToolError
+from federation_deploy.health import http
 
 
 def free_port() -> int:
@@ -96,12 +97,9 @@ def listener_is_ours(pid: int, port: int) -> bool | None:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            response.read()
+        http.get(url, 2)  # any status is an answer
         return True
-    except urllib.error.HTTPError:
-        return True  # it answered
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+    except (requests.RequestException, OSError):
         return False
 
 

@@ -187,6 +187,28 @@ def test_rollback_before_the_first_step_goes_to_zero(
     redirector.wait_active(["alpha", "beta"])
 
 
+def test_a_member_whose_health_trickles_is_a_failed_check(
+    federation: StandinFederation, published: Path, redirector: RedirectorThread
+) -> None:
+    """Issue 29: gamma's /health answers 200, then its body a byte per 0.1 s (25 s in all);
+    the ramp's check ends at its 0.5 s request timeout as a failed check and rolls back (on
+    main it waited for the whole body, each check, while the redirector had dropped gamma)."""
+    def on_step(step: RampStep) -> None:
+        federation.standins["gamma"].set_trickle(0.1)
+
+    start = time.monotonic()
+    with pytest.raises(VerificationError, match=r"rolled back to 0 \(before the first step\)") \
+            as caught:
+        run_ramp(federation.load(), "gamma",
+                 make_publisher(parse_publish_target(f"file:{published}")),
+                 steps=(1, 5), hold="2s", settings=settings(redirector, request_timeout=0.5),
+                 on_step=on_step)
+    assert "no complete answer within 0.5s" in str(caught.value)
+    assert time.monotonic() - start < 15  # settle + one check; the body alone takes 25 s
+    gamma = federation.load().members["gamma"]
+    assert gamma.weight == 0 and gamma.ramp is not None and gamma.ramp.step == -1
+
+
 def test_resume_after_an_interrupted_step(
     federation: StandinFederation, published: Path, redirector: RedirectorThread
 ) -> None:
