@@ -264,3 +264,20 @@ def test_a_local_prometheus_url_is_accepted(config_dir: Path, edit: Edit) -> Non
     edit("federation.yaml", "redirector:\n",
          "redirector:\n  prometheus_url: http://127.0.0.1:9090/\n")
     assert load_federation(config_dir).redirector.prometheus_url == "http://127.0.0.1:9090"
+
+
+# -- durations beyond the bound (issue 29, item 7) --------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "old", "new"), [
+    ("hold", "    target_weight: 20", "    target_weight: 20\n    ramp:\n      steps: [1, 5]\n"
+     "      step: 0\n      to_weight: 20\n      hold: 99999999999h"),
+    ("period", "    period: ", "    period: 1e12  # "),
+])
+def test_a_duration_beyond_the_bound_is_refused_with_file_line_key(
+        config_dir: Path, edit: Edit, key: str, old: str, new: str) -> None:
+    edit("federation.yaml", old, new)
+    code, _, err = run(config_dir, "validate")
+    assert code == 2, err
+    assert "federation.yaml:" in err and key in err and "at most" in err and "30 days" in err
+    assert "Traceback" not in err

@@ -345,12 +345,36 @@ def test_advance_one_step_per_run(
     assert published_weights(published)["gamma"] == (1.0101, True)
 
 
+def test_a_written_ramp_with_a_huge_hold_is_refused_on_advance(
+    federation: StandinFederation, published: Path, redirector: RedirectorThread
+) -> None:
+    """Issue 29: a ramp state written with a hold beyond any bound (by an older version, or
+    by hand) repeated an OverflowError traceback on every --advance; now the config is
+    refused naming file, line and key, and nothing is published."""
+    publish = make_publisher(parse_publish_target(f"file:{published}"))
+    advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="3s",
+                 settings=settings(redirector))
+    text = federation.path.read_text()
+    assert "hold: 3s" in text
+    federation.path.write_text(text.replace("hold: 3s", "hold: 99999999999h"))
+    before = published.read_text()
+    code, out, err = cli_run(federation, "ramp", "gamma", "--gate", "time", "--advance", "--yes",
+                             "--publish", f"file:{published}", "--redirector-url", redirector.url)
+    assert code == 2, err
+    assert "Traceback" not in err and "OverflowError" not in err
+    assert "federation.yaml:" in err and "gamma.ramp.hold" in err and "30 days" in err
+    assert published.read_text() == before
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["beta"], "external"),
     (["nope"], "unknown member 'nope'"),
     (["gamma", "--steps", "5,1"], "must increase"),
     (["gamma", "--steps", "1,5,5"], "must increase"),
     (["gamma", "--hold", "forever"], "Invalid value for '--hold': 'forever' is not a duration"),
+    # issue 29: accepted, then an OverflowError once step 1 was live
+    (["gamma", "--hold", "99999999999h"],
+     "Invalid value for '--hold': '99999999999h': at most 30 days (720h)"),
     (["gamma", "--publish", "s3://bucket"], "invalid --publish"),
 ])
 def test_refused_before_anything_changes(
