@@ -30,6 +30,8 @@ from federation_deploy.sandbox.processes import (
     PortTaken,
     free_port,
     moto_environment,
+    process_start,
+    recycled,
     stop_process_groups,
     wait_for_http,
 )
@@ -101,6 +103,9 @@ class Service:
     pid: int
     url: str
     log: str
+    # processes.process_start(pid) when it was started: `sandbox down` signals the PID only
+    # while it still belongs to that process (a recycled PID is someone else's; issue 29)
+    started: str | None = None
 
 
 @dataclass
@@ -235,7 +240,8 @@ class Sandbox:
             chosen = port or free_port()
             url = f"http://127.0.0.1:{chosen}"
             process = self.runner.spawn(argv(chosen), log_path=log, env=env)
-            service = Service(name=name, pid=process.pid, url=url, log=str(log))
+            service = Service(name=name, pid=process.pid, url=url, log=str(log),
+                              started=process_start(process.pid))
             self.state.services.append(service)
             self.state.save()
             try:
@@ -455,9 +461,16 @@ class Sandbox:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def stop_services(state: SandboxState) -> None:
-    stop_process_groups([service.pid for service in reversed(state.services)])
+def stop_services(state: SandboxState) -> list[str]:
+    """Stop the services' process groups together, except a PID that no longer belongs to
+    the service started with it (left alone); says which were left alone, and why."""
+    ours = [s for s in reversed(state.services) if not recycled(s.pid, s.started)]
+    left = [f"{s.name}: not stopped: PID {s.pid} belongs to another process now (the "
+            f"service exited and its PID was given again); left alone" for s in state.services
+            if s not in ours]
+    stop_process_groups([service.pid for service in ours])
     state.services.clear()
+    return left
 
 
 def final_table(measure: StepMeasure) -> str:
@@ -546,13 +559,15 @@ def sandbox_up(source_config: Path, root: Path, runner: Runner, progress: Progre
     return sandbox.state
 
 
-def sandbox_down(root: Path, progress: Progress | None = None) -> list[str]:
-    """Stop every process of the sandbox in root and remove it; the names of what stopped."""
+def sandbox_down(root: Path, progress: Progress | None = None) -> tuple[list[str], list[str]]:
+    """Stop every process of the sandbox in root and remove it: the names of what stopped, and
+    a sentence for each service left alone (its PID is another process's now)."""
     state = SandboxState.load(root)
     names = [s.name for s in state.services]
     if progress is not None:
         progress(f"stopping {', '.join(names) or 'nothing'} (together; each gets 10 s to go) and "
                  f"removing {root} ...")
-    stop_services(state)
+    left = stop_services(state)
     shutil.rmtree(root, ignore_errors=True)
-    return names
+    alone = {line.split(":", 1)[0] for line in left}
+    return [n for n in names if n not in alone], left
