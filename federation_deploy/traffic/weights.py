@@ -136,6 +136,28 @@ def writer_lock(config_dir: Path, holder: str, member: str | None = None) -> Ite
         os.close(fd)
 
 
+def writer_holding(config_dir: Path) -> tuple[str, str] | None:
+    """(who, member) of the ramp holding the writer lock on this machine, or None when no one
+    holds it. A ramp takes the lock before it writes its `ramp:` block: while it starts
+    (plan, confirmation) only the lock says that it runs."""
+    path = Path(config_dir) / WRITER_LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lines = os.pread(fd, 500, 0).decode("utf-8", "replace").splitlines()
+            who = lines[0].strip() if lines and lines[0].strip() else "unknown"
+            member = lines[1].removeprefix("member:").strip() if len(lines) > 1 else ""
+            return who, member
+        return None  # got it: nobody holds it (released when fd closes)
+    finally:
+        os.close(fd)
+
+
 # --------------------------------------------------------------------------------------------
 # federation.yaml: snapshots and the compare-and-swap write
 

@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import abort_ramp, advance_ramp, run_ramp
 from federation_deploy.config import load_federation
-from federation_deploy.errors import UsageError, VerificationError
+from federation_deploy.errors import UsageError, VerificationError, WeightsConflict
 from federation_deploy.redirector.app import LaunchDraws
 from federation_deploy.redirector.config import HostConfig
 from federation_deploy.redirector.routing import build_table, choose_member
@@ -318,6 +318,50 @@ def test_abort(
     # nothing to abort any more: refused, so that a typo cannot zero a member in service
     with pytest.raises(UsageError, match="no ramp of gamma in progress"):
         abort_ramp(federation.load(), "gamma", publish)
+
+
+def test_an_abort_while_the_ramp_is_starting_wins(
+    federation: StandinFederation, published: Path, redirector: RedirectorThread
+) -> None:
+    """Issue 29: a ramp holds the writer lock but has not written its `ramp:` block yet (here:
+    waiting for its confirmation); an abort then said "no ramp in progress" and the ramp went
+    on to 100%. Now the abort is written (weight 0, a new generation, published) and the
+    starting ramp stops before writing or publishing anything."""
+    publish = make_publisher(parse_publish_target(f"file:{published}"))
+    asking = threading.Event()
+    answer = threading.Event()
+    outcome: list[BaseException | object] = []
+
+    def confirm(plan: object) -> None:
+        asking.set()
+        assert answer.wait(30), "the test never answered"
+
+    def ramp() -> None:
+        try:
+            outcome.append(run_ramp(federation.load(), "gamma", publish, steps=(5,),
+                                    hold="1s", settings=settings(redirector), confirm=confirm))
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=ramp, daemon=True)
+    thread.start()
+    try:
+        assert asking.wait(30), "the ramp never asked"
+        said: list[str] = []
+        aborted = abort_ramp(federation.load(), "gamma", publish,
+                             settings=settings(redirector), progress=said.append)
+        assert aborted.status == "aborted"
+        assert any("a ramp of gamma is starting" in line for line in said), said
+        generation = federation.load().generation
+    finally:
+        answer.set()
+        thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], WeightsConflict), outcome
+    assert "stops before writing or publishing anything" in str(outcome[0])
+    gamma = federation.load().members["gamma"]
+    assert gamma.weight == 0 and gamma.ramp is None
+    assert federation.load().generation == generation  # the ramp wrote nothing after it
+    assert published_weights(published)["gamma"] == (0, False)
 
 
 def test_advance_one_step_per_run(
