@@ -76,7 +76,8 @@ def is_integer(v: Any, minimum: int) -> bool:
 
 
 def shown_url(url: str) -> str:
-    """url for messages: credentials in it (user:password@) are never printed back."""
+    """url for messages: credentials in it (user:password@) are never printed back (the
+    printer redacts every URL it prints as well: progress.printable)."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url

@@ -30,6 +30,7 @@ from ruamel.yaml.error import YAMLError
 
 from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
 from federation_deploy.errors import ConfigError, WeightsConflict
+from federation_deploy.progress import printable
 from federation_deploy.values.render import redirector_config
 from federation_deploy.yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
@@ -295,7 +296,8 @@ def member_changes(before: Federation, now: Federation) -> list[str]:
                 changes.append(f"{name} ramp final weight {old.ramp.to_weight:g} -> "
                                f"{new.ramp.to_weight:g}")
         if (old.drained is None) != (new.drained is None):
-            changes.append(f"{name} drained ({new.drained.reason})" if new.drained is not None
+            changes.append(f"{name} drained ({printable(new.drained.reason)})"
+                           if new.drained is not None
                            else f"{name} restored")
     return changes
 
