@@ -370,6 +370,7 @@ class _LogCounter(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+@pytest.mark.slow  # 400 members checked over real HTTP: a load test of seconds
 def test_many_members_are_paced_and_all_kept_active() -> None:
     """400 healthy members on one local server, checked every second with a 1 s timeout:
     all active within a few periods and no check failing in tornado's request queue. Before
