@@ -101,6 +101,12 @@ class _Adapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = _pools(self._sockets)
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        # through HTTP(S)_PROXY too: the connection to the proxy is the one to cut
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _pools(self._sockets)
+        return manager
+
 
 def get(url: str, deadline: float, *, headers: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None, allow_redirects: bool = True,

@@ -56,6 +56,17 @@ def test_a_trickling_answer_ends_at_the_deadline(kind: dict[str, bool]) -> None:
     assert DEADLINE <= seconds < DEADLINE + SLACK
 
 
+def test_through_a_proxy_that_trickles_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # HTTP_PROXY (a CI runner's): the connection cut at the deadline is the proxy's; the
+    # member's name is never resolved (the proxy, on 127.0.0.1, is asked for it)
+    with trickling(HEALTHY, interval=TRICKLE, trickle_headers=True) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        monkeypatch.setenv("NO_PROXY", "")
+        result, seconds = timed(lambda: http.get("http://member.invalid/health", DEADLINE))
+    assert isinstance(result, http.DeadlineExceeded), result
+    assert seconds < DEADLINE + SLACK
+
+
 def test_a_prompt_answer_is_read_whole() -> None:
     with trickling(HEALTHY, interval=0.0) as url:
         answer = http.get(url + "/health", DEADLINE)
