@@ -78,6 +78,15 @@ class LockedFilesError(UsageError):
                          f"(member {member} needs {'it' if len(self.files) == 1 else 'them'})")
 
 
+class Frozen(UsageError):
+    """A command refused by the federation's freeze (exit 2). step_summary is the refusal as
+    markdown for a CI job's summary page: the CLI writes it there before the error."""
+
+    def __init__(self, message: str, step_summary: str) -> None:
+        self.step_summary = step_summary
+        super().__init__(message)
+
+
 def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
 

@@ -99,10 +99,12 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# Two workers (pytest-xdist, `make test`): the tests that use moto_server share one server and
-# one applied stack per session, so they all run on the same worker (--dist loadgroup); the rest
-# is spread over both, which roughly halves the wall time on 2 cores (most of it is waiting on
-# real processes: terraform, helm, servers).
+# Two workers (pytest-xdist, `make test`): the tests of one module that use moto_server share
+# one applied stack (module-scoped; each module resets the worker's moto_server), so each such
+# module runs whole on one worker (--dist loadgroup, a group per module); different modules go
+# to different workers, each worker with its own moto_server. The rest is spread over both,
+# which roughly halves the wall time on 2 cores (most of it is waiting on real processes:
+# terraform, helm, servers).
 #
 # The slow tier (`-m slow`; `make check` runs the rest): every test that needs one of these
 # fixtures runs a real tool or real servers: terraform against moto_server, helm, the redirector
@@ -116,6 +118,7 @@ SLOW_FIXTURES = frozenset({
     "standins",
     "redirector_server",
     "redirector_process",
+    "rollout_rig",  # tests/commands/test_rollout.py: stand-ins, a redirector, rollouts
     "adopted",  # tests/adopt: a deploy repository adopted (and, in test_adopted_ci_matrix, git)
 })
 
@@ -123,12 +126,20 @@ SLOW_FIXTURES = frozenset({
 # tryfirst: xdist's worker turns the xdist_group mark into the test's group in its own
 # pytest_collection_modifyitems, registered after this conftest and so called before it
 # unless this one goes first; a mark added after that is ignored, and every terraform module
-# would then run on both workers, each with its own moto_server and applied stack.
+# would then be split over both workers, each applying the module's stack again.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if "moto_server" in fixtures:
-            item.add_marker(pytest.mark.xdist_group("terraform"))
+            item.add_marker(pytest.mark.xdist_group(f"terraform:{item.nodeid.split('::')[0]}"))
         if fixtures & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_announcements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test announces to a Grafana or a webhook of the machine's environment (issue 26):
+    the tests that announce point these at stand-ins on 127.0.0.1 themselves."""
+    for name in ("GRAFANA_URL", "GRAFANA_API_KEY", "FEDERATION_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)

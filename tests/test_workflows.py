@@ -21,7 +21,7 @@ from federation_deploy.config import load_federation
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic")
+NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic", "staging", "rollout")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 # Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
@@ -136,7 +136,8 @@ def test_secrets_only_in_env_and_with() -> None:
         for line in text.splitlines():
             if "secrets." in line or "secrets[" in line:
                 key = line.strip().split(":", 1)[0]
-                assert re.fullmatch(r"[A-Za-z_-]+", key), f"{name}: {line.strip()}"
+                # an env or with key (digits too: KUBECONFIG_OVH2 in rollout.yml)
+                assert re.fullmatch(r"[A-Za-z0-9_-]+", key), f"{name}: {line.strip()}"
     unlock = scripts(jobs("cd")["members"])
     assert "umask 077" in unlock and 'rm -f "$key_file"' in unlock
     assert "::add-mask::" in unlock  # credentials derived from a kubeconfig secret
@@ -150,7 +151,8 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
     assert kubeconfig, "the federation has a kubeconfig member to check"
     found = {}
     for name, matrix_key in (("cd", "matrix.member"), ("ramp", "matrix.redirector.member"),
-                             ("traffic", "matrix.redirector.member")):
+                             ("traffic", "matrix.redirector.member"),
+                             ("staging", "matrix.member")):
         for job_id, job in jobs(name).items():
             for step in steps(job):
                 expression = step.get("env", {}).get("MEMBER_KUBECONFIG")
@@ -163,7 +165,7 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
                 for member, secret in terms:
                     assert secret == "KUBECONFIG_" + member.upper().replace("-", "_")
     assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("ramp", "advance"),
-                             ("traffic", "change")]
+                             ("staging", "staging"), ("traffic", "change")]
 
 
 # --- permissions ----------------------------------------------------------------------------
@@ -184,9 +186,9 @@ def test_job_permissions_are_minimal() -> None:
         else:
             assert "id-token" not in writes, f"{name}/{job_id} needs no OIDC token"
         allowed = {"id-token"}
-        if (name, job_id) in (("ramp", "advance"), ("traffic", "change")):
+        if (name, job_id) in (("ramp", "advance"), ("traffic", "change"), ("rollout", "rollout")):
             allowed.add("contents")
-        if (name, job_id) == ("terraform", "comment"):
+        if (name, job_id) in (("terraform", "comment"), ("ci", "plan")):
             allowed.add("pull-requests")
         if (name, job_id) == ("watch-dependencies", "bump"):
             allowed |= {"contents", "pull-requests"}
@@ -360,6 +362,31 @@ def test_weight_writers_share_one_concurrency_group() -> None:
     assert traffic["concurrency"] == {"group": "weights", "cancel-in-progress": False}
 
 
+def test_rollout_runs_after_a_bump_merges_with_the_weight_writers() -> None:
+    """rollout.yml: a push to main touching federation.yaml (a merged `charts bump`) resumes
+    the rollout recorded there, in the weight writers' group, never cancelled; its config
+    changes are committed back and a rollback fails the job after that commit."""
+    wf = load("rollout")
+    assert wf["on"]["push"] == {"branches": ["main"], "paths": ["config/federation.yaml"]}
+    assert wf["on"]["schedule"]  # ring 1 one step per run, like ramp.yml
+    assert wf["concurrency"] == {"group": "weights", "cancel-in-progress": False}
+    job = jobs("rollout")["rollout"]
+    by_id = {s.get("id"): s for s in steps(job)}
+    assert "federation-deploy rollout --resume --advance --publish helm --yes" \
+        in by_id["rollout"]["run"]
+    assert by_id["rollout"]["continue-on-error"] is True
+    names = [s.get("name", "") for s in steps(job)]
+    commit = steps(job)[names.index("Commit the config change back")]
+    assert commit["if"].startswith("always()")
+    assert steps(job)[-1]["if"] == "steps.rollout.outcome == 'failure'"
+    # every kubeconfig member of the live config has its secret named in the job
+    fed = load_federation(REPO / "config")
+    written = next(s for s in steps(job) if s.get("name", "").startswith("Write the kubeconfig"))
+    for member in (m for m in fed.members.values() if m.cloud == "kubeconfig"):
+        secret = "KUBECONFIG_" + member.name.upper().replace("-", "_")
+        assert written["env"][secret] == "${{ secrets." + secret + " }}"
+
+
 def test_ramp_scheduled_and_manual() -> None:
     wf = load("ramp")
     assert wf["on"]["schedule"] == [{"cron": "*/30 * * * *"}]
@@ -524,3 +551,42 @@ def test_traffic_uses_the_same_pinned_actions_as_ramp() -> None:
     traffic = jobs("traffic")
     traffic_actions = set(uses(traffic["change"])) | set(uses(traffic["redirector"]))
     assert traffic_actions == ramp_actions
+
+
+# --- the plan comment and the deploy labels (issue 27) --------------------------------------
+
+
+def test_ci_posts_the_plan_as_one_comment_without_secrets() -> None:
+    plan = jobs("ci")["plan"]
+    text = scripts(plan)
+    assert 'federation-deploy plan --changed-since "origin/$BASE_REF" --output markdown' in text
+    assert "federation-deploy pr comment --body-file plan.md" in text
+    assert "$GITHUB_STEP_SUMMARY" in text
+    assert steps(plan)[0]["with"]["fetch-depth"] == 0
+    assert "secrets." not in (WORKFLOWS / "ci.yml").read_text()
+    assert "pull_request_target" not in load("ci")["on"]
+    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+
+def test_cd_honours_deploy_skip() -> None:
+    matrix = jobs("cd")["matrix"]
+    skip = next(s for s in steps(matrix) if s.get("id") == "skip")
+    assert 'federation-deploy pr labels "$COMMIT"' in skip["run"]
+    assert "grep -qx 'deploy:skip'" in skip["run"]
+    compute = next(s for s in steps(matrix) if s.get("id") == "matrix")
+    assert compute["env"]["SKIP"] == "${{ steps.skip.outputs.skip }}"
+    assert """echo '{"include": []}' > matrix.json""" in compute["run"]
+    assert matrix["permissions"]["pull-requests"] == "read"
+
+
+def test_staging_label_deploys_the_head_behind_an_environment() -> None:
+    workflow = load("staging")
+    assert workflow["on"] == {"pull_request": {"types": ["labeled", "synchronize"]}}
+    staging_jobs = jobs("staging")
+    assert "'deploy:staging'" in staging_jobs["matrix"]["if"]
+    deploy = staging_jobs["staging"]
+    assert deploy["environment"] == "staging"
+    assert "fork != 'true'" in deploy["if"]
+    assert steps(deploy)[0]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    # it deploys as CD's staging job does, after its own checkout and install
+    assert steps(deploy)[3:] == steps(jobs("cd")["staging"])[3:]

@@ -204,6 +204,16 @@ class DeployedRelease:
     status: str
 
 
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One revision of a release as `helm history` lists it."""
+
+    revision: int
+    status: str  # deployed, superseded, failed, pending-install, pending-upgrade, ...
+    chart: str = ""
+    description: str = ""
+
+
 class Helm:
     """Synchronous face of pyhelm3 for one run: the binary checked (3.x), then charts fetched,
     releases upgraded, templated and diffed through the Runner seam."""
@@ -342,6 +352,33 @@ class Helm:
             release.helm_name, release.namespace, release.chart, release.version,
             int(revision.revision), str(getattr(revision.status, "value", revision.status)),
         )
+
+    def history(self, release: Release) -> list[HistoryEntry]:
+        """`helm history -o json` of release, oldest first; [] when it is not installed."""
+        try:
+            data = _complete(self.command.history(release.helm_name,
+                                                  namespace=release.namespace))
+        except ToolError as exc:
+            if "release: not found" in exc.stderr.lower():
+                return []
+            raise
+        entries = [HistoryEntry(int(item["revision"]), str(item.get("status", "")),
+                                str(item.get("chart", "")), str(item.get("description", "")))
+                   for item in data or [] if isinstance(item, dict) and "revision" in item]
+        return sorted(entries, key=lambda entry: entry.revision)
+
+    def rollback(self, release: Release, revision: int | None, *, timeout: str) -> None:
+        """`helm rollback NAME REVISION --wait --cleanup-on-fail` (a stuck release freed; with
+        revision None the previous revision: a rollout's ring that failed after its upgrade
+        went through)."""
+        _complete(self.command.rollback(release.helm_name, revision,
+                                        namespace=release.namespace, wait=True,
+                                        cleanup_on_fail=True, timeout=timeout))
+
+    def uninstall(self, release: Release, *, timeout: str) -> None:
+        """`helm uninstall NAME --wait` (a release stuck in pending-install, never deployed)."""
+        _complete(self.command.uninstall(release.helm_name, namespace=release.namespace,
+                                         wait=True, timeout=timeout))
 
     def template(
         self,

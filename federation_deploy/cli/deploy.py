@@ -37,6 +37,11 @@ from federation_deploy.errors import UsageError
               help="For chart directories: `helm dependency update` and write the new "
                    "Chart.lock back (else the dependencies are built in a private copy and "
                    "the directory is never written).")
+@click.option("--recover", is_flag=True,
+              help="A release stuck in pending-install/-upgrade/-rollback (a cancelled run): "
+                   "roll it back to its last deployed revision (uninstall it when none was "
+                   "ever deployed), then upgrade. Without it such a release stops the deploy "
+                   "before any upgrade, saying how to free it.")
 @click.option("--yes", "-y", is_flag=True,
               help="Do not ask for confirmation (never asked in CI, where $CI is set).")
 @click.option("--timeout", type=POSITIVE_DURATION, default=commands.DEFAULT_TIMEOUT,
@@ -46,7 +51,7 @@ from federation_deploy.errors import UsageError
 @click.pass_obj
 def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
            stages: tuple[str, ...], without_secrets: bool, update_dependencies: bool,
-           yes: bool, timeout: Duration) -> None:
+           recover: bool, yes: bool, timeout: Duration) -> None:
     """Deploy MEMBER's Helm releases to its cluster, then check it.
 
     \b
@@ -77,14 +82,15 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
                                    releases=releases, without_secrets=without_secrets,
                                    update_dependencies=update_dependencies))
         return
-    plan = commands.plan_deploy(fed, member, releases, stages)
+    plan = commands.plan_deploy(fed, member, releases, stages, progress=obj.progress)
     if "releases" in plan.stages:
         names = plan.release_names
         confirm_or_abort(
             f"Deploy {len(names)} release(s) ({', '.join(names)}) to member {member} "
             f"({plan.member.cloud})?", yes)
     emit(obj, commands.deploy(fed, plan, runner=obj.runner(), progress=obj.progress,
-                              timeout=timeout.go, update_dependencies=update_dependencies))
+                              timeout=timeout.go, update_dependencies=update_dependencies,
+                              recover=recover))
 
 
 COMMANDS: list[click.Command] = [deploy]

@@ -14,7 +14,11 @@ import click
 from click.core import ParameterSource
 
 from federation_deploy.cli.context import Context
-from federation_deploy.cli.github import annotation_lines, in_github_actions
+from federation_deploy.cli.github import (
+    annotation_lines,
+    append_step_summary,
+    in_github_actions,
+)
 from federation_deploy.cli.params import SuggestingGroup
 from federation_deploy.errors import (
     CONFIG_DIR_NOT_FOUND,
@@ -29,8 +33,8 @@ from federation_deploy.signals import signal_of, sigterm_as_interrupt
 # underscores) and imported only when it runs (or for --help), so `federation-deploy terraform
 # plan` does not pay for pyhelm3 and tornado
 COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "verify", "traffic",
-            "ramp", "redirector", "charts", "ci-matrix", "sandbox", "adopt", "shadow", "schema",
-            "completion")
+            "ramp", "rollout", "freeze", "unfreeze", "redirector", "charts", "ci-matrix", "plan",
+            "pr", "member", "sandbox", "adopt", "shadow", "schema", "completion")
 
 
 class FederationGroup(SuggestingGroup):
@@ -63,6 +67,9 @@ class FederationGroup(SuggestingGroup):
                 return super().invoke(ctx)
         except FederationDeployError as raised:
             exc = _naming_the_environment(ctx, raised)
+            step_summary = getattr(exc, "step_summary", None)
+            if isinstance(step_summary, str):
+                append_step_summary(step_summary)  # a refusal (a freeze) on the job's page
             click.echo(printable(f"error: {exc.render()}", keep_lines=True), err=True)
             if isinstance(exc, ConfigError) and in_github_actions():
                 # workflow commands are read from stdout, which has no data after an error

@@ -25,14 +25,7 @@ def emit(obj: Context, result: CommandResult) -> None:
     for message in result.messages:
         obj.progress(message)
     if result.summary is not None:
-        try:
-            append_step_summary(result.summary)
-        except OSError as exc:
-            # the command is done (a ramp's weights are live): a summary that cannot be
-            # written is a warning, never the command's failure (issue 29)
-            reason = exc.strerror or type(exc).__name__
-            click.echo(f"warning: the job summary ($GITHUB_STEP_SUMMARY) was not written "
-                       f"({reason}); the result above stands", err=True)
+        append_step_summary(result.summary)  # warns, never fails, when it cannot write
     if result.error is not None:
         raise result.error
     if result.exit_code:

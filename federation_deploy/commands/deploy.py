@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from federation_deploy.actions.notify import Event
+from federation_deploy.commands.announce import announced
 from federation_deploy.commands.deploy_dry_run import (
     DryRunReport,
     ReleaseFailure,
@@ -20,11 +22,20 @@ from federation_deploy.commands.deploy_dry_run import (
     dry_run_member,
 )
 from federation_deploy.commands.deploy_hooks import needs_cluster, run_hooks, split_requested
+from federation_deploy.commands.deploy_recover import check_stuck_releases
+from federation_deploy.commands.freeze import refuse_when_frozen
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.step_summary import deploy_markdown
 from federation_deploy.commands.verify import prime_versions_url, verify_summary
 from federation_deploy.config import Federation, Hook, Member, Release
-from federation_deploy.errors import EXIT_FAILED, EXIT_OK, ToolError, UsageError
+from federation_deploy.durations import Clock
+from federation_deploy.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    FederationDeployError,
+    ToolError,
+    UsageError,
+)
 from federation_deploy.health.probe import Fetch, Retry, VerifyResult, http_get, verify_member
 from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
@@ -115,6 +126,7 @@ def deploy_member(
     progress: Progress | None = None,
     update_dependencies: bool = False,
     planned: tuple[tuple[str, ...], tuple[Hook, ...]] | None = None,
+    recover: bool = False,
 ) -> DeployReport:
     """Deploy a member: credentials into a private KUBECONFIG (auth), every release in config
     order with helm upgrade --install --atomic --wait (releases; a release's CRDs applied
@@ -153,7 +165,7 @@ def deploy_member(
                     secrets=secret_strings(rendered))
         report.helm_version = helm.version
         _cluster_stages(fed, member, runner, helm, tools, rendered, (chosen, hooks), timeout,
-                        report, say, update_dependencies)
+                        report, say, update_dependencies, recover)
     if "verify" in chosen:
         say(f"stage verify: {member.name}")
         report.verified = verify_member(
@@ -177,6 +189,7 @@ def _cluster_stages(
     report: DeployReport,
     say: Progress,
     update_dependencies: bool = False,
+    recover: bool = False,
 ) -> None:
     from federation_deploy.actions.helm import secret_strings
     from federation_deploy.actions.kube_auth import cluster_access, probe_cluster
@@ -219,7 +232,8 @@ def _cluster_stages(
                     assert release.crds is not None
                     report.crds.append(apply_crds(runner, access, release.crds, fed.config_dir))
 
-                _release_stage(helm, rendered, timeout, report, say, crds, update_dependencies)
+                _release_stage(helm, rendered, timeout, report, say, crds, update_dependencies,
+                               recover)
             hooks_after("releases")
             if "rollout" in chosen:
                 namespaces = list(dict.fromkeys(r.release.namespace for r in rendered))
@@ -271,6 +285,7 @@ def _note_version_skew(member: Member, server: str | None, say: Progress) -> Non
 def _release_stage(
     helm: Helm, rendered: list[RenderedRelease], timeout: str, report: DeployReport,
     say: Progress, apply_crds: Callable[[Release], None], update_dependencies: bool = False,
+    recover: bool = False,
 ) -> None:
     # every chart first: a chart that cannot be fetched stops the deploy before any release
     # has changed, instead of half-way through
@@ -285,6 +300,10 @@ def _release_stage(
         except ToolError as exc:
             raise stage_error(exc, "releases", exc.summary or "",
                                "nothing was deployed") from None
+    # a release left pending (a cancelled run) stops the deploy here, before any upgrade,
+    # unless --recover frees it first
+    check_stuck_releases(helm, report.member, [r.release for r in rendered], recover=recover,
+                         timeout=timeout, say=say)
     for index, (item, chart) in enumerate(zip(rendered, charts, strict=True)):
         release = item.release
         if release.crds:
@@ -333,11 +352,15 @@ class DeployPlan:
 
 
 def plan_deploy(fed: Federation, member: str, releases: Sequence[str] = (),
-                stages: Sequence[str] = ()) -> DeployPlan:
+                stages: Sequence[str] = (), *, clock: Clock | None = None,
+                progress: Progress | None = None) -> DeployPlan:
     """Resolve the member (external ones refused), its stages and hooks (unknown names: exit
-    2), and refuse before anything is asked when a file the deploy needs is git-crypt locked."""
+    2), and refuse before anything is asked when the federation is frozen (a deploy that
+    changes the cluster: releases or hooks) or a file the deploy needs is git-crypt locked."""
     target = require_deployable(fed, member)
     chosen, hooks = plan_stages(list(stages) or None, target)
+    if "releases" in chosen or hooks:
+        refuse_when_frozen(fed, f"deploy {member}", clock, progress)
     require_unlocked(fed, target, releases, chosen)  # every locked file, before the question
     return DeployPlan(target, chosen, hooks, tuple(releases))
 
@@ -351,16 +374,28 @@ def deploy(
     timeout: str = DEFAULT_TIMEOUT,
     retry: Retry | None = None,
     update_dependencies: bool = False,
+    recover: bool = False,
 ) -> CommandResult:
-    """Deploy the planned member (all stages, or the chosen ones); errors propagate to the CLI
-    layer. Progress streams as the stages run; the result carries the closing lines and the
-    CI job summary."""
-    report = deploy_member(
-        fed, plan.member, runner, releases=list(plan.releases) or None,
-        planned=(plan.stages, plan.hooks), timeout=timeout, retry=retry, progress=progress,
-        update_dependencies=update_dependencies,
-    )
-    return CommandResult(messages=tuple(deploy_summary(report)), summary=deploy_markdown(report))
+    """Deploy the planned member (all stages, or the chosen ones); a failure is the result's
+    error. Progress streams as the stages run; the result carries the closing lines and the
+    CI job summary. The deploy is announced at its end (Grafana, the webhook), success or
+    failure. recover: a release stuck in a pending state is rolled back (or uninstalled)
+    first, else it stops the deploy before any upgrade."""
+    member = plan.member.name
+    try:
+        report = deploy_member(
+            fed, plan.member, runner, releases=list(plan.releases) or None,
+            planned=(plan.stages, plan.hooks), timeout=timeout, retry=retry, progress=progress,
+            update_dependencies=update_dependencies, recover=recover,
+        )
+    except FederationDeployError as exc:
+        # announced, success or failure; the error is then reported as every other
+        failure = exc.render().strip().splitlines()[0] if exc.render().strip() else "failed"
+        return announced(fed, Event("deploy", "deploy", failure, member, ok=False),
+                         CommandResult(error=exc))
+    lines = deploy_summary(report)
+    return announced(fed, Event("deploy", "deploy", "; ".join(lines[-2:]), member),
+                     CommandResult(messages=tuple(lines), summary=deploy_markdown(report)))
 
 
 def deploy_summary(report: DeployReport) -> list[str]:

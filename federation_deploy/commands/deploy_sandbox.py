@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import requests
+
 from federation_deploy.config import Federation, Hook, Member
 from federation_deploy.traffic.publish import publish_file
 
@@ -30,6 +32,8 @@ def sandbox_stages(fed: Federation, member: Member, stages: Sequence[str],
                 f"weights published to the sandbox's redirector "
                 f"(file:{sandbox.redirector_config})")
             published.append(fed.redirector.release)
+        published += sandbox_versions(fed, member, [n for n in names if n not in published],
+                                      rolled_back=False, say=say)
         skipped = [n for n in names if n not in published]
         if skipped:
             say(f"stage releases: {', '.join(skipped)} not deployed: a sandbox member has no "
@@ -38,3 +42,25 @@ def sandbox_stages(fed: Federation, member: Member, stages: Sequence[str],
         say(f"hooks {', '.join(h.name for h in hooks)} not run: hooks may reach a real "
             "cluster or cloud, which a sandbox never does")
     return published
+
+
+def sandbox_versions(fed: Federation, member: Member, releases: Sequence[str], *,
+                     rolled_back: bool, say: Progress) -> list[str]:
+    """A rollout's chart in a sandbox: the stand-in is told to report the version its release
+    now has in /versions (or, rolled back, the rollout's old one), as BinderHub would once
+    deployed. Returns the releases so handled (none outside a rollout)."""
+    rollout = fed.rollout
+    if rollout is None:
+        return []
+    chosen = [n for n in releases if member.release(n).pin == rollout.chart]
+    if not chosen:
+        return []
+    version = rollout.from_version if rolled_back else member.release(chosen[0]).version
+    url = f"{member.url}/_standin/state"
+    current = requests.get(url, timeout=5).json().get("versions") or {}
+    answer = requests.put(url, json={"versions": {**current, rollout.versions_key: version}},
+                          timeout=5)
+    answer.raise_for_status()
+    say(f"stage releases: {', '.join(chosen)}: the stand-in {member.name} now reports "
+        f"{rollout.versions_key} {version}")
+    return chosen

@@ -13,6 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from federation_deploy.actions.notify import Event
+from federation_deploy.commands.announce import announced
+from federation_deploy.commands.freeze import freeze_notice, refuse_when_frozen
 from federation_deploy.commands.ramp import ramp_io
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import DrainState, Federation, Member, load_federation
@@ -46,7 +49,7 @@ def drain(fed: Federation, member: str, reason: str, request: PublishRequest, *,
           runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
     """`traffic drain`: the change published as requested; stdout says what was done."""
     publisher, settings = _publishing(fed, request, runner, progress)
-    return _result(drain_member(fed, member, reason, publisher, settings=settings,
+    return _announced(fed, "drain", drain_member(fed, member, reason, publisher, settings=settings,
                                 progress=progress, confirm=confirm))
 
 
@@ -54,7 +57,7 @@ def restore(fed: Federation, member: str, request: PublishRequest, *,
             runner: Runner, progress: Progress, confirm: Confirm) -> CommandResult:
     """`traffic restore`: the change published as requested; stdout says what was done."""
     publisher, settings = _publishing(fed, request, runner, progress)
-    return _result(restore_member(fed, member, publisher, settings=settings,
+    return _announced(fed, "restore", restore_member(fed, member, publisher, settings=settings,
                                   progress=progress, confirm=confirm))
 
 
@@ -63,7 +66,7 @@ def set_weight(fed: Federation, member: str, weight: float, reason: str | None,
                confirm: Confirm) -> CommandResult:
     """`traffic set`: the change published as requested; stdout says what was done."""
     publisher, settings = _publishing(fed, request, runner, progress)
-    return _result(set_member_weight(fed, member, weight, publisher, reason=reason,
+    return _announced(fed, "set", set_member_weight(fed, member, weight, publisher, reason=reason,
                                      settings=settings, progress=progress, confirm=confirm))
 
 
@@ -74,8 +77,10 @@ def _publishing(fed: Federation, request: PublishRequest, runner: Runner,
     return publisher, RampSettings(redirector_url=request.redirector_url, settle_timeout=settle)
 
 
-def _result(outcome: RampOutcome) -> CommandResult:
-    return CommandResult(stdout=outcome.message + "\n")
+def _announced(fed: Federation, action: str, outcome: RampOutcome) -> CommandResult:
+    """The change's result, announced (Grafana, the webhook) like every weight change."""
+    event = Event("weights", action, outcome.message, outcome.member)
+    return announced(fed, event, CommandResult(stdout=outcome.message + "\n"))
 
 
 def drain_member(
@@ -89,6 +94,7 @@ def drain_member(
         raise UsageError("--reason must say why the member is drained (it goes into "
                          "federation.yaml and the commit)")
     clock = clock or Clock()
+    _say_frozen(fed, f"the drain of {member}", clock, progress)
 
     def attempt(fed: Federation) -> RampOutcome:
         m = _routed(fed, member)
@@ -127,6 +133,7 @@ def restore_member(
     """The `drained:` block removed and the weight given back: the previous weight, or for a
     paused ramp the weight of its current step (its hold counted again from now)."""
     clock = clock or Clock()
+    _say_frozen(fed, f"the restore of {member}", clock, progress)
 
     def attempt(fed: Federation) -> RampOutcome:
         m = _routed(fed, member)
@@ -171,6 +178,7 @@ def set_member_weight(
     on a member being ramped (each has its own command)."""
     if weight < 0:
         raise UsageError(f"--weight must be >= 0, got {weight:g}")
+    refuse_when_frozen(fed, f"traffic set {member}", clock, progress)
 
     def attempt(fed: Federation) -> RampOutcome:
         m = _routed(fed, member)
@@ -200,6 +208,13 @@ def set_member_weight(
         return _outcome(engine, "set", f"{member} weight {m.weight:g} -> {weight:g}{why}")
 
     return _retrying(fed, "set", member, attempt)
+
+
+def _say_frozen(fed: Federation, action: str, clock: Clock, progress: Progress | None) -> None:
+    """A drain or restore runs through a freeze (an incident never waits), and says so."""
+    notice = freeze_notice(fed, action, clock)
+    if notice is not None and progress is not None:
+        progress(notice)
 
 
 def _routed(fed: Federation, member: str) -> Member:

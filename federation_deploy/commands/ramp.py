@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from federation_deploy.actions.notify import Event, Notifier
+from federation_deploy.commands.announce import announced, with_notify_warnings
+from federation_deploy.commands.freeze import freeze_notice, refuse_when_frozen
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.step_summary import ramp_markdown
 from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
@@ -43,6 +46,7 @@ from federation_deploy.traffic.ramp.evidence import (
 from federation_deploy.traffic.ramp.gates import LaunchReader
 from federation_deploy.traffic.ramp.plan import (
     RampPlan,
+    RampStep,
     check_rampable,
     parse_steps,
     resolve_plan,
@@ -115,11 +119,24 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     )
     target = publisher.target
     if not request.abort:
+        # a freeze first (run_ramp checks again, and says an expired one), then the settings
+        refuse_when_frozen(fed, f"ramp {member}{' --advance' if request.advance else ''}")
         check_gate_settings(settings)  # before anything is asked, written or published
+    notifier = Notifier.for_federation(fed)
     if request.abort:
+        if (notice := freeze_notice(fed, f"the abort of the ramp of {member}")) is not None:
+            progress(notice)
         confirm(f"Abort the ramp of {member}: weight 0 now, published to {target}?")
         outcome = abort_ramp(fed, member, publisher, settings=settings, progress=progress)
-        return _outcome_result(fed, member, outcome)
+        return announced(fed, Event("weights", "abort", outcome.message, member),
+                         _outcome_result(fed, member, outcome), notifier)
+    unsent: list[str] = []
+
+    def on_step(step: RampStep) -> None:
+        # every step the redirector serves is a weight change: announced as it happens
+        text = (f"ramp of {member}: {'full weight' if step.final else f'{step.percent:g}%'}, "
+                f"weight {step.weight:g} ({step.share:.2f}% of launches)")
+        unsent.extend(notifier.send(Event("weights", "ramp-step", text, member)))
 
     def confirm_plan(plan: RampPlan) -> None:
         state = fed.members[member].ramp
@@ -132,11 +149,15 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     try:
         outcome = run_ramp(fed, member, publisher, steps=steps, to_weight=request.to_weight,
                            hold=request.hold, settings=settings, progress=progress,
-                           confirm=confirm_plan, advance=request.advance)
+                           confirm=confirm_plan, advance=request.advance, on_step=on_step)
     except VerificationError as exc:
-        return CommandResult(error=exc, summary=ramp_markdown(
+        failed = CommandResult(error=exc, summary=ramp_markdown(
             load_federation(fed.config_dir), member, None, str(exc)))
-    return _outcome_result(fed, member, outcome)
+        if "rolled back" not in str(exc):  # paused, inconclusive: no weight changed
+            return with_notify_warnings(failed, tuple(unsent))
+        rollback = Event("weights", "rollback", str(exc), member, ok=False)
+        return with_notify_warnings(failed, (*unsent, *notifier.send(rollback)))
+    return with_notify_warnings(_outcome_result(fed, member, outcome), tuple(unsent))
 
 
 def _outcome_result(fed: Federation, member: str, outcome: RampOutcome) -> CommandResult:
@@ -231,6 +252,8 @@ def run_ramp(
     when another ramp runs on this machine (the writer lock) or someone else changed the
     weights under this one (it then stops without publishing).
     """
+    # a freeze stops a ramp before anything (the scheduled --advance too; abort goes ahead)
+    refuse_when_frozen(fed, f"ramp {member}{' --advance' if advance else ''}", clock, progress)
     # the lock first: a second ramp on this machine is told that one runs, whatever it asks
     settings = settings or RampSettings()
     check_gate_settings(settings)  # refused (exit 2) before anything is written

@@ -31,6 +31,7 @@ from federation_deploy.traffic.live import (
     redirect_count,
 )
 from federation_deploy.traffic.publish import redirector_url_for
+from federation_deploy.traffic.rings import rollout_text
 from federation_deploy.traffic.shares import routed_weights, shares
 
 
@@ -60,7 +61,11 @@ def traffic(fed: Federation, redirector_url: str | None, output: str) -> Command
     rows = traffic_report(fed, redirector_url_for(fed, redirector_url))
     errors = live_errors(rows)
     data = traffic_table(rows) if output == "table" else traffic_data(rows, output)
+    rings = rollout_text(fed)  # a rollout in progress: who runs which version, ring 1's step
+    if rings is not None and output == "table":
+        data += "\n" + rings
     return CommandResult(stdout=data,
+                         messages=(rings.rstrip("\n"),) if rings and output != "table" else (),
                          warnings=tuple(f"live state incomplete: {e}" for e in errors),
                          exit_code=EXIT_FAILED if errors else EXIT_OK)
 

@@ -20,6 +20,7 @@ from federation_deploy.config.charts import (
     resolve_release_chart,
     unused_chart_warnings,
 )
+from federation_deploy.config.freeze import read_freeze, read_notifications
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.config.model import (
     CheckSettings,
@@ -34,6 +35,7 @@ from federation_deploy.config.model import (
     TerraformStack,
 )
 from federation_deploy.config.problems import Checker, confined, join_keypath, kind_of
+from federation_deploy.config.rings import read_rings, read_rollout, versions_during_rollout
 from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
 from federation_deploy.config.values import check_listed_files
 from federation_deploy.errors import CONFIG_DIR_NOT_FOUND, ConfigError, Problem
@@ -66,7 +68,11 @@ def load_federation(config_dir: Path | str) -> Federation:
     ci_order, ci_staging, ci_manual = repository.read_ci(check, root, members,
                                                          set(declared or {}))
     generation = check.value(root, "", schema.FEDERATION["generation"])
+    rings = read_rings(check, root, members, set(declared or {}), ci_staging)
+    rollout = read_rollout(check, root, set(declared or {}), charts, rings)
+    members = versions_during_rollout(members, rollout)
     sandbox = repository.read_sandbox(check, root, path.parent)
+    freeze, notifications = read_freeze(check, root), read_notifications(check, root)
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -118,6 +124,10 @@ def load_federation(config_dir: Path | str) -> Federation:
         values_documents=documents,
         charts=charts.pins,
         sandbox=sandbox,
+        rings=rings,
+        rollout=rollout,
+        freeze=freeze,
+        notifications=notifications,
     )
     leftovers = redirector_warnings(fed, display_path)
     return replace(fed, warnings=(*fed.warnings, *leftovers)) if leftovers else fed

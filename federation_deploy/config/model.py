@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,44 @@ class DrainState:
 
 
 @dataclass(frozen=True)
+class RingPlan:
+    """federation.yaml's `rings:` block: how a new chart version goes through the federation
+    (ring 0 staging, ring 1 one member on shares of launches, ring 2 the rest in CD order)."""
+
+    staging: tuple[str, ...]
+    canary: str  # a member name, or "smallest" (chosen when the ring starts)
+    shares: tuple[float, ...]
+    hold: str
+    versions_key: str | None = None  # None: the chart's name
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """A rollout in progress (top-level `rollout:`), kept in federation.yaml so it resumes and
+    every step is a diff: members in `upgraded` run `to`, the others `from`."""
+
+    chart: str
+    from_version: str
+    to_version: str
+    ring: int  # -1 = recorded, not started; 0, 1, 2 = the ring running
+    upgraded: tuple[str, ...] = ()
+    canary: str | None = None
+    canary_weight: float | None = None
+    started: str | None = None
+    rolled_back: str | None = None  # set by a failed ring: paused until --resume or --abort
+    versions_key: str = ""  # the /versions key of the chart (rings.versions_key or its name)
+
+    @property
+    def accepted_versions(self) -> dict[str, list[str]] | None:
+        """What the redirector accepts while ring 1 and 2 run: both versions under the
+        chart's /versions key; None otherwise (the members must equal the prime's)."""
+        if self.ring < 1 or self.rolled_back is not None:
+            return None
+        return {self.versions_key: [self.from_version, self.to_version]}
+
+
+@dataclass(frozen=True)
 class Member:
     name: str
     url: str
@@ -259,6 +298,31 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class FreezeState:
+    """federation.yaml's `freeze:` block: no deploy, ramp or weight set until `until` (UTC);
+    drains and restores still run. Whether it is in force is config.freeze.active_freeze's
+    to say (it needs the time)."""
+
+    reason: str
+    who: str
+    until: datetime
+    since: str | None = None
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """federation.yaml's `notifications:` block: the webhook (its URL in the environment
+    variable webhook_env, never in config), its format, extra Grafana tags, and the total
+    seconds each HTTP call may take."""
+
+    webhook_env: str | None
+    format: str
+    tags: tuple[str, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
 class Federation:
     config_dir: Path
     path: Path
@@ -281,6 +345,11 @@ class Federation:
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
     # a local sandbox (`sandbox up`): it never reaches a real cluster or cloud
     sandbox: SandboxSettings | None = None
+    # `rings:` (how a chart version goes through the federation) and a `rollout:` running
+    rings: RingPlan | None = None
+    rollout: RolloutState | None = None
+    freeze: FreezeState | None = None  # `freeze:` (in force or expired: config.freeze says)
+    notifications: NotificationSettings | None = None
 
     def refuse_in_sandbox(self, action: str) -> None:
         """UsageError when this federation is a sandbox: action (a cloud credential step, a

@@ -434,6 +434,69 @@ SANDBOX = Section("sandbox", (
     Key("aws_endpoint", STRING, "a URL on 127.0.0.1 (the sandbox's moto_server)"),
 ))
 
+# Version rings (`federation-deploy rollout CHART VERSION`): how a new chart version goes
+# through the federation. Ring 0 = `staging` (deployed and verified first), ring 1 = `canary`
+# (one routed member, or `smallest`: the smallest healthy routed one) moved through `shares`
+# of launches with a `hold` at each, judged on the ramp's evidence; ring 2 = every other
+# deployable member, in CD order.
+RINGS = Section("rings", (
+    # default: ci.staging, else the members that are not routed
+    Key("staging", NAMES, "a list of member names"),
+    Key("canary", STRING, "a member name, or `smallest` (the smallest healthy routed member)",
+        "smallest"),
+    Key("shares", STEPS, "a list of increasing percentages in (0, 100]", [5.0, 25.0]),
+    Key("hold", STRING, "a duration like 30m", "30m"),
+    # the key of a member's /versions that reports the chart's version (default: the chart's
+    # name, as BinderHub's /versions reports `binderhub`)
+    Key("versions_key", STRING, "a key of the members' /versions answer"),
+))
+
+# Written by `rollout` in this order while a new chart version goes through the rings: the
+# chart, the version every member had (`from`) and gets (`to`), the ring running, the members
+# that run `to` already (the others are deployed `from` meanwhile), the ring 1 member and its
+# weight before, and, after a failed ring, when and why it was rolled back (paused).
+ROLLOUT = Section("rollout", (
+    Key("chart", STRING, "a name of the charts: table", "", required=True),
+    Key("from", STRING, "an exact version", "", required=True),
+    Key("to", STRING, "an exact version", "", required=True),
+    Key("ring", STEP_INDEX, "an integer from -1 to 2", -1, required=True),
+    Key("upgraded", NAMES, "a list of member names", []),
+    Key("canary", OPTIONAL_STRING, "a member name"),
+    Key("canary_weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}"),
+    Key("started", OPTIONAL_STRING, "a timestamp"),
+    Key("rolled_back", OPTIONAL_STRING, "a sentence: when and why the rollout was rolled back"),
+))
+ROLLOUT_KEYS = ROLLOUT.names
+
+# Written by `federation-deploy freeze` (and removed by `unfreeze`): while `until` is in the
+# future, deploy, ramp (start and --advance) and `traffic set` refuse (exit 2) with the reason,
+# who and the expiry; drain, restore and a ramp's --abort still run (an incident never waits).
+# An expired freeze is ignored, and every command that would have respected it says so.
+FREEZE = Section("freeze", (
+    Key("reason", STRING, "a sentence saying why", "", required=True),
+    Key("who", STRING, "who froze it (a name or GitHub login)", "", required=True),
+    Key("until", STRING, "an ISO 8601 time with a zone, like 2024-05-03T12:00:00Z", "",
+        required=True),
+    Key("since", OPTIONAL_STRING, "a UTC timestamp like 2024-05-01T12:00:00Z"),
+))
+FREEZE_KEYS = FREEZE.names
+
+# Where deploys and weight changes are announced besides Grafana (whose URL and token are the
+# environment's: GRAFANA_URL, GRAFANA_API_KEY). The webhook URL carries its own secret: config
+# names the environment variable that holds it, never the URL.
+WEBHOOK_FORMATS = ("matrix", "slack")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NOTIFICATIONS = Section("notifications", (
+    Key("webhook_env", Rule(_matches(ENV_NAME), {"type": "string", "pattern": ENV_NAME.pattern}),
+        "the name of an environment variable holding the webhook URL, like "
+        "FEDERATION_WEBHOOK_URL"),
+    Key("format", one_of(WEBHOOK_FORMATS), "one of " + ", ".join(WEBHOOK_FORMATS), "matrix"),
+    # Grafana annotation tags added to the tool's own (federation-deploy, the kind, the member)
+    Key("tags", NAMES, "a list of strings", []),
+    # seconds each HTTP call (Grafana, the webhook) may take in all; a slow one is a warning
+    Key("timeout", POSITIVE_NUMBER, "a number of seconds > 0", 5.0),
+))
+
 FEDERATION = Section("", (
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM),
     Key("charts", MAPPING, "a mapping of chart names", {}, each=CHART),
@@ -443,6 +506,10 @@ FEDERATION = Section("", (
     # the weights' generation: every weight change adds one, and the published redirector
     # config carries it too, so that a publish can be a compare-and-swap (traffic/weights.py)
     Key("generation", NONNEG_INTEGER, "an integer >= 0", 0),
+    Key("freeze", MAPPING, "a mapping", nested=FREEZE),
+    Key("notifications", MAPPING, "a mapping", nested=NOTIFICATIONS),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
     Key("sandbox", MAPPING, "a mapping", nested=SANDBOX),
+    Key("rings", MAPPING, "a mapping", nested=RINGS),
+    Key("rollout", MAPPING, "a mapping", nested=ROLLOUT),
 ))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -216,10 +216,12 @@ def check_member_health(
     versions_url: str | None = None,
     prime_versions_url: str | None = None,
     fetch: Fetch = http_get,
+    accepted_versions: Mapping[str, Sequence[str]] | None = None,
 ) -> CheckResult:
     """One look at a member (the ramp's health gate): its /health, and its /versions when
-    versions_url is given (equal to the prime's at prime_versions_url), judged by the one
-    verdict the redirector applies. Never raises: a member that cannot be asked fails."""
+    versions_url is given (equal to the prime's at prime_versions_url, or during a rollout
+    within accepted_versions), judged by the one verdict the redirector applies. Never
+    raises: a member that cannot be asked fails."""
     try:
         answer = fetch(health_url, timeout)
     except requests.RequestException as exc:
@@ -229,7 +231,8 @@ def check_member_health(
         body = json.loads(answer.text)
     verdict = judge_health(answer.status, body, pod_headroom)
     if versions_url is not None:
-        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout, fetch)
+        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout, fetch,
+                                              accepted_versions)
     if verdict.healthy:
         return CheckResult(True, f"{health_url}: ok")
     status = f" HTTP {answer.status}" if answer.status != 200 else ""
@@ -239,7 +242,8 @@ def check_member_health(
 
 
 def _versions_verdict(url: str, prime_url: str | None, timeout: float,
-                      fetch: Fetch) -> HealthVerdict:
+                      fetch: Fetch, accepted: Mapping[str, Sequence[str]] | None = None
+                      ) -> HealthVerdict:
     try:
         versions = _json_of(url, timeout, fetch)
     except ValueError as exc:
@@ -249,7 +253,7 @@ def _versions_verdict(url: str, prime_url: str | None, timeout: float,
         # an unreadable prime allows every member its own versions, as in the redirector
         with contextlib.suppress(ValueError):
             prime = _json_of(prime_url, timeout, fetch)
-    return judge_versions(versions, prime if isinstance(prime, dict) else None)
+    return judge_versions(versions, prime if isinstance(prime, dict) else None, accepted)
 
 
 def _json_of(url: str, timeout: float, fetch: Fetch) -> Any:

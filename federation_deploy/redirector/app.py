@@ -349,6 +349,8 @@ def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
         parts.append(f"ramp policy {new.ramp_policy}")
     if old.generation != new.generation:
         parts.append(f"generation {old.generation} -> {new.generation}")
+    if old.accepted_versions != new.accepted_versions:
+        parts.append(f"accepted versions {dict(new.accepted_versions or {})}")
     return ", ".join(parts) or "no effective change"
 
 

@@ -117,6 +117,9 @@ class RedirectorConfig:
     # the weights' generation the deploy side published (None in a config from before it, or
     # written by hand); reported in /active_hosts so a writer can see what is served
     generation: int | None = None
+    # while a rollout's rings run: /versions key -> the versions a member may report there
+    # (either side of the rollout); None: every member's /versions must equal the prime's
+    accepted_versions: Mapping[str, tuple[str, ...]] | None = None
 
     def host(self, name: str) -> HostConfig | None:
         for host in self.hosts:
@@ -131,7 +134,7 @@ class RedirectorConfig:
 
 _TOP_KEYS = {
     "hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
-    "generation",
+    "generation", "accepted_versions",
 }
 _HOST_KEYS = {"url", "weight", "prime", "ramp", "final_weight", "health", "versions"}
 _CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
@@ -362,7 +365,22 @@ def parse_config(data: Any) -> RedirectorConfig:
         dropped=tuple(dropped),
         ignored_keys=tuple(ignored),
         generation=None if generation is None else _integer(generation, "generation", minimum=0),
+        accepted_versions=_parse_accepted(root.get("accepted_versions")),
     )
+
+
+def _parse_accepted(raw: Any) -> Mapping[str, tuple[str, ...]] | None:
+    """`accepted_versions: {binderhub: [OLD, NEW]}` (published while a rollout's rings run)."""
+    if raw is None:
+        return None
+    accepted: dict[str, tuple[str, ...]] = {}
+    for key, values in _mapping(raw, "accepted_versions").items():
+        if not isinstance(values, list) or not values \
+                or not all(isinstance(v, str) and v for v in values):
+            raise RedirectorConfigError(f"accepted_versions.{key}",
+                                        "expected a non-empty list of version strings")
+        accepted[str(key)] = tuple(values)
+    return accepted or None
 
 
 def loads_config(text: str, source: str | None = None) -> RedirectorConfig:

@@ -137,8 +137,12 @@ class ActiveHostsHandler(BaseHandler):
     and beside it the `generation` of the config served (null when the config has none)."""
 
     def get(self) -> None:
+        accepted = self.redirector.config.accepted_versions
         self.write_json({"active_hosts": self.redirector.active_hosts(),
-                         "generation": self.redirector.config.generation})
+                         "generation": self.redirector.config.generation,
+                         # a rollout's accepted set while its rings run (absent otherwise)
+                         **({"accepted_versions": {k: list(v) for k, v in accepted.items()}}
+                            if accepted else {})})
 
 
 class RampPoolHandler(BaseHandler):

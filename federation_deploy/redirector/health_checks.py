@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -148,12 +148,14 @@ async def check_member(
     pod_headroom: int,
     reference_versions: Any,
     fetch: Fetch,
+    accepted_versions: Mapping[str, Sequence[str]] | None = None,
     clock: Clock,
     retry_delay: float = 1.0,
 ) -> CheckResult:
     """Check one member once: GET /versions and /health (concurrently), one request each.
 
-    `reference_versions` is the prime's /versions (None for a prime itself, or when unknown).
+    `reference_versions` is the prime's /versions (None for a prime itself, or when unknown);
+    `accepted_versions` a rollout's published set (None for a prime itself, or no rollout).
     """
 
     async def get(url: str) -> FetchResponse:
@@ -178,7 +180,7 @@ async def check_member(
             failures.append((REASON_VERSIONS, f"/versions answered HTTP {got_versions.code}"))
         else:
             versions = body
-            mismatch = evaluate_versions(body, reference_versions)
+            mismatch = evaluate_versions(body, reference_versions, accepted_versions)
             if mismatch:
                 failures.append((REASON_VERSIONS, mismatch))
         checks[REASON_VERSIONS] = not failures
@@ -299,9 +301,15 @@ class HealthMonitor:
                 task.cancel()
         if {h.name for h in old.primes} != {h.name for h in config.primes}:
             self._prime_versions = None
+        # a rollout's accepted set changed: members it now judges otherwise are checked again
+        # at once (not after failed_period)
+        recheck = old.accepted_versions != config.accepted_versions
         for host in config.hosts:
             previous = old.host(host.name)
             if previous is not None and _identity(previous) == _identity(host):
+                if recheck and self._status.get(host.name, MemberStatus()).reason \
+                        == REASON_VERSIONS:
+                    self._restart_check(host.name, running)
                 continue
             self._status[host.name] = MemberStatus()
             task = self._tasks.pop(host.name, None)
@@ -310,6 +318,13 @@ class HealthMonitor:
             if running:
                 self._spawn(host.name)
         self._changed()
+
+    def _restart_check(self, name: str, running: bool) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        if running:
+            self._spawn(name)
 
     async def check_now(self, name: str) -> CheckResult:
         """Check one member once and record the result."""
@@ -322,6 +337,7 @@ class HealthMonitor:
             pod_headroom=self._config.pod_headroom,
             reference_versions=None if host.prime else self._prime_versions,
             fetch=self._fetch,
+            accepted_versions=None if host.prime else self._config.accepted_versions,
             clock=self._clock,
             retry_delay=self._retry_delay,
         )

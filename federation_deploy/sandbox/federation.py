@@ -451,6 +451,16 @@ class Sandbox:
                     time.sleep(remaining + 0.2)
         return measures
 
+    def rollout_ring(self, options: DemoOptions) -> None:
+        """A chart bump through the rings (sandbox/rings.py), the share measured per step."""
+        from federation_deploy.sandbox.rings import demo_ring
+        from federation_deploy.traffic.publish import PublishTarget, make_publisher
+
+        demo_ring(self.config_dir, redirector_url=self.state.redirector_url, runner=self.runner,
+                  publisher=make_publisher(PublishTarget("file", self.redirector_config)),
+                  progress=self.say, check_interval=options.check_interval,
+                  measure=lambda: (self.measure(options.launches, seed=7)[0], options.launches))
+
     # -- shutdown --------------------------------------------------------------------------------
 
     def close(self, remove: bool = True) -> None:
@@ -490,7 +500,7 @@ def ramp_summary(policy: str) -> str:
             "exactly their share of launches.")
 
 
-DEMO_STEPS = 6
+DEMO_STEPS = 7
 UP_STEPS = 4
 
 
@@ -535,6 +545,9 @@ def run_demo(source_config: Path, options: DemoOptions, runner: Runner, progress
             with sandbox.step(f"ramp {RAMP_MEMBER} through "
                               + " -> ".join(f"{s:g}%" for s in options.steps), DEMO_STEPS):
                 measures = sandbox.ramp(options)
+            with sandbox.step("roll a binderhub bump through the rings: staging, one member "
+                              "at 5%, then all", DEMO_STEPS):
+                sandbox.rollout_ring(options)
             with sandbox.step("stop every process, remove the sandbox", DEMO_STEPS):
                 sandbox.close(remove=not keep)
     finally:

@@ -497,7 +497,7 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
             # repositories it keeps at that weight, so completing the ramp moves nobody off it
             host["final_weight"] = plain_number(m.ramp.to_weight)
         hosts[m.host_name] = host
-    return {
+    config: dict[str, Any] = {
         # the weights' generation: a publish compares it (traffic/weights.py), /active_hosts
         # reports it
         "generation": fed.generation,
@@ -514,3 +514,8 @@ def redirector_config(fed: Federation) -> dict[str, Any]:
         "host_cookie_age_hours": plain_number(r.host_cookie_age_hours),
         "ramp_policy": r.ramp_policy,
     }
+    accepted = fed.rollout.accepted_versions if fed.rollout is not None else None
+    if accepted is not None:
+        # while ring 1 and 2 of a rollout run, members on either version stay in rotation
+        config["accepted_versions"] = accepted
+    return config

@@ -85,6 +85,12 @@ def test_gke_deploy_exact_sequence(fed: Federation, recorder: RecordingRunner,
          "--version", BINDERHUB, *kc],
         ["helm", "show", "chart", CHART, *kc],
     ]
+    # every release's history, before the first upgrade: a pending one stops the deploy
+    expected += [["helm", "history", name, "--output", "json", "--max", "256", "--namespace",
+                  ns, *kc]
+                 for name, ns in (("cert-manager", "cert-manager"),
+                                  ("ingress-nginx", "ingress-nginx"), ("binderhub", "prod"),
+                                  ("federation-redirect", "federation-redirect"))]
     upgrade = ["--history-max", "10", "--install", "--output", "json", "--timeout", "10m",
                "--values", "-", "--atomic", "--create-namespace"]
     wait = ["--wait", "--wait-for-jobs"]
@@ -342,7 +348,7 @@ def test_deploy_of_only_the_redirector_release(fed: Federation, recorder: Record
     kc = kube_flags(recorder)
     assert [c.words[1:3] for c in recorder.calls if c.tool == "helm"] == [
         ["version", "--short"], ["get", "values"], ["show", "chart"],
-        ["upgrade", "federation-redirect"]]
+        ["history", "federation-redirect"], ["upgrade", "federation-redirect"]]
     upgrade = next(c for c in recorder.calls if c.words[1] == "upgrade")
     assert upgrade.words == [
         "helm", "upgrade", "federation-redirect", CHART, "--history-max", "10", "--install",

@@ -225,6 +225,8 @@ class RedirectorWatch:
             versions_url=member.versions_url,
             prime_versions_url=None if prime is None or prime.name == member.name
             else prime.versions_url,
+            # a rollout's accepted set, as published to the redirector
+            accepted_versions=fed.rollout.accepted_versions if fed.rollout else None,
         )
 
     def check(self, fed: Federation, member_weight: float) -> str | None:

@@ -16,6 +16,7 @@ import math
 import random
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from click.testing import CliRunner
 from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import abort_ramp, advance_ramp, run_ramp
 from federation_deploy.config import load_federation
+from federation_deploy.durations import Clock
 from federation_deploy.errors import UsageError, VerificationError, WeightsConflict
 from federation_deploy.redirector.app import LaunchDraws
 from federation_deploy.redirector.config import HostConfig
@@ -368,16 +370,18 @@ def test_advance_one_step_per_run(
     federation: StandinFederation, published: Path, redirector: RedirectorThread
 ) -> None:
     publish = make_publisher(parse_publish_target(f"file:{published}"))
-    common: dict[str, object] = {"settings": settings(redirector)}
-    # `started` is kept to the second in config, so a hold may end up to 1 s early: 3 s
-    first = advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="3s",
+    # the scheduled runs' clock: the real time plus however far the test has moved it on
+    ahead = [timedelta(0)]
+    clock = Clock(now=lambda: datetime.now(UTC) + ahead[0])
+    common: dict[str, object] = {"settings": settings(redirector), "clock": clock}
+    first = advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="1h",
                          **common)  # type: ignore[arg-type]
     assert (first.status, first.step) == ("started", 0)
     second = advance_ramp(federation.load(), "gamma", publish, **common)  # type: ignore[arg-type]
     assert second.status == "holding" and "holding until" in second.message
     gamma = federation.load().members["gamma"]
     assert gamma.ramp is not None and gamma.ramp.step == 0 and gamma.ramp.last_healthy
-    time.sleep(3.1)
+    ahead[0] = timedelta(hours=1, seconds=1)  # the next scheduled run, after the hold
     third = advance_ramp(federation.load(), "gamma", publish, **common)  # type: ignore[arg-type]
     assert (third.status, third.step) == ("advanced", 1)
     assert published_weights(published)["gamma"] == (5.26316, True)

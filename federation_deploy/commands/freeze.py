@@ -1,0 +1,210 @@
+"""Commands `freeze` and `unfreeze` (federation.yaml's `freeze:` block, written through the one
+writer of traffic/weights.py), and the one check every command that changes the federation
+makes first: `refuse_when_frozen(fed, "deploy gke", clock, progress)`.
+
+A freeze stops deploys, ramps (start and --advance, the scheduled job too) and `traffic set`
+(exit 2 with the reason, who and the expiry); `traffic drain` and `restore` and a ramp's
+--abort still run (an incident never waits), saying a freeze is on. An expired freeze is
+ignored, and said so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from ruamel.yaml.comments import CommentedMap
+
+from federation_deploy.actions.git import user_name
+from federation_deploy.actions.notify import Event, Notifier
+from federation_deploy.commands.announce import announced
+from federation_deploy.commands.result import CommandResult
+from federation_deploy.config import Federation, FreezeState
+from federation_deploy.config.freeze import (
+    active_freeze,
+    expired_note,
+    format_time,
+    parse_until,
+    printable,
+    refusal,
+)
+from federation_deploy.config.schema import FREEZE_KEYS
+from federation_deploy.durations import Clock, parse_duration
+from federation_deploy.errors import EXIT_FAILED, Frozen, UsageError
+from federation_deploy.progress import Progress, quiet
+from federation_deploy.runner import Runner
+from federation_deploy.traffic.weights import (
+    Edit,
+    restore,
+    snapshot_of,
+    write_federation,
+    writer_lock,
+)
+
+_DAYS = re.compile(r"^(\d+(?:\.\d+)?)d$")
+UNTIL_EXPECTED = ("a duration from now like 2d, 36h, 90m, or an ISO 8601 time with a zone "
+                  "like 2024-05-03T12:00:00Z")
+
+
+# --------------------------------------------------------------------------------------------
+# The check every changing command makes
+
+
+def refuse_when_frozen(fed: Federation, action: str, clock: Clock | None = None,
+                       progress: Progress | None = None) -> None:
+    """Frozen (exit 2, with a step summary) when a freeze is in force at the clock's now;
+    an expired freeze is said on progress and ignored. action names what is refused
+    (`deploy gke`, `ramp gamma --advance`, `traffic set gamma`)."""
+    now = (clock or Clock()).now()
+    freeze = active_freeze(fed, now)
+    if freeze is not None:
+        raise Frozen(refusal(freeze, action), freeze_markdown(freeze, action))
+    note = expired_note(fed, now)
+    if note is not None:
+        (progress or quiet)(f"warning: {note}")
+
+
+def freeze_notice(fed: Federation, action: str, clock: Clock | None = None) -> str | None:
+    """For what a freeze lets through (drain, restore, abort): one line saying it is on."""
+    freeze = active_freeze(fed, (clock or Clock()).now())
+    if freeze is None:
+        return None
+    return (f"note: the federation is frozen until {format_time(freeze.until)} by "
+            f"{printable(freeze.who)} ({printable(freeze.reason)}); {action} goes ahead: an "
+            "incident never waits for a freeze")
+
+
+def freeze_markdown(freeze: FreezeState, action: str) -> str:
+    """The refusal for a CI job's summary page."""
+    def cell(text: str) -> str:
+        return printable(text).replace("|", "\\|")  # a pipe would end the table cell
+
+    return "\n".join([
+        f"### refused: `{cell(action)}`: the federation is frozen", "",
+        "| until | by | reason |", "|---|---|---|",
+        f"| {format_time(freeze.until)} | {cell(freeze.who)} | {cell(freeze.reason)} |", "",
+        "Drains and restores still run; `federation-deploy unfreeze` ends the freeze early.",
+    ]) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# freeze / unfreeze
+
+
+def parse_until_option(text: str, now: datetime) -> datetime:
+    """--until: 2d (days), a duration (36h, 90m, 1h30m), or an ISO 8601 time with a zone;
+    it must be in the future."""
+    value = text.strip()
+    days = _DAYS.match(value)
+    until: datetime | None
+    if days:
+        until = now + timedelta(days=float(days.group(1)))
+    elif value[:1].isdigit() and not re.match(r"^\d{4}-", value):
+        try:
+            until = now + timedelta(seconds=parse_duration(value))
+        except UsageError:
+            until = None
+    else:
+        until = parse_until(value)
+    if until is None:
+        raise UsageError(f"--until {text!r}: expected {UNTIL_EXPECTED}")
+    if until <= now:
+        raise UsageError(f"--until {text!r} is not in the future (now: {format_time(now)})")
+    return until
+
+
+def default_who(runner: Runner, config_dir: Path, environ: Mapping[str, str] | None = None
+                ) -> str:
+    """Who freezes when --who is not given: $GITHUB_ACTOR (a workflow), else git's
+    user.name, else the login name."""
+    env = os.environ if environ is None else environ
+    actor = env.get("GITHUB_ACTOR", "").strip()
+    if actor:
+        return actor
+    return user_name(runner, config_dir) or env.get("USER", "").strip() or "unknown"
+
+
+def freeze(fed: Federation, reason: str, until: str, who: str | None, *, runner: Runner,
+           clock: Clock | None = None, progress: Progress = quiet,
+           notifier: Notifier | None = None) -> CommandResult:
+    """Write (or replace) the `freeze:` block: reason, who, until, since."""
+    now = (clock or Clock()).now()
+    if not reason.strip():
+        raise UsageError("--reason must say why the federation is frozen")
+    moment = parse_until_option(until, now)
+    person = (who or "").strip() or default_who(runner, fed.config_dir)
+    values = {"reason": reason.strip(), "who": person, "until": format_time(moment),
+              "since": format_time(now)}
+    replaced = active_freeze(fed, now)
+
+    def edit(data: CommentedMap) -> None:
+        block = CommentedMap()
+        for key in FREEZE_KEYS:
+            block[key] = values[key]
+        if "freeze" in data:
+            data["freeze"] = block
+        else:
+            keys = list(data)
+            data.insert(keys.index("members") if "members" in keys else len(keys), "freeze",
+                        block)
+
+    _write(fed, "freeze", edit, progress)
+    shown = (f"federation frozen until {values['until']} by {printable(person)}: "
+             f"{printable(values['reason'])}")
+    if replaced is not None:
+        shown += f" (replaces the freeze until {format_time(replaced.until)})"
+    return _announced(fed, notifier, Event("freeze", "freeze", shown), shown)
+
+
+def freeze_status(fed: Federation, clock: Clock | None = None) -> CommandResult:
+    """`freeze --check`: the freeze in force (exit 0), or none / expired (exit 1)."""
+    now = (clock or Clock()).now()
+    freeze = active_freeze(fed, now)
+    if freeze is not None:
+        return CommandResult(stdout=f"frozen until {format_time(freeze.until)} by "
+                                    f"{printable(freeze.who)}: {printable(freeze.reason)}\n")
+    note = expired_note(fed, now)
+    return CommandResult(stdout=("not frozen: " + note if note else "not frozen") + "\n",
+                         exit_code=EXIT_FAILED)
+
+
+def unfreeze(fed: Federation, *, clock: Clock | None = None, progress: Progress = quiet,
+             notifier: Notifier | None = None) -> CommandResult:
+    """Remove the `freeze:` block (in force or expired)."""
+    current = fed.freeze
+    if current is None:
+        raise UsageError(f"{fed.path} has no `freeze:` block: the federation is not frozen")
+    now = (clock or Clock()).now()
+    state = "in force" if active_freeze(fed, now) is not None else "expired"
+
+    def edit(data: CommentedMap) -> None:
+        del data["freeze"]
+
+    _write(fed, "unfreeze", edit, progress)
+    shown = (f"federation unfrozen (the freeze {state} until {format_time(current.until)} by "
+             f"{printable(current.who)}: {printable(current.reason)})")
+    return _announced(fed, notifier, Event("freeze", "unfreeze", shown), shown)
+
+
+def _write(fed: Federation, holder: str, edit: Edit, progress: Progress) -> None:
+    """The one-writer path: this machine's writer lock, a compare-and-swap of federation.yaml
+    from the text fed was loaded from with `generation:` one more, and the old text put back
+    when the written file does not load as expected (or the write is interrupted)."""
+    with writer_lock(fed.config_dir, holder):
+        previous = snapshot_of(fed)
+        written = write_federation(previous, edit)
+        try:
+            if (written.fed.freeze is None) != (holder == "unfreeze"):
+                raise UsageError(f"{fed.path}: the `freeze:` block did not come out as written")
+        except BaseException:
+            restore(written, previous)
+            raise
+    progress(f"{fed.path}: {holder} written (generation {written.fed.generation})")
+
+
+def _announced(fed: Federation, notifier: Notifier | None, event: Event,
+               shown: str) -> CommandResult:
+    return announced(fed, event, CommandResult(stdout=shown + "\n"), notifier)
