@@ -1,4 +1,4 @@
-"""The one HTTP GET of the deploy side, with a total deadline: connect, headers and body.
+"""The one HTTP client of the deploy side, with a total deadline: connect, headers and body.
 
 requests' `timeout` bounds each read, not the request: a server that answers 200 and then
 trickles its body a byte a second never trips it, and a check, a verify or a ramp hangs on it.
@@ -109,12 +109,22 @@ class _Adapter(HTTPAdapter):
 
 
 def get(url: str, deadline: float, *, headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None, allow_redirects: bool = True,
+        params: Mapping[str, Any] | None = None, allow_redirects: bool = True,
         on_chunk: Callable[[bytes], bool] | None = None) -> HttpAnswer:
     """GET url and its whole body within `deadline` seconds in all; DeadlineExceeded (a
     requests.Timeout) when that cannot be done, other requests exceptions as requests raises
     them. on_chunk, when given, sees the body as it comes and may return True to stop reading
     (a stream read until an event)."""
+    return request("GET", url, deadline, headers=headers, params=params,
+                   allow_redirects=allow_redirects, on_chunk=on_chunk)
+
+
+def request(method: str, url: str, deadline: float, *,
+            headers: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None,
+            json_body: Any = None, allow_redirects: bool = True,
+            on_chunk: Callable[[bytes], bool] | None = None) -> HttpAnswer:
+    """One request (GET, POST, PUT, PATCH ...; json_body sent as JSON) and its whole answer
+    within `deadline` seconds in all, as get() says."""
     if deadline <= 0:
         raise ValueError(f"deadline must be positive, got {deadline}")
     start = time.monotonic()
@@ -129,9 +139,9 @@ def get(url: str, deadline: float, *, headers: Mapping[str, str] | None = None,
     watchdog.start()
     try:
         try:
-            with session.get(url, headers=dict(headers or {}), params=params, stream=True,
-                             allow_redirects=allow_redirects,
-                             timeout=(deadline, deadline)) as response:
+            with session.request(method, url, headers=dict(headers or {}), params=params,
+                                 json=json_body, stream=True, allow_redirects=allow_redirects,
+                                 timeout=(deadline, deadline)) as response:
                 body = bytearray()
                 # read1: what has arrived, not a full chunk (a trickle would fill one slowly)
                 while chunk := _read_some(response.raw):
