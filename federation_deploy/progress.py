@@ -34,16 +34,22 @@ def redact_userinfo(text: str) -> str:
     return _USERINFO.sub(r"\1***@", text)
 
 
-def printable(text: str, *, keep_lines: bool = False) -> str:
-    """text as it may be written to a log, a workflow command or a step summary: control
-    characters shown escaped (`\\n`, `\\x1b`), so free text stays on its line (keep_lines:
-    the text's own line breaks are kept, each line made printable); a line that would start
-    with `::` (a workflow command) escaped as `\\::`; URL credentials redacted. The one
-    function for that, wherever text is printed."""
+def printable(text: str, limit: int | None = None, *, keep_lines: bool = False) -> str:
+    """Free text (a drain or freeze reason, who, a member's answer) as it may be written into
+    a log line, a workflow command or a step summary: control characters shown escaped
+    (`\\n`, `\\x1b`), so it stays on its line; every `::` broken up (`: :`), so that no CI
+    runner reads a workflow command in it; URL credentials redacted; at most limit
+    characters (`…`). The one function for that, wherever free text is printed.
+
+    keep_lines: whole lines the CLI prints (messages, warnings, errors, whatever they
+    quote): their own line breaks kept, controls escaped and credentials redacted in each,
+    and only a line that would start with `::` escaped (`\\::`: `::1`, `std::` elsewhere
+    in a line are left as they are)."""
     if keep_lines:
-        return "\n".join(printable(line) for line in text.split("\n"))
-    shown = _UNPRINTABLE.sub(_escaped, redact_userinfo(text))
-    return _WORKFLOW_COMMAND.sub(r"\1\\::", shown)
+        lines = (_UNPRINTABLE.sub(_escaped, redact_userinfo(line)) for line in text.split("\n"))
+        return "\n".join(_WORKFLOW_COMMAND.sub(r"\1\\::", line) for line in lines)
+    flat = _UNPRINTABLE.sub(_escaped, redact_userinfo(text)).strip().replace("::", ": :")
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _escaped(match: re.Match[str]) -> str:

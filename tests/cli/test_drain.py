@@ -48,8 +48,8 @@ def test_a_reason_with_a_newline_and_a_workflow_command_stays_on_its_line(
     for output in (result.stderr, result.stdout, shown.stdout):
         assert not [line for line in output.splitlines() if line.lstrip().startswith("::")]
         assert "\x1b" not in output
-    assert "disk full\\n::error::forged annotation\\x1b[31m" in result.output
-    assert "disk full\\n::error::forged annotation" in shown.stdout
+    assert "disk full\\n: :error: :forged annotation\\x1b[31m" in result.output
+    assert "disk full\\n: :error: :forged annotation" in shown.stdout
     # kept as written where it is data: federation.yaml
     assert "forged annotation" in (config_dir / "federation.yaml").read_text()
 

@@ -72,7 +72,7 @@ def test_a_failure_with_a_newline_stays_in_its_summary_line(
     summary = ramp_markdown(federation.load(), "gamma", None,
                             "gamma is unhealthy: got 'x\n::error::forged | cell'")
     verdict = next(line for line in summary.splitlines() if line.startswith("**rolled back**"))
-    assert verdict.endswith("got 'x\\n::error::forged \\| cell'")
+    assert verdict.endswith("got 'x\\n: :error: :forged \\| cell'")
     assert not [line for line in summary.splitlines() if line.lstrip().startswith("::")]
 
 
