@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO, Literal, TextIO
 
 from federation_deploy.errors import ToolError
-from federation_deploy.signals import InterruptsHeld, signal_of
+from federation_deploy.signals import InterruptsHeld, signal_for_tools
 from federation_deploy.values.secrets import CENSORED, censor
 
 __all__ = ["CENSORED", "Live", "Runner", "censor", "strip_ansi"]
@@ -170,7 +170,7 @@ class Runner:
             self._wait(proc, argv, timeout)
         except KeyboardInterrupt as interrupt:
             if proc.poll() is None:
-                self._stop_gracefully(proc, os.path.basename(argv[0]), signal_of(interrupt))
+                self._stop_gracefully(proc, os.path.basename(argv[0]), signal_for_tools(interrupt))
             raise
         finally:
             for thread in threads:

@@ -4,6 +4,7 @@ GITHUB_API_URL (GitHub Enterprise, or a stand-in in tests) chooses the server.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import requests
 
 from federation_deploy.errors import FederationDeployError
+from federation_deploy.health import http
 
 DEFAULT_API_URL = "https://api.github.com"
 TIMEOUT = 30.0
@@ -53,16 +55,25 @@ class GitHub:
                    "Authorization": f"Bearer {self.token}",
                    "X-GitHub-Api-Version": "2022-11-28"}
         try:
-            response = requests.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
+            # the whole call within TIMEOUT (health.http): a server that trickles its answer
+            # is given up on, never waited for
+            response = http.request(method, url, TIMEOUT, headers=headers,
+                                    params=kwargs.get("params"), json_body=kwargs.get("json"))
+        except http.DeadlineExceeded as exc:
+            raise GitHubAPIError(what, None, str(exc)) from None
         except requests.RequestException as exc:
             raise GitHubAPIError(what, None, type(exc).__name__) from None
-        if response.status_code >= 400:
+        if response.status >= 400:
             try:
-                detail = str(response.json().get("message", ""))
+                body = json.loads(response.text)
+                detail = str(body.get("message", "")) if isinstance(body, dict) else ""
             except ValueError:
                 detail = response.text[:200]
-            raise GitHubAPIError(what, response.status_code, detail or response.reason)
-        return response.json() if response.content else None
+            raise GitHubAPIError(what, response.status, detail or f"HTTP {response.status}")
+        try:
+            return json.loads(response.text) if response.content else None
+        except ValueError:
+            raise GitHubAPIError(what, response.status, "the answer is not JSON") from None
 
     def _pages(self, path: str, what: str) -> Iterator[Any]:
         page = 1

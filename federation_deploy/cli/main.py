@@ -26,6 +26,7 @@ from federation_deploy.errors import (
     ConfigError,
     FederationDeployError,
 )
+from federation_deploy.progress import printable
 from federation_deploy.signals import signal_of, sigterm_as_interrupt
 
 # the commands, in --help's order; each is defined in the cli module named after it (dashes as
@@ -70,7 +71,7 @@ class FederationGroup(SuggestingGroup):
             step_summary = getattr(exc, "step_summary", None)
             if isinstance(step_summary, str):
                 append_step_summary(step_summary)  # a refusal (a freeze) on the job's page
-            click.echo(f"error: {exc.render()}", err=True)
+            click.echo(printable(f"error: {exc.render()}", keep_lines=True), err=True)
             if isinstance(exc, ConfigError) and in_github_actions():
                 # workflow commands are read from stdout, which has no data after an error
                 for line in annotation_lines(exc.problems):

@@ -3,11 +3,12 @@ the sandbox's own redirector, the other releases are named as not deployed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
-import requests
-
 from federation_deploy.config import Federation, Hook, Member
+from federation_deploy.errors import ToolError
+from federation_deploy.health import http
 from federation_deploy.traffic.publish import publish_file
 
 Progress = Callable[[str], None]
@@ -57,10 +58,12 @@ def sandbox_versions(fed: Federation, member: Member, releases: Sequence[str], *
         return []
     version = rollout.from_version if rolled_back else member.release(chosen[0]).version
     url = f"{member.url}/_standin/state"
-    current = requests.get(url, timeout=5).json().get("versions") or {}
-    answer = requests.put(url, json={"versions": {**current, rollout.versions_key: version}},
-                          timeout=5)
-    answer.raise_for_status()
+    current = json.loads(http.get(url, 5).text).get("versions") or {}
+    answer = http.request("PUT", url, 5,
+                          json_body={"versions": {**current, rollout.versions_key: version}})
+    if answer.status >= 400:
+        raise ToolError([url], None, summary=f"the stand-in {member.name} answered HTTP "
+                                             f"{answer.status} to PUT {url}")
     say(f"stage releases: {', '.join(chosen)}: the stand-in {member.name} now reports "
         f"{rollout.versions_key} {version}")
     return chosen

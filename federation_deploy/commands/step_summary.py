@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from federation_deploy.config import Federation
+from federation_deploy.progress import printable
 from federation_deploy.traffic.formatting import share_cell, weight_cell
 from federation_deploy.traffic.shares import routed_weights, shares
 
@@ -15,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def _cell(text: str) -> str:
-    # a pipe would end the markdown table cell
-    return text.replace("|", "\\|").replace("\n", " ")
+    # free text on one line (progress.printable), and a pipe would end the markdown table cell
+    return printable(text).replace("|", "\\|")
 
 
 def deploy_markdown(report: DeployReport) -> str:
@@ -60,7 +61,8 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
         ramp = "-" if state is None else (
             f"step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)"
             if state.step >= 0 else "not started")
-        lines.append(f"| {name} | {weight_cell(weight)} | {share_cell(share[name])} | {ramp} |")
+        lines.append(f"| {_cell(name)} | {weight_cell(weight)} | {share_cell(share[name])} | "
+                     f"{ramp} |")
     ramp_state = fed.members[member].ramp
     evidence = ramp_state.evidence if ramp_state is not None else None
     if evidence:

@@ -9,6 +9,7 @@ from typing import Any
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, Member
 from federation_deploy.errors import EXIT_FAILED, EXIT_OK
+from federation_deploy.progress import printable
 from federation_deploy.traffic.formatting import OUTPUT_FORMATS as OUTPUT_FORMATS  # for the CLI
 from federation_deploy.traffic.formatting import (
     aligned_lines,
@@ -145,7 +146,7 @@ def traffic_table(rows: list[TrafficRow]) -> str:
             line.append("-" if r.drained is None else "yes")
         if r.drained is not None:
             details.append(f"{r.name}: drained since {r.drained['since']}: "
-                           f"{r.drained['reason']}")
+                           f"{printable(r.drained['reason'])}")
         table.append(line)
     return "\n".join([*aligned_lines(table), *details]) + "\n"
 

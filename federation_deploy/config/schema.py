@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from federation_deploy.durations import MAX_DURATION, MAX_DURATION_TEXT, parse_duration
+from federation_deploy.errors import UsageError
 from federation_deploy.redirector.config import (
     DEFAULT_CHECK_FAILED_PERIOD,
     DEFAULT_CHECK_JITTER,
@@ -76,7 +78,8 @@ def is_integer(v: Any, minimum: int) -> bool:
 
 
 def shown_url(url: str) -> str:
-    """url for messages: credentials in it (user:password@) are never printed back."""
+    """url for messages: credentials in it (user:password@) are never printed back (the
+    printer redacts every URL it prints as well: progress.printable)."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
@@ -116,6 +119,16 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and bool(pattern.match(v))
 
 
+def _is_duration(v: Any) -> bool:
+    if not is_str(v):
+        return False
+    try:
+        parse_duration(v)
+    except UsageError:
+        return False
+    return True
+
+
 def _increasing_percentages(v: Any) -> bool:
     return (isinstance(v, list) and bool(v) and all(is_positive(s) and s <= 100 for s in v)
             and all(a < b for a, b in zip(v, v[1:], strict=False)))
@@ -132,6 +145,13 @@ WEIGHT = Rule(lambda v: is_nonneg(v) and v <= MAX_WEIGHT,
 POSITIVE_WEIGHT = Rule(lambda v: is_positive(v) and v <= MAX_WEIGHT,
                        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WEIGHT})
 POSITIVE_NUMBER = Rule(is_positive, {"type": "number", "exclusiveMinimum": 0})
+# Seconds and durations are bounded like every time option (durations.MAX_DURATION): a
+# larger one passed validate and overflowed the ramp's arithmetic once it was live.
+SECONDS = Rule(lambda v: is_positive(v) and v <= MAX_DURATION,
+               {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION})
+SECONDS_EXPECTED = f"a number of seconds > 0, at most {MAX_DURATION:.0f} ({MAX_DURATION_TEXT})"
+DURATION = Rule(_is_duration, {"type": "string", "minLength": 1})
+DURATION_EXPECTED = f"a duration like 30m or 1h30m, at most {MAX_DURATION_TEXT}"
 FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
                 {"type": "number", "minimum": 0, "maximum": 1})
 NONNEG_INTEGER = Rule(lambda v: is_integer(v, 0), {"type": "integer", "minimum": 0})
@@ -214,11 +234,11 @@ class Section:
 # The tables, innermost first (a section must exist before a row can hang it below a key).
 
 CHECK = Section("redirector.check", (
-    Key("period", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_PERIOD),
+    Key("period", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_PERIOD),
     Key("jitter", FRACTION, "a number between 0 and 1", DEFAULT_CHECK_JITTER),
     Key("retries", NONNEG_INTEGER, "an integer >= 0", DEFAULT_CHECK_RETRIES),
-    Key("timeout", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_TIMEOUT),
-    Key("failed_period", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_FAILED_PERIOD),
+    Key("timeout", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_TIMEOUT),
+    Key("failed_period", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_FAILED_PERIOD),
 ))
 
 REDIRECTOR = Section("redirector", (
@@ -321,7 +341,7 @@ HOOK = Section("members.*.hooks[]", (
     # runs of the hook before it fails the deploy (cd.yml's retried post-deploy tests), and
     # the seconds each run may take (killed after; a timed-out run counts as failed)
     Key("attempts", POSITIVE_INTEGER, "an integer >= 1", 1),
-    Key("timeout", POSITIVE_NUMBER, "a number of seconds > 0"),
+    Key("timeout", SECONDS, SECONDS_EXPECTED),
 ))
 
 RELEASE = Section("members.*.releases[]", (
@@ -350,7 +370,7 @@ RAMP = Section("members.*.ramp", (
     Key("steps", STEPS, "a list of increasing percentages in (0, 100]", required=True),
     Key("step", STEP_INDEX, "an integer >= -1", required=True),
     Key("to_weight", POSITIVE_WEIGHT, f"a number > 0, at most {MAX_WEIGHT:,}", required=True),
-    Key("hold", STRING, "a duration like 30m", "30m"),
+    Key("hold", DURATION, DURATION_EXPECTED, "30m"),
     Key("started", OPTIONAL_STRING, "a timestamp"),
     Key("last_healthy", OPTIONAL_STRING, "a timestamp"),
     # a rollback pauses the ramp: when, from which step, why (`ramp MEMBER` restarts it)

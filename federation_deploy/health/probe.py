@@ -13,6 +13,8 @@ import requests
 
 from federation_deploy.config import Member
 from federation_deploy.errors import VerificationError
+from federation_deploy.health import http
+from federation_deploy.health.http import HttpAnswer
 from federation_deploy.health.verdict import (
     DEFAULT_POD_HEADROOM,
     HealthVerdict,
@@ -21,14 +23,6 @@ from federation_deploy.health.verdict import (
 )
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """What a GET returned, reduced to what the checks read."""
-
-    status: int
-    text: str
 
 
 Fetch = Callable[[str, float], HttpAnswer]
@@ -67,10 +61,10 @@ _HEADERS = {"Accept": "application/json", "Connection": "close"}
 
 
 def http_get(url: str, timeout: float) -> HttpAnswer:
-    """GET url with a timeout (requests raises on connection problems): the one HTTP client
-    of member probes (verify, the ramp's health gate, the sandbox)."""
-    response = requests.get(url, timeout=timeout, headers=_HEADERS)
-    return HttpAnswer(response.status_code, response.text)
+    """GET url, the whole answer within `timeout` seconds in all (health.http: a body that
+    trickles fails as a timeout), requests raising on connection problems: the one HTTP
+    client of member probes (verify, the ramp's health gate, the sandbox)."""
+    return http.get(url, timeout, headers=_HEADERS)
 
 
 def _get_json(member: str, what: str, url: str, timeout: float, fetch: Fetch) -> tuple[int, Any]:
@@ -93,6 +87,8 @@ def _get_json(member: str, what: str, url: str, timeout: float, fetch: Fetch) ->
 def _one_line(exc: BaseException) -> str:
     """requests' messages nest three exceptions deep: say what happened in a few words."""
     text = str(exc)
+    if isinstance(exc, http.DeadlineExceeded):
+        return str(exc)
     if isinstance(exc, requests.Timeout):
         return "timed out"
     for marker, said in (("Failed to resolve", "cannot resolve the host name"),

@@ -30,6 +30,7 @@ from federation_deploy.redirector.config import (
 )
 from federation_deploy.redirector.handlers import LaunchRedirect, launch_target_ok, routes
 from federation_deploy.redirector.health_checks import (
+    CHECK_CONNECTIONS,
     Clock,
     Fetch,
     FetchResponse,
@@ -213,7 +214,8 @@ class Redirector:
             return
         self.started = True
         if self._fetch is None:
-            self._check_client = AsyncHTTPClient(force_instance=True, max_clients=32)
+            self._check_client = AsyncHTTPClient(force_instance=True,
+                                                 max_clients=CHECK_CONNECTIONS)
             self._fetch = tornado_fetch(self._check_client)
         self.monitor.start()
         loop = asyncio.get_running_loop()
@@ -466,6 +468,11 @@ class RedirectorApplication(tornado.web.Application):
         return server
 
 
+# What stops the redirector gracefully: SIGHUP too (a closed terminal), as everywhere in the
+# package (signals.TERMINATING; the redirector imports nothing of the package)
+_STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
 def make_app(
     config: RedirectorConfig,
     *,
@@ -541,7 +548,7 @@ async def _serve(
     app.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _STOPPING:
         loop.add_signal_handler(signum, stopping.set)
     log.info(
         "federation redirector listening on http://%s:%d (members: %s; primes: %s)",
@@ -560,7 +567,7 @@ async def _serve(
             await asyncio.sleep(0.05)
         await server.close_all_connections()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in _STOPPING:
             loop.remove_signal_handler(signum)
         await app.stop()
     log.info("federation redirector stopped")

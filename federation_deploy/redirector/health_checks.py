@@ -40,6 +40,11 @@ __all__ = [
 
 log = logging.getLogger("federation_deploy.redirector.health_checks")
 
+# Health-check requests in flight at once: the check client's connections (app.py). More
+# would wait in tornado's own queue, where the wait counts against the request's timeout
+# ("Timeout in request queue"): 2,000 members checked at once failed a third of them.
+CHECK_CONNECTIONS = 32
+
 
 # The redirector's own clock, not durations.Clock: it is async (the tornado loop must not block)
 # and the redirector imports nothing else of the package.
@@ -75,7 +80,9 @@ Fetch = Callable[[str, float], Awaitable[FetchResponse]]
 
 
 def tornado_fetch(client: AsyncHTTPClient) -> Fetch:
-    """A Fetch over a tornado AsyncHTTPClient: (url, timeout) -> FetchResponse."""
+    """A Fetch over a tornado AsyncHTTPClient: (url, timeout) -> FetchResponse. tornado's
+    request_timeout bounds the whole request (connect, headers and body), not one read: a
+    member that trickles its answer fails at `timeout` (tested)."""
 
     async def fetch(url: str, timeout: float) -> FetchResponse:
         try:
@@ -220,6 +227,10 @@ class HealthMonitor:
     A member is checked every `period` (with jitter) while healthy, every `failed_period` while
     not; it receives no traffic before it has passed a check. The primes are checked first so
     that the others are compared with the prime's versions from the start.
+
+    Paced: at most `max_in_flight` requests at once (the rest wait here, where waiting costs
+    no timeout), and when there are more members than that, their first checks are spread
+    over one period (later checks keep the spread, with jitter).
     """
 
     def __init__(
@@ -231,9 +242,12 @@ class HealthMonitor:
         rng: random.Random,
         retry_delay: float = 1.0,
         on_change: Callable[[], None] | None = None,
+        max_in_flight: int = CHECK_CONNECTIONS,
     ) -> None:
         self._config = config
-        self._fetch = fetch
+        self._given_fetch = fetch
+        self._max_in_flight = max_in_flight
+        self._slots: asyncio.Semaphore | None = None  # made on the running loop
         self._clock = clock
         self._rng = rng
         self._retry_delay = retry_delay
@@ -264,10 +278,23 @@ class HealthMonitor:
     def healthy(self) -> frozenset[str]:
         return frozenset(name for name, s in self._status.items() if s.healthy)
 
+    async def _fetch(self, url: str, timeout: float) -> FetchResponse:
+        """One request once a slot is free: the timeout starts when the request does."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_in_flight)
+        async with self._slots:
+            return await self._given_fetch(url, timeout)
+
     def start(self) -> None:
-        """Start one checking task per member (needs a running event loop)."""
-        for host in self._config.hosts:
-            self._spawn(host.name)
+        """Start one checking task per member (needs a running event loop); with more
+        members than requests in flight, the first checks are spread over one period."""
+        hosts = self._config.hosts
+        spread = len(hosts) > self._max_in_flight
+        for index, host in enumerate(hosts):
+            # the primes at once: the others are compared with their versions
+            offset = (self._config.check.period * index / len(hosts)
+                      if spread and not host.prime else 0.0)
+            self._spawn(host.name, offset)
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -334,12 +361,14 @@ class HealthMonitor:
         self._record(host, result)
         return result
 
-    def _spawn(self, name: str) -> None:
+    def _spawn(self, name: str, offset: float = 0.0) -> None:
         self._tasks[name] = asyncio.get_running_loop().create_task(
-            self._watch(name), name=f"health-check-{name}"
+            self._watch(name, offset), name=f"health-check-{name}"
         )
 
-    async def _watch(self, name: str) -> None:
+    async def _watch(self, name: str, offset: float = 0.0) -> None:
+        if offset > 0:
+            await self._clock.sleep(offset)
         host = self._config.host(name)
         if host is not None and not host.prime and not self._primes_done.is_set():
             await self._wait_for_primes()

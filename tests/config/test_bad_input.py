@@ -403,3 +403,20 @@ def test_two_aws_members_whose_iam_names_overlap(config_dir: Path, edit: Edit, c
             f"overlaps member west's {cluster.split()[0]!r}" in err
     else:
         assert "overlaps" not in err
+
+
+# -- durations beyond the bound (issue 29, item 7) --------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "old", "new"), [
+    ("hold", "    target_weight: 20", "    target_weight: 20\n    ramp:\n      steps: [1, 5]\n"
+     "      step: 0\n      to_weight: 20\n      hold: 99999999999h"),
+    ("period", "    period: ", "    period: 1e12  # "),
+])
+def test_a_duration_beyond_the_bound_is_refused_with_file_line_key(
+        config_dir: Path, edit: Edit, key: str, old: str, new: str) -> None:
+    edit("federation.yaml", old, new)
+    code, _, err = run(config_dir, "validate")
+    assert code == 2, err
+    assert "federation.yaml:" in err and key in err and "at most" in err and "30 days" in err
+    assert "Traceback" not in err
