@@ -208,6 +208,7 @@ class Window:
     rest: Launches
     seconds: float = 0.0
     baseline: Launches | None = None
+    probe_kind: str = "probe"  # or "pre-flight": the pool's repositories launched at 0%
 
     @property
     def member(self) -> Launches:
@@ -296,7 +297,7 @@ class Verdict:
         member_rate = w.member.failure_rate
         rest_rate = w.rest.failure_rate
         parts = [
-            f"{_n(w.users.launches)} user + {_n(w.probes.launches)} probe launches "
+            f"{_n(w.users.launches)} user + {_n(w.probes.launches)} {w.probe_kind} launches "
             f"({_n(w.member.failures)} failed: {_pct(member_rate)} vs {_pct(rest_rate)} at the "
             f"others, {_n(w.rest.launches)} launches)",
             f"launch time p50/p90 {_secs(self.member_p50)}/{_secs(self.member_p90)} vs "
@@ -316,7 +317,9 @@ class Verdict:
     def as_record(self) -> dict[str, object]:
         """The verdict for federation.yaml's `ramp:` block and the step summary (plain data)."""
         w = self.window
+        stage = {"stage": "pre-flight"} if w.probe_kind == "pre-flight" else {}
         return {
+            **stage,
             "verdict": self.verdict,
             "user_launches": round(w.users.launches, 1),
             "probe_launches": round(w.probes.launches, 1),
