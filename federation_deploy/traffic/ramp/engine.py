@@ -378,16 +378,16 @@ class RampEngine(ConfigKeeper):
         main, self.gate = self.gate, preflight
         try:
             self._hold_at_zero(f"pre-flight of {self.member} at 0% (nobody routed to it): "
-                               f"{preflight.describe()}")
+                               f"{preflight.describe()}", {"step": 0, "stage": "pre-flight"})
         finally:
             self.gate = main
 
-    def _hold_at_zero(self, says: str) -> None:
+    def _hold_at_zero(self, says: str, evidence: dict[str, object] | None = None) -> None:
         self.say(says)
         started = self.clock.now()
         # a `ramp:` block at 0 (weight unchanged): `traffic` shows the hold and its evidence;
         # an interrupted one starts again from the start (its window is new)
-        self.evidence = None
+        self.evidence = evidence
         self._record(-1, utc_timestamp(started), create=True)
         self._hold(-1, started)
 

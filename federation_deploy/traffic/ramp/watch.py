@@ -370,6 +370,9 @@ def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_wei
     s = settings
     count = s.preflight_repos
     if count <= 0 or not isinstance(gate, EvidenceGate):
+        if isinstance(gate, EvidenceGate) and s.preflight is None:
+            say("note: no pre-flight: it needs --redirector-url (the redirector names the "
+                "member's pool); step 1 is the first evidence of its launches")
         return None
     assert s.redirector_url  # check_gate_settings refused an explicit --preflight without it
     try:
