@@ -422,8 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results = {kind: [one_ramp(gate, rate, kind, seed, Path(tmp))
                                   for seed in range(ramps)] for kind in KINDS}
                 figures[gate][f"{rate:g}/s"] = summarise(results)
-                print(f"{gate} at {rate:g}/s done ({time.monotonic() - started:.0f}s)",
-                      file=sys.stderr)
+                # each cell's figures as it ends: a long run interrupted keeps what it measured
+                print(f"{gate} at {rate:g}/s done ({time.monotonic() - started:.0f}s): "
+                      f"{json.dumps(figures[gate][f'{rate:g}/s'])}", file=sys.stderr)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
