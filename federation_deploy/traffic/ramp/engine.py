@@ -7,6 +7,9 @@ A ramp step, in this order (RampEngine._take_step, the one step shared by run an
   4. hold: check every few seconds that the member is in rotation and its /health is ok, and
      ask the gate (gates.py: the evidence verdict by default) whether to go on, hold on, roll
      back or pause (run), or check and ask once and return (advance, for a scheduled job).
+Before step 1, at 0%, the evidence gate's pre-flight (watch.make_preflight: the member's most
+launched pool repositories launched on it and judged; without one, the qualifying hold on
+probes) is a hold at step index -1 like any other: rollback (stopped at 0), pause, abort wins.
 Config is written before publishing, so the file is always the truth: if the run is
 interrupted (Ctrl-C, SIGTERM) between 1 and 2, the interrupt handler publishes what the file
 says before exiting, and a resumed ramp first makes the published config equal to the file's

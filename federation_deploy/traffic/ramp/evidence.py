@@ -54,7 +54,9 @@ lot within a window moves the test with it); failures are taken as independent l
 repository that fails everywhere counts against whoever launched it); a member between H0 and
 H1 (e.g. 2% -> 6%) may pass, which is the price of deciding in tens of launches instead of
 thousands; probes are a small known repository, so their launch times are usually shorter
-than users' and dilute the slow test (users' launches catch it as the share grows).
+than users' and dilute the slow test (users' launches catch it as the share grows); the
+pre-flight's launches (probes.PreflightLaunches: the member's most launched pool repositories,
+at 0%) are users' repositories, and judge the member as its users would find it.
 Launches needed per step at a given share and federation launch rate: launches_needed (the
 plan's figure, from the same p0 and q0 as the gate's) and hold_needed.
 """
