@@ -202,6 +202,21 @@ def test_an_abort_during_the_preflight_wins(
     assert state.weight == 0 and state.ramp is None and gamma_weight(published) == 0
 
 
+def test_the_scheduled_job_starting_a_ramp_runs_the_preflight_first(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    outcome = run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                       settings=settings(prometheus, pool_known), clock=clock.clock(),
+                       probe_spawn=inline, progress=said.append, advance=True)
+    assert (outcome.status, outcome.step) == ("started", 0)
+    assert any(line.startswith("0 (before the first step) passes: healthy: 0 user + ")
+               and "pre-flight launches" in line for line in said), said
+    assert federation.standins["gamma"].build_count >= 42
+
+
 def test_preflight_needs_a_redirector_and_the_evidence_gate(
         federation: StandinFederation, tmp_path: Path) -> None:
     publisher = make_publisher(parse_publish_target(f"file:{tmp_path / 'config.json'}"))
