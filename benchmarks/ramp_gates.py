@@ -369,11 +369,14 @@ def weights_of_published(sim: SimFederation) -> Any:
 
 
 def summarise(results: dict[str, list[RampResult]]) -> dict[str, Any]:
-    def per_100(items: Sequence[RampResult], outcomes: tuple[str, ...]) -> float:
-        return round(100.0 * sum(r.outcome in outcomes for r in items) / len(items), 1)
-
     good = results["good"]
     full = [r.hours for r in good if r.outcome == "complete"]
+
+    def per_100(items: Sequence[RampResult], outcomes: tuple[str, ...]) -> float | None:
+        if not items:
+            return None
+        return round(100.0 * sum(r.outcome in outcomes for r in items) / len(items), 1)
+
     caught = [r.failed_user_launches for r in results["bad"] if r.outcome != "complete"]
     flaky = [r.failed_user_launches for r in results["flaky"] if r.outcome != "complete"]
     return {
@@ -391,14 +394,16 @@ def summarise(results: dict[str, list[RampResult]]) -> dict[str, Any]:
                                                        if flaky else None),
         # the good member's wait at 0% (pre-flight or qualifying hold), median minutes
         "minutes_before_step_1_good": round(statistics.median(
-            r.minutes_before_step_1 for r in good), 1),
+            r.minutes_before_step_1 for r in good), 1) if good else None,
         "bad_stopped_at_zero_per_100": per_100_if(results["bad"]),
         "slow_stopped_at_zero_per_100": per_100_if(results["slow"]),
     }
 
 
-def per_100_if(items: Sequence[RampResult]) -> float:
+def per_100_if(items: Sequence[RampResult]) -> float | None:
     """Ramps stopped before step 1 (nobody routed to the member), per 100."""
+    if not items:
+        return None
     return round(100.0 * sum(r.stopped_at_zero for r in items) / len(items), 1)
 
 
@@ -409,6 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--gates", default=",".join(GATES), help="comma-separated gates")
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES))
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="comma-separated members (the figures of a missing one: None)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed .. first-seed + ramps - 1 (more ramps of a cell "
+                             "in another run, without repeating the first ones)")
     args = parser.parse_args(argv)
     ramps = 25 if args.quick else args.ramps
     gates = [g for g in args.gates.split(",") if g]
@@ -419,8 +429,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for gate in gates:
             figures[gate] = {}
             for rate in rates:
+                seeds = range(args.first_seed, args.first_seed + ramps)
                 results = {kind: [one_ramp(gate, rate, kind, seed, Path(tmp))
-                                  for seed in range(ramps)] for kind in KINDS}
+                                  for seed in seeds] if kind in args.kinds.split(",") else []
+                           for kind in KINDS}
                 figures[gate][f"{rate:g}/s"] = summarise(results)
                 # each cell's figures as it ends: a long run interrupted keeps what it measured
                 print(f"{gate} at {rate:g}/s done ({time.monotonic() - started:.0f}s): "
