@@ -242,6 +242,7 @@ class PreflightLaunches:
     flying: list[tuple[str, InFlight]] = field(default_factory=list)
     started: int = 0  # launches started so far (the next repository: started % len(repos))
     failed: dict[str, int] = field(default_factory=dict)
+    warmed: set[str] = field(default_factory=set)  # repositories launched once (ended)
     stopped: bool = False  # the gate decided: start no more
 
     def launchable(self) -> list[str]:
@@ -291,12 +292,13 @@ class PreflightLaunches:
             counted += 1
             if not result.ok:
                 self.failed[repo] = self.failed.get(repo, 0) + 1
-            number = len(self.sent)
-            if self.progress is not None and (number <= len(self.repos) or not result.ok):
+            first = repo not in self.warmed  # its first launch: the warming
+            self.warmed.add(repo)
+            if self.progress is not None and (first or not result.ok):
                 what = "ready" if result.ok else "FAILED: " + result.detail
-                first = (f"warming {number}/{len(self.repos)}: " if number <= len(self.repos)
-                         else f"pre-flight launch {number}: ")
-                self.progress(f"{first}{repo} {what} ({result.seconds:.0f}s)")
+                which = (f"warming {len(self.warmed)}/{len(self.repos)}: " if first
+                         else f"pre-flight launch {len(self.sent)}: ")
+                self.progress(f"{which}{repo} {what} ({result.seconds:.0f}s)")
         return counted
 
     def settle(self, now: datetime) -> str | None:
