@@ -51,7 +51,7 @@ from federation_deploy.signals import signal_of
 @click.option("--probe", "probe", metavar="REPO",
               help="Launch REPO (a launch path like gh/binder-examples/requirements/HEAD) on "
                    "the member's own BinderHub during holds, as evidence kept apart from "
-                   "users' launches; first at 0% before step 1. [default: "
+                   "users' launches; without a pre-flight, first at 0% before step 1. [default: "
                    "redirector.ramp_probe in config]")
 @click.option("--probe-interval", type=POSITIVE_DURATION, default="1m", show_default=True,
               help="At most one probe this often.")
@@ -59,13 +59,14 @@ from federation_deploy.signals import signal_of
               help="Evidence gate: a healthy step still holds this long. [default: a third "
                    "of --hold]")
 @click.option("--max-hold", type=POSITIVE_DURATION,
-              help="Evidence gate: a step still inconclusive after this long pauses the ramp. "
-                   "[default: 4 times --hold]")
+              help="Evidence gate: a step (or the pre-flight) still inconclusive after this "
+                   "long pauses the ramp. [default: 4 times --hold]")
 @click.option("--warm", type=click.IntRange(0, 1000), default=0, show_default=True,
               metavar="N",
               help="Before step 1, build the N most launched repositories of the member's "
-                   "pool (the redirector's estimate; needs --redirector-url). Failures are "
-                   "reported, not fatal.")
+                   "pool (the redirector's estimate; needs --redirector-url). With a pre-flight "
+                   "its first pass is the warming, every launch evidence; without one, "
+                   "failures are reported, not fatal.")
 @click.option("--preflight", type=click.IntRange(0, 200), metavar="N",
               help="Evidence gate: before step 1, at 0% (nobody routed to the member), launch "
                    "its N most launched pool repositories (the redirector's estimate; needs "
