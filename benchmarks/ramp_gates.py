@@ -19,17 +19,26 @@ log-normal launch times (median 30 s, spread 0.6). A probe launches a small cach
 repository: on a member as good as the rest it fails 1% of the time and takes 10 s (median,
 spread 0.4); a bad member's fault mostly hits users' repositories (builds, registry pushes,
 big images), so its probes fail 6%, not its users' 20% (a member broken outright would fail
-them all: not simulated, its probes would stop it at 0%). The ramping member is one of:
+them all: not simulated, its probes would stop it at 0%). The pre-flight's launches are of
+the repositories users launch (the most launched of the member's pool, from the simulated
+redirector's /ramp_pool), so they are modelled as users' launches at that member: they fail
+as users' do there (2%, or 20% on a bad member; on a flaky member 2% at 0%, since its fault
+shows only above 10% share: the pre-flight cannot catch it), take users' launch times (3 x on
+the slow member), run 4 at a time and are counted in its metrics when they end. The ramping
+member is one of:
 
   good   the same as the others
-  bad    20% of its launches fail (its probes: 6%)
-  slow   its launch times are 3 times the others' (its probes' too)
+  bad    20% of its launches fail (its probes: 6%; its pre-flight launches: 20%)
+  slow   its launch times are 3 times the others' (its probes' and pre-flight's too)
   flaky  20% of its launches fail (probes: 6%), but only while its share is above 10%
 
 The gates (all check every 30 s, the plan's hold is 30m, steps 1,5,10,25,50,100 to 80%):
-  new    the evidence gate: the two sequential tests of evidence.py, probes every 30 s on
-         the member (a qualifying hold at 0% first), at least 10 min per step, at most 2 h
-  new_no_probes   the same without probes (users' launches only, no qualifying hold)
+  new    the evidence gate: the two sequential tests of evidence.py, a pre-flight at 0%
+         first (the 20 most launched pool repositories, 4 launches at a time), probes every
+         30 s on the member, at least 10 min per step, at most 2 h
+  new_no_probes   the same without probes (the pre-flight, then users' launches only)
+  new_no_preflight   the evidence gate before the pre-flight: probes every 30 s, and a
+         qualifying hold at 0% on probes alone
   fixed  today's: roll back when the 5-minute error rate is above 5% (no launches pass);
          each step held 30 min
   argo   an Argo Rollouts analysis: 6 measurements 5 min apart of the 5-minute error rate
@@ -86,7 +95,7 @@ from federation_deploy.values.redirector_config import redirector_config  # noqa
 MEMBER = "gamma"
 KINDS = ("good", "bad", "slow", "flaky")
 RATES = (0.2, 2.0)
-GATES = ("new", "new_no_probes", "fixed", "argo")
+GATES = ("new", "new_no_probes", "new_no_preflight", "fixed", "argo")
 BASE_FAILURE = 0.02
 MEDIAN_SECONDS = 30.0
 SPREAD = 0.6
@@ -95,6 +104,7 @@ PROBE_FAILURE = 0.01
 PROBE_FAILURE_BAD = 0.06
 PROBE_MEDIAN_SECONDS = 10.0
 PROBE_SPREAD = 0.4
+PROBE_REPO = "gh/binder-examples/requirements/HEAD"
 START = datetime(2025, 3, 1, 10, 0, 0, tzinfo=UTC)
 WARM_UP = 3600.0
 
@@ -199,6 +209,10 @@ class SimFederation:
         seconds = PROBE_MEDIAN_SECONDS * math.exp(self.rng.gauss(0, PROBE_SPREAD))
         return ok, seconds * (3.0 if self.kind == "slow" else 1.0)
 
+    def pool_launch(self) -> tuple[bool, float]:
+        """A launch of a repository users launch (the pre-flight's): as a user's."""
+        return self.member_launch()
+
     def rest_launch(self) -> tuple[bool, float]:
         return (self.rng.random() >= BASE_FAILURE,
                 MEDIAN_SECONDS * math.exp(self.rng.gauss(0, SPREAD)))
@@ -265,10 +279,17 @@ class SimFederation:
         rate = (m1.failures - m0.failures) / launches if launches else None
         return judge_error_rate(rate, max_rate)
 
-    def probe(self, _url: str, _timeout: float) -> LaunchResult:
-        """A probe launched now: it ends after its launch time on the simulated clock (the
-        engine collects it at the first check after that; the metrics count it then)."""
-        ok, seconds = self.probe_launch()
+    def pool(self, _url: str, _member: str, _final: float, count: int,
+             _timeout: float) -> list[str]:
+        """The redirector's /ramp_pool: the member's most launched pool repositories."""
+        return [f"gh/pool/repo-{i}/HEAD" for i in range(count)]
+
+    def probe(self, url: str, _timeout: float) -> LaunchResult:
+        """A probe (or pre-flight launch) launched now: it ends after its launch time on the
+        simulated clock (the engine collects it at the first check after that; the metrics
+        count it then)."""
+        ok, seconds = (self.probe_launch() if url.endswith(PROBE_REPO)
+                       else self.pool_launch())
         self.ending.append((self.t + seconds, ok, seconds))
         return LaunchResult(ok, seconds, "ready" if ok else "failed")
 
@@ -290,9 +311,11 @@ def settings_for(gate: str) -> RampSettings:
         check_interval=30.0, poll_interval=1.0, agreeing_answers=1, settle_timeout=60.0,
         record_interval=3600.0, heartbeat_interval=1e9, max_error_rate=0.05,
     )
-    if gate == "new":
-        return RampSettings(gate="evidence", probe_repo="gh/binder-examples/requirements/HEAD",
-                            probe_interval=30.0, min_hold=600.0, max_hold=7200.0, **common)
+    if gate in ("new", "new_no_preflight"):
+        # the simulated redirector names the pool: the pre-flight is on unless turned off
+        return RampSettings(gate="evidence", probe_repo=PROBE_REPO, probe_interval=30.0,
+                            min_hold=600.0, max_hold=7200.0,
+                            preflight=0 if gate == "new_no_preflight" else None, **common)
     if gate == "new_no_probes":
         return RampSettings(gate="evidence", min_hold=600.0, max_hold=7200.0, **common)
     if gate == "fixed":
@@ -306,6 +329,8 @@ class RampResult:
     outcome: str  # complete | rolled_back | paused
     hours: float
     failed_user_launches: int
+    minutes_before_step_1: float  # the pre-flight (or qualifying hold), or the whole ramp
+    stopped_at_zero: bool  # never reached step 1: nobody routed to it
 
 
 def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> RampResult:
@@ -317,11 +342,14 @@ def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> Ram
     sim.publish(fed)
     sim.advance_to(WARM_UP)  # an hour of the federation's launches before the ramp
     clock = SimClock(sim)
-    io = RampIO(publish=sim.publish, clock=Clock(now=clock.now, sleep=clock.sleep),
+    steps_at: list[float] = []  # when each step was served (the first: after the pre-flight)
+    io = RampIO(on_step=lambda _step: steps_at.append(sim.t), publish=sim.publish,
+                clock=Clock(now=clock.now, sleep=clock.sleep),
                 active_hosts=sim.active_hosts,
                 member_health=lambda _url, _timeout: CheckResult(True, "ok"),
                 error_rate=sim.error_rate, launches=sim.launches, launcher=sim.probe,
                 spawn_probe=lambda work: work(),  # inline: the launch time is simulated
+                pool=sim.pool,
                 live_generation=sim.generation, published=weights_of_published(sim))
     plan = resolve_plan(fed, MEMBER, None, None, "30m")
     try:
@@ -329,7 +357,9 @@ def one_ramp(gate: str, rate: float, kind: str, seed: int, workdir: Path) -> Ram
         outcome = "complete"
     except VerificationError as exc:
         outcome = "paused" if "inconclusive" in str(exc) else "rolled_back"
-    return RampResult(outcome, (sim.t - WARM_UP) / 3600.0, sim.user_failures)
+    before_step_1 = ((steps_at[0] if steps_at else sim.t) - WARM_UP) / 60.0
+    return RampResult(outcome, (sim.t - WARM_UP) / 3600.0, sim.user_failures,
+                      before_step_1, not steps_at)
 
 
 def weights_of_published(sim: SimFederation) -> Any:
@@ -339,11 +369,14 @@ def weights_of_published(sim: SimFederation) -> Any:
 
 
 def summarise(results: dict[str, list[RampResult]]) -> dict[str, Any]:
-    def per_100(items: Sequence[RampResult], outcomes: tuple[str, ...]) -> float:
-        return round(100.0 * sum(r.outcome in outcomes for r in items) / len(items), 1)
-
     good = results["good"]
     full = [r.hours for r in good if r.outcome == "complete"]
+
+    def per_100(items: Sequence[RampResult], outcomes: tuple[str, ...]) -> float | None:
+        if not items:
+            return None
+        return round(100.0 * sum(r.outcome in outcomes for r in items) / len(items), 1)
+
     caught = [r.failed_user_launches for r in results["bad"] if r.outcome != "complete"]
     flaky = [r.failed_user_launches for r in results["flaky"] if r.outcome != "complete"]
     return {
@@ -359,7 +392,19 @@ def summarise(results: dict[str, list[RampResult]]) -> dict[str, Any]:
                                                  if caught else None),
         "failed_user_launches_before_rollback_flaky": (round(statistics.mean(flaky), 2)
                                                        if flaky else None),
+        # the good member's wait at 0% (pre-flight or qualifying hold), median minutes
+        "minutes_before_step_1_good": round(statistics.median(
+            r.minutes_before_step_1 for r in good), 1) if good else None,
+        "bad_stopped_at_zero_per_100": per_100_if(results["bad"]),
+        "slow_stopped_at_zero_per_100": per_100_if(results["slow"]),
     }
+
+
+def per_100_if(items: Sequence[RampResult]) -> float | None:
+    """Ramps stopped before step 1 (nobody routed to the member), per 100."""
+    if not items:
+        return None
+    return round(100.0 * sum(r.stopped_at_zero for r in items) / len(items), 1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -369,6 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--gates", default=",".join(GATES), help="comma-separated gates")
     parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES))
+    parser.add_argument("--kinds", default=",".join(KINDS),
+                        help="comma-separated members (the figures of a missing one: None)")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed .. first-seed + ramps - 1 (more ramps of a cell "
+                             "in another run, without repeating the first ones)")
     args = parser.parse_args(argv)
     ramps = 25 if args.quick else args.ramps
     gates = [g for g in args.gates.split(",") if g]
@@ -379,25 +429,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         for gate in gates:
             figures[gate] = {}
             for rate in rates:
+                seeds = range(args.first_seed, args.first_seed + ramps)
                 results = {kind: [one_ramp(gate, rate, kind, seed, Path(tmp))
-                                  for seed in range(ramps)] for kind in KINDS}
+                                  for seed in seeds] if kind in args.kinds.split(",") else []
+                           for kind in KINDS}
                 figures[gate][f"{rate:g}/s"] = summarise(results)
-                print(f"{gate} at {rate:g}/s done ({time.monotonic() - started:.0f}s)",
-                      file=sys.stderr)
+                # each cell's figures as it ends: a long run interrupted keeps what it measured
+                print(f"{gate} at {rate:g}/s done ({time.monotonic() - started:.0f}s): "
+                      f"{json.dumps(figures[gate][f'{rate:g}/s'])}", file=sys.stderr)
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
     columns = ["hours_to_full", "false_rollbacks_per_100", "good_paused_inconclusive_per_100",
                "promoted_bad_per_100", "promoted_slow_per_100", "promoted_flaky_per_100",
                "failed_user_launches_before_rollback",
-               "failed_user_launches_before_rollback_flaky"]
+               "failed_user_launches_before_rollback_flaky", "minutes_before_step_1_good",
+               "bad_stopped_at_zero_per_100", "slow_stopped_at_zero_per_100"]
     short = ["h to full", "false rb", "paused", "bad prom", "slow prom", "flaky prom",
-             "failed (bad)", "failed (flaky)"]
+             "failed (bad)", "failed (flaky)", "min at 0%", "bad at 0%", "slow at 0%"]
     print(f"{ramps} ramps per gate, rate and member ({time.monotonic() - started:.0f}s)")
-    print(f"{'gate':<14}{'rate':>6}" + "".join(f"{s:>15}" for s in short))
+    print(f"{'gate':<18}{'rate':>6}" + "".join(f"{s:>15}" for s in short))
     for gate, by_rate in figures.items():
         for rate_name, row in by_rate.items():
-            print(f"{gate:<14}{rate_name:>6}"
+            print(f"{gate:<18}{rate_name:>6}"
                   + "".join(f"{'-' if row[c] is None else row[c]!s:>15}" for c in columns))
     return 0
 

@@ -51,7 +51,7 @@ from federation_deploy.signals import signal_of
 @click.option("--probe", "probe", metavar="REPO",
               help="Launch REPO (a launch path like gh/binder-examples/requirements/HEAD) on "
                    "the member's own BinderHub during holds, as evidence kept apart from "
-                   "users' launches; first at 0% before step 1. [default: "
+                   "users' launches; without a pre-flight, first at 0% before step 1. [default: "
                    "redirector.ramp_probe in config]")
 @click.option("--probe-interval", type=POSITIVE_DURATION, default="1m", show_default=True,
               help="At most one probe this often.")
@@ -59,13 +59,20 @@ from federation_deploy.signals import signal_of
               help="Evidence gate: a healthy step still holds this long. [default: a third "
                    "of --hold]")
 @click.option("--max-hold", type=POSITIVE_DURATION,
-              help="Evidence gate: a step still inconclusive after this long pauses the ramp. "
-                   "[default: 4 times --hold]")
+              help="Evidence gate: a step (or the pre-flight) still inconclusive after this "
+                   "long pauses the ramp. [default: 4 times --hold]")
 @click.option("--warm", type=click.IntRange(0, 1000), default=0, show_default=True,
               metavar="N",
               help="Before step 1, build the N most launched repositories of the member's "
-                   "pool (the redirector's estimate; needs --redirector-url). Failures are "
-                   "reported, not fatal.")
+                   "pool (the redirector's estimate; needs --redirector-url). With a pre-flight "
+                   "its first pass is the warming, every launch evidence; without one, "
+                   "failures are reported, not fatal.")
+@click.option("--preflight", type=click.IntRange(0, 200), metavar="N",
+              help="Evidence gate: before step 1, at 0% (nobody routed to the member), launch "
+                   "its N most launched pool repositories (the redirector's estimate; needs "
+                   "--redirector-url) on its own BinderHub, 4 at a time, judged as a step is: "
+                   "failing or slow stops the ramp there. Its first pass is --warm's. 0: none. "
+                   "[default: redirector.ramp_preflight in config, else 20 with a redirector]")
 @click.option("--launch-rate", type=click.FloatRange(min=0, min_open=True), metavar="PER_S",
               help="With --dry-run: the federation's launches per second, to say how long "
                    "each step needs for its evidence. [default: from --prometheus-url]")
@@ -92,7 +99,7 @@ def ramp(
     obj: Context, member: str, steps: str | None, hold: Duration | None,
     to_weight: float | None, publish: str | None, redirector_url: str | None,
     prometheus_url: str | None, gate: str, probe: str | None, probe_interval: Duration,
-    min_hold: Duration | None, max_hold: Duration | None, warm: int,
+    min_hold: Duration | None, max_hold: Duration | None, warm: int, preflight: int | None,
     launch_rate: float | None, max_error_rate: float, check_interval: Duration,
     heartbeat: Duration, settle_timeout: Duration | None, dry_run: bool, advance: bool,
     abort: bool, yes: bool,
@@ -110,7 +117,9 @@ def ramp(
     pauses the ramp: the scheduled --advance leaves it alone until someone runs `ramp MEMBER`
     again (or --abort). With --prometheus-url or --probe, a step passes only on evidence (its
     launches against the rest of the federation's): too few launches hold it longer, up to
-    --max-hold, then pause the ramp; failing or slow launches roll it back at once. An
+    --max-hold, then pause the ramp; failing or slow launches roll it back at once. With a
+    redirector, the evidence gate first runs a pre-flight at 0% (--preflight): the member's
+    most launched pool repositories launched on it and judged, before any user is sent. An
     interrupted ramp (stopped, not rolled back) resumes from config. The last step (100) sets
     the full target weight and removes the `ramp:` block.
     """
@@ -128,6 +137,7 @@ def ramp(
         min_hold=None if min_hold is None else min_hold.seconds,
         max_hold=None if max_hold is None else max_hold.seconds,
         warm=warm,
+        preflight=preflight,
         launch_rate=launch_rate,
         max_error_rate=max_error_rate,
         check_interval=check_interval.seconds,
@@ -154,8 +164,8 @@ def ramp(
 # Options a resumed or aborted ramp needs again: where to publish and what to watch. Steps,
 # hold and target weight are in config's `ramp:` block, which resume and abort read.
 _CARRIED = ("publish", "redirector_url", "prometheus_url", "gate", "probe", "probe_interval",
-            "min_hold", "max_hold", "max_error_rate", "check_interval", "heartbeat",
-            "settle_timeout")
+            "min_hold", "max_hold", "preflight", "max_error_rate", "check_interval",
+            "heartbeat", "settle_timeout")
 
 
 def carried_flags(ctx: click.Context) -> tuple[list[str], list[str]]:

@@ -51,9 +51,20 @@ from federation_deploy.traffic.ramp.plan import (
     parse_steps,
     resolve_plan,
 )
-from federation_deploy.traffic.ramp.probes import Spawn, in_thread
-from federation_deploy.traffic.ramp.watch import NO_EVIDENCE, check_gate_settings
+from federation_deploy.traffic.ramp.probes import (
+    DEFAULT_PREFLIGHT_CONCURRENCY,
+    Spawn,
+    in_thread,
+)
+from federation_deploy.traffic.ramp.watch import (
+    DEFAULT_PREFLIGHT,
+    NO_EVIDENCE,
+    check_gate_settings,
+)
 from federation_deploy.traffic.weights import ConfigChanged, writer_holding, writer_lock
+
+# the pre-flight's duration in the plan, when the federation's launch time is unknown
+ASSUMED_LAUNCH_SECONDS = 60.0
 
 # An abort re-reads federation.yaml and tries again when a ramp wrote it in between: it wins.
 ABORT_ATTEMPTS = 5
@@ -80,6 +91,9 @@ class RampRequest:
     min_hold: float | None = None
     max_hold: float | None = None
     warm: int = 0
+    # pool repositories launched in the pre-flight (0: none); default: redirector.ramp_preflight
+    # in config, else 20 when the ramp knows the redirector
+    preflight: int | None = None
     launch_rate: float | None = None  # --dry-run: the federation's launches per second
     max_error_rate: float = 0.05
     check_interval: float = 5.0
@@ -110,6 +124,7 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
         min_hold=request.min_hold,
         max_hold=request.max_hold,
         warm=request.warm,
+        preflight=preflight_count(fed, request, publish.redirector_url),
         max_error_rate=request.max_error_rate,
         check_interval=request.check_interval,
         # /active_hosts is polled as often as the member is checked, at least once a second
@@ -160,6 +175,17 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     return with_notify_warnings(_outcome_result(fed, member, outcome), tuple(unsent))
 
 
+def preflight_count(fed: Federation, request: RampRequest,
+                    redirector_url: str | None) -> int | None:
+    """The pre-flight's repositories: --preflight (refused later without a redirector), else
+    config's redirector.ramp_preflight when the ramp knows a redirector, else None (the
+    default: 20 with a redirector, none without; the ramp says so)."""
+    if request.preflight is not None:
+        return request.preflight
+    configured = fed.redirector.ramp_preflight
+    return configured if configured is not None and redirector_url else None
+
+
 def _outcome_result(fed: Federation, member: str, outcome: RampOutcome) -> CommandResult:
     return CommandResult(stdout=outcome.message + "\n", summary=ramp_markdown(
         load_federation(fed.config_dir), member, outcome))
@@ -190,7 +216,18 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
             max_hold=request.max_hold)
     if evidence is not None and evidence.note:
         messages.append(f"note: {evidence.note}")
-    if evidence is not None and evidence.probe_interval and (state is None or state.step < 0):
+    redirector_url = request.publish.for_federation(fed).redirector_url
+    preflight = preflight_count(fed, request, redirector_url)
+    repos = DEFAULT_PREFLIGHT if preflight is None and redirector_url else preflight or 0
+    if evidence is not None and (state is None or state.step < 0) and repos:
+        messages.append(f"note: before step 1, a pre-flight at 0% (nobody routed to {member}):"
+                        f" its {repos} most launched pool repositories launched on its "
+                        f"BinderHub, {DEFAULT_PREFLIGHT_CONCURRENCY} at a time, until about "
+                        f"{evidence.needed} launches show it as good as the rest: "
+                        f"{evidence.preflight_time()}; at most "
+                        f"{format_duration(evidence.max_hold)}, then it pauses")
+    elif (evidence is not None and evidence.probe_interval
+          and (state is None or state.step < 0)):
         messages.append(f"note: with probes, the ramp first holds at 0% until they show "
                         f"{member} as good as the rest ({evidence.hold(0.0)} at one probe "
                         f"every {format_duration(evidence.probe_interval)})")
@@ -367,6 +404,18 @@ class PlanEvidence:
     min_hold: float
     max_hold: float
     note: str | None = None
+    launch_seconds: float | None = None  # the others' median launch time (None: unknown)
+
+    def preflight_time(self) -> str:
+        """How long the pre-flight of a member as good as the rest takes: its launches,
+        DEFAULT_PREFLIGHT_CONCURRENCY at a time, each as long as the federation's median."""
+        seconds = self.launch_seconds or ASSUMED_LAUNCH_SECONDS
+        batches = math.ceil(self.needed / DEFAULT_PREFLIGHT_CONCURRENCY)
+        shown = f"~{format_duration(math.ceil(batches * seconds / 60) * 60)}"
+        return (shown + (f" at the federation's median launch time of {seconds:.0f}s"
+                         if self.launch_seconds else
+                         f" at {seconds:.0f}s a launch (the federation's is unknown)")
+                + ", more where a first launch builds the repository")
 
     def hold(self, share_percent: float) -> str:
         seconds = hold_needed(self.needed, share_percent, self.launch_rate or 0.0,
@@ -404,7 +453,7 @@ def plan_evidence(plan: RampPlan, *, prometheus_url: str | None, launch_rate: fl
     return PlanEvidence(needed, launch_rate,
                         probe_interval if probe else None, least,
                         max(least, max_hold if max_hold is not None else 4 * plan.hold_seconds),
-                        note)
+                        note, None if reference is None else reference.times.quantile(0.5))
 
 
 def plan_table(plan: RampPlan, current_step: int | None = None,

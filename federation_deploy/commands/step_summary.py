@@ -68,8 +68,12 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
     if evidence:
         # the evidence gate's last verdict: launches seen, failures and launch time vs the
         # federation's, and what it decided
-        lines += ["", f"evidence at step {evidence.get('step')}:", "",
-                  "| verdict | user launches | probe launches | failed | failure rate "
+        preflight = evidence.get("stage") == "pre-flight"
+        lines += ["", "pre-flight evidence (at 0%, nobody routed to it: the member's most "
+                  "launched pool repositories launched on it):" if preflight
+                  else f"evidence at step {evidence.get('step')}:", "",
+                  f"| verdict | user launches | {'pre-flight' if preflight else 'probe'} "
+                  "launches | failed | failure rate "
                   "(others) | p50 (others) | p90 (others) | launches still needed |",
                   "|---|---|---|---|---|---|---|---|"]
         lines.append(

@@ -161,16 +161,19 @@ def _ramp_cell(member: str, ramp: Mapping[str, Any] | None,
     if paused:
         return f"step {step + 1}/{len(steps)}, paused", "its ramp is paused while it is drained"
     where = f"step {step + 1}/{len(steps)} ({ramp['percent']:g}%)"
+    evidence = ramp.get("evidence")
+    preflight = evidence is not None and evidence.get("stage") == "pre-flight"
     if step < 0:
-        # before step 1: a ramp with probes qualifies the member at 0% (evidence at step 0)
-        evidence = ramp.get("evidence")
+        # before step 1: the pre-flight, or a ramp with probes qualifying the member at 0%
+        # (evidence at step 0)
         qualifying = (ramp.get("started") and not ramp.get("rolled_back")
                       and (evidence is None or evidence.get("step") == 0))
-        where = "qualifying at 0% with probes" if qualifying else "not started"
-    evidence = ramp.get("evidence")
+        where = ("pre-flight at 0%, nobody routed" if preflight
+                 else "qualifying at 0% with probes" if qualifying else "not started")
     # the evidence gate's last verdict at this step: what `traffic` shows of the evidence
-    seen = (f"; evidence at step {evidence.get('step')}: {evidence_text(evidence)}"
-            if evidence else "")
+    seen = ((f"; pre-flight evidence: {evidence_text(evidence)}" if preflight else
+             f"; evidence at step {evidence.get('step')}: {evidence_text(evidence)}")
+            if evidence and evidence.get("verdict") else "")
     if ramp.get("rolled_back") or ramp.get("inconclusive"):
         return (f"{where}, paused",
                 f"{paused_text(member, ramp['rolled_back'], ramp.get('inconclusive'))}{seen}")
@@ -189,8 +192,9 @@ def evidence_text(evidence: Mapping[str, Any]) -> str:
         value = evidence.get(key)
         return "-" if value is None else f"{float(value):.0f}s"
 
+    kind = "pre-flight" if evidence.get("stage") == "pre-flight" else "probe"
     text = (f"{evidence.get('verdict')}, {evidence.get('user_launches', 0):g} user + "
-            f"{evidence.get('probe_launches', 0):g} probe launches, {pct('failure_rate')} "
+            f"{evidence.get('probe_launches', 0):g} {kind} launches, {pct('failure_rate')} "
             f"failed vs {pct('others_failure_rate')}, p90 {secs('p90_seconds')} vs "
             f"{secs('others_p90_seconds')}")
     if evidence.get("verdict") == "inconclusive" and evidence.get("needed"):

@@ -184,7 +184,7 @@ def _load_redirector(
     elif member and members[member].cloud == "external":
         check.add(node, "member", f"{kp}.member", "the redirector cannot run on an external member")
     for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
-                 "ramp_probe", "prometheus_url", "prime_fallback_after"):
+                 "ramp_probe", "ramp_preflight", "prometheus_url", "prime_fallback_after"):
         read[name] = check.value(node, kp, section[name])
     prometheus = read["prometheus_url"]
     if prometheus and (problem := url_problem(prometheus)):
@@ -214,6 +214,7 @@ def _redirector_settings(read: Mapping[str, Any], check: CheckSettings) -> Redir
         load_balancer=read["load_balancer"], check=check, pod_headroom=read["pod_headroom"],
         host_cookie_age_hours=float(read["host_cookie_age_hours"]),
         ramp_policy=read["ramp_policy"], ramp_probe=read["ramp_probe"],
+        ramp_preflight=read["ramp_preflight"],
         prometheus_url=(read["prometheus_url"] or "").rstrip("/") or None,
         prime_fallback_after=float(read["prime_fallback_after"]),
     )

@@ -298,6 +298,7 @@ class RedirectorSettings:
     host_cookie_age_hours: float
     ramp_policy: str
     ramp_probe: str | None = None  # launched on a ramping member during holds (probes)
+    ramp_preflight: int | None = None  # pool repositories a ramp's pre-flight launches
     prometheus_url: str | None = None  # the federation's Prometheus: a ramp's evidence
     # seconds the prime may be unhealthy before the redirector takes another member as its
     # versions reference and last resort (redirector/reference.py)

@@ -157,6 +157,8 @@ FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
 NONNEG_INTEGER = Rule(lambda v: is_integer(v, 0), {"type": "integer", "minimum": 0})
 GENERATION = Rule(lambda v: is_integer(v, 0) and v <= MAX_GENERATION,
                   {"type": "integer", "minimum": 0, "maximum": MAX_GENERATION})
+OPTIONAL_NONNEG_INTEGER = Rule(lambda v: v is None or is_integer(v, 0),
+                               {"type": ["integer", "null"], "minimum": 0})
 POSITIVE_INTEGER = Rule(lambda v: is_integer(v, 1), {"type": "integer", "minimum": 1})
 STEP_INDEX = Rule(lambda v: is_integer(v, -1), {"type": "integer", "minimum": -1})
 DNS_NAME = Rule(_matches(NAME), {"type": "string", "pattern": NAME.pattern})
@@ -259,6 +261,10 @@ REDIRECTOR = Section("redirector", (
     # evidence when users' launches are few), like gh/binder-examples/requirements/HEAD;
     # `ramp --probe` overrides it
     Key("ramp_probe", OPTIONAL_STRING, "a launch path like gh/org/repo/ref"),
+    # the pre-flight: before step 1, a ramp launches this many of the member's most launched
+    # pool repositories on it and judges them (0: none; unset: 20 when the ramp knows the
+    # redirector, which names the pool); `ramp --preflight` overrides it
+    Key("ramp_preflight", OPTIONAL_NONNEG_INTEGER, "an integer >= 0 (0: no pre-flight)"),
     # the federation's Prometheus (every member's BinderHub launch metrics, labelled by
     # member): the evidence a ramp step is judged on; `ramp --prometheus-url` overrides it
     Key("prometheus_url", OPTIONAL_STRING,

@@ -139,6 +139,38 @@ def test_traffic_shows_a_ramp_qualifying_at_zero_with_probes(
     assert "evidence at step 0: inconclusive, 0 user + 12 probe launches" in table
 
 
+def test_the_preflight_is_in_the_plan_traffic_and_the_summary(
+        federation: StandinFederation) -> None:
+    args = ["--config-dir", str(federation.config_dir), "ramp", "gamma", "--dry-run",
+            "--launch-rate", "2", "--probe", "gh/org/small/HEAD"]
+    with_redirector = CliRunner().invoke(cli, [*args, "--redirector-url", "http://127.0.0.1:9"])
+    assert with_redirector.exit_code == 0, with_redirector.output
+    # 83 launches, 4 at a time: 21 rounds of a minute (the federation's launch time unknown)
+    assert ("note: before step 1, a pre-flight at 0% (nobody routed to gamma): its 20 most "
+            "launched pool repositories launched on its BinderHub, 4 at a time, until about 83 "
+            "launches show it as good as the rest: ~21m at 60s a launch") in with_redirector.stderr
+    assert "qualifying" not in with_redirector.stderr
+    # without a redirector there is no pool: the qualifying hold on probes, as before
+    without = CliRunner().invoke(cli, args)
+    assert "pre-flight" not in without.stderr and "first holds at 0%" in without.stderr
+    off = CliRunner().invoke(cli, [*args, "--redirector-url", "http://127.0.0.1:9",
+                                   "--preflight", "0"])
+    assert "pre-flight" not in off.stderr
+    # a pre-flight holding at 0: traffic and the step summary say so, its launches apart
+    fed = federation.load()
+    evidence = {**EVIDENCE, "step": 0, "stage": "pre-flight", "user_launches": 0}
+    state = RampState(steps=(1.0, 100.0), step=-1, to_weight=100.0, hold="30m",
+                      started="2025-03-01T10:00:00Z", evidence=evidence)
+    fed = write_member(snapshot_of(fed), "gamma", 0.0, state).fed
+    table = traffic_table(traffic_rows(fed))
+    assert "pre-flight at 0%, nobody routed" in table, table
+    assert "pre-flight evidence: inconclusive, 0 user + 12 pre-flight launches" in table
+    summary = ramp_markdown(fed, "gamma", None, "paused at 0 (before the first step), "
+                            "inconclusive: ...")
+    assert "pre-flight evidence (at 0%, nobody routed to it" in summary
+    assert "| verdict | user launches | pre-flight launches |" in summary
+
+
 def test_the_scheduled_ramp_judges_on_the_federations_prometheus() -> None:
     # ramp.yml passes no evidence option and no --gate: the config's Prometheus is its source
     repo = Path(__file__).resolve().parents[2]

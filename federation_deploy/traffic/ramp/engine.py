@@ -7,6 +7,9 @@ A ramp step, in this order (RampEngine._take_step, the one step shared by run an
   4. hold: check every few seconds that the member is in rotation and its /health is ok, and
      ask the gate (gates.py: the evidence verdict by default) whether to go on, hold on, roll
      back or pause (run), or check and ask once and return (advance, for a scheduled job).
+Before step 1, at 0%, the evidence gate's pre-flight (watch.make_preflight: the member's most
+launched pool repositories launched on it and judged; without one, the qualifying hold on
+probes) is a hold at step index -1 like any other: rollback (stopped at 0), pause, abort wins.
 Config is written before publishing, so the file is always the truth: if the run is
 interrupted (Ctrl-C, SIGTERM) between 1 and 2, the interrupt handler publishes what the file
 says before exiting, and a resumed ramp first makes the published config equal to the file's
@@ -76,6 +79,7 @@ from federation_deploy.traffic.ramp.watch import (
     RedirectorWatch,
     StepHook,
     make_gate,
+    make_preflight,
     warm_member,
 )
 from federation_deploy.traffic.weights import (
@@ -210,10 +214,7 @@ class RampEngine(ConfigKeeper):
             index = -1
             if state is None:
                 self._say_plan()
-                warm_member(self.settings, self.io, self.fed.members[self.member],
-                            self.plan.to_weight, self.say)
-                if not once:
-                    self._qualify()
+                self._at_zero(once, first=True)
             else:
                 index = state.step
                 if state.paused:
@@ -236,6 +237,8 @@ class RampEngine(ConfigKeeper):
                         self._check_or_rollback(index)
                         if state.started is not None:
                             decision = self._decide(index, self._started(state))
+                    else:
+                        self._at_zero(once, first=False)
                     if decision is not None and decision.action == "hold":
                         self._record(index, state.started)
                         return self._outcome("holding", index, holding_text(
@@ -249,7 +252,7 @@ class RampEngine(ConfigKeeper):
                         self._hook(index)
                         self._hold(index, self._started(state))
                     else:
-                        self._qualify()
+                        self._at_zero(once, first=False)
             while True:
                 index += 1
                 started = self._take_step(index)
@@ -360,16 +363,34 @@ class RampEngine(ConfigKeeper):
             self.last_healthy = utc_timestamp(self.clock.now())
         return decision
 
-    def _qualify(self) -> None:
-        """With probes, hold at 0% until the probes show the member as good as the rest,
-        before any user is sent to it (failing probes stop the ramp there)."""
-        if not isinstance(self.gate, EvidenceGate) or self.gate.probes is None:
+    def _at_zero(self, once: bool, first: bool) -> None:
+        """Before step 1, at 0% (on a start, and again on a resume or restart there): the
+        pre-flight, the member's pool repositories launched on it and judged before any user
+        is sent to it (watch.make_preflight; its first pass is --warm's); without one, --warm
+        alone (on a start) and, in an interactive ramp with probes, the qualifying hold."""
+        member = self.fed.members[self.member]
+        preflight = make_preflight(self.settings, self.io, member, self.plan.to_weight,
+                                   self.say, self.gate)
+        if preflight is None:
+            if first:
+                warm_member(self.settings, self.io, member, self.plan.to_weight, self.say)
+            if not once and isinstance(self.gate, EvidenceGate) and self.gate.probes:
+                self._hold_at_zero(f"qualifying {self.member} at 0% with probes before the "
+                                   "first step")
             return
-        self.say(f"qualifying {self.member} at 0% with probes before the first step")
+        main, self.gate = self.gate, preflight
+        try:
+            self._hold_at_zero(f"pre-flight of {self.member} at 0% (nobody routed to it): "
+                               f"{preflight.describe()}", {"step": 0, "stage": "pre-flight"})
+        finally:
+            self.gate = main
+
+    def _hold_at_zero(self, says: str, evidence: dict[str, object] | None = None) -> None:
+        self.say(says)
         started = self.clock.now()
-        # a `ramp:` block at 0 (weight unchanged): `traffic` shows the qualification and its
-        # evidence; an interrupted one qualifies again from the start (its window is new)
-        self.evidence = None
+        # a `ramp:` block at 0 (weight unchanged): `traffic` shows the hold and its evidence;
+        # an interrupted one starts again from the start (its window is new)
+        self.evidence = evidence
         self._record(-1, utc_timestamp(started), create=True)
         self._hold(-1, started)
 
@@ -410,9 +431,8 @@ class RampEngine(ConfigKeeper):
         ramp paused there (`inconclusive:`), and stop (exit 1) saying why."""
         now = utc_timestamp(self.clock.now())
         where = self._describe(index)
-        if index >= 0:
-            self._record(index, self._state_started(),
-                         inconclusive=f"{now} at {where}: {reason}")
+        # at 0 too (a pre-flight without evidence): --advance must not start step 1 then
+        self._record(index, self._state_started(), inconclusive=f"{now} at {where}: {reason}")
         raise VerificationError(
             f"the ramp of {self.member} is paused at {where} (weight "
             f"{self.plan.member_weight_at(index):g}), inconclusive: {reason}. It stays there "

@@ -54,7 +54,9 @@ lot within a window moves the test with it); failures are taken as independent l
 repository that fails everywhere counts against whoever launched it); a member between H0 and
 H1 (e.g. 2% -> 6%) may pass, which is the price of deciding in tens of launches instead of
 thousands; probes are a small known repository, so their launch times are usually shorter
-than users' and dilute the slow test (users' launches catch it as the share grows).
+than users' and dilute the slow test (users' launches catch it as the share grows); the
+pre-flight's launches (probes.PreflightLaunches: the member's most launched pool repositories,
+at 0%) are users' repositories, and judge the member as its users would find it.
 Launches needed per step at a given share and federation launch rate: launches_needed (the
 plan's figure, from the same p0 and q0 as the gate's) and hold_needed.
 """
@@ -208,6 +210,7 @@ class Window:
     rest: Launches
     seconds: float = 0.0
     baseline: Launches | None = None
+    probe_kind: str = "probe"  # or "pre-flight": the pool's repositories launched at 0%
 
     @property
     def member(self) -> Launches:
@@ -296,7 +299,7 @@ class Verdict:
         member_rate = w.member.failure_rate
         rest_rate = w.rest.failure_rate
         parts = [
-            f"{_n(w.users.launches)} user + {_n(w.probes.launches)} probe launches "
+            f"{_n(w.users.launches)} user + {_n(w.probes.launches)} {w.probe_kind} launches "
             f"({_n(w.member.failures)} failed: {_pct(member_rate)} vs {_pct(rest_rate)} at the "
             f"others, {_n(w.rest.launches)} launches)",
             f"launch time p50/p90 {_secs(self.member_p50)}/{_secs(self.member_p90)} vs "
@@ -316,7 +319,9 @@ class Verdict:
     def as_record(self) -> dict[str, object]:
         """The verdict for federation.yaml's `ramp:` block and the step summary (plain data)."""
         w = self.window
+        stage = {"stage": "pre-flight"} if w.probe_kind == "pre-flight" else {}
         return {
+            **stage,
             "verdict": self.verdict,
             "user_launches": round(w.users.launches, 1),
             "probe_launches": round(w.probes.launches, 1),

@@ -29,6 +29,7 @@ from federation_deploy.traffic.live import LiveError
 from federation_deploy.traffic.ramp.evidence import (
     HEALTHY,
     INCONCLUSIVE,
+    HoldDecision,
     Launches,
     Risks,
     Verdict,
@@ -36,7 +37,7 @@ from federation_deploy.traffic.ramp.evidence import (
     decide_hold,
     judge,
 )
-from federation_deploy.traffic.ramp.probes import Probes
+from federation_deploy.traffic.ramp.probes import ProbeSource
 from federation_deploy.traffic.ramp.state import utc_timestamp
 
 GATES = ("evidence", "time", "fixed", "argo")
@@ -169,7 +170,8 @@ class EvidenceGate:
 
     def __init__(self, read: LaunchReader | None, prometheus_url: str | None, member: str,
                  label: str, risks: Risks, min_hold: float, max_hold: float,
-                 timeout: float, probes: Probes | None = None) -> None:
+                 timeout: float, probes: ProbeSource | None = None,
+                 probe_kind: str = "probe") -> None:
         self.read = read
         self.prometheus_url = prometheus_url
         self.member = member
@@ -180,6 +182,7 @@ class EvidenceGate:
         self.deadline = max_hold
         self.timeout = timeout
         self.probes = probes
+        self.probe_kind = probe_kind  # "probe", or "pre-flight" (its launches, at 0%)
         self.started: datetime | None = None
         self.last: Verdict | None = None
         # the step's tests stop once they decide healthy (Wald's SPRT: looking on would add
@@ -200,6 +203,12 @@ class EvidenceGate:
             sources.append("users' launches from Prometheus")
         if self.probes is not None:
             sources.append(self.probes.rate())
+        if self.probe_kind == "pre-flight" and self.probes is not None:
+            return (f"{self.probes.rate()}, judged as a step is (false-promotion risk "
+                    f"{self.risks.false_promotion:.0%} per test, false-rollback risk "
+                    f"{self.risks.false_rollback:.1%}): as good as the rest goes on to step 1; "
+                    f"failing or slow stops the ramp at 0; inconclusive after "
+                    f"{format_duration(self.max_hold)} pauses it there")
         return (f"evidence gate ({' and '.join(sources)}): a step passes when its launches "
                 f"show {self.member} as good as the rest (false-promotion risk "
                 f"{self.risks.false_promotion:.0%} per test, false-rollback risk "
@@ -223,7 +232,8 @@ class EvidenceGate:
                                  if self.probes is not None else Launches())
         if self.read is None or not self.prometheus_url:
             return Window(users=Launches(), probes=probed, rest=Launches(),
-                          seconds=(now - self.started).total_seconds())
+                          seconds=(now - self.started).total_seconds(),
+                          probe_kind=self.probe_kind)
         found = self.read(self.prometheus_url, self.started, now, self.label, self.timeout)
         member = found.of(self.member)
         # BinderHub counts the probes among the member's launches: their counts come out of
@@ -238,24 +248,23 @@ class EvidenceGate:
             baseline = longer.others(self.member)
         return Window(users=users, probes=Launches(probed.launches, probed.failures),
                       rest=found.others(self.member), seconds=found.seconds,
-                      baseline=baseline)
+                      baseline=baseline, probe_kind=self.probe_kind)
 
     def decide(self, now: datetime) -> GateDecision:
         assert self.started is not None
         held = (now - self.started).total_seconds()
         if self.passed is not None:
             # the step's tests decided; a probe still in flight is collected (not judged)
-            self.collected = int(self.probes is not None
-                                 and self.probes.collect(now) is not None)
-            decision = decide_hold(self.passed, held, self.min_hold, self.max_hold)
-            return GateDecision(decision.action, decision.reason, self.passed.as_record())
+            self.collected = self.probes.gather(now) if self.probes is not None else 0
+            return self._settled(decide_hold(self.passed, held, self.min_hold, self.max_hold),
+                                 self.passed, now)
         self.collected = 0
         if self.probes is not None:
             # in the background: a check never waits on a probe (but --advance, which has no
             # next check, waits for the one it starts)
-            self.collected += self.probes.collect(now) is not None
+            self.collected += self.probes.gather(now)
             if self.probes.maybe_launch(now) and self.probe_wait is not None:
-                self.collected += self.probes.collect(now, wait=self.probe_wait) is not None
+                self.collected += self.probes.gather(now, wait=self.probe_wait)
         try:
             window = self.window(now)
         except LiveError as exc:
@@ -272,7 +281,17 @@ class EvidenceGate:
             if test.decision == "accept"}
         if verdict.verdict == HEALTHY:
             self.passed = verdict
-        decision = decide_hold(verdict, held, self.min_hold, self.max_hold)
+        return self._settled(decide_hold(verdict, held, self.min_hold, self.max_hold),
+                             verdict, now)
+
+    def _settled(self, decision: HoldDecision, verdict: Verdict, now: datetime
+                 ) -> GateDecision:
+        """A pass holds on while the launches it sent are in flight (the pre-flight's: one
+        ending at step 1 would be counted as a user's)."""
+        why = (self.probes.settle(now) if decision.action == "pass" and self.probes is not None
+               else None)
+        if why:
+            return GateDecision("hold", f"{decision.reason}; {why}", verdict.as_record())
         return GateDecision(decision.action, decision.reason, verdict.as_record())
 
 

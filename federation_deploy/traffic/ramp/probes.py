@@ -1,11 +1,14 @@
-"""Synthetic launches on a member's own BinderHub API: probes during a ramp's holds, and warming.
+"""Synthetic launches on a member's own BinderHub API: probes during a ramp's holds, the
+pre-flight before its first step, and warming.
 
 A probe launches a small known repository on the new member directly (its /build API, not
 through the redirector), in the background (one in flight at most, one started every
 `interval` seconds of the ramp's clock at most: a check never waits on a probe), and the
 ramp counts it as evidence apart from users' launches (BinderHub counts it in its own
-metrics too: the ramp subtracts the probes it sent from the member's launches). Warming
-builds the repositories the member is about to serve, before its first step.
+metrics too: the ramp subtracts the probes it sent from the member's launches). The
+pre-flight (PreflightLaunches) launches the repositories the member is about to serve (the
+most launched of its pool), a few at a time, before any user is sent to it: its first pass
+over them warms them, every launch is evidence. Warming alone (`warm`) builds them once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 import requests
 
@@ -96,6 +100,23 @@ class _EventStream:
                 self.message = str(event.get("message", "")).strip()[:200]
                 return True
         return False
+
+
+class ProbeSource(Protocol):
+    """What the evidence gate launches during a hold: step probes (Probes) or the pre-flight's
+    pool launches (PreflightLaunches)."""
+
+    def due_in(self, now: datetime) -> float | None: ...
+
+    def maybe_launch(self, now: datetime) -> bool: ...
+
+    def gather(self, now: datetime, wait: float | None = None) -> int: ...
+
+    def settle(self, now: datetime) -> str | None: ...
+
+    def window(self, since: datetime, until: datetime) -> Launches: ...
+
+    def rate(self) -> str: ...
 
 
 # Runs a probe's launch in the background and returns at once (default: a daemon thread);
@@ -187,17 +208,136 @@ class Probes:
         self.sent.append((now, flight.result))
         return flight.result
 
+    def gather(self, now: datetime, wait: float | None = None) -> int:
+        """collect(), as the number of probes it counted (the gate's interface)."""
+        return int(self.collect(now, wait) is not None)
+
+    def settle(self, now: datetime) -> str | None:
+        """The gate decided: why the hold goes on for the probes: never (a step's probe in
+        flight is collected at the next check of the next step)."""
+        return None
+
     def window(self, since: datetime, until: datetime) -> Launches:
         """The probes that ended from since to until, as evidence."""
-        chosen = [r for at, r in self.sent if since <= at <= until]
-        failed = sum(1 for r in chosen if not r.ok)
-        return Launches(float(len(chosen)), float(failed),
-                        Histogram.of(r.seconds for r in chosen if r.ok))
+        return _window([r for at, r in self.sent if since <= at <= until])
 
     def rate(self) -> str:
         """What the probe rate is: one every interval, at most one in flight."""
         return (f"a probe launch of {self.repo} every {format_duration(self.interval)} at most "
                 "(one in flight at a time: a longer launch delays the next)")
+
+
+def _window(chosen: Sequence[LaunchResult]) -> Launches:
+    failed = sum(1 for r in chosen if not r.ok)
+    return Launches(float(len(chosen)), float(failed),
+                    Histogram.of(r.seconds for r in chosen if r.ok))
+
+
+# a first launch may build the repository on the member: a pre-flight launch gets this long
+DEFAULT_PREFLIGHT_TIMEOUT = 1800.0
+DEFAULT_PREFLIGHT_CONCURRENCY = 4
+# a repository that failed this many pre-flight launches is launched no more: one broken
+# everywhere must not fail a member again and again (each failure still counts once)
+PREFLIGHT_FAILURES_PER_REPO = 2
+
+
+@dataclass
+class PreflightLaunches:
+    """The pre-flight's launches: the member's pool repositories (most launched first) on its
+    own BinderHub API, in turn, at most `concurrency` in flight, each started as soon as a
+    slot is free; a launch is collected at the first check after it ended (on the ramp's
+    clock: after its own launch time), and counted then, as probes are. The first pass over
+    the repositories warms them (said as it goes); the gate judges every launch. Once the
+    gate has decided, no more are started, and the pre-flight ends when those in flight
+    have ended (`settle`): a launch ending later would be counted as a user's at step 1.
+    """
+
+    member_url: str
+    repos: tuple[str, ...]
+    launcher: Launcher = launch
+    concurrency: int = DEFAULT_PREFLIGHT_CONCURRENCY
+    timeout: float = DEFAULT_PREFLIGHT_TIMEOUT
+    spawn: Spawn = in_thread
+    progress: Callable[[str], None] | None = None
+    sent: list[tuple[datetime, LaunchResult]] = field(default_factory=list)
+    flying: list[tuple[str, InFlight]] = field(default_factory=list)
+    started: int = 0  # launches started so far (the next repository: started % len(repos))
+    failed: dict[str, int] = field(default_factory=dict)
+    warmed: set[str] = field(default_factory=set)  # repositories launched once (ended)
+    stopped: bool = False  # the gate decided: start no more
+
+    def launchable(self) -> list[str]:
+        return [r for r in self.repos
+                if self.failed.get(r, 0) < PREFLIGHT_FAILURES_PER_REPO]
+
+    def due_in(self, now: datetime) -> float | None:
+        """0 when a launch may start now; None: every slot is taken (or none is left)."""
+        free = len(self.flying) < self.concurrency and not self.stopped
+        return 0.0 if free and self.launchable() else None
+
+    def maybe_launch(self, now: datetime) -> bool:
+        """Fill the free slots with the next repositories in turn; whether any started."""
+        launched = False
+        while self.due_in(now) == 0.0:
+            choices = self.launchable()
+            repo = choices[self.started % len(choices)]
+            flight = InFlight(now)
+            url = build_url(self.member_url, repo)
+
+            def work(flight: InFlight = flight, url: str = url) -> None:
+                try:
+                    flight.result = self.launcher(url, self.timeout)
+                except Exception as exc:  # a launcher never raises; a bug must not hang it
+                    flight.result = LaunchResult(False, 0.0, f"{type(exc).__name__}: {exc}")
+                flight.done.set()
+
+            self.flying.append((repo, flight))
+            self.started += 1
+            launched = True
+            self.spawn(work)
+        return launched
+
+    def gather(self, now: datetime, wait: float | None = None) -> int:
+        """Count the launches that ended (on the ramp's clock too); how many. wait: up to
+        that many real seconds for each (never used by a running ramp)."""
+        counted = 0
+        for repo, flight in list(self.flying):
+            if wait is not None:
+                flight.done.wait(wait)
+            result = flight.result
+            if not flight.done.is_set() or result is None or (
+                    (now - flight.started).total_seconds() < result.seconds):
+                continue
+            self.flying.remove((repo, flight))
+            self.sent.append((now, result))
+            counted += 1
+            if not result.ok:
+                self.failed[repo] = self.failed.get(repo, 0) + 1
+            first = repo not in self.warmed  # its first launch: the warming
+            self.warmed.add(repo)
+            if self.progress is not None and (first or not result.ok):
+                what = "ready" if result.ok else "FAILED: " + result.detail
+                which = (f"warming {len(self.warmed)}/{len(self.repos)}: " if first
+                         else f"pre-flight launch {len(self.sent)}: ")
+                self.progress(f"{which}{repo} {what} ({result.seconds:.0f}s)")
+        return counted
+
+    def settle(self, now: datetime) -> str | None:
+        """The gate decided: start no more launches; why the pre-flight still holds (some
+        are in flight), None once they all ended."""
+        self.stopped = True
+        if not self.flying:
+            return None
+        return (f"waiting for {len(self.flying)} pre-flight launch(es) still in flight (they "
+                "would count as users' launches at step 1)")
+
+    def window(self, since: datetime, until: datetime) -> Launches:
+        """The pre-flight launches that ended from since to until, as evidence."""
+        return _window([r for at, r in self.sent if since <= at <= until])
+
+    def rate(self) -> str:
+        return (f"a pre-flight of the {len(self.repos)} most launched repositories of its "
+                f"pool, {self.concurrency} launches at a time")
 
 
 @dataclass(frozen=True)

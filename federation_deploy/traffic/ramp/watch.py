@@ -34,8 +34,11 @@ from federation_deploy.traffic.ramp.gates import (
 )
 from federation_deploy.traffic.ramp.plan import RampStep, weights_disagreement
 from federation_deploy.traffic.ramp.probes import (
+    DEFAULT_PREFLIGHT_CONCURRENCY,
+    DEFAULT_PREFLIGHT_TIMEOUT,
     DEFAULT_PROBE_INTERVAL,
     Launcher,
+    PreflightLaunches,
     Probes,
     Spawn,
     in_thread,
@@ -46,6 +49,8 @@ from federation_deploy.traffic.weights import PublishedWeights, weights_of
 
 # A wait for the redirector says how it goes at least this often (seconds of the ramp's clock).
 WAIT_NOTICE_INTERVAL = 15.0
+# the pre-flight's repositories, by default: the most launched of the member's pool
+DEFAULT_PREFLIGHT = 20
 
 StepHook = Callable[[RampStep], None]
 # Publishes the weights of a federation (traffic.publish.make_publisher makes one).
@@ -95,6 +100,21 @@ class RampSettings:
     argo_failure_limit: int = 1
     warm: int = 0  # before step 1, build the member's most launched pool repositories
     warm_timeout: float = 1800.0
+    # the pre-flight (evidence gate): before step 1, launch this many of the member's most
+    # launched pool repositories on it and judge them; None: DEFAULT_PREFLIGHT when the ramp
+    # knows a redirector (it names the pool), else none; 0: none
+    preflight: int | None = None
+    preflight_concurrency: int = DEFAULT_PREFLIGHT_CONCURRENCY
+    preflight_timeout: float = DEFAULT_PREFLIGHT_TIMEOUT  # one launch (it may build first)
+
+    @property
+    def preflight_repos(self) -> int:
+        """How many pool repositories the pre-flight launches (0: no pre-flight)."""
+        if self.gate != "evidence":
+            return 0
+        if self.preflight is None:
+            return DEFAULT_PREFLIGHT if self.redirector_url else 0
+        return self.preflight
 
 
 @dataclass(frozen=True)
@@ -282,6 +302,11 @@ def check_gate_settings(settings: RampSettings) -> None:
     if s.gate in ("fixed", "argo") and not s.prometheus_url:
         raise UsageError(f"--gate {s.gate} needs --prometheus-url (or redirector.prometheus_url "
                          "in federation.yaml)")
+    if s.preflight and s.gate != "evidence":
+        raise UsageError(f"--preflight is part of the evidence gate, not --gate {s.gate}")
+    if s.preflight and not s.redirector_url:
+        raise UsageError("--preflight needs --redirector-url: the redirector names the member's "
+                         "pool (its most launched repositories)")
     if s.min_hold is not None and s.max_hold is not None and s.min_hold > s.max_hold:
         raise UsageError(f"--min-hold ({format_duration(s.min_hold)}) is longer than --max-hold "
                          f"({format_duration(s.max_hold)}): a healthy step could never pass "
@@ -335,3 +360,36 @@ def warm_member(settings: RampSettings, io: RampIO, member: Member, final_weight
         f"its pool (at most {format_duration(s.warm_timeout)})")
     report = warm(member.url, repos, s.warm_timeout, say, io.launcher)
     say(report.summary())
+
+
+def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_weight: float,
+                   say: Progress, gate: HoldGate) -> EvidenceGate | None:
+    """The pre-flight's gate: the evidence gate's tests (against the federation's failure
+    rate and launch time) on launches of the member's most launched pool repositories (the
+    redirector's sticky estimate, as --warm's; the larger count of the two) on its own
+    BinderHub API, at 0%, no minimum hold, at most the gate's maximum. None: no pre-flight
+    (not asked for, or the pool is unknown: said, and the ramp goes on as without one)."""
+    s = settings
+    count = s.preflight_repos
+    if count <= 0 or not isinstance(gate, EvidenceGate):
+        if isinstance(gate, EvidenceGate) and s.preflight is None:
+            say("note: no pre-flight: it needs --redirector-url (the redirector names the "
+                "member's pool); step 1 is the first evidence of its launches")
+        return None
+    assert s.redirector_url  # check_gate_settings refused an explicit --preflight without it
+    try:
+        repos = io.pool(s.redirector_url, member.name, final_weight, max(count, s.warm),
+                        s.request_timeout)
+    except LiveError as exc:
+        say(f"no pre-flight of {member.name}: the redirector cannot say its pool: {exc}")
+        return None
+    if not repos:
+        say(f"no pre-flight of {member.name}: the redirector knows no repository of its pool "
+            "yet (its popularity estimate is empty)")
+        return None
+    launches = PreflightLaunches(member.url, tuple(repos), io.launcher,
+                                 s.preflight_concurrency, s.preflight_timeout,
+                                 spawn=io.spawn_probe, progress=say)
+    return EvidenceGate(gate.read, gate.prometheus_url, member.name, gate.label, gate.risks,
+                        min_hold=0.0, max_hold=gate.max_hold, timeout=gate.timeout,
+                        probes=launches, probe_kind="pre-flight")
