@@ -81,7 +81,7 @@ from federation_deploy.traffic.ramp.evidence import (  # noqa: E402
 from federation_deploy.traffic.ramp.plan import resolve_plan  # noqa: E402
 from federation_deploy.traffic.ramp.probes import LaunchResult  # noqa: E402
 from federation_deploy.traffic.weights import weights_of  # noqa: E402
-from federation_deploy.values.render import redirector_config  # noqa: E402
+from federation_deploy.values.redirector_config import redirector_config  # noqa: E402
 
 MEMBER = "gamma"
 KINDS = ("good", "bad", "slow", "flaky")

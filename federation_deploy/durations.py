@@ -4,6 +4,7 @@ Clock that waits them out."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable
@@ -20,12 +21,39 @@ _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6,
 _TERM = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|h|m|s)")
 _PLAIN = re.compile(r"^(\d+\.?\d*|\.\d+)$")
 EXPECTED = "a duration like 30m, 1h30m, 1.5m, 90s, 500ms or plain seconds (90)"
+# The longest wait or timeout any option or config key may say. Without a bound, `--hold
+# 99999999999h` passed the parser and overflowed the datetime arithmetic after step 1 was
+# published (issue 29); nothing the tool waits for is meant to take longer than a month.
+MAX_DURATION = 30 * 86400.0
+MAX_DURATION_TEXT = "30 days (720h)"
+
+
+class DurationTooLong(UsageError):
+    """A duration beyond MAX_DURATION; `problem` says the bound."""
+
+    def __init__(self, text: str, problem: str) -> None:
+        super().__init__(f"invalid duration {text!r}: {problem}")
+        self.problem = problem
+
+
+def duration_bound_problem(seconds: float) -> str | None:
+    """Why seconds cannot be a duration (not finite, or beyond MAX_DURATION), or None."""
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        return f"at most {MAX_DURATION_TEXT}"
+    return None
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration: Go's syntax (h, m, s, ms, us, ns; fractions; terms in any
     order), or a plain number of seconds. Negative durations are refused: every time option
-    is a wait or a timeout."""
+    is a wait or a timeout; so are those beyond MAX_DURATION."""
+    total = _parse_unbounded(text)
+    if problem := duration_bound_problem(total):
+        raise DurationTooLong(text, problem)
+    return total
+
+
+def _parse_unbounded(text: str) -> float:
     value = text.strip()
     if _PLAIN.match(value):
         return float(value)

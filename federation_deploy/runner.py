@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import IO, Literal, TextIO
 
 from federation_deploy.errors import ToolError
-from federation_deploy.signals import InterruptsHeld, signal_of
+from federation_deploy.signals import InterruptsHeld, signal_for_tools
 from federation_deploy.values.secrets import CENSORED, censor
 
 __all__ = ["CENSORED", "Live", "Runner", "censor", "strip_ansi"]
@@ -35,6 +35,14 @@ def strip_ansi(text: str) -> str:
     """Text without terminal colour codes: what we keep, parse and put in errors."""
     return _ANSI.sub("", text)
 
+
+def tool_env(env: Mapping[str, str | None] | None) -> dict[str, str] | None:
+    """A tool's environment: ours with env's changes; a None value removes the variable (a
+    hook that must not see the user's KUBECONFIG)."""
+    if env is None:
+        return None
+    merged = {**os.environ, **env}
+    return {key: value for key, value in merged.items() if value is not None}
 
 @dataclass
 class Runner:
@@ -94,7 +102,7 @@ class Runner:
         argv: Sequence[str],
         *,
         cwd: str | os.PathLike[str] | None = None,
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         input: str | None = None,
         check: bool = True,
         ok_codes: Sequence[int] = (0,),
@@ -116,7 +124,7 @@ class Runner:
         cwd_s = os.fspath(cwd) if cwd is not None else None
         shown = tuple(s for s in shown_secrets if s)
         self._echo(argv, cwd_s, shown)
-        full_env = None if env is None else {**os.environ, **env}
+        full_env = tool_env(env)
         # an interrupt while the tool starts is delivered once `proc` exists (below), where
         # the tool is stopped with it; raised inside Popen, it would leave the tool running
         held = InterruptsHeld()
@@ -162,7 +170,7 @@ class Runner:
             self._wait(proc, argv, timeout)
         except KeyboardInterrupt as interrupt:
             if proc.poll() is None:
-                self._stop_gracefully(proc, os.path.basename(argv[0]), signal_of(interrupt))
+                self._stop_gracefully(proc, os.path.basename(argv[0]), signal_for_tools(interrupt))
             raise
         finally:
             for thread in threads:
@@ -231,7 +239,7 @@ class Runner:
         argv: Sequence[str],
         *,
         log_path: str | os.PathLike[str],
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         cwd: str | os.PathLike[str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start a long-running process (a server) in its own session, output to log_path.
@@ -240,7 +248,7 @@ class Runner:
         """
         argv = [str(a) for a in argv]
         self._echo(argv, os.fspath(cwd) if cwd is not None else None)
-        full_env = None if env is None else {**os.environ, **env}
+        full_env = tool_env(env)
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             return subprocess.Popen(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
+import re
+import struct
 import tempfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,18 @@ def _round_trip() -> YAML:
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.width = 4096
+    yaml.representer.add_representer(float, _represent_decimal)
     return yaml
+
+
+def _represent_decimal(representer: Any, value: float) -> Any:
+    """A float the tool writes (a weight: 0.00001) as a plain decimal, never 1e-05: every
+    reader (people, PyYAML, helm) reads it back as the same number."""
+    if not math.isfinite(value):
+        return representer.represent_float(value)
+    text = format(Decimal(repr(value)), "f")
+    return representer.represent_scalar("tag:yaml.org,2002:float",
+                                        text if "." in text else text + ".0")
 
 
 class LocatedMap(dict[Any, Any]):
@@ -55,16 +70,138 @@ class AliasBombError(Exception):
         super().__init__(message)
 
 
+# helm reads values with sigs.k8s.io/yaml: go-yaml v2 (YAML 1.1 as Go does it), then JSON.
+# Its plain scalars are NOT PyYAML's: no sexagesimal numbers (12:30 is a string), y/n/Y/N are
+# booleans, 1e3, 1e+3 and 0o17 are numbers, 08 is the float 8. go_scalar is that reading.
+_GO_BOOLS = {**dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On",
+                              "ON"), True),
+             **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off",
+                              "Off", "OFF"), False)}
+_GO_NULLS = frozenset(("", "~", "null", "Null", "NULL"))
+_GO_SPECIAL_FLOATS = {**dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"),
+                                      math.inf),
+                      **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
+                      **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan)}
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_GO_UNDERSCORES_OK = re.compile(r"[^_]*([0-9]_(?=[0-9])[^_]*)*")
+_GO_DIGITS = {2: "01", 8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
+# A YAML 1.1 sexagesimal number (PyYAML reads 1:20 as 80; helm reads the string "1:20").
+SEXAGESIMAL = re.compile(r"[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?")
+
+
+def _go_parse_int(text: str) -> int | None:
+    """Go's strconv.ParseInt(text, 0, 64), then ParseUint (no sign): None when both fail."""
+    sign, body = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    base, digits = 10, body
+    lower = body[:2].lower()
+    if lower in ("0x", "0o", "0b"):
+        base, digits = {"0x": 16, "0o": 8, "0b": 2}[lower], body[2:]
+    elif len(body) > 1 and body[0] == "0":
+        base, digits = 8, body[1:]
+    if not digits or any(c not in _GO_DIGITS[base] for c in digits):
+        return None
+    value = int(digits, base)
+    if sign == "-":
+        value = -value
+    if -(2 ** 63) <= value < 2 ** 63 or (not sign and 0 <= value < 2 ** 64):
+        return value
+    return None
+
+
+def go_scalar(text: str) -> Any:
+    """A plain (unquoted) YAML scalar as helm's go-yaml v2 reads it: None, bool, int, float or
+    the string itself (dates and times stay strings, as helm keeps them)."""
+    if text in _GO_NULLS:
+        return None
+    if text in _GO_BOOLS:
+        return _GO_BOOLS[text]
+    if text in _GO_SPECIAL_FLOATS:
+        return _GO_SPECIAL_FLOATS[text]
+    first = text[0]
+    if first == ".":
+        # strconv.ParseFloat as it is: underscores only between digits (Go's syntax)
+        if _GO_UNDERSCORES_OK.fullmatch(text) and _GO_FLOAT.fullmatch(text.replace("_", "")):
+            return _go_float(text.replace("_", ""))
+        return text
+    if first in "+-0123456789":
+        plain = text.replace("_", "")
+        number = _go_parse_int(plain)
+        if number is not None:
+            return number
+        if _GO_FLOAT.fullmatch(plain):
+            return _go_float(plain)
+    return text
+
+
+def _go_float(text: str) -> float | str:
+    """strconv.ParseFloat: out of range (1e400) is an error there, and go-yaml keeps the
+    string."""
+    value = float(text)
+    return text if math.isinf(value) else value
+
+
+def go_key(key: Any) -> str:
+    """A mapping key as sigs.k8s.io/yaml turns it into a JSON key (helm's values keys)."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int):
+        return str(key)
+    if isinstance(key, float):
+        return _go_float32_g(key)
+    return str(key)
+
+
+def _go_float32_g(value: float) -> str:
+    """strconv.FormatFloat(value, 'g', -1, 32): the shortest float32 digits, %e from 1e6."""
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    if math.isnan(value):
+        return ".nan"
+    try:
+        single = struct.unpack("f", struct.pack("f", value))[0]
+    except OverflowError:
+        single = math.copysign(math.inf, value)
+    if math.isinf(single):  # beyond float32: Go's float32 conversion makes it infinite
+        return ".inf" if single > 0 else "-.inf"
+    text = f"{single:.8e}"
+    for digits in range(9):
+        text = f"{single:.{digits}e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == single:
+            break
+    mantissa, exponent = text.split("e")
+    exp = int(exponent)
+    if "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+    if exp < -4 or exp >= 6:  # Go: shortest precision decides at 6
+        return f"{mantissa}e{'+' if exp >= 0 else '-'}{abs(exp):02d}"
+    text = format(Decimal(f"{mantissa}e{exp}"), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_GO_TAG = "tag:federation-deploy,2026:go-plain-scalar"
+
+
 class _LocatedLoader(_BaseLoader):
     """libyaml's C parser (10x the pure-Python one on large federations), building
-    LocatedMap/LocatedList; dates stay strings, as Helm sees them. The composed document is
-    measured with its aliases expanded before anything is built from it."""
+    LocatedMap/LocatedList, with plain scalars read as helm reads them (go_scalar) and keys
+    as helm's JSON keys (go_key). The composed document is measured with its aliases expanded
+    before anything is built from it."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return "tag:yaml.org,2002:merge" if value == "<<" else _GO_TAG
+        return super().resolve(kind, value, implicit)
+
+    # set per document by loads_located: without an anchor ("&") there can be no alias, and
+    # measuring the expansion (a fifth of the loading time of a large federation) is skipped
+    may_alias = True
 
     def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
             return None
-        _check_expansion(node)
+        if self.may_alias:
+            _check_expansion(node)
         return self.construct_document(node)
 
 
@@ -123,9 +260,15 @@ def _construct_map(loader: Any, node: Any) -> LocatedMap:
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str | int | float | bool) and key is not None:
+        if key is None:
+            # helm: "unsupported map key of type: <nil>"
+            raise yaml.constructor.ConstructorError(
+                None, None, "a null mapping key (helm refuses it; quote it: \"null\")",
+                key_node.start_mark)
+        if not isinstance(key, str | int | float | bool):
             raise yaml.constructor.ConstructorError(
                 None, None, "mapping keys must be scalars", key_node.start_mark)
+        key = go_key(key)
         if key in data.lines:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -149,6 +292,7 @@ _LocatedLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LocatedLoader.add_constructor("tag:yaml.org,2002:omap", _construct_map)
 _LocatedLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 _LocatedLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)
+_LocatedLoader.add_constructor(_GO_TAG, lambda loader, node: go_scalar(node.value))
 
 
 def load_located(path: Path, display: str | None = None) -> Any:
@@ -184,9 +328,19 @@ def decode_utf8(raw: bytes, display: str) -> str:
             "cannot be decoded (save the file as UTF-8)") from None
 
 
+def _load(text: str) -> Any:
+    """yaml.load(text, Loader=_LocatedLoader), told whether the text can hold an alias."""
+    loader = _LocatedLoader(text)
+    loader.may_alias = "&" in text
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def loads_located(text: str, display: str) -> Any:
     try:
-        return yaml.load(text, Loader=_LocatedLoader)  # noqa: S506 - a safe loader subclass
+        return _load(text)
     except AliasBombError as exc:
         raise ConfigError.single(display, exc.line, "", str(exc)) from None
     except RecursionError:

@@ -118,6 +118,7 @@ SLOW_FIXTURES = frozenset({
     "standins",
     "redirector_server",
     "redirector_process",
+    "rollout_rig",  # tests/commands/test_rollout.py: stand-ins, a redirector, rollouts
     "adopted",  # tests/adopt: a deploy repository adopted (and, in test_adopted_ci_matrix, git)
 })
 

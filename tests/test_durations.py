@@ -8,7 +8,14 @@ import pytest
 from click.testing import CliRunner
 
 from federation_deploy.cli.params import DURATION, POSITIVE_DURATION
-from federation_deploy.durations import Duration, format_duration, go_duration, parse_duration
+from federation_deploy.durations import (
+    MAX_DURATION,
+    Duration,
+    DurationTooLong,
+    format_duration,
+    go_duration,
+    parse_duration,
+)
 from federation_deploy.errors import UsageError
 
 
@@ -31,6 +38,31 @@ def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(UsageError, match="invalid duration") as info:
         parse_duration(text)
     assert "1.5m" in str(info.value) and "500ms" in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["99999999999h", "720h1s", "2592001", "721h",
+                                  "9" * 400, "1" + "0" * 30 + "h"])
+def test_parse_duration_refuses_beyond_the_bound(text: str) -> None:
+    # issue 29: `--hold 99999999999h` passed and overflowed after step 1 was published
+    with pytest.raises(DurationTooLong, match=r"at most 30 days \(720h\)"):
+        parse_duration(text)
+
+
+def test_the_bound_itself_is_a_duration() -> None:
+    assert parse_duration("720h") == MAX_DURATION == 30 * 86400
+
+
+@pytest.mark.parametrize("value", ["99999999999h", "2592001", 1e12])
+def test_a_time_option_beyond_the_bound_says_the_bound(value: object) -> None:
+    @click.command()
+    @click.option("--hold", type=DURATION)
+    def command(hold: Duration) -> None:
+        click.echo(hold.seconds)
+
+    result = CliRunner().invoke(command, ["--hold", str(value)] if isinstance(value, str)
+                                else [], default_map={"hold": value})
+    assert result.exit_code == 2, result.output
+    assert "at most 30 days (720h)" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("seconds", [0, 0.5, 59, 60, 90, 1800, 5400, 7322.5])

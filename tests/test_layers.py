@@ -14,7 +14,8 @@ MAX_LINES = 600
 # Modules that plan and describe, and so never run tools: config (with the CI matrix, chart
 # versions and the terraform files read as text), rendering, manifests, the health verdict and
 # probe, ramp planning and shares.
-PURE = ("config", "values.render", "values.manifests", "health", "traffic.ramp", "traffic.shares")
+PURE = ("config", "values.render", "values.manifests", "health", "traffic.ramp", "traffic.shares",
+        "review")
 
 
 def module_name(path: Path) -> str:

@@ -143,7 +143,7 @@ def test_a_stack_copied_as_the_readme_says_is_valid_in_a_copy_of_the_repository(
     weight: 0
     target_weight: 5
     kubernetes_version: "1.29"
-    cluster: {{region: eu-west-1, name: binderhub}}
+    cluster: {{region: eu-west-1, name: {name}}}
     terraform: {{stack: aws/{name}}}
 """)
     # the copy as it is shares curvenote's state: refused
@@ -167,6 +167,9 @@ def test_a_stack_copied_as_the_readme_says_is_valid_in_a_copy_of_the_repository(
     edit(main, '"curvenote:binderhub-container-registry-helper"',
          f'"{name}:binderhub-container-registry-helper"')
     edit(variables, "default     = true", "default     = false")
+    edit(variables, 'default     = "binderhub"', f'default     = "{name}"')
+    edit(main, 'registry_prefix                    = "binderhub"',
+         f'registry_prefix                    = "{name}"')
     proc = cli("validate", cwd=repo)
     assert proc.returncode == 0, proc.stderr
     assert not (REPO / "terraform" / "aws" / name).exists()

@@ -21,7 +21,8 @@ from federation_deploy.config import load_federation
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE_CONFIG = REPO / "tests" / "fixtures" / "federation" / "config"
 WORKFLOWS = REPO / ".github" / "workflows"
-NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic")
+NAMES = ("ci", "cd", "terraform", "ramp", "watch-dependencies", "traffic", "staging", "rollout",
+         "drift")
 EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.S)
 
 # Jobs that talk to a cloud get an OIDC token; nothing else may ask for one.
@@ -136,7 +137,8 @@ def test_secrets_only_in_env_and_with() -> None:
         for line in text.splitlines():
             if "secrets." in line or "secrets[" in line:
                 key = line.strip().split(":", 1)[0]
-                assert re.fullmatch(r"[A-Za-z_-]+", key), f"{name}: {line.strip()}"
+                # an env or with key (digits too: KUBECONFIG_OVH2 in rollout.yml)
+                assert re.fullmatch(r"[A-Za-z0-9_-]+", key), f"{name}: {line.strip()}"
     unlock = scripts(jobs("cd")["members"])
     assert "umask 077" in unlock and 'rm -f "$key_file"' in unlock
     assert "::add-mask::" in unlock  # credentials derived from a kubeconfig secret
@@ -149,8 +151,10 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
     kubeconfig = sorted(m.name for m in fed.members.values() if m.cloud == "kubeconfig")
     assert kubeconfig, "the federation has a kubeconfig member to check"
     found = {}
-    for name, matrix_key in (("cd", "matrix.member"), ("ramp", "matrix.redirector.member"),
-                             ("traffic", "matrix.redirector.member")):
+    for name, matrix_key in (("cd", "matrix.member"), ("drift", "matrix.member"),
+                             ("ramp", "matrix.redirector.member"),
+                             ("traffic", "matrix.redirector.member"),
+                             ("staging", "matrix.member")):
         for job_id, job in jobs(name).items():
             for step in steps(job):
                 expression = step.get("env", {}).get("MEMBER_KUBECONFIG")
@@ -162,8 +166,8 @@ def test_each_kubeconfig_member_has_its_secret_named() -> None:
                 assert sorted(member for member, _ in terms) == kubeconfig, (name, job_id)
                 for member, secret in terms:
                     assert secret == "KUBECONFIG_" + member.upper().replace("-", "_")
-    assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("ramp", "advance"),
-                             ("traffic", "change")]
+    assert sorted(found) == [("cd", "members"), ("cd", "staging"), ("drift", "drift"),
+                             ("ramp", "advance"), ("staging", "staging"), ("traffic", "change")]
 
 
 # --- permissions ----------------------------------------------------------------------------
@@ -184,10 +188,12 @@ def test_job_permissions_are_minimal() -> None:
         else:
             assert "id-token" not in writes, f"{name}/{job_id} needs no OIDC token"
         allowed = {"id-token"}
-        if (name, job_id) in (("ramp", "advance"), ("traffic", "change")):
+        if (name, job_id) in (("ramp", "advance"), ("traffic", "change"), ("rollout", "rollout")):
             allowed.add("contents")
-        if (name, job_id) == ("terraform", "comment"):
+        if (name, job_id) in (("terraform", "comment"), ("ci", "plan")):
             allowed.add("pull-requests")
+        if (name, job_id) == ("drift", "issues"):
+            allowed.add("issues")
         if (name, job_id) == ("watch-dependencies", "bump"):
             allowed |= {"contents", "pull-requests"}
         assert writes <= allowed, f"{name}/{job_id}: {writes}"
@@ -360,6 +366,31 @@ def test_weight_writers_share_one_concurrency_group() -> None:
     assert traffic["concurrency"] == {"group": "weights", "cancel-in-progress": False}
 
 
+def test_rollout_runs_after_a_bump_merges_with_the_weight_writers() -> None:
+    """rollout.yml: a push to main touching federation.yaml (a merged `charts bump`) resumes
+    the rollout recorded there, in the weight writers' group, never cancelled; its config
+    changes are committed back and a rollback fails the job after that commit."""
+    wf = load("rollout")
+    assert wf["on"]["push"] == {"branches": ["main"], "paths": ["config/federation.yaml"]}
+    assert wf["on"]["schedule"]  # ring 1 one step per run, like ramp.yml
+    assert wf["concurrency"] == {"group": "weights", "cancel-in-progress": False}
+    job = jobs("rollout")["rollout"]
+    by_id = {s.get("id"): s for s in steps(job)}
+    assert "federation-deploy rollout --resume --advance --publish helm --yes" \
+        in by_id["rollout"]["run"]
+    assert by_id["rollout"]["continue-on-error"] is True
+    names = [s.get("name", "") for s in steps(job)]
+    commit = steps(job)[names.index("Commit the config change back")]
+    assert commit["if"].startswith("always()")
+    assert steps(job)[-1]["if"] == "steps.rollout.outcome == 'failure'"
+    # every kubeconfig member of the live config has its secret named in the job
+    fed = load_federation(REPO / "config")
+    written = next(s for s in steps(job) if s.get("name", "").startswith("Write the kubeconfig"))
+    for member in (m for m in fed.members.values() if m.cloud == "kubeconfig"):
+        secret = "KUBECONFIG_" + member.name.upper().replace("-", "_")
+        assert written["env"][secret] == "${{ secrets." + secret + " }}"
+
+
 def test_ramp_scheduled_and_manual() -> None:
     wf = load("ramp")
     assert wf["on"]["schedule"] == [{"cron": "*/30 * * * *"}]
@@ -524,3 +555,184 @@ def test_traffic_uses_the_same_pinned_actions_as_ramp() -> None:
     traffic = jobs("traffic")
     traffic_actions = set(uses(traffic["change"])) | set(uses(traffic["redirector"]))
     assert traffic_actions == ramp_actions
+
+
+# --- the plan comment and the deploy labels (issue 27) --------------------------------------
+
+
+def test_ci_posts_the_plan_as_one_comment_without_secrets() -> None:
+    plan = jobs("ci")["plan"]
+    text = scripts(plan)
+    assert 'federation-deploy plan --changed-since "origin/$BASE_REF" --output markdown' in text
+    assert "federation-deploy pr comment --body-file plan.md" in text
+    assert "$GITHUB_STEP_SUMMARY" in text
+    assert steps(plan)[0]["with"]["fetch-depth"] == 0
+    assert "secrets." not in (WORKFLOWS / "ci.yml").read_text()
+    assert "pull_request_target" not in load("ci")["on"]
+    assert plan["permissions"] == {"contents": "read", "pull-requests": "write"}
+
+
+def test_ci_caps_the_plan_in_the_summary_keeps_it_whole_and_replaces_a_failed_one(
+        tmp_path: Path) -> None:
+    plan = jobs("ci")["plan"]
+    run_plan = next(s for s in steps(plan) if "federation-deploy plan" in str(s.get("run")))
+    keep = next(s for s in steps(plan) if str(s.get("uses", "")).startswith(
+        "actions/upload-artifact@"))
+    assert keep["with"]["name"] == "plan" and keep["with"]["path"] == "plan.md"
+    assert keep["if"] == "${{ !cancelled() }}"
+    failed = steps(plan)[-1]
+    assert failed["if"] == "${{ failure() }}"
+    assert "plan failed: see the job log" in failed["run"]
+    assert "federation-deploy pr comment --body-file plan-failed.md" in failed["run"]
+    # the step's script, run by bash with a stand-in plan of 1.5 MB: the summary is capped
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "federation-deploy").write_text(
+        "#!/bin/sh\nhead -c 1500000 /dev/zero | tr '\\0' 'x'\n")
+    (bindir / "federation-deploy").chmod(0o755)
+    summary = tmp_path / "summary.md"
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary),
+           "BASE_REF": "main", **{k: v for k, v in run_plan["env"].items() if k != "BASE_REF"}}
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", run_plan["run"]],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = summary.read_text()
+    assert len(text.encode()) < 1024 * 1024
+    assert text.rstrip().endswith("the whole plan is the artifact named plan of this run.**")
+    assert (tmp_path / "plan.md").stat().st_size == 1500000
+
+
+def test_cd_honours_deploy_skip() -> None:
+    matrix = jobs("cd")["matrix"]
+    skip = next(s for s in steps(matrix) if s.get("id") == "skip")
+    assert 'federation-deploy pr labels "$COMMIT"' in skip["run"]
+    assert "grep -qx 'deploy:skip'" in skip["run"]
+    compute = next(s for s in steps(matrix) if s.get("id") == "matrix")
+    assert compute["env"]["SKIP"] == "${{ steps.skip.outputs.skip }}"
+    assert """echo '{"include": []}' > matrix.json""" in compute["run"]
+    assert matrix["permissions"]["pull-requests"] == "read"
+
+
+def test_staging_label_deploys_the_head_behind_an_environment() -> None:
+    workflow = load("staging")
+    assert workflow["on"] == {"pull_request": {"types": ["labeled", "synchronize"]}}
+    staging_jobs = jobs("staging")
+    assert "'deploy:staging'" in staging_jobs["matrix"]["if"]
+    deploy = staging_jobs["staging"]
+    assert deploy["environment"] == "staging"
+    assert "fork != 'true'" in deploy["if"]
+    assert steps(deploy)[0]["with"]["ref"] == "${{ github.event.pull_request.head.sha }}"
+    # it deploys as CD's staging job does, after its own checkout and install
+    assert steps(deploy)[3:] == steps(jobs("cd")["staging"])[3:]
+
+
+def test_drift_daily_and_on_demand_one_issue_per_member() -> None:
+    on = load("drift")["on"]
+    assert "schedule" in on and "workflow_dispatch" in on
+    drift = jobs("drift")
+    assert drift["drift"]["strategy"]["matrix"] == "${{ fromJSON(needs.members.outputs.matrix) }}"
+    check = scripts(drift["drift"])
+    assert 'federation-deploy drift "$MEMBER" -o json' in check
+    # the token that writes issues is only in the issues job, which holds no cloud credential
+    assert "issues" not in drift["drift"]["permissions"]
+    assert drift["issues"]["permissions"] == {"contents": "read", "issues": "write"}
+    assert not any(u.startswith(OIDC_ACTIONS) for u in uses(drift["issues"]))
+    keep = next(s for s in steps(drift["issues"]) if "--github-issue" in str(s.get("run", "")))
+    assert keep["env"] == {"GITHUB_TOKEN": "${{ github.token }}"}
+    assert "GITHUB_TOKEN" not in (WORKFLOWS / "drift.yml").read_text().split("issues:\n")[0]
+
+
+def test_staging_members_are_the_base_commits(tmp_path: Path) -> None:
+    """The staging set is computed from the BASE commit by the base's code; the matrix step,
+    run by bash on a base and a pull-request head whose ci.staging lists a prod member, refuses
+    it (a pull request cannot get prod members deployed with staging's credentials)."""
+    if shutil.which("jq") is None:
+        pytest.skip("needs jq")
+    matrix = jobs("staging")["matrix"]
+    checkouts = [s for s in steps(matrix) if str(s.get("uses", "")).startswith("actions/checkout@")]
+    assert checkouts[0]["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert "path" not in checkouts[0]["with"]  # installed from (pip install .) and read: base
+    assert checkouts[1]["with"] == {"persist-credentials": False, "path": "pr-head",
+                                    "ref": "${{ github.event.pull_request.head.sha }}"}
+    step = next(s for s in steps(matrix) if s.get("id") == "matrix")
+    fixture = FIXTURE_CONFIG.parent
+
+    def run_step(head_extra: str) -> subprocess.CompletedProcess[str]:
+        work = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(fixture, work)
+        shutil.copytree(fixture, work / "pr-head")
+        federation = work / "pr-head" / "config" / "federation.yaml"
+        federation.write_text(federation.read_text() + head_extra)
+        env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "FEDERATION_DEPLOY_CONFIG_DIR": "config", "HEAD_REPO": "o/r",
+               "GITHUB_REPOSITORY": "o/r", "GITHUB_OUTPUT": str(work / "out"),
+               "GITHUB_STEP_SUMMARY": str(work / "summary")}
+        return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=work,
+                              env=env, capture_output=True, text=True)
+
+    same = run_step("")
+    assert same.returncode == 0, same.stdout + same.stderr
+    widened = run_step("\nci:\n  staging: [staging, gke]\n")
+    assert widened.returncode == 1
+    assert "::error title=staging members changed::" in widened.stdout
+    assert '["staging"] at the base, ["gke","staging"] in the pull request' in widened.stdout
+
+
+FAKE_GH = r'''#!/usr/bin/env python3
+"""gh as the CD finder calls it: canned runs and jobs (FAKE_GH_DATA), filtered by jq."""
+import json, os, subprocess, sys
+args = sys.argv[1:]
+data = json.load(open(os.environ["FAKE_GH_DATA"]))
+expr = args[args.index("--jq") + 1]
+if args[:2] == ["run", "list"]:
+    doc = data["runs"]
+elif args[:2] == ["run", "view"]:
+    doc = {"jobs": data["jobs"][args[2]]}
+else:
+    sys.exit(f"unexpected gh {args}")
+sys.stdout.write(subprocess.run(["jq", "-r", expr], input=json.dumps(doc), text=True,
+                                capture_output=True, check=True).stdout)
+'''
+
+
+def test_cd_a_deploy_skip_run_is_no_deploy_baseline(tmp_path: Path) -> None:
+    """A deploy:skip run succeeds but skips the `deploy baseline` job; the finder, run by bash
+    with a stand-in gh over three successful runs (newest: a skip), takes the last run whose
+    baseline job succeeded, so the changes of the runs after it are not lost."""
+    if shutil.which("jq") is None:
+        pytest.skip("needs jq")
+    cd = jobs("cd")
+    baseline = cd["baseline"]
+    assert baseline["name"] == "deploy baseline"
+    assert set(baseline["needs"]) == {"matrix", "staging", "members"}
+    assert "needs.matrix.outputs.skip != 'true'" in baseline["if"]
+    assert cd["matrix"]["outputs"]["skip"] == "${{ steps.skip.outputs.skip }}"
+    finder = next(s for s in steps(cd["matrix"]) if s.get("id") == "since")
+    assert finder["env"]["BASELINE_JOB"] == baseline["name"]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q", str(tmp_path / "repo")], check=True)
+    shas = []
+    for n in range(3):
+        subprocess.run([*git, "-C", str(tmp_path / "repo"), "commit", "-q", "--allow-empty",
+                        "-m", f"c{n}"], check=True)
+        shas.append(subprocess.run(["git", "-C", str(tmp_path / "repo"), "rev-parse", "HEAD"],
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    deployed = [{"name": "deploy baseline", "conclusion": "success"}]
+    skipped = [{"name": "deploy baseline", "conclusion": "skipped"}]
+    (tmp_path / "data.json").write_text(json.dumps({
+        "runs": [{"databaseId": 3, "headSha": shas[2]}, {"databaseId": 2, "headSha": shas[1]},
+                 {"databaseId": 1, "headSha": shas[0]}],
+        "jobs": {"3": skipped, "2": [{"name": "members to deploy", "conclusion": "success"}],
+                 "1": deployed}}))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "gh").write_text(FAKE_GH)
+    (bindir / "gh").chmod(0o755)
+    env = {"PATH": f"{bindir}:{os.environ['PATH']}", "GITHUB_REPOSITORY": "o/r",
+           "GITHUB_OUTPUT": str(tmp_path / "out"), "FAKE_GH_DATA": str(tmp_path / "data.json"),
+           "DEPLOY_ALL": "false", **finder["env"]}
+    env.pop("GH_TOKEN")
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", finder["run"]],
+                          cwd=tmp_path / "repo", env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "out").read_text() == f"ref={shas[0]}\n"

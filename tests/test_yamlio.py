@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from federation_deploy.errors import ConfigError
 from federation_deploy.yamlio import (
@@ -115,3 +121,122 @@ def test_a_large_document_without_alias_amplification_is_not_an_alias_bomb() -> 
         for i in range(9))
     with pytest.raises(ConfigError, match="bomb.yaml:5: YAML aliases expand"):
         loads_located(bomb, "bomb.yaml")
+
+
+# --------------------------------------------------------------------------------------------
+# Values read as helm reads them (go-yaml v2 through sigs.k8s.io/yaml, then JSON): each scalar
+# is compared with what the real helm makes of the same text, so the table cannot drift from
+# helm. Issue 29 item 4: 12:30 rendered as 750, y/n as strings, 1e+3 and 0o17 as strings.
+
+HELM_SCALARS = [
+    "12:30", "-1:30", "1:20", "190:20:30", "y", "n", "Y", "N", "yes", "no", "YES", "NO", "on",
+    "off", "On", "OFF", "true", "False", "TRUE", "1e+3", "1e3", "1E3", "1.0e3", "1.5E-2",
+    "0o17", "0O17", "017", "08", "0x1F", "0X1f", "0b101", "-0b101", "~", "null", "Null", "NULL",
+    "1_000", "1_0.5", "+12", "-12", "+0x1F", "-0x1F", "2024-01-01", "2024-01-01T10:00:00Z",
+    "2024-01-01 10:00:00", "1.", "-.5", ".5", "9007199254740993", "18446744073709551615",
+    "99999999999999999999", "0.1", "0", "-0", "+.5e-3", "1e", "0x", "0b2", "tRUE", "nO", "=",
+    "<<x", ".5_0", "._5", ".5__0", ".5_", ".5_e3", "1:2:3.5", "0:0", "12:60", "3.14.15",
+    "1__2", "_1", "0o8", "abc", "1e400",
+]
+
+
+def helm_reading(helm: str, tmp: Path, scalars: list[str]) -> list[Any]:
+    """What helm makes of each plain scalar as a values file's value: one helm call for the
+    lot (a tiny chart that prints each value with toJson, in the file's order)."""
+    chart = tmp / "probe"
+    (chart / "templates").mkdir(parents=True, exist_ok=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
+    (chart / "templates" / "out.yaml").write_text(
+        "{{- range $k, $v := .Values }}\n# {{ $k }} {{ $v | toJson }}\n{{- end }}\n")
+    values = tmp / "values.yaml"
+    values.write_text("".join(f"k{i:05d}: {text}\n" for i, text in enumerate(scalars)))
+    out = subprocess.run([helm, "template", "probe", str(chart), "-f", str(values)],
+                         capture_output=True, text=True, check=True).stdout
+    found = dict(line[2:].split(" ", 1) for line in out.splitlines() if line.startswith("# k"))
+    return [json.loads(found[f"k{i:05d}"], parse_int=float) for i in range(len(scalars))]
+
+
+def our_reading(scalars: list[str]) -> list[Any]:
+    """What we hand helm for the same file: our values as JSON, read as helm reads JSON
+    (every number a float64)."""
+    text = "".join(f"k{i:05d}: {s}\n" for i, s in enumerate(scalars))
+    data = to_plain(loads_located(text, "values.yaml"))
+    return [json.loads(json.dumps(data[f"k{i:05d}"]), parse_int=float)
+            for i in range(len(scalars))]
+
+
+def test_values_scalars_are_read_as_helm_reads_them(helm_binary: str, tmp_path: Path) -> None:
+    helm = helm_reading(helm_binary, tmp_path, HELM_SCALARS)
+    ours = our_reading(HELM_SCALARS)
+    differ = [(s, o, h) for s, o, h in zip(HELM_SCALARS, ours, helm, strict=True) if o != h]
+    assert differ == []
+    # the issue's cases, spelled out
+    assert dict(zip(HELM_SCALARS, ours, strict=True))["12:30"] == "12:30"
+    assert dict(zip(HELM_SCALARS, ours, strict=True))["y"] is True
+
+
+def test_mapping_keys_are_helm_json_keys(helm_binary: str, tmp_path: Path) -> None:
+    keys = ["y", "no", "1.5", "0x1F", "1e3", "1e6", "017", "12:30", "0.33333334", "100.0", "7",
+            "1e39", "-1e39", "1e-50"]
+    chart = tmp_path / "probe"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: probe\nversion: 0.1.0\n")
+    (chart / "templates" / "out.yaml").write_text(
+        "{{- range $k, $v := .Values }}\n# {{ $k | toJson }} {{ $v }}\n{{- end }}\n")
+    text = "".join(f"{k}: {i}\n" for i, k in enumerate(keys))
+    (tmp_path / "v.yaml").write_text(text)
+    out = subprocess.run([helm_binary, "template", "p", str(chart), "-f",
+                          str(tmp_path / "v.yaml")], capture_output=True, text=True,
+                         check=True).stdout
+    helm = {int(line.split()[2]): json.loads(line.split()[1])
+            for line in out.splitlines() if line.startswith('# "')}
+    ours = {v: k for k, v in to_plain(loads_located(text, "v.yaml")).items()}
+    assert ours == helm
+
+
+def test_a_null_key_is_refused_as_helm_refuses_it() -> None:
+    with pytest.raises(ConfigError) as info:
+        loads_located("a: 1\nnull: 2\n", "values.yaml")
+    assert "values.yaml:2" in str(info.value) and "null mapping key" in str(info.value)
+
+
+PLAIN_PIECES = st.sampled_from([
+    "0", "1", "7", "8", "9", "12", "017", "_", ".", ":", "e", "E", "+", "-", "0x", "0o", "0b",
+    "1F", "y", "n", "Y", "N", "yes", "no", "on", "off", "true", "NO", "Off", "null", "~",
+    "inf", "nan", ".inf", "30", "59", "60", "2024-01-01", "T", "Z", "x", "a",
+])
+
+
+def _is_plain_scalar(text: str) -> bool:
+    """text is one plain scalar when written after `k: ` (no indicator, no comment, no flow)."""
+    try:
+        node = yaml.compose(f"k: {text}\n")
+    except yaml.YAMLError:
+        return False
+    if not isinstance(node, yaml.MappingNode) or len(node.value) != 1:
+        return False
+    value = node.value[0][1]
+    return isinstance(value, yaml.ScalarNode) and value.style is None and value.value == text
+
+
+YAML11_SCALARS = st.lists(PLAIN_PIECES, min_size=1, max_size=5).map("".join).filter(
+    _is_plain_scalar).filter(lambda t: t.lower().lstrip("+-") not in (".inf", ".nan"))
+
+
+@settings(max_examples=15, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(YAML11_SCALARS, min_size=100, max_size=300))
+def test_yaml11_scalars_read_as_helm_reads_them(helm_binary: str, tmp_path: Path,
+                                                scalars: list[str]) -> None:
+    """Many scalars in one helm call: every one must reach helm as helm reads the file."""
+    helm = helm_reading(helm_binary, tmp_path, scalars)
+    ours = our_reading(scalars)
+    assert [(s, o) for s, o, h in zip(scalars, ours, helm, strict=True) if o != h] == []
+
+
+@pytest.mark.parametrize("number", [0.00001, 1e-7, 2.5e-12, 0.1 + 0.2, 1e20, 60.0, -3.25])
+def test_floats_written_round_trip_are_decimals_every_reader_reads_back(number: float) -> None:
+    text = dumps_round_trip({"weight": number})
+    assert "e" not in text.split(":", 1)[1]
+    assert loads_located(text, "f.yaml")["weight"] == number
+    assert yaml.safe_load(text)["weight"] == number  # PyYAML (YAML 1.1) too

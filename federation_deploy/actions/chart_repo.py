@@ -10,6 +10,7 @@ import yaml
 
 from federation_deploy.config.chart_versions import IndexEntry, index_entries
 from federation_deploy.errors import FederationDeployError, ToolError
+from federation_deploy.health import http
 from federation_deploy.runner import Runner
 
 # index.yaml of a busy repository (jupyterhub's) is tens of MB: generous, but bounded
@@ -24,18 +25,18 @@ def index_url(repo: str) -> str:
     return repo.rstrip("/") + "/index.yaml"
 
 
-def repository_index(repo: str, *, session: requests.Session | None = None,
-                     timeout: float = INDEX_TIMEOUT) -> Any:
+def repository_index(repo: str, *, timeout: float = INDEX_TIMEOUT) -> Any:
     """The parsed index.yaml of the helm repository at repo (one download serves every chart
-    of that repository)."""
+    of that repository), downloaded within `timeout` seconds in all (health.http)."""
     url = index_url(repo)
-    getter: Any = session or requests
     try:
-        response = getter.get(url, timeout=timeout)
+        response = http.get(url, timeout)
+    except http.DeadlineExceeded as exc:
+        raise ChartRepositoryError(f"cannot read {url}: {exc}") from None
     except requests.RequestException as exc:
         raise ChartRepositoryError(f"cannot reach {url}: {_reason(exc)}") from None
-    if response.status_code != 200:
-        raise ChartRepositoryError(f"{url} answered HTTP {response.status_code}")
+    if response.status != 200:
+        raise ChartRepositoryError(f"{url} answered HTTP {response.status}")
     try:
         return yaml.load(response.text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:

@@ -367,8 +367,10 @@ class Helm:
                    for item in data or [] if isinstance(item, dict) and "revision" in item]
         return sorted(entries, key=lambda entry: entry.revision)
 
-    def rollback(self, release: Release, revision: int, *, timeout: str) -> None:
-        """`helm rollback NAME REVISION --wait --cleanup-on-fail` (a stuck release freed)."""
+    def rollback(self, release: Release, revision: int | None, *, timeout: str) -> None:
+        """`helm rollback NAME REVISION --wait --cleanup-on-fail` (a stuck release freed; with
+        revision None the previous revision: a rollout's ring that failed after its upgrade
+        went through)."""
         _complete(self.command.rollback(release.helm_name, revision,
                                         namespace=release.namespace, wait=True,
                                         cleanup_on_fail=True, timeout=timeout))
@@ -414,7 +416,7 @@ class Helm:
         when the release is not installed."""
         try:
             out = _complete(self.command.run(
-                ["get", "values", release.name, "--namespace", release.namespace,
+                ["get", "values", release.helm_name, "--namespace", release.namespace,
                  "--output", "json"]))
         except ToolError as exc:
             if "release: not found" in exc.stderr.lower():
@@ -425,6 +427,21 @@ class Helm:
         except json.JSONDecodeError:
             return None
         return values if isinstance(values, dict) else {}
+
+    def listed_release(self, release: Release) -> dict[str, Any] | None:
+        """The release as `helm list --all` shows it (name, chart `NAME-VERSION`, status,
+        revision, app_version), or None when it is not installed."""
+        out = _complete(self.command.run(
+            ["list", "--all", "--filter", f"^{re.escape(release.helm_name)}$", "--namespace",
+             release.namespace, "--output", "json"]))
+        try:
+            found = json.loads(out.decode("utf-8") or "[]")
+        except json.JSONDecodeError:
+            return None
+        for item in found if isinstance(found, list) else []:
+            if isinstance(item, dict) and item.get("name") == release.helm_name:
+                return item
+        return None
 
     def has_diff_plugin(self) -> bool:
         out = _complete(self.command.run(["plugin", "list"])).decode("utf-8")

@@ -113,7 +113,9 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float)
         for name, value in headers.items():
             request.add_unredirected_header(name, value)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            # the join below is the deadline; the socket's own timeout (per read) is longer,
+            # so that a hanging server is always said as such, never as a socket timeout
+            with urllib.request.urlopen(request, timeout=timeout + 5) as response:  # noqa: S310
                 response.read(65536)
                 outcome["status"] = response.status
         except BaseException as exc:  # noqa: BLE001 -- reported as a warning, never raised

@@ -428,7 +428,8 @@ class PinnedTerraform:
         """exc with a summary and hint read from terraform's own error text (diagnose)."""
         found = diagnose(exc.stderr + "\n" + exc.stdout, stack=self.name,
                          chdir=display_path(self.stack), lock_command=self._command_hint("lock"),
-                         mirror=self.mirror, action=action)
+                         mirror=self.mirror, action=action,
+                         bootstrap_command=self._command_hint("bootstrap"))
         if found is None:
             return exc.with_context(fallback) if fallback else exc
         return exc.with_context(found.summary, hint=found.hint)

@@ -1,5 +1,6 @@
 """Why a terraform run failed, read from terraform's own error text: a summary and a hint that
-match the real cause (registry, credentials, lock file, state lock, resources left behind)."""
+match the real cause (registry, credentials, lock file, state lock, a state bucket or lock
+table that does not exist, resources left behind)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ _RESOURCE = re.compile(r"^\s*with (\S+?),\s*$", re.MULTILINE)
 # normal progress says "Reusing previous version of hashicorp/aws from the dependency lock
 # file", which must not read as a lock-file problem.
 _STATE_LOCK = re.compile(r"Error acquiring the state lock")
+# The lock is held by another run only when DynamoDB refused the conditional put (terraform
+# then prints the holder's Lock Info). Every other failure to take the lock says something
+# else, and force-unlock advice there would be dangerous (issue 29: a missing table read as
+# "locked by another terraform run").
+_LOCK_HELD = re.compile(r"ConditionalCheckFailedException|The conditional request failed")
+_TABLE_MISSING = re.compile(
+    r"ResourceNotFoundException|Requested resource not found|non-existent table|"
+    r"Table: \S+ not found")
+_TABLE_NAME = re.compile(r'DynamoDB table "([^"]+)"')
+_BUCKET_MISSING = re.compile(r'S3 bucket "?([^"\s]+?)"? does not exist|NoSuchBucket')
+_ACCESS_DENIED = re.compile(r"AccessDenied(?:Exception)?|not authorized to perform")
 _CREDENTIALS = re.compile(
     r"No valid credential sources found|failed to refresh cached credentials|"
     r"NoCredentialProviders|InvalidClientTokenId|UnrecognizedClientException|ExpiredToken|"
@@ -59,7 +71,8 @@ def error_text(output: str) -> str:
 
 
 def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: str | None,
-             action: str) -> Diagnosis | None:
+             action: str, bootstrap_command: str = "`federation-deploy terraform bootstrap "
+                                                   "MEMBER`") -> Diagnosis | None:
     """The cause of a failed `terraform <action>` in stack, or None when the text names none
     we know (the raw error then speaks for itself)."""
     errors = error_text(output)
@@ -67,6 +80,10 @@ def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: 
         return None
     # terraform wraps its messages at 80 columns: match on one line of single spaces
     flat = " ".join(errors.split())
+    if (missing := _missing_backend(flat, stack, action, bootstrap_command)) is not None:
+        return missing
+    if _STATE_LOCK.search(flat) and not _LOCK_HELD.search(flat):
+        return _lock_not_taken(flat, stack, action)
     if _STATE_LOCK.search(flat):
         info = dict(_LOCK_INFO.findall(errors))
         holder = ", ".join(f"{k.lower()} {v.strip()}" for k, v in info.items()
@@ -119,3 +136,46 @@ def diagnose(output: str, *, stack: str, chdir: str, lock_command: str, mirror: 
             "delete it in the cloud, then plan and apply again",
         )
     return None
+
+
+def _missing_backend(flat: str, stack: str, action: str,
+                     bootstrap_command: str) -> Diagnosis | None:
+    """The remote state's bucket or lock table does not exist (yet, or in this account and
+    region): no run holds anything, the bootstrap creates both."""
+    table = _TABLE_NAME.search(flat)
+    if _STATE_LOCK.search(flat) and _TABLE_MISSING.search(flat):
+        what = f"DynamoDB lock table {table.group(1)!r}" if table else "DynamoDB lock table"
+    elif bucket := _BUCKET_MISSING.search(flat):
+        what = (f"S3 state bucket {bucket.group(1)!r}" if bucket.group(1)
+                else "S3 state bucket")
+    else:
+        return None
+    return Diagnosis(
+        "backend-missing",
+        f"the {what} of {stack} does not exist (in this account and region); no other "
+        f"terraform run holds a lock, nothing was {'applied' if action == 'apply' else 'done'} "
+        "and the state is unchanged",
+        f"create the state bucket and lock table with {bootstrap_command} (it applies "
+        "terraform/aws/bootstrap with the names of the stack's `backend \"s3\"` block), then "
+        f"{action} again; if they exist, check that the backend block names them and their "
+        "region, and that the credentials are for their account. Do not force-unlock: "
+        "there is no lock to release",
+    )
+
+
+def _lock_not_taken(flat: str, stack: str, action: str) -> Diagnosis:
+    """terraform could not take the state lock, and not because another run holds it."""
+    if _ACCESS_DENIED.search(flat):
+        reason = "these credentials may not use its DynamoDB lock table"
+        hint = ("give the identity terraform runs as dynamodb:GetItem, PutItem and DeleteItem "
+                "on the lock table (`aws sts get-caller-identity` says who that is), then "
+                f"{action} again")
+    else:
+        reason = "DynamoDB did not answer as expected (see terraform's error above)"
+        hint = f"fix what the error says, then {action} again"
+    return Diagnosis(
+        "state-lock-failed",
+        f"terraform could not take the state lock of {stack}: {reason}; no other terraform "
+        "run holds it, and the state is unchanged",
+        hint + ". Do not force-unlock: no run holds the lock",
+    )

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from federation_deploy.adopt.chart_pins import shared_chart_pins
+from federation_deploy.adopt.redirector import choose_redirector, redirector_section
 from federation_deploy.adopt.sources import (
     CdWorkflow,
     Unmapped,
@@ -83,8 +84,9 @@ class Adoption:
 class _Reader:
     """One adoption: the repository's files read once, the document built from them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, redirector_member: str | None = None) -> None:
         self.root = root
+        self.redirector_member = redirector_member
         self.unmapped: list[Unmapped] = []
         self.notes: list[str] = []
         self.manual: list[str] = []  # members deploy.py knows and cd.yml does not deploy
@@ -261,23 +263,14 @@ class _Reader:
     # -- redirector --------------------------------------------------------------------------
 
     def redirectors(self, names: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+        """Every member whose plain values enable federationRedirect with hosts (the
+        federation's is chosen among them by adopt.redirector.choose_redirector)."""
         found = []
         for name in names:
             block = self.plain_values(name).get("federationRedirect")
             if isinstance(block, Mapping) and block.get("enabled") and block.get("hosts"):
                 found.append((name, dict(block)))
-        # the federation's redirector routes to other members; a member's own is a sidecar
-        found.sort(key=lambda item: (item[0] in self.cd.staging,
-                                     -len([h for h in item[1]["hosts"] if h != item[0]])))
         return found
-
-    def redirector_section(self, member: str, block: Mapping[str, Any]) -> dict[str, Any]:
-        section: dict[str, Any] = {"host": block.get("host"), "member": member,
-                                   "release": "mybinder"}
-        for key in ("load_balancer", "check", "pod_headroom", "host_cookie_age_hours"):
-            if key in block:
-                section[key] = block[key]
-        return {k: v for k, v in section.items() if v is not None}
 
     def redirector_leftovers(self, member: str) -> None:
         """The advice validate repeats: the hosts (and weights) in the redirector member's
@@ -445,14 +438,18 @@ class _Reader:
         else:
             self.notes.append(f"no CD order read ({CD_WORKFLOW} missing or without a "
                               "federation_member matrix): ci.order left out")
-        redirectors = self.redirectors(names)
-        hosts: dict[str, Any] = {}
-        if redirectors:
-            member, block = redirectors[0]
-            document["redirector"] = self.redirector_section(member, block)
+        choice = choose_redirector(self.redirectors(names), self.cd.staging,
+                                   self.redirector_member)
+        hosts: dict[str, Any] | None = {}
+        if choice.refused is not None:
+            self.unmapped.append(choice.refused)
+            hosts = None  # who is routed is not known: nothing said (validate asks)
+        elif choice.chosen is not None:
+            member, block = choice.chosen
+            document["redirector"] = redirector_section(member, block)
             hosts = self.routed_hosts(names, block)
             self.redirector_leftovers(member)
-            for other, other_block in redirectors[1:]:
+            for other, other_block in choice.others:
                 self.notes.append(
                     f"{other} runs a redirector of its own ({other_block.get('host')}, hosts: "
                     f"{', '.join(other_block['hosts'])}); it stays in its values files")
@@ -467,7 +464,7 @@ class _Reader:
         for name in names:
             members[name] = self.member_entry(name, hosts, certmanager, umbrella,
                                               bool(terraform))
-        for name, host in hosts.items():
+        for name, host in (hosts or {}).items():
             if name not in members:
                 members[name] = {"url": host["url"], "cloud": "external",
                                  "prime": bool(host.get("prime")),
@@ -531,10 +528,11 @@ class _Reader:
         ingress = ((self.plain_values(name).get("binderhub") or {}).get("ingress") or {})
         return [f"https://{h}" for h in ingress.get("hosts") or [] if isinstance(h, str)]
 
-    def member_entry(self, name: str, hosts: Mapping[str, Any],
+    def member_entry(self, name: str, hosts: Mapping[str, Any] | None,
                      certmanager: dict[str, Any] | None, umbrella: str,
                      terraform: bool) -> dict[str, Any]:
-        host = hosts.get(name)
+        """hosts: the redirector's, by member; None when which redirector is not known."""
+        host = (hosts or {}).get(name)
         url = host.get("url") if host else None
         if url is None:
             url = next(iter(self.member_urls(name)), None)
@@ -552,7 +550,7 @@ class _Reader:
             entry["weight"] = host.get("weight", 0)
             if host.get(HOST_NAME):
                 entry["redirector_host"] = host[HOST_NAME]
-        else:
+        elif hosts is not None:
             entry["routed"] = False  # the redirector does not send launches here
         if cluster:
             entry["cluster"] = cluster
@@ -588,12 +586,13 @@ class _Reader:
         return terraform_section(terraform, self.stacks, self.unmapped, self.notes)
 
 
-def adopt_repository(root: Path) -> Adoption:
-    """Build federation.yaml for the deploy repository at root from its own files.
+def adopt_repository(root: Path, redirector_member: str | None = None) -> Adoption:
+    """Build federation.yaml for the deploy repository at root from its own files; the
+    federation's redirector is redirector_member's federationRedirect values when given.
 
     deploy.py is parsed with ast, never run; secrets are never read (only tested for
     git-crypt's header). Raises UsageError when root is not such a repository.
     """
     if not root.is_dir():
         raise UsageError(f"{root}: not a directory")
-    return _Reader(root).adopt()
+    return _Reader(root, redirector_member).adopt()

@@ -18,14 +18,20 @@ from federation_deploy.commands import adopt as commands
                    "first as a numbered .orig copy).")
 @click.option("--package", metavar="SPEC", default=commands.PACKAGE, show_default=True,
               help="What the CD workflow pip-installs: a version pin, a git URL, a path.")
+@click.option("--redirector-member", metavar="NAME",
+              help="The member whose federationRedirect values are the federation's "
+                   "redirector, when adopt cannot tell (it never guesses: exit 2 says so).")
 @click.pass_obj
-def adopt(obj: Context, path: Path, force: bool, package: str) -> None:
+def adopt(obj: Context, path: Path, force: bool, package: str,
+          redirector_member: str | None) -> None:
     """Write PATH/federation.yaml for a deploy repository in mybinder.org-deploy's layout.
 
     Reads deploy.py's module-level tables with Python's ast (the script is never run):
     members and their cloud and cluster (GCP_PROJECTS, GCP_ZONES, KUBECONFIG_CLUSTERS,
     AWS_DEPLOYMENTS); the redirector's hosts, weights and prime from the federationRedirect
-    values in config/*.yaml; the CD order and live release names from
+    values in config/*.yaml (of the one member, not staging, whose redirector routes to other
+    members; when that is not one member, exit 2 until --redirector-member names it); the CD
+    order and live release names from
     .github/workflows/cd.yml; the umbrella chart (mybinder/) as a local chart release with
     each member's values files in deploy.py's order, and cert-manager with its CRDs. Secrets
     are never read.
@@ -39,7 +45,8 @@ def adopt(obj: Context, path: Path, force: bool, package: str) -> None:
     federation.yaml is kept unless --force (exit 2); --force keeps each file it replaces as
     FILE.orig, FILE.orig.1, ... (never overwritten).
     """
-    emit(obj, commands.adopt(path, force=force, package=package))
+    emit(obj, commands.adopt(path, force=force, package=package,
+                             redirector_member=redirector_member))
 
 
 COMMANDS: list[click.Command] = [adopt]

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from federation_deploy.config import Federation, load_federation
+from federation_deploy.progress import printable
 from federation_deploy.runner import Runner
 
 
@@ -39,7 +40,7 @@ class Context:
 
     def progress(self, message: str) -> None:
         if self.verbosity >= 0:
-            click.echo(message, err=True)
+            click.echo(printable(message, keep_lines=True), err=True)
 
 
 def stderr_in_colour(environ: Mapping[str, str] | None = None) -> bool:

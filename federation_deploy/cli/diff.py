@@ -19,7 +19,10 @@ def diff(obj: Context, member: str, releases: tuple[str, ...]) -> None:
 
     Uses the helm-diff plugin when it is installed (`helm plugin list`); otherwise compares
     `helm template` of each release with `helm get manifest` of what is deployed, object by
-    object (Secret values shown as digests). Needs the cluster's credentials, like deploy.
+    object. Secret values never show, on either side: a Secret's data by key, and every
+    value the secret layers set (by key path: the new value, and the deployed release's
+    value at the same path, a rotated secret's old one) read `<redacted>`, or `<redacted>
+    (changed)` where it changed. Needs the cluster's credentials, like deploy.
     Exit 0 no change, 3 changes, 1 error.
     """
     emit(obj, commands.diff(obj.federation(), member, runner=obj.runner(),

@@ -7,6 +7,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+import click
+
 from federation_deploy.errors import Problem
 
 
@@ -38,12 +40,20 @@ def annotation_lines(problems: Iterable[Problem]) -> list[str]:
 
 
 def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None) -> bool:
-    """Append markdown to the job's summary when running under GitHub Actions; False when
-    there is none to append to (not in Actions, or no $GITHUB_STEP_SUMMARY)."""
+    """Append markdown to the job's summary when running under GitHub Actions (the one writer
+    of it); False when there is none to append to (not in Actions, or no $GITHUB_STEP_SUMMARY)
+    or it cannot be written (then a warning on stderr)."""
     env = os.environ if environ is None else environ
     path = env.get("GITHUB_STEP_SUMMARY")
     if not in_github_actions(env) or not path:
         return False
-    with Path(path).open("a", encoding="utf-8") as fh:
-        fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    try:
+        with Path(path).open("a", encoding="utf-8") as fh:
+            fh.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    except OSError as exc:
+        # written after the command's work (a ramp's weights are live): a summary that cannot
+        # be written is a warning, never the command's failure (issue 29)
+        click.echo(f"warning: the job summary ($GITHUB_STEP_SUMMARY) was not written "
+                   f"({exc.strerror or type(exc).__name__}); the result above stands", err=True)
+        return False
     return True

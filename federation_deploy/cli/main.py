@@ -26,14 +26,16 @@ from federation_deploy.errors import (
     ConfigError,
     FederationDeployError,
 )
+from federation_deploy.progress import printable
 from federation_deploy.signals import signal_of, sigterm_as_interrupt
 
 # the commands, in --help's order; each is defined in the cli module named after it (dashes as
 # underscores) and imported only when it runs (or for --help), so `federation-deploy terraform
 # plan` does not pay for pyhelm3 and tornado
-COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "verify", "traffic",
-            "ramp", "freeze", "unfreeze", "redirector", "charts", "ci-matrix", "sandbox", "adopt",
-            "shadow", "schema", "completion")
+COMMANDS = ("validate", "members", "render", "terraform", "deploy", "diff", "drift", "verify",
+            "traffic", "ramp", "rollout", "freeze", "unfreeze", "redirector", "charts",
+            "ci-matrix", "plan", "pr", "member", "sandbox", "adopt", "shadow", "schema",
+            "completion")
 
 
 class FederationGroup(SuggestingGroup):
@@ -69,7 +71,7 @@ class FederationGroup(SuggestingGroup):
             step_summary = getattr(exc, "step_summary", None)
             if isinstance(step_summary, str):
                 append_step_summary(step_summary)  # a refusal (a freeze) on the job's page
-            click.echo(f"error: {exc.render()}", err=True)
+            click.echo(printable(f"error: {exc.render()}", keep_lines=True), err=True)
             if isinstance(exc, ConfigError) and in_github_actions():
                 # workflow commands are read from stdout, which has no data after an error
                 for line in annotation_lines(exc.problems):

@@ -10,6 +10,7 @@ import click
 from federation_deploy.cli.context import Context
 from federation_deploy.cli.github import append_step_summary
 from federation_deploy.commands.result import CommandResult
+from federation_deploy.progress import printable
 
 
 def emit(obj: Context, result: CommandResult) -> None:
@@ -17,14 +18,14 @@ def emit(obj: Context, result: CommandResult) -> None:
     stderr (unless -q), its summary on the CI job's page (under GitHub Actions), then raise
     its error or exit with its code. Every command's output goes through here."""
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(printable(f"warning: {warning}", keep_lines=True), err=True)
     shown_already = result.streamed and sys.stdout.isatty()
     if result.stdout and not shown_already:
         click.echo(result.stdout, nl=not result.stdout.endswith("\n"))
     for message in result.messages:
         obj.progress(message)
     if result.summary is not None:
-        append_step_summary(result.summary)
+        append_step_summary(result.summary)  # warns, never fails, when it cannot write
     if result.error is not None:
         raise result.error
     if result.exit_code:

@@ -11,7 +11,12 @@ from typing import Any, TypeVar
 import click
 from click.shell_completion import CompletionItem
 
-from federation_deploy.durations import EXPECTED, Duration
+from federation_deploy.durations import (
+    EXPECTED,
+    Duration,
+    DurationTooLong,
+    duration_bound_problem,
+)
 from federation_deploy.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,10 +36,14 @@ class DurationType(click.ParamType):
         if isinstance(value, Duration):
             duration = value
         elif isinstance(value, int | float) and not isinstance(value, bool):
+            if problem := duration_bound_problem(float(value)):
+                self.fail(f"{value!r}: {problem}", param, ctx)
             duration = Duration(float(value))
         else:
             try:
                 duration = Duration.parse(str(value))
+            except DurationTooLong as exc:
+                self.fail(f"{value!r}: {exc.problem}", param, ctx)
             except UsageError:
                 self.fail(f"{value!r} is not {EXPECTED}", param, ctx)
         if self.positive and duration.seconds <= 0:

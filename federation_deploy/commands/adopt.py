@@ -65,11 +65,14 @@ def render_federation_file(adoption: Adoption) -> str:
     return dumps_commented(adoption.document, SECTION_COMMENTS, header)
 
 
-def adopt(repository: Path, *, force: bool = False, package: str = PACKAGE) -> CommandResult:
+def adopt(repository: Path, *, force: bool = False, package: str = PACKAGE,
+          redirector_member: str | None = None) -> CommandResult:
     """The `adopt` command: write REPOSITORY/federation.yaml (an existing one only with
     force) and the CD workflow (which installs package); say what was written, what could
-    not be mapped, and (exit 2) what needs a person before validate accepts the file."""
-    result = write_adoption(repository, force=force, package=package)
+    not be mapped, and (exit 2) what needs a person before validate accepts the file.
+    redirector_member: whose federationRedirect values are the federation's redirector."""
+    result = write_adoption(repository, force=force, package=package,
+                            redirector_member=redirector_member)
     adoption = result.adoption
     messages: list[str] = []
     for replaced, copy in result.kept:
@@ -105,14 +108,14 @@ def keep_copy(path: Path) -> Path:
     return copy
 
 
-def write_adoption(repository: Path, *, force: bool = False,
-                   package: str = PACKAGE) -> AdoptResult:
+def write_adoption(repository: Path, *, force: bool = False, package: str = PACKAGE,
+                   redirector_member: str | None = None) -> AdoptResult:
     """Write REPOSITORY/federation.yaml and the CD workflow; existing ones only with force,
     each kept first as a numbered .orig copy (hand edits: ramps, weights, hooks, steps)."""
     target = repository / FEDERATION_FILE
     if target.exists() and not force:
         raise UsageError(f"{target} exists: adopt never overwrites it without --force")
-    adoption = adopt_repository(repository)
+    adoption = adopt_repository(repository, redirector_member)
     kept: list[tuple[Path, Path]] = []
     if target.exists():
         kept.append((target, keep_copy(target)))

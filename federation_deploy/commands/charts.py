@@ -163,7 +163,12 @@ def bump(fed: Federation, name: str, version: str | None, runner: Runner,
              if r.overrides_pin]
     if version == pin.version:
         return CommandResult(messages=(f"charts.{name}.version is already {version}", *notes))
-    write_chart_version(fed, name, version)
+    if fed.rings is not None:
+        # the bump goes through the rings: members keep the old version until `rollout`
+        # (the workflow after this merges) takes them there, ring by ring
+        notes.append(record_rollout(fed, name, version))
+    else:
+        write_chart_version(fed, name, version)
     older = is_newer(pin.version, version)
     unchecked = () if check else (
         f"not checked: the repository was not asked whether it has {pin.chart} {version} "
@@ -220,3 +225,25 @@ def write_chart_version(fed: Federation, name: str, version: str) -> Federation:
     except ConfigError:
         atomic_write_text(path, before)
         raise
+
+
+def record_rollout(fed: Federation, name: str, version: str) -> str:
+    """The bump with a `rollout:` block (ring -1: recorded, not started), in one write through
+    the one writer: every member keeps the old version until its ring. Refused while another
+    rollout is in progress."""
+    from federation_deploy.config import RolloutState
+    from federation_deploy.traffic.rings import write_rollout
+    from federation_deploy.traffic.weights import snapshot_of
+
+    running = fed.rollout
+    if running is not None:
+        raise UsageError(f"a rollout of {running.chart} {running.to_version} is in progress "
+                         f"(ring {running.ring}): one rollout at a time; finish or abort it "
+                         "(`federation-deploy rollout --resume` / `--abort`) before this bump")
+    assert fed.rings is not None
+    state = RolloutState(chart=name, from_version=fed.chart(name).version, to_version=version,
+                         ring=-1, versions_key=fed.rings.versions_key or name)
+    write_rollout(snapshot_of(fed), state, pin=(name, version), bump=False)
+    return (f"rings: in federation.yaml: a rollout: block records the move, and members keep "
+            f"{state.from_version} until `federation-deploy rollout {name} {version}` (or "
+            "--resume) takes them there ring by ring")

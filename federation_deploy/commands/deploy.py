@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from federation_deploy.actions.notify import Event
@@ -21,7 +22,12 @@ from federation_deploy.commands.deploy_dry_run import (
     TemplatedRelease,
     dry_run_member,
 )
-from federation_deploy.commands.deploy_hooks import needs_cluster, run_hooks, split_requested
+from federation_deploy.commands.deploy_hooks import (
+    needs_cluster,
+    run_hooks,
+    split_requested,
+    without_kubeconfig,
+)
 from federation_deploy.commands.deploy_recover import check_stuck_releases
 from federation_deploy.commands.freeze import refuse_when_frozen
 from federation_deploy.commands.result import CommandResult
@@ -143,6 +149,20 @@ def deploy_member(
     say = progress or quiet
     chosen, hooks = planned or plan_stages(list(stages) if stages else None, member)
     report = DeployReport(member.name, chosen)
+
+    def verify_stage(kubeconfig: Path | None) -> None:
+        """verify, then its hooks: inside the cluster access when the run has one, so the
+        hooks after verify get the run's kubeconfig like every other hook."""
+        if "verify" in chosen:
+            say(f"stage verify: {member.name}")
+            report.verified = verify_member(
+                member, retry, fetch=verify_fetch, sleep=sleep, progress=say,
+                pod_headroom=fed.redirector.pod_headroom,
+                prime_versions_url=prime_versions_url(fed, member),
+            )
+        report.hooks.extend(run_hooks(runner, fed, member, hooks, "verify",
+                                      kubeconfig=kubeconfig, say=say))
+
     if fed.sandbox is not None:
         # a sandbox's members are stand-ins: its deploy never reaches a cluster (issue 30)
         from federation_deploy.commands.deploy_sandbox import sandbox_stages
@@ -150,6 +170,7 @@ def deploy_member(
         sandbox_stages(fed, member, chosen, releases, hooks, say)
         report.stages = tuple(s for s in chosen if s in ("releases", "verify"))
         hooks = ()
+        verify_stage(None)
     elif CLUSTER_STAGES & set(chosen):
         from federation_deploy.actions.helm import Helm, secret_strings
         from federation_deploy.actions.kube_auth import find_cluster_tools
@@ -165,15 +186,10 @@ def deploy_member(
                     secrets=secret_strings(rendered))
         report.helm_version = helm.version
         _cluster_stages(fed, member, runner, helm, tools, rendered, (chosen, hooks), timeout,
-                        report, say, update_dependencies, recover)
-    if "verify" in chosen:
-        say(f"stage verify: {member.name}")
-        report.verified = verify_member(
-            member, retry, fetch=verify_fetch, sleep=sleep, progress=say,
-            pod_headroom=fed.redirector.pod_headroom,
-            prime_versions_url=prime_versions_url(fed, member),
-        )
-    report.hooks += run_hooks(runner, fed, member, hooks, "verify", kubeconfig=None, say=say)
+                        report, say, update_dependencies, recover, then=verify_stage)
+    else:
+        without_kubeconfig(member, hooks, chosen, say)
+        verify_stage(None)
     return report
 
 
@@ -190,6 +206,7 @@ def _cluster_stages(
     say: Progress,
     update_dependencies: bool = False,
     recover: bool = False,
+    then: Callable[[Path | None], None] | None = None,
 ) -> None:
     from federation_deploy.actions.helm import secret_strings
     from federation_deploy.actions.kube_auth import cluster_access, probe_cluster
@@ -241,6 +258,8 @@ def _cluster_stages(
                 report.workloads = rollout_status(runner, access, namespaces, timeout=timeout,
                                                   progress=say)
             hooks_after("rollout")
+            if then is not None:
+                then(access.kubeconfig)
     except ToolError as exc:
         # only the credential tools (gcloud, aws) fail outside a named stage
         raise auth_error(exc, member) from None

@@ -43,12 +43,39 @@ def needs_cluster(hooks: Sequence[Hook]) -> bool:
 
 def hook_argv(hook: Hook, fed: Federation, member: Member, kubeconfig: Path | None) -> list[str]:
     """The argv with its placeholders filled in: {member}, {namespace} and {release} (of the
-    member's last release, the one deploy.py deployed last), {config_dir}, {kubeconfig}."""
-    return hook.filled_argv({
-        **member.hook_placeholders(),
-        "config_dir": str(fed.config_dir.resolve()),
-        "kubeconfig": str(kubeconfig) if kubeconfig else "",
-    })
+    member's last release, the one deploy.py deployed last), {config_dir}, {kubeconfig} (the
+    run's private one; a run without one refuses such a hook up front: without_kubeconfig)."""
+    values = {**member.hook_placeholders(), "config_dir": str(fed.config_dir.resolve())}
+    if kubeconfig is not None:
+        values["kubeconfig"] = str(kubeconfig)
+    elif hook.uses("kubeconfig"):
+        raise UsageError(f"hook {hook.name!r} of {member.name} ({hook.location}) names "
+                         "{kubeconfig}, and this run has no cluster credentials")
+    return hook.filled_argv(values)
+
+
+def without_kubeconfig(member: Member, hooks: Sequence[Hook], stages: Sequence[str],
+                       say: Callable[[str], None]) -> None:
+    """Before anything runs, for a run that gets no cluster credentials (no auth stage): a
+    hook that names {kubeconfig} is refused, the others are said to run without any
+    (KUBECONFIG removed from their environment: never the user's cluster)."""
+    if not hooks:
+        return
+    chosen = ", ".join(stages) or "none"
+    for hook in hooks:
+        if hook.uses("kubeconfig"):
+            raise UsageError(
+                f"hook {hook.name!r} of {member.name} ({hook.location}) names {{kubeconfig}}, "
+                f"and this run gets no cluster credentials (stages: {chosen}); add the auth "
+                "stage (--stage auth) or leave the hook out")
+    say(f"hooks {', '.join(h.name for h in hooks)} of {member.name} run without a kubeconfig "
+        f"(stages: {chosen}: no cluster credentials); KUBECONFIG is removed from their "
+        "environment")
+
+
+def hook_env(kubeconfig: Path | None) -> dict[str, str | None]:
+    """Every hook's KUBECONFIG: the run's private one, or none at all (never the user's)."""
+    return {"KUBECONFIG": str(kubeconfig) if kubeconfig is not None else None}
 
 
 def run_hooks(
@@ -62,13 +89,13 @@ def run_hooks(
     say: Callable[[str], None],
 ) -> list[str]:
     """Run the hooks that come after stage `after`, in order, in the config directory; the
-    run's private KUBECONFIG in their environment while there is one. A failing hook stops
+    run's private KUBECONFIG in their environment (none when the run has none). A failing hook stops
     the deploy: ToolError naming it (exit 1)."""
     ran: list[str] = []
     for hook in (h for h in hooks if h.after == after):
         argv = hook_argv(hook, fed, member, kubeconfig)
         say(f"hook {hook.name} (after {after}) of {member.name}")
-        env = {"KUBECONFIG": str(kubeconfig)} if kubeconfig else None
+        env = hook_env(kubeconfig)
         for attempt in range(1, hook.attempts + 1):
             try:
                 proc = runner.run(argv, cwd=fed.config_dir, env=env, timeout=hook.timeout)

@@ -3,9 +3,12 @@ the sandbox's own redirector, the other releases are named as not deployed."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 
 from federation_deploy.config import Federation, Hook, Member
+from federation_deploy.errors import ToolError
+from federation_deploy.health import http
 from federation_deploy.traffic.publish import publish_file
 
 Progress = Callable[[str], None]
@@ -30,6 +33,8 @@ def sandbox_stages(fed: Federation, member: Member, stages: Sequence[str],
                 f"weights published to the sandbox's redirector "
                 f"(file:{sandbox.redirector_config})")
             published.append(fed.redirector.release)
+        published += sandbox_versions(fed, member, [n for n in names if n not in published],
+                                      rolled_back=False, say=say)
         skipped = [n for n in names if n not in published]
         if skipped:
             say(f"stage releases: {', '.join(skipped)} not deployed: a sandbox member has no "
@@ -38,3 +43,27 @@ def sandbox_stages(fed: Federation, member: Member, stages: Sequence[str],
         say(f"hooks {', '.join(h.name for h in hooks)} not run: hooks may reach a real "
             "cluster or cloud, which a sandbox never does")
     return published
+
+
+def sandbox_versions(fed: Federation, member: Member, releases: Sequence[str], *,
+                     rolled_back: bool, say: Progress) -> list[str]:
+    """A rollout's chart in a sandbox: the stand-in is told to report the version its release
+    now has in /versions (or, rolled back, the rollout's old one), as BinderHub would once
+    deployed. Returns the releases so handled (none outside a rollout)."""
+    rollout = fed.rollout
+    if rollout is None:
+        return []
+    chosen = [n for n in releases if member.release(n).pin == rollout.chart]
+    if not chosen:
+        return []
+    version = rollout.from_version if rolled_back else member.release(chosen[0]).version
+    url = f"{member.url}/_standin/state"
+    current = json.loads(http.get(url, 5).text).get("versions") or {}
+    answer = http.request("PUT", url, 5,
+                          json_body={"versions": {**current, rollout.versions_key: version}})
+    if answer.status >= 400:
+        raise ToolError([url], None, summary=f"the stand-in {member.name} answered HTTP "
+                                             f"{answer.status} to PUT {url}")
+    say(f"stage releases: {', '.join(chosen)}: the stand-in {member.name} now reports "
+        f"{rollout.versions_key} {version}")
+    return chosen

@@ -76,13 +76,17 @@ def diff_member(
                 try:
                     if helm.build_dependencies(release, progress=say):
                         say(f"diff: dependencies of {release.chart} built")
+                    # the deployed values at the key paths the secret layers set: a rotated
+                    # secret's old live value is hidden as well as the new one
+                    live = item.secret_strings_in(helm.deployed_values(release))
+                    helm.command.secrets.update(live)
                     if plugin:
                         text = helm.diff_upgrade(item)
                     else:
                         new = helm.template(item, kube_version=member.kubernetes_version,
                                             is_upgrade=True, include_crds=False)
                         old = helm.get_manifest(release) or ""
-                        text = manifest_diff(old, new, release.namespace, secrets)
+                        text = manifest_diff(old, new, release.namespace, secrets, live)
                 except ToolError as exc:
                     raise stage_error(exc, "diff", f"cannot compare release {release.name!r} "
                                        f"({describe_chart(release)})",

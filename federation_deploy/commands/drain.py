@@ -20,6 +20,7 @@ from federation_deploy.commands.ramp import ramp_io
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import DrainState, Federation, Member, load_federation
 from federation_deploy.errors import UsageError, WeightsConflict
+from federation_deploy.progress import printable
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.publish import PublishRequest as PublishRequest  # for the CLI
 from federation_deploy.traffic.publish import publisher_for
@@ -102,7 +103,8 @@ def drain_member(
             if _republished(fed, m, publisher, settings, clock, progress, "drained"):
                 return _unpublished_outcome(fed, m, "drained")
             raise UsageError(f"{member} is already drained since {m.drained.since} "
-                             f"({m.drained.reason}); `traffic restore {member}` gives it back")
+                             f"({printable(m.drained.reason)}); `traffic restore {member}` "
+                             "gives it back")
         _check_not_last(fed, m, 0.0)
         since = utc_timestamp(clock.now())
         state = DrainState(reason=reason.strip(), since=since, previous_weight=m.weight)
@@ -118,7 +120,7 @@ def drain_member(
         note = "; its ramp is paused (`traffic restore` resumes it)" if paused else ""
         return _outcome(engine, "drained",
                         f"{member} drained: no new launches (was weight {m.weight:g}; "
-                        f"reason: {state.reason}){note}")
+                        f"reason: {printable(state.reason)}){note}")
 
     return _retrying(fed, "drain", member, attempt)
 
@@ -149,7 +151,7 @@ def restore_member(
             ramp = replace(ramp, started=utc_timestamp(clock.now()), last_healthy=None)
         if confirm is not None:
             confirm(f"Restore {member} (weight 0 -> {weight:g}; drained since {drained.since}: "
-                    f"{drained.reason})?")
+                    f"{printable(drained.reason)})?")
         engine = _engine(fed, member, weight, publisher, settings, clock, progress)
         engine.change(lambda config: write_drain(config, member, weight, None, ramp),
                       ramp_flag=ramp is not None and weight > 0,
@@ -182,8 +184,9 @@ def set_member_weight(
         m = _routed(fed, member)
         if m.drained is not None:
             raise UsageError(
-                f"{member} is drained since {m.drained.since} ({m.drained.reason}): give its "
-                f"weight back with `federation-deploy traffic restore {member}`")
+                f"{member} is drained since {m.drained.since} "
+                f"({printable(m.drained.reason)}): give its weight back with "
+                f"`federation-deploy traffic restore {member}`")
         if m.ramp is not None:
             raise UsageError(
                 f"{member} is being ramped (step {m.ramp.step + 1}/{len(m.ramp.steps)}): let "
@@ -194,7 +197,7 @@ def set_member_weight(
                                                "set"):
             return _unpublished_outcome(fed, m, "set")
         _check_not_last(fed, m, weight)
-        why = f" ({reason})" if reason else ""
+        why = f" ({printable(reason)})" if reason else ""
         if confirm is not None:
             confirm(f"Set the weight of {member}: {m.weight:g} -> {weight:g}{why}?")
         engine = _engine(fed, member, weight, publisher, settings, clock, progress)

@@ -17,7 +17,12 @@ from federation_deploy.commands.result import CommandResult
 from federation_deploy.commands.step_summary import ramp_markdown
 from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
 from federation_deploy.durations import format_duration
-from federation_deploy.errors import FederationDeployError, UsageError, VerificationError
+from federation_deploy.errors import (
+    FederationDeployError,
+    UsageError,
+    VerificationError,
+    WeightsConflict,
+)
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.formatting import aligned_lines, paused_text
 from federation_deploy.traffic.launch_metrics import query_launches
@@ -48,7 +53,7 @@ from federation_deploy.traffic.ramp.plan import (
 )
 from federation_deploy.traffic.ramp.probes import Spawn, in_thread
 from federation_deploy.traffic.ramp.watch import NO_EVIDENCE, check_gate_settings
-from federation_deploy.traffic.weights import ConfigChanged, writer_lock
+from federation_deploy.traffic.weights import ConfigChanged, writer_holding, writer_lock
 
 # An abort re-reads federation.yaml and tries again when a ramp wrote it in between: it wins.
 ABORT_ATTEMPTS = 5
@@ -258,7 +263,13 @@ def run_ramp(
         if confirm is not None:
             confirm(plan)
         io = ramp_io(publisher, clock, progress, on_step, probe_spawn)
-        engine = RampEngine(fed, plan, settings, io)
+        try:
+            engine = RampEngine(fed, plan, settings, io)
+        except ConfigChanged as exc:
+            # an abort (or a drain, an edit) while this ramp was starting: it wins
+            raise WeightsConflict(
+                f"the ramp of {member} stops before writing or publishing anything: {exc} "
+                "(an abort while a ramp starts wins)") from None
         return engine.advance() if advance else engine.run()
 
 
@@ -281,6 +292,26 @@ def advance_ramp(
                     advance=True)
 
 
+def _abort_starting(fed: Federation, member: str, publisher: Publish, holder: str,
+                    settings: RampSettings | None, clock: Clock | None,
+                    progress: Progress | None) -> RampOutcome:
+    """The abort of a ramp that is starting: weight 0, published, as any abort; the write
+    (a new generation) is what the starting ramp's compare-and-swap then finds, so it stops
+    before it writes or publishes anything."""
+    say = progress or (lambda _message: None)
+    say(f"a ramp of {member} is starting ({holder}) and has not written its state yet: "
+        "aborting it")
+    io = ramp_io(publisher, clock, progress, None)
+    for attempt in range(ABORT_ATTEMPTS):
+        try:
+            return RampEngine.for_abort(fed, member, settings or RampSettings(), io).abort()
+        except ConfigChanged:
+            if attempt == ABORT_ATTEMPTS - 1:
+                raise
+            fed = load_federation(fed.config_dir)  # it wrote meanwhile: abort what it wrote
+    raise AssertionError("unreachable")
+
+
 def abort_ramp(
     fed: Federation,
     member: str,
@@ -293,6 +324,11 @@ def abort_ramp(
     """Weight 0 at once, the `ramp:` block removed, published. Only for a ramp in progress:
     an abort by mistake must not take a member in full service out of rotation."""
     checked = check_rampable(fed, member)
+    starting = writer_holding(fed.config_dir) if checked.ramp is None else None
+    if starting is not None and starting[1] == member:
+        # a ramp of member took the writer lock and has not written its `ramp:` block yet
+        # (planning, asking for confirmation): the abort wins all the same (issue 29)
+        return _abort_starting(fed, member, publisher, starting[0], settings, clock, progress)
     if checked.ramp is None:
         raise UsageError(
             f"no ramp of {member} in progress (no `ramp:` block in config); to take it out of "

@@ -15,7 +15,7 @@ from federation_deploy.errors import ConfigError
 def config(fed: Federation, output: Path | None, progress: Callable[[str], None]) -> CommandResult:
     """config.json on stdout, or written to output with the publish's compare-and-swap."""
     if output is None:
-        from federation_deploy.values.render import redirector_config
+        from federation_deploy.values.redirector_config import redirector_config
 
         return CommandResult(stdout=json.dumps(redirector_config(fed), indent=2,
                                                sort_keys=False) + "\n")

@@ -56,5 +56,6 @@ def up(config_dir: Path, root: Path, redirector_port: int | None, *, runner: Run
 def down(root: Path, *, progress: Callable[[str], None] | None = None) -> CommandResult:
     """Stop every process of a sandbox started with `up` and remove its files; progress hears
     what is being stopped before the wait."""
-    stopped = sb.sandbox_down(root, progress)
-    return CommandResult(messages=(f"stopped {', '.join(stopped) or 'nothing'}; removed {root}",))
+    stopped, left_alone = sb.sandbox_down(root, progress)
+    return CommandResult(messages=(*(f"warning: {line}" for line in left_alone),
+                                   f"stopped {', '.join(stopped) or 'nothing'}; removed {root}"))

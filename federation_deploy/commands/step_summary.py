@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from federation_deploy.config import Federation
+from federation_deploy.progress import printable
 from federation_deploy.traffic.formatting import share_cell, weight_cell
 from federation_deploy.traffic.shares import routed_weights, shares
 
@@ -15,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def _cell(text: str) -> str:
-    # a pipe would end the markdown table cell
-    return text.replace("|", "\\|").replace("\n", " ")
+    # free text on one line (progress.printable), and a pipe would end the markdown table cell
+    return printable(text).replace("|", "\\|")
 
 
 def deploy_markdown(report: DeployReport) -> str:
@@ -60,7 +61,8 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
         ramp = "-" if state is None else (
             f"step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)"
             if state.step >= 0 else "not started")
-        lines.append(f"| {name} | {weight_cell(weight)} | {share_cell(share[name])} | {ramp} |")
+        lines.append(f"| {_cell(name)} | {weight_cell(weight)} | {share_cell(share[name])} | "
+                     f"{ramp} |")
     ramp_state = fed.members[member].ramp
     evidence = ramp_state.evidence if ramp_state is not None else None
     if evidence:
@@ -86,3 +88,28 @@ def _rate(value: object) -> str:
 
 def _secs(value: object) -> str:
     return "-" if not isinstance(value, int | float) else f"{value:.0f}s"
+
+
+def rollout_markdown(fed: Federation, chart: str, version: str, outcome: str | None,
+                     failure: str | None = None) -> str:
+    """The rollout's result (or why it stopped) and, per member with the chart, its ring, the
+    version config gives it, its weight and share, and ring 1's step and evidence."""
+    from federation_deploy.traffic.rings import describe_versions
+
+    verdict = f"**{'stopped' if outcome is None else 'done'}**: {outcome or failure}"
+    weights = routed_weights(fed)
+    share = shares(weights)
+    state, plan = fed.rollout, fed.rings
+    staging = plan.staging if plan is not None else ()
+    canary = state.canary if state is not None else None
+    lines = [f"### rollout of `{chart}` {version}", "", _cell(verdict), "",
+             "| member | ring | version | weight | share | step |", "|---|---|---|---|---|---|"]
+    for name, running in describe_versions(fed, chart):
+        ring = "0" if name in staging else "1" if name == canary else "2"
+        ramp = fed.members[name].ramp
+        step = "-" if ramp is None or ramp.step < 0 else \
+            f"{ramp.current_share:g}% ({(ramp.evidence or {}).get('verdict', 'no evidence yet')})"
+        lines.append(f"| {name} | {ring} | {running} | "
+                     f"{weight_cell(weights[name]) if name in weights else '-'} | "
+                     f"{share_cell(share[name]) if name in share else '-'} | {_cell(step)} |")
+    return "\n".join(lines) + "\n"

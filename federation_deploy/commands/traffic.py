@@ -9,6 +9,7 @@ from typing import Any
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, Member
 from federation_deploy.errors import EXIT_FAILED, EXIT_OK
+from federation_deploy.progress import printable
 from federation_deploy.traffic.formatting import OUTPUT_FORMATS as OUTPUT_FORMATS  # for the CLI
 from federation_deploy.traffic.formatting import (
     aligned_lines,
@@ -30,6 +31,7 @@ from federation_deploy.traffic.live import (
     redirect_count,
 )
 from federation_deploy.traffic.publish import redirector_url_for
+from federation_deploy.traffic.rings import rollout_text
 from federation_deploy.traffic.shares import routed_weights, shares
 
 
@@ -59,7 +61,11 @@ def traffic(fed: Federation, redirector_url: str | None, output: str) -> Command
     rows = traffic_report(fed, redirector_url_for(fed, redirector_url))
     errors = live_errors(rows)
     data = traffic_table(rows) if output == "table" else traffic_data(rows, output)
+    rings = rollout_text(fed)  # a rollout in progress: who runs which version, ring 1's step
+    if rings is not None and output == "table":
+        data += "\n" + rings
     return CommandResult(stdout=data,
+                         messages=(rings.rstrip("\n"),) if rings and output != "table" else (),
                          warnings=tuple(f"live state incomplete: {e}" for e in errors),
                          exit_code=EXIT_FAILED if errors else EXIT_OK)
 
@@ -140,7 +146,7 @@ def traffic_table(rows: list[TrafficRow]) -> str:
             line.append("-" if r.drained is None else "yes")
         if r.drained is not None:
             details.append(f"{r.name}: drained since {r.drained['since']}: "
-                           f"{r.drained['reason']}")
+                           f"{printable(r.drained['reason'])}")
         table.append(line)
     return "\n".join([*aligned_lines(table), *details]) + "\n"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import ConfigError, Problem
-from federation_deploy.values.render import render_member, secrets_note
+from federation_deploy.values.render import SharedMerges, render_member, secrets_note
 
 
 def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResult:
@@ -20,11 +20,12 @@ def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResul
     problems: list[Problem] = []
     problems += _terraform_pin_problems(fed)
     rendered = []
+    shared: SharedMerges = {}  # the common layer merged once per release name
     for member in fed.members.values():
         if member.deployable:
             # renders every layer, so a values file that cannot merge is caught here too
             rendered += render_member(fed, member.name, without_secrets=without_secrets,
-                                      skip_locked=True)
+                                      skip_locked=True, shared=shared)
     # what --without-secrets left out, once for every member (it was a line per member)
     note = secrets_note(rendered)
     notes = [note] if note else []

@@ -20,7 +20,7 @@ from federation_deploy.yamlio import loads_located, to_plain
 # redirector's member, not the member itself (a ramp step must not redeploy the member).
 # A drain or restore (`drained:` and the weight) is one of those.
 ROUTING_ONLY_KEYS = frozenset({"weight", "target_weight", "ramp", "drained"})
-# Member keys that end up in the redirector's config.json (see render.redirector_config);
+# Member keys that end up in the redirector's config.json (see values.redirector_config);
 # `ramp` publishes both the host's `ramp` flag and its `final_weight` (the block's to_weight).
 REDIRECTOR_KEYS = frozenset(
     {"url", "weight", "prime", "routed", "health", "versions", "ramp", "target_weight",

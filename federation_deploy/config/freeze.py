@@ -3,10 +3,10 @@ given time, and what a refusal says) and `notifications:` (pure: the time is pas
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from federation_deploy import progress
 from federation_deploy.config import schema
 from federation_deploy.config.model import Federation, FreezeState, Location, NotificationSettings
 from federation_deploy.yamlio import LocatedMap, line_of
@@ -14,18 +14,14 @@ from federation_deploy.yamlio import LocatedMap, line_of
 if TYPE_CHECKING:
     from federation_deploy.config.problems import Checker
 
-# control characters (a newline would start a line of its own in a CI log, where `::` at the
-# start of a line is a workflow command) and the `::` itself
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+# a freeze's free text (reason, who) is shown at most this long
+SHOWN_LENGTH = 300
 
 
-def printable(text: str, limit: int = 300) -> str:
-    """Free text from config or the command line (a freeze's reason, who) made safe to print
-    on one line: control characters (newlines) as one space, `::` broken up so that no CI
-    runner reads a workflow command in it, and at most limit characters. Minimal on purpose:
-    drains' reasons get the shared sanitiser of this wave (the lead merges the two)."""
-    flat = _CONTROL.sub(" ", text).strip().replace("::", ": :")
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+def printable(text: str, limit: int = SHOWN_LENGTH) -> str:
+    """A freeze's free text as it may be printed: progress.printable, the one sanitiser of
+    free text (drain reasons, freeze reasons, members' answers), at most limit characters."""
+    return progress.printable(text, limit)
 
 
 def parse_until(text: str) -> datetime | None:

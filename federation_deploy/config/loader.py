@@ -3,7 +3,6 @@ file:line:key, and nothing is returned from invalid config."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 from federation_deploy.config import repository, schema
 from federation_deploy.config.advice import chart_lock_notes, redirector_warnings
+from federation_deploy.config.aws_names import cluster_name, iam_conflicts
 from federation_deploy.config.charts import (
     ChartTable,
     ResolvedChart,
@@ -34,10 +34,12 @@ from federation_deploy.config.model import (
     Release,
     TerraformStack,
 )
-from federation_deploy.config.problems import Checker, confined, join_keypath, kind_of
+from federation_deploy.config.problems import Checker, confined, display_path, kind_of
+from federation_deploy.config.rings import read_rings, read_rollout, versions_during_rollout
 from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
-from federation_deploy.config.values import check_listed_files
+from federation_deploy.config.values import check_listed_files, check_values_files
 from federation_deploy.errors import CONFIG_DIR_NOT_FOUND, ConfigError, Problem
+from federation_deploy.redirector.config import same_urls
 from federation_deploy.yamlio import LocatedMap, line_of, load_located
 
 
@@ -67,6 +69,9 @@ def load_federation(config_dir: Path | str) -> Federation:
     ci_order, ci_staging, ci_manual = repository.read_ci(check, root, members,
                                                          set(declared or {}))
     generation = check.value(root, "", schema.FEDERATION["generation"])
+    rings = read_rings(check, root, members, set(declared or {}), ci_staging)
+    rollout = read_rollout(check, root, set(declared or {}), charts, rings)
+    members = versions_during_rollout(members, rollout)
     sandbox = repository.read_sandbox(check, root, path.parent)
     freeze, notifications = read_freeze(check, root), read_notifications(check, root)
     if complete:
@@ -87,7 +92,7 @@ def load_federation(config_dir: Path | str) -> Federation:
     documents: dict[Path, Any] = {}
     locked: set[Path] = set()
     if not problems:
-        problems += _check_values_files(config_dir, members, documents, locked, warnings)
+        problems += check_values_files(config_dir, members, documents, locked, warnings)
         listed = check_listed_files(config_dir, members, documents, display_path)
         problems += listed.problems
         warnings += listed.warnings
@@ -120,6 +125,8 @@ def load_federation(config_dir: Path | str) -> Federation:
         values_documents=documents,
         charts=charts.pins,
         sandbox=sandbox,
+        rings=rings,
+        rollout=rollout,
         freeze=freeze,
         notifications=notifications,
     )
@@ -139,14 +146,6 @@ def _check_stand_in(path: Path, documents: dict[Path, Any]) -> list[Problem]:
     if data is not None and not isinstance(data, LocatedMap):
         return [Problem(shown, 1, "", "expected a mapping of Helm values")]
     return []
-
-
-def display_path(path: Path) -> str:
-    """path relative to the working directory when below it, for messages."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _load_terraform_settings(check: Checker, root: LocatedMap, base: Path) -> tuple[str, Path]:
@@ -185,7 +184,7 @@ def _load_redirector(
     elif member and members[member].cloud == "external":
         check.add(node, "member", f"{kp}.member", "the redirector cannot run on an external member")
     for name in ("load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
-                 "ramp_probe", "prometheus_url"):
+                 "ramp_probe", "prometheus_url", "prime_fallback_after"):
         read[name] = check.value(node, kp, section[name])
     prometheus = read["prometheus_url"]
     if prometheus and (problem := url_problem(prometheus)):
@@ -216,6 +215,7 @@ def _redirector_settings(read: Mapping[str, Any], check: CheckSettings) -> Redir
         host_cookie_age_hours=float(read["host_cookie_age_hours"]),
         ramp_policy=read["ramp_policy"], ramp_probe=read["ramp_probe"],
         prometheus_url=(read["prometheus_url"] or "").rstrip("/") or None,
+        prime_fallback_after=float(read["prime_fallback_after"]),
     )
 
 
@@ -504,6 +504,11 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
             check.add(mnode[at.name], "redirector_host", f"members.{at.name}.redirector_host",
                       f"redirector host name {m.host_name!r} is already member {owner.name}'s: "
                       "each member needs its own name in the redirector")
+    # the redirector's own check (one function): it refuses a config with two such hosts
+    for twin, first in same_urls({m.name: m.url for m in members.values() if m.routed}):
+        check.add(mnode[twin], "url", f"members.{twin}.url",
+                  f"{members[twin].url} is member {first}'s url too (trailing slashes and the "
+                  "host's case aside): the redirector refuses such a config")
     for m in members.values():
         if m.prime and not m.routed:
             check.add(mnode[m.name], "prime", f"members.{m.name}.prime",
@@ -511,74 +516,9 @@ def _check_federation(check: Checker, root: LocatedMap, members: Mapping[str, Me
         if m.ramp is not None and m.cloud == "external":
             check.add(mnode[m.name], "ramp", f"members.{m.name}.ramp",
                       "external members cannot be ramped")
+    for earlier, later in iam_conflicts(members):
+        check.add(mnode[later.name], "cluster", f"members.{later.name}.cluster.name",
+                  f"cluster name {cluster_name(later)!r} overlaps member {earlier.name}'s "
+                  f"{cluster_name(earlier)!r}: IAM roles are named <cluster name>-* in the "
+                  "account; give each AWS member its own name (not one plus a dash)")
 
-
-def _check_values_files(
-    config_dir: Path, members: Mapping[str, Member], documents: dict[Path, Any],
-    locked: set[Path], warnings: list[str],
-) -> list[Problem]:
-    """Values files are keyed by release name; an unknown member file or release key is an
-    error (a typo there would otherwise silently deploy nothing)."""
-    problems: list[Problem] = []
-    all_releases = {r.name for m in members.values() for r in m.releases}
-    for secret in (False, True):
-        base = config_dir / "secrets" / "values" if secret else config_dir / "values"
-        if not base.is_dir():
-            continue
-        for path in sorted(base.glob("*.yaml")):
-            if path.name.endswith(".example.yaml"):
-                continue
-            stem = path.stem
-            display = display_path(path)
-            if is_git_crypt_locked(path):
-                locked.add(path)  # never parsed (a render that needs it stops); warned once
-                continue
-            if stem != "common" and stem not in members:
-                problems.append(Problem(display, None, "",
-                                        f"no member named {stem!r} in {FEDERATION_FILE}"))
-                continue
-            allowed = all_releases if stem == "common" else {r.name for r in members[stem].releases}
-            try:
-                data = load_located(path, display)
-            except ConfigError as exc:
-                problems += exc.problems
-                continue
-            documents[path] = data
-            if data is None:
-                continue
-            if not isinstance(data, LocatedMap):
-                problems.append(Problem(display, 1, "", f"expected a mapping of release names "
-                                        f"to values, got {kind_of(data, secret)}"))
-                continue
-            problems += _non_finite_numbers(data, display, "", secret)
-            for key, value in data.items():
-                if key not in allowed:
-                    owner = "any member" if stem == "common" else f"member {stem!r}"
-                    known = (f"releases: {', '.join(sorted(allowed))}" if allowed
-                             else "it has no releases")
-                    problems.append(Problem(display, line_of(data, key), str(key),
-                                            f"not a release of {owner} ({known})"))
-                elif value is not None and not isinstance(value, LocatedMap):
-                    problems.append(Problem(
-                        display, line_of(data, key), str(key),
-                        f"expected a mapping of Helm values, got {kind_of(value, secret)}"))
-    return problems
-
-
-def _non_finite_numbers(node: Any, display: str, keypath: str, secret: bool) -> list[Problem]:
-    """.inf and .nan in values: helm's JSON cannot carry them (and nothing means them)."""
-    problems: list[Problem] = []
-    items: list[tuple[Any, Any]] = []
-    if isinstance(node, dict):
-        items = list(node.items())
-    elif isinstance(node, list):
-        items = list(enumerate(node))
-    for key, value in items:
-        path = f"{keypath}[{key}]" if isinstance(node, list) else join_keypath(keypath, str(key))
-        if isinstance(value, float) and not math.isfinite(value):
-            shown = "a secret value" if secret else repr(value)
-            problems.append(Problem(display, line_of(node, key), path,
-                                    f"expected a finite number, got {shown}"))
-        elif isinstance(value, dict | list):
-            problems += _non_finite_numbers(value, display, path, secret)
-    return problems

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import functools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from federation_deploy.errors import UsageError
+from federation_deploy.redirector.config import DEFAULT_PRIME_FALLBACK_AFTER
 
 PACKAGE_CHART_PREFIX = "package:"
 # Charts shipped with the package (federation_deploy/charts), for `package:NAME` releases.
@@ -57,6 +60,17 @@ class ValuesFile:
     location: Location = Location("", None)
 
 
+# What a hook's argv may name in braces (deploy_hooks.hook_argv fills them); any other
+# `{name}` is a config error (it reached the command line as it was). A shell's `${name}`,
+# a template's `{{name}}` and `{.jsonpath}` are not placeholders.
+HOOK_PLACEHOLDERS = ("member", "namespace", "release", "config_dir", "kubeconfig")
+HOOK_PLACEHOLDER = re.compile(r"(?<![${])\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
+
+
+def unknown_hook_placeholders(part: str) -> list[str]:
+    return [name for name in HOOK_PLACEHOLDER.findall(part) if name not in HOOK_PLACEHOLDERS]
+
+
 @dataclass(frozen=True)
 class Hook:
     """A member step that is not a Helm release: argv run after a deploy stage."""
@@ -69,13 +83,13 @@ class Hook:
     timeout: float | None = None  # seconds per run
 
     def filled_argv(self, values: Mapping[str, str]) -> list[str]:
-        """The argv with its {placeholders} replaced by values (unknown ones stay)."""
-        argv = []
-        for part in self.argv:
-            for name, value in values.items():
-                part = part.replace(f"{{{name}}}", value)
-            argv.append(part)
-        return argv
+        """The argv with its {placeholders} replaced by values (in one pass: a value that
+        holds braces is not filled again; the loader refuses unknown placeholders)."""
+        return [HOOK_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), part)
+                for part in self.argv]
+
+    def uses(self, placeholder: str) -> bool:
+        return any(placeholder in HOOK_PLACEHOLDER.findall(part) for part in self.argv)
 
 
 @dataclass(frozen=True)
@@ -175,6 +189,44 @@ class DrainState:
 
 
 @dataclass(frozen=True)
+class RingPlan:
+    """federation.yaml's `rings:` block: how a new chart version goes through the federation
+    (ring 0 staging, ring 1 one member on shares of launches, ring 2 the rest in CD order)."""
+
+    staging: tuple[str, ...]
+    canary: str  # a member name, or "smallest" (chosen when the ring starts)
+    shares: tuple[float, ...]
+    hold: str
+    versions_key: str | None = None  # None: the chart's name
+    location: Location = Location("", None)
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """A rollout in progress (top-level `rollout:`), kept in federation.yaml so it resumes and
+    every step is a diff: members in `upgraded` run `to`, the others `from`."""
+
+    chart: str
+    from_version: str
+    to_version: str
+    ring: int  # -1 = recorded, not started; 0, 1, 2 = the ring running
+    upgraded: tuple[str, ...] = ()
+    canary: str | None = None
+    canary_weight: float | None = None
+    started: str | None = None
+    rolled_back: str | None = None  # set by a failed ring: paused until --resume or --abort
+    versions_key: str = ""  # the /versions key of the chart (rings.versions_key or its name)
+
+    @property
+    def accepted_versions(self) -> dict[str, list[str]] | None:
+        """What the redirector accepts while ring 1 and 2 run: both versions under the
+        chart's /versions key; None otherwise (the members must equal the prime's)."""
+        if self.ring < 1 or self.rolled_back is not None:
+            return None
+        return {self.versions_key: [self.from_version, self.to_version]}
+
+
+@dataclass(frozen=True)
 class Member:
     name: str
     url: str
@@ -247,6 +299,9 @@ class RedirectorSettings:
     ramp_policy: str
     ramp_probe: str | None = None  # launched on a ramping member during holds (probes)
     prometheus_url: str | None = None  # the federation's Prometheus: a ramp's evidence
+    # seconds the prime may be unhealthy before the redirector takes another member as its
+    # versions reference and last resort (redirector/reference.py)
+    prime_fallback_after: float = DEFAULT_PRIME_FALLBACK_AFTER
 
 
 @dataclass(frozen=True)
@@ -307,6 +362,9 @@ class Federation:
     values_documents: Mapping[Path, Any] = field(default_factory=dict, compare=False, repr=False)
     # a local sandbox (`sandbox up`): it never reaches a real cluster or cloud
     sandbox: SandboxSettings | None = None
+    # `rings:` (how a chart version goes through the federation) and a `rollout:` running
+    rings: RingPlan | None = None
+    rollout: RolloutState | None = None
     freeze: FreezeState | None = None  # `freeze:` (in force or expired: config.freeze says)
     notifications: NotificationSettings | None = None
 
@@ -337,10 +395,16 @@ class Federation:
 
     def member_of_host(self, host: str) -> str:
         """The member whose redirector host name is host (host itself when none is)."""
+        return self._member_of_host.get(host, host)
+
+    @functools.cached_property
+    def _member_of_host(self) -> dict[str, str]:
+        """{host name: member}, the first member of a name: by_member maps every host of a
+        redirector's answer, a scan of the members each would be quadratic."""
+        found: dict[str, str] = {}
         for m in self.members.values():
-            if m.host_name == host:
-                return m.name
-        return host
+            found.setdefault(m.host_name, m.name)
+        return found
 
     def by_member(self, hosts: Mapping[str, Any]) -> dict[str, Any]:
         """A mapping keyed by redirector host names (/active_hosts, a config's hosts) keyed
@@ -348,8 +412,13 @@ class Federation:
         return {self.member_of_host(str(host)): value for host, value in hosts.items()}
 
     def values_file(self, member: str | None, secret: bool = False) -> Path:
-        base = self.config_dir / "secrets" / "values" if secret else self.config_dir / "values"
+        base = self._values_dirs[secret]
         return base / f"{member or 'common'}.yaml"
+
+    @functools.cached_property
+    def _values_dirs(self) -> tuple[Path, Path]:
+        """values/ and secrets/values/, built once: render looks up four files per release."""
+        return self.config_dir / "values", self.config_dir / "secrets" / "values"
 
     def generated_outputs_file(self, member: str) -> Path:
         return self.config_dir / "generated" / f"{member}.terraform.json"
@@ -369,8 +438,9 @@ class Federation:
 
     def secrets_path(self, relative: str) -> Path:
         """A file under secrets/; never one outside it (the loader refuses such paths first)."""
-        base = (self.config_dir / "secrets").resolve()
-        path = (base / relative).resolve()
-        if not path.is_relative_to(base):
+        from federation_deploy.config.problems import confined
+
+        base = self.config_dir / "secrets"
+        if not confined(base, relative):
             raise UsageError(f"{relative!r} is outside {self.config_dir / 'secrets'}")
-        return path
+        return (base / relative).resolve()

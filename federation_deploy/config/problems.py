@@ -3,12 +3,13 @@ stopping at the first; and the small helpers its messages use."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from federation_deploy.config.schema import Key, Section
 from federation_deploy.errors import Problem
-from federation_deploy.yamlio import LocatedMap, line_of, to_plain
+from federation_deploy.yamlio import SEXAGESIMAL, LocatedMap, line_of, to_plain
 
 # The value() default when the caller does not override the key's own default.
 _KEY_DEFAULT: Any = object()
@@ -52,19 +53,44 @@ class Checker:
         value = node[key.name]
         if not key.rule.ok(value):
             self.add(node, key.name, join_keypath(keypath, key.name),
-                     f"expected {key.expected}, got {kind_of(value)}")
+                     f"expected {key.expected}, got {kind_of(value)}{sexagesimal_note(value)}")
             return default
         return to_plain(value)
 
 
+def real_path(path: Path) -> Path | None:
+    """path with every symbolic link resolved; None for a link loop or an unreadable part."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether path, every link resolved, is root or below it (root's own links resolved):
+    the one confinement of the files config names (values files and globs, kubeconfigs,
+    chart directories, CRDs, the stand-in, terraform stacks). A link that leads out (to
+    /etc, to another repository) is outside, whatever the path it is listed by."""
+    base, real = real_path(root), real_path(path)
+    return base is not None and real is not None and real.is_relative_to(base)
+
+
 def confined(root: Path, relative: str) -> bool:
     """Whether root/relative (links resolved) stays inside root: config names files below a
-    root, never elsewhere (../../etc/passwd, an absolute path)."""
-    base = root.resolve()
+    root, never elsewhere (../../etc/passwd, an absolute path, a link out)."""
     try:
-        return (base / relative).resolve().is_relative_to(base)
-    except (OSError, ValueError):
+        return inside(root, root / relative)
+    except (TypeError, ValueError):
         return False
+
+
+def sexagesimal_note(value: Any) -> str:
+    """Why 1:20 is no number here: federation.yaml is read as helm reads YAML (yamlio), where
+    a YAML 1.1 sexagesimal number is a string; PyYAML would have made it 80."""
+    if not isinstance(value, str) or not SEXAGESIMAL.fullmatch(value):
+        return ""
+    return (" (a sexagesimal number is refused: YAML readers disagree on it, helm reads the "
+            "string; write the number itself, or quote it if a string is meant)")
 
 
 def join_keypath(prefix: str, key: str) -> str:
@@ -82,3 +108,20 @@ def kind_of(value: Any, secret: bool = False) -> str:
     if secret:
         return f"a secret value ({type(value).__name__})"
     return f"{type(value).__name__} {value!r}"
+
+
+def display_path(path: Path) -> str:
+    """path relative to the working directory when below it, for messages: the file as it is
+    listed (its directory's links resolved, not its own: a link loop has no real path)."""
+    try:
+        return str((_resolved_dir(path.absolute().parent) / path.name).relative_to(
+            _resolved_dir(Path.cwd())))
+    except (ValueError, OSError, RuntimeError):
+        return str(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _resolved_dir(path: Path) -> Path:
+    """A directory resolved once for all its files, for messages only (a federation of 2,000
+    members has as many values files in one directory); confinement never uses this cache."""
+    return path.resolve()

@@ -11,9 +11,17 @@ import yaml
 
 from federation_deploy.config import schema
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
-from federation_deploy.config.model import Hook, Location, Member, SandboxSettings, ValuesFile
+from federation_deploy.config.model import (
+    HOOK_PLACEHOLDERS,
+    Hook,
+    Location,
+    Member,
+    SandboxSettings,
+    ValuesFile,
+    unknown_hook_placeholders,
+)
 from federation_deploy.config.problems import confined
-from federation_deploy.config.values import unknown_placeholders
+from federation_deploy.config.values import is_secret_file, unknown_placeholders
 from federation_deploy.yamlio import LocatedMap, line_of
 
 if TYPE_CHECKING:
@@ -94,6 +102,11 @@ def read_hooks(check: Checker, m: LocatedMap, kp: str) -> tuple[Hook, ...]:
         elif read["name"] in schema.STAGES or read["name"] == "hooks":
             check.add(node, "name", f"{hkp}.name",
                       "a hook cannot be called like a stage (deploy --stage selects both)")
+        for i, part in enumerate(read["argv"] or ()):
+            for name in unknown_hook_placeholders(part):
+                check.add(node["argv"], i, f"{hkp}.argv[{i}]",
+                          f"unknown placeholder {{{name}}} (known: "
+                          f"{', '.join('{' + p + '}' for p in HOOK_PLACEHOLDERS)})")
         if len(check.problems) == before:
             timeout = read["timeout"]
             hooks.append(Hook(read["name"], read["after"], tuple(read["argv"]),
@@ -180,6 +193,12 @@ def read_stand_in(check: Checker, root: LocatedMap, base: Path) -> Path | None:
         return None
     if not path.is_file():
         check.add(node, "stand_in", "secrets.stand_in", f"{relative} not found")
+        return None
+    if is_secret_file(base, path, frozenset()):
+        # the stand-in is read as plain values in place of the secrets: never a real one
+        check.add(node, "stand_in", "secrets.stand_in",
+                  f"{relative} is (links resolved) a file under secrets/: the stand-in holds "
+                  "made-up values, shown unredacted")
         return None
     return path
 

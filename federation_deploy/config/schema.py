@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from federation_deploy.durations import MAX_DURATION, MAX_DURATION_TEXT, parse_duration
+from federation_deploy.errors import UsageError
 from federation_deploy.redirector.config import (
     DEFAULT_CHECK_FAILED_PERIOD,
     DEFAULT_CHECK_JITTER,
@@ -27,8 +29,10 @@ from federation_deploy.redirector.config import (
     DEFAULT_HOST_COOKIE_AGE_HOURS,
     DEFAULT_LOAD_BALANCER,
     DEFAULT_POD_HEADROOM,
+    DEFAULT_PRIME_FALLBACK_AFTER,
     DEFAULT_RAMP_POLICY,
     LOAD_BALANCERS,
+    MAX_GENERATION,
     RAMP_POLICIES,
 )
 
@@ -74,7 +78,8 @@ def is_integer(v: Any, minimum: int) -> bool:
 
 
 def shown_url(url: str) -> str:
-    """url for messages: credentials in it (user:password@) are never printed back."""
+    """url for messages: credentials in it (user:password@) are never printed back (the
+    printer redacts every URL it prints as well: progress.printable)."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url
@@ -114,6 +119,16 @@ def _matches(pattern: re.Pattern[str]) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and bool(pattern.match(v))
 
 
+def _is_duration(v: Any) -> bool:
+    if not is_str(v):
+        return False
+    try:
+        parse_duration(v)
+    except UsageError:
+        return False
+    return True
+
+
 def _increasing_percentages(v: Any) -> bool:
     return (isinstance(v, list) and bool(v) and all(is_positive(s) and s <= 100 for s in v)
             and all(a < b for a, b in zip(v, v[1:], strict=False)))
@@ -130,12 +145,26 @@ WEIGHT = Rule(lambda v: is_nonneg(v) and v <= MAX_WEIGHT,
 POSITIVE_WEIGHT = Rule(lambda v: is_positive(v) and v <= MAX_WEIGHT,
                        {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WEIGHT})
 POSITIVE_NUMBER = Rule(is_positive, {"type": "number", "exclusiveMinimum": 0})
+# Seconds and durations are bounded like every time option (durations.MAX_DURATION): a
+# larger one passed validate and overflowed the ramp's arithmetic once it was live.
+SECONDS = Rule(lambda v: is_positive(v) and v <= MAX_DURATION,
+               {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION})
+SECONDS_EXPECTED = f"a number of seconds > 0, at most {MAX_DURATION:.0f} ({MAX_DURATION_TEXT})"
+DURATION = Rule(_is_duration, {"type": "string", "minLength": 1})
+DURATION_EXPECTED = f"a duration like 30m or 1h30m, at most {MAX_DURATION_TEXT}"
 FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
                 {"type": "number", "minimum": 0, "maximum": 1})
 NONNEG_INTEGER = Rule(lambda v: is_integer(v, 0), {"type": "integer", "minimum": 0})
+GENERATION = Rule(lambda v: is_integer(v, 0) and v <= MAX_GENERATION,
+                  {"type": "integer", "minimum": 0, "maximum": MAX_GENERATION})
 POSITIVE_INTEGER = Rule(lambda v: is_integer(v, 1), {"type": "integer", "minimum": 1})
 STEP_INDEX = Rule(lambda v: is_integer(v, -1), {"type": "integer", "minimum": -1})
 DNS_NAME = Rule(_matches(NAME), {"type": "string", "pattern": NAME.pattern})
+# helm's own limit for a release name (helm refuses a longer one: "the length must not be
+# longer than 53"), so a release name that validate passes is one helm takes
+HELM_RELEASE_MAX = 53
+HELM_RELEASE = Rule(lambda v: _matches(NAME)(v) and len(v) <= HELM_RELEASE_MAX,
+                    {"type": "string", "pattern": NAME.pattern, "maxLength": HELM_RELEASE_MAX})
 TERRAFORM_PIN = Rule(_matches(TERRAFORM_VERSION),
                      {"type": "string", "pattern": TERRAFORM_VERSION.pattern})
 KUBERNETES_PIN = Rule(_matches(KUBERNETES_VERSION),
@@ -205,11 +234,11 @@ class Section:
 # The tables, innermost first (a section must exist before a row can hang it below a key).
 
 CHECK = Section("redirector.check", (
-    Key("period", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_PERIOD),
+    Key("period", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_PERIOD),
     Key("jitter", FRACTION, "a number between 0 and 1", DEFAULT_CHECK_JITTER),
     Key("retries", NONNEG_INTEGER, "an integer >= 0", DEFAULT_CHECK_RETRIES),
-    Key("timeout", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_TIMEOUT),
-    Key("failed_period", POSITIVE_NUMBER, "a number > 0", DEFAULT_CHECK_FAILED_PERIOD),
+    Key("timeout", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_TIMEOUT),
+    Key("failed_period", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_FAILED_PERIOD),
 ))
 
 REDIRECTOR = Section("redirector", (
@@ -234,6 +263,10 @@ REDIRECTOR = Section("redirector", (
     # member): the evidence a ramp step is judged on; `ramp --prometheus-url` overrides it
     Key("prometheus_url", OPTIONAL_STRING,
         "a URL like https://prometheus.example.org (http only on 127.0.0.1 or localhost)"),
+    # seconds the prime may be unhealthy before the redirector takes the healthiest member
+    # with the highest weight as its versions reference and last resort, until it recovers
+    Key("prime_fallback_after", POSITIVE_NUMBER, "a number of seconds > 0",
+        DEFAULT_PRIME_FALLBACK_AFTER),
 ))
 
 TERRAFORM = Section("terraform", (
@@ -308,11 +341,12 @@ HOOK = Section("members.*.hooks[]", (
     # runs of the hook before it fails the deploy (cd.yml's retried post-deploy tests), and
     # the seconds each run may take (killed after; a timed-out run counts as failed)
     Key("attempts", POSITIVE_INTEGER, "an integer >= 1", 1),
-    Key("timeout", POSITIVE_NUMBER, "a number of seconds > 0"),
+    Key("timeout", SECONDS, SECONDS_EXPECTED),
 ))
 
 RELEASE = Section("members.*.releases[]", (
-    Key("name", DNS_NAME, "a release name (lowercase, digits, '-')", "", required=True),
+    Key("name", HELM_RELEASE, f"a release name (lowercase, digits, '-'; at most "
+        f"{HELM_RELEASE_MAX} characters, helm's limit)", "", required=True),
     # a name in the `charts:` table; or, pinned here, a chart name with repo, oci://...,
     # package:NAME, or a local chart directory ./DIR
     Key("chart", STRING, "a chart reference", "", required=True),
@@ -323,7 +357,8 @@ RELEASE = Section("members.*.releases[]", (
     Key("version", ANY_STRING, "an exact version", ""),
     Key("namespace", DNS_NAME, "a namespace", "", required=True),
     # the live helm release name, when it is not `name` (adopting keeps `prod` in `prod`)
-    Key("release", DNS_NAME, "a helm release name (lowercase, digits, '-')"),
+    Key("release", HELM_RELEASE, f"a helm release name (lowercase, digits, '-'; at most "
+        f"{HELM_RELEASE_MAX} characters, helm's limit)"),
     # CustomResourceDefinitions applied (kubectl apply --server-side) before the release
     Key("crds", STRING, "a URL or a file path relative to the config directory"),
     # whole values files for this release, in order (later wins); replaces the layers
@@ -335,7 +370,7 @@ RAMP = Section("members.*.ramp", (
     Key("steps", STEPS, "a list of increasing percentages in (0, 100]", required=True),
     Key("step", STEP_INDEX, "an integer >= -1", required=True),
     Key("to_weight", POSITIVE_WEIGHT, f"a number > 0, at most {MAX_WEIGHT:,}", required=True),
-    Key("hold", STRING, "a duration like 30m", "30m"),
+    Key("hold", DURATION, DURATION_EXPECTED, "30m"),
     Key("started", OPTIONAL_STRING, "a timestamp"),
     Key("last_healthy", OPTIONAL_STRING, "a timestamp"),
     # a rollback pauses the ramp: when, from which step, why (`ramp MEMBER` restarts it)
@@ -414,6 +449,40 @@ SANDBOX = Section("sandbox", (
     Key("aws_endpoint", STRING, "a URL on 127.0.0.1 (the sandbox's moto_server)"),
 ))
 
+# Version rings (`federation-deploy rollout CHART VERSION`): how a new chart version goes
+# through the federation. Ring 0 = `staging` (deployed and verified first), ring 1 = `canary`
+# (one routed member, or `smallest`: the smallest healthy routed one) moved through `shares`
+# of launches with a `hold` at each, judged on the ramp's evidence; ring 2 = every other
+# deployable member, in CD order.
+RINGS = Section("rings", (
+    # default: ci.staging, else the members that are not routed
+    Key("staging", NAMES, "a list of member names"),
+    Key("canary", STRING, "a member name, or `smallest` (the smallest healthy routed member)",
+        "smallest"),
+    Key("shares", STEPS, "a list of increasing percentages in (0, 100]", [5.0, 25.0]),
+    Key("hold", STRING, "a duration like 30m", "30m"),
+    # the key of a member's /versions that reports the chart's version (default: the chart's
+    # name, as BinderHub's /versions reports `binderhub`)
+    Key("versions_key", STRING, "a key of the members' /versions answer"),
+))
+
+# Written by `rollout` in this order while a new chart version goes through the rings: the
+# chart, the version every member had (`from`) and gets (`to`), the ring running, the members
+# that run `to` already (the others are deployed `from` meanwhile), the ring 1 member and its
+# weight before, and, after a failed ring, when and why it was rolled back (paused).
+ROLLOUT = Section("rollout", (
+    Key("chart", STRING, "a name of the charts: table", "", required=True),
+    Key("from", STRING, "an exact version", "", required=True),
+    Key("to", STRING, "an exact version", "", required=True),
+    Key("ring", STEP_INDEX, "an integer from -1 to 2", -1, required=True),
+    Key("upgraded", NAMES, "a list of member names", []),
+    Key("canary", OPTIONAL_STRING, "a member name"),
+    Key("canary_weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}"),
+    Key("started", OPTIONAL_STRING, "a timestamp"),
+    Key("rolled_back", OPTIONAL_STRING, "a sentence: when and why the rollout was rolled back"),
+))
+ROLLOUT_KEYS = ROLLOUT.names
+
 # Written by `federation-deploy freeze` (and removed by `unfreeze`): while `until` is in the
 # future, deploy, ramp (start and --advance) and `traffic set` refuse (exit 2) with the reason,
 # who and the expiry; drain, restore and a ramp's --abort still run (an incident never waits).
@@ -451,9 +520,12 @@ FEDERATION = Section("", (
     Key("redirector", MAPPING, "a mapping", required=True, nested=REDIRECTOR),
     # the weights' generation: every weight change adds one, and the published redirector
     # config carries it too, so that a publish can be a compare-and-swap (traffic/weights.py)
-    Key("generation", NONNEG_INTEGER, "an integer >= 0", 0),
+    # (at most 2**53 - 1: helm reads values as float64, exact only up to there)
+    Key("generation", GENERATION, f"an integer from 0 to {MAX_GENERATION}", 0),
     Key("freeze", MAPPING, "a mapping", nested=FREEZE),
     Key("notifications", MAPPING, "a mapping", nested=NOTIFICATIONS),
     Key("members", MAPPING, "a mapping", required=True, each=MEMBER),
     Key("sandbox", MAPPING, "a mapping", nested=SANDBOX),
+    Key("rings", MAPPING, "a mapping", nested=RINGS),
+    Key("rollout", MAPPING, "a mapping", nested=ROLLOUT),
 ))

@@ -4,6 +4,7 @@ in federation.yaml (globs sorted, {member}/{namespace} substituted, optional fil
 from __future__ import annotations
 
 import glob
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from typing import Any
 
 from federation_deploy.config.gitcrypt import UNLOCK_HINT, is_git_crypt_locked
 from federation_deploy.config.model import Federation, Member, Release, ValuesFile
+from federation_deploy.config.problems import display_path, inside, join_keypath, kind_of, real_path
+from federation_deploy.config.schema import FEDERATION_FILE
 from federation_deploy.errors import ConfigError, Problem
 from federation_deploy.yamlio import LocatedMap, line_of, load_located
 
@@ -43,6 +46,65 @@ def unknown_placeholders(pattern: str, release_level: bool) -> list[str]:
     return [name for name in PLACEHOLDER.findall(pattern) if name not in known]
 
 
+def secret_files(config_dir: Path, members: Mapping[str, Member]) -> frozenset[Path]:
+    """The real paths (links resolved) of every file a secret entry of any member lists: such
+    a file is secret wherever it is listed, and whatever link it is reached by."""
+    found: set[Path] = set()
+    for member in members.values():
+        for entries, namespace in _entry_lists(member):
+            for entry in entries:
+                if entry.secret:
+                    for path in expand(config_dir, substitute(entry.pattern, member.name,
+                                                              namespace)):
+                        real = real_path(path)
+                        if real is not None:
+                            found.add(real)
+    return frozenset(found)
+
+
+def _entry_lists(member: Member) -> list[tuple[tuple[ValuesFile, ...], str | None]]:
+    lists: list[tuple[tuple[ValuesFile, ...], str | None]] = []
+    if member.values is not None:
+        lists.append((member.values, None))
+    lists += [(r.values, r.namespace) for r in member.releases if r.values is not None]
+    return lists
+
+
+def is_secret_file(config_dir: Path, path: Path, secret: frozenset[Path]) -> bool:
+    """Whether path's real path is a secret location: under the config's secrets/ directory,
+    or a file that a secret entry lists (secret_files)."""
+    real, secrets_dir = real_path(path), real_path(config_dir / "secrets")
+    if real is None:
+        return False
+    return real in secret or (secrets_dir is not None and real.is_relative_to(secrets_dir))
+
+
+def link_problem(config_dir: Path, path: Path, listed_secret: bool,
+                 secret: frozenset[Path]) -> str | None:
+    """Why a values file may not be read as listed: its real path is outside the config
+    directory (a link, or a glob through a linked directory, to /etc), or it is a secret
+    file listed as a plain one (a link from config/ into secrets/). None when it may."""
+    if not inside(config_dir, path):
+        real = real_path(path)
+        where = f"reaches {real}" if real is not None else "is a link loop"
+        return (f"{_shown(config_dir, path)} {where}, outside the config directory (links are "
+                "resolved): refused, never read")
+    if not listed_secret and is_secret_file(config_dir, path, secret):
+        real = real_path(path)
+        assert real is not None
+        return (f"{_shown(config_dir, path)} is a secret file ({_shown(config_dir, real)}, "
+                "links resolved) listed as plain values: its values would be shown unredacted; "
+                "list it as a secret (`secret: true`, or under secrets/)")
+    return None
+
+
+def _shown(config_dir: Path, path: Path) -> str:
+    for base in (config_dir, real_path(config_dir)):
+        if base is not None and path.is_relative_to(base):
+            return path.relative_to(base).as_posix()
+    return str(path)
+
+
 def expand(config_dir: Path, pattern: str) -> list[Path]:
     """The files a path or glob names, relative to config_dir, sorted (as deploy.py sorts
     its globs); a plain path names its file when it exists."""
@@ -55,14 +117,21 @@ def expand(config_dir: Path, pattern: str) -> list[Path]:
 def _default_layers(fed: Federation, member: str) -> Iterator[ValuesLayer]:
     # mybinder.org-deploy's order: the more specific layer wins, a member's plain value over a
     # common secret (the first wave put both secret layers above the member's file)
-    yield ValuesLayer("config common", fed.values_file(None), False, False)
-    yield ValuesLayer("secrets common", fed.values_file(None, secret=True), True, False)
-    yield ValuesLayer("config member", fed.values_file(member), False, False)
-    yield ValuesLayer("secrets member", fed.values_file(member, secret=True), True, False)
+    layers = [("config common", fed.values_file(None), False),
+              ("secrets common", fed.values_file(None, secret=True), True),
+              ("config member", fed.values_file(member), False),
+              ("secrets member", fed.values_file(member, secret=True), True)]
+    for name, path, secret in layers:
+        if path.is_file() or path.is_symlink():
+            problem = link_problem(fed.config_dir, path, secret, frozenset())
+            if problem is not None:
+                raise ConfigError.single(_shown(fed.config_dir, path), None, "", problem)
+        yield ValuesLayer(name, path, secret or is_secret_file(fed.config_dir, path, frozenset()),
+                          False)
 
 
 def _listed_layers(fed: Federation, member: Member, entries: tuple[ValuesFile, ...],
-                   namespace: str | None) -> Iterator[ValuesLayer]:
+                   namespace: str | None, secret: frozenset[Path]) -> Iterator[ValuesLayer]:
     whole = namespace is not None
     for index, entry in enumerate(entries):
         pattern = substitute(entry.pattern, member.name, namespace)
@@ -75,7 +144,13 @@ def _listed_layers(fed: Federation, member: Member, entries: tuple[ValuesFile, .
                 raise error
             yield ValuesLayer(f"values[{index}]", fed.config_dir / pattern, True, whole, error)
         for path in found:
-            yield ValuesLayer(f"values[{index}]", path, entry.secret, whole)
+            if not inside(fed.config_dir, path):
+                raise ConfigError.single(entry.location.file, entry.location.line,
+                                         f"values[{index}]",
+                                         str(link_problem(fed.config_dir, path, True, secret)))
+            # secret wherever it is listed: a link to a secret file is censored like it
+            yield ValuesLayer(f"values[{index}]", path,
+                              entry.secret or is_secret_file(fed.config_dir, path, secret), whole)
 
 
 def values_layers(fed: Federation, member: Member, release: Release) -> list[ValuesLayer]:
@@ -83,9 +158,11 @@ def values_layers(fed: Federation, member: Member, release: Release) -> list[Val
     (whole files), else the member's list (sections per release), else the default layers
     values/common < secrets/values/common < values/MEMBER < secrets/values/MEMBER."""
     if release.values is not None:
-        return list(_listed_layers(fed, member, release.values, release.namespace))
+        return list(_listed_layers(fed, member, release.values, release.namespace,
+                                   secret_files(fed.config_dir, fed.members)))
     if member.values is not None:
-        return list(_listed_layers(fed, member, member.values, None))
+        return list(_listed_layers(fed, member, member.values, None,
+                                   secret_files(fed.config_dir, fed.members)))
     return list(_default_layers(fed, member.name))
 
 
@@ -132,6 +209,7 @@ def check_listed_files(
     Plain entries that match nothing are errors; secret ones a warning (a fork's clone may
     have no secrets at all, and --without-secrets does not need them)."""
     result = ListedCheck([], [], set())
+    secret = secret_files(config_dir, members)
     for member in members.values():
         lists: list[tuple[tuple[ValuesFile, ...], Release | None]] = []
         if member.values is not None:
@@ -155,6 +233,11 @@ def check_listed_files(
                             entry.location.file, entry.location.line, f"values[{index}]",
                             message + " (mark it `optional: true` if it may be absent)"))
                 for path in found:
+                    problem = link_problem(config_dir, path, entry.secret, secret)
+                    if problem is not None:
+                        result.problems.append(Problem(entry.location.file, entry.location.line,
+                                                       f"values[{index}]", problem))
+                        continue  # never read: neither parsed nor shown
                     _check_file(path, member, release, documents, result, display)
     return result
 
@@ -191,3 +274,78 @@ def _check_file(path: Path, member: Member, release: Release | None,
         elif value is not None and not isinstance(value, LocatedMap):
             result.problems.append(Problem(shown, line_of(data, key), str(key),
                                            "expected a mapping of Helm values"))
+
+
+def check_values_files(
+    config_dir: Path, members: Mapping[str, Member], documents: dict[Path, Any],
+    locked: set[Path], warnings: list[str],
+) -> list[Problem]:
+    """Values files are keyed by release name; an unknown member file or release key is an
+    error (a typo there would otherwise silently deploy nothing)."""
+    problems: list[Problem] = []
+    all_releases = {r.name for m in members.values() for r in m.releases}
+    for secret in (False, True):
+        base = config_dir / "secrets" / "values" if secret else config_dir / "values"
+        if not base.is_dir():
+            continue
+        for path in sorted(base.glob("*.yaml")):
+            if path.name.endswith(".example.yaml"):
+                continue
+            stem = path.stem
+            display = display_path(path)
+            link = link_problem(config_dir, path, secret, frozenset())
+            if link is not None:  # a link out of the repository, or into secrets/
+                problems.append(Problem(display, None, "", link))
+                continue
+            if is_git_crypt_locked(path):
+                locked.add(path)  # never parsed (a render that needs it stops); warned once
+                continue
+            if stem != "common" and stem not in members:
+                problems.append(Problem(display, None, "",
+                                        f"no member named {stem!r} in {FEDERATION_FILE}"))
+                continue
+            allowed = all_releases if stem == "common" else {r.name for r in members[stem].releases}
+            try:
+                data = load_located(path, display)
+            except ConfigError as exc:
+                problems += exc.problems
+                continue
+            documents[path] = data
+            if data is None:
+                continue
+            if not isinstance(data, LocatedMap):
+                problems.append(Problem(display, 1, "", f"expected a mapping of release names "
+                                        f"to values, got {kind_of(data, secret)}"))
+                continue
+            problems += non_finite_numbers(data, display, "", secret)
+            for key, value in data.items():
+                if key not in allowed:
+                    owner = "any member" if stem == "common" else f"member {stem!r}"
+                    known = (f"releases: {', '.join(sorted(allowed))}" if allowed
+                             else "it has no releases")
+                    problems.append(Problem(display, line_of(data, key), str(key),
+                                            f"not a release of {owner} ({known})"))
+                elif value is not None and not isinstance(value, LocatedMap):
+                    problems.append(Problem(
+                        display, line_of(data, key), str(key),
+                        f"expected a mapping of Helm values, got {kind_of(value, secret)}"))
+    return problems
+
+
+def non_finite_numbers(node: Any, display: str, keypath: str, secret: bool) -> list[Problem]:
+    """.inf and .nan in values: helm's JSON cannot carry them (and nothing means them)."""
+    problems: list[Problem] = []
+    items: list[tuple[Any, Any]] = []
+    if isinstance(node, dict):
+        items = list(node.items())
+    elif isinstance(node, list):
+        items = list(enumerate(node))
+    for key, value in items:
+        path = f"{keypath}[{key}]" if isinstance(node, list) else join_keypath(keypath, str(key))
+        if isinstance(value, float) and not math.isfinite(value):
+            shown = "a secret value" if secret else repr(value)
+            problems.append(Problem(display, line_of(node, key), path,
+                                    f"expected a finite number, got {shown}"))
+        elif isinstance(value, dict | list):
+            problems += non_finite_numbers(value, display, path, secret)
+    return problems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -13,6 +13,8 @@ import requests
 
 from federation_deploy.config import Member
 from federation_deploy.errors import VerificationError
+from federation_deploy.health import http
+from federation_deploy.health.http import HttpAnswer
 from federation_deploy.health.verdict import (
     DEFAULT_POD_HEADROOM,
     HealthVerdict,
@@ -21,14 +23,6 @@ from federation_deploy.health.verdict import (
 )
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class HttpAnswer:
-    """What a GET returned, reduced to what the checks read."""
-
-    status: int
-    text: str
 
 
 Fetch = Callable[[str, float], HttpAnswer]
@@ -67,10 +61,10 @@ _HEADERS = {"Accept": "application/json", "Connection": "close"}
 
 
 def http_get(url: str, timeout: float) -> HttpAnswer:
-    """GET url with a timeout (requests raises on connection problems): the one HTTP client
-    of member probes (verify, the ramp's health gate, the sandbox)."""
-    response = requests.get(url, timeout=timeout, headers=_HEADERS)
-    return HttpAnswer(response.status_code, response.text)
+    """GET url, the whole answer within `timeout` seconds in all (health.http: a body that
+    trickles fails as a timeout), requests raising on connection problems: the one HTTP
+    client of member probes (verify, the ramp's health gate, the sandbox)."""
+    return http.get(url, timeout, headers=_HEADERS)
 
 
 def _get_json(member: str, what: str, url: str, timeout: float, fetch: Fetch) -> tuple[int, Any]:
@@ -93,6 +87,8 @@ def _get_json(member: str, what: str, url: str, timeout: float, fetch: Fetch) ->
 def _one_line(exc: BaseException) -> str:
     """requests' messages nest three exceptions deep: say what happened in a few words."""
     text = str(exc)
+    if isinstance(exc, http.DeadlineExceeded):
+        return str(exc)
     if isinstance(exc, requests.Timeout):
         return "timed out"
     for marker, said in (("Failed to resolve", "cannot resolve the host name"),
@@ -220,10 +216,12 @@ def check_member_health(
     versions_url: str | None = None,
     prime_versions_url: str | None = None,
     fetch: Fetch = http_get,
+    accepted_versions: Mapping[str, Sequence[str]] | None = None,
 ) -> CheckResult:
     """One look at a member (the ramp's health gate): its /health, and its /versions when
-    versions_url is given (equal to the prime's at prime_versions_url), judged by the one
-    verdict the redirector applies. Never raises: a member that cannot be asked fails."""
+    versions_url is given (equal to the prime's at prime_versions_url, or during a rollout
+    within accepted_versions), judged by the one verdict the redirector applies. Never
+    raises: a member that cannot be asked fails."""
     try:
         answer = fetch(health_url, timeout)
     except requests.RequestException as exc:
@@ -233,7 +231,8 @@ def check_member_health(
         body = json.loads(answer.text)
     verdict = judge_health(answer.status, body, pod_headroom)
     if versions_url is not None:
-        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout, fetch)
+        verdict = verdict & _versions_verdict(versions_url, prime_versions_url, timeout, fetch,
+                                              accepted_versions)
     if verdict.healthy:
         return CheckResult(True, f"{health_url}: ok")
     status = f" HTTP {answer.status}" if answer.status != 200 else ""
@@ -243,7 +242,8 @@ def check_member_health(
 
 
 def _versions_verdict(url: str, prime_url: str | None, timeout: float,
-                      fetch: Fetch) -> HealthVerdict:
+                      fetch: Fetch, accepted: Mapping[str, Sequence[str]] | None = None
+                      ) -> HealthVerdict:
     try:
         versions = _json_of(url, timeout, fetch)
     except ValueError as exc:
@@ -253,7 +253,7 @@ def _versions_verdict(url: str, prime_url: str | None, timeout: float,
         # an unreadable prime allows every member its own versions, as in the redirector
         with contextlib.suppress(ValueError):
             prime = _json_of(prime_url, timeout, fetch)
-    return judge_versions(versions, prime if isinstance(prime, dict) else None)
+    return judge_versions(versions, prime if isinstance(prime, dict) else None, accepted)
 
 
 def _json_of(url: str, timeout: float, fetch: Fetch) -> Any:

@@ -7,7 +7,7 @@ here is one the redirector keeps in rotation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,12 +75,13 @@ def judge_health(status: int, body: Any, pod_headroom: int = DEFAULT_POD_HEADROO
     return HealthVerdict(healthy, tuple(failing), tuple(problems))
 
 
-def judge_versions(versions: Any, prime_versions: Mapping[str, Any] | None = None
-                   ) -> HealthVerdict:
-    """A /versions answer: a JSON object, equal to the prime's when the prime's is given."""
+def judge_versions(versions: Any, prime_versions: Mapping[str, Any] | None = None,
+                   accepted: Mapping[str, Sequence[str]] | None = None) -> HealthVerdict:
+    """A /versions answer: a JSON object, equal to the prime's when the prime's is given
+    (during a rollout: within its accepted set, the redirector's rule)."""
     if not isinstance(versions, dict):
         return HealthVerdict(False, (), ("/versions did not answer a JSON object",))
-    mismatch = evaluate_versions(versions, prime_versions)
+    mismatch = evaluate_versions(versions, prime_versions, accepted)
     if mismatch:
         return HealthVerdict(False, (REASON_VERSIONS,), (mismatch,))
     return HealthVerdict(True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import signal
+import time
 from collections.abc import Callable
 from email.utils import formatdate
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import tornado.web
 from tornado.httpclient import AsyncHTTPClient
 from tornado.httpserver import HTTPServer
+from tornado.httputil import HTTPMessageDelegate, HTTPServerRequest
 from tornado.log import access_log
 from tornado.netutil import bind_sockets
 
@@ -25,8 +28,9 @@ from federation_deploy.redirector.config import (
     load_config,
     loads_config,
 )
-from federation_deploy.redirector.handlers import routes
+from federation_deploy.redirector.handlers import LaunchRedirect, launch_target_ok, routes
 from federation_deploy.redirector.health_checks import (
+    CHECK_CONNECTIONS,
     Clock,
     Fetch,
     FetchResponse,
@@ -44,13 +48,17 @@ from federation_deploy.redirector.routing import (
     cache_key,
     route,
 )
-from federation_deploy.redirector.sticky import StickyRamp
+from federation_deploy.redirector.sticky import DEFAULT_LAG, StickyRamp
 
 log = logging.getLogger("federation_deploy.redirector")
 
 GOLDEN = 0.6180339887498949  # 1/phi: the Weyl step with the most even spread of [0, 1)
 # reasons of launches the routing chose itself (no cookie, not the all-unhealthy fallback)
 _CHOSEN_BY_ROUTING = frozenset((REASON_RENDEZVOUS, REASON_RAMP))
+# The sticky ramp's planning runs between requests in slices of this many seconds, and looks
+# for work this often when it has none.
+PLAN_SLICE = 0.0005
+PLAN_IDLE = 0.01
 
 
 class LaunchDraws:
@@ -166,6 +174,7 @@ class Redirector:
         self.metrics = Metrics()
         self.in_flight = 0
         self._expires: tuple[int, str] = (0, "")
+        self._date: tuple[int, str] = (0, "")
         self._given_fetch = fetch
         self._fetch = fetch
         self._check_client: AsyncHTTPClient | None = None
@@ -180,7 +189,7 @@ class Redirector:
             retry_delay=retry_delay,
             on_change=self.rebuild_table,
         )
-        self.ramp = sticky_ramp if sticky_ramp is not None else StickyRamp()
+        self.ramp = sticky_ramp if sticky_ramp is not None else StickyRamp(lag=DEFAULT_LAG)
         self.table: RoutingTable = build_table(
             config.hosts, frozenset(), config.load_balancer, config.ramp_policy
         )
@@ -205,12 +214,14 @@ class Redirector:
             return
         self.started = True
         if self._fetch is None:
-            self._check_client = AsyncHTTPClient(force_instance=True, max_clients=32)
+            self._check_client = AsyncHTTPClient(force_instance=True,
+                                                 max_clients=CHECK_CONNECTIONS)
             self._fetch = tornado_fetch(self._check_client)
         self.monitor.start()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._plan_between_requests(), name="ramp-planner"))
         if self.watcher is not None:
             self.watcher.poll()
-            loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self._watch_config(), name="config-watcher"))
 
     async def stop(self) -> None:
@@ -239,6 +250,26 @@ class Redirector:
         if self._proxy_client is None:
             self._proxy_client = AsyncHTTPClient(force_instance=True, max_clients=64)
         return self._proxy_client
+
+    async def _plan_between_requests(self) -> None:
+        """The sticky ramp's estimate and checks, off the launch path (see StickyRamp).
+
+        Real time, not self.clock: this shares the CPU with requests, it is no timed hold.
+        """
+        ramp = self.ramp
+        while True:
+            if ramp.pending:
+                # longer slices once half the lag is gone: a check left to its due launch
+                # would be done inside that request, all at once
+                urgent = ramp.due_in < ramp.lag // 2
+                try:
+                    ramp.work(PLAN_SLICE * (4 if urgent else 1))
+                except Exception:
+                    log.exception("ramp planning crashed; the plan in force stays")
+                    await asyncio.sleep(PLAN_IDLE)
+                await asyncio.sleep(0)
+            else:
+                await asyncio.sleep(PLAN_IDLE)
 
     # config --------------------------------------------------------------------------------
 
@@ -273,12 +304,14 @@ class Redirector:
     def rebuild_table(self) -> None:
         config = self.config
         table = build_table(
-            config.hosts, self.monitor.healthy(), config.load_balancer, config.ramp_policy
+            config.hosts, self.monitor.healthy(), config.load_balancer, config.ramp_policy,
+            last_resort=self.monitor.reference.name,
         )
         if table.fallback and not self.table.fallback and any(
             s.checked for s in self.monitor.statuses().values()
         ):
-            log.warning("no member is healthy: sending every launch to the prime(s)")
+            log.warning("no member is healthy: sending every launch to %s",
+                        ", ".join(c.name for c in table.candidates))
         self.ramp.set_table(table)
         self.table = table
 
@@ -287,8 +320,16 @@ class Redirector:
         if choice.reason in _CHOSEN_BY_ROUTING:
             # a launch the routing chose (no cookie, no fallback): it counts for popularity,
             # under either ramp policy, so that a ramp that starts finds the estimate warm
-            self.ramp.observe(cache_key(path))
+            self.ramp.count(cache_key(path))
         return choice
+
+    def http_date(self) -> str:
+        """The Date header of now, formatted once a second."""
+        now = int(time.time())
+        cached = self._date
+        if cached[0] != now:
+            cached = self._date = (now, formatdate(now, usegmt=True))
+        return cached[1]
 
     def cookie_lifetime(self) -> tuple[int, str]:
         """(Max-Age, Expires) of the `host` cookie; the date is formatted once a second."""
@@ -309,7 +350,7 @@ class Redirector:
         others = [h for h in self.config.hosts if h.name in healthy]
         if others:
             return max(others, key=lambda h: h.weight)
-        return primes[0]
+        return self.config.host(self.monitor.reference.name) or primes[0]
 
     def active_hosts(self) -> dict[str, dict[str, Any]]:
         healthy = self.monitor.healthy()
@@ -320,6 +361,8 @@ class Redirector:
         return {
             "ok": True,
             "fallback": self.table.fallback,
+            # the versions reference and last resort: the prime, or who acts for it and why
+            "reference": self.monitor.reference.as_json(),
             "config_reload_ok": self.metrics.last_reload_ok,
             "members": {
                 name: {"healthy": s.healthy, "reason": s.reason, "message": s.message}
@@ -347,6 +390,8 @@ def describe_change(old: RedirectorConfig, new: RedirectorConfig) -> str:
         parts.append(f"ramp policy {new.ramp_policy}")
     if old.generation != new.generation:
         parts.append(f"generation {old.generation} -> {new.generation}")
+    if old.accepted_versions != new.accepted_versions:
+        parts.append(f"accepted versions {dict(new.accepted_versions or {})}")
     return ", ".join(parts) or "no effective change"
 
 
@@ -372,7 +417,10 @@ def _maybe(weight: float | None) -> str:
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Access log: errors loudly, the thousands of redirects per second only at debug level."""
-    status = handler.get_status()
+    log_answer(handler.request, handler.get_status())
+
+
+def log_answer(request: HTTPServerRequest, status: int) -> None:
     if status >= 500:
         level = logging.ERROR
     elif status >= 400:
@@ -380,7 +428,6 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     else:
         level = logging.DEBUG
     if access_log.isEnabledFor(level):
-        request = handler.request
         access_log.log(
             level, "%d %s %s (%s) %.1fms", status, request.method, request.uri,
             request.remote_ip, 1000 * request.request_time(),
@@ -398,6 +445,16 @@ class RedirectorApplication(tornado.web.Application):
         self.redirector = redirector
         super().__init__(routes(redirector), log_function=log_request, compress_response=False)
 
+    # tornado types the result as its own delegate; its router takes any HTTPMessageDelegate
+    def find_handler(  # type: ignore[override]
+        self, request: HTTPServerRequest, **kwargs: Any
+    ) -> HTTPMessageDelegate:
+        """Launches (GET /build/... with a well-formed target) skip the RequestHandler."""
+        if (request.method == "GET" and request.path.startswith("/build/")
+                and launch_target_ok(request.uri)):
+            return LaunchRedirect(self.redirector, request, log_answer)
+        return super().find_handler(request, **kwargs)
+
     def start(self) -> None:
         self.redirector.start()
 
@@ -409,6 +466,11 @@ class RedirectorApplication(tornado.web.Application):
         server = super().listen(port, address, **kwargs)
         self.start()
         return server
+
+
+# What stops the redirector gracefully: SIGHUP too (a closed terminal), as everywhere in the
+# package (signals.TERMINATING; the redirector imports nothing of the package)
+_STOPPING = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 def make_app(
@@ -475,6 +537,10 @@ async def _serve(
     on_listening: Callable[[int], None] | None,
 ) -> None:
     app = make_app(config, config_path=config_path)
+    # what start-up built lives as long as the process: out of the collector's sight, a full
+    # collection walks only what requests allocate (a pause of a few ms otherwise)
+    gc.collect()
+    gc.freeze()
     server = HTTPServer(app, xheaders=True)
     sockets = bind_sockets(port, address)
     server.add_sockets(sockets)
@@ -482,7 +548,7 @@ async def _serve(
     app.start()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in _STOPPING:
         loop.add_signal_handler(signum, stopping.set)
     log.info(
         "federation redirector listening on http://%s:%d (members: %s; primes: %s)",
@@ -501,7 +567,7 @@ async def _serve(
             await asyncio.sleep(0.05)
         await server.close_all_connections()
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in _STOPPING:
             loop.remove_signal_handler(signum)
         await app.stop()
     log.info("federation redirector stopped")

@@ -30,6 +30,9 @@ DEFAULT_CHECK_TIMEOUT = 2.0
 DEFAULT_CHECK_FAILED_PERIOD = 300.0
 DEFAULT_POD_HEADROOM = 10
 DEFAULT_HOST_COOKIE_AGE_HOURS = 4.0
+# seconds the prime may be unhealthy before the healthiest highest-weight member acts as the
+# versions reference and last resort (reference.py); it acts until the prime recovers
+DEFAULT_PRIME_FALLBACK_AFTER = 600.0
 
 # A member URL ends up verbatim in a Location header and in the `host` cookie's value, so it is
 # restricted to characters that cannot break out of either.
@@ -117,6 +120,10 @@ class RedirectorConfig:
     # the weights' generation the deploy side published (None in a config from before it, or
     # written by hand); reported in /active_hosts so a writer can see what is served
     generation: int | None = None
+    # while a rollout's rings run: /versions key -> the versions a member may report there
+    # (either side of the rollout); None: every member's /versions must equal the prime's
+    accepted_versions: Mapping[str, tuple[str, ...]] | None = None
+    prime_fallback_after: float = DEFAULT_PRIME_FALLBACK_AFTER
 
     def host(self, name: str) -> HostConfig | None:
         for host in self.hosts:
@@ -131,7 +138,7 @@ class RedirectorConfig:
 
 _TOP_KEYS = {
     "hosts", "check", "load_balancer", "pod_headroom", "host_cookie_age_hours", "ramp_policy",
-    "generation",
+    "generation", "accepted_versions", "prime_fallback_after",
 }
 _HOST_KEYS = {"url", "weight", "prime", "ramp", "final_weight", "health", "versions"}
 _CHECK_KEYS = {"period", "jitter", "retries", "timeout", "failed_period"}
@@ -164,14 +171,21 @@ def _number(value: Any, key: str, *, minimum: float, strict: bool = False) -> fl
     return float(value)
 
 
-def _integer(value: Any, key: str, *, minimum: int) -> int:
+def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RedirectorConfigError(key, f"expected an integer, got {_kind(value)}")
     if value < minimum:
         raise RedirectorConfigError(key, f"expected an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise RedirectorConfigError(key, f"expected an integer <= {maximum}, got {value!r}")
     return value
+
+
+# The largest generation: helm reads values as JSON into float64, exact up to 2**53; above
+# it a published generation would come back rounded (and the compare-and-swap be wrong).
+MAX_GENERATION = 2**53 - 1
 
 
 def _boolean(value: Any, key: str) -> bool:
@@ -202,6 +216,27 @@ def member_url_problem(value: str) -> str | None:
         return ("unexpected characters in URL (no user:password@, spaces, quotes or "
                 "non-ASCII host)")
     return None
+
+
+def url_identity(url: str) -> str:
+    """What makes two member URLs the same member: scheme and host without case, the path
+    without trailing slashes (https://OVH2.mybinder.org/ is https://ovh2.mybinder.org)."""
+    parts = urlsplit(url.strip().rstrip("/"))
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path}"
+
+
+def same_urls(urls: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, earlier name) for each member whose URL is an earlier member's (url_identity).
+    The one check of duplicate URLs: the redirector's loader and the deploy side's validate."""
+    seen: dict[str, str] = {}
+    found: list[tuple[str, str]] = []
+    for name, url in urls.items():
+        identity = url_identity(url)
+        if identity in seen:
+            found.append((name, seen[identity]))
+        else:
+            seen[identity] = name
+    return found
 
 
 def _url(value: Any, key: str) -> str:
@@ -313,15 +348,14 @@ def parse_config(data: Any) -> RedirectorConfig:
         # last resort, it just receives no launches while anything else is healthy.
         hosts.append(host)
 
-    seen: dict[str, str] = {}
-    for host in hosts:
-        if host.url in seen:
-            raise RedirectorConfigError(
-                f"hosts.{host.name}.url",
-                f"{host.url} is also the url of {seen[host.url]!r} (the cookie could not tell "
-                "them apart)",
-            )
-        seen[host.url] = host.name
+    urls = {h.name: h.url for h in hosts}
+    for name, other in same_urls(urls):
+        raise RedirectorConfigError(
+            f"hosts.{name}.url",
+            f"{urls[name]} is also the url of {other!r} "
+            "(trailing slashes and the host's case aside: the cookie could not tell them "
+            "apart)",
+        )
     if not hosts:
         raise RedirectorConfigError("hosts", "no host left after dropping null and weight-0 hosts")
     if not any(h.prime for h in hosts):
@@ -344,6 +378,7 @@ def parse_config(data: Any) -> RedirectorConfig:
     headroom = root.get("pod_headroom")
     cookie_age = root.get("host_cookie_age_hours")
     generation = root.get("generation")
+    fallback_after = root.get("prime_fallback_after")
     return RedirectorConfig(
         hosts=tuple(hosts),
         check=_parse_check(root.get("check"), ignored),
@@ -361,8 +396,29 @@ def parse_config(data: Any) -> RedirectorConfig:
         ramp_policy=ramp_policy,
         dropped=tuple(dropped),
         ignored_keys=tuple(ignored),
-        generation=None if generation is None else _integer(generation, "generation", minimum=0),
+        generation=None if generation is None else _integer(generation, "generation", minimum=0,
+                                                            maximum=MAX_GENERATION),
+        accepted_versions=_parse_accepted(root.get("accepted_versions")),
+        prime_fallback_after=(
+            DEFAULT_PRIME_FALLBACK_AFTER
+            if fallback_after is None
+            else _number(fallback_after, "prime_fallback_after", minimum=0, strict=True)
+        ),
     )
+
+
+def _parse_accepted(raw: Any) -> Mapping[str, tuple[str, ...]] | None:
+    """`accepted_versions: {binderhub: [OLD, NEW]}` (published while a rollout's rings run)."""
+    if raw is None:
+        return None
+    accepted: dict[str, tuple[str, ...]] = {}
+    for key, values in _mapping(raw, "accepted_versions").items():
+        if not isinstance(values, list) or not values \
+                or not all(isinstance(v, str) and v for v in values):
+            raise RedirectorConfigError(f"accepted_versions.{key}",
+                                        "expected a non-empty list of version strings")
+        accepted[str(key)] = tuple(values)
+    return accepted or None
 
 
 def loads_config(text: str, source: str | None = None) -> RedirectorConfig:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 POD_QUOTA = "Pod quota"  # the BinderHub /health check that carries total_pods and quota
@@ -13,15 +14,38 @@ REASON_VERSIONS = "versions"
 REASON_HEALTH = "health"
 
 
-def evaluate_versions(versions: Any, reference: Any) -> str | None:
+def evaluate_versions(versions: Any, reference: Any,
+                      accepted: Mapping[str, Sequence[str]] | None = None) -> str | None:
     """None when versions match the prime's (or no prime versions are known yet), else why not.
 
     Without the prime's versions every member is allowed its own, as mybinder does, so that an
-    unreachable prime does not take the whole federation out of rotation.
+    unreachable prime does not take the whole federation out of rotation. With accepted (a
+    rollout's published set), a key listed there may hold any accepted version (see
+    accepted_mismatch); the other keys must still equal the prime's.
     """
+    if accepted:
+        return accepted_mismatch(versions, reference, accepted)
     if reference is None or versions == reference:
         return None
     return f"versions {versions} differ from the prime's {reference}"
+
+
+def accepted_mismatch(versions: Any, reference: Any,
+                      accepted: Mapping[str, Sequence[str]]) -> str | None:
+    """While a rollout runs: each accepted key must report one of its accepted versions (a
+    member on a third version is dropped, whatever the prime runs); every other key equals
+    the prime's, when the prime's are known."""
+    if not isinstance(versions, Mapping):
+        return f"versions {versions} are not an object"
+    for key, allowed in accepted.items():
+        if versions.get(key) not in allowed:
+            return (f"{key} {versions.get(key)!r} is not an accepted version during the "
+                    f"rollout ({', '.join(allowed)})")
+    if isinstance(reference, Mapping):
+        for key in dict.fromkeys([*versions, *reference]):
+            if key not in accepted and versions.get(key) != reference.get(key):
+                return f"versions {versions} differ from the prime's {reference} in {key!r}"
+    return None
 
 
 def evaluate_health(

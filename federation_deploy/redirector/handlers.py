@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import tornado
 from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.httputil import HTTPHeaders
+from tornado.httputil import (
+    HTTPHeaders,
+    HTTPMessageDelegate,
+    HTTPServerRequest,
+    ResponseStartLine,
+)
 from tornado.web import HTTPError, RedirectHandler, RequestHandler
 
 from federation_deploy.redirector.metrics import CONTENT_TYPE, render_metrics
@@ -47,28 +54,89 @@ class BaseHandler(RequestHandler):
 
 
 class BuildRedirectHandler(BaseHandler):
-    """/build/...: 307 to a member, remembered in the `host` cookie."""
+    """/build/...: 307 to a member, remembered in the `host` cookie.
+
+    A GET with a well-formed target is answered by LaunchRedirect (the same answer without
+    a RequestHandler); this handler answers the rest: other methods (405), bad targets (400).
+    """
 
     def set_default_headers(self) -> None:
-        # mybinder's headers: the launch page calls /build/ from the browser with fetch()
-        self.set_header("Access-Control-Allow-Origin", "*")
-        self.set_header("Access-Control-Allow-Headers", "cache-control")
+        for name, value in CORS_HEADERS:
+            self.set_header(name, value)
 
     def get(self) -> None:
-        redirector = self.redirector
-        path = self.request.path
-        choice = redirector.route(path, self.get_cookie(HOST_COOKIE))
-        target = member_target(choice.url, self.request.uri)
-        if target is None:
+        if not launch_target_ok(self.request.uri):
             raise HTTPError(400, "malformed request target")
-        redirector.metrics.count_redirect(choice.name, choice.reason)
-        max_age, expires = redirector.cookie_lifetime()
-        self.add_header(
-            "Set-Cookie",
-            host_cookie(choice.url, cookie_path(path), expires, max_age,
-                        secure=self.request.protocol == "https"),
-        )
-        self.redirect(target, status=307)
+        location, cookie = launch_redirect(self.redirector, self.request)
+        self.add_header("Set-Cookie", cookie)
+        self.redirect(location, status=307)
+
+
+# mybinder's headers: the launch page calls /build/ from the browser with fetch()
+CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Allow-Headers", "cache-control"))
+
+
+def launch_target_ok(uri: str) -> bool:
+    """True when any member URL + uri stays on that member (see routing.member_target)."""
+    return member_target("", uri) is not None
+
+
+def launch_redirect(redirector: Redirector, request: HTTPServerRequest) -> tuple[str, str]:
+    """(Location, Set-Cookie) of a launch whose target passed launch_target_ok; counted."""
+    path = request.path
+    morsel = request.cookies.get(HOST_COOKIE) if "Cookie" in request.headers else None
+    choice = redirector.route(path, morsel.value if morsel is not None else None)
+    redirector.metrics.count_redirect(choice.name, choice.reason)
+    max_age, expires = redirector.cookie_lifetime()
+    cookie = host_cookie(choice.url, cookie_path(path), expires, max_age,
+                         secure=request.protocol == "https")
+    return choice.url + request.uri, cookie
+
+
+class LaunchRedirect(HTTPMessageDelegate):
+    """A GET /build/... answered straight on the HTTP connection: the 307 and the headers
+    BuildRedirectHandler's answer has (tornado's defaults, CORS, Location, Set-Cookie).
+
+    Launches are the redirector's load: a RequestHandler per launch (its set-up, its
+    coroutine task, the router's regular expressions) cost a third of the CPU of a launch.
+    """
+
+    def __init__(self, redirector: Redirector, request: HTTPServerRequest,
+                 log_launch: Callable[[HTTPServerRequest, int], None]) -> None:
+        self.redirector = redirector
+        self.request = request
+        self.log_launch = log_launch
+
+    def data_received(self, chunk: bytes) -> None:
+        pass  # a GET's body (there should be none) is not read, as RequestHandler does
+
+    def finish(self) -> None:
+        request = self.request
+        connection = request.connection
+        assert connection is not None
+        try:
+            location, cookie = launch_redirect(self.redirector, request)
+        except Exception:
+            log.exception("launch %s failed", request.uri)
+            status, reason = 500, "Internal Server Error"
+            extra: tuple[tuple[str, str], ...] = ()
+        else:
+            status, reason = 307, "Temporary Redirect"
+            extra = (("Location", location), ("Set-Cookie", cookie))
+        headers = HTTPHeaders()
+        headers["Server"] = SERVER_HEADER
+        headers["Content-Type"] = "text/html; charset=UTF-8"
+        headers["Date"] = self.redirector.http_date()
+        for name, value in (*CORS_HEADERS, *extra):
+            headers[name] = value
+        headers["Content-Length"] = "0"
+        connection.write_headers(ResponseStartLine("HTTP/1.1", status, reason), headers)
+        connection.finish()
+        self.log_launch(request, status)
+
+
+SERVER_HEADER = f"TornadoServer/{tornado.version}"
 
 
 def host_cookie(url: str, path: str, expires: str, max_age: int, secure: bool) -> str:
@@ -137,8 +205,12 @@ class ActiveHostsHandler(BaseHandler):
     and beside it the `generation` of the config served (null when the config has none)."""
 
     def get(self) -> None:
+        accepted = self.redirector.config.accepted_versions
         self.write_json({"active_hosts": self.redirector.active_hosts(),
-                         "generation": self.redirector.config.generation})
+                         "generation": self.redirector.config.generation,
+                         # a rollout's accepted set while its rings run (absent otherwise)
+                         **({"accepted_versions": {k: list(v) for k, v in accepted.items()}}
+                            if accepted else {})})
 
 
 class RampPoolHandler(BaseHandler):
@@ -155,6 +227,7 @@ class RampPoolHandler(BaseHandler):
             raise HTTPError(400, "final_weight and n must be numbers") from None
         table = self.redirector.table
         others = [c for c in table.sticky if c.name != member]
+        self.redirector.ramp.settle()  # the launches counted so far, in the estimate
         top = pool_top(self.redirector.ramp.popularity, member, others, final_weight, count)
         self.write_json({"member": member, "repositories": [
             # a GitHub key has no ref (every ref of a repository is one key): warm HEAD
@@ -173,6 +246,7 @@ class HealthHandler(BaseHandler):
 class MetricsHandler(BaseHandler):
     def get(self) -> None:
         redirector = self.redirector
+        redirector.ramp.settle()  # the launches counted so far, in the estimate
         self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(
             render_metrics(
@@ -182,6 +256,7 @@ class MetricsHandler(BaseHandler):
                 redirector.table,
                 redirector.monitor.check_counts,
                 redirector.ramp,
+                redirector.monitor.reference,
             )
         )
 

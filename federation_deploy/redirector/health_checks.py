@@ -9,7 +9,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +25,13 @@ from federation_deploy.redirector.criteria import (
     evaluate_health,
     evaluate_versions,
 )
+from federation_deploy.redirector.reference import (
+    HEALTHY,
+    UNFIT,
+    VERSIONS_ONLY,
+    Reference,
+    ReferenceKeeper,
+)
 
 __all__ = [
     "POD_QUOTA", "REASON_HEALTH", "REASON_UNCHECKED", "REASON_UNREACHABLE", "REASON_VERSIONS",
@@ -32,6 +39,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("federation_deploy.redirector.health_checks")
+
+# Health-check requests in flight at once: the check client's connections (app.py). More
+# would wait in tornado's own queue, where the wait counts against the request's timeout
+# ("Timeout in request queue"): 2,000 members checked at once failed a third of them.
+CHECK_CONNECTIONS = 32
 
 
 # The redirector's own clock, not durations.Clock: it is async (the tornado loop must not block)
@@ -68,7 +80,9 @@ Fetch = Callable[[str, float], Awaitable[FetchResponse]]
 
 
 def tornado_fetch(client: AsyncHTTPClient) -> Fetch:
-    """A Fetch over a tornado AsyncHTTPClient: (url, timeout) -> FetchResponse."""
+    """A Fetch over a tornado AsyncHTTPClient: (url, timeout) -> FetchResponse. tornado's
+    request_timeout bounds the whole request (connect, headers and body), not one read: a
+    member that trickles its answer fails at `timeout` (tested)."""
 
     async def fetch(url: str, timeout: float) -> FetchResponse:
         try:
@@ -93,6 +107,7 @@ class CheckResult:
     message: str = ""
     checks: Mapping[str, bool] = field(default_factory=dict)  # "versions" and each service
     versions: Any = None  # what /versions answered, None when it did not answer valid JSON
+    health_ok: bool = False  # /health passed (whatever the versions): reference.py ranks it
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class MemberStatus:
     reason: str = REASON_UNCHECKED
     message: str = "not checked yet"
     checks: Mapping[str, bool] = field(default_factory=dict)
+    health_ok: bool = False
 
 
 def next_check_delay(healthy: bool, check: CheckConfig, u: float) -> float:
@@ -141,12 +157,14 @@ async def check_member(
     pod_headroom: int,
     reference_versions: Any,
     fetch: Fetch,
+    accepted_versions: Mapping[str, Sequence[str]] | None = None,
     clock: Clock,
     retry_delay: float = 1.0,
 ) -> CheckResult:
     """Check one member once: GET /versions and /health (concurrently), one request each.
 
-    `reference_versions` is the prime's /versions (None for a prime itself, or when unknown).
+    `reference_versions` is the prime's /versions (None for a prime itself, or when unknown);
+    `accepted_versions` a rollout's published set (None for a prime itself, or no rollout).
     """
 
     async def get(url: str) -> FetchResponse:
@@ -171,7 +189,7 @@ async def check_member(
             failures.append((REASON_VERSIONS, f"/versions answered HTTP {got_versions.code}"))
         else:
             versions = body
-            mismatch = evaluate_versions(body, reference_versions)
+            mismatch = evaluate_versions(body, reference_versions, accepted_versions)
             if mismatch:
                 failures.append((REASON_VERSIONS, mismatch))
         checks[REASON_VERSIONS] = not failures
@@ -179,20 +197,23 @@ async def check_member(
         checks[REASON_VERSIONS] = False
         failures.append((REASON_UNREACHABLE, str(got_versions)))
 
+    health_ok = False
     if isinstance(got_health, FetchResponse):
         oks, failed, message = evaluate_health(got_health.code, _json(got_health), pod_headroom)
         checks.update(oks)
         if failed is not None:
             failures.append((failed, message))
+        health_ok = failed is None
     else:
         failures.append((REASON_UNREACHABLE, str(got_health)))
 
     if not failures:
-        return CheckResult(True, checks=checks, versions=versions)
+        return CheckResult(True, checks=checks, versions=versions, health_ok=True)
     # an unreachable member is reported as such even if the other endpoint answered
     failures.sort(key=lambda f: f[0] != REASON_UNREACHABLE)
     reason, message = failures[0]
-    return CheckResult(False, reason, message, checks, versions)
+    return CheckResult(False, reason, message, checks, versions,
+                       health_ok=health_ok and versions is not None)
 
 
 def _identity(host: HostConfig) -> tuple[str, str, str, bool]:
@@ -206,6 +227,10 @@ class HealthMonitor:
     A member is checked every `period` (with jitter) while healthy, every `failed_period` while
     not; it receives no traffic before it has passed a check. The primes are checked first so
     that the others are compared with the prime's versions from the start.
+
+    Paced: at most `max_in_flight` requests at once (the rest wait here, where waiting costs
+    no timeout), and when there are more members than that, their first checks are spread
+    over one period (later checks keep the spread, with jitter).
     """
 
     def __init__(
@@ -217,18 +242,24 @@ class HealthMonitor:
         rng: random.Random,
         retry_delay: float = 1.0,
         on_change: Callable[[], None] | None = None,
+        max_in_flight: int = CHECK_CONNECTIONS,
     ) -> None:
         self._config = config
-        self._fetch = fetch
+        self._given_fetch = fetch
+        self._max_in_flight = max_in_flight
+        self._slots: asyncio.Semaphore | None = None  # made on the running loop
         self._clock = clock
         self._rng = rng
         self._retry_delay = retry_delay
         self._on_change = on_change
         self._status: dict[str, MemberStatus] = {h.name: MemberStatus() for h in config.hosts}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._prime_versions: Any = None
+        self._prime_versions: Any = None  # the acting reference's versions (reference.py)
+        self._versions: dict[str, Any] = {}  # each member's last /versions answer
+        self.references = ReferenceKeeper()
         self._primes_done = asyncio.Event()
         self.check_counts: Counter[tuple[str, bool]] = Counter()
+        self._choose_reference()
 
     @property
     def config(self) -> RedirectorConfig:
@@ -247,10 +278,23 @@ class HealthMonitor:
     def healthy(self) -> frozenset[str]:
         return frozenset(name for name, s in self._status.items() if s.healthy)
 
+    async def _fetch(self, url: str, timeout: float) -> FetchResponse:
+        """One request once a slot is free: the timeout starts when the request does."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_in_flight)
+        async with self._slots:
+            return await self._given_fetch(url, timeout)
+
     def start(self) -> None:
-        """Start one checking task per member (needs a running event loop)."""
-        for host in self._config.hosts:
-            self._spawn(host.name)
+        """Start one checking task per member (needs a running event loop); with more
+        members than requests in flight, the first checks are spread over one period."""
+        hosts = self._config.hosts
+        spread = len(hosts) > self._max_in_flight
+        for index, host in enumerate(hosts):
+            # the primes at once: the others are compared with their versions
+            offset = (self._config.check.period * index / len(hosts)
+                      if spread and not host.prime else 0.0)
+            self._spawn(host.name, offset)
 
     async def stop(self) -> None:
         tasks = list(self._tasks.values())
@@ -272,17 +316,32 @@ class HealthMonitor:
                 task.cancel()
         if {h.name for h in old.primes} != {h.name for h in config.primes}:
             self._prime_versions = None
+        # a rollout's accepted set changed: members it now judges otherwise are checked again
+        # at once (not after failed_period)
+        recheck = old.accepted_versions != config.accepted_versions
         for host in config.hosts:
             previous = old.host(host.name)
             if previous is not None and _identity(previous) == _identity(host):
+                if recheck and self._status.get(host.name, MemberStatus()).reason \
+                        == REASON_VERSIONS:
+                    self._restart_check(host.name, running)
                 continue
             self._status[host.name] = MemberStatus()
+            self._versions.pop(host.name, None)
             task = self._tasks.pop(host.name, None)
             if task is not None:
                 task.cancel()
             if running:
                 self._spawn(host.name)
+        self._choose_reference()
         self._changed()
+
+    def _restart_check(self, name: str, running: bool) -> None:
+        task = self._tasks.pop(name, None)
+        if task is not None:
+            task.cancel()
+        if running:
+            self._spawn(name)
 
     async def check_now(self, name: str) -> CheckResult:
         """Check one member once and record the result."""
@@ -293,20 +352,23 @@ class HealthMonitor:
             host,
             check=self._config.check,
             pod_headroom=self._config.pod_headroom,
-            reference_versions=None if host.prime else self._prime_versions,
+            reference_versions=None if self._is_reference(host) else self._prime_versions,
             fetch=self._fetch,
+            accepted_versions=None if self._is_reference(host) else self._config.accepted_versions,
             clock=self._clock,
             retry_delay=self._retry_delay,
         )
         self._record(host, result)
         return result
 
-    def _spawn(self, name: str) -> None:
+    def _spawn(self, name: str, offset: float = 0.0) -> None:
         self._tasks[name] = asyncio.get_running_loop().create_task(
-            self._watch(name), name=f"health-check-{name}"
+            self._watch(name, offset), name=f"health-check-{name}"
         )
 
-    async def _watch(self, name: str) -> None:
+    async def _watch(self, name: str, offset: float = 0.0) -> None:
+        if offset > 0:
+            await self._clock.sleep(offset)
         host = self._config.host(name)
         if host is not None and not host.prime and not self._primes_done.is_set():
             await self._wait_for_primes()
@@ -319,6 +381,8 @@ class HealthMonitor:
                 log.exception("health check of %s crashed", name)
                 result = CheckResult(False, REASON_HEALTH, "check crashed")
             delay = next_check_delay(result.healthy, self._config.check, self._rng.random())
+            if result.reason == REASON_VERSIONS and name == self.reference.name:
+                delay = 0.0  # it just became the reference: checked again without one
             await self._clock.sleep(delay)
 
     async def _wait_for_primes(self) -> None:
@@ -335,10 +399,8 @@ class HealthMonitor:
         current = self._config.host(host.name)
         if current is None or _identity(current) != _identity(host):
             return  # removed or re-pointed by a reload while we were checking it
-        if host.prime and result.versions is not None:
-            if result.versions != self._prime_versions:
-                log.info("prime %s versions are now %s", host.name, result.versions)
-            self._prime_versions = result.versions
+        if result.versions is not None:
+            self._versions[host.name] = result.versions
         before = self._status.get(host.name, MemberStatus())
         self._status[host.name] = MemberStatus(
             healthy=result.healthy,
@@ -346,7 +408,9 @@ class HealthMonitor:
             reason=result.reason,
             message=result.message,
             checks=result.checks,
+            health_ok=result.health_ok,
         )
+        reference_moved = self._choose_reference()
         self.check_counts[(host.name, result.healthy)] += 1
         if result.healthy and not before.healthy:
             log.warning("%s has been added to the rotation", host.name)
@@ -355,8 +419,52 @@ class HealthMonitor:
             log.log(level, "%s is unhealthy (%s): %s", host.name, result.reason, result.message)
         if all(self._status.get(p.name, MemberStatus()).checked for p in self._config.primes):
             self._primes_done.set()
-        if result.healthy != before.healthy:
+        if result.healthy != before.healthy or reference_moved:
             self._changed()
+
+    # the reference (reference.py) ----------------------------------------------------------
+
+    @property
+    def reference(self) -> Reference:
+        current = self.references.current
+        assert current is not None  # chosen in __init__ and after every change
+        return current
+
+    def _is_reference(self, host: HostConfig) -> bool:
+        """Checked without a versions reference: the acting reference, or the configured
+        prime (whose versions become the reference again once it recovers)."""
+        return host.prime or host.name == self.reference.name
+
+    def _choose_reference(self) -> bool:
+        """Choose the acting reference from the statuses now; its versions become the ones
+        every other member must run. True when another member acts now: the members failing
+        on versions are checked again at once, against the new reference."""
+        before = self.references.current
+        ranks = {name: HEALTHY if s.healthy else VERSIONS_ONLY
+                 if s.health_ok and s.reason == REASON_VERSIONS else UNFIT
+                 for name, s in self._status.items()}
+        checked = {name: s.checked for name, s in self._status.items()}
+        now = self.references.choose(self._config, ranks, checked, self._clock.time())
+        versions = self._versions.get(now.name)
+        if versions is not None:
+            if versions != self._prime_versions:
+                log.info("reference %s versions are now %s", now.name, versions)
+            self._prime_versions = versions
+        moved = before is not None and before.name != now.name
+        if moved:
+            log.warning("versions reference and last resort: %s (%s)", now.name, now.reason)
+            self._recheck_versions_failures()
+        return moved
+
+    def _recheck_versions_failures(self) -> None:
+        if not self._tasks:
+            return
+        current = asyncio.current_task()
+        for name, status in self._status.items():
+            task = self._tasks.get(name)
+            if status.reason != REASON_VERSIONS or task is None or task is current:
+                continue
+            self._restart_check(name, running=True)
 
     def _changed(self) -> None:
         if self._on_change is not None:

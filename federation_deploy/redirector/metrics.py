@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from federation_deploy.redirector.config import RedirectorConfig
 from federation_deploy.redirector.health_checks import MemberStatus
+from federation_deploy.redirector.reference import Reference
 from federation_deploy.redirector.routing import RoutingTable
 from federation_deploy.redirector.sticky import StickyRamp
 
@@ -66,6 +67,7 @@ def render_metrics(
     table: RoutingTable,
     check_counts: Mapping[tuple[str, bool], int],
     ramp: StickyRamp | None = None,
+    reference: Reference | None = None,
 ) -> str:
     """The whole /metrics page.
 
@@ -146,6 +148,20 @@ def render_metrics(
         "1 when no member is healthy and the primes take every launch.",
         [({}, float(table.fallback))],
     )
+    if reference is not None:
+        lines += family(
+            "federation_reference",
+            "gauge",
+            "The versions reference and last resort (1): the prime, or the member acting for a "
+            "prime unhealthy longer than prime_fallback_after (prime=\"false\").",
+            [({"member": reference.name, "prime": str(reference.prime).lower()}, 1.0)],
+        )
+        lines += family(
+            "federation_prime_fallback",
+            "gauge",
+            "1 while another member acts as the reference for a prime long unhealthy.",
+            [({}, float(not reference.prime))],
+        )
     lines += family(
         "federation_config_reloads_total",
         "counter",
@@ -221,10 +237,17 @@ def ramp_families(config: RedirectorConfig, table: RoutingTable, ramp: StickyRam
         [({}, float(ramp.replans))],
     )
     lines += family(
+        "federation_ramp_late_checks_total",
+        "counter",
+        "Sticky policy: checks a launch had to finish itself, the planning between requests "
+        "being behind (a saturated redirector).",
+        [({}, float(ramp.late))],
+    )
+    lines += family(
         "federation_ramp_observed_launches_total",
         "counter",
         "Cookie-less launches counted by the popularity estimate since the redirector started.",
-        [({}, float(ramp.popularity.launches))],
+        [({}, float(ramp.counted))],
     )
     lines += family(
         "federation_ramp_tracked_repositories",

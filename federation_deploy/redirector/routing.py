@@ -32,6 +32,11 @@ class Candidate:
     weight: float
     ramp: bool = False
     final_weight: float | None = None  # a ramping member's weight once its ramp completes
+    # b"-<name>": what a rendezvous key's hash input ends with, encoded once per table
+    suffix: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "suffix", b"-" + self.name.encode())
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,9 @@ class RoutingTable:
     by_url: Mapping[str, Candidate] = field(default_factory=dict, compare=False)
     ramps: tuple[Candidate, ...] = field(default=(), compare=False)
     sticky: tuple[Candidate, ...] = field(default=(), compare=False)
+    sticky_weight: float = field(default=0.0, compare=False)
+    # per ramp member, the claim it has while a plan has none for it (see sticky_choose)
+    unplanned: tuple[RampClaim, ...] = field(default=(), compare=False)
 
     @classmethod
     def of(
@@ -68,14 +76,20 @@ class RoutingTable:
         ramp_policy: str = "per-launch",
     ) -> RoutingTable:
         cands = tuple(candidates)
+        ramps = tuple(c for c in cands if c.ramp)
+        sticky = tuple(c for c in cands if not c.ramp)
+        total = sum(c.weight for c in cands)
         return cls(
             cands,
             load_balancer,
             fallback,
             ramp_policy,
             by_url=MappingProxyType({c.url: c for c in cands}),
-            ramps=tuple(c for c in cands if c.ramp),
-            sticky=tuple(c for c in cands if not c.ramp),
+            ramps=ramps,
+            sticky=sticky,
+            sticky_weight=sum(c.weight for c in sticky),
+            unplanned=tuple(RampClaim(c.name, c.weight / total if total > 0 else 0.0)
+                            for c in ramps),
         )
 
     @property
@@ -129,8 +143,10 @@ def build_table(
     healthy: Collection[str],
     load_balancer: str,
     ramp_policy: str = "per-launch",
+    last_resort: str | None = None,
 ) -> RoutingTable:
-    """Candidates = healthy hosts with weight > 0; with none, the primes (mybinder's fallback).
+    """Candidates = healthy hosts with weight > 0; with none, the primes (mybinder's fallback),
+    or the member named last_resort (a member acting for a prime long unhealthy: reference.py).
 
     Should every prime have weight 0 as well, the primes share launches equally: sending users
     to an unhealthy configured member is still better than sending them nowhere.
@@ -140,6 +156,9 @@ def build_table(
         return RoutingTable.of((_candidate(h) for h in routable), load_balancer,
                                ramp_policy=ramp_policy)
     primes = [h for h in hosts if h.prime]
+    acting = [h for h in hosts if h.name == last_resort and not h.prime]
+    if acting:
+        primes = acting
     weighted = [h for h in primes if h.weight > 0]
     if weighted:
         fallback = [_candidate(h) for h in weighted]
@@ -164,12 +183,6 @@ def cache_key(path: str) -> str:
     return key
 
 
-def _hash(key: bytes, member: bytes) -> int:
-    """The 8-byte big-endian blake2b digest of "<key>-<member>" as an unsigned integer."""
-    # UTF-8 of "<key>-<member>" is the concatenation of the parts' UTF-8
-    return int.from_bytes(blake2b(key + b"-" + member, digest_size=8).digest(), "big")
-
-
 def _score(h: int, weight: float) -> float:
     """weight / -ln(h / (2**64 - 1)), with mybinder's exact float operations.
 
@@ -190,14 +203,24 @@ def rendezvous_choose(key: str, candidates: Sequence[Candidate]) -> Candidate:
 
 
 def _rendezvous_best(encoded: bytes, candidates: Sequence[Candidate]) -> tuple[Candidate, float]:
+    """Each candidate's score, inlined: this runs for every launch.
+
+    The hash is the 8-byte big-endian blake2b digest of "<key>-<member>" as an unsigned
+    integer (UTF-8 of "<key>-<member>" is the concatenation of the parts' UTF-8).
+    """
     if not candidates:
         raise ValueError("no candidates to choose from")
-    best, best_rank = candidates[0], (-1.0, "")
+    best, best_score, best_name = candidates[0], -1.0, ""
+    log = math.log
     for candidate in candidates:
-        rank = (_score(_hash(encoded, candidate.name.encode()), candidate.weight), candidate.name)
-        if rank > best_rank:
-            best, best_rank = candidate, rank
-    return best, best_rank[0]
+        h = int.from_bytes(blake2b(encoded + candidate.suffix, digest_size=8).digest(), "big")
+        if 0 < h < MAX_HASH:
+            score = candidate.weight * (1.0 / -log(h / MAX_HASH))
+        else:
+            score = _score(h, candidate.weight)
+        if score > best_score or (score == best_score and candidate.name > best_name):
+            best, best_score, best_name = candidate, score, candidate.name
+    return best, best_score
 
 
 # --- sticky ramp: each repository on one member, the ramp member's launch share on target -----
@@ -216,11 +239,13 @@ def ramp_rank(key: str, ramp: Candidate, others: Sequence[Candidate]) -> float:
     """q(key) in [0, 1] for ramp member `ramp` against the non-ramp members `others`."""
     encoded = key.encode()
     _, best = _rendezvous_best(encoded, others)
-    return _rank(encoded, ramp.name.encode(), best, sum(c.weight for c in others))
+    return _rank(encoded, ramp.suffix, best, sum(c.weight for c in others))
 
 
-def _rank(encoded: bytes, ramp: bytes, best: float, others_weight: float) -> float:
-    unit = _score(_hash(encoded, ramp), 1.0)  # 1 / -ln(h): r's score per unit of weight
+def _rank(encoded: bytes, suffix: bytes, best: float, others_weight: float) -> float:
+    """q(key) from the best score of the others; suffix: the ramp member's b"-<name>"."""
+    # 1 / -ln(h): r's score per unit of weight
+    unit = _score(int.from_bytes(blake2b(encoded + suffix, digest_size=8).digest(), "big"), 1.0)
     if unit == math.inf or best <= 0.0:
         return 0.0
     if unit == 0.0 or best == math.inf or others_weight <= 0.0:
@@ -256,12 +281,17 @@ class StickyPlan:
     """The claims of the ramp members, in table order: a key goes to the first that takes it."""
 
     claims: tuple[RampClaim, ...] = ()
+    # the first claim of each member, looked up once per launch
+    by_member: Mapping[str, RampClaim] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        first: dict[str, RampClaim] = {}
+        for claim in self.claims:
+            first.setdefault(claim.member, claim)
+        object.__setattr__(self, "by_member", MappingProxyType(first))
 
     def claim(self, member: str) -> RampClaim | None:
-        for claim in self.claims:
-            if claim.member == member:
-                return claim
-        return None
+        return self.by_member.get(member)
 
 
 def plan_claim(
@@ -370,14 +400,11 @@ def sticky_choose(table: RoutingTable, key: str, plan: StickyPlan) -> tuple[Cand
     """
     encoded = key.encode()
     best_other, best = _rendezvous_best(encoded, table.sticky)
-    others_weight = sum(c.weight for c in table.sticky)
-    targets: dict[str, float] | None = None
-    for ramp in table.ramps:
-        claim = plan.claim(ramp.name)
-        if claim is None:
-            targets = targets or table.ramp_targets()
-            claim = RampClaim(ramp.name, targets[ramp.name])
-        if claim.takes(key, _rank(encoded, ramp.name.encode(), best, others_weight)):
+    others_weight = table.sticky_weight
+    claims = plan.by_member
+    for ramp, unplanned in zip(table.ramps, table.unplanned, strict=True):
+        claim = claims.get(ramp.name, unplanned)
+        if claim.takes(key, _rank(encoded, ramp.suffix, best, others_weight)):
             return ramp, True
     return best_other, False
 

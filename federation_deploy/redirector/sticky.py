@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from federation_deploy.redirector.routing import (
@@ -26,6 +27,10 @@ DEFAULT_SURPRISE = 4.0  # standard deviations between the two that count as a ch
 # two of its launches has stopped (the chance of such a gap is e**-11.5, 1 in 100,000).
 DEFAULT_GAP_SURPRISE = 11.5
 DEFAULT_CHECK_EVERY = 500  # launches between two looks at the estimated share
+# Launches between a check and its plan taking effect in the redirector (StickyRamp.lag): the
+# time its planning has between requests (a check costs 2-7 ms of CPU; at 5,000 launches/s
+# 250 launches are 50 ms).
+DEFAULT_LAG = 250
 # A repository is popular for a ramp member when its share of launches is above this fraction
 # of the member's target share (plan_claim); the base, the ranks below this fraction of the
 # target share, goes to the member whatever the estimate.
@@ -207,13 +212,24 @@ class RampEstimate:
 
 
 class StickyRamp:
-    """Keeps a StickyPlan on target for the current routing table as launches are observed.
+    """Keeps a StickyPlan on target for the current routing table as launches are counted.
 
-    Every launch is observed (also with no ramp in progress), so that a ramp that starts
+    Every launch is counted (also with no ramp in progress), so that a ramp that starts
     finds the estimate warm. The plan is redone when the table changes (a ramp step, a
     health change) and when, checked every `check_every` launches (more often just after a
     start, see _next_check), a ramp member's estimated share has drifted out of
     share_tolerance. `popular`, `base`: see DEFAULT_POPULAR.
+
+    Counting and planning are apart, so that no launch waits for a plan: count() only
+    appends the key to a journal; work() (the redirector runs it between requests, in slices
+    of a time budget) feeds the journal to the estimate and runs the checks. A check looks at
+    the estimate as it was right after its launch (launch c: the journal is fed up to c and
+    waits while the check runs), and its plan takes effect from launch c + `lag` + 1: where
+    the plan changes depends on launch counts only, never on wall time, so replicas that see
+    the same launches make the same plans whatever their load. Should work() fall behind (the
+    event loop saturated for `lag` launches), the launch that is due finishes the check
+    itself. lag = 0 (the default here) is the synchronous behaviour: observe() counts and
+    plans at once, as tests and the benchmarks' simulations use it.
     """
 
     def __init__(
@@ -222,18 +238,33 @@ class StickyRamp:
         check_every: int = DEFAULT_CHECK_EVERY,
         popular: float = DEFAULT_POPULAR,
         base: float = DEFAULT_BASE,
+        lag: int = 0,
     ) -> None:
+        if lag < 0:
+            raise ValueError("lag must be >= 0")
         self.popularity = popularity if popularity is not None else LaunchPopularity()
         self.check_every = check_every
         self.popular = popular
         self.base = base
+        self.lag = lag
         self.plan = StickyPlan()
         self.replans = 0
+        self.late = 0  # checks a launch had to finish itself (work() behind by `lag` launches)
         self.estimates: dict[str, RampEstimate] = {}
+        self.counted = self.popularity.launches  # launches counted (the journal's included)
+        self._journal: list[str] = []
+        self._fed = 0  # journal entries already fed to the estimate
         self._table: RoutingTable | None = None
         self._basis: object = None
         self._ranks: dict[str, tuple[float, ...]] = {}
         self._until_check = self._next_check()
+        # the check of launch `_checkpoint`: its steps while running, its plan (None: keep
+        # the plan) once done; it takes effect when `counted` reaches `_due`
+        self._checkpoint = self.popularity.launches + self._until_check
+        self._due = self._checkpoint + lag
+        self._steps: Iterator[None] | None = None
+        self._result: tuple[StickyPlan, dict[str, RampEstimate]] | None = None
+        self._done = False
 
     def _next_check(self) -> int:
         """Launches until the next look: a fifth of check_every while the estimate is young
@@ -243,7 +274,14 @@ class StickyRamp:
         return self.check_every
 
     def set_table(self, table: RoutingTable) -> None:
-        """Adopt a new routing table: ranks are kept if they still hold, the plan is redone."""
+        """Adopt a new routing table: ranks are kept if they still hold, the plan is redone.
+
+        Not on the launch path (a health change or a config reload): the journal is fed and
+        the plan redone at once, in force from the next launch.
+        """
+        self.settle()
+        if self._done:  # a check's plan not in force yet: made for the old table, dropped
+            self._result = None
         self._table = table
         if not table.sticky_ramp:
             self.plan, self.estimates = StickyPlan(), {}
@@ -252,47 +290,142 @@ class StickyRamp:
         if basis != self._basis:
             self._ranks.clear()
             self._basis = basis
-        self._replan(table)
+        self.plan, self.estimates = self._replan(table)
 
     def observe(self, key: str) -> None:
-        """Count a cookie-less launch of `key` (a rendezvous key, see routing.cache_key)."""
-        self.popularity.observe(key)
-        self._until_check -= 1
-        if self._until_check <= 0:
-            self._until_check = self._next_check()
-            table = self._table
-            if table is not None and table.sticky_ramp:
-                self._check(table)
+        """count(key), then work() until nothing is left: the synchronous behaviour."""
+        self.count(key)
+        self.settle()
+
+    def count(self, key: str) -> None:
+        """Count a cookie-less launch of `key` (a rendezvous key, see routing.cache_key).
+
+        O(1): a list append; the plan changes here only at a due launch (see the class).
+        """
+        self._journal.append(key)
+        self.counted += 1
+        if self.counted >= self._due:
+            self._take_effect()
+
+    @property
+    def due_in(self) -> int:
+        """Launches until the pending check's plan is due (work() must be done by then)."""
+        return self._due - self.counted
+
+    @property
+    def pending(self) -> bool:
+        """True when work() has something to do now."""
+        if self._steps is not None:
+            return not self._done
+        return self._fed < len(self._journal)
+
+    def settle(self) -> None:
+        """work() until nothing is left (the estimate then includes every counted launch)."""
+        self.work(math.inf)
+
+    def work(self, budget: float) -> None:
+        """Feed the journal to the estimate and run due checks, for about `budget` seconds
+        (at least one step); a check that is done waits for its launch to take effect."""
+        deadline = time.perf_counter() + budget
+        journal = self._journal
+        observe = self.popularity.observe
+        while True:
+            if self._steps is not None:
+                if self._done:
+                    return  # the next check needs the estimate as of its own launch
+                try:
+                    next(self._steps)
+                except StopIteration:
+                    self._done = True
+                    return
+            elif self._fed < len(journal):
+                # feed up to the next checkpoint, in chunks so that the budget is looked at
+                stop = min(len(journal), self._fed + 256,
+                           self._fed + (self._checkpoint - self.popularity.launches))
+                for key in journal[self._fed:stop]:
+                    observe(key)
+                self._fed = stop
+                if stop == len(journal):
+                    journal.clear()
+                    self._fed = 0
+                if self.popularity.launches >= self._checkpoint:
+                    self._steps = self._check_steps()
+            else:
+                return
+            if time.perf_counter() >= deadline:
+                return
+
+    def _take_effect(self) -> None:
+        """The launch the pending check's plan is due at: finish it if need be, apply it."""
+        if not self._done:
+            self.late += self.lag > 0
+            while not self._done:
+                self.work(math.inf)
+                if self._steps is None and not self.pending:
+                    break  # nothing fed up to the checkpoint: cannot happen, counted >= due
+        if self._result is not None:
+            self.plan, self.estimates = self._result
+        self._result = None
+        self._steps = None
+        self._done = False
+        self._until_check = self._next_check()
+        self._checkpoint = self.popularity.launches + self._until_check
+        self._due = self._checkpoint + self.lag
+        if self.counted >= self._due:  # lag 0 and a checkpoint every launch
+            self._take_effect()
 
     # planning ------------------------------------------------------------------------------
 
-    def _tracked(self, table: RoutingTable) -> tuple[list[tuple[str, tuple[float, ...], float]],
-                                                     float]:
+    def _check_steps(self) -> Iterator[None]:
+        """The check of one checkpoint, in steps (a yield between two); sets _result."""
+        table = self._table
+        self._result = None
+        if table is None or not table.sticky_ramp:
+            return
+        tracked, tail = yield from self._tracked_steps(table)
+        yield
+        estimates = self._estimate(table, self.plan, tracked, tail)
+        if not any(abs(e.estimate - e.target) > share_tolerance(e.target)
+                   for e in estimates.values()):
+            self._result = (self.plan, estimates)
+            return
+        yield
+        self._result = self._replan(table, tracked, tail)
+
+    def _tracked_steps(
+        self, table: RoutingTable
+    ) -> Generator[None, None, tuple[list[tuple[str, tuple[float, ...], float]], float]]:
         shares, tail = self.popularity.shares()
         ranks = self._ranks
         if len(ranks) > len(shares):
             self._ranks = ranks = {k: r for k, r in ranks.items() if k in shares}
         tracked = []
+        fresh = 0
         for key, share in shares.items():
             rank = ranks.get(key)
             if rank is None:
                 rank = ranks[key] = tuple(ramp_rank(key, r, table.sticky) for r in table.ramps)
+                fresh += 1
+                if fresh % 64 == 0:
+                    yield
             tracked.append((key, rank, share))
         return tracked, tail
 
-    def _check(self, table: RoutingTable) -> None:
-        tracked, tail = self._tracked(table)
-        estimates = self._estimate(table, self.plan, tracked, tail)
-        self.estimates = estimates
-        if any(abs(e.estimate - e.target) > share_tolerance(e.target) for e in estimates.values()):
-            self._replan(table, tracked, tail)
+    def _tracked(self, table: RoutingTable) -> tuple[list[tuple[str, tuple[float, ...], float]],
+                                                     float]:
+        steps = self._tracked_steps(table)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return done.value
 
     def _replan(
         self,
         table: RoutingTable,
         tracked: list[tuple[str, tuple[float, ...], float]] | None = None,
         tail: float = 1.0,
-    ) -> None:
+    ) -> tuple[StickyPlan, dict[str, RampEstimate]]:
         if tracked is None:
             tracked, tail = self._tracked(table)
         targets = table.ramp_targets()
@@ -308,9 +441,9 @@ class StickyRamp:
             remaining = [item for item in remaining if not claim.takes(item[0], item[1][i])]
             # the next ramp member only sees the keys this one left
             tail *= 1.0 - claim.threshold
-        self.plan = StickyPlan(tuple(claims))
+        plan = StickyPlan(tuple(claims))
         self.replans += 1
-        self.estimates = self._estimate(table, self.plan, tracked, self.popularity.shares()[1])
+        return plan, self._estimate(table, plan, tracked, self.popularity.shares()[1])
 
     @staticmethod
     def _estimate(
@@ -335,7 +468,6 @@ class StickyRamp:
                 remaining = [item for item in remaining if item[0] not in chosen]
             tail *= 1.0 - claim.threshold
         return estimates
-
 
 def pool_top(popularity: LaunchPopularity, member: str, others: Sequence[Candidate],
              final_weight: float, count: int) -> list[tuple[str, float]]:

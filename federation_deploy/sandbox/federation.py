@@ -7,7 +7,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -15,9 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
-from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +23,19 @@ import requests
 
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import FederationDeployError, ToolError, UsageError
+from federation_deploy.health import http
 from federation_deploy.progress import Progress
 from federation_deploy.runner import Runner
 from federation_deploy.sandbox.processes import (
     PortTaken,
     free_port,
     moto_environment,
+    process_start,
+    recycled,
     stop_process_groups,
     wait_for_http,
 )
+from federation_deploy.signals import sigterm_as_interrupt
 from federation_deploy.traffic.formatting import aligned_lines
 from federation_deploy.traffic.shares import shares
 from federation_deploy.yamlio import atomic_write_text, load_round_trip, write_round_trip
@@ -69,16 +71,14 @@ def send_launches(redirector_url: str, paths: Sequence[str], members: Mapping[st
 
     def run(chunk: Sequence[str]) -> Counter[str]:
         counts: Counter[str] = Counter()
-        with requests.Session() as session:
-            session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-            for path in chunk:
-                if stop.is_set():
-                    break
-                response = session.get(redirector_url + path, allow_redirects=False, timeout=10)
-                location = response.headers.get("Location", "")
-                name = next((n for prefix, n in by_prefix if location.startswith(prefix + "/")),
-                            f"status {response.status_code}")
-                counts[name] += 1
+        for path in chunk:  # each its own session: a new browser, no cookies
+            if stop.is_set():
+                break
+            response = http.get(redirector_url + path, 10, allow_redirects=False)
+            location = (response.headers or {}).get("Location", "")
+            name = next((n for prefix, n in by_prefix if location.startswith(prefix + "/")),
+                        f"status {response.status}")
+            counts[name] += 1
         return counts
 
     chunks = [paths[i::workers] for i in range(workers)]
@@ -103,6 +103,9 @@ class Service:
     pid: int
     url: str
     log: str
+    # processes.process_start(pid) when it was started: `sandbox down` signals the PID only
+    # while it still belongs to that process (a recycled PID is someone else's; issue 29)
+    started: str | None = None
 
 
 @dataclass
@@ -237,7 +240,8 @@ class Sandbox:
             chosen = port or free_port()
             url = f"http://127.0.0.1:{chosen}"
             process = self.runner.spawn(argv(chosen), log_path=log, env=env)
-            service = Service(name=name, pid=process.pid, url=url, log=str(log))
+            service = Service(name=name, pid=process.pid, url=url, log=str(log),
+                              started=process_start(process.pid))
             self.state.services.append(service)
             self.state.save()
             try:
@@ -375,7 +379,7 @@ class Sandbox:
         active: set[str] = set()
         while time.monotonic() < deadline:
             try:
-                body = requests.get(self.state.redirector_url + "/active_hosts", timeout=2).json()
+                body = json.loads(http.get(self.state.redirector_url + "/active_hosts", 2).text)
                 active = set(body.get("active_hosts", {}))
             except (requests.RequestException, ValueError):
                 active = set()
@@ -447,6 +451,16 @@ class Sandbox:
                     time.sleep(remaining + 0.2)
         return measures
 
+    def rollout_ring(self, options: DemoOptions) -> None:
+        """A chart bump through the rings (sandbox/rings.py), the share measured per step."""
+        from federation_deploy.sandbox.rings import demo_ring
+        from federation_deploy.traffic.publish import PublishTarget, make_publisher
+
+        demo_ring(self.config_dir, redirector_url=self.state.redirector_url, runner=self.runner,
+                  publisher=make_publisher(PublishTarget("file", self.redirector_config)),
+                  progress=self.say, check_interval=options.check_interval,
+                  measure=lambda: (self.measure(options.launches, seed=7)[0], options.launches))
+
     # -- shutdown --------------------------------------------------------------------------------
 
     def close(self, remove: bool = True) -> None:
@@ -457,9 +471,16 @@ class Sandbox:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def stop_services(state: SandboxState) -> None:
-    stop_process_groups([service.pid for service in reversed(state.services)])
+def stop_services(state: SandboxState) -> list[str]:
+    """Stop the services' process groups together, except a PID that no longer belongs to
+    the service started with it (left alone); says which were left alone, and why."""
+    ours = [s for s in reversed(state.services) if not recycled(s.pid, s.started)]
+    left = [f"{s.name}: not stopped: PID {s.pid} belongs to another process now (the "
+            f"service exited and its PID was given again); left alone" for s in state.services
+            if s not in ours]
+    stop_process_groups([service.pid for service in ours])
     state.services.clear()
+    return left
 
 
 def final_table(measure: StepMeasure) -> str:
@@ -479,22 +500,13 @@ def ramp_summary(policy: str) -> str:
             "exactly their share of launches.")
 
 
-DEMO_STEPS = 6
+DEMO_STEPS = 7
 UP_STEPS = 4
 
 
-@contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI runner or `kill`) cleans up like Ctrl-C does."""
-
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _terminate_as_interrupt() -> AbstractContextManager[None]:
+    """SIGTERM and SIGHUP (a CI runner, `kill`, a closed terminal) clean up like Ctrl-C."""
+    return sigterm_as_interrupt()
 
 
 def _bring_up(sandbox: Sandbox, total: int, progress: Progress, dry_run: bool) -> None:
@@ -533,6 +545,9 @@ def run_demo(source_config: Path, options: DemoOptions, runner: Runner, progress
             with sandbox.step(f"ramp {RAMP_MEMBER} through "
                               + " -> ".join(f"{s:g}%" for s in options.steps), DEMO_STEPS):
                 measures = sandbox.ramp(options)
+            with sandbox.step("roll a binderhub bump through the rings: staging, one member "
+                              "at 5%, then all", DEMO_STEPS):
+                sandbox.rollout_ring(options)
             with sandbox.step("stop every process, remove the sandbox", DEMO_STEPS):
                 sandbox.close(remove=not keep)
     finally:
@@ -557,13 +572,15 @@ def sandbox_up(source_config: Path, root: Path, runner: Runner, progress: Progre
     return sandbox.state
 
 
-def sandbox_down(root: Path, progress: Progress | None = None) -> list[str]:
-    """Stop every process of the sandbox in root and remove it; the names of what stopped."""
+def sandbox_down(root: Path, progress: Progress | None = None) -> tuple[list[str], list[str]]:
+    """Stop every process of the sandbox in root and remove it: the names of what stopped, and
+    a sentence for each service left alone (its PID is another process's now)."""
     state = SandboxState.load(root)
     names = [s.name for s in state.services]
     if progress is not None:
         progress(f"stopping {', '.join(names) or 'nothing'} (together; each gets 10 s to go) and "
                  f"removing {root} ...")
-    stop_services(state)
+    left = stop_services(state)
     shutil.rmtree(root, ignore_errors=True)
-    return names
+    alone = {line.split(":", 1)[0] for line in left}
+    return [n for n in names if n not in alone], left

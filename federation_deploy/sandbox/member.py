@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
@@ -56,6 +57,7 @@ class StandinState:
     total_pods: int = 5
     quota: int | None = 100
     delay: float = 0.0  # seconds before /health and /versions answer (timeouts)
+    trickle: float = 0.0  # > 0: /health and /versions send their body a byte per this many s
     launch_seconds: float = 20.0  # the launch time reported for every launch
     failure_every: int = 0  # every n-th launch fails (0: none)
     launches: list[tuple[str, float]] = field(default_factory=list)  # (status, seconds)
@@ -85,7 +87,7 @@ class StandinState:
 
     def update(self, changes: dict[str, Any]) -> None:
         allowed = {"healthy", "failing_check", "versions", "total_pods", "quota", "delay",
-                   "launch_seconds", "failure_every"}
+                   "trickle", "launch_seconds", "failure_every"}
         unknown = set(changes) - allowed
         if unknown:
             raise ValueError(f"unknown stand-in fields: {', '.join(sorted(unknown))}")
@@ -103,6 +105,7 @@ class StandinState:
                 "total_pods": self.total_pods,
                 "quota": self.quota,
                 "delay": self.delay,
+                "trickle": self.trickle,
                 "launch_seconds": self.launch_seconds,
                 "failure_every": self.failure_every,
                 "counts": dict(self.counts),
@@ -148,22 +151,39 @@ class _Handler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
+    async def answer_check(self, data: Any, status: int = 200) -> None:
+        """A check's answer: after `delay`, at once, or (trickle) the status and headers at
+        once and then the body a byte at a time: a member that answers 200 but never finishes
+        in useful time (issue 29)."""
+        if self.state.delay:
+            await asyncio.sleep(self.state.delay)
+        if not self.state.trickle:
+            self.write_json(data, status)
+            return
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        text = json.dumps(data).encode()
+        try:
+            for index in range(len(text)):
+                self.write(text[index:index + 1])
+                await self.flush()
+                await asyncio.sleep(self.state.trickle)
+            self.finish()
+        except tornado.iostream.StreamClosedError:
+            pass  # the client gave up waiting
+
 
 class HealthHandler(_Handler):
     async def get(self) -> None:
         self.count("health")
-        if self.state.delay:
-            await asyncio.sleep(self.state.delay)
         body = self.state.health_body()
-        self.write_json(body, 200 if body["ok"] else 503)
+        await self.answer_check(body, 200 if body["ok"] else 503)
 
 
 class VersionsHandler(_Handler):
     async def get(self) -> None:
         self.count("versions")
-        if self.state.delay:
-            await asyncio.sleep(self.state.delay)
-        self.write_json(self.state.versions)
+        await self.answer_check(self.state.versions)
 
 
 class BuildHandler(_Handler):
@@ -259,6 +279,10 @@ class StandinHandle:
 
     def set_quota(self, total_pods: int, quota: int | None) -> None:
         self.state.update({"total_pods": total_pods, "quota": quota})
+
+    def set_trickle(self, seconds: float) -> None:
+        """/health and /versions send their body a byte per `seconds` (0: at once)."""
+        self.state.update({"trickle": seconds})
 
     def set_failing_check(self, service: str | None) -> None:
         self.state.update({"failing_check": service})
@@ -384,7 +408,7 @@ async def _run_forever(state: StandinState, address: str, port: int) -> None:
           flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     server.stop()

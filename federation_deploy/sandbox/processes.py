@@ -8,14 +8,15 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
+import requests
+
 from federation_deploy.errors import ToolError
+from federation_deploy.health import http
 
 
 def free_port() -> int:
@@ -96,12 +97,9 @@ def listener_is_ours(pid: int, port: int) -> bool | None:
 
 def _answers(url: str) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            response.read()
+        http.get(url, 2)  # any status is an answer
         return True
-    except urllib.error.HTTPError:
-        return True  # it answered
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+    except (requests.RequestException, OSError):
         return False
 
 
@@ -144,6 +142,28 @@ def wait_for_http(url: str, timeout: float, process: subprocess.Popen[bytes] | N
 
 def _tail(log: Path | None) -> str:
     return log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+
+
+def process_start(pid: int) -> str | None:
+    """What tells this process from a later one given the same PID: its start time (clock
+    ticks after boot, /proc/<pid>/stat field 22); None when it is gone or there is no /proc
+    (macOS)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: count after the last ")"
+    fields = stat.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def recycled(pid: int, recorded: str | None) -> bool:
+    """Whether pid now belongs to a process other than the one recorded (its process_start
+    when it was started). A process that is gone, or a system without /proc, says False: a
+    signal to the group then reaches only what is left of ours (Linux does not give a PID to
+    a new process while a group of that number exists)."""
+    now = process_start(pid)
+    return now is not None and now != recorded
 
 
 def stop_process_groups(pids: Sequence[int], timeout: float = 10.0) -> None:

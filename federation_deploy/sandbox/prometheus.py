@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from federation_deploy.health import http
 from federation_deploy.traffic.live import parse_prometheus_text
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
@@ -75,7 +76,7 @@ class PrometheusStandin:
         """Read every target's /metrics now and keep it as the samples at timestamp at."""
         series: dict[SeriesKey, float] = {}
         for member, url in self.targets.items():
-            text = requests.get(url, timeout=5, headers={"Connection": "close"}).text
+            text = http.get(url, 5, headers={"Connection": "close"}).text
             for sample in parse_prometheus_text(text):
                 labels = {**sample.labels, "member": member}
                 series[(sample.name, tuple(sorted(labels.items())))] = sample.value

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from federation_deploy.config import RampState
+from federation_deploy.progress import printable
 from federation_deploy.yamlio import dump_plain
 
 # -o of every command that prints rows
@@ -15,7 +16,9 @@ OUTPUT_FORMATS = ("table", "json", "yaml")
 
 
 def aligned_lines(rows: Sequence[Sequence[str]]) -> list[str]:
-    """One line per row (the first is the header), each column as wide as its widest cell."""
+    """One line per row (the first is the header), each column as wide as its widest cell;
+    cells are free text made printable (a drain reason keeps to its cell)."""
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip()
             for row in rows]
@@ -64,8 +67,8 @@ def paused_text(member: str, rolled_back: str | None, inconclusive: str | None =
     """A paused ramp (by a rollback, or for lack of evidence), said alike by traffic,
     members, `ramp --dry-run` and `ramp --advance`: since when and why, and the one command
     that restarts it."""
-    why = (f"since a rollback ({rolled_back})" if rolled_back
-           else f"for lack of evidence ({inconclusive})")
+    why = (f"since a rollback ({printable(rolled_back)})" if rolled_back
+           else f"for lack of evidence ({printable(inconclusive or '')})")
     return (f"paused {why}: the scheduled --advance leaves it "
             f"alone; `federation-deploy ramp {member}` restarts it, `--abort` ends it")
 

@@ -3,6 +3,7 @@ member health is asked through health.probe, the one probe client."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ import requests
 
 from federation_deploy.config.schema import shown_url
 from federation_deploy.errors import UsageError
+from federation_deploy.health import http
 from federation_deploy.health.probe import CheckResult
 
 DEFAULT_TIMEOUT = 5.0
@@ -71,11 +73,11 @@ def fetch_pool(redirector_url: str, member: str, final_weight: float, count: int
 def fetch_metrics(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> list[Sample]:
     url = redirector_url.rstrip("/") + "/metrics"
     try:
-        response = requests.get(url, timeout=timeout, headers={"Connection": "close"})
+        response = http.get(url, timeout, headers={"Connection": "close"})
     except requests.RequestException as exc:
-        raise LiveError(f"{url}: {_reason(exc)}") from None
-    if response.status_code != 200:
-        raise LiveError(f"{url}: HTTP {response.status_code}")
+        raise LiveError(f"{url}: {_reason(exc, timeout)}") from None
+    if response.status != 200:
+        raise LiveError(f"{url}: HTTP {response.status}")
     return parse_prometheus_text(response.text)
 
 
@@ -142,17 +144,17 @@ def prometheus_query(prometheus_url: str, params: Mapping[str, str],
     LiveError when Prometheus cannot be asked or answers something other than success."""
     url = prometheus_url.rstrip("/") + "/api/v1/query"
     try:
-        response = requests.get(url, params=params, timeout=timeout, headers=_NO_KEEPALIVE)
+        response = http.get(url, timeout, params=params, headers=_NO_KEEPALIVE)
     except requests.RequestException as exc:
-        raise LiveError(f"{url}: {_reason(exc)}") from None
+        raise LiveError(f"{url}: {_reason(exc, timeout)}") from None
     try:
-        data = response.json()
+        data = json.loads(response.text)
     except ValueError:
-        raise LiveError(f"{url}: HTTP {response.status_code}, not JSON") from None
-    if response.status_code != 200 or not isinstance(data, dict) \
+        raise LiveError(f"{url}: HTTP {response.status}, not JSON") from None
+    if response.status != 200 or not isinstance(data, dict) \
             or data.get("status") != "success":
         error = data.get("error") if isinstance(data, dict) else None
-        raise LiveError(f"{url}: HTTP {response.status_code}: {error or 'query failed'}")
+        raise LiveError(f"{url}: HTTP {response.status}: {error or 'query failed'}")
     found = data.get("data")
     return url, found if isinstance(found, dict) else {}
 
@@ -283,20 +285,20 @@ def health_reason(samples: tuple[Sample, ...], member: str) -> str | None:
 
 def _get_json(url: str, timeout: float) -> Any:
     try:
-        response = requests.get(url, timeout=timeout, headers=_NO_KEEPALIVE)
+        response = http.get(url, timeout, headers=_NO_KEEPALIVE)
     except requests.RequestException as exc:
-        raise LiveError(f"{url}: {_reason(exc)}") from None
-    if response.status_code != 200:
-        raise LiveError(f"{url}: HTTP {response.status_code}")
+        raise LiveError(f"{url}: {_reason(exc, timeout)}") from None
+    if response.status != 200:
+        raise LiveError(f"{url}: HTTP {response.status}")
     try:
-        return response.json()
+        return json.loads(response.text)
     except ValueError:
         raise LiveError(f"{url}: not JSON") from None
 
 
-def _reason(exc: requests.RequestException) -> str:
+def _reason(exc: requests.RequestException, timeout: float) -> str:
     if isinstance(exc, requests.Timeout):
-        return "timed out"
+        return f"no complete answer within {timeout:g}s"
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return type(exc).__name__

@@ -21,7 +21,7 @@ from federation_deploy.traffic.weights import (
     locked,
     published_from_config,
 )
-from federation_deploy.values.render import redirector_config
+from federation_deploy.values.redirector_config import redirector_config
 from federation_deploy.yamlio import atomic_write_text
 
 if TYPE_CHECKING:

@@ -30,7 +30,9 @@ from ruamel.yaml.error import YAMLError
 
 from federation_deploy.config import FEDERATION_FILE, Federation, load_federation
 from federation_deploy.errors import ConfigError, WeightsConflict
-from federation_deploy.values.render import redirector_config
+from federation_deploy.progress import printable
+from federation_deploy.traffic.lock_files import ignore_in_git
+from federation_deploy.values.redirector_config import redirector_config
 from federation_deploy.yamlio import atomic_write_text, dumps_round_trip, load_round_trip
 
 LOCK_TIMEOUT = 60.0  # a compare-and-swap holds its lock for milliseconds; a minute is a hang
@@ -64,6 +66,8 @@ def locked(path: Path, timeout: float = LOCK_TIMEOUT, *, name: str = "the lock",
     that a waiter can say who holds it; WeightsConflict after timeout. While waiting, progress
     hears `waiting for NAME held by pid P` after LOCK_NOTICE_FIRST, then every
     LOCK_NOTICE_INTERVAL seconds (a wait is never silent)."""
+    if not path.exists():
+        ignore_in_git(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         start = time.monotonic()
@@ -118,6 +122,8 @@ def writer_lock(config_dir: Path, holder: str, member: str | None = None) -> Ite
     refused at once, naming the first and what to do. Abort (and drain) do not take it: they
     win over a ramp, which sees the change and stops."""
     path = Path(config_dir) / WRITER_LOCK
+    if not path.exists():
+        ignore_in_git(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
@@ -132,6 +138,28 @@ def writer_lock(config_dir: Path, holder: str, member: str | None = None) -> Ite
         os.pwrite(fd, f"pid {os.getpid()}: {holder}, since {since}\nmember: {member or ''}\n"
                   .encode(), 0)
         yield
+    finally:
+        os.close(fd)
+
+
+def writer_holding(config_dir: Path) -> tuple[str, str] | None:
+    """(who, member) of the ramp holding the writer lock on this machine, or None when no one
+    holds it. A ramp takes the lock before it writes its `ramp:` block: while it starts
+    (plan, confirmation) only the lock says that it runs."""
+    path = Path(config_dir) / WRITER_LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lines = os.pread(fd, 500, 0).decode("utf-8", "replace").splitlines()
+            who = lines[0].strip() if lines and lines[0].strip() else "unknown"
+            member = lines[1].removeprefix("member:").strip() if len(lines) > 1 else ""
+            return who, member
+        return None  # got it: nobody holds it (released when fd closes)
     finally:
         os.close(fd)
 
@@ -273,7 +301,8 @@ def member_changes(before: Federation, now: Federation) -> list[str]:
                 changes.append(f"{name} ramp final weight {old.ramp.to_weight:g} -> "
                                f"{new.ramp.to_weight:g}")
         if (old.drained is None) != (new.drained is None):
-            changes.append(f"{name} drained ({new.drained.reason})" if new.drained is not None
+            changes.append(f"{name} drained ({printable(new.drained.reason)})"
+                           if new.drained is not None
                            else f"{name} restored")
     return changes
 

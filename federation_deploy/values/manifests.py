@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +12,7 @@ import yaml
 
 from federation_deploy.errors import FederationDeployError, MissingToolError
 from federation_deploy.values.render import REDACTED
-from federation_deploy.values.secrets import censor, contains_secret, redact_leaves
+from federation_deploy.values.secrets import censor, contains_secret
 from federation_deploy.yamlio import dump_plain
 
 
@@ -142,30 +141,90 @@ def _safe_message(exc: Any, secrets: frozenset[str]) -> str:
     return censor(message, secrets)
 
 
-def redact_secret_values(doc: dict[str, Any], secrets: Iterable[str],
-                         digest: bool = False) -> dict[str, Any]:
+def redact_secret_values(doc: dict[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
     """An object for people: a Secret's data/stringData always redacted, and in every other
-    object (ConfigMaps, env values, args...) each scalar that carries a secret value, found in
-    the parsed data so helm's re-indenting, quoting or folding cannot hide it."""
-    if doc.get("kind") == "Secret":
-        doc = _redact_secret(doc, digest=digest)
-    replaced, _ = redact_leaves(doc, secrets, _digest if digest else (lambda _v: REDACTED))
-    assert isinstance(replaced, dict)
-    return replaced
+    object (ConfigMaps, env values, args...) each scalar, and each mapping key, that carries a
+    secret value, found in the parsed data so helm's re-indenting, quoting or folding cannot
+    hide it."""
+    shown, _ = _hide_pair(doc, _ABSENT, _carrier(frozenset(secrets)), doc.get("kind") == "Secret")
+    assert isinstance(shown, dict)
+    return shown
 
 
-def _redact_secret(doc: dict[str, Any], digest: bool = False) -> dict[str, Any]:
-    """A Secret with every data/stringData value replaced (by a short digest when asked, so a
-    diff still shows that a value changed without showing it)."""
-    out = dict(doc)
-    for key in ("data", "stringData"):
-        if isinstance(out.get(key), dict):
-            out[key] = {k: (_digest(v) if digest else REDACTED) for k, v in out[key].items()}
-    return out
+# What a hidden value shows in a diff: that it changed, never what it was or is (not even a
+# digest: a short unsalted hash of a short secret is brute-forced in seconds).
+CHANGED = f"{REDACTED} (changed)"
 
 
-def _digest(value: Any) -> str:
-    return f"{REDACTED} sha256:{hashlib.sha256(str(value).encode()).hexdigest()[:12]}"
+class _Absent:
+    pass
+
+
+_ABSENT: Any = _Absent()
+
+
+def _carrier(secrets: frozenset[str]) -> Callable[[Any], bool]:
+    def carries(value: Any) -> bool:
+        return (value is not None and not isinstance(value, bool)
+                and contains_secret(value, secrets))
+
+    return carries
+
+
+def _hide_pair(old: Any, new: Any, carries: Callable[[Any], bool], secret_object: bool = False,
+               data: bool = False) -> tuple[Any, Any]:
+    """old and new (either _ABSENT) with every secret hidden, side by side, so a diff of the
+    two says "changed" where a hidden value changed and nothing where it did not: a Secret's
+    data/stringData by key (data), and every scalar or key that carries a secret string of
+    either side (a rotated secret's old live value as well as the new one)."""
+    if isinstance(old, dict | _Absent) and isinstance(new, dict | _Absent) \
+            and not (old is _ABSENT and new is _ABSENT):
+        return _hide_dicts(old, new, carries, secret_object, data)
+    if isinstance(old, list | _Absent) and isinstance(new, list | _Absent) \
+            and not (old is _ABSENT and new is _ABSENT):
+        o = old if isinstance(old, list) else []
+        n = new if isinstance(new, list) else []
+        pairs = [_hide_pair(o[i] if i < len(o) else _ABSENT, n[i] if i < len(n) else _ABSENT,
+                            carries, False, data) for i in range(max(len(o), len(n)))]
+        return (_ABSENT if old is _ABSENT else [a for a, _ in pairs if a is not _ABSENT],
+                _ABSENT if new is _ABSENT else [b for _, b in pairs if b is not _ABSENT])
+    if isinstance(old, dict | list) or isinstance(new, dict | list):
+        # a value that changed its kind (a mapping became a string): each side on its own
+        return (_hide_pair(old, _ABSENT, carries, False, data)[0],
+                _hide_pair(_ABSENT, new, carries, False, data)[1])
+    old_hidden = old is not _ABSENT and (data or carries(old))
+    new_hidden = new is not _ABSENT and (data or carries(new))
+    if old_hidden and new_hidden:
+        return REDACTED, (REDACTED if old == new else CHANGED)
+    return (REDACTED if old_hidden else old), (REDACTED if new_hidden else new)
+
+
+def _hide_dicts(old: Any, new: Any, carries: Callable[[Any], bool], secret_object: bool,
+                data: bool) -> tuple[Any, Any]:
+    o = old if isinstance(old, dict) else {}
+    n = new if isinstance(new, dict) else {}
+    o_secret = sorted((k for k in o if carries(k)), key=str)
+    n_secret = sorted((k for k in n if carries(k)), key=str)
+    suffix = " (changed)" if old is not _ABSENT and o_secret != n_secret else ""
+
+    def shown(key: Any, secret_keys: list[Any], tail: str) -> Any:
+        if key in secret_keys:  # a secret used as a key is hidden like a value
+            return f"{REDACTED} key {secret_keys.index(key) + 1}{tail}"
+        return key
+
+    o_by = {shown(k, o_secret, ""): k for k in o}
+    n_by = {shown(k, n_secret, suffix): k for k in n}
+    o_out: dict[Any, Any] = {}
+    n_out: dict[Any, Any] = {}
+    for key in dict.fromkeys([*o_by, *n_by]):
+        below = data or (secret_object and key in ("data", "stringData"))
+        a, b = _hide_pair(o[o_by[key]] if key in o_by else _ABSENT,
+                          n[n_by[key]] if key in n_by else _ABSENT, carries, False, below)
+        if a is not _ABSENT:
+            o_out[key] = a
+        if b is not _ABSENT:
+            n_out[key] = b
+    return (_ABSENT if old is _ABSENT else o_out), (_ABSENT if new is _ABSENT else n_out)
 
 
 def displayable_manifests(text: str, secrets: Iterable[str]) -> str:
@@ -194,24 +253,29 @@ def _sorted(data: Any) -> Any:
     return data
 
 
-def manifest_diff(deployed: str, rendered: str, namespace: str, secrets: Iterable[str] = ()
-                  ) -> str:
+def manifest_diff(deployed: str, rendered: str, namespace: str, secrets: Iterable[str] = (),
+                  deployed_secrets: Iterable[str] = ()) -> str:
     """A unified diff, object by object, of what is deployed against what would be: empty when
-    they are the same. Secret values show as digests; secret strings are censored."""
+    they are the same. On both sides, a Secret's values and every value carrying a secret
+    string (secrets: the new values' at the secret key paths; deployed_secrets: the deployed
+    values' at the same key paths, a rotated secret's old value) show as <redacted>, and
+    `<redacted> (changed)` where they changed; secret strings are censored."""
 
-    secrets = frozenset(secrets)
+    every = frozenset(secrets) | frozenset(deployed_secrets)
+    carries = _carrier(every)
 
-    def index(text: str) -> dict[str, str]:
-        objects: dict[str, str] = {}
-        for doc in parse_manifests(text):
-            doc = redact_secret_values(doc, secrets, digest=True)
-            objects[resource_name(doc, namespace)] = dump_plain(_sorted(doc))
-        return objects
+    def index(text: str) -> dict[str, dict[str, Any]]:
+        return {resource_name(doc, namespace): doc for doc in parse_manifests(text)}
 
     before, after = index(deployed), index(rendered)
     parts: list[str] = []
     for name in sorted(set(before) | set(after)):
-        old, new = before.get(name, ""), after.get(name, "")
+        old_doc, new_doc = before.get(name, _ABSENT), after.get(name, _ABSENT)
+        secret_object = any(isinstance(d, dict) and d.get("kind") == "Secret"
+                            for d in (old_doc, new_doc))
+        hidden_old, hidden_new = _hide_pair(old_doc, new_doc, carries, secret_object)
+        old = "" if hidden_old is _ABSENT else dump_plain(_sorted(hidden_old))
+        new = "" if hidden_new is _ABSENT else dump_plain(_sorted(hidden_new))
         if old == new:
             continue
         parts += difflib.unified_diff(
@@ -219,4 +283,4 @@ def manifest_diff(deployed: str, rendered: str, namespace: str, secrets: Iterabl
             fromfile=f"deployed: {name}" if old else "deployed: (none)",
             tofile=f"rendered: {name}" if new else "rendered: (removed)",
         )
-    return censor("".join(parts), secrets)
+    return censor("".join(parts), every)

@@ -20,8 +20,8 @@ from federation_deploy.config import (
 )
 from federation_deploy.config.gitcrypt import is_git_crypt_locked
 from federation_deploy.errors import ConfigError, UsageError
-from federation_deploy.traffic.shares import plain_number
-from federation_deploy.values.secrets import SHORT_SECRET
+from federation_deploy.values.redirector_config import redirector_config
+from federation_deploy.values.secrets import SHORT_SECRET, contains_secret
 from federation_deploy.yamlio import LocatedMap, line_of, load_located, read_config_text, to_plain
 
 # What a secret value prints as: in rendered values, manifests and terraform outputs alike.
@@ -77,11 +77,19 @@ class RenderedRelease:
         and echoed commands. A short one (below SHORT_SECRET characters: a count, a flag, a
         size) that a plain layer or the chart also sets is no secret and is left out: it
         would star every `1` or `0` in helm's output and in versions."""
-        plain = {str(leaf) for path, leaf in _leaf_items(self.values)
+        return self.secret_strings_in(self.values)
+
+    def secret_strings_in(self, values: Any) -> set[str]:
+        """The scalars that values (these, or a deployed release's: `helm get values`) hold at
+        the key paths the secret layers set here: a rotated secret's old live value is a
+        secret too, on the deployed side of a diff."""
+        if not isinstance(values, dict):
+            return set()
+        plain = {str(leaf) for path, leaf in _leaf_items(values)
                  if path not in self.secret_paths}
         found: set[str] = set()
         for path in self.secret_paths:
-            for leaf in _leaves(_get(self.values, path)):
+            for leaf in _leaves(_get(values, path)):
                 if leaf is None or isinstance(leaf, bool) or not str(leaf).strip():
                     continue
                 text = str(leaf)
@@ -100,7 +108,7 @@ class RenderedRelease:
             if (isinstance(parent, dict) and path[-1] in parent
                     and not isinstance(parent[path[-1]], dict)):
                 parent[path[-1]] = REDACTED
-        return out
+        return _redact_keys(out, frozenset(self.secret_strings()))
 
     def explain(self, keypath: str, show_secrets: bool = False) -> list[str]:
         """The final value of keypath and every layer that set it (file:line)."""
@@ -136,6 +144,21 @@ class RenderedRelease:
         for o in others:
             lines.append(f"  {o.describe()} (below it)")
         return lines
+
+
+def _redact_keys(value: Any, secrets: frozenset[str]) -> Any:
+    """value with every mapping key that carries a secret string hidden (a secret used as a
+    key: a token as a users map's key)."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if contains_secret(key, secrets):
+                key = f"{REDACTED} key {sum(k.startswith(REDACTED) for k in out) + 1}"
+            out[key] = _redact_keys(item, secrets)
+        return out
+    if isinstance(value, list):
+        return [_redact_keys(item, secrets) for item in value]
+    return value
 
 
 class _Missing:
@@ -228,6 +251,15 @@ def merge_layer(
         origins.setdefault(path, []).append(Origin(layer.name, loc, plain, layer.secret))
 
 
+def _copy_tree(value: Any) -> Any:
+    """A copy of merged values: new dicts and lists, the scalars shared."""
+    if isinstance(value, dict):
+        return {key: _copy_tree(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_tree(item) for item in value]
+    return value
+
+
 def set_path(data: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
     """A nested dict holding value at path (for generated layers)."""
     node = data
@@ -258,10 +290,13 @@ def _file_layer(layer: ValuesLayer, release: str, fed: Federation, secret: bool,
 
 
 def _relative(path: Path, fed: Federation) -> str:
-    try:
-        return str(path.relative_to(fed.config_dir))
-    except ValueError:
-        return str(path)
+    """path.relative_to(fed.config_dir) as a string, else path: with strings (both paths
+    are normalised), as it runs for every layer of every release."""
+    text, base = str(path), str(fed.config_dir)
+    if base == ".":  # a relative path is relative to "." already; an absolute one is not
+        return text
+    prefix = base if base.endswith("/") else base + "/"
+    return text[len(prefix):] if text.startswith(prefix) and len(text) > len(prefix) else text
 
 
 def load_terraform_outputs(fed: Federation, member: Member) -> dict[str, Any] | None:
@@ -358,9 +393,17 @@ def stale_redirector_hosts(fed: Federation, values: Any) -> list[str]:
     return [str(n) for n in hosts if str(n) not in routed] if isinstance(hosts, dict) else []
 
 
+# The merge of a layer every release of that name starts with (values/common.yaml's section),
+# kept by its (name, file, data) for the next release that starts with it: (data, values,
+# origins). validate renders every member, and merging the common layer anew for each was
+# most of its rendering.
+SharedMerges = dict[tuple[str, str, int, bool], tuple[Any, dict[str, Any],
+                                                      dict[KeyPath, list[Origin]]]]
+
+
 def render_release(fed: Federation, member: Member, release: Release, *,
                    without_secrets: bool = False, skip_locked: bool = False,
-                   reread: bool = False) -> RenderedRelease:
+                   reread: bool = False, shared: SharedMerges | None = None) -> RenderedRelease:
     """Merge the layers of one release (config.values_layers: common < common secrets <
     member < member secrets, or the files listed in federation.yaml), then the generated
     ones (terraform outputs, redirector config).
@@ -395,7 +438,20 @@ def render_release(fed: Federation, member: Member, release: Release, *,
         layer = _file_layer(source, release.name, fed, source.secret, reread=reread)
         if layer is not None:
             layers.append(layer)
-    for layer in layers:
+    start = 0
+    if shared is not None and layers:
+        first = layers[0]
+        key = (first.name, first.file, id(first.data), first.secret)
+        if key not in shared:
+            merged: dict[str, Any] = {}
+            merged_origins: dict[KeyPath, list[Origin]] = {}
+            merge_layer(merged, first.data, first, merged_origins)
+            shared[key] = (first.data, merged, merged_origins)  # data kept: its id stays its
+        _data, merged, merged_origins = shared[key]
+        values = _copy_tree(merged)
+        origins = {path: list(found) for path, found in merged_origins.items()}
+        start = 1
+    for layer in layers[start:]:
         merge_layer(values, layer.data, layer, origins)
     stale: list[str] = []
     defaults: list[str] = []
@@ -447,20 +503,25 @@ def require_deployable(fed: Federation, member_name: str) -> Member:
 def render_member(
     fed: Federation, member_name: str, releases: list[str] | None = None, *,
     without_secrets: bool = False, skip_locked: bool = False,
+    shared: SharedMerges | None = None,
 ) -> list[RenderedRelease]:
-    """Every release of a member (or the named ones), in deploy order."""
+    """Every release of a member (or the named ones), in deploy order. shared: see
+    SharedMerges (one dict across the members of one federation)."""
     return render_releases(fed, require_deployable(fed, member_name), releases,
-                           without_secrets=without_secrets, skip_locked=skip_locked)
+                           without_secrets=without_secrets, skip_locked=skip_locked,
+                           shared=shared)
 
 
 def render_releases(
     fed: Federation, member: Member, releases: Sequence[str] | None = None, *,
     without_secrets: bool = False, skip_locked: bool = False, reread: bool = False,
+    shared: SharedMerges | None = None,
 ) -> list[RenderedRelease]:
     """Every release of an already resolved, deployable member (or the named ones)."""
     chosen = [member.release(r) for r in releases] if releases else list(member.releases)
     return [render_release(fed, member, r, without_secrets=without_secrets,
-                           skip_locked=skip_locked, reread=reread) for r in chosen]
+                           skip_locked=skip_locked, reread=reread, shared=shared)
+            for r in chosen]
 
 
 def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
@@ -473,44 +534,3 @@ def secrets_note(rendered: Sequence[RenderedRelease]) -> str | None:
     text = (f"{members} without secrets: skipped "
             f"{', '.join(skipped) or 'no secret file (none found)'}")
     return text + (f"; the stand-in {stand_in} in their place" if stand_in else "")
-
-
-def redirector_config(fed: Federation) -> dict[str, Any]:
-    """The redirector's config.json: mybinder.org's `federationRedirect` values, from
-    federation.yaml, so weights live in one place only."""
-    r = fed.redirector
-    hosts: dict[str, Any] = {}
-    for m in fed.members.values():
-        if not m.routed:
-            continue
-        host: dict[str, Any] = {
-            "url": m.url,
-            "weight": plain_number(m.weight),
-            "health": m.health_url,
-            "versions": m.versions_url,
-        }
-        if m.prime:
-            host["prime"] = True
-        if m.ramp is not None and m.drained is None:  # a drained member's ramp is paused
-            host["ramp"] = True
-            # the weight the ramp ends at: the redirector's sticky ramp gives the member only
-            # repositories it keeps at that weight, so completing the ramp moves nobody off it
-            host["final_weight"] = plain_number(m.ramp.to_weight)
-        hosts[m.host_name] = host
-    return {
-        # the weights' generation: a publish compares it (traffic/weights.py), /active_hosts
-        # reports it
-        "generation": fed.generation,
-        "hosts": hosts,
-        "check": {
-            "period": plain_number(r.check.period),
-            "jitter": r.check.jitter,
-            "retries": r.check.retries,
-            "timeout": plain_number(r.check.timeout),
-            "failed_period": plain_number(r.check.failed_period),
-        },
-        "load_balancer": r.load_balancer,
-        "pod_headroom": r.pod_headroom,
-        "host_cookie_age_hours": plain_number(r.host_cookie_age_hours),
-        "ramp_policy": r.ramp_policy,
-    }

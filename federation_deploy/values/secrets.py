@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -134,29 +134,3 @@ def scalar_leaves(value: Any) -> Iterator[Any]:
             yield from scalar_leaves(item)
     else:
         yield value
-
-
-def redact_leaves(
-    value: Any, secrets: Iterable[str], replace: Callable[[Any], Any]
-) -> tuple[Any, bool]:
-    """value with every scalar that carries a secret replaced by replace(scalar); and whether
-    any was. Works on parsed data, so it finds a secret however a tool quoted or indented it."""
-    pattern = _search_pattern(_wanted(secrets))
-    if pattern is None:
-        return value, False
-    changed = False
-
-    def walk(node: Any) -> Any:
-        nonlocal changed
-        if isinstance(node, dict):
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        if node is None or isinstance(node, bool):
-            return node
-        if pattern.search(str(node)):
-            changed = True
-            return replace(node)
-        return node
-
-    return walk(value), changed

@@ -31,7 +31,7 @@ def settings(fmt: str = "matrix", timeout: float = 5.0) -> NotificationSettings:
 
 def test_payloads_are_data() -> None:
     assert headline(EVENT) == ("federation-deploy drain ovh2: ovh2 drained: no new launches "
-                               "(reason: disk : :error: :x)")
+                               "(reason: disk\\n: :error: :x)")
     assert annotation_payload(EVENT, 1700000000000, ("mybinder",)) == {
         "time": 1700000000000, "isRegion": False,
         "tags": ["federation-deploy", "weights", "drain", "ovh2", "mybinder"],

@@ -154,6 +154,52 @@ resource "aws_iam_role" "left" {
     assert f"`terraform -chdir={display_path(stack)} import aws_iam_role.left ID`" in message
 
 
+BACKEND = ('  backend "s3" {{\n    bucket = "{bucket}"\n    key = "diag/terraform.tfstate"\n'
+           '    region = "us-east-2"\n    dynamodb_table = "{table}"\n  }}\n')
+
+
+def state_bucket(moto_server: MotoServer, name: str) -> None:
+    boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-2",
+                 aws_access_key_id="testing", aws_secret_access_key="testing").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-east-2"})
+
+
+def test_a_missing_lock_table_says_so_and_how_to_bootstrap(
+        tmp_path: Path, terraform_binary: str, plugin_mirror: str,
+        moto_server: MotoServer) -> None:
+    """Issue 29: the bucket exists, the DynamoDB table does not; terraform says "Error
+    acquiring the state lock", which was read as another run holding it, with force-unlock
+    advice. No run holds anything: the bootstrap creates the table."""
+    state_bucket(moto_server, "diag-state-no-table")
+    stack = make_stack(tmp_path, PROVIDER,
+                       BACKEND.format(bucket="diag-state-no-table", table="diag-no-such-table"))
+    terraform = pinned(stack, {**moto_server.environment, tf.MIRROR_ENV: plugin_mirror})
+    terraform.init()
+    with pytest.raises(ToolError) as caught:
+        terraform.plan()
+    message = caught.value.render()
+    assert "Error acquiring the state lock" in message  # terraform's own words, kept
+    assert "ResourceNotFoundException" in message
+    assert ("the DynamoDB lock table 'diag-no-such-table' of test-stack does not exist"
+            in message)
+    assert "`federation-deploy terraform bootstrap test`" in message
+    assert "locked by another terraform run" not in message
+    assert "force-unlock" not in message.replace("Do not force-unlock", "")
+
+
+def test_a_missing_state_bucket_says_so_and_how_to_bootstrap(
+        tmp_path: Path, terraform_binary: str, plugin_mirror: str,
+        moto_server: MotoServer) -> None:
+    stack = make_stack(tmp_path, PROVIDER,
+                       BACKEND.format(bucket="diag-no-such-bucket", table="diag-lock"))
+    terraform = pinned(stack, {**moto_server.environment, tf.MIRROR_ENV: plugin_mirror})
+    with pytest.raises(ToolError) as caught:
+        terraform.init()
+    message = caught.value.render()
+    assert "S3 state bucket 'diag-no-such-bucket' of test-stack does not exist" in message
+    assert "`federation-deploy terraform bootstrap test`" in message
+
+
 # -- the classifier on terraform's exact texts (lines as terraform prints them) ---------------
 
 STATE_LOCKED = """\
@@ -193,3 +239,30 @@ def test_error_text_starts_at_the_first_error() -> None:
             "from the dependency lock file\n" + STATE_LOCKED)
     assert error_text(text).startswith("Error: Error acquiring the state lock")
     assert "Reusing" not in error_text(text)
+
+
+LOCK_TABLE_DENIED = """\
+Error: Error acquiring the state lock
+
+Error message: operation error DynamoDB: PutItem, https response error
+StatusCode: 400, RequestID: X, api error AccessDeniedException: User:
+arn:aws:iam::123456789012:user/ci is not authorized to perform: dynamodb:PutItem
+on resource: arn:aws:dynamodb:us-east-2:123456789012:table/mybinder-tflock
+"""
+
+
+def test_a_lock_table_that_may_not_be_used_is_not_a_held_lock() -> None:
+    found = diagnose(LOCK_TABLE_DENIED, stack="curvenote", chdir="c", lock_command="`l`",
+                     mirror=None, action="apply")
+    assert found is not None and found.cause == "state-lock-failed"
+    assert "these credentials may not use its DynamoDB lock table" in found.summary
+    assert "dynamodb:GetItem, PutItem and DeleteItem" in found.hint
+    assert "Do not force-unlock" in found.hint
+
+
+def test_a_held_lock_is_still_a_held_lock() -> None:
+    # the one case where force-unlock is the (last-resort) advice
+    found = diagnose(STATE_LOCKED, stack="curvenote", chdir="c", lock_command="`l`",
+                     mirror=None, action="apply")
+    assert found is not None and found.cause == "state-lock"
+    assert "locked by another terraform run" in found.summary

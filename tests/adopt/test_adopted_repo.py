@@ -319,12 +319,16 @@ LOG = ("import os, sys; open('hooks.log', 'a').write(' '.join(sys.argv[1:]) + ' 
        "+ os.environ.get('KUBECONFIG', '-') + chr(10)); print('logged', sys.argv[1])")
 
 
-def test_hooks_run_after_their_stage_in_the_config_dir(adopted: Path) -> None:
+def test_hooks_run_after_their_stage_in_the_config_dir(
+        adopted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the user's own cluster: no hook may see it (issue 29: the hooks after verify did)
+    monkeypatch.setenv("KUBECONFIG", "/home/someone/.kube/config")
     add_hooks(adopted, "hetzner-2i2c", [
         {"name": "network-bans", "after": "auth", "argv": [sys.executable, "secrets/ban.py"]},
         {"name": "after-releases", "after": "releases",
          "argv": [sys.executable, "-c", LOG, "releases", "{member}", "{namespace}"]},
-        {"name": "tests", "after": "verify", "argv": [sys.executable, "-c", LOG, "verify"]},
+        {"name": "tests", "after": "verify",
+         "argv": [sys.executable, "-c", LOG, "verify", "{kubeconfig}"]},
     ])
     runner = HookRunner()
     messages: list[str] = []
@@ -340,9 +344,48 @@ def test_hooks_run_after_their_stage_in_the_config_dir(adopted: Path) -> None:
     assert tools[-1] == "-c"  # after verify, last
     log = (adopted / "hooks.log").read_text().splitlines()  # cwd: the config directory
     assert log[0].startswith("releases hetzner-2i2c hetzner-2i2c /")  # the run's kubeconfig
-    assert log[1] == "verify -"  # after verify the cluster access is gone
+    private = log[0].rsplit(" ", 1)[1]
+    assert "someone" not in private
+    # after verify too: the run's kubeconfig in the environment and in {kubeconfig}
+    assert log[1] == f"verify {private} {private}"
+    assert not Path(private).exists()  # and gone once the deploy is done
     assert "  bans updated" in messages and "  logged verify" in messages
     assert "hook network-bans (after auth) of hetzner-2i2c" in messages
+
+
+def test_hooks_of_a_run_without_credentials_get_no_kubeconfig_said_up_front(
+        adopted: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--stage post-tests` (a hook after verify alone): no auth, so no private kubeconfig;
+    the hook runs with KUBECONFIG removed (never the user's), and that is said before it
+    runs; a hook that names {kubeconfig} is refused before anything runs."""
+    monkeypatch.setenv("KUBECONFIG", "/home/someone/.kube/config")
+    add_hooks(adopted, "hetzner-2i2c", [
+        {"name": "post-tests", "after": "verify",
+         "argv": [sys.executable, "-c", LOG, "verify"]}])
+    result = invoke(adopted, "deploy", "hetzner-2i2c", "--stage", "post-tests", "--yes")
+    assert result.exit_code == 0, result.output
+    assert (adopted / "hooks.log").read_text() == "verify -\n"
+    said = result.stderr.index("run without a kubeconfig")
+    assert said < result.stderr.index("hook post-tests (after verify)")
+    assert "KUBECONFIG is removed" in result.stderr
+    add_hooks(adopted, "hetzner-2i2c", [
+        {"name": "post-tests", "after": "verify",
+         "argv": [sys.executable, "-c", LOG, "verify", "{kubeconfig}"]}])
+    result = invoke(adopted, "deploy", "hetzner-2i2c", "--stage", "post-tests", "--yes")
+    assert result.exit_code == 2
+    assert "names {kubeconfig}, and this run gets no cluster credentials" in result.stderr
+    assert (adopted / "hooks.log").read_text() == "verify -\n"  # it never ran
+
+
+@pytest.mark.parametrize("part", ["{kubeconfg}", "--ns={ns}", "{Member}x{member}"])
+def test_an_unknown_hook_placeholder_is_a_config_error(adopted: Path, part: str) -> None:
+    add_hooks(adopted, "hetzner-2i2c", [
+        {"name": "post-tests", "after": "verify",
+         "argv": ["echo", "${HOME}", "{.items}", "{{x}}", part]}])
+    result = invoke(adopted, "validate", "--without-secrets")
+    assert result.exit_code == 2, result.output
+    assert "federation.yaml:" in result.stderr
+    assert "members.hetzner-2i2c.hooks[0].argv[4]: unknown placeholder" in result.stderr
 
 
 def test_a_failing_hook_fails_the_deploy_naming_it(adopted: Path) -> None:

@@ -17,7 +17,8 @@ from federation_deploy.redirector.config import parse_config
 from federation_deploy.redirector.routing import build_table, cache_key, rendezvous_choose
 from federation_deploy.traffic.live import LiveState, Sample
 from federation_deploy.traffic.weights import weights_of
-from federation_deploy.values.render import redirector_config, render_member
+from federation_deploy.values.redirector_config import redirector_config
+from federation_deploy.values.render import render_member
 from tests.adopt.layouts import LAYOUTS, build
 
 REPOSITORIES = [f"/build/gh/org{i % 7}/repo-{i}/main" for i in range(400)]

@@ -14,7 +14,8 @@ from federation_deploy.config import CHARTS_DIR, Federation, load_federation
 from federation_deploy.errors import ToolError
 from federation_deploy.runner import Runner
 from federation_deploy.values import manifests
-from federation_deploy.values.render import RenderedRelease, redirector_config, render_member
+from federation_deploy.values.redirector_config import redirector_config
+from federation_deploy.values.render import RenderedRelease, render_member
 
 pytestmark = pytest.mark.helm
 CHART = CHARTS_DIR / "federation-redirect"

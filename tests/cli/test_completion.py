@@ -42,7 +42,7 @@ def values(lines: list[str]) -> list[str]:
 
 def test_commands_complete() -> None:
     offered = values(complete("federation-deploy r"))
-    assert set(offered) == {"render", "ramp", "redirector"}
+    assert set(offered) == {"render", "ramp", "redirector", "rollout"}
     assert "completion" in values(complete("federation-deploy co"))
     assert values(complete("federation-deploy terraform p")) == ["plan"]
 

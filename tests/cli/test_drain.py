@@ -29,3 +29,33 @@ def test_a_weight_out_of_bounds_is_a_usage_error_of_the_option(config_dir: Path)
     result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "traffic", "set", "ovh2",
                                       "--weight", "1e308", "--yes"])
     assert result.exit_code == 2 and "--weight" in result.stderr
+
+
+# -- free text and URLs as they are printed (issue 29) -----------------------------------------
+
+
+def test_a_reason_with_a_newline_and_a_workflow_command_stays_on_its_line(
+        config_dir: Path, tmp_path: Path) -> None:
+    """The reason was printed raw: its newline started a log line of its own, and a line
+    starting with `::error::` is an annotation under GitHub Actions."""
+    reason = "disk full\n::error::forged annotation\x1b[31m"
+    target = tmp_path / "config.json"
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "traffic", "drain",
+                                      "ovh2", "--reason", reason, "--publish", f"file:{target}",
+                                      "--yes"])
+    assert result.exit_code == 0, result.output
+    shown = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "traffic"])
+    for output in (result.stderr, result.stdout, shown.stdout):
+        assert not [line for line in output.splitlines() if line.lstrip().startswith("::")]
+        assert "\x1b" not in output
+    assert "disk full\\n: :error: :forged annotation\\x1b[31m" in result.output
+    assert "disk full\\n: :error: :forged annotation" in shown.stdout
+    # kept as written where it is data: federation.yaml
+    assert "forged annotation" in (config_dir / "federation.yaml").read_text()
+
+
+def test_a_password_in_the_redirector_url_is_never_printed(config_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), "traffic",
+                                      "--redirector-url", "https://user:secretpw@127.0.0.1:9"])
+    assert "secretpw" not in result.output and "user:" not in result.output
+    assert "https://***@127.0.0.1:9/active_hosts" in result.stderr

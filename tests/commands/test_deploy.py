@@ -24,7 +24,8 @@ from federation_deploy.errors import (
 )
 from federation_deploy.health.probe import HttpAnswer, Retry
 from federation_deploy.traffic import publish
-from federation_deploy.values.render import redirector_config, render_member
+from federation_deploy.values.redirector_config import redirector_config
+from federation_deploy.values.render import render_member
 from tests.helpers.pins import pinned
 from tests.helpers.recording import RecordingRunner
 
@@ -501,7 +502,9 @@ def test_diff_without_the_plugin_compares_manifests(fed: Federation, recorder: R
     assert '-  config.json: \'{"weight": 1}\'' in changed.text
     assert '+  config.json: \'{"weight": 2}\'' in changed.text
     assert "aHVudGVyMg==" not in changed.text and "bmV3c2VjcmV0" not in changed.text
-    assert "password: <redacted> sha256:" in changed.text
+    assert "-  password: <redacted>\n" in changed.text  # said changed, never shown
+    assert "+  password: <redacted> (changed)\n" in changed.text
+    assert "sha256" not in changed.text
     template = next(c for c in recorder.calls if c.words[1:3] == ["template",
                                                                   "federation-redirect"])
     assert "--skip-crds" in template.words and "--is-upgrade" in template.words
@@ -565,3 +568,66 @@ def test_only_the_adapter_imports_pyhelm3() -> None:
     importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
                        if "import pyhelm3" in p.read_text() or "from pyhelm3" in p.read_text())
     assert importers == [os.path.join("actions", "helm.py")]
+
+
+# issue 29 item 1: after a rotation, the deployed side held the OLD secret, printed in clear
+ROTATED_DEPLOYED = """---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web
+data:
+  apikey: OLD-LIVE-SECRET-1234
+  OLD-LIVE-SECRET-1234: used as a key
+  plain: same
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+data:
+  password: T0xELUxJVkU=
+  same: c2FtZQ==
+stringData:
+  token: OLD-TOKEN-abcdef
+"""
+
+
+@pytest.mark.parametrize("plugin", [False, True])
+def test_diff_after_a_rotation_hides_the_old_live_secret_by_key_path(
+        config_dir: Path, recorder: RecordingRunner, plugin: bool) -> None:
+    (config_dir / "secrets" / "values" / "gke.yaml").write_text(
+        "federation-redirect:\n  apikey: NEW-SECRET-5678\n")
+    fed = load_federation(config_dir)
+    rendered = (ROTATED_DEPLOYED.replace("OLD-LIVE-SECRET-1234", "NEW-SECRET-5678")
+                .replace("T0xELUxJVkU=", "TkVXLVNFQ1JFVA==")
+                .replace("OLD-TOKEN-abcdef", "NEW-TOKEN-abcdef"))
+    # what the release was deployed with: the same key path, the old value
+    recorder.answer(["helm", "get", "values", "federation-redirect"], 0,
+                    '{"apikey": "OLD-LIVE-SECRET-1234", "replicas": 2}')
+    if plugin:
+        recorder.answer(["helm", "plugin", "list"], 0, "NAME\tVERSION\ndiff\t3.9.14\tx\n")
+        recorder.answer(["helm", "diff", "upgrade", "federation-redirect"], 0,
+                        "web, ConfigMap (v1) has changed:\n"
+                        "-   apikey: OLD-LIVE-SECRET-1234\n+   apikey: NEW-SECRET-5678\n")
+    recorder.answer(["helm", "template", "federation-redirect"], 0, rendered)
+    recorder.answer(["helm", "get", "manifest", "federation-redirect"], 0, ROTATED_DEPLOYED)
+    report = diff_command.diff_member(fed, fed.member("gke"), recorder,
+                                      releases=["federation-redirect"],
+                                      helm_executable="helm", tools=GCP_TOOLS)
+    text = report.releases[0].text
+    assert report.releases[0].changed
+    for secret in ("OLD-LIVE-SECRET-1234", "NEW-SECRET-5678", "T0xELUxJVkU=", "OLD-LIVE",
+                   "TkVXLVNFQ1JFVA==", "OLD-TOKEN-abcdef", "NEW-TOKEN-abcdef", "sha256"):
+        assert secret not in text, secret
+    if plugin:
+        return
+    assert "-  apikey: <redacted>\n" in text and "+  apikey: <redacted> (changed)\n" in text
+    assert "-  password: <redacted>\n" in text and "+  password: <redacted> (changed)\n" in text
+    assert "token: <redacted> (changed)" in text
+    # the secret used as a mapping key: hidden, and said changed
+    assert "<redacted> key 1: used as a key" in text
+    assert "<redacted> key 1 (changed): used as a key" in text
+    # an unchanged Secret value and a plain value are no diff line
+    assert not any(line.startswith(("+", "-")) and "same" in line
+                   for line in text.splitlines())

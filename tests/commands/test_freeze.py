@@ -171,7 +171,7 @@ def test_free_text_cannot_inject_lines_or_workflow_commands(config_dir: Path) ->
     for text in (str(refused.value), refused.value.step_summary):
         assert all(not line.startswith("::") for line in text.splitlines())
         assert "::" not in text.replace("`", "")
-    assert "demo : :error: :pwned" in str(refused.value)
+    assert "demo\\n: :error: :pwned" in str(refused.value)
 
 
 def _cli(config_dir: Path, *args: str, env: dict[str, str] | None = None

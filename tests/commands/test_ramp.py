@@ -65,6 +65,17 @@ def test_the_evidence_is_kept_and_shown(federation: StandinFederation) -> None:
     assert "| inconclusive | 3 | 12 | 0 | 0.0% (2.1%) | 28s (30s) | 42s (60s) | 27 |" in summary
 
 
+def test_a_failure_with_a_newline_stays_in_its_summary_line(
+        federation: StandinFederation) -> None:
+    """Issue 29: free text (here a member's answer quoted in a rollback's reason) reaches the
+    step summary on one line, its pipes escaped, no line of it a workflow command."""
+    summary = ramp_markdown(federation.load(), "gamma", None,
+                            "gamma is unhealthy: got 'x\n::error::forged | cell'")
+    verdict = next(line for line in summary.splitlines() if line.startswith("**rolled back**"))
+    assert verdict.endswith("got 'x\\n: :error: :forged \\| cell'")
+    assert not [line for line in summary.splitlines() if line.lstrip().startswith("::")]
+
+
 def invoke(federation: StandinFederation, *args: str) -> Result:
     return CliRunner().invoke(cli, ["--config-dir", str(federation.config_dir), "ramp", *args],
                               env={"CI": ""})

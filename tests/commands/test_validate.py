@@ -37,7 +37,10 @@ SCALARS = st.one_of(
                      "'unterminated", "{", "]", "\t", "|", ">", "%TAG", "=", "<<: *a",
                      "../../etc/passwd", "/etc/passwd", "aws/../../..", "\\x00",
                      "https://user:pw@x.org", "https://x.org/a b", "https://gkë.org",
-                     "http://x.org", "https://x.org:99999", "https://x.org/?q#f"]),
+                     "http://x.org", "https://x.org:99999", "https://x.org/?q#f",
+                     # YAML 1.1 as helm reads it (issue 29): sexagesimal, y/n, 1e3, 0o17
+                     "1:20", "-1:30", "12:30:00", "y", "N", "off", "1e+3", "1e3", "0o17",
+                     "017", "08", "1_000", "+12", ".5_0", "null: x", "~: y"]),
     st.text(min_size=0, max_size=30).map(json.dumps),
 )
 
@@ -81,7 +84,21 @@ def alias_bomb(depth: int) -> str:
     return "{" + ", ".join(parts) + "}"
 
 
+# Issue 29: links, resolved then confined. Where a values file may point: out of the
+# repository (a file, a directory, /etc), into secrets/, at another plain file, at nothing,
+# at itself. "{outside}" is a directory beside the config, holding OUTSIDE-CONTENT.
+LINK_TARGETS = ("/etc/passwd", "/etc", "{outside}/stolen.yaml", "{outside}",
+                "../secrets/values/gke.yaml", "{config}/secrets/values/gke.yaml",
+                "../values/gke.yaml", "gke.yaml", "missing.yaml", "{self}")
+LINKED_FILES = ("values/common.yaml", "values/curvenote.yaml", "secrets/values/gke.yaml")
+# Where a plain values file may not lead: validate must refuse (exit 2), whatever else.
+REFUSED_FROM_PLAIN = ("/etc/passwd", "{outside}/stolen.yaml", "../secrets/values/gke.yaml",
+                      "{config}/secrets/values/gke.yaml", "{self}")
+SECRET_VALUE = "REPLACE_ME_SERVICE_ACCOUNT_JSON"
+
 MUTATIONS = st.one_of(
+    st.builds(Mutation, st.sampled_from(LINKED_FILES), st.just("symlink"), st.just(0.0),
+              st.sampled_from(LINK_TARGETS)),
     st.builds(Mutation, st.sampled_from(FILES), st.just("value"), st.floats(0, 1), SCALARS),
     st.builds(Mutation, st.sampled_from(FILES),
               st.sampled_from(["delete", "duplicate", "indent"]), st.floats(0, 1), st.just("")),
@@ -103,15 +120,29 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
+def link_target(config: Path, m: Mutation) -> str:
+    outside = config.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "stolen.yaml").write_text("gke:\n  stolen: OUTSIDE-CONTENT\n")
+    return m.payload.format(outside=outside, config=config, self=config / m.file)
+
+
 def mutated(config: Path, mutations: list[Mutation]) -> Iterator[None]:
     originals = {m.file: (config / m.file).read_bytes() for m in mutations}
     try:
         for m in mutations:
             path = config / m.file
-            path.write_bytes(m.apply(path.read_bytes()))
+            if m.kind == "symlink":
+                path.unlink()
+                path.symlink_to(link_target(config, m))
+            elif path.is_symlink():
+                continue  # bytes through a link would change its target, outside the copy
+            else:
+                path.write_bytes(m.apply(path.read_bytes()))
         yield
     finally:
         for file, data in originals.items():
+            (config / file).unlink(missing_ok=True)
             (config / file).write_bytes(data)
 
 
@@ -139,6 +170,33 @@ def test_validate_exits_0_or_2_and_never_tracebacks(config: Path,
                                                     mutations: list[Mutation]) -> None:
     for _ in mutated(config, mutations):
         assert validate_exit_code(config) in (0, EXIT_USAGE)
+
+
+def refused_link(config: Path, mutations: list[Mutation]) -> bool:
+    """Whether a plain values file is left linked out of the repository or into secrets/."""
+    final = {m.file: m for m in mutations}
+    return any(m.kind == "symlink" and not m.file.startswith("secrets/")
+               and m.payload in REFUSED_FROM_PLAIN for m in final.values())
+
+
+# links alone, checked harder: a link out or into secrets/ from a plain file is refused, and
+# no message carries what is behind it
+@settings(max_examples=25, deadline=20_000, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.lists(st.builds(Mutation, st.sampled_from(LINKED_FILES), st.just("symlink"),
+                          st.just(0.0), st.sampled_from(LINK_TARGETS)), min_size=1, max_size=3))
+def test_links_are_resolved_then_confined(config: Path, mutations: list[Mutation]) -> None:
+    for _ in mutated(config, mutations):
+        try:
+            validate(config)
+            code, message = 0, ""
+        except FederationDeployError as exc:
+            code, message = exc.exit_code, str(exc)
+        assert code in (0, EXIT_USAGE)
+        if refused_link(config, mutations):
+            assert code == EXIT_USAGE, [m.payload for m in mutations]
+        assert "OUTSIDE-CONTENT" not in message and SECRET_VALUE not in message
+        assert "root:" not in message  # /etc/passwd's first line
 
 
 @pytest.mark.parametrize("mutation", [

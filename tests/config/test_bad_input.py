@@ -264,3 +264,159 @@ def test_a_local_prometheus_url_is_accepted(config_dir: Path, edit: Edit) -> Non
     edit("federation.yaml", "redirector:\n",
          "redirector:\n  prometheus_url: http://127.0.0.1:9090/\n")
     assert load_federation(config_dir).redirector.prometheus_url == "http://127.0.0.1:9090"
+
+
+# -- issue 29 item 4: federation.yaml is read as helm reads YAML; sexagesimal is refused --------
+
+
+@pytest.mark.parametrize("value", ["1:20", "-1:30", "12:30", "1:00:00"])
+def test_a_sexagesimal_weight_is_refused_not_read_as_a_number(
+        config_dir: Path, edit: Edit, value: str) -> None:
+    edit("federation.yaml", "weight: 60", f"weight: {value}")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert "federation.yaml:" in err and "members.gke.weight: expected a number" in err
+    assert "sexagesimal" in err
+
+
+def test_values_with_yaml11_scalars_render_as_helm_reads_them(config_dir: Path,
+                                                              edit: Edit) -> None:
+    edit("values/gke.yaml", "pod_quota: 300",
+         "pod_quota: 300\n      at: 12:30\n      neg: -1:30\n      yes_: y\n      no_: n\n"
+         "      exp: 1e+3\n      octal: 0o17")
+    code, out, err = run(config_dir, "render", "gke", "--explain",
+                         "binderhub.config.BinderHub")
+    assert code == 0, err
+    assert '"at": "12:30"' in out and '"neg": "-1:30"' in out
+    assert '"yes_": true' in out and '"no_": false' in out
+    assert '"exp": 1000.0' in out and '"octal": 15' in out
+
+
+# -- issue 29 item 5: validate refuses what the redirector refuses (one check) ----------------
+
+
+@pytest.mark.parametrize("url", ["https://gke.mybinder.org/", "https://GKE.mybinder.org",
+                                 "HTTPS://gke.MyBinder.org//", " https://gke.mybinder.org"])
+def test_two_members_with_the_same_url_are_refused_by_validate_and_redirector_config(
+        config_dir: Path, edit: Edit, url: str) -> None:
+    edit("federation.yaml", "url: https://ovh2.mybinder.org", f"url: '{url}'")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "federation.yaml:" in err and "members.ovh2.url" in err, err
+    assert "gke" in err
+    code, out, err = run(config_dir, "redirector", "config")
+    assert code == 2 and out == "" and "members.ovh2.url" in err
+
+
+def test_the_redirector_refuses_hosts_with_the_same_url_modulo_slash_and_case() -> None:
+    with pytest.raises(RedirectorConfigError, match="also the url of 'a'"):
+        parse_config({"hosts": {"a": {"url": "https://x.org", "weight": 1, "prime": True},
+                                "b": {"url": "https://X.org/", "weight": 1}}})
+
+
+def test_any_redirector_refusal_of_the_generated_config_is_a_config_error(
+        config_dir: Path, edit: Edit, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the redirector's loader refuses, validate and `redirector config` refuse too:
+    they run that loader on the config they generate (here a made-up refusal, so that a rule
+    added to the redirector later is covered without a second copy on the deploy side)."""
+    from federation_deploy.redirector import config as redirector_config
+
+    real = redirector_config.parse_config
+
+    def stricter(data: object) -> object:
+        assert isinstance(data, dict)
+        if data["hosts"]["gke"]["weight"] == 60:
+            raise RedirectorConfigError("hosts.gke.weight", "a made-up refusal")
+        return real(data)
+
+    monkeypatch.setattr(redirector_config, "parse_config", stricter)
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "members.gke.weight" in err and "a made-up refusal" in err
+    code, _, err = run(config_dir, "redirector", "config")
+    assert code == 2 and "a made-up refusal" in err
+
+
+# -- issue 29 minors: a release name helm refuses; a generation helm would round ------------
+
+
+@pytest.mark.parametrize("length", [53, 54, 60])
+def test_a_release_name_is_refused_where_helm_refuses_it(
+        config_dir: Path, edit: Edit, helm_binary: str, tmp_path: Path, length: int) -> None:
+    name = "r" * length
+    chart = tmp_path / "chart"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    helm = subprocess.run([helm_binary, "template", name, str(chart)], capture_output=True,
+                          text=True)
+    edit("federation.yaml", "      - name: cert-manager\n        chart: cert-manager\n",
+         f"      - name: cert-manager\n        chart: cert-manager\n        release: {name}\n")
+    code, _, err = run(config_dir, "validate")
+    if helm.returncode == 0:
+        assert code == 0, err
+    else:
+        assert "must not be longer than 53" in helm.stderr
+        assert code == 2 and "federation.yaml:" in err
+        assert "members.gke.releases[0].release: expected a helm release name" in err
+        assert "at most 53 characters" in err
+
+
+@pytest.mark.parametrize("generation, valid", [(2**53 - 1, True), (2**53, False),
+                                               (2**53 + 1, False), (10**20, False)])
+def test_a_generation_is_bounded_where_helm_stays_exact(
+        config_dir: Path, edit: Edit, helm_binary: str, generation: int, valid: bool) -> None:
+    """helm reads values as float64: 2**53 + 1 came back as 2**53 from the published chart."""
+    edit("federation.yaml", "generation: 0", f"generation: {generation}")
+    code, out, err = run(config_dir, "redirector", "config")
+    if not valid:
+        assert code == 2 and "federation.yaml:" in err and "generation: expected an integer" \
+            in err
+        with pytest.raises(RedirectorConfigError, match="generation"):
+            parse_config({"generation": generation,
+                          "hosts": {"a": {"url": "https://a.org", "weight": 1, "prime": True}}})
+        return
+    assert code == 0, err
+    import json
+
+    import federation_deploy
+
+    chart = Path(federation_deploy.__file__).parent / "charts" / "federation-redirect"
+    values = json.dumps({"federationRedirect": json.loads(out),
+                         "ingress": {"hosts": ["binder.example.org"]}})
+    rendered = subprocess.run([helm_binary, "template", "r", str(chart), "-f", "-"],
+                              input=values, capture_output=True, text=True, check=True).stdout
+    assert f'"generation":{generation}' in rendered.replace(" ", "")
+
+
+@pytest.mark.parametrize(("cluster", "problem"), [
+    ("binderhub", True), ("binderhub-west", True), ("binderhubwest", False),
+    ("binderhub-west\n      role_arn: arn:aws:iam::123456789012:role/deployer", True),
+])
+def test_two_aws_members_whose_iam_names_overlap(config_dir: Path, edit: Edit, cluster: str,
+                                                 problem: bool) -> None:
+    # curvenote's roles are binderhub-*, and its deploy role may manage role/binderhub-*:
+    # a member named binderhub or binderhub-<anything> in the same account collides
+    edit("federation.yaml", "  curvenote:\n", "  west:\n    url: https://west.example.org\n"
+         "    cloud: aws\n    weight: 0\n    cluster:\n      region: us-west-2\n"
+         f"      name: {cluster}\n  curvenote:\n")
+    code, _, err = run(config_dir, "validate")
+    if problem:
+        assert code == 2 and "members.curvenote.cluster.name: cluster name 'binderhub' " \
+            f"overlaps member west's {cluster.split()[0]!r}" in err
+    else:
+        assert "overlaps" not in err
+
+
+# -- durations beyond the bound (issue 29, item 7) --------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "old", "new"), [
+    ("hold", "    target_weight: 20", "    target_weight: 20\n    ramp:\n      steps: [1, 5]\n"
+     "      step: 0\n      to_weight: 20\n      hold: 99999999999h"),
+    ("period", "    period: ", "    period: 1e12  # "),
+])
+def test_a_duration_beyond_the_bound_is_refused_with_file_line_key(
+        config_dir: Path, edit: Edit, key: str, old: str, new: str) -> None:
+    edit("federation.yaml", old, new)
+    code, _, err = run(config_dir, "validate")
+    assert code == 2, err
+    assert "federation.yaml:" in err and key in err and "at most" in err and "30 days" in err
+    assert "Traceback" not in err

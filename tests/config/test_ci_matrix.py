@@ -234,7 +234,7 @@ def test_weight_change_redeploys_the_redirector_member_only(
 def test_a_ramps_final_weight_redeploys_the_redirector_member_only(
     repo: Path, config_dir: Path, change: Change
 ) -> None:
-    # the ramp's to_weight is published as the host's final_weight (render.redirector_config)
+    # the ramp's to_weight is published as the host's final_weight (values.redirector_config)
     change("config/federation.yaml", "    weight: 0\n",
            "    weight: 1.0101\n    ramp:\n      steps: [1, 100]\n      step: 0\n"
            "      to_weight: 20\n      hold: 30m\n")

@@ -89,5 +89,6 @@ def test_notifications_defaults(config_dir: Path, edit: Edit) -> None:
 
 
 def test_printable_flattens_lines_and_breaks_workflow_commands() -> None:
-    assert printable("a\nb\r\n::warning::x") == "a b : :warning: :x"
+    # the one sanitiser of free text (progress.printable): controls shown escaped
+    assert printable("a\nb\r\n::warning::x") == "a\\nb\\r\\n: :warning: :x"
     assert printable("x" * 400, 10) == "x" * 9 + "…"

@@ -218,3 +218,101 @@ def test_a_values_file_of_a_member_without_releases_says_so(config_dir: Path) ->
     (problem,) = [str(p) for p in caught.value.problems]
     assert problem.endswith("bare.yaml:1: binderhub: not a release of member 'bare' "
                             "(it has no releases)"), problem
+
+
+# -- issue 29 item 2: links are resolved, then confined; a secret file is secret wherever -----
+
+
+def test_a_link_from_a_plain_glob_to_another_members_secrets_is_refused(tmp_path: Path) -> None:
+    """The issue's case: config/common/zz.yaml -> ../../secrets/config/prod.yaml, picked up by
+    the plain glob config/common/*.yaml, rendered another member's secrets in clear."""
+    root = repo(tmp_path, release_values="""\
+        values:
+          - config/common/*.yaml
+          - {path: secrets/config/one.yaml, secret: true}
+""")
+    write(root, {"config/common/a.yaml": "plain: 1\n", "secrets/config/one.yaml": "k: ONE\n",
+                 "secrets/config/prod.yaml": "apikey: PROD-LIVE-SECRET\n"})
+    (root / "config" / "common" / "zz.yaml").symlink_to("../../secrets/config/prod.yaml")
+    found = problems(root)
+    assert any("federation.yaml:" in p and "values[0]:" in p
+               and "config/common/zz.yaml is a secret file (secrets/config/prod.yaml" in p
+               for p in found), found
+    assert not any("PROD-LIVE-SECRET" in p for p in found)
+
+
+def test_a_link_to_a_file_a_secret_entry_lists_is_secret_too(tmp_path: Path) -> None:
+    root = repo(tmp_path, release_values="""\
+        values:
+          - {path: private/keys.yaml, secret: true}
+          - config/keys-again.yaml
+""")
+    write(root, {"private/keys.yaml": "apikey: KEY-VALUE\n", "config/x.yaml": "a: 1\n"})
+    (root / "config" / "keys-again.yaml").symlink_to("../private/keys.yaml")
+    found = problems(root)
+    assert any("values[1]" in p and "is a secret file (private/keys.yaml" in p
+               for p in found), found
+
+
+@pytest.mark.parametrize("link, pattern", [
+    ("etc", "etc/*.conf"),  # a linked directory to /etc and a glob
+    ("outside", "outside/*.yaml"),  # a linked directory to another repository
+    ("one.yaml", "one.yaml"),  # a linked file
+    ("loop.yaml", "loop.yaml"),  # a link to itself
+])
+def test_links_out_of_the_config_directory_are_refused(tmp_path: Path, link: str,
+                                                      pattern: str) -> None:
+    config = tmp_path / "config"
+    config.mkdir()
+    write(tmp_path, {"elsewhere/one.yaml": "stolen: OUTSIDE-CONTENT\n"})
+    root = repo(config, release_values=f"        values: ['{pattern}']\n")
+    target = {"etc": Path("/etc"), "outside": tmp_path / "elsewhere",
+              "one.yaml": tmp_path / "elsewhere" / "one.yaml", "loop.yaml": root / "loop.yaml"}
+    (root / link).symlink_to(target[link])
+    found = problems(root)
+    if link == "loop.yaml":  # a loop is no file: nothing matches
+        assert any("values[0]" in p and "matches no file" in p for p in found), found
+        return
+    assert any("federation.yaml:" in p and "values[0]:" in p
+               and "outside the config directory" in p for p in found), found
+    assert not any("OUTSIDE-CONTENT" in p for p in found)
+
+
+def test_a_default_layer_linked_into_secrets_or_out_is_refused(config_dir: Path,
+                                                              tmp_path: Path) -> None:
+    from federation_deploy.commands.validate import validate
+
+    secret = config_dir / "secrets" / "values" / "gke.yaml"
+    secret.write_text("binderhub:\n  config: {token: GKE-SECRET-TOKEN}\n")
+    plain = config_dir / "values" / "common.yaml"
+    plain.unlink()
+    plain.symlink_to("../secrets/values/gke.yaml")
+    with pytest.raises(ConfigError) as info:
+        validate(config_dir)
+    assert "values/common.yaml is a secret file (secrets/values/gke.yaml" in str(info.value)
+    assert "GKE-SECRET-TOKEN" not in str(info.value)
+    plain.unlink()
+    (tmp_path / "stolen.yaml").write_text("binderhub: {}\n")
+    plain.symlink_to(tmp_path / "stolen.yaml")
+    with pytest.raises(ConfigError, match="outside the config directory"):
+        validate(config_dir)
+
+
+def test_a_kubeconfig_linked_out_of_secrets_is_refused(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "secrets").mkdir()
+    (root / "secrets" / "one-kubeconfig.yaml").symlink_to("/etc/passwd")
+    found = problems(root)
+    assert any("members.one.cluster.kubeconfig: expected a path under secrets/" in p
+               for p in found), found
+
+
+def test_a_stand_in_linked_to_a_real_secret_file_is_refused(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    write(root, {"secrets/real.yaml": "app: {token: REAL-TOKEN}\n"})
+    (root / "stand-in.yaml").symlink_to("secrets/real.yaml")
+    text = (root / "federation.yaml").read_text()
+    (root / "federation.yaml").write_text("secrets: {stand_in: stand-in.yaml}\n" + text)
+    found = problems(root)
+    assert any("secrets.stand_in: stand-in.yaml is (links resolved) a file under secrets/" in p
+               for p in found), found

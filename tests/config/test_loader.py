@@ -231,7 +231,7 @@ def test_ramp_policy_reaches_the_redirector_config(config_dir: Path, edit: Edit)
     """federation.yaml's redirector.ramp_policy is what the redirector's config.json says,
     and the redirector itself accepts the rendered config (it would refuse a bad policy)."""
     from federation_deploy.redirector.config import parse_config
-    from federation_deploy.values.render import redirector_config
+    from federation_deploy.values.redirector_config import redirector_config
 
     fed = load_federation(config_dir)
     assert fed.redirector.ramp_policy == "sticky"
@@ -250,3 +250,19 @@ def test_credentials_in_a_url_are_refused_and_not_printed(config_dir: Path, edit
     found = problems(config_dir)
     assert any("members.ovh2.url:" in p for p in found), found
     assert not any("hunter2pw" in p for p in found), found
+
+
+def test_prime_fallback_after_is_read_and_checked(config_dir: Path,
+                                                  edit: Callable[[str, str, str], None]) -> None:
+    from federation_deploy.values.redirector_config import redirector_config
+
+    assert load_federation(config_dir).redirector.prime_fallback_after == 600
+    edit("federation.yaml", "  host_cookie_age_hours: 4\n",
+         "  host_cookie_age_hours: 4\n  prime_fallback_after: 120\n")
+    fed = load_federation(config_dir)
+    assert redirector_config(fed)["prime_fallback_after"] == 120
+    edit("federation.yaml", "prime_fallback_after: 120", "prime_fallback_after: 0")
+    with pytest.raises(ConfigError) as caught:
+        load_federation(config_dir)
+    assert "redirector.prime_fallback_after" in str(caught.value)
+    assert "a number of seconds > 0" in str(caught.value)

@@ -40,7 +40,7 @@ def test_every_section_is_reachable() -> None:
     assert {"", "redirector", "redirector.check", "terraform", "members.*",
             "members.*.terraform", "members.*.releases[]", "members.*.ramp", "members.*.drained",
             "members.*.cluster", "charts.*", "secrets", "ci", "members.*.values[]",
-            "members.*.hooks[]", "sandbox", "freeze", "notifications"} == paths
+            "members.*.hooks[]", "sandbox", "rings", "rollout", "freeze", "notifications"} == paths
 
 
 @pytest.mark.parametrize("section", sections(), ids=lambda s: s.path or "top")

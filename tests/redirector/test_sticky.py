@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 
@@ -308,3 +309,60 @@ def test_metrics_show_target_estimate_and_threshold() -> None:
     assert 'federation_ramp_target_share{member="new"} 0.01' in page
     assert 'federation_ramp_estimated_share{member="new"} 0.01' in page
     assert 'federation_ramp_rank_threshold{member="new"} 0.01' in page
+
+
+# --- counting apart from planning: count() on the launch path, work() between requests ------
+
+
+def plans_per_launch(ramp: StickyRamp, launches: list[str], table: RoutingTable,
+                     work: Callable[[int], None]) -> list[StickyPlan]:
+    """The plan each launch was routed with; work(i) runs after launch i is counted."""
+    ramp.set_table(table)
+    seen = []
+    for i, path in enumerate(launches):
+        seen.append(ramp.plan)
+        ramp.count(cache_key(path))
+        work(i)
+    return seen
+
+
+def test_where_a_plan_changes_depends_on_launch_counts_not_on_when_work_runs() -> None:
+    table = sticky_table(0.05, final=50.0)
+    launches = zipf_launches(6000, 2000, 1.1, seed=21)
+    # the planning keeps up (a slice after every launch) or never runs (each due launch
+    # finishes its check itself): the same plans at the same launches
+    keeping_up = StickyRamp(lag=250)
+    rng = random.Random(3)
+    eager = plans_per_launch(keeping_up, launches, table,
+                             lambda _i: keeping_up.work(rng.choice([0.0, 0.0001, 1.0])))
+    never = StickyRamp(lag=250)
+    idle = plans_per_launch(never, launches, table, lambda _i: None)
+    assert eager == idle
+    assert keeping_up.late == 0 and never.late > 0  # only the idle one's launches planned
+    changes = [i for i in range(1, len(eager)) if eager[i] != eager[i - 1]]
+    assert changes and keeping_up.replans == never.replans
+    # a check at launch c (a multiple of 100 while young) takes effect 250 launches later
+    assert all((i - 250) % 100 == 0 for i in changes)
+
+
+def test_lag_zero_is_the_synchronous_behaviour() -> None:
+    table = sticky_table(0.05, final=50.0)
+    launches = zipf_launches(3000, 2000, 1.1, seed=22)
+    synchronous = StickyRamp()
+    counted = StickyRamp(lag=0)
+    plans = plans_per_launch(counted, launches, table, lambda _i: None)
+    synchronous.set_table(table)
+    for path, plan in zip(launches, plans, strict=True):
+        assert synchronous.plan == plan
+        synchronous.observe(cache_key(path))
+    assert synchronous.estimates == counted.estimates and counted.late == 0
+
+
+def test_counting_leaves_the_estimate_to_work() -> None:
+    ramp = StickyRamp(lag=250)
+    ramp.set_table(sticky_table(0.05, final=50.0))
+    for i in range(50):
+        ramp.count(f"/build/gh/o/r{i % 5}")
+    assert ramp.counted == 50 and ramp.popularity.launches == 0 and ramp.pending
+    ramp.settle()
+    assert ramp.popularity.launches == 50 and not ramp.pending

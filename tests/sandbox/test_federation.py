@@ -51,8 +51,8 @@ def test_sandbox_demo_ramps_and_leaves_nothing_behind(tmp_path: Path) -> None:
     err = proc.stderr
 
     # every step reported with its time
-    for n in range(1, 7):
-        assert re.search(rf"^\[{n}/6\] .*: done in \d+\.\ds$", err, re.MULTILINE), err
+    for n in range(1, 8):
+        assert re.search(rf"^\[{n}/7\] .*: done in \d+\.\ds$", err, re.MULTILINE), err
     assert "dry-run ok" in err
 
     # each ramp step measured through the real redirector, within the redirector issue's
@@ -63,6 +63,14 @@ def test_sandbox_demo_ramps_and_leaves_nothing_behind(tmp_path: Path) -> None:
     for percent, tolerance in TOLERANCE_AT_4000.items():
         scaled = tolerance * math.sqrt(4000 / LAUNCHES)
         assert abs(measured[percent] - percent) <= scaled, (percent, measured, scaled)
+
+    # the ring: a binderhub bump through staging, ovh2 (the smallest) at 5% then its full
+    # weight, each share measured from real redirects; then everyone on the new version
+    ring = [(float(t), float(m)) for t, m in re.findall(
+        r"ring 1: ovh2 on binderhub \S+ at .*: target ([\d.]+)%, measured ([\d.]+)% of 4000",
+        err)]
+    assert len(ring) == 2 and abs(ring[0][1] - ring[0][0]) <= 1.5, err
+    assert "complete: every member runs it" in err
 
     # the final table on stdout: target and measured share per member
     rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()

@@ -406,9 +406,13 @@ def test_publish_of_an_older_generation_refused_file(
     assert json.loads(published.read_text()) == data  # untouched
 
 
-def test_sigterm_during_deploy_leaves_no_kubeconfig_and_no_kubectl(
-    federation: StandinFederation, tmp_path: Path,
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["TERM", "HUP"])
+def test_a_termination_during_deploy_leaves_no_kubeconfig_and_no_kubectl(
+    federation: StandinFederation, tmp_path: Path, signum: signal.Signals,
 ) -> None:
+    """SIGTERM (a CI runner cancelling) and SIGHUP (a closed terminal; issue 29: the
+    private kubeconfig with its token stayed on disk) end a deploy alike: its kubeconfig
+    directory removed, the tool it ran stopped, exit 128 + the signal."""
     secrets = federation.config_dir / "secrets"
     secrets.mkdir()
     (secrets / "gamma-kubeconfig.yml").write_text("apiVersion: v1\nkind: Config\n")
@@ -430,11 +434,11 @@ def test_sigterm_during_deploy_leaves_no_kubeconfig_and_no_kubectl(
         pid = int(wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(),
                            "kubectl to start"))
         assert any(temp.glob("federation-deploy-gamma-*/kubeconfig-*"))  # while it runs
-        deploy.proc.send_signal(signal.SIGTERM)
-        assert deploy.wait() == 143, deploy.stderr()
+        deploy.proc.send_signal(signum)
+        assert deploy.wait() == 128 + signum, deploy.stderr()
     finally:
         deploy.kill()
-    assert "interrupted (SIGTERM)" in deploy.stderr()
+    assert f"interrupted ({signum.name})" in deploy.stderr()
     assert list(temp.iterdir()) == []  # the private kubeconfig directory is gone
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # kubectl was stopped and reaped, not orphaned

@@ -16,7 +16,7 @@ from federation_deploy.traffic.publish import (
     parse_publish_target,
     publish_file,
 )
-from federation_deploy.values.render import redirector_config
+from federation_deploy.values.redirector_config import redirector_config
 from tests.helpers.standin_federation import StandinFederation
 
 

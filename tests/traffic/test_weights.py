@@ -25,7 +25,7 @@ from federation_deploy.traffic.weights import (
     write_federation,
     writer_lock,
 )
-from federation_deploy.values.render import redirector_config
+from federation_deploy.values.redirector_config import redirector_config
 
 
 def set_weight(name: str, weight: float) -> Edit:
@@ -153,7 +153,7 @@ def test_bad_generation_is_a_config_error(config_dir: Path) -> None:
     path.write_text(path.read_text().replace("generation: 0", "generation: -3"))
     with pytest.raises(ConfigError) as info:
         load_federation(config_dir)
-    assert any(p.key == "generation" and "an integer >= 0" in str(p)
+    assert any(p.key == "generation" and "an integer from 0 to" in str(p)
                for p in info.value.problems)
 
 

@@ -11,11 +11,12 @@ import pytest
 from federation_deploy.config import load_federation
 from federation_deploy.redirector.config import parse_config
 from federation_deploy.redirector.routing import build_table
+from federation_deploy.values.redirector_config import redirector_config
 from federation_deploy.values.render import (
     REDACTED,
     Layer,
+    SharedMerges,
     merge_layer,
-    redirector_config,
     render_member,
     split_keypath,
 )
@@ -204,3 +205,20 @@ def test_external_member_has_nothing_to_render(config_dir: Path) -> None:
     from federation_deploy.errors import UsageError
     with pytest.raises(UsageError, match="external"):
         render_member(load_federation(config_dir), "gesis")
+
+
+def test_a_shared_common_merge_renders_what_a_fresh_merge_renders(config_dir: Path) -> None:
+    # validate renders every member with one SharedMerges: the common layer merged once
+    fed = load_federation(config_dir)
+    shared: SharedMerges = {}
+    for member in (m for m in fed.members.values() if m.deployable):
+        for fresh, reused in zip(render_member(fed, member.name),
+                                 render_member(fed, member.name, shared=shared), strict=True):
+            assert reused.values == fresh.values
+            assert reused.origins == fresh.origins
+    assert shared  # the common layer was shared
+    # a release's values are its own: changing one leaves the next release's alone
+    first, second = (render_member(fed, m.name, shared=shared)[0]
+                     for m in list(fed.members.values())[:2])
+    first.values.clear()
+    assert second.values

@@ -119,7 +119,8 @@ def test_manifest_diff_of_real_helm_output(secret_config: Path, helm_binary: str
     assert "MRKline1abcdefgh" in new  # helm's own output carries them, re-indented
     old = new.replace("MRKline2ijklmnop", "MRKline2CHANGED1").replace(FOLDED, "x")
     text = manifest_diff(old, new, "federation-redirect", secrets | {"MRKline2CHANGED1"})
-    assert "annotations" in text and "sha256:" in text  # a change shows, as a digest
+    assert "annotations" in text and "<redacted> (changed)" in text  # a change is said
+    assert "sha256" not in text
     assert_no_secret(text)
     assert len(parse_manifests(new)) == 5
 
@@ -146,3 +147,19 @@ def test_a_tool_error_censors_every_form(tmp_path: Path) -> None:
     with pytest.raises(ToolError) as caught:
         runner.run([str(script), MULTI.replace("\n", "\n    ")])
     assert_no_secret(caught.value.render())
+
+
+def test_a_secret_used_as_a_mapping_key_is_not_printed(secret_config: Path) -> None:
+    """Issue 29 (minor): a plain layer keyed by a secret (a users map keyed by a token)."""
+    values = secret_config / "values" / "common.yaml"
+    text = values.read_text()
+    assert "\nfederation-redirect:\n" in text
+    values.write_text(text.replace("\nfederation-redirect:\n", "\nfederation-redirect:\n"
+                                   "  users:\n    MRK-replicas-value: admin\n    alice: user\n"))
+    code, out, err = run(secret_config, "render", "gke", "--release", "federation-redirect")
+    assert code == 0, err
+    assert "<redacted> key 1: admin" in out and "alice: user" in out
+    assert_no_secret(out + err)
+    code, out, _ = run(secret_config, "render", "gke", "--release", "federation-redirect",
+                       "--show-secrets")
+    assert "MRK-replicas-value: admin" in out

@@ -7,7 +7,8 @@ import json
 
 import yaml
 
-from federation_deploy.values.secrets import CENSORED, censor, contains_secret, redact_leaves
+from federation_deploy.values.manifests import redact_secret_values
+from federation_deploy.values.secrets import CENSORED, censor, contains_secret
 
 MULTI = "-----BEGIN KEY-----\nAbCdEfGh1234\nIjKlMnOp5678\n-----END KEY-----"
 WORDS = " ".join(f"word{i}xyz" for i in range(30))  # long enough for go-yaml to fold
@@ -56,8 +57,8 @@ def test_data_level_search_and_redaction() -> None:
     doc = {"kind": "ConfigMap", "data": {"a": f"prefix {MULTI} suffix", "b": "plain"},
            "n": 3}
     assert contains_secret(doc, [MULTI]) and not contains_secret(doc, ["nothere"])
-    redacted, changed = redact_leaves(doc, [MULTI], lambda _v: "<r>")
-    assert changed and redacted["data"] == {"a": "<r>", "b": "plain"} and redacted["n"] == 3
+    redacted = redact_secret_values(doc, [MULTI])
+    assert redacted["data"] == {"a": "<redacted>", "b": "plain"} and redacted["n"] == 3
     assert contains_secret({"x": 1234}, ["1234"])  # numbers are text to a tool
 
 

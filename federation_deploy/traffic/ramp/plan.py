@@ -11,6 +11,7 @@ from typing import Any
 from federation_deploy.config import Federation, Member
 from federation_deploy.durations import parse_duration
 from federation_deploy.errors import UsageError
+from federation_deploy.progress import printable
 from federation_deploy.traffic.shares import share_to_weight, shares
 
 DEFAULT_STEPS: tuple[float, ...] = (1.0, 5.0, 10.0, 25.0, 50.0, 100.0)
@@ -242,8 +243,8 @@ def resolve_plan(
     if checked.drained is not None:
         drained = checked.drained
         raise UsageError(
-            f"{member} is drained since {drained.since} ({drained.reason}): restore it first "
-            f"with `federation-deploy traffic restore {member}`"
+            f"{member} is drained since {drained.since} ({printable(drained.reason)}): restore "
+            f"it first with `federation-deploy traffic restore {member}`"
             + (", which resumes its paused ramp" if checked.ramp is not None else "")
         )
     state = checked.ramp

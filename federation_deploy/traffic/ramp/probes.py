@@ -20,6 +20,7 @@ from datetime import datetime
 import requests
 
 from federation_deploy.durations import format_duration
+from federation_deploy.health import http
 from federation_deploy.traffic.ramp.evidence import Histogram, Launches
 
 DEFAULT_PROBE_INTERVAL = 60.0
@@ -48,33 +49,53 @@ def launch(url: str, timeout: float = DEFAULT_PROBE_TIMEOUT) -> LaunchResult:
     """Launch through BinderHub's build API (an event stream of `data: {"phase": ...}`
     lines) until it says ready or failed, or timeout seconds pass."""
     start = time.monotonic()
+    events = _EventStream()
     try:
-        with requests.get(url, stream=True, timeout=min(timeout, 60.0),
-                          headers={"Accept": "text/event-stream", "Connection": "close"}
-                          ) as response:
-            if response.status_code != 200:
-                return LaunchResult(False, time.monotonic() - start,
-                                    f"{url}: HTTP {response.status_code}")
-            for line in response.iter_lines(decode_unicode=True):
-                if time.monotonic() - start > timeout:
-                    return LaunchResult(False, time.monotonic() - start,
-                                        f"{url}: not ready after {timeout:.0f}s")
-                if not line or not line.startswith("data:"):
-                    continue
-                try:
-                    event = json.loads(line[5:])
-                except ValueError:
-                    continue
-                phase = event.get("phase") if isinstance(event, dict) else None
-                if phase == "ready":
-                    return LaunchResult(True, time.monotonic() - start, "ready")
-                if phase == "failed":
-                    message = str(event.get("message", "")).strip()[:200]
-                    return LaunchResult(False, time.monotonic() - start,
-                                        f"failed: {message or 'no message'}")
+        # one total deadline (health.http): a stream that trickles bytes but never an event
+        # ends at `timeout` like one that says nothing
+        answer = http.get(url, timeout, on_chunk=events.feed,
+                          headers={"Accept": "text/event-stream", "Connection": "close"})
+    except http.DeadlineExceeded:
+        return LaunchResult(False, time.monotonic() - start,
+                            f"{url}: not ready after {timeout:g}s")
     except requests.RequestException as exc:
         return LaunchResult(False, time.monotonic() - start, f"{url}: {type(exc).__name__}")
-    return LaunchResult(False, time.monotonic() - start, f"{url}: the stream ended early")
+    seconds = time.monotonic() - start
+    if answer.status != 200:
+        return LaunchResult(False, seconds, f"{url}: HTTP {answer.status}")
+    if events.phase == "ready":
+        return LaunchResult(True, seconds, "ready")
+    if events.phase == "failed":
+        return LaunchResult(False, seconds, f"failed: {events.message or 'no message'}")
+    return LaunchResult(False, seconds, f"{url}: the stream ended early")
+
+
+class _EventStream:
+    """BinderHub's build events (`data: {"phase": ...}` lines) as they arrive: feed() says
+    True once the launch is over (ready or failed)."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self.phase: str | None = None
+        self.message = ""
+
+    def feed(self, chunk: bytes) -> bool:
+        self._pending += chunk
+        *lines, self._pending = self._pending.split(b"\n")
+        for raw in lines:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line.startswith("data:"):
+                continue
+            try:
+                event = json.loads(line[5:])
+            except ValueError:
+                continue
+            phase = event.get("phase") if isinstance(event, dict) else None
+            if phase in ("ready", "failed"):
+                self.phase = phase
+                self.message = str(event.get("message", "")).strip()[:200]
+                return True
+        return False
 
 
 # Runs a probe's launch in the background and returns at once (default: a daemon thread);

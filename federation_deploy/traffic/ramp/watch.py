@@ -195,7 +195,7 @@ class RedirectorWatch:
         except LiveError as exc:
             return str(exc), False
         wanted = {self.member: expected.get(self.member, 0.0)} if one_off else expected
-        # the final weight fed publishes (render.redirector_config): what the redirector must
+        # the final weight fed publishes (values.redirector_config): what the redirector must
         # have loaded, besides the weights, before its sticky ramp picks the right repositories
         final = weights_of(fed).final_weights.get(self.member)
         answer = weights_disagreement(hosts, wanted, self.member, ramp_flag, may_be_absent,
@@ -225,6 +225,8 @@ class RedirectorWatch:
             versions_url=member.versions_url,
             prime_versions_url=None if prime is None or prime.name == member.name
             else prime.versions_url,
+            # a rollout's accepted set, as published to the redirector
+            accepted_versions=fed.rollout.accepted_versions if fed.rollout else None,
         )
 
     def check(self, fed: Federation, member_weight: float) -> str | None:

@@ -25,7 +25,7 @@ from federation_deploy.traffic.ramp.engine import (
     weights_disagreement,
 )
 from federation_deploy.traffic.ramp.plan import RampStep, resolve_plan
-from federation_deploy.values.render import redirector_config
+from federation_deploy.values.redirector_config import redirector_config
 from tests.helpers.standin_federation import StandinFederation
 
 

@@ -180,6 +180,27 @@ def test_ramp_summary_under_github_actions(
     assert "| alpha | 60 | 30.00% | - |" in text
 
 
+def test_an_unwritable_summary_is_a_warning_after_a_finished_ramp(
+    federation: StandinFederation, published: Path, redirector: RedirectorThread,
+    tmp_path: Path
+) -> None:
+    """Issue 29: the weights were live and the ramp complete, then appending to an
+    unwritable $GITHUB_STEP_SUMMARY turned the run into exit 1 with a traceback."""
+    unwritable = tmp_path / "a-directory"
+    unwritable.mkdir()
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(unwritable), "CI": "true"}
+    result = CliRunner().invoke(cli, [
+        "--config-dir", str(federation.config_dir), "ramp", "gamma", "--gate", "time",
+        "--steps", "5",
+        "--hold", "0.3s", "--check-interval", "0.1s", "--publish", f"file:{published}",
+        "--redirector-url", redirector.url, "--settle-timeout", "20s"], env=env)
+    assert result.exit_code == 0, result.stderr
+    assert "warning: the job summary ($GITHUB_STEP_SUMMARY) was not written" in result.stderr
+    assert "Traceback" not in result.stderr
+    gamma = federation.load().members["gamma"]
+    assert gamma.weight == 100 and gamma.ramp is None
+
+
 def test_rollback_summary_under_github_actions(
     federation: StandinFederation, published: Path, redirector: RedirectorThread,
     tmp_path: Path

@@ -26,7 +26,7 @@ from federation_deploy.cli.main import cli
 from federation_deploy.commands.ramp import abort_ramp, advance_ramp, run_ramp
 from federation_deploy.config import load_federation
 from federation_deploy.durations import Clock
-from federation_deploy.errors import UsageError, VerificationError
+from federation_deploy.errors import UsageError, VerificationError, WeightsConflict
 from federation_deploy.redirector.app import LaunchDraws
 from federation_deploy.redirector.config import HostConfig
 from federation_deploy.redirector.routing import build_table, choose_member
@@ -199,6 +199,28 @@ def test_rollback_before_the_first_step_goes_to_zero(
     redirector.wait_active(["alpha", "beta"])
 
 
+def test_a_member_whose_health_trickles_is_a_failed_check(
+    federation: StandinFederation, published: Path, redirector: RedirectorThread
+) -> None:
+    """Issue 29: gamma's /health answers 200, then its body a byte per 0.1 s (25 s in all);
+    the ramp's check ends at its 0.5 s request timeout as a failed check and rolls back (on
+    main it waited for the whole body, each check, while the redirector had dropped gamma)."""
+    def on_step(step: RampStep) -> None:
+        federation.standins["gamma"].set_trickle(0.1)
+
+    start = time.monotonic()
+    with pytest.raises(VerificationError, match=r"rolled back to 0 \(before the first step\)") \
+            as caught:
+        run_ramp(federation.load(), "gamma",
+                 make_publisher(parse_publish_target(f"file:{published}")),
+                 steps=(1, 5), hold="2s", settings=settings(redirector, request_timeout=0.5),
+                 on_step=on_step)
+    assert "no complete answer within 0.5s" in str(caught.value)
+    assert time.monotonic() - start < 15  # settle + one check; the body alone takes 25 s
+    gamma = federation.load().members["gamma"]
+    assert gamma.weight == 0 and gamma.ramp is not None and gamma.ramp.step == -1
+
+
 def test_resume_after_an_interrupted_step(
     federation: StandinFederation, published: Path, redirector: RedirectorThread
 ) -> None:
@@ -310,6 +332,50 @@ def test_abort(
         abort_ramp(federation.load(), "gamma", publish)
 
 
+def test_an_abort_while_the_ramp_is_starting_wins(
+    federation: StandinFederation, published: Path, redirector: RedirectorThread
+) -> None:
+    """Issue 29: a ramp holds the writer lock but has not written its `ramp:` block yet (here:
+    waiting for its confirmation); an abort then said "no ramp in progress" and the ramp went
+    on to 100%. Now the abort is written (weight 0, a new generation, published) and the
+    starting ramp stops before writing or publishing anything."""
+    publish = make_publisher(parse_publish_target(f"file:{published}"))
+    asking = threading.Event()
+    answer = threading.Event()
+    outcome: list[BaseException | object] = []
+
+    def confirm(plan: object) -> None:
+        asking.set()
+        assert answer.wait(30), "the test never answered"
+
+    def ramp() -> None:
+        try:
+            outcome.append(run_ramp(federation.load(), "gamma", publish, steps=(5,),
+                                    hold="1s", settings=settings(redirector), confirm=confirm))
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=ramp, daemon=True)
+    thread.start()
+    try:
+        assert asking.wait(30), "the ramp never asked"
+        said: list[str] = []
+        aborted = abort_ramp(federation.load(), "gamma", publish,
+                             settings=settings(redirector), progress=said.append)
+        assert aborted.status == "aborted"
+        assert any("a ramp of gamma is starting" in line for line in said), said
+        generation = federation.load().generation
+    finally:
+        answer.set()
+        thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], WeightsConflict), outcome
+    assert "stops before writing or publishing anything" in str(outcome[0])
+    gamma = federation.load().members["gamma"]
+    assert gamma.weight == 0 and gamma.ramp is None
+    assert federation.load().generation == generation  # the ramp wrote nothing after it
+    assert published_weights(published)["gamma"] == (0, False)
+
+
 def test_advance_one_step_per_run(
     federation: StandinFederation, published: Path, redirector: RedirectorThread
 ) -> None:
@@ -337,12 +403,36 @@ def test_advance_one_step_per_run(
     assert published_weights(published)["gamma"] == (1.0101, True)
 
 
+def test_a_written_ramp_with_a_huge_hold_is_refused_on_advance(
+    federation: StandinFederation, published: Path, redirector: RedirectorThread
+) -> None:
+    """Issue 29: a ramp state written with a hold beyond any bound (by an older version, or
+    by hand) repeated an OverflowError traceback on every --advance; now the config is
+    refused naming file, line and key, and nothing is published."""
+    publish = make_publisher(parse_publish_target(f"file:{published}"))
+    advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="3s",
+                 settings=settings(redirector))
+    text = federation.path.read_text()
+    assert "hold: 3s" in text
+    federation.path.write_text(text.replace("hold: 3s", "hold: 99999999999h"))
+    before = published.read_text()
+    code, out, err = cli_run(federation, "ramp", "gamma", "--gate", "time", "--advance", "--yes",
+                             "--publish", f"file:{published}", "--redirector-url", redirector.url)
+    assert code == 2, err
+    assert "Traceback" not in err and "OverflowError" not in err
+    assert "federation.yaml:" in err and "gamma.ramp.hold" in err and "30 days" in err
+    assert published.read_text() == before
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["beta"], "external"),
     (["nope"], "unknown member 'nope'"),
     (["gamma", "--steps", "5,1"], "must increase"),
     (["gamma", "--steps", "1,5,5"], "must increase"),
     (["gamma", "--hold", "forever"], "Invalid value for '--hold': 'forever' is not a duration"),
+    # issue 29: accepted, then an OverflowError once step 1 was live
+    (["gamma", "--hold", "99999999999h"],
+     "Invalid value for '--hold': '99999999999h': at most 30 days (720h)"),
     (["gamma", "--publish", "s3://bucket"], "invalid --publish"),
 ])
 def test_refused_before_anything_changes(

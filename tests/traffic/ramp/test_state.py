@@ -114,3 +114,11 @@ def test_timestamps() -> None:
     assert parse_timestamp("2025-03-01T10:00:05").tzinfo == UTC
     with pytest.raises(UsageError):
         parse_timestamp("yesterday")
+
+
+@pytest.mark.parametrize("weight", [0.00001, 1e-7, 0.1 + 0.2, 123456.000001])
+def test_a_small_weight_written_reads_back(federation: StandinFederation, weight: float) -> None:
+    """Issue 29: `--weight 0.00001` wrote 1e-05, which the tool then read as a string."""
+    fed = write_member_state(federation.load(), "gamma", weight, None)
+    assert fed.members["gamma"].weight == weight
+    assert "e-" not in federation.path.read_text().split("gamma:", 1)[1].split("\n\n")[0]
