@@ -197,29 +197,56 @@ def test_abort_during_a_hold_wins(
     assert redirector_process.state()[1] == 2
 
 
+def first_exit(runs: list[Process], timeout: float = WAIT) -> int:
+    """The index of the first of runs to exit (the others still run)."""
+    return int(wait_for(lambda: next((str(i) for i, run in enumerate(runs)
+                                      if run.proc.poll() is not None), None),
+                        "one of the runs to exit", timeout))
+
+
 def test_two_ramps_of_one_member_started_together(
     federation: StandinFederation, published: Path, redirector_process: RedirectorProcess,
     tmp_path: Path,
 ) -> None:
+    """Both hold an hour: the one that runs holds while the other is refused, then is
+    aborted (an event, not the end of a hold on the real clock)."""
     runs = [Process(federation.config_dir,
                     ramp_args(published, redirector_process, "gamma", "--steps", steps,
-                              "--hold", "4s"), tmp_path / f"ramp{i}.log")
+                              "--hold", "1h"), tmp_path / f"ramp{i}.log")
             for i, steps in enumerate(("5", "10"))]
     try:
-        codes = [run.wait(120) for run in runs]
+        lose = first_exit(runs)
+        win = 1 - lose
+        assert runs[lose].wait() == 1, [r.stderr() for r in runs]
+        wait_for(lambda: holding(runs[win]), "the other ramp to hold its step")
+        assert runs[win].proc.poll() is None, runs[win].stderr()
+        # the winner's step alone, in both places; no member in service changed weight
+        fed = federation.load()
+        gamma = fed.members["gamma"]
+        assert gamma.ramp is not None and gamma.ramp.step == 0
+        assert list(gamma.ramp.steps) == [(5, 10)[win], 100]
+        generation, hosts = published_state(published)
+        assert generation == fed.generation == 1 and hosts["gamma"] == (gamma.weight, True)
+        assert hosts["alpha"] == (60, False) and hosts["beta"] == (40, False)
+        # the loser's hint, followed
+        loser = runs[lose].stderr()
+        assert "the ramp of gamma already runs on this machine (pid " in loser
+        assert "`federation-deploy ramp gamma --abort`" in loser
+        assert "ramp gamma" in loser
+        abort = Process(federation.config_dir,
+                        ramp_args(published, redirector_process, "gamma", "--abort"),
+                        tmp_path / "abort.log")
+        assert abort.wait() == 0, abort.stderr()
+        assert runs[win].wait() == 1, runs[win].stderr()
     finally:
         for run in runs:
             run.kill()
-    assert sorted(codes) == [0, 1], [r.stderr() for r in runs]
-    loser = runs[codes.index(1)].stderr()
-    assert "the ramp of gamma already runs on this machine (pid " in loser
-    assert "`federation-deploy ramp gamma --abort`" in loser
-    assert "ramp gamma" in loser
+    assert "the ramp of gamma was aborted" in runs[win].stderr()
     fed = federation.load()
-    assert fed.members["gamma"].weight == 100 and fed.members["gamma"].ramp is None
+    assert fed.members["gamma"].weight == 0 and fed.members["gamma"].ramp is None
     generation, hosts = published_state(published)
-    assert generation == fed.generation == 2  # the winner's two steps, nothing else
-    # no member in service changed weight, in either place
+    assert generation == fed.generation == 2  # the winner's step and the abort, nothing else
+    assert hosts["gamma"] == (0, False)
     assert hosts["alpha"] == (60, False) and hosts["beta"] == (40, False)
     assert fed.members["alpha"].weight == 60 and fed.members["beta"].weight == 40
 
@@ -229,7 +256,8 @@ def test_ramps_of_two_members_from_two_checkouts(
 ) -> None:
     """Two machines (two copies of the config, one published config): the generation alone
     decides. Exactly one ramp proceeds; the other stops, puts its federation.yaml back, and
-    no member in service changes weight."""
+    no member in service changes weight. Both hold an hour: the winner is aborted from its
+    checkout once the loser has exited (an event, not the end of a hold)."""
     standins = {name: start_standin(name) for name in ("alpha", "beta", "gamma", "delta")}
     runs: list[Process] = []
     try:
@@ -245,29 +273,45 @@ def test_ramps_of_two_members_from_two_checkouts(
         published.parent.mkdir()
         publish_file(load_federation(dirs[0]), published)
         runs = [Process(config_dir, ramp_args(published, None, member, "--steps", "5",
-                                              "--hold", "3s"), tmp_path / f"{member}.log")
+                                              "--hold", "1h"), tmp_path / f"{member}.log")
                 for config_dir, member in zip(dirs, ("gamma", "delta"), strict=True)]
-        codes = [run.wait(120) for run in runs]
+        lose = first_exit(runs)
+        win = 1 - lose
+        winner, loser = ("gamma", "delta")[win], ("gamma", "delta")[lose]
+        assert runs[lose].wait() == 1, [r.stderr() for r in runs]
+        wait_for(lambda: f"holding {winner} at step 1/" in runs[win].stderr(),
+                 "the winner to hold its step")
+        assert runs[win].proc.poll() is None, runs[win].stderr()
+        # the winner's step is served; its checkout says so
+        holding_fed = load_federation(dirs[win])
+        step = holding_fed.members[winner]
+        assert holding_fed.generation == 1 and step.ramp is not None and step.ramp.step == 0
+        generation, hosts = published_state(published)
+        assert generation == 1 and hosts[winner] == (step.weight, True)
+        assert hosts[loser] == (0, False)
+        assert hosts["alpha"] == (60, False) and hosts["beta"] == (40, False)
+        abort = Process(dirs[win], ramp_args(published, None, winner, "--abort"),
+                        tmp_path / "abort.log")
+        assert abort.wait() == 0, abort.stderr()
+        assert runs[win].wait() == 1, runs[win].stderr()
     finally:
         for run in runs:
             run.kill()
         for standin in standins.values():
             standin.stop()
-    assert sorted(codes) == [0, 1], [r.stderr() for r in runs]
-    win, lose = (0, 1) if codes[0] == 0 else (1, 0)
-    winner, loser = ("gamma", "delta")[win], ("gamma", "delta")[lose]
+    assert f"the ramp of {winner} was aborted" in runs[win].stderr()
     message = runs[lose].stderr()
     assert "refused to publish generation 1" in message and "serves generation" in message
     assert "federation.yaml put back to generation 0" in message
-    # the loser's checkout is as it was; the winner's has its ramp complete
+    # the loser's checkout is as it was; the winner's has its step and the abort
     lost = load_federation(dirs[lose])
     assert lost.generation == 0 and lost.members[loser].weight == 0
     assert lost.members[loser].ramp is None
     won = load_federation(dirs[win])
     assert won.generation == 2 and won.members[winner].ramp is None
-    assert won.members[winner].weight == won.members[winner].target_weight
+    assert won.members[winner].weight == 0
     generation, hosts = published_state(published)
-    assert generation == 2 and hosts[winner][0] == won.members[winner].weight
+    assert generation == 2 and hosts[winner] == (0, False)
     assert hosts[loser] == (0, False)
     assert hosts["alpha"] == (60, False) and hosts["beta"] == (40, False)
 
@@ -282,7 +326,7 @@ def test_kill_9_between_write_and_publish_then_rerun(
     fcntl.flock(fd, fcntl.LOCK_EX)
     first = Process(federation.config_dir,
                     ramp_args(published, redirector_process, "gamma", "--steps", "5",
-                              "--hold", "2s"), tmp_path / "first.log")
+                              "--hold", "1h"), tmp_path / "first.log")
     try:
         wait_for(lambda: "step: 0" in federation.path.read_text(), "the first step's write")
         first.proc.send_signal(signal.SIGKILL)
@@ -292,17 +336,26 @@ def test_kill_9_between_write_and_publish_then_rerun(
         os.close(fd)
     assert published_state(published)[0] == 0  # written, never published
     assert federation.load().generation == 1
+    # the rerun resumes the hour-long hold config keeps; once it holds, SIGTERM ends it (an
+    # event, not the end of the hold on the real clock)
     rerun = Process(federation.config_dir, ramp_args(published, redirector_process, "gamma"),
                     tmp_path / "rerun.log")
-    assert rerun.wait(120) == 0, rerun.stderr()
+    try:
+        wait_for(lambda: holding(rerun), "the rerun to hold step 1")
+        rerun.proc.send_signal(signal.SIGTERM)
+        assert rerun.wait() == 143, rerun.stderr()
+    finally:
+        rerun.kill()
     log = rerun.stderr()
     assert "resuming the ramp of gamma at step 1/2 (5%)" in log
     assert "publishing generation 1 from config" in log
     assert "rolled back" not in log and "rolling back" not in log
     fed = federation.load()
-    assert fed.members["gamma"].weight == 100 and fed.members["gamma"].ramp is None
+    gamma = fed.members["gamma"]
+    assert gamma.ramp is not None and gamma.ramp.step == 0 and gamma.weight > 0
     generation, hosts = published_state(published)
-    assert generation == fed.generation == 2 and hosts["gamma"] == (100, False)
+    assert generation == fed.generation == 1 and hosts["gamma"] == (gamma.weight, True)
+    assert redirector_process.state()[1] == 1  # served, not only written
 
 
 # A failed publish then a rerun: tests/traffic/ramp/test_resume_and_refusals.py (a bad `file:`

@@ -144,7 +144,10 @@ def test_advance_rolls_back_when_unhealthy_even_while_holding(
     fake = FakeClock()
     target = tmp_path / "config.json"
     publish = make_publisher(PublishTarget("file", target))
-    kw = {"settings": RampSettings(gate="time"), "clock": fake.clock()}
+    # checks every 5 minutes: the restart at the end holds two 30-minute steps, and at the
+    # default 5 s that is 720 health checks over HTTP that this test does not look at
+    kw = {"settings": RampSettings(gate="time", check_interval=300, record_interval=600),
+          "clock": fake.clock()}
     advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold="30m",
                  **kw)  # type: ignore[arg-type]
     federation.standins["gamma"].set_healthy(False)

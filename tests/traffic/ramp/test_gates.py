@@ -187,8 +187,9 @@ def test_a_step_without_launches_is_not_passed(federation: StandinFederation,
     said: list[str] = []
     publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
     with pytest.raises(VerificationError) as failed:
+        # a check a minute: the 30-minute maximum hold in 30 checks, not 180
         run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
-                 settings=ramp_settings(prometheus), clock=clock.clock(),
+                 settings=ramp_settings(prometheus, check_interval=60.0), clock=clock.clock(),
                  progress=said.append)
     message = str(failed.value)
     assert "paused at step 1/2 (10%)" in message and "inconclusive" in message
@@ -210,8 +211,10 @@ def test_with_probes_a_step_passes_on_probe_evidence(federation: StandinFederati
     said: list[str] = []
     publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
     outcome = run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                       # a check a minute, a probe every 10 s (the probe rate is not the
+                       # check rate): the probes are the evidence, the checks are not
                        settings=ramp_settings(prometheus, probe_repo=PROBE,
-                                              probe_interval=10.0),
+                                              probe_interval=10.0, check_interval=60.0),
                        clock=clock.clock(), probe_spawn=inline, progress=said.append)
     assert outcome.status == "complete"
     assert any(line.startswith("qualifying gamma at 0% with probes") for line in said)
@@ -379,8 +382,9 @@ def test_probe_counts_survive_an_interrupt(federation: StandinFederation,
     # they come), so the scheduled --advance that carries on never counts them as users'
     clock = Interrupting(prometheus, T0 + timedelta(minutes=90))
     publisher = make_publisher(PublishTarget("file", tmp_path / "config.json"))
+    # a check a minute (probes still every 10 s): 90 minutes of fake time in 90 checks, not 540
     settings = ramp_settings(prometheus, probe_repo=PROBE, probe_interval=10.0,
-                             min_hold=3600, max_hold=7200)
+                             check_interval=60.0, min_hold=3600, max_hold=7200)
     with pytest.raises(KeyboardInterrupt):
         run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="1h",
                  settings=settings, clock=clock.clock(), probe_spawn=inline)

@@ -134,39 +134,49 @@ def test_rollback_when_member_turns_unhealthy(
     federation: StandinFederation, published: Path, redirector: RedirectorThread
 ) -> None:
     """Through the CLI: gamma fails during the hold of the 5% step; the 1% weights are
-    published again at the next check, before the hold would end, config says step 1,
-    exit 1. (How fast, in seconds, is a benchmark's question, not a test's.)"""
+    published again at the next check, long before the hold would end, config says step 1,
+    exit 1. (How fast, in seconds, is a benchmark's question, not a test's.)
+
+    The 1% step is taken first with a clock an hour behind, so its 2-minute hold is over when
+    the CLI resumes the ramp: no hold is waited out on the real clock."""
     plan = plan_ramp(federation.load(), "gamma", (1, 5))
-    check_interval = 0.3
+    hold = 120.0  # the 5% step's hold: never reached, the rollback ends the run at a check
+    publish = make_publisher(parse_publish_target(f"file:{published}"))
+    hour_ago = Clock(now=lambda: datetime.now(UTC) - timedelta(hours=1))
+    first = advance_ramp(federation.load(), "gamma", publish, steps=(1, 5), hold=f"{hold:g}s",
+                         settings=settings(redirector), clock=hour_ago)
+    assert (first.status, first.step) == ("started", 0), first.message
     flipped: list[float] = []
 
-    def break_gamma_during_the_5_percent_hold() -> None:
+    def break_gamma_once_the_5_percent_step_is_published() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if published_weights(published).get("gamma", (0, False))[0] == plan.steps[1].weight:
-                time.sleep(0.5)  # well inside the hold
                 flipped.append(time.time())
                 federation.standins["gamma"].set_healthy(False)
                 return
             time.sleep(0.01)
 
-    watcher = threading.Thread(target=break_gamma_during_the_5_percent_hold, daemon=True)
+    watcher = threading.Thread(target=break_gamma_once_the_5_percent_step_is_published,
+                               daemon=True)
     watcher.start()
     code, out, err = cli_run(
-        federation, "ramp", "gamma", "--gate", "time", "--steps", "1,5", "--hold", "5s", "--yes",
+        federation, "ramp", "gamma", "--gate", "time", "--yes",
         "--publish", f"file:{published}", "--redirector-url", redirector.url,
-        "--check-interval", f"{check_interval}s", "--settle-timeout", "10s",
+        "--check-interval", "0.3s", "--settle-timeout", "10s",
     )
     watcher.join(5)
     assert code == 1, err
+    assert "resuming the ramp of gamma at step 1/3 (1%)" in err
     assert flipped, "the 5% step was never published"
     assert "rolled back to step 1/3 (1%)" in err and "gamma is unhealthy" in err
     assert "HTTP 503" in err and "failing: Hub" in err
-    # the previous step's weights are published again at a check during the hold, not
-    # after it: the 5 s hold had 4.5 s to run when gamma broke (checks every 0.3 s)
+    # the previous step's weights are published again at a check during the hold, not at its
+    # end: gamma broke as the 5% step was published, and the rollback came within half of its
+    # 2-minute hold (a bound no loaded machine comes near: checks every 0.3 s)
     assert published_weights(published)["gamma"] == (plan.steps[0].weight, True)
     restored_after = published.stat().st_mtime - flipped[0]
-    assert 0 < restored_after < 4.5, restored_after
+    assert 0 < restored_after < hold / 2, restored_after
     gamma = federation.load().members["gamma"]
     assert gamma.weight == plan.steps[0].weight
     assert gamma.ramp is not None and gamma.ramp.step == 0

@@ -82,6 +82,19 @@ def run(config_dir: Path, args: list[str], log: Path) -> tuple[int, str]:
     return code, process.stderr()
 
 
+def held_then_stopped(config_dir: Path, args: list[str], log: Path) -> tuple[int, str]:
+    """A ramp run until it holds a step, then SIGTERM: its exit code and stderr."""
+    process = Process(config_dir, args, log)
+    try:
+        wait_for(lambda: "holding gamma at step " in process.stderr() or
+                 process.proc.poll() is not None, "the ramp to hold")
+        process.proc.send_signal(signal.SIGTERM)
+        code = process.wait(120)
+    finally:
+        process.kill()
+    return code, process.stderr()
+
+
 def assert_published_is_config(config_dir: Path, published: Path) -> None:
     fed = load_federation(config_dir)
     generation, hosts = published_state(published)
@@ -231,7 +244,7 @@ def test_publish_failing_after_the_write_says_what_config_holds(
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     first = Process(federation.config_dir,
-                    ramp_args(published, None, "gamma", "--steps", "5", "--hold", "1s"),
+                    ramp_args(published, None, "gamma", "--steps", "5", "--hold", "1h"),
                     tmp_path / "first.log")
     moved = published.parent.with_name("moved")
     try:
@@ -252,12 +265,14 @@ def test_publish_failing_after_the_write_says_what_config_holds(
             "with a working --publish") in log
     moved.rename(published.parent)
     assert published_state(published)[0] == 0
-    code, log = run(federation.config_dir, ramp_args(published, None, "gamma"),
-                    tmp_path / "rerun.log")
-    assert code == 0, log
+    # the rerun publishes and holds the hour config keeps; SIGTERM then ends it (an event,
+    # not the end of the hold on the real clock)
+    code, log = held_then_stopped(federation.config_dir, ramp_args(published, None, "gamma"),
+                                  tmp_path / "rerun.log")
+    assert code == 143, log
     assert "publishing generation 1 from config" in log and "rolled back" not in log
-    fed = federation.load()
-    assert fed.members["gamma"].weight == 100 and fed.members["gamma"].ramp is None
+    gamma = federation.load().members["gamma"]
+    assert gamma.weight > 0 and gamma.ramp is not None and gamma.ramp.step == 0
     assert_published_is_config(federation.config_dir, published)
 
 
@@ -318,7 +333,7 @@ def test_a_rolled_back_ramp_is_paused_and_described_alike(
     config_dir = federation.config_dir
     federation.standins["gamma"].set_healthy(False)
     code, log = run(config_dir, ramp_args(published, None, "gamma", "--advance", "--steps",
-                                          "5", "--hold", "1s"), tmp_path / "fail.log")
+                                          "5", "--hold", "1h"), tmp_path / "fail.log")
     assert code == 1 and "rolled back to 0 (before the first step)" in log, log
     ramp = federation.load().members["gamma"].ramp
     assert ramp is not None and ramp.step == -1 and ramp.rolled_back is not None
@@ -347,10 +362,14 @@ def test_a_rolled_back_ramp_is_paused_and_described_alike(
               "it alone; `federation-deploy ramp gamma` restarts it")
     for name, text in said.items():
         assert phrase in text.replace("\n", " ") or phrase in text, (name, text)
-    # a person restarts it
-    code, log = run(config_dir, ramp_args(published, None, "gamma"), tmp_path / "again.log")
-    assert code == 0, log
+    # a person restarts it: it takes step 1 and holds its hour (SIGTERM then ends it: an
+    # event, not the end of the hold on the real clock)
+    code, log = held_then_stopped(config_dir, ramp_args(published, None, "gamma"),
+                                  tmp_path / "again.log")
+    assert code == 143, log
     assert "restarting the ramp of gamma, paused since its rollback" in log
-    fed = federation.load()
-    assert fed.members["gamma"].ramp is None and fed.members["gamma"].weight == 100
+    assert "holding gamma at step 1/2 (5%)" in log
+    gamma = federation.load().members["gamma"]
+    assert gamma.ramp is not None and gamma.ramp.step == 0 and not gamma.ramp.paused
+    assert gamma.weight > 0
     assert_published_is_config(config_dir, published)
