@@ -336,7 +336,8 @@ class Rollout:
         member = self.fed.members[canary]
         plan = resolve_plan(self.fed, canary, plan_of.shares if member.ramp is None else None,
                             self.state.canary_weight, plan_of.hold)
-        engine = RampEngine(self.fed, plan, self.settings, self._ramp_io(), owner=OWNER)
+        engine = RampEngine(self.fed, plan, ring_one_settings(self.settings, plan.hold_seconds),
+                            self._ramp_io(), owner=OWNER)
         try:
             outcome = engine.advance() if advance else engine.run()
         except VerificationError as exc:
@@ -448,6 +449,12 @@ class Rollout:
                          "recorded as upgraded: rolled back too")
                 names.append(member.name)
         return names
+
+
+def ring_one_settings(settings: RampSettings, hold: float) -> RampSettings:
+    """Ring 1 holds each share at least rings.hold (the evidence gate's own default minimum
+    is a third of the hold: `rings.hold` is what README promises), unless --min-hold says."""
+    return settings if settings.min_hold is not None else replace(settings, min_hold=hold)
 
 
 def run_rollout(fed: Federation, chart: str, version: str, settings: RampSettings,

@@ -598,3 +598,27 @@ def test_after_a_bump_the_dry_run_names_ring_one(rollout_rig: Rig) -> None:
     rows = [line.split() for line in shown.stdout.splitlines()]
     assert ["beta", "1", OLD, "15", "waiting"] in rows
     assert ["gamma", "2", OLD, "25", "waiting"] in rows
+
+
+def test_ring_one_holds_each_share_at_least_the_rings_hold() -> None:
+    from federation_deploy.commands.rollout import ring_one_settings
+
+    settings = RampSettings(gate="evidence", prometheus_url="http://127.0.0.1:9")
+    assert ring_one_settings(settings, 600.0).min_hold == 600.0  # not 200 (a third)
+    chosen = RampSettings(gate="evidence", min_hold=60.0)
+    assert ring_one_settings(chosen, 600.0).min_hold == 60.0
+
+
+def test_an_interrupted_rollout_says_how_to_go_on(rollout_rig: Rig,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from federation_deploy.commands import rollout as command
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run_rollout", interrupted)
+    result = cli_run(rollout_rig, "rollout", "binderhub", NEW, "--yes", "--publish",
+                     f"file:{rollout_rig.published}")
+    assert result.exit_code != 0
+    assert f"`federation-deploy rollout binderhub {NEW} --resume` goes on" in result.output
+    assert "`federation-deploy rollout --abort` ends it" in result.output
