@@ -119,6 +119,7 @@ SLOW_FIXTURES = frozenset({
     "redirector_server",
     "redirector_process",
     "rollout_rig",  # tests/commands/test_rollout.py: stand-ins, a redirector, rollouts
+    "external_rig",  # the same with a member this tool does not deploy
     "adopted",  # tests/adopt: a deploy repository adopted (and, in test_adopted_ci_matrix, git)
 })
 

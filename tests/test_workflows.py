@@ -359,11 +359,18 @@ def test_terraform_plans_pull_requests_and_applies_behind_approval() -> None:
 
 
 def test_weight_writers_share_one_concurrency_group() -> None:
-    """cd.yml (a deploy of the redirector publishes weights) and ramp.yml never run at once:
-    an older commit's deploy cannot land between a ramp step's write and publish."""
-    cd, ramp, traffic = load("cd"), load("ramp"), load("traffic")
-    assert cd["concurrency"]["group"] == ramp["concurrency"]["group"] == "weights"
+    """cd.yml and traffic.yml share `weights`; the scheduled writers (ramp.yml, rollout.yml)
+    have their own group: GitHub keeps one pending run per group and cancels the older
+    pending one, so a tick queued in `weights` would cancel a pending CD run. They skip a
+    tick while CD is queued or running instead."""
+    cd, ramp, traffic, rollout = load("cd"), load("ramp"), load("traffic"), load("rollout")
+    assert cd["concurrency"]["group"] == "weights"
     assert traffic["concurrency"] == {"group": "weights", "cancel-in-progress": False}
+    for scheduled in (ramp, rollout):
+        assert scheduled["concurrency"] == {"group": "weights-scheduled",
+                                            "cancel-in-progress": False}
+    assert "--workflow cd.yml" in scripts(jobs("ramp")["ramping"])
+    assert "--workflow cd.yml" in scripts(jobs("rollout")["rollout"])
 
 
 def test_rollout_runs_after_a_bump_merges_with_the_weight_writers() -> None:
@@ -373,11 +380,16 @@ def test_rollout_runs_after_a_bump_merges_with_the_weight_writers() -> None:
     wf = load("rollout")
     assert wf["on"]["push"] == {"branches": ["main"], "paths": ["config/federation.yaml"]}
     assert wf["on"]["schedule"]  # ring 1 one step per run, like ramp.yml
-    assert wf["concurrency"] == {"group": "weights", "cancel-in-progress": False}
     job = jobs("rollout")["rollout"]
     by_id = {s.get("id"): s for s in steps(job)}
-    assert "federation-deploy rollout --resume --advance --publish helm --yes" \
-        in by_id["rollout"]["run"]
+    # no --resume: a rollout paused by a rollback is a red job until a person resumes it
+    assert "federation-deploy rollout --advance --publish helm --yes" in by_id["rollout"]["run"]
+    assert "--resume" not in by_id["rollout"]["run"]
+    # a config error fails the job; only "no rollout in progress" reads as nothing to do
+    recorded = by_id["recorded"]["run"]
+    assert "2>/dev/null" not in recorded and "no rollout in progress" in recorded
+    # a freeze is a notice, not a red job every half hour
+    assert "freeze --check" in steps(job)[-1]["run"] and "::notice" in steps(job)[-1]["run"]
     assert by_id["rollout"]["continue-on-error"] is True
     names = [s.get("name", "") for s in steps(job)]
     commit = steps(job)[names.index("Commit the config change back")]

@@ -50,13 +50,17 @@ from federation_deploy.durations import Duration
 @click.option("--abort", is_flag=True,
               help="Roll every upgraded member back, restore ring 1's weight, put the chart's "
                    "pin back; wins over a running rollout.")
+@click.option("--allow-downgrade", is_flag=True,
+              help="Roll out a VERSION older (by semver) than the chart's pin; refused "
+                   "without it.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def rollout(
     obj: Context, chart: str | None, version: str | None, publish: str | None,
     redirector_url: str | None, prometheus_url: str | None, gate: str, probe: str | None,
     check_interval: Duration, heartbeat: Duration, settle_timeout: Duration | None,
-    timeout: Duration, dry_run: bool, resume: bool, advance: bool, abort: bool, yes: bool,
+    timeout: Duration, dry_run: bool, resume: bool, advance: bool, abort: bool,
+    allow_downgrade: bool, yes: bool,
 ) -> None:
     """Roll CHART VERSION through the federation in rings (federation.yaml's `rings:`).
 
@@ -76,6 +80,7 @@ def rollout(
         gate=gate, prometheus_url=prometheus_url, probe=probe,
         check_interval=check_interval.seconds, heartbeat=heartbeat.seconds,
         timeout=timeout.text, dry_run=dry_run, abort=abort, resume=resume, advance=advance,
+        allow_downgrade=allow_downgrade,
     )
     emit(obj, commands.rollout(obj.federation(), request, runner=obj.runner(),
                                progress=obj.progress,

@@ -69,4 +69,25 @@ def down(obj: Context, root: Path) -> None:
     emit(obj, commands.down(root, progress=obj.progress))
 
 
+@sandbox.command()
+@click.argument("name")
+@click.option("--healthy/--unhealthy", default=None,
+              help="Its /health: ok, or failing (the redirector takes it out of rotation).")
+@click.option("--fail-every", type=click.IntRange(min=0), metavar="N",
+              help="Every N-th launch fails (0: none): evidence for a ramp or ring 1 to judge.")
+@click.option("--version", "versions", multiple=True, metavar="KEY=VERSION",
+              help="What its /versions reports for KEY (e.g. binderhub=1.2.3); repeatable, "
+                   "merged with what it reports now.")
+@click.pass_obj
+def member(obj: Context, name: str, healthy: bool | None, fail_every: int | None,
+           versions: tuple[str, ...]) -> None:
+    """Make a sandbox's stand-in member NAME fail, recover, or report other versions.
+
+    With no option, show how it behaves now. Only in a sandbox (`sandbox up`); the same as
+    `curl -X PUT -d '{"failure_every": 2}' MEMBER_URL/_standin/state`.
+    """
+    emit(obj, commands.member(obj.federation(), name, healthy=healthy, fail_every=fail_every,
+                              versions=versions))
+
+
 COMMANDS: list[click.Command] = [sandbox]

@@ -61,6 +61,7 @@ from federation_deploy.traffic.ramp.watch import (
     NO_EVIDENCE,
     check_gate_settings,
 )
+from federation_deploy.traffic.rings import rollout_owns
 from federation_deploy.traffic.weights import ConfigChanged, writer_holding, writer_lock
 
 # the pre-flight's duration in the plan, when the federation's launch time is unknown
@@ -113,6 +114,12 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     steps = parse_steps(request.steps) if request.steps is not None else None
     if request.dry_run:
         return dry_run(fed, member, steps, request)
+    if (owned := rollout_owns(fed, member)) is not None:
+        # ring 1 of a rollout: a ramp here would take it to full weight or to 0 without the
+        # helm rollback that ring 1 needs (and the scheduled --advance must skip it)
+        if request.advance:
+            return CommandResult(stdout=f"skipped: {owned}\n")
+        raise UsageError(f"`ramp {member}` refused: {owned}")
     publish = request.publish.for_federation(fed)  # a sandbox's own redirector by default
     publisher, settle = publisher_for(publish, runner, progress)
     settings = RampSettings(

@@ -2,35 +2,57 @@
 
 The recipe (Rollout.run), every step a write of federation.yaml through the one writer:
   0. the bump: charts.CHART.version = VERSION and a `rollout:` block (from, to, ring) in one
-     write; members not yet upgraded keep `from` meanwhile (config/rings.py), so a deploy of
-     any member during the rollout changes nothing it should not;
+     write, once everything is checked (the version, the rings, ring 1's member: a refused
+     rollout writes nothing); members not yet upgraded keep `from` meanwhile
+     (config/rings.py), so a deploy of any member during the rollout changes nothing it
+     should not. Routed members this tool does not deploy (cloud: external) that report the
+     chart in their /versions are recorded in `rollout.external` with their version;
   1. ring 0 (rings.staging): deploy the chart's releases at VERSION (the deploy's own stages
      for one member, its version overridden), verify /health and that /versions reports it;
+     before each deploy `upgrading: MEMBER` is written, after it the member joins `upgraded`;
   2. ring 1 (rings.canary, or the smallest healthy member): published at weight 0 with the
      accepted set {from, to} (the redirector keeps either version in rotation), deployed and
      verified, then ramped back to its weight through rings.shares with the ramp's engine and
-     gates (its evidence: the new version against the members on the old one). A failure
-     rolls it back: helm rollback of its releases, its weight restored, the accepted set
-     withdrawn, the rollout paused (`rolled_back:`), exit 1 saying why;
+     gates (its evidence: the new version against the members on the old one). Its `ramp:`
+     block says `owner: rollout` (`ramp` leaves it alone) and its last step is held and
+     judged like the others; only then is `ring1_passed_at` written and ring 1 over. A
+     failure (or its ramp found paused) rolls it back: helm rollback of its releases, its
+     weight restored, the accepted set withdrawn, the rollout paused (`rolled_back:`), exit 1;
   3. ring 2: every other member with the chart, in CD order, deployed and verified;
-  4. the `rollout:` block removed and published: one version everywhere, the accepted set gone.
-Abort wins (`--abort`): every upgraded member rolled back, the pin back to `from`, ring 1's
-weight restored, published; a running rollout sees federation.yaml changed and stops.
+  4. the end: while a member in `rollout.external` still reports `from`, the block (and so the
+     accepted set) stays and the rollout says it waits for them (status `waiting`, exit 0;
+     the next --resume asks them again); then the `rollout:` block is removed and published:
+     one version everywhere, the accepted set gone.
+Abort wins (`--abort`): every member recorded as upgrading or upgraded, and every other member
+whose /versions reports the new version, rolled back; the pin back to `from`, ring 1's weight
+restored, published; a running rollout sees federation.yaml changed and stops.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import NoReturn
 
 from federation_deploy.commands.freeze import freeze_notice, refuse_when_frozen
 from federation_deploy.commands.ramp import ABORT_ATTEMPTS, ramp_io
 from federation_deploy.commands.result import CommandResult
+from federation_deploy.commands.rollout_io import (
+    RolloutIO,
+    check_version,
+    external_versions,
+    healthy_hosts,
+    helm_rollback,
+    production_io,
+)
+from federation_deploy.commands.rollout_plan import (
+    check_rings,
+    check_target,
+    dry_run,
+    external_note,
+)
 from federation_deploy.commands.step_summary import rollout_markdown
 from federation_deploy.config import (
-    EXACT_VERSION,
     Federation,
     Member,
     RolloutState,
@@ -44,25 +66,18 @@ from federation_deploy.errors import (
     VerificationError,
     WeightsConflict,
 )
-from federation_deploy.progress import Progress, quiet
+from federation_deploy.progress import Progress
 from federation_deploy.runner import Runner
-from federation_deploy.traffic.formatting import aligned_lines
 from federation_deploy.traffic.publish import PublishRequest, publisher_for
-from federation_deploy.traffic.ramp.engine import (
-    Publish,
-    RampEngine,
-    RampIO,
-    RampSettings,
-    StepHook,
-)
+from federation_deploy.traffic.ramp.engine import RampEngine, RampIO, RampSettings
 from federation_deploy.traffic.ramp.plan import resolve_plan
 from federation_deploy.traffic.ramp.state import utc_timestamp
 from federation_deploy.traffic.rings import (
+    OWNER,
     Rings,
     chart_releases,
     choose_canary,
     plan_rings,
-    rollout_text,
     upgraded_with,
     write_rollout,
 )
@@ -74,34 +89,15 @@ from federation_deploy.traffic.weights import (
     writer_lock,
 )
 
-# (federation, member with the version to deploy, the chart's releases) -> deployed
-DeployReleases = Callable[[Federation, Member, tuple[str, ...]], None]
-# (federation, member, the chart's releases) -> `helm rollback` of each
-RollBack = Callable[[Federation, Member, tuple[str, ...]], None]
-# (federation, member, /versions key, version) -> VerificationError unless healthy on it
-VerifyVersion = Callable[[Federation, Member, str, str], None]
-HealthyHosts = Callable[[], frozenset[str] | None]
-
-
-@dataclass
-class RolloutIO:
-    """What a rollout talks to; tests hand in the recorded helm fake and stand-ins."""
-
-    publish: Publish
-    deploy: DeployReleases
-    rollback: RollBack
-    verify: VerifyVersion
-    clock: Clock = field(default_factory=Clock)
-    progress: Progress = quiet
-    on_step: StepHook | None = None  # ring 1's steps, when the redirector serves each
-    healthy: HealthyHosts = lambda: None  # the redirector's healthy hosts (None: unknown)
+__all__ = ["RolloutIO", "abort_rollout", "check_rings", "check_version", "dry_run",
+           "helm_rollback", "run_rollout"]
 
 
 @dataclass(frozen=True)
 class RolloutOutcome:
     chart: str
     version: str
-    status: str  # complete | aborted
+    status: str  # complete | holding | waiting | aborted
     message: str
 
 
@@ -113,12 +109,6 @@ def before_rollout(fed: Federation, action: str, clock: Clock | None = None,
     are stand-ins. (An abort does not pass here: it must always be possible.)"""
     check_rings(fed)
     refuse_when_frozen(fed, action, clock, progress)
-
-
-def check_rings(fed: Federation) -> None:
-    if fed.rings is None:
-        raise UsageError(f"{fed.path}: no `rings:` block: a rollout needs the rings (staging, "
-                         "canary, shares, hold); see README, Rolling out a new version")
 
 
 class Rollout:
@@ -141,15 +131,18 @@ class Rollout:
 
     # -- the recipe --------------------------------------------------------------------------
 
-    def run(self, chart: str, version: str, *, resume: bool = False,
-            advance: bool = False) -> RolloutOutcome:
+    def run(self, chart: str, version: str, *, resume: bool = False, advance: bool = False,
+            allow_downgrade: bool = False) -> RolloutOutcome:
         """The recipe to the end; advance (a scheduled job): rings 0 and 2 as always, ring 1
         one step of its ramp per call (returning `holding` until its last step passed)."""
-        self._start(chart, version, resume)
-        rings = self._rings()
+        from_version = self._check_start(chart, version, resume, allow_downgrade)
+        rings = self._rings(chart)  # refused (ring 1 impossible) before anything is written
+        self._begin(chart, version, from_version, resume)
         self.say(f"rollout of {chart} {self.state.from_version} -> {version}: ring 0 "
                  f"{', '.join(rings.staging) or '(none)'}; ring 1 {rings.canary}; ring 2 "
-                 f"{', '.join(rings.rest) or '(none)'}")
+                 f"{', '.join(rings.rest) or '(none)'}"
+                 + (f"; {external_note(dict(self.state.external), version)}"
+                    if self.state.external else ""))
         try:
             if self.state.ring <= 0:
                 self._write(replace(self.state, ring=0), bump=False)
@@ -159,21 +152,19 @@ class Rollout:
                 waiting = self._ring_one(rings.canary, advance)
                 if waiting is not None:
                     return RolloutOutcome(chart, version, "holding", waiting)
-            self._write(replace(self.state, ring=2), bump=False)
+            if self.state.ring < 2:
+                self._write(replace(self.state, ring=2), bump=False)
             for name in rings.rest:
                 self._upgrade(name, 2)
         except ConfigChanged as exc:
             raise WeightsConflict(f"the rollout of {chart} {version} stops (federation.yaml "
                                   f"changed under it: an abort wins): {exc}") from None
-        key = self.state.versions_key
-        self._change(rings.canary, self.fed.members[rings.canary].weight,
-                     lambda snap: write_rollout(snap, None),
-                     done=f"rollout complete: {chart} {version} everywhere; accepted "
-                          f"versions withdrawn ({key} must equal the prime's again)")
-        return RolloutOutcome(chart, version, "complete",
-                              f"rollout of {chart} {version} complete: every member runs it")
+        return self._end(rings.canary)
 
-    def _start(self, chart: str, version: str, resume: bool) -> None:
+    def _check_start(self, chart: str, version: str, resume: bool,
+                     allow_downgrade: bool) -> str | None:
+        """Everything a start or resume refuses, before anything is written; the version it
+        goes from for a new rollout (None: one is recorded)."""
         state = self.fed.rollout
         if state is not None and (state.chart, state.to_version) != (chart, version):
             raise UsageError(
@@ -181,13 +172,20 @@ class Rollout:
                 f"{state.ring}, since {state.started}): one rollout at a time. Resume it "
                 f"(`federation-deploy rollout {state.chart} {state.to_version} --resume`) or "
                 "abort it (`federation-deploy rollout --abort`) first")
+        if state is None:
+            return check_target(self.fed, chart, version, allow_downgrade)
+        if state.rolled_back is not None and not resume:
+            raise VerificationError(
+                f"the rollout of {chart} {version} is paused since its rollback "
+                f"({state.rolled_back}): `federation-deploy rollout {chart} {version} "
+                "--resume` retries it, `--abort` ends it")
+        return None
+
+    def _begin(self, chart: str, version: str, from_version: str | None,
+               resume: bool) -> None:
+        state = self.fed.rollout
         if state is not None:
             if state.rolled_back is not None:
-                if not resume:
-                    raise VerificationError(
-                        f"the rollout of {chart} {version} is paused since its rollback "
-                        f"({state.rolled_back}): `federation-deploy rollout {chart} {version} "
-                        "--resume` retries it, `--abort` ends it")
                 self.say(f"resuming the rollout of {chart} {version} after its rollback")
                 self._write(replace(state, rolled_back=None), bump=False)
             elif state.ring < 0:
@@ -195,31 +193,62 @@ class Rollout:
                          "recorded in federation.yaml (by `charts bump`)")
             else:
                 self.say(f"resuming the rollout of {chart} {version} at ring {state.ring}")
+            if state.ring < 0 and state.external is None:
+                self._write(replace(self.state, external=self._external(None) or None),
+                            bump=False)
             return
-        pin = self.fed.chart(chart)
-        if not EXACT_VERSION.match(version):
-            raise UsageError(f"{version!r} is not an exact chart version (like 1.2.3)")
-        if pin.version == version:
-            raise UsageError(f"charts.{chart}.version is {version} already and no rollout is "
-                             "in progress: nothing to roll out")
+        assert from_version is not None
         plan = self.fed.rings
         assert plan is not None
+        key = plan.versions_key or chart
+        external = external_versions(self.fed, key, self.io.reported)
         started = RolloutState(
-            chart=chart, from_version=pin.version, to_version=version, ring=-1,
-            started=utc_timestamp(self.io.clock.now()),
-            versions_key=plan.versions_key or chart)
-        self.say(f"charts.{chart}.version: {pin.version} -> {version}, with a rollout: block "
+            chart=chart, from_version=from_version, to_version=version, ring=-1,
+            started=utc_timestamp(self.io.clock.now()), versions_key=key,
+            external=external or None)
+        self.say(f"charts.{chart}.version: {from_version} -> {version}, with a rollout: block "
                  "(members keep the old version until their ring)")
         self.config = write_rollout(self.config, started, pin=(chart, version), bump=False)
 
-    def _rings(self) -> Rings:
+    def _external(self, known: dict[str, str] | None) -> dict[str, str]:
+        state = self.state
+        return external_versions(self.fed, state.versions_key, self.io.reported, known)
+
+    def _rings(self, chart: str) -> Rings:
         plan = self.fed.rings
         assert plan is not None
-        canary = self.state.canary or choose_canary(self.fed, plan, self.state.chart,
-                                                    self.io.healthy())
-        if plan.canary == SMALLEST and self.state.canary is None:
+        state = self.fed.rollout
+        canary = (state.canary if state is not None and state.canary is not None
+                  else choose_canary(self.fed, plan, chart, self.io.healthy()))
+        if plan.canary == SMALLEST and (state is None or state.canary is None):
             self.say(f"ring 1: {canary}, the smallest healthy routed member")
-        return plan_rings(self.fed, plan, self.state.chart, canary)
+        return plan_rings(self.fed, plan, chart, canary)
+
+    def _end(self, canary: str) -> RolloutOutcome:
+        """Ring 2 done: end the rollout, unless a member this tool does not deploy still
+        reports the old version (then the accepted set stays until it reports the new)."""
+        state = self.state
+        chart, version = state.chart, state.to_version
+        external = self._external(dict(state.external or {}))
+        if external != dict(state.external or {}):
+            self._write(replace(state, external=external or None), bump=False)
+        waiting = self.state.waiting_for
+        if waiting:
+            names = ", ".join(f"{n} keeps version {v}" for n, v in waiting.items())
+            message = (f"every member this tool deploys runs {chart} {version}; not ours: "
+                       f"{names}. The redirector keeps accepting {state.versions_key} "
+                       f"{state.from_version} until they report {version} (so they stay in "
+                       f"rotation): the next `federation-deploy rollout --resume` asks them "
+                       "again and then ends the rollout")
+            self.say(message)
+            return RolloutOutcome(chart, version, "waiting", message)
+        key = state.versions_key
+        self._change(canary, self.fed.members[canary].weight,
+                     lambda snap: write_rollout(snap, None),
+                     done=f"rollout complete: {chart} {version} everywhere; accepted "
+                          f"versions withdrawn ({key} must equal the prime's again)")
+        return RolloutOutcome(chart, version, "complete",
+                              f"rollout of {chart} {version} complete: every member runs it")
 
     # -- members -----------------------------------------------------------------------------
 
@@ -233,10 +262,13 @@ class Rollout:
         return replace(member, releases=releases)
 
     def _upgrade(self, name: str, ring: int) -> None:
-        """Deploy and verify one member at the new version, then record it upgraded; a
-        failure rolls it back (ring 1: the whole ring, see _ring_one_back) and stops."""
+        """Deploy and verify one member at the new version, then record it upgraded (its
+        intent, `upgrading:`, written first: an abort after a crash in between rolls it
+        back); a failure rolls it back (ring 1: the whole ring, see _ring_one_back) and
+        stops."""
         if name in self.state.upgraded:
             return
+        self._write(replace(self.state, upgrading=name), bump=False)
         state, member = self.state, self._at_new(name)
         releases = chart_releases(member, state.chart)
         self.say(f"ring {ring}: deploying {state.chart} {state.to_version} to {name} "
@@ -250,8 +282,8 @@ class Rollout:
             self.io.verify(self.fed, member, state.versions_key, state.to_version)
         except VerificationError as exc:
             self._failed(ring, name, f"it failed its checks: {exc}", rolled=True)
-        self._write(replace(self.state, upgraded=upgraded_with(self.state, [name])),
-                    bump=False)
+        self._write(replace(self.state, upgraded=upgraded_with(self.state, [name]),
+                            upgrading=None), bump=False)
         self.say(f"ring {ring}: {name} runs {state.chart} {state.to_version} and is healthy")
 
     def _failed(self, ring: int, name: str, why: str, *, rolled: bool) -> NoReturn:
@@ -260,8 +292,8 @@ class Rollout:
         elif rolled:
             self._roll_back(name)
         stamp = utc_timestamp(self.io.clock.now())
-        self._write(replace(self.state, rolled_back=f"{stamp} ring {ring} at {name}: {why}"),
-                    bump=False)
+        self._write(replace(self.state, rolled_back=f"{stamp} ring {ring} at {name}: {why}",
+                            upgrading=None), bump=False)
         raise VerificationError(self._stopped(f"ring {ring} failed at {name}: {why}; {name} "
                                               f"is back on {self.state.from_version}"))
 
@@ -275,12 +307,21 @@ class Rollout:
 
     def _ring_one(self, canary: str, advance: bool = False) -> str | None:
         """Ring 1 to its end (None), or with advance one step of its ramp: what it does now
-        while it is not over."""
+        while it is not over. Over only when its last share's hold passed its gate
+        (`ring1_passed_at`)."""
         state = self.state
+        if state.ring1_passed_at is not None:
+            return None
         member = self.fed.members[canary]
-        if (state.ring == 1 and canary in state.upgraded and member.ramp is None
-                and member.weight == state.canary_weight):
-            return None  # its ramp completed before an interruption: ring 1 is over
+        if state.ring >= 1 and canary in state.upgraded:
+            ramp = member.ramp
+            if ramp is not None and ramp.paused:
+                self._ring_one_failed(canary, f"its ramp was found paused "
+                                      f"({ramp.rolled_back or ramp.inconclusive})")
+            if ramp is None and member.weight > 0:
+                self._ring_one_failed(canary, f"its ramp was changed outside the rollout "
+                                      f"(weight {member.weight:g}, no `ramp:` block) before "
+                                      "its last share was judged")
         if state.ring < 1:
             weight = self.fed.members[canary].weight
             ringed = replace(state, ring=1, canary=canary, canary_weight=weight)
@@ -295,22 +336,34 @@ class Rollout:
         member = self.fed.members[canary]
         plan = resolve_plan(self.fed, canary, plan_of.shares if member.ramp is None else None,
                             self.state.canary_weight, plan_of.hold)
-        engine = RampEngine(self.fed, plan, self.settings, self._ramp_io())
+        engine = RampEngine(self.fed, plan, ring_one_settings(self.settings, plan.hold_seconds),
+                            self._ramp_io(), owner=OWNER)
         try:
             outcome = engine.advance() if advance else engine.run()
         except VerificationError as exc:
             self.config = read_snapshot(self.fed.config_dir)
-            self._ring_one_back(f"its evidence failed: {exc}", upgraded=True)
-            stamp = utc_timestamp(self.io.clock.now())
-            self._write(replace(self.state, rolled_back=f"{stamp} ring 1 at {canary}: {exc}"),
-                        bump=False)
-            raise VerificationError(self._stopped(
-                f"ring 1 failed at {canary}: {exc}. {canary} is back on "
-                f"{self.state.from_version} at weight {self.state.canary_weight:g}")) from None
+            self._ring_one_failed(canary, f"its evidence failed: {exc}")
         self.config = engine.config
-        if outcome.status == "complete":
-            return None
-        return f"ring 1 of {state.chart} {state.to_version}: {outcome.message}"
+        if outcome.status != "complete":
+            return f"ring 1 of {state.chart} {state.to_version}: {outcome.message}"
+        weight = self.state.canary_weight
+        passed = replace(self.state, ring1_passed_at=utc_timestamp(self.io.clock.now()))
+        self._change(canary, weight,
+                     lambda snap: write_rollout(snap, passed, weights={canary: weight}),
+                     done=f"ring 1 passed: {canary}'s last share held and judged; at its "
+                          f"weight {weight:g}, its `ramp:` block removed")
+        return None
+
+    def _ring_one_failed(self, canary: str, why: str) -> NoReturn:
+        """Ring 1 rolled back (helm rollback when upgraded), the rollout paused, exit 1."""
+        self._ring_one_back(why, upgraded=canary in self.state.upgraded
+                            or self.state.upgrading == canary)
+        stamp = utc_timestamp(self.io.clock.now())
+        self._write(replace(self.state, rolled_back=f"{stamp} ring 1 at {canary}: {why}",
+                            upgrading=None), bump=False)
+        raise VerificationError(self._stopped(
+            f"ring 1 failed at {canary}: {why}. {canary} is back on "
+            f"{self.state.from_version} at weight {self.state.canary_weight:g}")) from None
 
     def _ring_one_back(self, why: str, *, upgraded: bool) -> None:
         """Ring 1 undone: helm rollback of the member (when its upgrade went through), its
@@ -321,7 +374,8 @@ class Rollout:
         self.say(f"ring 1 failed at {canary}: {why}")
         if upgraded:
             self._roll_back(canary)
-        back = replace(state, ring=0, upgraded=tuple(n for n in state.upgraded if n != canary))
+        back = replace(state, ring=0, upgraded=tuple(n for n in state.upgraded if n != canary),
+                       upgrading=None)
         self._change(canary, weight, lambda snap: write_rollout(snap, back,
                                                                 weights={canary: weight}),
                      done=f"{canary} back at weight {weight:g}; accepted versions withdrawn")
@@ -354,12 +408,13 @@ class Rollout:
     # -- abort ---------------------------------------------------------------------------------
 
     def abort(self) -> RolloutOutcome:
-        """Every upgraded member rolled back, the pin back to `from`, ring 1's weight
+        """Every member recorded as upgrading or upgraded, and any other whose /versions
+        reports the new version, rolled back; the pin back to `from`, ring 1's weight
         restored, the `rollout:` block removed: published and waited for."""
         state = self.fed.rollout
         if state is None:
             raise UsageError("no rollout in progress (no `rollout:` block in federation.yaml)")
-        for name in reversed(state.upgraded):
+        for name in reversed(self._to_roll_back(state)):
             self._roll_back(name)
         canary = state.canary or next(m.name for m in self.fed.routed if m.prime)
         weight = (state.canary_weight if state.canary is not None
@@ -374,16 +429,46 @@ class Rollout:
                               f"rollout of {state.chart} {state.to_version} aborted: every "
                               f"member back on {state.from_version}")
 
+    def _to_roll_back(self, state: RolloutState) -> list[str]:
+        """In upgrade order: `upgraded`, then `upgrading` (its deploy may have gone through
+        before a crash: rolled back unless its /versions says it still runs `from`), then any
+        other deployed member whose /versions reports `to`."""
+        names = list(state.upgraded)
+        for member in self.fed.members.values():
+            if member.name in names or not member.deployable \
+                    or not chart_releases(member, state.chart):
+                continue
+            versions = self.io.reported(member)
+            got = versions.get(state.versions_key) if isinstance(versions, dict) else None
+            if member.name == state.upgrading and got != state.from_version:
+                self.say(f"{member.name} was being upgraded when the rollout stopped (it "
+                         f"reports {got or 'nothing readable'}): rolled back too")
+                names.append(member.name)
+            elif got == state.to_version:
+                self.say(f"{member.name} reports {state.versions_key} {got} but is not "
+                         "recorded as upgraded: rolled back too")
+                names.append(member.name)
+        return names
+
+
+def ring_one_settings(settings: RampSettings, hold: float) -> RampSettings:
+    """Ring 1 holds each share at least rings.hold (the evidence gate's own default minimum
+    is a third of the hold: `rings.hold` is what README promises), unless --min-hold says."""
+    return settings if settings.min_hold is not None else replace(settings, min_hold=hold)
+
 
 def run_rollout(fed: Federation, chart: str, version: str, settings: RampSettings,
-                io: RolloutIO, *, resume: bool = False, advance: bool = False
-                ) -> RolloutOutcome:
+                io: RolloutIO, *, resume: bool = False, advance: bool = False,
+                allow_downgrade: bool = False) -> RolloutOutcome:
     """Run (or resume) a rollout to the end under the writer lock: a second rollout (or a
     ramp) on this machine is refused at once, naming the one that runs."""
     before_rollout(fed, f"rollout {chart} {version}{' --advance' if advance else ''}",
                    io.clock, io.progress)
     with writer_lock(fed.config_dir, f"rollout {chart} {version}"):
-        return Rollout(fed, settings, io).run(chart, version, resume=resume, advance=advance)
+        # read again under the lock: what it refuses is checked on the file as it is now
+        rollout = Rollout(load_federation(fed.config_dir), settings, io)
+        return rollout.run(chart, version, resume=resume, advance=advance,
+                           allow_downgrade=allow_downgrade)
 
 
 def abort_rollout(fed: Federation, settings: RampSettings, io: RolloutIO) -> RolloutOutcome:
@@ -420,6 +505,7 @@ class RolloutRequest:
     abort: bool = False
     resume: bool = False
     advance: bool = False
+    allow_downgrade: bool = False
 
 
 def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progress: Progress,
@@ -430,9 +516,12 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
     state = fed.rollout
     chart = request.chart or (state.chart if state is not None else None)
     version = request.version or (state.to_version if state is not None else None)
-    if request.dry_run:
-        return dry_run(fed, chart, version)
     publish = request.publish.for_federation(fed)
+    healthy = (healthy_hosts(publish.redirector_url) if publish.redirector_url
+               else RolloutIO.healthy)
+    if request.dry_run:
+        return dry_run(fed, chart, version, healthy=healthy,
+                       allow_downgrade=request.allow_downgrade)
     publisher, settle = publisher_for(publish, runner, progress)
     settings = RampSettings(
         redirector_url=publish.redirector_url,
@@ -441,15 +530,16 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
         check_interval=request.check_interval, poll_interval=min(1.0, request.check_interval),
         settle_timeout=settle, heartbeat_interval=request.heartbeat)
     io = production_io(publisher, runner, request.timeout, progress)
-    if publish.redirector_url:
-        io.healthy = healthy_hosts(publish.redirector_url)
+    io.healthy = healthy
     if request.abort:
         if state is None:
             raise UsageError("no rollout in progress (no `rollout:` block in federation.yaml)")
         if (notice := freeze_notice(fed, f"the abort of the rollout of {state.chart}")):
             progress(notice)
+        named = [*state.upgraded, *([state.upgrading] if state.upgrading else [])]
         confirm(f"Abort the rollout of {state.chart} {state.to_version}: roll back "
-                f"{', '.join(state.upgraded) or 'no member'} and publish to {publisher.target}?")
+                f"{', '.join(named) or 'no member recorded'} (and any other member reporting "
+                f"{state.to_version}) and publish to {publisher.target}?")
         return CommandResult(stdout=abort_rollout(fed, settings, io).message + "\n")
     if chart is None or version is None:
         if request.resume:
@@ -458,105 +548,19 @@ def rollout(fed: Federation, request: RolloutRequest, *, runner: Runner, progres
     confirm(f"Roll {chart} {version} out through the rings, publishing to {publisher.target}?")
     try:
         outcome = run_rollout(fed, chart, version, settings, io, resume=request.resume,
-                              advance=request.advance)
+                              advance=request.advance, allow_downgrade=request.allow_downgrade)
     except VerificationError as exc:
         return CommandResult(error=exc, summary=rollout_markdown(
             load_federation(fed.config_dir), chart, version, None, str(exc)))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (signals.Terminated): say how to go on
+        progress(interrupted_hint(chart, version))
+        raise
     return CommandResult(stdout=outcome.message + "\n", summary=rollout_markdown(
         load_federation(fed.config_dir), chart, version, outcome.message))
 
 
-def dry_run(fed: Federation, chart: str | None, version: str | None) -> CommandResult:
-    """The rings and who runs what, changing nothing."""
-    check_rings(fed)
-    plan = fed.rings
-    assert plan is not None
-    text = rollout_text(fed)
-    if text is not None:
-        return CommandResult(stdout=text, messages=("a rollout is in progress: --resume goes "
-                                                    "on with it; nothing changed (--dry-run)",))
-    if chart is None or version is None:
-        raise UsageError("rollout --dry-run needs CHART VERSION (no rollout in progress)")
-    pin = fed.chart(chart)
-    canary = choose_canary(fed, plan, chart, None)
-    rings = plan_rings(fed, plan, chart, canary)
-    rows = [["ring", "members", "what happens"],
-            ["0", ", ".join(rings.staging) or "-", f"deployed {version}, verified"],
-            ["1", canary, f"weight 0, deployed, then {', '.join(f'{s:g}%' for s in plan.shares)}"
-                          f" of launches (hold {plan.hold}), then its weight"],
-            ["2", ", ".join(rings.rest) or "-", "deployed in CD order, verified"]]
-    return CommandResult(stdout="\n".join(aligned_lines(rows)) + "\n", messages=(
-        f"charts.{chart}.version {pin.version} -> {version}; nothing changed (--dry-run)",))
-
-
-def production_io(publisher: Publish, runner: Runner, timeout: str,
-                  progress: Progress) -> RolloutIO:
-    """The deploy's stages for the chart's releases, helm rollback, verify with the member's
-    /health and /versions (the real cluster, or a sandbox's stand-ins)."""
-    from federation_deploy.commands.deploy import deploy_member
-    from federation_deploy.health.probe import verify_member
-
-    def deploy(fed: Federation, member: Member, releases: tuple[str, ...]) -> None:
-        deploy_member(fed, member, runner, releases=releases,
-                      stages=("auth", "releases", "rollout"), timeout=timeout,
-                      progress=progress)
-
-    def rollback(fed: Federation, member: Member, releases: tuple[str, ...]) -> None:
-        if fed.sandbox is not None:
-            from federation_deploy.commands.deploy_sandbox import sandbox_versions
-
-            sandbox_versions(fed, member, releases, rolled_back=True, say=progress)
-            return
-        helm_rollback(fed, member, releases, runner, timeout)
-
-    def verify(fed: Federation, member: Member, key: str, version: str) -> None:
-        result = verify_member(member, pod_headroom=fed.redirector.pod_headroom,
-                               progress=progress, sleep=time.sleep)
-        check_version(member, result.versions, key, version)
-
-    return RolloutIO(publish=publisher, deploy=deploy, rollback=rollback, verify=verify,
-                     progress=progress)
-
-
-def healthy_hosts(redirector_url: str) -> HealthyHosts:
-    """The redirector's healthy hosts (its /active_hosts), for `canary: smallest`; None when
-    it cannot be asked (then config alone decides, and the ring's checks catch the rest)."""
-    from federation_deploy.traffic.live import LiveError, fetch_active_hosts
-
-    def healthy() -> frozenset[str] | None:
-        try:
-            return frozenset(fetch_active_hosts(redirector_url))
-        except LiveError:
-            return None
-
-    return healthy
-
-
-def check_version(member: Member, versions: object, key: str, version: str) -> None:
-    got = versions.get(key) if isinstance(versions, dict) else None
-    if got != version:
-        raise VerificationError(f"{member.name} reports {key} {got!r} at {member.versions_url}, "
-                                f"not {version}", stage="verify")
-
-
-def helm_rollback(fed: Federation, member: Member, releases: tuple[str, ...], runner: Runner,
-                  timeout: str, *, helm_executable: str | None = None,
-                  tools: object | None = None) -> None:
-    """`helm rollback` of the member's releases with its own credentials."""
-    from federation_deploy.actions.helm import Helm
-    from federation_deploy.actions.kube_auth import (
-        ClusterTools,
-        cluster_access,
-        find_cluster_tools,
-    )
-
-    helm = Helm(runner, executable=helm_executable, timeout=timeout)
-    found = tools if isinstance(tools, ClusterTools) else find_cluster_tools(member)
-    with cluster_access(fed, member, runner, found) as access:
-        helm.use_cluster(access)
-        try:
-            for name in releases:
-                helm.rollback(member.release(name), None, timeout=timeout)
-        finally:
-            helm.use_cluster(None)
-            helm.close()
+def interrupted_hint(chart: str, version: str) -> str:
+    return (f"the rollout of {chart} {version} was interrupted; federation.yaml records where "
+            f"it stopped: `federation-deploy rollout {chart} {version} --resume` goes on, "
+            "`federation-deploy rollout --abort` ends it (every member back on the old "
+            "version)")

@@ -1,4 +1,5 @@
-"""Commands `sandbox demo`, `sandbox up` and `sandbox down`: the local federation."""
+"""Commands `sandbox demo`, `sandbox up`, `sandbox down` and `sandbox member`: the local
+federation."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from federation_deploy.commands.result import CommandResult
-from federation_deploy.config import load_federation
+from federation_deploy.config import Federation, load_federation
+from federation_deploy.errors import UsageError
 from federation_deploy.runner import Runner
 from federation_deploy.sandbox import federation as sb
 
@@ -59,3 +61,40 @@ def down(root: Path, *, progress: Callable[[str], None] | None = None) -> Comman
     stopped, left_alone = sb.sandbox_down(root, progress)
     return CommandResult(messages=(*(f"warning: {line}" for line in left_alone),
                                    f"stopped {', '.join(stopped) or 'nothing'}; removed {root}"))
+
+
+def member(fed: Federation, name: str, *, healthy: bool | None = None,
+           fail_every: int | None = None, versions: tuple[str, ...] = ()) -> CommandResult:
+    """Tell a sandbox's stand-in member how to behave (PUT /_standin/state): healthy or not,
+    every n-th launch failing, the versions its /versions reports (KEY=VALUE, merged); with
+    nothing to change, show how it behaves now."""
+    from federation_deploy.sandbox.member import StandinError, standin_state
+
+    if fed.sandbox is None:
+        raise UsageError(f"{fed.path} is not a sandbox (no `sandbox:` block): `sandbox member` "
+                         "changes only the stand-ins of `sandbox up`")
+    member = fed.member(name)
+    changes: dict[str, object] = {}
+    if healthy is not None:
+        changes["healthy"] = healthy
+    if fail_every is not None:
+        changes["failure_every"] = fail_every
+    reported: dict[str, str] = {}
+    for item in versions:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise UsageError(f"--version {item!r}: expected KEY=VERSION, like binderhub=1.2.3")
+        reported[key] = value
+    try:
+        if reported:
+            current = standin_state(member.url)
+            changes["versions"] = {**dict(current.get("versions") or {}), **reported}
+        state = standin_state(member.url, changes or None)
+    except StandinError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+    shown = ", ".join(f"{k} {v}" for k, v in dict(state.get("versions") or {}).items())
+    return CommandResult(stdout=(
+        f"{name}: {'healthy' if state.get('healthy') else 'unhealthy'}; every "
+        f"{state.get('failure_every') or 'no'}{'th' if state.get('failure_every') else ''} "
+        f"launch fails; /versions: {shown or '{}'}\n").replace("every no launch fails",
+                                                                  "no launch fails"))

@@ -98,14 +98,14 @@ def rollout_markdown(fed: Federation, chart: str, version: str, outcome: str | N
                      failure: str | None = None) -> str:
     """The rollout's result (or why it stopped) and, per member with the chart, its ring, the
     version config gives it, its weight and share, and ring 1's step and evidence."""
-    from federation_deploy.traffic.rings import describe_versions
+    from federation_deploy.traffic.rings import describe_versions, planned_canary
 
     verdict = f"**{'stopped' if outcome is None else 'done'}**: {outcome or failure}"
     weights = routed_weights(fed)
     share = shares(weights)
     state, plan = fed.rollout, fed.rings
     staging = plan.staging if plan is not None else ()
-    canary = state.canary if state is not None else None
+    canary = planned_canary(fed, plan, state) if state is not None else None
     lines = [f"### rollout of `{chart}` {version}", "", _cell(verdict), "",
              "| member | ring | version | weight | share | step |", "|---|---|---|---|---|---|"]
     for name, running in describe_versions(fed, chart):
@@ -116,4 +116,11 @@ def rollout_markdown(fed: Federation, chart: str, version: str, outcome: str | N
         lines.append(f"| {name} | {ring} | {running} | "
                      f"{weight_cell(weights[name]) if name in weights else '-'} | "
                      f"{share_cell(share[name]) if name in share else '-'} | {_cell(step)} |")
+    to_version = state.to_version if state is not None else version
+    for name, running in ((state.external or {}) if state is not None else {}).items():
+        kept = "upgraded" if running == to_version else f"keeps version {running}"
+        lines.append(f"| {name} | not ours | {running} | "
+                     f"{weight_cell(weights[name]) if name in weights else '-'} | "
+                     f"{share_cell(share[name]) if name in share else '-'} | "
+                     f"{_cell('not ours: ' + kept)} |")
     return "\n".join(lines) + "\n"

@@ -112,9 +112,11 @@ def ramping_matrix(fed: Federation) -> Matrix:
                               fed.redirector.member in staging_tier(fed))
     include: list[MatrixEntry] = []
     for m in fed.members.values():
-        if m.ramp is None or m.drained is not None or m.ramp.paused:
+        if m.ramp is None or m.drained is not None or m.ramp.paused \
+                or m.ramp.owner is not None:
             # paused by a drain or a rollback: the scheduled job leaves it alone until a
-            # person restores it or runs `ramp MEMBER` again
+            # person restores it or runs `ramp MEMBER` again; ring 1 of a rollout (`owner:
+            # rollout`) is the rollout's: `rollout --resume` drives it
             continue
         include.append({
             "member": m.name,

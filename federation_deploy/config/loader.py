@@ -453,7 +453,8 @@ def _load_ramp(check: Checker, m: LocatedMap, kp: str) -> RampState | None:
                      hold=read["hold"], started=read["started"],
                      last_healthy=read["last_healthy"], rolled_back=read["rolled_back"],
                      inconclusive=read["inconclusive"],
-                     evidence=dict(read["evidence"]) if read["evidence"] else None)
+                     evidence=dict(read["evidence"]) if read["evidence"] else None,
+                     owner=read["owner"])
 
 
 def _load_drained(check: Checker, m: LocatedMap, kp: str, weight: Any,

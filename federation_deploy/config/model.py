@@ -168,6 +168,7 @@ class RampState:
     inconclusive: str | None = None
     # the evidence gate's last verdict at the current step (evidence.Verdict.as_record)
     evidence: Mapping[str, Any] | None = None
+    owner: str | None = None  # "rollout": ring 1 of a rollout; `ramp` leaves it alone
 
     @property
     def paused(self) -> bool:
@@ -216,6 +217,10 @@ class RolloutState:
     started: str | None = None
     rolled_back: str | None = None  # set by a failed ring: paused until --resume or --abort
     versions_key: str = ""  # the /versions key of the chart (rings.versions_key or its name)
+    upgrading: str | None = None  # the member being deployed now (before `upgraded`)
+    ring1_passed_at: str | None = None  # ring 1's last share held and judged: it is over
+    # routed members not deployed by this tool -> the version of the chart they reported
+    external: Mapping[str, str] | None = None
 
     @property
     def accepted_versions(self) -> dict[str, list[str]] | None:
@@ -224,6 +229,14 @@ class RolloutState:
         if self.ring < 1 or self.rolled_back is not None:
             return None
         return {self.versions_key: [self.from_version, self.to_version]}
+
+    @property
+    def waiting_for(self) -> dict[str, str]:
+        """The members in `external` that still report `from` (name -> version): the end of
+        the rollout keeps the accepted set for them until they report `to`. One on a third
+        version is out of rotation either way (the redirector drops it) and is not waited
+        for."""
+        return {n: v for n, v in (self.external or {}).items() if v == self.from_version}
 
 
 @dataclass(frozen=True)

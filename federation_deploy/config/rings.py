@@ -102,6 +102,17 @@ def read_rollout(check: Checker, root: LocatedMap, declared: set[str], charts: C
     canary = read["canary"]
     if canary is not None and canary not in declared:
         check.add(node, "canary", "rollout.canary", f"unknown member {canary!r}")
+    upgrading = read["upgrading"]
+    if upgrading is not None and upgrading not in declared:
+        check.add(node, "upgrading", "rollout.upgrading", f"unknown member {upgrading!r}")
+    external = read["external"] or {}
+    for name, reported in external.items():
+        if name not in declared:
+            check.add(node["external"], name, f"rollout.external.{name}",
+                      f"unknown member {name!r}")
+        elif not isinstance(reported, str) or not reported:
+            check.add(node["external"], name, f"rollout.external.{name}",
+                      f"expected the version it reports (a string), got {reported!r}")
     if len(check.problems) > before:
         return None
     key = (rings.versions_key if rings is not None else None) or chart
@@ -110,7 +121,9 @@ def read_rollout(check: Checker, root: LocatedMap, declared: set[str], charts: C
         chart=chart, from_version=read["from"], to_version=to, ring=read["ring"],
         upgraded=tuple(read["upgraded"] or ()), canary=canary,
         canary_weight=None if weight is None else float(weight), started=read["started"],
-        rolled_back=read["rolled_back"], versions_key=key)
+        rolled_back=read["rolled_back"], versions_key=key, upgrading=upgrading,
+        ring1_passed_at=read["ring1_passed_at"],
+        external={str(n): str(v) for n, v in external.items()} or None)
 
 
 def versions_during_rollout(members: Mapping[str, Member], rollout: RolloutState | None

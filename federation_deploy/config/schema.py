@@ -387,6 +387,9 @@ RAMP = Section("members.*.ramp", (
     # the evidence gate's last verdict at the current step (launches, failure rate and launch
     # time vs the federation's, verdict), written by the ramp for people and the step summary
     Key("evidence", MAPPING, "a mapping"),
+    # `rollout`: the ramp of a rollout's ring 1: `ramp` leaves it alone, `rollout --resume`
+    # drives it (its last step is held and judged too; the rollout removes the block)
+    Key("owner", OPTIONAL_STRING, "`rollout` (ring 1 of a rollout), or absent"),
 ))
 RAMP_KEYS = RAMP.names
 
@@ -486,6 +489,14 @@ ROLLOUT = Section("rollout", (
     Key("canary_weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}"),
     Key("started", OPTIONAL_STRING, "a timestamp"),
     Key("rolled_back", OPTIONAL_STRING, "a sentence: when and why the rollout was rolled back"),
+    # written before a member's deploy, removed once it is in `upgraded`: an abort after a
+    # crash in between rolls it back too
+    Key("upgrading", OPTIONAL_STRING, "a member name"),
+    # when ring 1's last share passed its hold and gate: ring 1 is over only then
+    Key("ring1_passed_at", OPTIONAL_STRING, "a timestamp"),
+    # routed members this tool does not deploy, with the version of the chart they reported:
+    # the redirector keeps accepting it until they report the new one
+    Key("external", MAPPING, "a mapping of member name to the version it reports"),
 ))
 ROLLOUT_KEYS = ROLLOUT.names
 

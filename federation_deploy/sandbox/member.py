@@ -384,6 +384,27 @@ class StandinHandle:
         done.wait(10)
 
 
+class StandinError(Exception):
+    """A stand-in could not be read or changed."""
+
+
+def standin_state(url: str, changes: dict[str, Any] | None = None,
+                  timeout: float = 5.0) -> dict[str, Any]:
+    """A stand-in's state (GET /_standin/state), changed first with changes (PUT)."""
+    import requests
+
+    where = url.rstrip("/") + "/_standin/state"
+    try:
+        answer = (requests.put(where, json=changes, timeout=timeout) if changes
+                  else requests.get(where, timeout=timeout))
+        body = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise StandinError(f"no stand-in answers at {where}: {exc}") from None
+    if answer.status_code != 200 or not isinstance(body, dict):
+        raise StandinError(f"{where} answered {answer.status_code}: {body}")
+    return body
+
+
 def start_standin(
     name: str = "standin",
     *,

@@ -15,6 +15,26 @@ from federation_deploy.errors import ConfigError, UsageError
 from federation_deploy.traffic.shares import plain_number
 from federation_deploy.traffic.weights import ConfigSnapshot, write_federation
 
+# `owner:` of ring 1's `ramp:` block: the rollout drives it, `ramp` leaves it alone
+OWNER = "rollout"
+
+
+def rollout_owns(fed: Federation, member: str) -> str | None:
+    """Why `ramp MEMBER` must leave member alone (its ramp is ring 1 of a rollout: the
+    rollout drives, judges and rolls it back), or None."""
+    m = fed.members.get(member)
+    state = fed.rollout
+    owned = m is not None and m.ramp is not None and m.ramp.owner == OWNER
+    ring_one = (state is not None and state.canary == member and state.ring == 1
+                and state.ring1_passed_at is None)
+    if not owned and not ring_one:
+        return None
+    what = (f"the rollout of {state.chart} {state.to_version}" if state is not None
+            else "a rollout")
+    return (f"the ramp of {member} is ring 1 of {what} (`owner: rollout`): the rollout drives "
+            "it, judges its last share and rolls it back with helm; `federation-deploy rollout "
+            "--resume` goes on with it, `federation-deploy rollout --abort` ends it")
+
 
 @dataclass(frozen=True)
 class Rings:
@@ -127,6 +147,8 @@ def _set_block(data: CommentedMap, state: RolloutState | None) -> None:
         "canary_weight": None if state.canary_weight is None
         else plain_number(state.canary_weight),
         "started": state.started, "rolled_back": state.rolled_back,
+        "upgrading": state.upgrading, "ring1_passed_at": state.ring1_passed_at,
+        "external": CommentedMap(state.external) if state.external else None,
     }
     block = CommentedMap()
     for key in ROLLOUT_KEYS:
@@ -163,17 +185,32 @@ def rollout_text(fed: Federation) -> str | None:
             + (f"; the redirector accepts {state.versions_key} "
                f"{', '.join(next(iter(accepted.values())))}" if accepted else "")
             + (f"; paused: {state.rolled_back}" if state.rolled_back else ""))
+    if state.waiting_for:
+        head += (f"; every member this tool deploys is upgraded, waiting for "
+                 f"{', '.join(state.waiting_for)} (not ours) to report {state.to_version}")
     return "\n".join([head, *aligned_lines(ring_rows(fed, state, fed.rings))]) + "\n"
+
+
+def planned_canary(fed: Federation, plan: RingPlan | None, state: RolloutState) -> str | None:
+    """Ring 1's member: the one recorded, else the one a start would choose now (config
+    alone; None when none can be)."""
+    if state.canary is not None or plan is None:
+        return state.canary
+    try:
+        return choose_canary(fed, plan, state.chart, None)
+    except UsageError:
+        return None
 
 
 def ring_rows(fed: Federation, state: RolloutState, plan: RingPlan | None) -> list[list[str]]:
     """The rollout as table rows: member, ring, version, weight, what it is doing (ring 1:
     its step and the evidence's verdict so far)."""
     staging = plan.staging if plan is not None else ()
+    canary = planned_canary(fed, plan, state)
     rows = [["member", "ring", "version", "weight", "state"]]
     for name, version in describe_versions(fed, state.chart):
         member = fed.members[name]
-        ring = "0" if name in staging else "1" if name == state.canary else "2"
+        ring = "0" if name in staging else "1" if name == canary else "2"
         doing = "upgraded" if name in state.upgraded else "waiting"
         if name == state.canary and member.ramp is not None:
             step = member.ramp.step
@@ -183,6 +220,10 @@ def ring_rows(fed: Federation, state: RolloutState, plan: RingPlan | None) -> li
             if verdict:
                 doing += f", evidence: {verdict}"
         rows.append([name, ring, version, f"{member.weight:g}", doing])
+    for name, version in (state.external or {}).items():
+        rows.append([name, "-", version, f"{fed.members[name].weight:g}",
+                     f"not ours: keeps version {version}" if version != state.to_version
+                     else "not ours: upgraded"])
     return rows
 
 

@@ -109,7 +109,7 @@ def test_required_keys_come_from_the_rows(config_dir: Path, edit: Edit) -> None:
 
 def test_ramp_keys_are_the_ramp_section_in_order() -> None:
     assert RAMP_KEYS == ("steps", "step", "to_weight", "hold", "started", "last_healthy",
-                         "rolled_back", "inconclusive", "evidence")
+                         "rolled_back", "inconclusive", "evidence", "owner")
     assert tuple(k.name for k in schema.RAMP.keys) == RAMP_KEYS
 
 

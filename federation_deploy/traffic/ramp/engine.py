@@ -115,8 +115,12 @@ class RampEngine(ConfigKeeper):
     """
 
     def __init__(self, fed: Federation, plan: RampPlan, settings: RampSettings,
-                 io: RampIO) -> None:
+                 io: RampIO, owner: str | None = None) -> None:
         self.config: ConfigSnapshot = snapshot_of(fed)
+        # "rollout": ring 1 of a rollout. Its `ramp:` block says so (`ramp` leaves it alone),
+        # and its last step keeps the block and is held and judged like the others: the
+        # rollout removes the block once that hold passed (commands/rollout.py)
+        self.owner = owner
         self.plan = plan
         self.member = plan.member
         self.settings = settings
@@ -244,6 +248,8 @@ class RampEngine(ConfigKeeper):
                         return self._outcome("holding", index, holding_text(
                             self.gate, f"{self.member} at {self._describe(index)}",
                             self._started(state), decision))
+                    if index >= 0 and self.plan.steps[index].final:
+                        return self._complete(index)  # its last step held and passed
                 else:
                     self.say(f"resuming the ramp of {self.member} at {self._describe(index)}")
                     self._say_gate()
@@ -251,6 +257,8 @@ class RampEngine(ConfigKeeper):
                     if index >= 0:
                         self._hook(index)
                         self._hold(index, self._started(state))
+                        if self.plan.steps[index].final:
+                            return self._complete(index)
                     else:
                         self._at_zero(once, first=False)
             while True:
@@ -261,17 +269,24 @@ class RampEngine(ConfigKeeper):
                 else:
                     self._hold(index, started)
                 step = self.plan.steps[index]
-                if step.final:
-                    return self._outcome("complete", index,
-                                         f"ramp of {self.member} complete: weight "
-                                         f"{step.weight:g} ({step.share:.2f}% of launches), "
-                                         "routed by rendezvous")
+                if step.final and (not once or self.owner is None):
+                    return self._complete(index)
                 if once:
                     self._record(index, self._state_started())
+                    after = ("its last step, judged after a hold of" if step.final
+                             else "next step after a hold of")
                     return self._outcome(
                         "started" if state is None else "advanced", index,
                         f"{self.member} at {self._describe(index)}: published and healthy; "
-                        f"next step after a hold of {self.plan.hold}")
+                        f"{after} {self.plan.hold}")
+
+    def _complete(self, index: int) -> RampOutcome:
+        step = self.plan.steps[index]
+        return self._outcome("complete", index,
+                             f"ramp of {self.member} complete: weight {step.weight:g} "
+                             f"({step.share:.2f}% of launches)"
+                             + (", its last step held and judged" if self.owner is not None
+                                else ", routed by rendezvous"))
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -421,9 +436,10 @@ class RampEngine(ConfigKeeper):
                    f"(weight {self.plan.member_weight_at(target):g}): {failure}")
         if wait_failure:
             message += f"; after the rollback, {wait_failure}"
-        message += (f". The ramp is paused (the scheduled `ramp {self.member} --advance` leaves "
-                    f"it alone): when {self.member} is fixed, `federation-deploy ramp "
-                    f"{self.member}` restarts it at that step, or `--abort` ends it")
+        if self.owner is None:
+            message += (f". The ramp is paused (the scheduled `ramp {self.member} --advance` "
+                        f"leaves it alone): when {self.member} is fixed, `federation-deploy "
+                        f"ramp {self.member}` restarts it at that step, or `--abort` ends it")
         raise VerificationError(message)
 
     def _pause(self, index: int, reason: str) -> NoReturn:
@@ -433,23 +449,24 @@ class RampEngine(ConfigKeeper):
         where = self._describe(index)
         # at 0 too (a pre-flight without evidence): --advance must not start step 1 then
         self._record(index, self._state_started(), inconclusive=f"{now} at {where}: {reason}")
-        raise VerificationError(
-            f"the ramp of {self.member} is paused at {where} (weight "
-            f"{self.plan.member_weight_at(index):g}), inconclusive: {reason}. It stays there "
-            f"(the scheduled `ramp {self.member} --advance` leaves it alone): with more "
-            f"launches (or `--probe REPO`), `federation-deploy ramp {self.member}` holds the "
-            "step again, or `--abort` ends it")
+        message = (f"the ramp of {self.member} is paused at {where} (weight "
+                   f"{self.plan.member_weight_at(index):g}), inconclusive: {reason}")
+        if self.owner is None:
+            message += (f". It stays there (the scheduled `ramp {self.member} --advance` leaves "
+                        f"it alone): with more launches (or `--probe REPO`), `federation-deploy "
+                        f"ramp {self.member}` holds the step again, or `--abort` ends it")
+        raise VerificationError(message)
 
     # -- config and publishing ------------------------------------------------------------------
 
     def _state(self, index: int, started: str | None, rolled_back: str | None = None,
                inconclusive: str | None = None) -> RampState | None:
-        if index >= 0 and self.plan.steps[index].final:
+        if index >= 0 and self.plan.steps[index].final and self.owner is None:
             return None  # ramp complete: the member is plain rendezvous
         return RampState(steps=self.plan.percents, step=index, to_weight=self.plan.to_weight,
                          hold=self.plan.hold, started=started, last_healthy=self.last_healthy,
                          rolled_back=rolled_back, inconclusive=inconclusive,
-                         evidence=self.evidence)
+                         evidence=self.evidence, owner=self.owner)
 
     def _write(self, index: int, started: str | None, rolled_back: str | None = None) -> None:
         if rolled_back is None:
@@ -522,8 +539,9 @@ class RampEngine(ConfigKeeper):
     ) -> str | None:
         """None once the redirector serves the weights of step index (see
         RedirectorWatch.wait_for), else what it last said."""
-        flag = (index >= 0 and not self.plan.steps[index].final) if ramp_flag is None \
-            else ramp_flag
+        # an owned ramp's last step keeps its `ramp:` block (the rollout removes it)
+        flag = (index >= 0 and (self.owner is not None or not self.plan.steps[index].final)) \
+            if ramp_flag is None else ramp_flag
         return self.watch.wait_for(self.fed, self.plan.weights_at(index), flag, may_be_absent,
                                    one_off=not self.plan.steps)
 

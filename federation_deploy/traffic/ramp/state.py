@@ -13,7 +13,7 @@ from federation_deploy.traffic.shares import plain_number
 from federation_deploy.traffic.weights import ConfigSnapshot, write_federation
 
 # `ramp:` keys written only while they have a value
-_ONLY_WHEN_SET = frozenset({"rolled_back", "inconclusive", "evidence"})
+_ONLY_WHEN_SET = frozenset({"rolled_back", "inconclusive", "evidence", "owner"})
 
 
 def utc_timestamp(moment: datetime) -> str:
@@ -143,6 +143,7 @@ def _set_ramp(node: CommentedMap, ramp: RampState | None) -> None:
         "rolled_back": ramp.rolled_back,
         "inconclusive": ramp.inconclusive,
         "evidence": _evidence_block(ramp.evidence),
+        "owner": ramp.owner,
     }
     # written only while set: a ramp that never rolled back has no such line
     keys = [k for k in RAMP_KEYS if k not in _ONLY_WHEN_SET or values[k] is not None]

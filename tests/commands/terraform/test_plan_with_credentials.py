@@ -31,7 +31,8 @@ def test_a_touched_stack_gets_terraforms_plan_summary(tmp_path: Path,
                                              "node_max_size      = 7"))
     commit(root, "a bigger node group")
     result = CliRunner().invoke(cli, ["--config-dir", str(config), "plan",
-                                      "--changed-since", "main~1"], env=tf_env)
+                                      "--changed-since", "main~1", "--terraform-plan"],
+                                 env=tf_env)
     assert result.exit_code == 0, result.stderr
     curvenote = member_blocks(result.stdout)["curvenote"]
     assert "  terraform aws/curvenote: terraform/aws/curvenote/main.tf\n    plan: Plan: " \
