@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python benchmarks/ramp_replicas.py [--seeds 8] [--warm-up 20000] [--launches 20000]
      .venv/bin/python benchmarks/ramp_replicas.py --quick      (2 seeds: about 15 seconds)
+     .venv/bin/python benchmarks/ramp_replicas.py --quick --lag 250   (as `redirector serve`)
 
 How robust is the sticky policy's agreement between replicas that do not talk to each other?
 benchmarks/ramp_policy.py measures it in one federation, where every repository has one set of
@@ -17,6 +18,10 @@ launches off target by more than ±0.3 / ±0.5 / ±1.5 points, or more than 1% o
 repositories launched in the step sent to two members; and the worst share and split seen.
 The bounds are the issue's for 20,000 launches: with fewer per step (--launches) the measured
 share is noisier and a run may be off the bound by chance alone.
+
+--lag N: each check's plan takes effect N + 1 launches after the launch it looked at, as in
+`redirector serve` (lag 250, the checks run between requests); the default 0 is the
+synchronous form the sticky tests use (the plan in force from the next launch).
 """
 
 from __future__ import annotations
@@ -62,9 +67,10 @@ def table(name: str, share: float) -> RoutingTable:
     return RoutingTable.of(candidates, "rendezvous", ramp_policy="sticky")
 
 
-def run(name: str, seed: int, warm_up: int, per_step: int) -> list[tuple[float, float]]:
+def run(name: str, seed: int, warm_up: int, per_step: int,
+        lag: int = 0) -> list[tuple[float, float]]:
     """[(share, split fraction)] of each step."""
-    replicas = [StickyRamp(), StickyRamp()]
+    replicas = [StickyRamp(lag=lag), StickyRamp(lag=lag)]
     current = table(name, STEPS[0][0])
     for replica in replicas:
         replica.set_table(current)
@@ -103,16 +109,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--launches", type=int, default=None,
                         help="launches measured per step (default 20000)")
     parser.add_argument("--quick", action="store_true", help="2 seeds per name")
+    parser.add_argument("--lag", type=int, default=0,
+                        help="launches from a check to its plan taking effect, minus one "
+                             "(default 0: synchronous; `redirector serve` uses 250)")
     args = parser.parse_args(argv)
     seeds = args.seeds or (2 if args.quick else 8)
     warm_up = args.warm_up or 20000
     per_step = args.launches or 20000
     if min(seeds, warm_up, per_step) < 1:
         parser.error("--seeds, --warm-up and --launches must be at least 1")
+    if args.lag < 0:
+        parser.error("--lag must be at least 0")
     started = time.perf_counter()
-    results = [run(name, seed, warm_up, per_step) for name in NAMES for seed in range(seeds)]
+    results = [run(name, seed, warm_up, per_step, args.lag) for name in NAMES
+               for seed in range(seeds)]
     print(f"{len(NAMES)} member names x {seeds} seeds = {len(results)} runs; warm-up {warm_up:,}, "
-          f"{per_step:,} launches per step\n")
+          f"{per_step:,} launches per step, lag {args.lag}\n")
     print("| step | bound (points) | runs off the share bound | runs over 1% split "
           "| share, lowest-highest | worst split |")
     print("|---|---|---|---|---|---|")

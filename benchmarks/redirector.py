@@ -49,7 +49,7 @@ CONNECTIONS = 64
 MEMBERS = 10
 TARGET_RPS = 2000
 TARGET_P99_MS = 20.0
-TARGET_RATIO = 1.5  # --compare-upstream: redirects/s over mybinder's app's
+TARGET_RATIO = 1.5  # --compare-upstream: redirects/s over mybinder's app's (same rounds)
 REPOS = 5000
 
 WRK_SCRIPT = """
@@ -321,11 +321,16 @@ def measure(port: int, pid: int, load: Any, args: argparse.Namespace, load_cpus:
 
 
 def best_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """The best capacity and the best p99 at rate over the rounds (noise only ever slows)."""
-    return {"capacity": max((r["capacity"] for r in rounds),
-                            key=lambda c: c.get("redirects_per_cpu_second",
-                                                c["redirects_per_second"])),
+    """The best capacity (redirects/s) and the best p99 at rate over the rounds (noise only
+    ever slows); best_redirects_per_cpu_second: the best per CPU-second of any round."""
+    best = {"capacity": max((r["capacity"] for r in rounds),
+                            key=lambda c: c["redirects_per_second"]),
             "at_rate": min((r["at_rate"] for r in rounds), key=lambda a: a["p99_ms"])}
+    per_cpu = [r["capacity"]["redirects_per_cpu_second"] for r in rounds
+               if "redirects_per_cpu_second" in r["capacity"]]
+    if per_cpu:
+        best["best_redirects_per_cpu_second"] = max(per_cpu)
+    return best
 
 
 def main() -> int:
@@ -405,11 +410,12 @@ def main() -> int:
         "at_rate": at_rate, "rate": args.rate, "load_average": os.getloadavg()[0]}
     if upstream is not None:
         theirs = best_of(rounds["mybinder"])
-        key = ("redirects_per_cpu_second" if "redirects_per_cpu_second" in capacity
-               else "redirects_per_second")
-        ratio = capacity[key] / theirs["capacity"][key]
-        figures["wall_ratio"] = (capacity["redirects_per_second"]
-                                 / theirs["capacity"]["redirects_per_second"])
+        # the target (the issue): redirects/s, each server's best round of the same
+        # alternating series; per CPU-second of each server is printed beside it
+        ratio = capacity["redirects_per_second"] / theirs["capacity"]["redirects_per_second"]
+        if "best_redirects_per_cpu_second" in ours and "best_redirects_per_cpu_second" in theirs:
+            figures["cpu_second_ratio"] = (ours["best_redirects_per_cpu_second"]
+                                           / theirs["best_redirects_per_cpu_second"])
         compare_ok = (ratio >= TARGET_RATIO
                       and at_rate["p99_ms"] <= theirs["at_rate"]["p99_ms"])
         figures.update(mybinder=theirs, capacity_ratio=ratio, rounds=rounds,
@@ -433,10 +439,18 @@ def main() -> int:
         _print_run(f"at {args.rate:,.0f} launches/s offered", result["at_rate"])
     if upstream is not None:
         theirs = figures["mybinder"]
-        print(f"capacity ratio: {figures['capacity_ratio']:.2f}x mybinder's per CPU-second of "
-              f"the server ({figures['wall_ratio']:.2f}x in redirects/s); p99 at "
-              f"{args.rate:,.0f}/s: {at_rate['p99_ms']:.2f} ms vs {theirs['at_rate']['p99_ms']:.2f}"
-              f" ms; targets (>= {TARGET_RATIO}x, p99 no worse): "
+        print(f"capacity ratio in redirects/s (the target, >= {TARGET_RATIO}x): "
+              f"{figures['capacity_ratio']:.2f}x mybinder's "
+              f"({capacity['redirects_per_second']:,.0f} vs "
+              f"{theirs['capacity']['redirects_per_second']:,.0f}, best round of each)")
+        if "cpu_second_ratio" in figures:
+            print(f"capacity ratio per CPU-second of each server (not the target): "
+                  f"{figures['cpu_second_ratio']:.2f}x "
+                  f"({ours['best_redirects_per_cpu_second']:,.0f} vs "
+                  f"{theirs['best_redirects_per_cpu_second']:,.0f}, best round of each)")
+        print(f"p99 at {args.rate:,.0f}/s: {at_rate['p99_ms']:.2f} ms vs "
+              f"{theirs['at_rate']['p99_ms']:.2f} ms; targets (>= {TARGET_RATIO}x in "
+              f"redirects/s, p99 no worse): "
               f"{'met' if figures['compare_targets_met'] else 'MISSED'}")
     print(f"targets: >= {TARGET_RPS:,} redirects/s (capacity), p99 < {TARGET_P99_MS:g} ms "
           f"(at rate): {'met' if ok else 'MISSED'}")

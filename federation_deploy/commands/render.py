@@ -8,6 +8,7 @@ from typing import Any
 
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation
+from federation_deploy.config.problems import one_resolution
 from federation_deploy.errors import UsageError
 from federation_deploy.values.render import (
     RenderedRelease,
@@ -35,6 +36,8 @@ def render_documents(
     return out
 
 
+# one load: each path's links resolved once for all the releases rendered
+@one_resolution
 def render(
     fed: Federation,
     member: str,

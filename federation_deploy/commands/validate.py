@@ -7,10 +7,13 @@ from pathlib import Path
 
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, load_federation
+from federation_deploy.config.problems import one_resolution
 from federation_deploy.errors import ConfigError, Problem
 from federation_deploy.values.render import SharedMerges, render_member, secrets_note
 
 
+# one load: each path's links resolved once for all the releases rendered
+@one_resolution
 def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResult:
     """Load everything and check it; raise ConfigError listing every problem. Changes nothing.
     Messages: the warnings, then a count of what was checked. Files locked with git-crypt

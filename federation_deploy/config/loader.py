@@ -34,7 +34,13 @@ from federation_deploy.config.model import (
     Release,
     TerraformStack,
 )
-from federation_deploy.config.problems import Checker, confined, display_path, kind_of
+from federation_deploy.config.problems import (
+    Checker,
+    confined,
+    display_path,
+    kind_of,
+    one_resolution,
+)
 from federation_deploy.config.rings import read_rings, read_rollout, versions_during_rollout
 from federation_deploy.config.schema import FEDERATION_FILE, NAME, shown_url, url_problem
 from federation_deploy.config.values import check_listed_files, check_values_files
@@ -43,6 +49,7 @@ from federation_deploy.redirector.config import same_urls
 from federation_deploy.yamlio import LocatedMap, line_of, load_located
 
 
+@one_resolution
 def load_federation(config_dir: Path | str) -> Federation:
     """Load config_dir/federation.yaml and every values file; raise ConfigError listing all
     problems. Nothing is returned from invalid config."""

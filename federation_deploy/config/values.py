@@ -13,7 +13,15 @@ from typing import Any
 
 from federation_deploy.config.gitcrypt import UNLOCK_HINT, is_git_crypt_locked
 from federation_deploy.config.model import Federation, Member, Release, ValuesFile
-from federation_deploy.config.problems import display_path, inside, join_keypath, kind_of, real_path
+from federation_deploy.config.problems import (
+    below,
+    display_path,
+    inside,
+    join_keypath,
+    kind_of,
+    one_resolution,
+    real_path,
+)
 from federation_deploy.config.schema import FEDERATION_FILE
 from federation_deploy.errors import ConfigError, Problem
 from federation_deploy.yamlio import LocatedMap, line_of, load_located
@@ -76,7 +84,7 @@ def is_secret_file(config_dir: Path, path: Path, secret: frozenset[Path]) -> boo
     real, secrets_dir = real_path(path), real_path(config_dir / "secrets")
     if real is None:
         return False
-    return real in secret or (secrets_dir is not None and real.is_relative_to(secrets_dir))
+    return real in secret or (secrets_dir is not None and below(real, secrets_dir))
 
 
 def link_problem(config_dir: Path, path: Path, listed_secret: bool,
@@ -153,6 +161,7 @@ def _listed_layers(fed: Federation, member: Member, entries: tuple[ValuesFile, .
                               entry.secret or is_secret_file(fed.config_dir, path, secret), whole)
 
 
+@one_resolution
 def values_layers(fed: Federation, member: Member, release: Release) -> list[ValuesLayer]:
     """The values files of one release, lowest precedence first: the release's own list
     (whole files), else the member's list (sections per release), else the default layers

@@ -123,6 +123,10 @@ class LaunchRedirect(HTTPMessageDelegate):
             extra: tuple[tuple[str, str], ...] = ()
         else:
             status, reason = 307, "Temporary Redirect"
+            if not location.isascii():
+                # as RequestHandler.redirect writes it (and so mybinder's app): the URL's text
+                # (raw bytes read as latin-1) encoded as UTF-8 once more
+                location = location.encode("utf-8").decode("latin-1")
             extra = (("Location", location), ("Set-Cookie", cookie))
         headers = HTTPHeaders()
         headers["Server"] = SERVER_HEADER

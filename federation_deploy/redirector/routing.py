@@ -522,6 +522,15 @@ def member_target(member_url: str, uri: str) -> str | None:
 _COOKIE_PATH_SAFE = "/%!$&'()*+=:@-._~"
 
 
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
+
+
 def cookie_path(path: str) -> str:
-    """The request path made safe for the `host` cookie's Path attribute."""
-    return quote(path, safe=_COOKIE_PATH_SAFE) or "/"
+    """The request path made safe for the `host` cookie's Path attribute.
+
+    Raw non-ASCII bytes in the request target (tornado reads them as latin-1 characters) stay
+    the bytes they were, as in mybinder's cookie: a client sends that path back as it sent it,
+    and only ASCII can start a cookie attribute or a header line."""
+    if path.isascii():
+        return quote(path, safe=_COOKIE_PATH_SAFE) or "/"
+    return _ASCII_RUN.sub(lambda run: quote(run.group(), safe=_COOKIE_PATH_SAFE), path)

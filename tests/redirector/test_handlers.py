@@ -67,6 +67,43 @@ def test_a_launch_is_answered_as_the_handler_answers_it(federation: Federation) 
     assert server.metric('federation_redirect_count{member="gesis"}') == 4
 
 
+def raw_head(port: int, target: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The status line and headers answered to a GET of target sent as raw bytes (what
+    http.client refuses to send: bytes that are not ASCII)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: mybinder.org\r\n"
+                     b"Connection: close\r\n\r\n")
+        answer = b""
+        while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
+            answer += chunk
+    status, *lines = answer.split(b"\r\n\r\n")[0].split(b"\r\n")
+    return status, [(name, value) for name, _, value in (line.partition(b": ")
+                                                          for line in lines)]
+
+
+def test_raw_non_ascii_bytes_are_answered_as_the_handler_and_mybinder_answer(
+        federation: Federation) -> None:
+    """A target with raw UTF-8 bytes (é unescaped): Location is the target read as latin-1
+    and written as UTF-8 (tornado's redirect, so mybinder's app: é doubly encoded), the
+    cookie's Path the bytes as sent (as mybinder's set_cookie writes them)."""
+    server, _, _ = federation(WEIGHTS, primes=("gke",))
+    plain = handler_only(server)
+    target = b"/build/gh/org/r\xc3\xa9po/HEAD?urlpath=caf\xc3\xa9"
+    answers = [raw_head(port, target) for port in (server.port, plain.port)]
+    plain.close()
+    (fast_status, fast), (slow_status, slow) = answers
+    assert fast_status == slow_status == b"HTTP/1.1 307 Temporary Redirect"
+
+    def kept(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        return sorted((n, re.sub(rb"expires=[^;]*;", b"", v)) for n, v in headers
+                      if n != b"Date")
+
+    assert kept(fast) == kept(slow)
+    location = dict(fast)[b"Location"]
+    assert location.endswith(b"/build/gh/org/r\xc3\x83\xc2\xa9po/HEAD?urlpath=caf\xc3\x83\xc2\xa9")
+    assert b"; Path=/build/gh/org/r\xc3\xa9po/HEAD;" in dict(fast)[b"Set-Cookie"]
+
+
 def status_of(server: RedirectorServer, request_line: str) -> int:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(f"{request_line}\r\nHost: mybinder.org\r\nContent-Length: 0\r\n"

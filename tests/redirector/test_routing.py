@@ -330,6 +330,9 @@ def test_cookie_path_cannot_add_attributes() -> None:
     assert cookie_path("/build/gh/a/b/HEAD") == "/build/gh/a/b/HEAD"
     assert ";" not in cookie_path("/build/gh/a/b;Domain=evil.example")
     assert cookie_path("/build/gh/a/b%20c") == "/build/gh/a/b%20c"
+    # raw non-ASCII bytes (read as latin-1) stay themselves, as in mybinder's cookie; the
+    # ASCII around them is still made safe
+    assert cookie_path("/build/gh/a/r\xc3\xa9po;x/HEAD") == "/build/gh/a/r\xc3\xa9po%3Bx/HEAD"
 
 
 def test_shares_renormalise() -> None:
