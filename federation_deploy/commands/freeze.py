@@ -45,6 +45,8 @@ from federation_deploy.traffic.weights import (
 )
 
 _DAYS = re.compile(r"^(\d+(?:\.\d+)?)d$")
+# the longest freeze: a typo (99999d) must not stop the federation's CD for good
+MAX_FREEZE = timedelta(days=90)
 UNTIL_EXPECTED = ("a duration from now like 2d, 36h, 90m, or an ISO 8601 time with a zone "
                   "like 2024-05-03T12:00:00Z")
 
@@ -96,8 +98,12 @@ def freeze_markdown(freeze: FreezeState, action: str) -> str:
 
 def parse_until_option(text: str, now: datetime) -> datetime:
     """--until: 2d (days), a duration (36h, 90m, 1h30m), or an ISO 8601 time with a zone;
-    it must be in the future."""
+    it must be in the future, at most MAX_FREEZE ahead; a bare number (no unit) is refused."""
     value = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        # `--until 2` would be two seconds: never what a person freezing means
+        raise UsageError(f"--until {text!r}: a bare number has no unit: use 2d, 36h, 90m or "
+                         "an ISO 8601 time with a zone like 2024-05-03T12:00:00Z")
     days = _DAYS.match(value)
     until: datetime | None
     if days:
@@ -113,6 +119,10 @@ def parse_until_option(text: str, now: datetime) -> datetime:
         raise UsageError(f"--until {text!r}: expected {UNTIL_EXPECTED}")
     if until <= now:
         raise UsageError(f"--until {text!r} is not in the future (now: {format_time(now)})")
+    if until - now > MAX_FREEZE:
+        raise UsageError(f"--until {text!r} is more than {MAX_FREEZE.days} days ahead (now: "
+                         f"{format_time(now)}): a freeze is at most {MAX_FREEZE.days} days; "
+                         "run freeze again before it ends to extend it")
     return until
 
 
@@ -129,8 +139,10 @@ def default_who(runner: Runner, config_dir: Path, environ: Mapping[str, str] | N
 
 def freeze(fed: Federation, reason: str, until: str, who: str | None, *, runner: Runner,
            clock: Clock | None = None, progress: Progress = quiet,
-           notifier: Notifier | None = None) -> CommandResult:
-    """Write (or replace) the `freeze:` block: reason, who, until, since."""
+           notifier: Notifier | None = None, replace: bool = False) -> CommandResult:
+    """Write (or replace) the `freeze:` block: reason, who, until, since. A freeze in force
+    by someone else is replaced only with replace (one person's freeze never silently ends
+    another's); the same person may change (extend, shorten) their own."""
     now = (clock or Clock()).now()
     if not reason.strip():
         raise UsageError("--reason must say why the federation is frozen")
@@ -139,6 +151,12 @@ def freeze(fed: Federation, reason: str, until: str, who: str | None, *, runner:
     values = {"reason": reason.strip(), "who": person, "until": format_time(moment),
               "since": format_time(now)}
     replaced = active_freeze(fed, now)
+    if replaced is not None and replaced.who.strip() != person and not replace:
+        raise UsageError(
+            f"the federation is already frozen until {format_time(replaced.until)} by "
+            f"{printable(replaced.who)} (reason: {printable(replaced.reason)}; "
+            f"{replaced.location}): a freeze by {printable(person)} would replace it. Ask "
+            f"{printable(replaced.who)}, then run again with --replace (or `unfreeze` first)")
 
     def edit(data: CommentedMap) -> None:
         block = CommentedMap()
@@ -176,7 +194,8 @@ def unfreeze(fed: Federation, *, clock: Clock | None = None, progress: Progress 
     """Remove the `freeze:` block (in force or expired)."""
     current = fed.freeze
     if current is None:
-        raise UsageError(f"{fed.path} has no `freeze:` block: the federation is not frozen")
+        # idempotent: what the person wanted (not frozen) is the case already
+        return CommandResult(stdout=f"already not frozen: {fed.path} has no `freeze:` block\n")
     now = (clock or Clock()).now()
     state = "in force" if active_freeze(fed, now) is not None else "expired"
 
@@ -191,18 +210,21 @@ def unfreeze(fed: Federation, *, clock: Clock | None = None, progress: Progress 
 
 def _write(fed: Federation, holder: str, edit: Edit, progress: Progress) -> None:
     """The one-writer path: this machine's writer lock, a compare-and-swap of federation.yaml
-    from the text fed was loaded from with `generation:` one more, and the old text put back
-    when the written file does not load as expected (or the write is interrupted)."""
+    from the text fed was loaded from, and the old text put back when the written file does
+    not load as expected (or the write is interrupted). `generation:` stays: it is the
+    weights' generation, and a freeze changes no weight (a bump unpublished would leave the
+    redirector serving the generation before, reported as drift for the whole freeze)."""
     with writer_lock(fed.config_dir, holder):
         previous = snapshot_of(fed)
-        written = write_federation(previous, edit)
+        written = write_federation(previous, edit, bump=False)
         try:
             if (written.fed.freeze is None) != (holder == "unfreeze"):
                 raise UsageError(f"{fed.path}: the `freeze:` block did not come out as written")
         except BaseException:
             restore(written, previous)
             raise
-    progress(f"{fed.path}: {holder} written (generation {written.fed.generation})")
+    progress(f"{fed.path}: {holder} written (generation {written.fed.generation} kept: no "
+             "weight changed)")
 
 
 def _announced(fed: Federation, notifier: Notifier | None, event: Event,
