@@ -185,6 +185,25 @@ def test_weights_served_as_configured_are_clean_and_a_hand_edit_is_drift(
     assert "drift in alpha, beta" in err
 
 
+def test_a_generation_alone_differing_with_equal_weights_is_a_note_not_drift(
+        federation: StandinFederation, published: Path, served: RedirectorProcess) -> None:
+    # what an older version's freeze left: generation one more in federation.yaml, unpublished
+    config = json.loads(published.read_text())
+    config["generation"] = 7
+    published.write_text(json.dumps(config))
+    wait_for(lambda: served.state()[1] == 7, "the redirector to reload")
+    code, out, err = run_drift(federation.config_dir, "--part", "weights",
+                               "--redirector-url", served.url)
+    assert code == 0, out + err
+    assert re.search(r"^alpha\s+skipped\s+skipped\s+clean\s+clean$", out, re.MULTILINE), out
+    assert ("alpha weights: note: the redirector serves generation 7 of the weights, "
+            "federation.yaml has 0: generation differs, weights equal (not drift)") in out
+    code, out, err = run_drift(federation.config_dir, "--part", "weights",
+                               "--redirector-url", served.url, "-o", "json")
+    alpha = json.loads(out)["members"][0]["parts"]["weights"]
+    assert alpha["status"] == "clean" and "weights equal" in alpha["notes"][0]
+
+
 def test_weights_of_a_redirector_that_does_not_answer_are_not_checked(
         federation: StandinFederation, tmp_path: Path) -> None:
     code, out, err = run_drift(federation.config_dir, "beta", "--part", "weights",
