@@ -257,7 +257,10 @@ def terraform_drift(fed: Federation, member: Member, runner: Runner, *,
     if member.terraform is None:
         return PartReport("terraform", NOT_APPLICABLE, "no terraform stack")
     try:
-        summary, text = for_member(fed, member.name, runner, env=env).check()
+        # the plan's text (attribute values) on stderr with -v only: the part names its
+        # resources, and the output goes into an issue
+        summary, text = for_member(fed, member.name, runner, env=env).check(
+            live=runner.full_output)
     except FederationDeployError as exc:
         return PartReport("terraform", NOT_CHECKED, why(exc))
     if not summary.changes:
