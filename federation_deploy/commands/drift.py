@@ -9,7 +9,8 @@ Three parts per member, each clean, drift, not checked (and why) or not applicab
   weights    the weight (and ramp flag) the redirector serves for the member against
              federation.yaml; the generation it serves is the redirector's member's business.
 A part that could not be checked never counts as clean: exit 3 on drift anywhere, else 1 when
-something could not be checked, else 0.
+something could not be checked, else 0. In a sandbox, helm (stand-in members have no cluster)
+and the terraform of a stack it has no emulator for are n/a, with a one-line reason.
 """
 
 from __future__ import annotations
@@ -256,6 +257,11 @@ def terraform_drift(fed: Federation, member: Member, runner: Runner, *,
 
     if member.terraform is None:
         return PartReport("terraform", NOT_APPLICABLE, "no terraform stack")
+    sandbox = fed.sandbox
+    if sandbox is not None and (member.cloud != "aws" or sandbox.aws_endpoint is None):
+        # a sandbox runs AWS stacks only, against its moto_server (never a real cloud)
+        return PartReport("terraform", NOT_APPLICABLE,
+                          f"in a sandbox: no emulator of {member.cloud} for its stack")
     try:
         # the plan's text (attribute values) on stderr with -v only: the part names its
         # resources, and the output goes into an issue
@@ -299,6 +305,10 @@ def helm_drift(fed: Federation, member: Member, runner: Runner, *,
         return PartReport("helm", NOT_APPLICABLE,
                           "external member: not deployed by us" if not member.deployable
                           else "no releases")
+    if fed.sandbox is not None:
+        # a sandbox's members are stand-ins on 127.0.0.1: no cluster holds their releases
+        return PartReport("helm", NOT_APPLICABLE,
+                          "in a sandbox: its members are stand-ins, without a cluster")
     helm: Helm | None = None
     try:
         rendered = render_releases(fed, member)

@@ -130,6 +130,24 @@ def test_external_members_have_no_helm_or_terraform_part(fed: Federation,
     assert report.status == "clean" and recorder.calls == []
 
 
+def test_in_a_sandbox_helm_and_stacks_without_an_emulator_are_n_a(
+        config_dir: Path, recorder: RecordingRunner) -> None:
+    text = (config_dir / "federation.yaml").read_text()
+    (config_dir / "federation.yaml").write_text(text.replace(
+        "generation: 0\n", "generation: 0\nsandbox:\n  redirector_config: redirector.json\n", 1))
+    fed = load_federation(config_dir)
+    reports = drift_command.drift_report(fed, None, runner=recorder,
+                                         parts=("terraform", "helm"))
+    by_member = {r.member: {p.part: (p.status, p.detail) for p in r.parts} for r in reports}
+    assert by_member["gke"]["helm"] == (
+        "n/a", "in a sandbox: its members are stand-ins, without a cluster")
+    assert by_member["gke"]["terraform"] == (
+        "n/a", "in a sandbox: no emulator of gcp for its stack")
+    # curvenote's AWS stack, without a moto_server in `sandbox:`
+    assert by_member["curvenote"]["terraform"][0] == "n/a"
+    assert all(r.status == "clean" for r in reports) and recorder.calls == []
+
+
 def test_values_paths_name_keys_only() -> None:
     old = {"a": {"b": {"c": 1, "d": [1]}, "x": 1.0}, "gone": "v"}
     new = {"a": {"b": {"c": 2, "d": [1]}, "x": 1}, "new": {"k": "v"}}
