@@ -33,7 +33,7 @@ from federation_deploy.config.freeze import (
 )
 from federation_deploy.config.schema import FREEZE_KEYS
 from federation_deploy.durations import Clock, parse_duration
-from federation_deploy.errors import EXIT_FAILED, Frozen, UsageError
+from federation_deploy.errors import EXIT_FAILED, ConfigError, Frozen, Problem, UsageError
 from federation_deploy.progress import Progress, quiet
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.weights import (
@@ -60,6 +60,7 @@ def refuse_when_frozen(fed: Federation, action: str, clock: Clock | None = None,
     """Frozen (exit 2, with a step summary) when a freeze is in force at the clock's now;
     an expired freeze is said on progress and ignored. action names what is refused
     (`deploy gke`, `ramp gamma --advance`, `traffic set gamma`)."""
+    refuse_an_invalid_freeze(fed, action)
     now = (clock or Clock()).now()
     freeze = active_freeze(fed, now)
     if freeze is not None:
@@ -69,8 +70,25 @@ def refuse_when_frozen(fed: Federation, action: str, clock: Clock | None = None,
         (progress or quiet)(f"warning: {note}")
 
 
+def refuse_an_invalid_freeze(fed: Federation, action: str) -> None:
+    """ConfigError (exit 2) naming the problems of a hand-edited `freeze:` block that does not
+    load: whether it is in force cannot be known, so what a freeze refuses is refused."""
+    if not fed.freeze_problems:
+        return
+    first = fed.freeze_problems[0]
+    raise ConfigError([*fed.freeze_problems, Problem(
+        first.file, first.line, "freeze",
+        f"{action} refused: whether this freeze is in force cannot be told. Fix the block, or "
+        "`federation-deploy unfreeze` removes it; drains and restores still run")])
+
+
 def freeze_notice(fed: Federation, action: str, clock: Clock | None = None) -> str | None:
-    """For what a freeze lets through (drain, restore, abort): one line saying it is on."""
+    """For what a freeze lets through (drain, restore, abort): one line saying it is on (or
+    that the `freeze:` block is invalid)."""
+    if fed.freeze_problems:
+        return (f"note: the `freeze:` block is invalid ({fed.freeze_problems[0]}); {action} "
+                "goes ahead: an incident never waits for a freeze; `federation-deploy "
+                "unfreeze` removes the block")
     freeze = active_freeze(fed, (clock or Clock()).now())
     if freeze is None:
         return None
@@ -150,6 +168,8 @@ def freeze(fed: Federation, reason: str, until: str, who: str | None, *, runner:
     person = (who or "").strip() or default_who(runner, fed.config_dir)
     values = {"reason": reason.strip(), "who": person, "until": format_time(moment),
               "since": format_time(now)}
+    if fed.freeze_problems and not replace:
+        refuse_an_invalid_freeze(fed, "freeze (without --replace)")
     replaced = active_freeze(fed, now)
     if replaced is not None and replaced.who.strip() != person and not replace:
         raise UsageError(
@@ -178,7 +198,9 @@ def freeze(fed: Federation, reason: str, until: str, who: str | None, *, runner:
 
 
 def freeze_status(fed: Federation, clock: Clock | None = None) -> CommandResult:
-    """`freeze --check`: the freeze in force (exit 0), or none / expired (exit 1)."""
+    """`freeze --check`: the freeze in force (exit 0), or none / expired (exit 1); an invalid
+    block is exit 2 (a workflow's job goes red: someone must fix it)."""
+    refuse_an_invalid_freeze(fed, "freeze --check")
     now = (clock or Clock()).now()
     freeze = active_freeze(fed, now)
     if freeze is not None:
@@ -193,19 +215,25 @@ def unfreeze(fed: Federation, *, clock: Clock | None = None, progress: Progress 
              notifier: Notifier | None = None) -> CommandResult:
     """Remove the `freeze:` block (in force or expired)."""
     current = fed.freeze
+    if current is None and fed.freeze_problems:
+        _write(fed, "unfreeze", _remove_freeze, progress)
+        shown = ("federation unfrozen (the invalid `freeze:` block removed: "
+                 f"{fed.freeze_problems[0]})")
+        return _announced(fed, notifier, Event("freeze", "unfreeze", shown), shown)
     if current is None:
         # idempotent: what the person wanted (not frozen) is the case already
         return CommandResult(stdout=f"already not frozen: {fed.path} has no `freeze:` block\n")
     now = (clock or Clock()).now()
     state = "in force" if active_freeze(fed, now) is not None else "expired"
 
-    def edit(data: CommentedMap) -> None:
-        del data["freeze"]
-
-    _write(fed, "unfreeze", edit, progress)
+    _write(fed, "unfreeze", _remove_freeze, progress)
     shown = (f"federation unfrozen (the freeze {state} until {format_time(current.until)} by "
              f"{printable(current.who)}: {printable(current.reason)})")
     return _announced(fed, notifier, Event("freeze", "unfreeze", shown), shown)
+
+
+def _remove_freeze(data: CommentedMap) -> None:
+    del data["freeze"]
 
 
 def _write(fed: Federation, holder: str, edit: Edit, progress: Progress) -> None:
@@ -218,7 +246,8 @@ def _write(fed: Federation, holder: str, edit: Edit, progress: Progress) -> None
         previous = snapshot_of(fed)
         written = write_federation(previous, edit, bump=False)
         try:
-            if (written.fed.freeze is None) != (holder == "unfreeze"):
+            if (written.fed.freeze is None) != (holder == "unfreeze") \
+                    or written.fed.freeze_problems:
                 raise UsageError(f"{fed.path}: the `freeze:` block did not come out as written")
         except BaseException:
             restore(written, previous)

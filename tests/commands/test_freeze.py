@@ -20,7 +20,7 @@ from federation_deploy.commands.ramp import advance_ramp, run_ramp
 from federation_deploy.commands.unfreeze import unfreeze
 from federation_deploy.config import load_federation
 from federation_deploy.durations import Clock
-from federation_deploy.errors import EXIT_USAGE, Frozen, UsageError
+from federation_deploy.errors import EXIT_USAGE, ConfigError, Frozen, UsageError
 from federation_deploy.traffic.ramp.engine import RampSettings
 from federation_deploy.traffic.weights import writer_lock
 from tests.helpers.recording import RecordingRunner
@@ -102,6 +102,37 @@ def test_a_freeze_by_someone_else_is_replaced_only_with_replace(config_dir: Path
     assert code == 0, err
     code, _, err = _cli(config_dir, "freeze", "--reason", "x", "--until", "1d", "--who", "dan")
     assert code == 2 and "by eve (reason: talk;" in err and "--replace" in err
+
+
+def test_an_invalid_freeze_refuses_what_a_freeze_refuses_and_lets_incidents_through(
+        config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text().replace("generation: 0\n", (
+        "generation: 0\nfreeze:\n  reason: demo\n  who: ada\n"
+        "  until: 2026-12-09T08:00:00\n"), 1))  # hand-edited: no zone
+    fed = load_federation(config_dir)  # loads: an incident never waits for a freeze
+    for refused in (lambda: plan_deploy(fed, "gke", clock=clock_at(NOW)),
+                    lambda: freezing.freeze_status(fed, clock_at(NOW)),
+                    lambda: freezing.freeze(fed, "x", "1d", "bob", runner=RecordingRunner(),
+                                            clock=clock_at(NOW))):
+        with pytest.raises(ConfigError) as raised:
+            refused()
+        assert raised.value.exit_code == EXIT_USAGE
+        assert "freeze.until: expected an ISO 8601 time with a zone" in str(raised.value)
+        assert "`federation-deploy unfreeze` removes it" in str(raised.value)
+    code, _, err = _cli(config_dir, "validate")
+    assert code == 2 and "freeze.until" in err
+    said: list[str] = []
+    drained = drain_member(fed, "ovh2", "disk full", lambda f: None, clock=clock_at(NOW),
+                           progress=said.append)
+    assert drained.status == "drained"
+    assert any("the `freeze:` block is invalid" in s and "goes ahead" in s for s in said)
+    restore_member(load_federation(config_dir), "ovh2", lambda f: None, clock=clock_at(NOW))
+    result = unfreeze(load_federation(config_dir), clock=clock_at(NOW))
+    assert result.stdout.startswith("federation unfrozen (the invalid `freeze:` block removed")
+    after = load_federation(config_dir)
+    assert after.freeze is None and after.freeze_problems == ()
+    assert "freeze:" not in path.read_text()
 
 
 def test_who_defaults_to_the_github_actor_then_git(config_dir: Path) -> None:
