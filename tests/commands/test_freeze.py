@@ -301,5 +301,10 @@ def test_check_says_whether_a_freeze_is_in_force(config_dir: Path) -> None:
 
 def test_cli_deploy_refused_while_frozen_asks_nothing(config_dir: Path) -> None:
     assert _cli(config_dir, "freeze", "--reason", "demo", "--until", "1d", "--who", "ada")[0] == 0
-    code, _, err = _cli(config_dir, "deploy", "gke", "--yes", "--recover")
-    assert code == 2 and "error: refused: deploy gke: the federation is frozen" in err
+    code, _, err = _cli(config_dir, "deploy", "gke", "--yes", "--recover", "--release",
+                        "binderhub")
+    assert code == 2 and "error: refused: deploy gke --recover: the federation is frozen" in err
+    # what a person can do meanwhile: helm's own commands, for the release asked
+    assert "To free a release stuck in pending-* during the freeze, by hand" in err
+    assert "helm rollback binderhub N --namespace prod --wait" in err
+    assert "cert-manager" not in err
