@@ -97,6 +97,22 @@ def freeze_notice(fed: Federation, action: str, clock: Clock | None = None) -> s
             "incident never waits for a freeze")
 
 
+def freeze_line(fed: Federation, clock: Clock | None = None) -> str | None:
+    """One line for `traffic` and `members`: a freeze in force (or an invalid `freeze:`
+    block, or an expired one still written), else None."""
+    if fed.freeze_problems:
+        return (f"freeze: the `freeze:` block is invalid ({fed.freeze_problems[0]}): deploy, "
+                "ramp, set and prime refuse; `federation-deploy unfreeze` removes it")
+    now = (clock or Clock()).now()
+    freeze = active_freeze(fed, now)
+    if freeze is not None:
+        return (f"frozen until {format_time(freeze.until)} by {printable(freeze.who)} "
+                f"({printable(freeze.reason)}): deploy, ramp, set and prime refuse; drain and "
+                "restore run")
+    note = expired_note(fed, now)
+    return None if note is None else f"not frozen: {note}"
+
+
 def freeze_markdown(freeze: FreezeState, action: str) -> str:
     """The refusal for a CI job's summary page."""
     def cell(text: str) -> str:

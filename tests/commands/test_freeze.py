@@ -135,6 +135,26 @@ def test_an_invalid_freeze_refuses_what_a_freeze_refuses_and_lets_incidents_thro
     assert "freeze:" not in path.read_text()
 
 
+def test_traffic_and_members_say_a_freeze_is_on_in_one_line(config_dir: Path) -> None:
+    from federation_deploy.commands.members import members
+    from federation_deploy.commands.traffic import traffic
+
+    fed = load_federation(config_dir)
+    assert "frozen" not in members(fed, clock=clock_at(NOW)).stdout
+    assert "frozen" not in traffic(fed, None, "table", clock_at(NOW)).stdout
+    frozen(config_dir)
+    fed = load_federation(config_dir)
+    line = ("frozen until 2026-12-09T08:00:00Z by ada (conference demo): deploy, ramp, set "
+            "and prime refuse; drain and restore run")
+    for shown in (members(fed, clock=clock_at(NOW)), traffic(fed, None, "table",
+                                                             clock_at(NOW))):
+        assert shown.stdout.rstrip("\n").endswith("\n" + line)
+        assert shown.stdout.count("frozen") == 1
+    as_json = traffic(fed, None, "json", clock_at(NOW))
+    assert "frozen" not in as_json.stdout and as_json.messages == (line,)
+    assert members(fed, "json", clock_at(NOW)).messages == (line,)
+
+
 def test_who_defaults_to_the_github_actor_then_git(config_dir: Path) -> None:
     runner = RecordingRunner()
     runner.answer(["git", "config", "user.name"], out="Grace Hopper\n")
