@@ -316,6 +316,27 @@ def test_freeze_and_unfreeze_redeploy_no_member(repo: Path, config_dir: Path) ->
     assert (code, members_of(out)) == (0, []), err
 
 
+def test_a_rollout_redeploys_the_members_whose_version_changes_and_the_redirector(
+    repo: Path, config_dir: Path, change: Change
+) -> None:
+    pin = load_federation(config_dir).chart("binderhub").version
+    change("config/federation.yaml", "members:",
+           f"rollout:\n  chart: binderhub\n  from: 0.9.0\n  to: {pin}\n  ring: 0\n"
+           "  upgraded: []\nmembers:")
+    git(repo, "tag", "--force", "base")
+    # ring 0 upgraded staging: staging's version changes, no one else's
+    change("config/federation.yaml", "  upgraded: []", "  upgraded: [staging]")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert (code, members_of(out)) == (0, ["staging", "gke"]), err
+    assert "staging: config/federation.yaml: rollout changed (the version of release " \
+        "binderhub)" in err
+    git(repo, "tag", "--force", "base")
+    # ring 1 starts: only the versions the redirector accepts change
+    change("config/federation.yaml", "  ring: 0", "  ring: 1")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert (code, members_of(out)) == (0, ["gke"]), err
+
+
 def test_notifications_redeploy_no_member(repo: Path, config_dir: Path, change: Change) -> None:
     change("config/federation.yaml", "members:",
            "notifications:\n  format: slack\nmembers:")
