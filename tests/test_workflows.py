@@ -707,6 +707,51 @@ sys.stdout.write(subprocess.run(["jq", "-r", expr], input=json.dumps(doc), text=
 '''
 
 
+@pytest.mark.parametrize("frozen", [True, False])
+def test_cd_during_a_freeze_deploys_nothing_as_a_notice(tmp_path: Path, frozen: bool) -> None:
+    """A freeze in force: the matrix job's freeze step (run by bash with the real
+    federation-deploy on a frozen copy of the fixture) says so as a notice and exits 0; the
+    matrix is empty (no red deploy job per member) and the baseline job is skipped (the first
+    run after the freeze deploys the changes). Not frozen: nothing said, the matrix computed."""
+    if shutil.which("jq") is None or shutil.which("federation-deploy") is None:
+        pytest.skip("needs jq and federation-deploy on PATH")
+    cd = jobs("cd")
+    shutil.copytree(FIXTURE_CONFIG.parent, tmp_path / "federation")
+    config = tmp_path / "federation" / "config"
+    if frozen:
+        text = (config / "federation.yaml").read_text()
+        (config / "federation.yaml").write_text(text.replace("members:", (
+            "freeze:\n  reason: upgrade week\n  who: ada\n  until: '2999-01-01T00:00:00Z'\n"
+            "members:"), 1))
+    out, summary = tmp_path / "out", tmp_path / "summary"
+    env = {"PATH": os.environ["PATH"], "FEDERATION_DEPLOY_CONFIG_DIR": str(config),
+           "GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary)}
+    step = next(s for s in steps(cd["matrix"]) if s.get("id") == "freeze")
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", step["run"]], cwd=tmp_path,
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    if frozen:
+        assert out.read_text() == "frozen=true\n"
+        assert done.stdout.startswith("::notice title=federation frozen::not deploying: frozen "
+                                      "until 2999-01-01T00:00:00Z by ada: upgrade week")
+        assert "### Not deployed: the federation is frozen" in summary.read_text()
+    else:
+        assert not out.exists() and done.stdout == ""
+    assert cd["matrix"]["outputs"]["frozen"] == "${{ steps.freeze.outputs.frozen }}"
+    assert "needs.matrix.outputs.frozen != 'true'" in cd["baseline"]["if"]
+    matrix = next(s for s in steps(cd["matrix"]) if s.get("id") == "matrix")
+    assert matrix["env"]["FROZEN"] == "${{ steps.freeze.outputs.frozen }}"
+    out.unlink(missing_ok=True)
+    env.update(SKIP="", SINCE="", FROZEN="true" if frozen else "")
+    done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", matrix["run"]], cwd=tmp_path,
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts = dict(line.split("=", 1) for line in out.read_text().splitlines()
+                  if line.split("=", 1)[0].endswith("_count"))
+    assert counts == ({"staging_count": "0", "others_count": "0"} if frozen
+                      else {"staging_count": "1", "others_count": "3"})
+
+
 def test_cd_a_deploy_skip_run_is_no_deploy_baseline(tmp_path: Path) -> None:
     """A deploy:skip run succeeds but skips the `deploy baseline` job; the finder, run by bash
     with a stand-in gh over three successful runs (newest: a skip), takes the last run whose

@@ -74,9 +74,15 @@ def webhook_payload(event: Event, fmt: str) -> dict[str, Any]:
     {text, html}."""
     text = headline(event)
     if fmt == "slack":
-        return {"text": text}
-    html = (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
-    return {"text": text, "html": html}
+        # Slack's mrkdwn reads `<!channel>`, `<@U123>` and `<https://x|label>` as mentions
+        # and links: its rules are to escape exactly these three (a drain reason is free text)
+        return {"text": _escaped(text)}
+    return {"text": text, "html": _escaped(text)}
+
+
+def _escaped(text: str) -> str:
+    """&, < and > as entities (HTML, and Slack's control characters)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,8 +96,23 @@ class NotifyFailed(Exception):
 Post = Callable[[str, bytes, Mapping[str, str], float], None]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib turns a 301/302/303 into a GET without the body (the
+    announcement silently lost) and a 307/308 would resend the body elsewhere. The 30x is
+    then an HTTPError, said as a warning."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
+        if 300 <= exc.code < 400:
+            return f"HTTP {exc.code} (a redirect: not followed; set the final URL)"
         return f"HTTP {exc.code}"
     if isinstance(exc, urllib.error.URLError):
         return f"unreachable ({type(exc.reason).__name__})" if not isinstance(
@@ -104,7 +125,7 @@ def _describe(exc: BaseException) -> str:
 def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> None:
     """POST body to url; NotifyFailed unless a 2xx answer came within timeout seconds in all
     (a server that accepts and never answers, or trickles, is given up on at the deadline).
-    Authorization is never forwarded on a redirect."""
+    A redirect is never followed (NotifyFailed `HTTP 302 (a redirect: not followed ...)`)."""
     outcome: dict[str, BaseException | int] = {}
 
     def call() -> None:
@@ -115,7 +136,7 @@ def http_post(url: str, body: bytes, headers: Mapping[str, str], timeout: float)
         try:
             # the join below is the deadline; the socket's own timeout (per read) is longer,
             # so that a hanging server is always said as such, never as a socket timeout
-            with urllib.request.urlopen(request, timeout=timeout + 5) as response:  # noqa: S310
+            with _OPENER.open(request, timeout=timeout + 5) as response:
                 response.read(65536)
                 outcome["status"] = response.status
         except BaseException as exc:  # noqa: BLE001 -- reported as a warning, never raised

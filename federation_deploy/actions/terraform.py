@@ -516,15 +516,16 @@ class PinnedTerraform:
             )
         return self._explain(exc, "apply")
 
-    def check(self) -> tuple[PlanSummary, str]:
-        """Plan with -detailed-exitcode and save nothing: drift detection."""
+    def check(self, *, live: bool = True) -> tuple[PlanSummary, str]:
+        """Plan with -detailed-exitcode and save nothing: drift detection. live=False keeps
+        the plan (attribute values) off the terminal: `drift` shows its resource lines only."""
         self.check_version()
         self.require_lock_file()
         self.ensure_initialised()
         try:
             proc = self._run("plan", input="false", no_color=True, detailed_exitcode=True,
                              var=self.variables, ok_codes=(0, 2),
-                             live=True)
+                             live=live)
         except ToolError as exc:
             raise self._explain(exc, "plan") from None
         text = _drop_progress(proc.stdout)

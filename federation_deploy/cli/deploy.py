@@ -82,7 +82,8 @@ def deploy(obj: Context, member: str, dry_run: bool, releases: tuple[str, ...],
                                    releases=releases, without_secrets=without_secrets,
                                    update_dependencies=update_dependencies))
         return
-    plan = commands.plan_deploy(fed, member, releases, stages, progress=obj.progress)
+    plan = commands.plan_deploy(fed, member, releases, stages, progress=obj.progress,
+                                recover=recover)
     if "releases" in plan.stages:
         names = plan.release_names
         confirm_or_abort(

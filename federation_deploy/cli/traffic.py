@@ -51,7 +51,10 @@ def prime(obj: Context, member: str, publish: str | None, redirector_url: str | 
     the prime when no member is healthy, and proxies other paths to it. Written to
     federation.yaml (one writer: `generation:` one more), published and waited for like a
     weight change. Refused for an unknown or external member, one not routed, drained, at
-    weight 0 or being ramped. The redirector itself falls back to the healthiest
+    weight 0 or being ramped. A freeze in force refuses it (exit 2, naming who froze, why
+    and until when), as it refuses `traffic set`; drain and restore still run. Already the
+    prime (and served as such): nothing to do, exit 0. The redirector itself falls back to
+    the healthiest
     highest-weight member while the prime is unhealthy for longer than
     redirector.prime_fallback_after (its /health says which member acts and why).
     """

@@ -14,8 +14,8 @@ from federation_deploy.commands import unfreeze as commands
 def unfreeze(obj: Context) -> None:
     """End the federation's freeze: remove federation.yaml's `freeze:` block.
 
-    Written through the one weight writer (generation one more) and announced like every
-    change; an expired freeze is removed the same way.
+    Written through the one weight writer (the generation stays: no weight changes) and
+    announced like every change; an expired freeze is removed the same way.
     """
     emit(obj, commands.unfreeze(obj.federation(), progress=obj.progress))
 

@@ -39,6 +39,7 @@ from federation_deploy.errors import (
     EXIT_FAILED,
     EXIT_OK,
     FederationDeployError,
+    Frozen,
     ToolError,
     UsageError,
 )
@@ -85,6 +86,8 @@ class DeployReport:
     verified: VerifyResult | None = None
     hooks: list[str] = field(default_factory=list)  # the hooks that ran, in order
     crds: list[str] = field(default_factory=list)  # the CRD sources applied
+    # the person's options (--release, --timeout) that a suggested command keeps
+    options: tuple[str, ...] = ()
 
 
 def normalise_stages(stages: Iterable[str] | None) -> tuple[str, ...]:
@@ -148,7 +151,10 @@ def deploy_member(
     """
     say = progress or quiet
     chosen, hooks = planned or plan_stages(list(stages) if stages else None, member)
-    report = DeployReport(member.name, chosen)
+    options = tuple(word for name in releases or () for word in ("--release", name))
+    if timeout != DEFAULT_TIMEOUT:
+        options += ("--timeout", timeout)
+    report = DeployReport(member.name, chosen, options=options)
 
     def verify_stage(kubeconfig: Path | None) -> None:
         """verify, then its hooks: inside the cluster access when the run has one, so the
@@ -322,7 +328,7 @@ def _release_stage(
     # a release left pending (a cancelled run) stops the deploy here, before any upgrade,
     # unless --recover frees it first
     check_stuck_releases(helm, report.member, [r.release for r in rendered], recover=recover,
-                         timeout=timeout, say=say)
+                         timeout=timeout, say=say, options=report.options)
     for index, (item, chart) in enumerate(zip(rendered, charts, strict=True)):
         release = item.release
         if release.crds:
@@ -370,16 +376,40 @@ class DeployPlan:
         return list(self.releases) or [r.name for r in self.member.releases]
 
 
+def _rollback_by_hand(member: Member, releases: Sequence[str]) -> str:
+    """How to free a stuck release while a freeze refuses `deploy --recover` (which upgrades
+    after its rollback): helm's own commands, per release."""
+    chosen = [r for r in member.releases if not releases or r.name in releases]
+    lines = ["To free a release stuck in pending-* during the freeze, by hand (a rollback "
+             "changes no config; the upgrade waits for the freeze's end):"]
+    for release in chosen:
+        ns = release.namespace
+        lines.append(f"  helm history {release.helm_name} --namespace {ns}   # the last "
+                     "`deployed` revision: N")
+        lines.append(f"  helm rollback {release.helm_name} N --namespace {ns} --wait")
+    return "\n".join(lines)
+
+
 def plan_deploy(fed: Federation, member: str, releases: Sequence[str] = (),
                 stages: Sequence[str] = (), *, clock: Clock | None = None,
-                progress: Progress | None = None) -> DeployPlan:
+                progress: Progress | None = None, recover: bool = False) -> DeployPlan:
     """Resolve the member (external ones refused), its stages and hooks (unknown names: exit
     2), and refuse before anything is asked when the federation is frozen (a deploy that
-    changes the cluster: releases or hooks) or a file the deploy needs is git-crypt locked."""
+    changes the cluster: releases or hooks; --recover too, as it upgrades after its rollback:
+    the refusal then says how to roll a stuck release back by hand) or a file the deploy
+    needs is git-crypt locked."""
     target = require_deployable(fed, member)
     chosen, hooks = plan_stages(list(stages) or None, target)
     if "releases" in chosen or hooks:
-        refuse_when_frozen(fed, f"deploy {member}", clock, progress)
+        try:
+            refuse_when_frozen(fed, f"deploy {member}" + (" --recover" if recover else ""),
+                               clock, progress)
+        except Frozen as refused:
+            if not recover:
+                raise
+            by_hand = _rollback_by_hand(target, releases)
+            raise Frozen(f"{refused}\n{by_hand}",
+                         f"{refused.step_summary}\n{by_hand}\n") from None
     require_unlocked(fed, target, releases, chosen)  # every locked file, before the question
     return DeployPlan(target, chosen, hooks, tuple(releases))
 

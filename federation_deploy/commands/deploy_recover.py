@@ -77,19 +77,23 @@ def stuck_revision(release: Release, history: Sequence[HistoryEntry]) -> StuckRe
     return StuckRelease(release, latest.revision, latest.status, back_to)
 
 
-def stuck_message(member: str, stuck: Sequence[StuckRelease]) -> str:
-    """Why the deploy stops, exactly, and the two ways out."""
+def stuck_message(member: str, stuck: Sequence[StuckRelease],
+                  options: Sequence[str] = ()) -> str:
+    """Why the deploy stops, exactly, and the two ways out (the suggested command keeps the
+    person's options: --release, --timeout)."""
     lines = [f"{s.describe()}: helm refuses to upgrade it (another operation is in progress: "
              "a deploy was interrupted, like a cancelled CD run)" for s in stuck]
-    lines.append(f"nothing was upgraded. Recover with `federation-deploy deploy {member} "
-                 "--recover` (" + "; ".join(f"{s.name}: {s.plan()}" for s in stuck) + "), "
-                 "or by hand: " + "; ".join(f"`{s.helm_command()}`" for s in stuck) +
-                 ", then deploy again")
+    again = shlex.join(["federation-deploy", "deploy", member, *options, "--recover"])
+    plans = "; ".join(f"{s.name}: {s.plan()}" for s in stuck)
+    by_hand = "; ".join(f"`{s.helm_command()}`" for s in stuck)
+    lines.append(f"nothing was upgraded. Recover with `{again}` ({plans}), or by hand: "
+                 f"{by_hand}, then deploy again")
     return "\n".join(lines)
 
 
 def check_stuck_releases(helm: Helm, member: str, releases: Sequence[Release], *,
-                         recover: bool, timeout: str, say: Progress) -> list[StuckRelease]:
+                         recover: bool, timeout: str, say: Progress,
+                         options: Sequence[str] = ()) -> list[StuckRelease]:
     """Before the first upgrade: every release's history read; a stuck one stops the deploy
     (VerificationError, stage releases) unless recover, which rolls each back to its last
     deployed revision (or uninstalls it), saying so first. Returns the stuck releases."""
@@ -98,7 +102,7 @@ def check_stuck_releases(helm: Helm, member: str, releases: Sequence[Release], *
     if not stuck:
         return []
     if not recover:
-        raise VerificationError(stuck_message(member, stuck), stage="releases")
+        raise VerificationError(stuck_message(member, stuck, options), stage="releases")
     for item in stuck:
         say(f"stage releases: --recover: {item.describe()}: {item.plan()}")
     for item in stuck:

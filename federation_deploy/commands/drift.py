@@ -9,7 +9,8 @@ Three parts per member, each clean, drift, not checked (and why) or not applicab
   weights    the weight (and ramp flag) the redirector serves for the member against
              federation.yaml; the generation it serves is the redirector's member's business.
 A part that could not be checked never counts as clean: exit 3 on drift anywhere, else 1 when
-something could not be checked, else 0.
+something could not be checked, else 0. In a sandbox, helm (stand-in members have no cluster)
+and the terraform of a stack it has no emulator for are n/a, with a one-line reason.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from federation_deploy.runner import Runner
 if TYPE_CHECKING:
     from federation_deploy.actions.helm import Helm
     from federation_deploy.actions.kube_auth import ClusterTools
+    from federation_deploy.traffic.live import Sample
     from federation_deploy.values.render import RenderedRelease
 
 PARTS = ("terraform", "helm", "weights")
@@ -59,9 +61,14 @@ class PartReport:
     status: str
     detail: str = ""  # why not checked / not applicable, or a one-line summary
     findings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth saying, not drift
 
     def as_json(self) -> dict[str, Any]:
-        return {"status": self.status, "detail": self.detail, "findings": list(self.findings)}
+        data: dict[str, Any] = {"status": self.status, "detail": self.detail,
+                                "findings": list(self.findings)}
+        if self.notes:
+            data["notes"] = list(self.notes)
+        return data
 
     def cell(self) -> str:
         if self.status == DRIFT:
@@ -135,7 +142,8 @@ def reports_from_json(data: Mapping[str, Any]) -> list[MemberDrift]:
             p = entry["parts"].get(part) or {}
             parts.append(PartReport(part, str(p.get("status", NOT_CHECKED)),
                                     str(p.get("detail", "missing from the report")),
-                                    [str(f) for f in p.get("findings") or []]))
+                                    [str(f) for f in p.get("findings") or []],
+                                    [str(n) for n in p.get("notes") or []]))
         reports.append(MemberDrift(entry["member"], parts))
     return reports
 
@@ -224,6 +232,8 @@ def drift_table(reports: Sequence[MemberDrift]) -> str:
                 details.append(f"{r.member} {p.part}: not checked: {p.detail}")
             for finding in p.findings:
                 details.append(f"{r.member} {p.part}: {finding}")
+            for note in p.notes:
+                details.append(f"{r.member} {p.part}: note: {note}")
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in rows]
@@ -247,8 +257,16 @@ def terraform_drift(fed: Federation, member: Member, runner: Runner, *,
 
     if member.terraform is None:
         return PartReport("terraform", NOT_APPLICABLE, "no terraform stack")
+    sandbox = fed.sandbox
+    if sandbox is not None and (member.cloud != "aws" or sandbox.aws_endpoint is None):
+        # a sandbox runs AWS stacks only, against its moto_server (never a real cloud)
+        return PartReport("terraform", NOT_APPLICABLE,
+                          f"in a sandbox: no emulator of {member.cloud} for its stack")
     try:
-        summary, text = for_member(fed, member.name, runner, env=env).check()
+        # the plan's text (attribute values) on stderr with -v only: the part names its
+        # resources, and the output goes into an issue
+        summary, text = for_member(fed, member.name, runner, env=env).check(
+            live=runner.full_output)
     except FederationDeployError as exc:
         return PartReport("terraform", NOT_CHECKED, why(exc))
     if not summary.changes:
@@ -287,6 +305,10 @@ def helm_drift(fed: Federation, member: Member, runner: Runner, *,
         return PartReport("helm", NOT_APPLICABLE,
                           "external member: not deployed by us" if not member.deployable
                           else "no releases")
+    if fed.sandbox is not None:
+        # a sandbox's members are stand-ins on 127.0.0.1: no cluster holds their releases
+        return PartReport("helm", NOT_APPLICABLE,
+                          "in a sandbox: its members are stand-ins, without a cluster")
     helm: Helm | None = None
     try:
         rendered = render_releases(fed, member)
@@ -382,6 +404,7 @@ def weights_drift(fed: Federation, member: Member, redirector_url: str) -> PartR
     want = expected.weights.get(member.name, 0.0)
     want_ramp = member.name in expected.ramping
     label = member.host_name
+    samples: tuple[Sample, ...] = ()
     try:
         samples = tuple(fetch_metrics(redirector_url))
         if any(s.name == WEIGHT_METRIC for s in samples):
@@ -400,6 +423,7 @@ def weights_drift(fed: Federation, member: Member, redirector_url: str) -> PartR
     except LiveError as exc:
         return PartReport("weights", NOT_CHECKED, str(exc))
     findings = []
+    notes = []
     if abs(served_weight - want) > 1e-9 or served_ramp != want_ramp:
         findings.append(f"the redirector serves weight {served_weight:g}"
                         f"{' (ramp)' if served_ramp else ''}, federation.yaml says "
@@ -407,8 +431,35 @@ def weights_drift(fed: Federation, member: Member, redirector_url: str) -> PartR
     if member.name == fed.redirector.member:
         live = fetch_live_generation(redirector_url)
         if live is not None and live != fed.generation:
-            findings.append(f"the redirector serves generation {live} of the weights, "
-                            f"federation.yaml has {fed.generation}")
+            said = (f"the redirector serves generation {live} of the weights, federation.yaml "
+                    f"has {fed.generation}")
+            if _every_weight_served(fed, samples):
+                # a write that changed no weight (a freeze by an older version) bumped it: the
+                # next weight change publishes the new generation
+                notes.append(f"{said}: generation differs, weights equal (not drift)")
+            else:
+                findings.append(said)
     if findings:
-        return PartReport("weights", DRIFT, redirector_url, findings)
-    return PartReport("weights", CLEAN, f"weight {want:g} served by {redirector_url}")
+        return PartReport("weights", DRIFT, redirector_url, findings, notes)
+    return PartReport("weights", CLEAN, f"weight {want:g} served by {redirector_url}", [],
+                      notes)
+
+
+def _every_weight_served(fed: Federation, samples: tuple[Sample, ...]) -> bool:
+    """Whether the redirector's weight gauges show every member's weight and ramp flag as
+    federation.yaml says (False without the gauges: only healthy hosts could be compared)."""
+    from federation_deploy.traffic.live import metric_for
+    from federation_deploy.traffic.weights import weights_of
+
+    if not any(s.name == WEIGHT_METRIC for s in samples):
+        return False
+    expected = weights_of(fed)
+    for m in fed.members.values():
+        if not m.routed:
+            continue
+        served = metric_for(samples, (WEIGHT_METRIC,), m.host_name) or 0.0
+        ramp = bool(metric_for(samples, (RAMP_METRIC,), m.host_name))
+        if abs(served - expected.weights.get(m.name, 0.0)) > 1e-9 \
+                or ramp != (m.name in expected.ramping):
+            return False
+    return True

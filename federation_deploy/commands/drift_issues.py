@@ -1,7 +1,8 @@
 """One GitHub issue per drifting member, kept up to date from a `drift -o json` report (the
 drift workflow's second step): opened when a member drifts, its body edited while the drift
 changes, closed (with a comment) once the member is clean; a member that could not be fully
-checked leaves its issue as it is (not clean is not known clean).
+checked leaves its issue as it is (not clean is not known clean), and so does a partial report
+(`drift --part`: a skipped part is not known clean either); a partial report may open one.
 
 An issue is found by its label (`drift`) and a marker in its body naming the member, so a
 person may retitle it. The body holds only what the report holds: part statuses, resource
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from federation_deploy.actions.github import Issue
-from federation_deploy.commands.drift import CLEAN, DRIFT, PARTS
+from federation_deploy.commands.drift import CLEAN, DRIFT, PARTS, SKIPPED
 from federation_deploy.errors import ConfigError, UsageError
 
 LABEL = "drift"
@@ -47,7 +48,7 @@ class Issues(Protocol):
 @dataclass(frozen=True)
 class IssueAction:
     member: str
-    action: str  # opened | updated | unchanged | closed | none | left
+    action: str  # opened | updated | unchanged | closed | none | left | partial
     number: int | None = None
 
     def describe(self) -> str:
@@ -60,6 +61,8 @@ class IssueAction:
             "none": f"{self.member}: clean, no drift issue open",
             "left": f"{self.member}: not everything could be checked: drift issue{where} "
                     "left as it is",
+            "partial": f"{self.member}: a partial report (--part): drift issue{where} left "
+                       "as it is (only a full report updates or closes it)",
         }[self.action]
 
 
@@ -120,7 +123,13 @@ def keep_issues(report: Mapping[str, Any], issues: Issues) -> list[IssueAction]:
         member = entry["member"]
         status = entry.get("status")
         issue = open_now.get(member)
-        if status == DRIFT:
+        skipped = [part for part in PARTS
+                   if (entry["parts"].get(part) or {}).get("status", SKIPPED) == SKIPPED]
+        if skipped and issue is not None:
+            # a partial report (`--part`) knows nothing of the parts it skipped: the issue
+            # may hold their drift, so it is neither rewritten nor closed
+            done.append(IssueAction(member, "partial", issue.number))
+        elif status == DRIFT:
             body = issue_body(entry)
             if issue is None:
                 made = issues.create(title(member), body, [LABEL])
@@ -130,7 +139,7 @@ def keep_issues(report: Mapping[str, Any], issues: Issues) -> list[IssueAction]:
                 done.append(IssueAction(member, "updated", issue.number))
             else:
                 done.append(IssueAction(member, "unchanged", issue.number))
-        elif status == CLEAN:
+        elif status == CLEAN and not skipped:
             if issue is None:
                 done.append(IssueAction(member, "none"))
             else:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from federation_deploy.commands.freeze import freeze_line
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation
+from federation_deploy.durations import Clock
 from federation_deploy.traffic.formatting import OUTPUT_FORMATS as OUTPUT_FORMATS  # for the CLI
 from federation_deploy.traffic.formatting import (
     aligned_lines,
@@ -50,14 +52,21 @@ def _ramp_cell(member: str, ramp: dict[str, Any] | None) -> str:
     return f"{ramp['percent']:g}%"
 
 
-def members(fed: Federation, output: str = "table") -> CommandResult:
-    """The members as a table for people, or JSON or YAML for scripts."""
+def members(fed: Federation, output: str = "table", clock: Clock | None = None
+            ) -> CommandResult:
+    """The members as a table for people, or JSON or YAML for scripts; a freeze in force is
+    one line after the table (on stderr with JSON or YAML)."""
     rows = members_rows(fed)
+    frozen = freeze_line(fed, clock)
     if output != "table":
-        return CommandResult(stdout=dump_rows(rows, output))
+        return CommandResult(stdout=dump_rows(rows, output),
+                             messages=(frozen,) if frozen else ())
     table = [MEMBER_COLUMNS] + [[
         r["name"], r["cloud"], r["url"], weight_cell(r["weight"]), share_cell(r["share"]),
         "yes" if r["prime"] else "no",
         _ramp_cell(r["name"], r["ramp"]),
     ] for r in rows]
-    return CommandResult(stdout="\n".join(aligned_lines(table)) + "\n")
+    lines = aligned_lines(table)
+    if frozen:
+        lines += ["", frozen]
+    return CommandResult(stdout="\n".join(lines) + "\n")

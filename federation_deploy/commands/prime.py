@@ -36,6 +36,8 @@ from federation_deploy.traffic.ramp.engine import (
 from federation_deploy.traffic.weights import ConfigSnapshot, write_federation, writer_lock
 
 Confirm = Callable[[str], None]
+# what move_prime says when member is the prime already, and served as such (exit 0)
+ALREADY = "is already the prime, and the redirector serves it: nothing to do"
 
 
 def prime(fed: Federation, member: str, request: PublishRequest, *, runner: Runner,
@@ -46,6 +48,8 @@ def prime(fed: Federation, member: str, request: PublishRequest, *, runner: Runn
     settings = RampSettings(redirector_url=request.redirector_url, settle_timeout=settle)
     message = move_prime(fed, member, publisher, settings=settings, progress=progress,
                          confirm=confirm)
+    if message.endswith(ALREADY):
+        return CommandResult(stdout=message + "\n")  # nothing changed: nothing to announce
     # announced like every weight change (Grafana, the webhook)
     return announced(fed, Event("weights", "prime", message, member),
                      CommandResult(stdout=message + "\n"))
@@ -78,7 +82,7 @@ def move_prime(
 ) -> str:
     """Make member the prime (the current prime loses the role), publish, wait; the message.
     Already the prime: published again if the redirector was not given it (a failed publish
-    after the write), else refused as nothing to do."""
+    after the write), else nothing to do (said, exit 0: idempotent)."""
     m = fed.member(member)
     # a deliberate change, like `traffic set`: a freeze refuses it (drain and restore pass)
     refuse_when_frozen(fed, f"traffic prime {member}", clock, progress)
@@ -90,7 +94,7 @@ def move_prime(
             if engine.republish(ramp_flag=False, done=f"{member} prime: published",
                                 failed=f"{member} prime"):
                 return f"{member} is the prime (federation.yaml already said so): now published"
-            raise UsageError(f"{member} is already the prime")
+            return f"{member} {ALREADY}"  # idempotent: exit 0
         refusal = prime_refusal(fed, m)
         if refusal is not None:
             raise UsageError(f"{member} cannot be the prime: {refusal}")

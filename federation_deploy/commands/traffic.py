@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from federation_deploy.commands.freeze import freeze_line
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, Member
+from federation_deploy.durations import Clock
 from federation_deploy.errors import EXIT_FAILED, EXIT_OK
 from federation_deploy.progress import printable
 from federation_deploy.traffic.formatting import OUTPUT_FORMATS as OUTPUT_FORMATS  # for the CLI
@@ -54,18 +56,23 @@ class TrafficRow:
         return out
 
 
-def traffic(fed: Federation, redirector_url: str | None, output: str) -> CommandResult:
+def traffic(fed: Federation, redirector_url: str | None, output: str,
+            clock: Clock | None = None) -> CommandResult:
     """The `traffic` table (or JSON/YAML); with a redirector URL the live columns too, and a
     warning and exit 1 when the live state is incomplete. A sandbox's own redirector is
-    read by default."""
+    read by default. A freeze in force is one line (after the table; stderr otherwise)."""
     rows = traffic_report(fed, redirector_url_for(fed, redirector_url))
     errors = live_errors(rows)
     data = traffic_table(rows) if output == "table" else traffic_data(rows, output)
     rings = rollout_text(fed)  # a rollout in progress: who runs which version, ring 1's step
+    frozen = freeze_line(fed, clock)
     if rings is not None and output == "table":
         data += "\n" + rings
+    if frozen is not None and output == "table":
+        data += "\n" + frozen + "\n"
+    said = [text.rstrip("\n") for text in (rings, frozen) if text]
     return CommandResult(stdout=data,
-                         messages=(rings.rstrip("\n"),) if rings and output != "table" else (),
+                         messages=tuple(said) if output != "table" else (),
                          warnings=tuple(f"live state incomplete: {e}" for e in errors),
                          exit_code=EXIT_FAILED if errors else EXIT_OK)
 

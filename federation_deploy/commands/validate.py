@@ -20,7 +20,7 @@ def validate(config_dir: Path, *, without_secrets: bool = False) -> CommandResul
     are warned about (the loader did), never read; without_secrets leaves out every secret
     layer (the stand-in in their place)."""
     fed = load_federation(config_dir)
-    problems: list[Problem] = []
+    problems: list[Problem] = list(fed.freeze_problems)
     problems += _terraform_pin_problems(fed)
     rendered = []
     shared: SharedMerges = {}  # the common layer merged once per release name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import posixpath
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
@@ -26,6 +26,12 @@ REDIRECTOR_KEYS = frozenset(
     {"url", "weight", "prime", "routed", "health", "versions", "ramp", "target_weight",
      "drained"}
 )
+# Top-level keys nothing rendered depends on (a freeze, where announcements go): a change to
+# them deploys no member (`freeze`/`unfreeze` commit these, and CD must not redeploy anything).
+NOTHING_RENDERED_KEYS = frozenset({"freeze", "notifications"})
+# Top-level keys a terraform plan never depends on (weights, operations, rollouts).
+OPERATIONS_KEYS = frozenset({"redirector", "charts", "generation", "freeze", "notifications",
+                             "rollout", "rings"})
 # Paths (relative to the repository root) whose change affects how every member is deployed.
 PACKAGE_PATHS = ("federation_deploy/", "pyproject.toml")
 
@@ -344,11 +350,18 @@ def _federation_changes(
         affected.add_all(f"{path} could not be compared with the old revision: every member")
         return
     for key in sorted(set(before) | set(after)):
-        if key == "members" or (affected.terraform_only and key in ("redirector", "charts")):
+        if key == "members" or (affected.terraform_only and key in OPERATIONS_KEYS):
             continue
         if key == "charts":
             _chart_pin_changes(fed, affected, before.get(key), after.get(key), path)
-        elif before.get(key) != after.get(key):
+        elif before.get(key) == after.get(key) or key in NOTHING_RENDERED_KEYS:
+            continue
+        elif key == "generation":
+            affected.add(fed.redirector.member,
+                         f"{path}: generation changed (the redirector's config carries it)")
+        elif key in ("rollout", "rings"):
+            _rollout_changes(fed, affected, before, after, key, path)
+        else:
             affected.add_all(f"{path}: {key} changed (every member)")
     old, new = _members_block(before), _members_block(after)
     redirector = fed.redirector.member
@@ -375,6 +388,45 @@ def _federation_changes(
             what = ("added" if name not in old else "removed" if name not in new
                     else "routing changed (" + ", ".join(sorted(keys & REDIRECTOR_KEYS)) + ")")
             affected.add(redirector, f"{path}: member {name} {what} (the redirector's hosts)")
+
+
+def _rollout_changes(fed: Federation, affected: Affected, before: Mapping[str, Any],
+                     after: Mapping[str, Any], key: str, path: str) -> None:
+    """`rollout:` (or `rings:`) changed. Render depends on it in two ways: a member not yet
+    upgraded runs the rollout's `from` version of its chart (config.rings.
+    versions_during_rollout), and the redirector's config carries the versions accepted while
+    ring 1 and 2 run (its `versions_key` may come from `rings:`). So: the members whose
+    version of a release changes, and the redirector's member (one member, whatever changed
+    in the rollout)."""
+    if _mapping(after.get("rollout")) or _mapping(before.get("rollout")):
+        affected.add(fed.redirector.member,
+                     f"{path}: {key} changed (the versions the redirector accepts)")
+    if key != "rollout":
+        return  # `rings:` alone changes no member's version
+    old_versions = _rollout_versions(before)
+    new_versions = _rollout_versions(after)
+    for member, release in ((m, r) for m in fed.members.values() for r in m.releases):
+        if release.pin is None or release.overrides_pin:
+            continue
+        name = member.name
+        if old_versions(name, release.pin) != new_versions(name, release.pin):
+            affected.add(name, f"{path}: rollout changed (the version of release "
+                               f"{release.name})")
+
+
+def _rollout_versions(doc: Mapping[str, Any]) -> Callable[[str, str], Any]:
+    """version(member, chart, doc): the version a member runs of a pinned chart under doc's
+    rollout: `from` while it is not in `upgraded`, else the pin of `charts:`."""
+    rollout = _mapping(doc.get("rollout"))
+    upgraded = rollout.get("upgraded") or ()
+    upgraded = upgraded if isinstance(upgraded, list) else ()
+
+    def version(member: str, chart: str) -> Any:
+        if rollout and rollout.get("chart") == chart and member not in upgraded:
+            return rollout.get("from")
+        return _mapping(_mapping(doc.get("charts")).get(chart)).get("version")
+
+    return version
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

@@ -80,7 +80,12 @@ def load_federation(config_dir: Path | str) -> Federation:
     rollout = read_rollout(check, root, set(declared or {}), charts, rings)
     members = versions_during_rollout(members, rollout)
     sandbox = repository.read_sandbox(check, root, path.parent)
-    freeze, notifications = read_freeze(check, root), read_notifications(check, root)
+    # a malformed `freeze:` is no load error (an incident never waits for a freeze): kept
+    # apart, refused by what a freeze refuses (commands/freeze.py) and by validate
+    freeze_check = Checker(check.file)
+    freeze, notifications = read_freeze(freeze_check, root), read_notifications(check, root)
+    if freeze_check.problems:
+        freeze = None  # not known: fed.freeze_problems says why
     if complete:
         # cross-member rules only make sense once every member loaded; otherwise they would
         # report the consequences of a problem already listed
@@ -136,6 +141,7 @@ def load_federation(config_dir: Path | str) -> Federation:
         rollout=rollout,
         freeze=freeze,
         notifications=notifications,
+        freeze_problems=tuple(freeze_check.problems),
     )
     leftovers = redirector_warnings(fed, display_path)
     return replace(fed, warnings=(*fed.warnings, *leftovers)) if leftovers else fed

@@ -381,6 +381,10 @@ class Federation:
     rollout: RolloutState | None = None
     freeze: FreezeState | None = None  # `freeze:` (in force or expired: config.freeze says)
     notifications: NotificationSettings | None = None
+    # what is wrong with a hand-edited `freeze:` block (errors.Problem, file:line:key): no
+    # load error, so that drain, restore and unfreeze (which removes it) still run; every
+    # command a freeze refuses, and validate, refuse it (exit 2)
+    freeze_problems: tuple[Any, ...] = ()
 
     def refuse_in_sandbox(self, action: str) -> None:
         """UsageError when this federation is a sandbox: action (a cloud credential step, a

@@ -358,11 +358,16 @@ class Redirector:
 
     def health_report(self) -> dict[str, Any]:
         statuses = self.monitor.statuses()
+        reference = self.monitor.reference
         return {
             "ok": True,
-            "fallback": self.table.fallback,
+            # any fallback in force: no member healthy (the primes take every launch), or a
+            # member acting for an unhealthy prime; each said on its own below
+            "fallback": self.table.fallback or not reference.prime,
+            "routing_fallback": self.table.fallback,
+            "prime_fallback": not reference.prime,
             # the versions reference and last resort: the prime, or who acts for it and why
-            "reference": self.monitor.reference.as_json(),
+            "reference": reference.as_json(),
             "config_reload_ok": self.metrics.last_reload_ok,
             "members": {
                 name: {"healthy": s.healthy, "reason": s.reason, "message": s.message}

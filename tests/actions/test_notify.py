@@ -41,6 +41,11 @@ def test_payloads_are_data() -> None:
         "federation-deploy", "deploy", "gke", "failed"]  # each tag once
     assert headline(failed) == "federation-deploy deploy gke: FAILED: stage 'releases' failed"
     assert webhook_payload(EVENT, "slack") == {"text": headline(EVENT)}
+    injected = Event("weights", "drain", "disk <!channel> <https://evil.example|docs> & co",
+                     "ovh2")
+    assert webhook_payload(injected, "slack") == {"text": (
+        "federation-deploy drain ovh2: disk &lt;!channel&gt; "
+        "&lt;https://evil.example|docs&gt; &amp; co")}
     lt = Event("freeze", "freeze", "<b>", None)
     assert webhook_payload(lt, "matrix") == {"text": "federation-deploy freeze: <b>",
                                              "html": "federation-deploy freeze: &lt;b&gt;"}
@@ -113,6 +118,23 @@ def test_an_unreachable_server_and_an_error_naming_the_url() -> None:
     environ = {"FEDERATION_WEBHOOK_URL": f"{url}/{HOOK_SECRET}"}  # closed: refused
     [closed] = Notifier(settings(timeout=2), environ=environ).send(EVENT)
     assert closed.endswith("not sent: unreachable (ConnectionRefusedError)")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_never_followed_and_is_a_warning(status: int) -> None:
+    # urllib would follow a 302 as a GET without the body: the announcement silently lost
+    with http_standin() as elsewhere, \
+            http_standin(status, location=f"{elsewhere.url}/moved") as moved:
+        environ = {"FEDERATION_WEBHOOK_URL": f"{moved.url}/hooks/{HOOK_SECRET}",
+                   "GRAFANA_URL": moved.url, "GRAFANA_API_KEY": TOKEN}
+        warnings = Notifier(settings(), environ=environ).send(EVENT)
+    assert warnings == (
+        f"Grafana annotation ($GRAFANA_URL) not sent: HTTP {status} (a redirect: not "
+        "followed; set the final URL)",
+        f"matrix webhook (URL in $FEDERATION_WEBHOOK_URL) not sent: HTTP {status} (a "
+        "redirect: not followed; set the final URL)")
+    assert elsewhere.received == []  # nothing followed, with or without the body
+    assert [r.method for r in moved.received] == ["POST", "POST"]
 
 
 @pytest.mark.parametrize("fmt", ["matrix", "slack"])

@@ -95,6 +95,17 @@ def test_without_recover_the_deploy_stops_before_any_upgrade(
     assert list(private_tmp.iterdir()) == []  # the private kubeconfig is gone all the same
 
 
+def test_the_suggested_command_keeps_the_persons_options(
+        fed: Federation, recorder: RecordingRunner, private_tmp: Path) -> None:
+    pending(recorder, "binderhub", "deployed", "pending-upgrade")
+    with pytest.raises(VerificationError) as raised:
+        pipeline.deploy_member(fed, fed.members["gke"], recorder, helm_executable="helm",
+                               tools=GCP_TOOLS, verify_fetch=healthy, sleep=lambda _s: None,
+                               releases=["binderhub"], timeout="20m")
+    assert ("`federation-deploy deploy gke --release binderhub --timeout 20m --recover`"
+            in str(raised.value))
+
+
 def test_recover_rolls_back_to_the_last_deployed_then_upgrades(
         fed: Federation, recorder: RecordingRunner, private_tmp: Path) -> None:
     pending(recorder, "binderhub", "superseded", "deployed", "pending-upgrade")

@@ -130,6 +130,24 @@ def test_external_members_have_no_helm_or_terraform_part(fed: Federation,
     assert report.status == "clean" and recorder.calls == []
 
 
+def test_in_a_sandbox_helm_and_stacks_without_an_emulator_are_n_a(
+        config_dir: Path, recorder: RecordingRunner) -> None:
+    text = (config_dir / "federation.yaml").read_text()
+    (config_dir / "federation.yaml").write_text(text.replace(
+        "generation: 0\n", "generation: 0\nsandbox:\n  redirector_config: redirector.json\n", 1))
+    fed = load_federation(config_dir)
+    reports = drift_command.drift_report(fed, None, runner=recorder,
+                                         parts=("terraform", "helm"))
+    by_member = {r.member: {p.part: (p.status, p.detail) for p in r.parts} for r in reports}
+    assert by_member["gke"]["helm"] == (
+        "n/a", "in a sandbox: its members are stand-ins, without a cluster")
+    assert by_member["gke"]["terraform"] == (
+        "n/a", "in a sandbox: no emulator of gcp for its stack")
+    # curvenote's AWS stack, without a moto_server in `sandbox:`
+    assert by_member["curvenote"]["terraform"][0] == "n/a"
+    assert all(r.status == "clean" for r in reports) and recorder.calls == []
+
+
 def test_values_paths_name_keys_only() -> None:
     old = {"a": {"b": {"c": 1, "d": [1]}, "x": 1.0}, "gone": "v"}
     new = {"a": {"b": {"c": 2, "d": [1]}, "x": 1}, "new": {"k": "v"}}
@@ -183,6 +201,25 @@ def test_weights_served_as_configured_are_clean_and_a_hand_edit_is_drift(
            "federation.yaml has 0" in out
     assert re.search(r"^gamma\s+skipped\s+skipped\s+clean\s+clean$", out, re.MULTILINE), out
     assert "drift in alpha, beta" in err
+
+
+def test_a_generation_alone_differing_with_equal_weights_is_a_note_not_drift(
+        federation: StandinFederation, published: Path, served: RedirectorProcess) -> None:
+    # what an older version's freeze left: generation one more in federation.yaml, unpublished
+    config = json.loads(published.read_text())
+    config["generation"] = 7
+    published.write_text(json.dumps(config))
+    wait_for(lambda: served.state()[1] == 7, "the redirector to reload")
+    code, out, err = run_drift(federation.config_dir, "--part", "weights",
+                               "--redirector-url", served.url)
+    assert code == 0, out + err
+    assert re.search(r"^alpha\s+skipped\s+skipped\s+clean\s+clean$", out, re.MULTILINE), out
+    assert ("alpha weights: note: the redirector serves generation 7 of the weights, "
+            "federation.yaml has 0: generation differs, weights equal (not drift)") in out
+    code, out, err = run_drift(federation.config_dir, "--part", "weights",
+                               "--redirector-url", served.url, "-o", "json")
+    alpha = json.loads(out)["members"][0]["parts"]["weights"]
+    assert alpha["status"] == "clean" and "weights equal" in alpha["notes"][0]
 
 
 def test_weights_of_a_redirector_that_does_not_answer_are_not_checked(

@@ -172,6 +172,34 @@ def test_opened_updated_left_and_closed(config_dir: Path, github: GitHubStandIn,
     assert github.issues[2]["state"] == "open" and len(github.issues) == 2
 
 
+def test_a_partial_report_neither_closes_nor_rewrites_an_issue(
+        config_dir: Path, github: GitHubStandIn, tmp_path: Path) -> None:
+    first = ["binderhub: values differ from render at config.GitHubRepoProvider.access_token"]
+    keep(config_dir, github, report(tmp_path, gke=("drift", first)))
+    body = github.issues[1]["body"]
+    # `drift --part weights`: terraform and helm skipped, weights clean
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(report_json([MemberDrift("gke", [
+        PartReport("terraform", "skipped", "not asked (--part)"),
+        PartReport("helm", "skipped", "not asked (--part)"),
+        PartReport("weights", "clean", "weight 60")])])))
+    code, _, err = keep(config_dir, github, partial)
+    assert code == 0, err
+    assert "gke: a partial report (--part): drift issue #1 left as it is" in err
+    assert github.issues[1]["state"] == "open" and github.issues[1]["body"] == body
+    assert github.comments == []
+    # a partial report finding drift where no issue is open opens one
+    partial.write_text(json.dumps(report_json([MemberDrift("ovh2", [
+        PartReport("terraform", "skipped", "not asked (--part)"),
+        PartReport("helm", "drift", "1 release(s)", first),
+        PartReport("weights", "skipped", "not asked (--part)")])])))
+    code, _, err = keep(config_dir, github, partial)
+    assert code == 3 and "ovh2: drift issue #2 opened" in err
+    # a full clean report closes gke's
+    keep(config_dir, github, report(tmp_path, gke=("clean", [])))
+    assert github.issues[1]["state"] == "closed"
+
+
 def test_a_refused_token_is_an_error_naming_the_permission(config_dir: Path,
                                                            github: GitHubStandIn,
                                                            tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from federation_deploy.commands.ramp import advance_ramp, run_ramp
 from federation_deploy.commands.unfreeze import unfreeze
 from federation_deploy.config import load_federation
 from federation_deploy.durations import Clock
-from federation_deploy.errors import EXIT_USAGE, Frozen, UsageError
+from federation_deploy.errors import EXIT_USAGE, ConfigError, Frozen, UsageError
 from federation_deploy.traffic.ramp.engine import RampSettings
 from federation_deploy.traffic.weights import writer_lock
 from tests.helpers.recording import RecordingRunner
@@ -44,7 +44,8 @@ def test_freeze_writes_the_block_through_the_one_writer(config_dir: Path) -> Non
     result = freezing.freeze(before, "conference demo", "2d", "ada", runner=RecordingRunner(),
                              clock=clock_at(NOW), progress=said.append)
     fed = load_federation(config_dir)
-    assert fed.generation == before.generation + 1
+    # the weights' generation: a freeze changes no weight
+    assert fed.generation == before.generation
     assert fed.freeze is not None
     assert (fed.freeze.reason, fed.freeze.who, fed.freeze.until, fed.freeze.since) == (
         "conference demo", "ada", NOW + timedelta(days=2), "2026-12-07T08:00:00Z")
@@ -55,7 +56,8 @@ def test_freeze_writes_the_block_through_the_one_writer(config_dir: Path) -> Non
     assert "# mybinder.org federation registry" in text
     assert text.index("freeze:") < text.index("\nmembers:")
     assert yaml.safe_load(text)["freeze"]["until"] == "2026-12-09T08:00:00Z"
-    assert said == [f"{fed.path}: freeze written (generation {fed.generation})"]
+    assert said == [f"{fed.path}: freeze written (generation {fed.generation} kept: no weight "
+                    "changed)"]
 
 
 def test_until_accepts_days_durations_and_iso_with_a_zone() -> None:
@@ -67,6 +69,90 @@ def test_until_accepts_days_durations_and_iso_with_a_zone() -> None:
     for bad in ("tomorrow", "2026-12-08T10:00:00", "2026-12-01T00:00:00Z", "0s"):
         with pytest.raises(UsageError):
             freezing.parse_until_option(bad, NOW)
+
+
+def test_until_refuses_a_bare_number_and_more_than_90_days() -> None:
+    with pytest.raises(UsageError, match="a bare number has no unit: use 2d, 36h, 90m"):
+        freezing.parse_until_option("2", NOW)
+    for far in ("99999d", "91d", "2027-12-01T00:00:00Z"):
+        with pytest.raises(UsageError, match="a freeze is at most 90 days"):
+            freezing.parse_until_option(far, NOW)
+    assert freezing.parse_until_option("90d", NOW) == NOW + timedelta(days=90)
+
+
+def test_a_freeze_by_someone_else_is_replaced_only_with_replace(config_dir: Path) -> None:
+    frozen(config_dir, until="3d", who="bob", reason="upgrade week")
+    with pytest.raises(UsageError) as refused:
+        frozen(config_dir, until="1h", who="carol", reason="demo")
+    message = str(refused.value)
+    assert "already frozen until 2026-12-10T08:00:00Z by bob (reason: upgrade week;" in message
+    assert "run again with --replace" in message
+    assert load_federation(config_dir).freeze.who == "bob"  # type: ignore[union-attr]
+    # bob extends his own freeze without --replace
+    frozen(config_dir, until="4d", who="bob", reason="upgrade week, longer")
+    assert load_federation(config_dir).freeze.until == (  # type: ignore[union-attr]
+        NOW + timedelta(days=4))
+    result = freezing.freeze(load_federation(config_dir), "demo", "1h", "carol",
+                             runner=RecordingRunner(), clock=clock_at(NOW), replace=True)
+    assert "(replaces the freeze until 2026-12-11T08:00:00Z)" in result.stdout
+    assert load_federation(config_dir).freeze.who == "carol"  # type: ignore[union-attr]
+    # the CLI (the real clock)
+    code, _, err = _cli(config_dir, "freeze", "--reason", "talk", "--until", "1d", "--who", "eve",
+                        "--replace")
+    assert code == 0, err
+    code, _, err = _cli(config_dir, "freeze", "--reason", "x", "--until", "1d", "--who", "dan")
+    assert code == 2 and "by eve (reason: talk;" in err and "--replace" in err
+
+
+def test_an_invalid_freeze_refuses_what_a_freeze_refuses_and_lets_incidents_through(
+        config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text().replace("generation: 0\n", (
+        "generation: 0\nfreeze:\n  reason: demo\n  who: ada\n"
+        "  until: 2026-12-09T08:00:00\n"), 1))  # hand-edited: no zone
+    fed = load_federation(config_dir)  # loads: an incident never waits for a freeze
+    for refused in (lambda: plan_deploy(fed, "gke", clock=clock_at(NOW)),
+                    lambda: freezing.freeze_status(fed, clock_at(NOW)),
+                    lambda: freezing.freeze(fed, "x", "1d", "bob", runner=RecordingRunner(),
+                                            clock=clock_at(NOW))):
+        with pytest.raises(ConfigError) as raised:
+            refused()
+        assert raised.value.exit_code == EXIT_USAGE
+        assert "freeze.until: expected an ISO 8601 time with a zone" in str(raised.value)
+        assert "`federation-deploy unfreeze` removes it" in str(raised.value)
+    code, _, err = _cli(config_dir, "validate")
+    assert code == 2 and "freeze.until" in err
+    said: list[str] = []
+    drained = drain_member(fed, "ovh2", "disk full", lambda f: None, clock=clock_at(NOW),
+                           progress=said.append)
+    assert drained.status == "drained"
+    assert any("the `freeze:` block is invalid" in s and "goes ahead" in s for s in said)
+    restore_member(load_federation(config_dir), "ovh2", lambda f: None, clock=clock_at(NOW))
+    result = unfreeze(load_federation(config_dir), clock=clock_at(NOW))
+    assert result.stdout.startswith("federation unfrozen (the invalid `freeze:` block removed")
+    after = load_federation(config_dir)
+    assert after.freeze is None and after.freeze_problems == ()
+    assert "freeze:" not in path.read_text()
+
+
+def test_traffic_and_members_say_a_freeze_is_on_in_one_line(config_dir: Path) -> None:
+    from federation_deploy.commands.members import members
+    from federation_deploy.commands.traffic import traffic
+
+    fed = load_federation(config_dir)
+    assert "frozen" not in members(fed, clock=clock_at(NOW)).stdout
+    assert "frozen" not in traffic(fed, None, "table", clock_at(NOW)).stdout
+    frozen(config_dir)
+    fed = load_federation(config_dir)
+    line = ("frozen until 2026-12-09T08:00:00Z by ada (conference demo): deploy, ramp, set "
+            "and prime refuse; drain and restore run")
+    for shown in (members(fed, clock=clock_at(NOW)), traffic(fed, None, "table",
+                                                             clock_at(NOW))):
+        assert shown.stdout.rstrip("\n").endswith("\n" + line)
+        assert shown.stdout.count("frozen") == 1
+    as_json = traffic(fed, None, "json", clock_at(NOW))
+    assert "frozen" not in as_json.stdout and as_json.messages == (line,)
+    assert members(fed, "json", clock_at(NOW)).messages == (line,)
 
 
 def test_who_defaults_to_the_github_actor_then_git(config_dir: Path) -> None:
@@ -147,12 +233,14 @@ def test_unfreeze_removes_the_block(config_dir: Path) -> None:
     fed = load_federation(config_dir)
     result = unfreeze(fed, clock=clock_at(NOW))
     after = load_federation(config_dir)
-    assert after.freeze is None and after.generation == fed.generation + 1
+    assert after.freeze is None and after.generation == fed.generation
     assert "freeze:" not in (config_dir / "federation.yaml").read_text()
     assert result.stdout.startswith("federation unfrozen (the freeze in force until "
                                     "2026-12-09T08:00:00Z by ada")
-    with pytest.raises(UsageError, match="not frozen"):
-        unfreeze(after, clock=clock_at(NOW))
+    again = unfreeze(after, clock=clock_at(NOW))  # idempotent: exit 0, said
+    assert (again.exit_code, again.stdout) == (
+        0, f"already not frozen: {after.path} has no `freeze:` block\n")
+    assert load_federation(config_dir) == after
 
 
 def test_freeze_takes_the_writer_lock(config_dir: Path) -> None:
@@ -233,5 +321,10 @@ def test_check_says_whether_a_freeze_is_in_force(config_dir: Path) -> None:
 
 def test_cli_deploy_refused_while_frozen_asks_nothing(config_dir: Path) -> None:
     assert _cli(config_dir, "freeze", "--reason", "demo", "--until", "1d", "--who", "ada")[0] == 0
-    code, _, err = _cli(config_dir, "deploy", "gke", "--yes", "--recover")
-    assert code == 2 and "error: refused: deploy gke: the federation is frozen" in err
+    code, _, err = _cli(config_dir, "deploy", "gke", "--yes", "--recover", "--release",
+                        "binderhub")
+    assert code == 2 and "error: refused: deploy gke --recover: the federation is frozen" in err
+    # what a person can do meanwhile: helm's own commands, for the release asked
+    assert "To free a release stuck in pending-* during the freeze, by hand" in err
+    assert "helm rollback binderhub N --namespace prod --wait" in err
+    assert "cert-manager" not in err

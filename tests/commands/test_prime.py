@@ -77,8 +77,11 @@ def test_prime_moves_through_the_one_writer_and_is_served(
         "member"] == "gamma", "gamma as the redirector's reference")
 
     # again: nothing to do
-    code, _, err = prime(federation, published, running, "gamma")
-    assert code == 2 and "gamma is already the prime" in err
+    code, out, err = prime(federation, published, running, "gamma")
+    assert code == 0, err
+    assert out == ("gamma is already the prime, and the redirector serves it: nothing to "
+                   "do\n")
+    assert load_federation(federation.config_dir).generation == 1
 
 
 @pytest.mark.parametrize("member, why", [

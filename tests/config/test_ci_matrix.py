@@ -6,15 +6,21 @@ import json
 import os
 import subprocess
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from federation_deploy.cli.main import cli
+from federation_deploy.commands import freeze as freezing
+from federation_deploy.commands.drain import drain_member, restore_member
+from federation_deploy.commands.unfreeze import unfreeze
 from federation_deploy.config import load_federation
 from federation_deploy.config.ci_matrix import RepoLayout, affected_members, build_matrix
+from federation_deploy.durations import Clock
 from tests.helpers.pins import pinned
+from tests.helpers.recording import RecordingRunner
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.org",
@@ -54,6 +60,7 @@ def repo(config_dir: Path) -> Path:
 
 
 Change = Callable[[str, str, str], None]
+AT = Clock(now=lambda: datetime(2026, 12, 7, 8, 0, tzinfo=UTC), sleep=lambda _s: None)
 
 
 @pytest.fixture
@@ -260,19 +267,80 @@ def test_drained_member_is_flagged_and_still_deployed(config_dir: Path, edit: Ch
     assert [n for n, e in entries.items() if e["drained"]] == ["ovh2"]
 
 
+def commit_all(repo: Path, tag: str) -> None:
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "-m", tag)
+    git(repo, "tag", "--force", tag)
+
+
 def test_drain_and_restore_redeploy_the_redirector_member_only(
-    config_dir: Path, change: Change
+    repo: Path, config_dir: Path
 ) -> None:
-    # a drain changes weights only: published by deploying the redirector's member (gke)
-    change("config/federation.yaml", *DRAINED_OVH2)
+    # a drain, written as the tool writes it (weights and `generation:` one more), changes
+    # weights only: published by deploying the redirector's member (gke)
+    drain_member(load_federation(config_dir), "ovh2", "quota exceeded", lambda f: None,
+                 clock=AT)
+    commit_all(repo, "drained")
     code, out, err = run(config_dir, "--changed-since", "base")
     assert code == 0, err
     assert members_of(out) == ["gke"]
-    assert "member ovh2 routing changed (drained, weight)" in err
-    git(config_dir.parent, "tag", "drained")
-    change("config/federation.yaml", DRAINED_OVH2[1], DRAINED_OVH2[0])
+    assert "gke: config/federation.yaml: generation changed" in err
+    restore_member(load_federation(config_dir), "ovh2", lambda f: None, clock=AT)
+    commit_all(repo, "restored")
     code, out, err = run(config_dir, "--changed-since", "drained")
     assert (code, members_of(out)) == (0, ["gke"]), err
+
+
+def test_a_generation_alone_redeploys_the_redirector_member_only(
+    repo: Path, config_dir: Path
+) -> None:
+    # what `traffic prime` or a ramp step writes besides the members: the generation is in
+    # the redirector's config.json, nowhere else
+    text = (config_dir / "federation.yaml").read_text()
+    (config_dir / "federation.yaml").write_text(text.replace("generation: 0", "generation: 7"))
+    commit_all(repo, "generation")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert (code, members_of(out)) == (0, ["gke"]), err
+    assert "generation changed" in err
+
+
+def test_freeze_and_unfreeze_redeploy_no_member(repo: Path, config_dir: Path) -> None:
+    freezing.freeze(load_federation(config_dir), "conference", "2d", "ada",
+                    runner=RecordingRunner(), clock=AT)
+    commit_all(repo, "frozen")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert (code, members_of(out)) == (0, []), err
+    unfreeze(load_federation(config_dir), clock=AT)
+    commit_all(repo, "unfrozen")
+    code, out, err = run(config_dir, "--changed-since", "frozen")
+    assert (code, members_of(out)) == (0, []), err
+
+
+def test_a_rollout_redeploys_the_members_whose_version_changes_and_the_redirector(
+    repo: Path, config_dir: Path, change: Change
+) -> None:
+    pin = load_federation(config_dir).chart("binderhub").version
+    change("config/federation.yaml", "members:",
+           f"rollout:\n  chart: binderhub\n  from: 0.9.0\n  to: {pin}\n  ring: 0\n"
+           "  upgraded: []\nmembers:")
+    git(repo, "tag", "--force", "base")
+    # ring 0 upgraded staging: staging's version changes, no one else's
+    change("config/federation.yaml", "  upgraded: []", "  upgraded: [staging]")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert (code, members_of(out)) == (0, ["staging", "gke"]), err
+    assert "staging: config/federation.yaml: rollout changed (the version of release " \
+        "binderhub)" in err
+    git(repo, "tag", "--force", "base")
+    # ring 1 starts: only the versions the redirector accepts change
+    change("config/federation.yaml", "  ring: 0", "  ring: 1")
+    code, out, err = run(config_dir, "--changed-since", "base")
+    assert (code, members_of(out)) == (0, ["gke"]), err
+
+
+def test_notifications_redeploy_no_member(repo: Path, config_dir: Path, change: Change) -> None:
+    change("config/federation.yaml", "members:",
+           "notifications:\n  format: slack\nmembers:")
+    assert changed(config_dir) == []
 
 
 def test_a_paused_ramp_is_left_out_of_the_ramping_matrix(config_dir: Path, edit: Change) -> None:

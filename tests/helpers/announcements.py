@@ -18,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     raw: bytes
+    method: str = "POST"
 
     @property
     def body(self) -> Any:
@@ -32,17 +33,23 @@ class StandIn:
 
 
 @contextlib.contextmanager
-def http_standin(status: int = 200) -> Iterator[StandIn]:
-    """A server answering every POST with status, recording each request."""
+def http_standin(status: int = 200, location: str | None = None) -> Iterator[StandIn]:
+    """A server answering every POST (and GET) with status (and a Location header, for a
+    redirect), recording each request."""
     standin = StandIn("")
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.do_POST()
+
         def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
             length = int(self.headers.get("Content-Length", "0"))
             standin.received.append(Received(self.path, dict(self.headers.items()),
-                                              self.rfile.read(length)))
+                                              self.rfile.read(length), self.command))
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if location is not None:
+                self.send_header("Location", location)
             self.end_headers()
             self.wfile.write(b'{"message": "ok"}')
             standin.arrived.set()

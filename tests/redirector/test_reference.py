@@ -142,6 +142,9 @@ def test_a_long_unhealthy_prime_hands_the_reference_over_and_takes_it_back(
     wait_until(lambda: set(active(running)) == {"beta", "gamma"})  # judged against beta's
     assert metric(running, 'federation_reference{member="beta",prime="false"}') == 1
     assert metric(running, "federation_prime_fallback") == 1
+    health = requests.get(running.url + "/health", timeout=5).json()
+    assert (health["fallback"], health["prime_fallback"], health["routing_fallback"]) == (
+        True, True, False)
 
     # nobody healthy: the last resort is the acting member, not the dead prime (gamma first:
     # beta going first would hand the role to a still healthy gamma)
@@ -161,6 +164,8 @@ def test_a_long_unhealthy_prime_hands_the_reference_over_and_takes_it_back(
                                               "reason": "the prime is healthy"})
     wait_until(lambda: set(active(running)) == {"alpha", "beta", "gamma"})
     assert metric(running, "federation_prime_fallback") == 0
+    health = requests.get(running.url + "/health", timeout=5).json()
+    assert (health["fallback"], health["prime_fallback"]) == (False, False)
 
 
 # --------------------------------------------------------------------------------------------

@@ -68,8 +68,9 @@ def config(tmp_path_factory: pytest.TempPathFactory, tf_env: dict[str, str]) -> 
     return config
 
 
-def drift(config: Path, env: dict[str, str]) -> tuple[int, dict[str, object], str]:
-    result = CliRunner().invoke(cli, ["--config-dir", str(config), "drift", MEMBER,
+def drift(config: Path, env: dict[str, str], *options: str
+          ) -> tuple[int, dict[str, object], str]:
+    result = CliRunner().invoke(cli, ["--config-dir", str(config), *options, "drift", MEMBER,
                                       "--part", "terraform", "-o", "json"], env=env)
     part = json.loads(result.stdout)["members"][0]["parts"]["terraform"]
     return result.exit_code, part, result.stderr
@@ -91,6 +92,10 @@ def test_a_change_behind_terraforms_back_is_drift_and_undoing_it_is_clean(
     assert part["status"] == "drift"
     assert part["findings"] == ["aws_ecr_repository.builder will be updated in-place"]
     assert part["detail"] == "Plan: 0 to add, 1 to change, 0 to destroy."
+    # the plan's attribute values stay off stderr unless -v
+    assert '"changed-by"' not in err and "terraform plan" in err
+    code, _, err = drift(config, tf_env, "-v")
+    assert code == 3 and '"changed-by" = "hand"' in err
 
     ecr.untag_resource(resourceArn=arn, tagKeys=["changed-by"])
     code, part, err = drift(config, tf_env)
