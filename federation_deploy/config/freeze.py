@@ -68,13 +68,10 @@ def refusal(freeze: FreezeState, action: str) -> str:
 def read_freeze(check: Checker, root: LocatedMap) -> FreezeState | None:
     """The `freeze:` block, `until` parsed (a time without a zone or not ISO is an error at
     its file:line:key)."""
-    if "freeze" not in root or root["freeze"] is None:
-        return None
-    node = check.mapping(root["freeze"], root, "freeze", "freeze")
+    section = schema.FREEZE
+    node = check.section(root, "freeze", section)
     if node is None:
         return None
-    section = schema.FREEZE
-    check.keys(node, "freeze", section)
     read = {key.name: check.value(node, "freeze", key) for key in section.keys}
     until = parse_until(read["until"]) if read["until"] else None
     if read["until"] and until is None:
@@ -88,13 +85,10 @@ def read_freeze(check: Checker, root: LocatedMap) -> FreezeState | None:
 
 def read_notifications(check: Checker, root: LocatedMap) -> NotificationSettings | None:
     """The `notifications:` block (None: Grafana from the environment only, no webhook)."""
-    if "notifications" not in root or root["notifications"] is None:
-        return None
-    node = check.mapping(root["notifications"], root, "notifications", "notifications")
+    section = schema.NOTIFICATIONS
+    node = check.section(root, "notifications", section)
     if node is None:
         return None
-    section = schema.NOTIFICATIONS
-    check.keys(node, "notifications", section)
     env = section["webhook_env"]
     if "webhook_env" in node and not env.rule.ok(node["webhook_env"]):
         # never echoed: what was written there may be the webhook URL itself, a secret

@@ -36,6 +36,16 @@ class Checker:
         self.add(parent, key, keypath, f"expected a mapping, got {kind_of(node)}")
         return None
 
+    def section(self, root: LocatedMap, name: str, section: Section) -> LocatedMap | None:
+        """The top-level block `name:` when present (None when absent, empty or not a mapping,
+        which is a problem), its unknown and missing keys checked."""
+        if name not in root or root[name] is None:
+            return None
+        node = self.mapping(root[name], root, name, name)
+        if node is not None:
+            self.keys(node, name, section)
+        return node
+
     def keys(self, node: LocatedMap, keypath: str, section: Section) -> None:
         """Unknown keys and missing required keys of a section."""
         allowed = section.allowed

@@ -21,13 +21,10 @@ def read_rings(check: Checker, root: LocatedMap, members: Mapping[str, Member],
                declared: set[str], ci_staging: tuple[str, ...] | None) -> RingPlan | None:
     """The `rings:` block; its member names checked (ring 0 deployable members, ring 1 a
     routed, deployable member that is not the prime, or `smallest`)."""
-    if "rings" not in root or root["rings"] is None:
-        return None
-    node = check.mapping(root["rings"], root, "rings", "rings")
+    section = schema.RINGS
+    node = check.section(root, "rings", section)
     if node is None:
         return None
-    section = schema.RINGS
-    check.keys(node, "rings", section)
     read = {key.name: check.value(node, "rings", key) for key in section.keys}
     staging = read["staging"]
     if staging is None:
@@ -71,14 +68,11 @@ def read_rollout(check: Checker, root: LocatedMap, declared: set[str], charts: C
                  rings: RingPlan | None) -> RolloutState | None:
     """The `rollout:` block written by `rollout`: its chart must be pinned in `charts:` at
     the version it goes to (the bump is its first write), its members declared."""
-    if "rollout" not in root or root["rollout"] is None:
-        return None
-    node = check.mapping(root["rollout"], root, "rollout", "rollout")
-    if node is None:
-        return None
     section = schema.ROLLOUT
     before = len(check.problems)
-    check.keys(node, "rollout", section)
+    node = check.section(root, "rollout", section)
+    if node is None:
+        return None
     read = {key.name: check.value(node, "rollout", key) for key in section.keys}
     chart, to = read["chart"], read["to"]
     for key in ("from", "to"):
