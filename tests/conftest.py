@@ -100,9 +100,9 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # --------------------------------------------------------------------------------------------
 # Two workers (pytest-xdist, `make test`): the tests of one module that use moto_server share
-# one applied stack (module-scoped; each module resets the worker's moto_server), so each such
-# module runs whole on one worker (--dist loadgroup, a group per module); different modules go
-# to different workers, each worker with its own moto_server. The rest is spread over both,
+# one applied stack and one moto_server (both module-scoped), so each such module runs whole on
+# one worker (--dist loadgroup, a group per module); different modules go to different
+# workers or one after the other, never sharing AWS state. The rest is spread over both,
 # which roughly halves the wall time on 2 cores (most of it is waiting on real processes:
 # terraform, helm, servers).
 #

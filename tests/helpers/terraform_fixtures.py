@@ -50,9 +50,10 @@ def plugin_mirror() -> str:
     return MIRROR
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """One moto_server for the whole session (each test module resets it)."""
+    """A moto_server of this test module's own: modules of one worker never share AWS state,
+    whatever order the scheduler runs them in (a module's applied stack stays its own)."""
     try:
         server = start_moto_server(tmp_path_factory.mktemp("moto"))
     except RuntimeError as exc:
@@ -63,7 +64,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 @pytest.fixture(scope="module")
 def moto(moto_server: MotoServer) -> MotoServer:
-    """moto_server, emptied for this module: resetting beats destroying with terraform."""
+    """This module's moto_server, empty (a reset costs nothing next to destroying with terraform)."""
     moto_server.reset()
     return moto_server
 
