@@ -154,7 +154,7 @@ def ramp(
         ctx = click.get_current_context()
         resume, abort_flags = carried_flags(ctx)
         for line in commands.interrupted(obj.config_dir, member, resume, abort_flags,
-                                         sys.argv[1:]):
+                                         sys.argv[1:], exc):
             click.echo(line, err=True)
         # 130 for Ctrl-C, 143 for SIGTERM (a CI runner cancelling), as every other command
         raise click.exceptions.Exit(128 + signal_of(exc)) from None

@@ -56,6 +56,7 @@ from federation_deploy.traffic.ramp.probes import (
     Spawn,
     in_thread,
 )
+from federation_deploy.traffic.ramp.publishing import NOT_PUBLISHED
 from federation_deploy.traffic.ramp.watch import (
     DEFAULT_PREFLIGHT,
     NO_EVIDENCE,
@@ -244,10 +245,13 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
 
 
 def interrupted(config_dir: Path, member: str, resume_flags: list[str],
-                abort_flags: list[str], rerun: list[str]) -> list[str]:
-    """What an interrupted ramp says: where config left it, and the exact commands that resume
-    it and abort it (resume_flags and abort_flags carry this run's publish target and
-    redirector; rerun is this run's own command line)."""
+                abort_flags: list[str], rerun: list[str],
+                interrupt: BaseException | None = None) -> list[str]:
+    """What an interrupted ramp says: where config left it, whether that is published (the
+    engine publishes a write the interrupt came after; interrupt carries NOT_PUBLISHED when
+    that failed), and the exact commands that resume it and abort it (resume_flags and
+    abort_flags carry this run's publish target and redirector; rerun is this run's own
+    command line)."""
     state = None
     with contextlib.suppress(FederationDeployError):
         state = load_federation(config_dir).members[member].ramp
@@ -262,9 +266,12 @@ def interrupted(config_dir: Path, member: str, resume_flags: list[str],
                 "  " + shlex.join(["federation-deploy", *rerun])]
     where = ("before its first step" if state.step < 0
              else f"at step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)")
+    published = ("those weights were published"
+                 if NOT_PUBLISHED not in getattr(interrupt, "__notes__", ())
+                 else "those weights are not published yet (the resume publishes them)")
     return [
         f"interrupted: {config_dir / FEDERATION_FILE} keeps the ramp of {member} "
-        f"{where}, and those weights were published",
+        f"{where}, and {published}",
         "  resume: " + shlex.join([*base, *resume_flags, "--yes"]),
         "  abort:  " + shlex.join([*base, "--abort", *abort_flags, "--yes"]),
     ]

@@ -15,13 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from federation_deploy.commands.ramp import abort_ramp, run_ramp
+from federation_deploy.commands.ramp import abort_ramp, interrupted, run_ramp
+from federation_deploy.config import Federation, RampState
 from federation_deploy.errors import UsageError, VerificationError, WeightsConflict
 from federation_deploy.sandbox.prometheus import PrometheusServer, start_prometheus
-from federation_deploy.traffic.publish import make_publisher, parse_publish_target
+from federation_deploy.traffic.publish import Publisher, make_publisher, parse_publish_target
 from federation_deploy.traffic.ramp.engine import Clock, RampSettings
 from federation_deploy.traffic.ramp.plan import RampStep
 from federation_deploy.traffic.ramp.probes import PreflightLaunches, launch
+from federation_deploy.traffic.ramp.state import write_member
+from federation_deploy.traffic.weights import snapshot_of
 from tests.helpers.standin_federation import (
     RedirectorThread,
     StandinFederation,
@@ -262,3 +265,132 @@ def test_preflight_launches_take_turns_a_few_at_a_time(federation: StandinFedera
     assert launches.gather(T0 + timedelta(seconds=30)) == 3
     assert launches.settle(T0 + timedelta(seconds=30)) is None
     assert not launches.maybe_launch(T0 + timedelta(seconds=30))
+
+
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("advance", [False, True], ids=["resume", "advance"])
+def test_a_ramp_interrupted_during_its_preflight_resumes_it_then_takes_step_1(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path, advance: bool) -> None:
+    # the `ramp:` block written at 0 is a change of the published weights (the ramp flag):
+    # written with a new generation and published, so that a resume finds them agreeing
+    clock = Scraping(prometheus)
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    ramp_settings = settings(prometheus, pool_known)
+    before = federation.load().generation
+    clock.at = (T0 + timedelta(seconds=35), interrupt)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=ramp_settings, clock=clock.clock(), probe_spawn=inline)
+    assert "before its first step, and those weights were published" in interrupted(
+        federation.config_dir, "gamma", [], [], [], stopped.value)[0]
+    fed = federation.load()
+    state = fed.members["gamma"].ramp
+    assert state is not None and state.step == -1 and fed.members["gamma"].weight == 0
+    assert fed.generation == before + 1
+    served = json.loads(published.read_text())
+    assert served["generation"] == fed.generation
+    assert (served["hosts"].get("gamma") or {}).get("ramp") is True
+    said: list[str] = []
+    reached: list[int] = []
+    if advance:
+        outcome = run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings,
+                           clock=clock.clock(), probe_spawn=inline, progress=said.append,
+                           advance=True)
+        assert (outcome.status, outcome.step) == ("advanced", 0)
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings,
+                     clock=clock.clock(), probe_spawn=inline, progress=said.append,
+                     on_step=stop_at_step_1(reached))
+        assert reached == [0]
+    assert any(line.startswith("0 (before the first step) passes: healthy: 0 user + ")
+               and "pre-flight launches" in line for line in said), said
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == 0
+    assert gamma_weight(published) == pytest.approx(federation.load().members["gamma"].weight)
+
+
+def test_a_qualifying_hold_with_probes_interrupted_resumes(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    clock = Scraping(prometheus)
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    ramp_settings = settings(prometheus, pool_known, preflight=0,
+                             probe_repo="gh/a/one/HEAD", probe_interval=10)
+    said: list[str] = []
+    clock.at = (T0 + timedelta(seconds=35), interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=ramp_settings, clock=clock.clock(), probe_spawn=inline,
+                 progress=said.append)
+    assert any(line.startswith("qualifying gamma at 0% with probes") for line in said), said
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == -1
+    reached: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings,
+                 clock=clock.clock(), probe_spawn=inline, on_step=stop_at_step_1(reached))
+    assert reached == [0]
+
+
+class InterruptedPublish(Publisher):
+    """Ctrl-C during the first publish, and the publish target down when the ramp publishes
+    what federation.yaml holds on its way out."""
+
+    calls = 0
+
+    def __call__(self, fed: Federation) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise KeyboardInterrupt
+        raise OSError("the publish target is down")
+
+
+def test_an_interrupt_whose_publish_failed_says_so_and_the_resume_publishes(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    clock = Scraping(prometheus)
+    target = parse_publish_target(f"file:{published}")
+    ramp_settings = settings(prometheus, pool_known)
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_ramp(federation.load(), "gamma", InterruptedPublish(target), steps=(10.0,),
+                 hold="10m", settings=ramp_settings, clock=clock.clock(),
+                 probe_spawn=inline, progress=said.append)
+    assert "not published: the publish target is down" in said
+    lines = interrupted(federation.config_dir, "gamma", [], [], [], stopped.value)
+    assert "before its first step, and those weights are not published yet (the resume " \
+           "publishes them)" in lines[0]
+    reached: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", make_publisher(target), settings=ramp_settings,
+                 clock=clock.clock(), probe_spawn=inline, on_step=stop_at_step_1(reached))
+    assert reached == [0]
+
+
+def test_a_zero_block_left_unpublished_by_an_earlier_version_resumes(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    # what an earlier version left when interrupted in its pre-flight: a `ramp:` block at 0
+    # written without a new generation, the same generation published without the ramp flag
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    fed = federation.load()
+    publisher(fed)
+    state = RampState(steps=(10.0, 100.0), step=-1, to_weight=100.0,
+                      hold="10m", started="2025-03-01T09:00:00Z",
+                      evidence={"step": 0, "stage": "pre-flight"})
+    write_member(snapshot_of(fed), "gamma", 0.0, state, bump=False)
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    reached: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher,
+                 settings=settings(prometheus, pool_known), clock=clock.clock(),
+                 probe_spawn=inline, progress=said.append, on_step=stop_at_step_1(reached))
+    assert reached == [0]
+    assert any("written without a new generation" in line for line in said), said
+    assert federation.load().generation == fed.generation + 2  # the block, then step 1
