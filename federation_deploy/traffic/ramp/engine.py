@@ -388,7 +388,8 @@ class RampEngine(ConfigKeeper):
                                    self.say, self.gate)
         if preflight is None:
             if first:
-                warm_member(self.settings, self.io, member, self.plan.to_weight, self.say)
+                warm_member(self.settings, self.io, member, self.plan.to_weight, self.say,
+                            self.clock)
             if not once and isinstance(self.gate, EvidenceGate) and self.gate.probes:
                 self._hold_at_zero(f"qualifying {self.member} at 0% with probes before the "
                                    "first step")

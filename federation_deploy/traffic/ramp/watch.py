@@ -100,6 +100,9 @@ class RampSettings:
     argo_failure_limit: int = 1
     warm: int = 0  # before step 1, build the member's most launched pool repositories
     warm_timeout: float = 1800.0
+    # Prometheus' scrape interval (its default: 1m): --warm's launches (not users') are waited
+    # out this long before step 1, so that they are scraped before its window starts
+    scrape_interval: float = 60.0
     # the pre-flight (evidence gate): before step 1, launch this many of the member's most
     # launched pool repositories on it and judge them; None: DEFAULT_PREFLIGHT when the ramp
     # knows a redirector (it names the pool), else none; 0: none
@@ -340,10 +343,12 @@ def make_gate(settings: RampSettings, io: RampIO, member: Member, hold: float) -
 
 
 def warm_member(settings: RampSettings, io: RampIO, member: Member, final_weight: float,
-                say: Progress) -> None:
+                say: Progress, clock: Clock | None = None) -> None:
     """--warm N: before step 1, build on the member the N most launched repositories of the
     pool it will serve (the redirector's sticky estimate), with progress and a timeout.
-    Failures are said, never raised: a cold cache is slower, not broken."""
+    Failures are said, never raised: a cold cache is slower, not broken. With Prometheus
+    (and clock), then waits a scrape interval: the warm launches are scraped before step
+    1's window starts, so they are never counted (nor their failures judged) as users'."""
     s = settings
     if s.warm <= 0:
         return
@@ -360,6 +365,10 @@ def warm_member(settings: RampSettings, io: RampIO, member: Member, final_weight
         f"its pool (at most {format_duration(s.warm_timeout)})")
     report = warm(member.url, repos, s.warm_timeout, say, io.launcher)
     say(report.summary())
+    if clock is not None and s.prometheus_url and s.scrape_interval > 0:
+        say(f"waiting {format_duration(s.scrape_interval)} (a Prometheus scrape interval) "
+            "before step 1: the warm launches are not users' and stay out of its window")
+        clock.sleep(s.scrape_interval)
 
 
 def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_weight: float,

@@ -394,3 +394,27 @@ def test_a_zero_block_left_unpublished_by_an_earlier_version_resumes(
     assert reached == [0]
     assert any("written without a new generation" in line for line in said), said
     assert federation.load().generation == fed.generation + 2  # the block, then step 1
+
+
+def test_warm_launches_without_a_preflight_are_not_counted_at_step_1(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    # every warm launch fails; nobody launches at step 1: its evidence is none (inconclusive
+    # by the maximum: paused), not the warm launches' failures (a rollback)
+    federation.standins["gamma"].set_launches(20, failure_every=1)
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    ramp_settings = settings(prometheus, pool_known, preflight=0, warm=5, min_hold=10,
+                             max_hold=60)
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    with pytest.raises(VerificationError) as stopped:
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0, 100.0), hold="10m",
+                 settings=ramp_settings, clock=clock.clock(), probe_spawn=inline,
+                 progress=said.append)
+    assert sum(1 for line in said if "FAILED" in line and line.startswith("warming ")) == 5
+    assert any(line.startswith("waiting 1m (a Prometheus scrape interval) before step 1")
+               for line in said), said
+    message = str(stopped.value)
+    assert "paused at step 1/2 (10%)" in message and "inconclusive" in message, message
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == 0 and not state.rolled_back
