@@ -106,10 +106,14 @@ class RampRequest:
 
 
 def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
-         progress: Progress, confirm: Callable[[str], None]) -> CommandResult:
+         progress: Progress, confirm: Callable[[str], None],
+         decisions: list[dict[str, object]] | None = None) -> CommandResult:
     """The `ramp` command: the plan (--dry-run), an abort, one step (--advance) or the whole
-    ramp. stdout: the plan table or the outcome; the CI summary of what happened. A rollback
-    is reported as a VerificationError (exit 1) after its summary."""
+    ramp. stdout: the plan table or the outcome; the CI summary of what happened, with each
+    decision of this run (decisions: the caller's list, filled as they are taken, so that an
+    interrupted ramp's summary has them too). A rollback is reported as a
+    VerificationError (exit 1) after its summary."""
+    decisions = [] if decisions is None else decisions
     if request.abort and (request.advance or request.dry_run):
         raise UsageError("--abort cannot be combined with --advance or --dry-run")
     steps = parse_steps(request.steps) if request.steps is not None else None
@@ -172,15 +176,17 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     try:
         outcome = run_ramp(fed, member, publisher, steps=steps, to_weight=request.to_weight,
                            hold=request.hold, settings=settings, progress=progress,
-                           confirm=confirm_plan, advance=request.advance, on_step=on_step)
+                           confirm=confirm_plan, advance=request.advance, on_step=on_step,
+                           on_decision=decisions.append)
     except VerificationError as exc:
         failed = CommandResult(error=exc, summary=ramp_markdown(
-            load_federation(fed.config_dir), member, None, str(exc)))
+            load_federation(fed.config_dir), member, None, str(exc), decisions))
         if "rolled back" not in str(exc):  # paused, inconclusive: no weight changed
             return with_notify_warnings(failed, tuple(unsent))
         rollback = Event("weights", "rollback", str(exc), member, ok=False)
         return with_notify_warnings(failed, (*unsent, *notifier.send(rollback)))
-    return with_notify_warnings(_outcome_result(fed, member, outcome), tuple(unsent))
+    return with_notify_warnings(_outcome_result(fed, member, outcome, decisions),
+                                tuple(unsent))
 
 
 def preflight_count(fed: Federation, request: RampRequest,
@@ -194,9 +200,21 @@ def preflight_count(fed: Federation, request: RampRequest,
     return configured if configured is not None and redirector_url else None
 
 
-def _outcome_result(fed: Federation, member: str, outcome: RampOutcome) -> CommandResult:
+def _outcome_result(fed: Federation, member: str, outcome: RampOutcome,
+                    decisions: list[dict[str, object]] | None = None) -> CommandResult:
     return CommandResult(stdout=outcome.message + "\n", summary=ramp_markdown(
-        load_federation(fed.config_dir), member, outcome))
+        load_federation(fed.config_dir), member, outcome, decisions=decisions or ()))
+
+
+def interrupted_summary(config_dir: Path, member: str, said: list[str],
+                        decisions: list[dict[str, object]]) -> CommandResult:
+    """The step summary of an interrupted ramp: where it stopped and how to resume (said:
+    interrupted()'s lines), each decision it took, the weights."""
+    with contextlib.suppress(FederationDeployError):
+        return CommandResult(summary=ramp_markdown(
+            load_federation(config_dir), member, None, decisions=decisions,
+            interrupted=said))
+    return CommandResult()
 
 
 def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
@@ -292,13 +310,15 @@ def run_ramp(
     confirm: Confirm | None = None,
     advance: bool = False,
     probe_spawn: Spawn | None = None,
+    on_decision: Callable[[dict[str, object]], None] | None = None,
 ) -> RampOutcome:
     """Run (or resume) the ramp of member to the end, every step held and checked; or with
     advance, one step for a scheduled job: check the current step, and move to the next one
     when its hold is over (or start the ramp), returning at once.
 
     on_step is called when the redirector reports a step's weights, before its hold;
-    probe_spawn runs a probe's launch in the background (default: a thread).
+    probe_spawn runs a probe's launch in the background (default: a thread); on_decision
+    hears each decision that ends a hold, with its evidence (the step summary's log).
     Raises VerificationError after a rollback, UsageError on refused input, WeightsConflict
     when another ramp runs on this machine (the writer lock) or someone else changed the
     weights under this one (it then stops without publishing).
@@ -313,7 +333,7 @@ def run_ramp(
         plan = resolve_plan(fed, member, steps, to_weight, hold)
         if confirm is not None:
             confirm(plan)
-        io = ramp_io(publisher, clock, progress, on_step, probe_spawn)
+        io = ramp_io(publisher, clock, progress, on_step, probe_spawn, on_decision)
         try:
             engine = RampEngine(fed, plan, settings, io)
         except ConfigChanged as exc:
@@ -500,7 +520,8 @@ def plan_table(plan: RampPlan, current_step: int | None = None,
 
 
 def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
-            on_step: StepHook | None, probe_spawn: Spawn | None = None) -> RampIO:
+            on_step: StepHook | None, probe_spawn: Spawn | None = None,
+            on_decision: Callable[[dict[str, object]], None] | None = None) -> RampIO:
     """What an engine talks to; the publisher also says what its target serves. A Publisher's
     target is checked here, before the engine writes anything: a target that cannot work is
     refused (exit 2) with federation.yaml untouched."""
@@ -508,5 +529,6 @@ def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
         publisher.check()
     return RampIO(publish=publisher, clock=clock or Clock(),
                   progress=progress or (lambda _: None), on_step=on_step,
+                  on_decision=on_decision,
                   published=publisher.published if isinstance(publisher, Publisher) else None,
                   spawn_probe=probe_spawn or in_thread)

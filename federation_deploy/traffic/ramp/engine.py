@@ -369,6 +369,9 @@ class RampEngine(ConfigKeeper):
         self._ensure_current()  # abort wins over whatever the gate says
         if decision.record is not None:
             self.evidence = {"step": index + 1, **decision.record}
+        if self.io.on_decision is not None and (decision.action != "hold" or not begun):
+            self.io.on_decision({"where": self._describe(index), "action": decision.action,
+                                 "reason": decision.reason, **(decision.record or {})})
         if decision.action == "rollback":
             self._rollback(index, decision.reason)
         if decision.action == "pause":

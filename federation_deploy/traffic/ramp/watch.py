@@ -138,6 +138,9 @@ class RampIO:
     pool: PoolReader = fetch_pool
     progress: Progress = quiet
     on_step: StepHook | None = None  # when the redirector serves a step, before its hold
+    # each decision of this run that ends a hold (pass, rollback, pause; --advance: its one
+    # check): where, what, why and its evidence record (the step summary's log)
+    on_decision: Callable[[dict[str, object]], None] | None = None
     live_generation: GenerationReader = fetch_live_generation
     # None: the target cannot be read (a resume then publishes without asking)
     published: PublishedReader | None = None

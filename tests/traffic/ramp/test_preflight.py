@@ -15,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from federation_deploy.commands.ramp import abort_ramp, interrupted, run_ramp
+from federation_deploy.commands.ramp import (
+    abort_ramp,
+    interrupted,
+    interrupted_summary,
+    run_ramp,
+)
 from federation_deploy.config import Federation, RampState
 from federation_deploy.errors import UsageError, VerificationError, WeightsConflict
 from federation_deploy.sandbox.prometheus import PrometheusServer, start_prometheus
@@ -418,3 +423,28 @@ def test_warm_launches_without_a_preflight_are_not_counted_at_step_1(
     assert "paused at step 1/2 (10%)" in message and "inconclusive" in message, message
     state = federation.load().members["gamma"].ramp
     assert state is not None and state.step == 0 and not state.rolled_back
+
+
+def test_the_step_summary_explains_each_decision_and_where_an_interrupted_ramp_stopped(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    clock = Scraping(prometheus)
+    decisions: list[dict[str, object]] = []
+    reached: list[int] = []
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=settings(prometheus, pool_known), clock=clock.clock(),
+                 probe_spawn=inline, on_step=stop_at_step_1(reached),
+                 on_decision=decisions.append)
+    said = interrupted(federation.config_dir, "gamma", ["--publish", f"file:{published}"],
+                       [], [], stopped.value)
+    summary = interrupted_summary(federation.config_dir, "gamma", said, decisions).summary
+    assert summary is not None
+    assert "**interrupted**: " in summary and "keeps the ramp of gamma at step 1/2" in summary
+    assert "- resume: `federation-deploy" in summary and "--yes`" in summary
+    assert "- abort: `federation-deploy" in summary
+    # the pre-flight's pass, with its launches, rates and why
+    row = next(line for line in summary.splitlines()
+               if line.startswith("| 0 (before the first step) | advanced | 0 | "))
+    assert " pre-flight | 0 | 0.0% (" in row and "| healthy | healthy: 0 user + " in row, row
