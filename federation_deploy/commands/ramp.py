@@ -26,7 +26,7 @@ from federation_deploy.errors import (
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.formatting import aligned_lines, paused_text
 from federation_deploy.traffic.launch_metrics import query_launches
-from federation_deploy.traffic.live import LiveError
+from federation_deploy.traffic.live import LiveError, fetch_pool
 from federation_deploy.traffic.publish import Publisher, publisher_for
 from federation_deploy.traffic.publish import PublishRequest as PublishRequest  # for the CLI
 from federation_deploy.traffic.ramp.engine import (
@@ -58,9 +58,8 @@ from federation_deploy.traffic.ramp.probes import (
 )
 from federation_deploy.traffic.ramp.publishing import NOT_PUBLISHED
 from federation_deploy.traffic.ramp.watch import (
-    DEFAULT_PREFLIGHT,
-    NO_EVIDENCE,
     check_gate_settings,
+    preflight_pool,
 )
 from federation_deploy.traffic.rings import rollout_owns
 from federation_deploy.traffic.weights import ConfigChanged, writer_holding, writer_lock
@@ -232,8 +231,17 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
     evidence = None
     prometheus_url = request.prometheus_url or fed.redirector.prometheus_url
     probe = request.probe or fed.redirector.ramp_probe
-    if request.gate == "evidence" and not prometheus_url and not probe:
-        messages.append(f"note: this ramp would be refused: the evidence gate has {NO_EVIDENCE}")
+    redirector_url = request.publish.for_federation(fed).redirector_url
+    # the real run's checks, in the same words: refused settings, and the pre-flight's pool
+    settings = RampSettings(redirector_url=redirector_url, prometheus_url=prometheus_url,
+                            gate=request.gate, probe_repo=probe, warm=request.warm,
+                            preflight=preflight_count(fed, request, redirector_url))
+    refused = None
+    try:
+        check_gate_settings(settings)
+    except UsageError as exc:
+        refused = str(exc)
+        messages.append(f"note: this ramp would be refused (exit 2): {refused}")
     if request.gate == "evidence":
         evidence = plan_evidence(
             plan, prometheus_url=prometheus_url, launch_rate=request.launch_rate,
@@ -242,12 +250,14 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
             max_hold=request.max_hold)
     if evidence is not None and evidence.note:
         messages.append(f"note: {evidence.note}")
-    redirector_url = request.publish.for_federation(fed).redirector_url
-    preflight = preflight_count(fed, request, redirector_url)
-    repos = DEFAULT_PREFLIGHT if preflight is None and redirector_url else preflight or 0
-    if evidence is not None and (state is None or state.step < 0) and repos:
+    repos: list[str] = []
+    if evidence is not None and refused is None and (state is None or state.step < 0):
+        repos, why = preflight_pool(settings, fetch_pool, member, plan.to_weight)
+        if why is not None:
+            messages.append(why if why.startswith("note: ") else f"note: {why}")
+    if evidence is not None and repos:
         messages.append(f"note: before step 1, a pre-flight at 0% (nobody routed to {member}):"
-                        f" its {repos} most launched pool repositories launched on its "
+                        f" its {len(repos)} most launched pool repositories launched on its "
                         f"BinderHub, {DEFAULT_PREFLIGHT_CONCURRENCY} at a time, until about "
                         f"{evidence.needed} launches show it as good as the rest: "
                         f"{evidence.preflight_time()}; at most "

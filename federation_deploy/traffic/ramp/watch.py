@@ -374,6 +374,30 @@ def warm_member(settings: RampSettings, io: RampIO, member: Member, final_weight
         clock.sleep(s.scrape_interval)
 
 
+def preflight_pool(settings: RampSettings, pool: PoolReader, member: str,
+                   final_weight: float) -> tuple[list[str], str | None]:
+    """The pre-flight's repositories (the evidence gate's settings, checked): the member's
+    most launched pool repositories as the redirector names them, and what to say when
+    there is no pre-flight (None: nothing to say). The ramp and its --dry-run both ask."""
+    s = settings
+    count = s.preflight_repos
+    if count <= 0:
+        if s.preflight is None:
+            return [], ("note: no pre-flight: it needs --redirector-url (the redirector names "
+                        "the member's pool); step 1 is the first evidence of its launches")
+        return [], "note: no pre-flight (--preflight 0): step 1 is the first evidence"
+    assert s.redirector_url  # check_gate_settings refused an explicit --preflight without it
+    try:
+        repos = pool(s.redirector_url, member, final_weight, max(count, s.warm),
+                     s.request_timeout)
+    except LiveError as exc:
+        return [], f"no pre-flight of {member}: the redirector cannot say its pool: {exc}"
+    if not repos:
+        return [], (f"no pre-flight of {member}: the redirector knows no repository of its "
+                    "pool yet (its popularity estimate is empty)")
+    return repos, None
+
+
 def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_weight: float,
                    say: Progress, gate: HoldGate) -> EvidenceGate | None:
     """The pre-flight's gate: the evidence gate's tests (against the federation's failure
@@ -382,22 +406,12 @@ def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_wei
     BinderHub API, at 0%, no minimum hold, at most the gate's maximum. None: no pre-flight
     (not asked for, or the pool is unknown: said, and the ramp goes on as without one)."""
     s = settings
-    count = s.preflight_repos
-    if count <= 0 or not isinstance(gate, EvidenceGate):
-        if isinstance(gate, EvidenceGate) and s.preflight is None:
-            say("note: no pre-flight: it needs --redirector-url (the redirector names the "
-                "member's pool); step 1 is the first evidence of its launches")
+    if not isinstance(gate, EvidenceGate):
         return None
-    assert s.redirector_url  # check_gate_settings refused an explicit --preflight without it
-    try:
-        repos = io.pool(s.redirector_url, member.name, final_weight, max(count, s.warm),
-                        s.request_timeout)
-    except LiveError as exc:
-        say(f"no pre-flight of {member.name}: the redirector cannot say its pool: {exc}")
-        return None
+    repos, why = preflight_pool(s, io.pool, member.name, final_weight)
+    if why is not None:
+        say(why)
     if not repos:
-        say(f"no pre-flight of {member.name}: the redirector knows no repository of its pool "
-            "yet (its popularity estimate is empty)")
         return None
     launches = PreflightLaunches(member.url, tuple(repos), io.launcher,
                                  s.preflight_concurrency, s.preflight_timeout,
