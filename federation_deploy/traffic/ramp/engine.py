@@ -51,6 +51,7 @@ from federation_deploy.traffic.ramp.gates import (
     GateDecision,
     HoldGate,
     TimeGate,
+    extended_text,
     healthy_decision,
     heartbeat_text,
     hold_line,
@@ -316,11 +317,14 @@ class RampEngine(ConfigKeeper):
         self.say(hold_line(gate, f"holding {self.member} at {self._describe(index)}", started,
                            now))
         last_record = last_said = now
-        recorded = self._verdict()
+        recorded, extended = self._verdict(), False
         while True:
             self._check_or_rollback(index)
             now = self.clock.now()
             decision = self._decide(index, started, begun=True)
+            if not extended and (line := extended_text(gate, self._describe(index), started, now)):
+                self.say(line)
+                extended = True
             if decision.action == "pass":
                 if decision.record is not None:
                     self.say(f"{self._describe(index)} passes: {decision.reason}")

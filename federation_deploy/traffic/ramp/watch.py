@@ -415,7 +415,7 @@ def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_wei
         return None
     launches = PreflightLaunches(member.url, tuple(repos), io.launcher,
                                  s.preflight_concurrency, s.preflight_timeout,
-                                 spawn=io.spawn_probe, progress=say)
+                                 spawn=io.spawn_probe, progress=say, warming=s.warm > 0)
     return EvidenceGate(gate.read, gate.prometheus_url, member.name, gate.label, gate.risks,
                         min_hold=0.0, max_hold=gate.max_hold, timeout=gate.timeout,
                         probes=launches, probe_kind="pre-flight")

@@ -121,7 +121,9 @@ def test_a_member_as_good_as_the_rest_passes_its_preflight_then_step_1(
     assert any(line.startswith("pre-flight of gamma at 0% (nobody routed to it): a pre-flight "
                                "of the 20 most launched repositories of its pool, 4 launches")
                for line in said), said
-    assert sum(1 for line in said if line.startswith("warming ") and "/20: gh/" in line) == 20
+    # no --warm: its first pass over the pool is said as the pre-flight's, not as warming
+    assert sum(1 for line in said if line.startswith("pre-flight ") and "/20: gh/" in line) == 20
+    assert not any(line.startswith("warming ") for line in said)
     passed = next(line for line in said
                   if line.startswith("0 (before the first step) passes: healthy: 0 user + "))
     launches = int(passed.split("0 user + ")[1].split()[0])
@@ -246,7 +248,8 @@ def test_preflight_launches_take_turns_a_few_at_a_time(federation: StandinFedera
     gamma.set_launches(20, failure_every=2)
     said: list[str] = []
     launches = PreflightLaunches(gamma.url, ("gh/a/one/HEAD", "gh/a/two/HEAD"), launch,
-                                 concurrency=3, spawn=inline, progress=said.append)
+                                 concurrency=3, spawn=inline, progress=said.append,
+                                 warming=True)
     assert launches.maybe_launch(T0) and len(launches.flying) == 3
     assert launches.due_in(T0) is None  # every slot taken
     assert launches.gather(T0 + timedelta(seconds=10)) == 3
@@ -421,6 +424,12 @@ def test_warm_launches_without_a_preflight_are_not_counted_at_step_1(
                for line in said), said
     message = str(stopped.value)
     assert "paused at step 1/2 (10%)" in message and "inconclusive" in message, message
+    # the hold extended for evidence is said once, with what it needs and until when
+    extended = [line for line in said if "holding longer" in line]
+    assert len(extended) == 1, said
+    assert extended[0].startswith("step 1/2 (10%): holding longer: inconclusive, needs ~")
+    assert "more launches, until at most 2025-03-01T10:0" in extended[0]
+    assert extended[0].endswith("Z (then it pauses)")
     state = federation.load().members["gamma"].ramp
     assert state is not None and state.step == 0 and not state.rolled_back
 
