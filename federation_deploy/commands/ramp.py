@@ -59,6 +59,7 @@ from federation_deploy.traffic.ramp.probes import (
 from federation_deploy.traffic.ramp.publishing import NOT_PUBLISHED
 from federation_deploy.traffic.ramp.watch import (
     check_gate_settings,
+    make_gate,
     preflight_pool,
 )
 from federation_deploy.traffic.rings import rollout_owns
@@ -235,10 +236,15 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
     # the real run's checks, in the same words: refused settings, and the pre-flight's pool
     settings = RampSettings(redirector_url=redirector_url, prometheus_url=prometheus_url,
                             gate=request.gate, probe_repo=probe, warm=request.warm,
-                            preflight=preflight_count(fed, request, redirector_url))
+                            preflight=preflight_count(fed, request, redirector_url),
+                            probe_interval=request.probe_interval, min_hold=request.min_hold,
+                            max_hold=request.max_hold, max_error_rate=request.max_error_rate)
     refused = None
     try:
-        check_gate_settings(settings)
+        # the gate and its risks, as the ramp says them
+        gate = make_gate(settings, RampIO(publish=lambda _fed: None), fed.members[member],
+                         plan.hold_seconds)
+        messages.append(f"gate: {gate.describe()}")
     except UsageError as exc:
         refused = str(exc)
         messages.append(f"note: this ramp would be refused (exit 2): {refused}")

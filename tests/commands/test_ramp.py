@@ -165,6 +165,12 @@ def test_the_preflight_is_in_the_plan_traffic_and_the_summary(
             "launched pool repositories launched on its BinderHub, 4 at a time, until about 83 "
             "launches show it as good as the rest: ~21m at 60s a launch") in with_redirector.stderr
     assert "qualifying" not in with_redirector.stderr
+    # the gate and its risks, as the ramp says them
+    assert "gate: evidence gate (a probe launch of gh/org/small/HEAD every 1m at most" in \
+        with_redirector.stderr
+    assert ("a step passes when its launches show gamma as good as the rest (false-promotion "
+            "risk 1% per test, false-rollback risk 0.5% per step), after at least 600s; "
+            "inconclusive holds up to 7200s, then pauses") in with_redirector.stderr
     # without a redirector there is no pool: the qualifying hold on probes, as before
     without = CliRunner().invoke(cli, args)
     assert "before step 1, a pre-flight" not in without.stderr
