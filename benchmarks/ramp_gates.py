@@ -1,8 +1,12 @@
 """The ramp's gates through thousands of simulated ramps: the evidence gate vs today's and Argo's.
 
-Run: .venv/bin/python benchmarks/ramp_gates.py            (100 ramps per cell: ~30 minutes)
-     .venv/bin/python benchmarks/ramp_gates.py --quick    (25 ramps per cell: ~7 minutes)
-(the probe gate writes federation.yaml at every probe, as a real ramp does: most of its time)
+Run: .venv/bin/python benchmarks/ramp_gates.py            (100 ramps per cell: 4,000 ramps)
+     .venv/bin/python benchmarks/ramp_gates.py --quick    (25 ramps per cell: 1,000 ramps)
+How long depends on the gate and the machine: the `new` gate at 2/s took about 0.9 s a ramp
+(75 ramps in 67 s, nice 10, on a 2-core machine shared with other work), so count an hour or
+more for a full run and 15 minutes or more for --quick; the probe gates write federation.yaml
+at every probe, as a real ramp does, which is most of their time. Each cell's figures are
+printed to stderr as it ends.
      .venv/bin/python benchmarks/ramp_gates.py --json     (the figures, keyed by gate and rate)
 
 Each ramp is the REAL ramp engine (traffic/ramp/engine.py: its steps, holds, gates, rollbacks,
