@@ -1,8 +1,12 @@
 """The ramp's gates through thousands of simulated ramps: the evidence gate vs today's and Argo's.
 
-Run: .venv/bin/python benchmarks/ramp_gates.py            (100 ramps per cell: ~30 minutes)
-     .venv/bin/python benchmarks/ramp_gates.py --quick    (25 ramps per cell: ~7 minutes)
-(the probe gate writes federation.yaml at every probe, as a real ramp does: most of its time)
+Run: .venv/bin/python benchmarks/ramp_gates.py            (100 ramps per cell: 4,000 ramps)
+     .venv/bin/python benchmarks/ramp_gates.py --quick    (25 ramps per cell: 1,000 ramps)
+How long depends on the gate and the machine: the `new` gate at 2/s took about 0.9 s a ramp
+(75 ramps in 67 s, nice 10, on a 2-core machine shared with other work), so count an hour or
+more for a full run and 15 minutes or more for --quick; the probe gates write federation.yaml
+at every probe, as a real ramp does, which is most of their time. Each cell's figures are
+printed to stderr as it ends.
      .venv/bin/python benchmarks/ramp_gates.py --json     (the figures, keyed by gate and rate)
 
 Each ramp is the REAL ramp engine (traffic/ramp/engine.py: its steps, holds, gates, rollbacks,
@@ -97,6 +101,17 @@ KINDS = ("good", "bad", "slow", "flaky")
 RATES = (0.2, 2.0)
 GATES = ("new", "new_no_probes", "new_no_preflight", "fixed", "argo")
 BASE_FAILURE = 0.02
+
+
+@dataclass
+class Model:
+    """What --federation-failure and --slow-factor change (one run's model)."""
+
+    base_failure: float = BASE_FAILURE  # the others' (and a good member's) failure rate
+    slow_factor: float = 3.0  # the slow member's launch times, times the others'
+
+
+MODEL = Model()
 MEDIAN_SECONDS = 30.0
 SPREAD = 0.6
 # a probe: a small cached repository (see the docstring)
@@ -195,10 +210,10 @@ class SimFederation:
     # the member's behaviour -------------------------------------------------------------------
 
     def member_launch(self) -> tuple[bool, float]:
-        failure = 0.20 if self.faulty() else BASE_FAILURE
+        failure = 0.20 if self.faulty() else MODEL.base_failure
         ok = self.rng.random() >= failure
         seconds = MEDIAN_SECONDS * math.exp(self.rng.gauss(0, SPREAD))
-        return ok, seconds * (3.0 if self.kind == "slow" else 1.0)
+        return ok, seconds * (MODEL.slow_factor if self.kind == "slow" else 1.0)
 
     def faulty(self) -> bool:
         return self.kind == "bad" or self.kind == "flaky" and self.share > 0.10 + 1e-9
@@ -207,14 +222,14 @@ class SimFederation:
         failure = PROBE_FAILURE_BAD if self.faulty() else PROBE_FAILURE
         ok = self.rng.random() >= failure
         seconds = PROBE_MEDIAN_SECONDS * math.exp(self.rng.gauss(0, PROBE_SPREAD))
-        return ok, seconds * (3.0 if self.kind == "slow" else 1.0)
+        return ok, seconds * (MODEL.slow_factor if self.kind == "slow" else 1.0)
 
     def pool_launch(self) -> tuple[bool, float]:
         """A launch of a repository users launch (the pre-flight's): as a user's."""
         return self.member_launch()
 
     def rest_launch(self) -> tuple[bool, float]:
-        return (self.rng.random() >= BASE_FAILURE,
+        return (self.rng.random() >= MODEL.base_failure,
                 MEDIAN_SECONDS * math.exp(self.rng.gauss(0, SPREAD)))
 
     # time -----------------------------------------------------------------------------------
@@ -408,21 +423,39 @@ def per_100_if(items: Sequence[RampResult]) -> float | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ramps", type=int, default=100, help="ramps per gate, rate, member")
     parser.add_argument("--quick", action="store_true", help="25 ramps per cell")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--gates", default=",".join(GATES), help="comma-separated gates")
-    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES))
+    parser.add_argument("--gates", default=",".join(GATES),
+                        help=f"comma-separated gates, of: {', '.join(GATES)} (default: all)")
+    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in RATES),
+                        help="comma-separated federation launch rates, launches per second "
+                             f"(default: {','.join(f'{r:g}' for r in RATES)})")
     parser.add_argument("--kinds", default=",".join(KINDS),
-                        help="comma-separated members (the figures of a missing one: None)")
+                        help=f"comma-separated members, of: {', '.join(KINDS)} (default: all; "
+                             "the figures of a missing one: None)")
+    parser.add_argument("--federation-failure", type=float, default=BASE_FAILURE,
+                        help="the others' (and a good member's) launch failure rate "
+                             f"(default: {BASE_FAILURE:g}, the gate's prior)")
+    parser.add_argument("--slow-factor", type=float, default=3.0,
+                        help="the slow member's launch times, times the others' (default: 3)")
     parser.add_argument("--first-seed", type=int, default=0,
                         help="seeds first-seed .. first-seed + ramps - 1 (more ramps of a cell "
                              "in another run, without repeating the first ones)")
     args = parser.parse_args(argv)
     ramps = 25 if args.quick else args.ramps
-    gates = [g for g in args.gates.split(",") if g]
-    rates = [float(r) for r in args.rates.split(",") if r]
+    gates = _names(parser, "--gates", args.gates, GATES)
+    kinds = _names(parser, "--kinds", args.kinds, KINDS)
+    try:
+        rates = [float(r) for r in args.rates.split(",") if r]
+    except ValueError:
+        parser.error(f"--rates {args.rates!r}: comma-separated numbers (launches per second)")
+    if not 0 <= args.federation_failure < 0.2 or args.slow_factor <= 0:
+        parser.error("--federation-failure must be in [0, 0.2) (the bad member fails 20%) and "
+                     "--slow-factor above 0")
+    MODEL.base_failure, MODEL.slow_factor = args.federation_failure, args.slow_factor
     figures: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ramp-gates-") as tmp:
@@ -431,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rate in rates:
                 seeds = range(args.first_seed, args.first_seed + ramps)
                 results = {kind: [one_ramp(gate, rate, kind, seed, Path(tmp))
-                                  for seed in seeds] if kind in args.kinds.split(",") else []
+                                  for seed in seeds] if kind in kinds else []
                            for kind in KINDS}
                 figures[gate][f"{rate:g}/s"] = summarise(results)
                 # each cell's figures as it ends: a long run interrupted keeps what it measured
@@ -454,6 +487,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{gate:<18}{rate_name:>6}"
                   + "".join(f"{'-' if row[c] is None else row[c]!s:>15}" for c in columns))
     return 0
+
+
+def _names(parser: argparse.ArgumentParser, option: str, given: str,
+           valid: Sequence[str]) -> list[str]:
+    """The comma-separated names of option; an unknown one is an error listing the valid."""
+    names = [n.strip() for n in given.split(",") if n.strip()]
+    unknown = [n for n in names if n not in valid]
+    if unknown or not names:
+        parser.error(f"{option}: unknown {', '.join(unknown) or '(none given)'}; valid: "
+                     f"{', '.join(valid)}")
+    return names
 
 
 if __name__ == "__main__":

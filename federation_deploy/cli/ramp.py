@@ -146,16 +146,21 @@ def ramp(
         advance=advance,
         abort=abort,
     )
+    decisions: list[dict[str, object]] = []
     try:
         result = commands.ramp(obj.federation(), member, request, runner=obj.runner(),
                                progress=obj.progress,
-                               confirm=lambda question: confirm_or_abort(question, yes))
+                               confirm=lambda question: confirm_or_abort(question, yes),
+                               decisions=decisions)
     except KeyboardInterrupt as exc:
         ctx = click.get_current_context()
         resume, abort_flags = carried_flags(ctx)
-        for line in commands.interrupted(obj.config_dir, member, resume, abort_flags,
-                                         sys.argv[1:]):
+        said = commands.interrupted(obj.config_dir, member, resume, abort_flags,
+                                    sys.argv[1:], exc)
+        for line in said:
             click.echo(line, err=True)
+        # the CI summary too: where it stopped, how to resume, what it decided until then
+        emit(obj, commands.interrupted_summary(obj.config_dir, member, said, decisions))
         # 130 for Ctrl-C, 143 for SIGTERM (a CI runner cancelling), as every other command
         raise click.exceptions.Exit(128 + signal_of(exc)) from None
     emit(obj, result)

@@ -26,7 +26,7 @@ from federation_deploy.errors import (
 from federation_deploy.runner import Runner
 from federation_deploy.traffic.formatting import aligned_lines, paused_text
 from federation_deploy.traffic.launch_metrics import query_launches
-from federation_deploy.traffic.live import LiveError
+from federation_deploy.traffic.live import LiveError, fetch_pool
 from federation_deploy.traffic.publish import Publisher, publisher_for
 from federation_deploy.traffic.publish import PublishRequest as PublishRequest  # for the CLI
 from federation_deploy.traffic.ramp.engine import (
@@ -56,10 +56,11 @@ from federation_deploy.traffic.ramp.probes import (
     Spawn,
     in_thread,
 )
+from federation_deploy.traffic.ramp.publishing import NOT_PUBLISHED
 from federation_deploy.traffic.ramp.watch import (
-    DEFAULT_PREFLIGHT,
-    NO_EVIDENCE,
     check_gate_settings,
+    make_gate,
+    preflight_pool,
 )
 from federation_deploy.traffic.rings import rollout_owns
 from federation_deploy.traffic.weights import ConfigChanged, writer_holding, writer_lock
@@ -105,10 +106,14 @@ class RampRequest:
 
 
 def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
-         progress: Progress, confirm: Callable[[str], None]) -> CommandResult:
+         progress: Progress, confirm: Callable[[str], None],
+         decisions: list[dict[str, object]] | None = None) -> CommandResult:
     """The `ramp` command: the plan (--dry-run), an abort, one step (--advance) or the whole
-    ramp. stdout: the plan table or the outcome; the CI summary of what happened. A rollback
-    is reported as a VerificationError (exit 1) after its summary."""
+    ramp. stdout: the plan table or the outcome; the CI summary of what happened, with each
+    decision of this run (decisions: the caller's list, filled as they are taken, so that an
+    interrupted ramp's summary has them too). A rollback is reported as a
+    VerificationError (exit 1) after its summary."""
+    decisions = [] if decisions is None else decisions
     if request.abort and (request.advance or request.dry_run):
         raise UsageError("--abort cannot be combined with --advance or --dry-run")
     steps = parse_steps(request.steps) if request.steps is not None else None
@@ -171,15 +176,17 @@ def ramp(fed: Federation, member: str, request: RampRequest, *, runner: Runner,
     try:
         outcome = run_ramp(fed, member, publisher, steps=steps, to_weight=request.to_weight,
                            hold=request.hold, settings=settings, progress=progress,
-                           confirm=confirm_plan, advance=request.advance, on_step=on_step)
+                           confirm=confirm_plan, advance=request.advance, on_step=on_step,
+                           on_decision=decisions.append)
     except VerificationError as exc:
         failed = CommandResult(error=exc, summary=ramp_markdown(
-            load_federation(fed.config_dir), member, None, str(exc)))
+            load_federation(fed.config_dir), member, None, str(exc), decisions))
         if "rolled back" not in str(exc):  # paused, inconclusive: no weight changed
             return with_notify_warnings(failed, tuple(unsent))
         rollback = Event("weights", "rollback", str(exc), member, ok=False)
         return with_notify_warnings(failed, (*unsent, *notifier.send(rollback)))
-    return with_notify_warnings(_outcome_result(fed, member, outcome), tuple(unsent))
+    return with_notify_warnings(_outcome_result(fed, member, outcome, decisions),
+                                tuple(unsent))
 
 
 def preflight_count(fed: Federation, request: RampRequest,
@@ -193,9 +200,21 @@ def preflight_count(fed: Federation, request: RampRequest,
     return configured if configured is not None and redirector_url else None
 
 
-def _outcome_result(fed: Federation, member: str, outcome: RampOutcome) -> CommandResult:
+def _outcome_result(fed: Federation, member: str, outcome: RampOutcome,
+                    decisions: list[dict[str, object]] | None = None) -> CommandResult:
     return CommandResult(stdout=outcome.message + "\n", summary=ramp_markdown(
-        load_federation(fed.config_dir), member, outcome))
+        load_federation(fed.config_dir), member, outcome, decisions=decisions or ()))
+
+
+def interrupted_summary(config_dir: Path, member: str, said: list[str],
+                        decisions: list[dict[str, object]]) -> CommandResult:
+    """The step summary of an interrupted ramp: where it stopped and how to resume (said:
+    interrupted()'s lines), each decision it took, the weights."""
+    with contextlib.suppress(FederationDeployError):
+        return CommandResult(summary=ramp_markdown(
+            load_federation(config_dir), member, None, decisions=decisions,
+            interrupted=said))
+    return CommandResult()
 
 
 def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
@@ -213,8 +232,22 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
     evidence = None
     prometheus_url = request.prometheus_url or fed.redirector.prometheus_url
     probe = request.probe or fed.redirector.ramp_probe
-    if request.gate == "evidence" and not prometheus_url and not probe:
-        messages.append(f"note: this ramp would be refused: the evidence gate has {NO_EVIDENCE}")
+    redirector_url = request.publish.for_federation(fed).redirector_url
+    # the real run's checks, in the same words: refused settings, and the pre-flight's pool
+    settings = RampSettings(redirector_url=redirector_url, prometheus_url=prometheus_url,
+                            gate=request.gate, probe_repo=probe, warm=request.warm,
+                            preflight=preflight_count(fed, request, redirector_url),
+                            probe_interval=request.probe_interval, min_hold=request.min_hold,
+                            max_hold=request.max_hold, max_error_rate=request.max_error_rate)
+    refused = None
+    try:
+        # the gate and its risks, as the ramp says them
+        gate = make_gate(settings, RampIO(publish=lambda _fed: None), fed.members[member],
+                         plan.hold_seconds)
+        messages.append(f"gate: {gate.describe()}")
+    except UsageError as exc:
+        refused = str(exc)
+        messages.append(f"note: this ramp would be refused (exit 2): {refused}")
     if request.gate == "evidence":
         evidence = plan_evidence(
             plan, prometheus_url=prometheus_url, launch_rate=request.launch_rate,
@@ -223,12 +256,14 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
             max_hold=request.max_hold)
     if evidence is not None and evidence.note:
         messages.append(f"note: {evidence.note}")
-    redirector_url = request.publish.for_federation(fed).redirector_url
-    preflight = preflight_count(fed, request, redirector_url)
-    repos = DEFAULT_PREFLIGHT if preflight is None and redirector_url else preflight or 0
-    if evidence is not None and (state is None or state.step < 0) and repos:
+    repos: list[str] = []
+    if evidence is not None and refused is None and (state is None or state.step < 0):
+        repos, why = preflight_pool(settings, fetch_pool, member, plan.to_weight)
+        if why is not None:
+            messages.append(why if why.startswith("note: ") else f"note: {why}")
+    if evidence is not None and repos:
         messages.append(f"note: before step 1, a pre-flight at 0% (nobody routed to {member}):"
-                        f" its {repos} most launched pool repositories launched on its "
+                        f" its {len(repos)} most launched pool repositories launched on its "
                         f"BinderHub, {DEFAULT_PREFLIGHT_CONCURRENCY} at a time, until about "
                         f"{evidence.needed} launches show it as good as the rest: "
                         f"{evidence.preflight_time()}; at most "
@@ -244,10 +279,13 @@ def dry_run(fed: Federation, member: str, steps: tuple[float, ...] | None,
 
 
 def interrupted(config_dir: Path, member: str, resume_flags: list[str],
-                abort_flags: list[str], rerun: list[str]) -> list[str]:
-    """What an interrupted ramp says: where config left it, and the exact commands that resume
-    it and abort it (resume_flags and abort_flags carry this run's publish target and
-    redirector; rerun is this run's own command line)."""
+                abort_flags: list[str], rerun: list[str],
+                interrupt: BaseException | None = None) -> list[str]:
+    """What an interrupted ramp says: where config left it, whether that is published (the
+    engine publishes a write the interrupt came after; interrupt carries NOT_PUBLISHED when
+    that failed), and the exact commands that resume it and abort it (resume_flags and
+    abort_flags carry this run's publish target and redirector; rerun is this run's own
+    command line)."""
     state = None
     with contextlib.suppress(FederationDeployError):
         state = load_federation(config_dir).members[member].ramp
@@ -262,9 +300,12 @@ def interrupted(config_dir: Path, member: str, resume_flags: list[str],
                 "  " + shlex.join(["federation-deploy", *rerun])]
     where = ("before its first step" if state.step < 0
              else f"at step {state.step + 1}/{len(state.steps)} ({state.current_share:g}%)")
+    published = ("those weights were published"
+                 if NOT_PUBLISHED not in getattr(interrupt, "__notes__", ())
+                 else "those weights are not published yet (the resume publishes them)")
     return [
         f"interrupted: {config_dir / FEDERATION_FILE} keeps the ramp of {member} "
-        f"{where}, and those weights were published",
+        f"{where}, and {published}",
         "  resume: " + shlex.join([*base, *resume_flags, "--yes"]),
         "  abort:  " + shlex.join([*base, "--abort", *abort_flags, "--yes"]),
     ]
@@ -285,13 +326,15 @@ def run_ramp(
     confirm: Confirm | None = None,
     advance: bool = False,
     probe_spawn: Spawn | None = None,
+    on_decision: Callable[[dict[str, object]], None] | None = None,
 ) -> RampOutcome:
     """Run (or resume) the ramp of member to the end, every step held and checked; or with
     advance, one step for a scheduled job: check the current step, and move to the next one
     when its hold is over (or start the ramp), returning at once.
 
     on_step is called when the redirector reports a step's weights, before its hold;
-    probe_spawn runs a probe's launch in the background (default: a thread).
+    probe_spawn runs a probe's launch in the background (default: a thread); on_decision
+    hears each decision that ends a hold, with its evidence (the step summary's log).
     Raises VerificationError after a rollback, UsageError on refused input, WeightsConflict
     when another ramp runs on this machine (the writer lock) or someone else changed the
     weights under this one (it then stops without publishing).
@@ -306,7 +349,7 @@ def run_ramp(
         plan = resolve_plan(fed, member, steps, to_weight, hold)
         if confirm is not None:
             confirm(plan)
-        io = ramp_io(publisher, clock, progress, on_step, probe_spawn)
+        io = ramp_io(publisher, clock, progress, on_step, probe_spawn, on_decision)
         try:
             engine = RampEngine(fed, plan, settings, io)
         except ConfigChanged as exc:
@@ -493,7 +536,8 @@ def plan_table(plan: RampPlan, current_step: int | None = None,
 
 
 def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
-            on_step: StepHook | None, probe_spawn: Spawn | None = None) -> RampIO:
+            on_step: StepHook | None, probe_spawn: Spawn | None = None,
+            on_decision: Callable[[dict[str, object]], None] | None = None) -> RampIO:
     """What an engine talks to; the publisher also says what its target serves. A Publisher's
     target is checked here, before the engine writes anything: a target that cannot work is
     refused (exit 2) with federation.yaml untouched."""
@@ -501,5 +545,6 @@ def ramp_io(publisher: Publish, clock: Clock | None, progress: Progress | None,
         publisher.check()
     return RampIO(publish=publisher, clock=clock or Clock(),
                   progress=progress or (lambda _: None), on_step=on_step,
+                  on_decision=on_decision,
                   published=publisher.published if isinstance(publisher, Publisher) else None,
                   spawn_probe=probe_spawn or in_thread)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from federation_deploy.config import Federation
@@ -43,10 +44,16 @@ def deploy_markdown(report: DeployReport) -> str:
 
 
 def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
-                  failure: str | None = None) -> str:
-    """The ramp's result (or why it rolled back) and every routed member's weight and share
-    as config now has them (fed: loaded after the ramp)."""
-    if outcome is not None:
+                  failure: str | None = None,
+                  decisions: Sequence[Mapping[str, object]] = (),
+                  interrupted: Sequence[str] | None = None) -> str:
+    """The ramp's result (or why it rolled back, or where an interrupted one stopped and how
+    to resume it: interrupted, its lines), each decision of this run with its evidence, and
+    every routed member's weight and share as config now has them (fed: loaded after)."""
+    if interrupted is not None:
+        verdict = "**interrupted**: " + (interrupted[0].removeprefix("interrupted: ")
+                                         if interrupted else "")
+    elif outcome is not None:
         verdict = f"**{outcome.status}**: {outcome.message}"
     elif failure is not None and "inconclusive" in failure and "paused" in failure:
         verdict = f"**paused (inconclusive)**: {failure}"
@@ -54,8 +61,14 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
         verdict = f"**rolled back**: {failure or 'unknown failure'}"
     weights = routed_weights(fed)
     share = shares(weights)
-    lines = [f"### ramp of `{member}`", "", _cell(verdict), "",
-             "| member | weight | share | ramp |", "|---|---|---|---|"]
+    lines = [f"### ramp of `{member}`", "", _cell(verdict), ""]
+    for command in (interrupted or ())[1:]:
+        lines += [f"- {command.strip().split(': ', 1)[0]}: "
+                  f"`{command.strip().split(': ', 1)[-1].strip()}`"]
+    if interrupted and len(interrupted) > 1:
+        lines.append("")
+    lines += _decisions(decisions)
+    lines += ["| member | weight | share | ramp |", "|---|---|---|---|"]
     for name, weight in weights.items():
         state = fed.members[name].ramp
         ramp = "-" if state is None else (
@@ -84,6 +97,39 @@ def ramp_markdown(fed: Federation, member: str, outcome: RampOutcome | None,
             f" | {_secs(evidence.get('p90_seconds'))} ({_secs(evidence.get('others_p90_seconds'))})"
             f" | {evidence.get('needed')} |")
     return "\n".join(lines) + "\n"
+
+
+def _decisions(decisions: Sequence[Mapping[str, object]]) -> list[str]:
+    """Each decision of this run that ended a hold (or --advance's check): where, what, the
+    launches (users', probes' or the pre-flight's), failure rate and launch time against the
+    federation's, the verdict, and why (the verdict's reason: tests and risks)."""
+    if not decisions:
+        return []
+    lines = ["decisions of this run:", "",
+             "| where | decision | user launches | probe / pre-flight launches | failed | "
+             "failure rate (others) | p50 / p90 (others) | verdict | why |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for d in decisions:
+        kind = "pre-flight" if d.get("stage") == "pre-flight" else "probe"
+        probes = d.get("probe_launches")
+        lines.append(
+            f"| {_cell(str(d.get('where')))} | {_ACTIONS.get(str(d.get('action')), '?')} | "
+            f"{_num(d.get('user_launches'))} | "
+            f"{'-' if probes is None else f'{_num(probes)} {kind}'} | {_num(d.get('failed'))} | "
+            f"{_rate(d.get('failure_rate'))} ({_rate(d.get('others_failure_rate'))}) | "
+            f"{_secs(d.get('p50_seconds'))} / {_secs(d.get('p90_seconds'))} "
+            f"({_secs(d.get('others_p50_seconds'))} / {_secs(d.get('others_p90_seconds'))}) | "
+            f"{_num(d.get('verdict'))} | {_cell(str(d.get('reason') or '-'))} |")
+    return [*lines, ""]
+
+
+_ACTIONS = {"pass": "advanced", "rollback": "rolled back", "pause": "paused", "hold": "held"}
+
+
+def _num(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else _cell(str(value))
 
 
 def _rate(value: object) -> str:

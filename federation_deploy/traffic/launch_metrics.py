@@ -89,9 +89,13 @@ def parse_launch_vector(result: Any, label: str = "member",
 def query_launches(prometheus_url: str, since: datetime, until: datetime,
                    label: str = "member", timeout: float = DEFAULT_TIMEOUT) -> FederationLaunches:
     """Every member's launches from since to until (Prometheus' HTTP API, one instant query
-    at until). LiveError when Prometheus cannot be asked or answers something else."""
-    seconds = max(0.0, (until - since).total_seconds())
-    params = {"query": launches_query(seconds, label), "time": f"{until.timestamp():.3f}"}
+    at until, rounded down to whole seconds of window). The window starts at since exactly,
+    whatever until: a growing window from a fixed start (a step's) never loses a scrape at
+    its start that an earlier check counted. LiveError when Prometheus cannot be asked or
+    answers something else."""
+    seconds = max(1, math.floor(max(0.0, (until - since).total_seconds())))
+    at = since.timestamp() + seconds  # at most until (a window under 1 s: 1 s from since)
+    params = {"query": launches_query(seconds, label), "time": f"{at:.3f}"}
     url, data = prometheus_query(prometheus_url, params, timeout)
     try:
         return parse_launch_vector(data.get("result"), label, seconds)

@@ -17,7 +17,12 @@ from federation_deploy.sandbox.prometheus import start_prometheus
 from federation_deploy.traffic.ramp.evidence import Launches, Window, judge, launches_needed
 from federation_deploy.traffic.ramp.state import write_member
 from federation_deploy.traffic.weights import snapshot_of
-from tests.helpers.standin_federation import StandinFederation
+from tests.helpers.standin_federation import (
+    RedirectorThread,
+    StandinFederation,
+    send_launches,
+    zipf_launch_paths,
+)
 
 EVIDENCE = {"step": 1, "verdict": "inconclusive", "user_launches": 3, "probe_launches": 12,
             "failed": 0, "failure_rate": 0.0, "others_failure_rate": 0.021,
@@ -140,22 +145,45 @@ def test_traffic_shows_a_ramp_qualifying_at_zero_with_probes(
 
 
 def test_the_preflight_is_in_the_plan_traffic_and_the_summary(
-        federation: StandinFederation) -> None:
+        federation: StandinFederation, redirector: RedirectorThread) -> None:
     args = ["--config-dir", str(federation.config_dir), "ramp", "gamma", "--dry-run",
             "--launch-rate", "2", "--probe", "gh/org/small/HEAD"]
-    with_redirector = CliRunner().invoke(cli, [*args, "--redirector-url", "http://127.0.0.1:9"])
+    # the dry run asks the redirector for the pool as the ramp does, and says the same
+    empty = CliRunner().invoke(cli, [*args, "--redirector-url", redirector.url])
+    assert empty.exit_code == 0, empty.output
+    assert ("note: no pre-flight of gamma: the redirector knows no repository of its pool yet "
+            "(its popularity estimate is empty)") in empty.stderr
+    assert "first holds at 0%" in empty.stderr  # as the ramp: the qualifying hold on probes
+    unreachable = CliRunner().invoke(cli, [*args, "--redirector-url", "http://127.0.0.1:9"])
+    assert "note: no pre-flight of gamma: the redirector cannot say its pool: " in \
+        unreachable.stderr
+    send_launches(redirector.url, zipf_launch_paths(600), federation.url_to_member())
+    with_redirector = CliRunner().invoke(cli, [*args, "--redirector-url", redirector.url])
     assert with_redirector.exit_code == 0, with_redirector.output
     # 83 launches, 4 at a time: 21 rounds of a minute (the federation's launch time unknown)
     assert ("note: before step 1, a pre-flight at 0% (nobody routed to gamma): its 20 most "
             "launched pool repositories launched on its BinderHub, 4 at a time, until about 83 "
             "launches show it as good as the rest: ~21m at 60s a launch") in with_redirector.stderr
     assert "qualifying" not in with_redirector.stderr
+    # the gate and its risks, as the ramp says them
+    assert "gate: evidence gate (a probe launch of gh/org/small/HEAD every 1m at most" in \
+        with_redirector.stderr
+    assert ("a step passes when its launches show gamma as good as the rest (false-promotion "
+            "risk 1% per test, false-rollback risk 0.5% per step), after at least 600s; "
+            "inconclusive holds up to 7200s, then pauses") in with_redirector.stderr
     # without a redirector there is no pool: the qualifying hold on probes, as before
     without = CliRunner().invoke(cli, args)
-    assert "pre-flight" not in without.stderr and "first holds at 0%" in without.stderr
-    off = CliRunner().invoke(cli, [*args, "--redirector-url", "http://127.0.0.1:9",
+    assert "before step 1, a pre-flight" not in without.stderr
+    assert "first holds at 0%" in without.stderr
+    assert "note: no pre-flight: it needs --redirector-url" in without.stderr
+    refused = CliRunner().invoke(cli, [*args, "--preflight", "10"])
+    assert ("note: this ramp would be refused (exit 2): --preflight needs --redirector-url"
+            in refused.stderr)
+    assert "before step 1, a pre-flight" not in refused.stderr
+    off = CliRunner().invoke(cli, [*args, "--redirector-url", redirector.url,
                                    "--preflight", "0"])
-    assert "pre-flight" not in off.stderr
+    assert "before step 1, a pre-flight" not in off.stderr
+    assert "note: no pre-flight (--preflight 0)" in off.stderr
     # a pre-flight holding at 0: traffic and the step summary say so, its launches apart
     fed = federation.load()
     evidence = {**EVIDENCE, "step": 0, "stage": "pre-flight", "user_launches": 0}

@@ -51,6 +51,7 @@ from federation_deploy.traffic.ramp.gates import (
     GateDecision,
     HoldGate,
     TimeGate,
+    extended_text,
     healthy_decision,
     heartbeat_text,
     hold_line,
@@ -316,11 +317,14 @@ class RampEngine(ConfigKeeper):
         self.say(hold_line(gate, f"holding {self.member} at {self._describe(index)}", started,
                            now))
         last_record = last_said = now
-        recorded = self._verdict()
+        recorded, extended = self._verdict(), False
         while True:
             self._check_or_rollback(index)
             now = self.clock.now()
             decision = self._decide(index, started, begun=True)
+            if not extended and (line := extended_text(gate, self._describe(index), started, now)):
+                self.say(line)
+                extended = True
             if decision.action == "pass":
                 if decision.record is not None:
                     self.say(f"{self._describe(index)} passes: {decision.reason}")
@@ -369,6 +373,9 @@ class RampEngine(ConfigKeeper):
         self._ensure_current()  # abort wins over whatever the gate says
         if decision.record is not None:
             self.evidence = {"step": index + 1, **decision.record}
+        if self.io.on_decision is not None and (decision.action != "hold" or not begun):
+            self.io.on_decision({"where": self._describe(index), "action": decision.action,
+                                 "reason": decision.reason, **(decision.record or {})})
         if decision.action == "rollback":
             self._rollback(index, decision.reason)
         if decision.action == "pause":
@@ -388,7 +395,8 @@ class RampEngine(ConfigKeeper):
                                    self.say, self.gate)
         if preflight is None:
             if first:
-                warm_member(self.settings, self.io, member, self.plan.to_weight, self.say)
+                warm_member(self.settings, self.io, member, self.plan.to_weight, self.say,
+                            self.clock)
             if not once and isinstance(self.gate, EvidenceGate) and self.gate.probes:
                 self._hold_at_zero(f"qualifying {self.member} at 0% with probes before the "
                                    "first step")
@@ -404,9 +412,18 @@ class RampEngine(ConfigKeeper):
         self.say(says)
         started = self.clock.now()
         # a `ramp:` block at 0 (weight unchanged): `traffic` shows the hold and its evidence;
-        # an interrupted one starts again from the start (its window is new)
+        # an interrupted one starts again from the start (its window is new). A new block
+        # is a change of the published weights (the member's ramp flag): written with a new
+        # generation and published as a step is (one writer), so a resume finds them agreeing
+        if self.fed.members[self.member].ramp is None:
+            self._ensure_current()
+            self._write(-1, utc_timestamp(started))
+            self._publish(f"the ramp of {self.member} at {self._describe(-1)}")
+            failure = self._wait_for_redirector(-1)
+            if failure:
+                raise VerificationError(failure)
         self.evidence = evidence
-        self._record(-1, utc_timestamp(started), create=True)
+        self._record(-1, utc_timestamp(started))
         self._hold(-1, started)
 
     def _check_or_rollback(self, index: int) -> None:
@@ -482,12 +499,12 @@ class RampEngine(ConfigKeeper):
             raise WeightsConflict(self._stopped(str(exc))) from None
 
     def _record(self, index: int, started: str | None, unpause: bool = False,
-                inconclusive: str | None = None, create: bool = False) -> None:
+                inconclusive: str | None = None) -> None:
         """Write last_healthy and the evidence of the current step (weights unchanged:
         nothing to publish); unpause: also remove a pause's `rolled_back:` or
-        `inconclusive:` marker; create: also when there is no `ramp:` block yet."""
+        `inconclusive:` marker. Nothing when there is no `ramp:` block (yet) at 0."""
         state = self.fed.members[self.member].ramp
-        if index < 0 and state is None and not create:
+        if index < 0 and state is None:
             return
         marker = None if unpause or state is None else state.rolled_back
         if inconclusive is None and not unpause and state is not None:
@@ -522,7 +539,8 @@ class RampEngine(ConfigKeeper):
                      f"{configured:g}); writing and publishing the step again")
             self._write(index, started)
             self._publish(self._describe(index))
-        elif reason := self._publish_needed():
+        elif not (index < 0 and self._republish_zero_block()) and (
+                reason := self._publish_needed()):
             self.say(f"{reason}: publishing generation {self.fed.generation} from config")
             self._publish(self._describe(index))
         if self.settings.redirector_url:

@@ -47,7 +47,8 @@ step's budget), beta = false_promotion (a member at H1 or worse passes the step)
 bounds are conservative: the measured rates (benchmarks/ramp_gates.py, README) are lower.
 A step passes only when BOTH tests accept H0 and it saw at least min_launches launches; it
 rolls back as soon as either rejects, at any step. Everything between is inconclusive, with
-the launches still needed (the expected sample size under H0 from where the ratio stands).
+the launches still needed (from where the ratio stands, at its expected drift per launch to the
+nearer bound: launches_to_bound).
 
 Known limits, also in the README: p0 is an estimate (a federation whose failure rate moves a
 lot within a window moves the test with it); failures are taken as independent launches (a
@@ -291,7 +292,15 @@ class Verdict:
         if self.verdict in (FAILING, SLOW):
             return (f"false-rollback risk <= {percent(self.risks.alpha)} "
                     "(a member as good as the rest rolled back by this test)")
-        return "undecided: both risks above their bounds"
+        tests = (("failure", self.failures), ("time", self.times))
+        passed = [name for name, test in tests if test.decision == "accept"]
+        if not passed:
+            return "undecided: both risks above their bounds"
+        going = [name for name, test in tests if test.decision == "continue"]
+        rest = (f"the {going[0]} test has not decided yet" if going
+                else f"a step needs at least {self.risks.min_launches} launches")
+        return (f"undecided: the {' and '.join(passed)} test passed (false-promotion risk <= "
+                f"{self.risks.false_promotion:.0%}); {rest}")
 
     def explain(self) -> str:
         """One line: launches seen, failure rate and launch time vs the federation, verdict."""
@@ -357,12 +366,24 @@ def sprt(successes_h1: float, trials: float, h0: float, h1: float, risks: Risks)
     others = max(0.0, trials - successes_h1)
     up, down = math.log(h1 / h0), math.log((1 - h1) / (1 - h0))
     llr = successes_h1 * up + others * down
-    drift = h0 * up + (1 - h0) * down  # per launch, when the member is as good (< 0)
     if llr >= risks.upper:
         return TestResult("reject", llr, 0, h0, h1)
     if llr <= risks.lower:
         return TestResult("accept", llr, 0, h0, h1)
-    return TestResult("continue", llr, math.ceil((llr - risks.lower) / -drift), h0, h1)
+    return TestResult("continue", llr, launches_to_bound(llr, h0, h1, risks), h0, h1)
+
+
+def launches_to_bound(llr: float, h0: float, h1: float, risks: Risks) -> int:
+    """The launches still needed from where the test's score stands: to the nearer of its
+    bounds, at the score's expected drift per launch towards it (under H0 towards the pass
+    bound, under H1 towards the rollback bound). Launches already seen count: the score
+    carries them."""
+    up, down = math.log(h1 / h0), math.log((1 - h1) / (1 - h0))
+    if risks.upper - llr < llr - risks.lower:
+        drift = h1 * up + (1 - h1) * down  # per launch, when the member is worse (> 0)
+        return max(1, math.ceil((risks.upper - llr) / drift))
+    drift = h0 * up + (1 - h0) * down  # per launch, when the member is as good (< 0)
+    return max(1, math.ceil((llr - risks.lower) / -drift))
 
 
 def judge(window: Window, risks: Risks | None = None,

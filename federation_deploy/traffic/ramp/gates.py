@@ -329,6 +329,18 @@ def heartbeat_text(gate: HoldGate, where: str, started: datetime, now: datetime,
     return f"{where}: healthy, {format_duration(math.ceil(max(0.0, remaining)))} left"
 
 
+def extended_text(gate: HoldGate, where: str, started: datetime, now: datetime) -> str | None:
+    """Once the minimum hold is over and the evidence is still inconclusive, the hold goes on
+    for evidence: what it needs and until when at most (None: not that case)."""
+    if not isinstance(gate, EvidenceGate) or gate.passed is not None or gate.last is None:
+        return None
+    if gate.last.verdict != INCONCLUSIVE or (now - started).total_seconds() < gate.min_hold:
+        return None
+    until = utc_timestamp(started + timedelta(seconds=gate.max_hold))
+    return (f"{where}: holding longer: inconclusive, needs ~{gate.last.needed} more launches, "
+            f"until at most {until} (then it pauses)")
+
+
 def holding_text(gate: HoldGate, where: str, started: datetime, decision: GateDecision) -> str:
     """What `ramp --advance` says of a step still holding."""
     if decision.record is not None or isinstance(gate, EvidenceGate):

@@ -265,6 +265,7 @@ class PreflightLaunches:
     failed: dict[str, int] = field(default_factory=dict)
     warmed: set[str] = field(default_factory=set)  # repositories launched once (ended)
     stopped: bool = False  # the gate decided: start no more
+    warming: bool = False  # --warm asked: the first pass is said as warming, else pre-flight
 
     def launchable(self) -> list[str]:
         return [r for r in self.repos
@@ -317,7 +318,8 @@ class PreflightLaunches:
             self.warmed.add(repo)
             if self.progress is not None and (first or not result.ok):
                 what = "ready" if result.ok else "FAILED: " + result.detail
-                which = (f"warming {len(self.warmed)}/{len(self.repos)}: " if first
+                label = "warming" if self.warming else "pre-flight"
+                which = (f"{label} {len(self.warmed)}/{len(self.repos)}: " if first
                          else f"pre-flight launch {len(self.sent)}: ")
                 self.progress(f"{which}{repo} {what} ({result.seconds:.0f}s)")
         return counted

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from federation_deploy.config import Federation, load_federation
 from federation_deploy.errors import FederationDeployError, PublishFailed, WeightsConflict
 from federation_deploy.progress import Progress
+from federation_deploy.traffic.ramp.state import write_member
 from federation_deploy.traffic.ramp.watch import RampIO, RampSettings
 from federation_deploy.traffic.weights import (
     ConfigSnapshot,
@@ -20,6 +21,9 @@ from federation_deploy.traffic.weights import (
     weight_differences,
     weights_of,
 )
+
+# the note an interrupt carries when federation.yaml holds weights that are not published
+NOT_PUBLISHED = "federation.yaml holds weights not yet published"
 
 
 class ConfigKeeper:
@@ -110,18 +114,50 @@ class ConfigKeeper:
                     f"not the config's")
         return None
 
+    def _republish_zero_block(self) -> bool:
+        """A `ramp:` block at 0 written without a new generation (by a version before the
+        pre-flight's write was a published one): the target serves the same generation with
+        this member's weight 0 but no ramp flag, which check_publish refuses as two writers'
+        work, so such a ramp could never resume. Write the block again (as it is: markers and
+        evidence kept) with one more generation, and publish it. False: not that case."""
+        state = self.fed.members[self.member].ramp
+        if self.io.published is None or state is None or state.step >= 0:
+            return False
+        current = self.io.published(self.fed)
+        ours = weights_of(self.fed)
+        m = self.member
+        if (current is None or current.generation != self.fed.generation
+                or ours.weights.get(m, 0.0) != 0 or current.weights.get(m, 0.0) != 0
+                or m not in ours.ramping or m in current.ramping
+                or any(not d.startswith(f"{m}: ") for d in weight_differences(ours, current))):
+            return False
+        self.say(f"the `ramp:` block of {m} at 0 was written without a new generation (by an "
+                 f"earlier version) and never published: writing it again as generation "
+                 f"{self.fed.generation + 1} and publishing it")
+        self.dirty = True
+        self.before_write = self.config
+        try:
+            self.config = write_member(self.config, m, 0.0, state)
+        except WeightsConflict as exc:
+            self.dirty = False
+            raise WeightsConflict(self._stopped(str(exc))) from None
+        self._publish(f"the ramp of {m} before its first step")
+        return True
+
     @contextlib.contextmanager
     def _consistent_on_interrupt(self) -> Iterator[None]:
         """On Ctrl-C or SIGTERM between a config write and its publish, publish what the file
         says, so that config and the published weights agree when the process exits."""
         try:
             yield
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             if self.dirty:
                 self.say(f"interrupted: publishing the weights {self.fed.path} has now")
                 try:
                     self.io.publish(load_federation(self.fed.config_dir))
                 except (FederationDeployError, OSError) as exc:
                     self.say(f"not published: {exc}")
+                    # what the interrupted ramp then says (commands.ramp.interrupted)
+                    interrupt.add_note(NOT_PUBLISHED)
                 self.dirty = False
             raise

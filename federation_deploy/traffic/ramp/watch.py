@@ -100,6 +100,9 @@ class RampSettings:
     argo_failure_limit: int = 1
     warm: int = 0  # before step 1, build the member's most launched pool repositories
     warm_timeout: float = 1800.0
+    # Prometheus' scrape interval (its default: 1m): --warm's launches (not users') are waited
+    # out this long before step 1, so that they are scraped before its window starts
+    scrape_interval: float = 60.0
     # the pre-flight (evidence gate): before step 1, launch this many of the member's most
     # launched pool repositories on it and judge them; None: DEFAULT_PREFLIGHT when the ramp
     # knows a redirector (it names the pool), else none; 0: none
@@ -135,6 +138,9 @@ class RampIO:
     pool: PoolReader = fetch_pool
     progress: Progress = quiet
     on_step: StepHook | None = None  # when the redirector serves a step, before its hold
+    # each decision of this run that ends a hold (pass, rollback, pause; --advance: its one
+    # check): where, what, why and its evidence record (the step summary's log)
+    on_decision: Callable[[dict[str, object]], None] | None = None
     live_generation: GenerationReader = fetch_live_generation
     # None: the target cannot be read (a resume then publishes without asking)
     published: PublishedReader | None = None
@@ -340,10 +346,12 @@ def make_gate(settings: RampSettings, io: RampIO, member: Member, hold: float) -
 
 
 def warm_member(settings: RampSettings, io: RampIO, member: Member, final_weight: float,
-                say: Progress) -> None:
+                say: Progress, clock: Clock | None = None) -> None:
     """--warm N: before step 1, build on the member the N most launched repositories of the
     pool it will serve (the redirector's sticky estimate), with progress and a timeout.
-    Failures are said, never raised: a cold cache is slower, not broken."""
+    Failures are said, never raised: a cold cache is slower, not broken. With Prometheus
+    (and clock), then waits a scrape interval: the warm launches are scraped before step
+    1's window starts, so they are never counted (nor their failures judged) as users'."""
     s = settings
     if s.warm <= 0:
         return
@@ -360,6 +368,34 @@ def warm_member(settings: RampSettings, io: RampIO, member: Member, final_weight
         f"its pool (at most {format_duration(s.warm_timeout)})")
     report = warm(member.url, repos, s.warm_timeout, say, io.launcher)
     say(report.summary())
+    if clock is not None and s.prometheus_url and s.scrape_interval > 0:
+        say(f"waiting {format_duration(s.scrape_interval)} (a Prometheus scrape interval) "
+            "before step 1: the warm launches are not users' and stay out of its window")
+        clock.sleep(s.scrape_interval)
+
+
+def preflight_pool(settings: RampSettings, pool: PoolReader, member: str,
+                   final_weight: float) -> tuple[list[str], str | None]:
+    """The pre-flight's repositories (the evidence gate's settings, checked): the member's
+    most launched pool repositories as the redirector names them, and what to say when
+    there is no pre-flight (None: nothing to say). The ramp and its --dry-run both ask."""
+    s = settings
+    count = s.preflight_repos
+    if count <= 0:
+        if s.preflight is None:
+            return [], ("note: no pre-flight: it needs --redirector-url (the redirector names "
+                        "the member's pool); step 1 is the first evidence of its launches")
+        return [], "note: no pre-flight (--preflight 0): step 1 is the first evidence"
+    assert s.redirector_url  # check_gate_settings refused an explicit --preflight without it
+    try:
+        repos = pool(s.redirector_url, member, final_weight, max(count, s.warm),
+                     s.request_timeout)
+    except LiveError as exc:
+        return [], f"no pre-flight of {member}: the redirector cannot say its pool: {exc}"
+    if not repos:
+        return [], (f"no pre-flight of {member}: the redirector knows no repository of its "
+                    "pool yet (its popularity estimate is empty)")
+    return repos, None
 
 
 def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_weight: float,
@@ -370,26 +406,16 @@ def make_preflight(settings: RampSettings, io: RampIO, member: Member, final_wei
     BinderHub API, at 0%, no minimum hold, at most the gate's maximum. None: no pre-flight
     (not asked for, or the pool is unknown: said, and the ramp goes on as without one)."""
     s = settings
-    count = s.preflight_repos
-    if count <= 0 or not isinstance(gate, EvidenceGate):
-        if isinstance(gate, EvidenceGate) and s.preflight is None:
-            say("note: no pre-flight: it needs --redirector-url (the redirector names the "
-                "member's pool); step 1 is the first evidence of its launches")
+    if not isinstance(gate, EvidenceGate):
         return None
-    assert s.redirector_url  # check_gate_settings refused an explicit --preflight without it
-    try:
-        repos = io.pool(s.redirector_url, member.name, final_weight, max(count, s.warm),
-                        s.request_timeout)
-    except LiveError as exc:
-        say(f"no pre-flight of {member.name}: the redirector cannot say its pool: {exc}")
-        return None
+    repos, why = preflight_pool(s, io.pool, member.name, final_weight)
+    if why is not None:
+        say(why)
     if not repos:
-        say(f"no pre-flight of {member.name}: the redirector knows no repository of its pool "
-            "yet (its popularity estimate is empty)")
         return None
     launches = PreflightLaunches(member.url, tuple(repos), io.launcher,
                                  s.preflight_concurrency, s.preflight_timeout,
-                                 spawn=io.spawn_probe, progress=say)
+                                 spawn=io.spawn_probe, progress=say, warming=s.warm > 0)
     return EvidenceGate(gate.read, gate.prometheus_url, member.name, gate.label, gate.risks,
                         min_hold=0.0, max_hold=gate.max_hold, timeout=gate.timeout,
                         probes=launches, probe_kind="pre-flight")

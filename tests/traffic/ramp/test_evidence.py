@@ -196,3 +196,31 @@ def test_a_small_reference_does_not_roll_back_a_good_member_on_launch_time() -> 
     failing = judge(Window(launches(30, 12, seed=4), NONE, REST))
     assert failing.verdict == FAILING
     assert "false-rollback risk <= 0.25%" in failing.confidence()
+
+
+def test_launches_still_needed_count_from_the_score_to_the_nearer_bound() -> None:
+    # seen launches count: 40 good launches need fewer more than none did
+    start = judge(Window(users=NONE, probes=NONE, rest=REST)).needed
+    later = judge(Window(users=launches(40, 0, seed=5), probes=NONE, rest=REST))
+    assert later.verdict == INCONCLUSIVE and later.needed < start - 30
+    # 4 failures in 30 put the score nearer the rollback bound than the pass bound: about 19
+    # more launches at a failing member's rate reach it (not the ~100+ a member as good as
+    # the rest would take to come down to the pass bound)
+    near = judge(Window(users=launches(30, 4, seed=6), probes=NONE, rest=REST))
+    assert near.verdict == INCONCLUSIVE, near.explain()
+    assert near.failures.llr > (near.risks.upper + near.risks.lower) / 2
+    assert 10 <= near.needed <= 25, near.explain()
+    # one more failure: a few launches from the rollback
+    assert judge(Window(users=launches(30, 5, seed=6), probes=NONE, rest=REST)).needed <= 5
+
+
+def test_an_undecided_verdict_says_which_test_already_passed() -> None:
+    verdict = judge(Window(users=launches(30, 2, seed=6), probes=NONE, rest=REST))
+    assert verdict.verdict == INCONCLUSIVE and verdict.times.decision == "accept"
+    assert verdict.confidence() == ("undecided: the time test passed (false-promotion risk "
+                                    "<= 1%); the failure test has not decided yet")
+    # no yardstick for launch times: the failure test passed, the minimum launches not seen
+    few = judge(Window(users=launches(8, 0, seed=7), probes=NONE, rest=NONE),
+                accepted=frozenset({"failures"}))
+    assert few.confidence() == ("undecided: the failure test passed (false-promotion risk "
+                                "<= 1%); a step needs at least 10 launches")

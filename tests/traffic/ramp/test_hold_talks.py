@@ -75,8 +75,10 @@ def test_hold_heartbeat_streams_and_interrupt_says_how_to_resume_and_abort(
             "--publish", f"file:{published}", "--redirector-url", redirector.url,
             "--settle-timeout", "20s", "--yes"]
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "CI")}
+    summary = published.parent / "step-summary.md"
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env)
+                               text=True, env={**env, "GITHUB_ACTIONS": "true",
+                                               "GITHUB_STEP_SUMMARY": str(summary)})
     try:
         stderr = StderrLines(process)
         # the first line names the configured ramp policy (the default, sticky) and what it does
@@ -103,6 +105,10 @@ def test_hold_heartbeat_streams_and_interrupt_says_how_to_resume_and_abort(
     assert f"interrupted: {federation.config_dir / 'federation.yaml'} keeps the ramp of gamma " \
            "at step 1/2 (5%), and those weights were published" in text
     resume = next(line for line in rest if line.startswith("  resume: "))
+    # the job's summary says it too: where it stopped and how to resume
+    written = summary.read_text()
+    assert "**interrupted**: " in written and "at step 1/2 (5%)" in written, written
+    assert f"- resume: `{resume.split(': ', 1)[1]}`" in written, written
     abort = next(line for line in rest if line.startswith("  abort:  "))
     common = ["federation-deploy", "--config-dir", str(federation.config_dir), "ramp", "gamma"]
     assert shlex.split(resume.split(": ", 1)[1]) == [

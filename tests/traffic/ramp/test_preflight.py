@@ -15,13 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from federation_deploy.commands.ramp import abort_ramp, run_ramp
+from federation_deploy.commands.ramp import (
+    abort_ramp,
+    interrupted,
+    interrupted_summary,
+    run_ramp,
+)
+from federation_deploy.config import Federation, RampState
 from federation_deploy.errors import UsageError, VerificationError, WeightsConflict
 from federation_deploy.sandbox.prometheus import PrometheusServer, start_prometheus
-from federation_deploy.traffic.publish import make_publisher, parse_publish_target
+from federation_deploy.traffic.publish import Publisher, make_publisher, parse_publish_target
 from federation_deploy.traffic.ramp.engine import Clock, RampSettings
 from federation_deploy.traffic.ramp.plan import RampStep
 from federation_deploy.traffic.ramp.probes import PreflightLaunches, launch
+from federation_deploy.traffic.ramp.state import write_member
+from federation_deploy.traffic.weights import snapshot_of
 from tests.helpers.standin_federation import (
     RedirectorThread,
     StandinFederation,
@@ -113,7 +121,9 @@ def test_a_member_as_good_as_the_rest_passes_its_preflight_then_step_1(
     assert any(line.startswith("pre-flight of gamma at 0% (nobody routed to it): a pre-flight "
                                "of the 20 most launched repositories of its pool, 4 launches")
                for line in said), said
-    assert sum(1 for line in said if line.startswith("warming ") and "/20: gh/" in line) == 20
+    # no --warm: its first pass over the pool is said as the pre-flight's, not as warming
+    assert sum(1 for line in said if line.startswith("pre-flight ") and "/20: gh/" in line) == 20
+    assert not any(line.startswith("warming ") for line in said)
     passed = next(line for line in said
                   if line.startswith("0 (before the first step) passes: healthy: 0 user + "))
     launches = int(passed.split("0 user + ")[1].split()[0])
@@ -238,7 +248,8 @@ def test_preflight_launches_take_turns_a_few_at_a_time(federation: StandinFedera
     gamma.set_launches(20, failure_every=2)
     said: list[str] = []
     launches = PreflightLaunches(gamma.url, ("gh/a/one/HEAD", "gh/a/two/HEAD"), launch,
-                                 concurrency=3, spawn=inline, progress=said.append)
+                                 concurrency=3, spawn=inline, progress=said.append,
+                                 warming=True)
     assert launches.maybe_launch(T0) and len(launches.flying) == 3
     assert launches.due_in(T0) is None  # every slot taken
     assert launches.gather(T0 + timedelta(seconds=10)) == 3
@@ -262,3 +273,187 @@ def test_preflight_launches_take_turns_a_few_at_a_time(federation: StandinFedera
     assert launches.gather(T0 + timedelta(seconds=30)) == 3
     assert launches.settle(T0 + timedelta(seconds=30)) is None
     assert not launches.maybe_launch(T0 + timedelta(seconds=30))
+
+
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("advance", [False, True], ids=["resume", "advance"])
+def test_a_ramp_interrupted_during_its_preflight_resumes_it_then_takes_step_1(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path, advance: bool) -> None:
+    # the `ramp:` block written at 0 is a change of the published weights (the ramp flag):
+    # written with a new generation and published, so that a resume finds them agreeing
+    clock = Scraping(prometheus)
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    ramp_settings = settings(prometheus, pool_known)
+    before = federation.load().generation
+    clock.at = (T0 + timedelta(seconds=35), interrupt)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=ramp_settings, clock=clock.clock(), probe_spawn=inline)
+    assert "before its first step, and those weights were published" in interrupted(
+        federation.config_dir, "gamma", [], [], [], stopped.value)[0]
+    fed = federation.load()
+    state = fed.members["gamma"].ramp
+    assert state is not None and state.step == -1 and fed.members["gamma"].weight == 0
+    assert fed.generation == before + 1
+    served = json.loads(published.read_text())
+    assert served["generation"] == fed.generation
+    assert (served["hosts"].get("gamma") or {}).get("ramp") is True
+    said: list[str] = []
+    reached: list[int] = []
+    if advance:
+        outcome = run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings,
+                           clock=clock.clock(), probe_spawn=inline, progress=said.append,
+                           advance=True)
+        assert (outcome.status, outcome.step) == ("advanced", 0)
+    else:
+        with pytest.raises(KeyboardInterrupt):
+            run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings,
+                     clock=clock.clock(), probe_spawn=inline, progress=said.append,
+                     on_step=stop_at_step_1(reached))
+        assert reached == [0]
+    assert any(line.startswith("0 (before the first step) passes: healthy: 0 user + ")
+               and "pre-flight launches" in line for line in said), said
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == 0
+    assert gamma_weight(published) == pytest.approx(federation.load().members["gamma"].weight)
+
+
+def test_a_qualifying_hold_with_probes_interrupted_resumes(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    clock = Scraping(prometheus)
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    ramp_settings = settings(prometheus, pool_known, preflight=0,
+                             probe_repo="gh/a/one/HEAD", probe_interval=10)
+    said: list[str] = []
+    clock.at = (T0 + timedelta(seconds=35), interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=ramp_settings, clock=clock.clock(), probe_spawn=inline,
+                 progress=said.append)
+    assert any(line.startswith("qualifying gamma at 0% with probes") for line in said), said
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == -1
+    reached: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher, settings=ramp_settings,
+                 clock=clock.clock(), probe_spawn=inline, on_step=stop_at_step_1(reached))
+    assert reached == [0]
+
+
+class InterruptedPublish(Publisher):
+    """Ctrl-C during the first publish, and the publish target down when the ramp publishes
+    what federation.yaml holds on its way out."""
+
+    calls = 0
+
+    def __call__(self, fed: Federation) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise KeyboardInterrupt
+        raise OSError("the publish target is down")
+
+
+def test_an_interrupt_whose_publish_failed_says_so_and_the_resume_publishes(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    clock = Scraping(prometheus)
+    target = parse_publish_target(f"file:{published}")
+    ramp_settings = settings(prometheus, pool_known)
+    said: list[str] = []
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_ramp(federation.load(), "gamma", InterruptedPublish(target), steps=(10.0,),
+                 hold="10m", settings=ramp_settings, clock=clock.clock(),
+                 probe_spawn=inline, progress=said.append)
+    assert "not published: the publish target is down" in said
+    lines = interrupted(federation.config_dir, "gamma", [], [], [], stopped.value)
+    assert "before its first step, and those weights are not published yet (the resume " \
+           "publishes them)" in lines[0]
+    reached: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", make_publisher(target), settings=ramp_settings,
+                 clock=clock.clock(), probe_spawn=inline, on_step=stop_at_step_1(reached))
+    assert reached == [0]
+
+
+def test_a_zero_block_left_unpublished_by_an_earlier_version_resumes(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    # what an earlier version left when interrupted in its pre-flight: a `ramp:` block at 0
+    # written without a new generation, the same generation published without the ramp flag
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    fed = federation.load()
+    publisher(fed)
+    state = RampState(steps=(10.0, 100.0), step=-1, to_weight=100.0,
+                      hold="10m", started="2025-03-01T09:00:00Z",
+                      evidence={"step": 0, "stage": "pre-flight"})
+    write_member(snapshot_of(fed), "gamma", 0.0, state, bump=False)
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    reached: list[int] = []
+    with pytest.raises(KeyboardInterrupt):
+        run_ramp(federation.load(), "gamma", publisher,
+                 settings=settings(prometheus, pool_known), clock=clock.clock(),
+                 probe_spawn=inline, progress=said.append, on_step=stop_at_step_1(reached))
+    assert reached == [0]
+    assert any("written without a new generation" in line for line in said), said
+    assert federation.load().generation == fed.generation + 2  # the block, then step 1
+
+
+def test_warm_launches_without_a_preflight_are_not_counted_at_step_1(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    # every warm launch fails; nobody launches at step 1: its evidence is none (inconclusive
+    # by the maximum: paused), not the warm launches' failures (a rollback)
+    federation.standins["gamma"].set_launches(20, failure_every=1)
+    clock = Scraping(prometheus)
+    said: list[str] = []
+    ramp_settings = settings(prometheus, pool_known, preflight=0, warm=5, min_hold=10,
+                             max_hold=60)
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    with pytest.raises(VerificationError) as stopped:
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0, 100.0), hold="10m",
+                 settings=ramp_settings, clock=clock.clock(), probe_spawn=inline,
+                 progress=said.append)
+    assert sum(1 for line in said if "FAILED" in line and line.startswith("warming ")) == 5
+    assert any(line.startswith("waiting 1m (a Prometheus scrape interval) before step 1")
+               for line in said), said
+    message = str(stopped.value)
+    assert "paused at step 1/2 (10%)" in message and "inconclusive" in message, message
+    # the hold extended for evidence is said once, with what it needs and until when
+    extended = [line for line in said if "holding longer" in line]
+    assert len(extended) == 1, said
+    assert extended[0].startswith("step 1/2 (10%): holding longer: inconclusive, needs ~")
+    assert "more launches, until at most 2025-03-01T10:0" in extended[0]
+    assert extended[0].endswith("Z (then it pauses)")
+    state = federation.load().members["gamma"].ramp
+    assert state is not None and state.step == 0 and not state.rolled_back
+
+
+def test_the_step_summary_explains_each_decision_and_where_an_interrupted_ramp_stopped(
+        federation: StandinFederation, prometheus: PrometheusServer,
+        pool_known: RedirectorThread, published: Path) -> None:
+    clock = Scraping(prometheus)
+    decisions: list[dict[str, object]] = []
+    reached: list[int] = []
+    publisher = make_publisher(parse_publish_target(f"file:{published}"))
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        run_ramp(federation.load(), "gamma", publisher, steps=(10.0,), hold="10m",
+                 settings=settings(prometheus, pool_known), clock=clock.clock(),
+                 probe_spawn=inline, on_step=stop_at_step_1(reached),
+                 on_decision=decisions.append)
+    said = interrupted(federation.config_dir, "gamma", ["--publish", f"file:{published}"],
+                       [], [], stopped.value)
+    summary = interrupted_summary(federation.config_dir, "gamma", said, decisions).summary
+    assert summary is not None
+    assert "**interrupted**: " in summary and "keeps the ramp of gamma at step 1/2" in summary
+    assert "- resume: `federation-deploy" in summary and "--yes`" in summary
+    assert "- abort: `federation-deploy" in summary
+    # the pre-flight's pass, with its launches, rates and why
+    row = next(line for line in summary.splitlines()
+               if line.startswith("| 0 (before the first step) | advanced | 0 | "))
+    assert " pre-flight | 0 | 0.0% (" in row and "| healthy | healthy: 0 user + " in row, row
