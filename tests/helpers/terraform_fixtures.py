@@ -64,7 +64,7 @@ def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer
 
 @pytest.fixture(scope="module")
 def moto(moto_server: MotoServer) -> MotoServer:
-    """This module's moto_server, empty (a reset costs nothing next to destroying with terraform)."""
+    """This module's moto_server, empty (resetting costs nothing next to a terraform destroy)."""
     moto_server.reset()
     return moto_server
 
