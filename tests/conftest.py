@@ -99,12 +99,12 @@ def fake_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# Two workers (pytest-xdist, `make test`): the tests of one module that use moto_server share
+# Three workers (pytest-xdist, `make test`): the tests of one module that use moto_server share
 # one applied stack and one moto_server (both module-scoped), so each such module runs whole on
 # one worker (--dist loadgroup, a group per module); different modules go to different
-# workers or one after the other, never sharing AWS state. The rest is spread over both,
-# which roughly halves the wall time on 2 cores (most of it is waiting on real processes:
-# terraform, helm, servers).
+# workers or one after the other, never sharing AWS state. The rest is spread over all three:
+# most of the time is waiting on real processes (terraform, helm, servers), so three workers
+# keep 2 cores busier than two would.
 #
 # The slow tier (`-m slow`; `make check` runs the rest): every test that needs one of these
 # fixtures runs a real tool or real servers: terraform against moto_server, helm, the redirector
