@@ -48,7 +48,8 @@ def test_config_errors_become_annotations(config_dir: Path) -> None:
     cloud = line_of(path, "cloud: extrnal")
     assert result.stdout.splitlines() == [
         f"::error file=config/federation.yaml,line={weight},title=invalid config%3A "
-        "members.ovh2.weight::expected a number from 0 to 1,000,000, got int -1",
+        "members.ovh2.weight::expected a number from 0 to 1,000,000 (if not 0, at least 0.0001), "
+        "got int -1",
         f"::error file=config/federation.yaml,line={cloud},title=invalid config%3A "
         "members.gesis.cloud::expected one of gcp, aws, kubeconfig, external, got str "
         "'extrnal'",

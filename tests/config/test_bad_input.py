@@ -3,6 +3,7 @@ secret value (issue 14)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -420,3 +421,51 @@ def test_a_duration_beyond_the_bound_is_refused_with_file_line_key(
     assert code == 2, err
     assert "federation.yaml:" in err and key in err and "at most" in err and "30 days" in err
     assert "Traceback" not in err
+
+
+# issue 29 re-trial, item 2: numbers validate passed that failed where they were used (a
+# host_cookie_age_hours of 10^9 made every /build answer 500; a notifications timeout of 10^10
+# raised OverflowError); the bounds are the redirector's (one bound, shared)
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ("host_cookie_age_hours: 4", "host_cookie_age_hours: 1000000000",
+     "redirector.host_cookie_age_hours: expected a number of hours > 0, at most 87600"),
+    ("    retries: 5", "    retries: 1000000000000", "redirector.check.retries: expected an "
+     "integer from 1 to 100"),
+    ("    retries: 5", "    retries: 0", "redirector.check.retries: expected an integer from 1"),
+    ("  pod_headroom: 10", "  pod_headroom: 100000000000000000000",
+     "redirector.pod_headroom: expected an integer from 0 to 100,000"),
+    ("weight: 60", "weight: 0." + "0" * 299 + "1",
+     "members.gke.weight: expected a number from 0 to 1,000,000 (if not 0, at least 0.0001)"),
+    ("weight: 60", "weight: 1e-300", "members.gke.weight: expected a number from 0"),
+])
+def test_numbers_are_bounded_as_the_redirector_bounds_them(
+        config_dir: Path, edit: Edit, old: str, new: str, fragment: str) -> None:
+    edit("federation.yaml", old, new)
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and fragment in err, err
+    assert "0" * 100 not in err  # the 300 digits are not quoted back
+
+
+def test_a_huge_notifications_timeout_is_refused(config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text() + "notifications:\n  timeout: 10000000000\n")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "notifications.timeout: expected a number of seconds > 0, at most" \
+        in err, err
+
+
+def test_what_validate_passes_the_redirector_takes(config_dir: Path, edit: Edit) -> None:
+    # the largest values validate accepts make a config.json the redirector accepts
+    from federation_deploy.redirector.config import (
+        MAX_CHECK_RETRIES,
+        MAX_HOST_COOKIE_AGE_HOURS,
+        MAX_POD_HEADROOM,
+    )
+    edit("federation.yaml", "    retries: 5", f"    retries: {MAX_CHECK_RETRIES}")
+    edit("federation.yaml", "  pod_headroom: 10", f"  pod_headroom: {MAX_POD_HEADROOM}")
+    edit("federation.yaml", "host_cookie_age_hours: 4",
+         f"host_cookie_age_hours: {MAX_HOST_COOKIE_AGE_HOURS}")
+    edit("federation.yaml", "weight: 60", "weight: 0.0001")
+    code, out, err = run(config_dir, "redirector", "config")
+    assert code == 0, err
+    parse_config(json.loads(out))
