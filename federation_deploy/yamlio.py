@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import math
@@ -288,9 +290,34 @@ def _construct_str(loader: Any, node: Any) -> str:
     return str(loader.construct_scalar(node))
 
 
-_LocatedLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_LocatedLoader.add_constructor("tag:yaml.org,2002:omap", _construct_map)
-_LocatedLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+def _construct_binary(loader: Any, node: Any) -> str:
+    """!!binary as helm reads it (go-yaml v2): the decoded bytes as a string (JSON then has
+    U+FFFD for what is not UTF-8, as Go's encoder writes it), never Python bytes."""
+    text = "".join(str(loader.construct_scalar(node)).split())
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!!binary that is not base64", node.start_mark) from None
+    return raw.decode("utf-8", errors="replace")
+
+
+def _construct_collection(loader: Any, node: Any) -> LocatedMap | LocatedList:
+    """!!set, !!omap, !!pairs (and !!map, !!seq) as helm reads them (go-yaml v2 goes by the
+    node, not its tag): a mapping is a map (a !!set's values are null), a list a list (an
+    !!omap or !!pairs: a list of single-key maps)."""
+    if isinstance(node, yaml.MappingNode):
+        return _construct_map(loader, node)
+    if isinstance(node, yaml.SequenceNode):
+        return _construct_seq(loader, node)
+    raise yaml.constructor.ConstructorError(
+        None, None, f"!!{node.tag.rsplit(':', 1)[-1]} on a single value (expected a mapping or "
+        "a list)", node.start_mark)
+
+
+for _tag in ("map", "seq", "set", "omap", "pairs"):
+    _LocatedLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_collection)
+_LocatedLoader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
 _LocatedLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)
 _LocatedLoader.add_constructor(_GO_TAG, lambda loader, node: go_scalar(node.value))
 

@@ -240,3 +240,58 @@ def test_floats_written_round_trip_are_decimals_every_reader_reads_back(number: 
     assert "e" not in text.split(":", 1)[1]
     assert loads_located(text, "f.yaml")["weight"] == number
     assert yaml.safe_load(text)["weight"] == number  # PyYAML (YAML 1.1) too
+
+
+# issue 29 re-trial, item 5: !!binary, !!set, !!omap, !!pairs passed validate and render, then
+# deploy --dry-run crashed (bytes are not JSON) or validate did (omap: TypeError)
+TAGGED = """\
+bin: !!binary aGVsbG8=
+folded: !!binary |
+  aGVs
+  bG8=
+notutf8: !!binary //79
+flowset: !!set {a, b}
+blockset: !!set
+  ? c
+  ? d
+om: !!omap
+  - a: 1
+  - b: 2
+pairs: !!pairs
+  - a: 1
+  - a: 2
+omapmap: !!omap {a: 1}
+seqmap: !!seq {a: 1}
+mapseq: !!map [1]
+"""
+
+
+def helm_values(helm: str, tmp: Path, text: str) -> Any:
+    """The whole of a values file as helm reads it (toJson of .Values)."""
+    chart = tmp / "whole"
+    (chart / "templates").mkdir(parents=True, exist_ok=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: whole\nversion: 0.1.0\n")
+    (chart / "templates" / "out.yaml").write_text("# {{ .Values | toJson }}\n")
+    (tmp / "values.yaml").write_text(text)
+    out = subprocess.run([helm, "template", "w", str(chart), "-f", str(tmp / "values.yaml")],
+                         capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("# {"))
+    return json.loads(line[2:])
+
+
+def test_tagged_collections_and_binary_are_read_as_helm_reads_them(
+        helm_binary: str, tmp_path: Path) -> None:
+    ours = json.loads(json.dumps(to_plain(loads_located(TAGGED, "values.yaml"))))
+    assert ours == helm_values(helm_binary, tmp_path, TAGGED)
+    assert ours["bin"] == "hello" and ours["blockset"] == {"c": None, "d": None}
+    assert ours["om"] == [{"a": 1}, {"b": 2}]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("a: 1\nb: !!binary '!!!'\n", "!!binary that is not base64"),
+    ("a: 1\nb: !!set x\n", "!!set on a single value"),
+])
+def test_tags_helm_cannot_mean_are_refused_with_the_line(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        loads_located(text, "values.yaml")
+    assert "values.yaml:2" in str(info.value) and fragment in str(info.value)

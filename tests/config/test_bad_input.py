@@ -469,3 +469,16 @@ def test_what_validate_passes_the_redirector_takes(config_dir: Path, edit: Edit)
     code, out, err = run(config_dir, "redirector", "config")
     assert code == 0, err
     parse_config(json.loads(out))
+
+
+def test_tagged_values_render_as_json_without_a_traceback(config_dir: Path) -> None:
+    # issue 29 re-trial, item 5: !!binary made render's JSON crash (bytes), !!omap validate
+    path = config_dir / "values" / "gke.yaml"
+    path.write_text(path.read_text().replace(
+        "\nbinderhub:\n", "\nbinderhub:\n  tagged:\n    bin: !!binary aGVsbG8=\n"
+        "    om: !!omap [{a: 1}, {b: 2}]\n    s: !!set {x, z}\n", 1))
+    code, _, err = run(config_dir, "validate")
+    assert code == 0, err
+    code, out, err = run(config_dir, "render", "gke")
+    assert code == 0, err
+    assert "bin: hello" in out and "om:\n" in out, out
