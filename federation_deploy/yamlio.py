@@ -255,12 +255,22 @@ def _children(node: Any) -> list[Any]:
     return []
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _construct_map(loader: Any, node: Any) -> LocatedMap:
+    """A mapping as helm reads it (go-yaml v2), keys in order: an explicit key sets its value,
+    a merge key (`<<: *base`, `<<: [*a, *b]`) sets every key of what it merges, each
+    overriding what came before; the same explicit key twice is refused (helm would keep the
+    last one silently)."""
     data = LocatedMap()
     data.line = node.start_mark.line + 1
     data.lines = {}
-    loader.flatten_mapping(node)
+    explicit: set[str] = set()
     for key_node, value_node in node.value:
+        if key_node.tag == _MERGE:
+            _merge(loader, data, key_node, value_node)
+            continue
         key = loader.construct_object(key_node, deep=True)
         if key is None:
             # helm: "unsupported map key of type: <nil>"
@@ -271,12 +281,32 @@ def _construct_map(loader: Any, node: Any) -> LocatedMap:
             raise yaml.constructor.ConstructorError(
                 None, None, "mapping keys must be scalars", key_node.start_mark)
         key = go_key(key)
-        if key in data.lines:
+        if key in explicit:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
+        explicit.add(key)
         data[key] = loader.construct_object(value_node, deep=True)
         data.lines[key] = key_node.start_mark.line + 1
     return data
+
+
+def _merge(loader: Any, data: LocatedMap, key_node: Any, value_node: Any) -> None:
+    """`<<: value` into data as go-yaml v2 does it: a mapping's keys, or each mapping of a
+    list's, the earlier ones of the list taking precedence."""
+    if isinstance(value_node, yaml.MappingNode):
+        merged = [value_node]
+    elif isinstance(value_node, yaml.SequenceNode) and all(
+            isinstance(item, yaml.MappingNode) for item in value_node.value):
+        merged = list(reversed(value_node.value))
+    else:
+        raise yaml.constructor.ConstructorError(
+            None, None, "a merge key (<<) needs a mapping or a list of mappings",
+            key_node.start_mark)
+    for item in merged:
+        source = loader.construct_object(item, deep=True)
+        for key, value in source.items():
+            data[key] = value
+            data.lines[key] = source.lines.get(key, key_node.start_mark.line + 1)
 
 
 def _construct_seq(loader: Any, node: Any) -> LocatedList:

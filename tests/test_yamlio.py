@@ -295,3 +295,48 @@ def test_tags_helm_cannot_mean_are_refused_with_the_line(text: str, fragment: st
     with pytest.raises(ConfigError) as info:
         loads_located(text, "values.yaml")
     assert "values.yaml:2" in str(info.value) and fragment in str(info.value)
+
+
+# issue 29 re-trial, item 6: `<<: *b` then `x: 3` was refused as a duplicate key; helm gives 3
+MERGES = """\
+base: &b {x: 1, y: 2}
+merged:
+  <<: *b
+  x: 3
+merged_first:
+  x: 3
+  <<: *b
+merged_list:
+  <<: [*b, {z: 9, x: 7}]
+  y: 5
+nested:
+  inner: &in
+    <<: *b
+    w: 1
+  again:
+    <<: *in
+    x: 4
+twice:
+  <<: *b
+  <<: {x: 8}
+"""
+
+
+def test_merge_keys_are_read_as_helm_reads_them(helm_binary: str, tmp_path: Path) -> None:
+    ours = json.loads(json.dumps(to_plain(loads_located(MERGES, "values.yaml"))))
+    assert ours == helm_values(helm_binary, tmp_path, MERGES)
+    assert ours["merged"] == {"x": 3, "true": 2}  # the explicit key overrides the merged one
+    assert ours["merged_list"]["x"] == 1  # the list's first mapping takes precedence
+
+
+def test_a_real_duplicate_next_to_a_merge_is_still_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        loads_located("base: &b {x: 1}\nm:\n  <<: *b\n  x: 2\n  x: 3\n", "values.yaml")
+    assert "values.yaml:5" in str(info.value) and "duplicate key 'x'" in str(info.value)
+    with pytest.raises(ConfigError, match="values.yaml:2.*merge key"):
+        loads_located("m:\n  <<: 3\n", "values.yaml")
+
+
+def test_merged_keys_know_their_lines() -> None:
+    data = loads_located("base: &b\n  x: 1\n  w: 2\nm:\n  <<: *b\n  x: 3\n", "values.yaml")
+    assert line_of(data["m"], "x") == 6 and line_of(data["m"], "w") == 3

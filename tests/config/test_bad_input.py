@@ -482,3 +482,13 @@ def test_tagged_values_render_as_json_without_a_traceback(config_dir: Path) -> N
     code, out, err = run(config_dir, "render", "gke")
     assert code == 0, err
     assert "bin: hello" in out and "om:\n" in out, out
+
+
+def test_a_merge_key_with_an_override_in_federation_yaml(config_dir: Path, edit: Edit) -> None:
+    # issue 29 re-trial, item 6: `<<: *base` then an explicit key was "duplicate key"
+    edit("federation.yaml", "  check:\n", "  check:\n    <<: {period: 99, retries: 7}\n")
+    edit("federation.yaml", "    period: 10 ", "    period: 20 ")
+    code, out, err = run(config_dir, "redirector", "config")
+    assert code == 0, err
+    check = json.loads(out)["check"]
+    assert check["period"] == 20 and check["retries"] == 5  # the explicit keys win
