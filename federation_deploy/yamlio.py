@@ -42,10 +42,22 @@ def _represent_decimal(representer: Any, value: float) -> Any:
 
 
 class LocatedMap(dict[Any, Any]):
-    """A mapping read from YAML that remembers the 1-based line of itself and of each key."""
+    """A mapping read from YAML that remembers the 1-based line of itself and of each key,
+    and the keys YAML read as something other than a string (`no:` is false, `010:` is 8)
+    with the text they were written as (retyped_key)."""
 
     line: int | None = None
     lines: dict[Any, int]
+    retyped: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated here
+
+
+def retyped_key(node: Any, key: Any) -> str | None:
+    """The text a mapping key was written as when YAML read it as a boolean, a number or a
+    date (helm does too: `no:` is the key "false"); None for a key written as a string. A name
+    (a member's, a release's, a chart's) written so is not the name its author meant."""
+    if isinstance(node, LocatedMap):
+        return node.retyped.get(key)
+    return None
 
 
 class LocatedList(list[Any]):
@@ -280,7 +292,14 @@ def _construct_map(loader: Any, node: Any) -> LocatedMap:
         if not isinstance(key, str | int | float | bool):
             raise yaml.constructor.ConstructorError(
                 None, None, "mapping keys must be scalars", key_node.start_mark)
-        key = go_key(key)
+        if not isinstance(key, str):
+            written = str(key_node.value)
+            key = go_key(key)
+            if data.retyped is LocatedMap.retyped:
+                data.retyped = {}
+            data.retyped[key] = written
+        elif key in data.retyped:  # an explicit string key replacing a merged retyped one
+            del data.retyped[key]
         if key in explicit:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
@@ -307,6 +326,12 @@ def _merge(loader: Any, data: LocatedMap, key_node: Any, value_node: Any) -> Non
         for key, value in source.items():
             data[key] = value
             data.lines[key] = source.lines.get(key, key_node.start_mark.line + 1)
+            if key in source.retyped:
+                if data.retyped is LocatedMap.retyped:
+                    data.retyped = {}
+                data.retyped[key] = source.retyped[key]
+            elif key in data.retyped:
+                del data.retyped[key]
 
 
 def _construct_seq(loader: Any, node: Any) -> LocatedList:

@@ -492,3 +492,47 @@ def test_a_merge_key_with_an_override_in_federation_yaml(config_dir: Path, edit:
     assert code == 0, err
     check = json.loads(out)["check"]
     assert check["period"] == 20 and check["retries"] == 5  # the explicit keys win
+
+
+# issue 29 re-trial, item 7: names YAML reads as non-strings were silently renamed (`no:` is
+# the member "false", `010:` the member "8")
+@pytest.mark.parametrize(("written", "read"), [("no", "false"), ("on", "true"), ("010", "8"),
+                                               ("1e3", "1000"), ("Off", "false")])
+def test_a_member_name_yaml_reads_as_a_non_string_is_refused(
+        config_dir: Path, written: str, read: str) -> None:
+    path = config_dir / "federation.yaml"
+    text = path.read_text()
+    line = text[:text.index("\n  gesis:")].count("\n") + 2
+    path.write_text(text.replace("\n  gesis:", f"\n  {written}:", 1))
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert (f"federation.yaml:{line}: members.{written}: the member name {written!r} is read "
+            f"by YAML as {read!r}, not as a name: quote it") in err, err
+    assert "Traceback" not in err
+
+
+def test_a_quoted_name_is_a_name(config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", "\n  gesis:", '\n  "no":')
+    code, _, err = run(config_dir, "validate")
+    assert "read by YAML as" not in err
+
+
+def test_a_chart_key_and_a_release_name_read_as_non_strings_are_refused(
+        config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", "\ncharts:\n  binderhub:", "\ncharts:\n  yes:")
+    edit("federation.yaml", "      - name: cert-manager", "      - name: off")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert "charts.yes: the chart name 'yes' is read by YAML as 'true'" in err, err
+    assert ".name: expected a release name" in err and "got bool False (YAML reads an " \
+        "unquoted yes/no/on/off/y/n or a number so: quote it)" in err, err
+
+
+def test_a_release_key_in_a_values_file_read_as_a_non_string_is_refused(
+        config_dir: Path) -> None:
+    path = config_dir / "values" / "gke.yaml"
+    path.write_text(path.read_text() + "on:\n  x: 1\n")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert "values/gke.yaml:" in err and "the release name 'on' is read by YAML as 'true'" \
+        in err, err
