@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
 
 # Every command, adapter and ramp that talks while it works takes one of these; the CLI passes
 # one that writes to stderr, tests pass list.append.
@@ -54,3 +56,26 @@ def printable(text: str, limit: int | None = None, *, keep_lines: bool = False) 
 
 def _escaped(match: re.Match[str]) -> str:
     return match.group().encode("unicode_escape").decode("ascii")
+
+
+def kind_of_answer(data: Any) -> str:
+    """What a server's JSON answer is, never what it says: a server may echo our request
+    (headers, Authorization included) back in its body, so no body is quoted whole into a
+    message; answer_excerpt for a short error text."""
+    if isinstance(data, dict):
+        return f"an object with {len(data)} key{'s' if len(data) != 1 else ''}"
+    if isinstance(data, list):
+        return f"a list of {len(data)}"
+    return "null" if data is None else f"a {type(data).__name__}"
+
+
+def answer_excerpt(text: str, url: str = "", *secrets: str, limit: int = 120) -> str:
+    """A short, printable excerpt of a server's error message, or a placeholder when it could
+    quote credentials: ours (url's user or password, the secrets given: a token) or anyone's
+    (an Authorization header)."""
+    parts = urlsplit(url) if url else None
+    ours = [s for s in (*secrets, parts.password if parts else None,
+                        parts.username if parts else None) if s]
+    if any(s in text for s in ours) or "authorization" in text.lower():
+        return "(its answer is not shown: it may quote credentials)"
+    return printable(text, limit)

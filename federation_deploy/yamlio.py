@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import io
 import math
@@ -40,10 +42,22 @@ def _represent_decimal(representer: Any, value: float) -> Any:
 
 
 class LocatedMap(dict[Any, Any]):
-    """A mapping read from YAML that remembers the 1-based line of itself and of each key."""
+    """A mapping read from YAML that remembers the 1-based line of itself and of each key,
+    and the keys YAML read as something other than a string (`no:` is false, `010:` is 8)
+    with the text they were written as (retyped_key)."""
 
     line: int | None = None
     lines: dict[Any, int]
+    retyped: dict[str, str] = {}  # noqa: RUF012 - replaced per instance, never mutated here
+
+
+def retyped_key(node: Any, key: Any) -> str | None:
+    """The text a mapping key was written as when YAML read it as a boolean, a number or a
+    date (helm does too: `no:` is the key "false"); None for a key written as a string. A name
+    (a member's, a release's, a chart's) written so is not the name its author meant."""
+    if isinstance(node, LocatedMap):
+        return node.retyped.get(key)
+    return None
 
 
 class LocatedList(list[Any]):
@@ -253,12 +267,22 @@ def _children(node: Any) -> list[Any]:
     return []
 
 
+_MERGE = "tag:yaml.org,2002:merge"
+
+
 def _construct_map(loader: Any, node: Any) -> LocatedMap:
+    """A mapping as helm reads it (go-yaml v2), keys in order: an explicit key sets its value,
+    a merge key (`<<: *base`, `<<: [*a, *b]`) sets every key of what it merges, each
+    overriding what came before; the same explicit key twice is refused (helm would keep the
+    last one silently)."""
     data = LocatedMap()
     data.line = node.start_mark.line + 1
     data.lines = {}
-    loader.flatten_mapping(node)
+    explicit: set[str] = set()
     for key_node, value_node in node.value:
+        if key_node.tag == _MERGE:
+            _merge(loader, data, key_node, value_node)
+            continue
         key = loader.construct_object(key_node, deep=True)
         if key is None:
             # helm: "unsupported map key of type: <nil>"
@@ -268,13 +292,46 @@ def _construct_map(loader: Any, node: Any) -> LocatedMap:
         if not isinstance(key, str | int | float | bool):
             raise yaml.constructor.ConstructorError(
                 None, None, "mapping keys must be scalars", key_node.start_mark)
-        key = go_key(key)
-        if key in data.lines:
+        if not isinstance(key, str):
+            written = str(key_node.value)
+            key = go_key(key)
+            if data.retyped is LocatedMap.retyped:
+                data.retyped = {}
+            data.retyped[key] = written
+        elif key in data.retyped:  # an explicit string key replacing a merged retyped one
+            del data.retyped[key]
+        if key in explicit:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
+        explicit.add(key)
         data[key] = loader.construct_object(value_node, deep=True)
         data.lines[key] = key_node.start_mark.line + 1
     return data
+
+
+def _merge(loader: Any, data: LocatedMap, key_node: Any, value_node: Any) -> None:
+    """`<<: value` into data as go-yaml v2 does it: a mapping's keys, or each mapping of a
+    list's, the earlier ones of the list taking precedence."""
+    if isinstance(value_node, yaml.MappingNode):
+        merged = [value_node]
+    elif isinstance(value_node, yaml.SequenceNode) and all(
+            isinstance(item, yaml.MappingNode) for item in value_node.value):
+        merged = list(reversed(value_node.value))
+    else:
+        raise yaml.constructor.ConstructorError(
+            None, None, "a merge key (<<) needs a mapping or a list of mappings",
+            key_node.start_mark)
+    for item in merged:
+        source = loader.construct_object(item, deep=True)
+        for key, value in source.items():
+            data[key] = value
+            data.lines[key] = source.lines.get(key, key_node.start_mark.line + 1)
+            if key in source.retyped:
+                if data.retyped is LocatedMap.retyped:
+                    data.retyped = {}
+                data.retyped[key] = source.retyped[key]
+            elif key in data.retyped:
+                del data.retyped[key]
 
 
 def _construct_seq(loader: Any, node: Any) -> LocatedList:
@@ -288,9 +345,34 @@ def _construct_str(loader: Any, node: Any) -> str:
     return str(loader.construct_scalar(node))
 
 
-_LocatedLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_LocatedLoader.add_constructor("tag:yaml.org,2002:omap", _construct_map)
-_LocatedLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+def _construct_binary(loader: Any, node: Any) -> str:
+    """!!binary as helm reads it (go-yaml v2): the decoded bytes as a string (JSON then has
+    U+FFFD for what is not UTF-8, as Go's encoder writes it), never Python bytes."""
+    text = "".join(str(loader.construct_scalar(node)).split())
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!!binary that is not base64", node.start_mark) from None
+    return raw.decode("utf-8", errors="replace")
+
+
+def _construct_collection(loader: Any, node: Any) -> LocatedMap | LocatedList:
+    """!!set, !!omap, !!pairs (and !!map, !!seq) as helm reads them (go-yaml v2 goes by the
+    node, not its tag): a mapping is a map (a !!set's values are null), a list a list (an
+    !!omap or !!pairs: a list of single-key maps)."""
+    if isinstance(node, yaml.MappingNode):
+        return _construct_map(loader, node)
+    if isinstance(node, yaml.SequenceNode):
+        return _construct_seq(loader, node)
+    raise yaml.constructor.ConstructorError(
+        None, None, f"!!{node.tag.rsplit(':', 1)[-1]} on a single value (expected a mapping or "
+        "a list)", node.start_mark)
+
+
+for _tag in ("map", "seq", "set", "omap", "pairs"):
+    _LocatedLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _construct_collection)
+_LocatedLoader.add_constructor("tag:yaml.org,2002:binary", _construct_binary)
 _LocatedLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_str)
 _LocatedLoader.add_constructor(_GO_TAG, lambda loader, node: go_scalar(node.value))
 

@@ -240,3 +240,103 @@ def test_floats_written_round_trip_are_decimals_every_reader_reads_back(number: 
     assert "e" not in text.split(":", 1)[1]
     assert loads_located(text, "f.yaml")["weight"] == number
     assert yaml.safe_load(text)["weight"] == number  # PyYAML (YAML 1.1) too
+
+
+# issue 29 re-trial, item 5: !!binary, !!set, !!omap, !!pairs passed validate and render, then
+# deploy --dry-run crashed (bytes are not JSON) or validate did (omap: TypeError)
+TAGGED = """\
+bin: !!binary aGVsbG8=
+folded: !!binary |
+  aGVs
+  bG8=
+notutf8: !!binary //79
+flowset: !!set {a, b}
+blockset: !!set
+  ? c
+  ? d
+om: !!omap
+  - a: 1
+  - b: 2
+pairs: !!pairs
+  - a: 1
+  - a: 2
+omapmap: !!omap {a: 1}
+seqmap: !!seq {a: 1}
+mapseq: !!map [1]
+"""
+
+
+def helm_values(helm: str, tmp: Path, text: str) -> Any:
+    """The whole of a values file as helm reads it (toJson of .Values)."""
+    chart = tmp / "whole"
+    (chart / "templates").mkdir(parents=True, exist_ok=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: whole\nversion: 0.1.0\n")
+    (chart / "templates" / "out.yaml").write_text("# {{ .Values | toJson }}\n")
+    (tmp / "values.yaml").write_text(text)
+    out = subprocess.run([helm, "template", "w", str(chart), "-f", str(tmp / "values.yaml")],
+                         capture_output=True, text=True, check=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("# {"))
+    return json.loads(line[2:])
+
+
+def test_tagged_collections_and_binary_are_read_as_helm_reads_them(
+        helm_binary: str, tmp_path: Path) -> None:
+    ours = json.loads(json.dumps(to_plain(loads_located(TAGGED, "values.yaml"))))
+    assert ours == helm_values(helm_binary, tmp_path, TAGGED)
+    assert ours["bin"] == "hello" and ours["blockset"] == {"c": None, "d": None}
+    assert ours["om"] == [{"a": 1}, {"b": 2}]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("a: 1\nb: !!binary '!!!'\n", "!!binary that is not base64"),
+    ("a: 1\nb: !!set x\n", "!!set on a single value"),
+])
+def test_tags_helm_cannot_mean_are_refused_with_the_line(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        loads_located(text, "values.yaml")
+    assert "values.yaml:2" in str(info.value) and fragment in str(info.value)
+
+
+# issue 29 re-trial, item 6: `<<: *b` then `x: 3` was refused as a duplicate key; helm gives 3
+MERGES = """\
+base: &b {x: 1, y: 2}
+merged:
+  <<: *b
+  x: 3
+merged_first:
+  x: 3
+  <<: *b
+merged_list:
+  <<: [*b, {z: 9, x: 7}]
+  y: 5
+nested:
+  inner: &in
+    <<: *b
+    w: 1
+  again:
+    <<: *in
+    x: 4
+twice:
+  <<: *b
+  <<: {x: 8}
+"""
+
+
+def test_merge_keys_are_read_as_helm_reads_them(helm_binary: str, tmp_path: Path) -> None:
+    ours = json.loads(json.dumps(to_plain(loads_located(MERGES, "values.yaml"))))
+    assert ours == helm_values(helm_binary, tmp_path, MERGES)
+    assert ours["merged"] == {"x": 3, "true": 2}  # the explicit key overrides the merged one
+    assert ours["merged_list"]["x"] == 1  # the list's first mapping takes precedence
+
+
+def test_a_real_duplicate_next_to_a_merge_is_still_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        loads_located("base: &b {x: 1}\nm:\n  <<: *b\n  x: 2\n  x: 3\n", "values.yaml")
+    assert "values.yaml:5" in str(info.value) and "duplicate key 'x'" in str(info.value)
+    with pytest.raises(ConfigError, match="values.yaml:2.*merge key"):
+        loads_located("m:\n  <<: 3\n", "values.yaml")
+
+
+def test_merged_keys_know_their_lines() -> None:
+    data = loads_located("base: &b\n  x: 1\n  w: 2\nm:\n  <<: *b\n  x: 3\n", "values.yaml")
+    assert line_of(data["m"], "x") == 6 and line_of(data["m"], "w") == 3

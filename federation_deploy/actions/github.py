@@ -3,6 +3,7 @@ Actions token from the environment; the token never appears in a message."""
 
 from __future__ import annotations
 
+import json as _json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any
 import requests
 
 from federation_deploy.errors import FederationDeployError, UsageError
+from federation_deploy.health import http
+from federation_deploy.progress import answer_excerpt, kind_of_answer, redact_userinfo
 
 DEFAULT_API_URL = "https://api.github.com"
 TIMEOUT = 30.0
@@ -37,6 +40,7 @@ class GitHubIssues:
         self.base = f"{api_url.rstrip('/')}/repos/{repository}"
         self.repository = repository
         self.timeout = timeout
+        self._token = token
         self._headers = {"Authorization": f"Bearer {token}",
                          "Accept": "application/vnd.github+json",
                          "X-GitHub-Api-Version": "2022-11-28"}
@@ -80,30 +84,39 @@ class GitHubIssues:
     def comment(self, number: int, body: str) -> None:
         self._request("POST", f"/issues/{number}/comments", json={"body": body})
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+                 json: Any = None) -> Any:
         url = self.base + path
+        shown = redact_userinfo(url)
         try:
-            response = requests.request(method, url, headers=self._headers,
-                                        timeout=self.timeout, **kwargs)
+            # health.http: the whole call within the timeout and a capped body (requests
+            # alone let a trickling or a 1 GB answer hang or fill memory)
+            response = http.request(method, url, self.timeout, headers=self._headers,
+                                    params=params, json_body=json)
+        except http.BodyTooLarge as exc:
+            raise GitHubError(f"{method} {exc}") from None
         except requests.RequestException as exc:
-            raise GitHubError(f"{method} {url}: {type(exc).__name__}") from None
-        if response.status_code >= 400:
+            raise GitHubError(f"{method} {shown}: {type(exc).__name__}") from None
+        if response.status >= 400:
             try:
-                message = response.json().get("message", "")
+                data = _json.loads(response.text)
+                message = str(data.get("message", "")) if isinstance(data, dict) else ""
             except ValueError:
                 message = ""
-            raise GitHubError(f"{method} {url}: HTTP {response.status_code} {message}".rstrip()
+            # never quoted whole: a proxy echoing our request would print the token
+            message = answer_excerpt(message, url, self._token) if message else ""
+            raise GitHubError(f"{method} {shown}: HTTP {response.status} {message}".rstrip()
                               + (" (does the job have `issues: write`?)"
-                                 if response.status_code in (401, 403) else ""))
+                                 if response.status in (401, 403) else ""))
         try:
-            return response.json()
+            return _json.loads(response.text)
         except ValueError:
-            raise GitHubError(f"{method} {url}: HTTP {response.status_code}, not JSON") from None
+            raise GitHubError(f"{method} {shown}: HTTP {response.status}, not JSON") from None
 
 
 def _issue(data: Any) -> Issue:
     if not isinstance(data, dict) or not isinstance(data.get("number"), int):
-        raise GitHubError(f"unexpected issue in GitHub's answer: {str(data)[:200]}")
+        raise GitHubError(f"unexpected issue in GitHub's answer: {kind_of_answer(data)}")
     labels = tuple(str(label.get("name") if isinstance(label, dict) else label)
                    for label in data.get("labels") or [])
     return Issue(number=data["number"], title=str(data.get("title") or ""),

@@ -13,6 +13,7 @@ import requests
 
 from federation_deploy.errors import FederationDeployError
 from federation_deploy.health import http
+from federation_deploy.progress import answer_excerpt
 
 DEFAULT_API_URL = "https://api.github.com"
 TIMEOUT = 30.0
@@ -59,7 +60,7 @@ class GitHub:
             # is given up on, never waited for
             response = http.request(method, url, TIMEOUT, headers=headers,
                                     params=kwargs.get("params"), json_body=kwargs.get("json"))
-        except http.DeadlineExceeded as exc:
+        except (http.DeadlineExceeded, http.BodyTooLarge) as exc:
             raise GitHubAPIError(what, None, str(exc)) from None
         except requests.RequestException as exc:
             raise GitHubAPIError(what, None, type(exc).__name__) from None
@@ -68,7 +69,9 @@ class GitHub:
                 body = json.loads(response.text)
                 detail = str(body.get("message", "")) if isinstance(body, dict) else ""
             except ValueError:
-                detail = response.text[:200]
+                detail = response.text
+            # never quoted whole: a proxy echoing our request would print the token
+            detail = answer_excerpt(detail, url, self.token) if detail else ""
             raise GitHubAPIError(what, response.status, detail or f"HTTP {response.status}")
         try:
             return json.loads(response.text) if response.content else None

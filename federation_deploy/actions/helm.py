@@ -191,7 +191,19 @@ class _Client(pyhelm3.Client):
 
 
 def _complete(coroutine: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coroutine)
+    """Run one of pyhelm3's coroutines to the end. Not asyncio.run: it installs a SIGINT
+    handler of its own that turns the first Ctrl-C into a cancellation, which our blocking
+    Runner call never sees, so helm (in its own session) was never told and the first Ctrl-C
+    was lost. A bare loop leaves SIGINT to Python's default: KeyboardInterrupt in the Runner,
+    which forwards it to helm at once, as for terraform."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ import click
 
 from federation_deploy.cli.context import Context, confirm_or_abort
 from federation_deploy.cli.output import emit
-from federation_deploy.cli.params import POSITIVE_DURATION, member_argument
+from federation_deploy.cli.params import POSITIVE_DURATION, WEIGHT, member_argument
 from federation_deploy.commands import drain as commands
-from federation_deploy.config.schema import MAX_WEIGHT
 from federation_deploy.durations import Duration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -89,7 +88,7 @@ def restore(obj: Context, member: str, publish: str | None, redirector_url: str 
 
 @click.command(name="set")
 @member_argument
-@click.option("--weight", type=click.FloatRange(min=0, max=MAX_WEIGHT), required=True, metavar="W",
+@click.option("--weight", type=WEIGHT, required=True, metavar="W",
               help="The new weight (relative, like the others').")
 @click.option("--reason", metavar="TEXT", help="Why (printed, and in the workflow's commit).")
 @publish_options

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from federation_deploy.errors import Problem
+from federation_deploy.progress import redact_userinfo
 
 
 def in_github_actions(environ: Mapping[str, str] | None = None) -> bool:
@@ -47,6 +48,8 @@ def append_step_summary(markdown: str, environ: Mapping[str, str] | None = None)
     path = env.get("GITHUB_STEP_SUMMARY")
     if not in_github_actions(env) or not path:
         return False
+    # a job's page is read by anyone who can read the repository: never a URL's credentials
+    markdown = redact_userinfo(markdown)
     try:
         with Path(path).open("a", encoding="utf-8") as fh:
             fh.write(markdown if markdown.endswith("\n") else markdown + "\n")

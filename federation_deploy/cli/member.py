@@ -6,6 +6,7 @@ import click
 
 from federation_deploy.cli.context import Context
 from federation_deploy.cli.output import emit
+from federation_deploy.cli.params import POSITIVE_WEIGHT
 from federation_deploy.commands import member as commands
 from federation_deploy.config import CLOUDS
 
@@ -27,7 +28,7 @@ def member() -> None:
               help="The member's BinderHub URL. Default: https://NAME.<redirector host>.")
 @click.option("--project", metavar="P", default=None,
               help="gcp only (required there): the Google Cloud project of its cluster.")
-@click.option("--target-weight", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--target-weight", type=POSITIVE_WEIGHT, default=None,
               help="The weight a ramp takes it to. Default: the smallest weight in service.")
 @click.pass_obj
 def new(obj: Context, name: str, cloud: str, region: str | None, url: str | None,

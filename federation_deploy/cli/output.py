@@ -10,7 +10,7 @@ import click
 from federation_deploy.cli.context import Context
 from federation_deploy.cli.github import append_step_summary
 from federation_deploy.commands.result import CommandResult
-from federation_deploy.progress import printable
+from federation_deploy.progress import printable, redact_userinfo
 
 
 def emit(obj: Context, result: CommandResult) -> None:
@@ -21,7 +21,9 @@ def emit(obj: Context, result: CommandResult) -> None:
         click.echo(printable(f"warning: {warning}", keep_lines=True), err=True)
     shown_already = result.streamed and sys.stdout.isatty()
     if result.stdout and not shown_already:
-        click.echo(result.stdout, nl=not result.stdout.endswith("\n"))
+        # tables and JSON as they are, but never a URL's user:password@ (issue 29 re-trial:
+        # a --redirector-url with a password was in every "not checked" line)
+        click.echo(redact_userinfo(result.stdout), nl=not result.stdout.endswith("\n"))
     for message in result.messages:
         obj.progress(message)
     if result.summary is not None:

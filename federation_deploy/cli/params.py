@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 from click.shell_completion import CompletionItem
 
+from federation_deploy.config.schema import MAX_WEIGHT, MIN_WEIGHT
 from federation_deploy.durations import (
     EXPECTED,
     Duration,
@@ -56,6 +57,28 @@ class DurationType(click.ParamType):
 
 DURATION = DurationType()
 POSITIVE_DURATION = DurationType(positive=True)
+
+
+class WeightType(click.FloatRange):
+    """Every weight option: from 0 (or, positive, above it) to MAX_WEIGHT, a non-zero one at
+    least MIN_WEIGHT, as federation.yaml's schema and the redirector take it (1e-300 was
+    accepted here and written as 300 digits)."""
+
+    name = "weight"
+
+    def __init__(self, positive: bool = False) -> None:
+        super().__init__(min=0, min_open=positive, max=MAX_WEIGHT)
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        weight = super().convert(value, param, ctx)
+        if 0 < weight < MIN_WEIGHT:
+            self.fail(f"{value!r}: a weight other than 0 is at least {MIN_WEIGHT:g}", param, ctx)
+        return weight
+
+
+WEIGHT = WeightType()
+POSITIVE_WEIGHT = WeightType(positive=True)
 
 
 def _config_dir(ctx: click.Context) -> Path:

@@ -11,9 +11,13 @@ from click.core import ParameterSource
 from federation_deploy.cli.context import Context, confirm_or_abort
 from federation_deploy.cli.drain import PUBLISH_HELP
 from federation_deploy.cli.output import emit
-from federation_deploy.cli.params import DURATION, POSITIVE_DURATION, member_argument
+from federation_deploy.cli.params import (
+    DURATION,
+    POSITIVE_DURATION,
+    POSITIVE_WEIGHT,
+    member_argument,
+)
 from federation_deploy.commands import ramp as commands
-from federation_deploy.config.schema import MAX_WEIGHT
 from federation_deploy.durations import Duration
 from federation_deploy.signals import signal_of
 
@@ -28,7 +32,7 @@ from federation_deploy.signals import signal_of
 @click.option("--hold", type=POSITIVE_DURATION,
               help="How long each step is held and checked before the next, like 30m, 1h30m, "
                    "1.5h, 90s. [default: 30m, or that of the ramp in progress]")
-@click.option("--to-weight", type=click.FloatRange(min=0, min_open=True, max=MAX_WEIGHT),
+@click.option("--to-weight", type=POSITIVE_WEIGHT,
               metavar="W",
               help="The member's weight at 100%. [default: its target_weight in config]")
 @click.option("--publish", "publish", metavar="helm|file:PATH", help=PUBLISH_HELP)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from federation_deploy.commands.result import CommandResult
 from federation_deploy.config import Federation, Member
+from federation_deploy.config.schema import shown_url
 from federation_deploy.errors import (
     EXIT_CHANGES,
     EXIT_FAILED,
@@ -416,8 +417,8 @@ def weights_drift(fed: Federation, member: Member, redirector_url: str) -> PartR
             host = fetch_active_hosts(redirector_url).get(label)
             if host is None:
                 return PartReport("weights", NOT_CHECKED,
-                                  f"{redirector_url} does not list {label} (out of rotation) "
-                                  f"and has no {WEIGHT_METRIC} metric")
+                                  f"{shown_url(redirector_url)} does not list {label} (out "
+                                  f"of rotation) and has no {WEIGHT_METRIC} metric")
             served_weight = float(host.get("weight") or 0.0)
             served_ramp = host.get("ramp") is True
     except LiveError as exc:
@@ -440,8 +441,9 @@ def weights_drift(fed: Federation, member: Member, redirector_url: str) -> PartR
             else:
                 findings.append(said)
     if findings:
-        return PartReport("weights", DRIFT, redirector_url, findings, notes)
-    return PartReport("weights", CLEAN, f"weight {want:g} served by {redirector_url}", [],
+        return PartReport("weights", DRIFT, shown_url(redirector_url), findings, notes)
+    return PartReport("weights", CLEAN, f"weight {want:g} served by {shown_url(redirector_url)}",
+                      [],
                       notes)
 
 

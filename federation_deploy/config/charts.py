@@ -47,6 +47,8 @@ def load_chart_table(check: Checker, root: LocatedMap) -> ChartTable:
     pins: dict[str, ChartPin] = {}
     for name, item in node.items():
         kp = f"charts.{name}"
+        if check.retyped_name(node, name, "charts", "the chart name"):
+            continue
         if not isinstance(name, str) or not name:
             check.add(node, name, kp, "chart names are non-empty strings")
             continue

@@ -242,6 +242,8 @@ def _load_members(
         return members
     for name, mnode in node.items():
         kp = f"members.{name}"
+        if check.retyped_name(node, name, "members", "the member name"):
+            continue
         if not isinstance(name, str) or not NAME.match(name):
             check.add(node, name, kp, "member names are lowercase letters, digits and '-'")
             continue

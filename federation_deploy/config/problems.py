@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from federation_deploy.config.schema import Key, Section
 from federation_deploy.errors import Problem
-from federation_deploy.yamlio import SEXAGESIMAL, LocatedMap, line_of, to_plain
+from federation_deploy.yamlio import SEXAGESIMAL, LocatedMap, line_of, retyped_key, to_plain
 
 # The value() default when the caller does not override the key's own default.
 _KEY_DEFAULT: Any = object()
@@ -57,6 +57,18 @@ class Checker:
         for key in sorted(section.required - set(node)):
             self.add(node, None, join_keypath(keypath, key), "required key is missing")
 
+    def retyped_name(self, node: LocatedMap, key: Any, keypath: str, what: str) -> bool:
+        """Whether a name written as a mapping key is one YAML read as a boolean or a number
+        (`no:` is false, `on:` true, `010:` 8, `1e3:` 1000): then said, with the fix, and the
+        name is not used (it would be silently renamed)."""
+        written = retyped_key(node, key)
+        if written is None:
+            return False
+        self.add(node, key, join_keypath(keypath, written),
+                 f"{what} {written!r} is read by YAML as {key!r}, not as a name: quote it "
+                 f"(\"{written}\":)")
+        return True
+
     def value(self, node: LocatedMap, keypath: str, key: Key,
               default: Any = _KEY_DEFAULT) -> Any:
         """The key's plain value when present and valid by its rule; otherwise its default
@@ -68,7 +80,8 @@ class Checker:
         value = node[key.name]
         if not key.rule.ok(value):
             self.add(node, key.name, join_keypath(keypath, key.name),
-                     f"expected {key.expected}, got {kind_of(value)}{sexagesimal_note(value)}")
+                     f"expected {key.expected}, got {kind_of(value)}{sexagesimal_note(value)}"
+                     f"{quote_note(key, value)}")
             return default
         return to_plain(value)
 
@@ -189,6 +202,16 @@ def sexagesimal_note(value: Any) -> str:
 
 def join_keypath(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
+
+
+def quote_note(key: Key, value: Any) -> str:
+    """For a string key given a boolean or a number (`name: no` is false, `name: 010` is 8):
+    how to write the string meant."""
+    wants = key.rule.json.get("type")
+    wants_string = wants == "string" or (isinstance(wants, list) and "string" in wants)
+    if wants_string and isinstance(value, bool | int | float):
+        return " (YAML reads an unquoted yes/no/on/off/y/n or a number so: quote it)"
+    return ""
 
 
 def kind_of(value: Any, secret: bool = False) -> str:

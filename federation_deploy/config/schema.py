@@ -32,7 +32,13 @@ from federation_deploy.redirector.config import (
     DEFAULT_PRIME_FALLBACK_AFTER,
     DEFAULT_RAMP_POLICY,
     LOAD_BALANCERS,
+    MAX_CHECK_RETRIES,
     MAX_GENERATION,
+    MAX_HOST_COOKIE_AGE_HOURS,
+    MAX_POD_HEADROOM,
+    MAX_SECONDS,
+    MAX_WEIGHT,
+    MIN_WEIGHT,
     RAMP_POLICIES,
 )
 
@@ -138,15 +144,21 @@ STRING = Rule(is_str, {"type": "string", "minLength": 1})
 ANY_STRING = Rule(lambda v: isinstance(v, str), {"type": "string"})
 OPTIONAL_STRING = Rule(lambda v: v is None or is_str(v), {"type": ["string", "null"]})
 BOOLEAN = Rule(is_bool, {"type": "boolean"})
-# Weights are relative; a bound keeps their sum (and every share) a finite number.
-MAX_WEIGHT = 1_000_000
-WEIGHT = Rule(lambda v: is_nonneg(v) and v <= MAX_WEIGHT,
-              {"type": "number", "minimum": 0, "maximum": MAX_WEIGHT})
-POSITIVE_WEIGHT = Rule(lambda v: is_positive(v) and v <= MAX_WEIGHT,
-                       {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_WEIGHT})
-POSITIVE_NUMBER = Rule(is_positive, {"type": "number", "exclusiveMinimum": 0})
+# Weights, like every number the redirector reads, are bounded as the redirector bounds them
+# (redirector.config: MIN_WEIGHT, MAX_WEIGHT, ...): one bound for validate and the redirector.
+WEIGHT = Rule(lambda v: is_number(v) and (v == 0 or MIN_WEIGHT <= v <= MAX_WEIGHT),
+              {"type": "number", "anyOf": [{"const": 0}, {"minimum": MIN_WEIGHT}],
+               "maximum": MAX_WEIGHT})
+POSITIVE_WEIGHT = Rule(lambda v: is_number(v) and MIN_WEIGHT <= v <= MAX_WEIGHT,
+                       {"type": "number", "minimum": MIN_WEIGHT, "maximum": MAX_WEIGHT})
+WEIGHT_EXPECTED = f"a number from 0 to {MAX_WEIGHT:,} (if not 0, at least {MIN_WEIGHT:g})"
+POSITIVE_WEIGHT_EXPECTED = f"a number > 0, at most {MAX_WEIGHT:,} (at least {MIN_WEIGHT:g})"
+COOKIE_HOURS = Rule(lambda v: is_positive(v) and v <= MAX_HOST_COOKIE_AGE_HOURS,
+                    {"type": "number", "exclusiveMinimum": 0,
+                     "maximum": MAX_HOST_COOKIE_AGE_HOURS})
 # Seconds and durations are bounded like every time option (durations.MAX_DURATION): a
 # larger one passed validate and overflowed the ramp's arithmetic once it was live.
+assert MAX_DURATION == MAX_SECONDS  # noqa: S101 - the deploy side's and the redirector's
 SECONDS = Rule(lambda v: is_positive(v) and v <= MAX_DURATION,
                {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_DURATION})
 SECONDS_EXPECTED = f"a number of seconds > 0, at most {MAX_DURATION:.0f} ({MAX_DURATION_TEXT})"
@@ -154,12 +166,17 @@ DURATION = Rule(_is_duration, {"type": "string", "minLength": 1})
 DURATION_EXPECTED = f"a duration like 30m or 1h30m, at most {MAX_DURATION_TEXT}"
 FRACTION = Rule(lambda v: is_number(v) and 0 <= v <= 1,
                 {"type": "number", "minimum": 0, "maximum": 1})
-NONNEG_INTEGER = Rule(lambda v: is_integer(v, 0), {"type": "integer", "minimum": 0})
 GENERATION = Rule(lambda v: is_integer(v, 0) and v <= MAX_GENERATION,
                   {"type": "integer", "minimum": 0, "maximum": MAX_GENERATION})
-OPTIONAL_NONNEG_INTEGER = Rule(lambda v: v is None or is_integer(v, 0),
-                               {"type": ["integer", "null"], "minimum": 0})
-POSITIVE_INTEGER = Rule(lambda v: is_integer(v, 1), {"type": "integer", "minimum": 1})
+MAX_PREFLIGHT = 10_000
+OPTIONAL_PREFLIGHT = Rule(lambda v: v is None or (is_integer(v, 0) and v <= MAX_PREFLIGHT),
+                          {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_PREFLIGHT})
+def bounded_integer(minimum: int, maximum: int) -> Rule:
+    return Rule(lambda v: is_integer(v, minimum) and v <= maximum,
+                {"type": "integer", "minimum": minimum, "maximum": maximum})
+
+
+MAX_ATTEMPTS = 100
 STEP_INDEX = Rule(lambda v: is_integer(v, -1), {"type": "integer", "minimum": -1})
 DNS_NAME = Rule(_matches(NAME), {"type": "string", "pattern": NAME.pattern})
 # helm's own limit for a release name (helm refuses a longer one: "the length must not be
@@ -238,7 +255,8 @@ class Section:
 CHECK = Section("redirector.check", (
     Key("period", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_PERIOD),
     Key("jitter", FRACTION, "a number between 0 and 1", DEFAULT_CHECK_JITTER),
-    Key("retries", NONNEG_INTEGER, "an integer >= 0", DEFAULT_CHECK_RETRIES),
+    Key("retries", bounded_integer(1, MAX_CHECK_RETRIES),
+        f"an integer from 1 to {MAX_CHECK_RETRIES}", DEFAULT_CHECK_RETRIES),
     Key("timeout", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_TIMEOUT),
     Key("failed_period", SECONDS, SECONDS_EXPECTED, DEFAULT_CHECK_FAILED_PERIOD),
 ))
@@ -250,8 +268,11 @@ REDIRECTOR = Section("redirector", (
     Key("load_balancer", one_of(LOAD_BALANCERS), "one of " + ", ".join(LOAD_BALANCERS),
         DEFAULT_LOAD_BALANCER),
     Key("check", MAPPING, "a mapping", nested=CHECK),
-    Key("pod_headroom", NONNEG_INTEGER, "an integer >= 0", DEFAULT_POD_HEADROOM),
-    Key("host_cookie_age_hours", POSITIVE_NUMBER, "a number > 0", DEFAULT_HOST_COOKIE_AGE_HOURS),
+    Key("pod_headroom", bounded_integer(0, MAX_POD_HEADROOM),
+        f"an integer from 0 to {MAX_POD_HEADROOM:,}", DEFAULT_POD_HEADROOM),
+    Key("host_cookie_age_hours", COOKIE_HOURS,
+        f"a number of hours > 0, at most {MAX_HOST_COOKIE_AGE_HOURS} (ten years)",
+        DEFAULT_HOST_COOKIE_AGE_HOURS),
     # how a member being ramped gets its share: sticky (each repository on one member, the
     # share on target from the redirector's popularity estimate) or per-launch (exact, but a
     # repository lands on two members)
@@ -264,14 +285,15 @@ REDIRECTOR = Section("redirector", (
     # the pre-flight: before step 1, a ramp launches this many of the member's most launched
     # pool repositories on it and judges them (0: none; unset: 20 when the ramp knows the
     # redirector, which names the pool); `ramp --preflight` overrides it
-    Key("ramp_preflight", OPTIONAL_NONNEG_INTEGER, "an integer >= 0 (0: no pre-flight)"),
+    Key("ramp_preflight", OPTIONAL_PREFLIGHT,
+        f"an integer from 0 to {MAX_PREFLIGHT} (0: no pre-flight)"),
     # the federation's Prometheus (every member's BinderHub launch metrics, labelled by
     # member): the evidence a ramp step is judged on; `ramp --prometheus-url` overrides it
     Key("prometheus_url", OPTIONAL_STRING,
         "a URL like https://prometheus.example.org (http only on 127.0.0.1 or localhost)"),
     # seconds the prime may be unhealthy before the redirector takes the healthiest member
     # with the highest weight as its versions reference and last resort, until it recovers
-    Key("prime_fallback_after", POSITIVE_NUMBER, "a number of seconds > 0",
+    Key("prime_fallback_after", SECONDS, SECONDS_EXPECTED,
         DEFAULT_PRIME_FALLBACK_AFTER),
 ))
 
@@ -346,7 +368,7 @@ HOOK = Section("members.*.hooks[]", (
     Key("argv", ARGV, "a list of strings: the command and its arguments", (), required=True),
     # runs of the hook before it fails the deploy (cd.yml's retried post-deploy tests), and
     # the seconds each run may take (killed after; a timed-out run counts as failed)
-    Key("attempts", POSITIVE_INTEGER, "an integer >= 1", 1),
+    Key("attempts", bounded_integer(1, MAX_ATTEMPTS), f"an integer from 1 to {MAX_ATTEMPTS}", 1),
     Key("timeout", SECONDS, SECONDS_EXPECTED),
 ))
 
@@ -375,7 +397,7 @@ RELEASE = Section("members.*.releases[]", (
 RAMP = Section("members.*.ramp", (
     Key("steps", STEPS, "a list of increasing percentages in (0, 100]", required=True),
     Key("step", STEP_INDEX, "an integer >= -1", required=True),
-    Key("to_weight", POSITIVE_WEIGHT, f"a number > 0, at most {MAX_WEIGHT:,}", required=True),
+    Key("to_weight", POSITIVE_WEIGHT, POSITIVE_WEIGHT_EXPECTED, required=True),
     Key("hold", DURATION, DURATION_EXPECTED, "30m"),
     Key("started", OPTIONAL_STRING, "a timestamp"),
     Key("last_healthy", OPTIONAL_STRING, "a timestamp"),
@@ -399,7 +421,7 @@ RAMP_KEYS = RAMP.names
 DRAINED = Section("members.*.drained", (
     Key("reason", STRING, "a sentence saying why", "", required=True),
     Key("since", STRING, "a UTC timestamp like 2024-05-01T12:00:00Z", "", required=True),
-    Key("previous_weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}", 0, required=True),
+    Key("previous_weight", WEIGHT, WEIGHT_EXPECTED, 0, required=True),
 ))
 DRAINED_KEYS = DRAINED.names
 
@@ -407,7 +429,7 @@ MEMBER = Section("members.*", (
     Key("url", STRING, "a URL", "", required=True),
     Key("cloud", one_of(CLOUDS), "one of " + ", ".join(CLOUDS), "", required=True),
     # required for routed members (the loader says so); absent on staging
-    Key("weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}"),
+    Key("weight", WEIGHT, WEIGHT_EXPECTED),
     Key("prime", BOOLEAN, "true or false", False),
     Key("routed", BOOLEAN, "true or false", True),
     # the member's key in the redirector's hosts (default: its name). The redirector ranks
@@ -421,7 +443,7 @@ MEMBER = Section("members.*", (
     Key("kubernetes_version", KUBERNETES_PIN, 'a version like "1.29" (quoted)'),
     Key("terraform", MAPPING, "a mapping", nested=TERRAFORM_STACK),
     Key("releases", LIST, "a list", (), each=RELEASE),
-    Key("target_weight", POSITIVE_WEIGHT, f"a number > 0, at most {MAX_WEIGHT:,}"),
+    Key("target_weight", POSITIVE_WEIGHT, POSITIVE_WEIGHT_EXPECTED),
     Key("ramp", MAPPING, "a mapping", nested=RAMP),
     # out of rotation after an incident (`traffic drain`); a ramp in progress is paused
     Key("drained", MAPPING, "a mapping", nested=DRAINED),
@@ -486,7 +508,7 @@ ROLLOUT = Section("rollout", (
     Key("ring", STEP_INDEX, "an integer from -1 to 2", -1, required=True),
     Key("upgraded", NAMES, "a list of member names", []),
     Key("canary", OPTIONAL_STRING, "a member name"),
-    Key("canary_weight", WEIGHT, f"a number from 0 to {MAX_WEIGHT:,}"),
+    Key("canary_weight", WEIGHT, WEIGHT_EXPECTED),
     Key("started", OPTIONAL_STRING, "a timestamp"),
     Key("rolled_back", OPTIONAL_STRING, "a sentence: when and why the rollout was rolled back"),
     # written before a member's deploy, removed once it is in `upgraded`: an abort after a
@@ -526,7 +548,7 @@ NOTIFICATIONS = Section("notifications", (
     # Grafana annotation tags added to the tool's own (federation-deploy, the kind, the member)
     Key("tags", NAMES, "a list of strings", []),
     # seconds each HTTP call (Grafana, the webhook) may take in all; a slow one is a warning
-    Key("timeout", POSITIVE_NUMBER, "a number of seconds > 0", 5.0),
+    Key("timeout", SECONDS, SECONDS_EXPECTED, 5.0),
 ))
 
 FEDERATION = Section("", (

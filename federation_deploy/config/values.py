@@ -24,7 +24,7 @@ from federation_deploy.config.problems import (
 )
 from federation_deploy.config.schema import FEDERATION_FILE
 from federation_deploy.errors import ConfigError, Problem
-from federation_deploy.yamlio import LocatedMap, line_of, load_located
+from federation_deploy.yamlio import LocatedMap, line_of, load_located, retyped_key
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
@@ -251,6 +251,16 @@ def check_listed_files(
     return result
 
 
+def _retyped_release(data: LocatedMap, key: str, shown: str) -> Problem | None:
+    """A release key YAML read as a boolean or a number (`on:` is "true"): not the name meant."""
+    written = retyped_key(data, key)
+    if written is None:
+        return None
+    return Problem(shown, line_of(data, key), written,
+                   f"the release name {written!r} is read by YAML as {key!r}, not as a name: "
+                   f"quote it (\"{written}\":)")
+
+
 def _check_file(path: Path, member: Member, release: Release | None,
                 documents: dict[Path, Any], result: ListedCheck, display: Any) -> None:
     shown = display(path)
@@ -274,7 +284,9 @@ def _check_file(path: Path, member: Member, release: Release | None,
         return  # a whole file for one release: any Helm values
     allowed = {r.name for r in member.releases}
     for key, value in data.items():
-        if key not in allowed:
+        if (problem := _retyped_release(data, key, shown)) is not None:
+            result.problems.append(problem)
+        elif key not in allowed:
             result.problems.append(Problem(
                 shown, line_of(data, key), str(key),
                 f"not a release of member {member.name!r} (releases: "
@@ -328,7 +340,9 @@ def check_values_files(
                 continue
             problems += non_finite_numbers(data, display, "", secret)
             for key, value in data.items():
-                if key not in allowed:
+                if (problem := _retyped_release(data, key, display)) is not None:
+                    problems.append(problem)
+                elif key not in allowed:
                     owner = "any member" if stem == "common" else f"member {stem!r}"
                     known = (f"releases: {', '.join(sorted(allowed))}" if allowed
                              else "it has no releases")

@@ -25,11 +25,22 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from federation_deploy.progress import redact_userinfo
+
 _CHUNK = 64 * 1024
+# the largest body one call reads: the answers we ask for (health JSON, the redirector's
+# config, GitHub and Slack replies) are kilobytes; a server declaring or sending 1 GB must
+# not make the CLI gather it in memory
+MAX_BODY = 10 * 1024 * 1024
 
 
 class DeadlineExceeded(requests.Timeout):
     """No complete answer within the deadline (a slow or trickling server)."""
+
+
+class BodyTooLarge(requests.RequestException):
+    """An answer larger than the call's max_body: refused without reading it (a failed
+    request for every caller's `except requests.RequestException`)."""
 
 
 @dataclass(frozen=True)
@@ -110,19 +121,22 @@ class _Adapter(HTTPAdapter):
 
 def get(url: str, deadline: float, *, headers: Mapping[str, str] | None = None,
         params: Mapping[str, Any] | None = None, allow_redirects: bool = True,
-        on_chunk: Callable[[bytes], bool] | None = None) -> HttpAnswer:
+        on_chunk: Callable[[bytes], bool] | None = None,
+        max_body: int = MAX_BODY) -> HttpAnswer:
     """GET url and its whole body within `deadline` seconds in all; DeadlineExceeded (a
     requests.Timeout) when that cannot be done, other requests exceptions as requests raises
     them. on_chunk, when given, sees the body as it comes and may return True to stop reading
-    (a stream read until an event)."""
+    (a stream read until an event). A body larger than max_body bytes (declared or sent)
+    raises BodyTooLarge, a requests.RequestException."""
     return request("GET", url, deadline, headers=headers, params=params,
-                   allow_redirects=allow_redirects, on_chunk=on_chunk)
+                   allow_redirects=allow_redirects, on_chunk=on_chunk, max_body=max_body)
 
 
 def request(method: str, url: str, deadline: float, *,
             headers: Mapping[str, str] | None = None, params: Mapping[str, Any] | None = None,
             json_body: Any = None, allow_redirects: bool = True,
-            on_chunk: Callable[[bytes], bool] | None = None) -> HttpAnswer:
+            on_chunk: Callable[[bytes], bool] | None = None,
+            max_body: int = MAX_BODY) -> HttpAnswer:
     """One request (GET, POST, PUT, PATCH ...; json_body sent as JSON) and its whole answer
     within `deadline` seconds in all, as get() says."""
     if deadline <= 0:
@@ -142,10 +156,13 @@ def request(method: str, url: str, deadline: float, *,
             with session.request(method, url, headers=dict(headers or {}), params=params,
                                  json=json_body, stream=True, allow_redirects=allow_redirects,
                                  timeout=(deadline, deadline)) as response:
+                _refuse_declared(response, url, max_body)
                 body = bytearray()
                 # read1: what has arrived, not a full chunk (a trickle would fill one slowly)
                 while chunk := _read_some(response.raw):
                     body += chunk
+                    if len(body) > max_body:
+                        raise BodyTooLarge(_too_large(url, max_body))
                     if on_chunk is not None and on_chunk(chunk):
                         break
                     if time.monotonic() >= end:
@@ -155,7 +172,7 @@ def request(method: str, url: str, deadline: float, *,
                 return HttpAnswer(response.status_code, bytes(body).decode(
                     response.encoding or "utf-8", errors="replace"), bytes(body),
                     dict(response.headers))
-        except DeadlineExceeded:
+        except (DeadlineExceeded, BodyTooLarge):
             raise
         except requests.RequestException:
             if sockets.expired or time.monotonic() >= end:
@@ -178,3 +195,17 @@ def _read_some(raw: Any) -> bytes:
 def _late(url: str, deadline: float) -> str:
     # without the URL: every caller names the URL it asked already
     return f"no complete answer within {deadline:g}s"
+
+
+def _refuse_declared(response: requests.Response, url: str, max_body: int) -> None:
+    declared = response.headers.get("Content-Length", "")
+    if declared.strip().isdigit() and int(declared) > max_body:
+        raise BodyTooLarge(_too_large(url, max_body, declared=int(declared)))
+
+
+def _too_large(url: str, max_body: int, *, declared: int | None = None) -> str:
+    if declared is not None:
+        return (f"{redact_userinfo(url)} declares a body of {declared} bytes, more than the "
+                f"{max_body} bytes accepted: refused, not read")
+    return (f"{redact_userinfo(url)} sent more than the {max_body} bytes accepted: "
+            "reading stopped")

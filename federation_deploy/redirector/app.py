@@ -30,12 +30,12 @@ from federation_deploy.redirector.config import (
 )
 from federation_deploy.redirector.handlers import LaunchRedirect, launch_target_ok, routes
 from federation_deploy.redirector.health_checks import (
-    CHECK_CONNECTIONS,
     Clock,
     Fetch,
     FetchResponse,
     HealthMonitor,
     SystemClock,
+    check_client,
     tornado_fetch,
 )
 from federation_deploy.redirector.metrics import Metrics
@@ -214,8 +214,7 @@ class Redirector:
             return
         self.started = True
         if self._fetch is None:
-            self._check_client = AsyncHTTPClient(force_instance=True,
-                                                 max_clients=CHECK_CONNECTIONS)
+            self._check_client = check_client()
             self._fetch = tornado_fetch(self._check_client)
         self.monitor.start()
         loop = asyncio.get_running_loop()

@@ -34,6 +34,19 @@ DEFAULT_HOST_COOKIE_AGE_HOURS = 4.0
 # versions reference and last resort (reference.py); it acts until the prime recovers
 DEFAULT_PRIME_FALLBACK_AFTER = 600.0
 
+# Bounds of config.json's numbers, the same in federation.yaml's schema (which imports them):
+# beyond them a value passed validation and failed where it was used (a host cookie of 10^9
+# hours made every /build answer 500: its expiry date is past year 9999).
+# Weights are relative; the bound keeps their sum (and every share) a finite number, and a
+# non-zero weight below MIN_WEIGHT (1e-300, written as 300 digits) is refused as a typo.
+MAX_WEIGHT = 1_000_000
+MIN_WEIGHT = 0.0001
+# seconds (check timings, prime_fallback_after): the deploy side's longest duration too
+MAX_SECONDS = 30 * 86400.0
+MAX_HOST_COOKIE_AGE_HOURS = 10 * 365 * 24  # ten years
+MAX_CHECK_RETRIES = 100
+MAX_POD_HEADROOM = 100_000
+
 # A member URL ends up verbatim in a Location header and in the `host` cookie's value, so it is
 # restricted to characters that cannot break out of either.
 _SAFE_PATH = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,=:@-]*")
@@ -160,15 +173,38 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _number(value: Any, key: str, *, minimum: float, strict: bool = False) -> float:
+def _number(value: Any, key: str, *, minimum: float, strict: bool = False,
+            maximum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RedirectorConfigError(key, f"expected a number, got {_kind(value)}")
-    if not math.isfinite(value):
-        raise RedirectorConfigError(key, f"expected a finite number, got {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite:
+        raise RedirectorConfigError(key, f"expected a finite number, got {_short(value)}")
     if value < minimum or (strict and value == minimum):
         relation = ">" if strict else ">="
-        raise RedirectorConfigError(key, f"expected a number {relation} {minimum:g}, got {value!r}")
+        raise RedirectorConfigError(key, f"expected a number {relation} {minimum:g}, "
+                                         f"got {_short(value)}")
+    if maximum is not None and value > maximum:
+        raise RedirectorConfigError(key, f"expected a number <= {maximum:g}, got {_short(value)}")
     return float(value)
+
+
+def _weight(value: Any, key: str, *, positive: bool = False) -> float:
+    """A weight: 0 (unless positive), or from MIN_WEIGHT to MAX_WEIGHT."""
+    weight = _number(value, key, minimum=0, strict=positive, maximum=MAX_WEIGHT)
+    if 0 < weight < MIN_WEIGHT:
+        raise RedirectorConfigError(
+            key, f"expected 0 or a weight >= {MIN_WEIGHT:g}, got {_short(value)}")
+    return weight
+
+
+def _short(value: Any) -> str:
+    """A number as an error message quotes it: never 300 digits."""
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:10]}…({len(text)} digits)"
 
 
 def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
@@ -177,9 +213,9 @@ def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) 
     if isinstance(value, bool) or not isinstance(value, int):
         raise RedirectorConfigError(key, f"expected an integer, got {_kind(value)}")
     if value < minimum:
-        raise RedirectorConfigError(key, f"expected an integer >= {minimum}, got {value!r}")
+        raise RedirectorConfigError(key, f"expected an integer >= {minimum}, got {_short(value)}")
     if maximum is not None and value > maximum:
-        raise RedirectorConfigError(key, f"expected an integer <= {maximum}, got {value!r}")
+        raise RedirectorConfigError(key, f"expected an integer <= {maximum}, got {_short(value)}")
     return value
 
 
@@ -264,13 +300,13 @@ def _parse_host(name: str, raw: Mapping[str, Any], ignored: list[str]) -> HostCo
     health = raw.get("health")
     versions = raw.get("versions")
     ignored.extend(f"{key}.{k}" for k in raw if k not in _HOST_KEYS)
-    weight = _number(raw["weight"], f"{key}.weight", minimum=0)
+    weight = _weight(raw["weight"], f"{key}.weight")
     prime = _boolean(raw.get("prime"), f"{key}.prime")
     ramp = _boolean(raw.get("ramp"), f"{key}.ramp")
     final_weight = raw.get("final_weight")
     if final_weight is not None:
         # bounded as `weight` is (finite), and > 0: a ramp that ends at 0 is an abort
-        final_weight = _number(final_weight, f"{key}.final_weight", minimum=0, strict=True)
+        final_weight = _weight(final_weight, f"{key}.final_weight", positive=True)
         if not ramp:
             # only a ramp has a final weight; elsewhere it would be a second, unused weight
             raise RedirectorConfigError(
@@ -305,16 +341,19 @@ def _parse_check(raw: Any, ignored: list[str]) -> CheckConfig:
         raise RedirectorConfigError("check.jitter", f"expected a number <= 1, got {jitter:g}")
     return CheckConfig(
         period=_number(
-            get("period", DEFAULT_CHECK_PERIOD), "check.period", minimum=0, strict=True
+            get("period", DEFAULT_CHECK_PERIOD), "check.period", minimum=0, strict=True,
+            maximum=MAX_SECONDS,
         ),
         jitter=jitter,
-        retries=_integer(get("retries", DEFAULT_CHECK_RETRIES), "check.retries", minimum=1),
+        retries=_integer(get("retries", DEFAULT_CHECK_RETRIES), "check.retries", minimum=1,
+                         maximum=MAX_CHECK_RETRIES),
         timeout=_number(
-            get("timeout", DEFAULT_CHECK_TIMEOUT), "check.timeout", minimum=0, strict=True
+            get("timeout", DEFAULT_CHECK_TIMEOUT), "check.timeout", minimum=0, strict=True,
+            maximum=MAX_SECONDS,
         ),
         failed_period=_number(
             get("failed_period", DEFAULT_CHECK_FAILED_PERIOD), "check.failed_period", minimum=0,
-            strict=True,
+            strict=True, maximum=MAX_SECONDS,
         ),
     )
 
@@ -386,12 +425,13 @@ def parse_config(data: Any) -> RedirectorConfig:
         pod_headroom=(
             DEFAULT_POD_HEADROOM
             if headroom is None
-            else _integer(headroom, "pod_headroom", minimum=0)
+            else _integer(headroom, "pod_headroom", minimum=0, maximum=MAX_POD_HEADROOM)
         ),
         host_cookie_age_hours=(
             DEFAULT_HOST_COOKIE_AGE_HOURS
             if cookie_age is None
-            else _number(cookie_age, "host_cookie_age_hours", minimum=0, strict=True)
+            else _number(cookie_age, "host_cookie_age_hours", minimum=0, strict=True,
+                         maximum=MAX_HOST_COOKIE_AGE_HOURS)
         ),
         ramp_policy=ramp_policy,
         dropped=tuple(dropped),
@@ -402,7 +442,8 @@ def parse_config(data: Any) -> RedirectorConfig:
         prime_fallback_after=(
             DEFAULT_PRIME_FALLBACK_AFTER
             if fallback_after is None
-            else _number(fallback_after, "prime_fallback_after", minimum=0, strict=True)
+            else _number(fallback_after, "prime_fallback_after", minimum=0, strict=True,
+                         maximum=MAX_SECONDS)
         ),
     )
 

@@ -44,6 +44,15 @@ log = logging.getLogger("federation_deploy.redirector.health_checks")
 # would wait in tornado's own queue, where the wait counts against the request's timeout
 # ("Timeout in request queue"): 2,000 members checked at once failed a third of them.
 CHECK_CONNECTIONS = 32
+# The largest /health or /versions body read (tornado's default is 100 MB, buffered whole, on
+# each of the 32 connections): a member answering more fails its check instead.
+MAX_CHECK_BODY = 10 * 1024 * 1024
+
+
+def check_client() -> AsyncHTTPClient:
+    """The health checks' own HTTP client: CHECK_CONNECTIONS at once, bodies capped."""
+    return AsyncHTTPClient(force_instance=True, max_clients=CHECK_CONNECTIONS,
+                           max_body_size=MAX_CHECK_BODY)
 
 
 # The redirector's own clock, not durations.Clock: it is async (the tornado loop must not block)

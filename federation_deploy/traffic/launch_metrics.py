@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from federation_deploy.traffic.live import DEFAULT_TIMEOUT, LiveError, prometheus_query
+from federation_deploy.traffic.live import (
+    DEFAULT_TIMEOUT,
+    LiveError,
+    kind_of_answer,
+    prometheus_query,
+)
 from federation_deploy.traffic.ramp.evidence import Histogram, Launches
 
 LAUNCH_BUCKETS = "binderhub_launch_time_seconds_bucket"
@@ -63,7 +68,7 @@ def parse_launch_vector(result: Any, label: str = "member",
     """A FederationLaunches from the query's instant vector ([{metric, value}, ...]); series
     without the member label are left out (they cannot be told apart)."""
     if not isinstance(result, list):
-        raise ValueError(f"expected a vector, got {str(result)[:200]}")
+        raise ValueError(f"expected a vector, got {kind_of_answer(result)}")
     buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
     for series in result:
         try:
@@ -71,7 +76,7 @@ def parse_launch_vector(result: Any, label: str = "member",
             value = float(series["value"][1])
             le = float(metric["le"].replace("+Inf", "inf"))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            raise ValueError(f"unexpected series {str(series)[:200]}") from None
+            raise ValueError(f"unexpected series: {kind_of_answer(series)}") from None
         member = metric.get(label)
         if not member or math.isnan(value):
             continue

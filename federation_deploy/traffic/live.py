@@ -17,6 +17,7 @@ from federation_deploy.config.schema import shown_url
 from federation_deploy.errors import UsageError
 from federation_deploy.health import http
 from federation_deploy.health.probe import CheckResult
+from federation_deploy.progress import answer_excerpt, kind_of_answer
 
 DEFAULT_TIMEOUT = 5.0
 # Every request opens a new connection: behind a Service each answer may come from another
@@ -26,6 +27,12 @@ _NO_KEEPALIVE = {"Connection": "close", "Accept": "application/json"}
 
 class LiveError(Exception):
     """An endpoint (redirector, member, Prometheus) could not be read; says which and why."""
+
+
+def _failed(url: str, problem: str) -> LiveError:
+    """LiveError naming url without its credentials (a --redirector-url or a Prometheus URL
+    with user:password@ is printed in every line that names it)."""
+    return LiveError(f"{shown_url(url)}: {problem}")
 
 
 # ------------------------------------------------------------------------------------------
@@ -38,7 +45,8 @@ def fetch_active_hosts(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) ->
     data = _get_json(url, timeout)
     hosts = data.get("active_hosts") if isinstance(data, dict) else None
     if not isinstance(hosts, dict):
-        raise LiveError(f"{url}: expected {{\"active_hosts\": {{...}}}}, got {str(data)[:200]}")
+        raise _failed(url, f"expected {{\"active_hosts\": {{...}}}}, got "
+                      f"{kind_of_answer(data)}")
     return {str(name): host for name, host in hosts.items() if isinstance(host, dict)}
 
 
@@ -66,7 +74,8 @@ def fetch_pool(redirector_url: str, member: str, final_weight: float, count: int
     data = _get_json(url, timeout)
     found = data.get("repositories") if isinstance(data, dict) else None
     if not isinstance(found, list):
-        raise LiveError(f"{url}: expected {{\"repositories\": [...]}}, got {str(data)[:200]}")
+        raise _failed(url, f"expected {{\"repositories\": [...]}}, got "
+                      f"{kind_of_answer(data)}")
     return [str(item["path"]) for item in found if isinstance(item, dict) and "path" in item]
 
 
@@ -75,9 +84,9 @@ def fetch_metrics(redirector_url: str, timeout: float = DEFAULT_TIMEOUT) -> list
     try:
         response = http.get(url, timeout, headers={"Connection": "close"})
     except requests.RequestException as exc:
-        raise LiveError(f"{url}: {_reason(exc, timeout)}") from None
+        raise _failed(url, f"{_reason(exc, timeout)}") from None
     if response.status != 200:
-        raise LiveError(f"{url}: HTTP {response.status}")
+        raise _failed(url, f"HTTP {response.status}")
     return parse_prometheus_text(response.text)
 
 
@@ -146,17 +155,18 @@ def prometheus_query(prometheus_url: str, params: Mapping[str, str],
     try:
         response = http.get(url, timeout, params=params, headers=_NO_KEEPALIVE)
     except requests.RequestException as exc:
-        raise LiveError(f"{url}: {_reason(exc, timeout)}") from None
+        raise _failed(url, f"{_reason(exc, timeout)}") from None
     try:
         data = json.loads(response.text)
     except ValueError:
-        raise LiveError(f"{url}: HTTP {response.status}, not JSON") from None
+        raise _failed(url, f"HTTP {response.status}, not JSON") from None
     if response.status != 200 or not isinstance(data, dict) \
             or data.get("status") != "success":
         error = data.get("error") if isinstance(data, dict) else None
-        raise LiveError(f"{url}: HTTP {response.status}: {error or 'query failed'}")
+        raise _failed(url, f"HTTP {response.status}: "
+                      f"{answer_excerpt(str(error), url) if error else 'query failed'}")
     found = data.get("data")
-    return url, found if isinstance(found, dict) else {}
+    return shown_url(url), found if isinstance(found, dict) else {}
 
 
 def query_error_rate(
@@ -172,7 +182,7 @@ def query_error_rate(
     try:
         value = float(result[0]["value"][1])
     except (KeyError, IndexError, TypeError, ValueError):
-        raise LiveError(f"{url}: unexpected result {str(result)[:200]}") from None
+        raise _failed(url, f"unexpected result: {kind_of_answer(result)}") from None
     return None if math.isnan(value) else value
 
 
@@ -287,13 +297,13 @@ def _get_json(url: str, timeout: float) -> Any:
     try:
         response = http.get(url, timeout, headers=_NO_KEEPALIVE)
     except requests.RequestException as exc:
-        raise LiveError(f"{url}: {_reason(exc, timeout)}") from None
+        raise _failed(url, f"{_reason(exc, timeout)}") from None
     if response.status != 200:
-        raise LiveError(f"{url}: HTTP {response.status}")
+        raise _failed(url, f"HTTP {response.status}")
     try:
         return json.loads(response.text)
     except ValueError:
-        raise LiveError(f"{url}: not JSON") from None
+        raise _failed(url, "not JSON") from None
 
 
 def _reason(exc: requests.RequestException, timeout: float) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from federation_deploy.actions import github_api
 from federation_deploy.actions.github_api import GitHub, GitHubAPIError
-from tests.helpers.serve import trickling
+from tests.helpers.serve import http_head, scripted, trickling
 
 
 def test_a_trickling_api_fails_the_call_at_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,3 +26,20 @@ def test_a_prompt_api_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     with trickling(b'[{"id": 1, "user": {"login": "x"}, "body": "hi"}]', interval=0.0) as url:
         comments = GitHub("org/repo", "a-token", api_url=url).comments(1)
     assert [(c.id, c.author, c.body) for c in comments] == [(1, "x", "hi")]
+
+
+# issue 29 re-trial: a huge answer, and an answer echoing our token (items 1 and 3)
+ECHO = b'{"message": "Bad credentials: Authorization: Bearer a-token"}'
+
+
+def test_a_huge_answer_is_refused_not_read() -> None:
+    with scripted([(0.0, http_head(1024 ** 3))]) as url, \
+            pytest.raises(GitHubAPIError, match="bytes accepted"):
+        GitHub("org/repo", "a-token", api_url=url).comments(1)
+
+
+def test_an_error_echoing_the_token_is_not_quoted() -> None:
+    with scripted([(0.0, http_head(len(ECHO), status=401)), (0.0, ECHO)]) as url, \
+            pytest.raises(GitHubAPIError) as caught:
+        GitHub("org/repo", "a-token", api_url=url).comments(1)
+    assert "a-token" not in str(caught.value) and "not shown" in str(caught.value)

@@ -31,6 +31,17 @@ def test_a_weight_out_of_bounds_is_a_usage_error_of_the_option(config_dir: Path)
     assert result.exit_code == 2 and "--weight" in result.stderr
 
 
+@pytest.mark.parametrize("args", [["traffic", "set", "ovh2", "--weight", "1e-300", "--yes"],
+                                  ["ramp", "ovh2", "--to-weight", "0.00001", "--dry-run"]])
+def test_a_tiny_non_zero_weight_is_refused(config_dir: Path, args: list[str]) -> None:
+    # issue 29 re-trial: 1e-300 was written as 300 digits; the bound is the config's own
+    before = (config_dir / "federation.yaml").read_text()
+    result = CliRunner().invoke(cli, ["--config-dir", str(config_dir), *args])
+    assert result.exit_code == 2, result.output
+    assert "a weight other than 0 is at least 0.0001" in result.stderr
+    assert (config_dir / "federation.yaml").read_text() == before
+
+
 # -- free text and URLs as they are printed (issue 29) -----------------------------------------
 
 

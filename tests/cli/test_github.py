@@ -48,7 +48,8 @@ def test_config_errors_become_annotations(config_dir: Path) -> None:
     cloud = line_of(path, "cloud: extrnal")
     assert result.stdout.splitlines() == [
         f"::error file=config/federation.yaml,line={weight},title=invalid config%3A "
-        "members.ovh2.weight::expected a number from 0 to 1,000,000, got int -1",
+        "members.ovh2.weight::expected a number from 0 to 1,000,000 (if not 0, at least 0.0001), "
+        "got int -1",
         f"::error file=config/federation.yaml,line={cloud},title=invalid config%3A "
         "members.gesis.cloud::expected one of gcp, aws, kubeconfig, external, got str "
         "'extrnal'",
@@ -93,3 +94,11 @@ def test_step_summary_only_under_github_actions(tmp_path: Path) -> None:
     assert not append_step_summary("### three", {"GITHUB_STEP_SUMMARY": str(summary)})
     assert not append_step_summary("### three", {"GITHUB_ACTIONS": "true"})
     assert summary.read_text() == "### one\n### two\n"
+
+
+def test_step_summary_never_holds_url_credentials(tmp_path: Path) -> None:
+    # issue 29 re-trial, item 3: a --redirector-url with a password in what drift reports
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    assert append_step_summary("| beta | not checked: http://u:S3CRET@127.0.0.1:9/metrics |", env)
+    assert "S3CRET" not in summary.read_text() and "http://***@127.0.0.1:9" in summary.read_text()

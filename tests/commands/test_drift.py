@@ -257,3 +257,33 @@ def test_cli_helm_drift_exit_3_and_report_read_back(config_dir: Path, wired: Rec
     assert code == 3
     assert "gke helm: binderhub: status pending-upgrade (revision 3)" in table
     assert re.search(r"^gke\s+skipped\s+drift \(1\)\s+skipped\s+drift$", table, re.MULTILINE)
+
+
+# -- credentials in --redirector-url and in what a server echoes (issue 29 re-trial, 3) ------
+
+
+def test_a_password_in_the_redirector_url_is_never_printed(
+        federation: StandinFederation) -> None:
+    url = "http://someone:S3CRET-PASS@127.0.0.1:9"
+    for output in (["-o", "table"], ["-o", "json"]):
+        code, out, err = run_drift(federation.config_dir, "beta", "--part", "weights",
+                                   "--redirector-url", url, *output)
+        assert code == 1
+        assert "S3CRET-PASS" not in out + err
+        assert "http://***@127.0.0.1:9/metrics: connection failed" in out
+
+
+def test_a_body_echoing_our_authorization_is_not_quoted_back(
+        federation: StandinFederation) -> None:
+    from tests.helpers.serve import http_head, scripted
+    # a server that echoes the request's headers (httpbin's /anything) as JSON, on every path
+    echoed = json.dumps({"headers": {"Authorization": "Basic c29tZW9uZTpTM0NSRVQtUEFTUw=="},
+                         "url": "http://someone:S3CRET-PASS@127.0.0.1/active_hosts"}).encode()
+    with scripted([(0.0, http_head(len(echoed))), (0.0, echoed)]) as base:
+        url = base.replace("http://", "http://someone:S3CRET-PASS@")
+        code, out, err = run_drift(federation.config_dir, "beta", "--part", "weights",
+                                   "--redirector-url", url, "-o", "json")
+    assert code == 1, out + err
+    assert "S3CRET-PASS" not in out + err and "c29tZW9uZTpTM0NSRVQtUEFTUw" not in out + err
+    reason = json.loads(out)["members"][0]["parts"]["weights"]["detail"]
+    assert "/active_hosts: expected" in reason, reason

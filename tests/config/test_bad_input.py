@@ -3,6 +3,7 @@ secret value (issue 14)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -420,3 +421,118 @@ def test_a_duration_beyond_the_bound_is_refused_with_file_line_key(
     assert code == 2, err
     assert "federation.yaml:" in err and key in err and "at most" in err and "30 days" in err
     assert "Traceback" not in err
+
+
+# issue 29 re-trial, item 2: numbers validate passed that failed where they were used (a
+# host_cookie_age_hours of 10^9 made every /build answer 500; a notifications timeout of 10^10
+# raised OverflowError); the bounds are the redirector's (one bound, shared)
+@pytest.mark.parametrize(("old", "new", "fragment"), [
+    ("host_cookie_age_hours: 4", "host_cookie_age_hours: 1000000000",
+     "redirector.host_cookie_age_hours: expected a number of hours > 0, at most 87600"),
+    ("    retries: 5", "    retries: 1000000000000", "redirector.check.retries: expected an "
+     "integer from 1 to 100"),
+    ("    retries: 5", "    retries: 0", "redirector.check.retries: expected an integer from 1"),
+    ("  pod_headroom: 10", "  pod_headroom: 100000000000000000000",
+     "redirector.pod_headroom: expected an integer from 0 to 100,000"),
+    ("weight: 60", "weight: 0." + "0" * 299 + "1",
+     "members.gke.weight: expected a number from 0 to 1,000,000 (if not 0, at least 0.0001)"),
+    ("weight: 60", "weight: 1e-300", "members.gke.weight: expected a number from 0"),
+])
+def test_numbers_are_bounded_as_the_redirector_bounds_them(
+        config_dir: Path, edit: Edit, old: str, new: str, fragment: str) -> None:
+    edit("federation.yaml", old, new)
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and fragment in err, err
+    assert "0" * 100 not in err  # the 300 digits are not quoted back
+
+
+def test_a_huge_notifications_timeout_is_refused(config_dir: Path) -> None:
+    path = config_dir / "federation.yaml"
+    path.write_text(path.read_text() + "notifications:\n  timeout: 10000000000\n")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2 and "notifications.timeout: expected a number of seconds > 0, at most" \
+        in err, err
+
+
+def test_what_validate_passes_the_redirector_takes(config_dir: Path, edit: Edit) -> None:
+    # the largest values validate accepts make a config.json the redirector accepts
+    from federation_deploy.redirector.config import (
+        MAX_CHECK_RETRIES,
+        MAX_HOST_COOKIE_AGE_HOURS,
+        MAX_POD_HEADROOM,
+    )
+    edit("federation.yaml", "    retries: 5", f"    retries: {MAX_CHECK_RETRIES}")
+    edit("federation.yaml", "  pod_headroom: 10", f"  pod_headroom: {MAX_POD_HEADROOM}")
+    edit("federation.yaml", "host_cookie_age_hours: 4",
+         f"host_cookie_age_hours: {MAX_HOST_COOKIE_AGE_HOURS}")
+    edit("federation.yaml", "weight: 60", "weight: 0.0001")
+    code, out, err = run(config_dir, "redirector", "config")
+    assert code == 0, err
+    parse_config(json.loads(out))
+
+
+def test_tagged_values_render_as_json_without_a_traceback(config_dir: Path) -> None:
+    # issue 29 re-trial, item 5: !!binary made render's JSON crash (bytes), !!omap validate
+    path = config_dir / "values" / "gke.yaml"
+    path.write_text(path.read_text().replace(
+        "\nbinderhub:\n", "\nbinderhub:\n  tagged:\n    bin: !!binary aGVsbG8=\n"
+        "    om: !!omap [{a: 1}, {b: 2}]\n    s: !!set {x, z}\n", 1))
+    code, _, err = run(config_dir, "validate")
+    assert code == 0, err
+    code, out, err = run(config_dir, "render", "gke")
+    assert code == 0, err
+    assert "bin: hello" in out and "om:\n" in out, out
+
+
+def test_a_merge_key_with_an_override_in_federation_yaml(config_dir: Path, edit: Edit) -> None:
+    # issue 29 re-trial, item 6: `<<: *base` then an explicit key was "duplicate key"
+    edit("federation.yaml", "  check:\n", "  check:\n    <<: {period: 99, retries: 7}\n")
+    edit("federation.yaml", "    period: 10 ", "    period: 20 ")
+    code, out, err = run(config_dir, "redirector", "config")
+    assert code == 0, err
+    check = json.loads(out)["check"]
+    assert check["period"] == 20 and check["retries"] == 5  # the explicit keys win
+
+
+# issue 29 re-trial, item 7: names YAML reads as non-strings were silently renamed (`no:` is
+# the member "false", `010:` the member "8")
+@pytest.mark.parametrize(("written", "read"), [("no", "false"), ("on", "true"), ("010", "8"),
+                                               ("1e3", "1000"), ("Off", "false")])
+def test_a_member_name_yaml_reads_as_a_non_string_is_refused(
+        config_dir: Path, written: str, read: str) -> None:
+    path = config_dir / "federation.yaml"
+    text = path.read_text()
+    line = text[:text.index("\n  gesis:")].count("\n") + 2
+    path.write_text(text.replace("\n  gesis:", f"\n  {written}:", 1))
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert (f"federation.yaml:{line}: members.{written}: the member name {written!r} is read "
+            f"by YAML as {read!r}, not as a name: quote it") in err, err
+    assert "Traceback" not in err
+
+
+def test_a_quoted_name_is_a_name(config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", "\n  gesis:", '\n  "no":')
+    code, _, err = run(config_dir, "validate")
+    assert "read by YAML as" not in err
+
+
+def test_a_chart_key_and_a_release_name_read_as_non_strings_are_refused(
+        config_dir: Path, edit: Edit) -> None:
+    edit("federation.yaml", "\ncharts:\n  binderhub:", "\ncharts:\n  yes:")
+    edit("federation.yaml", "      - name: cert-manager", "      - name: off")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert "charts.yes: the chart name 'yes' is read by YAML as 'true'" in err, err
+    assert ".name: expected a release name" in err and "got bool False (YAML reads an " \
+        "unquoted yes/no/on/off/y/n or a number so: quote it)" in err, err
+
+
+def test_a_release_key_in_a_values_file_read_as_a_non_string_is_refused(
+        config_dir: Path) -> None:
+    path = config_dir / "values" / "gke.yaml"
+    path.write_text(path.read_text() + "on:\n  x: 1\n")
+    code, _, err = run(config_dir, "validate")
+    assert code == 2
+    assert "values/gke.yaml:" in err and "the release name 'on' is read by YAML as 'true'" \
+        in err, err

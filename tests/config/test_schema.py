@@ -119,8 +119,10 @@ def test_section_lookup_names_the_section() -> None:
 
 
 @pytest.mark.parametrize("rule,good,bad", [
-    (schema.NONNEG_INTEGER, [0, 5], [-1, True, 1.5, "3"]),
-    (schema.POSITIVE_NUMBER, [0.5, 3], [0, -2, False, None]),
+    (schema.bounded_integer(0, 10), [0, 5, 10], [-1, True, 1.5, "3", 11, 10**30]),
+    (schema.COOKIE_HOURS, [0.5, 3, 87600], [0, -2, False, None, 87601, 10**400]),
+    (schema.WEIGHT, [0, 0.0001, 60, 1_000_000], [1e-300, 0.00009, -1, 1_000_001, True]),
+    (schema.POSITIVE_WEIGHT, [0.0001, 60], [0, 1e-300, 1_000_001]),
     (schema.FRACTION, [0, 0.1, 1], [1.5, -0.1, "0.1"]),
     (schema.STEPS, [[1, 5, 100]], [[], [5, 1], [0, 5], [50, 101], "1,5"]),
     (schema.DNS_NAME, ["gke", "ovh-2"], ["GKE", "-x", "", 3]),

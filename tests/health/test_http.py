@@ -152,3 +152,40 @@ def test_slow_bodies_never_hang_and_never_pass_late(answer: tuple[list[tuple[flo
     assert seconds < deadline + SLACK
     if last_byte_at > deadline + 0.1:
         assert not result.ok, (script, result)
+
+
+def test_a_declared_huge_body_is_refused_at_once() -> None:
+    # issue 29 re-trial: a 1 GB Content-Length was gathered whole (~2.9 GB RSS in verify)
+    gigabyte = 1024 ** 3
+    with scripted([(0.0, http_head(gigabyte)), (0.0, b"x" * 4096)]) as url:
+        authed = url.replace("http://", "http://user:PASS@") + "/health"
+        result, seconds = timed(lambda: http.get(authed, 30))
+    assert isinstance(result, http.BodyTooLarge), result
+    assert isinstance(result, requests.RequestException)  # every caller's except clause
+    message = str(result)
+    assert "PASS" not in message and "***@127.0.0.1" in message
+    assert f"declares a body of {gigabyte} bytes" in message
+    assert str(http.MAX_BODY) in message
+    assert seconds < 5
+
+
+def test_a_body_sent_beyond_the_limit_stops_being_read() -> None:
+    # no Content-Length: reading stops once max_body is passed, not at the end of the stream
+    chunk = b"x" * 65536
+    with scripted([(0.0, http_head(None))] + [(0.0, chunk)] * 64) as url:
+        result, _ = timed(lambda: http.get(url + "/health", 30, max_body=200_000))
+        small, _ = timed(lambda: http.get(url + "/health", 30, max_body=10 * 1024 * 1024))
+    assert isinstance(result, http.BodyTooLarge), result
+    assert "sent more than the 200000 bytes accepted" in str(result)
+    assert isinstance(small, http.HttpAnswer) and len(small.content) == 64 * 65536
+
+
+def test_verify_fails_a_member_declaring_a_huge_body(config_dir: Path) -> None:
+    with scripted([(0.0, http_head(1024 ** 3))]) as url:
+        member = dataclasses.replace(load_federation(config_dir).member("gke"),
+                                     health_url=url + "/health", versions_url=url + "/versions")
+        result, seconds = timed(lambda: verify_member(
+            member, Retry(attempts=1, delay=0.0, timeout=5), sleep=lambda _s: None))
+    assert isinstance(result, VerificationError), result
+    assert "bytes accepted" in str(result)
+    assert seconds < 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +228,41 @@ def test_nan_weight_is_rejected() -> None:
                                  "b": {"url": "https://b.org", "weight": float("nan")}}})
     with pytest.raises(RedirectorConfigError, match="hosts.b.weight: expected a finite"):
         loads_config(text, "config.json")
+
+
+# issue 29 re-trial, item 2: numbers that passed validation and failed where they were used
+# (host_cookie_age_hours: 1000000000 made every /build answer 500: an Expires past year 9999)
+A_HOST = {"a": {"url": "https://a.org", "weight": 1, "prime": True}}
+
+
+@pytest.mark.parametrize(("extra", "key", "fragment"), [
+    ({"host_cookie_age_hours": 1_000_000_000}, "host_cookie_age_hours", "<= 87600"),
+    ({"host_cookie_age_hours": 10**400}, "host_cookie_age_hours", "finite"),
+    ({"check": {"retries": 10**12}}, "check.retries", "<= 100"),
+    ({"check": {"timeout": 10_000_000_000}}, "check.timeout", "<= 2.592e+06"),
+    ({"check": {"period": 10**30}}, "check.period", "<="),
+    ({"check": {"failed_period": 1e300}}, "check.failed_period", "<="),
+    ({"pod_headroom": 10**20}, "pod_headroom", "<= 100000"),
+    ({"prime_fallback_after": 1e12}, "prime_fallback_after", "<="),
+    ({"hosts": {"a": {"url": "https://a.org", "weight": 1e-300, "prime": True}}},
+     "hosts.a.weight", "0 or a weight >= 0.0001"),
+    ({"hosts": {"a": {"url": "https://a.org", "weight": 2e6, "prime": True}}},
+     "hosts.a.weight", "<= 1e+06"),
+])
+def test_numbers_are_bounded_where_they_are_used(extra: dict[str, Any], key: str,
+                                                 fragment: str) -> None:
+    with pytest.raises(RedirectorConfigError) as info:
+        parse_config({"hosts": A_HOST, **extra})
+    assert info.value.key == key
+    assert fragment in info.value.message
+    assert len(info.value.message) < 120  # never a 300-digit number quoted
+
+
+def test_the_largest_cookie_age_still_makes_a_cookie() -> None:
+    # what cookie_lifetime does with it: an Expires date email.utils can format
+    from email.utils import formatdate
+
+    from federation_deploy.redirector.config import MAX_HOST_COOKIE_AGE_HOURS
+    config = parse_config({"hosts": A_HOST, "host_cookie_age_hours": MAX_HOST_COOKIE_AGE_HOURS})
+    max_age = int(config.host_cookie_age_hours * 3600)
+    assert formatdate(time.time() + max_age, usegmt=True).endswith("GMT")

@@ -25,13 +25,14 @@ from federation_deploy.redirector.health_checks import (
     FetchConnectionError,
     FetchResponse,
     HealthMonitor,
+    check_client,
     check_member,
     evaluate_health,
     evaluate_versions,
     next_check_delay,
     tornado_fetch,
 )
-from tests.helpers.serve import trickling
+from tests.helpers.serve import http_head, scripted, trickling
 from tests.redirector.conftest import RedirectorServer, wait_until
 
 V1 = {"binderhub": "1.0.0-0.dev.git.3100.h1a2b3c4", "builder": "2025.01.0"}
@@ -426,3 +427,24 @@ def test_many_members_are_paced_and_all_kept_active() -> None:
     queued_out = [m for m in logs.messages if "request queue" in m]
     assert not queued_out, f"{len(queued_out)} checks timed out in the queue: {queued_out[:3]}"
     assert not [m for m in logs.messages if "unhealthy" in m]
+
+
+def test_a_member_declaring_a_huge_body_fails_its_check_at_once() -> None:
+    """issue 29 re-trial, item 1 in the redirector: tornado buffers up to 100 MB per answer by
+    default (32 checks at once); the check client refuses a body over MAX_CHECK_BODY."""
+
+    async def scenario() -> float:
+        client = check_client()
+        try:
+            start = time.monotonic()
+            with pytest.raises(FetchConnectionError):
+                await tornado_fetch(client)(url + "/health", 20)
+            return time.monotonic() - start
+        finally:
+            client.close()
+
+    # 50 MB: under tornado's default cap, over ours; the server then holds the connection
+    # open, so only a refusal on the header ends the check early
+    with scripted([(0.0, http_head(50 * 1024 ** 2)), (0.0, b"x" * 65536), (60.0, b"x")]) as url:
+        seconds = asyncio.run(scenario())
+    assert seconds < 5  # refused on the header, not after the 20 s timeout

@@ -116,9 +116,20 @@ def test_timestamps() -> None:
         parse_timestamp("yesterday")
 
 
-@pytest.mark.parametrize("weight", [0.00001, 1e-7, 0.1 + 0.2, 123456.000001])
+@pytest.mark.parametrize("weight", [0.0001, 0.00012345, 0.1 + 0.2, 123456.000001])
 def test_a_small_weight_written_reads_back(federation: StandinFederation, weight: float) -> None:
     """Issue 29: `--weight 0.00001` wrote 1e-05, which the tool then read as a string."""
     fed = write_member_state(federation.load(), "gamma", weight, None)
     assert fed.members["gamma"].weight == weight
     assert "e-" not in federation.path.read_text().split("gamma:", 1)[1].split("\n\n")[0]
+
+
+@pytest.mark.parametrize("weight", [0.00001, 1e-7, 1e-300])
+def test_a_weight_below_the_smallest_is_refused_unwritten(federation: StandinFederation,
+                                                         weight: float) -> None:
+    """Issue 29 re-trial: 1e-300 was written as 300 digits; a non-zero weight is at least
+    0.0001 (the redirector's MIN_WEIGHT), and a refused write leaves the file as it was."""
+    before = federation.path.read_text()
+    with pytest.raises(ConfigError, match="at least 0.0001"):
+        write_member_state(federation.load(), "gamma", weight, None)
+    assert federation.path.read_text() == before
