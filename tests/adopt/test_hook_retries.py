@@ -51,6 +51,7 @@ def test_attempts_and_timeout_are_checked(adopted: Path) -> None:
          "argv": ["true"]}])
     result = invoke(adopted, "validate", "--without-secrets")
     assert result.exit_code == 2
-    assert "members.hetzner-2i2c.hooks[0].attempts: expected an integer from 1 to 100" in result.stderr
+    assert "members.hetzner-2i2c.hooks[0].attempts: expected an integer from 1 to 100" \
+        in result.stderr
     assert "members.hetzner-2i2c.hooks[0].timeout: expected a number of seconds > 0" \
         in result.stderr
