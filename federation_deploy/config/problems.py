@@ -229,16 +229,12 @@ def kind_of(value: Any, secret: bool = False) -> str:
 
 def display_path(path: Path) -> str:
     """path relative to the working directory when below it, for messages: the file as it is
-    listed (its directory's links resolved, not its own: a link loop has no real path)."""
-    try:
-        return str((_resolved_dir(path.absolute().parent) / path.name).relative_to(
-            _resolved_dir(Path.cwd())))
-    except (ValueError, OSError, RuntimeError):
+    listed (its directory's links resolved, not its own: a link loop has no real path). Within
+    a load each directory is resolved once (real_path), as for confinement."""
+    parent, cwd = real_path(path.absolute().parent), real_path(Path.cwd())
+    if parent is None or cwd is None:
         return str(path)
-
-
-@functools.lru_cache(maxsize=64)
-def _resolved_dir(path: Path) -> Path:
-    """A directory resolved once for all its files, for messages only (a federation of 2,000
-    members has as many values files in one directory); confinement never uses this cache."""
-    return path.resolve()
+    try:
+        return str((parent / path.name).relative_to(cwd))
+    except ValueError:
+        return str(path)
