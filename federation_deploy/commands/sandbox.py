@@ -44,7 +44,8 @@ def up(config_dir: Path, root: Path, redirector_port: int | None, *, runner: Run
     lines.append(f"  export FEDERATION_DEPLOY_CONFIG_DIR={state.config_dir}")
     lines.append("  federation-deploy traffic")
     lines.append("  # steps that pass on health checks alone:")
-    lines.append("  federation-deploy ramp curvenote --to-weight 40 --hold 10s --gate time --yes")
+    lines.append("  federation-deploy ramp curvenote --to-weight 40 --steps 1,5,25,100 --hold 10s "
+                 "--gate time --yes")
     lines.append("  # judged on launch evidence (its Prometheus stand-in, named in its "
                  "federation.yaml), with probes answered by the stand-ins:")
     lines.append("  federation-deploy ramp curvenote --to-weight 40 --hold 1m "
